@@ -1,0 +1,41 @@
+/* outbox.h - events and commands that leave a service, exactly as its state.
+ *
+ * outbox_enqueue writes a row in the caller's open transaction: the message is
+ * sent only if that transaction commits. A dispatcher thread claims due rows
+ * (FOR UPDATE SKIP LOCKED, so several replicas share the work), calls the
+ * target over gRPC as the service acting for the row's org, and marks the row
+ * delivered. Failures are retried with exponential backoff (100 ms doubling,
+ * capped at 30 s); a permanent error (INVALID_ARGUMENT, NOT_FOUND,
+ * PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, ALREADY_EXISTS)
+ * dead-letters the row at once. Delivery is at least once: receivers must be
+ * idempotent. The dispatcher sleeps on LISTEN and wakes on the NOTIFY that
+ * outbox_enqueue issues, so a committed event leaves in milliseconds.
+ */
+#ifndef ACCOLADE_OUTBOX_H
+#define ACCOLADE_OUTBOX_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "arena.h"
+
+/* A target is a logical service name ("award", "leaderboard", "notify") resolved
+ * to an address by the resolver given to outbox_start. */
+typedef const char *(*outbox_resolve_fn)(const char *target);
+
+/* outbox_enqueue adds a call of |method| on |target| with |msg| for |org|, on
+ * this thread's connection (inside the caller's pg_tx). If |out_event_id| is
+ * not NULL it receives the row's event id (a UUID, 37 bytes with NUL).
+ * Returns a pg code (RPC_OK on success). */
+int outbox_enqueue(const char *target, const char *method, const char *org,
+                   const ProtobufCMessage *msg, char *out_event_id);
+
+/* outbox_start starts |threads| dispatcher threads (0 = 1) for this process's
+ * schema; |service_name| signs the calls. outbox_stop stops and joins them. */
+int outbox_start(const char *service_name, outbox_resolve_fn resolve, int threads);
+void outbox_stop(void);
+
+/* outbox_dispatch_once delivers the due rows once on the calling thread and
+ * returns how many were attempted, or -1 when Postgres is unreachable (tests). */
+int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve);
+
+#endif

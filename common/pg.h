@@ -1,0 +1,57 @@
+/* pg.h - Postgres for a service: one connection per thread, parameters only.
+ *
+ * pg_setup() names the DSN and schema once per process. Every thread then gets
+ * its own connection on first use; a broken connection is reconnected on the
+ * next call. Queries are always parameterized (no SQL built from input).
+ *
+ *   PGresult *r;
+ *   const char *p[] = {org, badge_id};
+ *   int rc = pg_query(&r, "SELECT name FROM badge WHERE org=$1 AND id=$2", 2, p);
+ *   if (rc) return pg_fail(ctx, rc, "get badge");
+ *   ...PQclear(r);
+ *
+ * Return codes are rpc codes: RPC_OK, RPC_UNAVAILABLE (Postgres unreachable),
+ * RPC_ALREADY_EXISTS (unique violation), RPC_ABORTED (serialization failure or
+ * deadlock: retry the transaction), RPC_INTERNAL (anything else; logged).
+ */
+#ifndef ACCOLADE_PG_H
+#define ACCOLADE_PG_H
+
+#include <libpq-fe.h>
+
+#include "rpc.h"
+
+/* pg_setup sets the DSN and the schema (search_path) used by every connection. */
+void pg_setup(const char *dsn, const char *schema);
+const char *pg_schema(void);
+
+/* pg_conn returns this thread's connection, (re)connecting if needed, or NULL
+ * when Postgres is unreachable. */
+PGconn *pg_conn(void);
+/* pg_disconnect closes this thread's connection (threads call it on exit). */
+void pg_disconnect(void);
+
+/* pg_query runs |sql| with |n| text parameters (NULL = SQL NULL). On RPC_OK
+ * |*out| (may be NULL to discard) is the result, freed by the caller with PQclear. */
+int pg_query(PGresult **out, const char *sql, int n, const char *const *params);
+/* pg_exec is pg_query for statements whose rows are not needed. */
+int pg_exec(const char *sql, int n, const char *const *params);
+
+/* pg_tx runs |fn| inside BEGIN ... COMMIT on this thread's connection,
+ * retrying the whole transaction up to 5 times on RPC_ABORTED. If |fn| returns
+ * non-zero the transaction is rolled back and that code returned. */
+int pg_tx(int (*fn)(void *arg), void *arg);
+
+/* pg_fail maps a pg_* code onto the call with a message ("postgres
+ * unavailable", ...) and returns the code to answer with. */
+int pg_fail(rpc_ctx *ctx, int code, const char *what);
+
+/* pg_probe: health probe (SELECT 1 on the caller's connection). */
+int pg_probe(void *unused);
+
+/* Helpers for reading results. */
+const char *pg_str(const PGresult *r, int row, int col);   /* "" for NULL */
+long long pg_int(const PGresult *r, int row, int col);      /* 0 for NULL */
+int pg_isnull(const PGresult *r, int row, int col);
+
+#endif

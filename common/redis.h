@@ -1,0 +1,37 @@
+/* redis.h - Redis for a service: one connection per thread, scripts by SHA.
+ *
+ * redis_setup() names the server once; each thread connects on first use and
+ * reconnects after an error. Scripts are sent with EVALSHA and loaded on
+ * NOSCRIPT, so a flushed or restarted Redis needs no manual steps.
+ */
+#ifndef ACCOLADE_REDIS_H
+#define ACCOLADE_REDIS_H
+
+#include <hiredis/hiredis.h>
+
+void redis_setup(const char *host, int port, const char *password);
+
+/* redis_conn: this thread's connection, or NULL when Redis is unreachable. */
+redisContext *redis_conn(void);
+void redis_disconnect(void);
+
+/* redis_cmd runs one command (hiredis format string). Returns the reply (free
+ * with freeReplyObject) or NULL on a connection error (the connection is then
+ * dropped and retried at the next call). An error reply is returned as is. */
+redisReply *redis_cmd(const char *fmt, ...);
+/* redis_cmd_argv: the same with an argument vector. */
+redisReply *redis_cmd_argv(int argc, const char **argv, const size_t *argvlen);
+
+typedef struct redis_script {
+  const char *source;   /* the Lua source */
+  char sha[41];         /* filled on first use */
+} redis_script;
+
+/* redis_eval runs |script| with |nkeys| keys followed by args (argc total
+ * strings after the script). Returns the reply or NULL as redis_cmd does. */
+redisReply *redis_eval(redis_script *script, int nkeys, int argc, const char **argv);
+
+/* redis_probe: health probe (PING). */
+int redis_probe(void *unused);
+
+#endif

@@ -1,0 +1,159 @@
+/* rpc.h - the gRPC server runtime every Accolade process stands on.
+ *
+ * A service describes its methods in a table and the runtime does the rest:
+ * completion queues, one per worker thread; decoding the request; identity;
+ * deadlines; encoding the reply; the access log; health; graceful shutdown.
+ * Handlers never see gRPC core.
+ *
+ *   static int get_badge(rpc_ctx *ctx, const void *req, void *resp) {
+ *     const Accolade__V1__GetBadgeRequest *r = req;
+ *     if (!*r->badge_id) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "badge_id: required");
+ *     ...fill resp from ctx->arena...
+ *     return RPC_OK;
+ *   }
+ *   static const rpc_method methods[] = {
+ *     RPC_UNARY("/accolade.v1.AwardService/GetBadge", accolade__v1__get_badge_request,
+ *               accolade__v1__badge, get_badge),
+ *   };
+ *
+ * Threading: unary handlers run synchronously on the worker thread that
+ * received the call (they may block on Postgres; run more workers than cores).
+ * Each server-streaming call runs on a thread of its own until it returns.
+ */
+#ifndef ACCOLADE_RPC_H
+#define ACCOLADE_RPC_H
+
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "arena.h"
+#include "identity.h"
+
+/* gRPC status codes (same values as grpc_status_code). */
+typedef enum {
+  RPC_OK = 0,
+  RPC_CANCELLED = 1,
+  RPC_UNKNOWN = 2,
+  RPC_INVALID_ARGUMENT = 3,
+  RPC_DEADLINE_EXCEEDED = 4,
+  RPC_NOT_FOUND = 5,
+  RPC_ALREADY_EXISTS = 6,
+  RPC_PERMISSION_DENIED = 7,
+  RPC_RESOURCE_EXHAUSTED = 8,
+  RPC_FAILED_PRECONDITION = 9,
+  RPC_ABORTED = 10,
+  RPC_OUT_OF_RANGE = 11,
+  RPC_UNIMPLEMENTED = 12,
+  RPC_INTERNAL = 13,
+  RPC_UNAVAILABLE = 14,
+  RPC_DATA_LOSS = 15,
+  RPC_UNAUTHENTICATED = 16,
+} rpc_code;
+
+const char *rpc_code_name(int code);   /* "INVALID_ARGUMENT", ... */
+
+#define RPC_MAX_TRAILERS 8
+#define RPC_REQUEST_ID_MAX 64
+
+/* The context of one call, owned by the runtime; valid during the handler. */
+typedef struct rpc_ctx {
+  arena *arena;                  /* scratch memory freed when the call ends */
+  identity id;                   /* id.valid == 0 when unsigned or forged */
+  int64_t deadline_ms;           /* CLOCK_MONOTONIC ms; INT64_MAX when none */
+  char request_id[RPC_REQUEST_ID_MAX];
+  const char *method;            /* "/accolade.v1.X/Y" */
+  const char *peer;              /* "ipv4:127.0.0.1:1234", unauthenticated */
+  void *app;                     /* the service's state, from rpc_server_config */
+  /* The failure, set by rpc_fail. */
+  int code;
+  char *message;
+  int ntrailers;
+  const char *trailer_keys[RPC_MAX_TRAILERS];
+  const char *trailer_values[RPC_MAX_TRAILERS];
+} rpc_ctx;
+
+typedef struct rpc_stream rpc_stream;
+
+/* A unary handler fills |resp| (already initialised, of the method's response
+ * type) and returns RPC_OK, or returns rpc_fail(...). Memory for |resp|'s
+ * fields comes from ctx->arena. |req| is read-only and lives in the arena. */
+typedef int (*rpc_unary_fn)(rpc_ctx *ctx, const void *req, void *resp);
+/* A stream handler sends messages with rpc_stream_send until it is done or the
+ * client goes away, then returns a status like a unary handler. */
+typedef int (*rpc_stream_fn)(rpc_ctx *ctx, const void *req, rpc_stream *stream);
+
+typedef struct rpc_method {
+  const char *path;
+  const ProtobufCMessageDescriptor *request;
+  const ProtobufCMessageDescriptor *response;
+  rpc_unary_fn unary;    /* exactly one of unary and stream is set */
+  rpc_stream_fn stream;
+} rpc_method;
+
+#define RPC_UNARY(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, (fn), NULL}
+#define RPC_STREAM(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn)}
+
+/* rpc_fail records a status and a message (printf-style; name the field:
+ * "justification: must be at least 40 characters") and returns |code|. */
+int rpc_fail(rpc_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* rpc_add_trailer attaches trailing metadata to the reply (key lowercase;
+ * both strings must live until the call ends, e.g. in ctx->arena). */
+void rpc_add_trailer(rpc_ctx *ctx, const char *key, const char *value);
+
+/* rpc_require checks that the caller has a verified identity and one of the
+ * roles in |roles| (a mask of identity_role). Returns RPC_OK, or fails the
+ * call with UNAUTHENTICATED / PERMISSION_DENIED and returns that code. */
+int rpc_require(rpc_ctx *ctx, unsigned roles);
+
+/* rpc_remaining_ms: milliseconds left before the caller's deadline (may be
+ * <= 0; INT64_MAX when the caller set none). */
+int64_t rpc_remaining_ms(const rpc_ctx *ctx);
+int64_t rpc_now_ms(void);   /* CLOCK_MONOTONIC in ms */
+
+/* rpc_stream_send encodes and sends |msg| (of the method's response type).
+ * Returns 0, or -1 once the client has gone away or the server is stopping. */
+int rpc_stream_send(rpc_stream *s, const void *msg);
+/* rpc_stream_wait sleeps up to |ms| milliseconds, returning early with -1 as
+ * soon as the client cancels or the server shuts down; 0 after a quiet wait. */
+int rpc_stream_wait(rpc_stream *s, int ms);
+int rpc_stream_closed(rpc_stream *s);
+
+/* ---- The server ---- */
+
+typedef struct rpc_server rpc_server;
+
+typedef struct rpc_server_config {
+  const char *name;          /* "svc-award": logs and the health service name */
+  const char *listen;        /* "0.0.0.0:50052"; port 0 picks a free one */
+  int threads;               /* worker threads; 0 = 2 x cores + 2 */
+  int max_streams;           /* concurrent streaming calls; 0 = 1000 */
+  int shutdown_grace_ms;     /* in-flight calls get this long; 0 = 10000 */
+  int max_message_bytes;     /* request size limit; 0 = 4 MiB */
+  void *app;                 /* copied to every rpc_ctx */
+} rpc_server_config;
+
+/* rpc_server_new binds the port and registers |methods| (the table must live
+ * as long as the server) plus grpc.health.v1.Health. Returns NULL with a log
+ * line when the port cannot be bound. Call grpc_init-free: the runtime does. */
+rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *methods,
+                           int nmethods);
+/* rpc_server_port: the bound port. */
+int rpc_server_port(const rpc_server *s);
+/* rpc_server_start starts the worker threads and returns. */
+int rpc_server_start(rpc_server *s);
+/* rpc_server_stop refuses new calls, lets in-flight calls finish for up to the
+ * grace period, cancels the rest, joins every thread and frees the server. */
+void rpc_server_stop(rpc_server *s);
+
+/* rpc_signals_block blocks SIGINT and SIGTERM in the calling thread (call it
+ * first in main, before any thread starts); rpc_signals_wait then waits for
+ * one and returns its number. */
+void rpc_signals_block(void);
+int rpc_signals_wait(void);
+
+/* rpc_runtime_init / rpc_runtime_shutdown wrap grpc_init / grpc_shutdown. */
+void rpc_runtime_init(void);
+void rpc_runtime_shutdown(void);
+
+#endif

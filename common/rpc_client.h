@@ -1,0 +1,53 @@
+/* rpc_client.h - calling other services.
+ *
+ * One channel per target, shared by every thread. A call propagates the
+ * caller's remaining deadline, signs the identity it acts as, and retries
+ * UNAVAILABLE with exponential backoff when the call is idempotent.
+ */
+#ifndef ACCOLADE_RPC_CLIENT_H
+#define ACCOLADE_RPC_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "arena.h"
+#include "identity.h"
+#include "rpc.h"
+
+typedef struct rpc_call_opts {
+  const rpc_ctx *parent;       /* propagate its deadline and request id; may be NULL */
+  const identity *as;          /* signed onto the call; NULL sends no identity */
+  int timeout_ms;              /* 0: 5000, capped by the parent's remaining time */
+  int idempotent;              /* retry UNAVAILABLE with backoff */
+  int max_attempts;            /* 0: 4 when idempotent, else 1 */
+  const char *request_id;      /* NULL: the parent's, else a fresh one */
+} rpc_call_opts;
+
+/* The outcome of a call: code, message (owned by the arena passed in). */
+typedef struct rpc_status {
+  int code;
+  const char *message;
+} rpc_status;
+
+/* rpc_call_raw sends |req_len| request bytes to |method| on |target|
+ * ("127.0.0.1:50052"). On RPC_OK, |*out| / |*out_len| hold the reply bytes in
+ * |a|. Returns the status code; |st| (may be NULL) gets the message. */
+int rpc_call_raw(const char *target, const char *method, const uint8_t *req, size_t req_len,
+                 const rpc_call_opts *opts, arena *a, uint8_t **out, size_t *out_len,
+                 rpc_status *st);
+
+/* rpc_call packs |req|, calls, and unpacks the reply as |resp_desc| into |a|. */
+int rpc_call(const char *target, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, const rpc_call_opts *opts, arena *a,
+             void **out, rpc_status *st);
+
+/* rpc_service_identity: the identity of this process acting as a service for
+ * |org| (role "service", user "svc:<name>"). */
+void rpc_service_identity(identity *out, const char *service_name, const char *org);
+
+/* rpc_client_shutdown releases every cached channel (at exit). */
+void rpc_client_shutdown(void);
+
+#endif

@@ -1,0 +1,64 @@
+/* svc.h - the life of a service process, so that main.c only wires.
+ *
+ *   int main(int argc, char **argv) {
+ *     static const svc_def def = {
+ *       .name = "svc-award", .env = "AWARD", .port = 50052, .schema = "award",
+ *       .migrations = AWARD_MIGRATIONS_DIR, .methods = award_methods,
+ *       .nmethods = AWARD_NMETHODS, .outbox = 1,
+ *     };
+ *     return svc_main(argc, argv, &def);
+ *   }
+ *
+ * svc_main: parses settings (below), opens JSON logging, sets the internal key,
+ * connects Postgres and applies migrations, sets up Redis, starts health
+ * probes, the outbox dispatcher and the gRPC server, waits for SIGINT/SIGTERM,
+ * then shuts down gracefully. Exit status 0 after a clean stop, 1 on a start-up
+ * failure (logged).
+ *
+ * Settings (flag | env var | default), <E> being def->env:
+ *   --listen   | ACCOLADE_<E>_LISTEN  | 0.0.0.0:<port>
+ *   --pg       | ACCOLADE_<E>_PG      | ACCOLADE_PG, else "dbname=accolade host=127.0.0.1"
+ *   --redis    | ACCOLADE_REDIS       | 127.0.0.1:6379
+ *   --threads  | ACCOLADE_THREADS     | 2 x cores + 2
+ *   --internal-key | ACCOLADE_INTERNAL_KEY | a development key (warned about)
+ *   --log-level    | ACCOLADE_LOG_LEVEL    | info
+ *   --health-interval-ms | ACCOLADE_HEALTH_INTERVAL_MS | 1000
+ *   --shutdown-grace-ms  | ACCOLADE_SHUTDOWN_GRACE_MS  | 10000
+ *   --migrations | ACCOLADE_<E>_MIGRATIONS | the source tree's folder
+ *   Addresses of other services: ACCOLADE_<NAME>_ADDR (svc_addr).
+ */
+#ifndef ACCOLADE_SVC_H
+#define ACCOLADE_SVC_H
+
+#include "config.h"
+#include "rpc.h"
+
+typedef struct svc_def {
+  const char *name;        /* "svc-award" */
+  const char *env;         /* "AWARD": the prefix of this service's own settings */
+  int port;                /* default gRPC port */
+  const char *schema;      /* Postgres schema, NULL for none */
+  const char *migrations;  /* default migrations folder */
+  int redis;               /* 1 if Redis is a required dependency */
+  int outbox;              /* 1 to run the outbox dispatcher */
+  const rpc_method *methods;
+  int nmethods;
+  /* init runs after the stores are ready and before serving; it may set
+   * *app (passed to handlers as ctx->app). Non-zero aborts the start. */
+  int (*init)(const config *cfg, void **app);
+  /* fini runs after the server has stopped. */
+  void (*fini)(void *app);
+} svc_def;
+
+int svc_main(int argc, char **argv, const svc_def *def);
+
+/* svc_addr resolves a logical service name to host:port: the env var
+ * ACCOLADE_<NAME>_ADDR (NAME upper-cased), else the default port on 127.0.0.1
+ * (award 50052, nomination 50051, leaderboard 50053, notify 50054,
+ * gateway 50050). Returns NULL for an unknown name. */
+const char *svc_addr(const char *name);
+
+/* svc_name: the running service's name ("svc-award"). */
+const char *svc_name(void);
+
+#endif
