@@ -1,0 +1,79 @@
+/* harness.h - what integration tests need from the real stack.
+ *
+ * scripts/test starts a throwaway Postgres and Redis on loopback and exports:
+ *   ACCOLADE_TEST_PG_HOST, ACCOLADE_TEST_PG_PORT  (user postgres, trust auth)
+ *   ACCOLADE_TEST_REDIS_PORT
+ *   ACCOLADE_TEST_PG_STOP, ACCOLADE_TEST_PG_START  (shell commands)
+ * Each test creates its own database (th_new_database), so tests can run side
+ * by side, and starts the real service binaries as child processes on free
+ * ports (th_start), waiting until their Health.Check says SERVING.
+ */
+#ifndef ACCOLADE_TEST_HARNESS_H
+#define ACCOLADE_TEST_HARNESS_H
+
+#include <sys/types.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "arena.h"
+#include "identity.h"
+#include "rpc_client.h"
+
+/* The internal key every test process and service uses. */
+#define TH_INTERNAL_KEY "accolade-test-internal-key"
+
+/* th_init: grpc_init, the test key, quiet logs. Call first in each test. */
+void th_init(void);
+void th_fini(void);
+
+/* th_env: an env var or abort the test with a clear message. */
+const char *th_env(const char *name);
+
+/* th_new_database creates an empty database with a unique name and returns a
+ * libpq DSN for it (static storage, valid until the next call). */
+const char *th_new_database(const char *label);
+/* th_redis_port: the test Redis port. */
+int th_redis_port(void);
+
+/* th_free_port: a TCP port free on 127.0.0.1 right now. */
+int th_free_port(void);
+
+typedef struct th_proc {
+  pid_t pid;
+  int port;
+  char addr[64];   /* "127.0.0.1:<port>" */
+} th_proc;
+
+/* th_start runs |binary| (a path, see th_bin) with the env vars of the
+ * NULL-terminated |env| list ("KEY=VALUE") added to the test's environment and
+ * ACCOLADE_INTERNAL_KEY set, on a free port given as --listen; waits up to 20 s
+ * for Health.Check to answer SERVING. Returns 0, or -1 (the process is killed). */
+int th_start(th_proc *p, const char *binary, const char *const *env);
+/* th_stop sends SIGTERM and waits; returns the exit status (or -1). */
+int th_stop(th_proc *p);
+/* th_kill sends SIGKILL and reaps. */
+void th_kill(th_proc *p);
+
+/* th_bin: the path of a built binary by target name ("svc-award"). */
+const char *th_bin(const char *name);
+
+/* th_health: the serving status of |addr| (1 SERVING, 2 NOT_SERVING, -1 no answer). */
+int th_health(const char *addr);
+/* th_wait_health polls until th_health(addr) == want or |timeout_ms| passes;
+ * returns 0 when reached. */
+int th_wait_health(const char *addr, int want, int timeout_ms);
+
+/* th_as fills |id| as a signed caller. */
+void th_as(identity *id, const char *org, const char *user, const char *role, const char *team);
+
+/* th_call: a unary call as |as| (NULL: unsigned), 5 s timeout. Returns the code. */
+int th_call(const char *addr, const char *method, const void *req,
+            const ProtobufCMessageDescriptor *resp_desc, const identity *as, arena *a,
+            void **out, rpc_status *st);
+
+/* th_sql runs one statement on |dsn| (for assertions on stored rows) and
+ * returns the first column of the first row as a malloc'd string (caller frees),
+ * or NULL on error or no rows. */
+char *th_sql(const char *dsn, const char *sql);
+
+#endif
