@@ -23,6 +23,7 @@
 #ifndef ACCOLADE_RPC_H
 #define ACCOLADE_RPC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -71,6 +72,7 @@ typedef struct rpc_ctx {
   int ntrailers;
   const char *trailer_keys[RPC_MAX_TRAILERS];
   const char *trailer_values[RPC_MAX_TRAILERS];
+  void *call_state;              /* the runtime's; do not touch */
 } rpc_ctx;
 
 typedef struct rpc_stream rpc_stream;
@@ -119,6 +121,25 @@ int rpc_stream_send(rpc_stream *s, const void *msg);
 int rpc_stream_wait(rpc_stream *s, int ms);
 int rpc_stream_closed(rpc_stream *s);
 
+/* rpc_metadata returns the value of the incoming metadata |key| (lowercase),
+ * copied into the arena, or NULL when absent. */
+const char *rpc_metadata(rpc_ctx *ctx, const char *key);
+
+/* ---- Raw calls: the gateway's forwarding path ----
+ * A server given a raw handler passes every method that is not in its table
+ * (nor Health) to it, undecoded, instead of answering UNIMPLEMENTED. */
+typedef struct rpc_raw_handler {
+  /* is_stream says whether |method| is server-streaming (may be NULL: none are). */
+  int (*is_stream)(void *app, const char *method);
+  /* unary: answer with |*out| / |*out_len| (arena memory) or fail. */
+  int (*unary)(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
+  /* stream: send with rpc_stream_send_raw, then return a status. */
+  int (*stream)(rpc_ctx *ctx, const uint8_t *req, size_t len, rpc_stream *s);
+} rpc_raw_handler;
+
+/* rpc_stream_send_raw sends already-encoded message bytes. */
+int rpc_stream_send_raw(rpc_stream *s, const uint8_t *buf, size_t len);
+
 /* ---- The server ---- */
 
 typedef struct rpc_server rpc_server;
@@ -131,6 +152,7 @@ typedef struct rpc_server_config {
   int shutdown_grace_ms;     /* in-flight calls get this long; 0 = 10000 */
   int max_message_bytes;     /* request size limit; 0 = 4 MiB */
   void *app;                 /* copied to every rpc_ctx */
+  const rpc_raw_handler *raw;  /* optional: handles methods not in the table */
 } rpc_server_config;
 
 /* rpc_server_new binds the port and registers |methods| (the table must live

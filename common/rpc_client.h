@@ -29,7 +29,19 @@ typedef struct rpc_call_opts {
 typedef struct rpc_status {
   int code;
   const char *message;
+  int ntrailers;                       /* trailing metadata (arena memory) */
+  const char *trailer_keys[RPC_MAX_TRAILERS];
+  const char *trailer_values[RPC_MAX_TRAILERS];
 } rpc_status;
+
+/* rpc_call_stream_raw starts a server-streaming call and calls |on_message|
+ * with each reply's bytes until the stream ends, |on_message| returns non-zero
+ * (the call is then cancelled), or the parent's client goes away (when
+ * |parent_stream| is given, checked between messages). Returns the status code. */
+int rpc_call_stream_raw(const char *target, const char *method, const uint8_t *req,
+                        size_t req_len, const rpc_call_opts *opts, arena *a,
+                        int (*on_message)(void *arg, const uint8_t *buf, size_t len), void *arg,
+                        rpc_stream *parent_stream, rpc_status *st);
 
 /* rpc_call_raw sends |req_len| request bytes to |method| on |target|
  * ("127.0.0.1:50052"). On RPC_OK, |*out| / |*out_len| hold the reply bytes in
