@@ -7,6 +7,7 @@
 #ifndef ACCOLADE_LOG_H
 #define ACCOLADE_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;

@@ -28,6 +28,9 @@ const char *pg_schema(void);
 /* pg_conn returns this thread's connection, (re)connecting if needed, or NULL
  * when Postgres is unreachable. */
 PGconn *pg_conn(void);
+/* pg_connect_new opens a separate connection (the caller PQfinish-es it),
+ * e.g. for LISTEN. NULL when unreachable. */
+PGconn *pg_connect_new(void);
 /* pg_disconnect closes this thread's connection (threads call it on exit). */
 void pg_disconnect(void);
 

@@ -43,6 +43,7 @@ typedef struct svc_def {
   int outbox;              /* 1 to run the outbox dispatcher */
   const rpc_method *methods;
   int nmethods;
+  const rpc_raw_handler *raw;   /* optional: methods not in the table (gateway) */
   /* init runs after the stores are ready and before serving; it may set
    * *app (passed to handlers as ctx->app). Non-zero aborts the start. */
   int (*init)(const config *cfg, void **app);

@@ -1,0 +1,155 @@
+/* health.c - dependency probes and the grpc.health.v1.Health service. */
+#include "health.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "grpc/health/v1/health.pb-c.h"
+#include "log.h"
+#include "pg.h"
+#include "redis.h"
+
+#define HEALTH_MAX_DEPS 8
+
+typedef struct dep {
+  const char *name;
+  health_probe_fn probe;
+  void *arg;
+  int ok;
+} dep;
+
+static dep g_deps[HEALTH_MAX_DEPS];
+static int g_ndeps;
+static atomic_int g_status = HEALTH_SERVING;
+static atomic_int g_shutting_down;
+static atomic_ullong g_version = 1;
+static pthread_t g_thread;
+static int g_running;
+static int g_interval_ms = 1000;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_stop;
+
+void health_add_dependency(const char *name, health_probe_fn probe, void *arg) {
+  if (g_ndeps == HEALTH_MAX_DEPS) return;
+  g_deps[g_ndeps++] = (dep){name, probe, arg, 1};
+}
+
+static void set_status(health_status st) {
+  if (atomic_exchange(&g_status, st) != (int)st) {
+    atomic_fetch_add(&g_version, 1);
+    log_info("health: %s", st == HEALTH_SERVING ? "SERVING" : "NOT_SERVING");
+  }
+}
+
+static void probe_all(void) {
+  int all = 1;
+  for (int i = 0; i < g_ndeps; i++) {
+    int ok = g_deps[i].probe(g_deps[i].arg) == 0;
+    if (ok != g_deps[i].ok) log_warn("dependency %s is %s", g_deps[i].name, ok ? "back" : "unreachable");
+    g_deps[i].ok = ok;
+    all &= ok;
+  }
+  set_status(all && !atomic_load(&g_shutting_down) ? HEALTH_SERVING : HEALTH_NOT_SERVING);
+}
+
+static void *monitor(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&g_mu);
+  while (!g_stop) {
+    pthread_mutex_unlock(&g_mu);
+    probe_all();
+    pthread_mutex_lock(&g_mu);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += g_interval_ms / 1000;
+    ts.tv_nsec += (long)(g_interval_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    if (!g_stop) pthread_cond_timedwait(&g_cv, &g_mu, &ts);
+  }
+  pthread_mutex_unlock(&g_mu);
+  /* The probes used this thread's own connections. */
+  pg_disconnect();
+  redis_disconnect();
+  return NULL;
+}
+
+void health_start(int interval_ms) {
+  if (interval_ms > 0) g_interval_ms = interval_ms;
+  probe_all();
+  if (g_ndeps > 0 && pthread_create(&g_thread, NULL, monitor, NULL) == 0) g_running = 1;
+}
+
+void health_stop(void) {
+  if (!g_running) return;
+  pthread_mutex_lock(&g_mu);
+  g_stop = 1;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+  pthread_join(g_thread, NULL);
+  g_running = 0;
+}
+
+health_status health_get(void) { return (health_status)atomic_load(&g_status); }
+uint64_t health_version(void) { return atomic_load(&g_version); }
+
+void health_set_shutting_down(void) {
+  atomic_store(&g_shutting_down, 1);
+  set_status(HEALTH_NOT_SERVING);
+}
+
+/* The service name must be "" (the whole process) or the process's own name. */
+static int known_service(const char *name) {
+  extern const char *svc_name(void);
+  return name[0] == '\0' || strcmp(name, svc_name()) == 0;
+}
+
+static int health_check(rpc_ctx *ctx, const void *req, void *resp) {
+  const Grpc__Health__V1__HealthCheckRequest *r = req;
+  Grpc__Health__V1__HealthCheckResponse *out = resp;
+  if (!known_service(r->service))
+    return rpc_fail(ctx, RPC_NOT_FOUND, "service: unknown service '%s'", r->service);
+  out->status = health_get() == HEALTH_SERVING
+                    ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                    : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+  return RPC_OK;
+}
+
+static int health_watch(rpc_ctx *ctx, const void *req, rpc_stream *s) {
+  const Grpc__Health__V1__HealthCheckRequest *r = req;
+  Grpc__Health__V1__HealthCheckResponse out = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+  if (!known_service(r->service)) {
+    out.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+    if (rpc_stream_send(s, &out) != 0) return RPC_OK;
+    while (rpc_stream_wait(s, 1000) == 0) {
+    }
+    return RPC_OK;
+  }
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t v = health_version();
+    if (v != seen) {
+      seen = v;
+      out.status = health_get() == HEALTH_SERVING
+                       ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+      if (rpc_stream_send(s, &out) != 0) break;
+    }
+    if (rpc_stream_wait(s, 100) != 0) break;
+  }
+  (void)ctx;
+  return RPC_OK;
+}
+
+const rpc_method health_methods[2] = {
+    RPC_UNARY("/grpc.health.v1.Health/Check", grpc__health__v1__health_check_request,
+              grpc__health__v1__health_check_response, health_check),
+    RPC_STREAM("/grpc.health.v1.Health/Watch", grpc__health__v1__health_check_request,
+               grpc__health__v1__health_check_response, health_watch),
+};

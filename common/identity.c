@@ -1,0 +1,105 @@
+/* identity.c - HMAC-SHA256 signed identity metadata. */
+#include "identity.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char g_key[256] = "accolade-dev-internal-key";
+static size_t g_key_len = 25;
+
+void identity_set_key(const char *key) {
+  snprintf(g_key, sizeof g_key, "%s", key ? key : "");
+  g_key_len = strlen(g_key);
+}
+
+static const char *const role_names[] = {"member", "manager", "admin", "service"};
+
+identity_role identity_role_parse(const char *s) {
+  if (!s) return ROLE_NONE;
+  for (int i = 0; i < 4; i++)
+    if (strcmp(s, role_names[i]) == 0) return (identity_role)(1 << i);
+  return ROLE_NONE;
+}
+
+const char *identity_role_name(identity_role r) {
+  for (int i = 0; i < 4; i++)
+    if (r == (identity_role)(1 << i)) return role_names[i];
+  return "";
+}
+
+static int field_ok(const char *s, int required) {
+  if (!s) return !required;
+  size_t n = strlen(s);
+  if (required && n == 0) return 0;
+  if (n >= IDENTITY_FIELD_MAX) return 0;
+  return strpbrk(s, "\r\n") == NULL;
+}
+
+int identity_make(identity *id, const char *org, const char *user, const char *role,
+                  const char *team) {
+  memset(id, 0, sizeof *id);
+  identity_role r = identity_role_parse(role);
+  if (!field_ok(org, 1) || !field_ok(user, 1) || !field_ok(team, 0) || r == ROLE_NONE) return -1;
+  id->valid = 1;
+  id->role = r;
+  snprintf(id->org, sizeof id->org, "%s", org);
+  snprintf(id->user, sizeof id->user, "%s", user);
+  snprintf(id->team, sizeof id->team, "%s", team ? team : "");
+  return 0;
+}
+
+static void mac_hex(const char *org, const char *user, const char *role, const char *team,
+                    long long ts, char out_hex[65]) {
+  char buf[4 * IDENTITY_FIELD_MAX + 64];
+  int n = snprintf(buf, sizeof buf, "v1\n%s\n%s\n%s\n%s\n%lld\n", org, user, role, team, ts);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), g_key, (int)g_key_len, (const unsigned char *)buf, (size_t)n, mac, &mac_len);
+  for (unsigned i = 0; i < 32; i++) snprintf(out_hex + 2 * i, 3, "%02x", mac[i]);
+  out_hex[64] = '\0';
+}
+
+void identity_sign(const identity *id, int64_t ts, char out_hex[65]) {
+  mac_hex(id->org, id->user, identity_role_name(id->role), id->team, (long long)ts, out_hex);
+}
+
+int identity_verify(const char *org, const char *user, const char *role, const char *team,
+                    const char *ts, const char *sig_hex, int64_t now, identity *out,
+                    const char **why) {
+  const char *reason = NULL;
+  memset(out, 0, sizeof *out);
+  if (!sig_hex) {
+    reason = "no identity signature";
+  } else if (!org || !user || !role || !ts) {
+    reason = "identity metadata incomplete";
+  } else if (strlen(sig_hex) != 64) {
+    reason = "malformed identity signature";
+  } else {
+    char *end;
+    long long t = strtoll(ts, &end, 10);
+    if (end == ts || *end != '\0') {
+      reason = "malformed identity timestamp";
+    } else if (t < now - IDENTITY_MAX_SKEW_S || t > now + IDENTITY_MAX_SKEW_S) {
+      reason = "identity signature expired";
+    } else {
+      identity tmp;
+      if (identity_make(&tmp, org, user, role, team) != 0) {
+        reason = "invalid identity fields";
+      } else {
+        char want[65];
+        mac_hex(org, user, role, team ? team : "", t, want);
+        if (CRYPTO_memcmp(want, sig_hex, 64) != 0) {
+          reason = "identity signature does not verify";
+        } else {
+          *out = tmp;
+        }
+      }
+    }
+  }
+  if (why) *why = reason;
+  return reason ? -1 : 0;
+}

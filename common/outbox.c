@@ -1,0 +1,205 @@
+/* outbox.c - transactional outbox and its dispatcher. */
+#include "outbox.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pg.h"
+#include "rpc_client.h"
+
+#define OUTBOX_BATCH 64
+#define OUTBOX_MAX_THREADS 8
+#define OUTBOX_CALL_TIMEOUT_MS 5000
+
+static char g_service[64];
+static outbox_resolve_fn g_resolve;
+static atomic_int g_stop;
+static pthread_t g_threads[OUTBOX_MAX_THREADS];
+static int g_nthreads;
+
+static void channel_name(char *out, size_t n) {
+  snprintf(out, n, "accolade_outbox_%s", pg_schema());
+}
+
+int outbox_enqueue(const char *target, const char *method, const char *org,
+                   const ProtobufCMessage *msg, char *out_event_id) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf) return RPC_INTERNAL;
+  protobuf_c_message_pack(msg, buf);
+  PGconn *c = pg_conn();
+  if (!c) {
+    free(buf);
+    return RPC_UNAVAILABLE;
+  }
+  const char *params[4] = {target, method, org, (const char *)buf};
+  int lens[4] = {0, 0, 0, (int)n};
+  int fmts[4] = {0, 0, 0, 1};
+  PGresult *r = PQexecParams(c,
+                             "INSERT INTO outbox(target, method, org, payload) VALUES ($1,$2,$3,$4) "
+                             "RETURNING event_id",
+                             4, NULL, params, lens, fmts, 0);
+  free(buf);
+  int rc = RPC_OK;
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    log_error("outbox: enqueue failed: %s", PQresultErrorMessage(r));
+    rc = PQstatus(c) == CONNECTION_OK ? RPC_INTERNAL : RPC_UNAVAILABLE;
+  } else if (out_event_id) {
+    snprintf(out_event_id, 37, "%s", PQgetvalue(r, 0, 0));
+  }
+  PQclear(r);
+  if (rc == RPC_OK) {
+    /* Delivered to listeners only when the transaction commits. */
+    char ch[128], sql[200];
+    channel_name(ch, sizeof ch);
+    snprintf(sql, sizeof sql, "NOTIFY %s", ch);
+    rc = pg_exec(sql, 0, NULL);
+  }
+  return rc;
+}
+
+static int permanent(int code) {
+  switch (code) {
+    case RPC_INVALID_ARGUMENT:
+    case RPC_NOT_FOUND:
+    case RPC_PERMISSION_DENIED:
+    case RPC_UNAUTHENTICATED:
+    case RPC_FAILED_PRECONDITION:
+    case RPC_ALREADY_EXISTS:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
+  if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return -1;
+  PGresult *r = NULL;
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", OUTBOX_BATCH);
+  const char *p[] = {lim};
+  int rc = pg_query(&r,
+                    "SELECT id, target, method, org, payload, attempts FROM outbox "
+                    "WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() "
+                    "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    1, p);
+  if (rc != RPC_OK) {
+    pg_exec("ROLLBACK", 0, NULL);
+    return -1;
+  }
+  int n = PQntuples(r);
+  for (int i = 0; i < n; i++) {
+    const char *id = PQgetvalue(r, i, 0);
+    const char *target = PQgetvalue(r, i, 1);
+    const char *method = PQgetvalue(r, i, 2);
+    const char *org = PQgetvalue(r, i, 3);
+    size_t len = 0;
+    unsigned char *payload = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 4), &len);
+    int attempts = (int)pg_int(r, i, 5);
+    const char *addr = resolve ? resolve(target) : NULL;
+    identity as;
+    rpc_service_identity(&as, service_name, org);
+    rpc_call_opts opts = {.as = &as, .timeout_ms = OUTBOX_CALL_TIMEOUT_MS, .max_attempts = 1};
+    arena a;
+    arena_init(&a);
+    rpc_status st = {0};
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    int code = addr ? rpc_call_raw(addr, method, payload ? payload : (const uint8_t *)"", len,
+                                   &opts, &a, &out, &out_len, &st)
+                    : RPC_UNAVAILABLE;
+    PQfreemem(payload);
+    if (code == RPC_OK) {
+      const char *q[] = {id};
+      pg_exec("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
+              "WHERE id = $1", 1, q);
+    } else {
+      char err[512], delay[32];
+      snprintf(err, sizeof err, "%s: %s", rpc_code_name(code),
+               addr ? (st.message ? st.message : "") : "no address for target");
+      /* 100 ms doubling per attempt, capped at 30 s. */
+      long ms = attempts >= 9 ? 30000 : 100L << attempts;
+      if (ms > 30000) ms = 30000;
+      snprintf(delay, sizeof delay, "%ld milliseconds", ms);
+      const char *q[] = {id, err, delay};
+      if (permanent(code)) {
+        log_error("outbox: %s to %s dead-lettered: %s", method, target, err);
+        pg_exec("UPDATE outbox SET dead_at = now(), attempts = attempts + 1, last_error = $2 "
+                "WHERE id = $1", 2, q);
+      } else {
+        log_warn("outbox: %s to %s failed (attempt %d): %s", method, target, attempts + 1, err);
+        pg_exec("UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
+                "next_attempt_at = now() + $3::interval WHERE id = $1", 3, q);
+      }
+    }
+    arena_free(&a);
+  }
+  PQclear(r);
+  if (pg_exec("COMMIT", 0, NULL) != RPC_OK) return -1;
+  return n;
+}
+
+/* wait_notify sleeps up to |ms| on a LISTEN connection, waking on NOTIFY. */
+static void wait_notify(PGconn **l, int ms) {
+  if (*l && PQstatus(*l) != CONNECTION_OK) {
+    PQfinish(*l);
+    *l = NULL;
+  }
+  if (!*l) {
+    *l = pg_connect_new();
+    if (*l) {
+      char ch[128], sql[200];
+      channel_name(ch, sizeof ch);
+      snprintf(sql, sizeof sql, "LISTEN %s", ch);
+      PQclear(PQexec(*l, sql));
+    }
+  }
+  if (!*l) {
+    usleep((useconds_t)ms * 1000);
+    return;
+  }
+  struct pollfd pfd = {PQsocket(*l), POLLIN, 0};
+  if (poll(&pfd, 1, ms) > 0) {
+    PQconsumeInput(*l);
+    PGnotify *n;
+    while ((n = PQnotifies(*l))) PQfreemem(n);
+  }
+}
+
+static void *dispatcher(void *arg) {
+  (void)arg;
+  PGconn *l = NULL;
+  while (!atomic_load(&g_stop)) {
+    int n = outbox_dispatch_once(g_service, g_resolve);
+    if (n == OUTBOX_BATCH) continue;
+    /* Sleep until notified, or poll now and then for retries coming due. */
+    wait_notify(&l, n < 0 ? 1000 : 250);
+  }
+  if (l) PQfinish(l);
+  pg_disconnect();
+  return NULL;
+}
+
+int outbox_start(const char *service_name, outbox_resolve_fn resolve, int threads) {
+  snprintf(g_service, sizeof g_service, "%s", service_name);
+  g_resolve = resolve;
+  atomic_store(&g_stop, 0);
+  if (threads <= 0) threads = 1;
+  if (threads > OUTBOX_MAX_THREADS) threads = OUTBOX_MAX_THREADS;
+  for (g_nthreads = 0; g_nthreads < threads; g_nthreads++)
+    if (pthread_create(&g_threads[g_nthreads], NULL, dispatcher, NULL) != 0) return -1;
+  return 0;
+}
+
+void outbox_stop(void) {
+  atomic_store(&g_stop, 1);
+  for (int i = 0; i < g_nthreads; i++) pthread_join(g_threads[i], NULL);
+  g_nthreads = 0;
+}

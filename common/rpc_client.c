@@ -1,0 +1,357 @@
+/* rpc_client.c - unary and server-streaming calls to other services. */
+#include "rpc_client.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rpc_internal.h"
+
+#define MAX_CHANNELS 64
+
+typedef struct chan {
+  char target[128];
+  grpc_channel *ch;
+} chan;
+
+static chan g_chans[MAX_CHANNELS];
+static int g_nchans;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+grpc_channel *rpc_channel_for(const char *target) {
+  pthread_mutex_lock(&g_mu);
+  for (int i = 0; i < g_nchans; i++) {
+    if (strcmp(g_chans[i].target, target) == 0) {
+      grpc_channel *ch = g_chans[i].ch;
+      pthread_mutex_unlock(&g_mu);
+      return ch;
+    }
+  }
+  grpc_channel *ch = NULL;
+  if (g_nchans < MAX_CHANNELS && strlen(target) < sizeof g_chans[0].target) {
+    grpc_arg args[1];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = 16 << 20;
+    grpc_channel_args ca = {1, args};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    ch = grpc_channel_create(target, creds, &ca);
+    grpc_channel_credentials_release(creds);
+    snprintf(g_chans[g_nchans].target, sizeof g_chans[0].target, "%s", target);
+    g_chans[g_nchans].ch = ch;
+    g_nchans++;
+  } else {
+    log_error("rpc_client: too many targets (%d) or target too long: %s", g_nchans, target);
+  }
+  pthread_mutex_unlock(&g_mu);
+  return ch;
+}
+
+void rpc_client_shutdown(void) {
+  pthread_mutex_lock(&g_mu);
+  for (int i = 0; i < g_nchans; i++) grpc_channel_destroy(g_chans[i].ch);
+  g_nchans = 0;
+  pthread_mutex_unlock(&g_mu);
+}
+
+void rpc_service_identity(identity *out, const char *service_name, const char *org) {
+  char user[IDENTITY_FIELD_MAX];
+  snprintf(user, sizeof user, "svc:%s", service_name);
+  if (identity_make(out, org, user, "service", "") != 0) memset(out, 0, sizeof *out);
+}
+
+/* Outgoing metadata: identity (6) + request id. */
+typedef struct out_md {
+  grpc_metadata md[7];
+  size_t n;
+  char ts[24];
+  char sig[65];
+} out_md;
+
+static void md_add(out_md *o, const char *k, const char *v) {
+  o->md[o->n].key = grpc_slice_from_static_string(k);
+  o->md[o->n].value = grpc_slice_from_copied_string(v);
+  o->n++;
+}
+
+static void md_build(out_md *o, const rpc_call_opts *opts, const char *request_id) {
+  o->n = 0;
+  if (opts && opts->as && opts->as->valid) {
+    const identity *id = opts->as;
+    long long now = (long long)time(NULL);
+    snprintf(o->ts, sizeof o->ts, "%lld", now);
+    identity_sign(id, now, o->sig);
+    md_add(o, "x-accolade-org", id->org);
+    md_add(o, "x-accolade-user", id->user);
+    md_add(o, "x-accolade-role", identity_role_name(id->role));
+    md_add(o, "x-accolade-team", id->team);
+    md_add(o, "x-accolade-ts", o->ts);
+    md_add(o, "x-accolade-sig", o->sig);
+  }
+  if (request_id && *request_id) md_add(o, "x-request-id", request_id);
+}
+
+static void md_free(out_md *o) {
+  for (size_t i = 0; i < o->n; i++) grpc_slice_unref(o->md[i].value);
+  o->n = 0;
+}
+
+static int64_t call_deadline_ms(const rpc_call_opts *opts) {
+  int timeout = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 5000;
+  int64_t d = rpc_now_ms() + timeout;
+  if (opts && opts->parent && opts->parent->deadline_ms < d) d = opts->parent->deadline_ms;
+  return d;
+}
+
+static const char *call_request_id(const rpc_call_opts *opts) {
+  if (opts && opts->request_id) return opts->request_id;
+  if (opts && opts->parent) return opts->parent->request_id;
+  return NULL;
+}
+
+static void copy_status(rpc_status *st, arena *a, int code, grpc_slice details,
+                        grpc_metadata_array *trailers) {
+  if (!st) return;
+  memset(st, 0, sizeof *st);
+  st->code = code;
+  st->message = rpc_slice_dup(a, details);
+  for (size_t i = 0; i < trailers->count && st->ntrailers < RPC_MAX_TRAILERS; i++) {
+    st->trailer_keys[st->ntrailers] = rpc_slice_dup(a, trailers->metadata[i].key);
+    st->trailer_values[st->ntrailers] = rpc_slice_dup(a, trailers->metadata[i].value);
+    st->ntrailers++;
+  }
+}
+
+static void set_status(rpc_status *st, arena *a, int code, const char *msg) {
+  if (!st) return;
+  memset(st, 0, sizeof *st);
+  st->code = code;
+  st->message = arena_strdup(a, msg);
+}
+
+/* One attempt of a unary call. */
+static int unary_once(grpc_channel *ch, const char *method, const uint8_t *req, size_t req_len,
+                      const rpc_call_opts *opts, int64_t deadline_ms, arena *a, uint8_t **out,
+                      size_t *out_len, rpc_status *st) {
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+  grpc_slice mslice = grpc_slice_from_copied_string(method);
+  grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
+                                             rpc_ms_to_deadline(deadline_ms), NULL);
+  grpc_slice_unref(mslice);
+  out_md md;
+  md_build(&md, opts, call_request_id(opts));
+  grpc_byte_buffer *send = rpc_byte_buffer_from(req, req_len);
+  grpc_byte_buffer *recv = NULL;
+  grpc_metadata_array init_md, trailers;
+  grpc_metadata_array_init(&init_md);
+  grpc_metadata_array_init(&trailers);
+  grpc_status_code code = GRPC_STATUS_UNKNOWN;
+  grpc_slice details = grpc_empty_slice();
+  const char *err_str = NULL;
+
+  grpc_op ops[6];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = md.n;
+  ops[0].data.send_initial_metadata.metadata = md.md;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = send;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &recv;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.status = &code;
+  ops[5].data.recv_status_on_client.status_details = &details;
+  ops[5].data.recv_status_on_client.trailing_metadata = &trailers;
+  ops[5].data.recv_status_on_client.error_string = &err_str;
+  int tag;
+  grpc_call_error e = grpc_call_start_batch(call, ops, 6, &tag, NULL);
+  int rc;
+  if (e != GRPC_CALL_OK) {
+    set_status(st, a, RPC_INTERNAL, "client: cannot start call");
+    rc = RPC_INTERNAL;
+  } else {
+    grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    rc = (int)code;
+    copy_status(st, a, rc, details, &trailers);
+    if (rc == RPC_OK) {
+      if (recv) {
+        *out = rpc_byte_buffer_read(a, recv, out_len);
+      } else {
+        *out = arena_alloc(a, 1);
+        *out_len = 0;
+      }
+    }
+  }
+  if (recv) grpc_byte_buffer_destroy(recv);
+  grpc_byte_buffer_destroy(send);
+  grpc_metadata_array_destroy(&init_md);
+  grpc_metadata_array_destroy(&trailers);
+  grpc_slice_unref(details);
+  if (err_str) gpr_free((void *)err_str);
+  md_free(&md);
+  grpc_call_unref(call);
+  grpc_completion_queue_shutdown(cq);
+  grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  grpc_completion_queue_destroy(cq);
+  return rc;
+}
+
+int rpc_call_raw(const char *target, const char *method, const uint8_t *req, size_t req_len,
+                 const rpc_call_opts *opts, arena *a, uint8_t **out, size_t *out_len,
+                 rpc_status *st) {
+  grpc_channel *ch = target ? rpc_channel_for(target) : NULL;
+  if (!ch) {
+    set_status(st, a, RPC_UNAVAILABLE, "client: no channel to target");
+    return RPC_UNAVAILABLE;
+  }
+  int64_t deadline = call_deadline_ms(opts);
+  int idempotent = opts && opts->idempotent;
+  int attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : (idempotent ? 4 : 1);
+  int backoff_ms = 50;
+  int rc = RPC_UNAVAILABLE;
+  for (int i = 0; i < attempts; i++) {
+    if (rpc_now_ms() >= deadline) {
+      if (i == 0 || rc == RPC_UNAVAILABLE) {
+        set_status(st, a, RPC_DEADLINE_EXCEEDED, "client: deadline exceeded before the call");
+        rc = RPC_DEADLINE_EXCEEDED;
+      }
+      break;
+    }
+    rc = unary_once(ch, method, req, req_len, opts, deadline, a, out, out_len, st);
+    if (rc != RPC_UNAVAILABLE || !idempotent || i + 1 == attempts) break;
+    /* Exponential backoff with jitter, never past the deadline. */
+    int sleep_ms = backoff_ms / 2 + rand() % (backoff_ms / 2 + 1);
+    if (rpc_now_ms() + sleep_ms >= deadline) break;
+    usleep((useconds_t)sleep_ms * 1000);
+    backoff_ms *= 2;
+  }
+  return rc;
+}
+
+int rpc_call(const char *target, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, const rpc_call_opts *opts, arena *a,
+             void **out, rpc_status *st) {
+  size_t n = protobuf_c_message_get_packed_size(req);
+  uint8_t *buf = arena_alloc(a, n ? n : 1);
+  protobuf_c_message_pack(req, buf);
+  uint8_t *resp = NULL;
+  size_t resp_len = 0;
+  int rc = rpc_call_raw(target, method, buf, n, opts, a, &resp, &resp_len, st);
+  if (rc != RPC_OK) return rc;
+  void *m = protobuf_c_message_unpack(resp_desc, &a->pb, resp_len, resp);
+  if (!m) {
+    set_status(st, a, RPC_INTERNAL, "client: cannot decode the reply");
+    return RPC_INTERNAL;
+  }
+  *out = m;
+  return RPC_OK;
+}
+
+int rpc_call_stream_raw(const char *target, const char *method, const uint8_t *req,
+                        size_t req_len, const rpc_call_opts *opts, arena *a,
+                        int (*on_message)(void *arg, const uint8_t *buf, size_t len), void *arg,
+                        rpc_stream *parent_stream, rpc_status *st) {
+  grpc_channel *ch = target ? rpc_channel_for(target) : NULL;
+  if (!ch) {
+    set_status(st, a, RPC_UNAVAILABLE, "client: no channel to target");
+    return RPC_UNAVAILABLE;
+  }
+  int64_t deadline = INT64_MAX;
+  if (opts && opts->timeout_ms > 0) deadline = rpc_now_ms() + opts->timeout_ms;
+  if (opts && opts->parent && opts->parent->deadline_ms < deadline) deadline = opts->parent->deadline_ms;
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+  grpc_slice mslice = grpc_slice_from_copied_string(method);
+  grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
+                                             rpc_ms_to_deadline(deadline), NULL);
+  grpc_slice_unref(mslice);
+  out_md md;
+  md_build(&md, opts, call_request_id(opts));
+  grpc_byte_buffer *send = rpc_byte_buffer_from(req, req_len);
+  grpc_metadata_array init_md, trailers;
+  grpc_metadata_array_init(&init_md);
+  grpc_metadata_array_init(&trailers);
+  grpc_status_code code = GRPC_STATUS_UNKNOWN;
+  grpc_slice details = grpc_empty_slice();
+  const char *err_str = NULL;
+  int start_tag, status_tag, msg_tag;
+
+  grpc_op ops[4];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = md.n;
+  ops[0].data.send_initial_metadata.metadata = md.md;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = send;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+  int rc = RPC_INTERNAL;
+  if (grpc_call_start_batch(call, ops, 4, &start_tag, NULL) != GRPC_CALL_OK) goto done;
+  grpc_op sop;
+  memset(&sop, 0, sizeof sop);
+  sop.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  sop.data.recv_status_on_client.status = &code;
+  sop.data.recv_status_on_client.status_details = &details;
+  sop.data.recv_status_on_client.trailing_metadata = &trailers;
+  sop.data.recv_status_on_client.error_string = &err_str;
+  if (grpc_call_start_batch(call, &sop, 1, &status_tag, NULL) != GRPC_CALL_OK) goto done;
+  grpc_completion_queue_pluck(cq, &start_tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  int cancelled = 0;
+  for (;;) {
+    grpc_byte_buffer *recv = NULL;
+    grpc_op rop;
+    memset(&rop, 0, sizeof rop);
+    rop.op = GRPC_OP_RECV_MESSAGE;
+    rop.data.recv_message.recv_message = &recv;
+    if (grpc_call_start_batch(call, &rop, 1, &msg_tag, NULL) != GRPC_CALL_OK) break;
+    grpc_event ev;
+    for (;;) {
+      ev = grpc_completion_queue_pluck(cq, &msg_tag, rpc_ms_to_deadline(rpc_now_ms() + 200), NULL);
+      if (ev.type != GRPC_QUEUE_TIMEOUT) break;
+      if (!cancelled && parent_stream && rpc_stream_closed(parent_stream)) {
+        grpc_call_cancel(call, NULL);
+        cancelled = 1;
+      }
+    }
+    if (!recv) break;   /* end of stream */
+    size_t len = 0;
+    arena tmp;
+    arena_init(&tmp);
+    uint8_t *buf = rpc_byte_buffer_read(&tmp, recv, &len);
+    grpc_byte_buffer_destroy(recv);
+    int stop = on_message(arg, buf, len);
+    arena_free(&tmp);
+    if (stop && !cancelled) {
+      grpc_call_cancel(call, NULL);
+      cancelled = 1;
+    }
+  }
+  grpc_completion_queue_pluck(cq, &status_tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  rc = (int)code;
+  copy_status(st, a, rc, details, &trailers);
+done:
+  if (rc == RPC_INTERNAL && (!st || !st->message)) set_status(st, a, RPC_INTERNAL, "client: cannot start stream");
+  grpc_byte_buffer_destroy(send);
+  grpc_metadata_array_destroy(&init_md);
+  grpc_metadata_array_destroy(&trailers);
+  grpc_slice_unref(details);
+  if (err_str) gpr_free((void *)err_str);
+  md_free(&md);
+  grpc_call_unref(call);
+  grpc_completion_queue_shutdown(cq);
+  grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  grpc_completion_queue_destroy(cq);
+  return rc;
+}

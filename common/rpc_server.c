@@ -1,0 +1,833 @@
+/* rpc_server.c - the gRPC server loop over gRPC core.
+ *
+ * Each worker thread owns one completion queue and keeps one request posted
+ * per registered method (plus one generic request for unknown methods). A call
+ * moves through a small state machine driven by its tag:
+ *
+ *   unary (registered):   REQUESTED -> handler runs -> REPLYING -> freed
+ *   stream (registered):  REQUESTED -> own thread with its own CQ -> freed
+ *   generic (unknown):    REQUESTED -> read message, raw handler or
+ *                         UNIMPLEMENTED on the call's own CQ -> freed
+ *
+ * The request is always re-posted before a handler runs, so a worker blocked on
+ * Postgres leaves the other workers accepting calls.
+ */
+#include <errno.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "log.h"
+#include "rpc_internal.h"
+
+/* ------------------------------------------------------------------ */
+/* Small shared helpers                                                 */
+
+static const char *const code_names[] = {
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED"};
+
+const char *rpc_code_name(int code) {
+  return code >= 0 && code <= 16 ? code_names[code] : "UNKNOWN";
+}
+
+int64_t rpc_deadline_to_ms(gpr_timespec d) {
+  if (gpr_time_cmp(d, gpr_inf_future(d.clock_type)) == 0) return INT64_MAX;
+  gpr_timespec m = gpr_convert_clock_type(d, GPR_CLOCK_MONOTONIC);
+  return (int64_t)m.tv_sec * 1000 + m.tv_nsec / 1000000;
+}
+
+gpr_timespec rpc_ms_to_deadline(int64_t ms) {
+  if (ms == INT64_MAX) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  gpr_timespec t;
+  t.clock_type = GPR_CLOCK_MONOTONIC;
+  t.tv_sec = ms / 1000;
+  t.tv_nsec = (int32_t)((ms % 1000) * 1000000);
+  return t;
+}
+
+int64_t rpc_now_ms(void) {
+  gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int64_t now_us(void) {
+  gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
+  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+int64_t rpc_remaining_ms(const rpc_ctx *ctx) {
+  if (ctx->deadline_ms == INT64_MAX) return INT64_MAX;
+  return ctx->deadline_ms - rpc_now_ms();
+}
+
+char *rpc_slice_dup(arena *a, grpc_slice s) {
+  return arena_strndup(a, (const char *)GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+}
+
+uint8_t *rpc_byte_buffer_read(arena *a, grpc_byte_buffer *bb, size_t *len) {
+  grpc_byte_buffer_reader r;
+  if (!grpc_byte_buffer_reader_init(&r, bb)) {
+    *len = 0;
+    return NULL;
+  }
+  grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+  grpc_byte_buffer_reader_destroy(&r);
+  size_t n = GRPC_SLICE_LENGTH(all);
+  uint8_t *p = arena_alloc(a, n ? n : 1);
+  if (n) memcpy(p, GRPC_SLICE_START_PTR(all), n);
+  grpc_slice_unref(all);
+  *len = n;
+  return p;
+}
+
+grpc_byte_buffer *rpc_byte_buffer_from(const uint8_t *buf, size_t len) {
+  grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, len);
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+  grpc_slice_unref(s);
+  return bb;
+}
+
+grpc_byte_buffer *rpc_byte_buffer_pack(const ProtobufCMessage *msg) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  grpc_slice s = grpc_slice_malloc(n);
+  if (n) protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(s));
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+  grpc_slice_unref(s);
+  return bb;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handler-facing API                                                   */
+
+int rpc_fail(rpc_ctx *ctx, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ctx->message = arena_vprintf(ctx->arena, fmt, ap);
+  va_end(ap);
+  ctx->code = code;
+  return code;
+}
+
+void rpc_add_trailer(rpc_ctx *ctx, const char *key, const char *value) {
+  if (ctx->ntrailers == RPC_MAX_TRAILERS) return;
+  ctx->trailer_keys[ctx->ntrailers] = key;
+  ctx->trailer_values[ctx->ntrailers] = value;
+  ctx->ntrailers++;
+}
+
+int rpc_require(rpc_ctx *ctx, unsigned roles) {
+  if (!ctx->id.valid) return rpc_fail(ctx, RPC_UNAUTHENTICATED, "no verified caller identity");
+  if (!(ctx->id.role & roles))
+    return rpc_fail(ctx, RPC_PERMISSION_DENIED, "role %s may not call %s",
+                    identity_role_name(ctx->id.role), ctx->method);
+  return RPC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Server state                                                         */
+
+typedef struct method_entry {
+  const rpc_method *m;
+  void *handle;          /* from grpc_server_register_method */
+} method_entry;
+
+typedef struct worker {
+  struct rpc_server *srv;
+  grpc_completion_queue *cq;
+  pthread_t thread;
+} worker;
+
+struct rpc_server {
+  rpc_server_config cfg;
+  char name[64];
+  grpc_server *server;
+  int port;
+  int nworkers;
+  worker *workers;
+  method_entry *entries;
+  int nentries;
+  atomic_int stopping;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int active_streams;   /* threads running stream or generic calls */
+  int started;
+};
+
+typedef enum { CALL_REQUESTED, CALL_REPLYING } call_phase;
+
+typedef struct call {
+  void (*on_event)(struct call *c, int ok);   /* first: the tag is the call */
+  call_phase phase;
+  worker *w;
+  method_entry *me;          /* NULL for a generic call */
+  grpc_call *call;
+  gpr_timespec deadline;
+  grpc_metadata_array md;
+  grpc_byte_buffer *payload;
+  grpc_call_details details;
+  grpc_completion_queue *own_cq;   /* streams and generic calls */
+  int64_t start_us;
+  arena arena;
+  rpc_ctx ctx;
+  /* Reply resources, kept until the reply batch completes. */
+  grpc_byte_buffer *reply;
+  grpc_slice status_slice;
+  int have_status_slice;
+  grpc_metadata init_md[1];
+  grpc_metadata trailers[RPC_MAX_TRAILERS];
+  int ntrailers;
+  int client_cancelled;
+  /* Own-CQ bookkeeping (streams, generic). */
+  int close_tag;
+  int send_tag;
+  int closed;
+  int sent_initial;
+} call;
+
+struct rpc_stream {
+  call *c;
+};
+
+static void call_on_event(call *c, int ok);
+static void post_request(worker *w, method_entry *me);
+
+static call *call_new(worker *w, method_entry *me) {
+  call *c = calloc(1, sizeof *c);
+  if (!c) abort();
+  c->on_event = call_on_event;
+  c->w = w;
+  c->me = me;
+  grpc_metadata_array_init(&c->md);
+  grpc_call_details_init(&c->details);
+  arena_init(&c->arena);
+  return c;
+}
+
+static void call_free(call *c) {
+  if (c->call) grpc_call_unref(c->call);
+  grpc_metadata_array_destroy(&c->md);
+  grpc_call_details_destroy(&c->details);
+  if (c->payload) grpc_byte_buffer_destroy(c->payload);
+  if (c->reply) grpc_byte_buffer_destroy(c->reply);
+  if (c->have_status_slice) grpc_slice_unref(c->status_slice);
+  for (int i = 0; i < c->ntrailers; i++) {
+    grpc_slice_unref(c->trailers[i].key);
+    grpc_slice_unref(c->trailers[i].value);
+  }
+  if (c->sent_initial) {
+    grpc_slice_unref(c->init_md[0].key);
+    grpc_slice_unref(c->init_md[0].value);
+  }
+  if (c->own_cq) {
+    grpc_completion_queue_shutdown(c->own_cq);
+    while (grpc_completion_queue_next(c->own_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(c->own_cq);
+  }
+  arena_free(&c->arena);
+  free(c);
+}
+
+/* md_find returns the value slice of |key| in the call's metadata, or NULL. */
+static const grpc_slice *md_find(const call *c, const char *key) {
+  size_t kl = strlen(key);
+  for (size_t i = 0; i < c->md.count; i++) {
+    const grpc_slice *k = &c->md.metadata[i].key;
+    if (GRPC_SLICE_LENGTH(*k) == kl && memcmp(GRPC_SLICE_START_PTR(*k), key, kl) == 0)
+      return &c->md.metadata[i].value;
+  }
+  return NULL;
+}
+
+const char *rpc_metadata(rpc_ctx *ctx, const char *key) {
+  const grpc_slice *v = md_find(ctx->call_state, key);
+  return v ? rpc_slice_dup(ctx->arena, *v) : NULL;
+}
+
+static const char *md_str(call *c, const char *key) {
+  const grpc_slice *v = md_find(c, key);
+  return v ? rpc_slice_dup(&c->arena, *v) : NULL;
+}
+
+static void random_hex(char *out, size_t nbytes) {
+  unsigned char b[32];
+  if (nbytes > sizeof b) nbytes = sizeof b;
+  static _Thread_local unsigned long long state;
+  if (!state) state = (unsigned long long)now_us() ^ ((unsigned long long)pthread_self() << 1);
+  for (size_t i = 0; i < nbytes; i++) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    b[i] = (unsigned char)(state >> 24);
+  }
+  for (size_t i = 0; i < nbytes; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* ctx_init fills the handler's view of the call: identity, deadline, ids. */
+static void ctx_init(call *c, const char *method) {
+  rpc_ctx *x = &c->ctx;
+  x->arena = &c->arena;
+  x->app = c->w->srv->cfg.app;
+  x->method = method;
+  x->deadline_ms = rpc_deadline_to_ms(c->deadline);
+  x->call_state = c;
+  char *peer = grpc_call_get_peer(c->call);
+  x->peer = arena_strdup(&c->arena, peer);
+  gpr_free(peer);
+  const char *rid = md_str(c, "x-request-id");
+  if (rid && *rid && strlen(rid) < RPC_REQUEST_ID_MAX && !strpbrk(rid, "\"\\\r\n"))
+    snprintf(x->request_id, sizeof x->request_id, "%s", rid);
+  else
+    random_hex(x->request_id, 8);
+  const char *why = NULL;
+  identity_verify(md_str(c, "x-accolade-org"), md_str(c, "x-accolade-user"),
+                  md_str(c, "x-accolade-role"), md_str(c, "x-accolade-team"),
+                  md_str(c, "x-accolade-ts"), md_str(c, "x-accolade-sig"), (int64_t)time(NULL),
+                  &x->id, &why);
+  if (why && md_find(c, "x-accolade-sig"))
+    log_warn("rejected identity on %s from %s: %s", method, x->peer, why);
+}
+
+/* fill_reply_ops builds the reply batch into |ops| and returns its length.
+ * |with_close| adds RECV_CLOSE_ON_SERVER (not for streams, which posted it). */
+static size_t fill_reply_ops(call *c, grpc_op *ops, int with_message, int with_close) {
+  size_t n = 0;
+  memset(ops, 0, sizeof(grpc_op) * 4);
+  if (!c->sent_initial) {
+    c->init_md[0].key = grpc_slice_from_static_string("x-request-id");
+    c->init_md[0].value = grpc_slice_from_copied_string(c->ctx.request_id);
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].data.send_initial_metadata.count = 1;
+    ops[n].data.send_initial_metadata.metadata = c->init_md;
+    c->sent_initial = 1;
+    n++;
+  }
+  if (with_message && c->reply) {
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n].data.send_message.send_message = c->reply;
+    n++;
+  }
+  int code = c->ctx.code;
+  const char *msg = c->ctx.message ? c->ctx.message : "";
+  c->status_slice = grpc_slice_from_copied_string(msg);
+  c->have_status_slice = 1;
+  for (int i = 0; i < c->ctx.ntrailers; i++) {
+    c->trailers[i].key = grpc_slice_from_copied_string(c->ctx.trailer_keys[i]);
+    c->trailers[i].value = grpc_slice_from_copied_string(c->ctx.trailer_values[i]);
+  }
+  c->ntrailers = c->ctx.ntrailers;
+  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[n].data.send_status_from_server.status = (grpc_status_code)code;
+  ops[n].data.send_status_from_server.status_details = &c->status_slice;
+  ops[n].data.send_status_from_server.trailing_metadata_count = (size_t)c->ntrailers;
+  ops[n].data.send_status_from_server.trailing_metadata = c->trailers;
+  n++;
+  if (with_close) {
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &c->client_cancelled;
+    n++;
+  }
+  return n;
+}
+
+static void access_log(call *c) {
+  rpc_ctx *x = &c->ctx;
+  log_access(x->method, x->code, x->message, now_us() - c->start_us, x->peer, x->request_id,
+             x->id.valid ? x->id.org : NULL, x->id.valid ? x->id.user : NULL);
+}
+
+/* decode unpacks the request or fails the call with INVALID_ARGUMENT. */
+static void *decode(call *c, const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                    size_t len) {
+  void *m = protobuf_c_message_unpack(d, &c->arena.pb, len, buf);
+  if (!m) rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: cannot decode bytes as %s", d->name);
+  return m;
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls on their own completion queue (streams, generic)               */
+
+/* own_wait waits on the call's own CQ for |tag| (or for |deadline_ms|,
+ * monotonic; INT64_MAX forever). Returns 1 ok, 0 failed, -1 timed out. The
+ * close notification is recorded whenever it arrives. */
+static int own_wait(call *c, void *tag, int64_t deadline_ms) {
+  for (;;) {
+    gpr_timespec d = deadline_ms == INT64_MAX ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
+                                              : rpc_ms_to_deadline(deadline_ms);
+    grpc_event ev = grpc_completion_queue_next(c->own_cq, d, NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) return -1;
+    if (ev.type != GRPC_OP_COMPLETE) return 0;
+    if (ev.tag == &c->close_tag) {
+      c->closed = 1;
+      if (tag == &c->close_tag) return 1;
+      continue;
+    }
+    if (ev.tag == tag) return ev.success ? 1 : 0;
+  }
+}
+
+static int own_batch(call *c, const grpc_op *ops, size_t n, void *tag) {
+  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+  if (e != GRPC_CALL_OK) {
+    log_error("start_batch on %s: error %d", c->ctx.method, (int)e);
+    return 0;
+  }
+  return own_wait(c, tag, INT64_MAX) == 1;
+}
+
+/* own_finish sends the final status and waits for the close. */
+static void own_finish(call *c, int with_message) {
+  grpc_op ops[4];
+  size_t n = fill_reply_ops(c, ops, with_message, 0);
+  own_batch(c, ops, n, &c->send_tag);
+  if (!c->closed) own_wait(c, &c->close_tag, INT64_MAX);
+}
+
+static int own_post_close(call *c) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  op.data.recv_close_on_server.cancelled = &c->client_cancelled;
+  return grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK;
+}
+
+int rpc_stream_closed(rpc_stream *s) {
+  call *c = s->c;
+  if (!c->closed) {
+    /* Collect a close that may have arrived, without blocking. */
+    own_wait(c, &c->close_tag, rpc_now_ms());
+  }
+  return c->closed || atomic_load(&c->w->srv->stopping);
+}
+
+int rpc_stream_send_raw(rpc_stream *s, const uint8_t *buf, size_t len) {
+  call *c = s->c;
+  if (rpc_stream_closed(s)) return -1;
+  grpc_op ops[2];
+  memset(ops, 0, sizeof ops);
+  size_t n = 0;
+  if (!c->sent_initial) {
+    c->init_md[0].key = grpc_slice_from_static_string("x-request-id");
+    c->init_md[0].value = grpc_slice_from_copied_string(c->ctx.request_id);
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].data.send_initial_metadata.count = 1;
+    ops[n].data.send_initial_metadata.metadata = c->init_md;
+    c->sent_initial = 1;
+    n++;
+  }
+  grpc_byte_buffer *bb = rpc_byte_buffer_from(buf, len);
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n].data.send_message.send_message = bb;
+  n++;
+  int ok = own_batch(c, ops, n, &c->send_tag);
+  grpc_byte_buffer_destroy(bb);
+  return ok ? 0 : -1;
+}
+
+int rpc_stream_send(rpc_stream *s, const void *msg) {
+  call *c = s->c;
+  if (rpc_stream_closed(s)) return -1;
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  arena tmp;
+  arena_init(&tmp);
+  uint8_t *buf = arena_alloc(&tmp, n ? n : 1);
+  protobuf_c_message_pack(msg, buf);
+  int rc = rpc_stream_send_raw(s, buf, n);
+  arena_free(&tmp);
+  (void)c;
+  return rc;
+}
+
+int rpc_stream_wait(rpc_stream *s, int ms) {
+  call *c = s->c;
+  int64_t until = rpc_now_ms() + ms;
+  while (!c->closed && !atomic_load(&c->w->srv->stopping)) {
+    int64_t step = rpc_now_ms() + 200;   /* notice shutdown within 200 ms */
+    if (step > until) step = until;
+    own_wait(c, &c->close_tag, step);
+    if (rpc_now_ms() >= until) break;
+  }
+  return (c->closed || atomic_load(&c->w->srv->stopping)) ? -1 : 0;
+}
+
+static void stream_begin(rpc_server *s) {
+  pthread_mutex_lock(&s->mu);
+  s->active_streams++;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void stream_end(rpc_server *s) {
+  pthread_mutex_lock(&s->mu);
+  s->active_streams--;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* A registered streaming method, on its own thread. */
+static void *stream_thread(void *arg) {
+  call *c = arg;
+  rpc_server *s = c->w->srv;
+  rpc_stream st = {c};
+  own_post_close(c);
+  const rpc_method *m = c->me->m;
+  size_t len = 0;
+  uint8_t *buf = c->payload ? rpc_byte_buffer_read(&c->arena, c->payload, &len) : NULL;
+  void *req = NULL;
+  if (!c->payload)
+    rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: missing message");
+  else
+    req = decode(c, m->request, buf, len);
+  if (req) {
+    int code = m->stream(&c->ctx, req, &st);
+    if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+    if (code == RPC_OK) c->ctx.code = RPC_OK;
+  }
+  if (c->closed && c->ctx.code == RPC_OK) c->ctx.code = RPC_CANCELLED;
+  own_finish(c, 0);
+  access_log(c);
+  call_free(c);
+  stream_end(s);
+  return NULL;
+}
+
+/* A call to a method not in the table: the raw handler, or UNIMPLEMENTED. */
+static void *generic_run(call *c) {
+  rpc_server *s = c->w->srv;
+  const rpc_raw_handler *raw = s->cfg.raw;
+  grpc_op op;
+  if (!raw) {
+    rpc_fail(&c->ctx, RPC_UNIMPLEMENTED, "unknown method %s", c->ctx.method);
+    grpc_op ops[4];
+    size_t n = fill_reply_ops(c, ops, 0, 1);
+    own_batch(c, ops, n, &c->send_tag);
+    access_log(c);
+    return NULL;
+  }
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &c->payload;
+  if (!own_batch(c, &op, 1, &c->send_tag) || !c->payload) {
+    rpc_fail(&c->ctx, c->payload ? RPC_CANCELLED : RPC_INVALID_ARGUMENT, "request: missing message");
+    grpc_op ops[4];
+    size_t n = fill_reply_ops(c, ops, 0, 1);
+    own_batch(c, ops, n, &c->send_tag);
+    access_log(c);
+    return NULL;
+  }
+  size_t len = 0;
+  uint8_t *buf = rpc_byte_buffer_read(&c->arena, c->payload, &len);
+  if (raw->is_stream && raw->stream && raw->is_stream(s->cfg.app, c->ctx.method)) {
+    rpc_stream st = {c};
+    own_post_close(c);
+    int code = raw->stream(&c->ctx, buf, len, &st);
+    if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+    if (code == RPC_OK) c->ctx.code = RPC_OK;
+    own_finish(c, 0);
+  } else {
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    int code = raw->unary(&c->ctx, buf, len, &out, &out_len);
+    if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+    if (code == RPC_OK) {
+      c->ctx.code = RPC_OK;
+      c->reply = rpc_byte_buffer_from(out, out_len);
+    }
+    grpc_op ops[4];
+    size_t n = fill_reply_ops(c, ops, code == RPC_OK, 1);
+    own_batch(c, ops, n, &c->send_tag);
+  }
+  access_log(c);
+  return NULL;
+}
+
+static void *generic_thread(void *arg) {
+  call *c = arg;
+  rpc_server *s = c->w->srv;
+  generic_run(c);
+  call_free(c);
+  stream_end(s);
+  return NULL;
+}
+
+static void spawn(call *c, void *(*fn)(void *)) {
+  rpc_server *s = c->w->srv;
+  stream_begin(s);
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  if (pthread_create(&t, &attr, fn, c) != 0) {
+    log_error("cannot start a thread for %s", c->ctx.method);
+    rpc_fail(&c->ctx, RPC_RESOURCE_EXHAUSTED, "server: too many concurrent streams");
+    own_finish(c, 0);
+    call_free(c);
+    stream_end(s);
+  }
+  pthread_attr_destroy(&attr);
+}
+
+/* ------------------------------------------------------------------ */
+/* The worker loop                                                      */
+
+static void unary_run(call *c) {
+  const rpc_method *m = c->me->m;
+  void *req = NULL;
+  if (!c->payload) {
+    rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: missing message");
+  } else {
+    size_t len = 0;
+    grpc_byte_buffer_reader r;
+    /* Fast path: a single-slice buffer is decoded in place. */
+    if (c->payload->type == GRPC_BB_RAW && c->payload->data.raw.compression == GRPC_COMPRESS_NONE &&
+        c->payload->data.raw.slice_buffer.count == 1) {
+      grpc_slice sl = c->payload->data.raw.slice_buffer.slices[0];
+      req = decode(c, m->request, GRPC_SLICE_START_PTR(sl), GRPC_SLICE_LENGTH(sl));
+    } else if (grpc_byte_buffer_reader_init(&r, c->payload)) {
+      grpc_byte_buffer_reader_destroy(&r);
+      uint8_t *buf = rpc_byte_buffer_read(&c->arena, c->payload, &len);
+      req = decode(c, m->request, buf, len);
+    } else {
+      rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: cannot read message");
+    }
+  }
+  if (req) {
+    void *resp = arena_alloc(&c->arena, m->response->sizeof_message);
+    protobuf_c_message_init(m->response, resp);
+    int code = m->unary(&c->ctx, req, resp);
+    if (code == RPC_OK) {
+      c->ctx.code = RPC_OK;
+      c->reply = rpc_byte_buffer_pack(resp);
+    } else if (c->ctx.code == RPC_OK) {
+      rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+    }
+  }
+  grpc_op ops[4];
+  size_t n = fill_reply_ops(c, ops, c->ctx.code == RPC_OK, 1);
+  c->phase = CALL_REPLYING;
+  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+  if (e != GRPC_CALL_OK) {
+    log_error("reply batch on %s failed: %d", c->ctx.method, (int)e);
+    access_log(c);
+    call_free(c);
+  }
+}
+
+static void call_on_event(call *c, int ok) {
+  worker *w = c->w;
+  rpc_server *s = w->srv;
+  if (c->phase == CALL_REPLYING) {
+    access_log(c);
+    call_free(c);
+    return;
+  }
+  /* CALL_REQUESTED */
+  if (!ok) {   /* the server is shutting down: do not re-post */
+    call_free(c);
+    return;
+  }
+  if (!atomic_load(&s->stopping)) post_request(w, c->me);
+  c->start_us = now_us();
+  if (c->me) {
+    ctx_init(c, c->me->m->path);
+    if (c->me->m->stream)
+      spawn(c, stream_thread);
+    else
+      unary_run(c);
+  } else {
+    ctx_init(c, rpc_slice_dup(&c->arena, c->details.method));
+    c->deadline = c->details.deadline;
+    c->ctx.deadline_ms = rpc_deadline_to_ms(c->deadline);
+    spawn(c, generic_thread);
+  }
+}
+
+static void post_request(worker *w, method_entry *me) {
+  rpc_server *s = w->srv;
+  call *c = call_new(w, me);
+  grpc_call_error e;
+  if (me && me->m->unary) {
+    e = grpc_server_request_registered_call(s->server, me->handle, &c->call, &c->deadline, &c->md,
+                                            &c->payload, w->cq, w->cq, c);
+  } else {
+    c->own_cq = grpc_completion_queue_create_for_next(NULL);
+    if (me)
+      e = grpc_server_request_registered_call(s->server, me->handle, &c->call, &c->deadline,
+                                              &c->md, &c->payload, c->own_cq, w->cq, c);
+    else
+      e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, c->own_cq, w->cq, c);
+  }
+  if (e != GRPC_CALL_OK) {
+    if (!atomic_load(&s->stopping)) log_error("request_call failed: %d", (int)e);
+    call_free(c);
+  }
+}
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  rpc_server *s = w->srv;
+  for (int i = 0; i < s->nentries; i++) post_request(w, &s->entries[i]);
+  post_request(w, NULL);
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+    if (ev.type != GRPC_OP_COMPLETE) continue;
+    call *c = ev.tag;
+    c->on_event(c, ev.success);
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                            */
+
+void rpc_runtime_init(void) { grpc_init(); }
+void rpc_runtime_shutdown(void) { grpc_shutdown(); }
+
+void rpc_signals_block(void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int rpc_signals_wait(void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+static int add_method(rpc_server *s, const rpc_method *m) {
+  void *h = grpc_server_register_method(s->server, m->path, NULL,
+                                        GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+  if (!h) {
+    log_error("cannot register %s (registered twice?)", m->path);
+    return -1;
+  }
+  s->entries[s->nentries].m = m;
+  s->entries[s->nentries].handle = h;
+  s->nentries++;
+  return 0;
+}
+
+rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *methods,
+                           int nmethods) {
+  rpc_server *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->cfg = *cfg;
+  snprintf(s->name, sizeof s->name, "%s", cfg->name ? cfg->name : "accolade");
+  s->cfg.name = s->name;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  s->nworkers = cfg->threads > 0 ? cfg->threads : (int)(cores > 0 ? cores : 1) * 2 + 2;
+  if (s->cfg.shutdown_grace_ms <= 0) s->cfg.shutdown_grace_ms = 10000;
+  if (s->cfg.max_message_bytes <= 0) s->cfg.max_message_bytes = 4 << 20;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+
+  grpc_arg args[2];
+  memset(args, 0, sizeof args);
+  args[0].type = GRPC_ARG_INTEGER;
+  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[0].value.integer = s->cfg.max_message_bytes;
+  args[1].type = GRPC_ARG_INTEGER;
+  args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
+  args[1].value.integer = 0;
+  grpc_channel_args ca = {2, args};
+  s->server = grpc_server_create(&ca, NULL);
+  s->entries = calloc((size_t)nmethods + 2, sizeof *s->entries);
+  s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
+  for (int i = 0; i < nmethods; i++)
+    if (add_method(s, &methods[i]) != 0) goto err;
+  for (int i = 0; i < 2; i++)
+    if (add_method(s, &health_methods[i]) != 0) goto err;
+  for (int i = 0; i < s->nworkers; i++) {
+    s->workers[i].srv = s;
+    s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->workers[i].cq, NULL);
+  }
+  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
+  grpc_server_credentials_release(creds);
+  if (s->port == 0) {
+    log_error("cannot listen on %s", cfg->listen);
+    goto err;
+  }
+  return s;
+err:
+  grpc_server_destroy(s->server);
+  for (int i = 0; i < s->nworkers; i++)
+    if (s->workers[i].cq) grpc_completion_queue_destroy(s->workers[i].cq);
+  free(s->workers);
+  free(s->entries);
+  free(s);
+  return NULL;
+}
+
+int rpc_server_port(const rpc_server *s) { return s->port; }
+
+int rpc_server_start(rpc_server *s) {
+  grpc_server_start(s->server);
+  for (int i = 0; i < s->nworkers; i++)
+    if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) return -1;
+  s->started = 1;
+  log_info("%s serving gRPC on port %d with %d workers", s->name, s->port, s->nworkers);
+  return 0;
+}
+
+void rpc_server_stop(rpc_server *s) {
+  if (!s) return;
+  atomic_store(&s->stopping, 1);
+  grpc_completion_queue *scq = grpc_completion_queue_create_for_pluck(NULL);
+  int tag;
+  grpc_server_shutdown_and_notify(s->server, scq, &tag);
+  gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                    gpr_time_from_millis(s->cfg.shutdown_grace_ms, GPR_TIMESPAN));
+  grpc_event ev = grpc_completion_queue_pluck(scq, &tag, grace, NULL);
+  if (ev.type == GRPC_QUEUE_TIMEOUT) {
+    log_warn("%s: calls still running after %d ms, cancelling them", s->name,
+             s->cfg.shutdown_grace_ms);
+    grpc_server_cancel_all_calls(s->server);
+    grpc_completion_queue_pluck(scq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  }
+  grpc_completion_queue_shutdown(scq);
+  grpc_completion_queue_pluck(scq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  grpc_completion_queue_destroy(scq);
+  /* Stream threads end once their calls are done (shutdown waited for them). */
+  pthread_mutex_lock(&s->mu);
+  while (s->active_streams > 0) pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+  for (int i = 0; i < s->nworkers; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
+  if (s->started)
+    for (int i = 0; i < s->nworkers; i++) pthread_join(s->workers[i].thread, NULL);
+  grpc_server_destroy(s->server);
+  for (int i = 0; i < s->nworkers; i++) grpc_completion_queue_destroy(s->workers[i].cq);
+  log_info("%s stopped", s->name);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  free(s->workers);
+  free(s->entries);
+  free(s);
+}

@@ -1,0 +1,158 @@
+/* svc.c - the start-up and shutdown of a service process. */
+#include "svc.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "log.h"
+#include "migrate.h"
+#include "outbox.h"
+#include "pg.h"
+#include "redis.h"
+#include "rpc_client.h"
+
+static char g_name[64] = "accolade";
+
+const char *svc_name(void) { return g_name; }
+
+static const struct {
+  const char *name;
+  int port;
+} known[] = {{"gateway", 50050}, {"nomination", 50051}, {"award", 50052},
+             {"leaderboard", 50053}, {"notify", 50054}};
+
+const char *svc_addr(const char *name) {
+  static _Thread_local char buf[256];
+  char env[96] = "ACCOLADE_";
+  size_t k = strlen(env);
+  for (const char *p = name; *p && k + 6 < sizeof env; p++) env[k++] = (char)toupper((unsigned char)*p);
+  env[k] = '\0';
+  strcat(env, "_ADDR");
+  const char *v = getenv(env);
+  if (v && *v) {
+    /* Several comma-separated addresses: the first is the default target. */
+    snprintf(buf, sizeof buf, "%s", v);
+    char *comma = strchr(buf, ',');
+    if (comma) *comma = '\0';
+    return buf;
+  }
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+    if (strcmp(known[i].name, name) == 0) {
+      snprintf(buf, sizeof buf, "127.0.0.1:%d", known[i].port);
+      return buf;
+    }
+  }
+  return NULL;
+}
+
+static void env_name(char *out, size_t n, const svc_def *def, const char *suffix) {
+  snprintf(out, n, "ACCOLADE_%s_%s", def->env, suffix);
+}
+
+int svc_main(int argc, char **argv, const svc_def *def) {
+  rpc_signals_block();
+  snprintf(g_name, sizeof g_name, "%s", def->name);
+  config cfg;
+  char err[512];
+  if (config_parse(&cfg, argc, argv, err, sizeof err) != 0) {
+    fprintf(stderr, "%s: %s\n", def->name, err);
+    return 2;
+  }
+  log_init(def->name, config_str(&cfg, "log-level", "ACCOLADE_LOG_LEVEL", "info"));
+
+  char env[128], deflisten[64];
+  long threads, interval, grace, max_msg;
+  if (config_int(&cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &threads, err, sizeof err) ||
+      config_int(&cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000,
+                 &interval, err, sizeof err) ||
+      config_int(&cfg, "shutdown-grace-ms", "ACCOLADE_SHUTDOWN_GRACE_MS", 10000, 0, 600000,
+                 &grace, err, sizeof err) ||
+      config_int(&cfg, "max-message-bytes", "ACCOLADE_MAX_MESSAGE_BYTES", 4 << 20, 1024,
+                 64 << 20, &max_msg, err, sizeof err)) {
+    log_error("%s", err);
+    return 2;
+  }
+  const char *key = config_str(&cfg, "internal-key", "ACCOLADE_INTERNAL_KEY", NULL);
+  if (!key) {
+    log_warn("ACCOLADE_INTERNAL_KEY is not set: using the development key (never in production)");
+    key = "accolade-dev-internal-key";
+  }
+  identity_set_key(key);
+
+  rpc_runtime_init();
+  int rc = 1;
+  void *app = NULL;
+  rpc_server *srv = NULL;
+  int outbox_running = 0;
+
+  if (def->schema) {
+    env_name(env, sizeof env, def, "PG");
+    const char *dsn = config_str(&cfg, "pg", env, NULL);
+    if (!dsn) dsn = config_str(&cfg, NULL, "ACCOLADE_PG", "dbname=accolade host=127.0.0.1");
+    pg_setup(dsn, def->schema);
+    env_name(env, sizeof env, def, "MIGRATIONS");
+    const char *dir = config_str(&cfg, "migrations", env, def->migrations);
+    /* Postgres may still be starting: try for a while before giving up. */
+    int tries = 0;
+    while (!pg_conn() && tries++ < 30) {
+      if (tries == 1) log_warn("waiting for postgres...");
+      sleep(1);
+    }
+    if (migrate_run(dir) != 0) goto out;
+    health_add_dependency("postgres", pg_probe, NULL);
+  }
+  if (def->redis) {
+    const char *r = config_str(&cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379");
+    char host[256];
+    snprintf(host, sizeof host, "%s", r);
+    int port = 6379;
+    char *colon = strrchr(host, ':');
+    if (colon) {
+      *colon = '\0';
+      port = atoi(colon + 1);
+    }
+    redis_setup(host, port, config_str(&cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
+    health_add_dependency("redis", redis_probe, NULL);
+  }
+  if (def->init && def->init(&cfg, &app) != 0) {
+    log_error("%s: initialisation failed", def->name);
+    goto out;
+  }
+  snprintf(deflisten, sizeof deflisten, "0.0.0.0:%d", def->port);
+  env_name(env, sizeof env, def, "LISTEN");
+  rpc_server_config sc = {
+      .name = def->name,
+      .listen = config_str(&cfg, "listen", env, deflisten),
+      .threads = (int)threads,
+      .shutdown_grace_ms = (int)grace,
+      .max_message_bytes = (int)max_msg,
+      .app = app,
+      .raw = def->raw,
+  };
+  health_start((int)interval);
+  srv = rpc_server_new(&sc, def->methods, def->nmethods);
+  if (!srv) goto out;
+  if (def->schema && def->outbox) {
+    outbox_start(def->name, svc_addr, 1);
+    outbox_running = 1;
+  }
+  rpc_server_start(srv);
+  int sig = rpc_signals_wait();
+  log_info("%s: signal %d, shutting down", def->name, sig);
+  health_set_shutting_down();
+  rc = 0;
+out:
+  if (srv) rpc_server_stop(srv);
+  if (outbox_running) outbox_stop();
+  health_stop();
+  if (def->fini) def->fini(app);
+  rpc_client_shutdown();
+  pg_disconnect();
+  redis_disconnect();
+  rpc_runtime_shutdown();
+  return rc;
+}
