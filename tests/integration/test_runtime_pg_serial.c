@@ -1,0 +1,40 @@
+/* Health follows Postgres: stop it, NOT_SERVING; start it, SERVING again.
+ * Runs alone (it stops the shared test Postgres). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accolade/test/v1/test.pb-c.h"
+#include "harness.h"
+
+Test(pg_health, postgres_down_is_not_serving_and_back_is_serving, .timeout = 180) {
+  th_init();
+  const char *dsn = th_new_database("pghealth");
+  char pgenv[600];
+  snprintf(pgenv, sizeof pgenv, "ACCOLADE_TESTSVC_PG=%s", dsn);
+  const char *env[] = {pgenv, "ACCOLADE_HEALTH_INTERVAL_MS=200", NULL};
+  th_proc p;
+  cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), env), 0);
+  cr_assert_eq(th_health(p.addr), 1);
+
+  cr_assert_eq(system(th_env("ACCOLADE_TEST_PG_STOP")), 0, "could not stop postgres");
+  int down = th_wait_health(p.addr, 2, 10000);
+  int restarted = system(th_env("ACCOLADE_TEST_PG_START"));
+  cr_assert_eq(down, 0, "health did not turn NOT_SERVING with postgres down");
+  cr_assert_eq(restarted, 0, "could not restart postgres");
+  cr_assert_eq(th_wait_health(p.addr, 1, 15000), 0, "health did not come back to SERVING");
+  /* Serving calls again. */
+  arena a;
+  arena_init(&a);
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = "after";
+  Accolade__Test__V1__EchoResponse *out;
+  rpc_status st;
+  cr_assert_eq(th_call(p.addr, "/accolade.test.v1.TestService/Echo", &req,
+                       &accolade__test__v1__echo_response__descriptor, NULL, &a, (void **)&out, &st),
+               RPC_OK);
+  arena_free(&a);
+  cr_assert_eq(th_stop(&p), 0);
+  th_fini();
+}

@@ -1,0 +1,149 @@
+"""An independent client (Debian's python3-grpcio) against the C runtime.
+
+Starts the test service, then calls Health.Check, Echo (hand-encoded
+protobuf, no generated code needed), an unknown method and garbage bytes.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import grpc
+
+BUILD = os.environ["ACCOLADE_BUILD_DIR"]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field_str(num, s):
+    b = s.encode()
+    return varint(num << 3 | 2) + varint(len(b)) + b
+
+
+def parse_fields(buf):
+    """Decode a flat protobuf message into {field: value} (varints and bytes)."""
+    i, out = 0, {}
+    while i < len(buf):
+        key, shift = 0, 0
+        while True:
+            b = buf[i]; i += 1
+            key |= (b & 0x7F) << shift; shift += 7
+            if not b & 0x80:
+                break
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, shift = 0, 0
+            while True:
+                b = buf[i]; i += 1
+                v |= (b & 0x7F) << shift; shift += 7
+                if not b & 0x80:
+                    break
+            out[num] = v
+        elif wt == 2:
+            ln, shift = 0, 0
+            while True:
+                b = buf[i]; i += 1
+                ln |= (b & 0x7F) << shift; shift += 7
+                if not b & 0x80:
+                    break
+            out[num] = buf[i:i + ln]; i += ln
+        else:
+            raise ValueError("unexpected wire type %d" % wt)
+    return out
+
+
+def main():
+    port = free_port()
+    env = dict(os.environ, ACCOLADE_LOG_LEVEL="warn")
+    proc = subprocess.Popen([os.path.join(BUILD, "bin", "accolade-testsvc"),
+                             "--listen=127.0.0.1:%d" % port], env=env)
+    failures = 0
+    passed = 0
+    try:
+        ch = grpc.insecure_channel("127.0.0.1:%d" % port)
+        grpc.channel_ready_future(ch).result(timeout=20)
+        ident = lambda b: b
+
+        check = ch.unary_unary("/grpc.health.v1.Health/Check", request_serializer=ident,
+                               response_deserializer=ident)
+        deadline = time.time() + 20
+        while True:
+            resp = parse_fields(check(b"", timeout=5))
+            if resp.get(1) == 1 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+
+        def expect(name, cond):
+            nonlocal failures, passed
+            print(("ok   " if cond else "FAIL ") + name)
+            failures += 0 if cond else 1
+            passed += 1 if cond else 0
+
+        expect("health_check_is_serving", resp.get(1) == 1)
+
+        echo = ch.unary_unary("/accolade.test.v1.TestService/Echo", request_serializer=ident,
+                              response_deserializer=ident)
+        out, call = echo.with_call(field_str(1, "from python"), timeout=5,
+                                   metadata=[("x-request-id", "py-123")])
+        fields = parse_fields(out)
+        expect("echo_returns_text", fields.get(1) == b"from python")
+        expect("echo_keeps_request_id", fields.get(5) == b"py-123")
+        expect("request_id_in_initial_metadata",
+               ("x-request-id", "py-123") in list(call.initial_metadata()))
+
+        try:
+            echo(varint(3 << 3 | 0) + varint(9) + field_str(4, "badge_id: must not be empty"), timeout=5)
+            expect("error_status_raised", False)
+        except grpc.RpcError as e:
+            expect("error_status_code", e.code() == grpc.StatusCode.FAILED_PRECONDITION)
+            expect("error_status_message", e.details() == "badge_id: must not be empty")
+            expect("error_trailer", ("x-test-trailer", "present") in list(e.trailing_metadata()))
+
+        missing = ch.unary_unary("/accolade.v1.Nope/Missing", request_serializer=ident,
+                                 response_deserializer=ident)
+        try:
+            missing(b"", timeout=5)
+            expect("unknown_method_fails", False)
+        except grpc.RpcError as e:
+            expect("unknown_method_unimplemented", e.code() == grpc.StatusCode.UNIMPLEMENTED)
+
+        try:
+            echo(b"\x0a\xff\xff\xff\xff\x0f", timeout=5)
+            expect("garbage_fails", False)
+        except grpc.RpcError as e:
+            expect("garbage_is_invalid_argument", e.code() == grpc.StatusCode.INVALID_ARGUMENT)
+
+        stream = ch.unary_stream("/accolade.test.v1.TestService/Stream", request_serializer=ident,
+                                 response_deserializer=ident)
+        seqs = [parse_fields(m).get(6, 0) for m in stream(varint(5 << 3 | 0) + varint(7), timeout=10)]
+        expect("stream_delivers_in_order", seqs == list(range(7)))
+        ch.close()
+    finally:
+        proc.terminate()
+        rc = proc.wait(timeout=30)
+    if rc != 0:
+        print("FAIL service exit status %d" % rc)
+        failures += 1
+    print("%d passed, %d failed" % (passed, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+/* The runtime's Postgres pieces against a real Postgres: migrations once each
+ * and in order, transactions, and the outbox delivering over real gRPC. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "accolade/test/v1/test.pb-c.h"
+#include "harness.h"
+#include "migrate.h"
+#include "outbox.h"
+#include "pg.h"
+
+static char mdir[64];
+
+static void write_file(const char *name, const char *sql) {
+  char p[256];
+  snprintf(p, sizeof p, "%s/%s", mdir, name);
+  FILE *f = fopen(p, "w");
+  cr_assert_not_null(f);
+  fputs(sql, f);
+  fclose(f);
+}
+
+static void make_migrations(void) {
+  snprintf(mdir, sizeof mdir, "/tmp/acc-mig-XXXXXX");
+  cr_assert_not_null(mkdtemp(mdir));
+  write_file("1_create.sql", "CREATE TABLE item (id int PRIMARY KEY, v text);");
+  write_file("2_seed.sql", "INSERT INTO item VALUES (1, 'one');");
+  write_file("10_more.sql", "INSERT INTO item SELECT 2, v || '+' FROM item WHERE id = 1;");
+}
+
+Test(store, migrations_apply_once_each_in_numeric_order) {
+  th_init();
+  const char *dsn = th_new_database("migrate");
+  pg_setup(dsn, "mtest");
+  make_migrations();
+  cr_assert_eq(migrate_run(mdir), 0);
+  /* 10 ran after 2: it copied the seeded row. */
+  char *v = th_sql(dsn, "SELECT v FROM mtest.item WHERE id = 2");
+  cr_assert_not_null(v);
+  cr_assert_str_eq(v, "one+");
+  free(v);
+  /* A second run applies nothing again (the INSERTs would fail on the key). */
+  cr_assert_eq(migrate_run(mdir), 0);
+  char *n = th_sql(dsn, "SELECT count(*) FROM mtest.schema_migrations");
+  cr_assert_str_eq(n, "4");   /* common/1 + 3 service files */
+  free(n);
+  /* A new file is picked up later. */
+  write_file("11_late.sql", "INSERT INTO item VALUES (3, 'late');");
+  cr_assert_eq(migrate_run(mdir), 0);
+  char *c = th_sql(dsn, "SELECT count(*) FROM mtest.item");
+  cr_assert_str_eq(c, "3");
+  free(c);
+  pg_disconnect();
+  th_fini();
+}
+
+Test(store, failed_migration_is_rolled_back_and_not_recorded) {
+  th_init();
+  const char *dsn = th_new_database("migfail");
+  pg_setup(dsn, "mfail");
+  make_migrations();
+  write_file("3_broken.sql", "CREATE TABLE half (id int); SELECT no_such_function();");
+  cr_assert_eq(migrate_run(mdir), -1);
+  char *half = th_sql(dsn, "SELECT count(*) FROM pg_tables WHERE tablename = 'half'");
+  cr_assert_str_eq(half, "0");
+  free(half);
+  char *rec = th_sql(dsn, "SELECT count(*) FROM mfail.schema_migrations WHERE version = 3");
+  cr_assert_str_eq(rec, "0");
+  free(rec);
+  pg_disconnect();
+  th_fini();
+}
+
+static int ob_target_port;
+static char ob_target[64];
+
+static const char *resolve(const char *target) {
+  return strcmp(target, "testsvc") == 0 ? ob_target : NULL;
+}
+
+typedef struct {
+  const char *text;
+  int fail;
+} enq_arg;
+
+static int enqueue_tx(void *p) {
+  enq_arg *e = p;
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = (char *)e->text;
+  int rc = outbox_enqueue("testsvc", "/accolade.test.v1.TestService/Echo", "acme", &req.base, NULL);
+  if (rc != RPC_OK) return rc;
+  return e->fail ? RPC_ABORTED + 100 : RPC_OK;   /* a failing business step */
+}
+
+Test(store, outbox_rows_exist_only_when_the_transaction_commits) {
+  th_init();
+  const char *dsn = th_new_database("outbox_tx");
+  pg_setup(dsn, "obtx");
+  cr_assert_eq(migrate_run(NULL), 0);
+  enq_arg fail = {"lost", 1};
+  cr_assert_neq(pg_tx(enqueue_tx, &fail), RPC_OK);
+  char *n = th_sql(dsn, "SELECT count(*) FROM obtx.outbox");
+  cr_assert_str_eq(n, "0");
+  free(n);
+  enq_arg ok = {"kept", 0};
+  cr_assert_eq(pg_tx(enqueue_tx, &ok), RPC_OK);
+  n = th_sql(dsn, "SELECT count(*) FROM obtx.outbox");
+  cr_assert_str_eq(n, "1");
+  free(n);
+  pg_disconnect();
+  th_fini();
+}
+
+Test(store, outbox_retries_until_the_target_is_up_then_delivers_once) {
+  th_init();
+  const char *dsn = th_new_database("outbox_dl");
+  pg_setup(dsn, "obdl");
+  cr_assert_eq(migrate_run(NULL), 0);
+  ob_target_port = th_free_port();
+  snprintf(ob_target, sizeof ob_target, "127.0.0.1:%d", ob_target_port);
+  enq_arg ok = {"hello", 0};
+  cr_assert_eq(pg_tx(enqueue_tx, &ok), RPC_OK);
+  /* Nobody listens yet: the attempt fails and is scheduled again. */
+  cr_assert_eq(outbox_dispatch_once("test", resolve), 1);
+  char *att = th_sql(dsn, "SELECT attempts || ':' || (delivered_at IS NULL) || ':' || (last_error LIKE 'UNAVAILABLE%') FROM obdl.outbox");
+  cr_assert_str_eq(att, "1:true:true");
+  free(att);
+  /* Start the target on that port and wait for the retry to come due. */
+  th_proc p;
+  char listen[96];
+  snprintf(listen, sizeof listen, "--listen=%s", ob_target);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("ACCOLADE_INTERNAL_KEY", TH_INTERNAL_KEY, 1);
+    setenv("ACCOLADE_LOG_LEVEL", "warn", 1);
+    execl(th_bin("accolade-testsvc"), "accolade-testsvc", listen, (char *)NULL);
+    _exit(127);
+  }
+  p.pid = pid;
+  cr_assert_eq(th_wait_health(ob_target, 1, 20000), 0);
+  int delivered = 0;
+  for (int i = 0; i < 50 && !delivered; i++) {
+    usleep(100 * 1000);
+    outbox_dispatch_once("test", resolve);
+    char *d = th_sql(dsn, "SELECT count(*) FROM obdl.outbox WHERE delivered_at IS NOT NULL");
+    delivered = d && strcmp(d, "1") == 0;
+    free(d);
+  }
+  cr_assert(delivered, "the outbox row was not delivered once the target was up");
+  /* Delivered rows are not sent again. */
+  cr_assert_eq(outbox_dispatch_once("test", resolve), 0);
+  th_stop(&p);
+  pg_disconnect();
+  th_fini();
+}
+
+static const char *resolve_nowhere(const char *t) { (void)t; return "127.0.0.1:1"; }
+
+Test(store, outbox_dead_letters_permanent_errors) {
+  th_init();
+  const char *dsn = th_new_database("outbox_dead");
+  pg_setup(dsn, "obdead");
+  cr_assert_eq(migrate_run(NULL), 0);
+  th_proc p;
+  cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), NULL), 0);
+  snprintf(ob_target, sizeof ob_target, "%s", p.addr);
+  /* A method the target does not have: UNIMPLEMENTED is retried (a newer
+   * target may have it); a bad request (INVALID_ARGUMENT) is dead at once. */
+  const char *pp[] = {"testsvc", "/accolade.test.v1.TestService/Echo", "acme"};
+  cr_assert_eq(pg_exec("INSERT INTO outbox(target, method, org, payload) VALUES ($1, $2, $3, '\\x0affffffff0f01'::bytea)", 3, pp), RPC_OK);
+  cr_assert_eq(outbox_dispatch_once("test", resolve), 1);
+  char *d = th_sql(dsn, "SELECT (dead_at IS NOT NULL) || ':' || last_error FROM obdead.outbox");
+  cr_assert_not_null(d);
+  cr_assert(strncmp(d, "true:INVALID_ARGUMENT", 21) == 0, "%s", d);
+  free(d);
+  (void)resolve_nowhere;
+  th_stop(&p);
+  pg_disconnect();
+  th_fini();
+}

@@ -1,0 +1,184 @@
+/* harness.c - real Postgres, Redis and service processes for integration tests. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "grpc/health/v1/health.pb-c.h"
+#include "log.h"
+#include "rpc.h"
+
+void th_init(void) {
+  rpc_runtime_init();
+  identity_set_key(TH_INTERNAL_KEY);
+  log_init("test", getenv("ACCOLADE_TEST_LOG_LEVEL") ? getenv("ACCOLADE_TEST_LOG_LEVEL") : "warn");
+}
+
+void th_fini(void) {
+  rpc_client_shutdown();
+  rpc_runtime_shutdown();
+}
+
+const char *th_env(const char *name) {
+  const char *v = getenv(name);
+  if (!v || !*v) cr_assert_fail("%s is not set: run the tests with scripts/test", name);
+  return v;
+}
+
+static PGconn *admin_conn(void) {
+  char dsn[256];
+  snprintf(dsn, sizeof dsn, "host=%s port=%s user=postgres dbname=postgres connect_timeout=5",
+           th_env("ACCOLADE_TEST_PG_HOST"), th_env("ACCOLADE_TEST_PG_PORT"));
+  PGconn *c = PQconnectdb(dsn);
+  if (PQstatus(c) != CONNECTION_OK) cr_assert_fail("cannot reach the test postgres: %s", PQerrorMessage(c));
+  return c;
+}
+
+const char *th_new_database(const char *label) {
+  static char dsn[512];
+  char name[64];
+  static unsigned seq;
+  snprintf(name, sizeof name, "t_%.24s_%d_%u_%ld", label, (int)getpid(), seq++, (long)time(NULL) % 100000);
+  for (char *p = name; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) *p = '_';
+  PGconn *c = admin_conn();
+  char sql[160];
+  snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) cr_assert_fail("CREATE DATABASE: %s", PQresultErrorMessage(r));
+  PQclear(r);
+  PQfinish(c);
+  snprintf(dsn, sizeof dsn, "host=%s port=%s user=postgres dbname=%s", th_env("ACCOLADE_TEST_PG_HOST"),
+           th_env("ACCOLADE_TEST_PG_PORT"), name);
+  return dsn;
+}
+
+int th_redis_port(void) { return atoi(th_env("ACCOLADE_TEST_REDIS_PORT")); }
+
+int th_free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+    cr_assert_fail("cannot find a free port: %s", strerror(errno));
+  int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+const char *th_bin(const char *name) {
+  static char path[1024];
+  snprintf(path, sizeof path, "%s/bin/%s", ACCOLADE_BUILD_DIR, name);
+  if (access(path, X_OK) != 0) cr_assert_fail("%s is not built", path);
+  return path;
+}
+
+int th_health(const char *addr) {
+  arena a;
+  arena_init(&a);
+  Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+  Grpc__Health__V1__HealthCheckResponse *resp = NULL;
+  rpc_call_opts o = {.timeout_ms = 1000};
+  rpc_status st;
+  int rc = rpc_call(addr, "/grpc.health.v1.Health/Check", &req.base,
+                    &grpc__health__v1__health_check_response__descriptor, &o, &a, (void **)&resp, &st);
+  int out = rc == RPC_OK ? (int)resp->status : -1;
+  arena_free(&a);
+  return out;
+}
+
+int th_wait_health(const char *addr, int want, int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 50) {
+    if (th_health(addr) == want) return 0;
+    usleep(50 * 1000);
+  }
+  return -1;
+}
+
+int th_start(th_proc *p, const char *binary, const char *const *env) {
+  memset(p, 0, sizeof *p);
+  p->port = th_free_port();
+  snprintf(p->addr, sizeof p->addr, "127.0.0.1:%d", p->port);
+  char listen[64];
+  snprintf(listen, sizeof listen, "--listen=127.0.0.1:%d", p->port);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    setenv("ACCOLADE_INTERNAL_KEY", TH_INTERNAL_KEY, 1);
+    if (!getenv("ACCOLADE_LOG_LEVEL")) setenv("ACCOLADE_LOG_LEVEL", "warn", 1);
+    for (int i = 0; env && env[i]; i++) putenv((char *)env[i]);
+    execl(binary, binary, listen, (char *)NULL);
+    _exit(127);
+  }
+  p->pid = pid;
+  for (int waited = 0; waited < 20000; waited += 50) {
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      p->pid = 0;
+      return -1;
+    }
+    if (th_health(p->addr) == 1) return 0;
+    usleep(50 * 1000);
+  }
+  th_kill(p);
+  return -1;
+}
+
+int th_stop(th_proc *p) {
+  if (p->pid <= 0) return -1;
+  kill(p->pid, SIGTERM);
+  int status = 0;
+  for (int waited = 0; waited < 30000; waited += 20) {
+    if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+      p->pid = 0;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    usleep(20 * 1000);
+  }
+  th_kill(p);
+  return -1;
+}
+
+void th_kill(th_proc *p) {
+  if (p->pid <= 0) return;
+  kill(p->pid, SIGKILL);
+  waitpid(p->pid, NULL, 0);
+  p->pid = 0;
+}
+
+void th_as(identity *id, const char *org, const char *user, const char *role, const char *team) {
+  if (identity_make(id, org, user, role, team) != 0) cr_assert_fail("bad test identity %s/%s/%s", org, user, role);
+}
+
+int th_call(const char *addr, const char *method, const void *req,
+            const ProtobufCMessageDescriptor *resp_desc, const identity *as, arena *a, void **out,
+            rpc_status *st) {
+  rpc_call_opts o = {.as = as, .timeout_ms = 5000};
+  return rpc_call(addr, method, req, resp_desc, &o, a, out, st);
+}
+
+char *th_sql(const char *dsn, const char *sql) {
+  PGconn *c = PQconnectdb(dsn);
+  char *out = NULL;
+  if (PQstatus(c) == CONNECTION_OK) {
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) out = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+  }
+  PQfinish(c);
+  return out;
+}

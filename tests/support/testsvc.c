@@ -1,0 +1,94 @@
+/* testsvc.c - the small service the runtime's integration tests run against.
+ *
+ * Echo: echoes text and what the runtime saw (identity, request id, time
+ * left); can sleep first or fail with a given code, message and a trailer.
+ * Stream: |count| replies, 20 ms apart, as long as the client listens.
+ * Relay: calls Echo on ACCOLADE_TESTSVC_RELAY_TARGET as the same caller,
+ * propagating the deadline (to test the client side).
+ * With ACCOLADE_TESTSVC_PG set it uses Postgres (schema testsvc), so its
+ * health follows the database.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accolade/test/v1/test.pb-c.h"
+#include "rpc_client.h"
+#include "svc.h"
+
+static int fill(rpc_ctx *ctx, const Accolade__Test__V1__EchoRequest *r,
+                Accolade__Test__V1__EchoResponse *out) {
+  if (r->need_identity && rpc_require(ctx, ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN | ROLE_SERVICE))
+    return ctx->code;
+  out->text = arena_strdup(ctx->arena, r->text);
+  out->org = arena_strdup(ctx->arena, ctx->id.valid ? ctx->id.org : "");
+  out->user = arena_strdup(ctx->arena, ctx->id.valid ? ctx->id.user : "");
+  out->role = arena_strdup(ctx->arena, identity_role_name(ctx->id.role));
+  out->request_id = arena_strdup(ctx->arena, ctx->request_id);
+  int64_t rem = rpc_remaining_ms(ctx);
+  out->remaining_ms = rem == INT64_MAX ? -1 : rem;
+  return RPC_OK;
+}
+
+static int echo(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__Test__V1__EchoRequest *r = req;
+  if (r->sleep_ms < 0 || r->sleep_ms > 60000)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "sleep_ms: must be between 0 and 60000");
+  if (r->sleep_ms) usleep((useconds_t)r->sleep_ms * 1000);
+  if (r->fail_code) {
+    rpc_add_trailer(ctx, "x-test-trailer", "present");
+    return rpc_fail(ctx, r->fail_code, "%s", r->fail_message);
+  }
+  return fill(ctx, r, resp);
+}
+
+static int stream(rpc_ctx *ctx, const void *req, rpc_stream *s) {
+  const Accolade__Test__V1__EchoRequest *r = req;
+  if (r->count < 0 || r->count > 100000)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "count: must be between 0 and 100000");
+  for (int i = 0; i < r->count; i++) {
+    Accolade__Test__V1__EchoResponse out = ACCOLADE__TEST__V1__ECHO_RESPONSE__INIT;
+    if (fill(ctx, r, &out) != RPC_OK) return ctx->code;
+    out.seq = i;
+    if (rpc_stream_send(s, &out) != 0) return rpc_fail(ctx, RPC_CANCELLED, "client went away");
+    if (r->sleep_ms && rpc_stream_wait(s, r->sleep_ms) != 0)
+      return rpc_fail(ctx, RPC_CANCELLED, "client went away");
+  }
+  return RPC_OK;
+}
+
+static int relay(rpc_ctx *ctx, const void *req, void *resp) {
+  const char *target = getenv("ACCOLADE_TESTSVC_RELAY_TARGET");
+  if (!target) return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "no relay target configured");
+  Accolade__Test__V1__EchoResponse *out = NULL;
+  rpc_call_opts o = {.parent = ctx, .as = ctx->id.valid ? &ctx->id : NULL, .idempotent = 1};
+  rpc_status st;
+  int rc = rpc_call(target, "/accolade.test.v1.TestService/Echo", req,
+                    &accolade__test__v1__echo_response__descriptor, &o, ctx->arena, (void **)&out, &st);
+  if (rc != RPC_OK) return rpc_fail(ctx, rc, "relay: %s", st.message);
+  *(Accolade__Test__V1__EchoResponse *)resp = *out;
+  return RPC_OK;
+}
+
+static const rpc_method methods[] = {
+    RPC_UNARY("/accolade.test.v1.TestService/Echo", accolade__test__v1__echo_request,
+              accolade__test__v1__echo_response, echo),
+    RPC_STREAM("/accolade.test.v1.TestService/Stream", accolade__test__v1__echo_request,
+               accolade__test__v1__echo_response, stream),
+    RPC_UNARY("/accolade.test.v1.TestService/Relay", accolade__test__v1__echo_request,
+              accolade__test__v1__echo_response, relay),
+};
+
+int main(int argc, char **argv) {
+  int with_pg = getenv("ACCOLADE_TESTSVC_PG") != NULL;
+  svc_def def = {
+      .name = "accolade-testsvc",
+      .env = "TESTSVC",
+      .port = 50099,
+      .schema = with_pg ? "testsvc" : NULL,
+      .migrations = NULL,
+      .methods = methods,
+      .nmethods = (int)(sizeof methods / sizeof methods[0]),
+  };
+  return svc_main(argc, argv, &def);
+}
