@@ -37,12 +37,26 @@ grpc_channel *rpc_channel_for(const char *target) {
   }
   grpc_channel *ch = NULL;
   if (g_nchans < MAX_CHANNELS && strlen(target) < sizeof g_chans[0].target) {
-    grpc_arg args[1];
+    /* Reconnect quickly after a peer restarts (the default backoff starts
+     * at 1 s and grows past 5 s), and keep the channel our own. */
+    grpc_arg args[5];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = 16 << 20;
-    grpc_channel_args ca = {1, args};
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
+    args[1].value.integer = 100;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
+    args[2].value.integer = 100;
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+    args[3].value.integer = 2000;
+    args[4].type = GRPC_ARG_INTEGER;
+    args[4].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+    args[4].value.integer = 1;
+    grpc_channel_args ca = {5, args};
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     ch = grpc_channel_create(target, creds, &ca);
     grpc_channel_credentials_release(creds);
