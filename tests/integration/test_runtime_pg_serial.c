@@ -4,9 +4,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <pthread.h>
 
 #include "accolade/test/v1/test.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "harness.h"
+
+/* A Health.Watch client recording every status it is sent. */
+typedef struct {
+  const char *addr;
+  int statuses[16];
+  int n;
+  int code;
+} watch_log;
+
+static int on_status(void *arg, const uint8_t *buf, size_t len) {
+  watch_log *w = arg;
+  Grpc__Health__V1__HealthCheckResponse *m = grpc__health__v1__health_check_response__unpack(NULL, len, buf);
+  if (!m) return 1;
+  if (w->n < 16) w->statuses[w->n++] = m->status;
+  grpc__health__v1__health_check_response__free_unpacked(m, NULL);
+  /* Stop after SERVING, NOT_SERVING, SERVING. */
+  return w->n >= 3;
+}
+
+static void *watch(void *arg) {
+  watch_log *w = arg;
+  arena a;
+  arena_init(&a);
+  uint8_t empty[1];
+  rpc_call_opts o = {.timeout_ms = 60000};
+  rpc_status st;
+  w->code = rpc_call_stream_raw(w->addr, "/grpc.health.v1.Health/Watch", empty, 0, &o, &a, on_status,
+                                w, NULL, &st);
+  arena_free(&a);
+  return NULL;
+}
 
 Test(pg_health, postgres_down_is_not_serving_and_back_is_serving, .timeout = 180) {
   th_init();
@@ -17,6 +52,10 @@ Test(pg_health, postgres_down_is_not_serving_and_back_is_serving, .timeout = 180
   th_proc p;
   cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), env), 0);
   cr_assert_eq(th_health(p.addr), 1);
+  watch_log w = {.addr = p.addr};
+  pthread_t wt;
+  pthread_create(&wt, NULL, watch, &w);
+  usleep(300 * 1000);
 
   cr_assert_eq(system(th_env("ACCOLADE_TEST_PG_STOP")), 0, "could not stop postgres");
   int down = th_wait_health(p.addr, 2, 10000);
@@ -24,6 +63,12 @@ Test(pg_health, postgres_down_is_not_serving_and_back_is_serving, .timeout = 180
   cr_assert_eq(down, 0, "health did not turn NOT_SERVING with postgres down");
   cr_assert_eq(restarted, 0, "could not restart postgres");
   cr_assert_eq(th_wait_health(p.addr, 1, 15000), 0, "health did not come back to SERVING");
+  pthread_join(wt, NULL);
+  cr_assert_eq(w.n, 3, "Watch sent %d statuses", w.n);
+  cr_assert_eq(w.statuses[0], 1);
+  cr_assert_eq(w.statuses[1], 2);
+  cr_assert_eq(w.statuses[2], 1);
+  cr_assert_eq(w.code, RPC_CANCELLED, "the watcher cancelled: %d", w.code);
   /* Serving calls again. */
   arena a;
   arena_init(&a);
