@@ -16,8 +16,10 @@
  *               accolade__v1__badge, get_badge),
  *   };
  *
- * Threading: unary handlers run synchronously on the worker thread that
- * received the call (they may block on Postgres; run more workers than cores).
+ * Threading: a few polling threads (one completion queue each, one per core)
+ * receive calls and send replies; they never block. Unary handlers run on a
+ * pool of handler threads (they may block on Postgres: the pool has more
+ * threads than cores), so a slow call never delays calls queued behind it.
  * Each server-streaming call runs on a thread of its own until it returns.
  */
 #ifndef ACCOLADE_RPC_H
@@ -91,10 +93,11 @@ typedef struct rpc_method {
   const ProtobufCMessageDescriptor *response;
   rpc_unary_fn unary;    /* exactly one of unary and stream is set */
   rpc_stream_fn stream;
+  int nonblocking;       /* the handler never blocks: run it on the polling thread */
 } rpc_method;
 
-#define RPC_UNARY(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, (fn), NULL}
-#define RPC_STREAM(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn)}
+#define RPC_UNARY(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, (fn), NULL, 0}
+#define RPC_STREAM(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0}
 
 /* rpc_fail records a status and a message (printf-style; name the field:
  * "justification: must be at least 40 characters") and returns |code|. */
@@ -147,7 +150,8 @@ typedef struct rpc_server rpc_server;
 typedef struct rpc_server_config {
   const char *name;          /* "svc-award": logs and the health service name */
   const char *listen;        /* "0.0.0.0:50052"; port 0 picks a free one */
-  int threads;               /* worker threads; 0 = 2 x cores + 2 */
+  int threads;               /* handler threads; 0 = 2 x cores + 2 */
+  int pollers;               /* completion-queue threads; 0 = one per core */
   int max_streams;           /* concurrent streaming calls; 0 = 1000 */
   int shutdown_grace_ms;     /* in-flight calls get this long; 0 = 10000 */
   int max_message_bytes;     /* request size limit; 0 = 4 MiB */

@@ -1,16 +1,17 @@
 /* rpc_server.c - the gRPC server loop over gRPC core.
  *
- * Each worker thread owns one completion queue and keeps one request posted
+ * Each polling thread owns one completion queue and keeps one request posted
  * per registered method (plus one generic request for unknown methods). A call
  * moves through a small state machine driven by its tag:
  *
- *   unary (registered):   REQUESTED -> handler runs -> REPLYING -> freed
+ *   unary (registered):   REQUESTED -> handler pool -> REPLYING -> freed
  *   stream (registered):  REQUESTED -> own thread with its own CQ -> freed
- *   generic (unknown):    REQUESTED -> read message, raw handler or
- *                         UNIMPLEMENTED on the call's own CQ -> freed
+ *   generic (unknown):    REQUESTED -> handler pool: read the message, raw
+ *                         handler or UNIMPLEMENTED on the call's own CQ -> freed
  *
- * The request is always re-posted before a handler runs, so a worker blocked on
- * Postgres leaves the other workers accepting calls.
+ * Polling threads never block (nonblocking handlers such as Health.Check run
+ * on them directly): a handler waiting on Postgres occupies a pool thread, not
+ * a completion queue, so calls queued behind it are not delayed.
  */
 #include <errno.h>
 #include <grpc/byte_buffer.h>
@@ -152,6 +153,18 @@ typedef struct worker {
   pthread_t thread;
 } worker;
 
+struct call;
+
+/* The handler pool: a FIFO of calls waiting for a handler thread. */
+typedef struct pool {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct call *head, *tail;
+  int stop;
+  int nthreads;
+  pthread_t *threads;
+} pool;
+
 struct rpc_server {
   rpc_server_config cfg;
   char name[64];
@@ -159,6 +172,7 @@ struct rpc_server {
   int port;
   int nworkers;
   worker *workers;
+  pool pool;
   method_entry *entries;
   int nentries;
   atomic_int stopping;
@@ -172,6 +186,7 @@ typedef enum { CALL_REQUESTED, CALL_REPLYING } call_phase;
 
 typedef struct call {
   void (*on_event)(struct call *c, int ok);   /* first: the tag is the call */
+  struct call *next;                           /* in the handler pool's queue */
   call_phase phase;
   worker *w;
   method_entry *me;          /* NULL for a generic call */
@@ -197,6 +212,9 @@ typedef struct call {
   int send_tag;
   int closed;
   int sent_initial;
+  /* A raw stream's request, read before it moves to its own thread. */
+  uint8_t *raw_req;
+  size_t raw_len;
 } call;
 
 struct rpc_stream {
@@ -205,6 +223,8 @@ struct rpc_stream {
 
 static void call_on_event(call *c, int ok);
 static void post_request(worker *w, method_entry *me);
+static void spawn(call *c, void *(*fn)(void *));
+static void *raw_stream_thread(void *arg);
 
 static call *call_new(worker *w, method_entry *me) {
   call *c = calloc(1, sizeof *c);
@@ -533,12 +553,11 @@ static void *generic_run(call *c) {
   size_t len = 0;
   uint8_t *buf = rpc_byte_buffer_read(&c->arena, c->payload, &len);
   if (raw->is_stream && raw->stream && raw->is_stream(s->cfg.app, c->ctx.method)) {
-    rpc_stream st = {c};
-    own_post_close(c);
-    int code = raw->stream(&c->ctx, buf, len, &st);
-    if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
-    if (code == RPC_OK) c->ctx.code = RPC_OK;
-    own_finish(c, 0);
+    /* A stream may last for hours: it gets a thread of its own. */
+    c->raw_req = buf;
+    c->raw_len = len;
+    spawn(c, raw_stream_thread);
+    return (void *)1;
   } else {
     uint8_t *out = NULL;
     size_t out_len = 0;
@@ -556,10 +575,16 @@ static void *generic_run(call *c) {
   return NULL;
 }
 
-static void *generic_thread(void *arg) {
+static void *raw_stream_thread(void *arg) {
   call *c = arg;
   rpc_server *s = c->w->srv;
-  generic_run(c);
+  rpc_stream st = {c};
+  own_post_close(c);
+  int code = s->cfg.raw->stream(&c->ctx, c->raw_req, c->raw_len, &st);
+  if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+  if (code == RPC_OK) c->ctx.code = RPC_OK;
+  own_finish(c, 0);
+  access_log(c);
   call_free(c);
   stream_end(s);
   return NULL;
@@ -629,6 +654,45 @@ static void unary_run(call *c) {
   }
 }
 
+static void pool_push(rpc_server *s, call *c) {
+  pool *p = &s->pool;
+  pthread_mutex_lock(&p->mu);
+  c->next = NULL;
+  if (p->tail)
+    p->tail->next = c;
+  else
+    p->head = c;
+  p->tail = c;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+static void *pool_main(void *arg) {
+  rpc_server *s = arg;
+  pool *p = &s->pool;
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    while (!p->head && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+    call *c = p->head;
+    if (c) {
+      p->head = c->next;
+      if (!p->head) p->tail = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!c) break;   /* stopping and nothing left */
+    if (c->me) {
+      unary_run(c);
+    } else {
+      if (generic_run(c) == NULL) call_free(c);   /* else a stream thread owns it */
+    }
+  }
+  extern void pg_disconnect(void);
+  extern void redis_disconnect(void);
+  pg_disconnect();      /* the handlers used this thread's connections */
+  redis_disconnect();
+  return NULL;
+}
+
 static void call_on_event(call *c, int ok) {
   worker *w = c->w;
   rpc_server *s = w->srv;
@@ -648,13 +712,15 @@ static void call_on_event(call *c, int ok) {
     ctx_init(c, c->me->m->path);
     if (c->me->m->stream)
       spawn(c, stream_thread);
-    else
+    else if (c->me->m->nonblocking)
       unary_run(c);
+    else
+      pool_push(s, c);
   } else {
     ctx_init(c, rpc_slice_dup(&c->arena, c->details.method));
     c->deadline = c->details.deadline;
     c->ctx.deadline_ms = rpc_deadline_to_ms(c->deadline);
-    spawn(c, generic_thread);
+    pool_push(s, c);
   }
 }
 
@@ -749,7 +815,12 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
   snprintf(s->name, sizeof s->name, "%s", cfg->name ? cfg->name : "accolade");
   s->cfg.name = s->name;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  s->nworkers = cfg->threads > 0 ? cfg->threads : (int)(cores > 0 ? cores : 1) * 2 + 2;
+  if (cores < 1) cores = 1;
+  s->nworkers = cfg->pollers > 0 ? cfg->pollers : (int)cores;
+  s->pool.nthreads = cfg->threads > 0 ? cfg->threads : (int)cores * 2 + 2;
+  pthread_mutex_init(&s->pool.mu, NULL);
+  pthread_cond_init(&s->pool.cv, NULL);
+  s->pool.threads = calloc((size_t)s->pool.nthreads, sizeof(pthread_t));
   if (s->cfg.shutdown_grace_ms <= 0) s->cfg.shutdown_grace_ms = 10000;
   if (s->cfg.max_message_bytes <= 0) s->cfg.max_message_bytes = 4 << 20;
   pthread_mutex_init(&s->mu, NULL);
@@ -790,6 +861,7 @@ err:
     if (s->workers[i].cq) grpc_completion_queue_destroy(s->workers[i].cq);
   free(s->workers);
   free(s->entries);
+  free(s->pool.threads);
   free(s);
   return NULL;
 }
@@ -798,10 +870,13 @@ int rpc_server_port(const rpc_server *s) { return s->port; }
 
 int rpc_server_start(rpc_server *s) {
   grpc_server_start(s->server);
+  for (int i = 0; i < s->pool.nthreads; i++)
+    if (pthread_create(&s->pool.threads[i], NULL, pool_main, s) != 0) return -1;
   for (int i = 0; i < s->nworkers; i++)
     if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) return -1;
   s->started = 1;
-  log_info("%s serving gRPC on port %d with %d workers", s->name, s->port, s->nworkers);
+  log_info("%s serving gRPC on port %d: %d pollers, %d handler threads", s->name, s->port,
+           s->nworkers, s->pool.nthreads);
   return 0;
 }
 
@@ -824,6 +899,13 @@ void rpc_server_stop(rpc_server *s) {
   grpc_completion_queue_shutdown(scq);
   grpc_completion_queue_pluck(scq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
   grpc_completion_queue_destroy(scq);
+  /* Every call is done: stop the handler pool. */
+  pthread_mutex_lock(&s->pool.mu);
+  s->pool.stop = 1;
+  pthread_cond_broadcast(&s->pool.cv);
+  pthread_mutex_unlock(&s->pool.mu);
+  if (s->started)
+    for (int i = 0; i < s->pool.nthreads; i++) pthread_join(s->pool.threads[i], NULL);
   /* Stream threads end once their calls are done (shutdown waited for them). */
   pthread_mutex_lock(&s->mu);
   while (s->active_streams > 0) pthread_cond_wait(&s->cv, &s->mu);
@@ -837,6 +919,9 @@ void rpc_server_stop(rpc_server *s) {
   log_info("%s stopped", s->name);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->pool.mu);
+  pthread_cond_destroy(&s->pool.cv);
+  free(s->pool.threads);
   free(s->workers);
   free(s->entries);
   free(s);

@@ -65,8 +65,9 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   log_init(def->name, config_str(&cfg, "log-level", "ACCOLADE_LOG_LEVEL", "info"));
 
   char env[128], deflisten[64];
-  long threads, interval, grace, max_msg;
+  long threads, pollers, interval, grace, max_msg;
   if (config_int(&cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &threads, err, sizeof err) ||
+      config_int(&cfg, "pollers", "ACCOLADE_POLLERS", 0, 0, 64, &pollers, err, sizeof err) ||
       config_int(&cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000,
                  &interval, err, sizeof err) ||
       config_int(&cfg, "shutdown-grace-ms", "ACCOLADE_SHUTDOWN_GRACE_MS", 10000, 0, 600000,
@@ -128,6 +129,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       .name = def->name,
       .listen = config_str(&cfg, "listen", env, deflisten),
       .threads = (int)threads,
+      .pollers = (int)pollers,
       .shutdown_grace_ms = (int)grace,
       .max_message_bytes = (int)max_msg,
       .app = app,

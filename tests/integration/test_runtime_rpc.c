@@ -312,3 +312,47 @@ Test(rpc, shutdown_lets_calls_in_flight_finish_and_refuses_new_ones) {
   }
   cr_assert_eq(th_stop(&p), 0, "did not exit with status 0");
 }
+
+static void *slow_1500(void *p) {
+  conc_arg *c = p;
+  arena a;
+  arena_init(&a);
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.sleep_ms = 1500;
+  Accolade__Test__V1__EchoResponse *out;
+  rpc_status st;
+  rpc_call_opts o = {.timeout_ms = 10000};
+  c->ok = rpc_call(c->addr, ECHO, &req.base, &accolade__test__v1__echo_response__descriptor, &o, &a,
+                   (void **)&out, &st) == RPC_OK;
+  arena_free(&a);
+  return NULL;
+}
+
+Test(rpc, slow_handlers_do_not_delay_calls_queued_behind_them) {
+  enum { SLOW = 3 };
+  pthread_t t[SLOW];
+  conc_arg args[SLOW];
+  for (int i = 0; i < SLOW; i++) {
+    args[i] = (conc_arg){svc.addr, 0};
+    pthread_create(&t[i], NULL, slow_1500, &args[i]);
+  }
+  usleep(100 * 1000);
+  arena a;
+  arena_init(&a);
+  int64_t worst = 0;
+  for (int i = 0; i < 40; i++) {
+    Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+    Accolade__Test__V1__EchoResponse *out;
+    rpc_status st;
+    int64_t t0 = rpc_now_ms();
+    cr_assert_eq(echo(&req, NULL, 5000, &a, &out, &st), RPC_OK);
+    int64_t took = rpc_now_ms() - t0;
+    if (took > worst) worst = took;
+  }
+  arena_free(&a);
+  for (int i = 0; i < SLOW; i++) {
+    pthread_join(t[i], NULL);
+    cr_assert(args[i].ok);
+  }
+  cr_assert_lt(worst, 500, "a fast call waited %ld ms behind slow ones", (long)worst);
+}
