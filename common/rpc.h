@@ -94,10 +94,13 @@ typedef struct rpc_method {
   rpc_unary_fn unary;    /* exactly one of unary and stream is set */
   rpc_stream_fn stream;
   int nonblocking;       /* the handler never blocks: run it on the polling thread */
+  int bidi;              /* client streaming too: |stream| gets req NULL and reads
+                            each request with rpc_stream_recv */
 } rpc_method;
 
-#define RPC_UNARY(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, (fn), NULL, 0}
-#define RPC_STREAM(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0}
+#define RPC_UNARY(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, (fn), NULL, 0, 0}
+#define RPC_STREAM(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 0}
+#define RPC_BIDI(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 1}
 
 /* rpc_fail records a status and a message (printf-style; name the field:
  * "justification: must be at least 40 characters") and returns |code|. */
@@ -123,6 +126,10 @@ int rpc_stream_send(rpc_stream *s, const void *msg);
  * soon as the client cancels or the server shuts down; 0 after a quiet wait. */
 int rpc_stream_wait(rpc_stream *s, int ms);
 int rpc_stream_closed(rpc_stream *s);
+/* rpc_stream_recv (bidi methods) reads the next request into ctx->arena.
+ * Returns 1 with |*out| set, 0 when the client has finished sending, -1 on a
+ * broken or cancelled call or undecodable bytes. */
+int rpc_stream_recv(rpc_stream *s, void **out);
 
 /* rpc_metadata returns the value of the incoming metadata |key| (lowercase),
  * copied into the arena, or NULL when absent. */

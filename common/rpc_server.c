@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "health.h"
+#include "reflection.h"
 #include "log.h"
 #include "rpc_internal.h"
 
@@ -210,6 +211,7 @@ typedef struct call {
   /* Own-CQ bookkeeping (streams, generic). */
   int close_tag;
   int send_tag;
+  int recv_tag;
   int closed;
   int sent_initial;
   /* A raw stream's request, read before it moves to its own thread. */
@@ -500,6 +502,23 @@ static void stream_end(rpc_server *s) {
 }
 
 /* A registered streaming method, on its own thread. */
+int rpc_stream_recv(rpc_stream *s, void **out) {
+  call *c = s->c;
+  if (c->closed) return -1;
+  grpc_byte_buffer *bb = NULL;
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &bb;
+  if (!own_batch(c, &op, 1, &c->recv_tag)) return -1;
+  if (!bb) return 0;   /* half-closed by the client */
+  size_t len = 0;
+  uint8_t *buf = rpc_byte_buffer_read(&c->arena, bb, &len);
+  grpc_byte_buffer_destroy(bb);
+  *out = protobuf_c_message_unpack(c->me->m->request, &c->arena.pb, len, buf);
+  return *out ? 1 : -1;
+}
+
 static void *stream_thread(void *arg) {
   call *c = arg;
   rpc_server *s = c->w->srv;
@@ -509,11 +528,17 @@ static void *stream_thread(void *arg) {
   size_t len = 0;
   uint8_t *buf = c->payload ? rpc_byte_buffer_read(&c->arena, c->payload, &len) : NULL;
   void *req = NULL;
-  if (!c->payload)
+  if (m->bidi)
+    req = (void *)1;   /* the handler reads its requests */
+  else if (!c->payload)
     rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: missing message");
   else
     req = decode(c, m->request, buf, len);
-  if (req) {
+  if (m->bidi && req) {
+    int code = m->stream(&c->ctx, NULL, &st);
+    if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+    if (code == RPC_OK) c->ctx.code = RPC_OK;
+  } else if (req) {
     int code = m->stream(&c->ctx, req, &st);
     if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
     if (code == RPC_OK) c->ctx.code = RPC_OK;
@@ -735,7 +760,8 @@ static void post_request(worker *w, method_entry *me) {
     c->own_cq = grpc_completion_queue_create_for_next(NULL);
     if (me)
       e = grpc_server_request_registered_call(s->server, me->handle, &c->call, &c->deadline,
-                                              &c->md, &c->payload, c->own_cq, w->cq, c);
+                                              &c->md, me->m->bidi ? NULL : &c->payload,
+                                              c->own_cq, w->cq, c);
     else
       e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, c->own_cq, w->cq, c);
   }
@@ -796,7 +822,9 @@ int rpc_signals_wait(void) {
 
 static int add_method(rpc_server *s, const rpc_method *m) {
   void *h = grpc_server_register_method(s->server, m->path, NULL,
-                                        GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+                                        m->bidi ? GRPC_SRM_PAYLOAD_NONE
+                                                : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+                                        0);
   if (!h) {
     log_error("cannot register %s (registered twice?)", m->path);
     return -1;
@@ -836,12 +864,13 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
   args[1].value.integer = 0;
   grpc_channel_args ca = {2, args};
   s->server = grpc_server_create(&ca, NULL);
-  s->entries = calloc((size_t)nmethods + 2, sizeof *s->entries);
+  s->entries = calloc((size_t)nmethods + 4, sizeof *s->entries);
   s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
   for (int i = 0; i < nmethods; i++)
     if (add_method(s, &methods[i]) != 0) goto err;
   for (int i = 0; i < 2; i++)
-    if (add_method(s, &health_methods[i]) != 0) goto err;
+    if (add_method(s, &health_methods[i]) != 0 || add_method(s, &reflection_methods[i]) != 0)
+      goto err;
   for (int i = 0; i < s->nworkers; i++) {
     s->workers[i].srv = s;
     s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
@@ -867,6 +896,24 @@ err:
 }
 
 int rpc_server_port(const rpc_server *s) { return s->port; }
+
+int rpc_server_services(rpc_ctx *ctx, const char **out, int cap) {
+  call *c = ctx->call_state;
+  rpc_server *s = c->w->srv;
+  int n = 0;
+  if (s->cfg.raw) n = reflection_all_services(out, cap);
+  for (int i = 0; i < s->nentries && n < cap; i++) {
+    /* "/pkg.Service/Method" -> "pkg.Service" */
+    const char *path = s->entries[i].m->path + 1;
+    const char *slash = strchr(path, '/');
+    if (!slash) continue;
+    char *name = arena_strndup(ctx->arena, path, (size_t)(slash - path));
+    int dup = 0;
+    for (int k = 0; k < n && !dup; k++) dup = strcmp(out[k], name) == 0;
+    if (!dup) out[n++] = name;
+  }
+  return n;
+}
 
 int rpc_server_start(rpc_server *s) {
   grpc_server_start(s->server);
