@@ -356,3 +356,37 @@ Test(rpc, slow_handlers_do_not_delay_calls_queued_behind_them) {
   }
   cr_assert_lt(worst, 500, "a fast call waited %ld ms behind slow ones", (long)worst);
 }
+
+Test(rpc, idempotent_calls_retry_unavailable_until_the_server_is_up) {
+  /* Nothing listens yet on this port; a server starts there 300 ms later. */
+  int port = th_free_port();
+  char addr[64], listen[96];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+  snprintf(listen, sizeof listen, "--listen=%s", addr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    usleep(300 * 1000);
+    setenv("ACCOLADE_INTERNAL_KEY", TH_INTERNAL_KEY, 1);
+    setenv("ACCOLADE_LOG_LEVEL", "warn", 1);
+    execl(th_bin("accolade-testsvc"), "accolade-testsvc", listen, (char *)NULL);
+    _exit(127);
+  }
+  arena a;
+  arena_init(&a);
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = "eventually";
+  Accolade__Test__V1__EchoResponse *out;
+  rpc_status st;
+  rpc_call_opts once = {.timeout_ms = 5000};
+  cr_assert_eq(rpc_call(addr, ECHO, &req.base, &accolade__test__v1__echo_response__descriptor, &once,
+                        &a, (void **)&out, &st),
+               RPC_UNAVAILABLE, "a non-idempotent call is tried once");
+  rpc_call_opts retry = {.timeout_ms = 8000, .idempotent = 1, .max_attempts = 8};
+  cr_assert_eq(rpc_call(addr, ECHO, &req.base, &accolade__test__v1__echo_response__descriptor, &retry,
+                        &a, (void **)&out, &st),
+               RPC_OK, "%s", st.message);
+  cr_assert_str_eq(out->text, "eventually");
+  arena_free(&a);
+  th_proc p = {.pid = pid, .port = port};
+  cr_assert_eq(th_stop(&p), 0);
+}

@@ -15,6 +15,12 @@
 
 static char mdir[64];
 
+static void remove_tmp(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", mdir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", mdir);
+}
+
 static void write_file(const char *name, const char *sql) {
   char p[256];
   snprintf(p, sizeof p, "%s/%s", mdir, name);
@@ -27,6 +33,7 @@ static void write_file(const char *name, const char *sql) {
 static void make_migrations(void) {
   snprintf(mdir, sizeof mdir, "/tmp/acc-mig-XXXXXX");
   cr_assert_not_null(mkdtemp(mdir));
+  atexit(remove_tmp);
   write_file("1_create.sql", "CREATE TABLE item (id int PRIMARY KEY, v text);");
   write_file("2_seed.sql", "INSERT INTO item VALUES (1, 'one');");
   write_file("10_more.sql", "INSERT INTO item SELECT 2, v || '+' FROM item WHERE id = 1;");

@@ -9,6 +9,12 @@
 
 static char dir[64];
 
+static void remove_tmp(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
 static void touch(const char *name) {
   char p[256];
   snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -21,6 +27,7 @@ static void touch(const char *name) {
 static void mkdir_tmp(void) {
   snprintf(dir, sizeof dir, "/tmp/acc-migrate-XXXXXX");
   cr_assert_not_null(mkdtemp(dir));
+  atexit(remove_tmp);
 }
 
 Test(migrate, files_sort_numerically_not_lexically) {
