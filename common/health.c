@@ -4,11 +4,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "redis.h"
 
@@ -50,6 +52,11 @@ static void probe_all(void) {
   for (int i = 0; i < g_ndeps; i++) {
     int ok = g_deps[i].probe(g_deps[i].arg) == 0;
     if (ok != g_deps[i].ok) log_warn("dependency %s is %s", g_deps[i].name, ok ? "back" : "unreachable");
+    if (!ok) {
+      char labels[96];
+      snprintf(labels, sizeof labels, "dependency=\"%s\"", g_deps[i].name);
+      metrics_count("accolade_dependency_errors_total", labels, 1);
+    }
     g_deps[i].ok = ok;
     all &= ok;
   }
@@ -80,7 +87,23 @@ static void *monitor(void *arg) {
   return NULL;
 }
 
+static void collect(char *buf, size_t cap, size_t *len) {
+  size_t n = *len;
+  int w = snprintf(buf + n, cap - n, "# TYPE accolade_dependency_up gauge\n");
+  if (w > 0 && (size_t)w < cap - n) n += (size_t)w;
+  for (int i = 0; i < g_ndeps; i++) {
+    w = snprintf(buf + n, cap - n, "accolade_dependency_up{dependency=\"%s\"} %d\n", g_deps[i].name,
+                 g_deps[i].ok);
+    if (w > 0 && (size_t)w < cap - n) n += (size_t)w;
+  }
+  w = snprintf(buf + n, cap - n, "# TYPE accolade_serving gauge\naccolade_serving %d\n",
+               health_get() == HEALTH_SERVING);
+  if (w > 0 && (size_t)w < cap - n) n += (size_t)w;
+  *len = n;
+}
+
 void health_start(int interval_ms) {
+  metrics_add_collector(collect);
   if (interval_ms > 0) g_interval_ms = interval_ms;
   probe_all();
   if (g_ndeps > 0 && pthread_create(&g_thread, NULL, monitor, NULL) == 0) g_running = 1;

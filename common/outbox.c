@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "rpc_client.h"
 
@@ -117,6 +118,7 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
                     : RPC_UNAVAILABLE;
     PQfreemem(payload);
     if (code == RPC_OK) {
+      metrics_count("accolade_outbox_deliveries_total", "outcome=\"delivered\"", 1);
       const char *q[] = {id};
       pg_exec("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
               "WHERE id = $1", 1, q);
@@ -129,6 +131,8 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
       if (ms > 30000) ms = 30000;
       snprintf(delay, sizeof delay, "%ld milliseconds", ms);
       const char *q[] = {id, err, delay};
+      metrics_count("accolade_outbox_deliveries_total",
+                    permanent(code) ? "outcome=\"dead\"" : "outcome=\"retry\"", 1);
       if (permanent(code)) {
         log_error("outbox: %s to %s dead-lettered: %s", method, target, err);
         pg_exec("UPDATE outbox SET dead_at = now(), attempts = attempts + 1, last_error = $2 "
@@ -173,10 +177,41 @@ static void wait_notify(PGconn **l, int ms) {
   }
 }
 
+/* Delivered rows are kept a week for inspection, then removed. */
+static void purge(void) {
+  pg_exec("DELETE FROM outbox WHERE delivered_at < now() - interval '7 days'", 0, NULL);
+}
+
+/* At scrape time: what waits, how old the oldest is, what is dead. */
+static void collect(char *buf, size_t cap, size_t *len) {
+  PGresult *r = NULL;
+  if (pg_query(&r,
+               "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) "
+               "FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL",
+               0, NULL) != RPC_OK)
+    return;
+  PGresult *d = NULL;
+  long long dead = 0;
+  if (pg_query(&d, "SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL", 0, NULL) == RPC_OK) {
+    dead = pg_int(d, 0, 0);
+    PQclear(d);
+  }
+  int w = snprintf(buf + *len, cap - *len,
+                   "# TYPE accolade_outbox_backlog gauge\naccolade_outbox_backlog %lld\n"
+                   "# TYPE accolade_outbox_oldest_age_seconds gauge\n"
+                   "accolade_outbox_oldest_age_seconds %s\n"
+                   "# TYPE accolade_outbox_dead gauge\naccolade_outbox_dead %lld\n",
+                   pg_int(r, 0, 0), pg_str(r, 0, 1), dead);
+  if (w > 0 && (size_t)w < cap - *len) *len += (size_t)w;
+  PQclear(r);
+}
+
 static void *dispatcher(void *arg) {
   (void)arg;
   PGconn *l = NULL;
+  int rounds = 0;
   while (!atomic_load(&g_stop)) {
+    if (rounds++ % 1000 == 0) purge();
     int n = outbox_dispatch_once(g_service, g_resolve);
     if (n == OUTBOX_BATCH) continue;
     /* Sleep until notified, or poll now and then for retries coming due. */
@@ -191,6 +226,7 @@ int outbox_start(const char *service_name, outbox_resolve_fn resolve, int thread
   snprintf(g_service, sizeof g_service, "%s", service_name);
   g_resolve = resolve;
   atomic_store(&g_stop, 0);
+  metrics_add_collector(collect);
   if (threads <= 0) threads = 1;
   if (threads > OUTBOX_MAX_THREADS) threads = OUTBOX_MAX_THREADS;
   for (g_nthreads = 0; g_nthreads < threads; g_nthreads++)

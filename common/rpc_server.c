@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "health.h"
+#include "metrics.h"
 #include "reflection.h"
 #include "log.h"
 #include "rpc_internal.h"
@@ -370,7 +371,9 @@ static size_t fill_reply_ops(call *c, grpc_op *ops, int with_message, int with_c
 
 static void access_log(call *c) {
   rpc_ctx *x = &c->ctx;
-  log_access(x->method, x->code, x->message, now_us() - c->start_us, x->peer, x->request_id,
+  int64_t us = now_us() - c->start_us;
+  metrics_observe_rpc(x->method, x->code, us);
+  log_access(x->method, x->code, x->message, us, x->peer, x->request_id,
              x->id.valid ? x->id.org : NULL, x->id.valid ? x->id.user : NULL);
 }
 

@@ -9,6 +9,7 @@
 
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "outbox.h"
 #include "pg.h"
@@ -142,6 +143,17 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     outbox_start(def->name, svc_addr, 1);
     outbox_running = 1;
   }
+  /* Metrics: ACCOLADE_<E>_METRICS_PORT, else ACCOLADE_METRICS_PORT, else the
+   * gRPC port + 1000; 0 turns them off. A busy port is logged, not fatal. */
+  {
+    char menv[128];
+    env_name(menv, sizeof menv, def, "METRICS_PORT");
+    long mport;
+    const char *mp = config_str(&cfg, "metrics-port", menv, NULL);
+    if (!mp) mp = config_str(&cfg, NULL, "ACCOLADE_METRICS_PORT", NULL);
+    mport = mp ? atol(mp) : def->port + 1000;
+    metrics_start((int)mport);
+  }
   rpc_server_start(srv);
   int sig = rpc_signals_wait();
   log_info("%s: signal %d, shutting down", def->name, sig);
@@ -149,6 +161,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   rc = 0;
 out:
   if (srv) rpc_server_stop(srv);
+  metrics_stop();
   if (outbox_running) outbox_stop();
   health_stop();
   if (def->fini) def->fini(app);

@@ -120,6 +120,7 @@ int th_start(th_proc *p, const char *binary, const char *const *env) {
   if (pid == 0) {
     setenv("ACCOLADE_INTERNAL_KEY", TH_INTERNAL_KEY, 1);
     if (!getenv("ACCOLADE_LOG_LEVEL")) setenv("ACCOLADE_LOG_LEVEL", "warn", 1);
+    setenv("ACCOLADE_METRICS_PORT", "0", 1);   /* tests run many instances at once */
     for (int i = 0; env && env[i]; i++) putenv((char *)env[i]);
     execl(binary, binary, listen, (char *)NULL);
     _exit(127);

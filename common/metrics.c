@@ -1,0 +1,207 @@
+/* metrics.c - counters and histograms in fixed tables, served as text. */
+#include "metrics.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rpc.h"
+
+#define MAX_METHODS 256
+#define MAX_COUNTERS 256
+#define MAX_COLLECTORS 8
+#define NBUCKETS 12
+
+static const double bucket_s[NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                          0.05,   0.1,   0.25,   0.5,   1.0,  5.0};
+
+typedef struct method_stats {
+  char name[128];
+  atomic_llong by_code[17];
+  atomic_llong buckets[NBUCKETS];   /* non-cumulative; summed when rendered */
+  atomic_llong count;
+  atomic_llong sum_us;
+} method_stats;
+
+typedef struct counter {
+  char name[96];
+  char labels[160];
+  atomic_llong value;
+} counter;
+
+static method_stats g_methods[MAX_METHODS];
+static atomic_int g_nmethods;
+static counter g_counters[MAX_COUNTERS];
+static atomic_int g_ncounters;
+static metrics_collect_fn g_collectors[MAX_COLLECTORS];
+static int g_ncollectors;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct MHD_Daemon *g_daemon;
+
+/* find_method returns the slot of |name|, adding it under the lock. Slots are
+ * never removed, so a lock-free scan of the published ones is safe. */
+static method_stats *find_method(const char *name) {
+  int n = atomic_load(&g_nmethods);
+  for (int i = 0; i < n; i++)
+    if (strcmp(g_methods[i].name, name) == 0) return &g_methods[i];
+  pthread_mutex_lock(&g_mu);
+  n = atomic_load(&g_nmethods);
+  for (int i = 0; i < n; i++)
+    if (strcmp(g_methods[i].name, name) == 0) {
+      pthread_mutex_unlock(&g_mu);
+      return &g_methods[i];
+    }
+  method_stats *m = NULL;
+  if (n < MAX_METHODS) {
+    m = &g_methods[n];
+    snprintf(m->name, sizeof m->name, "%s", name);
+    atomic_store(&g_nmethods, n + 1);
+  }
+  pthread_mutex_unlock(&g_mu);
+  return m;
+}
+
+void metrics_observe_rpc(const char *method, int code, int64_t latency_us) {
+  /* Unknown methods all count as one series: their names come from callers. */
+  method_stats *m = find_method(code == RPC_UNIMPLEMENTED ? "other" : (method ? method : "other"));
+  if (!m) return;
+  if (code < 0 || code > 16) code = RPC_UNKNOWN;
+  atomic_fetch_add(&m->by_code[code], 1);
+  atomic_fetch_add(&m->count, 1);
+  atomic_fetch_add(&m->sum_us, latency_us);
+  double s = (double)latency_us / 1e6;
+  for (int b = 0; b < NBUCKETS; b++)
+    if (s <= bucket_s[b]) {
+      atomic_fetch_add(&m->buckets[b], 1);
+      break;
+    }
+}
+
+void metrics_count(const char *name, const char *labels, int64_t n) {
+  if (!labels) labels = "";
+  int k = atomic_load(&g_ncounters);
+  for (int i = 0; i < k; i++)
+    if (strcmp(g_counters[i].name, name) == 0 && strcmp(g_counters[i].labels, labels) == 0) {
+      atomic_fetch_add(&g_counters[i].value, n);
+      return;
+    }
+  pthread_mutex_lock(&g_mu);
+  k = atomic_load(&g_ncounters);
+  counter *c = NULL;
+  for (int i = 0; i < k && !c; i++)
+    if (strcmp(g_counters[i].name, name) == 0 && strcmp(g_counters[i].labels, labels) == 0)
+      c = &g_counters[i];
+  if (!c && k < MAX_COUNTERS) {
+    c = &g_counters[k];
+    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(c->labels, sizeof c->labels, "%s", labels);
+    atomic_store(&g_ncounters, k + 1);
+  }
+  pthread_mutex_unlock(&g_mu);
+  if (c) atomic_fetch_add(&c->value, n);
+}
+
+void metrics_add_collector(metrics_collect_fn fn) {
+  pthread_mutex_lock(&g_mu);
+  if (g_ncollectors < MAX_COLLECTORS) g_collectors[g_ncollectors++] = fn;
+  pthread_mutex_unlock(&g_mu);
+}
+
+static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
+  if (*len >= cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+  va_end(ap);
+  if (n > 0) *len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
+}
+
+size_t metrics_render(char *buf, size_t cap) {
+  size_t len = 0;
+  buf[0] = '\0';
+  int n = atomic_load(&g_nmethods);
+  put(buf, cap, &len, "# HELP accolade_rpc_requests_total gRPC calls handled, by method and status code.\n"
+                      "# TYPE accolade_rpc_requests_total counter\n");
+  for (int i = 0; i < n; i++)
+    for (int c = 0; c <= 16; c++) {
+      long long v = atomic_load(&g_methods[i].by_code[c]);
+      if (v)
+        put(buf, cap, &len, "accolade_rpc_requests_total{method=\"%s\",code=\"%s\"} %lld\n",
+            g_methods[i].name, rpc_code_name(c), v);
+    }
+  put(buf, cap, &len, "# HELP accolade_rpc_latency_seconds Time from a call's arrival to its status.\n"
+                      "# TYPE accolade_rpc_latency_seconds histogram\n");
+  for (int i = 0; i < n; i++) {
+    long long cum = 0;
+    for (int b = 0; b < NBUCKETS; b++) {
+      cum += atomic_load(&g_methods[i].buckets[b]);
+      put(buf, cap, &len, "accolade_rpc_latency_seconds_bucket{method=\"%s\",le=\"%g\"} %lld\n",
+          g_methods[i].name, bucket_s[b], cum);
+    }
+    long long count = atomic_load(&g_methods[i].count);
+    put(buf, cap, &len, "accolade_rpc_latency_seconds_bucket{method=\"%s\",le=\"+Inf\"} %lld\n",
+        g_methods[i].name, count);
+    put(buf, cap, &len, "accolade_rpc_latency_seconds_sum{method=\"%s\"} %.6f\n", g_methods[i].name,
+        (double)atomic_load(&g_methods[i].sum_us) / 1e6);
+    put(buf, cap, &len, "accolade_rpc_latency_seconds_count{method=\"%s\"} %lld\n", g_methods[i].name,
+        count);
+  }
+  int k = atomic_load(&g_ncounters);
+  const char *last = "";
+  for (int i = 0; i < k; i++) {
+    if (strcmp(last, g_counters[i].name) != 0)
+      put(buf, cap, &len, "# TYPE %s counter\n", g_counters[i].name);
+    last = g_counters[i].name;
+    put(buf, cap, &len, "%s{%s} %lld\n", g_counters[i].name, g_counters[i].labels,
+        (long long)atomic_load(&g_counters[i].value));
+  }
+  pthread_mutex_lock(&g_mu);
+  int nc = g_ncollectors;
+  pthread_mutex_unlock(&g_mu);
+  for (int i = 0; i < nc; i++) g_collectors[i](buf, cap, &len);
+  return len;
+}
+
+static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char *url,
+                             const char *method, const char *version, const char *upload,
+                             size_t *upload_len, void **state) {
+  (void)cls; (void)version; (void)upload; (void)upload_len; (void)state;
+  int ok = strcmp(method, "GET") == 0 && strcmp(url, "/metrics") == 0;
+  size_t cap = 1 << 20;
+  char *body = malloc(cap);
+  size_t len;
+  if (!body) return MHD_NO;
+  if (ok) {
+    len = metrics_render(body, cap);
+  } else {
+    len = (size_t)snprintf(body, cap, "not found: GET /metrics\n");
+  }
+  struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+  MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+  enum MHD_Result rc = MHD_queue_response(conn, ok ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, r);
+  MHD_destroy_response(r);
+  return rc;
+}
+
+int metrics_start(int port) {
+  if (port <= 0) return 0;
+  g_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
+                              NULL, NULL, serve, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                              MHD_OPTION_END);
+  if (!g_daemon) {
+    log_error("metrics: cannot listen on port %d", port);
+    return -1;
+  }
+  log_info("metrics on http://0.0.0.0:%d/metrics", port);
+  return 0;
+}
+
+void metrics_stop(void) {
+  if (g_daemon) MHD_stop_daemon(g_daemon);
+  g_daemon = NULL;
+}
