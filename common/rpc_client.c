@@ -85,7 +85,7 @@ void rpc_service_identity(identity *out, const char *service_name, const char *o
 
 /* Outgoing metadata: identity (6) + request id. */
 typedef struct out_md {
-  grpc_metadata md[7];
+  grpc_metadata md[7 + 8];
   size_t n;
   char ts[24];
   char sig[65];
@@ -112,6 +112,8 @@ static void md_build(out_md *o, const rpc_call_opts *opts, const char *request_i
     md_add(o, "x-accolade-sig", o->sig);
   }
   if (request_id && *request_id) md_add(o, "x-request-id", request_id);
+  for (int i = 0; opts && opts->metadata && opts->metadata[i] && opts->metadata[i + 1] && i < 16; i += 2)
+    md_add(o, opts->metadata[i], opts->metadata[i + 1]);
 }
 
 static void md_free(out_md *o) {

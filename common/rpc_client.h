@@ -23,6 +23,8 @@ typedef struct rpc_call_opts {
   int idempotent;              /* retry UNAVAILABLE with backoff */
   int max_attempts;            /* 0: 4 when idempotent, else 1 */
   const char *request_id;      /* NULL: the parent's, else a fresh one */
+  const char *const *metadata; /* extra "key", "value" pairs, NULL-terminated (at
+                                  most 8 pairs), e.g. {"authorization", "Bearer x", NULL} */
 } rpc_call_opts;
 
 /* The outcome of a call: code, message (owned by the arena passed in). */
