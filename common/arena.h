@@ -33,7 +33,7 @@ char *arena_strdup(arena *a, const char *s);
 char *arena_strndup(arena *a, const char *s, size_t n);
 /* arena_printf formats into arena memory. */
 char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-char *arena_vprintf(arena *a, const char *fmt, va_list ap);
+char *arena_vprintf(arena *a, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* ARENA_NEW allocates one zeroed |type|; ARENA_ARRAY |n| of them. */
 #define ARENA_NEW(a, type) ((type *)arena_alloc((a), sizeof(type)))

@@ -112,7 +112,7 @@ void metrics_add_collector(metrics_collect_fn fn) {
   pthread_mutex_unlock(&g_mu);
 }
 
-static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
+__attribute__((format(printf, 4, 5))) static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
   if (*len >= cap) return;
   va_list ap;
   va_start(ap, fmt);
