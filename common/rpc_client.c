@@ -39,7 +39,7 @@ grpc_channel *rpc_channel_for(const char *target) {
   if (g_nchans < MAX_CHANNELS && strlen(target) < sizeof g_chans[0].target) {
     /* Reconnect quickly after a peer restarts (the default backoff starts
      * at 1 s and grows past 5 s), and keep the channel our own. */
-    grpc_arg args[5];
+    grpc_arg args[6];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -56,7 +56,13 @@ grpc_channel *rpc_channel_for(const char *target) {
     args[4].type = GRPC_ARG_INTEGER;
     args[4].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
     args[4].value.integer = 1;
-    grpc_channel_args ca = {5, args};
+    /* Several addresses ("ipv4:a:1,b:2", or a DNS name with several records):
+     * spread calls round-robin over the connected ones, skipping any that is
+     * down, so services scale out by adding processes. */
+    args[5].type = GRPC_ARG_STRING;
+    args[5].key = GRPC_ARG_SERVICE_CONFIG;
+    args[5].value.string = "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}";
+    grpc_channel_args ca = {6, args};
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     ch = grpc_channel_create(target, creds, &ca);
     grpc_channel_credentials_release(creds);

@@ -35,10 +35,12 @@ const char *svc_addr(const char *name) {
   strcat(env, "_ADDR");
   const char *v = getenv(env);
   if (v && *v) {
-    /* Several comma-separated addresses: the first is the default target. */
-    snprintf(buf, sizeof buf, "%s", v);
-    char *comma = strchr(buf, ',');
-    if (comma) *comma = '\0';
+    /* Several comma-separated IPv4 addresses become one gRPC target
+     * ("ipv4:a:1,b:2") balanced round-robin by the channel (rpc_client.c). */
+    if (strchr(v, ',') && !strchr(v, '/') && strspn(v, "0123456789.:,") == strlen(v))
+      snprintf(buf, sizeof buf, "ipv4:%s", v);
+    else
+      snprintf(buf, sizeof buf, "%s", v);
     return buf;
   }
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {

@@ -54,8 +54,10 @@ typedef struct svc_def {
 
 int svc_main(int argc, char **argv, const svc_def *def);
 
-/* svc_addr resolves a logical service name to host:port: the env var
- * ACCOLADE_<NAME>_ADDR (NAME upper-cased), else the default port on 127.0.0.1
+/* svc_addr resolves a logical service name to a gRPC target: the env var
+ * ACCOLADE_<NAME>_ADDR (NAME upper-cased; several IPv4 "host:port" separated
+ * by commas are balanced round-robin, as are the records of a DNS name),
+ * else the default port on 127.0.0.1
  * (award 50052, nomination 50051, leaderboard 50053, notify 50054,
  * gateway 50050). Returns NULL for an unknown name. */
 const char *svc_addr(const char *name);

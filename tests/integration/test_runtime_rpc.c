@@ -10,6 +10,7 @@
 #include "accolade/test/v1/test.pb-c.h"
 #include "harness.h"
 #include "rpc_client.h"
+#include "svc.h"
 
 #define ECHO "/accolade.test.v1.TestService/Echo"
 #define STREAM "/accolade.test.v1.TestService/Stream"
@@ -389,4 +390,31 @@ Test(rpc, idempotent_calls_retry_unavailable_until_the_server_is_up) {
   arena_free(&a);
   th_proc p = {.pid = pid, .port = port};
   cr_assert_eq(th_stop(&p), 0);
+}
+
+Test(rpc, several_addresses_are_balanced_and_a_dead_one_is_skipped) {
+  th_proc b;
+  cr_assert_eq(th_start(&b, th_bin("accolade-testsvc"), NULL), 0);
+  int dead = th_free_port();
+  char env[160];
+  snprintf(env, sizeof env, "ACCOLADE_BALANCED_ADDR=127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", svc.port,
+           b.port, dead);
+  putenv(env);
+  const char *target = svc_addr("balanced");
+  cr_assert(strncmp(target, "ipv4:", 5) == 0, "%s", target);
+  arena a;
+  arena_init(&a);
+  int ok = 0;
+  for (int i = 0; i < 30; i++) {
+    Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+    Accolade__Test__V1__EchoResponse *out;
+    rpc_status st;
+    rpc_call_opts o = {.timeout_ms = 3000, .idempotent = 1};
+    if (rpc_call(target, ECHO, &req.base, &accolade__test__v1__echo_response__descriptor, &o, &a,
+                 (void **)&out, &st) == RPC_OK)
+      ok++;
+  }
+  arena_free(&a);
+  cr_assert_eq(ok, 30, "only %d of 30 calls succeeded with one address down", ok);
+  cr_assert_eq(th_stop(&b), 0);
 }
