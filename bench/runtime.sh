@@ -15,7 +15,7 @@ acc_build "$BUILD" -DCMAKE_BUILD_TYPE=Release -DACCOLADE_SANITIZE=OFF -DACCOLADE
 
 TMP=$(mktemp -d /tmp/accolade-bench.XXXXXX)
 PORT=$(acc_free_port)
-ACCOLADE_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} "$BUILD/bin/accolade-testsvc" --listen="127.0.0.1:$PORT" --threads="$THREADS" \
+ACCOLADE_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} "$BUILD/bin/accolade-testsvc" --listen="127.0.0.1:$PORT" --threads="$THREADS" --pollers="${BENCH_POLLERS:-0}" \
   2>"$TMP/server.log" &
 SVC=$!
 trap 'kill $SVC 2>/dev/null || true; wait $SVC 2>/dev/null || true; rm -rf "$TMP"' EXIT

@@ -16,11 +16,10 @@
  *               accolade__v1__badge, get_badge),
  *   };
  *
- * Threading: a few polling threads (one completion queue each, one per core)
- * receive calls and send replies; they never block. Unary handlers run on a
- * pool of handler threads (they may block on Postgres: the pool has more
- * threads than cores), so a slow call never delays calls queued behind it.
- * Each server-streaming call runs on a thread of its own until it returns.
+ * Threading: worker threads (more than cores: handlers block on Postgres)
+ * share a few completion queues and run unary handlers where the call
+ * arrives; a slow handler delays other calls only when every worker of its
+ * queue is busy. Each server-streaming call runs on a thread of its own.
  */
 #ifndef ACCOLADE_RPC_H
 #define ACCOLADE_RPC_H
@@ -93,7 +92,7 @@ typedef struct rpc_method {
   const ProtobufCMessageDescriptor *response;
   rpc_unary_fn unary;    /* exactly one of unary and stream is set */
   rpc_stream_fn stream;
-  int nonblocking;       /* the handler never blocks: run it on the polling thread */
+  int nonblocking;       /* the handler never blocks (informational) */
   int bidi;              /* client streaming too: |stream| gets req NULL and reads
                             each request with rpc_stream_recv */
 } rpc_method;
@@ -157,8 +156,8 @@ typedef struct rpc_server rpc_server;
 typedef struct rpc_server_config {
   const char *name;          /* "svc-award": logs and the health service name */
   const char *listen;        /* "0.0.0.0:50052"; port 0 picks a free one */
-  int threads;               /* handler threads; 0 = 2 x cores + 2 */
-  int pollers;               /* completion-queue threads; 0 = one per core */
+  int threads;               /* worker threads; 0 = 2 x cores + 2 */
+  int pollers;               /* completion queues shared by them; 0 = one per 4 cores */
   int max_streams;           /* concurrent streaming calls; 0 = 1000 */
   int shutdown_grace_ms;     /* in-flight calls get this long; 0 = 10000 */
   int max_message_bytes;     /* request size limit; 0 = 4 MiB */

@@ -1,17 +1,17 @@
 /* rpc_server.c - the gRPC server loop over gRPC core.
  *
- * Each polling thread owns one completion queue and keeps one request posted
- * per registered method (plus one generic request for unknown methods). A call
- * moves through a small state machine driven by its tag:
+ * Worker threads share a few completion queues (one per 4 cores by default),
+ * and every worker keeps one request posted per registered method (plus one
+ * generic request for unknown methods) on its queue. Any idle worker of a
+ * queue takes the next event of that queue, so a handler blocked on Postgres
+ * delays nothing while another worker of its queue is free, and no call is
+ * handed from thread to thread. A call moves through a small state machine
+ * driven by its tag:
  *
- *   unary (registered):   REQUESTED -> handler pool -> REPLYING -> freed
+ *   unary (registered):   REQUESTED -> handler -> REPLYING -> freed
  *   stream (registered):  REQUESTED -> own thread with its own CQ -> freed
- *   generic (unknown):    REQUESTED -> handler pool: read the message, raw
- *                         handler or UNIMPLEMENTED on the call's own CQ -> freed
- *
- * Polling threads never block (nonblocking handlers such as Health.Check run
- * on them directly): a handler waiting on Postgres occupies a pool thread, not
- * a completion queue, so calls queued behind it are not delayed.
+ *   generic (unknown):    REQUESTED -> read the message, raw handler or
+ *                         UNIMPLEMENTED on the call's own CQ -> freed
  */
 #include <errno.h>
 #include <grpc/byte_buffer.h>
@@ -155,17 +155,7 @@ typedef struct worker {
   pthread_t thread;
 } worker;
 
-struct call;
 
-/* The handler pool: a FIFO of calls waiting for a handler thread. */
-typedef struct pool {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  struct call *head, *tail;
-  int stop;
-  int nthreads;
-  pthread_t *threads;
-} pool;
 
 struct rpc_server {
   rpc_server_config cfg;
@@ -173,14 +163,15 @@ struct rpc_server {
   grpc_server *server;
   int port;
   int nworkers;
+  int ncqs;          /* workers[0..ncqs) own the queues; the rest share them */
   worker *workers;
-  pool pool;
   method_entry *entries;
   int nentries;
   atomic_int stopping;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int active_streams;   /* threads running stream or generic calls */
+  int active_streams;   /* threads running streams */
+  int handlers;         /* unary and generic handlers running on workers */
   int started;
 };
 
@@ -188,7 +179,6 @@ typedef enum { CALL_REQUESTED, CALL_REPLYING } call_phase;
 
 typedef struct call {
   void (*on_event)(struct call *c, int ok);   /* first: the tag is the call */
-  struct call *next;                           /* in the handler pool's queue */
   call_phase phase;
   worker *w;
   method_entry *me;          /* NULL for a generic call */
@@ -500,7 +490,7 @@ static void stream_begin(rpc_server *s) {
 static void stream_end(rpc_server *s) {
   pthread_mutex_lock(&s->mu);
   s->active_streams--;
-  pthread_cond_broadcast(&s->cv);
+  pthread_cond_broadcast(&s->cv);   /* rpc_server_stop waits on streams and handlers */
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -682,43 +672,19 @@ static void unary_run(call *c) {
   }
 }
 
-static void pool_push(rpc_server *s, call *c) {
-  pool *p = &s->pool;
-  pthread_mutex_lock(&p->mu);
-  c->next = NULL;
-  if (p->tail)
-    p->tail->next = c;
-  else
-    p->head = c;
-  p->tail = c;
-  pthread_cond_signal(&p->cv);
-  pthread_mutex_unlock(&p->mu);
+/* handler_begin / handler_end bracket a handler running on a worker, so that
+ * shutdown never closes the queues under a handler whose call was already
+ * cancelled (by its deadline, say) and which will still start its reply. */
+static void handler_begin(rpc_server *s) {
+  pthread_mutex_lock(&s->mu);
+  s->handlers++;
+  pthread_mutex_unlock(&s->mu);
 }
 
-static void *pool_main(void *arg) {
-  rpc_server *s = arg;
-  pool *p = &s->pool;
-  for (;;) {
-    pthread_mutex_lock(&p->mu);
-    while (!p->head && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
-    call *c = p->head;
-    if (c) {
-      p->head = c->next;
-      if (!p->head) p->tail = NULL;
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (!c) break;   /* stopping and nothing left */
-    if (c->me) {
-      unary_run(c);
-    } else {
-      if (generic_run(c) == NULL) call_free(c);   /* else a stream thread owns it */
-    }
-  }
-  extern void pg_disconnect(void);
-  extern void redis_disconnect(void);
-  pg_disconnect();      /* the handlers used this thread's connections */
-  redis_disconnect();
-  return NULL;
+static void handler_end(rpc_server *s) {
+  pthread_mutex_lock(&s->mu);
+  if (--s->handlers == 0) pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
 }
 
 static void call_on_event(call *c, int ok) {
@@ -738,17 +704,20 @@ static void call_on_event(call *c, int ok) {
   c->start_us = now_us();
   if (c->me) {
     ctx_init(c, c->me->m->path);
-    if (c->me->m->stream)
+    if (c->me->m->stream) {
       spawn(c, stream_thread);
-    else if (c->me->m->nonblocking)
-      unary_run(c);
-    else
-      pool_push(s, c);
+    } else {
+      handler_begin(s);
+      unary_run(c);   /* the reply's completion frees the call */
+      handler_end(s);
+    }
   } else {
     ctx_init(c, rpc_slice_dup(&c->arena, c->details.method));
     c->deadline = c->details.deadline;
     c->ctx.deadline_ms = rpc_deadline_to_ms(c->deadline);
-    pool_push(s, c);
+    handler_begin(s);
+    if (generic_run(c) == NULL) call_free(c);   /* else a stream thread owns it */
+    handler_end(s);
   }
 }
 
@@ -847,11 +816,13 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
   s->cfg.name = s->name;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   if (cores < 1) cores = 1;
-  s->nworkers = cfg->pollers > 0 ? cfg->pollers : (int)cores;
-  s->pool.nthreads = cfg->threads > 0 ? cfg->threads : (int)cores * 2 + 2;
-  pthread_mutex_init(&s->pool.mu, NULL);
-  pthread_cond_init(&s->pool.cv, NULL);
-  s->pool.threads = calloc((size_t)s->pool.nthreads, sizeof(pthread_t));
+  /* All threads of a queue take its calls, so a slow handler delays a call
+   * only when every thread of that queue is busy: few queues, many threads
+   * each. A queue per 4 cores keeps queue contention low on big machines. */
+  s->ncqs = cfg->pollers > 0 ? cfg->pollers : (int)(cores + 3) / 4;
+  s->nworkers = cfg->threads > 0 ? cfg->threads : (int)cores * 2 + 2;
+  if (s->ncqs > s->nworkers) s->ncqs = s->nworkers;
+
   if (s->cfg.shutdown_grace_ms <= 0) s->cfg.shutdown_grace_ms = 10000;
   if (s->cfg.max_message_bytes <= 0) s->cfg.max_message_bytes = 4 << 20;
   pthread_mutex_init(&s->mu, NULL);
@@ -876,8 +847,12 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
       goto err;
   for (int i = 0; i < s->nworkers; i++) {
     s->workers[i].srv = s;
-    s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
-    grpc_server_register_completion_queue(s->server, s->workers[i].cq, NULL);
+    if (i < s->ncqs) {
+      s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
+      grpc_server_register_completion_queue(s->server, s->workers[i].cq, NULL);
+    } else {
+      s->workers[i].cq = s->workers[i % s->ncqs].cq;   /* threads share the queue */
+    }
   }
   grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
   s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
@@ -889,11 +864,10 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
   return s;
 err:
   grpc_server_destroy(s->server);
-  for (int i = 0; i < s->nworkers; i++)
+  for (int i = 0; i < s->ncqs && i < s->nworkers; i++)
     if (s->workers[i].cq) grpc_completion_queue_destroy(s->workers[i].cq);
   free(s->workers);
   free(s->entries);
-  free(s->pool.threads);
   free(s);
   return NULL;
 }
@@ -920,13 +894,11 @@ int rpc_server_services(rpc_ctx *ctx, const char **out, int cap) {
 
 int rpc_server_start(rpc_server *s) {
   grpc_server_start(s->server);
-  for (int i = 0; i < s->pool.nthreads; i++)
-    if (pthread_create(&s->pool.threads[i], NULL, pool_main, s) != 0) return -1;
   for (int i = 0; i < s->nworkers; i++)
     if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) return -1;
   s->started = 1;
-  log_info("%s serving gRPC on port %d: %d pollers, %d handler threads", s->name, s->port,
-           s->nworkers, s->pool.nthreads);
+  log_info("%s serving gRPC on port %d: %d threads over %d completion queues", s->name, s->port,
+           s->nworkers, s->ncqs);
   return 0;
 }
 
@@ -949,29 +921,20 @@ void rpc_server_stop(rpc_server *s) {
   grpc_completion_queue_shutdown(scq);
   grpc_completion_queue_pluck(scq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
   grpc_completion_queue_destroy(scq);
-  /* Every call is done: stop the handler pool. */
-  pthread_mutex_lock(&s->pool.mu);
-  s->pool.stop = 1;
-  pthread_cond_broadcast(&s->pool.cv);
-  pthread_mutex_unlock(&s->pool.mu);
-  if (s->started)
-    for (int i = 0; i < s->pool.nthreads; i++) pthread_join(s->pool.threads[i], NULL);
-  /* Stream threads end once their calls are done (shutdown waited for them). */
+  /* Stream threads end once their calls are done (shutdown waited for them);
+   * a handler whose call was cancelled may still be running: let it finish. */
   pthread_mutex_lock(&s->mu);
-  while (s->active_streams > 0) pthread_cond_wait(&s->cv, &s->mu);
+  while (s->active_streams > 0 || s->handlers > 0) pthread_cond_wait(&s->cv, &s->mu);
   pthread_mutex_unlock(&s->mu);
-  for (int i = 0; i < s->nworkers; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
+  for (int i = 0; i < s->ncqs; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
   if (s->started)
     for (int i = 0; i < s->nworkers; i++) pthread_join(s->workers[i].thread, NULL);
   log_debug("%s: workers joined", s->name);
   grpc_server_destroy(s->server);
-  for (int i = 0; i < s->nworkers; i++) grpc_completion_queue_destroy(s->workers[i].cq);
+  for (int i = 0; i < s->ncqs; i++) grpc_completion_queue_destroy(s->workers[i].cq);
   log_info("%s stopped", s->name);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
-  pthread_mutex_destroy(&s->pool.mu);
-  pthread_cond_destroy(&s->pool.cv);
-  free(s->pool.threads);
   free(s->workers);
   free(s->entries);
   free(s);

@@ -19,8 +19,8 @@
  *   --listen   | ACCOLADE_<E>_LISTEN  | 0.0.0.0:<port>
  *   --pg       | ACCOLADE_<E>_PG      | ACCOLADE_PG, else "dbname=accolade host=127.0.0.1"
  *   --redis    | ACCOLADE_REDIS       | 127.0.0.1:6379
- *   --threads  | ACCOLADE_THREADS     | 2 x cores + 2 (handler threads)
- *   --pollers  | ACCOLADE_POLLERS     | one per core (completion-queue threads)
+ *   --threads  | ACCOLADE_THREADS     | 2 x cores + 2 (worker threads)
+ *   --pollers  | ACCOLADE_POLLERS     | one per 4 cores (completion queues)
  *   --internal-key | ACCOLADE_INTERNAL_KEY | a development key (warned about)
  *   --log-level    | ACCOLADE_LOG_LEVEL    | info
  *   --health-interval-ms | ACCOLADE_HEALTH_INTERVAL_MS | 1000
