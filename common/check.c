@@ -1,0 +1,135 @@
+/* check.c - field validation and page tokens. */
+#include "check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* utf8_ok: well-formed UTF-8 without control characters except \n and \t. */
+static int utf8_ok(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return 0;
+      i++;
+      continue;
+    }
+    size_t extra;
+    if (c >= 0xc2 && c <= 0xdf)
+      extra = 1;
+    else if (c >= 0xe0 && c <= 0xef)
+      extra = 2;
+    else if (c >= 0xf0 && c <= 0xf4)
+      extra = 3;
+    else
+      return 0;
+    if (i + extra >= n) return 0;   /* truncated sequence */
+    for (size_t k = 1; k <= extra; k++)
+      if ((s[i + k] & 0xc0) != 0x80) return 0;
+    i += extra + 1;
+  }
+  return 1;
+}
+
+int check_len(rpc_ctx *ctx, const char *field, const char *s, int min, int max) {
+  size_t n = s ? strlen(s) : 0;
+  if (n < (size_t)min) {
+    if (min == 1) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: required", field);
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be at least %d characters (got %zu)", field,
+                    min, n);
+  }
+  if (n > (size_t)max)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be at most %d characters (got %zu)", field,
+                    max, n);
+  if (n && !utf8_ok((const unsigned char *)s, n))
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be UTF-8 text without control characters",
+                    field);
+  return RPC_OK;
+}
+
+int check_id(rpc_ctx *ctx, const char *field, const char *s, int max) {
+  size_t n = s ? strlen(s) : 0;
+  if (n == 0) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: required", field);
+  if (n > (size_t)max)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be at most %d characters", field, max);
+  if (strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@-") != n)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+                    "%s: may contain only letters, digits and . _ : @ -", field);
+  return RPC_OK;
+}
+
+int check_slug(rpc_ctx *ctx, const char *field, const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n < 2 || n > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != n || s[0] == '-')
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+                    "%s: must be 2-63 characters of a-z, 0-9 and '-', not starting with '-'", field);
+  return RPC_OK;
+}
+
+int check_url(rpc_ctx *ctx, const char *field, const char *s, int max) {
+  if (!s || !*s) return RPC_OK;
+  if (check_len(ctx, field, s, 1, max)) return ctx->code;
+  if ((strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) || strpbrk(s, " \t\n\"<>"))
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be an http:// or https:// URL", field);
+  return RPC_OK;
+}
+
+int check_range(rpc_ctx *ctx, const char *field, int64_t v, int64_t min, int64_t max) {
+  if (v < min || v > max)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be between %lld and %lld (got %lld)", field,
+                    (long long)min, (long long)max, (long long)v);
+  return RPC_OK;
+}
+
+int page_size(rpc_ctx *ctx, int32_t requested, int def, int max, int *out) {
+  if (requested == 0) {
+    *out = def;
+    return RPC_OK;
+  }
+  if (check_range(ctx, "page_size", requested, 0, max)) return ctx->code;
+  *out = requested;
+  return RPC_OK;
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+char *page_token_make(rpc_ctx *ctx, int64_t n, const char *s) {
+  /* "<n>.<hex of s>": opaque to clients, safe in any transport. */
+  size_t sl = strlen(s);
+  char *out = arena_alloc(ctx->arena, 32 + 2 * sl);
+  int k = snprintf(out, 32, "%lld.", (long long)n);
+  for (size_t i = 0; i < sl; i++) {
+    out[k++] = hexd[(unsigned char)s[i] >> 4];
+    out[k++] = hexd[(unsigned char)s[i] & 15];
+  }
+  out[k] = '\0';
+  return out;
+}
+
+static int hexv(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+int page_token_parse(rpc_ctx *ctx, const char *token, int *has, int64_t *n, char **s) {
+  *has = 0;
+  if (!token || !*token) return RPC_OK;
+  char *end;
+  long long v = strtoll(token, &end, 10);
+  size_t hl = end && *end == '.' ? strlen(end + 1) : 1;
+  if (end == token || *end != '.' || hl % 2 || hl > 512 || strlen(token) > 600)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "page_token: malformed (use next_page_token as given)");
+  char *str = arena_alloc(ctx->arena, hl / 2 + 1);
+  for (size_t i = 0; i < hl / 2; i++) {
+    int a = hexv(end[1 + 2 * i]), b = hexv(end[2 + 2 * i]);
+    if (a < 0 || b < 0)
+      return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "page_token: malformed (use next_page_token as given)");
+    str[i] = (char)(a << 4 | b);
+  }
+  *has = 1;
+  *n = v;
+  *s = str;
+  return RPC_OK;
+}
