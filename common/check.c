@@ -75,6 +75,16 @@ int check_url(rpc_ctx *ctx, const char *field, const char *s, int max) {
   return RPC_OK;
 }
 
+int check_uuid(rpc_ctx *ctx, const char *field, const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  int ok = n == 36;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (i == 8 || i == 13 || i == 18 || i == 23) ? s[i] == '-' : strchr("0123456789abcdefABCDEF", s[i]) != NULL;
+  if (!n) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: required", field);
+  if (!ok) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: not a valid id", field);
+  return RPC_OK;
+}
+
 int check_range(rpc_ctx *ctx, const char *field, int64_t v, int64_t min, int64_t max) {
   if (v < min || v > max)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be between %lld and %lld (got %lld)", field,

@@ -21,6 +21,8 @@ int check_id(rpc_ctx *ctx, const char *field, const char *s, int max);
 int check_slug(rpc_ctx *ctx, const char *field, const char *s);
 /* check_url: empty, or an http:// or https:// URL of at most |max| bytes. */
 int check_url(rpc_ctx *ctx, const char *field, const char *s, int max);
+/* check_uuid: a UUID in its canonical text form (ids the services issue). */
+int check_uuid(rpc_ctx *ctx, const char *field, const char *s);
 /* check_range: |min| <= v <= |max|. */
 int check_range(rpc_ctx *ctx, const char *field, int64_t v, int64_t min, int64_t max);
 

@@ -1,6 +1,7 @@
 /* pg.c - per-thread Postgres connections with reconnect. */
 #include "pg.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,12 @@
 static char g_dsn[1024] = "dbname=accolade host=127.0.0.1";
 static char g_schema[64] = "public";
 static _Thread_local PGconn *t_conn;
+/* A thread's connection is closed when the thread exits (key destructor). */
+static pthread_key_t g_key;
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+static void close_at_exit(void *conn) { PQfinish(conn); }
+static void make_key(void) { pthread_key_create(&g_key, close_at_exit); }
 
 void pg_setup(const char *dsn, const char *schema) {
   if (dsn) snprintf(g_dsn, sizeof g_dsn, "%s", dsn);
@@ -50,17 +57,18 @@ PGconn *pg_connect_new(void) {
 
 PGconn *pg_conn(void) {
   if (t_conn && PQstatus(t_conn) == CONNECTION_OK) return t_conn;
-  if (t_conn) {
-    PQfinish(t_conn);
-    t_conn = NULL;
-  }
+  if (t_conn) pg_disconnect();
   t_conn = pg_connect_new();
+  pthread_once(&g_key_once, make_key);
+  pthread_setspecific(g_key, t_conn);
   return t_conn;
 }
 
 void pg_disconnect(void) {
   if (t_conn) PQfinish(t_conn);
   t_conn = NULL;
+  pthread_once(&g_key_once, make_key);
+  pthread_setspecific(g_key, NULL);
 }
 
 static int map_error(PGresult *r, PGconn *c, const char *sql) {

@@ -3,6 +3,7 @@
 
 #include <openssl/sha.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -13,6 +14,12 @@ static char g_host[256] = "127.0.0.1";
 static int g_port = 6379;
 static char g_password[256];
 static _Thread_local redisContext *t_ctx;
+/* A thread's connection is closed when the thread exits (key destructor). */
+static pthread_key_t g_key;
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+static void close_at_exit(void *c) { redisFree(c); }
+static void make_key(void) { pthread_key_create(&g_key, close_at_exit); }
 
 void redis_setup(const char *host, int port, const char *password) {
   if (host) snprintf(g_host, sizeof g_host, "%s", host);
@@ -23,6 +30,8 @@ void redis_setup(const char *host, int port, const char *password) {
 void redis_disconnect(void) {
   if (t_ctx) redisFree(t_ctx);
   t_ctx = NULL;
+  pthread_once(&g_key_once, make_key);
+  pthread_setspecific(g_key, NULL);
 }
 
 redisContext *redis_conn(void) {
@@ -47,6 +56,8 @@ redisContext *redis_conn(void) {
     }
   }
   t_ctx = c;
+  pthread_once(&g_key_once, make_key);
+  pthread_setspecific(g_key, c);
   return c;
 }
 

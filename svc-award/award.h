@@ -1,0 +1,57 @@
+/* award.h - svc-award's handlers and what they share.
+ *
+ * Decisions the issue leaves open:
+ * - A new org's five default badges are created the first time any call
+ *   names that org (idempotent, race-free: INSERT ... ON CONFLICT).
+ * - Reads need a verified identity of the org (any role); catalog and rule
+ *   writes, revocation and direct grants need admin; GrantAward also accepts
+ *   the service role (svc-nomination's outbox); GetAwardStats needs manager
+ *   or admin.
+ * - GrantAward on a retired badge is FAILED_PRECONDITION; a retired badge
+ *   stays on profiles and in lists of awards.
+ * - Caps count unrevoked awards since the start of the current UTC period
+ *   (ISO week, month, quarter, year). Grants of one badge in one org are
+ *   serialised by an advisory lock so concurrent grants cannot exceed a cap.
+ * - Milestones: source_id "rule:<rule id>", so the (org, source, recipient)
+ *   unique key makes each milestone once per member, ever. A milestone can
+ *   trigger further rules, at most MILESTONE_DEPTH levels deep. Revoking an
+ *   award does not revoke milestones already earned (they are history).
+ * - Every new award writes two outbox rows in its transaction: RecordAward
+ *   (AwardRecord) for svc-leaderboard and PublishEvent(award_granted) for
+ *   svc-notify; a revocation writes RetractAward and PublishEvent(award_revoked).
+ * - Page tokens are keyset positions (time, id), stable under inserts.
+ */
+#ifndef AWARD_H
+#define AWARD_H
+
+#include "accolade/v1/award.pb-c.h"
+#include "rpc.h"
+
+#define MILESTONE_DEPTH 5
+#define GRANT_MAX_RECIPIENTS 20
+
+/* award_begin checks the caller's roles and makes sure the org exists. */
+int award_begin(rpc_ctx *ctx, unsigned roles);
+#define ANY_ROLE (ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN | ROLE_SERVICE)
+
+int catalog_create_badge(rpc_ctx *ctx, const void *req, void *resp);
+int catalog_update_badge(rpc_ctx *ctx, const void *req, void *resp);
+int catalog_get_badge(rpc_ctx *ctx, const void *req, void *resp);
+int catalog_list_badges(rpc_ctx *ctx, const void *req, void *resp);
+int grant_award(rpc_ctx *ctx, const void *req, void *resp);
+int grant_revoke(rpc_ctx *ctx, const void *req, void *resp);
+int rules_create(rpc_ctx *ctx, const void *req, void *resp);
+int rules_list(rpc_ctx *ctx, const void *req, void *resp);
+int rules_delete(rpc_ctx *ctx, const void *req, void *resp);
+int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp);
+int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp);
+int stats_get(rpc_ctx *ctx, const void *req, void *resp);
+
+/* rules_evaluate grants the milestones |member| has now reached (inside the
+ * caller's transaction), appending them to |*out| (arena). */
+int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth,
+                   Accolade__V1__Award ***out, size_t *n, size_t *cap);
+/* grant_emit writes the outbox rows announcing |a|. */
+int grant_emit(rpc_ctx *ctx, const Accolade__V1__Award *a);
+
+#endif

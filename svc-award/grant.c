@@ -1,0 +1,211 @@
+/* grant.c - GrantAward and RevokeAward, with their outbox events. */
+#include <stdio.h>
+#include <string.h>
+
+#include "accolade/v1/events.pb-c.h"
+#include "award.h"
+#include "check.h"
+#include "outbox.h"
+#include "pg.h"
+#include "store.h"
+
+#define RECORD_AWARD "/accolade.v1.LeaderboardService/RecordAward"
+#define RETRACT_AWARD "/accolade.v1.LeaderboardService/RetractAward"
+#define PUBLISH_EVENT "/accolade.v1.NotifyService/PublishEvent"
+
+static void to_record(const char *org, const Accolade__V1__Award *a, Accolade__V1__AwardRecord *rec) {
+  accolade__v1__award_record__init(rec);
+  rec->award_id = a->id;
+  rec->org = (char *)org;
+  rec->badge_id = a->badge_id;
+  rec->badge_name = a->badge_name;
+  rec->category = a->category;
+  rec->points = a->points;
+  rec->recipient_id = a->recipient_id;
+  rec->recipient_team = a->recipient_team;
+  rec->giver_id = a->giver_id;
+  rec->giver_team = a->giver_team;
+  rec->source_id = a->source_id;
+  rec->granted_at_ms = a->grant_time_ms;
+  rec->public_ = a->public_;
+  rec->justification = a->justification;
+  rec->milestone = a->milestone;
+}
+
+int grant_emit(rpc_ctx *ctx, const Accolade__V1__Award *a) {
+  Accolade__V1__AwardRecord rec;
+  to_record(ctx->id.org, a, &rec);
+  int rc = outbox_enqueue("leaderboard", RECORD_AWARD, ctx->id.org, &rec.base, NULL);
+  if (rc) return rc;
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = arena_printf(ctx->arena, "award-granted:%s", a->id);
+  ev.org = ctx->id.org;
+  ev.occurred_at_ms = a->grant_time_ms;
+  ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
+  ev.award_granted = &rec;
+  return outbox_enqueue("notify", PUBLISH_EVENT, ctx->id.org, &ev.base, NULL);
+}
+
+typedef struct grant_tx {
+  rpc_ctx *ctx;
+  const Accolade__V1__GrantAwardRequest *req;
+  Accolade__V1__GrantAwardResponse *out;
+  Accolade__V1__Badge *badge;
+  size_t milestones_cap;
+} grant_tx;
+
+static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__V1__GrantOutcome *o) {
+  rpc_ctx *ctx = g->ctx;
+  const char *org = ctx->id.org;
+  o->recipient_id = rcp->user_id;
+  Accolade__V1__Award *a;
+  int rc = store_award_find(ctx, org, g->req->source_id, rcp->user_id, &a);
+  if (rc == RPC_OK) {
+    o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__ALREADY_GRANTED;
+    o->award = a;
+    return RPC_OK;
+  }
+  if (rc != RPC_NOT_FOUND) return rc;
+  const Accolade__V1__Badge *b = g->badge;
+  if (b->cap_per_recipient || b->cap_per_team) {
+    int64_t n = 0;
+    if (b->cap_per_recipient) {
+      rc = store_cap_count(org, b->id, rcp->user_id, NULL, b->cap_period, &n);
+      if (rc) return rc;
+      if (n >= b->cap_per_recipient) {
+        o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__CAP_REACHED;
+        return RPC_OK;
+      }
+    }
+    if (b->cap_per_team && *rcp->team) {
+      rc = store_cap_count(org, b->id, NULL, rcp->team, b->cap_period, &n);
+      if (rc) return rc;
+      if (n >= b->cap_per_team) {
+        o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__CAP_REACHED;
+        return RPC_OK;
+      }
+    }
+  }
+  award_new an = {
+      .badge_id = b->id,
+      .recipient_id = rcp->user_id,
+      .recipient_team = rcp->team,
+      .giver_id = g->req->giver_id,
+      .giver_team = g->req->giver_team,
+      .source_id = g->req->source_id,
+      .justification = g->req->justification,
+      .public = g->req->public_,
+  };
+  rc = store_award_insert(ctx, org, &an, &a);
+  if (rc == RPC_ALREADY_EXISTS) {   /* a concurrent identical grant won */
+    rc = store_award_find(ctx, org, g->req->source_id, rcp->user_id, &a);
+    if (rc) return rc;
+    o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__ALREADY_GRANTED;
+    o->award = a;
+    return RPC_OK;
+  }
+  if (rc) return rc;
+  o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__GRANTED;
+  o->award = a;
+  if ((rc = grant_emit(ctx, a))) return rc;
+  return rules_evaluate(ctx, rcp->user_id, rcp->team, 0, &g->out->milestones, &g->out->n_milestones,
+                        &g->milestones_cap);
+}
+
+static int grant_run(void *arg) {
+  grant_tx *g = arg;
+  g->out->n_milestones = 0;
+  g->milestones_cap = 0;
+  int rc = store_lock_badge(g->ctx->id.org, g->badge->id);
+  for (size_t i = 0; rc == RPC_OK && i < g->req->n_recipients; i++)
+    rc = grant_one(g, g->req->recipients[i], g->out->outcomes[i]);
+  return rc;
+}
+
+int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__GrantAwardRequest *r = req;
+  Accolade__V1__GrantAwardResponse *out = resp;
+  if (award_begin(ctx, ROLE_SERVICE | ROLE_ADMIN)) return ctx->code;
+  if (check_len(ctx, "source_id", r->source_id, 1, 128) ||
+      check_slug(ctx, "badge_id", r->badge_id) ||
+      check_len(ctx, "justification", r->justification, 0, 4000) ||
+      (*r->giver_id && check_id(ctx, "giver_id", r->giver_id, 128)) ||
+      (*r->giver_team && check_id(ctx, "giver_team", r->giver_team, 128)))
+    return ctx->code;
+  if (strncmp(r->source_id, "rule:", 5) == 0)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "source_id: the prefix 'rule:' is reserved for milestones");
+  if (r->n_recipients < 1 || r->n_recipients > GRANT_MAX_RECIPIENTS)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "recipients: between 1 and %d (got %zu)",
+                    GRANT_MAX_RECIPIENTS, r->n_recipients);
+  for (size_t i = 0; i < r->n_recipients; i++) {
+    char field[48];
+    snprintf(field, sizeof field, "recipients[%zu].user_id", i);
+    if (check_id(ctx, field, r->recipients[i]->user_id, 128)) return ctx->code;
+    snprintf(field, sizeof field, "recipients[%zu].team", i);
+    if (*r->recipients[i]->team && check_id(ctx, field, r->recipients[i]->team, 128)) return ctx->code;
+    for (size_t k = 0; k < i; k++)
+      if (!strcmp(r->recipients[k]->user_id, r->recipients[i]->user_id))
+        return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "recipients: '%s' is listed twice",
+                        r->recipients[i]->user_id);
+  }
+  grant_tx g = {.ctx = ctx, .req = r, .out = out};
+  int rc = store_badge_get(ctx, ctx->id.org, r->badge_id, &g.badge);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "badge_id: no badge '%s'", r->badge_id);
+  if (rc) return pg_fail(ctx, rc, "grant award");
+  if (!g.badge->active)
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "badge_id: '%s' is retired", r->badge_id);
+  out->n_outcomes = r->n_recipients;
+  out->outcomes = ARENA_ARRAY(ctx->arena, Accolade__V1__GrantOutcome *, r->n_recipients);
+  for (size_t i = 0; i < r->n_recipients; i++) {
+    out->outcomes[i] = ARENA_NEW(ctx->arena, Accolade__V1__GrantOutcome);
+    accolade__v1__grant_outcome__init(out->outcomes[i]);
+  }
+  rc = pg_tx(grant_run, &g);
+  if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "grant award");
+  return RPC_OK;
+}
+
+typedef struct revoke_tx {
+  rpc_ctx *ctx;
+  const Accolade__V1__RevokeAwardRequest *req;
+  Accolade__V1__Award *award;
+} revoke_tx;
+
+static int revoke_run(void *arg) {
+  revoke_tx *t = arg;
+  rpc_ctx *ctx = t->ctx;
+  int rc = store_award_revoke(ctx, ctx->id.org, t->req->award_id, t->req->reason, &t->award);
+  if (rc) return rc;
+  Accolade__V1__RetractAwardRequest rr = ACCOLADE__V1__RETRACT_AWARD_REQUEST__INIT;
+  rr.award_id = t->award->id;
+  rr.org = ctx->id.org;
+  rr.reason = t->req->reason;
+  if ((rc = outbox_enqueue("leaderboard", RETRACT_AWARD, ctx->id.org, &rr.base, NULL))) return rc;
+  Accolade__V1__AwardRecord rec;
+  to_record(ctx->id.org, t->award, &rec);
+  Accolade__V1__AwardRevokedEvent rev = ACCOLADE__V1__AWARD_REVOKED_EVENT__INIT;
+  rev.award = &rec;
+  rev.reason = t->req->reason;
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = arena_printf(ctx->arena, "award-revoked:%s", t->award->id);
+  ev.org = ctx->id.org;
+  ev.occurred_at_ms = t->award->revoke_time_ms;
+  ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_REVOKED;
+  ev.award_revoked = &rev;
+  return outbox_enqueue("notify", PUBLISH_EVENT, ctx->id.org, &ev.base, NULL);
+}
+
+int grant_revoke(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__RevokeAwardRequest *r = req;
+  if (award_begin(ctx, ROLE_ADMIN)) return ctx->code;
+  if (check_uuid(ctx, "award_id", r->award_id) || check_len(ctx, "reason", r->reason, 1, 1000))
+    return ctx->code;
+  revoke_tx t = {.ctx = ctx, .req = r};
+  int rc = pg_tx(revoke_run, &t);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "award_id: no award '%s'", r->award_id);
+  if (rc == RPC_FAILED_PRECONDITION)
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "award_id: '%s' is already revoked", r->award_id);
+  if (rc) return pg_fail(ctx, rc, "revoke award");
+  *(Accolade__V1__Award *)resp = *t.award;
+  return RPC_OK;
+}

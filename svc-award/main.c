@@ -1,0 +1,36 @@
+/* svc-award: the badge catalog, awards, milestone rules, profiles and award
+ * analytics. Wiring only; see award.h for the decisions. */
+#include "award.h"
+#include "svc.h"
+
+#define M(name, req, resp, fn) \
+  RPC_UNARY("/accolade.v1.AwardService/" name, accolade__v1__##req, accolade__v1__##resp, fn)
+
+static const rpc_method methods[] = {
+    M("CreateBadge", create_badge_request, badge, catalog_create_badge),
+    M("UpdateBadge", update_badge_request, badge, catalog_update_badge),
+    M("GetBadge", get_badge_request, badge, catalog_get_badge),
+    M("ListBadges", list_badges_request, list_badges_response, catalog_list_badges),
+    M("GrantAward", grant_award_request, grant_award_response, grant_award),
+    M("RevokeAward", revoke_award_request, award, grant_revoke),
+    M("ListAwards", list_awards_request, list_awards_response, reads_list_awards),
+    M("CreateRule", create_rule_request, rule, rules_create),
+    M("ListRules", list_rules_request, list_rules_response, rules_list),
+    M("DeleteRule", delete_rule_request, delete_rule_response, rules_delete),
+    M("GetProfile", get_profile_request, profile, reads_get_profile),
+    M("GetAwardStats", get_award_stats_request, award_stats, stats_get),
+};
+
+int main(int argc, char **argv) {
+  static const svc_def def = {
+      .name = "svc-award",
+      .env = "AWARD",
+      .port = 50052,
+      .schema = "award",
+      .migrations = AWARD_MIGRATIONS_DIR,
+      .outbox = 1,
+      .methods = methods,
+      .nmethods = (int)(sizeof methods / sizeof methods[0]),
+  };
+  return svc_main(argc, argv, &def);
+}

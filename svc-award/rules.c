@@ -1,0 +1,136 @@
+/* rules.c - milestone rules: CreateRule, ListRules, DeleteRule and their
+ * evaluation inside a grant's transaction. */
+#include <stdio.h>
+#include <string.h>
+
+#include "award.h"
+#include "check.h"
+#include "pg.h"
+#include "store.h"
+
+int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth,
+                   Accolade__V1__Award ***out, size_t *n, size_t *cap) {
+  if (depth >= MILESTONE_DEPTH) return RPC_OK;   /* chains are bounded */
+  const char *org = ctx->id.org;
+  Accolade__V1__Rule **rules;
+  size_t nrules;
+  int rc = store_rule_list(ctx, org, 0, NULL, 1000, &rules, NULL, &nrules);
+  if (rc) return rc;
+  for (size_t i = 0; i < nrules; i++) {
+    const Accolade__V1__Rule *x = rules[i];
+    Accolade__V1__Award *have;
+    const char *source = arena_printf(ctx->arena, "rule:%s", x->id);
+    rc = store_award_find(ctx, org, source, member, &have);
+    if (rc == RPC_OK) continue;   /* earned before: never twice */
+    if (rc != RPC_NOT_FOUND) return rc;
+    int64_t current;
+    if ((rc = store_rule_progress(org, x, member, &current))) return rc;
+    if (current < x->threshold) continue;
+    Accolade__V1__Badge *b;
+    if ((rc = store_badge_get(ctx, org, x->grant_badge_id, &b))) return rc;
+    if (!b->active) continue;   /* a retired milestone badge is not granted */
+    award_new an = {
+        .badge_id = x->grant_badge_id,
+        .recipient_id = member,
+        .recipient_team = team,
+        .giver_id = "",
+        .giver_team = "",
+        .source_id = source,
+        .justification = arena_printf(ctx->arena, "Milestone: %s", x->name),
+        .public = 1,
+        .milestone_rule_id = x->id,
+    };
+    Accolade__V1__Award *a;
+    rc = store_award_insert(ctx, org, &an, &a);
+    if (rc == RPC_ALREADY_EXISTS) continue;
+    if (rc) return rc;
+    if ((rc = grant_emit(ctx, a))) return rc;
+    if (*n == *cap) {
+      size_t ncap = *cap ? *cap * 2 : 4;
+      Accolade__V1__Award **grown = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, ncap);
+      if (*n) memcpy(grown, *out, *n * sizeof *grown);
+      *out = grown;
+      *cap = ncap;
+    }
+    (*out)[(*n)++] = a;
+    /* A milestone may complete another rule (points, category, ...). */
+    if ((rc = rules_evaluate(ctx, member, team, depth + 1, out, n, cap))) return rc;
+  }
+  return RPC_OK;
+}
+
+int rules_create(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__CreateRuleRequest *r = req;
+  if (award_begin(ctx, ROLE_ADMIN)) return ctx->code;
+  if (!r->rule) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "rule: required");
+  const Accolade__V1__Rule *x = r->rule;
+  if (check_len(ctx, "rule.name", x->name, 1, 120) ||
+      check_range(ctx, "rule.kind", x->kind, 1, 3) ||
+      check_range(ctx, "rule.threshold", x->threshold, 1, 1000000) ||
+      check_range(ctx, "rule.window_days", x->window_days, 0, 3660) ||
+      check_slug(ctx, "rule.grant_badge_id", x->grant_badge_id))
+    return ctx->code;
+  Accolade__V1__Rule clean = *x;
+  Accolade__V1__Badge *b;
+  if (x->kind == ACCOLADE__V1__RULE_KIND__BADGE_COUNT) {
+    if (check_slug(ctx, "rule.badge_id", x->badge_id)) return ctx->code;
+    int rc = store_badge_get(ctx, ctx->id.org, x->badge_id, &b);
+    if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "rule.badge_id: no badge '%s'", x->badge_id);
+    if (rc) return pg_fail(ctx, rc, "create rule");
+    clean.category = "";
+  } else if (x->kind == ACCOLADE__V1__RULE_KIND__CATEGORY_COUNT) {
+    if (check_len(ctx, "rule.category", x->category, 1, 60)) return ctx->code;
+    clean.badge_id = "";
+  } else {
+    clean.badge_id = "";
+    clean.category = "";
+  }
+  int rc = store_badge_get(ctx, ctx->id.org, x->grant_badge_id, &b);
+  if (rc == RPC_NOT_FOUND)
+    return rpc_fail(ctx, RPC_NOT_FOUND, "rule.grant_badge_id: no badge '%s'", x->grant_badge_id);
+  if (rc) return pg_fail(ctx, rc, "create rule");
+  if (x->kind == ACCOLADE__V1__RULE_KIND__BADGE_COUNT && !strcmp(x->badge_id, x->grant_badge_id))
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "rule.grant_badge_id: must differ from rule.badge_id");
+  Accolade__V1__Rule *out;
+  rc = store_rule_insert(ctx, ctx->id.org, &clean, &out);
+  if (rc) return pg_fail(ctx, rc, "create rule");
+  *(Accolade__V1__Rule *)resp = *out;
+  return RPC_OK;
+}
+
+int rules_list(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__ListRulesRequest *r = req;
+  Accolade__V1__ListRulesResponse *out = resp;
+  if (award_begin(ctx, ANY_ROLE)) return ctx->code;
+  int limit, has;
+  int64_t after_us = 0;
+  char *after_id = NULL;
+  if (page_size(ctx, r->page_size, 50, 200, &limit) ||
+      page_token_parse(ctx, r->page_token, &has, &after_us, &after_id))
+    return ctx->code;
+  if (has && check_uuid(ctx, "page_token", after_id)) return ctx->code;
+  Accolade__V1__Rule **rules;
+  int64_t *cursors;
+  size_t n;
+  int rc = store_rule_list(ctx, ctx->id.org, has ? after_us : 0, has ? after_id : NULL, limit + 1,
+                           &rules, &cursors, &n);
+  if (rc) return pg_fail(ctx, rc, "list rules");
+  if (n > (size_t)limit) {
+    n = (size_t)limit;
+    out->next_page_token = page_token_make(ctx, cursors[n - 1], rules[n - 1]->id);
+  }
+  out->rules = rules;
+  out->n_rules = n;
+  return RPC_OK;
+}
+
+int rules_delete(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__DeleteRuleRequest *r = req;
+  (void)resp;
+  if (award_begin(ctx, ROLE_ADMIN)) return ctx->code;
+  if (check_uuid(ctx, "rule_id", r->rule_id)) return ctx->code;
+  int rc = store_rule_delete(ctx->id.org, r->rule_id);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "rule_id: no rule '%s'", r->rule_id);
+  if (rc) return pg_fail(ctx, rc, "delete rule");
+  return RPC_OK;
+}

@@ -1,0 +1,549 @@
+/* store.c - svc-award's SQL. */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg.h"
+
+/* ---------------------------------------------------------------- badges */
+
+#define BADGE_COLS                                                                         \
+  "id, name, description, category, criteria, points, approval_policy, active, image_url, " \
+  "cap_per_recipient, cap_per_team, cap_period, "                                          \
+  "(extract(epoch from created_at) * 1000)::bigint, (extract(epoch from updated_at) * 1000)::bigint"
+
+static Accolade__V1__Badge *badge_row(rpc_ctx *ctx, PGresult *r, int i) {
+  Accolade__V1__Badge *b = ARENA_NEW(ctx->arena, Accolade__V1__Badge);
+  accolade__v1__badge__init(b);
+  b->id = arena_strdup(ctx->arena, pg_str(r, i, 0));
+  b->name = arena_strdup(ctx->arena, pg_str(r, i, 1));
+  b->description = arena_strdup(ctx->arena, pg_str(r, i, 2));
+  b->category = arena_strdup(ctx->arena, pg_str(r, i, 3));
+  b->criteria = arena_strdup(ctx->arena, pg_str(r, i, 4));
+  b->points = pg_int(r, i, 5);
+  b->approval_policy = (Accolade__V1__ApprovalPolicy)pg_int(r, i, 6);
+  b->active = strcmp(pg_str(r, i, 7), "t") == 0;
+  b->image_url = arena_strdup(ctx->arena, pg_str(r, i, 8));
+  b->cap_per_recipient = (int32_t)pg_int(r, i, 9);
+  b->cap_per_team = (int32_t)pg_int(r, i, 10);
+  b->cap_period = (Accolade__V1__CapPeriod)pg_int(r, i, 11);
+  b->create_time_ms = pg_int(r, i, 12);
+  b->update_time_ms = pg_int(r, i, 13);
+  return b;
+}
+
+int store_ensure_org(const char *org) {
+  const char *p[] = {org};
+  PGresult *r;
+  int rc = pg_query(&r, "INSERT INTO org_seeded(org) VALUES ($1) ON CONFLICT DO NOTHING RETURNING org",
+                    1, p);
+  if (rc) return rc;
+  int fresh = PQntuples(r) == 1;
+  PQclear(r);
+  if (!fresh) return RPC_OK;
+  /* The five default badges; admins may edit or retire them. */
+  return pg_exec(
+      "INSERT INTO badge(org, id, name, description, category, criteria, points, approval_policy) VALUES "
+      "($1, 'deal-closer', 'Deal Closer', 'Closed a deal that mattered.', 'sales', "
+      "'Closed a significant deal, or unblocked one for the team.', 50, 1),"
+      "($1, 'knowledge-sharer', 'Knowledge Sharer', 'Made the team smarter.', 'enablement', "
+      "'Shared a playbook, talk, write-up or coaching that others used.', 20, 1),"
+      "($1, 'customer-champion', 'Customer Champion', 'Went the extra mile for a customer.', 'customer', "
+      "'Solved a customer problem beyond what was asked.', 30, 1),"
+      "($1, 'innovation-driver', 'Innovation Driver', 'Found a better way.', 'innovation', "
+      "'Introduced an idea, tool or process the team adopted.', 30, 1),"
+      "($1, 'collaboration-leader', 'Collaboration Leader', 'Brought people together.', 'teamwork', "
+      "'Led work across teams to a shared result.', 30, 1) "
+      "ON CONFLICT DO NOTHING",
+      1, p);
+}
+
+int store_badge_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Badge **out) {
+  const char *p[] = {org, id};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT " BADGE_COLS " FROM badge WHERE org = $1 AND id = $2", 2, p);
+  if (rc) return rc;
+  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
+  if (rc == RPC_OK) *out = badge_row(ctx, r, 0);
+  PQclear(r);
+  return rc;
+}
+
+static void badge_params(char buf[6][24], const Accolade__V1__Badge *b, const char *p[16]) {
+  snprintf(buf[0], 24, "%lld", (long long)b->points);
+  snprintf(buf[1], 24, "%d", b->approval_policy ? (int)b->approval_policy : 1);
+  snprintf(buf[2], 24, "%s", b->active ? "true" : "false");
+  snprintf(buf[3], 24, "%d", b->cap_per_recipient);
+  snprintf(buf[4], 24, "%d", b->cap_per_team);
+  snprintf(buf[5], 24, "%d", (int)b->cap_period);
+  p[2] = b->name;
+  p[3] = b->description;
+  p[4] = b->category;
+  p[5] = b->criteria;
+  p[6] = buf[0];
+  p[7] = buf[1];
+  p[8] = buf[2];
+  p[9] = b->image_url;
+  p[10] = buf[3];
+  p[11] = buf[4];
+  p[12] = buf[5];
+}
+
+int store_badge_insert(rpc_ctx *ctx, const char *org, const Accolade__V1__Badge *b,
+                       Accolade__V1__Badge **out) {
+  char buf[6][24];
+  const char *p[16] = {org, b->id};
+  badge_params(buf, b, p);
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "INSERT INTO badge(org, id, name, description, category, criteria, points, "
+                    "approval_policy, active, image_url, cap_per_recipient, cap_per_team, cap_period) "
+                    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING " BADGE_COLS,
+                    13, p);
+  if (rc) return rc;
+  *out = badge_row(ctx, r, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_badge_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Badge *b,
+                       Accolade__V1__Badge **out) {
+  char buf[6][24];
+  const char *p[16] = {org, b->id};
+  badge_params(buf, b, p);
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "UPDATE badge SET name=$3, description=$4, category=$5, criteria=$6, points=$7, "
+                    "approval_policy=$8, active=$9, image_url=$10, cap_per_recipient=$11, "
+                    "cap_per_team=$12, cap_period=$13, updated_at=now() "
+                    "WHERE org=$1 AND id=$2 RETURNING " BADGE_COLS,
+                    13, p);
+  if (rc) return rc;
+  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
+  if (rc == RPC_OK) *out = badge_row(ctx, r, 0);
+  PQclear(r);
+  return rc;
+}
+
+int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int include_retired,
+                     const char *category, int limit, Accolade__V1__Badge ***out, size_t *n) {
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", limit);
+  const char *p[] = {org, after_id ? after_id : "", include_retired ? "true" : "false", category, lim};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT " BADGE_COLS " FROM badge WHERE org = $1 AND id > $2 "
+                    "AND (active OR $3::boolean) AND ($4 = '' OR category = $4) ORDER BY id LIMIT $5",
+                    5, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Badge *, *n + 1);
+  for (size_t i = 0; i < *n; i++) (*out)[i] = badge_row(ctx, r, (int)i);
+  PQclear(r);
+  return RPC_OK;
+}
+
+/* ---------------------------------------------------------------- awards */
+
+#define AWARD_COLS                                                                              \
+  "a.id, a.badge_id, b.name, b.category, a.points, a.recipient_id, a.recipient_team, a.giver_id, " \
+  "a.giver_team, a.source_id, a.justification, a.public, a.milestone_rule_id IS NOT NULL, "       \
+  "(extract(epoch from a.granted_at) * 1000)::bigint, a.revoked_at IS NOT NULL, "                 \
+  "coalesce(a.revoke_reason, ''), coalesce((extract(epoch from a.revoked_at) * 1000)::bigint, 0), " \
+  "(extract(epoch from a.granted_at) * 1000000)::bigint"
+
+static Accolade__V1__Award *award_row(rpc_ctx *ctx, PGresult *r, int i) {
+  Accolade__V1__Award *a = ARENA_NEW(ctx->arena, Accolade__V1__Award);
+  accolade__v1__award__init(a);
+  a->id = arena_strdup(ctx->arena, pg_str(r, i, 0));
+  a->badge_id = arena_strdup(ctx->arena, pg_str(r, i, 1));
+  a->badge_name = arena_strdup(ctx->arena, pg_str(r, i, 2));
+  a->category = arena_strdup(ctx->arena, pg_str(r, i, 3));
+  a->points = pg_int(r, i, 4);
+  a->recipient_id = arena_strdup(ctx->arena, pg_str(r, i, 5));
+  a->recipient_team = arena_strdup(ctx->arena, pg_str(r, i, 6));
+  a->giver_id = arena_strdup(ctx->arena, pg_str(r, i, 7));
+  a->giver_team = arena_strdup(ctx->arena, pg_str(r, i, 8));
+  a->source_id = arena_strdup(ctx->arena, pg_str(r, i, 9));
+  a->justification = arena_strdup(ctx->arena, pg_str(r, i, 10));
+  a->public_ = strcmp(pg_str(r, i, 11), "t") == 0;
+  a->milestone = strcmp(pg_str(r, i, 12), "t") == 0;
+  a->grant_time_ms = pg_int(r, i, 13);
+  a->revoked = strcmp(pg_str(r, i, 14), "t") == 0;
+  a->revoke_reason = arena_strdup(ctx->arena, pg_str(r, i, 15));
+  a->revoke_time_ms = pg_int(r, i, 16);
+  return a;
+}
+
+static int award_one(rpc_ctx *ctx, const char *sql, int n, const char *const *p,
+                     Accolade__V1__Award **out) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, n, p);
+  if (rc) return rc;
+  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
+  if (rc == RPC_OK && out) *out = award_row(ctx, r, 0);
+  PQclear(r);
+  return rc;
+}
+
+int store_lock_badge(const char *org, const char *badge_id) {
+  const char *p[] = {org, badge_id};
+  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('award.grant'), hashtext($1 || '/' || $2))", 2, p);
+}
+
+int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,
+                     const char *recipient_id, Accolade__V1__Award **out) {
+  const char *p[] = {org, source_id, recipient_id};
+  return award_one(ctx,
+                   "SELECT " AWARD_COLS " FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
+                   "WHERE a.org = $1 AND a.source_id = $2 AND a.recipient_id = $3",
+                   3, p, out);
+}
+
+static const char *period_unit(int period) {
+  switch (period) {
+    case ACCOLADE__V1__CAP_PERIOD__CAP_WEEK: return "week";
+    case ACCOLADE__V1__CAP_PERIOD__CAP_MONTH: return "month";
+    case ACCOLADE__V1__CAP_PERIOD__CAP_QUARTER: return "quarter";
+    case ACCOLADE__V1__CAP_PERIOD__CAP_YEAR: return "year";
+    default: return NULL;
+  }
+}
+
+int store_cap_count(const char *org, const char *badge_id, const char *recipient_id,
+                    const char *team, int period, int64_t *count) {
+  const char *unit = period_unit(period);
+  const char *p[] = {org, badge_id, team ? team : recipient_id, unit ? unit : "century"};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    team ? "SELECT count(*) FROM award WHERE org = $1 AND badge_id = $2 "
+                           "AND recipient_team = $3 AND revoked_at IS NULL "
+                           "AND granted_at >= date_trunc($4, now())"
+                         : "SELECT count(*) FROM award WHERE org = $1 AND badge_id = $2 "
+                           "AND recipient_id = $3 AND revoked_at IS NULL "
+                           "AND granted_at >= date_trunc($4, now())",
+                    4, p);
+  if (rc) return rc;
+  *count = pg_int(r, 0, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out) {
+  const char *p[] = {org, a->badge_id, a->recipient_id, a->recipient_team, a->giver_id,
+                     a->giver_team, a->source_id, a->justification, a->public ? "true" : "false",
+                     a->milestone_rule_id};
+  int rc = award_one(
+             ctx,
+             "WITH ins AS (INSERT INTO award (org, badge_id, recipient_id, recipient_team, giver_id, "
+             "giver_team, source_id, justification, public, points, milestone_rule_id) "
+             "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, points, $10::uuid FROM badge "
+             "WHERE org = $1 AND id = $2 ON CONFLICT (org, source_id, recipient_id) DO NOTHING RETURNING *) "
+             "SELECT " AWARD_COLS " FROM ins a JOIN badge b ON b.org = a.org AND b.id = a.badge_id",
+             10, p, out);
+  return rc == RPC_NOT_FOUND ? RPC_ALREADY_EXISTS : rc;
+}
+
+int store_award_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Award **out) {
+  const char *p[] = {org, id};
+  return award_one(ctx,
+                   "SELECT " AWARD_COLS " FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
+                   "WHERE a.org = $1 AND a.id = $2::uuid",
+                   2, p, out);
+}
+
+int store_award_revoke(rpc_ctx *ctx, const char *org, const char *id, const char *reason,
+                       Accolade__V1__Award **out) {
+  const char *p[] = {org, id, reason};
+  int rc = award_one(ctx,
+                     "WITH up AS (UPDATE award SET revoked_at = now(), revoke_reason = $3 "
+                     "WHERE org = $1 AND id = $2::uuid AND revoked_at IS NULL RETURNING *) "
+                     "SELECT " AWARD_COLS " FROM up a JOIN badge b ON b.org = a.org AND b.id = a.badge_id",
+                     3, p, out);
+  if (rc != RPC_NOT_FOUND) return rc;
+  Accolade__V1__Award *existing;
+  rc = store_award_get(ctx, org, id, &existing);
+  return rc == RPC_OK ? RPC_FAILED_PRECONDITION : rc;
+}
+
+int store_award_list(rpc_ctx *ctx, const char *org, const award_filter *f, int limit,
+                     Accolade__V1__Award ***out, int64_t **cursors, size_t *n) {
+  char lim[16], start[24], end[24], cur[24];
+  snprintf(lim, sizeof lim, "%d", limit);
+  snprintf(start, sizeof start, "%lld", (long long)f->start_ms);
+  snprintf(end, sizeof end, "%lld", (long long)f->end_ms);
+  snprintf(cur, sizeof cur, "%lld", (long long)f->cursor_us);
+  const char *p[] = {org,
+                     f->recipient_id,
+                     f->badge_id,
+                     f->category,
+                     f->team,
+                     start,
+                     end,
+                     f->include_revoked ? "true" : "false",
+                     f->public_only ? "true" : "false",
+                     f->has_cursor ? "true" : "false",
+                     cur,
+                     f->has_cursor ? f->cursor_id : "00000000-0000-0000-0000-000000000000",
+                     lim,
+                     f->milestones_only ? "true" : "false"};
+  PGresult *r;
+  int rc = pg_query(
+      &r,
+      "SELECT " AWARD_COLS " FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
+      "WHERE a.org = $1 AND ($2 = '' OR a.recipient_id = $2) AND ($3 = '' OR a.badge_id = $3) "
+      "AND ($4 = '' OR b.category = $4) AND ($5 = '' OR a.recipient_team = $5) "
+      "AND ($6::bigint = 0 OR a.granted_at >= to_timestamp($6::bigint / 1000.0)) "
+      "AND ($7::bigint = 0 OR a.granted_at < to_timestamp($7::bigint / 1000.0)) "
+      "AND ($8::boolean OR a.revoked_at IS NULL) AND (NOT $9::boolean OR a.public) "
+      "AND (NOT $14::boolean OR a.milestone_rule_id IS NOT NULL) "
+      "AND (NOT $10::boolean OR ((extract(epoch from a.granted_at) * 1000000)::bigint, a.id) "
+      "     < ($11::bigint, $12::uuid)) "
+      "ORDER BY (extract(epoch from a.granted_at) * 1000000)::bigint DESC, a.id DESC LIMIT $13",
+      14, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, *n + 1);
+  *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    (*out)[i] = award_row(ctx, r, (int)i);
+    (*cursors)[i] = pg_int(r, (int)i, 17);
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+/* ----------------------------------------------------------------- rules */
+
+#define RULE_COLS                                                                      \
+  "id, name, kind, badge_id, category, threshold, window_days, grant_badge_id, "       \
+  "(extract(epoch from created_at) * 1000)::bigint, (extract(epoch from created_at) * 1000000)::bigint"
+
+static Accolade__V1__Rule *rule_row(rpc_ctx *ctx, PGresult *r, int i) {
+  Accolade__V1__Rule *x = ARENA_NEW(ctx->arena, Accolade__V1__Rule);
+  accolade__v1__rule__init(x);
+  x->id = arena_strdup(ctx->arena, pg_str(r, i, 0));
+  x->name = arena_strdup(ctx->arena, pg_str(r, i, 1));
+  x->kind = (Accolade__V1__RuleKind)pg_int(r, i, 2);
+  x->badge_id = arena_strdup(ctx->arena, pg_str(r, i, 3));
+  x->category = arena_strdup(ctx->arena, pg_str(r, i, 4));
+  x->threshold = pg_int(r, i, 5);
+  x->window_days = (int32_t)pg_int(r, i, 6);
+  x->grant_badge_id = arena_strdup(ctx->arena, pg_str(r, i, 7));
+  x->create_time_ms = pg_int(r, i, 8);
+  return x;
+}
+
+int store_rule_insert(rpc_ctx *ctx, const char *org, const Accolade__V1__Rule *x,
+                      Accolade__V1__Rule **out) {
+  char kind[8], thr[24], win[16];
+  snprintf(kind, sizeof kind, "%d", (int)x->kind);
+  snprintf(thr, sizeof thr, "%lld", (long long)x->threshold);
+  snprintf(win, sizeof win, "%d", x->window_days);
+  const char *p[] = {org, x->name, kind, x->badge_id, x->category, thr, win, x->grant_badge_id};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "INSERT INTO rule(org, name, kind, badge_id, category, threshold, window_days, "
+                    "grant_badge_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING " RULE_COLS,
+                    8, p);
+  if (rc) return rc;
+  *out = rule_row(ctx, r, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_rule_list(rpc_ctx *ctx, const char *org, int64_t after_us, const char *after_id, int limit,
+                    Accolade__V1__Rule ***out, int64_t **cursors, size_t *n) {
+  char lim[16], after[24];
+  snprintf(lim, sizeof lim, "%d", limit);
+  snprintf(after, sizeof after, "%lld", (long long)after_us);
+  const char *p[] = {org, after, after_id ? after_id : "00000000-0000-0000-0000-000000000000", lim};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT " RULE_COLS " FROM rule WHERE org = $1 AND deleted_at IS NULL "
+                    "AND ((extract(epoch from created_at) * 1000000)::bigint, id) > ($2::bigint, $3::uuid) "
+                    "ORDER BY (extract(epoch from created_at) * 1000000)::bigint, id LIMIT $4",
+                    4, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Rule *, *n + 1);
+  if (cursors) *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    (*out)[i] = rule_row(ctx, r, (int)i);
+    if (cursors) (*cursors)[i] = pg_int(r, (int)i, 9);
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_rule_delete(const char *org, const char *id) {
+  const char *p[] = {org, id};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "UPDATE rule SET deleted_at = now() WHERE org = $1 AND id = $2::uuid "
+                    "AND deleted_at IS NULL RETURNING id",
+                    2, p);
+  if (rc) return rc;
+  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
+  PQclear(r);
+  return rc;
+}
+
+int store_rule_progress(const char *org, const Accolade__V1__Rule *x, const char *member,
+                        int64_t *current) {
+  char win[16];
+  snprintf(win, sizeof win, "%d", x->window_days);
+  const char *p[] = {org, member, win, x->badge_id, x->category};
+  const char *sql;
+  switch (x->kind) {
+    case ACCOLADE__V1__RULE_KIND__BADGE_COUNT:
+      sql = "SELECT count(*) FROM award a WHERE a.org = $1 AND a.recipient_id = $2 "
+            "AND a.revoked_at IS NULL AND a.badge_id = $4 AND $5 = $5 "
+            "AND ($3::int = 0 OR a.granted_at >= now() - make_interval(days => $3::int))";
+      break;
+    case ACCOLADE__V1__RULE_KIND__CATEGORY_COUNT:
+      sql = "SELECT count(*) FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
+            "WHERE a.org = $1 AND a.recipient_id = $2 AND a.revoked_at IS NULL AND $4 = $4 "
+            "AND b.category = $5 "
+            "AND ($3::int = 0 OR a.granted_at >= now() - make_interval(days => $3::int))";
+      break;
+    default:
+      sql = "SELECT coalesce(sum(a.points), 0) FROM award a WHERE a.org = $1 AND a.recipient_id = $2 "
+            "AND a.revoked_at IS NULL AND $4 = $4 AND $5 = $5 "
+            "AND ($3::int = 0 OR a.granted_at >= now() - make_interval(days => $3::int))";
+  }
+  PGresult *r;
+  int rc = pg_query(&r, sql, 5, p);
+  if (rc) return rc;
+  *current = pg_int(r, 0, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
+/* --------------------------------------------------------------- reads */
+
+int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
+                         Accolade__V1__BadgeCount ***out, size_t *n, int64_t *points, int64_t *awards) {
+  const char *p[] = {org, member};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT a.badge_id, b.name, count(*), sum(a.points) FROM award a "
+                    "JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
+                    "WHERE a.org = $1 AND a.recipient_id = $2 AND a.revoked_at IS NULL "
+                    "GROUP BY a.badge_id, b.name ORDER BY count(*) DESC, a.badge_id",
+                    2, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__BadgeCount *, *n + 1);
+  *points = 0;
+  *awards = 0;
+  for (size_t i = 0; i < *n; i++) {
+    Accolade__V1__BadgeCount *c = ARENA_NEW(ctx->arena, Accolade__V1__BadgeCount);
+    accolade__v1__badge_count__init(c);
+    c->badge_id = arena_strdup(ctx->arena, pg_str(r, (int)i, 0));
+    c->badge_name = arena_strdup(ctx->arena, pg_str(r, (int)i, 1));
+    c->count = pg_int(r, (int)i, 2);
+    c->points = pg_int(r, (int)i, 3);
+    *points += c->points;
+    *awards += c->count;
+    (*out)[i] = c;
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+#define STATS_WHERE                                                                 \
+  " a.org = $1 AND a.revoked_at IS NULL AND a.granted_at >= to_timestamp($2::bigint / 1000.0) " \
+  "AND a.granted_at < to_timestamp($3::bigint / 1000.0) AND ($4 = '' OR a.recipient_team = $4) "
+
+int store_stats_by(rpc_ctx *ctx, const char *org, const char *group_sql, int64_t start_ms,
+                   int64_t end_ms, const char *team, Accolade__V1__CountBy ***out, size_t *n) {
+  char s[24], e[24], sql[1024];
+  snprintf(s, sizeof s, "%lld", (long long)start_ms);
+  snprintf(e, sizeof e, "%lld", (long long)end_ms);
+  /* |group_sql| is one of the handler's constant column expressions. */
+  snprintf(sql, sizeof sql,
+           "SELECT %s, count(*), sum(a.points) FROM award a JOIN badge b ON b.org = a.org AND "
+           "b.id = a.badge_id WHERE" STATS_WHERE "GROUP BY 1 ORDER BY 2 DESC, 1",
+           group_sql);
+  const char *p[] = {org, s, e, team};
+  PGresult *r;
+  int rc = pg_query(&r, sql, 4, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__CountBy *, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    Accolade__V1__CountBy *c = ARENA_NEW(ctx->arena, Accolade__V1__CountBy);
+    accolade__v1__count_by__init(c);
+    c->key = arena_strdup(ctx->arena, pg_str(r, (int)i, 0));
+    c->count = pg_int(r, (int)i, 1);
+    c->points = pg_int(r, (int)i, 2);
+    (*out)[i] = c;
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_stats_weekly(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t end_ms,
+                       const char *team, Accolade__V1__WeekCount ***out, size_t *n) {
+  char s[24], e[24];
+  snprintf(s, sizeof s, "%lld", (long long)start_ms);
+  snprintf(e, sizeof e, "%lld", (long long)end_ms);
+  const char *p[] = {org, s, e, team};
+  PGresult *r;
+  /* Every ISO week of the range, including weeks without awards. */
+  int rc = pg_query(
+      &r,
+      "WITH weeks AS (SELECT generate_series(date_trunc('week', to_timestamp($2::bigint / 1000.0)), "
+      "  to_timestamp($3::bigint / 1000.0) - interval '1 microsecond', interval '1 week') AS w) "
+      "SELECT (extract(epoch from w) * 1000)::bigint, "
+      "  (SELECT count(*) FROM award a WHERE" STATS_WHERE
+      "   AND a.granted_at >= w AND a.granted_at < w + interval '1 week') "
+      "FROM weeks ORDER BY w",
+      4, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__WeekCount *, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    Accolade__V1__WeekCount *w = ARENA_NEW(ctx->arena, Accolade__V1__WeekCount);
+    accolade__v1__week_count__init(w);
+    w->week_start_ms = pg_int(r, (int)i, 0);
+    w->count = pg_int(r, (int)i, 1);
+    (*out)[i] = w;
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_stats_points(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t end_ms,
+                       const char *team, double **points, size_t *n, int64_t *awards,
+                       int64_t *cross, int64_t *with_giver_team) {
+  char s[24], e[24];
+  snprintf(s, sizeof s, "%lld", (long long)start_ms);
+  snprintf(e, sizeof e, "%lld", (long long)end_ms);
+  const char *p[] = {org, s, e, team};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT sum(a.points) FROM award a WHERE" STATS_WHERE
+                    "GROUP BY a.recipient_id ORDER BY 1",
+                    4, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *points = ARENA_ARRAY(ctx->arena, double, *n + 1);
+  for (size_t i = 0; i < *n; i++) (*points)[i] = (double)pg_int(r, (int)i, 0);
+  PQclear(r);
+  rc = pg_query(&r,
+                "SELECT count(*), count(*) FILTER (WHERE a.giver_team <> '' AND a.recipient_team <> '' "
+                "AND a.giver_team <> a.recipient_team), "
+                "count(*) FILTER (WHERE a.giver_team <> '' AND a.recipient_team <> '') "
+                "FROM award a WHERE" STATS_WHERE,
+                4, p);
+  if (rc) return rc;
+  *awards = pg_int(r, 0, 0);
+  *cross = pg_int(r, 0, 1);
+  *with_giver_team = pg_int(r, 0, 2);
+  PQclear(r);
+  return RPC_OK;
+}

@@ -1,0 +1,92 @@
+/* store.h - svc-award's SQL, the only place that knows the schema.
+ *
+ * Functions return pg codes (RPC_OK, RPC_NOT_FOUND, RPC_ALREADY_EXISTS,
+ * RPC_UNAVAILABLE, ...). Messages they fill come from ctx->arena. Every query
+ * is scoped by org. Transactions are the caller's (pg_tx).
+ */
+#ifndef AWARD_STORE_H
+#define AWARD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "accolade/v1/award.pb-c.h"
+#include "rpc.h"
+
+/* store_ensure_org creates the org's default badges the first time it is seen. */
+int store_ensure_org(const char *org);
+
+int store_badge_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Badge **out);
+int store_badge_insert(rpc_ctx *ctx, const char *org, const Accolade__V1__Badge *b,
+                       Accolade__V1__Badge **out);
+/* store_badge_update writes every mutable field of |b| (already merged). */
+int store_badge_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Badge *b,
+                       Accolade__V1__Badge **out);
+int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int include_retired,
+                     const char *category, int limit, Accolade__V1__Badge ***out, size_t *n);
+
+/* store_lock_badge serialises grants of one badge in one org until commit
+ * (so scarcity caps hold under concurrency). */
+int store_lock_badge(const char *org, const char *badge_id);
+int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,
+                     const char *recipient_id, Accolade__V1__Award **out);
+/* store_cap_count counts unrevoked awards of |badge_id| in the current
+ * |period| (CapPeriod) for a recipient, or for a team when |team| is set. */
+int store_cap_count(const char *org, const char *badge_id, const char *recipient_id,
+                    const char *team, int period, int64_t *count);
+
+typedef struct award_new {
+  const char *badge_id;
+  const char *recipient_id, *recipient_team;
+  const char *giver_id, *giver_team;
+  const char *source_id;
+  const char *justification;
+  int public;
+  const char *milestone_rule_id;   /* NULL unless a milestone */
+} award_new;
+
+/* store_award_insert returns RPC_ALREADY_EXISTS when (source, recipient) has one. */
+int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out);
+int store_award_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Award **out);
+/* store_award_revoke: RPC_NOT_FOUND, or RPC_FAILED_PRECONDITION if already revoked. */
+int store_award_revoke(rpc_ctx *ctx, const char *org, const char *id, const char *reason,
+                       Accolade__V1__Award **out);
+
+typedef struct award_filter {
+  const char *recipient_id, *badge_id, *category, *team;
+  int64_t start_ms, end_ms;
+  int include_revoked, public_only, milestones_only;
+  int has_cursor;
+  int64_t cursor_us;
+  const char *cursor_id;
+} award_filter;
+
+/* store_award_list: newest first, keyset paged; |cursors| get each row's
+ * position (granted_at in microseconds) for the next page token. */
+int store_award_list(rpc_ctx *ctx, const char *org, const award_filter *f, int limit,
+                     Accolade__V1__Award ***out, int64_t **cursors, size_t *n);
+
+int store_rule_insert(rpc_ctx *ctx, const char *org, const Accolade__V1__Rule *r,
+                      Accolade__V1__Rule **out);
+int store_rule_list(rpc_ctx *ctx, const char *org, int64_t after_us, const char *after_id, int limit,
+                    Accolade__V1__Rule ***out, int64_t **cursors, size_t *n);
+/* store_rule_delete soft-deletes: earned milestones keep their rule. */
+int store_rule_delete(const char *org, const char *id);
+/* store_rule_progress: the member's count (or points) toward |r| now. */
+int store_rule_progress(const char *org, const Accolade__V1__Rule *r, const char *member,
+                        int64_t *current);
+
+int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
+                         Accolade__V1__BadgeCount ***out, size_t *n, int64_t *points, int64_t *awards);
+
+/* Award analytics over [start_ms, end_ms), optionally one team. */
+int store_stats_by(rpc_ctx *ctx, const char *org, const char *group_sql, int64_t start_ms,
+                   int64_t end_ms, const char *team, Accolade__V1__CountBy ***out, size_t *n);
+int store_stats_weekly(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t end_ms,
+                       const char *team, Accolade__V1__WeekCount ***out, size_t *n);
+/* store_stats_points: points per recipient (for inequality), totals, cross-team share. */
+int store_stats_points(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t end_ms,
+                       const char *team, double **points, size_t *n, int64_t *awards,
+                       int64_t *cross, int64_t *with_giver_team);
+
+#endif
