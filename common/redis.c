@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -91,8 +92,8 @@ static void script_sha(redis_script *s) {
 
 redisReply *redis_eval(redis_script *script, int nkeys, int argc, const char **argv) {
   script_sha(script);
-  const char *av[3 + 64];
-  if (argc > 64) return NULL;
+  const char **av = malloc(sizeof(char *) * (size_t)(argc + 3));
+  if (!av) return NULL;
   char nk[16];
   snprintf(nk, sizeof nk, "%d", nkeys);
   av[0] = "EVALSHA";
@@ -106,6 +107,7 @@ redisReply *redis_eval(redis_script *script, int nkeys, int argc, const char **a
     av[1] = script->source;
     r = redis_cmd_argv(3 + argc, av, NULL);
   }
+  free(av);
   return r;
 }
 

@@ -1,0 +1,46 @@
+/* lb.h - svc-leaderboard's handlers and shared pieces.
+ *
+ * Decisions:
+ * - The Postgres ledger (unique on award_id) is the truth; Redis holds boards
+ *   derived from it. RecordAward commits the ledger row and applies the award
+ *   to every board with one Lua script in the same transaction, under a shared
+ *   per-org advisory lock that RebuildLeaderboards takes exclusively: an award
+ *   recorded during a rebuild waits for it (the outbox retries on a timeout),
+ *   so nothing is lost or counted twice.
+ * - The script is idempotent by itself: it records the award id in a per-org
+ *   marker set until the ledger says "applied", so a crash between Redis and
+ *   the commit cannot double-count.
+ * - Redis down: the ledger row commits with applied = false and the call
+ *   succeeds; a repair thread applies pending rows when Redis is back, and
+ *   rebuilds every org when it finds Redis was flushed (the epoch key is gone).
+ * - A retraction that arrives before its award leaves a tombstone; the award,
+ *   when it comes, is then recorded as already retracted.
+ * - Ties: see boards.h. Retraction keeps an entry's tie-break time.
+ * - Reads answer UNAVAILABLE while Redis is unreachable.
+ */
+#ifndef LEADERBOARD_LB_H
+#define LEADERBOARD_LB_H
+
+#include "accolade/v1/events.pb-c.h"
+#include "accolade/v1/leaderboard.pb-c.h"
+#include "rpc.h"
+
+#define LB_EPOCH_KEY "accolade:lb:epoch"
+
+int lb_record(rpc_ctx *ctx, const void *req, void *resp);
+int lb_retract(rpc_ctx *ctx, const void *req, void *resp);
+int lb_get_top(rpc_ctx *ctx, const void *req, void *resp);
+int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp);
+int lb_get_around(rpc_ctx *ctx, const void *req, void *resp);
+int lb_rebuild(rpc_ctx *ctx, const void *req, void *resp);
+
+/* lb_rebuild_org recomputes one org's boards (in its own transaction). */
+int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards);
+/* lb_repair_start / stop: the thread applying pending ledger rows. */
+void lb_repair_start(void);
+void lb_repair_stop(void);
+/* lb_apply_pending applies every pending ledger row once; returns how many
+ * rows were handled or -1 (Redis or Postgres unreachable). */
+int lb_apply_pending(void);
+
+#endif

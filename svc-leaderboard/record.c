@@ -1,0 +1,250 @@
+/* record.c - RecordAward, RetractAward and the repair thread. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boards.h"
+#include "check.h"
+#include "lb.h"
+#include "log.h"
+#include "pg.h"
+#include "redis.h"
+#include "store.h"
+
+/* KEYS[1] marker set, KEYS[2] the org's key registry, KEYS[3..] boards.
+ * ARGV[1] award id, ARGV[2] points delta, ARGV[3] the award's time
+ * (seconds since the score epoch), ARGV[4] ttl seconds for windowed boards,
+ * ARGV[5..] the member of each board. Applies once per award id. */
+static redis_script apply_script = {.source =
+    "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end\n"
+    "local shift = 1073741824\n"
+    "local delta = tonumber(ARGV[2])\n"
+    "local mine = shift - 1 - tonumber(ARGV[3])\n"
+    "local ttl = tonumber(ARGV[4])\n"
+    "for i = 3, #KEYS do\n"
+    "  local k, m = KEYS[i], ARGV[i + 2]\n"
+    "  local s = redis.call('ZSCORE', k, m)\n"
+    "  local pts, frac = 0, -1\n"
+    "  if s then s = tonumber(s); pts = math.floor(s / shift); frac = s - pts * shift end\n"
+    "  local np = pts + delta\n"
+    "  if np <= 0 then\n"
+    "    redis.call('ZREM', k, m)\n"
+    "  else\n"
+    "    local f = frac\n"
+    "    if f < 0 or (delta > 0 and mine < f) then f = mine end\n"
+    "    redis.call('ZADD', k, np * shift + f, m)\n"
+    "    redis.call('SADD', KEYS[2], k)\n"
+    "    if ttl > 0 and not string.find(k, ':all:all', 1, true) then redis.call('EXPIRE', k, ttl) end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('SADD', KEYS[1], ARGV[1])\n"
+    "return 1\n"};
+
+static long g_ttl_s = 400L * 86400;
+
+/* apply_row adds (sign 1) or removes (sign -1) a ledger row's points on every
+ * board, then marks the ledger. Returns 0, or -1 when Redis is unreachable. */
+static int apply_row(const ledger_row *x, int sign) {
+  board_ref refs[BOARDS_MAX_PER_AWARD];
+  int n = boards_for_award(x->org, x->recipient, x->team, x->badge, x->category, x->granted_ms, refs,
+                           BOARDS_MAX_PER_AWARD);
+  const char *argv[2 * BOARDS_MAX_PER_AWARD + 8];
+  char marker[BOARD_KEY_MAX], registry[BOARD_KEY_MAX], delta[32], t[32], ttl[32];
+  snprintf(marker, sizeof marker, "lb:{%s}:pending:%s", x->org, sign > 0 ? "add" : "sub");
+  snprintf(registry, sizeof registry, "lb:{%s}:keys", x->org);
+  snprintf(delta, sizeof delta, "%lld", (long long)(sign * x->points));
+  snprintf(t, sizeof t, "%lld", (long long)(x->granted_ms / 1000 - SCORE_EPOCH_S));
+  snprintf(ttl, sizeof ttl, "%ld", g_ttl_s);
+  int k = 0;
+  argv[k++] = marker;
+  argv[k++] = registry;
+  for (int i = 0; i < n; i++) argv[k++] = refs[i].key;
+  argv[k++] = x->award_id;
+  argv[k++] = delta;
+  argv[k++] = t;
+  argv[k++] = ttl;
+  for (int i = 0; i < n; i++) argv[k++] = refs[i].member;
+  redisReply *r = redis_eval(&apply_script, n + 2, k, argv);
+  int ok = r && r->type == REDIS_REPLY_INTEGER;
+  if (r && !ok) log_error("leaderboard script: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+  if (r) freeReplyObject(r);
+  return ok ? 0 : -1;
+}
+
+/* forget_marker drops the award from the marker set once the ledger knows. */
+static void forget_marker(const ledger_row *x, int sign) {
+  char marker[BOARD_KEY_MAX];
+  snprintf(marker, sizeof marker, "lb:{%s}:pending:%s", x->org, sign > 0 ? "add" : "sub");
+  redisReply *r = redis_cmd("SREM %s %s", marker, x->award_id);
+  if (r) freeReplyObject(r);
+}
+
+typedef struct record_tx {
+  const Accolade__V1__AwardRecord *a;
+  ledger_row row;
+  int inserted;
+  int applied_now;
+} record_tx;
+
+static int record_run(void *arg) {
+  record_tx *t = arg;
+  int rc = store_lock_org(t->a->org, 0);
+  if (!rc) rc = store_ledger_record(t->a, &t->row, &t->inserted);
+  if (rc) return rc;
+  t->applied_now = 0;
+  if (t->row.recorded && !t->row.applied && !t->row.retracted && apply_row(&t->row, 1) == 0) {
+    rc = store_ledger_set(t->row.award_id, "applied");
+    t->applied_now = rc == RPC_OK;
+  }
+  return rc;
+}
+
+static int check_service_org(rpc_ctx *ctx, const char *org) {
+  if (rpc_require(ctx, ROLE_SERVICE)) return ctx->code;
+  if (strcmp(org, ctx->id.org) != 0)
+    return rpc_fail(ctx, RPC_PERMISSION_DENIED, "org: must be the caller's org");
+  return RPC_OK;
+}
+
+int lb_record(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__AwardRecord *a = req;
+  Accolade__V1__RecordAwardResponse *out = resp;
+  if (check_service_org(ctx, a->org) || check_len(ctx, "award_id", a->award_id, 1, 128) ||
+      check_id(ctx, "recipient_id", a->recipient_id, 128) ||
+      (*a->recipient_team && check_id(ctx, "recipient_team", a->recipient_team, 128)) ||
+      check_len(ctx, "badge_id", a->badge_id, 1, 128) || check_len(ctx, "category", a->category, 0, 60) ||
+      check_range(ctx, "points", a->points, 0, 10000) ||
+      check_range(ctx, "granted_at_ms", a->granted_at_ms, SCORE_EPOCH_S * 1000, INT64_C(253402300799000)))
+    return ctx->code;
+  record_tx t = {.a = a};
+  int rc = pg_tx(record_run, &t);
+  if (rc == RPC_ALREADY_EXISTS) return rpc_fail(ctx, RPC_ALREADY_EXISTS, "award_id: used by another org");
+  if (rc) return pg_fail(ctx, rc, "record award");
+  if (t.applied_now) forget_marker(&t.row, 1);
+  else if (t.row.recorded && !t.row.applied && !t.row.retracted)
+    log_warn("award %s is in the ledger; the boards will catch up when Redis is back", a->award_id);
+  out->recorded = t.inserted;
+  return RPC_OK;
+}
+
+typedef struct retract_tx {
+  const Accolade__V1__RetractAwardRequest *req;
+  ledger_row row;
+  int changed;
+  int applied_now;
+} retract_tx;
+
+static int retract_run(void *arg) {
+  retract_tx *t = arg;
+  int rc = store_lock_org(t->req->org, 0);
+  if (!rc) rc = store_ledger_retract(t->req->org, t->req->award_id, &t->row, &t->changed);
+  if (rc || !t->changed || !t->row.recorded) return rc;
+  t->row.retracted = 1;
+  t->applied_now = 0;
+  if (!t->row.applied) {
+    /* Never reached the boards: nothing to take off. */
+    return pg_exec("UPDATE ledger SET applied = true, retract_applied = true WHERE award_id = $1", 1,
+                   (const char *[]){t->row.award_id});
+  }
+  if (apply_row(&t->row, -1) == 0) {
+    rc = store_ledger_set(t->row.award_id, "retract_applied");
+    t->applied_now = rc == RPC_OK;
+  }
+  return rc;
+}
+
+int lb_retract(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__RetractAwardRequest *r = req;
+  Accolade__V1__RetractAwardResponse *out = resp;
+  if (check_service_org(ctx, r->org) || check_len(ctx, "award_id", r->award_id, 1, 128) ||
+      check_len(ctx, "reason", r->reason, 0, 1000))
+    return ctx->code;
+  retract_tx t = {.req = r};
+  int rc = pg_tx(retract_run, &t);
+  if (rc) return pg_fail(ctx, rc, "retract award");
+  if (t.applied_now) forget_marker(&t.row, -1);
+  out->retracted = t.changed;
+  return RPC_OK;
+}
+
+/* ------------------------------------------------------------ repair */
+
+int lb_apply_pending(void) {
+  ledger_row rows[64];
+  int n = 0;
+  if (store_pending(rows, 64, &n) != RPC_OK) return -1;
+  for (int i = 0; i < n; i++) {
+    ledger_row *x = &rows[i];
+    /* The same shared lock as RecordAward: never during a rebuild. */
+    if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return -1;
+    int sign = x->applied ? -1 : 1;
+    int ok = store_lock_org(x->org, 0) == RPC_OK;
+    if (ok && !x->applied && x->retracted) {
+      /* Recorded and retracted while Redis was away: it never reaches the boards. */
+      ok = store_ledger_set(x->award_id, "applied") == RPC_OK &&
+           store_ledger_set(x->award_id, "retract_applied") == RPC_OK;
+      sign = 0;
+    } else if (ok) {
+      ok = apply_row(x, sign) == 0 &&
+           store_ledger_set(x->award_id, sign > 0 ? "applied" : "retract_applied") == RPC_OK;
+    }
+    pg_exec(ok ? "COMMIT" : "ROLLBACK", 0, NULL);
+    if (ok && sign == 0) continue;
+    if (!ok) return -1;
+    forget_marker(x, sign);
+  }
+  return n;
+}
+
+static atomic_int g_stop;
+static pthread_t g_thread;
+
+/* ensure_epoch: a missing epoch key means Redis lost its data (flush,
+ * restart without persistence): rebuild every org from the ledger. */
+static int ensure_epoch(void) {
+  redisReply *r = redis_cmd("EXISTS %s", LB_EPOCH_KEY);
+  if (!r) return -1;
+  int exists = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  freeReplyObject(r);
+  if (exists) return 0;
+  char **orgs;
+  int n;
+  if (store_orgs(&orgs, &n) != RPC_OK) return -1;
+  int rc = 0;
+  for (int i = 0; i < n; i++) {
+    int64_t awards, boards;
+    if (rc == 0 && lb_rebuild_org(orgs[i], &awards, &boards) != RPC_OK) rc = -1;
+    free(orgs[i]);
+  }
+  free(orgs);
+  if (rc == 0) {
+    r = redis_cmd("SET %s %lld", LB_EPOCH_KEY, (long long)time(NULL));
+    if (r) freeReplyObject(r);
+    if (n) log_warn("leaderboards were missing from Redis: rebuilt %d org(s) from the ledger", n);
+  }
+  return rc;
+}
+
+static void *repair_main(void *arg) {
+  (void)arg;
+  while (!atomic_load(&g_stop)) {
+    if (ensure_epoch() == 0) lb_apply_pending();
+    for (int i = 0; i < 10 && !atomic_load(&g_stop); i++) usleep(100 * 1000);
+  }
+  return NULL;
+}
+
+void lb_repair_start(void) {
+  const char *ttl = getenv("ACCOLADE_LEADERBOARD_RETENTION_DAYS");
+  if (ttl && atol(ttl) > 0) g_ttl_s = atol(ttl) * 86400;
+  atomic_store(&g_stop, 0);
+  pthread_create(&g_thread, NULL, repair_main, NULL);
+}
+
+void lb_repair_stop(void) {
+  atomic_store(&g_stop, 1);
+  pthread_join(g_thread, NULL);
+}

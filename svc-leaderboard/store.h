@@ -1,0 +1,39 @@
+/* store.h - svc-leaderboard's SQL (the ledger). Codes as in pg.h. */
+#ifndef LEADERBOARD_STORE_H
+#define LEADERBOARD_STORE_H
+
+#include <stdint.h>
+
+#include "accolade/v1/events.pb-c.h"
+#include "rpc.h"
+
+typedef struct ledger_row {
+  char award_id[130];
+  char org[130];
+  char recipient[130];
+  char team[130];
+  char badge[130];
+  char category[130];
+  int64_t points;
+  int64_t granted_ms;
+  int recorded, applied, retracted, retract_applied;
+} ledger_row;
+
+/* store_lock_org takes the per-org lock for this transaction: shared for
+ * recording, exclusive for a rebuild. */
+int store_lock_org(const char *org, int exclusive);
+/* store_ledger_record inserts |a| (or completes a tombstone); |*row| is the
+ * row afterwards and |*inserted| whether this call created it. */
+int store_ledger_record(const Accolade__V1__AwardRecord *a, ledger_row *row, int *inserted);
+/* store_ledger_retract marks the award retracted (or leaves a tombstone);
+ * |*row| is the row before the change, |*changed| 0 if already retracted. */
+int store_ledger_retract(const char *org, const char *award_id, ledger_row *row, int *changed);
+int store_ledger_set(const char *award_id, const char *column);   /* "applied" | "retract_applied" */
+/* store_pending returns up to |cap| rows waiting for Redis. */
+int store_pending(ledger_row *rows, int cap, int *n);
+/* store_orgs lists every org in the ledger (malloc'd strings, caller frees). */
+int store_orgs(char ***orgs, int *n);
+/* store_mark_all_applied after a rebuild of |org|. */
+int store_mark_all_applied(const char *org);
+
+#endif

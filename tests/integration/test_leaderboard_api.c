@@ -1,0 +1,309 @@
+/* svc-leaderboard over real gRPC against real Postgres and Redis. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accolade/v1/leaderboard.pb-c.h"
+#include "harness.h"
+
+#define SVC "/accolade.v1.LeaderboardService/"
+#define DEC31_2026 1798718400000LL   /* Thu 2026-12-31T12:00Z, ISO 2026-W53 */
+#define DAY 86400000LL
+
+static th_proc lb;
+static const char *dsn;
+static char org[64];
+static identity svc, member, admin;
+
+static void setup(void) {
+  th_init();
+  dsn = th_new_database("leaderboard");
+  static char pg[600], redis[64];
+  snprintf(pg, sizeof pg, "ACCOLADE_LEADERBOARD_PG=%s", dsn);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  const char *env[] = {pg, redis, NULL};
+  cr_assert_eq(th_start(&lb, th_bin("svc-leaderboard"), env), 0, "svc-leaderboard did not start");
+  static int seq;
+  snprintf(org, sizeof org, "lbo-%d-%d", getpid(), seq++);
+  th_as(&svc, org, "svc:award", "service", "");
+  th_as(&member, org, "mia", "member", "east");
+  th_as(&admin, org, "ada", "admin", "");
+}
+
+static void teardown(void) {
+  cr_assert_eq(th_stop(&lb), 0);
+  th_fini();
+}
+
+TestSuite(leaderboard, .init = setup, .fini = teardown, .timeout = 120);
+
+static int record(const char *id, const char *who, const char *team, const char *badge, int64_t points,
+                  int64_t ms, int *recorded) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__AwardRecord r = ACCOLADE__V1__AWARD_RECORD__INIT;
+  r.award_id = (char *)id;
+  r.org = org;
+  r.recipient_id = (char *)who;
+  r.recipient_team = (char *)team;
+  r.badge_id = (char *)badge;
+  r.category = "sales";
+  r.points = points;
+  r.granted_at_ms = ms;
+  Accolade__V1__RecordAwardResponse *out;
+  rpc_status st;
+  int rc = th_call(lb.addr, SVC "RecordAward", &r, &accolade__v1__record_award_response__descriptor, &svc, &a,
+                   (void **)&out, &st);
+  if (rc == RPC_OK && recorded) *recorded = out->recorded;
+  arena_free(&a);
+  return rc;
+}
+
+static int retract(const char *id) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__RetractAwardRequest r = ACCOLADE__V1__RETRACT_AWARD_REQUEST__INIT;
+  r.award_id = (char *)id;
+  r.org = org;
+  Accolade__V1__RetractAwardResponse *out;
+  rpc_status st;
+  int rc = th_call(lb.addr, SVC "RetractAward", &r, &accolade__v1__retract_award_response__descriptor, &svc, &a,
+                   (void **)&out, &st);
+  arena_free(&a);
+  return rc;
+}
+
+/* top renders a board as "id=points,id=points" (ranked order). */
+static char *top(Accolade__V1__Window w, const char *period, Accolade__V1__Scope scope, const char *scope_id,
+                 Accolade__V1__Subject subject, char *buf, size_t cap) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__BoardSpec b = ACCOLADE__V1__BOARD_SPEC__INIT;
+  b.window = w;
+  b.period = (char *)period;
+  b.scope = scope;
+  b.scope_id = (char *)scope_id;
+  b.subject = subject;
+  Accolade__V1__GetTopRequest r = ACCOLADE__V1__GET_TOP_REQUEST__INIT;
+  r.board = &b;
+  r.page_size = 100;
+  Accolade__V1__GetTopResponse *out;
+  rpc_status st;
+  int rc = th_call(lb.addr, SVC "GetTop", &r, &accolade__v1__get_top_response__descriptor, &member, &a,
+                   (void **)&out, &st);
+  cr_assert_eq(rc, RPC_OK, "%s", st.message);
+  size_t k = 0;
+  buf[0] = 0;
+  for (size_t i = 0; i < out->n_entries; i++) {
+    cr_assert_eq(out->entries[i]->rank, (int64_t)i + 1);
+    k += (size_t)snprintf(buf + k, cap - k, "%s%s=%lld", i ? "," : "", out->entries[i]->id,
+                          (long long)out->entries[i]->points);
+  }
+  arena_free(&a);
+  return buf;
+}
+
+#define ALL(buf) top(ACCOLADE__V1__WINDOW__ALL_TIME, "", 0, "", 0, buf, sizeof buf)
+
+Test(leaderboard, the_same_award_recorded_five_times_counts_once) {
+  int recorded = -1;
+  cr_assert_eq(record("aw-1", "alice", "east", "deal-closer", 50, DEC31_2026, &recorded), RPC_OK);
+  cr_assert_eq(recorded, 1);
+  for (int i = 0; i < 4; i++) {
+    cr_assert_eq(record("aw-1", "alice", "east", "deal-closer", 50, DEC31_2026, &recorded), RPC_OK);
+    cr_assert_eq(recorded, 0);
+  }
+  char buf[512];
+  cr_assert_str_eq(ALL(buf), "alice=50");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__WEEK, "2026-W53", 0, "", 0, buf, sizeof buf), "alice=50");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__ALL_TIME, "", 0, "", ACCOLADE__V1__SUBJECT__TEAMS, buf, sizeof buf),
+                   "east=50");
+}
+
+static void *rec_thread(void *p) {
+  (void)p;
+  record("aw-c", "carl", "west", "deal-closer", 30, DEC31_2026, NULL);
+  return NULL;
+}
+
+Test(leaderboard, concurrent_duplicates_count_once) {
+  pthread_t t[8];
+  for (int i = 0; i < 8; i++) pthread_create(&t[i], NULL, rec_thread, NULL);
+  for (int i = 0; i < 8; i++) pthread_join(t[i], NULL);
+  char buf[512];
+  cr_assert_str_eq(ALL(buf), "carl=30");
+  char q[256];
+  snprintf(q, sizeof q, "SELECT count(*) FROM leaderboard.ledger WHERE org = '%s'", org);
+  char *n = th_sql(dsn, q);
+  cr_assert_str_eq(n, "1");
+  free(n);
+}
+
+Test(leaderboard, retract_takes_the_points_off_and_is_idempotent) {
+  record("r1", "rita", "east", "deal-closer", 50, DEC31_2026, NULL);
+  record("r2", "rita", "east", "knowledge-sharer", 20, DEC31_2026, NULL);
+  char buf[512];
+  cr_assert_str_eq(ALL(buf), "rita=70");
+  cr_assert_eq(retract("r1"), RPC_OK);
+  cr_assert_eq(retract("r1"), RPC_OK);
+  cr_assert_str_eq(ALL(buf), "rita=20");
+  cr_assert_eq(retract("r2"), RPC_OK);
+  cr_assert_str_eq(ALL(buf), "", "a member at zero leaves the board");
+  /* A retraction that arrives before its award: the award never counts. */
+  cr_assert_eq(retract("early"), RPC_OK);
+  cr_assert_eq(record("early", "eve", "east", "deal-closer", 50, DEC31_2026, NULL), RPC_OK);
+  cr_assert_str_eq(ALL(buf), "");
+}
+
+Test(leaderboard, window_boundaries_iso_week_53_year_end_and_month_end) {
+  record("w1", "wes", "", "deal-closer", 10, DEC31_2026, NULL);            /* Thu 2026-12-31 */
+  record("w2", "wes", "", "deal-closer", 20, DEC31_2026 + DAY, NULL);      /* Fri 2027-01-01 */
+  record("w3", "wes", "", "deal-closer", 40, DEC31_2026 + 4 * DAY, NULL);  /* Mon 2027-01-04 */
+  record("m1", "meg", "", "deal-closer", 5, 1769903999000LL, NULL);       /* 2026-01-31T23:59:59Z */
+  record("m2", "meg", "", "deal-closer", 7, 1769904000000LL, NULL);       /* 2026-02-01T00:00:00Z */
+  char buf[512];
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__WEEK, "2026-W53", 0, "", 0, buf, sizeof buf), "wes=30");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__WEEK, "2027-W01", 0, "", 0, buf, sizeof buf), "wes=40");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__YEAR, "2026", 0, "", 0, buf, sizeof buf), "meg=12,wes=10");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__YEAR, "2027", 0, "", 0, buf, sizeof buf), "wes=60");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__QUARTER, "2026-Q4", 0, "", 0, buf, sizeof buf), "wes=10");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__MONTH, "2026-01", 0, "", 0, buf, sizeof buf), "meg=5");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__MONTH, "2026-02", 0, "", 0, buf, sizeof buf), "meg=7");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__MONTH, "2026-12", ACCOLADE__V1__SCOPE__BADGE, "deal-closer", 0, buf,
+                       sizeof buf),
+                   "wes=10");
+}
+
+Test(leaderboard, ties_rank_who_reached_the_score_first_higher) {
+  record("t1", "late", "", "deal-closer", 50, DEC31_2026 + 60000, NULL);
+  record("t2", "early", "", "deal-closer", 50, DEC31_2026, NULL);
+  record("t3", "most", "", "deal-closer", 51, DEC31_2026 + 120000, NULL);
+  char buf[512];
+  cr_assert_str_eq(ALL(buf), "most=51,early=50,late=50");
+}
+
+Test(leaderboard, rank_and_neighbours_and_an_unknown_member) {
+  for (int i = 0; i < 7; i++) {
+    char id[16], who[16];
+    snprintf(id, sizeof id, "n%d", i);
+    snprintf(who, sizeof who, "m%d", i);
+    record(id, who, "", "deal-closer", 10 * (i + 1), DEC31_2026, NULL);
+  }
+  arena a;
+  arena_init(&a);
+  Accolade__V1__GetRankRequest r = ACCOLADE__V1__GET_RANK_REQUEST__INIT;
+  r.id = "m4";
+  Accolade__V1__GetRankResponse *out;
+  rpc_status st;
+  cr_assert_eq(th_call(lb.addr, SVC "GetRank", &r, &accolade__v1__get_rank_response__descriptor, &member, &a,
+                       (void **)&out, &st), RPC_OK, "%s", st.message);
+  cr_assert(out->ranked);
+  cr_assert_eq(out->entry->rank, 3);
+  cr_assert_eq(out->entry->points, 50);
+  cr_assert_eq(out->total, 7);
+  r.id = "nobody";
+  cr_assert_eq(th_call(lb.addr, SVC "GetRank", &r, &accolade__v1__get_rank_response__descriptor, &member, &a,
+                       (void **)&out, &st), RPC_OK);
+  cr_assert_eq(out->ranked, 0);
+  cr_assert_null(out->entry);
+  Accolade__V1__GetAroundRequest ar = ACCOLADE__V1__GET_AROUND_REQUEST__INIT;
+  ar.id = "m4";
+  ar.above = 1;
+  ar.below = 2;
+  Accolade__V1__GetAroundResponse *around;
+  cr_assert_eq(th_call(lb.addr, SVC "GetAround", &ar, &accolade__v1__get_around_response__descriptor, &member, &a,
+                       (void **)&around, &st), RPC_OK);
+  cr_assert_eq(around->n_entries, 4);
+  cr_assert_str_eq(around->entries[0]->id, "m5");
+  cr_assert_str_eq(around->entries[1]->id, "m4");
+  cr_assert_str_eq(around->entries[3]->id, "m2");
+  /* Paging through the top. */
+  Accolade__V1__GetTopRequest tr = ACCOLADE__V1__GET_TOP_REQUEST__INIT;
+  tr.page_size = 3;
+  Accolade__V1__GetTopResponse *t;
+  int seen = 0;
+  do {
+    cr_assert_eq(th_call(lb.addr, SVC "GetTop", &tr, &accolade__v1__get_top_response__descriptor, &member, &a,
+                         (void **)&t, &st), RPC_OK);
+    for (size_t i = 0; i < t->n_entries; i++) cr_assert_eq(t->entries[i]->rank, ++seen);
+    tr.page_token = t->next_page_token;
+  } while (*t->next_page_token);
+  cr_assert_eq(seen, 7);
+  arena_free(&a);
+}
+
+Test(leaderboard, internal_writes_need_the_service_identity_and_bad_specs_name_the_field) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__AwardRecord r = ACCOLADE__V1__AWARD_RECORD__INIT;
+  r.award_id = "x";
+  r.org = org;
+  r.recipient_id = "x";
+  r.badge_id = "b";
+  r.granted_at_ms = DEC31_2026;
+  Accolade__V1__RecordAwardResponse *out;
+  rpc_status st;
+  cr_assert_eq(th_call(lb.addr, SVC "RecordAward", &r, &accolade__v1__record_award_response__descriptor, &admin, &a,
+                       (void **)&out, &st), RPC_PERMISSION_DENIED);
+  r.org = "another-org";
+  cr_assert_eq(th_call(lb.addr, SVC "RecordAward", &r, &accolade__v1__record_award_response__descriptor, &svc, &a,
+                       (void **)&out, &st), RPC_PERMISSION_DENIED);
+  r.org = org;
+  r.points = -5;
+  cr_assert_eq(th_call(lb.addr, SVC "RecordAward", &r, &accolade__v1__record_award_response__descriptor, &svc, &a,
+                       (void **)&out, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "points"), "%s", st.message);
+  Accolade__V1__BoardSpec b = ACCOLADE__V1__BOARD_SPEC__INIT;
+  b.window = ACCOLADE__V1__WINDOW__WEEK;
+  b.period = "2026-13";
+  Accolade__V1__GetTopRequest tr = ACCOLADE__V1__GET_TOP_REQUEST__INIT;
+  tr.board = &b;
+  Accolade__V1__GetTopResponse *t;
+  cr_assert_eq(th_call(lb.addr, SVC "GetTop", &tr, &accolade__v1__get_top_response__descriptor, &member, &a,
+                       (void **)&t, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "board.period"), "%s", st.message);
+  b.period = "";
+  b.scope = ACCOLADE__V1__SCOPE__TEAM;
+  cr_assert_eq(th_call(lb.addr, SVC "GetTop", &tr, &accolade__v1__get_top_response__descriptor, &member, &a,
+                       (void **)&t, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "board.scope_id"), "%s", st.message);
+  tr.board = NULL;
+  tr.page_size = 101;
+  cr_assert_eq(th_call(lb.addr, SVC "GetTop", &tr, &accolade__v1__get_top_response__descriptor, &member, &a,
+                       (void **)&t, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "page_size"), "%s", st.message);
+  cr_assert_eq(th_call(lb.addr, SVC "GetTop", &tr, &accolade__v1__get_top_response__descriptor, NULL, &a,
+                       (void **)&t, &st), RPC_UNAUTHENTICATED);
+  arena_free(&a);
+}
+
+Test(leaderboard, rebuild_reproduces_the_boards_exactly) {
+  record("b1", "ann", "east", "deal-closer", 50, DEC31_2026, NULL);
+  record("b2", "bea", "east", "knowledge-sharer", 20, DEC31_2026 + 1000, NULL);
+  record("b3", "cal", "west", "deal-closer", 50, DEC31_2026 + 2000, NULL);
+  record("b4", "ann", "east", "knowledge-sharer", 20, DEC31_2026 + 3 * DAY, NULL);
+  char before[3][512], after[3][512];
+  ALL(before[0]);
+  top(ACCOLADE__V1__WINDOW__WEEK, "2026-W53", ACCOLADE__V1__SCOPE__TEAM, "east", 0, before[1], 512);
+  top(ACCOLADE__V1__WINDOW__YEAR, "2027", 0, "", ACCOLADE__V1__SUBJECT__TEAMS, before[2], 512);
+  arena a;
+  arena_init(&a);
+  Accolade__V1__RebuildLeaderboardsRequest rr = ACCOLADE__V1__REBUILD_LEADERBOARDS_REQUEST__INIT;
+  Accolade__V1__RebuildLeaderboardsResponse *out;
+  rpc_status st;
+  cr_assert_eq(th_call(lb.addr, SVC "RebuildLeaderboards", &rr, &accolade__v1__rebuild_leaderboards_response__descriptor,
+                       &member, &a, (void **)&out, &st), RPC_PERMISSION_DENIED);
+  cr_assert_eq(th_call(lb.addr, SVC "RebuildLeaderboards", &rr, &accolade__v1__rebuild_leaderboards_response__descriptor,
+                       &admin, &a, (void **)&out, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(out->awards, 4);
+  cr_assert_gt(out->boards, 10);
+  ALL(after[0]);
+  top(ACCOLADE__V1__WINDOW__WEEK, "2026-W53", ACCOLADE__V1__SCOPE__TEAM, "east", 0, after[1], 512);
+  top(ACCOLADE__V1__WINDOW__YEAR, "2027", 0, "", ACCOLADE__V1__SUBJECT__TEAMS, after[2], 512);
+  for (int i = 0; i < 3; i++) cr_assert_str_eq(after[i], before[i], "board %d", i);
+  cr_assert_str_eq(before[0], "ann=70,cal=50,bea=20");
+  arena_free(&a);
+}

@@ -1,0 +1,66 @@
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "boards.h"
+
+/* 2026-12-31T12:00:00Z (Thursday) */
+#define DEC31_2026 1798718400000LL
+
+static const char *period(int w, int64_t ms) {
+  static char buf[32];
+  boards_period(w, ms, buf, sizeof buf);
+  return buf;
+}
+
+Test(leaderboard_boards, iso_week_53_and_year_end) {
+  cr_assert_str_eq(period(WIN_WEEK, DEC31_2026), "2026-W53");
+  cr_assert_str_eq(period(WIN_WEEK, DEC31_2026 + 86400000LL), "2026-W53");   /* Fri 2027-01-01 */
+  cr_assert_str_eq(period(WIN_YEAR, DEC31_2026 + 86400000LL), "2027");
+  cr_assert_str_eq(period(WIN_WEEK, DEC31_2026 + 4 * 86400000LL), "2027-W01"); /* Mon 2027-01-04 */
+  cr_assert_str_eq(period(WIN_QUARTER, DEC31_2026), "2026-Q4");
+  cr_assert_str_eq(period(WIN_QUARTER, DEC31_2026 + 86400000LL), "2027-Q1");
+}
+
+Test(leaderboard_boards, month_end_in_utc) {
+  int64_t jan31_last = 1769903999000LL;   /* 2026-01-31T23:59:59Z */
+  cr_assert_str_eq(period(WIN_MONTH, jan31_last), "2026-01");
+  cr_assert_str_eq(period(WIN_MONTH, jan31_last + 1000), "2026-02");
+  cr_assert_str_eq(period(WIN_ALL, jan31_last), "all");
+}
+
+Test(leaderboard_boards, periods_validate) {
+  cr_assert(boards_period_valid(WIN_WEEK, "2026-W53"));
+  cr_assert(!boards_period_valid(WIN_WEEK, "2026-W54"));
+  cr_assert(!boards_period_valid(WIN_WEEK, "2026-11"));
+  cr_assert(boards_period_valid(WIN_MONTH, "2026-11"));
+  cr_assert(!boards_period_valid(WIN_MONTH, "2026-13"));
+  cr_assert(boards_period_valid(WIN_QUARTER, "2026-Q4"));
+  cr_assert(!boards_period_valid(WIN_QUARTER, "2026-Q5"));
+  cr_assert(boards_period_valid(WIN_YEAR, "2026"));
+  cr_assert(boards_period_valid(WIN_ALL, "all"));
+}
+
+Test(leaderboard_boards, an_award_counts_toward_every_board_once) {
+  board_ref refs[BOARDS_MAX_PER_AWARD];
+  int n = boards_for_award("acme", "alice", "east", "deal-closer", "sales", DEC31_2026, refs, BOARDS_MAX_PER_AWARD);
+  cr_assert_eq(n, 35, "5 windows x (4 member boards + 3 team boards)");
+  cr_assert_str_eq(refs[0].key, "lb:{acme}:members:week:2026-W53");
+  cr_assert_str_eq(refs[0].member, "alice");
+  cr_assert_str_eq(refs[1].key, "lb:{acme}:members:week:2026-W53:team:east");
+  cr_assert_str_eq(refs[4].key, "lb:{acme}:teams:week:2026-W53");
+  cr_assert_str_eq(refs[4].member, "east");
+  for (int i = 0; i < n; i++)
+    for (int k = i + 1; k < n; k++) cr_assert_str_neq(refs[i].key, refs[k].key);
+  /* No team and no category: only the member boards of org and badge. */
+  n = boards_for_award("acme", "bob", "", "deal-closer", "", DEC31_2026, refs, BOARDS_MAX_PER_AWARD);
+  cr_assert_eq(n, 10);
+}
+
+Test(leaderboard_boards, ties_favour_who_got_there_first_without_losing_points) {
+  double early = boards_score(300, 1790000000), late = boards_score(300, 1790000100);
+  cr_assert_gt(early, late);
+  cr_assert_lt(late, boards_score(301, 1800000000), "more points always rank higher");
+  cr_assert_eq(boards_points(early), 300);
+  cr_assert_eq(boards_points(boards_score(SCORE_MAX_POINTS, 2700000000LL)), SCORE_MAX_POINTS);
+  cr_assert_eq(boards_points(boards_score(0, 1704067200)), 0);
+}
