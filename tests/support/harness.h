@@ -4,6 +4,7 @@
  *   ACCOLADE_TEST_PG_HOST, ACCOLADE_TEST_PG_PORT  (user postgres, trust auth)
  *   ACCOLADE_TEST_REDIS_PORT
  *   ACCOLADE_TEST_PG_STOP, ACCOLADE_TEST_PG_START  (shell commands)
+ *   ACCOLADE_TEST_REDIS_STOP, ACCOLADE_TEST_REDIS_START
  * Each test creates its own database (th_new_database), so tests can run side
  * by side, and starts the real service binaries as child processes on free
  * ports (th_start), waiting until their Health.Check says SERVING.
