@@ -1,0 +1,29 @@
+/* authz.h - the gateway's one table: which roles may call which method, and
+ * which service owns it. Deny by default: a method not in the table is
+ * UNIMPLEMENTED; an internal method (service-to-service only) is
+ * PERMISSION_DENIED from outside. */
+#ifndef GATEWAY_AUTHZ_H
+#define GATEWAY_AUTHZ_H
+
+#define AZ_M 1   /* member */
+#define AZ_G 2   /* manager */
+#define AZ_A 4   /* admin */
+#define AZ_ALL (AZ_M | AZ_G | AZ_A)
+#define AZ_INTERNAL 0
+
+typedef struct authz_rule {
+  const char *method;     /* "/accolade.v1.AwardService/GrantAward" */
+  const char *service;    /* logical upstream: award, nomination, leaderboard, notify */
+  unsigned roles;         /* AZ_* mask; AZ_INTERNAL never from outside */
+  int stream;             /* server streaming */
+} authz_rule;
+
+/* authz_find: the rule of |method| or NULL. */
+const authz_rule *authz_find(const char *method);
+/* authz_role_bit: AZ_M / AZ_G / AZ_A for a role name, 0 otherwise. */
+unsigned authz_role_bit(const char *role);
+/* authz_add_test_route lets tests route a service of their own (every role). */
+void authz_add_test_route(const char *service_prefix, const char *addr);
+const char *authz_test_addr(const char *method, int *stream);
+
+#endif

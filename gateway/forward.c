@@ -1,0 +1,179 @@
+/* forward.c - the gateway's raw handler: authenticate the bearer token,
+ * authorize the method, rate-limit, then forward the undecoded request to
+ * the owning service with the signed identity, the caller's deadline and
+ * request id, and hand back the upstream's status, message and trailers. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "authz.h"
+#include "gateway.h"
+#include "log.h"
+#include "redis.h"
+#include "rpc_client.h"
+#include "svc.h"
+
+/* Token buckets for the member and the org, refilled continuously, in one
+ * script (the clock is Redis's). Returns 1 allowed, -1 member, -2 org limit. */
+static redis_script bucket_script = {.source =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local function take(key, rate, burst)\n"
+    "  local b = redis.call('HMGET', key, 't', 'ts')\n"
+    "  local tokens = tonumber(b[1]) or burst\n"
+    "  local ts = tonumber(b[2]) or now\n"
+    "  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)\n"
+    "  return tokens\n"
+    "end\n"
+    "local m = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
+    "local o = take(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
+    "if m < 1 then return -1 end\n"
+    "if o < 1 then return -2 end\n"
+    "redis.call('HSET', KEYS[1], 't', m - 1, 'ts', now)\n"
+    "redis.call('PEXPIRE', KEYS[1], 120000)\n"
+    "redis.call('HSET', KEYS[2], 't', o - 1, 'ts', now)\n"
+    "redis.call('PEXPIRE', KEYS[2], 120000)\n"
+    "return 1\n"};
+
+static int rate_limit(rpc_ctx *ctx, const gateway *g, const identity *id) {
+  char mk[300], ok[200], a1[32], a2[32], a3[32], a4[32];
+  snprintf(mk, sizeof mk, "rl:{%s}:member:%s", id->org, id->user);
+  snprintf(ok, sizeof ok, "rl:{%s}:org", id->org);
+  snprintf(a1, sizeof a1, "%g", g->member_rate);
+  snprintf(a2, sizeof a2, "%g", g->member_burst);
+  snprintf(a3, sizeof a3, "%g", g->org_rate);
+  snprintf(a4, sizeof a4, "%g", g->org_burst);
+  const char *argv[] = {mk, ok, a1, a2, a3, a4};
+  redisReply *r = redis_eval(&bucket_script, 2, 6, argv);
+  if (!r || r->type != REDIS_REPLY_INTEGER) {
+    /* Fail open: an unreachable rate limiter must not take the API down. */
+    if (r) freeReplyObject(r);
+    return RPC_OK;
+  }
+  long long v = r->integer;
+  freeReplyObject(r);
+  if (v == -1) return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this member, slow down");
+  if (v == -2) return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this org, slow down");
+  return RPC_OK;
+}
+
+/* route authenticates and authorizes the call and finds its upstream. */
+static int route(rpc_ctx *ctx, identity *id, const char **addr, int *stream) {
+  gateway *g = ctx->app;
+  const char *auth = rpc_metadata(ctx, "authorization");
+  if (!auth) return rpc_fail(ctx, RPC_UNAUTHENTICATED, "authorization: missing bearer token");
+  if (strncasecmp(auth, "Bearer ", 7) != 0)
+    return rpc_fail(ctx, RPC_UNAUTHENTICATED, "authorization: expected 'Bearer <token>'");
+  jwt_claims cl;
+  const char *why;
+  if (jwt_verify(&g->jwt, auth + 7, (int64_t)time(NULL), &cl, &why) != 0)
+    return rpc_fail(ctx, RPC_UNAUTHENTICATED, "authorization: %s", why);
+  if (identity_make(id, cl.org, cl.sub, cl.role, cl.team) != 0)
+    return rpc_fail(ctx, RPC_UNAUTHENTICATED, "authorization: claims are too long or malformed");
+  ctx->id = *id;   /* for the access log */
+  *addr = authz_test_addr(ctx->method, stream);
+  if (!*addr) {
+    const authz_rule *rule = authz_find(ctx->method);
+    if (!rule) return rpc_fail(ctx, RPC_UNIMPLEMENTED, "unknown method %s", ctx->method);
+    if (rule->roles == AZ_INTERNAL)
+      return rpc_fail(ctx, RPC_PERMISSION_DENIED, "%s is internal to Accolade", ctx->method);
+    if (!(rule->roles & authz_role_bit(cl.role)))
+      return rpc_fail(ctx, RPC_PERMISSION_DENIED, "role %s may not call %s", cl.role, ctx->method);
+    *addr = svc_addr(rule->service);
+    *stream = rule->stream;
+  }
+  return rate_limit(ctx, g, id);
+}
+
+static void copy_back(rpc_ctx *ctx, const rpc_status *st) {
+  for (int i = 0; i < st->ntrailers; i++) rpc_add_trailer(ctx, st->trailer_keys[i], st->trailer_values[i]);
+}
+
+int gateway_is_stream(void *app, const char *method) {
+  (void)app;
+  int stream = 0;
+  if (authz_test_addr(method, &stream)) return stream;
+  const authz_rule *r = authz_find(method);
+  return r && r->stream;
+}
+
+int gateway_unary(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len) {
+  identity id;
+  const char *addr;
+  int stream;
+  if (route(ctx, &id, &addr, &stream)) return ctx->code;
+  rpc_call_opts o = {.parent = ctx, .as = &id, .timeout_ms = 30000, .request_id = ctx->request_id};
+  rpc_status st;
+  int rc = rpc_call_raw(addr, ctx->method, req, len, &o, ctx->arena, out, out_len, &st);
+  if (rc != RPC_OK) {
+    copy_back(ctx, &st);
+    return rpc_fail(ctx, rc, "%s", st.message ? st.message : "");
+  }
+  return RPC_OK;
+}
+
+/* Concurrent streams per member. */
+typedef struct stream_count {
+  char key[260];
+  int n;
+} stream_count;
+static stream_count g_streams[1024];
+static pthread_mutex_t g_streams_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int stream_enter(const identity *id, int max) {
+  char key[260];
+  snprintf(key, sizeof key, "%s/%s", id->org, id->user);
+  pthread_mutex_lock(&g_streams_mu);
+  stream_count *slot = NULL, *free_slot = NULL;
+  for (size_t i = 0; i < sizeof g_streams / sizeof g_streams[0] && !slot; i++) {
+    if (g_streams[i].n && !strcmp(g_streams[i].key, key)) slot = &g_streams[i];
+    else if (!g_streams[i].n && !free_slot) free_slot = &g_streams[i];
+  }
+  int ok = 0;
+  if (!slot && free_slot) {
+    slot = free_slot;
+    snprintf(slot->key, sizeof slot->key, "%s", key);
+  }
+  if (slot && slot->n < max) {
+    slot->n++;
+    ok = 1;
+  }
+  pthread_mutex_unlock(&g_streams_mu);
+  return ok;
+}
+
+static void stream_leave(const identity *id) {
+  char key[260];
+  snprintf(key, sizeof key, "%s/%s", id->org, id->user);
+  pthread_mutex_lock(&g_streams_mu);
+  for (size_t i = 0; i < sizeof g_streams / sizeof g_streams[0]; i++)
+    if (g_streams[i].n && !strcmp(g_streams[i].key, key)) {
+      g_streams[i].n--;
+      break;
+    }
+  pthread_mutex_unlock(&g_streams_mu);
+}
+
+static int relay(void *arg, const uint8_t *buf, size_t len) { return rpc_stream_send_raw(arg, buf, len) != 0; }
+
+int gateway_stream(rpc_ctx *ctx, const uint8_t *req, size_t len, rpc_stream *s) {
+  gateway *g = ctx->app;
+  identity id;
+  const char *addr;
+  int stream;
+  if (route(ctx, &id, &addr, &stream)) return ctx->code;
+  if (!stream_enter(&id, g->max_streams))
+    return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "streams: at most %d open streams per member", g->max_streams);
+  rpc_call_opts o = {.parent = ctx, .as = &id, .request_id = ctx->request_id};
+  rpc_status st;
+  int rc = rpc_call_stream_raw(addr, ctx->method, req, len, &o, ctx->arena, relay, s, s, &st);
+  stream_leave(&id);
+  if (rc != RPC_OK) {
+    copy_back(ctx, &st);
+    return rpc_fail(ctx, rc, "%s", st.message ? st.message : "");
+  }
+  return RPC_OK;
+}

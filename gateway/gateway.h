@@ -1,0 +1,33 @@
+/* gateway.h - the one public entry point.
+ *
+ * Settings (env; flags of the same name in lower case with dashes):
+ *   ACCOLADE_JWT_HS256_SECRET   shared secret for HS256 tokens (kid "" matches)
+ *   ACCOLADE_JWT_KEYS           "kid:RS256:/path.pem,kid2:ES256:/path2.pem" public keys
+ *   ACCOLADE_JWT_ISSUER / ACCOLADE_JWT_AUDIENCE   checked when set
+ *   ACCOLADE_JWT_LEEWAY_S       clock leeway, default 30
+ *   ACCOLADE_GATEWAY_RATE_MEMBER / _BURST_MEMBER  requests per second per member (50 / 100)
+ *   ACCOLADE_GATEWAY_RATE_ORG / _BURST_ORG        per org (1000 / 2000)
+ *   ACCOLADE_GATEWAY_MAX_STREAMS                  open streams per member (5)
+ *   ACCOLADE_REDIS                                the rate limiter (fails open when down)
+ *   ACCOLADE_<SERVICE>_ADDR                       upstreams; several comma-separated
+ *                                                 addresses are balanced round-robin
+ *   ACCOLADE_GATEWAY_TEST_ROUTE  "<method prefix>=<addr>": tests only, routes a
+ *                                test service (any role)
+ */
+#ifndef GATEWAY_H
+#define GATEWAY_H
+
+#include "jwt.h"
+#include "rpc.h"
+
+typedef struct gateway {
+  jwt_config jwt;
+  double member_rate, member_burst, org_rate, org_burst;
+  int max_streams;
+} gateway;
+
+int gateway_is_stream(void *app, const char *method);
+int gateway_unary(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
+int gateway_stream(rpc_ctx *ctx, const uint8_t *req, size_t len, rpc_stream *s);
+
+#endif

@@ -1,0 +1,106 @@
+/* gateway: JWT authentication, authorization, routing, rate limits.
+ * Wiring only; see gateway.h for the settings. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authz.h"
+#include "gateway.h"
+#include "log.h"
+#include "redis.h"
+#include "svc.h"
+
+static gateway g_gw;
+
+static double num(const config *cfg, const char *flag, const char *env, double def) {
+  const char *v = config_str(cfg, flag, env, NULL);
+  return v ? atof(v) : def;
+}
+
+static int load_pem_keys(const char *spec) {
+  char buf[2048];
+  snprintf(buf, sizeof buf, "%s", spec);
+  for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    char *alg = strchr(item, ':'), *path = alg ? strchr(alg + 1, ':') : NULL;
+    if (!alg || !path) {
+      log_error("ACCOLADE_JWT_KEYS: '%s' is not kid:ALG:path", item);
+      return -1;
+    }
+    *alg++ = '\0';
+    *path++ = '\0';
+    jwt_alg a = !strcmp(alg, "RS256") ? JWT_RS256 : !strcmp(alg, "ES256") ? JWT_ES256 : 0;
+    FILE *f = fopen(path, "r");
+    char pem[16384];
+    size_t n = f ? fread(pem, 1, sizeof pem, f) : 0;
+    if (f) fclose(f);
+    if (!a || !n || jwt_add_pem(&g_gw.jwt, item, a, pem, n) != 0) {
+      log_error("ACCOLADE_JWT_KEYS: cannot load %s key '%s' from %s", alg, item, path);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int init(const config *cfg, void **app) {
+  const char *secret = config_str(cfg, "jwt-hs256-secret", "ACCOLADE_JWT_HS256_SECRET", NULL);
+  if (secret && jwt_add_hs256(&g_gw.jwt, "", secret) != 0) return -1;
+  const char *keys = config_str(cfg, "jwt-keys", "ACCOLADE_JWT_KEYS", NULL);
+  if (keys && load_pem_keys(keys) != 0) return -1;
+  if (g_gw.jwt.nkeys == 0) {
+    log_error("no JWT key: set ACCOLADE_JWT_HS256_SECRET or ACCOLADE_JWT_KEYS");
+    return -1;
+  }
+  snprintf(g_gw.jwt.issuer, sizeof g_gw.jwt.issuer, "%s", config_str(cfg, "jwt-issuer", "ACCOLADE_JWT_ISSUER", ""));
+  snprintf(g_gw.jwt.audience, sizeof g_gw.jwt.audience, "%s",
+           config_str(cfg, "jwt-audience", "ACCOLADE_JWT_AUDIENCE", ""));
+  g_gw.jwt.leeway_s = (int)num(cfg, "jwt-leeway-s", "ACCOLADE_JWT_LEEWAY_S", 30);
+  g_gw.member_rate = num(cfg, "rate-member", "ACCOLADE_GATEWAY_RATE_MEMBER", 50);
+  g_gw.member_burst = num(cfg, "burst-member", "ACCOLADE_GATEWAY_BURST_MEMBER", 100);
+  g_gw.org_rate = num(cfg, "rate-org", "ACCOLADE_GATEWAY_RATE_ORG", 1000);
+  g_gw.org_burst = num(cfg, "burst-org", "ACCOLADE_GATEWAY_BURST_ORG", 2000);
+  g_gw.max_streams = (int)num(cfg, "max-streams", "ACCOLADE_GATEWAY_MAX_STREAMS", 5);
+  const char *r = config_str(cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379");
+  char host[256];
+  snprintf(host, sizeof host, "%s", r);
+  char *colon = strrchr(host, ':');
+  int port = 6379;
+  if (colon) {
+    *colon = '\0';
+    port = atoi(colon + 1);
+  }
+  redis_setup(host, port, config_str(cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
+  const char *test = getenv("ACCOLADE_GATEWAY_TEST_ROUTE");
+  if (test && strchr(test, '=')) {
+    char buf[300];
+    snprintf(buf, sizeof buf, "%s", test);
+    char *eq = strchr(buf, '=');
+    *eq = '\0';
+    authz_add_test_route(buf, eq + 1);
+    log_warn("test route %s -> %s (tests only)", buf, eq + 1);
+  }
+  *app = &g_gw;
+  return 0;
+}
+
+static void fini(void *app) {
+  (void)app;
+  jwt_config_free(&g_gw.jwt);
+}
+
+static const rpc_raw_handler raw = {
+    .is_stream = gateway_is_stream,
+    .unary = gateway_unary,
+    .stream = gateway_stream,
+};
+
+int main(int argc, char **argv) {
+  static const svc_def def = {
+      .name = "gateway",
+      .env = "GATEWAY",
+      .port = 50050,
+      .raw = &raw,
+      .init = init,
+      .fini = fini,
+  };
+  return svc_main(argc, argv, &def);
+}
