@@ -1,0 +1,257 @@
+/* The real gateway in front of the test service and svc-award. */
+#include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accolade/test/v1/test.pb-c.h"
+#include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/leaderboard.pb-c.h"
+#include "harness.h"
+
+#define SECRET "gateway-test-secret"
+
+static th_proc gw, testsvc, award;
+
+static void b64url(const unsigned char *in, size_t n, char *out) {
+  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+    out[o++] = t[(v >> 18) & 63];
+    out[o++] = t[(v >> 12) & 63];
+    if (i + 1 < n) out[o++] = t[(v >> 6) & 63];
+    if (i + 2 < n) out[o++] = t[v & 63];
+  }
+  out[o] = 0;
+}
+
+/* token mints an HS256 token for |org|/|user|/|role|, valid for |ttl| seconds. */
+static char *token(const char *org, const char *user, const char *role, long ttl, const char *secret) {
+  static char out[2048];
+  char payload[512], h[128], p[1024];
+  snprintf(payload, sizeof payload, "{\"sub\":\"%s\",\"org\":\"%s\",\"role\":\"%s\",\"team\":\"east\",\"exp\":%ld}",
+           user, org, role, (long)time(NULL) + ttl);
+  const char *header = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+  b64url((const unsigned char *)header, strlen(header), h);
+  b64url((const unsigned char *)payload, strlen(payload), p);
+  snprintf(out, sizeof out, "%s.%s", h, p);
+  unsigned char mac[32];
+  unsigned int ml;
+  HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)out, strlen(out), mac, &ml);
+  char s[64];
+  b64url(mac, ml, s);
+  strcat(out, ".");
+  strcat(out, s);
+  return out;
+}
+
+static void setup(void) {
+  th_init();
+  cr_assert_eq(th_start(&testsvc, th_bin("accolade-testsvc"), NULL), 0);
+  const char *dsn = th_new_database("gateway");
+  static char pg[600], route[160], award_addr[96], redis[64];
+  snprintf(pg, sizeof pg, "ACCOLADE_AWARD_PG=%s", dsn);
+  const char *aenv[] = {pg, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  cr_assert_eq(th_start(&award, th_bin("svc-award"), aenv), 0);
+  snprintf(route, sizeof route, "ACCOLADE_GATEWAY_TEST_ROUTE=/accolade.test.v1.TestService/=%s", testsvc.addr);
+  snprintf(award_addr, sizeof award_addr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  const char *genv[] = {route, award_addr, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
+                        "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_GATEWAY_RATE_MEMBER=5",
+                        "ACCOLADE_GATEWAY_BURST_MEMBER=40", "ACCOLADE_MAX_MESSAGE_BYTES=65536", NULL};
+  cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0, "gateway did not start");
+}
+
+static void teardown(void) {
+  cr_assert_eq(th_stop(&gw), 0);
+  cr_assert_eq(th_stop(&award), 0);
+  cr_assert_eq(th_stop(&testsvc), 0);
+  th_fini();
+}
+
+TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 120);
+
+static int via(const char *method, const void *req, const ProtobufCMessageDescriptor *d, const char *tok,
+               int timeout_ms, arena *a, void **out, rpc_status *st) {
+  static char bearer[2100];
+  const char *md[] = {"authorization", bearer, NULL};
+  snprintf(bearer, sizeof bearer, "Bearer %s", tok ? tok : "");
+  rpc_call_opts o = {.timeout_ms = timeout_ms, .metadata = tok ? md : NULL};
+  return rpc_call(gw.addr, method, req, d, &o, a, out, st);
+}
+
+#define ECHO "/accolade.test.v1.TestService/Echo"
+
+Test(gateway, forwards_with_the_identity_from_the_token) {
+  arena a;
+  arena_init(&a);
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = "through the gateway";
+  req.need_identity = 1;
+  Accolade__Test__V1__EchoResponse *out;
+  rpc_status st;
+  cr_assert_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, token("acme", "alice", "manager", 60, SECRET),
+                   4000, &a, (void **)&out, &st), RPC_OK, "%s", st.message);
+  cr_assert_str_eq(out->text, "through the gateway");
+  cr_assert_str_eq(out->org, "acme");
+  cr_assert_str_eq(out->user, "alice");
+  cr_assert_str_eq(out->role, "manager");
+  cr_assert(out->remaining_ms > 0 && out->remaining_ms <= 4000, "deadline propagated: %ld", (long)out->remaining_ms);
+  /* Status, message and trailers come back unchanged. */
+  req.fail_code = RPC_FAILED_PRECONDITION;
+  req.fail_message = "nomination: not pending";
+  cr_assert_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, token("acme", "alice", "member", 60, SECRET),
+                   4000, &a, (void **)&out, &st), RPC_FAILED_PRECONDITION);
+  cr_assert_str_eq(st.message, "nomination: not pending");
+  int trailer = 0;
+  for (int i = 0; i < st.ntrailers; i++) trailer |= !strcmp(st.trailer_keys[i], "x-test-trailer");
+  cr_assert(trailer);
+  arena_free(&a);
+}
+
+Test(gateway, bad_tokens_are_unauthenticated) {
+  arena a;
+  arena_init(&a);
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  Accolade__Test__V1__EchoResponse *out;
+  rpc_status st;
+  cr_assert_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, NULL, 4000, &a, (void **)&out, &st),
+               RPC_UNAUTHENTICATED);
+  cr_assert(strstr(st.message, "authorization"));
+  cr_assert_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, token("acme", "a", "member", -120, SECRET),
+                   4000, &a, (void **)&out, &st), RPC_UNAUTHENTICATED);
+  cr_assert(strstr(st.message, "expired"), "%s", st.message);
+  cr_assert_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, token("acme", "a", "member", 60, "wrong"),
+                   4000, &a, (void **)&out, &st), RPC_UNAUTHENTICATED);
+  cr_assert(strstr(st.message, "signature"), "%s", st.message);
+  cr_assert(!strstr(st.message, SECRET), "never the secret");
+  cr_assert_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, "x.y.z", 4000, &a, (void **)&out, &st),
+               RPC_UNAUTHENTICATED);
+  arena_free(&a);
+}
+
+Test(gateway, members_cannot_reach_admin_or_internal_methods) {
+  arena a;
+  arena_init(&a);
+  const char *member = token("acme", "mia", "member", 60, SECRET);
+  rpc_status st;
+  void *out;
+  Accolade__V1__CreateBadgeRequest cb = ACCOLADE__V1__CREATE_BADGE_REQUEST__INIT;
+  cr_assert_eq(via("/accolade.v1.AwardService/CreateBadge", &cb, &accolade__v1__badge__descriptor, member, 4000, &a, &out, &st),
+               RPC_PERMISSION_DENIED);
+  Accolade__V1__GrantAwardRequest ga = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
+  cr_assert_eq(via("/accolade.v1.AwardService/GrantAward", &ga, &accolade__v1__grant_award_response__descriptor, member, 4000,
+                   &a, &out, &st), RPC_PERMISSION_DENIED);
+  Accolade__V1__AwardRecord rec = ACCOLADE__V1__AWARD_RECORD__INIT;
+  const char *admin = token("acme", "ada", "admin", 60, SECRET);
+  cr_assert_eq(via("/accolade.v1.LeaderboardService/RecordAward", &rec, &accolade__v1__record_award_response__descriptor,
+                   admin, 4000, &a, &out, &st), RPC_PERMISSION_DENIED, "internal methods, even for admins");
+  cr_assert(strstr(st.message, "internal"), "%s", st.message);
+  cr_assert_eq(via("/accolade.v1.AwardService/DropDatabase", &cb, &accolade__v1__badge__descriptor, admin, 4000, &a, &out, &st),
+               RPC_UNIMPLEMENTED);
+  /* Allowed calls reach svc-award with the caller's org. */
+  Accolade__V1__ListBadgesRequest lb = ACCOLADE__V1__LIST_BADGES_REQUEST__INIT;
+  Accolade__V1__ListBadgesResponse *badges;
+  cr_assert_eq(via("/accolade.v1.AwardService/ListBadges", &lb, &accolade__v1__list_badges_response__descriptor, member, 4000,
+                   &a, (void **)&badges, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(badges->n_badges, 5);
+  arena_free(&a);
+}
+
+Test(gateway, org_b_cannot_reach_org_a_data_through_the_gateway) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  Accolade__V1__Badge b = ACCOLADE__V1__BADGE__INIT;
+  b.id = "a-only";
+  b.name = "A only";
+  Accolade__V1__CreateBadgeRequest cb = ACCOLADE__V1__CREATE_BADGE_REQUEST__INIT;
+  cb.badge = &b;
+  void *out;
+  cr_assert_eq(via("/accolade.v1.AwardService/CreateBadge", &cb, &accolade__v1__badge__descriptor,
+                   token("org-a", "ada", "admin", 60, SECRET), 4000, &a, &out, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__GetBadgeRequest gb = ACCOLADE__V1__GET_BADGE_REQUEST__INIT;
+  gb.badge_id = "a-only";
+  cr_assert_eq(via("/accolade.v1.AwardService/GetBadge", &gb, &accolade__v1__badge__descriptor,
+                   token("org-b", "bo", "admin", 60, SECRET), 4000, &a, &out, &st), RPC_NOT_FOUND);
+  arena_free(&a);
+}
+
+typedef struct {
+  int n, last_seq;
+} seqs;
+
+static int on_msg(void *arg, const uint8_t *buf, size_t len) {
+  seqs *s = arg;
+  Accolade__Test__V1__EchoResponse *m = accolade__test__v1__echo_response__unpack(NULL, len, buf);
+  if (!m) return 1;
+  s->last_seq = m->seq;
+  s->n++;
+  accolade__test__v1__echo_response__free_unpacked(m, NULL);
+  return 0;
+}
+
+Test(gateway, server_streams_pass_through) {
+  arena a;
+  arena_init(&a);
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.count = 5;
+  uint8_t buf[64];
+  size_t n = accolade__test__v1__echo_request__pack(&req, buf);
+  static char bearer[2100];
+  snprintf(bearer, sizeof bearer, "Bearer %s", token("acme", "sam", "member", 60, SECRET));
+  const char *md[] = {"authorization", bearer, NULL};
+  rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};
+  seqs s = {0};
+  rpc_status st;
+  cr_assert_eq(rpc_call_stream_raw(gw.addr, "/accolade.test.v1.TestService/Stream", buf, n, &o, &a, on_msg, &s, NULL, &st),
+               RPC_OK, "%s", st.message);
+  cr_assert_eq(s.n, 5);
+  cr_assert_eq(s.last_seq, 4);
+  arena_free(&a);
+}
+
+Test(gateway, rate_limits_and_message_size) {
+  arena a;
+  arena_init(&a);
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  Accolade__Test__V1__EchoResponse *out;
+  rpc_status st;
+  const char *tok = token("acme", "busy", "member", 60, SECRET);
+  int limited = 0;
+  for (int i = 0; i < 80 && !limited; i++)
+    limited = via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, tok, 4000, &a, (void **)&out, &st) ==
+              RPC_RESOURCE_EXHAUSTED;
+  cr_assert(limited, "a burst of 80 over a 40-token bucket must be limited");
+  cr_assert(strstr(st.message, "rate limit"), "%s", st.message);
+  /* Another member of the org is not affected. */
+  cr_assert_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, token("acme", "calm", "member", 60, SECRET),
+                   4000, &a, (void **)&out, &st), RPC_OK);
+  static char big[100000];
+  memset(big, 'x', sizeof big - 1);
+  req.text = big;
+  cr_assert_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, token("acme", "calm", "member", 60, SECRET),
+                   4000, &a, (void **)&out, &st), RPC_RESOURCE_EXHAUSTED, "oversized: %d", st.code);
+  arena_free(&a);
+}
+
+Test(gateway, forged_identity_sent_straight_to_a_service_is_refused) {
+  arena a;
+  arena_init(&a);
+  identity forged;
+  th_as(&forged, "acme", "mallory", "admin", "");
+  identity_set_key("a-guess-at-the-internal-key");
+  Accolade__V1__ListBadgesRequest lb = ACCOLADE__V1__LIST_BADGES_REQUEST__INIT;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/ListBadges", &lb, &accolade__v1__list_badges_response__descriptor,
+                       &forged, &a, &out, &st), RPC_UNAUTHENTICATED);
+  cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/ListBadges", &lb, &accolade__v1__list_badges_response__descriptor,
+                       NULL, &a, &out, &st), RPC_UNAUTHENTICATED);
+  arena_free(&a);
+}
