@@ -1,0 +1,39 @@
+/* svc-nomination: members, nominations and review, endorsements,
+ * reflections, allowances, search. Wiring only; see nom.h. */
+#include "nom.h"
+#include "svc.h"
+
+#define M(name, req, resp, fn) \
+  RPC_UNARY("/accolade.v1.NominationService/" name, accolade__v1__##req, accolade__v1__##resp, fn)
+
+static const rpc_method methods[] = {
+    M("UpsertMembers", upsert_members_request, upsert_members_response, members_upsert),
+    M("GetMember", get_member_request, member, members_get),
+    M("ListMembers", list_members_request, list_members_response, members_list),
+    M("DeactivateMember", deactivate_member_request, member, members_deactivate),
+    M("CreateNomination", create_nomination_request, nomination, nominate_create),
+    M("GetNomination", get_nomination_request, nomination, nominate_get),
+    M("ListNominations", list_nominations_request, list_nominations_response, nominate_list),
+    M("ReviewNomination", review_nomination_request, nomination, review_decide),
+    M("WithdrawNomination", withdraw_nomination_request, nomination, nominate_withdraw),
+    M("EndorseNomination", endorse_nomination_request, endorse_nomination_response, review_endorse),
+    M("AddReflection", add_reflection_request, add_reflection_response, review_reflect),
+    M("GetAllowance", get_allowance_request, allowance, nominate_allowance),
+    M("SearchRecognitions", search_recognitions_request, search_recognitions_response, search_recognitions),
+    M("GetOrgSettings", get_org_settings_request, org_settings, settings_get),
+    M("UpdateOrgSettings", update_org_settings_request, org_settings, settings_update),
+};
+
+int main(int argc, char **argv) {
+  static const svc_def def = {
+      .name = "svc-nomination",
+      .env = "NOMINATION",
+      .port = 50051,
+      .schema = "nomination",
+      .migrations = NOMINATION_MIGRATIONS_DIR,
+      .outbox = 1,
+      .methods = methods,
+      .nmethods = (int)(sizeof methods / sizeof methods[0]),
+  };
+  return svc_main(argc, argv, &def);
+}

@@ -1,0 +1,94 @@
+/* members.c - the members directory. */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "nom.h"
+#include "pg.h"
+#include "store.h"
+
+typedef struct upsert_tx {
+  rpc_ctx *ctx;
+  const Accolade__V1__UpsertMembersRequest *req;
+} upsert_tx;
+
+static int upsert_run(void *arg) {
+  upsert_tx *t = arg;
+  for (size_t i = 0; i < t->req->n_members; i++) {
+    int rc = store_member_upsert(t->ctx->id.org, t->req->members[i]);
+    if (rc) return rc;
+  }
+  return RPC_OK;
+}
+
+int members_upsert(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__UpsertMembersRequest *r = req;
+  Accolade__V1__UpsertMembersResponse *out = resp;
+  if (rpc_require(ctx, ROLE_ADMIN)) return ctx->code;
+  if (r->n_members < 1 || r->n_members > 1000)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "members: between 1 and 1000 per call (got %zu)", r->n_members);
+  for (size_t i = 0; i < r->n_members; i++) {
+    const Accolade__V1__Member *m = r->members[i];
+    char f[64];
+#define FIELD(name) (snprintf(f, sizeof f, "members[%zu]." name, i), f)
+    if (check_id(ctx, FIELD("user_id"), m->user_id, 128) ||
+        check_len(ctx, FIELD("display_name"), m->display_name, 0, 120) ||
+        check_len(ctx, FIELD("email"), m->email, 0, 254) ||
+        (*m->team && check_id(ctx, FIELD("team"), m->team, 128)) ||
+        (*m->manager_id && check_id(ctx, FIELD("manager_id"), m->manager_id, 128)))
+      return ctx->code;
+    if (*m->email && !strchr(m->email, '@'))
+      return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: not an email address", FIELD("email"));
+    if (!strcmp(m->manager_id, m->user_id))
+      return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: a member cannot manage themselves", FIELD("manager_id"));
+#undef FIELD
+  }
+  upsert_tx t = {ctx, r};
+  int rc = pg_tx(upsert_run, &t);
+  if (rc) return pg_fail(ctx, rc, "upsert members");
+  out->upserted = (int32_t)r->n_members;
+  return RPC_OK;
+}
+
+int members_get(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__GetMemberRequest *r = req;
+  if (rpc_require(ctx, ANY_ROLE) || check_id(ctx, "user_id", r->user_id, 128)) return ctx->code;
+  Accolade__V1__Member *m;
+  int rc = store_member_get(ctx, ctx->id.org, r->user_id, &m);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "user_id: no member '%s'", r->user_id);
+  if (rc) return pg_fail(ctx, rc, "get member");
+  *(Accolade__V1__Member *)resp = *m;
+  return RPC_OK;
+}
+
+int members_list(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__ListMembersRequest *r = req;
+  Accolade__V1__ListMembersResponse *out = resp;
+  int limit, has;
+  int64_t unused;
+  char *after = NULL;
+  if (rpc_require(ctx, ANY_ROLE) || page_size(ctx, r->page_size, 50, 200, &limit) ||
+      page_token_parse(ctx, r->page_token, &has, &unused, &after) || (*r->team && check_id(ctx, "team", r->team, 128)))
+    return ctx->code;
+  size_t n;
+  int rc = store_member_list(ctx, ctx->id.org, r->team, r->include_inactive, has ? after : "", limit + 1,
+                             &out->members, &n);
+  if (rc) return pg_fail(ctx, rc, "list members");
+  if (n > (size_t)limit) {
+    n = (size_t)limit;
+    out->next_page_token = page_token_make(ctx, 0, out->members[n - 1]->user_id);
+  }
+  out->n_members = n;
+  return RPC_OK;
+}
+
+int members_deactivate(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__DeactivateMemberRequest *r = req;
+  if (rpc_require(ctx, ROLE_ADMIN) || check_id(ctx, "user_id", r->user_id, 128)) return ctx->code;
+  Accolade__V1__Member *m;
+  int rc = store_member_deactivate(ctx, ctx->id.org, r->user_id, &m);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "user_id: no member '%s'", r->user_id);
+  if (rc) return pg_fail(ctx, rc, "deactivate member");
+  *(Accolade__V1__Member *)resp = *m;
+  return RPC_OK;
+}

@@ -1,0 +1,56 @@
+/* nom.h - svc-nomination's handlers and what they share.
+ *
+ * Decisions:
+ * - Any verified member may nominate; nominees must be active members of the
+ *   org's directory. A nomination is routed to the nominees' managers (from
+ *   the directory); with none, any admin reviews. Admins may always review.
+ * - Checks, in order: fields; request_id replay (the same nomination back);
+ *   badge (AwardService.GetBadge, cached 30 s; retired: FAILED_PRECONDITION);
+ *   nominees exist and are active; no self-nomination; no identical open
+ *   nomination (ALREADY_EXISTS); the monthly allowance and the per-pair
+ *   quarterly cap (RESOURCE_EXHAUSTED naming when it resets). These run under
+ *   a per-nominator advisory lock so concurrent requests cannot overspend.
+ *   Scarcity caps are svc-award's to enforce at grant time (it answers
+ *   CAP_REACHED per recipient).
+ * - AUTO badges are approved at once. Approval writes the GrantAward command
+ *   for svc-award (source_id = nomination id) and a NominationApproved event
+ *   in the same transaction; creation writes NominationCreated, rejection
+ *   NominationRejected.
+ * - Blind review (org setting): reviewers who are not the nominator see no
+ *   nominator id.
+ * - Private nominations are visible to the nominator, nominees, reviewers
+ *   and admins only; others get NOT_FOUND.
+ * - Not done yet: participation analytics and the overdue-review scheduler.
+ */
+#ifndef NOMINATION_NOM_H
+#define NOMINATION_NOM_H
+
+#include "accolade/v1/nomination.pb-c.h"
+#include "rpc.h"
+
+#define ANY_ROLE (ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)
+#define MAX_NOMINEES 20
+#define MAX_EVIDENCE 5
+
+int members_upsert(rpc_ctx *ctx, const void *req, void *resp);
+int members_get(rpc_ctx *ctx, const void *req, void *resp);
+int members_list(rpc_ctx *ctx, const void *req, void *resp);
+int members_deactivate(rpc_ctx *ctx, const void *req, void *resp);
+int nominate_create(rpc_ctx *ctx, const void *req, void *resp);
+int nominate_get(rpc_ctx *ctx, const void *req, void *resp);
+int nominate_list(rpc_ctx *ctx, const void *req, void *resp);
+int nominate_withdraw(rpc_ctx *ctx, const void *req, void *resp);
+int nominate_allowance(rpc_ctx *ctx, const void *req, void *resp);
+int review_decide(rpc_ctx *ctx, const void *req, void *resp);
+int review_endorse(rpc_ctx *ctx, const void *req, void *resp);
+int review_reflect(rpc_ctx *ctx, const void *req, void *resp);
+int search_recognitions(rpc_ctx *ctx, const void *req, void *resp);
+int settings_get(rpc_ctx *ctx, const void *req, void *resp);
+int settings_update(rpc_ctx *ctx, const void *req, void *resp);
+
+/* nom_visible: may the caller see |n| (already loaded)? Applies blind review. */
+int nom_visible(rpc_ctx *ctx, Accolade__V1__Nomination *n, int blind);
+/* nom_event writes a notify event for |n| (kind: created, approved, rejected). */
+int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind);
+
+#endif

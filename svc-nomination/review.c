@@ -1,0 +1,194 @@
+/* review.c - ReviewNomination, EndorseNomination, AddReflection, and the
+ * commands and events they send through the outbox. */
+#include <stdio.h>
+#include <string.h>
+
+#include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/events.pb-c.h"
+#include "check.h"
+#include "nom.h"
+#include "outbox.h"
+#include "pg.h"
+#include "store.h"
+
+#define GRANT_AWARD "/accolade.v1.AwardService/GrantAward"
+#define PUBLISH_EVENT "/accolade.v1.NotifyService/PublishEvent"
+
+int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind) {
+  Accolade__V1__NominationEvent ne = ACCOLADE__V1__NOMINATION_EVENT__INIT;
+  ne.nomination_id = n->id;
+  ne.badge_id = n->badge_id;
+  ne.badge_name = n->badge_name;
+  ne.nominator_id = n->nominator_id;
+  ne.nominee_ids = n->nominee_ids;
+  ne.n_nominee_ids = n->n_nominee_ids;
+  ne.reviewer_ids = n->reviewer_ids;
+  ne.n_reviewer_ids = n->n_reviewer_ids;
+  ne.justification = n->justification;
+  ne.comment = n->review_comment;
+  ne.public_ = n->visibility != ACCOLADE__V1__VISIBILITY__PRIVATE;
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = arena_printf(ctx->arena, "nomination-%s:%s", kind, n->id);
+  ev.org = ctx->id.org;
+  ev.occurred_at_ms = n->decide_time_ms ? n->decide_time_ms : n->create_time_ms;
+  if (!strcmp(kind, "created")) {
+    ev.kind_case = ACCOLADE__V1__EVENT__KIND_NOMINATION_CREATED;
+    ev.nomination_created = &ne;
+  } else if (!strcmp(kind, "approved")) {
+    ev.kind_case = ACCOLADE__V1__EVENT__KIND_NOMINATION_APPROVED;
+    ev.nomination_approved = &ne;
+  } else {
+    ev.kind_case = ACCOLADE__V1__EVENT__KIND_NOMINATION_REJECTED;
+    ev.nomination_rejected = &ne;
+  }
+  return outbox_enqueue("notify", PUBLISH_EVENT, ctx->id.org, &ev.base, NULL);
+}
+
+/* nom_approve marks |n| approved and, in the same transaction, sends
+ * GrantAward to svc-award (idempotent there on the nomination id). */
+int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment) {
+  const char *org = ctx->id.org;
+  int rc = store_nomination_decide(org, n->id, ACCOLADE__V1__NOMINATION_STATUS__APPROVED, reviewer, comment);
+  if (rc) return rc;
+  char **teams;
+  size_t nteams;
+  if ((rc = store_nominee_teams(ctx, org, n->id, &teams, &nteams))) return rc;
+  Accolade__V1__GrantAwardRequest g = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
+  g.source_id = n->id;
+  g.badge_id = n->badge_id;
+  g.giver_id = n->nominator_id;
+  g.justification = n->justification;
+  g.public_ = n->visibility != ACCOLADE__V1__VISIBILITY__PRIVATE;
+  Accolade__V1__Member *giver;
+  g.giver_team = store_member_get(ctx, org, n->nominator_id, &giver) == RPC_OK ? giver->team : "";
+  g.n_recipients = n->n_nominee_ids;
+  g.recipients = ARENA_ARRAY(ctx->arena, Accolade__V1__Recipient *, n->n_nominee_ids);
+  for (size_t i = 0; i < n->n_nominee_ids; i++) {
+    g.recipients[i] = ARENA_NEW(ctx->arena, Accolade__V1__Recipient);
+    accolade__v1__recipient__init(g.recipients[i]);
+    g.recipients[i]->user_id = n->nominee_ids[i];
+    g.recipients[i]->team = i < nteams ? teams[i] : "";   /* both sorted by user id */
+  }
+  if ((rc = outbox_enqueue("award", GRANT_AWARD, org, &g.base, NULL))) return rc;
+  if ((rc = store_index_doc(org, n->id))) return rc;
+  n->status = ACCOLADE__V1__NOMINATION_STATUS__APPROVED;
+  n->reviewer_id = (char *)reviewer;
+  n->review_comment = (char *)comment;
+  return nom_event(ctx, n, "approved");
+}
+
+typedef struct review_tx {
+  rpc_ctx *ctx;
+  const Accolade__V1__ReviewNominationRequest *req;
+  Accolade__V1__Nomination *n;
+} review_tx;
+
+static int review_run(void *arg) {
+  review_tx *t = arg;
+  rpc_ctx *ctx = t->ctx;
+  const char *org = ctx->id.org;
+  int rc = store_nomination_get(ctx, org, t->req->nomination_id, 1, &t->n);
+  if (rc) return rc;
+  Accolade__V1__Nomination *n = t->n;
+  int routed = 0;
+  for (size_t i = 0; i < n->n_reviewer_ids; i++) routed |= !strcmp(n->reviewer_ids[i], ctx->id.user);
+  if (!routed && ctx->id.role != ROLE_ADMIN)
+    return nom_visible(ctx, n, 0) ? rpc_fail(ctx, RPC_PERMISSION_DENIED,
+                                             "nomination_id: not routed to you for review (reviewers: its nominees' managers, or admins)")
+                                  : RPC_NOT_FOUND;
+  if (!strcmp(n->nominator_id, ctx->id.user))
+    return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: you cannot review your own nomination");
+  for (size_t i = 0; i < n->n_nominee_ids; i++)
+    if (!strcmp(n->nominee_ids[i], ctx->id.user))
+      return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: you cannot review a nomination of yourself");
+  Accolade__V1__Member *me;
+  if (store_member_get(ctx, org, ctx->id.user, &me) == RPC_OK && !me->active)
+    return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: deactivated members cannot review");
+  if (n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING)
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: the nomination is not pending");
+  if (t->req->approve) return nom_approve(ctx, n, ctx->id.user, t->req->comment);
+  if ((rc = store_nomination_decide(org, n->id, ACCOLADE__V1__NOMINATION_STATUS__REJECTED, ctx->id.user,
+                                    t->req->comment)))
+    return rc;
+  n->status = ACCOLADE__V1__NOMINATION_STATUS__REJECTED;
+  n->reviewer_id = ctx->id.user;
+  n->review_comment = (char *)t->req->comment;
+  return nom_event(ctx, n, "rejected");
+}
+
+int review_decide(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__ReviewNominationRequest *r = req;
+  if (rpc_require(ctx, ROLE_MANAGER | ROLE_ADMIN) || check_uuid(ctx, "nomination_id", r->nomination_id) ||
+      check_len(ctx, "comment", r->comment, 0, 2000))
+    return ctx->code;
+  review_tx t = {ctx, r, NULL};
+  int rc = pg_tx(review_run, &t);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "nomination_id: no nomination '%s'", r->nomination_id);
+  if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "review");
+  Accolade__V1__Nomination *n;
+  rc = store_nomination_get(ctx, ctx->id.org, r->nomination_id, 0, &n);
+  if (rc) return pg_fail(ctx, rc, "review");
+  *(Accolade__V1__Nomination *)resp = *n;
+  return RPC_OK;
+}
+
+int review_endorse(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__EndorseNominationRequest *r = req;
+  Accolade__V1__EndorseNominationResponse *out = resp;
+  if (rpc_require(ctx, ANY_ROLE) || check_uuid(ctx, "nomination_id", r->nomination_id) ||
+      check_len(ctx, "comment", r->comment, 0, 500))
+    return ctx->code;
+  Accolade__V1__Nomination *n;
+  int rc = store_nomination_get(ctx, ctx->id.org, r->nomination_id, 0, &n);
+  if (rc == RPC_NOT_FOUND || (!rc && !nom_visible(ctx, n, 0)))
+    return rpc_fail(ctx, RPC_NOT_FOUND, "nomination_id: no nomination '%s'", r->nomination_id);
+  if (rc) return pg_fail(ctx, rc, "endorse");
+  if (!strcmp(n->nominator_id, ctx->id.user))
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: the nominator cannot endorse their own nomination");
+  for (size_t i = 0; i < n->n_nominee_ids; i++)
+    if (!strcmp(n->nominee_ids[i], ctx->id.user))
+      return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: nominees cannot endorse their own nomination");
+  if (n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING)
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: only a pending nomination can be endorsed");
+  rc = store_endorse(ctx->id.org, r->nomination_id, ctx->id.user, r->comment, &out->endorsements);
+  if (rc == RPC_ALREADY_EXISTS) return rpc_fail(ctx, RPC_ALREADY_EXISTS, "nomination_id: you already endorsed it");
+  if (rc) return pg_fail(ctx, rc, "endorse");
+  return RPC_OK;
+}
+
+typedef struct reflect_tx {
+  rpc_ctx *ctx;
+  const Accolade__V1__AddReflectionRequest *req;
+} reflect_tx;
+
+static int reflect_run(void *arg) {
+  reflect_tx *t = arg;
+  rpc_ctx *ctx = t->ctx;
+  Accolade__V1__Nomination *n;
+  int rc = store_nomination_get(ctx, ctx->id.org, t->req->nomination_id, 0, &n);
+  if (rc) return rc;
+  int nominee = 0;
+  for (size_t i = 0; i < n->n_nominee_ids; i++) nominee |= !strcmp(n->nominee_ids[i], ctx->id.user);
+  if (!nominee)
+    return nom_visible(ctx, n, 0) ? rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: only a nominee may reflect")
+                                  : RPC_NOT_FOUND;
+  if (n->status != ACCOLADE__V1__NOMINATION_STATUS__APPROVED)
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: reflections follow an approval");
+  rc = store_reflect(ctx->id.org, t->req->nomination_id, ctx->id.user, t->req->text);
+  if (rc == RPC_ALREADY_EXISTS) return rpc_fail(ctx, RPC_ALREADY_EXISTS, "nomination_id: you already reflected on it");
+  if (rc) return rc;
+  return store_index_doc(ctx->id.org, t->req->nomination_id);
+}
+
+int review_reflect(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__AddReflectionRequest *r = req;
+  (void)resp;
+  if (rpc_require(ctx, ANY_ROLE) || check_uuid(ctx, "nomination_id", r->nomination_id) ||
+      check_len(ctx, "text", r->text, 20, 4000))
+    return ctx->code;
+  reflect_tx t = {ctx, r};
+  int rc = pg_tx(reflect_run, &t);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "nomination_id: no nomination '%s'", r->nomination_id);
+  if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "reflect");
+  return RPC_OK;
+}

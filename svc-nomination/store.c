@@ -1,0 +1,399 @@
+/* store.c - svc-nomination's SQL. */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg.h"
+
+static char *dup(rpc_ctx *ctx, PGresult *r, int i, int c) { return arena_strdup(ctx->arena, pg_str(r, i, c)); }
+static int is_true(PGresult *r, int i, int c) { return pg_str(r, i, c)[0] == 't'; }
+
+/* ------------------------------------------------------------ settings */
+
+int store_settings(rpc_ctx *ctx, const char *org, Accolade__V1__OrgSettings **out) {
+  const char *p[] = {org};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT allowance_per_month, pair_cap_per_quarter, blind_review, overdue_days FROM "
+                    "(SELECT * FROM org_settings WHERE org = $1 UNION ALL "
+                    " SELECT $1, 5, 3, false, 7) s LIMIT 1",
+                    1, p);
+  if (rc) return rc;
+  Accolade__V1__OrgSettings *s = ARENA_NEW(ctx->arena, Accolade__V1__OrgSettings);
+  accolade__v1__org_settings__init(s);
+  s->allowance_per_month = (int32_t)pg_int(r, 0, 0);
+  s->pair_cap_per_quarter = (int32_t)pg_int(r, 0, 1);
+  s->blind_review = is_true(r, 0, 2);
+  s->overdue_days = (int32_t)pg_int(r, 0, 3);
+  PQclear(r);
+  *out = s;
+  return RPC_OK;
+}
+
+int store_settings_put(const char *org, const Accolade__V1__OrgSettings *s) {
+  char a[16], b[16], d[16];
+  snprintf(a, sizeof a, "%d", s->allowance_per_month);
+  snprintf(b, sizeof b, "%d", s->pair_cap_per_quarter);
+  snprintf(d, sizeof d, "%d", s->overdue_days);
+  const char *p[] = {org, a, b, s->blind_review ? "true" : "false", d};
+  return pg_exec("INSERT INTO org_settings VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org) DO UPDATE SET "
+                 "allowance_per_month = $2, pair_cap_per_quarter = $3, blind_review = $4, overdue_days = $5",
+                 5, p);
+}
+
+/* ------------------------------------------------------------- members */
+
+#define MEMBER_COLS "user_id, display_name, email, team, manager_id, remote, active"
+
+static Accolade__V1__Member *member_row(rpc_ctx *ctx, PGresult *r, int i) {
+  Accolade__V1__Member *m = ARENA_NEW(ctx->arena, Accolade__V1__Member);
+  accolade__v1__member__init(m);
+  m->user_id = dup(ctx, r, i, 0);
+  m->display_name = dup(ctx, r, i, 1);
+  m->email = dup(ctx, r, i, 2);
+  m->team = dup(ctx, r, i, 3);
+  m->manager_id = dup(ctx, r, i, 4);
+  m->remote = is_true(r, i, 5);
+  m->active = is_true(r, i, 6);
+  return m;
+}
+
+int store_member_upsert(const char *org, const Accolade__V1__Member *m) {
+  const char *p[] = {org, m->user_id, m->display_name, m->email, m->team, m->manager_id,
+                     m->remote ? "true" : "false", m->active ? "true" : "false"};
+  return pg_exec("INSERT INTO member (org, " MEMBER_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8) "
+                 "ON CONFLICT (org, user_id) DO UPDATE SET display_name=$3, email=$4, team=$5, manager_id=$6, "
+                 "remote=$7, active=$8, updated_at=now()",
+                 8, p);
+}
+
+static int member_one(rpc_ctx *ctx, const char *sql, const char *org, const char *user, Accolade__V1__Member **out) {
+  const char *p[] = {org, user};
+  PGresult *r;
+  int rc = pg_query(&r, sql, 2, p);
+  if (rc) return rc;
+  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
+  if (!rc) *out = member_row(ctx, r, 0);
+  PQclear(r);
+  return rc;
+}
+
+int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out) {
+  return member_one(ctx, "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND user_id=$2", org, user, out);
+}
+
+int store_member_deactivate(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out) {
+  return member_one(ctx,
+                    "UPDATE member SET active=false, updated_at=now() WHERE org=$1 AND user_id=$2 "
+                    "RETURNING " MEMBER_COLS,
+                    org, user, out);
+}
+
+int store_member_list(rpc_ctx *ctx, const char *org, const char *team, int include_inactive, const char *after,
+                      int limit, Accolade__V1__Member ***out, size_t *n) {
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", limit);
+  const char *p[] = {org, team, include_inactive ? "true" : "false", after, lim};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND ($2='' OR team=$2) AND (active OR $3::boolean) "
+                    "AND user_id > $4 ORDER BY user_id LIMIT $5",
+                    5, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Member *, *n + 1);
+  for (size_t i = 0; i < *n; i++) (*out)[i] = member_row(ctx, r, (int)i);
+  PQclear(r);
+  return RPC_OK;
+}
+
+/* --------------------------------------------------------- nominations */
+
+#define NOM_COLS                                                                                     \
+  "n.id, n.badge_id, n.badge_name, n.nominator_id, "                                                  \
+  "(SELECT coalesce(array_to_string(array_agg(user_id ORDER BY user_id), ','), '') FROM nominee WHERE nomination_id = n.id), " \
+  "n.justification, array_to_string(n.evidence, ' '), n.public, n.status, "                          \
+  "(SELECT coalesce(array_to_string(array_agg(user_id ORDER BY user_id), ','), '') FROM reviewer WHERE nomination_id = n.id), " \
+  "n.reviewer_id, n.review_comment, (SELECT count(*) FROM endorsement e WHERE e.nomination_id = n.id), " \
+  "(extract(epoch from n.created_at) * 1000)::bigint, coalesce((extract(epoch from n.decided_at) * 1000)::bigint, 0), " \
+  "n.request_id, (extract(epoch from n.created_at) * 1000000)::bigint"
+
+static char **split(rpc_ctx *ctx, const char *s, const char *sep, size_t *n) {
+  *n = 0;
+  if (!*s) return NULL;
+  size_t cap = 1;
+  for (const char *p = s; *p; p++) cap += *p == sep[0];
+  char **out = ARENA_ARRAY(ctx->arena, char *, cap);
+  char *copy = arena_strdup(ctx->arena, s), *save = NULL;
+  for (char *t = strtok_r(copy, sep, &save); t; t = strtok_r(NULL, sep, &save)) out[(*n)++] = t;
+  return out;
+}
+
+static Accolade__V1__Nomination *nom_row(rpc_ctx *ctx, PGresult *r, int i) {
+  Accolade__V1__Nomination *n = ARENA_NEW(ctx->arena, Accolade__V1__Nomination);
+  accolade__v1__nomination__init(n);
+  n->id = dup(ctx, r, i, 0);
+  n->badge_id = dup(ctx, r, i, 1);
+  n->badge_name = dup(ctx, r, i, 2);
+  n->nominator_id = dup(ctx, r, i, 3);
+  n->nominee_ids = split(ctx, pg_str(r, i, 4), ",", &n->n_nominee_ids);
+  n->justification = dup(ctx, r, i, 5);
+  n->evidence_links = split(ctx, pg_str(r, i, 6), " ", &n->n_evidence_links);
+  n->visibility = is_true(r, i, 7) ? ACCOLADE__V1__VISIBILITY__PUBLIC : ACCOLADE__V1__VISIBILITY__PRIVATE;
+  n->status = (Accolade__V1__NominationStatus)pg_int(r, i, 8);
+  n->reviewer_ids = split(ctx, pg_str(r, i, 9), ",", &n->n_reviewer_ids);
+  n->reviewer_id = dup(ctx, r, i, 10);
+  n->review_comment = dup(ctx, r, i, 11);
+  n->endorsements = pg_int(r, i, 12);
+  n->create_time_ms = pg_int(r, i, 13);
+  n->decide_time_ms = pg_int(r, i, 14);
+  n->request_id = dup(ctx, r, i, 15);
+  return n;
+}
+
+static int nom_one(rpc_ctx *ctx, const char *sql, int np, const char *const *p, Accolade__V1__Nomination **out) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, np, p);
+  if (rc) return rc;
+  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
+  if (!rc) *out = nom_row(ctx, r, 0);
+  PQclear(r);
+  return rc;
+}
+
+int store_lock_nominator(const char *org, const char *user) {
+  const char *p[] = {org, user};
+  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('nom.nominator'), hashtext($1 || '/' || $2))", 2, p);
+}
+
+int store_nomination_by_request(rpc_ctx *ctx, const char *org, const char *nominator, const char *request_id,
+                                Accolade__V1__Nomination **out) {
+  const char *p[] = {org, nominator, request_id};
+  return nom_one(ctx, "SELECT " NOM_COLS " FROM nomination n WHERE n.org=$1 AND n.nominator_id=$2 AND n.request_id=$3",
+                 3, p, out);
+}
+
+int store_nomination_get(rpc_ctx *ctx, const char *org, const char *id, int for_update,
+                         Accolade__V1__Nomination **out) {
+  const char *p[] = {org, id};
+  return nom_one(ctx,
+                 for_update ? "SELECT " NOM_COLS " FROM nomination n WHERE n.org=$1 AND n.id=$2::uuid FOR UPDATE"
+                            : "SELECT " NOM_COLS " FROM nomination n WHERE n.org=$1 AND n.id=$2::uuid",
+                 2, p, out);
+}
+
+int store_open_duplicate(const char *org, const char *nominator, const char *badge, const char *nominee_key,
+                         int *dupe) {
+  const char *p[] = {org, nominator, badge, nominee_key};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT 1 FROM nomination WHERE org=$1 AND nominator_id=$2 AND badge_id=$3 AND nominee_key=$4 "
+                    "AND status = 1 LIMIT 1",
+                    4, p);
+  if (rc) return rc;
+  *dupe = PQntuples(r) > 0;
+  PQclear(r);
+  return RPC_OK;
+}
+
+static int count_since(const char *sql, int np, const char *const *p, int *n, int64_t *resets_ms) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, np, p);
+  if (rc) return rc;
+  *n = (int)pg_int(r, 0, 0);
+  *resets_ms = pg_int(r, 0, 1);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_used_this_month(const char *org, const char *nominator, int *used, int64_t *resets_ms) {
+  const char *p[] = {org, nominator};
+  return count_since("SELECT count(*), (extract(epoch from date_trunc('month', now()) + interval '1 month') * 1000)::bigint "
+                     "FROM nomination WHERE org=$1 AND nominator_id=$2 AND status <> 4 "
+                     "AND created_at >= date_trunc('month', now())",
+                     2, p, used, resets_ms);
+}
+
+int store_pair_count(const char *org, const char *nominator, const char *nominee, int *n, int64_t *resets_ms) {
+  const char *p[] = {org, nominator, nominee};
+  return count_since("SELECT count(*), (extract(epoch from date_trunc('quarter', now()) + interval '3 months') * 1000)::bigint "
+                     "FROM nomination n JOIN nominee e ON e.nomination_id = n.id WHERE n.org=$1 AND n.nominator_id=$2 "
+                     "AND e.user_id=$3 AND n.status <> 4 AND n.created_at >= date_trunc('quarter', now())",
+                     3, p, n, resets_ms);
+}
+
+int store_nomination_insert(rpc_ctx *ctx, const char *org, const nom_new *x, Accolade__V1__Nomination **out) {
+  /* The evidence links as a text[] literal: each quoted, quotes escaped. */
+  size_t cap = 3;
+  for (size_t i = 0; i < x->nevidence; i++) cap += strlen(x->evidence[i]) * 2 + 3;
+  char *arr = arena_alloc(ctx->arena, cap);
+  size_t k = 0;
+  arr[k++] = '{';
+  for (size_t i = 0; i < x->nevidence; i++) {
+    if (i) arr[k++] = ',';
+    arr[k++] = '"';
+    for (const char *s = x->evidence[i]; *s; s++) {
+      if (*s == '"' || *s == '\\') arr[k++] = '\\';
+      arr[k++] = *s;
+    }
+    arr[k++] = '"';
+  }
+  arr[k++] = '}';
+  arr[k] = 0;
+  const char *p[] = {org, x->request_id, x->nominator, x->nominator_team, x->badge_id, x->badge_name,
+                     x->justification, arr, x->public_ ? "true" : "false", x->nominee_key};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "INSERT INTO nomination (org, request_id, nominator_id, nominator_team, badge_id, badge_name, "
+                    "justification, evidence, public, nominee_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8::text[],$9,$10) "
+                    "RETURNING id",
+                    10, p);
+  if (rc) return rc;
+  char *id = arena_strdup(ctx->arena, pg_str(r, 0, 0));
+  PQclear(r);
+  for (size_t i = 0; i < x->nnominees && !rc; i++) {
+    const char *q[] = {id, org, x->nominees[i], x->nominee_teams[i]};
+    rc = pg_exec("INSERT INTO nominee VALUES ($1::uuid, $2, $3, $4)", 4, q);
+  }
+  /* Reviewers: the nominees' managers, when they are active members. */
+  const char *q[] = {id, org};
+  if (!rc)
+    rc = pg_exec("INSERT INTO reviewer SELECT DISTINCT $1::uuid, $2, m.manager_id FROM nominee e "
+                 "JOIN member m ON m.org = e.org AND m.user_id = e.user_id "
+                 "JOIN member mgr ON mgr.org = m.org AND mgr.user_id = m.manager_id AND mgr.active "
+                 "WHERE e.nomination_id = $1::uuid AND m.manager_id <> ''",
+                 2, q);
+  if (rc) return rc;
+  return store_nomination_get(ctx, org, id, 0, out);
+}
+
+int store_nomination_decide(const char *org, const char *id, int status, const char *reviewer, const char *comment) {
+  char st[8];
+  snprintf(st, sizeof st, "%d", status);
+  const char *p[] = {org, id, st, reviewer, comment};
+  return pg_exec("UPDATE nomination SET status=$3, reviewer_id=$4, review_comment=$5, decided_at=now() "
+                 "WHERE org=$1 AND id=$2::uuid",
+                 5, p);
+}
+
+int store_nominee_teams(rpc_ctx *ctx, const char *org, const char *id, char ***teams, size_t *n) {
+  const char *p[] = {org, id};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT team FROM nominee WHERE org=$1 AND nomination_id=$2::uuid ORDER BY user_id", 2, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *teams = ARENA_ARRAY(ctx->arena, char *, *n + 1);
+  for (size_t i = 0; i < *n; i++) (*teams)[i] = dup(ctx, r, (int)i, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_nomination_list(rpc_ctx *ctx, const char *org, const char *user, int role, int status, const char *badge,
+                          int64_t after_us, const char *after_id, int limit, Accolade__V1__Nomination ***out,
+                          int64_t **cursors, size_t *n) {
+  const char *who;
+  switch (role) {
+    case ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__ROLE__NOMINEE:
+      who = "EXISTS (SELECT 1 FROM nominee e WHERE e.nomination_id = n.id AND e.user_id = $2)";
+      break;
+    case ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__ROLE__REVIEWER:
+      /* Routed to me, or (for admins: $7) routed to nobody. */
+      who = "(EXISTS (SELECT 1 FROM reviewer v WHERE v.nomination_id = n.id AND v.user_id = $2) OR "
+            "($7::boolean AND NOT EXISTS (SELECT 1 FROM reviewer v WHERE v.nomination_id = n.id)))";
+      break;
+    default:
+      who = "n.nominator_id = $2";
+  }
+  char sql[2400], st[8], lim[16], after[24];
+  snprintf(sql, sizeof sql,
+           "SELECT " NOM_COLS " FROM nomination n WHERE n.org = $1 AND %s AND ($3::int = 0 OR n.status = $3::int) "
+           "AND ($4 = '' OR n.badge_id = $4) AND ((extract(epoch from n.created_at) * 1000000)::bigint, n.id) < "
+           "($5::bigint, $6::uuid) AND ($7::boolean OR true) "
+           "ORDER BY (extract(epoch from n.created_at) * 1000000)::bigint DESC, n.id DESC LIMIT $8",
+           who);
+  snprintf(st, sizeof st, "%d", status);
+  snprintf(lim, sizeof lim, "%d", limit);
+  snprintf(after, sizeof after, "%lld", (long long)after_us);
+  const char *p[] = {org, user, st, badge, after, after_id,
+                     ctx->id.role == ROLE_ADMIN ? "true" : "false", lim};
+  PGresult *r;
+  int rc = pg_query(&r, sql, 8, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Nomination *, *n + 1);
+  *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    (*out)[i] = nom_row(ctx, r, (int)i);
+    (*cursors)[i] = pg_int(r, (int)i, 16);
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_endorse(const char *org, const char *id, const char *user, const char *comment, int64_t *count) {
+  const char *p[] = {id, org, user, comment};
+  int rc = pg_exec("INSERT INTO endorsement (nomination_id, org, user_id, comment) VALUES ($1::uuid, $2, $3, $4)", 4, p);
+  if (rc) return rc;
+  PGresult *r;
+  rc = pg_query(&r, "SELECT count(*) FROM endorsement WHERE nomination_id = $1::uuid", 1, p);
+  if (rc) return rc;
+  *count = pg_int(r, 0, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_reflect(const char *org, const char *id, const char *user, const char *text) {
+  const char *p[] = {id, org, user, text};
+  return pg_exec("INSERT INTO reflection (nomination_id, org, user_id, text) VALUES ($1::uuid, $2, $3, $4)", 4, p);
+}
+
+int store_index_doc(const char *org, const char *id) {
+  const char *p[] = {org, id};
+  return pg_exec(
+      "INSERT INTO recognition_doc (nomination_id, org, body, doc) "
+      "SELECT n.id, n.org, b.body, to_tsvector('english', b.body) FROM nomination n, LATERAL "
+      "(SELECT n.justification || coalesce(' ' || string_agg(r.text, ' '), '') AS body FROM reflection r "
+      " WHERE r.nomination_id = n.id) b WHERE n.org = $1 AND n.id = $2::uuid AND n.status = 2 AND n.public "
+      "ON CONFLICT (nomination_id) DO UPDATE SET body = EXCLUDED.body, doc = EXCLUDED.doc",
+      2, p);
+}
+
+int store_search(rpc_ctx *ctx, const char *org, const Accolade__V1__SearchRecognitionsRequest *q, int limit,
+                 Accolade__V1__SearchHit ***out, size_t *n) {
+  char lim[16], s[24], e[24];
+  snprintf(lim, sizeof lim, "%d", limit);
+  snprintf(s, sizeof s, "%lld", (long long)q->start_time_ms);
+  snprintf(e, sizeof e, "%lld", (long long)q->end_time_ms);
+  const char *p[] = {org, q->query, q->badge_id, q->team, s, e, lim};
+  PGresult *r;
+  int rc = pg_query(
+      &r,
+      "SELECT d.nomination_id, n.badge_id, (SELECT string_agg(user_id, ',' ORDER BY user_id) FROM nominee "
+      "WHERE nomination_id = n.id), ts_headline('english', d.body, q, 'StartSel=<b>, StopSel=</b>, MaxWords=30, MinWords=10'), "
+      "ts_rank(d.doc, q), coalesce((extract(epoch from n.decided_at) * 1000)::bigint, 0) "
+      "FROM recognition_doc d JOIN nomination n ON n.id = d.nomination_id, websearch_to_tsquery('english', $2) q "
+      "WHERE d.org = $1 AND d.doc @@ q AND ($3 = '' OR n.badge_id = $3) "
+      "AND ($4 = '' OR EXISTS (SELECT 1 FROM nominee e WHERE e.nomination_id = n.id AND e.team = $4)) "
+      "AND ($5::bigint = 0 OR n.decided_at >= to_timestamp($5::bigint / 1000.0)) "
+      "AND ($6::bigint = 0 OR n.decided_at < to_timestamp($6::bigint / 1000.0)) "
+      "ORDER BY ts_rank(d.doc, q) DESC, n.decided_at DESC LIMIT $7",
+      7, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__SearchHit *, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    Accolade__V1__SearchHit *h = ARENA_NEW(ctx->arena, Accolade__V1__SearchHit);
+    accolade__v1__search_hit__init(h);
+    h->nomination_id = dup(ctx, r, (int)i, 0);
+    h->badge_id = dup(ctx, r, (int)i, 1);
+    h->nominee_ids = split(ctx, pg_str(r, (int)i, 2), ",", &h->n_nominee_ids);
+    h->snippet = dup(ctx, r, (int)i, 3);
+    h->rank = strtod(pg_str(r, (int)i, 4), NULL);
+    h->decide_time_ms = pg_int(r, (int)i, 5);
+    (*out)[i] = h;
+  }
+  PQclear(r);
+  return RPC_OK;
+}

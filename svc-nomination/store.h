@@ -1,0 +1,54 @@
+/* store.h - svc-nomination's SQL. Codes as in pg.h; messages in ctx->arena. */
+#ifndef NOMINATION_STORE_H
+#define NOMINATION_STORE_H
+
+#include <stdint.h>
+
+#include "accolade/v1/nomination.pb-c.h"
+#include "rpc.h"
+
+int store_settings(rpc_ctx *ctx, const char *org, Accolade__V1__OrgSettings **out);
+int store_settings_put(const char *org, const Accolade__V1__OrgSettings *s);
+
+int store_member_upsert(const char *org, const Accolade__V1__Member *m);
+int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out);
+int store_member_list(rpc_ctx *ctx, const char *org, const char *team, int include_inactive,
+                      const char *after, int limit, Accolade__V1__Member ***out, size_t *n);
+int store_member_deactivate(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out);
+
+int store_lock_nominator(const char *org, const char *user);
+int store_nomination_by_request(rpc_ctx *ctx, const char *org, const char *nominator, const char *request_id,
+                                Accolade__V1__Nomination **out);
+int store_nomination_get(rpc_ctx *ctx, const char *org, const char *id, int for_update,
+                         Accolade__V1__Nomination **out);
+/* store_open_duplicate: 1 when an identical pending nomination exists. */
+int store_open_duplicate(const char *org, const char *nominator, const char *badge, const char *nominee_key,
+                         int *dup);
+/* store_used_this_month / store_pair_count: counts in the current UTC period. */
+int store_used_this_month(const char *org, const char *nominator, int *used, int64_t *resets_ms);
+int store_pair_count(const char *org, const char *nominator, const char *nominee, int *n, int64_t *resets_ms);
+
+typedef struct nom_new {
+  const char *request_id, *nominator, *nominator_team, *badge_id, *badge_name, *justification;
+  const char *const *evidence;
+  size_t nevidence;
+  int public_;
+  const char *nominee_key;
+  const char *const *nominees, *const *nominee_teams;
+  size_t nnominees;
+} nom_new;
+int store_nomination_insert(rpc_ctx *ctx, const char *org, const nom_new *n, Accolade__V1__Nomination **out);
+int store_nomination_decide(const char *org, const char *id, int status, const char *reviewer,
+                            const char *comment);
+int store_nominee_teams(rpc_ctx *ctx, const char *org, const char *id, char ***teams, size_t *n);
+int store_nomination_list(rpc_ctx *ctx, const char *org, const char *user, int role, int status,
+                          const char *badge, int64_t after_us, const char *after_id, int limit,
+                          Accolade__V1__Nomination ***out, int64_t **cursors, size_t *n);
+int store_endorse(const char *org, const char *id, const char *user, const char *comment, int64_t *count);
+int store_reflect(const char *org, const char *id, const char *user, const char *text);
+/* store_index_doc (re)indexes an approved public nomination for search. */
+int store_index_doc(const char *org, const char *id);
+int store_search(rpc_ctx *ctx, const char *org, const Accolade__V1__SearchRecognitionsRequest *r, int limit,
+                 Accolade__V1__SearchHit ***out, size_t *n);
+
+#endif

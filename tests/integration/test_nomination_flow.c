@@ -1,0 +1,260 @@
+/* svc-nomination with a real svc-award and Postgres: nominate -> review -> award. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/nomination.pb-c.h"
+#include "harness.h"
+
+#define NOM "/accolade.v1.NominationService/"
+#define JUST "Ran the Q3 pricing workshop and wrote the objection-handling playbook the team now uses."
+
+static th_proc award, nom;
+static char org[64];
+static identity admin, mgr, mgr2, bob, ann;
+
+static void setup(void) {
+  th_init();
+  static char apg[600], npg[600], aaddr[96];
+  snprintf(apg, sizeof apg, "ACCOLADE_AWARD_PG=%s", th_new_database("nomaward"));
+  const char *aenv[] = {apg, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  cr_assert_eq(th_start(&award, th_bin("svc-award"), aenv), 0);
+  snprintf(npg, sizeof npg, "ACCOLADE_NOMINATION_PG=%s", th_new_database("nomination"));
+  snprintf(aaddr, sizeof aaddr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
+  const char *nenv[] = {npg, aaddr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  cr_assert_eq(th_start(&nom, th_bin("svc-nomination"), nenv), 0, "svc-nomination did not start");
+  snprintf(org, sizeof org, "nom-%d", getpid());
+  th_as(&admin, org, "ada", "admin", "ops");
+  th_as(&mgr, org, "mgr", "manager", "east");
+  th_as(&mgr2, org, "mgr2", "manager", "west");
+  th_as(&bob, org, "bob", "member", "west");
+  th_as(&ann, org, "ann", "member", "east");
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Member m[5], *mp[5];
+  const char *ids[] = {"mgr", "mgr2", "ann", "bob", "cat"};
+  const char *teams[] = {"east", "west", "east", "west", "east"};
+  const char *mgrs[] = {"", "", "mgr", "mgr2", "mgr"};
+  for (int i = 0; i < 5; i++) {
+    accolade__v1__member__init(&m[i]);
+    m[i].user_id = (char *)ids[i];
+    m[i].display_name = (char *)ids[i];
+    m[i].team = (char *)teams[i];
+    m[i].manager_id = (char *)mgrs[i];
+    m[i].active = i != 4;   /* cat has left */
+    mp[i] = &m[i];
+  }
+  Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
+  ur.members = mp;
+  ur.n_members = 5;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(nom.addr, NOM "UpsertMembers", &ur, &accolade__v1__upsert_members_response__descriptor, &admin,
+                       &a, &out, &st), RPC_OK, "%s", st.message);
+  arena_free(&a);
+}
+
+static void teardown(void) {
+  cr_assert_eq(th_stop(&nom), 0);
+  cr_assert_eq(th_stop(&award), 0);
+  th_fini();
+}
+
+TestSuite(nomination, .init = setup, .fini = teardown, .timeout = 120);
+
+static int create(arena *a, const identity *as, const char *req_id, const char *badge, const char *nominee,
+                  const char *just, int private_, Accolade__V1__Nomination **out, rpc_status *st) {
+  Accolade__V1__CreateNominationRequest r = ACCOLADE__V1__CREATE_NOMINATION_REQUEST__INIT;
+  r.badge_id = (char *)badge;
+  char *ids[] = {(char *)nominee};
+  r.nominee_ids = ids;
+  r.n_nominee_ids = 1;
+  r.justification = (char *)just;
+  r.request_id = (char *)req_id;
+  r.visibility = private_ ? ACCOLADE__V1__VISIBILITY__PRIVATE : 0;
+  return th_call(nom.addr, NOM "CreateNomination", &r, &accolade__v1__nomination__descriptor, as, a, (void **)out, st);
+}
+
+static int review(arena *a, const identity *as, const char *id, int approve, Accolade__V1__Nomination **out,
+                  rpc_status *st) {
+  Accolade__V1__ReviewNominationRequest r = ACCOLADE__V1__REVIEW_NOMINATION_REQUEST__INIT;
+  r.nomination_id = (char *)id;
+  r.approve = approve;
+  r.comment = "Well deserved";
+  return th_call(nom.addr, NOM "ReviewNomination", &r, &accolade__v1__nomination__descriptor, as, a, (void **)out, st);
+}
+
+Test(nomination, nominate_review_award_the_whole_path) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Nomination *n, *again;
+  rpc_status st;
+  cr_assert_eq(create(&a, &bob, "req-1", "knowledge-sharer", "ann", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(n->status, ACCOLADE__V1__NOMINATION_STATUS__PENDING);
+  cr_assert_eq(n->n_reviewer_ids, 1);
+  cr_assert_str_eq(n->reviewer_ids[0], "mgr", "routed to the nominee's manager");
+  cr_assert_str_eq(n->badge_name, "Knowledge Sharer");
+  /* request_id replay returns the same nomination. */
+  cr_assert_eq(create(&a, &bob, "req-1", "knowledge-sharer", "ann", JUST, 0, &again, &st), RPC_OK);
+  cr_assert_str_eq(again->id, n->id);
+  /* Not routed to mgr2 (nor to members). */
+  Accolade__V1__Nomination *r;
+  cr_assert_eq(review(&a, &mgr2, n->id, 1, &r, &st), RPC_PERMISSION_DENIED);
+  cr_assert_eq(review(&a, &bob, n->id, 1, &r, &st), RPC_PERMISSION_DENIED);
+  cr_assert_eq(review(&a, &mgr, n->id, 1, &r, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(r->status, ACCOLADE__V1__NOMINATION_STATUS__APPROVED);
+  cr_assert_eq(review(&a, &mgr, n->id, 0, &r, &st), RPC_FAILED_PRECONDITION, "not pending any more");
+  /* The outbox delivers GrantAward to svc-award: one award for ann. */
+  Accolade__V1__ListAwardsRequest lr = ACCOLADE__V1__LIST_AWARDS_REQUEST__INIT;
+  lr.recipient_id = "ann";
+  Accolade__V1__ListAwardsResponse *l = NULL;
+  for (int i = 0; i < 100; i++) {
+    cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/ListAwards", &lr,
+                         &accolade__v1__list_awards_response__descriptor, &ann, &a, (void **)&l, &st), RPC_OK);
+    if (l->n_awards) break;
+    usleep(100 * 1000);
+  }
+  cr_assert_eq(l->n_awards, 1, "the approval became an award");
+  cr_assert_str_eq(l->awards[0]->source_id, n->id);
+  cr_assert_str_eq(l->awards[0]->giver_id, "bob");
+  cr_assert_str_eq(l->awards[0]->giver_team, "west");
+  cr_assert_str_eq(l->awards[0]->recipient_team, "east");
+  arena_free(&a);
+}
+
+Test(nomination, every_rejection_rule_has_its_status) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Nomination *n;
+  rpc_status st;
+  cr_assert_eq(create(&a, &bob, "s1", "deal-closer", "bob", JUST, 0, &n, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "nominee_ids[0]") && strstr(st.message, "yourself"), "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "s2", "deal-closer", "cat", JUST, 0, &n, &st), RPC_FAILED_PRECONDITION);
+  cr_assert(strstr(st.message, "cat"), "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "s3", "deal-closer", "nobody", JUST, 0, &n, &st), RPC_FAILED_PRECONDITION);
+  cr_assert_eq(create(&a, &bob, "s4", "deal-closer", "ann", "Great job!", 0, &n, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "justification: must be at least 40"), "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "s5", "no-such-badge", "ann", JUST, 0, &n, &st), RPC_NOT_FOUND);
+  cr_assert(strstr(st.message, "badge_id"), "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "s6", "deal-closer", "ann", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "s7", "deal-closer", "ann", JUST, 0, &n, &st), RPC_ALREADY_EXISTS,
+               "an identical open nomination");
+  cr_assert_eq(create(&a, &bob, "", "deal-closer", "ann", JUST, 0, &n, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "request_id"), "%s", st.message);
+  /* Allowance: 2 a month. s6 used one. */
+  Accolade__V1__OrgSettings s = ACCOLADE__V1__ORG_SETTINGS__INIT;
+  s.allowance_per_month = 2;
+  s.pair_cap_per_quarter = 3;
+  s.overdue_days = 7;
+  Accolade__V1__UpdateOrgSettingsRequest ur = ACCOLADE__V1__UPDATE_ORG_SETTINGS_REQUEST__INIT;
+  ur.settings = &s;
+  void *out;
+  cr_assert_eq(th_call(nom.addr, NOM "UpdateOrgSettings", &ur, &accolade__v1__org_settings__descriptor, &bob, &a, &out, &st),
+               RPC_PERMISSION_DENIED);
+  cr_assert_eq(th_call(nom.addr, NOM "UpdateOrgSettings", &ur, &accolade__v1__org_settings__descriptor, &admin, &a, &out, &st),
+               RPC_OK);
+  cr_assert_eq(create(&a, &bob, "s8", "customer-champion", "ann", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "s9", "innovation-driver", "mgr", JUST, 0, &n, &st), RPC_RESOURCE_EXHAUSTED);
+  cr_assert(strstr(st.message, "allowance") && strstr(st.message, "resets at"), "%s", st.message);
+  Accolade__V1__GetAllowanceRequest gr = ACCOLADE__V1__GET_ALLOWANCE_REQUEST__INIT;
+  Accolade__V1__Allowance *al;
+  cr_assert_eq(th_call(nom.addr, NOM "GetAllowance", &gr, &accolade__v1__allowance__descriptor, &bob, &a, (void **)&al, &st),
+               RPC_OK);
+  cr_assert_eq(al->used, 2);
+  cr_assert_eq(al->left, 0);
+  cr_assert_gt(al->resets_at_ms, 0);
+  /* Pair cap: 1 nomination bob -> ann per quarter, for another nominator's view. */
+  s.allowance_per_month = 10;
+  s.pair_cap_per_quarter = 2;
+  cr_assert_eq(th_call(nom.addr, NOM "UpdateOrgSettings", &ur, &accolade__v1__org_settings__descriptor, &admin, &a, &out, &st),
+               RPC_OK);
+  cr_assert_eq(create(&a, &bob, "s10", "collaboration-leader", "ann", JUST, 0, &n, &st), RPC_RESOURCE_EXHAUSTED);
+  cr_assert(strstr(st.message, "nominee_ids[0]"), "%s", st.message);
+  arena_free(&a);
+}
+
+Test(nomination, blind_review_hides_the_nominator_and_org_b_sees_nothing) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__OrgSettings s = ACCOLADE__V1__ORG_SETTINGS__INIT;
+  s.allowance_per_month = 5;
+  s.pair_cap_per_quarter = 3;
+  s.blind_review = 1;
+  s.overdue_days = 7;
+  Accolade__V1__UpdateOrgSettingsRequest ur = ACCOLADE__V1__UPDATE_ORG_SETTINGS_REQUEST__INIT;
+  ur.settings = &s;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(nom.addr, NOM "UpdateOrgSettings", &ur, &accolade__v1__org_settings__descriptor, &admin, &a, &out, &st),
+               RPC_OK);
+  Accolade__V1__Nomination *n, *seen;
+  cr_assert_eq(create(&a, &bob, "b1", "deal-closer", "ann", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__GetNominationRequest gr = ACCOLADE__V1__GET_NOMINATION_REQUEST__INIT;
+  gr.nomination_id = n->id;
+  cr_assert_eq(th_call(nom.addr, NOM "GetNomination", &gr, &accolade__v1__nomination__descriptor, &mgr, &a, (void **)&seen, &st),
+               RPC_OK);
+  cr_assert_str_eq(seen->nominator_id, "", "the reviewer does not see who nominated");
+  cr_assert_str_eq(seen->justification, JUST);
+  cr_assert_eq(th_call(nom.addr, NOM "GetNomination", &gr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&seen, &st),
+               RPC_OK);
+  cr_assert_str_eq(seen->nominator_id, "bob", "the nominator sees themselves");
+  identity other;
+  char org_b[80];
+  snprintf(org_b, sizeof org_b, "%s-b", org);
+  th_as(&other, org_b, "mgr", "admin", "");
+  cr_assert_eq(th_call(nom.addr, NOM "GetNomination", &gr, &accolade__v1__nomination__descriptor, &other, &a, (void **)&seen,
+                       &st), RPC_NOT_FOUND);
+  Accolade__V1__Nomination *r;
+  cr_assert_eq(review(&a, &other, n->id, 1, &r, &st), RPC_NOT_FOUND);
+  arena_free(&a);
+}
+
+Test(nomination, search_finds_a_reflection_and_not_a_private_nomination) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Nomination *pub, *priv, *r;
+  rpc_status st;
+  cr_assert_eq(create(&a, &bob, "k1", "knowledge-sharer", "ann", JUST, 0, &pub, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "k2", "deal-closer", "ann",
+                      "Quietly rescued the zebracorn renewal by rebuilding the quote over a weekend.", 1, &priv, &st),
+               RPC_OK);
+  cr_assert_eq(review(&a, &mgr, pub->id, 1, &r, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(review(&a, &mgr, priv->id, 1, &r, &st), RPC_OK);
+  Accolade__V1__AddReflectionRequest ar = ACCOLADE__V1__ADD_REFLECTION_REQUEST__INIT;
+  ar.nomination_id = pub->id;
+  ar.text = "Next I will turn the playbook into a photosynthesis-style growth loop for new hires.";
+  void *out;
+  cr_assert_eq(th_call(nom.addr, NOM "AddReflection", &ar, &accolade__v1__add_reflection_response__descriptor, &bob, &a, &out,
+                       &st), RPC_PERMISSION_DENIED, "only a nominee reflects");
+  cr_assert_eq(th_call(nom.addr, NOM "AddReflection", &ar, &accolade__v1__add_reflection_response__descriptor, &ann, &a, &out,
+                       &st), RPC_OK, "%s", st.message);
+  Accolade__V1__SearchRecognitionsRequest sr = ACCOLADE__V1__SEARCH_RECOGNITIONS_REQUEST__INIT;
+  sr.query = "photosynthesis";
+  Accolade__V1__SearchRecognitionsResponse *res;
+  cr_assert_eq(th_call(nom.addr, NOM "SearchRecognitions", &sr, &accolade__v1__search_recognitions_response__descriptor, &mgr2,
+                       &a, (void **)&res, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(res->n_hits, 1);
+  cr_assert_str_eq(res->hits[0]->nomination_id, pub->id);
+  cr_assert(strstr(res->hits[0]->snippet, "<b>"), "%s", res->hits[0]->snippet);
+  sr.query = "zebracorn";
+  cr_assert_eq(th_call(nom.addr, NOM "SearchRecognitions", &sr, &accolade__v1__search_recognitions_response__descriptor, &mgr2,
+                       &a, (void **)&res, &st), RPC_OK);
+  cr_assert_eq(res->n_hits, 0, "private nominations are not in the knowledge base");
+  /* Endorsements: once each, not by the nominator. */
+  Accolade__V1__Nomination *p;
+  cr_assert_eq(create(&a, &bob, "e1", "customer-champion", "ann", JUST, 0, &p, &st), RPC_OK);
+  Accolade__V1__EndorseNominationRequest er = ACCOLADE__V1__ENDORSE_NOMINATION_REQUEST__INIT;
+  er.nomination_id = p->id;
+  Accolade__V1__EndorseNominationResponse *e;
+  cr_assert_eq(th_call(nom.addr, NOM "EndorseNomination", &er, &accolade__v1__endorse_nomination_response__descriptor, &mgr2,
+                       &a, (void **)&e, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(e->endorsements, 1);
+  cr_assert_eq(th_call(nom.addr, NOM "EndorseNomination", &er, &accolade__v1__endorse_nomination_response__descriptor, &mgr2,
+                       &a, (void **)&e, &st), RPC_ALREADY_EXISTS);
+  cr_assert_eq(th_call(nom.addr, NOM "EndorseNomination", &er, &accolade__v1__endorse_nomination_response__descriptor, &bob,
+                       &a, (void **)&e, &st), RPC_FAILED_PRECONDITION);
+  arena_free(&a);
+}
