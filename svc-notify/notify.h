@@ -1,0 +1,56 @@
+/* notify.h - svc-notify's handlers and pieces.
+ *
+ * Decisions:
+ * - PublishEvent (service identity) is idempotent on (org, event_id): the
+ *   first call writes inbox rows for the recipients (muted kinds skipped) and
+ *   a webhook delivery per matching channel, in one transaction; repeats
+ *   answer accepted = false and write nothing.
+ * - Recipients: nomination_created and review_overdue go to the reviewers,
+ *   nomination_approved/rejected to the nominator, award_granted/revoked to
+ *   the recipient, nudges to the members named.
+ * - Subscribe streams the caller's inbox rows with id > cursor in id order,
+ *   then new ones as they commit (polled every 250 ms), with heartbeats; a
+ *   client that resumes with the last id it saw misses nothing and sees
+ *   nothing twice.
+ * - Webhooks: JSON that Slack-style incoming webhooks accept ("text", plus
+ *   structured fields), signed with headers X-Accolade-Timestamp and
+ *   X-Accolade-Signature: sha256=HMAC(secret, timestamp + "." + body).
+ *   Failures and 5xx are retried with backoff (1 s doubling, 5 attempts;
+ *   ACCOLADE_NOTIFY_RETRY_BASE_MS sets the first delay), then
+ *   dead-lettered; 4xx other than 408/429 are dead at once. The URL's host is
+ *   resolved and every address checked: private, loopback, link-local and
+ *   unspecified addresses are refused unless ACCOLADE_NOTIFY_ALLOW_PRIVATE=1,
+ *   and curl connects to the checked address only (CURLOPT_RESOLVE).
+ * - Not built yet: the weekly digest and nudges job (GetDigest).
+ */
+#ifndef NOTIFY_H
+#define NOTIFY_H
+
+#include "accolade/v1/events.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
+#include "rpc.h"
+
+#define ANY_ROLE (ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)
+
+int intake_publish(rpc_ctx *ctx, const void *req, void *resp);
+int inbox_list(rpc_ctx *ctx, const void *req, void *resp);
+int inbox_mark_read(rpc_ctx *ctx, const void *req, void *resp);
+int inbox_subscribe(rpc_ctx *ctx, const void *req, rpc_stream *s);
+int prefs_get(rpc_ctx *ctx, const void *req, void *resp);
+int prefs_update(rpc_ctx *ctx, const void *req, void *resp);
+int channels_create(rpc_ctx *ctx, const void *req, void *resp);
+int channels_list(rpc_ctx *ctx, const void *req, void *resp);
+int channels_delete(rpc_ctx *ctx, const void *req, void *resp);
+int channels_test(rpc_ctx *ctx, const void *req, void *resp);
+int channels_deliveries(rpc_ctx *ctx, const void *req, void *resp);
+
+/* webhook_url_allowed resolves |url| and checks its addresses; fills
+ * |resolve| with "host:port:addr" for CURLOPT_RESOLVE. 0 or -1 with |why|. */
+int webhook_url_allowed(const char *url, int allow_private, char *resolve, size_t cap, const char **why);
+/* webhook_sign writes "sha256=<hex>" for |ts| and |body|. */
+void webhook_sign(const char *secret, const char *ts, const char *body, char out[80]);
+void webhook_start(int allow_private);
+void webhook_stop(void);
+int webhook_allow_private(void);
+
+#endif

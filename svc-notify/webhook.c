@@ -1,0 +1,228 @@
+/* webhook.c - signed webhook deliveries with libcurl, retries and an SSRF guard. */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "pg.h"
+
+#define MAX_ATTEMPTS 5
+
+static atomic_int g_stop;
+static pthread_t g_thread;
+static int g_allow_private;
+static long g_retry_base_ms = 1000;   /* ACCOLADE_NOTIFY_RETRY_BASE_MS */
+
+int webhook_allow_private(void) { return g_allow_private; }
+
+void webhook_sign(const char *secret, const char *ts, const char *body, char out[80]) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int ml = 0;
+  size_t n = strlen(ts) + 1 + strlen(body);
+  char *msg = malloc(n + 1);
+  snprintf(msg, n + 1, "%s.%s", ts, body);
+  HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)msg, n, mac, &ml);
+  free(msg);
+  int k = snprintf(out, 80, "sha256=");
+  for (unsigned i = 0; i < ml && k + 2 < 80; i++) k += snprintf(out + k, 80 - (size_t)k, "%02x", mac[i]);
+}
+
+/* blocked: loopback, private, link-local, CGNAT, unspecified, multicast. */
+static int blocked(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET) {
+    uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a >> 16) == 0xa9fe ||
+           (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8 || (a >> 22) == (100u << 2 | 1) || (a >> 28) == 0xe ||
+           a == 0xffffffffu;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LINKLOCAL(a) ||
+        IN6_IS_ADDR_SITELOCAL(a) || IN6_IS_ADDR_MULTICAST(a) || (a->s6_addr[0] & 0xfe) == 0xfc)
+      return 1;
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+      struct sockaddr_in v4 = {.sin_family = AF_INET};
+      memcpy(&v4.sin_addr, a->s6_addr + 12, 4);
+      return blocked((struct sockaddr *)&v4);
+    }
+    return 0;
+  }
+  return 1;
+}
+
+int webhook_url_allowed(const char *url, int allow_private, char *resolve, size_t cap, const char **why) {
+  CURLU *u = curl_url();
+  char *host = NULL, *port = NULL, *scheme = NULL;
+  int rc = -1;
+  *why = "not a valid http(s) URL";
+  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+    goto out;
+  if (strcmp(scheme, "http") && strcmp(scheme, "https")) goto out;
+  char h[256];
+  snprintf(h, sizeof h, "%s", host);
+  if (h[0] == '[') {   /* [v6] */
+    memmove(h, h + 1, strlen(h));
+    h[strcspn(h, "]")] = 0;
+  }
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+  if (getaddrinfo(h, port, &hints, &res) != 0 || !res) {
+    *why = "the host does not resolve";
+    goto out;
+  }
+  char first[INET6_ADDRSTRLEN] = "";
+  int bad = 0;
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    bad |= blocked(ai->ai_addr);
+    if (!first[0]) {
+      const void *addr = ai->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+                                                  : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+      inet_ntop(ai->ai_family, addr, first, sizeof first);
+    }
+  }
+  freeaddrinfo(res);
+  if (bad && !allow_private) {
+    *why = "private, loopback and link-local addresses are refused (server-side request forgery guard)";
+    goto out;
+  }
+  /* curl connects to exactly the address checked here. */
+  snprintf(resolve, cap, strchr(first, ':') ? "%s:%s:[%s]" : "%s:%s:%s", host, port, first);
+  rc = 0;
+  *why = NULL;
+out:
+  curl_free(host);
+  curl_free(port);
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+static size_t discard(char *p, size_t s, size_t n, void *u) {
+  (void)p;
+  (void)u;
+  return s * n;
+}
+
+/* post sends one delivery; returns the HTTP status, or 0 with |err| set. */
+static long post(const char *url, const char *secret, const char *body, char *err, size_t errlen) {
+  char resolve[600];
+  const char *why;
+  if (webhook_url_allowed(url, g_allow_private, resolve, sizeof resolve, &why) != 0) {
+    snprintf(err, errlen, "refused: %s", why);
+    return -1;
+  }
+  CURL *c = curl_easy_init();
+  if (!c) {
+    snprintf(err, errlen, "curl init failed");
+    return 0;
+  }
+  char ts[24], sig[80], h1[64], h2[120];
+  snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
+  webhook_sign(secret, ts, body, sig);
+  snprintf(h1, sizeof h1, "X-Accolade-Timestamp: %s", ts);
+  snprintf(h2, sizeof h2, "X-Accolade-Signature: %s", sig);
+  struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+  hdr = curl_slist_append(hdr, h1);
+  hdr = curl_slist_append(hdr, h2);
+  struct curl_slist *res = curl_slist_append(NULL, resolve);
+  char cerr[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_RESOLVE, res);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);   /* a redirect could point anywhere */
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "accolade-webhooks/1");
+  long status = 0;
+  CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  else
+    snprintf(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
+  curl_slist_free_all(hdr);
+  curl_slist_free_all(res);
+  curl_easy_cleanup(c);
+  return status;
+}
+
+/* deliver_due sends the due deliveries once; returns how many it tried. */
+static int deliver_due(void) {
+  if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return -1;
+  PGresult *r;
+  if (pg_query(&r,
+               "SELECT d.id, c.url, c.secret, d.body, d.attempts FROM delivery d JOIN channel c ON c.id = d.channel_id "
+               "WHERE d.status = 'pending' AND d.next_attempt_at <= now() ORDER BY d.next_attempt_at LIMIT 16 "
+               "FOR UPDATE OF d SKIP LOCKED",
+               0, NULL) != RPC_OK) {
+    pg_exec("ROLLBACK", 0, NULL);
+    return -1;
+  }
+  int n = PQntuples(r);
+  for (int i = 0; i < n; i++) {
+    char err[256] = "";
+    long status = post(pg_str(r, i, 1), pg_str(r, i, 2), pg_str(r, i, 3), err, sizeof err);
+    int attempts = (int)pg_int(r, i, 4) + 1;
+    const char *id = pg_str(r, i, 0);
+    if (status >= 200 && status < 300) {
+      metrics_count("accolade_webhook_deliveries_total", "outcome=\"delivered\"", 1);
+      const char *p[] = {id};
+      pg_exec("UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' WHERE id=$1", 1, p);
+      continue;
+    }
+    if (status > 0) snprintf(err, sizeof err, "HTTP %ld", status);
+    /* 4xx (but 408 and 429) will not get better; neither will a refused URL. */
+    int permanent = status == -1 || (status >= 400 && status < 500 && status != 408 && status != 429);
+    int dead = permanent || attempts >= MAX_ATTEMPTS;
+    char delay[32];
+    snprintf(delay, sizeof delay, "%ld milliseconds", g_retry_base_ms << (attempts - 1));
+    const char *p[] = {id, err, dead ? "dead" : "pending", delay};
+    metrics_count("accolade_webhook_deliveries_total", dead ? "outcome=\"dead\"" : "outcome=\"retry\"", 1);
+    pg_exec("UPDATE delivery SET status=$3, attempts=attempts+1, last_error=$2, "
+            "next_attempt_at = now() + $4::interval WHERE id=$1", 4, p);
+  }
+  PQclear(r);
+  pg_exec("COMMIT", 0, NULL);
+  return n;
+}
+
+static void *worker(void *arg) {
+  (void)arg;
+  while (!atomic_load(&g_stop)) {
+    int n = deliver_due();
+    if (n > 0) continue;
+    for (int i = 0; i < 4 && !atomic_load(&g_stop); i++) usleep(50 * 1000);
+  }
+  return NULL;
+}
+
+void webhook_start(int allow_private) {
+  g_allow_private = allow_private;
+  const char *base = getenv("ACCOLADE_NOTIFY_RETRY_BASE_MS");
+  if (base && atol(base) > 0) g_retry_base_ms = atol(base);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  atomic_store(&g_stop, 0);
+  pthread_create(&g_thread, NULL, worker, NULL);
+}
+
+void webhook_stop(void) {
+  atomic_store(&g_stop, 1);
+  pthread_join(g_thread, NULL);
+  curl_global_cleanup();
+}

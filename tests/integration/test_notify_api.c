@@ -1,0 +1,370 @@
+/* svc-notify over real gRPC and Postgres, with a local HTTP receiver. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "accolade/v1/notify.pb-c.h"
+#include "harness.h"
+
+#define SVC "/accolade.v1.NotifyService/"
+#define SECRET "channel-secret-0123456789"
+
+static th_proc nt;
+static char org[64];
+static identity svc, ann, admin;
+
+static void setup(void) {
+  th_init();
+  static char pg[600];
+  snprintf(pg, sizeof pg, "ACCOLADE_NOTIFY_PG=%s", th_new_database("notify"));
+  const char *env[] = {pg, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50", NULL};
+  cr_assert_eq(th_start(&nt, th_bin("svc-notify"), env), 0, "svc-notify did not start");
+  static int seq;
+  snprintf(org, sizeof org, "nt-%d-%d", getpid(), seq++);
+  th_as(&svc, org, "svc:award", "service", "");
+  th_as(&ann, org, "ann", "member", "east");
+  th_as(&admin, org, "ada", "admin", "");
+}
+
+static void teardown(void) {
+  cr_assert_eq(th_stop(&nt), 0);
+  th_fini();
+}
+
+TestSuite(notify, .init = setup, .fini = teardown, .timeout = 120);
+
+static int publish(const char *event_id, const char *recipient, int *accepted) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__AwardRecord rec = ACCOLADE__V1__AWARD_RECORD__INIT;
+  rec.award_id = (char *)event_id;
+  rec.org = org;
+  rec.badge_name = "Deal Closer";
+  rec.points = 50;
+  rec.recipient_id = (char *)recipient;
+  rec.recipient_team = "east";
+  rec.public_ = 1;
+  rec.justification = "Closed Northwind";
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = (char *)event_id;
+  ev.org = org;
+  ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
+  ev.award_granted = &rec;
+  Accolade__V1__PublishEventResponse *out;
+  rpc_status st;
+  int rc = th_call(nt.addr, SVC "PublishEvent", &ev, &accolade__v1__publish_event_response__descriptor, &svc, &a,
+                   (void **)&out, &st);
+  if (rc == RPC_OK && accepted) *accepted = out->accepted;
+  arena_free(&a);
+  return rc;
+}
+
+static int inbox_count(const identity *who) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__ListInboxRequest r = ACCOLADE__V1__LIST_INBOX_REQUEST__INIT;
+  Accolade__V1__ListInboxResponse *out;
+  rpc_status st;
+  cr_assert_eq(th_call(nt.addr, SVC "ListInbox", &r, &accolade__v1__list_inbox_response__descriptor, who, &a,
+                       (void **)&out, &st), RPC_OK, "%s", st.message);
+  int n = (int)out->n_notifications;
+  arena_free(&a);
+  return n;
+}
+
+Test(notify, the_same_event_three_times_gives_one_inbox_row) {
+  int acc[3];
+  for (int i = 0; i < 3; i++) cr_assert_eq(publish("ev-1", "ann", &acc[i]), RPC_OK);
+  cr_assert_eq(acc[0], 1);
+  cr_assert_eq(acc[1], 0);
+  cr_assert_eq(acc[2], 0);
+  cr_assert_eq(inbox_count(&ann), 1);
+  identity other;
+  char org_b[80];
+  snprintf(org_b, sizeof org_b, "%s-b", org);
+  th_as(&other, org_b, "ann", "member", "");
+  cr_assert_eq(inbox_count(&other), 0, "org B's ann sees nothing of org A's");
+  cr_assert_eq(publish("ev-x", "ann", NULL), RPC_OK);
+  arena a;
+  arena_init(&a);
+  Accolade__V1__MarkReadRequest mr = ACCOLADE__V1__MARK_READ_REQUEST__INIT;
+  mr.all = 1;
+  Accolade__V1__MarkReadResponse *m;
+  rpc_status st;
+  cr_assert_eq(th_call(nt.addr, SVC "MarkRead", &mr, &accolade__v1__mark_read_response__descriptor, &ann, &a, (void **)&m, &st),
+               RPC_OK);
+  cr_assert_eq(m->marked, 2);
+  cr_assert_eq(m->unread_count, 0);
+  /* Only services publish. */
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = "forged";
+  ev.org = org;
+  cr_assert_eq(th_call(nt.addr, SVC "PublishEvent", &ev, &accolade__v1__publish_event_response__descriptor, &admin, &a,
+                       (void **)&m, &st), RPC_PERMISSION_DENIED);
+  arena_free(&a);
+}
+
+Test(notify, muted_kinds_are_not_delivered) {
+  arena a;
+  arena_init(&a);
+  char *muted[] = {"award_granted"};
+  Accolade__V1__Preferences p = ACCOLADE__V1__PREFERENCES__INIT;
+  p.muted_kinds = muted;
+  p.n_muted_kinds = 1;
+  Accolade__V1__UpdatePreferencesRequest r = ACCOLADE__V1__UPDATE_PREFERENCES_REQUEST__INIT;
+  r.preferences = &p;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(nt.addr, SVC "UpdatePreferences", &r, &accolade__v1__preferences__descriptor, &ann, &a, &out, &st), RPC_OK,
+               "%s", st.message);
+  cr_assert_eq(publish("ev-m", "ann", NULL), RPC_OK);
+  cr_assert_eq(inbox_count(&ann), 0);
+  char *bad[] = {"everything"};
+  p.muted_kinds = bad;
+  cr_assert_eq(th_call(nt.addr, SVC "UpdatePreferences", &r, &accolade__v1__preferences__descriptor, &ann, &a, &out, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "preferences.muted_kinds[0]"), "%s", st.message);
+  arena_free(&a);
+}
+
+typedef struct sub {
+  int64_t after;
+  int want;
+  int got;
+  int64_t ids[64];
+} sub;
+
+static int on_note(void *arg, const uint8_t *buf, size_t len) {
+  sub *s = arg;
+  Accolade__V1__Notification *n = accolade__v1__notification__unpack(NULL, len, buf);
+  if (!n) return 1;
+  if (!n->heartbeat && s->got < 64) s->ids[s->got++] = n->id;
+  accolade__v1__notification__free_unpacked(n, NULL);
+  return s->got >= s->want;   /* then hang up */
+}
+
+static void subscribe(sub *s, int from_start) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__SubscribeRequest r = ACCOLADE__V1__SUBSCRIBE_REQUEST__INIT;
+  r.after_id = s->after;
+  r.from_start = from_start;
+  r.heartbeat_seconds = 1;
+  uint8_t buf[64];
+  size_t n = accolade__v1__subscribe_request__pack(&r, buf);
+  rpc_call_opts o = {.as = &ann, .timeout_ms = 15000};
+  rpc_status st;
+  rpc_call_stream_raw(nt.addr, SVC "Subscribe", buf, n, &o, &a, on_note, s, NULL, &st);
+  arena_free(&a);
+}
+
+static void *subscribe_new(void *s) {
+  subscribe(s, 0);
+  return NULL;
+}
+
+Test(notify, a_subscriber_that_resumes_gets_everything_exactly_once) {
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "s%d", i);
+    publish(id, "ann", NULL);
+  }
+  sub first = {.want = 2};
+  subscribe(&first, 1);   /* reads 2 of 3, then disconnects */
+  cr_assert_eq(first.got, 2);
+  for (int i = 3; i < 5; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "s%d", i);
+    publish(id, "ann", NULL);
+  }
+  sub second = {.after = first.ids[1], .want = 3};
+  subscribe(&second, 0);
+  cr_assert_eq(second.got, 3, "the rest: one missed before, two new");
+  int64_t all[5] = {first.ids[0], first.ids[1], second.ids[0], second.ids[1], second.ids[2]};
+  for (int i = 1; i < 5; i++) cr_assert_gt(all[i], all[i - 1], "in order, none twice");
+  /* Live: a notification published while subscribed arrives. */
+  sub live = {.after = all[4], .want = 1};
+  pthread_t t;
+  pthread_create(&t, NULL, subscribe_new, &live);
+  usleep(300 * 1000);
+  publish("s-live", "ann", NULL);
+  pthread_join(t, NULL);
+  cr_assert_eq(live.got, 1);
+}
+
+/* ---- a local HTTP receiver ---- */
+
+typedef struct receiver {
+  int fd, port;
+  atomic_int requests;
+  int fail_first;   /* answer 500 to this many requests, then 200 */
+  char last_ts[32], last_sig[100], last_body[4096];
+  pthread_t thread;
+} receiver;
+
+static void *serve(void *arg) {
+  receiver *r = arg;
+  for (;;) {
+    int c = accept(r->fd, NULL, NULL);
+    if (c < 0) return NULL;
+    char buf[16384];
+    size_t n = 0;
+    ssize_t k;
+    char *body = NULL;
+    long want = -1;
+    while ((k = read(c, buf + n, sizeof buf - 1 - n)) > 0) {
+      n += (size_t)k;
+      buf[n] = 0;
+      char *end = strstr(buf, "\r\n\r\n");
+      if (end && want < 0) {
+        char *cl = strcasestr(buf, "content-length:");
+        want = cl ? atol(cl + 15) : 0;
+        body = end + 4;
+      }
+      if (body && (long)(n - (size_t)(body - buf)) >= want) break;
+    }
+    int i = atomic_fetch_add(&r->requests, 1);
+    char *h = strcasestr(buf, "x-accolade-timestamp: ");
+    if (h) sscanf(h + 22, "%31s", r->last_ts);
+    h = strcasestr(buf, "x-accolade-signature: ");
+    if (h) sscanf(h + 22, "%99s", r->last_sig);
+    if (body) snprintf(r->last_body, sizeof r->last_body, "%s", body);
+    const char *resp = i < r->fail_first ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                         : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    if (write(c, resp, strlen(resp)) < 0) {
+    }
+    close(c);
+  }
+}
+
+static void receiver_start(receiver *r, int fail_first) {
+  memset(r, 0, sizeof *r);
+  r->fail_first = fail_first;
+  r->fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  bind(r->fd, (struct sockaddr *)&a, sizeof a);
+  listen(r->fd, 16);
+  getsockname(r->fd, (struct sockaddr *)&a, &len);
+  r->port = ntohs(a.sin_port);
+  pthread_create(&r->thread, NULL, serve, r);
+}
+
+static char *create_channel(arena *a, const char *url, rpc_status *st, int *rc) {
+  Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
+  c.url = (char *)url;
+  c.secret = SECRET;
+  Accolade__V1__CreateChannelRequest r = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
+  r.channel = &c;
+  Accolade__V1__Channel *out;
+  *rc = th_call(nt.addr, SVC "CreateChannel", &r, &accolade__v1__channel__descriptor, &admin, a, (void **)&out, st);
+  return *rc == RPC_OK ? out->id : NULL;
+}
+
+static Accolade__V1__Delivery *wait_delivery(arena *a, const char *channel, const char *status) {
+  Accolade__V1__ListDeliveriesRequest r = ACCOLADE__V1__LIST_DELIVERIES_REQUEST__INIT;
+  r.channel_id = (char *)channel;
+  Accolade__V1__ListDeliveriesResponse *out;
+  rpc_status st;
+  for (int i = 0; i < 200; i++) {
+    cr_assert_eq(th_call(nt.addr, SVC "ListDeliveries", &r, &accolade__v1__list_deliveries_response__descriptor, &admin, a,
+                         (void **)&out, &st), RPC_OK, "%s", st.message);
+    if (out->n_deliveries && !strcmp(out->deliveries[0]->status, status)) return out->deliveries[0];
+    usleep(50 * 1000);
+  }
+  return out->n_deliveries ? out->deliveries[0] : NULL;
+}
+
+Test(notify, webhooks_are_signed_retried_on_500_and_dead_lettered) {
+  receiver rcv;
+  receiver_start(&rcv, 1);
+  arena a;
+  arena_init(&a);
+  char url[96];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", rcv.port);
+  rpc_status st;
+  int rc;
+  char *ch = create_channel(&a, url, &st, &rc);
+  cr_assert_eq(rc, RPC_OK, "%s", st.message);
+  cr_assert_eq(publish("ev-w", "ann", NULL), RPC_OK);
+  Accolade__V1__Delivery *d = wait_delivery(&a, ch, "delivered");
+  cr_assert_not_null(d);
+  cr_assert_str_eq(d->status, "delivered");
+  cr_assert_eq(d->attempts, 2, "the 500 was retried once");
+  cr_assert_eq(atomic_load(&rcv.requests), 2);
+  /* The signature verifies: HMAC-SHA256(secret, ts "." body). */
+  char msg[5000];
+  snprintf(msg, sizeof msg, "%s.%s", rcv.last_ts, rcv.last_body);
+  unsigned char mac[32];
+  unsigned int ml;
+  HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)msg, strlen(msg), mac, &ml);
+  char want[80] = "sha256=";
+  for (int i = 0; i < 32; i++) sprintf(want + 7 + 2 * i, "%02x", mac[i]);
+  cr_assert_str_eq(rcv.last_sig, want);
+  cr_assert(strstr(rcv.last_body, "\"text\":\"ann earned Deal Closer"), "%s", rcv.last_body);
+  /* A dead endpoint ends in dead-letter with its last error. */
+  char dead_url[96];
+  snprintf(dead_url, sizeof dead_url, "http://127.0.0.1:%d/gone", th_free_port());
+  char *dead = create_channel(&a, dead_url, &st, &rc);
+  cr_assert_eq(rc, RPC_OK);
+  Accolade__V1__TestChannelRequest tr = ACCOLADE__V1__TEST_CHANNEL_REQUEST__INIT;
+  tr.channel_id = dead;
+  void *out;
+  cr_assert_eq(th_call(nt.addr, SVC "TestChannel", &tr, &accolade__v1__test_channel_response__descriptor, &admin, &a, &out, &st),
+               RPC_OK);
+  d = wait_delivery(&a, dead, "dead");
+  cr_assert_not_null(d);
+  cr_assert_str_eq(d->status, "dead");
+  cr_assert_eq(d->attempts, 5);
+  cr_assert(*d->last_error, "the last error is kept");
+  /* Field limits. */
+  Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
+  c.url = url;
+  c.secret = "short";
+  Accolade__V1__CreateChannelRequest cr = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
+  cr.channel = &c;
+  cr_assert_eq(th_call(nt.addr, SVC "CreateChannel", &cr, &accolade__v1__channel__descriptor, &admin, &a, &out, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "channel.secret"), "%s", st.message);
+  cr_assert_eq(th_call(nt.addr, SVC "CreateChannel", &cr, &accolade__v1__channel__descriptor, &ann, &a, &out, &st),
+               RPC_PERMISSION_DENIED);
+  arena_free(&a);
+  shutdown(rcv.fd, SHUT_RDWR);
+  close(rcv.fd);
+  pthread_join(rcv.thread, NULL);
+}
+
+Test(notify, private_addresses_are_refused_by_default) {
+  th_proc strict;
+  static char pg[600];
+  snprintf(pg, sizeof pg, "ACCOLADE_NOTIFY_PG=%s", th_new_database("notifystrict"));
+  const char *env[] = {pg, NULL};
+  cr_assert_eq(th_start(&strict, th_bin("svc-notify"), env), 0);
+  arena a;
+  arena_init(&a);
+  const char *urls[] = {"http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://169.254.169.254/latest/meta-data",
+                        "http://[::1]:8080/x", "http://192.168.1.1/x"};
+  for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+    Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
+    c.url = (char *)urls[i];
+    c.secret = SECRET;
+    Accolade__V1__CreateChannelRequest r = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
+    r.channel = &c;
+    void *out;
+    rpc_status st;
+    cr_assert_eq(th_call(strict.addr, SVC "CreateChannel", &r, &accolade__v1__channel__descriptor, &admin, &a, &out, &st),
+                 RPC_INVALID_ARGUMENT, "%s was accepted", urls[i]);
+    cr_assert(strstr(st.message, "channel.url"), "%s", st.message);
+  }
+  arena_free(&a);
+  cr_assert_eq(th_stop(&strict), 0);
+}
