@@ -1,0 +1,159 @@
+/* The whole suite: gateway, nomination, award, leaderboard and notify as real
+ * processes. A nomination approved through the gateway shows up on the
+ * leaderboard and in the recipient's inbox, through the outboxes. */
+#include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accolade/v1/leaderboard.pb-c.h"
+#include "accolade/v1/nomination.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
+#include "harness.h"
+
+#define SECRET "e2e-secret"
+
+static th_proc award, lb, nt, nom, gw;
+static char org[64];
+
+static char *token(const char *user, const char *role) {
+  static char out[4][1024];
+  static int k;
+  char *o = out[k++ % 4];
+  char payload[256], h[64], p[512];
+  snprintf(payload, sizeof payload, "{\"sub\":\"%s\",\"org\":\"%s\",\"role\":\"%s\",\"exp\":%ld}", user, org, role,
+           (long)time(NULL) + 300);
+  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const char *parts[2] = {"{\"alg\":\"HS256\"}", payload};
+  char *outs[2] = {h, p};
+  for (int j = 0; j < 2; j++) {
+    const unsigned char *in = (const unsigned char *)parts[j];
+    size_t n = strlen(parts[j]), q = 0;
+    for (size_t i = 0; i < n; i += 3) {
+      unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+      outs[j][q++] = t[(v >> 18) & 63];
+      outs[j][q++] = t[(v >> 12) & 63];
+      if (i + 1 < n) outs[j][q++] = t[(v >> 6) & 63];
+      if (i + 2 < n) outs[j][q++] = t[v & 63];
+    }
+    outs[j][q] = 0;
+  }
+  snprintf(o, 1024, "%s.%s", h, p);
+  unsigned char mac[32];
+  unsigned int ml;
+  HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)o, strlen(o), mac, &ml);
+  size_t q = strlen(o);
+  o[q++] = '.';
+  for (size_t i = 0; i < 32; i += 3) {
+    unsigned v = (unsigned)mac[i] << 16 | (i + 1 < 32 ? (unsigned)mac[i + 1] << 8 : 0) | (i + 2 < 32 ? mac[i + 2] : 0);
+    o[q++] = t[(v >> 18) & 63];
+    o[q++] = t[(v >> 12) & 63];
+    if (i + 1 < 32) o[q++] = t[(v >> 6) & 63];
+    if (i + 2 < 32) o[q++] = t[v & 63];
+  }
+  o[q] = 0;
+  return o;
+}
+
+static int via(const char *method, const void *req, const ProtobufCMessageDescriptor *d, const char *tok, arena *a,
+               void **out, rpc_status *st) {
+  char bearer[1100];
+  snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+  const char *md[] = {"authorization", bearer, NULL};
+  rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};
+  return rpc_call(gw.addr, method, req, d, &o, a, out, st);
+}
+
+Test(e2e, an_approved_nomination_reaches_the_leaderboard_and_the_inbox, .timeout = 180) {
+  th_init();
+  snprintf(org, sizeof org, "e2e-%d", getpid());
+  const char *dsn = th_new_database("e2e");
+  static char pg[600], redis[64], a_addr[96], l_addr[96], n_addr[96], o_addr[96];
+  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", dsn);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  const char *base[] = {pg, redis, NULL};
+  /* Leaves first, then those that call them, with their real addresses. */
+  cr_assert_eq(th_start(&lb, th_bin("svc-leaderboard"), base), 0);
+  cr_assert_eq(th_start(&nt, th_bin("svc-notify"), base), 0);
+  snprintf(l_addr, sizeof l_addr, "ACCOLADE_LEADERBOARD_ADDR=%s", lb.addr);
+  snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=%s", nt.addr);
+  const char *aenv[] = {pg, l_addr, n_addr, NULL};
+  cr_assert_eq(th_start(&award, th_bin("svc-award"), aenv), 0);
+  snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
+  const char *nenv[] = {pg, a_addr, n_addr, NULL};
+  cr_assert_eq(th_start(&nom, th_bin("svc-nomination"), nenv), 0);
+  snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=%s", nom.addr);
+  const char *genv[] = {redis, a_addr, l_addr, n_addr, o_addr, "ACCOLADE_JWT_HS256_SECRET=" SECRET, NULL};
+  cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0);
+
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  void *out;
+  Accolade__V1__Member m[3], *mp[3];
+  const char *ids[] = {"mgr", "ann", "bob"}, *mgrs[] = {"", "mgr", "mgr"}, *teams[] = {"east", "east", "west"};
+  for (int i = 0; i < 3; i++) {
+    accolade__v1__member__init(&m[i]);
+    m[i].user_id = (char *)ids[i];
+    m[i].manager_id = (char *)mgrs[i];
+    m[i].team = (char *)teams[i];
+    m[i].active = 1;
+    mp[i] = &m[i];
+  }
+  Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
+  ur.members = mp;
+  ur.n_members = 3;
+  cr_assert_eq(via("/accolade.v1.NominationService/UpsertMembers", &ur, &accolade__v1__upsert_members_response__descriptor,
+                   token("ada", "admin"), &a, &out, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__CreateNominationRequest cr = ACCOLADE__V1__CREATE_NOMINATION_REQUEST__INIT;
+  cr.badge_id = "deal-closer";
+  char *nominees[] = {"ann"};
+  cr.nominee_ids = nominees;
+  cr.n_nominee_ids = 1;
+  cr.justification = "Closed the Northwind renewal two weeks early by pairing with support on the blockers.";
+  cr.request_id = "e2e-1";
+  Accolade__V1__Nomination *n;
+  cr_assert_eq(via("/accolade.v1.NominationService/CreateNomination", &cr, &accolade__v1__nomination__descriptor,
+                   token("bob", "member"), &a, (void **)&n, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__ReviewNominationRequest rr = ACCOLADE__V1__REVIEW_NOMINATION_REQUEST__INIT;
+  rr.nomination_id = n->id;
+  rr.approve = 1;
+  cr_assert_eq(via("/accolade.v1.NominationService/ReviewNomination", &rr, &accolade__v1__nomination__descriptor,
+                   token("mgr", "manager"), &a, &out, &st), RPC_OK, "%s", st.message);
+  int64_t t0 = rpc_now_ms();
+  /* The leaderboard and the inbox catch up through two outboxes. */
+  Accolade__V1__GetRankRequest gr = ACCOLADE__V1__GET_RANK_REQUEST__INIT;
+  gr.id = "ann";
+  Accolade__V1__GetRankResponse *rank = NULL;
+  Accolade__V1__ListInboxRequest ir = ACCOLADE__V1__LIST_INBOX_REQUEST__INIT;
+  Accolade__V1__ListInboxResponse *inbox = NULL;
+  int64_t on_board = -1, in_inbox = -1;
+  for (int i = 0; i < 200 && (on_board < 0 || in_inbox < 0); i++) {
+    if (on_board < 0 && via("/accolade.v1.LeaderboardService/GetRank", &gr, &accolade__v1__get_rank_response__descriptor,
+                            token("ann", "member"), &a, (void **)&rank, &st) == RPC_OK && rank->ranked)
+      on_board = rpc_now_ms() - t0;
+    if (in_inbox < 0 && via("/accolade.v1.NotifyService/ListInbox", &ir, &accolade__v1__list_inbox_response__descriptor,
+                            token("ann", "member"), &a, (void **)&inbox, &st) == RPC_OK) {
+      for (size_t k = 0; k < inbox->n_notifications; k++)
+        if (!strcmp(inbox->notifications[k]->kind, "award_granted")) in_inbox = rpc_now_ms() - t0;
+    }
+    if (on_board < 0 || in_inbox < 0) usleep(25 * 1000);
+  }
+  cr_assert_geq(on_board, 0, "the award never reached the leaderboard");
+  cr_assert_geq(in_inbox, 0, "the award never reached the inbox");
+  cr_assert_eq(rank->entry->points, 50);
+  cr_assert_eq(rank->entry->rank, 1);
+  fprintf(stderr, "recognition to visibility: leaderboard %lld ms, inbox %lld ms\n", (long long)on_board,
+          (long long)in_inbox);
+  arena_free(&a);
+  th_stop(&gw);
+  th_stop(&nom);
+  th_stop(&award);
+  th_stop(&nt);
+  th_stop(&lb);
+  th_fini();
+}
