@@ -50,6 +50,9 @@ int settings_update(rpc_ctx *ctx, const void *req, void *resp);
 
 /* nom_visible: may the caller see |n| (already loaded)? Applies blind review. */
 int nom_visible(rpc_ctx *ctx, Accolade__V1__Nomination *n, int blind);
+/* nom_approve marks |n| approved and sends GrantAward and the approval event
+ * through the outbox (inside the caller's transaction). */
+int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment);
 /* nom_event writes a notify event for |n| (kind: created, approved, rejected). */
 int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind);
 

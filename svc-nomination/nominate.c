@@ -96,8 +96,6 @@ typedef struct create_tx {
   int replay;
 } create_tx;
 
-static int approve_and_grant(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment);
-
 static int create_run(void *arg) {
   create_tx *t = arg;
   rpc_ctx *ctx = t->ctx;
@@ -138,7 +136,7 @@ static int create_run(void *arg) {
   }
   if ((rc = store_nomination_insert(ctx, org, &t->nn, &t->out))) return rc;
   if ((rc = nom_event(ctx, t->out, "created"))) return rc;
-  if (t->badge.auto_approve) return approve_and_grant(ctx, t->out, "auto", "AUTO badge");
+  if (t->badge.auto_approve) return nom_approve(ctx, t->out, "auto", "AUTO badge");
   return RPC_OK;
 }
 
@@ -211,14 +209,6 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "create nomination");
   *(Accolade__V1__Nomination *)resp = *t.out;
   return RPC_OK;
-}
-
-/* ------------------------------------------- approval (shared with review.c) */
-
-int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment);
-
-static int approve_and_grant(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment) {
-  return nom_approve(ctx, n, reviewer, comment);
 }
 
 /* ---------------------------------------------------------------- reads */
