@@ -34,7 +34,10 @@ static Accolade__V1__Badge *badge_row(rpc_ctx *ctx, PGresult *r, int i) {
   return b;
 }
 
-int store_ensure_org(const char *org) {
+/* One transaction: a concurrent caller that finds the org_seeded row (after
+ * waiting on its unique key) also finds the badges. */
+static int seed_run(void *arg) {
+  const char *org = arg;
   const char *p[] = {org};
   PGresult *r;
   int rc = pg_query(&r, "INSERT INTO org_seeded(org) VALUES ($1) ON CONFLICT DO NOTHING RETURNING org",
@@ -59,6 +62,8 @@ int store_ensure_org(const char *org) {
       "ON CONFLICT DO NOTHING",
       1, p);
 }
+
+int store_ensure_org(const char *org) { return pg_tx(seed_run, (void *)org); }
 
 int store_badge_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Badge **out) {
   const char *p[] = {org, id};
