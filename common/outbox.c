@@ -138,7 +138,9 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
         pg_exec("UPDATE outbox SET dead_at = now(), attempts = attempts + 1, last_error = $2 "
                 "WHERE id = $1", 2, q);
       } else {
-        log_warn("outbox: %s to %s failed (attempt %d): %s", method, target, attempts + 1, err);
+        /* The first failure and every tenth are worth a warning; the rest is noise. */
+        log_msg(attempts % 10 == 0 ? LOG_WARN : LOG_DEBUG, "outbox: %s to %s failed (attempt %d): %s", method,
+                target, attempts + 1, err);
         pg_exec("UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
                 "next_attempt_at = now() + $3::interval WHERE id = $1", 3, q);
       }
