@@ -20,9 +20,22 @@ static const rpc_method methods[] = {
     M("AddReflection", add_reflection_request, add_reflection_response, review_reflect),
     M("GetAllowance", get_allowance_request, allowance, nominate_allowance),
     M("SearchRecognitions", search_recognitions_request, search_recognitions_response, search_recognitions),
+    M("GetParticipationStats", get_participation_stats_request, participation_stats, stats_participation),
     M("GetOrgSettings", get_org_settings_request, org_settings, settings_get),
     M("UpdateOrgSettings", update_org_settings_request, org_settings, settings_update),
 };
+
+static int init(const config *cfg, void **app) {
+  (void)cfg;
+  (void)app;
+  scheduler_start();
+  return 0;
+}
+
+static void fini(void *app) {
+  (void)app;
+  scheduler_stop();
+}
 
 int main(int argc, char **argv) {
   static const svc_def def = {
@@ -34,6 +47,8 @@ int main(int argc, char **argv) {
       .outbox = 1,
       .methods = methods,
       .nmethods = (int)(sizeof methods / sizeof methods[0]),
+      .init = init,
+      .fini = fini,
   };
   return svc_main(argc, argv, &def);
 }

@@ -20,7 +20,9 @@
  *   nominator id.
  * - Private nominations are visible to the nominator, nominees, reviewers
  *   and admins only; others get NOT_FOUND.
- * - Not done yet: participation analytics and the overdue-review scheduler.
+ * - ReviewOverdue: a scheduler thread (ACCOLADE_NOMINATION_OVERDUE_SCAN_MS,
+ *   default 60 s) sends one reminder per nomination pending longer than the
+ *   org's overdue_days.
  */
 #ifndef NOMINATION_NOM_H
 #define NOMINATION_NOM_H
@@ -45,6 +47,7 @@ int review_decide(rpc_ctx *ctx, const void *req, void *resp);
 int review_endorse(rpc_ctx *ctx, const void *req, void *resp);
 int review_reflect(rpc_ctx *ctx, const void *req, void *resp);
 int search_recognitions(rpc_ctx *ctx, const void *req, void *resp);
+int stats_participation(rpc_ctx *ctx, const void *req, void *resp);
 int settings_get(rpc_ctx *ctx, const void *req, void *resp);
 int settings_update(rpc_ctx *ctx, const void *req, void *resp);
 
@@ -55,5 +58,11 @@ int nom_visible(rpc_ctx *ctx, Accolade__V1__Nomination *n, int blind);
 int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment);
 /* nom_event writes a notify event for |n| (kind: created, approved, rejected). */
 int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind);
+
+/* nom_event_overdue writes a ReviewOverdue event for |n|. */
+int nom_event_overdue(rpc_ctx *ctx, const Accolade__V1__Nomination *n, int64_t days);
+void scheduler_start(void);
+void scheduler_stop(void);
+int scheduler_scan_once(void);
 
 #endif

@@ -14,7 +14,7 @@
 #define GRANT_AWARD "/accolade.v1.AwardService/GrantAward"
 #define PUBLISH_EVENT "/accolade.v1.NotifyService/PublishEvent"
 
-int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind) {
+static int event_of(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind, int64_t days) {
   Accolade__V1__NominationEvent ne = ACCOLADE__V1__NOMINATION_EVENT__INIT;
   ne.nomination_id = n->id;
   ne.badge_id = n->badge_id;
@@ -27,6 +27,7 @@ int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind)
   ne.justification = n->justification;
   ne.comment = n->review_comment;
   ne.public_ = n->visibility != ACCOLADE__V1__VISIBILITY__PRIVATE;
+  ne.pending_days = days;
   Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
   ev.event_id = arena_printf(ctx->arena, "nomination-%s:%s", kind, n->id);
   ev.org = ctx->id.org;
@@ -34,6 +35,10 @@ int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind)
   if (!strcmp(kind, "created")) {
     ev.kind_case = ACCOLADE__V1__EVENT__KIND_NOMINATION_CREATED;
     ev.nomination_created = &ne;
+  } else if (!strcmp(kind, "overdue")) {
+    ev.kind_case = ACCOLADE__V1__EVENT__KIND_REVIEW_OVERDUE;
+    ev.review_overdue = &ne;
+    ne.nominator_id = "";   /* reminders do not say who nominated */
   } else if (!strcmp(kind, "approved")) {
     ev.kind_case = ACCOLADE__V1__EVENT__KIND_NOMINATION_APPROVED;
     ev.nomination_approved = &ne;
@@ -42,6 +47,12 @@ int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind)
     ev.nomination_rejected = &ne;
   }
   return outbox_enqueue("notify", PUBLISH_EVENT, ctx->id.org, &ev.base, NULL);
+}
+
+int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind) { return event_of(ctx, n, kind, 0); }
+
+int nom_event_overdue(rpc_ctx *ctx, const Accolade__V1__Nomination *n, int64_t days) {
+  return event_of(ctx, n, "overdue", days);
 }
 
 /* nom_approve marks |n| approved and, in the same transaction, sends

@@ -13,18 +13,20 @@
 #define JUST "Ran the Q3 pricing workshop and wrote the objection-handling playbook the team now uses."
 
 static th_proc award, nom;
+static char nom_dsn[600];
 static char org[64];
 static identity admin, mgr, mgr2, bob, ann;
 
 static void setup(void) {
   th_init();
-  static char apg[600], npg[600], aaddr[96];
+  static char apg[700], npg[700], aaddr[96];
   snprintf(apg, sizeof apg, "ACCOLADE_AWARD_PG=%s", th_new_database("nomaward"));
   const char *aenv[] = {apg, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
   cr_assert_eq(th_start(&award, th_bin("svc-award"), aenv), 0);
-  snprintf(npg, sizeof npg, "ACCOLADE_NOMINATION_PG=%s", th_new_database("nomination"));
+  snprintf(nom_dsn, sizeof nom_dsn, "%s", th_new_database("nomination"));
+  snprintf(npg, sizeof npg, "ACCOLADE_NOMINATION_PG=%s", nom_dsn);
   snprintf(aaddr, sizeof aaddr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
-  const char *nenv[] = {npg, aaddr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  const char *nenv[] = {npg, aaddr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", "ACCOLADE_NOMINATION_OVERDUE_SCAN_MS=200", NULL};
   cr_assert_eq(th_start(&nom, th_bin("svc-nomination"), nenv), 0, "svc-nomination did not start");
   snprintf(org, sizeof org, "nom-%d", getpid());
   th_as(&admin, org, "ada", "admin", "ops");
@@ -256,5 +258,66 @@ Test(nomination, search_finds_a_reflection_and_not_a_private_nomination) {
                        &a, (void **)&e, &st), RPC_ALREADY_EXISTS);
   cr_assert_eq(th_call(nom.addr, NOM "EndorseNomination", &er, &accolade__v1__endorse_nomination_response__descriptor, &bob,
                        &a, (void **)&e, &st), RPC_FAILED_PRECONDITION);
+  arena_free(&a);
+}
+
+Test(nomination, participation_stats_show_reciprocity_and_who_is_missed) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Nomination *n1, *n2, *r;
+  rpc_status st;
+  /* bob -> ann and ann -> bob: a reciprocal pair; one approved, one rejected. */
+  cr_assert_eq(create(&a, &bob, "p1", "deal-closer", "ann", JUST, 0, &n1, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(create(&a, &ann, "p2", "deal-closer", "bob", JUST, 0, &n2, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(review(&a, &mgr, n1->id, 1, &r, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(review(&a, &mgr2, n2->id, 0, &r, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__GetParticipationStatsRequest q = ACCOLADE__V1__GET_PARTICIPATION_STATS_REQUEST__INIT;
+  Accolade__V1__ParticipationStats *s;
+  cr_assert_eq(th_call(nom.addr, NOM "GetParticipationStats", &q, &accolade__v1__participation_stats__descriptor, &bob, &a,
+                       (void **)&s, &st), RPC_PERMISSION_DENIED);
+  cr_assert_eq(th_call(nom.addr, NOM "GetParticipationStats", &q, &accolade__v1__participation_stats__descriptor, &mgr, &a,
+                       (void **)&s, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(s->nominations, 2);
+  cr_assert_eq(s->active_members, 4);
+  cr_assert_eq(s->unique_nominators, 2);
+  cr_assert_float_eq(s->nominator_share, 0.5, 1e-9);
+  cr_assert_float_eq(s->approval_rate, 0.5, 1e-9);
+  cr_assert_eq(s->reciprocal_pairs, 1);
+  cr_assert_eq(s->never_recognized, 3, "bob, mgr, mgr2 were not recognised");
+  cr_assert_float_eq(s->cross_team_share, 1.0, 1e-9);
+  cr_assert_geq(s->n_weekly, 4);
+  arena_free(&a);
+}
+
+Test(nomination, an_overdue_review_gets_one_reminder) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Nomination *n;
+  rpc_status st;
+  cr_assert_eq(create(&a, &bob, "o1", "deal-closer", "ann", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
+  char sql[300];
+  snprintf(sql, sizeof sql, "UPDATE nomination.nomination SET created_at = now() - interval '10 days' WHERE id = '%s'", n->id);
+  free(th_sql(nom_dsn, sql));
+  char *v = NULL;
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM nomination.overdue_reminder WHERE nomination_id = '%s'", n->id);
+  for (int i = 0; i < 100; i++) {
+    free(v);
+    v = th_sql(nom_dsn, sql);
+    if (v && !strcmp(v, "1")) break;
+    usleep(100 * 1000);
+  }
+  cr_assert_str_eq(v, "1");
+  free(v);
+  usleep(600 * 1000);   /* more scans: still one */
+  v = th_sql(nom_dsn, sql);
+  cr_assert_str_eq(v, "1");
+  free(v);
+  /* And its event is in the outbox (the event id names the kind). */
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM nomination.outbox WHERE org = '%s' AND position(convert_to('nomination-overdue:', 'UTF8') in "
+           "payload) > 0", org);
+  v = th_sql(nom_dsn, sql);
+  cr_assert_str_eq(v, "1");
+  free(v);
   arena_free(&a);
 }

@@ -1,0 +1,86 @@
+/* scheduler.c - ReviewOverdue reminders: a nomination pending longer than its
+ * org's overdue_days gets one reminder to its reviewers, through the outbox
+ * (one per nomination, recorded in overdue_reminder in the same transaction). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nom.h"
+#include "pg.h"
+#include "store.h"
+
+static atomic_int g_stop;
+static pthread_t g_thread;
+static long g_scan_ms = 60000;
+
+typedef struct remind_tx {
+  rpc_ctx *ctx;
+  const char *id;
+  int64_t days;
+} remind_tx;
+
+static int remind_run(void *arg) {
+  remind_tx *t = arg;
+  const char *p[] = {t->id};
+  PGresult *r;
+  int rc = pg_query(&r, "INSERT INTO overdue_reminder (nomination_id) VALUES ($1::uuid) ON CONFLICT DO NOTHING RETURNING 1",
+                    1, p);
+  if (rc) return rc;
+  int fresh = PQntuples(r) == 1;
+  PQclear(r);
+  if (!fresh) return RPC_OK;
+  Accolade__V1__Nomination *n;
+  if ((rc = store_nomination_get(t->ctx, t->ctx->id.org, t->id, 0, &n))) return rc;
+  n->decide_time_ms = 0;
+  return nom_event_overdue(t->ctx, n, t->days);
+}
+
+/* scan_once reminds for every overdue nomination; returns how many. */
+int scheduler_scan_once(void) {
+  PGresult *r;
+  if (pg_query(&r,
+               "SELECT n.id, n.org, extract(day from now() - n.created_at)::bigint FROM nomination n "
+               "LEFT JOIN org_settings s ON s.org = n.org WHERE n.status = 1 "
+               "AND n.created_at < now() - make_interval(days => coalesce(s.overdue_days, 7)) "
+               "AND NOT EXISTS (SELECT 1 FROM overdue_reminder o WHERE o.nomination_id = n.id) LIMIT 100",
+               0, NULL) != RPC_OK)
+    return -1;
+  int n = PQntuples(r);
+  for (int i = 0; i < n; i++) {
+    arena a;
+    arena_init(&a);
+    rpc_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.arena = &a;
+    identity_make(&ctx.id, pg_str(r, i, 1), "svc:scheduler", "service", "");
+    remind_tx t = {&ctx, pg_str(r, i, 0), pg_int(r, i, 2)};
+    if (pg_tx(remind_run, &t) != RPC_OK) log_warn("overdue reminder for %s failed; will retry", t.id);
+    arena_free(&a);
+  }
+  PQclear(r);
+  return n;
+}
+
+static void *scheduler_main(void *arg) {
+  (void)arg;
+  while (!atomic_load(&g_stop)) {
+    scheduler_scan_once();
+    for (long waited = 0; waited < g_scan_ms && !atomic_load(&g_stop); waited += 50) usleep(50 * 1000);
+  }
+  return NULL;
+}
+
+void scheduler_start(void) {
+  const char *ms = getenv("ACCOLADE_NOMINATION_OVERDUE_SCAN_MS");
+  if (ms && atol(ms) > 0) g_scan_ms = atol(ms);
+  atomic_store(&g_stop, 0);
+  pthread_create(&g_thread, NULL, scheduler_main, NULL);
+}
+
+void scheduler_stop(void) {
+  atomic_store(&g_stop, 1);
+  pthread_join(g_thread, NULL);
+}
