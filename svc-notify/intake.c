@@ -3,6 +3,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "notify.h"
@@ -126,6 +127,24 @@ static int publish_run(void *arg) {
                  "WHERE org = $1 AND user_id = $2 AND $4 = ANY (muted_kinds)) ON CONFLICT DO NOTHING",
                  6, q);
     if (rc) return rc;
+  }
+  if (!strcmp(t->r.kind, "award_granted") && t->ev->award_granted->public_) {
+    const Accolade__V1__AwardRecord *a = t->ev->award_granted;
+    char pts[24], ms[24];
+    snprintf(pts, sizeof pts, "%lld", (long long)a->points);
+    int64_t when = a->granted_at_ms ? a->granted_at_ms : t->ev->occurred_at_ms;
+    snprintf(ms, sizeof ms, "%lld", (long long)(when ? when : (int64_t)time(NULL) * 1000));
+    const char *q[] = {org, a->award_id, a->recipient_id, a->recipient_team, a->badge_id, a->badge_name, pts,
+                       a->justification, ms};
+    rc = pg_exec("INSERT INTO recognition (org, award_id, recipient_id, recipient_team, badge_id, badge_name, points, "
+                 "justification, granted_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8, to_timestamp($9::bigint / 1000.0)) "
+                 "ON CONFLICT DO NOTHING",
+                 9, q);
+    if (rc) return rc;
+  }
+  if (!strcmp(t->r.kind, "award_revoked") && t->ev->award_revoked->award) {
+    const char *q[] = {org, t->ev->award_revoked->award->award_id};
+    if ((rc = pg_exec("UPDATE recognition SET revoked = true WHERE org = $1 AND award_id = $2", 2, q))) return rc;
   }
   if (!strcmp(t->r.kind, "award_granted") && !t->ev->award_granted->public_) return pg_exec("NOTIFY accolade_inbox", 0, NULL);
   const char *q[] = {org, t->ev->event_id, webhook_body(ctx, t->ev, &t->r), t->r.kind, t->r.team};

@@ -19,6 +19,7 @@ static const rpc_method methods[] = {
     M("DeleteChannel", delete_channel_request, delete_channel_response, channels_delete),
     M("TestChannel", test_channel_request, test_channel_response, channels_test),
     M("ListDeliveries", list_deliveries_request, list_deliveries_response, channels_deliveries),
+    M("GetDigest", get_digest_request, digest, digest_get),
 };
 
 static int init(const config *cfg, void **app) {

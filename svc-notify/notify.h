@@ -21,7 +21,12 @@
  *   resolved and every address checked: private, loopback, link-local and
  *   unspecified addresses are refused unless ACCOLADE_NOTIFY_ALLOW_PRIVATE=1,
  *   and curl connects to the checked address only (CURLOPT_RESOLVE).
- * - Not built yet: the weekly digest and nudges job (GetDigest).
+ * - The digest is built from the public awards svc-notify has seen (top
+ *   recognitions by points, first-time badge holders, markdown). Channels
+ *   whose kinds include "digest" get last week's digest once (digest_sent),
+ *   checked every ACCOLADE_NOTIFY_DIGEST_SCAN_MS (default 1 h).
+ * - Not built yet: "most endorsed" and leaderboard movers in the digest (their
+ *   data lives in svc-nomination and svc-leaderboard), and the nudge job.
  */
 #ifndef NOTIFY_H
 #define NOTIFY_H
@@ -42,6 +47,8 @@ int channels_create(rpc_ctx *ctx, const void *req, void *resp);
 int channels_list(rpc_ctx *ctx, const void *req, void *resp);
 int channels_delete(rpc_ctx *ctx, const void *req, void *resp);
 int channels_test(rpc_ctx *ctx, const void *req, void *resp);
+int digest_get(rpc_ctx *ctx, const void *req, void *resp);
+int digest_post_due(void);
 int channels_deliveries(rpc_ctx *ctx, const void *req, void *resp);
 
 /* webhook_url_allowed resolves |url| and checks its addresses; fills

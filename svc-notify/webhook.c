@@ -204,7 +204,13 @@ static int deliver_due(void) {
 
 static void *worker(void *arg) {
   (void)arg;
+  const char *scan = getenv("ACCOLADE_NOTIFY_DIGEST_SCAN_MS");
+  int64_t digest_every = scan && atol(scan) > 0 ? atol(scan) : 3600000, last_digest = 0;
   while (!atomic_load(&g_stop)) {
+    if (rpc_now_ms() - last_digest >= digest_every) {
+      digest_post_due();
+      last_digest = rpc_now_ms();
+    }
     int n = deliver_due();
     if (n > 0) continue;
     for (int i = 0; i < 4 && !atomic_load(&g_stop); i++) usleep(50 * 1000);

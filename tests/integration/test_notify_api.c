@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accolade/v1/notify.pb-c.h"
@@ -26,7 +27,8 @@ static void setup(void) {
   th_init();
   static char pg[600];
   snprintf(pg, sizeof pg, "ACCOLADE_NOTIFY_PG=%s", th_new_database("notify"));
-  const char *env[] = {pg, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50", NULL};
+  const char *env[] = {pg, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50",
+                       "ACCOLADE_NOTIFY_DIGEST_SCAN_MS=200", NULL};
   cr_assert_eq(th_start(&nt, th_bin("svc-notify"), env), 0, "svc-notify did not start");
   static int seq;
   snprintf(org, sizeof org, "nt-%d-%d", getpid(), seq++);
@@ -42,14 +44,17 @@ static void teardown(void) {
 
 TestSuite(notify, .init = setup, .fini = teardown, .timeout = 120);
 
-static int publish(const char *event_id, const char *recipient, int *accepted) {
+static int publish_award(const char *event_id, const char *recipient, const char *badge, int64_t points, int64_t ms,
+                         int *accepted) {
   arena a;
   arena_init(&a);
   Accolade__V1__AwardRecord rec = ACCOLADE__V1__AWARD_RECORD__INIT;
   rec.award_id = (char *)event_id;
   rec.org = org;
-  rec.badge_name = "Deal Closer";
-  rec.points = 50;
+  rec.badge_id = (char *)badge;
+  rec.badge_name = !strcmp(badge, "knowledge-sharer") ? "Knowledge Sharer" : "Deal Closer";
+  rec.points = points;
+  rec.granted_at_ms = ms;
   rec.recipient_id = (char *)recipient;
   rec.recipient_team = "east";
   rec.public_ = 1;
@@ -66,6 +71,10 @@ static int publish(const char *event_id, const char *recipient, int *accepted) {
   if (rc == RPC_OK && accepted) *accepted = out->accepted;
   arena_free(&a);
   return rc;
+}
+
+static int publish(const char *event_id, const char *recipient, int *accepted) {
+  return publish_award(event_id, recipient, "deal-closer", 50, 0, accepted);
 }
 
 static int inbox_count(const identity *who) {
@@ -367,4 +376,69 @@ Test(notify, private_addresses_are_refused_by_default) {
   }
   arena_free(&a);
   cr_assert_eq(th_stop(&strict), 0);
+}
+
+Test(notify, the_weekly_digest_lists_top_recognitions_and_new_badge_holders) {
+  int64_t now = (int64_t)time(NULL) * 1000;
+  /* 2026-11-18 was a Wednesday of ISO week 2026-W47. */
+  int64_t w47 = 1794960000000LL;
+  publish_award("d1", "ann", "deal-closer", 50, w47, NULL);
+  publish_award("d2", "bob", "knowledge-sharer", 20, w47 + 1000, NULL);
+  publish_award("d3", "ann", "deal-closer", 50, w47 + 2000, NULL);   /* not a new holder any more */
+  publish_award("d4", "cy", "knowledge-sharer", 20, w47 - 7 * 86400000LL, NULL);   /* the week before */
+  (void)now;
+  arena a;
+  arena_init(&a);
+  Accolade__V1__GetDigestRequest r = ACCOLADE__V1__GET_DIGEST_REQUEST__INIT;
+  r.week = "2026-W47";
+  Accolade__V1__Digest *d;
+  rpc_status st;
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK,
+               "%s", st.message);
+  cr_assert_eq(d->awards, 3);
+  cr_assert_eq(d->points, 120);
+  cr_assert_eq(d->recipients, 2);
+  cr_assert_eq(d->n_top_recognitions, 3);
+  cr_assert_str_eq(d->top_recognitions[0]->award_id, "d1");
+  cr_assert_str_eq(d->top_recognitions[2]->award_id, "d2");
+  cr_assert_eq(d->n_new_badge_holders, 2, "ann's second Deal Closer is not new");
+  cr_assert(strstr(d->markdown, "# Recognition digest, 2026-W47"), "%s", d->markdown);
+  cr_assert(strstr(d->markdown, "bob earned Knowledge Sharer for the first time"), "%s", d->markdown);
+  r.week = "2026-47";
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "week"), "%s", st.message);
+  arena_free(&a);
+}
+
+Test(notify, channels_that_ask_for_the_digest_receive_it) {
+  receiver rcv;
+  receiver_start(&rcv, 0);
+  arena a;
+  arena_init(&a);
+  publish_award("last-week", "ann", "deal-closer", 50, (int64_t)time(NULL) * 1000 - 7 * 86400000LL, NULL);
+  char url[96];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/digest", rcv.port);
+  char *kinds[] = {"digest"};
+  Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
+  c.url = url;
+  c.secret = SECRET;
+  c.kinds = kinds;
+  c.n_kinds = 1;
+  Accolade__V1__CreateChannelRequest cr = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
+  cr.channel = &c;
+  Accolade__V1__Channel *ch;
+  rpc_status st;
+  cr_assert_eq(th_call(nt.addr, SVC "CreateChannel", &cr, &accolade__v1__channel__descriptor, &admin, &a, (void **)&ch, &st),
+               RPC_OK, "%s", st.message);
+  Accolade__V1__Delivery *d = wait_delivery(&a, ch->id, "delivered");
+  cr_assert_not_null(d);
+  cr_assert(strncmp(d->event_id, "digest:", 7) == 0, "%s", d->event_id);
+  cr_assert(strstr(rcv.last_body, "Recognition digest"), "%s", rcv.last_body);
+  usleep(600 * 1000);
+  cr_assert_eq(atomic_load(&rcv.requests), 1, "once per week");
+  arena_free(&a);
+  shutdown(rcv.fd, SHUT_RDWR);
+  close(rcv.fd);
+  pthread_join(rcv.thread, NULL);
 }
