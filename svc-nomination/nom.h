@@ -22,7 +22,9 @@
  *   and admins only; others get NOT_FOUND.
  * - ReviewOverdue: a scheduler thread (ACCOLADE_NOMINATION_OVERDUE_SCAN_MS,
  *   default 60 s) sends one reminder per nomination pending longer than the
- *   org's overdue_days.
+ *   org's overdue_days, and once per ISO week a Nudge naming the members who
+ *   have not nominated anyone for the org's nudge_after_weeks (svc-notify puts
+ *   it in their inboxes).
  */
 #ifndef NOMINATION_NOM_H
 #define NOMINATION_NOM_H
@@ -64,5 +66,6 @@ int nom_event_overdue(rpc_ctx *ctx, const Accolade__V1__Nomination *n, int64_t d
 void scheduler_start(void);
 void scheduler_stop(void);
 int scheduler_scan_once(void);
+int scheduler_nudge_once(void);
 
 #endif

@@ -36,7 +36,8 @@ int settings_update(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__OrgSettings *s = r->settings;
   if (check_range(ctx, "settings.allowance_per_month", s->allowance_per_month, 0, 100) ||
       check_range(ctx, "settings.pair_cap_per_quarter", s->pair_cap_per_quarter, 0, 100) ||
-      check_range(ctx, "settings.overdue_days", s->overdue_days, 1, 90))
+      check_range(ctx, "settings.overdue_days", s->overdue_days, 1, 90) ||
+      check_range(ctx, "settings.nudge_after_weeks", s->nudge_after_weeks, 0, 52))
     return ctx->code;
   int rc = store_settings_put(ctx->id.org, s);
   if (rc) return pg_fail(ctx, rc, "update settings");

@@ -16,9 +16,9 @@ int store_settings(rpc_ctx *ctx, const char *org, Accolade__V1__OrgSettings **ou
   const char *p[] = {org};
   PGresult *r;
   int rc = pg_query(&r,
-                    "SELECT allowance_per_month, pair_cap_per_quarter, blind_review, overdue_days FROM "
+                    "SELECT allowance_per_month, pair_cap_per_quarter, blind_review, overdue_days, nudge_after_weeks FROM "
                     "(SELECT * FROM org_settings WHERE org = $1 UNION ALL "
-                    " SELECT $1, 5, 3, false, 7) s LIMIT 1",
+                    " SELECT $1, 5, 3, false, 7, 4) s LIMIT 1",
                     1, p);
   if (rc) return rc;
   Accolade__V1__OrgSettings *s = ARENA_NEW(ctx->arena, Accolade__V1__OrgSettings);
@@ -27,20 +27,24 @@ int store_settings(rpc_ctx *ctx, const char *org, Accolade__V1__OrgSettings **ou
   s->pair_cap_per_quarter = (int32_t)pg_int(r, 0, 1);
   s->blind_review = is_true(r, 0, 2);
   s->overdue_days = (int32_t)pg_int(r, 0, 3);
+  s->nudge_after_weeks = (int32_t)pg_int(r, 0, 4);
   PQclear(r);
   *out = s;
   return RPC_OK;
 }
 
 int store_settings_put(const char *org, const Accolade__V1__OrgSettings *s) {
-  char a[16], b[16], d[16];
+  char a[16], b[16], d[16], w[16];
   snprintf(a, sizeof a, "%d", s->allowance_per_month);
   snprintf(b, sizeof b, "%d", s->pair_cap_per_quarter);
   snprintf(d, sizeof d, "%d", s->overdue_days);
-  const char *p[] = {org, a, b, s->blind_review ? "true" : "false", d};
-  return pg_exec("INSERT INTO org_settings VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org) DO UPDATE SET "
-                 "allowance_per_month = $2, pair_cap_per_quarter = $3, blind_review = $4, overdue_days = $5",
-                 5, p);
+  snprintf(w, sizeof w, "%d", s->nudge_after_weeks);
+  const char *p[] = {org, a, b, s->blind_review ? "true" : "false", d, w};
+  return pg_exec("INSERT INTO org_settings (org, allowance_per_month, pair_cap_per_quarter, blind_review, overdue_days, "
+                 "nudge_after_weeks) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org) DO UPDATE SET "
+                 "allowance_per_month = $2, pair_cap_per_quarter = $3, blind_review = $4, overdue_days = $5, "
+                 "nudge_after_weeks = $6",
+                 6, p);
 }
 
 /* ------------------------------------------------------------- members */

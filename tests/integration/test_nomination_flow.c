@@ -148,6 +148,7 @@ Test(nomination, every_rejection_rule_has_its_status) {
   cr_assert(strstr(st.message, "request_id"), "%s", st.message);
   /* Allowance: 2 a month. s6 used one. */
   Accolade__V1__OrgSettings s = ACCOLADE__V1__ORG_SETTINGS__INIT;
+  s.nudge_after_weeks = 4;
   s.allowance_per_month = 2;
   s.pair_cap_per_quarter = 3;
   s.overdue_days = 7;
@@ -186,6 +187,7 @@ Test(nomination, blind_review_hides_the_nominator_and_org_b_sees_nothing) {
   s.pair_cap_per_quarter = 3;
   s.blind_review = 1;
   s.overdue_days = 7;
+  s.nudge_after_weeks = 4;
   Accolade__V1__UpdateOrgSettingsRequest ur = ACCOLADE__V1__UPDATE_ORG_SETTINGS_REQUEST__INIT;
   ur.settings = &s;
   void *out;
@@ -318,6 +320,32 @@ Test(nomination, an_overdue_review_gets_one_reminder) {
            "payload) > 0", org);
   v = th_sql(nom_dsn, sql);
   cr_assert_str_eq(v, "1");
+  free(v);
+  arena_free(&a);
+}
+
+Test(nomination, quiet_members_get_one_nudge_a_week) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Nomination *n;
+  rpc_status st;
+  cr_assert_eq(create(&a, &bob, "q1", "deal-closer", "ann", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
+  char sql[400], *v = NULL;
+  /* A scan may have run before bob nominated: forget it, wait for the next. */
+  snprintf(sql, sizeof sql, "DELETE FROM nomination.nudge_sent WHERE org = '%s'", org);
+  free(th_sql(nom_dsn, sql));
+  snprintf(sql, sizeof sql, "SELECT members FROM nomination.nudge_sent WHERE org = '%s'", org);
+  for (int i = 0; i < 100 && !v; i++) {
+    v = th_sql(nom_dsn, sql);
+    if (!v) usleep(100 * 1000);
+  }
+  cr_assert_not_null(v, "no nudge was sent");
+  cr_assert_str_eq(v, "3", "ann, mgr, mgr2 have not nominated; bob has, cat has left");
+  free(v);
+  usleep(500 * 1000);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM nomination.nudge_sent WHERE org = '%s'", org);
+  v = th_sql(nom_dsn, sql);
+  cr_assert_str_eq(v, "1", "once a week");
   free(v);
   arena_free(&a);
 }
