@@ -349,3 +349,129 @@ Test(nomination, quiet_members_get_one_nudge_a_week) {
   free(v);
   arena_free(&a);
 }
+
+/* Every field limit of the write calls answers INVALID_ARGUMENT naming the field. */
+Test(nomination, every_field_limit_names_the_field) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  void *out;
+  static char big[5000];
+  memset(big, 'x', sizeof big - 1);
+  /* CreateNomination */
+  Accolade__V1__Nomination *n;
+  char *ids21[21];
+  for (int i = 0; i < 21; i++) ids21[i] = "ann";
+  Accolade__V1__CreateNominationRequest cr = ACCOLADE__V1__CREATE_NOMINATION_REQUEST__INIT;
+  cr.badge_id = "deal-closer";
+  cr.justification = JUST;
+  cr.request_id = "lim";
+  cr.nominee_ids = ids21;
+  cr.n_nominee_ids = 21;
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &cr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&n, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "nominee_ids:"), "%s", st.message);
+  cr.n_nominee_ids = 0;
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &cr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&n, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "nominee_ids:"), "%s", st.message);
+  cr.n_nominee_ids = 1;
+  big[4001] = 0;
+  cr.justification = big;
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &cr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&n, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "justification: must be at most 4000"), "%s", st.message);
+  cr.justification = JUST;
+  char *links[6] = {"https://a.example", "https://a.example", "https://a.example", "https://a.example",
+                    "https://a.example", "https://a.example"};
+  cr.evidence_links = links;
+  cr.n_evidence_links = 6;
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &cr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&n, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "evidence_links:"), "%s", st.message);
+  char *bad_link[] = {"javascript:alert(1)"};
+  cr.evidence_links = bad_link;
+  cr.n_evidence_links = 1;
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &cr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&n, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "evidence_links[0]"), "%s", st.message);
+  cr.n_evidence_links = 0;
+  cr.badge_id = "Bad Badge";
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &cr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&n, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "badge_id"), "%s", st.message);
+  cr.badge_id = "deal-closer";
+  cr.visibility = 7;
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &cr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&n, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "visibility"), "%s", st.message);
+  /* UpsertMembers */
+  Accolade__V1__Member m = ACCOLADE__V1__MEMBER__INIT, *mp[] = {&m};
+  Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
+  ur.members = mp;
+  ur.n_members = 1;
+  struct {
+    const char *user, *email, *team, *manager, *name, *want;
+  } mc[] = {
+      {"", "", "", "", "", "members[0].user_id"},
+      {"a b", "", "", "", "", "members[0].user_id"},
+      {"u1", "not-an-email", "", "", "", "members[0].email"},
+      {"u1", "", "a team", "", "", "members[0].team"},
+      {"u1", "", "", "u1", "", "members[0].manager_id"},
+      {"u1", "", "", "", big, "members[0].display_name"},
+  };
+  big[121] = 0;
+  for (size_t i = 0; i < sizeof mc / sizeof mc[0]; i++) {
+    m.user_id = (char *)mc[i].user;
+    m.email = (char *)mc[i].email;
+    m.team = (char *)mc[i].team;
+    m.manager_id = (char *)mc[i].manager;
+    m.display_name = (char *)mc[i].name;
+    cr_assert_eq(th_call(nom.addr, NOM "UpsertMembers", &ur, &accolade__v1__upsert_members_response__descriptor, &admin, &a,
+                         &out, &st), RPC_INVALID_ARGUMENT, "case %zu", i);
+    cr_assert(strncmp(st.message, mc[i].want, strlen(mc[i].want)) == 0, "case %zu: %s", i, st.message);
+  }
+  ur.n_members = 0;
+  cr_assert_eq(th_call(nom.addr, NOM "UpsertMembers", &ur, &accolade__v1__upsert_members_response__descriptor, &admin, &a, &out,
+                       &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "members:"), "%s", st.message);
+  /* Review, endorse, reflect, settings, search, list. */
+  Accolade__V1__ReviewNominationRequest rr = ACCOLADE__V1__REVIEW_NOMINATION_REQUEST__INIT;
+  rr.nomination_id = "nope";
+  cr_assert_eq(th_call(nom.addr, NOM "ReviewNomination", &rr, &accolade__v1__nomination__descriptor, &mgr, &a, &out, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "nomination_id"), "%s", st.message);
+  Accolade__V1__EndorseNominationRequest er = ACCOLADE__V1__ENDORSE_NOMINATION_REQUEST__INIT;
+  er.nomination_id = "00000000-0000-0000-0000-000000000000";
+  memset(big, 'x', sizeof big - 1);
+  big[501] = 0;
+  er.comment = big;
+  cr_assert_eq(th_call(nom.addr, NOM "EndorseNomination", &er, &accolade__v1__endorse_nomination_response__descriptor, &mgr, &a,
+                       &out, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "comment"), "%s", st.message);
+  Accolade__V1__AddReflectionRequest ar = ACCOLADE__V1__ADD_REFLECTION_REQUEST__INIT;
+  ar.nomination_id = "00000000-0000-0000-0000-000000000000";
+  ar.text = "too short";
+  cr_assert_eq(th_call(nom.addr, NOM "AddReflection", &ar, &accolade__v1__add_reflection_response__descriptor, &ann, &a, &out,
+                       &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "text: must be at least 20"), "%s", st.message);
+  Accolade__V1__OrgSettings s = ACCOLADE__V1__ORG_SETTINGS__INIT;
+  s.allowance_per_month = 101;
+  s.overdue_days = 7;
+  Accolade__V1__UpdateOrgSettingsRequest sr = ACCOLADE__V1__UPDATE_ORG_SETTINGS_REQUEST__INIT;
+  sr.settings = &s;
+  cr_assert_eq(th_call(nom.addr, NOM "UpdateOrgSettings", &sr, &accolade__v1__org_settings__descriptor, &admin, &a, &out, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "settings.allowance_per_month"), "%s", st.message);
+  Accolade__V1__SearchRecognitionsRequest q = ACCOLADE__V1__SEARCH_RECOGNITIONS_REQUEST__INIT;
+  q.query = "";
+  cr_assert_eq(th_call(nom.addr, NOM "SearchRecognitions", &q, &accolade__v1__search_recognitions_response__descriptor, &ann, &a,
+                       &out, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "query"), "%s", st.message);
+  Accolade__V1__ListNominationsRequest lr = ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__INIT;
+  lr.page_token = "garbage";
+  cr_assert_eq(th_call(nom.addr, NOM "ListNominations", &lr, &accolade__v1__list_nominations_response__descriptor, &ann, &a,
+                       &out, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "page_token"), "%s", st.message);
+  arena_free(&a);
+}
