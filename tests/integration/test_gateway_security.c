@@ -320,6 +320,35 @@ Test(gateway_security, tokens_of_each_trusted_key_pass_with_their_identity) {
   }
 }
 
+/* A client cannot smuggle identity metadata through: the gateway signs only
+ * what the token says and forwards none of the caller's x-accolade-* headers. */
+Test(gateway_security, identity_headers_from_the_client_are_not_passed_on) {
+  char sig[65], ts[32];
+  identity forged;
+  th_as(&forged, "other-org", "mallory", "admin", "");
+  long now = (long)time(NULL);
+  identity_sign(&forged, now, sig);   /* even correctly signed with the real key */
+  snprintf(ts, sizeof ts, "%ld", now);
+  static char bearer[4096];
+  snprintf(bearer, sizeof bearer, "Bearer %s", good("member"));
+  const char *md[] = {"authorization", bearer, "x-accolade-org", "other-org", "x-accolade-user", "mallory",
+                      "x-accolade-role", "admin", "x-accolade-team", "", "x-accolade-ts", ts,
+                      "x-accolade-sig", sig, NULL};
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.need_identity = 1;
+  arena a;
+  arena_init(&a);
+  rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};
+  Accolade__Test__V1__EchoResponse *out;
+  rpc_status st;
+  cr_assert_eq(rpc_call(gw.addr, ECHO, &req.base, &accolade__test__v1__echo_response__descriptor, &o, &a,
+                        (void **)&out, &st), RPC_OK, "%s", st.message);
+  cr_expect_str_eq(out->org, "acme");
+  cr_expect_str_eq(out->user, "alice");
+  cr_expect_str_eq(out->role, "member");
+  arena_free(&a);
+}
+
 /* ---- Authorization ---- */
 
 #define AW "/accolade.v1.AwardService/"
