@@ -1,7 +1,10 @@
 /* The gateway's security, table-driven, through the real gateway process:
  * every JWT attack (UNAUTHENTICATED, with a reason), every admin and internal
  * method called by a role that may not (PERMISSION_DENIED), unknown methods
- * (UNIMPLEMENTED), oversized requests.
+ * (UNIMPLEMENTED), oversized requests, client-sent identity headers;
+ * forged, unsigned or stale identities sent straight to each service; and,
+ * through the gateway to the real services, a manager reviewing a nomination
+ * not routed to them and org B naming org A's nomination id.
  *
  * The gateway here trusts three keys at once (HS256 secret, RS256 kid r1,
  * ES256 kid e1) and checks issuer and audience. The test service sits behind
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "accolade/test/v1/test.pb-c.h"
+#include "accolade/v1/nomination.pb-c.h"
 #include "harness.h"
 
 #define SECRET "gateway-security-secret"
@@ -509,5 +513,101 @@ Test(gateway_direct, unsigned_or_forged_identities_are_refused_by_every_service)
   rpc_call_opts ok = {.timeout_ms = 5000, .as = &admin};
   cr_expect_eq(rpc_call_raw(svcs[0].addr, AW "ListBadges", empty, 0, &ok, &a, &out, &out_len, &st), RPC_OK,
                "%s", st.message);
+  arena_free(&a);
+}
+
+/* ---- Through the gateway to the real services: who may review, which org ---- */
+
+static th_proc rv_award, rv_nom, rv_gw;
+
+static void review_setup(void) {
+  th_init();
+  static char pg[600], redis[64], a_addr[96], o_addr[96];
+  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", th_new_database("gwreview"));
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  const char *aenv[] = {pg, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  cr_assert_eq(th_start(&rv_award, th_bin("svc-award"), aenv), 0);
+  snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", rv_award.addr);
+  const char *nenv[] = {pg, a_addr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  cr_assert_eq(th_start(&rv_nom, th_bin("svc-nomination"), nenv), 0);
+  snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=%s", rv_nom.addr);
+  const char *genv[] = {redis, a_addr, o_addr, "ACCOLADE_JWT_HS256_SECRET=" SECRET, NULL};
+  cr_assert_eq(th_start(&rv_gw, th_bin("gateway"), genv), 0);
+}
+
+static void review_teardown(void) {
+  cr_expect_eq(th_stop(&rv_gw), 0);
+  cr_expect_eq(th_stop(&rv_nom), 0);
+  cr_expect_eq(th_stop(&rv_award), 0);
+  th_fini();
+}
+
+TestSuite(gateway_review, .init = review_setup, .fini = review_teardown, .timeout = 120);
+
+static int as(const char *org, const char *user, const char *role, const char *method, const void *req,
+              const ProtobufCMessageDescriptor *d, arena *a, void **out, rpc_status *st) {
+  claims c = {user, org, role, NULL, NULL, 600, 0, 0};
+  static char bearer[4096];
+  snprintf(bearer, sizeof bearer, "Bearer %s", mint("{\"alg\":\"HS256\"}", &c, SIG_HS));
+  const char *md[] = {"authorization", bearer, NULL};
+  rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};
+  return rpc_call(rv_gw.addr, method, req, d, &o, a, out, st);
+}
+
+Test(gateway_review, only_the_routed_reviewer_reviews_and_other_orgs_see_nothing) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  void *out;
+  char org_a[64], org_b[64];
+  snprintf(org_a, sizeof org_a, "gwrv-a-%d", getpid());
+  snprintf(org_b, sizeof org_b, "gwrv-b-%d", getpid());
+  Accolade__V1__Member m[4], *mp[4];
+  const char *ids[] = {"mgr", "otherm", "ann", "bob"}, *mgrs[] = {"", "", "mgr", "otherm"};
+  for (int i = 0; i < 4; i++) {
+    accolade__v1__member__init(&m[i]);
+    m[i].user_id = (char *)ids[i];
+    m[i].manager_id = (char *)mgrs[i];
+    m[i].team = "east";
+    m[i].active = 1;
+    mp[i] = &m[i];
+  }
+  Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
+  ur.members = mp;
+  ur.n_members = 4;
+  cr_assert_eq(as(org_a, "ada", "admin", NO "UpsertMembers", &ur, &accolade__v1__upsert_members_response__descriptor,
+                  &a, &out, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__CreateNominationRequest cr = ACCOLADE__V1__CREATE_NOMINATION_REQUEST__INIT;
+  cr.badge_id = "deal-closer";
+  char *nominees[] = {"ann"};
+  cr.nominee_ids = nominees;
+  cr.n_nominee_ids = 1;
+  cr.justification = "Closed the Northwind renewal two weeks early by pairing with support on the blockers.";
+  cr.request_id = "gw-review-1";
+  Accolade__V1__Nomination *n;
+  cr_assert_eq(as(org_a, "bob", "member", NO "CreateNomination", &cr, &accolade__v1__nomination__descriptor, &a,
+                  (void **)&n, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__ReviewNominationRequest rr = ACCOLADE__V1__REVIEW_NOMINATION_REQUEST__INIT;
+  rr.nomination_id = n->id;
+  rr.approve = 1;
+  const ProtobufCMessageDescriptor *nd = &accolade__v1__nomination__descriptor;
+  /* A member: refused by the gateway's table. */
+  cr_expect_eq(as(org_a, "bob", "member", NO "ReviewNomination", &rr, nd, &a, &out, &st), RPC_PERMISSION_DENIED);
+  /* A manager the nomination is not routed to (bob's manager, not ann's). */
+  cr_expect_eq(as(org_a, "otherm", "manager", NO "ReviewNomination", &rr, nd, &a, &out, &st),
+               RPC_PERMISSION_DENIED, "%s", st.message);
+  /* Org B, even as admin, naming org A's nomination id: NOT_FOUND, never A's data. */
+  cr_expect_eq(as(org_b, "bea", "admin", NO "ReviewNomination", &rr, nd, &a, &out, &st), RPC_NOT_FOUND, "%s",
+               st.message);
+  Accolade__V1__GetNominationRequest gn = ACCOLADE__V1__GET_NOMINATION_REQUEST__INIT;
+  gn.nomination_id = n->id;
+  cr_expect_eq(as(org_b, "bea", "admin", NO "GetNomination", &gn, nd, &a, &out, &st), RPC_NOT_FOUND, "%s",
+               st.message);
+  Accolade__V1__WithdrawNominationRequest wn = ACCOLADE__V1__WITHDRAW_NOMINATION_REQUEST__INIT;
+  wn.nomination_id = n->id;
+  cr_expect_eq(as(org_b, "bob", "member", NO "WithdrawNomination", &wn, nd, &a, &out, &st), RPC_NOT_FOUND, "%s",
+               st.message);
+  /* The routed manager may (control). */
+  cr_expect_eq(as(org_a, "mgr", "manager", NO "ReviewNomination", &rr, nd, &a, &out, &st), RPC_OK, "%s", st.message);
   arena_free(&a);
 }
