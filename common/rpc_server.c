@@ -317,20 +317,25 @@ static void ctx_init(call *c, const char *method) {
     log_warn("rejected identity on %s from %s: %s", method, x->peer, why);
 }
 
+/* initial_md_op fills |op| with the call's initial metadata (its request id)
+ * the first time and returns 1; afterwards it returns 0. */
+static size_t initial_md_op(call *c, grpc_op *op) {
+  if (c->sent_initial) return 0;
+  c->init_md[0].key = grpc_slice_from_static_string("x-request-id");
+  c->init_md[0].value = grpc_slice_from_copied_string(c->ctx.request_id);
+  op->op = GRPC_OP_SEND_INITIAL_METADATA;
+  op->data.send_initial_metadata.count = 1;
+  op->data.send_initial_metadata.metadata = c->init_md;
+  c->sent_initial = 1;
+  return 1;
+}
+
 /* fill_reply_ops builds the reply batch into |ops| and returns its length.
  * |with_close| adds RECV_CLOSE_ON_SERVER (not for streams, which posted it). */
 static size_t fill_reply_ops(call *c, grpc_op *ops, int with_message, int with_close) {
   size_t n = 0;
   memset(ops, 0, sizeof(grpc_op) * 4);
-  if (!c->sent_initial) {
-    c->init_md[0].key = grpc_slice_from_static_string("x-request-id");
-    c->init_md[0].value = grpc_slice_from_copied_string(c->ctx.request_id);
-    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[n].data.send_initial_metadata.count = 1;
-    ops[n].data.send_initial_metadata.metadata = c->init_md;
-    c->sent_initial = 1;
-    n++;
-  }
+  n += initial_md_op(c, &ops[n]);
   if (with_message && c->reply) {
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n].data.send_message.send_message = c->reply;
@@ -437,15 +442,7 @@ int rpc_stream_send_raw(rpc_stream *s, const uint8_t *buf, size_t len) {
   grpc_op ops[2];
   memset(ops, 0, sizeof ops);
   size_t n = 0;
-  if (!c->sent_initial) {
-    c->init_md[0].key = grpc_slice_from_static_string("x-request-id");
-    c->init_md[0].value = grpc_slice_from_copied_string(c->ctx.request_id);
-    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[n].data.send_initial_metadata.count = 1;
-    ops[n].data.send_initial_metadata.metadata = c->init_md;
-    c->sent_initial = 1;
-    n++;
-  }
+  n += initial_md_op(c, &ops[n]);
   grpc_byte_buffer *bb = rpc_byte_buffer_from(buf, len);
   ops[n].op = GRPC_OP_SEND_MESSAGE;
   ops[n].data.send_message.send_message = bb;

@@ -20,48 +20,11 @@
 static th_proc award, lb, nt, nom, gw;
 static char org[64];
 
-static char *token(const char *user, const char *role) {
-  static char out[4][1024];
-  static int k;
-  char *o = out[k++ % 4];
-  char payload[256], h[64], p[512];
-  snprintf(payload, sizeof payload, "{\"sub\":\"%s\",\"org\":\"%s\",\"role\":\"%s\",\"exp\":%ld}", user, org, role,
-           (long)time(NULL) + 300);
-  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const char *parts[2] = {"{\"alg\":\"HS256\"}", payload};
-  char *outs[2] = {h, p};
-  for (int j = 0; j < 2; j++) {
-    const unsigned char *in = (const unsigned char *)parts[j];
-    size_t n = strlen(parts[j]), q = 0;
-    for (size_t i = 0; i < n; i += 3) {
-      unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-      outs[j][q++] = t[(v >> 18) & 63];
-      outs[j][q++] = t[(v >> 12) & 63];
-      if (i + 1 < n) outs[j][q++] = t[(v >> 6) & 63];
-      if (i + 2 < n) outs[j][q++] = t[v & 63];
-    }
-    outs[j][q] = 0;
-  }
-  snprintf(o, 1024, "%s.%s", h, p);
-  unsigned char mac[32];
-  unsigned int ml;
-  HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)o, strlen(o), mac, &ml);
-  size_t q = strlen(o);
-  o[q++] = '.';
-  for (size_t i = 0; i < 32; i += 3) {
-    unsigned v = (unsigned)mac[i] << 16 | (i + 1 < 32 ? (unsigned)mac[i + 1] << 8 : 0) | (i + 2 < 32 ? mac[i + 2] : 0);
-    o[q++] = t[(v >> 18) & 63];
-    o[q++] = t[(v >> 12) & 63];
-    if (i + 1 < 32) o[q++] = t[(v >> 6) & 63];
-    if (i + 2 < 32) o[q++] = t[v & 63];
-  }
-  o[q] = 0;
-  return o;
-}
+static const char *token(const char *user, const char *role) { return th_jwt(SECRET, org, user, role, "", 300); }
 
 static int via(const char *method, const void *req, const ProtobufCMessageDescriptor *d, const char *tok, arena *a,
                void **out, rpc_status *st) {
-  char bearer[1100];
+  char bearer[2100];
   snprintf(bearer, sizeof bearer, "Bearer %s", tok);
   const char *md[] = {"authorization", bearer, NULL};
   rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};

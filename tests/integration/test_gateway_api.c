@@ -17,37 +17,9 @@
 
 static th_proc gw, testsvc, award;
 
-static void b64url(const unsigned char *in, size_t n, char *out) {
-  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-    out[o++] = t[(v >> 18) & 63];
-    out[o++] = t[(v >> 12) & 63];
-    if (i + 1 < n) out[o++] = t[(v >> 6) & 63];
-    if (i + 2 < n) out[o++] = t[v & 63];
-  }
-  out[o] = 0;
-}
-
 /* token mints an HS256 token for |org|/|user|/|role|, valid for |ttl| seconds. */
-static char *token(const char *org, const char *user, const char *role, long ttl, const char *secret) {
-  static char out[2048];
-  char payload[512], h[128], p[1024];
-  snprintf(payload, sizeof payload, "{\"sub\":\"%s\",\"org\":\"%s\",\"role\":\"%s\",\"team\":\"east\",\"exp\":%ld}",
-           user, org, role, (long)time(NULL) + ttl);
-  const char *header = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-  b64url((const unsigned char *)header, strlen(header), h);
-  b64url((const unsigned char *)payload, strlen(payload), p);
-  snprintf(out, sizeof out, "%s.%s", h, p);
-  unsigned char mac[32];
-  unsigned int ml;
-  HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)out, strlen(out), mac, &ml);
-  char s[64];
-  b64url(mac, ml, s);
-  strcat(out, ".");
-  strcat(out, s);
-  return out;
+static const char *token(const char *org, const char *user, const char *role, long ttl, const char *secret) {
+  return th_jwt(secret, org, user, role, "east", ttl);
 }
 
 static void setup(void) {

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -181,5 +183,39 @@ char *th_sql(const char *dsn, const char *sql) {
     PQclear(r);
   }
   PQfinish(c);
+  return out;
+}
+
+void th_b64url(const unsigned char *in, size_t n, char *out) {
+  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+    out[o++] = t[(v >> 18) & 63];
+    out[o++] = t[(v >> 12) & 63];
+    if (i + 1 < n) out[o++] = t[(v >> 6) & 63];
+    if (i + 2 < n) out[o++] = t[v & 63];
+  }
+  out[o] = 0;
+}
+
+const char *th_jwt(const char *secret, const char *org, const char *user, const char *role, const char *team,
+                   long ttl_s) {
+  static char bufs[4][2048];
+  static int next;
+  char *out = bufs[next++ % 4];
+  char payload[512], h[128], p[1024], sig[64];
+  snprintf(payload, sizeof payload, "{\"sub\":\"%s\",\"org\":\"%s\",\"role\":\"%s\",\"team\":\"%s\",\"exp\":%ld}",
+           user, org, role, team ? team : "", (long)time(NULL) + ttl_s);
+  const char *header = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+  th_b64url((const unsigned char *)header, strlen(header), h);
+  th_b64url((const unsigned char *)payload, strlen(payload), p);
+  snprintf(out, 2048, "%s.%s", h, p);
+  unsigned char mac[32];
+  unsigned int ml;
+  HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)out, strlen(out), mac, &ml);
+  th_b64url(mac, ml, sig);
+  strcat(out, ".");
+  strcat(out, sig);
   return out;
 }

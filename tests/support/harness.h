@@ -72,6 +72,13 @@ int th_call(const char *addr, const char *method, const void *req,
             const ProtobufCMessageDescriptor *resp_desc, const identity *as, arena *a,
             void **out, rpc_status *st);
 
+/* th_b64url writes base64url (no padding) of |n| bytes into |out|. */
+void th_b64url(const unsigned char *in, size_t n, char *out);
+/* th_jwt mints an HS256 token {sub, org, role, team, exp = now + ttl_s}
+ * (one of four rotating static buffers). */
+const char *th_jwt(const char *secret, const char *org, const char *user, const char *role, const char *team,
+                   long ttl_s);
+
 /* th_sql runs one statement on |dsn| (for assertions on stored rows) and
  * returns the first column of the first row as a malloc'd string (caller frees),
  * or NULL on error or no rows. */

@@ -8,22 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "harness.h"
 #include "jwt.h"
 
 #define NOW 1800000000LL
 
-static void b64url(const unsigned char *in, size_t n, char *out) {
-  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-    out[o++] = t[(v >> 18) & 63];
-    out[o++] = t[(v >> 12) & 63];
-    if (i + 1 < n) out[o++] = t[(v >> 6) & 63];
-    if (i + 2 < n) out[o++] = t[v & 63];
-  }
-  out[o] = 0;
-}
+#define b64url th_b64url
 
 /* unsigned_part builds "b64(header).b64(payload)". */
 static void unsigned_part(const char *header, const char *payload, char *out) {
