@@ -38,19 +38,6 @@ static char rsa_pub[4096], dir[64];
 
 /* ---- Token minting ---- */
 
-static void b64url(const unsigned char *in, size_t n, char *out) {
-  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-    out[o++] = t[(v >> 18) & 63];
-    out[o++] = t[(v >> 12) & 63];
-    if (i + 1 < n) out[o++] = t[(v >> 6) & 63];
-    if (i + 2 < n) out[o++] = t[v & 63];
-  }
-  out[o] = 0;
-}
-
 typedef enum { SIG_HS, SIG_HS_WRONG, SIG_HS_WITH_RSA_PEM, SIG_RS, SIG_RS_OTHER, SIG_EC, SIG_NONE } signer;
 
 static void sign_into(signer how, char *tok) {
@@ -80,7 +67,7 @@ static void sign_into(signer how, char *tok) {
     }
   }
   char s64[1024];
-  b64url(sig, sl, s64);
+  th_b64url(sig, sl, s64);
   strcat(tok, ".");
   strcat(tok, s64);
 }
@@ -112,8 +99,8 @@ static char *mint(const char *header, const claims *c, signer how) {
   if (c->nbf_off) snprintf(payload + strlen(payload), 64, ",\"nbf\":%ld", now + c->nbf_off);
   strcat(payload, "}");
   char h[512], p[2048];
-  b64url((const unsigned char *)header, strlen(header), h);
-  b64url((const unsigned char *)payload, strlen(payload), p);
+  th_b64url((const unsigned char *)header, strlen(header), h);
+  th_b64url((const unsigned char *)payload, strlen(payload), p);
   snprintf(tok, sizeof tok, "%s.%s", h, p);
   sign_into(how, tok);
   return tok;
