@@ -293,17 +293,32 @@ static Accolade__V1__Delivery *wait_delivery(arena *a, const char *channel, cons
   return out->n_deliveries ? out->deliveries[0] : NULL;
 }
 
-Test(notify, webhooks_are_signed_retried_on_500_and_dead_lettered) {
-  receiver rcv;
-  receiver_start(&rcv, 1);
-  arena a;
-  arena_init(&a);
+static void receiver_stop(receiver *r) {
+  shutdown(r->fd, SHUT_RDWR);
+  close(r->fd);
+  pthread_join(r->thread, NULL);
+}
+
+/* hook_channel starts |rcv| (answering 500 to the first |fail_first|
+ * requests) and creates a channel posting to it; returns the channel id. */
+static char *hook_channel(receiver *rcv, int fail_first, arena *a) {
+  receiver_start(rcv, fail_first);
   char url[96];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", rcv.port);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", rcv->port);
   rpc_status st;
   int rc;
-  char *ch = create_channel(&a, url, &st, &rc);
+  char *ch = create_channel(a, url, &st, &rc);
   cr_assert_eq(rc, RPC_OK, "%s", st.message);
+  return ch;
+}
+
+Test(notify, webhooks_are_signed_retried_on_500_and_dead_lettered) {
+  receiver rcv;
+  arena a;
+  arena_init(&a);
+  char *ch = hook_channel(&rcv, 1, &a);
+  rpc_status st;
+  int rc;
   cr_assert_eq(publish("ev-w", "ann", NULL), RPC_OK);
   Accolade__V1__Delivery *d = wait_delivery(&a, ch, "delivered");
   cr_assert_not_null(d);
@@ -337,7 +352,7 @@ Test(notify, webhooks_are_signed_retried_on_500_and_dead_lettered) {
   cr_assert(*d->last_error, "the last error is kept");
   /* Field limits. */
   Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
-  c.url = url;
+  c.url = "http://127.0.0.1:9/hook";
   c.secret = "short";
   Accolade__V1__CreateChannelRequest cr = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
   cr.channel = &c;
@@ -347,9 +362,7 @@ Test(notify, webhooks_are_signed_retried_on_500_and_dead_lettered) {
   cr_assert_eq(th_call(nt.addr, SVC "CreateChannel", &cr, &accolade__v1__channel__descriptor, &ann, &a, &out, &st),
                RPC_PERMISSION_DENIED);
   arena_free(&a);
-  shutdown(rcv.fd, SHUT_RDWR);
-  close(rcv.fd);
-  pthread_join(rcv.thread, NULL);
+  receiver_stop(&rcv);
 }
 
 Test(notify, private_addresses_are_refused_by_default) {
@@ -438,7 +451,138 @@ Test(notify, channels_that_ask_for_the_digest_receive_it) {
   usleep(600 * 1000);
   cr_assert_eq(atomic_load(&rcv.requests), 1, "once per week");
   arena_free(&a);
-  shutdown(rcv.fd, SHUT_RDWR);
-  close(rcv.fd);
-  pthread_join(rcv.thread, NULL);
+  receiver_stop(&rcv);
+}
+
+/* Asserts |rc| is INVALID_ARGUMENT and the message names |field|. */
+static void expect_invalid(int rc, const rpc_status *st, const char *field) {
+  cr_assert_eq(rc, RPC_INVALID_ARGUMENT, "%s: got %d (%s)", field, rc, st->message);
+  cr_assert(strstr(st->message, field), "'%s' does not name %s", st->message, field);
+}
+
+Test(notify, another_orgs_inbox_and_channels_are_invisible) {
+  receiver rcv;
+  arena a;
+  arena_init(&a);
+  char *ch = hook_channel(&rcv, 0, &a);
+  rpc_status st;
+  int rc;
+  cr_assert_eq(publish("ev-iso", "ann", NULL), RPC_OK);
+  cr_assert_eq(inbox_count(&ann), 1);
+  /* The same user id and role in another org. */
+  char other[80];
+  snprintf(other, sizeof other, "%s-other", org);
+  identity ann2, admin2, svc2;
+  th_as(&ann2, other, "ann", "member", "east");
+  th_as(&admin2, other, "ada", "admin", "");
+  th_as(&svc2, other, "svc:award", "service", "");
+  cr_assert_eq(inbox_count(&ann2), 0, "another org's inbox rows leaked");
+  Accolade__V1__MarkReadRequest mr = ACCOLADE__V1__MARK_READ_REQUEST__INIT;
+  mr.all = 1;
+  Accolade__V1__MarkReadResponse *m;
+  cr_assert_eq(th_call(nt.addr, SVC "MarkRead", &mr, &accolade__v1__mark_read_response__descriptor, &ann2, &a, (void **)&m, &st),
+               RPC_OK, "%s", st.message);
+  cr_assert_eq(m->marked, 0);
+  Accolade__V1__ListChannelsRequest lr = ACCOLADE__V1__LIST_CHANNELS_REQUEST__INIT;
+  Accolade__V1__ListChannelsResponse *lc;
+  cr_assert_eq(th_call(nt.addr, SVC "ListChannels", &lr, &accolade__v1__list_channels_response__descriptor, &admin2, &a,
+                       (void **)&lc, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(lc->n_channels, 0, "another org's channels leaked");
+  void *out;
+  Accolade__V1__TestChannelRequest tr = ACCOLADE__V1__TEST_CHANNEL_REQUEST__INIT;
+  tr.channel_id = ch;
+  cr_assert_eq(th_call(nt.addr, SVC "TestChannel", &tr, &accolade__v1__test_channel_response__descriptor, &admin2, &a, &out, &st),
+               RPC_NOT_FOUND);
+  Accolade__V1__DeleteChannelRequest dr = ACCOLADE__V1__DELETE_CHANNEL_REQUEST__INIT;
+  dr.channel_id = ch;
+  cr_assert_eq(th_call(nt.addr, SVC "DeleteChannel", &dr, &accolade__v1__delete_channel_response__descriptor, &admin2, &a, &out,
+                       &st), RPC_NOT_FOUND);
+  Accolade__V1__ListDeliveriesRequest ld = ACCOLADE__V1__LIST_DELIVERIES_REQUEST__INIT;
+  ld.channel_id = ch;
+  Accolade__V1__ListDeliveriesResponse *dl;
+  rc = th_call(nt.addr, SVC "ListDeliveries", &ld, &accolade__v1__list_deliveries_response__descriptor, &admin2, &a,
+               (void **)&dl, &st);
+  cr_assert(rc == RPC_NOT_FOUND || (rc == RPC_OK && dl->n_deliveries == 0), "another org's deliveries leaked (%d)", rc);
+  /* A service in the other org cannot publish into this one. */
+  Accolade__V1__AwardRecord rec = ACCOLADE__V1__AWARD_RECORD__INIT;
+  rec.award_id = "ev-cross";
+  rec.org = org;
+  rec.badge_id = "deal-closer";
+  rec.badge_name = "Deal Closer";
+  rec.recipient_id = "ann";
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = "ev-cross";
+  ev.org = org;
+  ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
+  ev.award_granted = &rec;
+  cr_assert_eq(th_call(nt.addr, SVC "PublishEvent", &ev, &accolade__v1__publish_event_response__descriptor, &svc2, &a, &out, &st),
+               RPC_PERMISSION_DENIED);
+  /* The owner still sees and can delete its channel. */
+  cr_assert_eq(th_call(nt.addr, SVC "DeleteChannel", &dr, &accolade__v1__delete_channel_response__descriptor, &admin, &a, &out,
+                       &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(inbox_count(&ann), 1);
+  arena_free(&a);
+  receiver_stop(&rcv);
+}
+
+Test(notify, field_limits_are_invalid_argument_naming_the_field) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  void *out;
+  char long_id[300];
+  memset(long_id, 'e', sizeof long_id - 1);
+  long_id[sizeof long_id - 1] = 0;
+  Accolade__V1__AwardRecord rec = ACCOLADE__V1__AWARD_RECORD__INIT;
+  rec.org = org;
+  rec.recipient_id = "ann";
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = long_id;
+  ev.org = org;
+  ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
+  ev.award_granted = &rec;
+  expect_invalid(th_call(nt.addr, SVC "PublishEvent", &ev, &accolade__v1__publish_event_response__descriptor, &svc, &a, &out, &st),
+                 &st, "event_id");
+  ev.event_id = "";
+  expect_invalid(th_call(nt.addr, SVC "PublishEvent", &ev, &accolade__v1__publish_event_response__descriptor, &svc, &a, &out, &st),
+                 &st, "event_id");
+  Accolade__V1__Event none = ACCOLADE__V1__EVENT__INIT;
+  none.event_id = "ev-nokind";
+  none.org = org;
+  expect_invalid(th_call(nt.addr, SVC "PublishEvent", &none, &accolade__v1__publish_event_response__descriptor, &svc, &a, &out, &st),
+                 &st, "kind");
+  Accolade__V1__MarkReadRequest mr = ACCOLADE__V1__MARK_READ_REQUEST__INIT;
+  expect_invalid(th_call(nt.addr, SVC "MarkRead", &mr, &accolade__v1__mark_read_response__descriptor, &ann, &a, &out, &st), &st,
+                 "ids");
+  Accolade__V1__ListInboxRequest lr = ACCOLADE__V1__LIST_INBOX_REQUEST__INIT;
+  lr.page_size = 201;
+  expect_invalid(th_call(nt.addr, SVC "ListInbox", &lr, &accolade__v1__list_inbox_response__descriptor, &ann, &a, &out, &st), &st,
+                 "page_size");
+  lr.page_size = 0;
+  lr.page_token = "not-a-token!";
+  expect_invalid(th_call(nt.addr, SVC "ListInbox", &lr, &accolade__v1__list_inbox_response__descriptor, &ann, &a, &out, &st), &st,
+                 "page_token");
+  char *kinds[] = {"no_such_kind"};
+  Accolade__V1__Preferences pr = ACCOLADE__V1__PREFERENCES__INIT;
+  pr.muted_kinds = kinds;
+  pr.n_muted_kinds = 1;
+  Accolade__V1__UpdatePreferencesRequest ur = ACCOLADE__V1__UPDATE_PREFERENCES_REQUEST__INIT;
+  ur.preferences = &pr;
+  expect_invalid(th_call(nt.addr, SVC "UpdatePreferences", &ur, &accolade__v1__preferences__descriptor, &ann, &a, &out, &st),
+                 &st, "preferences.muted_kinds");
+  Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
+  c.url = "ftp://example.com/x";
+  c.secret = SECRET;
+  Accolade__V1__CreateChannelRequest cr = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
+  cr.channel = &c;
+  expect_invalid(th_call(nt.addr, SVC "CreateChannel", &cr, &accolade__v1__channel__descriptor, &admin, &a, &out, &st), &st,
+                 "channel.url");
+  Accolade__V1__DeleteChannelRequest dr = ACCOLADE__V1__DELETE_CHANNEL_REQUEST__INIT;
+  dr.channel_id = "not-a-uuid";
+  expect_invalid(th_call(nt.addr, SVC "DeleteChannel", &dr, &accolade__v1__delete_channel_response__descriptor, &admin, &a, &out,
+                         &st), &st, "channel_id");
+  Accolade__V1__GetDigestRequest gr = ACCOLADE__V1__GET_DIGEST_REQUEST__INIT;
+  gr.week = "2026-W99";
+  expect_invalid(th_call(nt.addr, SVC "GetDigest", &gr, &accolade__v1__digest__descriptor, &admin, &a, &out, &st), &st, "week");
+  arena_free(&a);
 }
