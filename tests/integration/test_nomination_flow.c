@@ -89,6 +89,21 @@ static int review(arena *a, const identity *as, const char *id, int approve, Acc
   return th_call(nom.addr, NOM "ReviewNomination", &r, &accolade__v1__nomination__descriptor, as, a, (void **)out, st);
 }
 
+/* awards_of_ann waits (up to 10 s) for the outbox to deliver an award to ann. */
+static Accolade__V1__ListAwardsResponse *awards_of_ann(arena *a) {
+  Accolade__V1__ListAwardsRequest lr = ACCOLADE__V1__LIST_AWARDS_REQUEST__INIT;
+  lr.recipient_id = "ann";
+  Accolade__V1__ListAwardsResponse *l = NULL;
+  rpc_status st;
+  for (int i = 0; i < 100; i++) {
+    cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/ListAwards", &lr,
+                         &accolade__v1__list_awards_response__descriptor, &ann, a, (void **)&l, &st), RPC_OK);
+    if (l->n_awards) break;
+    usleep(100 * 1000);
+  }
+  return l;
+}
+
 Test(nomination, nominate_review_award_the_whole_path) {
   arena a;
   arena_init(&a);
@@ -110,15 +125,7 @@ Test(nomination, nominate_review_award_the_whole_path) {
   cr_assert_eq(r->status, ACCOLADE__V1__NOMINATION_STATUS__APPROVED);
   cr_assert_eq(review(&a, &mgr, n->id, 0, &r, &st), RPC_FAILED_PRECONDITION, "not pending any more");
   /* The outbox delivers GrantAward to svc-award: one award for ann. */
-  Accolade__V1__ListAwardsRequest lr = ACCOLADE__V1__LIST_AWARDS_REQUEST__INIT;
-  lr.recipient_id = "ann";
-  Accolade__V1__ListAwardsResponse *l = NULL;
-  for (int i = 0; i < 100; i++) {
-    cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/ListAwards", &lr,
-                         &accolade__v1__list_awards_response__descriptor, &ann, &a, (void **)&l, &st), RPC_OK);
-    if (l->n_awards) break;
-    usleep(100 * 1000);
-  }
+  Accolade__V1__ListAwardsResponse *l = awards_of_ann(&a);
   cr_assert_eq(l->n_awards, 1, "the approval became an award");
   cr_assert_str_eq(l->awards[0]->source_id, n->id);
   cr_assert_str_eq(l->awards[0]->giver_id, "bob");
@@ -564,5 +571,51 @@ Test(nomination, withdraw_deactivate_and_the_lists) {
   cr_assert_eq(th_call(nom.addr, NOM "GetNomination", &gr, &accolade__v1__nomination__descriptor, &admin, &a, (void **)&r, &st),
                RPC_OK);
   cr_assert_eq(r->status, ACCOLADE__V1__NOMINATION_STATUS__PENDING);
+  arena_free(&a);
+}
+
+static void make_badge(arena *a, const char *id, int policy, int active) {
+  Accolade__V1__Badge b = ACCOLADE__V1__BADGE__INIT;
+  b.id = (char *)id;
+  b.name = (char *)id;
+  b.category = "sales";
+  b.criteria = "First meeting booked with a new logo.";
+  b.points = 5;
+  b.approval_policy = policy;
+  b.active = 1;
+  Accolade__V1__CreateBadgeRequest cr = ACCOLADE__V1__CREATE_BADGE_REQUEST__INIT;
+  cr.badge = &b;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/CreateBadge", &cr, &accolade__v1__badge__descriptor, &admin, a,
+                       &out, &st), RPC_OK, "%s", st.message);
+  if (active) return;
+  char *mask[] = {"active"};
+  b.active = 0;
+  Accolade__V1__UpdateBadgeRequest ur = ACCOLADE__V1__UPDATE_BADGE_REQUEST__INIT;
+  ur.badge = &b;
+  ur.update_mask = mask;
+  ur.n_update_mask = 1;
+  cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/UpdateBadge", &ur, &accolade__v1__badge__descriptor, &admin, a,
+                       &out, &st), RPC_OK, "%s", st.message);
+}
+
+/* An AUTO badge needs no reviewer: approved at creation, and granted. A retired
+ * badge takes no nominations. */
+Test(nomination, auto_badge_is_approved_at_once_and_a_retired_one_refused) {
+  arena a;
+  arena_init(&a);
+  make_badge(&a, "first-meeting", ACCOLADE__V1__APPROVAL_POLICY__AUTO, 1);
+  make_badge(&a, "old-badge", ACCOLADE__V1__APPROVAL_POLICY__MANAGER_REVIEW, 0);
+  Accolade__V1__Nomination *n;
+  rpc_status st;
+  cr_assert_eq(create(&a, &bob, "r1", "old-badge", "ann", JUST, 0, &n, &st), RPC_FAILED_PRECONDITION);
+  cr_assert(strstr(st.message, "badge_id"), "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "a1", "first-meeting", "ann", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(n->status, ACCOLADE__V1__NOMINATION_STATUS__APPROVED);
+  Accolade__V1__ListAwardsResponse *l = awards_of_ann(&a);
+  cr_assert_eq(l->n_awards, 1, "the AUTO approval became an award");
+  cr_assert_str_eq(l->awards[0]->source_id, n->id);
+  cr_assert_str_eq(l->awards[0]->badge_id, "first-meeting");
   arena_free(&a);
 }
