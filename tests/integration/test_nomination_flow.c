@@ -220,6 +220,19 @@ Test(nomination, blind_review_hides_the_nominator_and_org_b_sees_nothing) {
                        &st), RPC_NOT_FOUND);
   Accolade__V1__Nomination *r;
   cr_assert_eq(review(&a, &other, n->id, 1, &r, &st), RPC_NOT_FOUND);
+  /* Nor do org B's lists show org A's nominations or members. */
+  Accolade__V1__ListNominationsRequest lr = ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__INIT;
+  lr.role = ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__ROLE__REVIEWER;
+  Accolade__V1__ListNominationsResponse *ln;
+  cr_assert_eq(th_call(nom.addr, NOM "ListNominations", &lr, &accolade__v1__list_nominations_response__descriptor, &other, &a,
+                       (void **)&ln, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(ln->n_nominations, 0);
+  Accolade__V1__ListMembersRequest mr = ACCOLADE__V1__LIST_MEMBERS_REQUEST__INIT;
+  mr.include_inactive = 1;
+  Accolade__V1__ListMembersResponse *lm;
+  cr_assert_eq(th_call(nom.addr, NOM "ListMembers", &mr, &accolade__v1__list_members_response__descriptor, &other, &a,
+                       (void **)&lm, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(lm->n_members, 0);
   arena_free(&a);
 }
 
