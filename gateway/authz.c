@@ -66,6 +66,10 @@ const authz_rule *authz_find(const char *method) {
   return NULL;
 }
 
+int authz_count(void) { return (int)(sizeof table / sizeof table[0]); }
+
+const authz_rule *authz_at(int i) { return i >= 0 && i < authz_count() ? &table[i] : NULL; }
+
 unsigned authz_role_bit(const char *role) {
   if (!strcmp(role, "member")) return AZ_M;
   if (!strcmp(role, "manager")) return AZ_G;

@@ -20,6 +20,10 @@ typedef struct authz_rule {
 
 /* authz_find: the rule of |method| or NULL. */
 const authz_rule *authz_find(const char *method);
+/* authz_count / authz_at: the table itself (for the test that checks it
+ * against the compiled protos). */
+int authz_count(void);
+const authz_rule *authz_at(int i);
 /* authz_role_bit: AZ_M / AZ_G / AZ_A for a role name, 0 otherwise. */
 unsigned authz_role_bit(const char *role);
 /* authz_add_test_route lets tests route a service of their own (every role). */

@@ -13,6 +13,18 @@
  *                                                 addresses are balanced round-robin
  *   ACCOLADE_GATEWAY_TEST_ROUTE  "<method prefix>=<addr>": tests only, routes a
  *                                test service (any role)
+ *
+ * Decisions (tested in tests/integration/test_gateway_security.c):
+ *   - Authentication comes before routing: an anonymous caller gets
+ *     UNAUTHENTICATED for every method, known or not, and learns nothing
+ *     about the table. Authenticated: unknown method UNIMPLEMENTED, internal
+ *     method or wrong role PERMISSION_DENIED.
+ *   - Tokens over JWT_MAX_TOKEN (4 KiB) are UNAUTHENTICATED "token too large";
+ *     larger headers are refused by gRPC core's 8 KiB metadata limit first.
+ *   - Only the identity from the verified token is signed onto the forwarded
+ *     call; the caller's own x-accolade-* metadata is never passed on.
+ *   - The rate limiter fails open when Redis is unreachable: losing Redis
+ *     must not take the public API down (health still reports it).
  */
 #ifndef GATEWAY_H
 #define GATEWAY_H

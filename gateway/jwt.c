@@ -207,7 +207,8 @@ int jwt_verify(const jwt_config *c, const char *token, int64_t now, jwt_claims *
     *why = has_exp < 0 ? "exp is not a number" : "token has no exp";
     goto out;
   }
-  if (now > exp + c->leeway_s) {
+  /* Compare on |now|'s side: exp is attacker-chosen, exp + leeway could overflow. */
+  if (exp < now - c->leeway_s) {
     *why = "token expired";
     goto out;
   }

@@ -197,3 +197,29 @@ Test(gateway_jwt, rs256_and_es256_with_kid_and_no_algorithm_confusion) {
   EVP_PKEY_free(rsa);
   EVP_PKEY_free(ec);
 }
+
+/* exp and nbf are attacker-chosen numbers: extreme values must be judged, not
+ * overflow (UBSan aborts this test on signed overflow). */
+Test(gateway_jwt, extreme_exp_and_nbf_do_not_overflow) {
+  jwt_config c = {.leeway_s = 30};
+  jwt_add_hs256(&c, "", "s3cret");
+  char tok[4096];
+  const char *why;
+  hs256("s3cret", HS, "{\"sub\":\"a\",\"org\":\"o\",\"role\":\"member\",\"exp\":9223372036854775807}", tok);
+  cr_assert_eq(verify(&c, tok, &why), 0, "%s", why ? why : "");
+  hs256("s3cret", HS, "{\"sub\":\"a\",\"org\":\"o\",\"role\":\"member\",\"exp\":-9223372036854775808}", tok);
+  cr_assert_neq(verify(&c, tok, &why), 0);
+  cr_assert_str_eq(why, "token expired");
+  hs256("s3cret", HS,
+        "{\"sub\":\"a\",\"org\":\"o\",\"role\":\"member\",\"exp\":1800000600,\"nbf\":-9223372036854775808}", tok);
+  cr_assert_eq(verify(&c, tok, &why), 0, "%s", why ? why : "");
+  hs256("s3cret", HS,
+        "{\"sub\":\"a\",\"org\":\"o\",\"role\":\"member\",\"exp\":1800000600,\"nbf\":9223372036854775807}", tok);
+  cr_assert_neq(verify(&c, tok, &why), 0);
+  cr_assert_str_eq(why, "token not valid yet (nbf)");
+  hs256("s3cret", HS, "{\"sub\":\"a\",\"org\":\"o\",\"role\":\"member\",\"exp\":1e300}", tok);
+  cr_assert_eq(verify(&c, tok, &why), 0, "a huge double saturates: %s", why ? why : "");
+  hs256("s3cret", HS, "{\"sub\":\"a\",\"org\":\"o\",\"role\":\"member\",\"exp\":\"1800000600\"}", tok);
+  cr_assert_neq(verify(&c, tok, &why), 0);
+  cr_assert_str_eq(why, "exp is not a number");
+}
