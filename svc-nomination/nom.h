@@ -11,7 +11,9 @@
  *   quarterly cap (RESOURCE_EXHAUSTED naming when it resets). These run under
  *   a per-nominator advisory lock so concurrent requests cannot overspend.
  *   Scarcity caps are svc-award's to enforce at grant time (it answers
- *   CAP_REACHED per recipient).
+ *   CAP_REACHED per recipient). Not done here: that outcome is not fed back,
+ *   so a nomination approved past a cap stays APPROVED with no award for the
+ *   capped recipient, and nominations are not refused early against caps.
  * - AUTO badges are approved at once. Approval writes the GrantAward command
  *   for svc-award (source_id = nomination id) and a NominationApproved event
  *   in the same transaction; creation writes NominationCreated, rejection

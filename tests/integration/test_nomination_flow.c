@@ -89,6 +89,21 @@ static int review(arena *a, const identity *as, const char *id, int approve, Acc
   return th_call(nom.addr, NOM "ReviewNomination", &r, &accolade__v1__nomination__descriptor, as, a, (void **)out, st);
 }
 
+/* awards_of_ann waits (up to 10 s) for the outbox to deliver an award to ann. */
+static Accolade__V1__ListAwardsResponse *awards_of_ann(arena *a) {
+  Accolade__V1__ListAwardsRequest lr = ACCOLADE__V1__LIST_AWARDS_REQUEST__INIT;
+  lr.recipient_id = "ann";
+  Accolade__V1__ListAwardsResponse *l = NULL;
+  rpc_status st;
+  for (int i = 0; i < 100; i++) {
+    cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/ListAwards", &lr,
+                         &accolade__v1__list_awards_response__descriptor, &ann, a, (void **)&l, &st), RPC_OK);
+    if (l->n_awards) break;
+    usleep(100 * 1000);
+  }
+  return l;
+}
+
 Test(nomination, nominate_review_award_the_whole_path) {
   arena a;
   arena_init(&a);
@@ -110,15 +125,7 @@ Test(nomination, nominate_review_award_the_whole_path) {
   cr_assert_eq(r->status, ACCOLADE__V1__NOMINATION_STATUS__APPROVED);
   cr_assert_eq(review(&a, &mgr, n->id, 0, &r, &st), RPC_FAILED_PRECONDITION, "not pending any more");
   /* The outbox delivers GrantAward to svc-award: one award for ann. */
-  Accolade__V1__ListAwardsRequest lr = ACCOLADE__V1__LIST_AWARDS_REQUEST__INIT;
-  lr.recipient_id = "ann";
-  Accolade__V1__ListAwardsResponse *l = NULL;
-  for (int i = 0; i < 100; i++) {
-    cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/ListAwards", &lr,
-                         &accolade__v1__list_awards_response__descriptor, &ann, &a, (void **)&l, &st), RPC_OK);
-    if (l->n_awards) break;
-    usleep(100 * 1000);
-  }
+  Accolade__V1__ListAwardsResponse *l = awards_of_ann(&a);
   cr_assert_eq(l->n_awards, 1, "the approval became an award");
   cr_assert_str_eq(l->awards[0]->source_id, n->id);
   cr_assert_str_eq(l->awards[0]->giver_id, "bob");
@@ -213,6 +220,19 @@ Test(nomination, blind_review_hides_the_nominator_and_org_b_sees_nothing) {
                        &st), RPC_NOT_FOUND);
   Accolade__V1__Nomination *r;
   cr_assert_eq(review(&a, &other, n->id, 1, &r, &st), RPC_NOT_FOUND);
+  /* Nor do org B's lists show org A's nominations or members. */
+  Accolade__V1__ListNominationsRequest lr = ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__INIT;
+  lr.role = ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__ROLE__REVIEWER;
+  Accolade__V1__ListNominationsResponse *ln;
+  cr_assert_eq(th_call(nom.addr, NOM "ListNominations", &lr, &accolade__v1__list_nominations_response__descriptor, &other, &a,
+                       (void **)&ln, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(ln->n_nominations, 0);
+  Accolade__V1__ListMembersRequest mr = ACCOLADE__V1__LIST_MEMBERS_REQUEST__INIT;
+  mr.include_inactive = 1;
+  Accolade__V1__ListMembersResponse *lm;
+  cr_assert_eq(th_call(nom.addr, NOM "ListMembers", &mr, &accolade__v1__list_members_response__descriptor, &other, &a,
+                       (void **)&lm, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(lm->n_members, 0);
   arena_free(&a);
 }
 
@@ -473,5 +493,142 @@ Test(nomination, every_field_limit_names_the_field) {
   cr_assert_eq(th_call(nom.addr, NOM "ListNominations", &lr, &accolade__v1__list_nominations_response__descriptor, &ann, &a,
                        &out, &st), RPC_INVALID_ARGUMENT);
   cr_assert(strstr(st.message, "page_token"), "%s", st.message);
+  arena_free(&a);
+}
+
+static int list_noms(arena *a, const identity *as, int role, int status, int page_size, const char *token,
+                     Accolade__V1__ListNominationsResponse **out) {
+  Accolade__V1__ListNominationsRequest r = ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__INIT;
+  r.role = role;
+  r.status = status;
+  r.page_size = page_size;
+  r.page_token = (char *)token;
+  rpc_status st;
+  return th_call(nom.addr, NOM "ListNominations", &r, &accolade__v1__list_nominations_response__descriptor, as, a,
+                 (void **)out, &st);
+}
+
+/* Withdrawal is the nominator's, while pending; the lists page by keyset; a
+ * departed member can be neither nominated nor review. */
+Test(nomination, withdraw_deactivate_and_the_lists) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Nomination *w1, *w2, *r;
+  rpc_status st;
+  cr_assert_eq(create(&a, &bob, "w1", "deal-closer", "ann", JUST, 0, &w1, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "w2", "customer-champion", "ann", JUST, 0, &w2, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__WithdrawNominationRequest wr = ACCOLADE__V1__WITHDRAW_NOMINATION_REQUEST__INIT;
+  wr.nomination_id = w1->id;
+  cr_assert_eq(th_call(nom.addr, NOM "WithdrawNomination", &wr, &accolade__v1__nomination__descriptor, &ann, &a, (void **)&r, &st),
+               RPC_PERMISSION_DENIED, "a nominee cannot withdraw");
+  cr_assert_eq(th_call(nom.addr, NOM "WithdrawNomination", &wr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&r, &st),
+               RPC_OK, "%s", st.message);
+  cr_assert_eq(r->status, ACCOLADE__V1__NOMINATION_STATUS__WITHDRAWN);
+  cr_assert_eq(th_call(nom.addr, NOM "WithdrawNomination", &wr, &accolade__v1__nomination__descriptor, &bob, &a, (void **)&r, &st),
+               RPC_FAILED_PRECONDITION);
+  cr_assert_eq(review(&a, &mgr, w1->id, 1, &r, &st), RPC_FAILED_PRECONDITION, "reviewing a withdrawn nomination");
+
+  /* Lists: bob's two as nominator, two pages of one; mgr awaits w2 only. */
+  Accolade__V1__ListNominationsResponse *p1, *p2, *q;
+  cr_assert_eq(list_noms(&a, &bob, ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__ROLE__NOMINATOR, 0, 1, "", &p1), RPC_OK);
+  cr_assert_eq(p1->n_nominations, 1);
+  cr_assert_neq(p1->next_page_token[0], 0, "a second page");
+  cr_assert_eq(list_noms(&a, &bob, ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__ROLE__NOMINATOR, 0, 1, p1->next_page_token, &p2),
+               RPC_OK);
+  cr_assert_eq(p2->n_nominations, 1);
+  cr_assert_str_neq(p1->nominations[0]->id, p2->nominations[0]->id);
+  cr_assert_eq(list_noms(&a, &ann, ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__ROLE__NOMINEE, 0, 0, "", &q), RPC_OK);
+  cr_assert_eq(q->n_nominations, 2);
+  cr_assert_eq(list_noms(&a, &mgr, ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__ROLE__REVIEWER,
+                         ACCOLADE__V1__NOMINATION_STATUS__PENDING, 0, "", &q), RPC_OK);
+  cr_assert_eq(q->n_nominations, 1);
+  cr_assert_str_eq(q->nominations[0]->id, w2->id);
+  cr_assert_eq(list_noms(&a, &mgr2, ACCOLADE__V1__LIST_NOMINATIONS_REQUEST__ROLE__REVIEWER,
+                         ACCOLADE__V1__NOMINATION_STATUS__PENDING, 0, "", &q), RPC_OK);
+  cr_assert_eq(q->n_nominations, 0, "not routed to mgr2");
+
+  /* Members of team east, one a page: mgr and ann (cat has left). */
+  Accolade__V1__ListMembersRequest mr = ACCOLADE__V1__LIST_MEMBERS_REQUEST__INIT;
+  mr.team = "east";
+  mr.page_size = 1;
+  Accolade__V1__ListMembersResponse *ml;
+  int seen = 0;
+  do {
+    cr_assert_eq(th_call(nom.addr, NOM "ListMembers", &mr, &accolade__v1__list_members_response__descriptor, &bob, &a,
+                         (void **)&ml, &st), RPC_OK, "%s", st.message);
+    seen += (int)ml->n_members;
+    cr_assert_leq(ml->n_members, 1);
+    mr.page_token = ml->next_page_token;
+  } while (*ml->next_page_token && seen < 10);
+  cr_assert_eq(seen, 2);
+
+  /* Deactivation: admins only; then ann cannot be nominated and mgr cannot review. */
+  Accolade__V1__DeactivateMemberRequest dr = ACCOLADE__V1__DEACTIVATE_MEMBER_REQUEST__INIT;
+  Accolade__V1__Member *m;
+  dr.user_id = "ann";
+  cr_assert_eq(th_call(nom.addr, NOM "DeactivateMember", &dr, &accolade__v1__member__descriptor, &bob, &a, (void **)&m, &st),
+               RPC_PERMISSION_DENIED);
+  cr_assert_eq(th_call(nom.addr, NOM "DeactivateMember", &dr, &accolade__v1__member__descriptor, &admin, &a, (void **)&m, &st),
+               RPC_OK, "%s", st.message);
+  cr_assert(!m->active);
+  dr.user_id = "mgr";
+  cr_assert_eq(th_call(nom.addr, NOM "DeactivateMember", &dr, &accolade__v1__member__descriptor, &admin, &a, (void **)&m, &st),
+               RPC_OK, "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "w3", "innovation-driver", "ann", JUST, 0, &r, &st), RPC_FAILED_PRECONDITION);
+  cr_assert(strstr(st.message, "ann"), "%s", st.message);
+  cr_assert_eq(review(&a, &mgr, w2->id, 1, &r, &st), RPC_PERMISSION_DENIED);
+  cr_assert(strstr(st.message, "deactivated"), "%s", st.message);
+  /* ann keeps her history. */
+  Accolade__V1__GetNominationRequest gr = ACCOLADE__V1__GET_NOMINATION_REQUEST__INIT;
+  gr.nomination_id = w2->id;
+  cr_assert_eq(th_call(nom.addr, NOM "GetNomination", &gr, &accolade__v1__nomination__descriptor, &admin, &a, (void **)&r, &st),
+               RPC_OK);
+  cr_assert_eq(r->status, ACCOLADE__V1__NOMINATION_STATUS__PENDING);
+  arena_free(&a);
+}
+
+static void make_badge(arena *a, const char *id, int policy, int active) {
+  Accolade__V1__Badge b = ACCOLADE__V1__BADGE__INIT;
+  b.id = (char *)id;
+  b.name = (char *)id;
+  b.category = "sales";
+  b.criteria = "First meeting booked with a new logo.";
+  b.points = 5;
+  b.approval_policy = policy;
+  b.active = 1;
+  Accolade__V1__CreateBadgeRequest cr = ACCOLADE__V1__CREATE_BADGE_REQUEST__INIT;
+  cr.badge = &b;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/CreateBadge", &cr, &accolade__v1__badge__descriptor, &admin, a,
+                       &out, &st), RPC_OK, "%s", st.message);
+  if (active) return;
+  char *mask[] = {"active"};
+  b.active = 0;
+  Accolade__V1__UpdateBadgeRequest ur = ACCOLADE__V1__UPDATE_BADGE_REQUEST__INIT;
+  ur.badge = &b;
+  ur.update_mask = mask;
+  ur.n_update_mask = 1;
+  cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/UpdateBadge", &ur, &accolade__v1__badge__descriptor, &admin, a,
+                       &out, &st), RPC_OK, "%s", st.message);
+}
+
+/* An AUTO badge needs no reviewer: approved at creation, and granted. A retired
+ * badge takes no nominations. */
+Test(nomination, auto_badge_is_approved_at_once_and_a_retired_one_refused) {
+  arena a;
+  arena_init(&a);
+  make_badge(&a, "first-meeting", ACCOLADE__V1__APPROVAL_POLICY__AUTO, 1);
+  make_badge(&a, "old-badge", ACCOLADE__V1__APPROVAL_POLICY__MANAGER_REVIEW, 0);
+  Accolade__V1__Nomination *n;
+  rpc_status st;
+  cr_assert_eq(create(&a, &bob, "r1", "old-badge", "ann", JUST, 0, &n, &st), RPC_FAILED_PRECONDITION);
+  cr_assert(strstr(st.message, "badge_id"), "%s", st.message);
+  cr_assert_eq(create(&a, &bob, "a1", "first-meeting", "ann", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(n->status, ACCOLADE__V1__NOMINATION_STATUS__APPROVED);
+  Accolade__V1__ListAwardsResponse *l = awards_of_ann(&a);
+  cr_assert_eq(l->n_awards, 1, "the AUTO approval became an award");
+  cr_assert_str_eq(l->awards[0]->source_id, n->id);
+  cr_assert_str_eq(l->awards[0]->badge_id, "first-meeting");
   arena_free(&a);
 }
