@@ -160,53 +160,94 @@ static void set_status(rpc_status *st, arena *a, int code, const char *msg) {
   st->message = arena_strdup(a, msg);
 }
 
+/* The state of one outgoing call on its own pluck queue, shared by unary
+ * and streaming calls: open it, add its ops, wait, close it. */
+typedef struct client_call {
+  grpc_completion_queue *cq;
+  grpc_call *call;
+  out_md md;
+  grpc_byte_buffer *send;
+  grpc_metadata_array init_md, trailers;
+  grpc_status_code code;
+  grpc_slice details;
+  const char *err_str;
+} client_call;
+
+static void call_open(client_call *cc, grpc_channel *ch, const char *method, const rpc_call_opts *opts,
+                      int64_t deadline_ms, const uint8_t *req, size_t req_len) {
+  cc->cq = grpc_completion_queue_create_for_pluck(NULL);
+  grpc_slice mslice = grpc_slice_from_copied_string(method);
+  cc->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cc->cq, mslice, NULL,
+                                      rpc_ms_to_deadline(deadline_ms), NULL);
+  grpc_slice_unref(mslice);
+  md_build(&cc->md, opts, call_request_id(opts));
+  cc->send = rpc_byte_buffer_from(req, req_len);
+  grpc_metadata_array_init(&cc->init_md);
+  grpc_metadata_array_init(&cc->trailers);
+  cc->code = GRPC_STATUS_UNKNOWN;
+  cc->details = grpc_empty_slice();
+  cc->err_str = NULL;
+}
+
+/* send_ops fills the first four ops of every call (metadata, the request,
+ * half-close, the reply's metadata) and returns 4. */
+static size_t send_ops(client_call *cc, grpc_op *ops) {
+  memset(ops, 0, 4 * sizeof *ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = cc->md.n;
+  ops[0].data.send_initial_metadata.metadata = cc->md.md;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = cc->send;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &cc->init_md;
+  return 4;
+}
+
+static void status_op(client_call *cc, grpc_op *op) {
+  memset(op, 0, sizeof *op);
+  op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  op->data.recv_status_on_client.status = &cc->code;
+  op->data.recv_status_on_client.status_details = &cc->details;
+  op->data.recv_status_on_client.trailing_metadata = &cc->trailers;
+  op->data.recv_status_on_client.error_string = &cc->err_str;
+}
+
+static void call_close(client_call *cc) {
+  grpc_byte_buffer_destroy(cc->send);
+  grpc_metadata_array_destroy(&cc->init_md);
+  grpc_metadata_array_destroy(&cc->trailers);
+  grpc_slice_unref(cc->details);
+  if (cc->err_str) gpr_free((void *)cc->err_str);
+  md_free(&cc->md);
+  grpc_call_unref(cc->call);
+  grpc_completion_queue_shutdown(cc->cq);
+  grpc_completion_queue_pluck(cc->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  grpc_completion_queue_destroy(cc->cq);
+}
+
 /* One attempt of a unary call. */
 static int unary_once(grpc_channel *ch, const char *method, const uint8_t *req, size_t req_len,
                       const rpc_call_opts *opts, int64_t deadline_ms, arena *a, uint8_t **out,
                       size_t *out_len, rpc_status *st) {
-  grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-  grpc_slice mslice = grpc_slice_from_copied_string(method);
-  grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
-                                             rpc_ms_to_deadline(deadline_ms), NULL);
-  grpc_slice_unref(mslice);
-  out_md md;
-  md_build(&md, opts, call_request_id(opts));
-  grpc_byte_buffer *send = rpc_byte_buffer_from(req, req_len);
+  client_call cc;
+  call_open(&cc, ch, method, opts, deadline_ms, req, req_len);
   grpc_byte_buffer *recv = NULL;
-  grpc_metadata_array init_md, trailers;
-  grpc_metadata_array_init(&init_md);
-  grpc_metadata_array_init(&trailers);
-  grpc_status_code code = GRPC_STATUS_UNKNOWN;
-  grpc_slice details = grpc_empty_slice();
-  const char *err_str = NULL;
-
   grpc_op ops[6];
-  memset(ops, 0, sizeof ops);
-  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  ops[0].data.send_initial_metadata.count = md.n;
-  ops[0].data.send_initial_metadata.metadata = md.md;
-  ops[1].op = GRPC_OP_SEND_MESSAGE;
-  ops[1].data.send_message.send_message = send;
-  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-  ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-  ops[4].op = GRPC_OP_RECV_MESSAGE;
-  ops[4].data.recv_message.recv_message = &recv;
-  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-  ops[5].data.recv_status_on_client.status = &code;
-  ops[5].data.recv_status_on_client.status_details = &details;
-  ops[5].data.recv_status_on_client.trailing_metadata = &trailers;
-  ops[5].data.recv_status_on_client.error_string = &err_str;
+  size_t n = send_ops(&cc, ops);
+  memset(&ops[n], 0, sizeof ops[n]);
+  ops[n].op = GRPC_OP_RECV_MESSAGE;
+  ops[n].data.recv_message.recv_message = &recv;
+  status_op(&cc, &ops[n + 1]);
   int tag;
-  grpc_call_error e = grpc_call_start_batch(call, ops, 6, &tag, NULL);
   int rc;
-  if (e != GRPC_CALL_OK) {
+  if (grpc_call_start_batch(cc.call, ops, n + 2, &tag, NULL) != GRPC_CALL_OK) {
     set_status(st, a, RPC_INTERNAL, "client: cannot start call");
     rc = RPC_INTERNAL;
   } else {
-    grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    rc = (int)code;
-    copy_status(st, a, rc, details, &trailers);
+    grpc_completion_queue_pluck(cc.cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    rc = (int)cc.code;
+    copy_status(st, a, rc, cc.details, &cc.trailers);
     if (rc == RPC_OK) {
       if (recv) {
         *out = rpc_byte_buffer_read(a, recv, out_len);
@@ -217,16 +258,7 @@ static int unary_once(grpc_channel *ch, const char *method, const uint8_t *req, 
     }
   }
   if (recv) grpc_byte_buffer_destroy(recv);
-  grpc_byte_buffer_destroy(send);
-  grpc_metadata_array_destroy(&init_md);
-  grpc_metadata_array_destroy(&trailers);
-  grpc_slice_unref(details);
-  if (err_str) gpr_free((void *)err_str);
-  md_free(&md);
-  grpc_call_unref(call);
-  grpc_completion_queue_shutdown(cq);
-  grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-  grpc_completion_queue_destroy(cq);
+  call_close(&cc);
   return rc;
 }
 
@@ -293,41 +325,16 @@ int rpc_call_stream_raw(const char *target, const char *method, const uint8_t *r
   int64_t deadline = INT64_MAX;
   if (opts && opts->timeout_ms > 0) deadline = rpc_now_ms() + opts->timeout_ms;
   if (opts && opts->parent && opts->parent->deadline_ms < deadline) deadline = opts->parent->deadline_ms;
-  grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-  grpc_slice mslice = grpc_slice_from_copied_string(method);
-  grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
-                                             rpc_ms_to_deadline(deadline), NULL);
-  grpc_slice_unref(mslice);
-  out_md md;
-  md_build(&md, opts, call_request_id(opts));
-  grpc_byte_buffer *send = rpc_byte_buffer_from(req, req_len);
-  grpc_metadata_array init_md, trailers;
-  grpc_metadata_array_init(&init_md);
-  grpc_metadata_array_init(&trailers);
-  grpc_status_code code = GRPC_STATUS_UNKNOWN;
-  grpc_slice details = grpc_empty_slice();
-  const char *err_str = NULL;
+  client_call cc;
+  call_open(&cc, ch, method, opts, deadline, req, req_len);
   int start_tag, status_tag, msg_tag;
-
-  grpc_op ops[4];
-  memset(ops, 0, sizeof ops);
-  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  ops[0].data.send_initial_metadata.count = md.n;
-  ops[0].data.send_initial_metadata.metadata = md.md;
-  ops[1].op = GRPC_OP_SEND_MESSAGE;
-  ops[1].data.send_message.send_message = send;
-  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-  ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+  grpc_op ops[4], sop;
+  size_t n = send_ops(&cc, ops);
+  status_op(&cc, &sop);
   int rc = RPC_INTERNAL;
-  if (grpc_call_start_batch(call, ops, 4, &start_tag, NULL) != GRPC_CALL_OK) goto done;
-  grpc_op sop;
-  memset(&sop, 0, sizeof sop);
-  sop.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-  sop.data.recv_status_on_client.status = &code;
-  sop.data.recv_status_on_client.status_details = &details;
-  sop.data.recv_status_on_client.trailing_metadata = &trailers;
-  sop.data.recv_status_on_client.error_string = &err_str;
+  grpc_call *call = cc.call;
+  grpc_completion_queue *cq = cc.cq;
+  if (grpc_call_start_batch(call, ops, n, &start_tag, NULL) != GRPC_CALL_OK) goto done;
   if (grpc_call_start_batch(call, &sop, 1, &status_tag, NULL) != GRPC_CALL_OK) goto done;
   grpc_completion_queue_pluck(cq, &start_tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
   int cancelled = 0;
@@ -361,19 +368,10 @@ int rpc_call_stream_raw(const char *target, const char *method, const uint8_t *r
     }
   }
   grpc_completion_queue_pluck(cq, &status_tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-  rc = (int)code;
-  copy_status(st, a, rc, details, &trailers);
+  rc = (int)cc.code;
+  copy_status(st, a, rc, cc.details, &cc.trailers);
 done:
   if (rc == RPC_INTERNAL && (!st || !st->message)) set_status(st, a, RPC_INTERNAL, "client: cannot start stream");
-  grpc_byte_buffer_destroy(send);
-  grpc_metadata_array_destroy(&init_md);
-  grpc_metadata_array_destroy(&trailers);
-  grpc_slice_unref(details);
-  if (err_str) gpr_free((void *)err_str);
-  md_free(&md);
-  grpc_call_unref(call);
-  grpc_completion_queue_shutdown(cq);
-  grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-  grpc_completion_queue_destroy(cq);
+  call_close(&cc);
   return rc;
 }
