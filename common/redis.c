@@ -28,6 +28,18 @@ void redis_setup(const char *host, int port, const char *password) {
   snprintf(g_password, sizeof g_password, "%s", password ? password : "");
 }
 
+void redis_setup_addr(const char *host_port, const char *password) {
+  char host[256];
+  snprintf(host, sizeof host, "%s", host_port);
+  int port = 6379;
+  char *colon = strrchr(host, ':');
+  if (colon) {
+    *colon = '\0';
+    port = atoi(colon + 1);
+  }
+  redis_setup(host, port, password);
+}
+
 void redis_disconnect(void) {
   if (t_ctx) redisFree(t_ctx);
   t_ctx = NULL;

@@ -11,6 +11,9 @@
 
 void redis_setup(const char *host, int port, const char *password);
 
+/* redis_setup_addr: the same from "host:port" (port 6379 when absent). */
+void redis_setup_addr(const char *host_port, const char *password);
+
 /* redis_conn: this thread's connection, or NULL when Redis is unreachable. */
 redisContext *redis_conn(void);
 void redis_disconnect(void);

@@ -110,16 +110,8 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     health_add_dependency("postgres", pg_probe, NULL);
   }
   if (def->redis) {
-    const char *r = config_str(&cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379");
-    char host[256];
-    snprintf(host, sizeof host, "%s", r);
-    int port = 6379;
-    char *colon = strrchr(host, ':');
-    if (colon) {
-      *colon = '\0';
-      port = atoi(colon + 1);
-    }
-    redis_setup(host, port, config_str(&cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
+    redis_setup_addr(config_str(&cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379"),
+                     config_str(&cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
     health_add_dependency("redis", redis_probe, NULL);
   }
   if (def->init && def->init(&cfg, &app) != 0) {

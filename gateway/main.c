@@ -59,16 +59,8 @@ static int init(const config *cfg, void **app) {
   g_gw.org_rate = num(cfg, "rate-org", "ACCOLADE_GATEWAY_RATE_ORG", 1000);
   g_gw.org_burst = num(cfg, "burst-org", "ACCOLADE_GATEWAY_BURST_ORG", 2000);
   g_gw.max_streams = (int)num(cfg, "max-streams", "ACCOLADE_GATEWAY_MAX_STREAMS", 5);
-  const char *r = config_str(cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379");
-  char host[256];
-  snprintf(host, sizeof host, "%s", r);
-  char *colon = strrchr(host, ':');
-  int port = 6379;
-  if (colon) {
-    *colon = '\0';
-    port = atoi(colon + 1);
-  }
-  redis_setup(host, port, config_str(cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
+  redis_setup_addr(config_str(cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379"),
+                   config_str(cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
   const char *test = getenv("ACCOLADE_GATEWAY_TEST_ROUTE");
   if (test && strchr(test, '=')) {
     char buf[300];
