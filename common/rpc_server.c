@@ -189,6 +189,7 @@ typedef struct call {
   grpc_call_details details;
   grpc_completion_queue *own_cq;   /* streams and generic calls */
   int64_t start_us;
+  int64_t latency_us;   /* set when the reply is built */
   arena arena;
   rpc_ctx ctx;
   /* Reply resources, kept until the reply batch completes. */
@@ -330,7 +331,8 @@ static size_t initial_md_op(call *c, grpc_op *op) {
   return 1;
 }
 
-/* fill_reply_ops builds the reply batch into |ops| and returns its length.
+/* fill_reply_ops builds the reply batch into |ops| and returns its length;
+ * the call's code is final here, so it is counted in the metrics.
  * |with_close| adds RECV_CLOSE_ON_SERVER (not for streams, which posted it). */
 static size_t fill_reply_ops(call *c, grpc_op *ops, int with_message, int with_close) {
   size_t n = 0;
@@ -343,6 +345,10 @@ static size_t fill_reply_ops(call *c, grpc_op *ops, int with_message, int with_c
   }
   int code = c->ctx.code;
   const char *msg = c->ctx.message ? c->ctx.message : "";
+  /* Count the call now, not when the batch completes: the client may hold
+   * the status (and scrape /metrics) before this server sees the completion. */
+  c->latency_us = now_us() - c->start_us;
+  metrics_observe_rpc(c->ctx.method, code, c->latency_us);
   c->status_slice = grpc_slice_from_copied_string(msg);
   c->have_status_slice = 1;
   for (int i = 0; i < c->ctx.ntrailers; i++) {
@@ -366,8 +372,7 @@ static size_t fill_reply_ops(call *c, grpc_op *ops, int with_message, int with_c
 
 static void access_log(call *c) {
   rpc_ctx *x = &c->ctx;
-  int64_t us = now_us() - c->start_us;
-  metrics_observe_rpc(x->method, x->code, us);
+  int64_t us = c->latency_us ? c->latency_us : now_us() - c->start_us;
   log_access(x->method, x->code, x->message, us, x->peer, x->request_id,
              x->id.valid ? x->id.org : NULL, x->id.valid ? x->id.user : NULL);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -120,6 +121,9 @@ int th_start(th_proc *p, const char *binary, const char *const *env) {
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
+    /* A test that fails an assertion exits at once: the service must not
+     * outlive it (it would hold ctest's output pipe open until the timeout). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     setenv("ACCOLADE_INTERNAL_KEY", TH_INTERNAL_KEY, 1);
     if (!getenv("ACCOLADE_LOG_LEVEL")) setenv("ACCOLADE_LOG_LEVEL", "warn", 1);
     setenv("ACCOLADE_METRICS_PORT", "0", 1);   /* tests run many instances at once */
