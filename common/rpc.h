@@ -73,8 +73,20 @@ typedef struct rpc_ctx {
   int ntrailers;
   const char *trailer_keys[RPC_MAX_TRAILERS];
   const char *trailer_values[RPC_MAX_TRAILERS];
+  /* Set by rpc_reply_encoded: the reply's bytes, already encoded. */
+  const uint8_t *reply_bytes;
+  size_t reply_len;
   void *call_state;              /* the runtime's; do not touch */
 } rpc_ctx;
+
+/* rpc_reply_encoded makes |buf| (an encoded response message, living at
+ * least as long as the call's arena) the reply of a unary handler that
+ * returns RPC_OK; the handler's |resp| is then not used. For caches of
+ * encoded responses. */
+static inline void rpc_reply_encoded(rpc_ctx *ctx, const uint8_t *buf, size_t len) {
+  ctx->reply_bytes = buf;
+  ctx->reply_len = len;
+}
 
 typedef struct rpc_stream rpc_stream;
 

@@ -658,7 +658,8 @@ static void unary_run(call *c) {
     int code = m->unary(&c->ctx, req, resp);
     if (code == RPC_OK) {
       c->ctx.code = RPC_OK;
-      c->reply = rpc_byte_buffer_pack(resp);
+      c->reply = c->ctx.reply_bytes ? rpc_byte_buffer_from(c->ctx.reply_bytes, c->ctx.reply_len)
+                                    : rpc_byte_buffer_pack(resp);
     } else if (c->ctx.code == RPC_OK) {
       rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
     }

@@ -23,6 +23,7 @@ static void to_record(const char *org, const Accolade__V1__Award *a, Accolade__V
   rec->points = a->points;
   rec->recipient_id = a->recipient_id;
   rec->recipient_team = a->recipient_team;
+  rec->recipient_name = a->recipient_name;
   rec->giver_id = a->giver_id;
   rec->giver_team = a->giver_team;
   rec->source_id = a->source_id;
@@ -90,6 +91,7 @@ static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__
       .badge_id = b->id,
       .recipient_id = rcp->user_id,
       .recipient_team = rcp->team,
+      .recipient_name = rcp->display_name,
       .giver_id = g->req->giver_id,
       .giver_team = g->req->giver_team,
       .source_id = g->req->source_id,
@@ -143,6 +145,8 @@ int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
     if (check_id(ctx, field, r->recipients[i]->user_id, 128)) return ctx->code;
     snprintf(field, sizeof field, "recipients[%zu].team", i);
     if (*r->recipients[i]->team && check_id(ctx, field, r->recipients[i]->team, 128)) return ctx->code;
+    snprintf(field, sizeof field, "recipients[%zu].display_name", i);
+    if (check_len(ctx, field, r->recipients[i]->display_name, 0, 120)) return ctx->code;
     for (size_t k = 0; k < i; k++)
       if (!strcmp(r->recipients[k]->user_id, r->recipients[i]->user_id))
         return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "recipients: '%s' is listed twice",

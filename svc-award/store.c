@@ -157,7 +157,7 @@ int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int in
   "a.giver_team, a.source_id, a.justification, a.public, a.milestone_rule_id IS NOT NULL, "       \
   "(extract(epoch from a.granted_at) * 1000)::bigint, a.revoked_at IS NOT NULL, "                 \
   "coalesce(a.revoke_reason, ''), coalesce((extract(epoch from a.revoked_at) * 1000)::bigint, 0), " \
-  "(extract(epoch from a.granted_at) * 1000000)::bigint"
+  "(extract(epoch from a.granted_at) * 1000000)::bigint, a.recipient_name"
 
 static Accolade__V1__Award *award_row(rpc_ctx *ctx, PGresult *r, int i) {
   Accolade__V1__Award *a = ARENA_NEW(ctx->arena, Accolade__V1__Award);
@@ -179,6 +179,7 @@ static Accolade__V1__Award *award_row(rpc_ctx *ctx, PGresult *r, int i) {
   a->revoked = strcmp(pg_str(r, i, 14), "t") == 0;
   a->revoke_reason = arena_strdup(ctx->arena, pg_str(r, i, 15));
   a->revoke_time_ms = pg_int(r, i, 16);
+  a->recipient_name = arena_strdup(ctx->arena, pg_str(r, i, 18));
   return a;
 }
 
@@ -239,15 +240,18 @@ int store_cap_count(const char *org, const char *badge_id, const char *recipient
 int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out) {
   const char *p[] = {org, a->badge_id, a->recipient_id, a->recipient_team, a->giver_id,
                      a->giver_team, a->source_id, a->justification, a->public ? "true" : "false",
-                     a->milestone_rule_id};
+                     a->milestone_rule_id, a->recipient_name ? a->recipient_name : ""};
+  /* No name given (a milestone): the recipient's last known one. */
   int rc = award_one(
              ctx,
              "WITH ins AS (INSERT INTO award (org, badge_id, recipient_id, recipient_team, giver_id, "
-             "giver_team, source_id, justification, public, points, milestone_rule_id) "
-             "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, points, $10::uuid FROM badge "
+             "giver_team, source_id, justification, public, points, milestone_rule_id, recipient_name) "
+             "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, points, $10::uuid, CASE WHEN $11 <> '' THEN $11 "
+             "ELSE coalesce((SELECT recipient_name FROM award WHERE org = $1 AND recipient_id = $3 "
+             "AND recipient_name <> '' ORDER BY granted_at DESC LIMIT 1), '') END FROM badge "
              "WHERE org = $1 AND id = $2 ON CONFLICT (org, source_id, recipient_id) DO NOTHING RETURNING *) "
              "SELECT " AWARD_COLS " FROM ins a JOIN badge b ON b.org = a.org AND b.id = a.badge_id",
-             10, p, out);
+             11, p, out);
   return rc == RPC_NOT_FOUND ? RPC_ALREADY_EXISTS : rc;
 }
 

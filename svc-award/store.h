@@ -38,6 +38,7 @@ int store_cap_count(const char *org, const char *badge_id, const char *recipient
 typedef struct award_new {
   const char *badge_id;
   const char *recipient_id, *recipient_team;
+  const char *recipient_name;      /* NULL or "": the last known */
   const char *giver_id, *giver_team;
   const char *source_id;
   const char *justification;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const window_names[] = {"", "week", "month", "quarter", "year", "all"};
+static const char *const window_names[] = {"", "week", "month", "quarter", "year", "all", "r30", "day"};
 
 void boards_period(int window, int64_t ms, char *out, size_t cap) {
   time_t t = (time_t)(ms / 1000);
@@ -18,6 +18,8 @@ void boards_period(int window, int64_t ms, char *out, size_t cap) {
     case WIN_MONTH: strftime(out, cap, "%Y-%m", &tm); break;
     case WIN_QUARTER: snprintf(out, cap, "%04d-Q%d", tm.tm_year + 1900, tm.tm_mon / 3 + 1); break;
     case WIN_YEAR: strftime(out, cap, "%Y", &tm); break;
+    case WIN_ROLLING:
+    case WIN_DAY: strftime(out, cap, "%Y-%m-%d", &tm); break;
     default: snprintf(out, cap, "all");
   }
 }
@@ -40,6 +42,13 @@ int boards_period_valid(int window, const char *p) {
     case WIN_QUARTER:
       return n == 7 && digits(p, 4) && p[4] == '-' && p[5] == 'Q' && p[6] >= '1' && p[6] <= '4';
     case WIN_YEAR: return n == 4 && digits(p, 4);
+    case WIN_ROLLING:
+    case WIN_DAY: {
+      if (n != 10 || !digits(p, 4) || p[4] != '-' || !digits(p + 5, 2) || p[7] != '-' || !digits(p + 8, 2))
+        return 0;
+      char back[16];   /* a real calendar day: it survives a round trip */
+      return boards_day_shift(p, 0, back, sizeof back) == 0 && strcmp(back, p) == 0;
+    }
     default: return strcmp(p, "all") == 0;
   }
 }
@@ -60,7 +69,8 @@ int boards_key(char *out, size_t cap, const char *org, int subject, int window, 
 int boards_for_award(const char *org, const char *recipient, const char *team, const char *badge,
                      const char *category, int64_t granted_ms, board_ref *out, int cap) {
   int n = 0;
-  for (int w = WIN_WEEK; w <= WIN_ALL; w++) {
+  for (int w = WIN_WEEK; w <= WIN_LAST; w++) {
+    if (w == WIN_ROLLING) continue;   /* derived from the day buckets */
     char period[32];
     boards_period(w, granted_ms, period, sizeof period);
     struct {
@@ -82,8 +92,45 @@ int boards_for_award(const char *org, const char *recipient, const char *team, c
                      spec[i].id) != 0)
         continue;
       out[n].member = spec[i].member;
+      out[n].subject = spec[i].subject;
+      out[n].window = w;
+      out[n].scope = spec[i].scope;
+      out[n].scope_id = spec[i].id;
       n++;
     }
+  }
+  return n;
+}
+
+int boards_day_shift(const char *day, int days, char *out, size_t cap) {
+  struct tm tm = {0};
+  if (sscanf(day, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3) return -1;
+  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31) return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  tm.tm_mday += days;
+  time_t t = timegm(&tm);   /* normalizes the day count */
+  gmtime_r(&t, &tm);
+  return strftime(out, cap, "%Y-%m-%d", &tm) == 10 ? 0 : -1;
+}
+
+int boards_rolling_caches(const char *org, const board_ref *day, const char *d, const char *today,
+                          board_ref *out, int cap) {
+  char last[16];
+  if (boards_day_shift(today, 1, last, sizeof last) != 0) return 0;
+  int n = 0;
+  for (int i = 0; i < ROLLING_DAYS && n < cap; i++) {
+    char e[16];
+    if (boards_day_shift(d, i, e, sizeof e) != 0 || strcmp(e, last) > 0) break;
+    if (boards_key(out[n].key, sizeof out[n].key, org, day->subject, WIN_ROLLING, e, day->scope,
+                   day->scope_id) != 0)
+      continue;
+    out[n].member = day->member;
+    out[n].subject = day->subject;
+    out[n].window = WIN_ROLLING;
+    out[n].scope = day->scope;
+    out[n].scope_id = day->scope_id;
+    n++;
   }
   return n;
 }

@@ -16,6 +16,11 @@
  * - A retraction that arrives before its award leaves a tombstone; the award,
  *   when it comes, is then recorded as already retracted.
  * - Ties: see boards.h. Retraction keeps an entry's tie-break time.
+ * - The rolling 30 days: see boards.h; reads materialize a window from its
+ *   day buckets once (one Lua script), and every write after that updates
+ *   the materialized window too, so it never goes stale.
+ * - Display data: each award carries the recipient's name; the latest is
+ *   kept per org in one hash (lb:{org}:who, "team\tname") that GetTop reads.
  * - Reads answer UNAVAILABLE while Redis is unreachable.
  */
 #ifndef LEADERBOARD_LB_H
@@ -33,6 +38,13 @@ int lb_get_top(rpc_ctx *ctx, const void *req, void *resp);
 int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp);
 int lb_get_around(rpc_ctx *ctx, const void *req, void *resp);
 int lb_rebuild(rpc_ctx *ctx, const void *req, void *resp);
+
+/* lb_config_load reads the retention settings (ACCOLADE_LEADERBOARD_
+ * RETENTION_DAYS for windowed boards, default 400; ..._DAY_RETENTION_DAYS for
+ * the daily buckets, default 62, at least 30). */
+void lb_config_load(void);
+/* lb_board_ttl: seconds a board of |window| lives after its last write (0: forever). */
+long lb_board_ttl(int window);
 
 /* lb_rebuild_org recomputes one org's boards (in its own transaction). */
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards);

@@ -1,6 +1,7 @@
 /* svc-leaderboard: Redis sorted-set leaderboards over a Postgres ledger.
  * Wiring only; see lb.h for the decisions and boards.h for keys and ties. */
 #include "lb.h"
+#include "topcache.h"
 #include "svc.h"
 
 #define M(name, req, resp, fn) \
@@ -18,6 +19,8 @@ static const rpc_method methods[] = {
 static int init(const config *cfg, void **app) {
   (void)cfg;
   (void)app;
+  lb_config_load();
+  topcache_init();
   lb_repair_start();
   return 0;
 }

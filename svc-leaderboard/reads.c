@@ -8,46 +8,136 @@
 #include "check.h"
 #include "lb.h"
 #include "redis.h"
+#include "topcache.h"
 
 #define MEMBER_ROLES (ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN | ROLE_SERVICE)
+#define ROLLING_CACHE_TTL_S 3600
 
-/* board_key resolves a spec (defaults: members, all time, whole org, the
- * current period) into a key, or fails with INVALID_ARGUMENT. */
-static int board_key(rpc_ctx *ctx, const Accolade__V1__BoardSpec *b, char *key, size_t cap,
-                     char **period_out) {
+/* A resolved board spec. */
+typedef struct board {
+  char key[BOARD_KEY_MAX];
+  char period[16];
+  int subject, window, scope;
+  const char *scope_id;
+} board;
+
+static void today(char *out, size_t cap) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  boards_period(WIN_DAY, (int64_t)now.tv_sec * 1000, out, cap);
+}
+
+/* rolling_period_ok: a rolling window's last day may be tomorrow at the
+ * latest (writes keep windows up to then current) and no older than the
+ * day buckets it sums. */
+static int rolling_period_ok(rpc_ctx *ctx, const char *end) {
+  char now[16], latest[16], oldest[16];
+  today(now, sizeof now);
+  long keep_days = lb_board_ttl(WIN_DAY) / 86400 - ROLLING_DAYS;
+  boards_day_shift(now, 1, latest, sizeof latest);
+  boards_day_shift(now, (int)-keep_days, oldest, sizeof oldest);
+  if (strcmp(end, latest) > 0) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.period: %s is in the future", end);
+  if (strcmp(end, oldest) < 0)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+                    "board.period: rolling windows can end %ld days back at most (from %s)", keep_days, oldest);
+  return RPC_OK;
+}
+
+/* resolve turns a spec (defaults: members, all time, whole org, the current
+ * period) into a board, or fails with INVALID_ARGUMENT naming the field. */
+static int resolve(rpc_ctx *ctx, const Accolade__V1__BoardSpec *b, board *out) {
   Accolade__V1__BoardSpec none = ACCOLADE__V1__BOARD_SPEC__INIT;
   if (!b) b = &none;
-  int subject = b->subject ? (int)b->subject : SUBJ_MEMBERS;
-  int window = b->window ? (int)b->window : WIN_ALL;
-  int scope = b->scope ? (int)b->scope : SCOPE_ORG;
-  if (check_range(ctx, "board.subject", b->subject, 0, 2) || check_range(ctx, "board.window", b->window, 0, 5) ||
-      check_range(ctx, "board.scope", b->scope, 0, 4))
+  if (check_range(ctx, "board.subject", b->subject, 0, 2) ||
+      check_range(ctx, "board.window", b->window, 0, WIN_LAST) || check_range(ctx, "board.scope", b->scope, 0, 4))
     return ctx->code;
-  if (subject == SUBJ_TEAMS && scope == SCOPE_TEAM)
+  out->subject = b->subject ? (int)b->subject : SUBJ_MEMBERS;
+  out->window = b->window ? (int)b->window : WIN_ALL;
+  out->scope = b->scope ? (int)b->scope : SCOPE_ORG;
+  out->scope_id = b->scope_id;
+  if (out->subject == SUBJ_TEAMS && out->scope == SCOPE_TEAM)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.scope: a team board has no TEAM scope");
-  if (scope != SCOPE_ORG && check_len(ctx, "board.scope_id", b->scope_id, 1, 128)) return ctx->code;
-  if (scope != SCOPE_ORG && strpbrk(b->scope_id, "{}"))
+  if (out->scope != SCOPE_ORG && check_len(ctx, "board.scope_id", b->scope_id, 1, 128)) return ctx->code;
+  if (out->scope != SCOPE_ORG && strpbrk(b->scope_id, "{}"))
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.scope_id: may not contain braces");
-  char period[32];
   if (*b->period) {
-    if (!boards_period_valid(window, b->period))
+    if (!boards_period_valid(out->window, b->period))
       return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
-                      "board.period: '%.40s' is not a period of this window (2026-W47, 2026-11, 2026-Q4, 2026 or all)",
+                      "board.period: '%.40s' is not a period of this window "
+                      "(2026-W47, 2026-11, 2026-Q4, 2026, all or 2026-11-22)",
                       b->period);
-    snprintf(period, sizeof period, "%s", b->period);
+    snprintf(out->period, sizeof out->period, "%s", b->period);
+    if (out->window == WIN_ROLLING && rolling_period_ok(ctx, out->period)) return ctx->code;
   } else {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    boards_period(window, (int64_t)now.tv_sec * 1000, period, sizeof period);
+    boards_period(out->window, (int64_t)now.tv_sec * 1000, out->period, sizeof out->period);
   }
-  if (boards_key(key, cap, ctx->id.org, subject, window, period, scope, b->scope_id) != 0)
+  if (boards_key(out->key, sizeof out->key, ctx->id.org, out->subject, out->window, out->period, out->scope,
+                 out->scope_id) != 0)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.scope_id: too long");
-  *period_out = arena_strdup(ctx->arena, period);
   return RPC_OK;
 }
 
 static int unavailable(rpc_ctx *ctx) {
   return rpc_fail(ctx, RPC_UNAVAILABLE, "leaderboards unavailable (redis unreachable), retry later");
+}
+
+/* KEYS[1] the window, KEYS[2] the org's key registry, KEYS[3..] its day
+ * buckets; ARGV[1] ttl. Sums the buckets (points add up; the tie-break keeps
+ * the latest award, as on every board) unless the window exists already. */
+static redis_script materialize_script = {.source =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+    "local shift = 1073741824\n"
+    "local pts, frac = {}, {}\n"
+    "for i = 3, #KEYS do\n"
+    "  local z = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')\n"
+    "  for j = 1, #z, 2 do\n"
+    "    local m, s = z[j], tonumber(z[j + 1])\n"
+    "    local p = math.floor(s / shift)\n"
+    "    local f = s - p * shift\n"
+    "    pts[m] = (pts[m] or 0) + p\n"
+    "    if frac[m] == nil or f < frac[m] then frac[m] = f end\n"
+    "  end\n"
+    "end\n"
+    "local batch, n = {}, 0\n"
+    "for m, p in pairs(pts) do\n"
+    "  batch[#batch + 1] = p * shift + frac[m]\n"
+    "  batch[#batch + 1] = m\n"
+    "  n = n + 1\n"
+    "  if #batch >= 1000 then redis.call('ZADD', KEYS[1], unpack(batch)); batch = {} end\n"
+    "end\n"
+    "if #batch > 0 then redis.call('ZADD', KEYS[1], unpack(batch)) end\n"
+    "if n > 0 then\n"
+    "  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))\n"
+    "  redis.call('SADD', KEYS[2], KEYS[1])\n"
+    "end\n"
+    "return n\n"};
+
+/* materialize makes sure a rolling window's key holds its sum. */
+static int materialize(rpc_ctx *ctx, const board *b) {
+  if (b->window != WIN_ROLLING) return RPC_OK;
+  char keys[ROLLING_DAYS + 2][BOARD_KEY_MAX];
+  const char *argv[ROLLING_DAYS + 3];
+  int k = 0;
+  argv[k++] = b->key;
+  snprintf(keys[0], sizeof keys[0], "lb:{%s}:keys", ctx->id.org);
+  argv[k++] = keys[0];
+  for (int i = 0; i < ROLLING_DAYS; i++) {
+    char day[16];
+    if (boards_day_shift(b->period, -i, day, sizeof day) != 0 ||
+        boards_key(keys[i + 1], sizeof keys[i + 1], ctx->id.org, b->subject, WIN_DAY, day, b->scope,
+                   b->scope_id) != 0)
+      return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.period: not a day");
+    argv[k++] = keys[i + 1];
+  }
+  char ttl[16];
+  snprintf(ttl, sizeof ttl, "%d", ROLLING_CACHE_TTL_S);
+  argv[k++] = ttl;
+  redisReply *r = redis_eval(&materialize_script, ROLLING_DAYS + 2, k, argv);
+  int ok = r && r->type == REDIS_REPLY_INTEGER;
+  if (r) freeReplyObject(r);
+  return ok ? RPC_OK : unavailable(ctx);
 }
 
 static Accolade__V1__Entry *entry(rpc_ctx *ctx, int64_t rank, const char *id, const char *score) {
@@ -59,9 +149,39 @@ static Accolade__V1__Entry *entry(rpc_ctx *ctx, int64_t rank, const char *id, co
   return e;
 }
 
-/* range reads ranks [start, stop] (0-based) of |key| into |out|. */
-static int range(rpc_ctx *ctx, const char *key, long start, long stop, Accolade__V1__Entry ***out, size_t *n) {
-  redisReply *r = redis_cmd("ZREVRANGE %s %ld %ld WITHSCORES", key, start, stop);
+/* display fills the entries' display data: a team's name is its id; a
+ * member's name and team come from the org's display hash. */
+static int display(rpc_ctx *ctx, const board *b, Accolade__V1__Entry **e, size_t n) {
+  if (!n) return RPC_OK;
+  if (b->subject == SUBJ_TEAMS) {
+    for (size_t i = 0; i < n; i++) e[i]->display_name = e[i]->id;
+    return RPC_OK;
+  }
+  const char **argv = ARENA_ARRAY(ctx->arena, const char *, n + 2);
+  argv[0] = "HMGET";
+  argv[1] = arena_printf(ctx->arena, "lb:{%s}:who", ctx->id.org);
+  for (size_t i = 0; i < n; i++) argv[i + 2] = e[i]->id;
+  redisReply *r = redis_cmd_argv((int)n + 2, argv, NULL);
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+    if (r) freeReplyObject(r);
+    return unavailable(ctx);
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+    char *v = arena_strdup(ctx->arena, r->element[i]->str);
+    char *tab = strchr(v, '\t');
+    if (!tab) continue;
+    *tab = '\0';
+    e[i]->team = v;
+    e[i]->display_name = tab + 1;
+  }
+  freeReplyObject(r);
+  return RPC_OK;
+}
+
+/* range reads ranks [start, stop] (0-based) of |b| into |out|. */
+static int range(rpc_ctx *ctx, const board *b, long start, long stop, Accolade__V1__Entry ***out, size_t *n) {
+  redisReply *r = redis_cmd("ZREVRANGE %s %ld %ld WITHSCORES", b->key, start, stop);
   if (!r || r->type != REDIS_REPLY_ARRAY) {
     if (r) freeReplyObject(r);
     return unavailable(ctx);
@@ -71,7 +191,7 @@ static int range(rpc_ctx *ctx, const char *key, long start, long stop, Accolade_
   for (size_t i = 0; i < *n; i++)
     (*out)[i] = entry(ctx, start + (long)i + 1, r->element[2 * i]->str, r->element[2 * i + 1]->str);
   freeReplyObject(r);
-  return RPC_OK;
+  return display(ctx, b, *out, *n);
 }
 
 static int64_t card(const char *key) {
@@ -85,21 +205,36 @@ int lb_get_top(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetTopRequest *r = req;
   Accolade__V1__GetTopResponse *out = resp;
   if (rpc_require(ctx, MEMBER_ROLES)) return ctx->code;
-  char key[BOARD_KEY_MAX];
+  board b;
   int limit, has;
   int64_t offset = 0;
   char *unused;
-  if (board_key(ctx, r->board, key, sizeof key, &out->period) || page_size(ctx, r->page_size, 10, 100, &limit) ||
+  if (resolve(ctx, r->board, &b) || page_size(ctx, r->page_size, 10, 100, &limit) ||
       page_token_parse(ctx, r->page_token, &has, &offset, &unused))
     return ctx->code;
   if (has && (offset < 0 || offset > 100000000))
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "page_token: malformed (use next_page_token as given)");
-  if (range(ctx, key, (long)offset, (long)(offset + limit), &out->entries, &out->n_entries)) return ctx->code;
+  char *cache_key = arena_printf(ctx->arena, "%s|%lld|%d", b.key, (long long)offset, limit);
+  const uint8_t *cached;
+  size_t cached_len;
+  if (topcache_get(cache_key, ctx->arena, &cached, &cached_len)) {
+    rpc_reply_encoded(ctx, cached, cached_len);
+    return RPC_OK;
+  }
+  unsigned gen = topcache_gen();
+  out->period = arena_strdup(ctx->arena, b.period);
+  if (materialize(ctx, &b) || range(ctx, &b, (long)offset, (long)(offset + limit), &out->entries, &out->n_entries))
+    return ctx->code;
   if (out->n_entries > (size_t)limit) {
     out->n_entries = (size_t)limit;
     out->next_page_token = page_token_make(ctx, offset + limit, "");
   }
-  if ((out->total = card(key)) < 0) return unavailable(ctx);
+  if ((out->total = card(b.key)) < 0) return unavailable(ctx);
+  size_t len = accolade__v1__get_top_response__get_packed_size(out);
+  uint8_t *buf = arena_alloc(ctx->arena, len ? len : 1);
+  accolade__v1__get_top_response__pack(out, buf);
+  topcache_put(cache_key, gen, buf, len);
+  rpc_reply_encoded(ctx, buf, len);
   return RPC_OK;
 }
 
@@ -121,15 +256,18 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetRankRequest *r = req;
   Accolade__V1__GetRankResponse *out = resp;
   if (rpc_require(ctx, MEMBER_ROLES)) return ctx->code;
-  char key[BOARD_KEY_MAX], score[64];
-  if (board_key(ctx, r->board, key, sizeof key, &out->period) || check_id(ctx, "id", r->id, 128)) return ctx->code;
-  long long rank = rank_of(key, r->id, score, sizeof score);
+  board b;
+  char score[64];
+  if (resolve(ctx, r->board, &b) || check_id(ctx, "id", r->id, 128) || materialize(ctx, &b)) return ctx->code;
+  out->period = arena_strdup(ctx->arena, b.period);
+  long long rank = rank_of(b.key, r->id, score, sizeof score);
   if (rank == -2) return unavailable(ctx);
   if (rank >= 0) {
     out->ranked = 1;
     out->entry = entry(ctx, rank + 1, r->id, score);
+    if (display(ctx, &b, &out->entry, 1)) return ctx->code;
   }
-  if ((out->total = card(key)) < 0) return unavailable(ctx);
+  if ((out->total = card(b.key)) < 0) return unavailable(ctx);
   return RPC_OK;
 }
 
@@ -137,15 +275,17 @@ int lb_get_around(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetAroundRequest *r = req;
   Accolade__V1__GetAroundResponse *out = resp;
   if (rpc_require(ctx, MEMBER_ROLES)) return ctx->code;
-  char key[BOARD_KEY_MAX], score[64];
-  if (board_key(ctx, r->board, key, sizeof key, &out->period) || check_id(ctx, "id", r->id, 128) ||
-      check_range(ctx, "above", r->above, 0, 50) || check_range(ctx, "below", r->below, 0, 50))
+  board b;
+  char score[64];
+  if (resolve(ctx, r->board, &b) || check_id(ctx, "id", r->id, 128) || check_range(ctx, "above", r->above, 0, 50) ||
+      check_range(ctx, "below", r->below, 0, 50) || materialize(ctx, &b))
     return ctx->code;
-  long long rank = rank_of(key, r->id, score, sizeof score);
+  out->period = arena_strdup(ctx->arena, b.period);
+  long long rank = rank_of(b.key, r->id, score, sizeof score);
   if (rank == -2) return unavailable(ctx);
   if (rank < 0) return RPC_OK;   /* not ranked: no neighbours */
   out->ranked = 1;
   long above = r->above ? r->above : 2, below = r->below ? r->below : 2;
   long start = rank - above < 0 ? 0 : (long)rank - above;
-  return range(ctx, key, start, (long)rank + below, &out->entries, &out->n_entries);
+  return range(ctx, &b, start, (long)rank + below, &out->entries, &out->n_entries);
 }

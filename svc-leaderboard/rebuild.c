@@ -1,5 +1,11 @@
 /* rebuild.c - recompute an org's boards from the ledger into fresh keys and
- * swap them in atomically (one Lua script). */
+ * swap them in atomically (one Lua script).
+ *
+ * The aggregation runs in Postgres and streams back through a cursor, one
+ * board after another, so memory stays bounded however big the ledger is.
+ * Windowed boards are only rebuilt for periods that the retention still
+ * keeps, each with the time to live it would have had (its last award plus
+ * the retention), so a rebuild never brings expired periods back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,147 +17,253 @@
 #include "pg.h"
 #include "redis.h"
 #include "store.h"
+#include "topcache.h"
+
+#define FETCH_ROWS "50000"
+#define ZADD_BATCH 500
 
 /* KEYS[1] the org's registry, KEYS[2], KEYS[3] the marker sets, KEYS[4..]
- * fresh boards; ARGV[1] ttl, ARGV[2..] the live name of each fresh board. */
+ * fresh boards; ARGV[i] for each fresh board: its live name, then its ttl
+ * ("0": none; "-1": expired, dropped). Drops every old board (rolling caches
+ * included), renames the fresh ones in. */
 static redis_script swap_script = {.source =
     "local old = redis.call('SMEMBERS', KEYS[1])\n"
     "for _, k in ipairs(old) do redis.call('DEL', k) end\n"
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
-    "local ttl = tonumber(ARGV[1])\n"
+    "local n = 0\n"
     "for i = 4, #KEYS do\n"
-    "  local live = ARGV[i - 2]\n"
-    "  redis.call('RENAME', KEYS[i], live)\n"
-    "  redis.call('SADD', KEYS[1], live)\n"
-    "  if ttl > 0 and not string.find(live, ':all:all', 1, true) then redis.call('EXPIRE', live, ttl) end\n"
+    "  local live, ttl = ARGV[2 * (i - 3) - 1], tonumber(ARGV[2 * (i - 3)])\n"
+    "  if ttl < 0 then\n"
+    "    redis.call('DEL', KEYS[i])\n"
+    "  else\n"
+    "    redis.call('RENAME', KEYS[i], live)\n"
+    "    redis.call('SADD', KEYS[1], live)\n"
+    "    if ttl > 0 then redis.call('EXPIRE', live, ttl) end\n"
+    "    n = n + 1\n"
+    "  end\n"
     "end\n"
-    "return #KEYS - 3\n"};
+    "return n\n"};
 
+/* $1 org, $2 now (ms), $3 retention of windowed boards (ms), $4 of day
+ * buckets (ms). A window's rows are read only from the period holding its
+ * retention cutoff on (periods sort as text). */
 static const char *aggregate_sql =
+    "DECLARE lb_rebuild NO SCROLL CURSOR FOR "
     "WITH r AS (SELECT recipient_id, recipient_team, badge_id, category, points, granted_at_ms, "
     "  to_timestamp(granted_at_ms / 1000.0) AT TIME ZONE 'UTC' AS ts FROM ledger "
     "  WHERE org = $1 AND recorded AND retracted_at IS NULL), "
-    "x AS (SELECT w.win, CASE w.win WHEN 1 THEN to_char(ts, 'IYYY-\"W\"IW') WHEN 2 THEN to_char(ts, 'YYYY-MM') "
-    "  WHEN 3 THEN to_char(ts, 'YYYY-\"Q\"Q') WHEN 4 THEN to_char(ts, 'YYYY') ELSE 'all' END AS period, "
-    "  s.subj, s.scope, CASE s.scope WHEN 2 THEN recipient_team WHEN 3 THEN badge_id "
-    "  WHEN 4 THEN category ELSE '' END AS scope_id, "
+    "w AS (SELECT win, fmt, to_char(to_timestamp(($2::bigint - CASE win WHEN 7 THEN $4::bigint "
+    "  ELSE $3::bigint END) / 1000.0) AT TIME ZONE 'UTC', fmt) AS since FROM (VALUES (1, 'IYYY-\"W\"IW'), "
+    "  (2, 'YYYY-MM'), (3, 'YYYY-\"Q\"Q'), (4, 'YYYY'), (7, 'YYYY-MM-DD')) v(win, fmt)), "
+    "p AS (SELECT w.win, to_char(r.ts, w.fmt) AS period, r.* FROM r JOIN w ON to_char(r.ts, w.fmt) >= w.since "
+    "  UNION ALL SELECT 5, 'all', r.* FROM r), "
+    "x AS (SELECT p.win, p.period, s.subj, s.scope, CASE s.scope WHEN 2 THEN recipient_team "
+    "  WHEN 3 THEN badge_id WHEN 4 THEN category ELSE '' END AS scope_id, "
     "  CASE s.subj WHEN 1 THEN recipient_id ELSE recipient_team END AS member, points, granted_at_ms "
-    "  FROM r, (VALUES (1), (2), (3), (4), (5)) w(win), "
-    "  (VALUES (1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 3), (2, 4)) s(subj, scope)) "
-    "SELECT win, period, subj, scope, scope_id, member, sum(points), max(granted_at_ms), "
-    "  (SELECT count(*) FROM r) FROM x WHERE member <> '' AND (scope = 1 OR scope_id <> '') "
+    "  FROM p, (VALUES (1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 3), (2, 4)) s(subj, scope)) "
+    "SELECT win, period, subj, scope, scope_id, member, sum(points), max(granted_at_ms) "
+    "FROM x WHERE member <> '' AND (scope = 1 OR scope_id <> '') "
     "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5";
 
-typedef struct keylist {
-  char **live, **fresh;
+typedef struct fresh_board {
+  char *live, *fresh;
+  int window;
+  int64_t last_ms;   /* its latest award */
+} fresh_board;
+
+typedef struct rebuild {
+  const char *org;
+  char suffix[48];
+  fresh_board *b;
   int n, cap;
-} keylist;
+  /* the ZADD being assembled */
+  const char *argv[2 + 2 * ZADD_BATCH];
+  char scores[ZADD_BATCH][32];
+  int members;
+  int pending;   /* commands sent, replies not read */
+  int64_t pairs;
+} rebuild;
 
-static void keylist_add(keylist *k, const char *live, const char *suffix) {
-  if (k->n == k->cap) {
-    k->cap = k->cap ? k->cap * 2 : 64;
-    k->live = realloc(k->live, sizeof(char *) * (size_t)k->cap);
-    k->fresh = realloc(k->fresh, sizeof(char *) * (size_t)k->cap);
-  }
-  k->live[k->n] = strdup(live);
-  size_t n = strlen(live) + strlen(suffix) + 1;
-  k->fresh[k->n] = malloc(n);
-  snprintf(k->fresh[k->n], n, "%s%s", live, suffix);
-  k->n++;
-}
-
-static void keylist_free(keylist *k) {
-  for (int i = 0; i < k->n; i++) {
-    free(k->live[i]);
-    free(k->fresh[i]);
-  }
-  free(k->live);
-  free(k->fresh);
-}
-
-/* write_fresh pipelines a ZADD per (board, member) into the fresh keys. */
-static int write_fresh(const char *org, PGresult *r, keylist *keys, const char *suffix) {
+static int read_replies(rebuild *rb) {
   redisContext *c = redis_conn();
   if (!c) return -1;
-  int rows = PQntuples(r), pending = 0, ok = 1;
-  char prev[BOARD_KEY_MAX] = "";
-  for (int i = 0; i < rows && ok; i++) {
-    char key[BOARD_KEY_MAX], fresh[BOARD_KEY_MAX + 32], score[64];
-    if (boards_key(key, sizeof key, org, (int)pg_int(r, i, 2), (int)pg_int(r, i, 0), pg_str(r, i, 1),
-                   (int)pg_int(r, i, 3), pg_str(r, i, 4)) != 0)
-      continue;
-    if (strcmp(key, prev) != 0) {
-      keylist_add(keys, key, suffix);
-      snprintf(prev, sizeof prev, "%s", key);
+  int ok = 1;
+  for (; rb->pending > 0; rb->pending--) {
+    redisReply *rep;
+    if (redisGetReply(c, (void **)&rep) != REDIS_OK) {
+      redis_disconnect();
+      return -1;
     }
-    snprintf(fresh, sizeof fresh, "%s%s", key, suffix);
-    snprintf(score, sizeof score, "%.17g", boards_score(pg_int(r, i, 6), pg_int(r, i, 7) / 1000));
-    const char *argv[] = {"ZADD", fresh, score, pg_str(r, i, 5)};
-    redisAppendCommandArgv(c, 4, argv, NULL);
-    if (++pending == 1000 || i == rows - 1) {
-      for (; pending > 0; pending--) {
-        redisReply *rep;
-        if (redisGetReply(c, (void **)&rep) != REDIS_OK) {
-          redis_disconnect();
-          return -1;
-        }
-        ok &= rep->type != REDIS_REPLY_ERROR;
-        freeReplyObject(rep);
-      }
+    if (rep->type == REDIS_REPLY_ERROR) {
+      log_error("rebuild write: %s", rep->str);
+      ok = 0;
     }
+    freeReplyObject(rep);
   }
   return ok ? 0 : -1;
 }
 
+/* flush sends the ZADD under assembly; every 64 commands, reads replies. */
+static int flush(rebuild *rb) {
+  if (!rb->members) return 0;
+  redisContext *c = redis_conn();
+  if (!c) return -1;
+  rb->argv[0] = "ZADD";
+  rb->argv[1] = rb->b[rb->n - 1].fresh;
+  redisAppendCommandArgv(c, 2 + 2 * rb->members, rb->argv, NULL);
+  rb->members = 0;
+  return ++rb->pending >= 64 ? read_replies(rb) : 0;
+}
+
+static void board_begin(rebuild *rb, const char *live, int window) {
+  if (rb->n == rb->cap) {
+    rb->cap = rb->cap ? rb->cap * 2 : 256;
+    rb->b = realloc(rb->b, sizeof *rb->b * (size_t)rb->cap);
+  }
+  fresh_board *f = &rb->b[rb->n++];
+  f->live = strdup(live);
+  size_t len = strlen(live) + strlen(rb->suffix) + 1;
+  f->fresh = malloc(len);
+  snprintf(f->fresh, len, "%s%s", live, rb->suffix);
+  f->window = window;
+  f->last_ms = 0;
+}
+
+/* write_rows adds one fetched batch of (board, member) rows. The strings
+ * stay valid until the batch is flushed: each batch ends with a flush. */
+static int write_rows(rebuild *rb, PGresult *r) {
+  int rows = PQntuples(r);
+  for (int i = 0; i < rows; i++) {
+    char key[BOARD_KEY_MAX];
+    int window = (int)pg_int(r, i, 0);
+    if (boards_key(key, sizeof key, rb->org, (int)pg_int(r, i, 2), window, pg_str(r, i, 1), (int)pg_int(r, i, 3),
+                   pg_str(r, i, 4)) != 0)
+      continue;
+    if (!rb->n || strcmp(key, rb->b[rb->n - 1].live) != 0) {
+      if (flush(rb) != 0) return -1;
+      board_begin(rb, key, window);
+    }
+    fresh_board *f = &rb->b[rb->n - 1];
+    int64_t last = pg_int(r, i, 7);
+    if (last > f->last_ms) f->last_ms = last;
+    snprintf(rb->scores[rb->members], sizeof rb->scores[0], "%.17g", boards_score(pg_int(r, i, 6), last / 1000));
+    rb->argv[2 + 2 * rb->members] = rb->scores[rb->members];
+    rb->argv[3 + 2 * rb->members] = pg_str(r, i, 5);
+    rb->pairs++;
+    if (++rb->members == ZADD_BATCH && flush(rb) != 0) return -1;
+  }
+  return flush(rb);
+}
+
+/* write_display rewrites the org's display hash from the latest award of
+ * each recipient that carried a name. */
+static int write_display(const char *org) {
+  const char *p[] = {org};
+  if (pg_exec("DECLARE lb_who NO SCROLL CURSOR FOR SELECT DISTINCT ON (recipient_id) recipient_id, "
+              "recipient_team || chr(9) || recipient_name FROM ledger WHERE org = $1 AND recorded "
+              "AND recipient_name <> '' ORDER BY recipient_id, granted_at_ms DESC",
+              1, p) != RPC_OK)
+    return -1;
+  char who[BOARD_KEY_MAX];
+  snprintf(who, sizeof who, "lb:{%s}:who", org);
+  for (;;) {
+    PGresult *r;
+    if (pg_query(&r, "FETCH 10000 FROM lb_who", 0, NULL) != RPC_OK) return -1;
+    int rows = PQntuples(r);
+    if (!rows) {
+      PQclear(r);
+      return pg_exec("CLOSE lb_who", 0, NULL) == RPC_OK ? 0 : -1;
+    }
+    const char **argv = malloc(sizeof(char *) * (size_t)(2 + 2 * rows));
+    argv[0] = "HSET";
+    argv[1] = who;
+    for (int i = 0; i < rows; i++) {
+      argv[2 + 2 * i] = pg_str(r, i, 0);
+      argv[3 + 2 * i] = pg_str(r, i, 1);
+    }
+    redisReply *rep = redis_cmd_argv(2 + 2 * rows, argv, NULL);
+    free(argv);
+    PQclear(r);
+    int ok = rep && rep->type == REDIS_REPLY_INTEGER;
+    if (rep) freeReplyObject(rep);
+    if (!ok) return -1;
+  }
+}
+
+static int swap(rebuild *rb, int64_t now_ms) {
+  const char **argv = malloc(sizeof(char *) * (size_t)(3 * rb->n + 8));
+  char(*ttls)[24] = malloc(sizeof *ttls * (size_t)(rb->n + 1));
+  char registry[BOARD_KEY_MAX], add[BOARD_KEY_MAX], sub[BOARD_KEY_MAX];
+  snprintf(registry, sizeof registry, "lb:{%s}:keys", rb->org);
+  snprintf(add, sizeof add, "lb:{%s}:pending:add", rb->org);
+  snprintf(sub, sizeof sub, "lb:{%s}:pending:sub", rb->org);
+  int k = 0;
+  argv[k++] = registry;
+  argv[k++] = add;
+  argv[k++] = sub;
+  for (int i = 0; i < rb->n; i++) argv[k++] = rb->b[i].fresh;
+  for (int i = 0; i < rb->n; i++) {
+    long ttl = lb_board_ttl(rb->b[i].window);
+    if (ttl > 0) {   /* what is left of it since its last award */
+      ttl -= (long)((now_ms - rb->b[i].last_ms) / 1000);
+      if (ttl <= 0) ttl = -1;
+    }
+    snprintf(ttls[i], sizeof ttls[i], "%ld", ttl);
+    argv[k++] = rb->b[i].live;
+    argv[k++] = ttls[i];
+  }
+  redisReply *rep = redis_eval(&swap_script, rb->n + 3, k, argv);
+  int rc = rep && rep->type == REDIS_REPLY_INTEGER ? 0 : -1;
+  if (rep && rep->type == REDIS_REPLY_ERROR) log_error("rebuild swap: %s", rep->str);
+  if (rep) freeReplyObject(rep);
+  free(argv);
+  free(ttls);
+  return rc;
+}
+
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   *awards = *boards = 0;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+  rebuild rb = {.org = org};
+  snprintf(rb.suffix, sizeof rb.suffix, ":rebuild:%lld", (long long)now.tv_sec);
+  char nows[24], ttl[24], day_ttl[24];
+  snprintf(nows, sizeof nows, "%lld", (long long)now_ms);
+  snprintf(ttl, sizeof ttl, "%lld", (long long)lb_board_ttl(WIN_WEEK) * 1000);
+  snprintf(day_ttl, sizeof day_ttl, "%lld", (long long)lb_board_ttl(WIN_DAY) * 1000);
+  const char *p[] = {org, nows, ttl, day_ttl};
   if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return RPC_UNAVAILABLE;
   int rc = store_lock_org(org, 1);
-  PGresult *r = NULL;
-  const char *p[] = {org};
-  if (!rc) rc = pg_query(&r, aggregate_sql, 1, p);
-  keylist keys = {0};
-  char suffix[48];
-  snprintf(suffix, sizeof suffix, ":rebuild:%lld", (long long)time(NULL));
-  if (!rc) {
-    *awards = PQntuples(r) ? pg_int(r, 0, 8) : 0;
-    if (write_fresh(org, r, &keys, suffix) != 0) rc = RPC_UNAVAILABLE;
+  if (!rc) rc = store_count_awards(org, awards);
+  if (!rc) rc = pg_exec(aggregate_sql, 4, p);
+  while (!rc) {
+    PGresult *r;
+    if ((rc = pg_query(&r, "FETCH " FETCH_ROWS " FROM lb_rebuild", 0, NULL))) break;
+    int rows = PQntuples(r);
+    if (rows && write_rows(&rb, r) != 0) rc = RPC_UNAVAILABLE;
+    PQclear(r);
+    if (!rows) break;
   }
-  if (r) PQclear(r);
-  if (!rc) {
-    const char **argv = malloc(sizeof(char *) * (size_t)(2 * keys.n + 8));
-    char registry[BOARD_KEY_MAX], add[BOARD_KEY_MAX], sub[BOARD_KEY_MAX], ttl[32];
-    snprintf(registry, sizeof registry, "lb:{%s}:keys", org);
-    snprintf(add, sizeof add, "lb:{%s}:pending:add", org);
-    snprintf(sub, sizeof sub, "lb:{%s}:pending:sub", org);
-    const char *days = getenv("ACCOLADE_LEADERBOARD_RETENTION_DAYS");
-    snprintf(ttl, sizeof ttl, "%ld", (days && atol(days) > 0 ? atol(days) : 400L) * 86400);
-    int k = 0;
-    argv[k++] = registry;
-    argv[k++] = add;
-    argv[k++] = sub;
-    for (int i = 0; i < keys.n; i++) argv[k++] = keys.fresh[i];
-    argv[k++] = ttl;
-    for (int i = 0; i < keys.n; i++) argv[k++] = keys.live[i];
-    redisReply *rep = redis_eval(&swap_script, keys.n + 3, k, argv);
-    if (!rep || rep->type != REDIS_REPLY_INTEGER) {
-      if (rep && rep->type == REDIS_REPLY_ERROR) log_error("rebuild swap: %s", rep->str);
-      rc = RPC_UNAVAILABLE;
-    }
-    if (rep) freeReplyObject(rep);
-    free(argv);
-    *boards = keys.n;
-  }
+  if (!rc && read_replies(&rb) != 0) rc = RPC_UNAVAILABLE;
+  if (!rc) rc = pg_exec("CLOSE lb_rebuild", 0, NULL);
+  if (!rc && write_display(org) != 0) rc = RPC_UNAVAILABLE;
+  if (!rc && swap(&rb, now_ms) != 0) rc = RPC_UNAVAILABLE;
   if (!rc) rc = store_mark_all_applied(org);
   pg_exec(rc ? "ROLLBACK" : "COMMIT", 0, NULL);
-  if (rc) {
-    /* Leave no fresh keys behind. */
-    for (int i = 0; i < keys.n; i++) {
-      redisReply *d = redis_cmd("DEL %s", keys.fresh[i]);
+  topcache_invalidate();
+  for (int i = 0; i < rb.n; i++) {
+    if (rc) {   /* leave no fresh keys behind */
+      redisReply *d = redis_cmd("DEL %s", rb.b[i].fresh);
       if (d) freeReplyObject(d);
     }
+    free(rb.b[i].live);
+    free(rb.b[i].fresh);
   }
-  keylist_free(&keys);
+  free(rb.b);
+  *boards = rb.n;
+  log_info("rebuilt org %s: %lld awards, %d boards, %lld entries", org, (long long)*awards, rb.n,
+           (long long)rb.pairs);
   return rc;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "boards.h"
@@ -13,61 +14,109 @@
 #include "pg.h"
 #include "redis.h"
 #include "store.h"
+#include "topcache.h"
 
-/* KEYS[1] marker set, KEYS[2] the org's key registry, KEYS[3..] boards.
- * ARGV[1] award id, ARGV[2] points delta, ARGV[3] the award's time
- * (seconds since the score epoch), ARGV[4] ttl seconds for windowed boards,
- * ARGV[5..] the member of each board. Applies once per award id. */
+/* KEYS[1] marker set, KEYS[2] the org's key registry, KEYS[3] the org's
+ * display hash, KEYS[4..] boards and then rolling-window caches.
+ * ARGV[1] award id, ARGV[2] points delta, ARGV[3] the award's time (seconds
+ * since the score epoch), ARGV[4] how many boards (the rest are caches),
+ * ARGV[5] recipient, ARGV[6] its display value ("" leaves it), then per key
+ * its member, then per board its ttl (0: none). A cache is only updated if
+ * it exists (a read materializes it). Applies once per award id. */
 static redis_script apply_script = {.source =
     "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end\n"
     "local shift = 1073741824\n"
     "local delta = tonumber(ARGV[2])\n"
     "local mine = shift - 1 - tonumber(ARGV[3])\n"
-    "local ttl = tonumber(ARGV[4])\n"
-    "for i = 3, #KEYS do\n"
-    "  local k, m = KEYS[i], ARGV[i + 2]\n"
-    "  local s = redis.call('ZSCORE', k, m)\n"
-    "  local pts, frac = 0, -1\n"
-    "  if s then s = tonumber(s); pts = math.floor(s / shift); frac = s - pts * shift end\n"
-    "  local np = pts + delta\n"
-    "  if np <= 0 then\n"
-    "    redis.call('ZREM', k, m)\n"
-    "  else\n"
-    "    local f = frac\n"
-    "    if f < 0 or (delta > 0 and mine < f) then f = mine end\n"
-    "    redis.call('ZADD', k, np * shift + f, m)\n"
-    "    redis.call('SADD', KEYS[2], k)\n"
-    "    if ttl > 0 and not string.find(k, ':all:all', 1, true) then redis.call('EXPIRE', k, ttl) end\n"
+    "local nb = tonumber(ARGV[4])\n"
+    "local nk = #KEYS - 3\n"
+    "for i = 1, nk do\n"
+    "  local k, m = KEYS[i + 3], ARGV[i + 6]\n"
+    "  if i <= nb or redis.call('EXISTS', k) == 1 then\n"
+    "    local s = redis.call('ZSCORE', k, m)\n"
+    "    local pts, frac = 0, -1\n"
+    "    if s then s = tonumber(s); pts = math.floor(s / shift); frac = s - pts * shift end\n"
+    "    local np = pts + delta\n"
+    "    if np <= 0 then\n"
+    "      redis.call('ZREM', k, m)\n"
+    "    else\n"
+    "      local f = frac\n"
+    "      if f < 0 or (delta > 0 and mine < f) then f = mine end\n"
+    "      redis.call('ZADD', k, np * shift + f, m)\n"
+    "      if i <= nb then\n"
+    "        redis.call('SADD', KEYS[2], k)\n"
+    "        local ttl = tonumber(ARGV[6 + nk + i])\n"
+    "        if ttl > 0 then redis.call('EXPIRE', k, ttl) end\n"
+    "      end\n"
+    "    end\n"
     "  end\n"
     "end\n"
+    "if delta > 0 and ARGV[6] ~= '' then redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end\n"
     "redis.call('SADD', KEYS[1], ARGV[1])\n"
     "return 1\n"};
 
 static long g_ttl_s = 400L * 86400;
+static long g_day_ttl_s = 62L * 86400;
+
+void lb_config_load(void) {
+  const char *days = getenv("ACCOLADE_LEADERBOARD_RETENTION_DAYS");
+  if (days && atol(days) > 0) g_ttl_s = atol(days) * 86400;
+  days = getenv("ACCOLADE_LEADERBOARD_DAY_RETENTION_DAYS");
+  if (days && atol(days) >= ROLLING_DAYS) g_day_ttl_s = atol(days) * 86400;
+}
+
+long lb_board_ttl(int window) {
+  return window == WIN_ALL ? 0 : window == WIN_DAY ? g_day_ttl_s : g_ttl_s;
+}
+
+#define CACHES_MAX (7 * ROLLING_DAYS)
 
 /* apply_row adds (sign 1) or removes (sign -1) a ledger row's points on every
- * board, then marks the ledger. Returns 0, or -1 when Redis is unreachable. */
+ * board and on the rolling windows built from its day, then marks the
+ * ledger. Returns 0, or -1 when Redis is unreachable. */
 static int apply_row(const ledger_row *x, int sign) {
-  board_ref refs[BOARDS_MAX_PER_AWARD];
-  int n = boards_for_award(x->org, x->recipient, x->team, x->badge, x->category, x->granted_ms, refs,
-                           BOARDS_MAX_PER_AWARD);
-  const char *argv[2 * BOARDS_MAX_PER_AWARD + 8];
-  char marker[BOARD_KEY_MAX], registry[BOARD_KEY_MAX], delta[32], t[32], ttl[32];
+  board_ref refs[BOARDS_MAX_PER_AWARD + CACHES_MAX];
+  int nb = boards_for_award(x->org, x->recipient, x->team, x->badge, x->category, x->granted_ms, refs,
+                            BOARDS_MAX_PER_AWARD);
+  char day[16], today[16];
+  boards_period(WIN_DAY, x->granted_ms, day, sizeof day);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  boards_period(WIN_DAY, (int64_t)now.tv_sec * 1000, today, sizeof today);
+  int n = nb;
+  for (int i = 0; i < nb; i++)
+    if (refs[i].window == WIN_DAY)
+      n += boards_rolling_caches(x->org, &refs[i], day, today, refs + n, BOARDS_MAX_PER_AWARD + CACHES_MAX - n);
+  const char *argv[3 * (BOARDS_MAX_PER_AWARD + CACHES_MAX) + 12];
+  char ttls[BOARDS_MAX_PER_AWARD][24];
+  char marker[BOARD_KEY_MAX], registry[BOARD_KEY_MAX], who[BOARD_KEY_MAX], delta[32], t[32], nbs[16];
+  char *value = NULL;
   snprintf(marker, sizeof marker, "lb:{%s}:pending:%s", x->org, sign > 0 ? "add" : "sub");
   snprintf(registry, sizeof registry, "lb:{%s}:keys", x->org);
+  snprintf(who, sizeof who, "lb:{%s}:who", x->org);
   snprintf(delta, sizeof delta, "%lld", (long long)(sign * x->points));
   snprintf(t, sizeof t, "%lld", (long long)(x->granted_ms / 1000 - SCORE_EPOCH_S));
-  snprintf(ttl, sizeof ttl, "%ld", g_ttl_s);
+  snprintf(nbs, sizeof nbs, "%d", nb);
+  if (*x->name && asprintf(&value, "%s\t%s", x->team, x->name) < 0) value = NULL;
   int k = 0;
   argv[k++] = marker;
   argv[k++] = registry;
+  argv[k++] = who;
   for (int i = 0; i < n; i++) argv[k++] = refs[i].key;
   argv[k++] = x->award_id;
   argv[k++] = delta;
   argv[k++] = t;
-  argv[k++] = ttl;
+  argv[k++] = nbs;
+  argv[k++] = x->recipient;
+  argv[k++] = value ? value : "";
   for (int i = 0; i < n; i++) argv[k++] = refs[i].member;
-  redisReply *r = redis_eval(&apply_script, n + 2, k, argv);
+  for (int i = 0; i < nb; i++) {
+    snprintf(ttls[i], sizeof ttls[i], "%ld", lb_board_ttl(refs[i].window));
+    argv[k++] = ttls[i];
+  }
+  redisReply *r = redis_eval(&apply_script, n + 3, k, argv);
+  topcache_invalidate();
+  free(value);
   int ok = r && r->type == REDIS_REPLY_INTEGER;
   if (r && !ok) log_error("leaderboard script: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
   if (r) freeReplyObject(r);
@@ -238,8 +287,6 @@ static void *repair_main(void *arg) {
 }
 
 void lb_repair_start(void) {
-  const char *ttl = getenv("ACCOLADE_LEADERBOARD_RETENTION_DAYS");
-  if (ttl && atol(ttl) > 0) g_ttl_s = atol(ttl) * 86400;
   atomic_store(&g_stop, 0);
   pthread_create(&g_thread, NULL, repair_main, NULL);
 }

@@ -9,7 +9,7 @@
 
 #define ROW_COLS                                                                          \
   "award_id, org, recipient_id, recipient_team, badge_id, category, points, granted_at_ms, " \
-  "recorded, applied, retracted_at IS NOT NULL, retract_applied"
+  "recorded, applied, retracted_at IS NOT NULL, retract_applied, recipient_name"
 
 static void read_row(PGresult *r, int i, ledger_row *x) {
   snprintf(x->award_id, sizeof x->award_id, "%s", pg_str(r, i, 0));
@@ -24,6 +24,7 @@ static void read_row(PGresult *r, int i, ledger_row *x) {
   x->applied = pg_str(r, i, 9)[0] == 't';
   x->retracted = pg_str(r, i, 10)[0] == 't';
   x->retract_applied = pg_str(r, i, 11)[0] == 't';
+  snprintf(x->name, sizeof x->name, "%s", pg_str(r, i, 12));
 }
 
 int store_lock_org(const char *org, int exclusive) {
@@ -38,13 +39,13 @@ int store_ledger_record(const Accolade__V1__AwardRecord *a, ledger_row *row, int
   snprintf(pts, sizeof pts, "%lld", (long long)a->points);
   snprintf(ms, sizeof ms, "%lld", (long long)a->granted_at_ms);
   const char *p[] = {a->award_id, a->org, a->recipient_id, a->recipient_team, a->badge_id,
-                     a->category, pts, ms};
+                     a->category, pts, ms, a->recipient_name};
   PGresult *r;
   int rc = pg_query(&r,
                     "INSERT INTO ledger (award_id, org, recipient_id, recipient_team, badge_id, category, "
-                    "points, granted_at_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) "
+                    "points, granted_at_ms, recipient_name) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) "
                     "ON CONFLICT (award_id) DO NOTHING RETURNING " ROW_COLS,
-                    8, p);
+                    9, p);
   if (rc) return rc;
   *inserted = PQntuples(r) == 1;
   if (*inserted) {
@@ -57,9 +58,9 @@ int store_ledger_record(const Accolade__V1__AwardRecord *a, ledger_row *row, int
    * as applied and retracted: it never reaches the boards. */
   rc = pg_query(&r,
                 "UPDATE ledger SET recipient_id=$3, recipient_team=$4, badge_id=$5, category=$6, "
-                "points=$7, granted_at_ms=$8, recorded=true, applied=true, retract_applied=true "
-                "WHERE award_id=$1 AND org=$2 AND NOT recorded RETURNING " ROW_COLS,
-                8, p);
+                "points=$7, granted_at_ms=$8, recipient_name=$9, recorded=true, applied=true, "
+                "retract_applied=true WHERE award_id=$1 AND org=$2 AND NOT recorded RETURNING " ROW_COLS,
+                9, p);
   if (rc) return rc;
   if (PQntuples(r) == 1) {
     read_row(r, 0, row);
@@ -139,4 +140,14 @@ int store_mark_all_applied(const char *org) {
   return pg_exec("UPDATE ledger SET applied = true, retract_applied = (retracted_at IS NOT NULL) "
                  "WHERE org = $1 AND (NOT applied OR (retracted_at IS NOT NULL AND NOT retract_applied))",
                  1, p);
+}
+
+int store_count_awards(const char *org, int64_t *n) {
+  const char *p[] = {org};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT count(*) FROM ledger WHERE org = $1 AND recorded AND retracted_at IS NULL", 1, p);
+  if (rc) return rc;
+  *n = pg_int(r, 0, 0);
+  PQclear(r);
+  return RPC_OK;
 }

@@ -14,6 +14,7 @@ typedef struct ledger_row {
   char team[130];
   char badge[130];
   char category[130];
+  char name[124];   /* the recipient's display name, "" if unknown */
   int64_t points;
   int64_t granted_ms;
   int recorded, applied, retracted, retract_applied;
@@ -35,5 +36,8 @@ int store_pending(ledger_row *rows, int cap, int *n);
 int store_orgs(char ***orgs, int *n);
 /* store_mark_all_applied after a rebuild of |org|. */
 int store_mark_all_applied(const char *org);
+
+/* store_count_awards: the org's awards that count (recorded, not retracted). */
+int store_count_awards(const char *org, int64_t *n);
 
 #endif

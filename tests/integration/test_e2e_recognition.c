@@ -64,6 +64,7 @@ Test(e2e, an_approved_nomination_reaches_the_leaderboard_and_the_inbox, .timeout
     m[i].user_id = (char *)ids[i];
     m[i].manager_id = (char *)mgrs[i];
     m[i].team = (char *)teams[i];
+    m[i].display_name = i == 1 ? "Ann Example" : "";
     m[i].active = 1;
     mp[i] = &m[i];
   }
@@ -110,6 +111,8 @@ Test(e2e, an_approved_nomination_reaches_the_leaderboard_and_the_inbox, .timeout
   cr_assert_geq(in_inbox, 0, "the award never reached the inbox");
   cr_assert_eq(rank->entry->points, 50);
   cr_assert_eq(rank->entry->rank, 1);
+  cr_assert_str_eq(rank->entry->display_name, "Ann Example", "the directory's name travels with the award");
+  cr_assert_str_eq(rank->entry->team, "east");
   fprintf(stderr, "recognition to visibility: leaderboard %lld ms, inbox %lld ms\n", (long long)on_board,
           (long long)in_inbox);
   arena_free(&a);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accolade/v1/leaderboard.pb-c.h"
@@ -40,6 +41,8 @@ static void teardown(void) {
 
 TestSuite(leaderboard, .init = setup, .fini = teardown, .timeout = 120);
 
+static const char *next_name;   /* the recipient's display name for the next record() */
+
 static int record(const char *id, const char *who, const char *team, const char *badge, int64_t points,
                   int64_t ms, int *recorded) {
   arena a;
@@ -53,6 +56,8 @@ static int record(const char *id, const char *who, const char *team, const char 
   r.category = "sales";
   r.points = points;
   r.granted_at_ms = ms;
+  r.recipient_name = next_name ? (char *)next_name : "";
+  next_name = NULL;
   Accolade__V1__RecordAwardResponse *out;
   rpc_status st;
   int rc = th_call(lb.addr, SVC "RecordAward", &r, &accolade__v1__record_award_response__descriptor, &svc, &a,
@@ -280,6 +285,22 @@ Test(leaderboard, internal_writes_need_the_service_identity_and_bad_specs_name_t
   arena_free(&a);
 }
 
+/* rebuild_as calls RebuildLeaderboards; |res| gets the reply's counts. */
+static int rebuild_as(identity *who, Accolade__V1__RebuildLeaderboardsResponse *res) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__RebuildLeaderboardsRequest rr = ACCOLADE__V1__REBUILD_LEADERBOARDS_REQUEST__INIT;
+  Accolade__V1__RebuildLeaderboardsResponse *out;
+  rpc_status st;
+  int rc = th_call(lb.addr, SVC "RebuildLeaderboards", &rr, &accolade__v1__rebuild_leaderboards_response__descriptor,
+                   who, &a, (void **)&out, &st);
+  if (rc == RPC_OK && res) *res = *out;
+  arena_free(&a);
+  return rc;
+}
+
+static void rebuild(void) { cr_assert_eq(rebuild_as(&admin, NULL), RPC_OK); }
+
 Test(leaderboard, rebuild_reproduces_the_boards_exactly) {
   record("b1", "ann", "east", "deal-closer", 50, DEC31_2026, NULL);
   record("b2", "bea", "east", "knowledge-sharer", 20, DEC31_2026 + 1000, NULL);
@@ -289,21 +310,88 @@ Test(leaderboard, rebuild_reproduces_the_boards_exactly) {
   ALL(before[0]);
   top(ACCOLADE__V1__WINDOW__WEEK, "2026-W53", ACCOLADE__V1__SCOPE__TEAM, "east", 0, before[1], 512);
   top(ACCOLADE__V1__WINDOW__YEAR, "2027", 0, "", ACCOLADE__V1__SUBJECT__TEAMS, before[2], 512);
-  arena a;
-  arena_init(&a);
-  Accolade__V1__RebuildLeaderboardsRequest rr = ACCOLADE__V1__REBUILD_LEADERBOARDS_REQUEST__INIT;
-  Accolade__V1__RebuildLeaderboardsResponse *out;
-  rpc_status st;
-  cr_assert_eq(th_call(lb.addr, SVC "RebuildLeaderboards", &rr, &accolade__v1__rebuild_leaderboards_response__descriptor,
-                       &member, &a, (void **)&out, &st), RPC_PERMISSION_DENIED);
-  cr_assert_eq(th_call(lb.addr, SVC "RebuildLeaderboards", &rr, &accolade__v1__rebuild_leaderboards_response__descriptor,
-                       &admin, &a, (void **)&out, &st), RPC_OK, "%s", st.message);
-  cr_assert_eq(out->awards, 4);
-  cr_assert_gt(out->boards, 10);
+  Accolade__V1__RebuildLeaderboardsResponse out;
+  cr_assert_eq(rebuild_as(&member, &out), RPC_PERMISSION_DENIED);
+  cr_assert_eq(rebuild_as(&admin, &out), RPC_OK);
+  cr_assert_eq(out.awards, 4);
+  cr_assert_gt(out.boards, 10);
   ALL(after[0]);
   top(ACCOLADE__V1__WINDOW__WEEK, "2026-W53", ACCOLADE__V1__SCOPE__TEAM, "east", 0, after[1], 512);
   top(ACCOLADE__V1__WINDOW__YEAR, "2027", 0, "", ACCOLADE__V1__SUBJECT__TEAMS, after[2], 512);
   for (int i = 0; i < 3; i++) cr_assert_str_eq(after[i], before[i], "board %d", i);
   cr_assert_str_eq(before[0], "ann=70,cal=50,bea=20");
+}
+
+static int64_t now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+
+#define ROLLING(buf) top(ACCOLADE__V1__WINDOW__ROLLING_30_DAYS, "", 0, "", 0, buf, sizeof buf)
+
+Test(leaderboard, the_rolling_30_days_sum_the_daily_buckets_and_follow_every_write) {
+  int64_t now = now_ms();
+  record("r30-old", "olga", "east", "deal-closer", 90, now - 30 * DAY, NULL);   /* one day too old */
+  record("r30-edge", "bob", "west", "deal-closer", 40, now - 29 * DAY, NULL);   /* the window's first day */
+  record("r30-a1", "alice", "east", "deal-closer", 20, now - 10 * DAY, NULL);
+  record("r30-a2", "alice", "east", "knowledge-sharer", 30, now, NULL);
+  char buf[512];
+  cr_assert_str_eq(ROLLING(buf), "alice=50,bob=40");
+  /* The window is materialized now; later writes must show in it. */
+  record("r30-b2", "bob", "west", "deal-closer", 15, now, NULL);
+  cr_assert_str_eq(ROLLING(buf), "bob=55,alice=50");
+  cr_assert_eq(retract("r30-a1"), RPC_OK);
+  cr_assert_str_eq(ROLLING(buf), "bob=55,alice=30");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__ROLLING_30_DAYS, "", ACCOLADE__V1__SCOPE__TEAM, "west", 0, buf, sizeof buf),
+                   "bob=55");
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__DAY, "", 0, "", 0, buf, sizeof buf), "alice=30,bob=15");
+  /* A rolling window that ended 5 days ago: without today's awards. */
+  char period[16];
+  time_t t = (time_t)((now - 5 * DAY) / 1000);
+  strftime(period, sizeof period, "%Y-%m-%d", gmtime(&t));
+  cr_assert_str_eq(top(ACCOLADE__V1__WINDOW__ROLLING_30_DAYS, period, 0, "", 0, buf, sizeof buf), "olga=90,bob=40");
+  rebuild();
+  cr_assert_str_eq(ROLLING(buf), "bob=55,alice=30", "the rebuild drops the materialized window and agrees");
+  /* A window ending in the future cannot be kept current: refused. */
+  t = (time_t)((now + 5 * DAY) / 1000);
+  strftime(period, sizeof period, "%Y-%m-%d", gmtime(&t));
+  arena a;
+  arena_init(&a);
+  Accolade__V1__BoardSpec b = ACCOLADE__V1__BOARD_SPEC__INIT;
+  b.window = ACCOLADE__V1__WINDOW__ROLLING_30_DAYS;
+  b.period = period;
+  Accolade__V1__GetTopRequest r = ACCOLADE__V1__GET_TOP_REQUEST__INIT;
+  r.board = &b;
+  Accolade__V1__GetTopResponse *out;
+  rpc_status st;
+  cr_assert_eq(th_call(lb.addr, SVC "GetTop", &r, &accolade__v1__get_top_response__descriptor, &member, &a,
+                       (void **)&out, &st), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "board.period"), "%s", st.message);
   arena_free(&a);
+}
+
+Test(leaderboard, get_top_shows_each_members_latest_name_and_team) {
+  next_name = "Dana Old";
+  record("dn-1", "dana", "east", "deal-closer", 10, DEC31_2026, NULL);
+  next_name = "Dana Scully";
+  record("dn-2", "dana", "west", "deal-closer", 10, DEC31_2026 + 1000, NULL);
+  record("dn-3", "ed", "east", "deal-closer", 5, DEC31_2026, NULL);   /* no name known */
+  for (int pass = 0; pass < 2; pass++) {
+    arena a;
+    arena_init(&a);
+    Accolade__V1__GetTopRequest r = ACCOLADE__V1__GET_TOP_REQUEST__INIT;
+    Accolade__V1__GetTopResponse *out;
+    rpc_status st;
+    cr_assert_eq(th_call(lb.addr, SVC "GetTop", &r, &accolade__v1__get_top_response__descriptor, &member, &a,
+                         (void **)&out, &st), RPC_OK, "%s", st.message);
+    cr_assert_eq(out->n_entries, 2);
+    cr_assert_str_eq(out->entries[0]->id, "dana");
+    cr_assert_str_eq(out->entries[0]->display_name, "Dana Scully", "pass %d", pass);
+    cr_assert_str_eq(out->entries[0]->team, "west");
+    cr_assert_str_eq(out->entries[1]->display_name, "");
+    arena_free(&a);
+    rebuild();   /* the second pass reads what the rebuild wrote */
+  }
 }
