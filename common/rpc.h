@@ -175,6 +175,9 @@ typedef struct rpc_server_config {
   int max_message_bytes;     /* request size limit; 0 = 4 MiB */
   void *app;                 /* copied to every rpc_ctx */
   const rpc_raw_handler *raw;  /* optional: handles methods not in the table */
+  /* Optional TLS (PEM files, see tls.h): certificate and key, and a CA that
+   * client certificates must be signed by (mutual TLS). */
+  const char *tls_cert, *tls_key, *tls_client_ca;
 } rpc_server_config;
 
 /* rpc_server_new binds the port and registers |methods| (the table must live

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "rpc_internal.h"
+#include "tls.h"
 
 #define MAX_CHANNELS 64
 
@@ -39,7 +40,7 @@ grpc_channel *rpc_channel_for(const char *target) {
   if (g_nchans < MAX_CHANNELS && strlen(target) < sizeof g_chans[0].target) {
     /* Reconnect quickly after a peer restarts (the default backoff starts
      * at 1 s and grows past 5 s), and keep the channel our own. */
-    grpc_arg args[6];
+    grpc_arg args[7];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -63,7 +64,13 @@ grpc_channel *rpc_channel_for(const char *target) {
     args[5].key = GRPC_ARG_SERVICE_CONFIG;
     args[5].value.string = "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}";
     grpc_channel_args ca = {6, args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    if (tls_target_name()) {   /* check the servers' certificates for this name */
+      args[6].type = GRPC_ARG_STRING;
+      args[6].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+      args[6].value.string = (char *)tls_target_name();
+      ca.num_args = 7;
+    }
+    grpc_channel_credentials *creds = tls_channel_credentials();
     ch = grpc_channel_create(target, creds, &ca);
     grpc_channel_credentials_release(creds);
     snprintf(g_chans[g_nchans].target, sizeof g_chans[0].target, "%s", target);

@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "reflection.h"
 #include "log.h"
+#include "tls.h"
 #include "rpc_internal.h"
 
 /* ------------------------------------------------------------------ */
@@ -857,13 +858,21 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
       s->workers[i].cq = s->workers[i % s->ncqs].cq;   /* threads share the queue */
     }
   }
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  char err[256];
+  grpc_server_credentials *creds =
+      tls_server_credentials(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, err, sizeof err);
+  if (!creds) {
+    log_error("%s", err);
+    goto err;
+  }
   s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
   grpc_server_credentials_release(creds);
   if (s->port == 0) {
     log_error("cannot listen on %s", cfg->listen);
     goto err;
   }
+  if (cfg->tls_cert && *cfg->tls_cert)
+    log_info("TLS on %s%s", cfg->listen, cfg->tls_client_ca && *cfg->tls_client_ca ? ", client certificates required" : "");
   return s;
 err:
   grpc_server_destroy(s->server);

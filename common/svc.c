@@ -15,6 +15,7 @@
 #include "pg.h"
 #include "redis.h"
 #include "rpc_client.h"
+#include "tls.h"
 
 static char g_name[64] = "accolade";
 
@@ -86,6 +87,14 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     key = "accolade-dev-internal-key";
   }
   identity_set_key(key);
+  if (tls_client_setup(config_str(&cfg, "upstream-tls-ca", "ACCOLADE_UPSTREAM_TLS_CA", NULL),
+                       config_str(&cfg, "upstream-tls-cert", "ACCOLADE_UPSTREAM_TLS_CERT", NULL),
+                       config_str(&cfg, "upstream-tls-key", "ACCOLADE_UPSTREAM_TLS_KEY", NULL),
+                       config_str(&cfg, "upstream-tls-name", "ACCOLADE_UPSTREAM_TLS_NAME", NULL), err,
+                       sizeof err) != 0) {
+    log_error("%s", err);
+    return 2;
+  }
 
   rpc_runtime_init();
   int rc = 1;
@@ -129,6 +138,9 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       .max_message_bytes = (int)max_msg,
       .app = app,
       .raw = def->raw,
+      .tls_cert = config_str(&cfg, "tls-cert", "ACCOLADE_TLS_CERT", NULL),
+      .tls_key = config_str(&cfg, "tls-key", "ACCOLADE_TLS_KEY", NULL),
+      .tls_client_ca = config_str(&cfg, "tls-client-ca", "ACCOLADE_TLS_CLIENT_CA", NULL),
   };
   health_start((int)interval);
   srv = rpc_server_new(&sc, def->methods, def->nmethods);

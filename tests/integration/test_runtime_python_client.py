@@ -4,69 +4,16 @@ Starts the test service, then calls Health.Check, Echo (hand-encoded
 protobuf, no generated code needed), an unknown method and garbage bytes.
 """
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import grpc
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from pywire import field_str, free_port, parse_fields, varint  # noqa: E402
+
 BUILD = os.environ["ACCOLADE_BUILD_DIR"]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def field_str(num, s):
-    b = s.encode()
-    return varint(num << 3 | 2) + varint(len(b)) + b
-
-
-def parse_fields(buf):
-    """Decode a flat protobuf message into {field: value} (varints and bytes)."""
-    i, out = 0, {}
-    while i < len(buf):
-        key, shift = 0, 0
-        while True:
-            b = buf[i]; i += 1
-            key |= (b & 0x7F) << shift; shift += 7
-            if not b & 0x80:
-                break
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, shift = 0, 0
-            while True:
-                b = buf[i]; i += 1
-                v |= (b & 0x7F) << shift; shift += 7
-                if not b & 0x80:
-                    break
-            out[num] = v
-        elif wt == 2:
-            ln, shift = 0, 0
-            while True:
-                b = buf[i]; i += 1
-                ln |= (b & 0x7F) << shift; shift += 7
-                if not b & 0x80:
-                    break
-            out[num] = buf[i:i + ln]; i += ln
-        else:
-            raise ValueError("unexpected wire type %d" % wt)
-    return out
 
 
 def main():
