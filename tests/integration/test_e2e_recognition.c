@@ -17,7 +17,7 @@
 
 #define SECRET "e2e-secret"
 
-static th_proc award, lb, nt, nom, gw;
+static th_suite suite;
 static char org[64];
 
 static const char *token(const char *user, const char *role) { return th_jwt(SECRET, org, user, role, "", 300); }
@@ -28,31 +28,13 @@ static int via(const char *method, const void *req, const ProtobufCMessageDescri
   snprintf(bearer, sizeof bearer, "Bearer %s", tok);
   const char *md[] = {"authorization", bearer, NULL};
   rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};
-  return rpc_call(gw.addr, method, req, d, &o, a, out, st);
+  return rpc_call(suite.gateway.addr, method, req, d, &o, a, out, st);
 }
 
 Test(e2e, an_approved_nomination_reaches_the_leaderboard_and_the_inbox, .timeout = 180) {
   th_init();
   snprintf(org, sizeof org, "e2e-%d", getpid());
-  const char *dsn = th_new_database("e2e");
-  static char pg[600], redis[64], a_addr[96], l_addr[96], n_addr[96], o_addr[96];
-  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", dsn);
-  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
-  const char *base[] = {pg, redis, NULL};
-  /* Leaves first, then those that call them, with their real addresses. */
-  cr_assert_eq(th_start(&lb, th_bin("svc-leaderboard"), base), 0);
-  cr_assert_eq(th_start(&nt, th_bin("svc-notify"), base), 0);
-  snprintf(l_addr, sizeof l_addr, "ACCOLADE_LEADERBOARD_ADDR=%s", lb.addr);
-  snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=%s", nt.addr);
-  const char *aenv[] = {pg, l_addr, n_addr, NULL};
-  cr_assert_eq(th_start(&award, th_bin("svc-award"), aenv), 0);
-  snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
-  const char *nenv[] = {pg, a_addr, n_addr, NULL};
-  cr_assert_eq(th_start(&nom, th_bin("svc-nomination"), nenv), 0);
-  snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=%s", nom.addr);
-  const char *genv[] = {redis, a_addr, l_addr, n_addr, o_addr, "ACCOLADE_JWT_HS256_SECRET=" SECRET, NULL};
-  cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0);
-
+  th_suite_start(&suite, "e2e", SECRET, NULL);
   arena a;
   arena_init(&a);
   rpc_status st;
@@ -116,10 +98,6 @@ Test(e2e, an_approved_nomination_reaches_the_leaderboard_and_the_inbox, .timeout
   fprintf(stderr, "recognition to visibility: leaderboard %lld ms, inbox %lld ms\n", (long long)on_board,
           (long long)in_inbox);
   arena_free(&a);
-  th_stop(&gw);
-  th_stop(&nom);
-  th_stop(&award);
-  th_stop(&nt);
-  th_stop(&lb);
+  th_suite_stop(&suite);
   th_fini();
 }

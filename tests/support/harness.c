@@ -223,3 +223,41 @@ const char *th_jwt(const char *secret, const char *org, const char *user, const 
   strcat(out, sig);
   return out;
 }
+
+/* env_join: |a| then |b| (NULL-terminated lists) into |out| of |cap|. */
+static void env_join(const char **out, size_t cap, const char *const *a, const char *const *b) {
+  size_t n = 0;
+  for (int i = 0; a && a[i] && n + 1 < cap; i++) out[n++] = a[i];
+  for (int i = 0; b && b[i] && n + 1 < cap; i++) out[n++] = b[i];
+  out[n] = NULL;
+}
+
+void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const char *const *extra) {
+  static char pg[600], redis[64], a_addr[96], l_addr[96], n_addr[96], o_addr[96], secret[256];
+  const char *env[32];
+  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", th_new_database(db));
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  const char *base[] = {pg, redis, NULL};
+  env_join(env, 32, base, extra);
+  cr_assert_eq(th_start(&s->lb, th_bin("svc-leaderboard"), env), 0, "svc-leaderboard did not start");
+  cr_assert_eq(th_start(&s->notify, th_bin("svc-notify"), env), 0, "svc-notify did not start");
+  snprintf(l_addr, sizeof l_addr, "ACCOLADE_LEADERBOARD_ADDR=%s", s->lb.addr);
+  snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=%s", s->notify.addr);
+  const char *aenv[] = {pg, redis, l_addr, n_addr, NULL};
+  env_join(env, 32, aenv, extra);
+  cr_assert_eq(th_start(&s->award, th_bin("svc-award"), env), 0, "svc-award did not start");
+  snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", s->award.addr);
+  const char *nenv[] = {pg, redis, a_addr, l_addr, n_addr, NULL};
+  env_join(env, 32, nenv, extra);
+  cr_assert_eq(th_start(&s->nomination, th_bin("svc-nomination"), env), 0, "svc-nomination did not start");
+  snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=%s", s->nomination.addr);
+  snprintf(secret, sizeof secret, "ACCOLADE_JWT_HS256_SECRET=%s", jwt_secret);
+  const char *genv[] = {redis, a_addr, l_addr, n_addr, o_addr, secret, NULL};
+  env_join(env, 32, genv, extra);
+  cr_assert_eq(th_start(&s->gateway, th_bin("gateway"), env), 0, "gateway did not start");
+}
+
+void th_suite_stop(th_suite *s) {
+  th_proc *all[] = {&s->gateway, &s->nomination, &s->award, &s->notify, &s->lb};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cr_expect_eq(th_stop(all[i]), 0);
+}

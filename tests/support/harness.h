@@ -55,6 +55,16 @@ int th_stop(th_proc *p);
 /* th_kill sends SIGKILL and reaps. */
 void th_kill(th_proc *p);
 
+/* th_suite: the four services and the gateway as real processes, leaves
+ * first, each told the others' real addresses, all on one fresh database and
+ * the test Redis; the gateway trusts HS256 tokens signed with |jwt_secret|.
+ * |extra| (NULL-terminated "KEY=VALUE", may be NULL) goes to every process. */
+typedef struct th_suite {
+  th_proc lb, notify, award, nomination, gateway;
+} th_suite;
+void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const char *const *extra);
+void th_suite_stop(th_suite *s);
+
 /* th_bin: the path of a built binary by target name ("svc-award"). */
 const char *th_bin(const char *name);
 
