@@ -112,9 +112,9 @@ int th_wait_health(const char *addr, int want, int timeout_ms) {
   return -1;
 }
 
-int th_start(th_proc *p, const char *binary, const char *const *env) {
+static int start_on(th_proc *p, int port, const char *binary, const char *const *env) {
   memset(p, 0, sizeof *p);
-  p->port = th_free_port();
+  p->port = port;
   snprintf(p->addr, sizeof p->addr, "127.0.0.1:%d", p->port);
   char listen[64];
   snprintf(listen, sizeof listen, "--listen=127.0.0.1:%d", p->port);
@@ -142,6 +142,21 @@ int th_start(th_proc *p, const char *binary, const char *const *env) {
     usleep(50 * 1000);
   }
   th_kill(p);
+  return -1;
+}
+
+int th_start(th_proc *p, const char *binary, const char *const *env) {
+  return start_on(p, th_free_port(), binary, env);
+}
+
+int th_restart(th_proc *p, const char *binary, const char *const *env) {
+  th_kill(p);
+  int port = p->port;
+  /* The old socket may linger a moment: retry the same port for a while. */
+  for (int i = 0; i < 20; i++) {
+    if (start_on(p, port, binary, env) == 0) return 0;
+    usleep(250 * 1000);
+  }
   return -1;
 }
 
@@ -232,29 +247,42 @@ static void env_join(const char **out, size_t cap, const char *const *a, const c
   out[n] = NULL;
 }
 
+/* suite_env: the suite's env for process |i| (kept for restarts). */
+static const char *const *suite_env(th_suite *s, int i, const char *const *own, const char *const *extra) {
+  env_join(s->env[i], sizeof s->env[i] / sizeof s->env[i][0], own, extra);
+  return s->env[i];
+}
+
+static const char *const suite_bins[] = {"svc-leaderboard", "svc-notify", "svc-award", "svc-nomination", "gateway"};
+
 void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const char *const *extra) {
   static char pg[600], redis[64], a_addr[96], l_addr[96], n_addr[96], o_addr[96], secret[256];
-  const char *env[32];
-  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", th_new_database(db));
+  snprintf(s->dsn, sizeof s->dsn, "%s", th_new_database(db));
+  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", s->dsn);
   snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  th_proc *all[] = {&s->lb, &s->notify, &s->award, &s->nomination, &s->gateway};
   const char *base[] = {pg, redis, NULL};
-  env_join(env, 32, base, extra);
-  cr_assert_eq(th_start(&s->lb, th_bin("svc-leaderboard"), env), 0, "svc-leaderboard did not start");
-  cr_assert_eq(th_start(&s->notify, th_bin("svc-notify"), env), 0, "svc-notify did not start");
+  cr_assert_eq(th_start(all[0], th_bin(suite_bins[0]), suite_env(s, 0, base, extra)), 0, "svc-leaderboard did not start");
+  cr_assert_eq(th_start(all[1], th_bin(suite_bins[1]), suite_env(s, 1, base, extra)), 0, "svc-notify did not start");
   snprintf(l_addr, sizeof l_addr, "ACCOLADE_LEADERBOARD_ADDR=%s", s->lb.addr);
   snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=%s", s->notify.addr);
   const char *aenv[] = {pg, redis, l_addr, n_addr, NULL};
-  env_join(env, 32, aenv, extra);
-  cr_assert_eq(th_start(&s->award, th_bin("svc-award"), env), 0, "svc-award did not start");
+  cr_assert_eq(th_start(all[2], th_bin(suite_bins[2]), suite_env(s, 2, aenv, extra)), 0, "svc-award did not start");
   snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", s->award.addr);
   const char *nenv[] = {pg, redis, a_addr, l_addr, n_addr, NULL};
-  env_join(env, 32, nenv, extra);
-  cr_assert_eq(th_start(&s->nomination, th_bin("svc-nomination"), env), 0, "svc-nomination did not start");
+  cr_assert_eq(th_start(all[3], th_bin(suite_bins[3]), suite_env(s, 3, nenv, extra)), 0,
+               "svc-nomination did not start");
   snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=%s", s->nomination.addr);
   snprintf(secret, sizeof secret, "ACCOLADE_JWT_HS256_SECRET=%s", jwt_secret);
   const char *genv[] = {redis, a_addr, l_addr, n_addr, o_addr, secret, NULL};
-  env_join(env, 32, genv, extra);
-  cr_assert_eq(th_start(&s->gateway, th_bin("gateway"), env), 0, "gateway did not start");
+  cr_assert_eq(th_start(all[4], th_bin(suite_bins[4]), suite_env(s, 4, genv, extra)), 0, "gateway did not start");
+}
+
+int th_suite_restart(th_suite *s, th_proc *p) {
+  th_proc *all[] = {&s->lb, &s->notify, &s->award, &s->nomination, &s->gateway};
+  for (int i = 0; i < 5; i++)
+    if (all[i] == p) return th_restart(p, th_bin(suite_bins[i]), s->env[i]);
+  return -1;
 }
 
 void th_suite_stop(th_suite *s) {

@@ -50,6 +50,8 @@ typedef struct th_proc {
  * ACCOLADE_INTERNAL_KEY set, on a free port given as --listen; waits up to 20 s
  * for Health.Check to answer SERVING. Returns 0, or -1 (the process is killed). */
 int th_start(th_proc *p, const char *binary, const char *const *env);
+/* th_restart: SIGKILL |p| if it runs, then start |binary| again on p's port. */
+int th_restart(th_proc *p, const char *binary, const char *const *env);
 /* th_stop sends SIGTERM and waits; returns the exit status (or -1). */
 int th_stop(th_proc *p);
 /* th_kill sends SIGKILL and reaps. */
@@ -61,8 +63,13 @@ void th_kill(th_proc *p);
  * |extra| (NULL-terminated "KEY=VALUE", may be NULL) goes to every process. */
 typedef struct th_suite {
   th_proc lb, notify, award, nomination, gateway;
+  char dsn[512];               /* the suite's database */
+  const char *env[5][32];      /* each process's env, for restarts */
 } th_suite;
 void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const char *const *extra);
+/* th_suite_restart kills |p| (one of the suite's) with SIGKILL and starts it
+ * again on the same port with the same env; 0 once it is SERVING. */
+int th_suite_restart(th_suite *s, th_proc *p);
 void th_suite_stop(th_suite *s);
 
 /* th_bin: the path of a built binary by target name ("svc-award"). */

@@ -1,0 +1,197 @@
+/* Faults on the whole suite: recognitions approved through the gateway while
+ * each service is killed with SIGKILL and restarted, Postgres is restarted,
+ * and Redis is flushed and restarted. Afterwards every count is exact in
+ * every store: each approval gives one award, one ledger row, the right
+ * points on the leaderboard and one notification - nothing lost, nothing
+ * twice. Serial: it stops the shared Postgres and Redis. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/leaderboard.pb-c.h"
+#include "accolade/v1/nomination.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
+#include "harness.h"
+
+#define SECRET "fault-secret"
+#define NO "/accolade.v1.NominationService/"
+#define MEMBERS 5
+#define ROUNDS 6          /* faults */
+#define PER_ROUND 4       /* approvals around each fault */
+#define POINTS 50         /* deal-closer's default */
+#define GIVERS 8          /* each may nominate 5 times a month */
+
+static th_suite suite;
+static char org[64];
+
+/* call retries while the suite is recovering (UNAVAILABLE, deadline). */
+static int call(const char *user, const char *role, const char *method, const void *req,
+                const ProtobufCMessageDescriptor *d, arena *a, void **out, rpc_status *st) {
+  char bearer[2100];
+  snprintf(bearer, sizeof bearer, "Bearer %s", th_jwt(SECRET, org, user, role, "", 300));
+  const char *md[] = {"authorization", bearer, NULL};
+  rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};
+  int rc = RPC_UNAVAILABLE;
+  for (int i = 0; i < 120; i++) {
+    rc = rpc_call(suite.gateway.addr, method, req, d, &o, a, out, st);
+    if (rc != RPC_UNAVAILABLE && rc != RPC_DEADLINE_EXCEEDED) return rc;
+    usleep(250 * 1000);
+  }
+  return rc;
+}
+
+static int approved;
+
+/* recognize nominates member |k| and approves it; the request id makes a
+ * retried create idempotent, and a retried review that finds the nomination
+ * already approved (its first try committed) is fine. */
+static void recognize(arena *a, int k) {
+  static int seq;
+  char who[16], rid[32], giver[16];
+  snprintf(who, sizeof who, "m%d", k % MEMBERS);
+  snprintf(giver, sizeof giver, "g%d", (k / 4) % GIVERS);
+  snprintf(rid, sizeof rid, "fault-%d", seq++);
+  Accolade__V1__CreateNominationRequest cn = ACCOLADE__V1__CREATE_NOMINATION_REQUEST__INIT;
+  cn.badge_id = "deal-closer";
+  char *nominees[] = {who};
+  cn.nominee_ids = nominees;
+  cn.n_nominee_ids = 1;
+  cn.justification = "Closed a renewal early by pairing with support on every blocker, during an outage.";
+  cn.request_id = rid;
+  Accolade__V1__Nomination *n;
+  rpc_status st;
+  int rc = call(giver, "member", NO "CreateNomination", &cn, &accolade__v1__nomination__descriptor, a,
+                (void **)&n, &st);
+  cr_assert_eq(rc, RPC_OK, "create %s: %s %s", rid, rpc_code_name(rc), st.message);
+  Accolade__V1__ReviewNominationRequest rr = ACCOLADE__V1__REVIEW_NOMINATION_REQUEST__INIT;
+  rr.nomination_id = n->id;
+  rr.approve = 1;
+  void *out;
+  rc = call("mgr", "manager", NO "ReviewNomination", &rr, &accolade__v1__nomination__descriptor, a, &out, &st);
+  cr_assert(rc == RPC_OK || rc == RPC_FAILED_PRECONDITION, "review %s: %s %s", rid, rpc_code_name(rc), st.message);
+  approved++;
+}
+
+static long long count(const char *sql) {
+  char *v = th_sql(suite.dsn, sql);
+  long long n = v ? atoll(v) : -1;
+  free(v);
+  return n;
+}
+
+/* settled: every store agrees with |approved| approvals. */
+static int settled(char *why, size_t cap) {
+  char q[512];
+  long long want = approved;
+  snprintf(q, sizeof q, "SELECT count(*) FROM award.award WHERE org = '%s'", org);
+  long long awards = count(q);
+  snprintf(q, sizeof q, "SELECT count(*) FROM leaderboard.ledger WHERE org = '%s'", org);
+  long long ledger = count(q);
+  snprintf(q, sizeof q, "SELECT count(*) FROM notify.inbox WHERE org = '%s' AND kind = 'award_granted'", org);
+  long long inbox = count(q);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "redis-cli -p %d zrange 'lb:{%s}:members:all:all' 0 -1 withscores", th_redis_port(), org);
+  FILE *f = popen(cmd, "r");
+  long long points = 0;
+  char line[256];
+  int odd = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (odd++ % 2) points += (long long)(atof(line) / 1073741824.0);   /* score = points * 2^30 + tie-break */
+  if (f) pclose(f);
+  snprintf(why, cap, "approved %lld: awards %lld, ledger %lld, inbox %lld, leaderboard points %lld (want %lld)",
+           want, awards, ledger, inbox, points, want * POINTS);
+  return awards == want && ledger == want && inbox == want && points == want * POINTS;
+}
+
+static void wait_settled(const char *after) {
+  char why[512] = "";
+  for (int i = 0; i < 240; i++) {
+    if (settled(why, sizeof why)) {
+      fprintf(stderr, "after %s: %s\n", after, why);
+      return;
+    }
+    usleep(250 * 1000);
+  }
+  cr_assert_fail("after %s the stores did not agree: %s", after, why);
+}
+
+Test(fault, kills_and_outages_lose_nothing_and_double_nothing, .timeout = 600) {
+  th_init();
+  snprintf(org, sizeof org, "fault-%d", getpid());
+  const char *extra[] = {"ACCOLADE_HEALTH_INTERVAL_MS=200", NULL};
+  th_suite_start(&suite, "fault", SECRET, extra);
+  arena a;
+  arena_init(&a);
+  enum { PEOPLE = MEMBERS + 1 + GIVERS };
+  Accolade__V1__Member m[PEOPLE], *mp[PEOPLE];
+  char ids[PEOPLE][16];
+  for (int i = 0; i < PEOPLE; i++) {
+    accolade__v1__member__init(&m[i]);
+    if (i < MEMBERS) snprintf(ids[i], sizeof ids[i], "m%d", i);
+    else if (i == MEMBERS) snprintf(ids[i], sizeof ids[i], "mgr");
+    else snprintf(ids[i], sizeof ids[i], "g%d", i - MEMBERS - 1);
+    m[i].user_id = ids[i];
+    m[i].manager_id = i == MEMBERS ? "" : "mgr";
+    m[i].team = "east";
+    m[i].active = 1;
+    mp[i] = &m[i];
+  }
+  Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
+  ur.members = mp;
+  ur.n_members = PEOPLE;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(call("ada", "admin", NO "UpsertMembers", &ur, &accolade__v1__upsert_members_response__descriptor, &a,
+                    &out, &st), RPC_OK, "%s", st.message);
+
+  th_proc *victims[] = {&suite.award, &suite.lb, &suite.notify, &suite.nomination};
+  const char *names[] = {"svc-award", "svc-leaderboard", "svc-notify", "svc-nomination"};
+  int k = 0;
+  for (int round = 0; round < ROUNDS; round++) {
+    for (int i = 0; i < PER_ROUND / 2; i++) recognize(&a, k++);
+    char what[64];
+    if (round < 4) {
+      /* SIGKILL right after approvals, while their outboxes deliver. */
+      snprintf(what, sizeof what, "kill -9 %s", names[round]);
+      th_kill(victims[round]);
+      for (int i = 0; i < PER_ROUND / 2 && round != 3; i++) recognize(&a, k++);   /* nomination is the way in */
+      cr_assert_eq(th_suite_restart(&suite, victims[round]), 0, "%s did not come back", names[round]);
+      if (round == 3)
+        for (int i = 0; i < PER_ROUND / 2; i++) recognize(&a, k++);
+    } else if (round == 4) {
+      snprintf(what, sizeof what, "a postgres restart");
+      cr_assert_eq(system(th_env("ACCOLADE_TEST_PG_STOP")), 0);
+      sleep(1);
+      int started = system(th_env("ACCOLADE_TEST_PG_START"));
+      cr_assert_eq(started, 0, "could not restart postgres");
+      for (int i = 0; i < PER_ROUND / 2; i++) recognize(&a, k++);
+    } else {
+      snprintf(what, sizeof what, "redis FLUSHALL and restart");
+      char cmd[128];
+      snprintf(cmd, sizeof cmd, "redis-cli -p %d flushall >/dev/null", th_redis_port());
+      cr_assert_eq(system(cmd), 0);
+      cr_assert_eq(system(th_env("ACCOLADE_TEST_REDIS_STOP")), 0);
+      for (int i = 0; i < PER_ROUND / 2; i++) recognize(&a, k++);   /* redis down: boards catch up later */
+      cr_assert_eq(system(th_env("ACCOLADE_TEST_REDIS_START")), 0);
+    }
+    wait_settled(what);
+  }
+  /* Per member too: the leaderboard agrees with the awards. */
+  for (int i = 0; i < MEMBERS; i++) {
+    char q[256];
+    snprintf(q, sizeof q, "SELECT count(*) FROM award.award WHERE org = '%s' AND recipient_id = 'm%d'", org, i);
+    long long n = count(q);
+    Accolade__V1__GetRankRequest gr = ACCOLADE__V1__GET_RANK_REQUEST__INIT;
+    gr.id = ids[i];
+    Accolade__V1__GetRankResponse *rank;
+    cr_assert_eq(call(ids[i], "member", "/accolade.v1.LeaderboardService/GetRank", &gr,
+                      &accolade__v1__get_rank_response__descriptor, &a, (void **)&rank, &st), RPC_OK, "%s", st.message);
+    cr_expect_eq(rank->ranked ? rank->entry->points : 0, n * POINTS, "m%d: %lld awards", i, n);
+  }
+  arena_free(&a);
+  th_suite_stop(&suite);
+  th_fini();
+}
