@@ -160,28 +160,6 @@ static void teardown(void) {
 
 TestSuite(cross_org, .init = setup, .fini = teardown, .timeout = 240);
 
-/* set_field sets the string field |path| ("badge_id", or "badge.id" one
- * message deep) of |m| to |value|. */
-static void set_field(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *path, const char *value) {
-  const char *dot = strchr(path, '.');
-  char head[64];
-  snprintf(head, sizeof head, "%.*s", dot ? (int)(dot - path) : (int)strlen(path), path);
-  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, head);
-  cr_assert_not_null(f, "%s has no field %s", d->name, head);
-  cr_assert_eq(f->label == PROTOBUF_C_LABEL_REPEATED, 0, "%s.%s", d->name, head);
-  if (dot) {
-    cr_assert_eq(f->type, PROTOBUF_C_TYPE_MESSAGE);
-    const ProtobufCMessageDescriptor *sd = f->descriptor;
-    void *sub = arena_alloc(a, sd->sizeof_message);
-    protobuf_c_message_init(sd, sub);
-    *(void **)((char *)m + f->offset) = sub;
-    set_field(a, sd, sub, dot + 1, value);
-    return;
-  }
-  cr_assert_eq(f->type, PROTOBUF_C_TYPE_STRING, "%s.%s", d->name, head);
-  *(const char **)((char *)m + f->offset) = value;
-}
-
 /* leaks: the first of A's ids or markers found in |m| packed, or NULL. */
 static const char *leaks(const ProtobufCMessage *m) {
   size_t n = protobuf_c_message_get_packed_size(m);
@@ -259,8 +237,8 @@ Test(cross_org, org_b_naming_org_a_ids_gets_the_exact_status_and_none_of_a_s_dat
     const xcase *c = &cases[i];
     void *req = arena_alloc(&a, c->req->sizeof_message);
     protobuf_c_message_init(c->req, req);
-    if (c->field) set_field(&a, c->req, req, c->field, c->id == ID_NONE ? "ORGA-SECRET" : ids[c->id]);
-    if (c->other) set_field(&a, c->req, req, c->other, c->other_value);
+    if (c->field) th_fill(&a, c->req, req, arena_printf(&a, "%s=%s", c->field, c->id == ID_NONE ? "ORGA-SECRET" : ids[c->id]));
+    if (c->other) th_fill(&a, c->req, req, arena_printf(&a, "%s=%s", c->other, c->other_value));
     ProtobufCMessage *out = NULL;
     rpc_status st;
     int code = call(org_b, "bea", c->role, c->method, req, c->resp, &a, (void **)&out, &st);

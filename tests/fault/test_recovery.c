@@ -3,7 +3,8 @@
  * and Redis is flushed and restarted. Afterwards every count is exact in
  * every store: each approval gives one award, one ledger row, the right
  * points on the leaderboard and one notification - nothing lost, nothing
- * twice. Serial: it stops the shared Postgres and Redis. */
+ * twice, and the Redis boards equal a rebuild from the ledger. Runs alone:
+ * it stops the shared Postgres and Redis. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,16 @@ static int settled(char *why, size_t cap) {
   return awards == want && ledger == want && inbox == want && points == want * POINTS;
 }
 
+/* board_dump: a board's members and exact scores, as redis-cli prints them. */
+static void board_dump(const char *board, char *out, size_t cap) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "redis-cli -p %d zrange 'lb:{%s}:%s' 0 -1 withscores", th_redis_port(), org, board);
+  FILE *f = popen(cmd, "r");
+  size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+  out[n] = '\0';
+  if (f) pclose(f);
+}
+
 static void wait_settled(const char *after) {
   char why[512] = "";
   for (int i = 0; i < 240; i++) {
@@ -190,6 +201,21 @@ Test(fault, kills_and_outages_lose_nothing_and_double_nothing, .timeout = 600) {
     cr_assert_eq(call(ids[i], "member", "/accolade.v1.LeaderboardService/GetRank", &gr,
                       &accolade__v1__get_rank_response__descriptor, &a, (void **)&rank, &st), RPC_OK, "%s", st.message);
     cr_expect_eq(rank->ranked ? rank->entry->points : 0, n * POINTS, "m%d: %lld awards", i, n);
+  }
+  /* The boards equal a rebuild from the ledger, scores and tie-breaks included. */
+  const char *boards[] = {"members:all:all", "teams:all:all", "members:all:all:badge:deal-closer"};
+  char before[3][4096], after[3][4096];
+  for (int i = 0; i < 3; i++) board_dump(boards[i], before[i], sizeof before[i]);
+  Accolade__V1__RebuildLeaderboardsRequest rb = ACCOLADE__V1__REBUILD_LEADERBOARDS_REQUEST__INIT;
+  Accolade__V1__RebuildLeaderboardsResponse *rbr;
+  cr_assert_eq(call("ada", "admin", "/accolade.v1.LeaderboardService/RebuildLeaderboards", &rb,
+                    &accolade__v1__rebuild_leaderboards_response__descriptor, &a, (void **)&rbr, &st), RPC_OK, "%s",
+               st.message);
+  cr_expect_eq(rbr->awards, approved);
+  for (int i = 0; i < 3; i++) {
+    board_dump(boards[i], after[i], sizeof after[i]);
+    cr_expect(before[i][0] != '\0', "%s is empty", boards[i]);
+    cr_expect_str_eq(after[i], before[i], "%s differs from its rebuild", boards[i]);
   }
   arena_free(&a);
   th_suite_stop(&suite);
