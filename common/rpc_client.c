@@ -171,6 +171,7 @@ static void set_status(rpc_status *st, arena *a, int code, const char *msg) {
  * and streaming calls: open it, add its ops, wait, close it. */
 typedef struct client_call {
   grpc_completion_queue *cq;
+  int own_cq;   /* created for this call (streams); else the thread's */
   grpc_call *call;
   out_md md;
   grpc_byte_buffer *send;
@@ -180,9 +181,35 @@ typedef struct client_call {
   const char *err_str;
 } client_call;
 
+/* A unary call waits on its thread's pluck queue, made once per thread:
+ * creating, shutting down and draining a queue per call cost a measurable
+ * share of a forwarded call in the gateway. */
+static pthread_key_t g_cq_key;
+static pthread_once_t g_cq_once = PTHREAD_ONCE_INIT;
+
+static void thread_cq_free(void *p) {
+  grpc_completion_queue *cq = p;
+  grpc_completion_queue_shutdown(cq);
+  grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  grpc_completion_queue_destroy(cq);
+}
+
+static void thread_cq_key(void) { pthread_key_create(&g_cq_key, thread_cq_free); }
+
+static grpc_completion_queue *thread_cq(void) {
+  pthread_once(&g_cq_once, thread_cq_key);
+  grpc_completion_queue *cq = pthread_getspecific(g_cq_key);
+  if (!cq) {
+    cq = grpc_completion_queue_create_for_pluck(NULL);
+    pthread_setspecific(g_cq_key, cq);
+  }
+  return cq;
+}
+
 static void call_open(client_call *cc, grpc_channel *ch, const char *method, const rpc_call_opts *opts,
-                      int64_t deadline_ms, const uint8_t *req, size_t req_len) {
-  cc->cq = grpc_completion_queue_create_for_pluck(NULL);
+                      int64_t deadline_ms, const uint8_t *req, size_t req_len, int own_cq) {
+  cc->own_cq = own_cq;
+  cc->cq = own_cq ? grpc_completion_queue_create_for_pluck(NULL) : thread_cq();
   grpc_slice mslice = grpc_slice_from_copied_string(method);
   cc->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cc->cq, mslice, NULL,
                                       rpc_ms_to_deadline(deadline_ms), NULL);
@@ -228,6 +255,7 @@ static void call_close(client_call *cc) {
   if (cc->err_str) gpr_free((void *)cc->err_str);
   md_free(&cc->md);
   grpc_call_unref(cc->call);
+  if (!cc->own_cq) return;
   grpc_completion_queue_shutdown(cc->cq);
   grpc_completion_queue_pluck(cc->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
   grpc_completion_queue_destroy(cc->cq);
@@ -238,7 +266,7 @@ static int unary_once(grpc_channel *ch, const char *method, const uint8_t *req, 
                       const rpc_call_opts *opts, int64_t deadline_ms, arena *a, uint8_t **out,
                       size_t *out_len, rpc_status *st) {
   client_call cc;
-  call_open(&cc, ch, method, opts, deadline_ms, req, req_len);
+  call_open(&cc, ch, method, opts, deadline_ms, req, req_len, 0);
   grpc_byte_buffer *recv = NULL;
   grpc_op ops[6];
   size_t n = send_ops(&cc, ops);
@@ -333,7 +361,7 @@ int rpc_call_stream_raw(const char *target, const char *method, const uint8_t *r
   if (opts && opts->timeout_ms > 0) deadline = rpc_now_ms() + opts->timeout_ms;
   if (opts && opts->parent && opts->parent->deadline_ms < deadline) deadline = opts->parent->deadline_ms;
   client_call cc;
-  call_open(&cc, ch, method, opts, deadline, req, req_len);
+  call_open(&cc, ch, method, opts, deadline, req, req_len, 1);
   int start_tag, status_tag, msg_tag;
   grpc_op ops[4], sop;
   size_t n = send_ops(&cc, ops);

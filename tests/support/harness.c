@@ -20,6 +20,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
+#include "pbfill.h"
 #include "rpc.h"
 
 void th_init(void) {
@@ -290,69 +291,7 @@ void th_suite_stop(th_suite *s) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cr_expect_eq(th_stop(all[i]), 0);
 }
 
-static const char *fill_value(arena *a, const char *v) {
-  if (v[0] != '@') return arena_strdup(a, v);
-  size_t n = (size_t)atol(v + 1);
-  char *s = arena_alloc(a, n + 1);
-  memset(s, 'x', n);
-  return s;
-}
-
-/* fill_one sets |name| (maybe dotted, maybe ending in []) to |value|. */
-static void fill_one(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *name, const char *value) {
-  const char *dot = strchr(name, '.');
-  char head[64];
-  snprintf(head, sizeof head, "%.*s", dot ? (int)(dot - name) : (int)strlen(name), name);
-  size_t hl = strlen(head);
-  int repeated = hl > 2 && !strcmp(head + hl - 2, "[]");
-  if (repeated) head[hl - 2] = '\0';
-  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, head);
-  cr_assert_not_null(f, "%s has no field %s", d->name, head);
-  cr_assert_eq(repeated, f->label == PROTOBUF_C_LABEL_REPEATED, "%s.%s: use [] exactly for repeated fields",
-               d->name, head);
-  size_t size = f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE ? sizeof(void *)
-                : f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_UINT64 ? 8
-                                                                                       : 4;
-  char *slot = (char *)m + f->offset;
-  if (repeated) {   /* grow the array by one */
-    size_t *count = (size_t *)((char *)m + f->quantifier_offset);
-    char **arr = (char **)slot;
-    char *grown = arena_alloc(a, size * (*count + 1));
-    if (*count) memcpy(grown, *arr, size * *count);
-    *arr = grown;
-    slot = grown + size * (*count)++;
-  } else if (f->quantifier_offset && f->label == PROTOBUF_C_LABEL_OPTIONAL) {
-    *(protobuf_c_boolean *)((char *)m + f->quantifier_offset) = 1;
-  }
-  if (dot) {
-    cr_assert_eq(f->type, PROTOBUF_C_TYPE_MESSAGE, "%s.%s is not a message", d->name, head);
-    void *sub = *(void **)slot;
-    if (!sub) {
-      sub = arena_alloc(a, ((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message);
-      protobuf_c_message_init(f->descriptor, sub);
-      *(void **)slot = sub;
-    }
-    fill_one(a, f->descriptor, sub, dot + 1, value);
-    return;
-  }
-  switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING: *(const char **)slot = fill_value(a, value); break;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_UINT64: *(int64_t *)slot = atoll(value); break;
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_ENUM: *(int32_t *)slot = atoi(value); break;
-    case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)slot = atoi(value) != 0; break;
-    default: cr_assert_fail("%s.%s: type %d not supported by th_fill", d->name, head, (int)f->type);
-  }
-}
-
 void th_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *spec) {
-  char *copy = arena_strdup(a, spec), *save = NULL;
-  for (char *pair = strtok_r(copy, ";", &save); pair; pair = strtok_r(NULL, ";", &save)) {
-    char *eq = strchr(pair, '=');
-    cr_assert_not_null(eq, "th_fill: '%s' is not name=value", pair);
-    *eq = '\0';
-    fill_one(a, d, m, pair, eq + 1);
-  }
+  char err[256];
+  cr_assert_eq(pb_fill(a, d, m, spec, err, sizeof err), 0, "%s", err);
 }

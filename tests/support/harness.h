@@ -72,11 +72,7 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
 int th_suite_restart(th_suite *s, th_proc *p);
 void th_suite_stop(th_suite *s);
 
-/* th_fill sets fields of |m| (of type |d|) from |spec|: "name=value" pairs
- * separated by ';'. A name may go one message deep per dot ("badge.points"),
- * end in [] to append to a repeated field ("nominee_ids[]=ann"); values are
- * parsed by the field's type (strings, integers, enums by number, bools
- * 0/1); "@N" as a value means N 'x' characters. Memory from |a|. */
+/* th_fill: pb_fill (pbfill.h) that fails the test on a bad spec. */
 void th_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *spec);
 
 /* th_bin: the path of a built binary by target name ("svc-award"). */
