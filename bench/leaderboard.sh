@@ -12,25 +12,9 @@
 #   bench/leaderboard.sh [members=1000000] [rows=10000000] [requests=100000] [clients=50]
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 MEMBERS=${1:-1000000}; ROWS=${2:-10000000}; N=${3:-100000}; C=${4:-50}
-
-acc_install_deps
-BUILD=$ACC_ROOT/build-bench
-acc_build "$BUILD" -DCMAKE_BUILD_TYPE=Release -DACCOLADE_SANITIZE=OFF -DACCOLADE_TESTS=ON >/dev/null
-
-TMP=$(mktemp -d /tmp/accolade-lbbench.XXXXXX)
-chmod 755 "$TMP"
-PG_PORT=$(acc_free_port); REDIS_PORT=$(acc_free_port)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  acc_redis_stop "$TMP/redis"; acc_pg_stop "$TMP/pg"; rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-acc_pg_start "$TMP/pg" "$PG_PORT" fast
-acc_redis_start "$TMP/redis" "$REDIS_PORT"
-psql_() { acc_as_postgres "$(acc_pg_bin)/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAX -v ON_ERROR_STOP=1 "$@"; }
-psql_ -c "CREATE DATABASE bench"
+bench_stack lbbench
 export ACCOLADE_LOG_LEVEL=warn ACCOLADE_METRICS_PORT=0 ACCOLADE_INTERNAL_KEY=bench-key
 export ACCOLADE_LEADERBOARD_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
 export ACCOLADE_REDIS="127.0.0.1:$REDIS_PORT"
@@ -65,6 +49,7 @@ seed() {
     ANALYZE leaderboard.ledger;"
   echo "seeded org $org: $rows awards to $members members in $((SECONDS - t0)) s"
 }
+trap 'rc=$?; [ "$rc" -eq 0 ] || tail -20 "$TMP/lb.log" >&2; bench_cleanup' EXIT
 seed small 10000 100000
 seed big "$MEMBERS" "$ROWS"
 

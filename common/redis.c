@@ -47,6 +47,13 @@ void redis_disconnect(void) {
   pthread_setspecific(g_key, NULL);
 }
 
+void redis_set_timeout_ms(int ms) {
+  redisContext *c = redis_conn();
+  if (!c) return;
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  redisSetTimeout(c, tv);
+}
+
 redisContext *redis_conn(void) {
   if (t_ctx && !t_ctx->err) return t_ctx;
   redis_disconnect();

@@ -14,6 +14,9 @@ void redis_setup(const char *host, int port, const char *password);
 /* redis_setup_addr: the same from "host:port" (port 6379 when absent). */
 void redis_setup_addr(const char *host_port, const char *password);
 
+/* redis_set_timeout_ms changes this thread's command timeout (default 2 s;
+ * a new connection starts with the default again). For long batch work. */
+void redis_set_timeout_ms(int ms);
 /* redis_conn: this thread's connection, or NULL when Redis is unreachable. */
 redisContext *redis_conn(void);
 void redis_disconnect(void);

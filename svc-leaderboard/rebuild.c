@@ -21,6 +21,7 @@
 
 #define FETCH_ROWS "50000"
 #define ZADD_BATCH 500
+#define REBUILD_REDIS_TIMEOUT_MS 300000
 
 /* KEYS[1] the org's registry, KEYS[2], KEYS[3] the marker sets, KEYS[4..]
  * fresh boards; ARGV[i] for each fresh board: its live name, then its ttl
@@ -248,6 +249,8 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   snprintf(day_ttl, sizeof day_ttl, "%lld", (long long)lb_board_ttl(WIN_DAY) * 1000);
   const char *p[] = {org, nows, ttl, day_ttl};
   if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return RPC_UNAVAILABLE;
+  /* The swap of a big org's boards is one script that runs for seconds. */
+  redis_set_timeout_ms(REBUILD_REDIS_TIMEOUT_MS);
   int rc = store_lock_org(org, 1);
   if (!rc) rc = store_count_awards(org, awards);
   if (!rc) rc = pg_exec(aggregate_sql, 4, p);
@@ -258,16 +261,29 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
     if ((rc = pg_query(&r, "FETCH " FETCH_ROWS " FROM lb_rebuild", 0, NULL))) break;
     sql_us += mono_us() - t;
     int rows = PQntuples(r);
-    if (rows && write_rows(&rb, r) != 0) rc = RPC_UNAVAILABLE;
+    if (rows && write_rows(&rb, r) != 0) {
+      log_error("rebuild %s: writing the fresh boards failed (redis)", org);
+      rc = RPC_UNAVAILABLE;
+    }
     PQclear(r);
     if (!rows) break;
   }
-  if (!rc && read_replies(&rb) != 0) rc = RPC_UNAVAILABLE;
+  if (!rc && read_replies(&rb) != 0) {
+    log_error("rebuild %s: writing the fresh boards failed (redis)", org);
+    rc = RPC_UNAVAILABLE;
+  }
   if (!rc) rc = pg_exec("CLOSE lb_rebuild", 0, NULL);
-  if (!rc && write_display(org) != 0) rc = RPC_UNAVAILABLE;
-  if (!rc && swap(&rb, now_ms) != 0) rc = RPC_UNAVAILABLE;
+  if (!rc && write_display(org) != 0) {
+    log_error("rebuild %s: writing the display names failed", org);
+    rc = RPC_UNAVAILABLE;
+  }
+  if (!rc && swap(&rb, now_ms) != 0) {
+    log_error("rebuild %s: swapping %d boards in failed (redis)", org, rb.n);
+    rc = RPC_UNAVAILABLE;
+  }
   if (!rc) rc = store_mark_all_applied(org);
   pg_exec(rc ? "ROLLBACK" : "COMMIT", 0, NULL);
+  redis_set_timeout_ms(2000);
   topcache_invalidate();
   for (int i = 0; i < rb.n; i++) {
     if (rc) {   /* leave no fresh keys behind */
