@@ -80,6 +80,23 @@ static int permanent(int code) {
   }
 }
 
+#define MAX_HOOKS 8
+static struct {
+  const char *method;
+  outbox_reply_fn fn;
+} g_hooks[MAX_HOOKS];
+static int g_nhooks;
+
+void outbox_on_reply(const char *method, outbox_reply_fn fn) {
+  if (g_nhooks < MAX_HOOKS) g_hooks[g_nhooks++] = (typeof(g_hooks[0])){method, fn};
+}
+
+static outbox_reply_fn hook_for(const char *method) {
+  for (int i = 0; i < g_nhooks; i++)
+    if (!strcmp(g_hooks[i].method, method)) return g_hooks[i].fn;
+  return NULL;
+}
+
 int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
   if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return -1;
   PGresult *r = NULL;
@@ -116,6 +133,17 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
     int code = addr ? rpc_call_raw(addr, method, payload ? payload : (const uint8_t *)"", len,
                                    &opts, &a, &out, &out_len, &st)
                     : RPC_UNAVAILABLE;
+    outbox_reply_fn hook = code == RPC_OK ? hook_for(method) : NULL;
+    if (hook && hook(org, payload ? payload : (const uint8_t *)"", len, out, out_len) != 0) {
+      /* Not delivered as far as we are concerned: the whole batch rolls back
+       * and the (idempotent) call is made again. */
+      log_warn("outbox: the reply hook of %s failed; the call will be repeated", method);
+      PQfreemem(payload);
+      arena_free(&a);
+      PQclear(r);
+      pg_exec("ROLLBACK", 0, NULL);
+      return -1;
+    }
     PQfreemem(payload);
     if (code == RPC_OK) {
       metrics_count("accolade_outbox_deliveries_total", "outcome=\"delivered\"", 1);

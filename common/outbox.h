@@ -16,6 +16,9 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "arena.h"
 
 /* A target is a logical service name ("award", "leaderboard", "notify") resolved
@@ -28,6 +31,15 @@ typedef const char *(*outbox_resolve_fn)(const char *target);
  * Returns a pg code (RPC_OK on success). */
 int outbox_enqueue(const char *target, const char *method, const char *org,
                    const ProtobufCMessage *msg, char *out_event_id);
+
+/* A reply hook sees the reply to a delivered call, with its request, inside
+ * the transaction that marks the row delivered: what it writes commits with
+ * the delivery. Returning non-zero (or failing a statement) rolls both back
+ * and the call is made again later, so hooks must be idempotent. */
+typedef int (*outbox_reply_fn)(const char *org, const uint8_t *req, size_t req_len, const uint8_t *reply,
+                               size_t reply_len);
+/* outbox_on_reply registers |fn| for replies to |method| (before outbox_start). */
+void outbox_on_reply(const char *method, outbox_reply_fn fn);
 
 /* outbox_start starts |threads| dispatcher threads (0 = 1) for this process's
  * schema; |service_name| signs the calls. outbox_stop stops and joins them. */

@@ -1,6 +1,7 @@
 /* svc-nomination: members, nominations and review, endorsements,
  * reflections, allowances, search. Wiring only; see nom.h. */
 #include "nom.h"
+#include "outbox.h"
 #include "svc.h"
 
 #define M(name, req, resp, fn) \
@@ -28,6 +29,7 @@ static const rpc_method methods[] = {
 static int init(const config *cfg, void **app) {
   (void)cfg;
   (void)app;
+  outbox_on_reply("/accolade.v1.AwardService/GrantAward", nom_on_grant_reply);
   scheduler_start();
   return 0;
 }

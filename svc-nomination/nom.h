@@ -57,6 +57,11 @@ int settings_update(rpc_ctx *ctx, const void *req, void *resp);
 
 /* nom_visible: may the caller see |n| (already loaded)? Applies blind review. */
 int nom_visible(rpc_ctx *ctx, Accolade__V1__Nomination *n, int blind);
+/* nom_on_grant_reply: svc-award's answer to an approval's GrantAward (an
+ * outbox reply hook): nominees the badge's cap kept from an award are noted
+ * on the nomination (not_awarded_ids). */
+int nom_on_grant_reply(const char *org, const uint8_t *req, size_t req_len, const uint8_t *reply,
+                       size_t reply_len);
 /* nom_approve marks |n| approved and sends GrantAward and the approval event
  * through the outbox (inside the caller's transaction). */
 int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment);

@@ -6,6 +6,7 @@
 #include "accolade/v1/award.pb-c.h"
 #include "accolade/v1/events.pb-c.h"
 #include "check.h"
+#include "log.h"
 #include "nom.h"
 #include "outbox.h"
 #include "pg.h"
@@ -53,6 +54,23 @@ int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind)
 
 int nom_event_overdue(rpc_ctx *ctx, const Accolade__V1__Nomination *n, int64_t days) {
   return event_of(ctx, n, "overdue", days);
+}
+
+int nom_on_grant_reply(const char *org, const uint8_t *req, size_t req_len, const uint8_t *reply,
+                       size_t reply_len) {
+  Accolade__V1__GrantAwardRequest *g = accolade__v1__grant_award_request__unpack(NULL, req_len, req);
+  Accolade__V1__GrantAwardResponse *r = accolade__v1__grant_award_response__unpack(NULL, reply_len, reply);
+  int rc = 0;
+  for (size_t i = 0; g && r && rc == 0 && i < r->n_outcomes; i++)
+    if (r->outcomes[i]->result == ACCOLADE__V1__GRANT_OUTCOME__RESULT__CAP_REACHED) {
+      log_info("nomination %s: no award for %s, the badge's cap was reached", g->source_id,
+               r->outcomes[i]->recipient_id);
+      rc = store_nomination_not_awarded(org, g->source_id, r->outcomes[i]->recipient_id);
+    }
+  if (!g || !r) log_error("GrantAward reply for org %s: cannot decode it", org);   /* not worth a retry */
+  if (g) accolade__v1__grant_award_request__free_unpacked(g, NULL);
+  if (r) accolade__v1__grant_award_response__free_unpacked(r, NULL);
+  return rc;
 }
 
 /* nom_approve marks |n| approved and, in the same transaction, sends

@@ -122,7 +122,7 @@ int store_member_list(rpc_ctx *ctx, const char *org, const char *team, int inclu
   "(SELECT coalesce(array_to_string(array_agg(user_id ORDER BY user_id), ','), '') FROM reviewer WHERE nomination_id = n.id), " \
   "n.reviewer_id, n.review_comment, (SELECT count(*) FROM endorsement e WHERE e.nomination_id = n.id), " \
   "(extract(epoch from n.created_at) * 1000)::bigint, coalesce((extract(epoch from n.decided_at) * 1000)::bigint, 0), " \
-  "n.request_id, (extract(epoch from n.created_at) * 1000000)::bigint"
+  "n.request_id, (extract(epoch from n.created_at) * 1000000)::bigint, array_to_string(n.not_awarded_ids, ',')"
 
 static char **split(rpc_ctx *ctx, const char *s, const char *sep, size_t *n) {
   *n = 0;
@@ -154,6 +154,7 @@ static Accolade__V1__Nomination *nom_row(rpc_ctx *ctx, PGresult *r, int i) {
   n->create_time_ms = pg_int(r, i, 13);
   n->decide_time_ms = pg_int(r, i, 14);
   n->request_id = dup(ctx, r, i, 15);
+  n->not_awarded_ids = split(ctx, pg_str(r, i, 17), ",", &n->n_not_awarded_ids);
   return n;
 }
 
@@ -400,4 +401,11 @@ int store_search(rpc_ctx *ctx, const char *org, const Accolade__V1__SearchRecogn
   }
   PQclear(r);
   return RPC_OK;
+}
+
+int store_nomination_not_awarded(const char *org, const char *id, const char *user) {
+  const char *p[] = {org, id, user};
+  return pg_exec("UPDATE nomination SET not_awarded_ids = array_append(not_awarded_ids, $3) "
+                 "WHERE org = $1 AND id::text = $2 AND NOT ($3 = ANY (not_awarded_ids))",
+                 3, p);
 }

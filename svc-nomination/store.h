@@ -38,6 +38,9 @@ typedef struct nom_new {
   size_t nnominees;
 } nom_new;
 int store_nomination_insert(rpc_ctx *ctx, const char *org, const nom_new *n, Accolade__V1__Nomination **out);
+/* store_nomination_not_awarded notes that |user| got no award from the
+ * approval of nomination |id| (idempotent). */
+int store_nomination_not_awarded(const char *org, const char *id, const char *user);
 int store_nomination_decide(const char *org, const char *id, int status, const char *reviewer,
                             const char *comment);
 int store_nominee_teams(rpc_ctx *ctx, const char *org, const char *id, char ***teams, size_t *n);

@@ -632,3 +632,49 @@ Test(nomination, auto_badge_is_approved_at_once_and_a_retired_one_refused) {
   cr_assert_str_eq(l->awards[0]->badge_id, "first-meeting");
   arena_free(&a);
 }
+
+Test(nomination, an_approval_past_the_badges_cap_says_who_got_no_award) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  Accolade__V1__Badge b = ACCOLADE__V1__BADGE__INIT;
+  b.id = "once-a-year";
+  b.name = "Once a Year";
+  b.category = "sales";
+  b.points = 10;
+  b.active = 1;
+  b.approval_policy = ACCOLADE__V1__APPROVAL_POLICY__MANAGER_REVIEW;
+  b.cap_per_recipient = 1;
+  b.cap_period = ACCOLADE__V1__CAP_PERIOD__CAP_YEAR;
+  Accolade__V1__CreateBadgeRequest cb = ACCOLADE__V1__CREATE_BADGE_REQUEST__INIT;
+  cb.badge = &b;
+  void *out;
+  cr_assert_eq(th_call(award.addr, "/accolade.v1.AwardService/CreateBadge", &cb, &accolade__v1__badge__descriptor,
+                       &admin, &a, &out, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__Nomination *first, *second, *r;
+  cr_assert_eq(create(&a, &bob, "cap-1", "once-a-year", "ann", JUST, 0, &first, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(create(&a, &mgr2, "cap-2", "once-a-year", "ann", JUST " Again.", 0, &second, &st), RPC_OK, "%s",
+               st.message);
+  cr_assert_eq(review(&a, &mgr, first->id, 1, &r, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(awards_of_ann(&a)->n_awards, 1);
+  cr_assert_eq(review(&a, &mgr, second->id, 1, &r, &st), RPC_OK, "%s", st.message);
+  /* svc-award answers CAP_REACHED; the nomination learns it from the reply. */
+  Accolade__V1__GetNominationRequest g = ACCOLADE__V1__GET_NOMINATION_REQUEST__INIT;
+  g.nomination_id = second->id;
+  Accolade__V1__Nomination *seen = NULL;
+  for (int i = 0; i < 100; i++) {
+    cr_assert_eq(th_call(nom.addr, NOM "GetNomination", &g, &accolade__v1__nomination__descriptor, &mgr, &a,
+                         (void **)&seen, &st), RPC_OK, "%s", st.message);
+    if (seen->n_not_awarded_ids) break;
+    usleep(100 * 1000);
+  }
+  cr_assert_eq(seen->status, ACCOLADE__V1__NOMINATION_STATUS__APPROVED);
+  cr_assert_eq(seen->n_not_awarded_ids, 1, "the capped nominee is named");
+  cr_assert_str_eq(seen->not_awarded_ids[0], "ann");
+  g.nomination_id = first->id;
+  cr_assert_eq(th_call(nom.addr, NOM "GetNomination", &g, &accolade__v1__nomination__descriptor, &mgr, &a,
+                       (void **)&seen, &st), RPC_OK);
+  cr_assert_eq(seen->n_not_awarded_ids, 0, "the first approval was awarded");
+  cr_assert_eq(awards_of_ann(&a)->n_awards, 1, "still one award");
+  arena_free(&a);
+}
