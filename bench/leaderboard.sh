@@ -32,6 +32,9 @@ start_lb() {
   done
   cat "$TMP/lb.log" >&2; exit 1
 }
+# The boards of a fresh Redis are rebuilt by the service's repair thread at
+# start; mark this Redis as current so that only the timed rebuilds run.
+redis-cli -p "$REDIS_PORT" set accolade:lb:epoch 1 >/dev/null
 start_lb 250 info   # creates the schema; logs each rebuild's breakdown
 
 seed() {

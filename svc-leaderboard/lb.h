@@ -50,6 +50,8 @@ long lb_board_ttl(int window);
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards);
 /* lb_repair_start / stop: the thread applying pending ledger rows. */
 void lb_repair_start(void);
+/* lb_stopping: the process is shutting down (a rebuild gives up). */
+int lb_stopping(void);
 void lb_repair_stop(void);
 /* lb_apply_pending applies every pending ledger row once; returns how many
  * rows were handled or -1 (Redis or Postgres unreachable). */

@@ -256,6 +256,11 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   if (!rc) rc = pg_exec(aggregate_sql, 4, p);
   int64_t sql_us = 0, t;
   while (!rc) {
+    if (lb_stopping()) {   /* shutting down: the next start repairs */
+      log_warn("rebuild %s: given up, the service is stopping", org);
+      rc = RPC_UNAVAILABLE;
+      break;
+    }
     PGresult *r;
     t = mono_us();
     if ((rc = pg_query(&r, "FETCH " FETCH_ROWS " FROM lb_rebuild", 0, NULL))) break;

@@ -251,6 +251,8 @@ int lb_apply_pending(void) {
 static atomic_int g_stop;
 static pthread_t g_thread;
 
+int lb_stopping(void) { return atomic_load(&g_stop); }
+
 /* ensure_epoch: a missing epoch key means Redis lost its data (flush,
  * restart without persistence): rebuild every org from the ledger. */
 static int ensure_epoch(void) {
