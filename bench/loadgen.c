@@ -61,7 +61,7 @@ typedef struct tok {
   char user[64];
   char bearer[1200];
 } tok;
-static tok *g_toks;
+static tok **g_toks;   /* each allocated once: callers keep pointers into them */
 static int g_ntoks, g_captoks;
 
 static int64_t now_us(void) {
@@ -96,15 +96,15 @@ static char *expand(arena *a, const char *tpl, long n) {
 static const char *bearer_for(const char *user) {
   pthread_mutex_lock(&g_mu);
   for (int i = 0; i < g_ntoks; i++)
-    if (!strcmp(g_toks[i].user, user)) {
+    if (!strcmp(g_toks[i]->user, user)) {
       pthread_mutex_unlock(&g_mu);
-      return g_toks[i].bearer;
+      return g_toks[i]->bearer;
     }
   if (g_ntoks == g_captoks) {
     g_captoks = g_captoks ? 2 * g_captoks : 64;
     g_toks = realloc(g_toks, sizeof *g_toks * (size_t)g_captoks);
   }
-  tok *t = &g_toks[g_ntoks++];
+  tok *t = g_toks[g_ntoks++] = calloc(1, sizeof *t);
   snprintf(t->user, sizeof t->user, "%s", user);
   int64_t now = (int64_t)time(NULL);
   strcpy(t->bearer, "Bearer ");
@@ -228,6 +228,7 @@ int main(int argc, char **argv) {
   free(g_code);
   for (long i = 0; i < g.nids; i++) free(g.ids[i]);
   free(g.ids);
+  for (int i = 0; i < g_ntoks; i++) free(g_toks[i]);
   free(g_toks);
   rpc_client_shutdown();
   return errors == g.n ? 1 : 0;

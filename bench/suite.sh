@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# bench/suite.sh - the whole suite under load, through the gateway (Release
+# build, a throwaway Postgres and Redis, every process on loopback):
+#   1. CreateNomination with a distinct request id per call, then
+#      ReviewNomination approving each of them (accolade-loadgen);
+#   2. recognition-to-visibility of those approvals, taken from the stores'
+#      own clocks: from the approval's commit time (nomination.decided_at) to
+#      the ledger row that put the award on the boards and to the recipient's
+#      inbox row - p50 and p99 of every approval made under load;
+#   3. GetTop, GetRank, GetProfile and ListInbox;
+#   4. the baselines in the same run: redis-benchmark ZREVRANGE 0 9 WITHSCORES
+#      on the org's board and pgbench with a one-row INSERT transaction, and
+#      the ratios GetTop/ZREVRANGE and CreateNomination/INSERT;
+#   5. the resident memory of each process, idle and after the load.
+#
+#   bench/suite.sh [calls=4000] [concurrency=16]
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
+N=${1:-4000}; C=${2:-16}
+bench_stack suitebench
+
+export ACCOLADE_LOG_LEVEL=warn ACCOLADE_METRICS_PORT=0 ACCOLADE_INTERNAL_KEY=bench-key
+export ACCOLADE_JWT_HS256_SECRET=bench-secret
+export ACCOLADE_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
+export ACCOLADE_REDIS="127.0.0.1:$REDIS_PORT"
+export ACCOLADE_GATEWAY_RATE_MEMBER=1000000 ACCOLADE_GATEWAY_BURST_MEMBER=1000000
+export ACCOLADE_GATEWAY_RATE_ORG=1000000 ACCOLADE_GATEWAY_BURST_ORG=1000000
+declare -A PORT PID
+for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do PORT[$s]=$(acc_free_port); done
+export ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:${PORT[svc-leaderboard]} ACCOLADE_NOTIFY_ADDR=127.0.0.1:${PORT[svc-notify]}
+export ACCOLADE_AWARD_ADDR=127.0.0.1:${PORT[svc-award]} ACCOLADE_NOMINATION_ADDR=127.0.0.1:${PORT[svc-nomination]}
+for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do
+  "$BUILD/bin/$s" --listen="127.0.0.1:${PORT[$s]}" 2>>"$TMP/$s.log" &
+  PID[$s]=$!; PIDS+=($!)
+  for _ in $(seq 1 200); do
+    "$BUILD/bin/accolade" --addr "127.0.0.1:${PORT[$s]}" health >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+done
+GW=127.0.0.1:${PORT[gateway]}
+
+# The org: a manager, 500 members in 10 teams, 200 givers; allowances that a
+# load test does not exhaust (100 a month, 100 per pair a quarter).
+psql_ bench -c "
+  INSERT INTO nomination.member (org, user_id, display_name, team, manager_id)
+  SELECT 'bench', 'mgr', 'The Manager', 'mgmt', '' UNION ALL
+  SELECT 'bench', 'm' || i, 'Member ' || i, 't' || (i / 50), 'mgr' FROM generate_series(0, 499) i UNION ALL
+  SELECT 'bench', 'g' || i, 'Giver ' || i, 'givers', 'mgr' FROM generate_series(0, 199) i;
+  INSERT INTO nomination.org_settings (org, allowance_per_month, pair_cap_per_quarter) VALUES ('bench', 100, 100)
+  ON CONFLICT (org) DO UPDATE SET allowance_per_month = 100, pair_cap_per_quarter = 100;"
+
+rss() { for s in svc-nomination svc-award svc-leaderboard svc-notify gateway; do
+  printf '%s=%s ' "$s" "$(awk '/^VmRSS/ {printf "%.1fMiB", $2/1024}' "/proc/${PID[$s]}/status")"; done; echo; }
+RSS_IDLE=$(rss)
+
+LG=("$BUILD/bin/accolade-loadgen" --addr "$GW" --org bench -c "$C")
+JUST='justification=Closed the renewal two weeks early by pairing with support on every blocker.'
+printf '%-18s %7s %4s %10s %8s %8s %7s\n' "call" "calls" "c" "req/s" "p50 ms" "p99 ms" "errors"
+OUT_CREATE=$("${LG[@]}" --method CreateNomination -n "$N" --user 'g{n%199}' \
+  --fields "badge_id=deal-closer;nominee_ids[]=m{n%500};request_id=bench-{n};$JUST")
+echo "$OUT_CREATE"
+psql_ bench -c "SELECT id FROM nomination.nomination WHERE org = 'bench' AND status = 1 ORDER BY created_at" >"$TMP/ids"
+"${LG[@]}" --method ReviewNomination -n "$(wc -l <"$TMP/ids")" --user mgr --role manager --ids "$TMP/ids" \
+  --fields 'nomination_id={id};approve=1'
+
+# Wait for the outboxes, then read the visibility from the stores.
+for _ in $(seq 1 600); do
+  done_=$(psql_ bench -c "SELECT (SELECT count(*) FROM leaderboard.ledger WHERE org = 'bench') =
+    (SELECT count(*) FROM nomination.nomination WHERE org = 'bench' AND status = 2) AND
+    (SELECT count(*) FROM notify.inbox WHERE org = 'bench' AND kind = 'award_granted') =
+    (SELECT count(*) FROM nomination.nomination WHERE org = 'bench' AND status = 2)")
+  [ "$done_" = t ] && break
+  sleep 0.2
+done
+VIS=$(psql_ bench -F ' ' -c "
+  WITH v AS (
+    SELECT extract(epoch FROM l.created_at - n.decided_at) * 1000 AS lb,
+           extract(epoch FROM i.created_at - n.decided_at) * 1000 AS inbox
+    FROM nomination.nomination n
+    JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
+    JOIN leaderboard.ledger l ON l.award_id = a.id::text
+    JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id AND i.kind = 'award_granted'
+    WHERE n.org = 'bench' AND n.status = 2)
+  SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lb)::numeric, 1),
+         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lb)::numeric, 1),
+         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY inbox)::numeric, 1),
+         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY inbox)::numeric, 1) FROM v")
+
+OUT_TOP=$("${LG[@]}" --method GetTop -n "$((N * 5))" --user 'm{n%500}' --fields 'page_size=10')
+echo "$OUT_TOP"
+"${LG[@]}" --method GetRank -n "$((N * 5))" --user 'm{n%500}' --fields 'id=m{n%500}'
+"${LG[@]}" --method GetProfile -n "$((N * 2))" --user 'm{n%500}' --fields 'member_id=m{n%500}'
+"${LG[@]}" --method ListInbox -n "$((N * 2))" --user 'm{n%500}' --fields 'page_size=20'
+RSS_LOAD=$(rss)
+
+# Baselines on the same Postgres and Redis.
+ZR=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -n "$((N * 5))" -c "$C" -q \
+  ZREVRANGE 'lb:{bench}:members:all:all' 0 9 WITHSCORES 2>/dev/null | tr '\r' '\n' | grep -v '^$' | tail -1)
+psql_ bench -c "CREATE TABLE bench_insert (id bigserial PRIMARY KEY, org text, payload text, created_at timestamptz DEFAULT now())"
+echo "INSERT INTO bench_insert (org, payload) VALUES ('bench', 'one row, as a nomination is one row plus its outbox');" >"$TMP/insert.sql"
+acc_as_postgres "$(acc_pg_bin)/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -c "$C" -j 2 -T 10 \
+  -f "$TMP/insert.sql" bench >"$TMP/pgbench.out" 2>&1
+TPS=$(awk '/^tps/ {print $3; exit}' "$TMP/pgbench.out")
+ZRPS=$(echo "$ZR" | awk '{for (i = 1; i <= NF; i++) if ($i == "requests") print $(i - 1)}')
+TOP_RPS=$(echo "$OUT_TOP" | awk '{print $4}')
+CREATE_RPS=$(echo "$OUT_CREATE" | awk '{print $4}')
+
+echo
+echo "baseline redis-benchmark -c $C: $ZR"
+echo "baseline pgbench one-row INSERT, -c $C -j 2 -T 10: $TPS tps"
+awk -v a="$TOP_RPS" -v b="$ZRPS" 'BEGIN {printf "ratio GetTop / ZREVRANGE: %.2f (goal >= 1.0)\n", a / b}'
+awk -v a="$CREATE_RPS" -v b="$TPS" 'BEGIN {printf "ratio CreateNomination / INSERT: %.2f (goal >= 0.6)\n", a / b}'
+read -r vn lb50 lb99 in50 in99 <<<"$VIS"
+echo "recognition to visibility over $vn approvals under load: leaderboard p50 $lb50 ms p99 $lb99 ms; inbox p50 $in50 ms p99 $in99 ms (goal p99 <= 50 ms)"
+echo "RSS idle:       $RSS_IDLE"
+echo "RSS after load: $RSS_LOAD"
