@@ -69,7 +69,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   log_init(def->name, config_str(&cfg, "log-level", "ACCOLADE_LOG_LEVEL", "info"));
 
   char env[128], deflisten[64];
-  long threads, pollers, interval, grace, max_msg;
+  long threads, pollers, interval, grace, max_msg, outbox_threads;
   if (config_int(&cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &threads, err, sizeof err) ||
       config_int(&cfg, "pollers", "ACCOLADE_POLLERS", 0, 0, 64, &pollers, err, sizeof err) ||
       config_int(&cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000,
@@ -77,7 +77,8 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       config_int(&cfg, "shutdown-grace-ms", "ACCOLADE_SHUTDOWN_GRACE_MS", 10000, 0, 600000,
                  &grace, err, sizeof err) ||
       config_int(&cfg, "max-message-bytes", "ACCOLADE_MAX_MESSAGE_BYTES", 4 << 20, 1024,
-                 64 << 20, &max_msg, err, sizeof err)) {
+                 64 << 20, &max_msg, err, sizeof err) ||
+      config_int(&cfg, "outbox-threads", "ACCOLADE_OUTBOX_THREADS", 4, 1, 64, &outbox_threads, err, sizeof err)) {
     log_error("%s", err);
     return 2;
   }
@@ -146,7 +147,10 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   srv = rpc_server_new(&sc, def->methods, def->nmethods);
   if (!srv) goto out;
   if (def->schema && def->outbox) {
-    outbox_start(def->name, svc_addr, 1);
+    /* Several dispatchers deliver in parallel (SKIP LOCKED shares the rows):
+     * one delivering call at a time could not keep up with a burst of
+     * approvals, and every event waited in the queue. */
+    outbox_start(def->name, svc_addr, (int)outbox_threads);
     outbox_running = 1;
   }
   /* Metrics: ACCOLADE_<E>_METRICS_PORT, else ACCOLADE_METRICS_PORT, else the
