@@ -48,7 +48,8 @@ psql_ bench -c "
   SELECT 'bench', 'm' || i, 'Member ' || i, 't' || (i / 50), 'mgr' FROM generate_series(0, 499) i UNION ALL
   SELECT 'bench', 'g' || i, 'Giver ' || i, 'givers', 'mgr' FROM generate_series(0, 199) i;
   INSERT INTO nomination.org_settings (org, allowance_per_month, pair_cap_per_quarter) VALUES ('bench', 100, 100)
-  ON CONFLICT (org) DO UPDATE SET allowance_per_month = 100, pair_cap_per_quarter = 100;"
+  ON CONFLICT (org) DO UPDATE SET allowance_per_month = 100, pair_cap_per_quarter = 100;
+  ANALYZE nomination.member;"
 
 rss() { for s in svc-nomination svc-award svc-leaderboard svc-notify gateway; do
   printf '%s=%s ' "$s" "$(awk '/^VmRSS/ {printf "%.1fMiB", $2/1024}' "/proc/${PID[$s]}/status")"; done; echo; }
