@@ -133,6 +133,16 @@ int channels_deliveries(rpc_ctx *ctx, const void *req, void *resp) {
                     "ORDER BY id DESC LIMIT $4", 4, p);
   if (rc) return pg_fail(ctx, rc, "list deliveries");
   size_t n = (size_t)PQntuples(res);
+  if (n == 0 && *r->channel_id) {   /* nothing: an empty channel, or none of this org's */
+    PQclear(res);
+    const char *q[] = {ctx->id.org, r->channel_id};
+    if ((rc = pg_query(&res, "SELECT 1 FROM channel WHERE org = $1 AND id = $2::uuid", 2, q)))
+      return pg_fail(ctx, rc, "list deliveries");
+    int found = PQntuples(res);
+    PQclear(res);
+    if (!found) return rpc_fail(ctx, RPC_NOT_FOUND, "channel_id: no channel '%s'", r->channel_id);
+    return RPC_OK;
+  }
   out->deliveries = ARENA_ARRAY(ctx->arena, Accolade__V1__Delivery *, n + 1);
   for (size_t i = 0; i < n && i < (size_t)limit; i++) {
     Accolade__V1__Delivery *d = ARENA_NEW(ctx->arena, Accolade__V1__Delivery);

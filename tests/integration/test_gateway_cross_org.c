@@ -220,9 +220,8 @@ static const xcase cases[] = {
      RPC_NOT_FOUND, NULL, NULL},
     {NT "TestChannel", D(test_channel_request), D(test_channel_response), "channel_id", ID_CHANNEL, "admin",
      RPC_NOT_FOUND, NULL, NULL},
-    /* An unknown channel id lists no deliveries (no NOT_FOUND here, unlike Delete and Test). */
     {NT "ListDeliveries", D(list_deliveries_request), D(list_deliveries_response), "channel_id", ID_CHANNEL, "admin",
-     RPC_OK, NULL, NULL},
+     RPC_NOT_FOUND, NULL, NULL},
     {NT "ListChannels", D(list_channels_request), D(list_channels_response), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
     {NT "ListInbox", D(list_inbox_request), D(list_inbox_response), NULL, ID_NONE, "member", RPC_OK, NULL, NULL},
     {NT "GetDigest", D(get_digest_request), D(digest), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
