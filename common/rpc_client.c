@@ -96,6 +96,13 @@ void rpc_service_identity(identity *out, const char *service_name, const char *o
   if (identity_make(out, org, user, "service", "") != 0) memset(out, 0, sizeof *out);
 }
 
+void rpc_ctx_background(rpc_ctx *ctx, arena *a, const char *service_name, const char *org) {
+  arena_init(a);
+  memset(ctx, 0, sizeof *ctx);
+  ctx->arena = a;
+  rpc_service_identity(&ctx->id, service_name, org);
+}
+
 /* Outgoing metadata: identity (6) + request id. */
 typedef struct out_md {
   grpc_metadata md[7 + 8];

@@ -61,6 +61,11 @@ int rpc_call(const char *target, const char *method, const ProtobufCMessage *req
  * |org| (role "service", user "svc:<name>"). */
 void rpc_service_identity(identity *out, const char *service_name, const char *org);
 
+/* rpc_ctx_background readies |ctx| for work a process does on its own (a
+ * scheduler, a weekly job) for |org|: memory from |a|, which it initialises
+ * (the caller frees it), and the identity of |service_name| acting for |org|. */
+void rpc_ctx_background(rpc_ctx *ctx, arena *a, const char *service_name, const char *org);
+
 /* rpc_client_shutdown releases every cached channel (at exit). */
 void rpc_client_shutdown(void);
 

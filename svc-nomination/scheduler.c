@@ -14,6 +14,7 @@
 #include "outbox.h"
 #include "nom.h"
 #include "pg.h"
+#include "rpc_client.h"
 #include "store.h"
 
 static atomic_int g_stop;
@@ -55,11 +56,8 @@ int scheduler_scan_once(void) {
   int n = PQntuples(r);
   for (int i = 0; i < n; i++) {
     arena a;
-    arena_init(&a);
     rpc_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.arena = &a;
-    identity_make(&ctx.id, pg_str(r, i, 1), "svc:scheduler", "service", "");
+    rpc_ctx_background(&ctx, &a, "scheduler", pg_str(r, i, 1));
     remind_tx t = {&ctx, pg_str(r, i, 0), pg_int(r, i, 2)};
     if (pg_tx(remind_run, &t) != RPC_OK) log_warn("overdue reminder for %s failed; will retry", t.id);
     arena_free(&a);

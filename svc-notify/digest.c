@@ -10,6 +10,7 @@
 #include "log.h"
 #include "notify.h"
 #include "pg.h"
+#include "rpc_client.h"
 
 #define ITEM_COLS                                                                                   \
   "award_id, recipient_id, recipient_team, badge_id, badge_name, points, justification, "          \
@@ -123,12 +124,10 @@ int digest_post_due(void) {
     return -1;
   int n = PQntuples(r);
   for (int i = 0; i < n; i++) {
-    arena a;
-    arena_init(&a);
-    rpc_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.arena = &a;
     const char *org = pg_str(r, i, 0);
+    arena a;
+    rpc_ctx ctx;
+    rpc_ctx_background(&ctx, &a, "digest", org);
     Accolade__V1__Digest d = ACCOLADE__V1__DIGEST__INIT;
     if (build(&ctx, org, week, "", &d) == RPC_OK) {
       json_object *o = json_object_new_object();
