@@ -11,35 +11,37 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "cli.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
-#include "rpc_client.h"
+#include "pbprint.h"
 #include "token.h"
-
-#define EXIT_USAGE 64
-
-typedef struct cli {
-  const char *addr;
-  const char *token;
-  int json;
-  int timeout_ms;
-} cli;
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: accolade [--addr HOST:PORT] [--token JWT] [--json] [--timeout-ms N] COMMAND\n"
+          "usage: accolade [--addr HOST:PORT] [--token JWT] [--json] [--timeout-ms N] COMMAND [ARGS]\n"
           "\n"
-          "commands:\n"
-          "  health [SERVICE]     serving status of the process at --addr\n"
-          "  token --user U --org O [--role member|manager|admin] [--team T] [--ttl SECONDS]\n"
-          "                       mint a local HS256 token (secret: --secret, ACCOLADE_JWT_HS256_SECRET\n"
-          "                       or .accolade/jwt.secret)\n"
+          "Talks to the gateway at --addr (ACCOLADE_ADDR, default 127.0.0.1:50050) as the bearer of\n"
+          "--token (ACCOLADE_TOKEN). Tables for people; --json prints one JSON object per reply\n"
+          "(field names as in proto/, enums by name) for scripts.\n"
           "\n"
-          "exit status: 0 ok, the gRPC status code (1-16) of a failed call, 64 usage error\n");
+          "commands:\n");
+  commands_usage(f);
+  fprintf(f,
+          "  health [SERVICE]                   serving status of the process at --addr\n"
+          "  token                              mint a local HS256 token (secret: --secret,\n"
+          "                                   ACCOLADE_JWT_HS256_SECRET or .accolade/jwt.secret)\n"
+          "                                   --user U --org O [--role member|manager|admin] [--team T] [--ttl S]\n"
+          "\n"
+          "exit status: 0 ok; the gRPC status code (1-16) of a failed call (3 INVALID_ARGUMENT,\n"
+          "5 NOT_FOUND, 7 PERMISSION_DENIED, 14 UNAVAILABLE, 16 UNAUTHENTICATED, ...);\n"
+          "64 usage error; 65 bad input file; 66 input file not readable\n");
 }
 
-/* opt finds "--name value" or "--name=value" in argv[from..]. */
-static const char *opt(int argc, char **argv, int from, const char *name) {
+const char *opt_value(int argc, char **argv, int from, const char *name) {
   size_t n = strlen(name);
   for (int i = from; i < argc; i++) {
     if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, name, n)) continue;
@@ -49,20 +51,25 @@ static const char *opt(int argc, char **argv, int from, const char *name) {
   return NULL;
 }
 
-static int fail(const cli *c, const char *what, const rpc_status *st) {
-  if (c->json)
-    printf("{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", rpc_code_name(st->code),
-           st->message ? st->message : "");
-  else
-    fprintf(stderr, "accolade: %s: %s: %s\n", what, rpc_code_name(st->code), st->message ? st->message : "");
+int cli_fail(const cli *c, const char *what, const rpc_status *st) {
+  const char *msg = st->message ? st->message : "";
+  if (c->json) {
+    json_object *o = json_object_new_object(), *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string(rpc_code_name(st->code)));
+    json_object_object_add(e, "message", json_object_new_string(msg));
+    json_object_object_add(o, "error", e);
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+  } else {
+    fprintf(stderr, "accolade %s: %s: %s\n", what, rpc_code_name(st->code), msg);
+  }
   return st->code > 0 && st->code <= 16 ? st->code : 2;
 }
 
-static rpc_call_opts call_opts(const cli *c, const char **md) {
-  rpc_call_opts o = {.timeout_ms = c->timeout_ms, .idempotent = 0};
-  static char bearer[8192];
-  if (c->token) {
-    snprintf(bearer, sizeof bearer, "Bearer %s", c->token);
+rpc_call_opts cli_opts(const cli *c, const char **md, char *bearer, size_t cap) {
+  rpc_call_opts o = {.timeout_ms = c->timeout_ms ? c->timeout_ms : 10000};
+  if (c->token && *c->token) {
+    snprintf(bearer, cap, "Bearer %s", c->token);
     md[0] = "authorization";
     md[1] = bearer;
     md[2] = NULL;
@@ -71,11 +78,65 @@ static rpc_call_opts call_opts(const cli *c, const char **md) {
   return o;
 }
 
+int cli_call(const cli *c, const char *what, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp, int idempotent, int timeout_ms, arena *a, void **out) {
+  const char *md[3];
+  char bearer[8192];
+  rpc_call_opts o = cli_opts(c, md, bearer, sizeof bearer);
+  o.idempotent = idempotent;
+  if (!c->timeout_ms && timeout_ms) o.timeout_ms = timeout_ms;
+  size_t len = req ? protobuf_c_message_get_packed_size(req) : 0;
+  uint8_t *buf = arena_alloc(a, len + 1), *rb = NULL;
+  if (req) protobuf_c_message_pack(req, buf);
+  size_t rl = 0;
+  rpc_status st = {0};
+  if (rpc_call_raw(c->addr, method, buf, len, &o, a, &rb, &rl, &st) != RPC_OK) return cli_fail(c, what, &st);
+  *out = protobuf_c_message_unpack(resp, &a->pb, rl, rb);
+  if (!*out) {
+    rpc_status bad = {.code = RPC_INTERNAL, .message = "the reply does not decode"};
+    return cli_fail(c, what, &bad);
+  }
+  return 0;
+}
+
+const char *cli_me(const cli *c, arena *a) {
+  const char *t = c->token, *dot1 = t ? strchr(t, '.') : NULL, *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+  if (!dot2) return NULL;
+  size_t n = (size_t)(dot2 - dot1 - 1);
+  char *b64 = arena_alloc(a, n + 4);
+  for (size_t i = 0; i < n; i++) b64[i] = dot1[1 + i] == '-' ? '+' : dot1[1 + i] == '_' ? '/' : dot1[1 + i];
+  while (n % 4) b64[n++] = '=';
+  unsigned char *raw = arena_alloc(a, n);
+  int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+  if (len <= 0) return NULL;
+  json_object *o = json_tokener_parse((const char *)raw), *sub = NULL;
+  const char *me = NULL;
+  if (o && json_object_object_get_ex(o, "sub", &sub) && json_object_is_type(sub, json_type_string))
+    me = arena_strdup(a, json_object_get_string(sub));
+  json_object_put(o);
+  return me;
+}
+
+void cli_print(const cli *c, const ProtobufCMessage *m, const char *rows, const char *cols) {
+  if (c->json) {
+    json_object *o = pb_to_json(m);
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+  } else if (m->descriptor->n_fields == 0) {
+    printf("ok\n");
+  } else if (rows) {
+    pb_print_table(stdout, m, rows, cols);
+  } else {
+    pb_print_fields(stdout, m, cols);
+  }
+}
+
 static int cmd_health(const cli *c, int argc, char **argv, int i) {
   Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
   req.service = i < argc && argv[i][0] != '-' ? argv[i] : "";
   const char *md[3];
-  rpc_call_opts o = call_opts(c, md);
+  char bearer[8192];
+  rpc_call_opts o = cli_opts(c, md, bearer, sizeof bearer);
   o.idempotent = 1;
   arena a;
   arena_init(&a);
@@ -84,7 +145,7 @@ static int cmd_health(const cli *c, int argc, char **argv, int i) {
   int rc = rpc_call(c->addr, "/grpc.health.v1.Health/Check", &req.base,
                     &grpc__health__v1__health_check_response__descriptor, &o, &a, (void **)&resp, &st);
   if (rc != RPC_OK) {
-    rc = fail(c, "health", &st);
+    rc = cli_fail(c, "health", &st);
     arena_free(&a);
     return rc;
   }
@@ -110,9 +171,9 @@ static char *read_secret_file(const char *path, char *buf, size_t cap) {
 }
 
 static int cmd_token(const cli *c, int argc, char **argv, int i) {
-  const char *user = opt(argc, argv, i, "user"), *org = opt(argc, argv, i, "org");
-  const char *role = opt(argc, argv, i, "role"), *team = opt(argc, argv, i, "team");
-  const char *ttl_s = opt(argc, argv, i, "ttl"), *secret = opt(argc, argv, i, "secret");
+  const char *user = opt_value(argc, argv, i, "user"), *org = opt_value(argc, argv, i, "org");
+  const char *role = opt_value(argc, argv, i, "role"), *team = opt_value(argc, argv, i, "team");
+  const char *ttl_s = opt_value(argc, argv, i, "ttl"), *secret = opt_value(argc, argv, i, "secret");
   char buf[512];
   if (!secret) secret = getenv("ACCOLADE_JWT_HS256_SECRET");
   if (!secret) secret = read_secret_file(".accolade/jwt.secret", buf, sizeof buf);
@@ -148,7 +209,7 @@ static int cmd_token(const cli *c, int argc, char **argv, int i) {
 }
 
 int main(int argc, char **argv) {
-  cli c = {.addr = getenv("ACCOLADE_ADDR"), .token = getenv("ACCOLADE_TOKEN"), .timeout_ms = 10000};
+  cli c = {.addr = getenv("ACCOLADE_ADDR"), .token = getenv("ACCOLADE_TOKEN")};
   if (!c.addr || !*c.addr) c.addr = "127.0.0.1:50050";
   int i = 1;
   for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
@@ -173,6 +234,13 @@ int main(int argc, char **argv) {
     usage(stderr);
     return EXIT_USAGE;
   }
+  /* --json may also follow the command */
+  int kept = i;
+  for (int k = i; k < argc; k++) {
+    if (!strcmp(argv[k], "--json")) c.json = 1;
+    else argv[kept++] = argv[k];
+  }
+  argc = kept;
   const char *cmd = argv[i++];
   if (!strcmp(cmd, "token")) return cmd_token(&c, argc, argv, i);
   log_init("accolade", "error");
@@ -180,7 +248,7 @@ int main(int argc, char **argv) {
   int rc;
   if (!strcmp(cmd, "health")) {
     rc = cmd_health(&c, argc, argv, i);
-  } else {
+  } else if ((rc = commands_run(&c, argc, argv, i - 1)) < 0) {
     fprintf(stderr, "accolade: unknown command '%s'\n", cmd);
     usage(stderr);
     rc = EXIT_USAGE;

@@ -18,4 +18,11 @@
  * -1 with |err| naming the field that could not be set. */
 int pb_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *spec, char *err, size_t cap);
 
+/* pb_set sets one field |name| (same syntax as a pb_fill name) to |value|,
+ * taken literally and strictly: numbers must parse whole and fit, enums may be
+ * given by name ("week" or "CAP_WEEK" or a number), bools as true/false/1/0/
+ * yes/no/on/off. For values typed by people. */
+int pb_set(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *name, const char *value, char *err,
+           size_t cap);
+
 #endif

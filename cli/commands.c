@@ -1,0 +1,506 @@
+/* commands.c - the accolade subcommands, as a table.
+ *
+ * Most commands are one RPC: their flags and positional arguments name
+ * request fields, set with pb_set (so a typo'd number or enum is a usage error
+ * naming the flag), and the reply prints through pbprint. A new command is a
+ * table row, not new code. members import and watch have code of their own.
+ */
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/leaderboard.pb-c.h"
+#include "accolade/v1/nomination.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
+#include "cli.h"
+#include "pbfill.h"
+
+#define AW "/accolade.v1.AwardService/"
+#define LB "/accolade.v1.LeaderboardService/"
+#define NO "/accolade.v1.NominationService/"
+#define NT "/accolade.v1.NotifyService/"
+#define D(x) &accolade__v1__##x##__descriptor
+
+enum {
+  A_VAL,    /* --flag VALUE: field = VALUE */
+  A_LIST,   /* --flag a,b (repeatable): field[] += each; "" empties the list */
+  A_FLAG,   /* --flag: sets |also| */
+  A_POS,    /* a positional argument */
+  A_WORDS,  /* every remaining positional: joined with spaces, or one each into field[] */
+};
+
+enum { OPTIONAL = 0, REQUIRED = 1, DEFAULT_ME = 2 };
+
+typedef struct arg {
+  const char *flag;     /* without "--"; for positionals the name shown in help */
+  const char *field;    /* pb_set name; NULL for A_FLAG */
+  int kind;
+  int need;
+  const char *also;     /* "name=value;..." also set when the argument is given */
+} arg;
+
+enum {
+  F_IDEM = 1,       /* safe to retry: reads, and writes keyed by a request id */
+  F_REQUEST_ID = 2, /* fill request_id with a fresh one unless given */
+  F_ONE_OF = 4,     /* exactly one of the first two arguments is required */
+  F_MASK = 8,       /* update_mask[] lists the badge.* fields given */
+  F_PROGRESS = 16,  /* a long call: show elapsed time while waiting */
+};
+
+typedef struct command {
+  const char *name, *sub;
+  const char *method;
+  const ProtobufCMessageDescriptor *req, *resp;
+  arg args[16];
+  const char *fixed;          /* always set */
+  const char *rows, *cols;    /* table of repeated field |rows|; cols per pbprint */
+  unsigned flags;
+  const char *merge;          /* method whose reply fills field |merge_into| first */
+  const char *merge_into;
+  int timeout_ms;             /* 0: the global --timeout-ms */
+  const char *help;
+} command;
+
+#define PAGE {"limit", "page_size", A_VAL, 0, NULL}, {"page-token", "page_token", A_VAL, 0, NULL}
+#define BOARD                                                                                              \
+  {"window", "board.window", A_VAL, 0, NULL}, {"subject", "board.subject", A_VAL, 0, NULL},                \
+      {"scope", "board.scope", A_VAL, 0, NULL}, {"scope-id", "board.scope_id", A_VAL, 0, NULL},            \
+      {"team", "board.scope_id", A_VAL, 0, "board.scope=TEAM"},                                            \
+      {"badge", "board.scope_id", A_VAL, 0, "board.scope=BADGE"},                                          \
+      {"category", "board.scope_id", A_VAL, 0, "board.scope=CATEGORY"},                                    \
+      {"period", "board.period", A_VAL, 0, NULL}
+#define BADGE_FIELDS                                                                                       \
+  {"name", "badge.name", A_VAL, 0, NULL}, {"description", "badge.description", A_VAL, 0, NULL},            \
+      {"category", "badge.category", A_VAL, 0, NULL}, {"criteria", "badge.criteria", A_VAL, 0, NULL},      \
+      {"points", "badge.points", A_VAL, 0, NULL}, {"policy", "badge.approval_policy", A_VAL, 0, NULL},     \
+      {"image-url", "badge.image_url", A_VAL, 0, NULL},                                                    \
+      {"cap-per-recipient", "badge.cap_per_recipient", A_VAL, 0, NULL},                                    \
+      {"cap-per-team", "badge.cap_per_team", A_VAL, 0, NULL},                                              \
+      {"cap-period", "badge.cap_period", A_VAL, 0, NULL}
+#define NOMINATION_COLS "id,status,badge_id,nominee_ids,nominator_id,endorsements,create_time_ms"
+#define AWARD_COLS "id,badge_name,recipient_id,recipient_team,points,giver_id,grant_time_ms"
+
+static const command COMMANDS[] = {
+    /* recognition */
+    {"nominate", NULL, NO "CreateNomination", D(create_nomination_request), D(nomination),
+     {{"badge", "badge_id", A_VAL, REQUIRED, NULL}, {"to", "nominee_ids[]", A_LIST, REQUIRED, NULL},
+      {"why", "justification", A_VAL, REQUIRED, NULL}, {"link", "evidence_links[]", A_LIST, 0, NULL},
+      {"private", NULL, A_FLAG, 0, "visibility=PRIVATE"}, {"request-id", "request_id", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, F_IDEM | F_REQUEST_ID, NULL, NULL, 0,
+     "nominate colleagues (--to a,b) for a badge, with a specific justification (40+ characters)"},
+    {"nominations", NULL, NO "ListNominations", D(list_nominations_request), D(list_nominations_response),
+     {{"role", "role", A_VAL, 0, NULL}, {"status", "status", A_VAL, 0, NULL}, {"badge", "badge_id", A_VAL, 0, NULL},
+      PAGE},
+     NULL, "nominations", NOMINATION_COLS, F_IDEM, NULL, NULL, 0,
+     "yours (--role nominator|nominee|reviewer, --status pending|approved|rejected|withdrawn)"},
+    {"nomination", NULL, NO "GetNomination", D(get_nomination_request), D(nomination),
+     {{"ID", "nomination_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "one nomination"},
+    {"review", NULL, NO "ReviewNomination", D(review_nomination_request), D(nomination),
+     {{"approve", NULL, A_FLAG, 0, "approve=true"}, {"reject", NULL, A_FLAG, 0, "approve=false"},
+      {"ID", "nomination_id", A_POS, REQUIRED, NULL}, {"comment", "comment", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, F_ONE_OF, NULL, NULL, 0, "approve or reject a nomination you review"},
+    {"withdraw", NULL, NO "WithdrawNomination", D(withdraw_nomination_request), D(nomination),
+     {{"ID", "nomination_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, 0, NULL, NULL, 0,
+     "withdraw your pending nomination"},
+    {"endorse", NULL, NO "EndorseNomination", D(endorse_nomination_request), D(endorse_nomination_response),
+     {{"ID", "nomination_id", A_POS, REQUIRED, NULL}, {"comment", "comment", A_VAL, 0, NULL}}, NULL, NULL, NULL,
+     F_IDEM, NULL, NULL, 0, "add your voice to a nomination"},
+    {"reflect", NULL, NO "AddReflection", D(add_reflection_request), D(add_reflection_response),
+     {{"ID", "nomination_id", A_POS, REQUIRED, NULL}, {"text", "text", A_VAL, REQUIRED, NULL}}, NULL, NULL, NULL,
+     0, NULL, NULL, 0, "say what a recognition of you taught you (20+ characters)"},
+    {"search", NULL, NO "SearchRecognitions", D(search_recognitions_request), D(search_recognitions_response),
+     {{"WORDS", "query", A_WORDS, REQUIRED, NULL}, {"badge", "badge_id", A_VAL, 0, NULL},
+      {"team", "team", A_VAL, 0, NULL}, {"limit", "page_size", A_VAL, 0, NULL}},
+     NULL, "hits", "nomination_id,badge_id,nominee_ids,snippet,decide_time_ms", F_IDEM, NULL, NULL, 0,
+     "search approved recognitions (the knowledge base)"},
+    {"allowance", NULL, NO "GetAllowance", D(get_allowance_request), D(allowance), {{0}}, NULL, NULL, NULL, F_IDEM,
+     NULL, NULL, 0, "nominations you have left this month"},
+
+    /* leaderboards and profiles */
+    {"leaderboard", "rank", LB "GetRank", D(get_rank_request), D(get_rank_response),
+     {{"ID", "id", A_POS, DEFAULT_ME, NULL}, BOARD}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
+     "rank and points of a member or team (default: you)"},
+    {"leaderboard", "around", LB "GetAround", D(get_around_request), D(get_around_response),
+     {{"ID", "id", A_POS, DEFAULT_ME, NULL}, {"above", "above", A_VAL, 0, NULL}, {"below", "below", A_VAL, 0, NULL},
+      BOARD},
+     NULL, "entries", "rank,id,display_name,team,points", F_IDEM, NULL, NULL, 0,
+     "the members just above and below one (default: you)"},
+    {"leaderboard", NULL, LB "GetTop", D(get_top_request), D(get_top_response), {BOARD, PAGE}, NULL, "entries",
+     "rank,id,display_name,team,points", F_IDEM, NULL, NULL, 0,
+     "the top (--window week|month|quarter|year|all-time|rolling-30-days|day, --subject members|teams, "
+     "--team T | --badge B | --category C, --period 2026-W47)"},
+    {"profile", NULL, AW "GetProfile", D(get_profile_request), D(profile),
+     {{"MEMBER", "member_id", A_POS, DEFAULT_ME, NULL}}, NULL, NULL,
+     "badges:badge_name,count,points;recent_awards:badge_name,points,giver_id,grant_time_ms;"
+     "milestones:badge_name,grant_time_ms;progress:rule_name,text,earned",
+     F_IDEM, NULL, NULL, 0, "badges, points, recent awards, milestones (default: you)"},
+    {"awards", NULL, AW "ListAwards", D(list_awards_request), D(list_awards_response),
+     {{"member", "recipient_id", A_VAL, 0, NULL}, {"badge", "badge_id", A_VAL, 0, NULL},
+      {"category", "category", A_VAL, 0, NULL}, {"team", "team", A_VAL, 0, NULL},
+      {"revoked", NULL, A_FLAG, 0, "include_revoked=true"}, {"public", NULL, A_FLAG, 0, "public_only=true"}, PAGE},
+     NULL, "awards", AWARD_COLS, F_IDEM, NULL, NULL, 0, "awards, newest first"},
+
+    /* inbox */
+    {"inbox", "read", NT "MarkRead", D(mark_read_request), D(mark_read_response),
+     {{"IDS", "ids[]", A_WORDS, 0, NULL}, {"all", NULL, A_FLAG, 0, "all=true"}}, NULL, NULL, NULL, F_IDEM, NULL,
+     NULL, 0, "mark notifications read (ids, or --all)"},
+    {"inbox", NULL, NT "ListInbox", D(list_inbox_request), D(list_inbox_response),
+     {{"unread", NULL, A_FLAG, 0, "unread_only=true"}, PAGE}, NULL, "notifications",
+     "id,kind,title,read,create_time_ms", F_IDEM, NULL, NULL, 0, "your notifications (--unread)"},
+    {"preferences", "set", NT "UpdatePreferences", D(update_preferences_request), D(preferences),
+     {{"mute", "preferences.muted_kinds[]", A_LIST, 0, NULL},
+      {"digest", "preferences.weekly_digest", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, F_IDEM, NT "GetPreferences", "preferences", 0,
+     "--mute kind,kind (replaces the list; '' for none), --digest on|off"},
+    {"preferences", NULL, NT "GetPreferences", D(get_preferences_request), D(preferences), {{0}}, NULL, NULL, NULL,
+     F_IDEM, NULL, NULL, 0, "muted kinds and the weekly digest"},
+    {"digest", NULL, NT "GetDigest", D(get_digest_request), D(digest),
+     {{"week", "week", A_VAL, 0, NULL}, {"team", "team", A_VAL, 0, NULL}}, NULL, NULL,
+     "top_recognitions:recipient_id,badge_name,points,justification;new_badge_holders:recipient_id,badge_name;"
+     "most_endorsed:nomination_id,badge_name,endorsements;movers:id,display_name,rank,previous_rank,points",
+     F_IDEM, NULL, NULL, 0, "the week's recognitions (--week 2026-W47, --team T)"},
+
+    /* admin: catalog */
+    {"badges", "create", AW "CreateBadge", D(create_badge_request), D(badge),
+     {{"id", "badge.id", A_VAL, REQUIRED, NULL}, BADGE_FIELDS}, NULL, NULL, NULL, 0, NULL, NULL, 0,
+     "define a badge (--id slug --name N --points P --policy auto|manager-review ...)"},
+    {"badges", "update", AW "UpdateBadge", D(update_badge_request), D(badge),
+     {{"ID", "badge.id", A_POS, REQUIRED, NULL}, BADGE_FIELDS}, NULL, NULL, NULL, F_IDEM | F_MASK, NULL, NULL, 0,
+     "change the given fields of a badge"},
+    {"badges", "retire", AW "UpdateBadge", D(update_badge_request), D(badge),
+     {{"ID", "badge.id", A_POS, REQUIRED, NULL}}, "badge.active=false;update_mask[]=active", NULL, NULL, F_IDEM,
+     NULL, NULL, 0, "retire a badge (it stays on profiles)"},
+    {"badges", "get", AW "GetBadge", D(get_badge_request), D(badge), {{"ID", "badge_id", A_POS, REQUIRED, NULL}},
+     NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "one badge"},
+    {"badges", NULL, AW "ListBadges", D(list_badges_request), D(list_badges_response),
+     {{"all", NULL, A_FLAG, 0, "include_retired=true"}, {"category", "category", A_VAL, 0, NULL}, PAGE}, NULL,
+     "badges", "id,name,category,points,approval_policy,active,cap_per_recipient,cap_period", F_IDEM, NULL, NULL, 0,
+     "the badge catalog (--all with retired ones)"},
+    {"rules", "create", AW "CreateRule", D(create_rule_request), D(rule),
+     {{"name", "rule.name", A_VAL, REQUIRED, NULL}, {"kind", "rule.kind", A_VAL, REQUIRED, NULL},
+      {"badge", "rule.badge_id", A_VAL, 0, NULL}, {"category", "rule.category", A_VAL, 0, NULL},
+      {"threshold", "rule.threshold", A_VAL, REQUIRED, NULL}, {"window-days", "rule.window_days", A_VAL, 0, NULL},
+      {"grant", "rule.grant_badge_id", A_VAL, REQUIRED, NULL}},
+     NULL, NULL, NULL, 0, NULL, NULL, 0,
+     "a milestone rule (--kind badge-count|category-count|points-total --threshold N --grant BADGE)"},
+    {"rules", "delete", AW "DeleteRule", D(delete_rule_request), D(delete_rule_response),
+     {{"ID", "rule_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "delete a rule"},
+    {"rules", NULL, AW "ListRules", D(list_rules_request), D(list_rules_response), {PAGE}, NULL, "rules",
+     "id,name,kind,badge_id,category,threshold,window_days,grant_badge_id", F_IDEM, NULL, NULL, 0,
+     "the milestone rules"},
+    {"revoke", NULL, AW "RevokeAward", D(revoke_award_request), D(award),
+     {{"ID", "award_id", A_POS, REQUIRED, NULL}, {"reason", "reason", A_VAL, REQUIRED, NULL}}, NULL, NULL, NULL,
+     F_IDEM, NULL, NULL, 0, "revoke an award (admin)"},
+
+    /* admin: members, settings, analytics */
+    {"members", "get", NO "GetMember", D(get_member_request), D(member),
+     {{"ID", "user_id", A_POS, DEFAULT_ME, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "one member"},
+    {"members", "deactivate", NO "DeactivateMember", D(deactivate_member_request), D(member),
+     {{"ID", "user_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
+     "deactivate a member (admin)"},
+    {"members", NULL, NO "ListMembers", D(list_members_request), D(list_members_response),
+     {{"team", "team", A_VAL, 0, NULL}, {"inactive", NULL, A_FLAG, 0, "include_inactive=true"}, PAGE}, NULL,
+     "members", "user_id,display_name,team,manager_id,remote,active", F_IDEM, NULL, NULL, 0,
+     "the directory (--team T, --inactive)"},
+    {"settings", "set", NO "UpdateOrgSettings", D(update_org_settings_request), D(org_settings),
+     {{"allowance", "settings.allowance_per_month", A_VAL, 0, NULL},
+      {"pair-cap", "settings.pair_cap_per_quarter", A_VAL, 0, NULL},
+      {"blind-review", "settings.blind_review", A_VAL, 0, NULL},
+      {"overdue-days", "settings.overdue_days", A_VAL, 0, NULL},
+      {"nudge-weeks", "settings.nudge_after_weeks", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, F_IDEM, NO "GetOrgSettings", "settings", 0, "change the org's settings (admin)"},
+    {"settings", NULL, NO "GetOrgSettings", D(get_org_settings_request), D(org_settings), {{0}}, NULL, NULL, NULL,
+     F_IDEM, NULL, NULL, 0, "the org's settings"},
+    {"stats", "awards", AW "GetAwardStats", D(get_award_stats_request), D(award_stats),
+     {{"team", "team", A_VAL, 0, NULL}, {"from-ms", "start_time_ms", A_VAL, 0, NULL},
+      {"to-ms", "end_time_ms", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "award distribution: by badge, category, team, week; Gini"},
+    {"stats", NULL, NO "GetParticipationStats", D(get_participation_stats_request), D(participation_stats),
+     {{"team", "team", A_VAL, 0, NULL}, {"from-ms", "start_time_ms", A_VAL, 0, NULL},
+      {"to-ms", "end_time_ms", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "participation: who gives, who receives, who is never seen"},
+    {"rebuild", NULL, LB "RebuildLeaderboards", D(rebuild_leaderboards_request), D(rebuild_leaderboards_response),
+     {{0}}, NULL, NULL, NULL, F_IDEM | F_PROGRESS, NULL, NULL, 600000,
+     "recompute every board of the org from the ledger (admin)"},
+
+    /* admin: channels */
+    {"channels", "create", NT "CreateChannel", D(create_channel_request), D(channel),
+     {{"url", "channel.url", A_VAL, REQUIRED, NULL}, {"secret", "channel.secret", A_VAL, REQUIRED, NULL},
+      {"kinds", "channel.kinds[]", A_LIST, 0, NULL}, {"team", "channel.team", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, 0, NULL, NULL, 0, "a webhook (--url --secret, --kinds award_granted,digest, --team)"},
+    {"channels", "delete", NT "DeleteChannel", D(delete_channel_request), D(delete_channel_response),
+     {{"ID", "channel_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "delete a webhook"},
+    {"channels", "test", NT "TestChannel", D(test_channel_request), D(test_channel_response),
+     {{"ID", "channel_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, 0, NULL, NULL, 0, "send a test delivery"},
+    {"channels", "deliveries", NT "ListDeliveries", D(list_deliveries_request), D(list_deliveries_response),
+     {{"ID", "channel_id", A_POS, REQUIRED, NULL}, PAGE}, NULL, "deliveries",
+     "id,event_id,status,attempts,last_error,create_time_ms", F_IDEM, NULL, NULL, 0,
+     "a webhook's deliveries, attempts and errors"},
+    {"channels", NULL, NT "ListChannels", D(list_channels_request), D(list_channels_response), {PAGE}, NULL,
+     "channels", "id,url,kinds,team,create_time_ms", F_IDEM, NULL, NULL, 0, "the webhooks"},
+};
+
+#define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+__attribute__((format(printf, 2, 3))) static int usage_error(const command *cmd, const char *fmt, ...) {
+  fprintf(stderr, "accolade %s%s%s: ", cmd->name, cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return EXIT_USAGE;
+}
+
+static int set(arena *a, const command *cmd, void *req, const char *field, const char *value, const char *flag) {
+  char err[512];
+  if (pb_set(a, cmd->req, req, field, value, err, sizeof err) == 0) return 0;
+  char msg[600];
+  snprintf(msg, sizeof msg, "%s%s: %s", flag[0] >= 'A' && flag[0] <= 'Z' ? "" : "--", flag, err);
+  return usage_error(cmd, "%s", msg);
+}
+
+/* set_spec applies "name=value;..." (constants from the table). */
+static int set_spec(arena *a, const command *cmd, void *req, const char *spec, const char *flag) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", spec);
+  char *save = NULL;
+  for (char *p = strtok_r(buf, ";", &save); p; p = strtok_r(NULL, ";", &save)) {
+    char *eq = strchr(p, '=');
+    *eq = '\0';
+    if (set(a, cmd, req, p, eq + 1, flag)) return EXIT_USAGE;
+  }
+  return 0;
+}
+
+/* clear_list empties repeated field |path| (dotted) of |m|, if it exists yet. */
+static void clear_list(const ProtobufCMessageDescriptor *d, void *m, const char *path) {
+  const char *dot = strchr(path, '.');
+  char head[64];
+  snprintf(head, sizeof head, "%.*s", dot ? (int)(dot - path) : (int)strcspn(path, "["), path);
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, head);
+  if (!f) return;
+  if (dot) {
+    void *sub = *(void **)((char *)m + f->offset);
+    if (sub) clear_list(f->descriptor, sub, dot + 1);
+  } else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+    *(size_t *)((char *)m + f->quantifier_offset) = 0;
+  }
+}
+
+static const arg *find_flag(const command *cmd, const char *name, size_t len) {
+  for (const arg *g = cmd->args; g->flag; g++)
+    if (g->kind != A_POS && g->kind != A_WORDS && strlen(g->flag) == len && !strncmp(g->flag, name, len)) return g;
+  return NULL;
+}
+
+typedef struct progress {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done;
+  const char *what;
+} progress;
+
+static void *progress_main(void *p_) {
+  progress *p = p_;
+  struct timespec start, now;
+  clock_gettime(CLOCK_REALTIME, &start);
+  pthread_mutex_lock(&p->mu);
+  while (!p->done) {
+    struct timespec until = {start.tv_sec, start.tv_nsec};
+    clock_gettime(CLOCK_REALTIME, &now);
+    until.tv_sec = now.tv_sec + 1;
+    pthread_cond_timedwait(&p->cv, &p->mu, &until);
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (!p->done) fprintf(stderr, "\r%s: %lds elapsed", p->what, (long)(now.tv_sec - start.tv_sec));
+  }
+  pthread_mutex_unlock(&p->mu);
+  fputs("\r\033[K", stderr);
+  return NULL;
+}
+
+static void request_id(char *out) {
+  unsigned char r[12];
+  if (RAND_bytes(r, sizeof r) != 1) {
+    snprintf(out, 32, "cli-%ld-%d", (long)time(NULL), (int)getpid());
+    return;
+  }
+  strcpy(out, "cli-");
+  for (size_t i = 0; i < sizeof r; i++) sprintf(out + 4 + 2 * i, "%02x", r[i]);
+}
+
+static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
+  arena a;
+  arena_init(&a);
+  ProtobufCMessage *req = arena_alloc(&a, cmd->req->sizeof_message);
+  protobuf_c_message_init(cmd->req, req);
+  int rc = 0;
+  if (cmd->merge) {   /* read-modify-write: start from the current value */
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(cmd->req, cmd->merge_into);
+    void *cur = NULL;
+    if ((rc = cli_call(c, cmd->name, cmd->merge, NULL, f->descriptor, 1, 0, &a, &cur))) goto out;
+    *(void **)((char *)req + f->offset) = cur;
+  }
+  if (cmd->fixed && (rc = set_spec(&a, cmd, req, cmd->fixed, "fixed"))) goto out;
+  unsigned given = 0;   /* bit per arg index */
+  char words[8192];
+  size_t wlen = 0;
+  words[0] = '\0';
+  const arg *pos = cmd->args;
+  for (; i < argc; i++) {
+    const char *t = argv[i];
+    if (!strncmp(t, "--", 2) && t[2]) {
+      const char *eq = strchr(t + 2, '=');
+      size_t len = eq ? (size_t)(eq - t - 2) : strlen(t + 2);
+      const arg *g = find_flag(cmd, t + 2, len);
+      if (!g) {
+        rc = usage_error(cmd, "unknown option %s (see accolade --help)", t);
+        goto out;
+      }
+      given |= 1u << (g - cmd->args);
+      if (g->kind == A_FLAG) {
+        if (eq) {
+          rc = usage_error(cmd, "--%s takes no value", g->flag);
+          goto out;
+        }
+        if ((rc = set_spec(&a, cmd, req, g->also, g->flag))) goto out;
+        continue;
+      }
+      const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+      if (!v) {
+        rc = usage_error(cmd, "--%s needs a value", g->flag);
+        goto out;
+      }
+      if (g->also && (rc = set_spec(&a, cmd, req, g->also, g->flag))) goto out;
+      if (g->kind == A_LIST) {
+        if (!*v) clear_list(cmd->req, req, g->field);
+        char *copy = arena_strdup(&a, v), *save = NULL;
+        for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save))
+          if ((rc = set(&a, cmd, req, g->field, p, g->flag))) goto out;
+      } else if ((rc = set(&a, cmd, req, g->field, v, g->flag))) {
+        goto out;
+      }
+      continue;
+    }
+    while (pos->flag && pos->kind != A_POS && pos->kind != A_WORDS) pos++;
+    if (!pos->flag) {
+      rc = usage_error(cmd, "unexpected argument '%s'", t);
+      goto out;
+    }
+    given |= 1u << (pos - cmd->args);
+    if (pos->kind == A_WORDS && pos->field[strlen(pos->field) - 1] != ']') {
+      wlen += (size_t)snprintf(words + wlen, sizeof words - wlen, "%s%s", wlen ? " " : "", t);
+      if (wlen >= sizeof words) wlen = sizeof words - 1;
+      continue;
+    }
+    if ((rc = set(&a, cmd, req, pos->field, t, pos->flag))) goto out;
+    if (pos->kind == A_POS) pos++;
+  }
+  for (const arg *g = cmd->args; g->flag; g++) {
+    int have = (given >> (g - cmd->args)) & 1;
+    if (g->kind == A_WORDS && have && wlen && (rc = set(&a, cmd, req, g->field, words, g->flag))) goto out;
+    if (have || g->need == OPTIONAL) continue;
+    if (g->need == DEFAULT_ME) {
+      const char *me = cli_me(c, &a);
+      if (!me) {
+        rc = usage_error(cmd, "give %s (the token names no user)", g->flag);
+        goto out;
+      }
+      if ((rc = set(&a, cmd, req, g->field, me, g->flag))) goto out;
+      continue;
+    }
+    rc = usage_error(cmd, "%s%s is required", g->kind == A_POS || g->kind == A_WORDS ? "" : "--", g->flag);
+    goto out;
+  }
+  if ((cmd->flags & F_ONE_OF) && ((given & 3) == 0 || (given & 3) == 3)) {
+    rc = usage_error(cmd, "give exactly one of --%s and --reject", cmd->args[0].flag);
+    goto out;
+  }
+  if (cmd->flags & F_MASK) {
+    for (const arg *g = cmd->args; g->flag; g++)
+      if (((given >> (g - cmd->args)) & 1) && g->kind == A_VAL && !strncmp(g->field, "badge.", 6) &&
+          (rc = set(&a, cmd, req, "update_mask[]", g->field + 6, g->flag)))
+        goto out;
+  }
+  if (cmd->flags & F_REQUEST_ID) {
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(cmd->req, "request_id");
+    const char **slot = (const char **)((char *)req + f->offset);
+    if (!*slot || !**slot) {
+      char id[40];
+      request_id(id);
+      *slot = arena_strdup(&a, id);
+    }
+  }
+  progress pr = {.done = 0, .what = cmd->name};
+  int show = (cmd->flags & F_PROGRESS) && isatty(2) && !c->json;
+  if (show) {
+    pthread_mutex_init(&pr.mu, NULL);
+    pthread_cond_init(&pr.cv, NULL);
+    pthread_create(&pr.thread, NULL, progress_main, &pr);
+  }
+  void *resp = NULL;
+  char what[64];
+  snprintf(what, sizeof what, "%s%s%s", cmd->name, cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
+  rc = cli_call(c, what, cmd->method, req, cmd->resp, (cmd->flags & F_IDEM) != 0,
+                cmd->timeout_ms, &a, &resp);
+  if (show) {
+    pthread_mutex_lock(&pr.mu);
+    pr.done = 1;
+    pthread_cond_signal(&pr.cv);
+    pthread_mutex_unlock(&pr.mu);
+    pthread_join(pr.thread, NULL);
+  }
+  if (rc == 0) cli_print(c, resp, cmd->rows, cmd->cols);
+out:
+  arena_free(&a);
+  return rc;
+}
+
+int commands_run(const cli *c, int argc, char **argv, int i) {
+  const char *name = argv[i], *sub = i + 1 < argc ? argv[i + 1] : "";
+  if (!strcmp(name, "members") && !strcmp(sub, "import")) return cmd_members_import(c, argc, argv, i + 2);
+  if (!strcmp(name, "watch")) return cmd_watch(c, argc, argv, i + 1);
+  for (size_t k = 0; k < N_COMMANDS; k++) {
+    const command *cmd = &COMMANDS[k];
+    if (strcmp(cmd->name, name)) continue;
+    if (cmd->sub && strcmp(cmd->sub, sub)) continue;
+    /* "badges list", "settings get", "leaderboard top": the same as without */
+    int words = 0;
+    for (const arg *g = cmd->args; g->flag; g++) words |= g->kind == A_WORDS;
+    if (!cmd->sub && !words && (!strcmp(sub, "list") || !strcmp(sub, "get") || !strcmp(sub, "top")))
+      return run(c, cmd, argc, argv, i + 2);
+    return run(c, cmd, argc, argv, i + (cmd->sub ? 2 : 1));
+  }
+  return -1;
+}
+
+void commands_usage(FILE *f) {
+  for (size_t k = 0; k < N_COMMANDS; k++) {
+    const command *cmd = &COMMANDS[k];
+    char head[160];
+    size_t n = (size_t)snprintf(head, sizeof head, "  %s%s%s", cmd->name, cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
+    for (const arg *g = cmd->args; g->flag && n < sizeof head; g++)
+      if (g->kind == A_POS || g->kind == A_WORDS)
+        n += (size_t)snprintf(head + n, sizeof head - n, g->need == REQUIRED ? " %s" : " [%s]", g->flag);
+    fprintf(f, "%-34s %s\n", head, cmd->help);
+    char flags[512];
+    size_t m = 0;
+    flags[0] = '\0';
+    for (const arg *g = cmd->args; g->flag && m < sizeof flags; g++) {
+      if (g->kind == A_POS || g->kind == A_WORDS) continue;
+      const char *v = g->kind == A_FLAG ? "" : g->kind == A_LIST ? " a,b" : " V";
+      m += (size_t)snprintf(flags + m, sizeof flags - m, g->need == REQUIRED ? " --%s%s" : " [--%s%s]", g->flag, v);
+    }
+    if (m) fprintf(f, "%-34s%s\n", "", flags);
+  }
+  fprintf(f, "%-34s %s\n%-34s %s\n", "  members import FILE.csv",
+          "add or update members from a CSV file, in batches (admin; --batch N, --dry-run)", "  watch",
+          "your notifications, live (--after ID, --from-start, --count N, --heartbeat S)");
+}
