@@ -82,7 +82,7 @@ typedef struct command {
       {"image-url", "badge.image_url", A_VAL, 0, NULL},                                                    \
       {"cap-per-recipient", "badge.cap_per_recipient", A_VAL, 0, NULL},                                    \
       {"cap-per-team", "badge.cap_per_team", A_VAL, 0, NULL},                                              \
-      {"cap-period", "badge.cap_period", A_VAL, 0, NULL}
+      {"cap-period", "badge.cap_period", A_VAL, 0, NULL}, {"active", "badge.active", A_VAL, 0, NULL}
 #define NOMINATION_COLS "id,status,badge_id,nominee_ids,nominator_id,endorsements,create_time_ms"
 #define AWARD_COLS "id,badge_name,recipient_id,recipient_team,points,giver_id,grant_time_ms"
 
