@@ -70,14 +70,7 @@ static void *monitor(void *arg) {
     pthread_mutex_unlock(&g_mu);
     probe_all();
     pthread_mutex_lock(&g_mu);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += g_interval_ms / 1000;
-    ts.tv_nsec += (long)(g_interval_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = rpc_realtime_after(g_interval_ms);
     if (!g_stop) pthread_cond_timedwait(&g_cv, &g_mu, &ts);
   }
   pthread_mutex_unlock(&g_mu);

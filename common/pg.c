@@ -154,3 +154,23 @@ long long pg_int(const PGresult *r, int row, int col) {
 }
 
 int pg_isnull(const PGresult *r, int row, int col) { return PQgetisnull(r, row, col); }
+
+char *pg_text_array(arena *a, const char *const *items, size_t n) {
+  size_t cap = 3;
+  for (size_t i = 0; i < n; i++) cap += strlen(items[i]) * 2 + 3;
+  char *arr = arena_alloc(a, cap);
+  size_t k = 0;
+  arr[k++] = '{';
+  for (size_t i = 0; i < n; i++) {
+    if (i) arr[k++] = ',';
+    arr[k++] = '"';
+    for (const char *s = items[i]; *s; s++) {
+      if (*s == '"' || *s == '\\') arr[k++] = '\\';
+      arr[k++] = *s;
+    }
+    arr[k++] = '"';
+  }
+  arr[k++] = '}';
+  arr[k] = '\0';
+  return arr;
+}

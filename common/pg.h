@@ -56,5 +56,8 @@ int pg_probe(void *unused);
 const char *pg_str(const PGresult *r, int row, int col);   /* "" for NULL */
 long long pg_int(const PGresult *r, int row, int col);      /* 0 for NULL */
 int pg_isnull(const PGresult *r, int row, int col);
+/* pg_text_array writes |items| as a text[] literal ('{"a","b"}', quotes and
+ * backslashes escaped), in |a|, for a $n::text[] parameter. */
+char *pg_text_array(arena *a, const char *const *items, size_t n);
 
 #endif

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -129,6 +130,8 @@ int rpc_require(rpc_ctx *ctx, unsigned roles);
  * <= 0; INT64_MAX when the caller set none). */
 int64_t rpc_remaining_ms(const rpc_ctx *ctx);
 int64_t rpc_now_ms(void);   /* CLOCK_MONOTONIC in ms */
+/* rpc_realtime_after: CLOCK_REALTIME |ms| from now, for pthread_cond_timedwait. */
+struct timespec rpc_realtime_after(int64_t ms);
 
 /* rpc_stream_send encodes and sends |msg| (of the method's response type).
  * Returns 0, or -1 once the client has gone away or the server is stopping. */

@@ -29,6 +29,7 @@ static int event_of(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char 
   ne.comment = n->review_comment;
   ne.public_ = n->visibility != ACCOLADE__V1__VISIBILITY__PRIVATE;
   ne.pending_days = days;
+  ne.endorsements = n->endorsements;
   Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
   ev.event_id = arena_printf(ctx->arena, "nomination-%s:%s", kind, n->id);
   ev.org = ctx->id.org;

@@ -230,23 +230,7 @@ int store_pair_count(const char *org, const char *nominator, const char *nominee
 }
 
 int store_nomination_insert(rpc_ctx *ctx, const char *org, const nom_new *x, Accolade__V1__Nomination **out) {
-  /* The evidence links as a text[] literal: each quoted, quotes escaped. */
-  size_t cap = 3;
-  for (size_t i = 0; i < x->nevidence; i++) cap += strlen(x->evidence[i]) * 2 + 3;
-  char *arr = arena_alloc(ctx->arena, cap);
-  size_t k = 0;
-  arr[k++] = '{';
-  for (size_t i = 0; i < x->nevidence; i++) {
-    if (i) arr[k++] = ',';
-    arr[k++] = '"';
-    for (const char *s = x->evidence[i]; *s; s++) {
-      if (*s == '"' || *s == '\\') arr[k++] = '\\';
-      arr[k++] = *s;
-    }
-    arr[k++] = '"';
-  }
-  arr[k++] = '}';
-  arr[k] = 0;
+  const char *arr = pg_text_array(ctx->arena, x->evidence, x->nevidence);
   const char *p[] = {org, x->request_id, x->nominator, x->nominator_team, x->badge_id, x->badge_name,
                      x->justification, arr, x->public_ ? "true" : "false", x->nominee_key};
   PGresult *r;

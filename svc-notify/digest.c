@@ -1,16 +1,19 @@
 /* digest.c - the weekly recognition digest: GetDigest, and the job posting it
  * to channels that asked for "digest" (once per org and week). */
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "accolade/v1/leaderboard.pb-c.h"
 #include "check.h"
 #include "log.h"
 #include "notify.h"
 #include "pg.h"
 #include "rpc_client.h"
+#include "svc.h"
 
 #define ITEM_COLS                                                                                   \
   "award_id, recipient_id, recipient_team, badge_id, badge_name, points, justification, "          \
@@ -47,6 +50,117 @@ static int items(rpc_ctx *ctx, const char *sql, const char *const *p, Accolade__
   return RPC_OK;
 }
 
+/* md_add appends to the markdown, never past |cap| (a long entry is cut). */
+__attribute__((format(printf, 4, 5))) static void md_add(char *md, size_t cap, size_t *k, const char *fmt, ...) {
+  if (*k + 1 >= cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(md + *k, cap - *k, fmt, ap);
+  va_end(ap);
+  if (n > 0) *k = *k + (size_t)n < cap ? *k + (size_t)n : cap - 1;
+}
+
+/* most_endorsed: the week's approved public nominations with the most
+ * endorsements (a team's digest: those with an award to one of its members). */
+static int most_endorsed(rpc_ctx *ctx, const char *const *p, Accolade__V1__Digest *out) {
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT nomination_id, badge_name, array_to_string(nominee_ids, ','), endorsements, justification "
+                    "FROM endorsed e WHERE e.org = $1 AND e.approved_at >= to_date($2, 'IYYY-\"W\"IW')::timestamptz "
+                    "AND e.approved_at < to_date($2, 'IYYY-\"W\"IW')::timestamptz + interval '7 days' AND ($3 = '' OR "
+                    "EXISTS (SELECT 1 FROM recognition x WHERE x.org = e.org AND x.source_id = e.nomination_id "
+                    "AND x.recipient_team = $3)) ORDER BY endorsements DESC, approved_at, nomination_id LIMIT 5",
+                    3, p);
+  if (rc) return rc;
+  out->n_most_endorsed = (size_t)PQntuples(r);
+  out->most_endorsed = ARENA_ARRAY(ctx->arena, Accolade__V1__DigestEndorsed *, out->n_most_endorsed + 1);
+  for (size_t i = 0; i < out->n_most_endorsed; i++) {
+    Accolade__V1__DigestEndorsed *e = ARENA_NEW(ctx->arena, Accolade__V1__DigestEndorsed);
+    accolade__v1__digest_endorsed__init(e);
+    e->nomination_id = arena_strdup(ctx->arena, pg_str(r, (int)i, 0));
+    e->badge_name = arena_strdup(ctx->arena, pg_str(r, (int)i, 1));
+    char *ids = arena_strdup(ctx->arena, pg_str(r, (int)i, 2)), *save = NULL;
+    e->nominee_ids = ARENA_ARRAY(ctx->arena, char *, strlen(ids) / 2 + 2);
+    for (char *t = strtok_r(ids, ",", &save); t; t = strtok_r(NULL, ",", &save)) e->nominee_ids[e->n_nominee_ids++] = t;
+    e->endorsements = pg_int(r, (int)i, 3);
+    e->justification = arena_strdup(ctx->arena, pg_str(r, (int)i, 4));
+    out->most_endorsed[i] = e;
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+/* weekly_top: the top 100 of the weekly member board for |period|. */
+static Accolade__V1__GetTopResponse *weekly_top(rpc_ctx *ctx, const char *org, const char *team, const char *period) {
+  Accolade__V1__BoardSpec b = ACCOLADE__V1__BOARD_SPEC__INIT;
+  b.subject = ACCOLADE__V1__SUBJECT__MEMBERS;
+  b.window = ACCOLADE__V1__WINDOW__WEEK;
+  b.scope = *team ? ACCOLADE__V1__SCOPE__TEAM : ACCOLADE__V1__SCOPE__ORG;
+  b.scope_id = (char *)team;
+  b.period = (char *)period;
+  Accolade__V1__GetTopRequest req = ACCOLADE__V1__GET_TOP_REQUEST__INIT;
+  req.board = &b;
+  req.page_size = 100;
+  identity as;
+  rpc_service_identity(&as, "svc-notify", org);
+  rpc_call_opts o = {.parent = ctx, .as = &as, .timeout_ms = 2000, .idempotent = 1, .max_attempts = 2};
+  void *top = NULL;
+  rpc_status st;
+  if (rpc_call(svc_addr("leaderboard"), "/accolade.v1.LeaderboardService/GetTop", &req.base,
+               &accolade__v1__get_top_response__descriptor, &o, ctx->arena, &top, &st) != RPC_OK) {
+    log_warn("digest for org %s: svc-leaderboard GetTop %s: %s", org, period, st.message ? st.message : "");
+    return NULL;
+  }
+  return top;
+}
+
+/* movers: who climbed most on the weekly member board, this week against the
+ * week before (someone new to it counts as climbing from 101st). */
+static int movers(rpc_ctx *ctx, const char *org, const char *week, const char *team, Accolade__V1__Digest *out) {
+  const char *p[] = {week};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT to_char(to_date($1, 'IYYY-\"W\"IW') - 7, 'IYYY-\"W\"IW')", 1, p);
+  if (rc) return rc;
+  char prev[16];
+  snprintf(prev, sizeof prev, "%s", pg_str(r, 0, 0));
+  PQclear(r);
+  Accolade__V1__GetTopResponse *now = weekly_top(ctx, org, team, week);
+  Accolade__V1__GetTopResponse *before = now ? weekly_top(ctx, org, team, prev) : NULL;
+  if (!now || !before) {
+    out->movers_unavailable = 1;
+    return RPC_OK;
+  }
+  out->movers = ARENA_ARRAY(ctx->arena, Accolade__V1__DigestMover *, 6);
+  int64_t last_gain = INT64_MAX;
+  while (out->n_movers < 5) {   /* the five biggest gains, in order (ties: the higher rank) */
+    const Accolade__V1__Entry *best = NULL;
+    int64_t best_gain = 0, best_prev = 0;
+    for (size_t i = 0; i < now->n_entries; i++) {
+      const Accolade__V1__Entry *e = now->entries[i];
+      int64_t was = 0;
+      for (size_t j = 0; j < before->n_entries && !was; j++)
+        if (!strcmp(before->entries[j]->id, e->id)) was = before->entries[j]->rank;
+      int64_t gain = (was ? was : 101) - e->rank;
+      int taken = 0;
+      for (size_t k = 0; k < out->n_movers; k++) taken |= !strcmp(out->movers[k]->id, e->id);
+      if (gain <= 0 || gain > last_gain || taken || gain <= best_gain) continue;
+      best = e, best_gain = gain, best_prev = was;
+    }
+    if (!best) break;
+    Accolade__V1__DigestMover *m = ARENA_NEW(ctx->arena, Accolade__V1__DigestMover);
+    accolade__v1__digest_mover__init(m);
+    m->id = best->id;
+    m->display_name = best->display_name;
+    m->team = best->team;
+    m->rank = best->rank;
+    m->previous_rank = best_prev;
+    m->points = best->points;
+    out->movers[out->n_movers++] = m;
+    last_gain = best_gain;
+  }
+  return RPC_OK;
+}
+
 /* build fills |out| for |org|, ISO |week|, optional |team|. */
 static int build(rpc_ctx *ctx, const char *org, const char *week, const char *team, Accolade__V1__Digest *out) {
   const char *p[] = {org, week, team};
@@ -69,21 +183,45 @@ static int build(rpc_ctx *ctx, const char *org, const char *week, const char *te
                   "ORDER BY granted_at LIMIT 20",
                   p, &out->new_badge_holders, &out->n_new_badge_holders)))
     return rc;
-  size_t cap = 1024 + 600 * (out->n_top_recognitions + out->n_new_badge_holders);
+  if ((rc = most_endorsed(ctx, p, out)) || (rc = movers(ctx, org, week, team, out))) return rc;
+  size_t cap = 1024 + 600 * (out->n_top_recognitions + out->n_new_badge_holders + out->n_movers) +
+               3000 * out->n_most_endorsed;
   char *md = arena_alloc(ctx->arena, cap);
-  size_t k = (size_t)snprintf(md, cap, "# Recognition digest, %s\n\n**%lld awards, %lld points, %lld people recognised.**\n",
+  size_t k = 0;
+  md_add(md, cap, &k, "# Recognition digest, %s\n\n**%lld awards, %lld points, %lld people recognised.**\n",
                               week, (long long)out->awards, (long long)out->points, (long long)out->recipients);
-  if (out->n_top_recognitions) k += (size_t)snprintf(md + k, cap - k, "\n## Top recognitions\n\n");
+  if (out->n_top_recognitions) md_add(md, cap, &k, "\n## Top recognitions\n\n");
   for (size_t i = 0; i < out->n_top_recognitions; i++) {
     const Accolade__V1__DigestItem *d = out->top_recognitions[i];
-    k += (size_t)snprintf(md + k, cap - k, "- **%s**, %s (+%lld): %.300s\n", d->recipient_id, d->badge_name,
+    md_add(md, cap, &k, "- **%s**, %s (+%lld): %.300s\n", d->recipient_id, d->badge_name,
                           (long long)d->points, d->justification);
   }
-  if (out->n_new_badge_holders) k += (size_t)snprintf(md + k, cap - k, "\n## New badge holders\n\n");
+  if (out->n_new_badge_holders) md_add(md, cap, &k, "\n## New badge holders\n\n");
   for (size_t i = 0; i < out->n_new_badge_holders; i++) {
     const Accolade__V1__DigestItem *d = out->new_badge_holders[i];
-    k += (size_t)snprintf(md + k, cap - k, "- %s earned %s for the first time\n", d->recipient_id, d->badge_name);
+    md_add(md, cap, &k, "- %s earned %s for the first time\n", d->recipient_id, d->badge_name);
   }
+  if (out->n_most_endorsed) md_add(md, cap, &k, "\n## Most endorsed\n\n");
+  for (size_t i = 0; i < out->n_most_endorsed; i++) {
+    const Accolade__V1__DigestEndorsed *e = out->most_endorsed[i];
+    md_add(md, cap, &k, "- %s for ", e->badge_name);
+    for (size_t j = 0; j < e->n_nominee_ids; j++)
+      md_add(md, cap, &k, "%s**%s**", j ? ", " : "", e->nominee_ids[j]);
+    md_add(md, cap, &k, ", %lld endorsement%s: %.300s\n", (long long)e->endorsements,
+                          e->endorsements == 1 ? "" : "s", e->justification);
+  }
+  if (out->n_movers) md_add(md, cap, &k, "\n## Leaderboard movers\n\n");
+  for (size_t i = 0; i < out->n_movers; i++) {
+    const Accolade__V1__DigestMover *m = out->movers[i];
+    char was[32];
+    if (m->previous_rank) snprintf(was, sizeof was, "#%lld", (long long)m->previous_rank);
+    else snprintf(was, sizeof was, "new");
+    md_add(md, cap, &k, "- **%s**%s%s%s: %s -> #%lld (%lld points this week)\n",
+                          *m->display_name ? m->display_name : m->id, *m->team ? " (" : "", m->team,
+                          *m->team ? ")" : "", was, (long long)m->rank, (long long)m->points);
+  }
+  if (out->movers_unavailable)
+    md_add(md, cap, &k, "\n_Leaderboard movers are not available right now._\n");
   out->markdown = md;
   return RPC_OK;
 }

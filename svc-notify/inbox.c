@@ -110,6 +110,10 @@ int inbox_subscribe(rpc_ctx *ctx, const void *req, rpc_stream *s) {
   int64_t heartbeat_ms = (r->heartbeat_seconds ? r->heartbeat_seconds : 15) * 1000LL;
   int64_t last_sent = rpc_now_ms();
   for (;;) {
+    /* Read the version before the query: a row committed during it moves the
+     * version, so the wait below returns at once and the next query sees it. */
+    uint64_t seen = live_version(ctx->id.org, ctx->id.user);
+    int64_t queried = rpc_now_ms();
     char c[24];
     snprintf(c, sizeof c, "%lld", (long long)cursor);
     const char *p[] = {ctx->id.org, ctx->id.user, c};
@@ -137,14 +141,22 @@ int inbox_subscribe(rpc_ctx *ctx, const void *req, rpc_stream *s) {
     }
     PQclear(res);
     if (n == 100) continue;
-    if (rpc_now_ms() - last_sent >= heartbeat_ms) {
-      Accolade__V1__Notification hb = ACCOLADE__V1__NOTIFICATION__INIT;
-      hb.heartbeat = 1;
-      hb.id = cursor;
-      if (rpc_stream_send(s, &hb) != 0) return RPC_OK;
-      last_sent = rpc_now_ms();
+    /* Sleep until this member's inbox may have changed, a heartbeat is due,
+     * the safety-net query is due, or the client leaves. */
+    for (;;) {
+      if (rpc_stream_closed(s)) return RPC_OK;
+      int64_t now = rpc_now_ms();
+      if (now - last_sent >= heartbeat_ms) {
+        Accolade__V1__Notification hb = ACCOLADE__V1__NOTIFICATION__INIT;
+        hb.heartbeat = 1;
+        hb.id = cursor;
+        if (rpc_stream_send(s, &hb) != 0) return RPC_OK;
+        last_sent = now;
+      }
+      if (now - queried >= LIVE_FALLBACK_MS) break;
+      /* 200 ms steps: a client that leaves is noticed that soon */
+      if (live_wait(ctx->id.org, ctx->id.user, seen, 200) != seen) break;
     }
-    if (rpc_stream_wait(s, 250) != 0) return RPC_OK;
   }
 }
 

@@ -126,6 +126,22 @@ static int publish_run(void *arg) {
                  "SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM preferences "
                  "WHERE org = $1 AND user_id = $2 AND $4 = ANY (muted_kinds)) ON CONFLICT DO NOTHING",
                  6, q);
+    /* wakes this member's Subscribe streams at commit (live.c) */
+    if (!rc) rc = pg_exec("SELECT pg_notify('" LIVE_CHANNEL "', $1 || '/' || $2)", 2, l);
+    if (rc) return rc;
+  }
+  if (!strcmp(t->r.kind, "nomination_approved") && t->ev->nomination_approved->public_ &&
+      t->ev->nomination_approved->endorsements > 0) {
+    const Accolade__V1__NominationEvent *n = t->ev->nomination_approved;
+    char cnt[24], ms[24];
+    snprintf(cnt, sizeof cnt, "%lld", (long long)n->endorsements);
+    snprintf(ms, sizeof ms, "%lld", (long long)(t->ev->occurred_at_ms ? t->ev->occurred_at_ms : (int64_t)time(NULL) * 1000));
+    const char *q[] = {org, n->nomination_id, n->badge_name, pg_text_array(ctx->arena, (const char *const *)n->nominee_ids, n->n_nominee_ids),
+                       cnt, n->justification, ms};
+    rc = pg_exec("INSERT INTO endorsed (org, nomination_id, badge_name, nominee_ids, endorsements, justification, "
+                 "approved_at) VALUES ($1, $2, $3, $4::text[], $5, $6, to_timestamp($7::bigint / 1000.0)) "
+                 "ON CONFLICT DO NOTHING",
+                 7, q);
     if (rc) return rc;
   }
   if (!strcmp(t->r.kind, "award_granted") && t->ev->award_granted->public_) {
@@ -135,25 +151,24 @@ static int publish_run(void *arg) {
     int64_t when = a->granted_at_ms ? a->granted_at_ms : t->ev->occurred_at_ms;
     snprintf(ms, sizeof ms, "%lld", (long long)(when ? when : (int64_t)time(NULL) * 1000));
     const char *q[] = {org, a->award_id, a->recipient_id, a->recipient_team, a->badge_id, a->badge_name, pts,
-                       a->justification, ms};
+                       a->justification, ms, a->source_id};
     rc = pg_exec("INSERT INTO recognition (org, award_id, recipient_id, recipient_team, badge_id, badge_name, points, "
-                 "justification, granted_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8, to_timestamp($9::bigint / 1000.0)) "
-                 "ON CONFLICT DO NOTHING",
-                 9, q);
+                 "justification, granted_at, source_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8, to_timestamp($9::bigint / 1000.0), "
+                 "$10) ON CONFLICT DO NOTHING",
+                 10, q);
     if (rc) return rc;
   }
   if (!strcmp(t->r.kind, "award_revoked") && t->ev->award_revoked->award) {
     const char *q[] = {org, t->ev->award_revoked->award->award_id};
     if ((rc = pg_exec("UPDATE recognition SET revoked = true WHERE org = $1 AND award_id = $2", 2, q))) return rc;
   }
-  if (!strcmp(t->r.kind, "award_granted") && !t->ev->award_granted->public_) return pg_exec("NOTIFY accolade_inbox", 0, NULL);
+  if (!strcmp(t->r.kind, "award_granted") && !t->ev->award_granted->public_) return RPC_OK;
   const char *q[] = {org, t->ev->event_id, webhook_body(ctx, t->ev, &t->r), t->r.kind, t->r.team};
   rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $2, $3 FROM channel "
                "WHERE org = $1 AND deleted_at IS NULL AND (cardinality(kinds) = 0 OR $4 = ANY (kinds)) "
                "AND (team = '' OR team = $5) ON CONFLICT DO NOTHING",
                5, q);
-  if (rc) return rc;
-  return pg_exec("NOTIFY accolade_inbox", 0, NULL);
+  return rc;
 }
 
 int intake_publish(rpc_ctx *ctx, const void *req, void *resp) {

@@ -28,11 +28,13 @@ static int init(const config *cfg, void **app) {
   char err[256];
   if (config_bool(cfg, "allow-private", "ACCOLADE_NOTIFY_ALLOW_PRIVATE", 0, &allow, err, sizeof err) != 0) return -1;
   webhook_start(allow);
+  live_start();
   return 0;
 }
 
 static void fini(void *app) {
   (void)app;
+  live_stop();
   webhook_stop();
 }
 

@@ -9,9 +9,10 @@
  *   nomination_approved/rejected to the nominator, award_granted/revoked to
  *   the recipient, nudges to the members named.
  * - Subscribe streams the caller's inbox rows with id > cursor in id order,
- *   then new ones as they commit (polled every 250 ms), with heartbeats; a
- *   client that resumes with the last id it saw misses nothing and sees
- *   nothing twice.
+ *   then new ones as they commit, with heartbeats; a client that resumes with
+ *   the last id it saw misses nothing and sees nothing twice. A stream queries
+ *   Postgres when woken by LISTEN/NOTIFY for its member (live.c), not on a
+ *   timer: idle streams cost no queries (one every 5 s as a safety net).
  * - Webhooks: JSON that Slack-style incoming webhooks accept ("text", plus
  *   structured fields), signed with headers X-Accolade-Timestamp and
  *   X-Accolade-Signature: sha256=HMAC(secret, timestamp + "." + body).
@@ -22,11 +23,15 @@
  *   unspecified addresses are refused unless ACCOLADE_NOTIFY_ALLOW_PRIVATE=1,
  *   and curl connects to the checked address only (CURLOPT_RESOLVE).
  * - The digest is built from the public awards svc-notify has seen (top
- *   recognitions by points, first-time badge holders, markdown). Channels
- *   whose kinds include "digest" get last week's digest once (digest_sent),
- *   checked every ACCOLADE_NOTIFY_DIGEST_SCAN_MS (default 1 h).
- * - Not built yet: "most endorsed" and leaderboard movers in the digest (their
- *   data lives in svc-nomination and svc-leaderboard), and the nudge job.
+ *   recognitions by points, first-time badge holders), the public
+ *   nominations approved that week with the endorsements they gathered (the
+ *   NominationApproved event carries the count), and the week's movers: the
+ *   weekly member board of svc-leaderboard (GetTop, this week and the week
+ *   before). If svc-leaderboard does not answer, the digest says so
+ *   (movers_unavailable) and is otherwise whole. Channels whose kinds include
+ *   "digest" get last week's digest once (digest_sent), checked every
+ *   ACCOLADE_NOTIFY_DIGEST_SCAN_MS (default 1 h). Nudges are svc-nomination's
+ *   weekly job; they arrive here as events.
  */
 #ifndef NOTIFY_H
 #define NOTIFY_H
@@ -49,6 +54,16 @@ int channels_delete(rpc_ctx *ctx, const void *req, void *resp);
 int channels_test(rpc_ctx *ctx, const void *req, void *resp);
 int digest_get(rpc_ctx *ctx, const void *req, void *resp);
 int digest_post_due(void);
+
+/* live.c: Subscribe wake-ups. The intake sends pg_notify(LIVE_CHANNEL,
+ * 'org/user') for each inbox row; live_version moves when that member's inbox
+ * may have changed; live_wait sleeps up to |ms| until it differs from |seen|. */
+#define LIVE_CHANNEL "accolade_inbox"
+#define LIVE_FALLBACK_MS 5000
+void live_start(void);
+void live_stop(void);
+uint64_t live_version(const char *org, const char *user);
+uint64_t live_wait(const char *org, const char *user, uint64_t seen, int ms);
 int channels_deliveries(rpc_ctx *ctx, const void *req, void *resp);
 
 /* webhook_url_allowed resolves |url| and checks its addresses; fills

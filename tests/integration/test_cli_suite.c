@@ -257,6 +257,14 @@ Test(cli, every_subcommand_against_the_running_suite, .timeout = 240) {
   OK(ada, "digest");
   cr_assert_eq(num(last, "awards"), 2);
   cr_assert(strstr(str(last, "markdown"), "Knowledge Sharer"));
+  cr_assert_eq(len(last, "most_endorsed"), 1, "ada endorsed it before approving: %s", out_buf);
+  cr_assert_eq(num(json_object_array_get_idx(get(last, "most_endorsed"), 0), "endorsements"), 1);
+  cr_assert(!json_object_get_boolean(get(last, "movers_unavailable")), "%s", out_buf);
+  cr_assert_eq(len(last, "movers"), 2, "bob and cy are new on this week's board: %s", out_buf);
+  json_object *mover = json_object_array_get_idx(get(last, "movers"), 0);
+  cr_assert_eq(num(mover, "previous_rank"), 0);
+  cr_assert_eq(num(mover, "rank"), 1);
+  cr_assert(strstr(str(last, "markdown"), "## Leaderboard movers"), "%s", str(last, "markdown"));
 
   /* preferences */
   OK(bob, "preferences", "set", "--mute", "nudge,review_overdue", "--digest", "off");

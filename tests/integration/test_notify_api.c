@@ -27,7 +27,9 @@ static void setup(void) {
   th_init();
   static char pg[600];
   snprintf(pg, sizeof pg, "ACCOLADE_NOTIFY_PG=%s", th_new_database("notify"));
-  const char *env[] = {pg, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50",
+  static char lb[64];   /* no svc-leaderboard here: the digest must say so */
+  snprintf(lb, sizeof lb, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:%d", th_free_port());
+  const char *env[] = {pg, lb, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50",
                        "ACCOLADE_NOTIFY_DIGEST_SCAN_MS=200", NULL};
   cr_assert_eq(th_start(&nt, th_bin("svc-notify"), env), 0, "svc-notify did not start");
   static int seq;
@@ -59,6 +61,7 @@ static int publish_award(const char *event_id, const char *recipient, const char
   rec.recipient_team = "east";
   rec.public_ = 1;
   rec.justification = "Closed Northwind";
+  rec.source_id = (char *)event_id;   /* as if nomination |event_id| gave it */
   Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
   ev.event_id = (char *)event_id;
   ev.org = org;
@@ -71,6 +74,33 @@ static int publish_award(const char *event_id, const char *recipient, const char
   if (rc == RPC_OK && accepted) *accepted = out->accepted;
   arena_free(&a);
   return rc;
+}
+
+/* publish_approved: svc-nomination's NominationApproved for nomination |id|. */
+static void publish_approved(const char *id, const char *nominee, int64_t endorsements, int public_, int64_t ms) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__NominationEvent n = ACCOLADE__V1__NOMINATION_EVENT__INIT;
+  char *nominees[] = {(char *)nominee};
+  n.nomination_id = (char *)id;
+  n.badge_name = "Deal Closer";
+  n.nominator_id = "zed";
+  n.nominee_ids = nominees;
+  n.n_nominee_ids = 1;
+  n.justification = "Turned the Northwind renewal around in a week";
+  n.public_ = public_;
+  n.endorsements = endorsements;
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = arena_printf(&a, "nomination-approved:%s", id);
+  ev.org = org;
+  ev.occurred_at_ms = ms;
+  ev.kind_case = ACCOLADE__V1__EVENT__KIND_NOMINATION_APPROVED;
+  ev.nomination_approved = &n;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(nt.addr, SVC "PublishEvent", &ev, &accolade__v1__publish_event_response__descriptor, &svc, &a,
+                       &out, &st), RPC_OK, "%s", st.message);
+  arena_free(&a);
 }
 
 static int publish(const char *event_id, const char *recipient, int *accepted) {
@@ -399,6 +429,11 @@ Test(notify, the_weekly_digest_lists_top_recognitions_and_new_badge_holders) {
   publish_award("d2", "bob", "knowledge-sharer", 20, w47 + 1000, NULL);
   publish_award("d3", "ann", "deal-closer", 50, w47 + 2000, NULL);   /* not a new holder any more */
   publish_award("d4", "cy", "knowledge-sharer", 20, w47 - 7 * 86400000LL, NULL);   /* the week before */
+  publish_approved("d1", "ann", 1, 1, w47);
+  publish_approved("d2", "bob", 3, 1, w47 + 1000);
+  publish_approved("d5", "cy", 9, 0, w47 + 2000);                     /* private: not in the digest */
+  publish_approved("d6", "cy", 7, 1, w47 - 7 * 86400000LL);           /* the week before */
+  publish_approved("d7", "dan", 0, 1, w47);                           /* nobody endorsed it */
   (void)now;
   arena a;
   arena_init(&a);
@@ -417,6 +452,20 @@ Test(notify, the_weekly_digest_lists_top_recognitions_and_new_badge_holders) {
   cr_assert_eq(d->n_new_badge_holders, 2, "ann's second Deal Closer is not new");
   cr_assert(strstr(d->markdown, "# Recognition digest, 2026-W47"), "%s", d->markdown);
   cr_assert(strstr(d->markdown, "bob earned Knowledge Sharer for the first time"), "%s", d->markdown);
+  cr_assert_eq(d->n_most_endorsed, 2, "public, this week, endorsed");
+  cr_assert_str_eq(d->most_endorsed[0]->nomination_id, "d2");
+  cr_assert_eq(d->most_endorsed[0]->endorsements, 3);
+  cr_assert_str_eq(d->most_endorsed[0]->nominee_ids[0], "bob");
+  cr_assert_str_eq(d->most_endorsed[1]->nomination_id, "d1");
+  cr_assert(strstr(d->markdown, "## Most endorsed"), "%s", d->markdown);
+  cr_assert(strstr(d->markdown, "**bob**, 3 endorsements"), "%s", d->markdown);
+  cr_assert(d->movers_unavailable, "svc-leaderboard is not running");
+  cr_assert_eq(d->n_movers, 0);
+  cr_assert(strstr(d->markdown, "movers are not available"), "%s", d->markdown);
+  r.team = "west";
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK);
+  cr_assert_eq(d->n_most_endorsed, 0, "no award of d1 or d2 went to team west");
+  r.team = "";
   r.week = "2026-47";
   cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
                RPC_INVALID_ARGUMENT);

@@ -264,8 +264,9 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
   th_proc *all[] = {&s->lb, &s->notify, &s->award, &s->nomination, &s->gateway};
   const char *base[] = {pg, redis, NULL};
   cr_assert_eq(th_start(all[0], th_bin(suite_bins[0]), suite_env(s, 0, base, extra)), 0, "svc-leaderboard did not start");
-  cr_assert_eq(th_start(all[1], th_bin(suite_bins[1]), suite_env(s, 1, base, extra)), 0, "svc-notify did not start");
   snprintf(l_addr, sizeof l_addr, "ACCOLADE_LEADERBOARD_ADDR=%s", s->lb.addr);
+  const char *tenv[] = {pg, redis, l_addr, NULL};   /* the digest reads the leaderboard */
+  cr_assert_eq(th_start(all[1], th_bin(suite_bins[1]), suite_env(s, 1, tenv, extra)), 0, "svc-notify did not start");
   snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=%s", s->notify.addr);
   const char *aenv[] = {pg, redis, l_addr, n_addr, NULL};
   cr_assert_eq(th_start(all[2], th_bin(suite_bins[2]), suite_env(s, 2, aenv, extra)), 0, "svc-award did not start");
