@@ -8,7 +8,9 @@
  * Templates in --fields and --user: {n} the call's number (0-based), {n%K}
  * it modulo K, {id} line n of the --ids file. Each of the -c threads makes
  * blocking calls one after another (so -c is the number in flight); tokens
- * are minted once per distinct user. Prints one line:
+ * are minted once per distinct user. With --rate R, call n starts no sooner
+ * than n/R seconds after the first (a steady load below saturation, for
+ * latency goals; -c bounds what is in flight). Prints one line:
  *   method calls concurrency req/s p50_ms p99_ms errors [first error]
  */
 #include <pthread.h>
@@ -48,7 +50,9 @@ static struct {
   int c;
   char **ids;
   long nids;
+  double rate;   /* calls per second; 0: as fast as -c allows */
 } g;
+static int64_t g_start_us;
 
 static atomic_long g_next;
 static int64_t *g_lat_us;
@@ -119,6 +123,13 @@ static void *worker(void *arg) {
   for (;;) {
     long n = atomic_fetch_add(&g_next, 1);
     if (n >= g.n) return NULL;
+    if (g.rate > 0) {   /* pace: call n is due n/rate seconds after the start */
+      int64_t due = g_start_us + (int64_t)((double)n * 1e6 / g.rate), wait = due - now_us();
+      if (wait > 0) {
+        struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+      }
+    }
     arena a;
     arena_init(&a);
     void *req = arena_alloc(&a, g.m->req->sizeof_message);
@@ -193,6 +204,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "-n")) g.n = atol(v);
     else if (!strcmp(k, "-c")) g.c = atoi(v);
     else if (!strcmp(k, "--ids")) read_ids(v);
+    else if (!strcmp(k, "--rate")) g.rate = atof(v);
     else {
       fprintf(stderr, "accolade-loadgen: unknown option %s\n", k);
       return 64;
@@ -204,7 +216,7 @@ int main(int argc, char **argv) {
   }
   if (!g.m || !g.secret || g.n <= 0 || g.c <= 0 || g.c > 1024) {
     fprintf(stderr, "usage: accolade-loadgen --method NAME [--addr A] [--fields SPEC] [--jwt-secret S] "
-                    "[--org O] [--user U] [--role R] [-n CALLS] [-c THREADS] [--ids FILE]\n"
+                    "[--org O] [--user U] [--role R] [-n CALLS] [-c THREADS] [--ids FILE] [--rate PER_SECOND]\n"
                     "methods: GetTop GetRank GetProfile ListInbox CreateNomination ReviewNomination\n");
     return 64;
   }
@@ -214,6 +226,7 @@ int main(int argc, char **argv) {
   g_code = calloc((size_t)g.n, sizeof *g_code);
   pthread_t *t = calloc((size_t)g.c, sizeof *t);
   int64_t t0 = now_us();
+  g_start_us = t0;
   for (int i = 0; i < g.c; i++) pthread_create(&t[i], NULL, worker, NULL);
   for (int i = 0; i < g.c; i++) pthread_join(t[i], NULL);
   double secs = (double)(now_us() - t0) / 1e6;
