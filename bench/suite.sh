@@ -51,6 +51,33 @@ psql_ bench -c "
   ON CONFLICT (org) DO UPDATE SET allowance_per_month = 100, pair_cap_per_quarter = 100;
   ANALYZE nomination.member;"
 
+# visibility PREFIX waits for the outboxes to deliver every approval, then
+# prints "count lb_p50 lb_p99 inbox_p50 inbox_p99" (ms) over the approvals of
+# nominations whose request id starts with PREFIX, from the stores' clocks.
+visibility() {
+  for _ in $(seq 1 600); do
+    done_=$(psql_ bench -c "SELECT (SELECT count(*) FROM leaderboard.ledger WHERE org = 'bench') =
+      (SELECT count(*) FROM nomination.nomination WHERE org = 'bench' AND status = 2) AND
+      (SELECT count(*) FROM notify.inbox WHERE org = 'bench' AND kind = 'award_granted') =
+      (SELECT count(*) FROM nomination.nomination WHERE org = 'bench' AND status = 2)")
+    [ "$done_" = t ] && break
+    sleep 0.2
+  done
+  psql_ bench -F ' ' -c "
+  WITH v AS (
+    SELECT extract(epoch FROM l.created_at - n.decided_at) * 1000 AS lb,
+           extract(epoch FROM i.created_at - n.decided_at) * 1000 AS inbox
+    FROM nomination.nomination n
+    JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
+    JOIN leaderboard.ledger l ON l.award_id = a.id::text
+    JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id AND i.kind = 'award_granted'
+    WHERE n.org = 'bench' AND n.status = 2 AND n.request_id LIKE '$1-%')
+  SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lb)::numeric, 1),
+         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lb)::numeric, 1),
+         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY inbox)::numeric, 1),
+         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY inbox)::numeric, 1) FROM v"
+}
+
 rss() { for s in svc-nomination svc-award svc-leaderboard svc-notify gateway; do
   printf '%s=%s ' "$s" "$(awk '/^VmRSS/ {printf "%.1fMiB", $2/1024}' "/proc/${PID[$s]}/status")"; done; echo; }
 RSS_IDLE=$(rss)
@@ -66,27 +93,7 @@ psql_ bench -c "SELECT id FROM nomination.nomination WHERE org = 'bench' AND sta
   --fields 'nomination_id={id};approve=1'
 
 # Wait for the outboxes, then read the visibility from the stores.
-for _ in $(seq 1 600); do
-  done_=$(psql_ bench -c "SELECT (SELECT count(*) FROM leaderboard.ledger WHERE org = 'bench') =
-    (SELECT count(*) FROM nomination.nomination WHERE org = 'bench' AND status = 2) AND
-    (SELECT count(*) FROM notify.inbox WHERE org = 'bench' AND kind = 'award_granted') =
-    (SELECT count(*) FROM nomination.nomination WHERE org = 'bench' AND status = 2)")
-  [ "$done_" = t ] && break
-  sleep 0.2
-done
-VIS=$(psql_ bench -F ' ' -c "
-  WITH v AS (
-    SELECT extract(epoch FROM l.created_at - n.decided_at) * 1000 AS lb,
-           extract(epoch FROM i.created_at - n.decided_at) * 1000 AS inbox
-    FROM nomination.nomination n
-    JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
-    JOIN leaderboard.ledger l ON l.award_id = a.id::text
-    JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id AND i.kind = 'award_granted'
-    WHERE n.org = 'bench' AND n.status = 2 AND n.request_id LIKE 'bench-%')
-  SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lb)::numeric, 1),
-         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lb)::numeric, 1),
-         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY inbox)::numeric, 1),
-         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY inbox)::numeric, 1) FROM v")
+VIS=$(visibility bench)
 
 # Visibility again at a steady rate well below saturation (RATE approvals a
 # second, the calls in flight bounded by C): the latency a team sees on a
@@ -97,27 +104,7 @@ RATE=${ACCOLADE_BENCH_VIS_RATE:-50}
 psql_ bench -c "SELECT id FROM nomination.nomination WHERE org = 'bench' AND status = 1 ORDER BY created_at" >"$TMP/ids2"
 PACED=$("${LG[@]}" --method ReviewNomination -n "$(wc -l <"$TMP/ids2")" --user mgr --role manager --ids "$TMP/ids2" \
   --rate "$RATE" --fields 'nomination_id={id};approve=1')
-for _ in $(seq 1 600); do
-  done_=$(psql_ bench -c "SELECT (SELECT count(*) FROM leaderboard.ledger WHERE org = 'bench') =
-    (SELECT count(*) FROM nomination.nomination WHERE org = 'bench' AND status = 2) AND
-    (SELECT count(*) FROM notify.inbox WHERE org = 'bench' AND kind = 'award_granted') =
-    (SELECT count(*) FROM nomination.nomination WHERE org = 'bench' AND status = 2)")
-  [ "$done_" = t ] && break
-  sleep 0.2
-done
-VIS_PACED=$(psql_ bench -F ' ' -c "
-  WITH v AS (
-    SELECT extract(epoch FROM l.created_at - n.decided_at) * 1000 AS lb,
-           extract(epoch FROM i.created_at - n.decided_at) * 1000 AS inbox
-    FROM nomination.nomination n
-    JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
-    JOIN leaderboard.ledger l ON l.award_id = a.id::text
-    JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id AND i.kind = 'award_granted'
-    WHERE n.org = 'bench' AND n.status = 2 AND n.request_id LIKE 'paced-%')
-  SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lb)::numeric, 1),
-         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lb)::numeric, 1),
-         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY inbox)::numeric, 1),
-         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY inbox)::numeric, 1) FROM v")
+VIS_PACED=$(visibility paced)
 
 OUT_TOP=$("${LG[@]}" --method GetTop -n "$((N * 5))" --user 'm{n%500}' --fields 'page_size=10')
 echo "$OUT_TOP"
