@@ -8,6 +8,7 @@
 #include "check.h"
 #include "notify.h"
 #include "pg.h"
+#include "store.h"
 
 typedef struct rendered {
   const char *kind, *title, *body, *team;
@@ -107,68 +108,26 @@ static int publish_run(void *arg) {
   publish_tx *t = arg;
   rpc_ctx *ctx = t->ctx;
   const char *org = ctx->id.org;
-  const char *p[] = {org, t->ev->event_id};
-  PGresult *res;
-  int rc = pg_query(&res, "INSERT INTO event_seen (org, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1", 2, p);
+  const Accolade__V1__Event *ev = t->ev;
+  int rc = store_event_claim(org, ev->event_id, &t->accepted);
+  if (rc || !t->accepted) return rc;   /* seen before: nothing again */
+  for (size_t i = 0; i < t->r.nto && !rc; i++)
+    if (*t->r.to[i]) rc = store_inbox_add(org, t->r.to[i], ev->event_id, t->r.kind, t->r.title, t->r.body);
   if (rc) return rc;
-  t->accepted = PQntuples(res) == 1;
-  PQclear(res);
-  if (!t->accepted) return RPC_OK;   /* seen before: nothing again */
-  for (size_t i = 0; i < t->r.nto; i++) {
-    if (!*t->r.to[i]) continue;
-    /* One writer per inbox at a time: ids then commit in order, so a
-     * Subscribe cursor can never pass a row that commits later. */
-    const char *l[] = {org, t->r.to[i]};
-    if ((rc = pg_exec("SELECT pg_advisory_xact_lock(hashtext('notify.inbox'), hashtext($1 || '/' || $2))", 2, l)))
-      return rc;
-    const char *q[] = {org, t->r.to[i], t->ev->event_id, t->r.kind, t->r.title, t->r.body};
-    rc = pg_exec("INSERT INTO inbox (org, user_id, event_id, kind, title, body) "
-                 "SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM preferences "
-                 "WHERE org = $1 AND user_id = $2 AND $4 = ANY (muted_kinds)) ON CONFLICT DO NOTHING",
-                 6, q);
-    /* wakes this member's Subscribe streams at commit (live.c) */
-    if (!rc) rc = pg_exec("SELECT pg_notify('" LIVE_CHANNEL "', $1 || '/' || $2)", 2, l);
-    if (rc) return rc;
+  int64_t when = ev->occurred_at_ms ? ev->occurred_at_ms : (int64_t)time(NULL) * 1000;
+  if (ev->kind_case == ACCOLADE__V1__EVENT__KIND_NOMINATION_APPROVED && ev->nomination_approved->public_ &&
+      ev->nomination_approved->endorsements > 0 &&
+      (rc = store_endorsed_add(ctx->arena, org, ev->nomination_approved, when)))
+    return rc;
+  if (ev->kind_case == ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED) {
+    const Accolade__V1__AwardRecord *a = ev->award_granted;
+    if (!a->public_) return RPC_OK;   /* private awards: no feed, no channels */
+    if ((rc = store_recognition_add(org, a, a->granted_at_ms ? a->granted_at_ms : when))) return rc;
   }
-  if (!strcmp(t->r.kind, "nomination_approved") && t->ev->nomination_approved->public_ &&
-      t->ev->nomination_approved->endorsements > 0) {
-    const Accolade__V1__NominationEvent *n = t->ev->nomination_approved;
-    char cnt[24], ms[24];
-    snprintf(cnt, sizeof cnt, "%lld", (long long)n->endorsements);
-    snprintf(ms, sizeof ms, "%lld", (long long)(t->ev->occurred_at_ms ? t->ev->occurred_at_ms : (int64_t)time(NULL) * 1000));
-    const char *q[] = {org, n->nomination_id, n->badge_name, pg_text_array(ctx->arena, (const char *const *)n->nominee_ids, n->n_nominee_ids),
-                       cnt, n->justification, ms};
-    rc = pg_exec("INSERT INTO endorsed (org, nomination_id, badge_name, nominee_ids, endorsements, justification, "
-                 "approved_at) VALUES ($1, $2, $3, $4::text[], $5, $6, to_timestamp($7::bigint / 1000.0)) "
-                 "ON CONFLICT DO NOTHING",
-                 7, q);
-    if (rc) return rc;
-  }
-  if (!strcmp(t->r.kind, "award_granted") && t->ev->award_granted->public_) {
-    const Accolade__V1__AwardRecord *a = t->ev->award_granted;
-    char pts[24], ms[24];
-    snprintf(pts, sizeof pts, "%lld", (long long)a->points);
-    int64_t when = a->granted_at_ms ? a->granted_at_ms : t->ev->occurred_at_ms;
-    snprintf(ms, sizeof ms, "%lld", (long long)(when ? when : (int64_t)time(NULL) * 1000));
-    const char *q[] = {org, a->award_id, a->recipient_id, a->recipient_team, a->badge_id, a->badge_name, pts,
-                       a->justification, ms, a->source_id};
-    rc = pg_exec("INSERT INTO recognition (org, award_id, recipient_id, recipient_team, badge_id, badge_name, points, "
-                 "justification, granted_at, source_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8, to_timestamp($9::bigint / 1000.0), "
-                 "$10) ON CONFLICT DO NOTHING",
-                 10, q);
-    if (rc) return rc;
-  }
-  if (!strcmp(t->r.kind, "award_revoked") && t->ev->award_revoked->award) {
-    const char *q[] = {org, t->ev->award_revoked->award->award_id};
-    if ((rc = pg_exec("UPDATE recognition SET revoked = true WHERE org = $1 AND award_id = $2", 2, q))) return rc;
-  }
-  if (!strcmp(t->r.kind, "award_granted") && !t->ev->award_granted->public_) return RPC_OK;
-  const char *q[] = {org, t->ev->event_id, webhook_body(ctx, t->ev, &t->r), t->r.kind, t->r.team};
-  rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $2, $3 FROM channel "
-               "WHERE org = $1 AND deleted_at IS NULL AND (cardinality(kinds) = 0 OR $4 = ANY (kinds)) "
-               "AND (team = '' OR team = $5) ON CONFLICT DO NOTHING",
-               5, q);
-  return rc;
+  if (ev->kind_case == ACCOLADE__V1__EVENT__KIND_AWARD_REVOKED && ev->award_revoked->award &&
+      (rc = store_recognition_revoke(org, ev->award_revoked->award->award_id)))
+    return rc;
+  return store_deliveries_queue(org, ev->event_id, webhook_body(ctx, ev, &t->r), t->r.kind, t->r.team);
 }
 
 int intake_publish(rpc_ctx *ctx, const void *req, void *resp) {

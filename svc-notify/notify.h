@@ -1,5 +1,8 @@
 /* notify.h - svc-notify's handlers and pieces.
  *
+ * Every SQL statement is in store.c (store.h); handlers validate, call the
+ * store, map errors to statuses.
+ *
  * Decisions:
  * - PublishEvent (service identity) is idempotent on (org, event_id): the
  *   first call writes inbox rows for the recipients (muted kinds skipped) and

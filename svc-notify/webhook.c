@@ -15,7 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
-#include "pg.h"
+#include "store.h"
 
 #define MAX_ATTEMPTS 5
 
@@ -162,45 +162,23 @@ static long post(const char *url, const char *secret, const char *body, char *er
   return status;
 }
 
-/* deliver_due sends the due deliveries once; returns how many it tried. */
-static int deliver_due(void) {
-  if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return -1;
-  PGresult *r;
-  if (pg_query(&r,
-               "SELECT d.id, c.url, c.secret, d.body, d.attempts FROM delivery d JOIN channel c ON c.id = d.channel_id "
-               "WHERE d.status = 'pending' AND d.next_attempt_at <= now() ORDER BY d.next_attempt_at LIMIT 16 "
-               "FOR UPDATE OF d SKIP LOCKED",
-               0, NULL) != RPC_OK) {
-    pg_exec("ROLLBACK", 0, NULL);
-    return -1;
+/* judge: what becomes of a delivery after |attempts| tries ending in |status|
+ * (HTTP, or <= 0 for a transport failure, -1 for a refused URL). */
+static store_outcome judge(long status, int attempts, int64_t *retry_in_ms) {
+  if (status >= 200 && status < 300) {
+    metrics_count("accolade_webhook_deliveries_total", "outcome=\"delivered\"", 1);
+    return DELIVERED;
   }
-  int n = PQntuples(r);
-  for (int i = 0; i < n; i++) {
-    char err[256] = "";
-    long status = post(pg_str(r, i, 1), pg_str(r, i, 2), pg_str(r, i, 3), err, sizeof err);
-    int attempts = (int)pg_int(r, i, 4) + 1;
-    const char *id = pg_str(r, i, 0);
-    if (status >= 200 && status < 300) {
-      metrics_count("accolade_webhook_deliveries_total", "outcome=\"delivered\"", 1);
-      const char *p[] = {id};
-      pg_exec("UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' WHERE id=$1", 1, p);
-      continue;
-    }
-    if (status > 0) snprintf(err, sizeof err, "HTTP %ld", status);
-    /* 4xx (but 408 and 429) will not get better; neither will a refused URL. */
-    int permanent = status == -1 || (status >= 400 && status < 500 && status != 408 && status != 429);
-    int dead = permanent || attempts >= MAX_ATTEMPTS;
-    char delay[32];
-    snprintf(delay, sizeof delay, "%ld milliseconds", g_retry_base_ms << (attempts - 1));
-    const char *p[] = {id, err, dead ? "dead" : "pending", delay};
-    metrics_count("accolade_webhook_deliveries_total", dead ? "outcome=\"dead\"" : "outcome=\"retry\"", 1);
-    pg_exec("UPDATE delivery SET status=$3, attempts=attempts+1, last_error=$2, "
-            "next_attempt_at = now() + $4::interval WHERE id=$1", 4, p);
-  }
-  PQclear(r);
-  pg_exec("COMMIT", 0, NULL);
-  return n;
+  /* 4xx (but 408 and 429) will not get better; neither will a refused URL. */
+  int permanent = status == -1 || (status >= 400 && status < 500 && status != 408 && status != 429);
+  int dead = permanent || attempts >= MAX_ATTEMPTS;
+  *retry_in_ms = g_retry_base_ms << (attempts - 1);
+  metrics_count("accolade_webhook_deliveries_total", dead ? "outcome=\"dead\"" : "outcome=\"retry\"", 1);
+  return dead ? DEAD : RETRY;
 }
+
+/* deliver_due sends the due deliveries once; returns how many it tried. */
+static int deliver_due(void) { return store_deliver_due(16, post, judge); }
 
 static void *worker(void *arg) {
   (void)arg;

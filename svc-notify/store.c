@@ -1,0 +1,460 @@
+/* store.c - see store.h. */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "notify.h"
+#include "pg.h"
+
+#define INBOX_COLS \
+  "id, kind, title, body, event_id, (extract(epoch from created_at) * 1000)::bigint, read_at IS NOT NULL"
+#define CHANNEL_COLS \
+  "id, url, array_to_string(kinds, ','), team, (extract(epoch from created_at) * 1000)::bigint"
+#define ITEM_COLS                                                                                   \
+  "award_id, recipient_id, recipient_team, badge_id, badge_name, points, justification, "          \
+  "(extract(epoch from granted_at) * 1000)::bigint"
+#define WEEK_START "to_date($2, 'IYYY-\"W\"IW')::timestamptz"
+#define WEEK_WHERE                                                                                 \
+  " org = $1 AND NOT revoked AND granted_at >= " WEEK_START " AND granted_at < " WEEK_START        \
+  " + interval '7 days' AND ($3 = '' OR recipient_team = $3) "
+
+static const char *i64(arena *a, int64_t v) { return arena_printf(a, "%lld", (long long)v); }
+
+/* split_csv splits |s| (arena memory) at commas into |*out|. */
+static void split_csv(arena *a, const char *s, char ***out, size_t *n, size_t max) {
+  char *copy = arena_strdup(a, s), *save = NULL;
+  *out = ARENA_ARRAY(a, char *, max + 1);
+  *n = 0;
+  for (char *t = strtok_r(copy, ",", &save); t && *n < max; t = strtok_r(NULL, ",", &save)) (*out)[(*n)++] = t;
+}
+
+/* ---- intake ---------------------------------------------------------- */
+
+int store_event_claim(const char *org, const char *event_id, int *first) {
+  const char *p[] = {org, event_id};
+  PGresult *r;
+  int rc = pg_query(&r, "INSERT INTO event_seen (org, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1", 2, p);
+  if (rc) return rc;
+  *first = PQntuples(r) == 1;
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_inbox_add(const char *org, const char *user, const char *event_id, const char *kind, const char *title,
+                    const char *body) {
+  /* One writer per inbox at a time: ids then commit in order, so a
+   * Subscribe cursor can never pass a row that commits later. */
+  const char *l[] = {org, user};
+  int rc = pg_exec("SELECT pg_advisory_xact_lock(hashtext('notify.inbox'), hashtext($1 || '/' || $2))", 2, l);
+  if (rc) return rc;
+  const char *q[] = {org, user, event_id, kind, title, body};
+  rc = pg_exec("INSERT INTO inbox (org, user_id, event_id, kind, title, body) "
+               "SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM preferences "
+               "WHERE org = $1 AND user_id = $2 AND $4 = ANY (muted_kinds)) ON CONFLICT DO NOTHING",
+               6, q);
+  /* wakes this member's Subscribe streams at commit (live.c) */
+  if (!rc) rc = pg_exec("SELECT pg_notify('" LIVE_CHANNEL "', $1 || '/' || $2)", 2, l);
+  return rc;
+}
+
+int store_endorsed_add(arena *a, const char *org, const Accolade__V1__NominationEvent *n, int64_t approved_ms) {
+  const char *q[] = {org, n->nomination_id, n->badge_name,
+                     pg_text_array(a, (const char *const *)n->nominee_ids, n->n_nominee_ids), i64(a, n->endorsements),
+                     n->justification, i64(a, approved_ms)};
+  return pg_exec("INSERT INTO endorsed (org, nomination_id, badge_name, nominee_ids, endorsements, justification, "
+                 "approved_at) VALUES ($1, $2, $3, $4::text[], $5, $6, to_timestamp($7::bigint / 1000.0)) "
+                 "ON CONFLICT DO NOTHING",
+                 7, q);
+}
+
+int store_recognition_add(const char *org, const Accolade__V1__AwardRecord *a, int64_t granted_ms) {
+  char pts[24], ms[24];
+  snprintf(pts, sizeof pts, "%lld", (long long)a->points);
+  snprintf(ms, sizeof ms, "%lld", (long long)granted_ms);
+  const char *q[] = {org, a->award_id, a->recipient_id, a->recipient_team, a->badge_id, a->badge_name, pts,
+                     a->justification, ms, a->source_id};
+  return pg_exec("INSERT INTO recognition (org, award_id, recipient_id, recipient_team, badge_id, badge_name, points, "
+                 "justification, granted_at, source_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8, to_timestamp($9::bigint / 1000.0), "
+                 "$10) ON CONFLICT DO NOTHING",
+                 10, q);
+}
+
+int store_recognition_revoke(const char *org, const char *award_id) {
+  const char *q[] = {org, award_id};
+  return pg_exec("UPDATE recognition SET revoked = true WHERE org = $1 AND award_id = $2", 2, q);
+}
+
+int store_deliveries_queue(const char *org, const char *event_id, const char *body, const char *kind,
+                           const char *team) {
+  const char *q[] = {org, event_id, body, kind, team};
+  return pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $2, $3 FROM channel "
+                 "WHERE org = $1 AND deleted_at IS NULL AND (cardinality(kinds) = 0 OR $4 = ANY (kinds)) "
+                 "AND (team = '' OR team = $5) ON CONFLICT DO NOTHING",
+                 5, q);
+}
+
+/* ---- inbox and preferences ------------------------------------------- */
+
+static Accolade__V1__Notification *note_row(arena *a, PGresult *r, int i) {
+  Accolade__V1__Notification *n = ARENA_NEW(a, Accolade__V1__Notification);
+  accolade__v1__notification__init(n);
+  n->id = pg_int(r, i, 0);
+  n->kind = arena_strdup(a, pg_str(r, i, 1));
+  n->title = arena_strdup(a, pg_str(r, i, 2));
+  n->body = arena_strdup(a, pg_str(r, i, 3));
+  n->event_id = arena_strdup(a, pg_str(r, i, 4));
+  n->create_time_ms = pg_int(r, i, 5);
+  n->read = pg_str(r, i, 6)[0] == 't';
+  return n;
+}
+
+static int notes(arena *a, const char *sql, int np, const char *const *p, Accolade__V1__Notification ***out,
+                 size_t *n) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, np, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, Accolade__V1__Notification *, *n + 1);
+  for (size_t i = 0; i < *n; i++) (*out)[i] = note_row(a, r, (int)i);
+  PQclear(r);
+  return RPC_OK;
+}
+
+/* one_int runs |sql| and reads an int64 from its first cell. */
+static int one_int(const char *sql, int np, const char *const *p, int64_t *out) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, np, p);
+  if (rc) return rc;
+  *out = PQntuples(r) ? pg_int(r, 0, 0) : 0;
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_unread(const char *org, const char *user, int64_t *n) {
+  const char *p[] = {org, user};
+  return one_int("SELECT count(*) FROM inbox WHERE org=$1 AND user_id=$2 AND read_at IS NULL", 2, p, n);
+}
+
+int store_inbox_page(arena *a, const char *org, const char *user, int64_t before, int unread_only, int limit,
+                     Accolade__V1__Notification ***out, size_t *n) {
+  const char *p[] = {org, user, i64(a, before), unread_only ? "true" : "false", i64(a, limit)};
+  return notes(a,
+               "SELECT " INBOX_COLS " FROM inbox WHERE org=$1 AND user_id=$2 AND id < $3::bigint "
+               "AND (NOT $4::boolean OR read_at IS NULL) ORDER BY id DESC LIMIT $5",
+               5, p, out, n);
+}
+
+int store_inbox_after(arena *a, const char *org, const char *user, int64_t after, int limit,
+                      Accolade__V1__Notification ***out, size_t *n) {
+  const char *p[] = {org, user, i64(a, after), i64(a, limit)};
+  return notes(a,
+               "SELECT " INBOX_COLS " FROM inbox WHERE org=$1 AND user_id=$2 AND id > $3::bigint ORDER BY id LIMIT $4",
+               4, p, out, n);
+}
+
+int store_inbox_last_id(const char *org, const char *user, int64_t *id) {
+  const char *p[] = {org, user};
+  return one_int("SELECT coalesce(max(id), 0) FROM inbox WHERE org=$1 AND user_id=$2", 2, p, id);
+}
+
+int store_mark_read(const char *org, const char *user, int all, const int64_t *ids, size_t nids, int64_t *marked) {
+  /* The ids as an int8[] literal. */
+  char *arr = malloc(24 * (nids + 1) + 3);
+  size_t k = 0;
+  arr[k++] = '{';
+  for (size_t i = 0; i < nids; i++) k += (size_t)sprintf(arr + k, "%s%lld", i ? "," : "", (long long)ids[i]);
+  arr[k++] = '}';
+  arr[k] = 0;
+  const char *p[] = {org, user, all ? "true" : "false", arr};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "UPDATE inbox SET read_at = now() WHERE org=$1 AND user_id=$2 AND read_at IS NULL "
+                    "AND ($3::boolean OR id = ANY ($4::int8[])) RETURNING id",
+                    4, p);
+  free(arr);
+  if (rc) return rc;
+  *marked = PQntuples(r);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_prefs_get(arena *a, const char *org, const char *user, Accolade__V1__Preferences *out) {
+  const char *p[] = {org, user};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT array_to_string(muted_kinds, ','), weekly_digest FROM preferences WHERE org=$1 AND user_id=$2",
+                    2, p);
+  if (rc) return rc;
+  out->weekly_digest = 1;
+  if (PQntuples(r)) {
+    split_csv(a, pg_str(r, 0, 0), &out->muted_kinds, &out->n_muted_kinds, 16);
+    out->weekly_digest = pg_str(r, 0, 1)[0] == 't';
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_prefs_put(arena *a, const char *org, const char *user, const Accolade__V1__Preferences *pr) {
+  const char *p[] = {org, user, pg_text_array(a, (const char *const *)pr->muted_kinds, pr->n_muted_kinds),
+                     pr->weekly_digest ? "true" : "false"};
+  return pg_exec("INSERT INTO preferences VALUES ($1, $2, $3::text[], $4) ON CONFLICT (org, user_id) "
+                 "DO UPDATE SET muted_kinds = $3::text[], weekly_digest = $4",
+                 4, p);
+}
+
+/* ---- channels and deliveries ----------------------------------------- */
+
+static Accolade__V1__Channel *channel_row(arena *a, PGresult *r, int i) {
+  Accolade__V1__Channel *c = ARENA_NEW(a, Accolade__V1__Channel);
+  accolade__v1__channel__init(c);
+  c->id = arena_strdup(a, pg_str(r, i, 0));
+  c->url = arena_strdup(a, pg_str(r, i, 1));
+  split_csv(a, pg_str(r, i, 2), &c->kinds, &c->n_kinds, 8);
+  c->team = arena_strdup(a, pg_str(r, i, 3));
+  c->create_time_ms = pg_int(r, i, 4);
+  return c;   /* the secret is write-only */
+}
+
+int store_channel_create(arena *a, const char *org, const Accolade__V1__Channel *c, Accolade__V1__Channel **out) {
+  const char *p[] = {org, c->url, c->secret, pg_text_array(a, (const char *const *)c->kinds, c->n_kinds), c->team};
+  PGresult *r;
+  int rc = pg_query(&r, "INSERT INTO channel (org, url, secret, kinds, team) VALUES ($1, $2, $3, $4::text[], $5) "
+                        "RETURNING " CHANNEL_COLS, 5, p);
+  if (rc) return rc;
+  *out = channel_row(a, r, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_channel_page(arena *a, const char *org, int64_t after_us, int limit, Accolade__V1__Channel ***out,
+                       int64_t **cursors, size_t *n) {
+  const char *p[] = {org, i64(a, after_us), i64(a, limit)};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT " CHANNEL_COLS ", (extract(epoch from created_at) * 1000000)::bigint FROM channel "
+                        "WHERE org = $1 AND deleted_at IS NULL AND (extract(epoch from created_at) * 1000000)::bigint > $2::bigint "
+                        "ORDER BY created_at LIMIT $3", 3, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, Accolade__V1__Channel *, *n + 1);
+  *cursors = ARENA_ARRAY(a, int64_t, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    (*out)[i] = channel_row(a, r, (int)i);
+    (*cursors)[i] = pg_int(r, (int)i, 5);
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+/* found_rows runs |sql| and says whether it returned a row. */
+static int found_rows(const char *sql, int np, const char *const *p, int *found) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, np, p);
+  if (rc) return rc;
+  *found = PQntuples(r) > 0;
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_channel_delete(const char *org, const char *id, int *found) {
+  const char *p[] = {org, id};
+  return found_rows("UPDATE channel SET deleted_at = now() WHERE org=$1 AND id=$2::uuid AND deleted_at IS NULL "
+                    "RETURNING id", 2, p, found);
+}
+
+int store_channel_exists(const char *org, const char *id, int *found) {
+  const char *p[] = {org, id};
+  return found_rows("SELECT 1 FROM channel WHERE org = $1 AND id = $2::uuid", 2, p, found);
+}
+
+int store_delivery_test(const char *org, const char *id, const char *event_id, const char *body,
+                        int64_t *delivery_id) {
+  const char *p[] = {org, id, event_id, body};
+  return one_int("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $3, $4 FROM channel "
+                 "WHERE org = $1 AND id = $2::uuid AND deleted_at IS NULL RETURNING id", 4, p, delivery_id);
+}
+
+int store_delivery_page(arena *a, const char *org, const char *channel_id, int64_t before, int limit,
+                        Accolade__V1__Delivery ***out, size_t *n) {
+  const char *p[] = {org, channel_id, i64(a, before), i64(a, limit)};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT id, channel_id, event_id, status, attempts, last_error, "
+                    "(extract(epoch from created_at) * 1000)::bigint, coalesce((extract(epoch from delivered_at) * 1000)::bigint, 0) "
+                    "FROM delivery WHERE org = $1 AND ($2 = '' OR channel_id::text = $2) AND id < $3::bigint "
+                    "ORDER BY id DESC LIMIT $4", 4, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, Accolade__V1__Delivery *, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    Accolade__V1__Delivery *d = ARENA_NEW(a, Accolade__V1__Delivery);
+    accolade__v1__delivery__init(d);
+    d->id = pg_int(r, (int)i, 0);
+    d->channel_id = arena_strdup(a, pg_str(r, (int)i, 1));
+    d->event_id = arena_strdup(a, pg_str(r, (int)i, 2));
+    d->status = arena_strdup(a, pg_str(r, (int)i, 3));
+    d->attempts = (int32_t)pg_int(r, (int)i, 4);
+    d->last_error = arena_strdup(a, pg_str(r, (int)i, 5));
+    d->create_time_ms = pg_int(r, (int)i, 6);
+    d->deliver_time_ms = pg_int(r, (int)i, 7);
+    (*out)[i] = d;
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge) {
+  if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return -1;
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", batch);
+  const char *lp[] = {lim};
+  PGresult *r;
+  if (pg_query(&r,
+               "SELECT d.id, c.url, c.secret, d.body, d.attempts FROM delivery d JOIN channel c ON c.id = d.channel_id "
+               "WHERE d.status = 'pending' AND d.next_attempt_at <= now() ORDER BY d.next_attempt_at LIMIT $1 "
+               "FOR UPDATE OF d SKIP LOCKED",
+               1, lp) != RPC_OK) {
+    pg_exec("ROLLBACK", 0, NULL);
+    return -1;
+  }
+  int n = PQntuples(r);
+  for (int i = 0; i < n; i++) {
+    char err[256] = "";
+    long status = post(pg_str(r, i, 1), pg_str(r, i, 2), pg_str(r, i, 3), err, sizeof err);
+    int attempts = (int)pg_int(r, i, 4) + 1;
+    const char *id = pg_str(r, i, 0);
+    int64_t retry_in_ms = 0;
+    store_outcome o = judge(status, attempts, &retry_in_ms);
+    if (o == DELIVERED) {
+      const char *p[] = {id};
+      pg_exec("UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' WHERE id=$1", 1, p);
+      continue;
+    }
+    if (status > 0) snprintf(err, sizeof err, "HTTP %ld", status);
+    char delay[40];
+    snprintf(delay, sizeof delay, "%lld milliseconds", (long long)retry_in_ms);
+    const char *p[] = {id, err, o == DEAD ? "dead" : "pending", delay};
+    pg_exec("UPDATE delivery SET status=$3, attempts=attempts+1, last_error=$2, "
+            "next_attempt_at = now() + $4::interval WHERE id=$1", 4, p);
+  }
+  PQclear(r);
+  pg_exec("COMMIT", 0, NULL);
+  return n;
+}
+
+/* ---- the digest ------------------------------------------------------ */
+
+int store_digest_totals(const char *const *wp, int64_t *awards, int64_t *points, int64_t *recipients) {
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT count(*), coalesce(sum(points), 0), count(DISTINCT recipient_id) FROM recognition WHERE" WEEK_WHERE,
+                    3, wp);
+  if (rc) return rc;
+  *awards = pg_int(r, 0, 0);
+  *points = pg_int(r, 0, 1);
+  *recipients = pg_int(r, 0, 2);
+  PQclear(r);
+  return RPC_OK;
+}
+
+static int items(arena *a, const char *sql, const char *const *p, Accolade__V1__DigestItem ***out, size_t *n) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, 3, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, Accolade__V1__DigestItem *, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    Accolade__V1__DigestItem *d = ARENA_NEW(a, Accolade__V1__DigestItem);
+    accolade__v1__digest_item__init(d);
+    d->award_id = arena_strdup(a, pg_str(r, (int)i, 0));
+    d->recipient_id = arena_strdup(a, pg_str(r, (int)i, 1));
+    d->recipient_team = arena_strdup(a, pg_str(r, (int)i, 2));
+    d->badge_id = arena_strdup(a, pg_str(r, (int)i, 3));
+    d->badge_name = arena_strdup(a, pg_str(r, (int)i, 4));
+    d->points = pg_int(r, (int)i, 5);
+    d->justification = arena_strdup(a, pg_str(r, (int)i, 6));
+    d->grant_time_ms = pg_int(r, (int)i, 7);
+    (*out)[i] = d;
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_digest_top(arena *a, const char *const *wp, Accolade__V1__DigestItem ***out, size_t *n) {
+  return items(a, "SELECT " ITEM_COLS " FROM recognition WHERE" WEEK_WHERE "ORDER BY points DESC, granted_at LIMIT 5", wp,
+               out, n);
+}
+
+int store_digest_new_holders(arena *a, const char *const *wp, Accolade__V1__DigestItem ***out, size_t *n) {
+  return items(a,
+               "SELECT " ITEM_COLS " FROM recognition x WHERE" WEEK_WHERE
+               "AND NOT EXISTS (SELECT 1 FROM recognition y WHERE y.org = x.org AND y.recipient_id = x.recipient_id "
+               "AND y.badge_id = x.badge_id AND NOT y.revoked AND (y.granted_at, y.award_id) < (x.granted_at, x.award_id)) "
+               "ORDER BY granted_at LIMIT 20",
+               wp, out, n);
+}
+
+int store_digest_endorsed(arena *a, const char *const *wp, Accolade__V1__DigestEndorsed ***out, size_t *n) {
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT nomination_id, badge_name, array_to_string(nominee_ids, ','), endorsements, justification "
+                    "FROM endorsed e WHERE e.org = $1 AND e.approved_at >= " WEEK_START " "
+                    "AND e.approved_at < " WEEK_START " + interval '7 days' AND ($3 = '' OR "
+                    "EXISTS (SELECT 1 FROM recognition x WHERE x.org = e.org AND x.source_id = e.nomination_id "
+                    "AND x.recipient_team = $3)) ORDER BY endorsements DESC, approved_at, nomination_id LIMIT 5",
+                    3, wp);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, Accolade__V1__DigestEndorsed *, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    Accolade__V1__DigestEndorsed *e = ARENA_NEW(a, Accolade__V1__DigestEndorsed);
+    accolade__v1__digest_endorsed__init(e);
+    e->nomination_id = arena_strdup(a, pg_str(r, (int)i, 0));
+    e->badge_name = arena_strdup(a, pg_str(r, (int)i, 1));
+    split_csv(a, pg_str(r, (int)i, 2), &e->nominee_ids, &e->n_nominee_ids, 20);
+    e->endorsements = pg_int(r, (int)i, 3);
+    e->justification = arena_strdup(a, pg_str(r, (int)i, 4));
+    (*out)[i] = e;
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_week_before(const char *week, char *out, size_t cap) {
+  const char *p[] = {week};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT to_char(to_date($1, 'IYYY-\"W\"IW') - 7, 'IYYY-\"W\"IW')", 1, p);
+  if (rc) return rc;
+  snprintf(out, cap, "%s", pg_str(r, 0, 0));
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n) {
+  const char *p[] = {week};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT DISTINCT c.org FROM channel c WHERE c.deleted_at IS NULL AND 'digest' = ANY (c.kinds) "
+                    "AND NOT EXISTS (SELECT 1 FROM digest_sent s WHERE s.org = c.org AND s.week = $1)",
+                    1, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *orgs = ARENA_ARRAY(a, char *, *n + 1);
+  for (size_t i = 0; i < *n; i++) (*orgs)[i] = arena_strdup(a, pg_str(r, (int)i, 0));
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_digest_queue(const char *org, const char *week, const char *body, const char *event_id) {
+  int rc = pg_exec("BEGIN", 0, NULL);
+  if (rc) return rc;
+  const char *s[] = {org, week};
+  const char *q[] = {org, body, event_id};
+  rc = pg_exec("INSERT INTO digest_sent (org, week) VALUES ($1, $2)", 2, s);
+  if (!rc)
+    rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $3, $2 FROM channel "
+                 "WHERE org = $1 AND deleted_at IS NULL AND 'digest' = ANY (kinds) ON CONFLICT DO NOTHING",
+                 3, q);
+  int end = pg_exec(rc ? "ROLLBACK" : "COMMIT", 0, NULL);
+  return rc ? rc : end;
+}

@@ -1,0 +1,74 @@
+/* store.h - every SQL statement of svc-notify (schema "notify").
+ *
+ * Functions return RPC_OK or the pg.h code of the failure (handlers map it
+ * with pg_fail). Rows are built in the caller's arena. The intake functions
+ * run inside the caller's pg_tx transaction.
+ */
+#ifndef NOTIFY_STORE_H
+#define NOTIFY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "accolade/v1/events.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
+#include "arena.h"
+
+/* Intake (inside one transaction). */
+int store_event_claim(const char *org, const char *event_id, int *first);
+int store_inbox_add(const char *org, const char *user, const char *event_id, const char *kind, const char *title,
+                    const char *body);
+int store_endorsed_add(arena *a, const char *org, const Accolade__V1__NominationEvent *n, int64_t approved_ms);
+int store_recognition_add(const char *org, const Accolade__V1__AwardRecord *r, int64_t granted_ms);
+int store_recognition_revoke(const char *org, const char *award_id);
+int store_deliveries_queue(const char *org, const char *event_id, const char *body, const char *kind,
+                           const char *team);
+
+/* Inbox and preferences. */
+int store_unread(const char *org, const char *user, int64_t *n);
+/* store_inbox_page: up to |limit| rows with id < |before|, newest first. */
+int store_inbox_page(arena *a, const char *org, const char *user, int64_t before, int unread_only, int limit,
+                     Accolade__V1__Notification ***out, size_t *n);
+/* store_inbox_after: up to |limit| rows with id > |after|, oldest first. */
+int store_inbox_after(arena *a, const char *org, const char *user, int64_t after, int limit,
+                      Accolade__V1__Notification ***out, size_t *n);
+int store_inbox_last_id(const char *org, const char *user, int64_t *id);
+int store_mark_read(const char *org, const char *user, int all, const int64_t *ids, size_t nids, int64_t *marked);
+/* store_prefs_get fills |out|; a member without a row has the defaults. */
+int store_prefs_get(arena *a, const char *org, const char *user, Accolade__V1__Preferences *out);
+int store_prefs_put(arena *a, const char *org, const char *user, const Accolade__V1__Preferences *p);
+
+/* Channels and deliveries. */
+int store_channel_create(arena *a, const char *org, const Accolade__V1__Channel *c, Accolade__V1__Channel **out);
+/* store_channel_page: up to |limit| channels created after |after_us|, with
+ * |*cursors| (same length) the creation time of each in microseconds. */
+int store_channel_page(arena *a, const char *org, int64_t after_us, int limit, Accolade__V1__Channel ***out,
+                       int64_t **cursors, size_t *n);
+int store_channel_delete(const char *org, const char *id, int *found);
+int store_channel_exists(const char *org, const char *id, int *found);
+/* store_delivery_test queues |body| to channel |id|; *delivery_id 0 when no such channel. */
+int store_delivery_test(const char *org, const char *id, const char *event_id, const char *body,
+                        int64_t *delivery_id);
+int store_delivery_page(arena *a, const char *org, const char *channel_id, int64_t before, int limit,
+                        Accolade__V1__Delivery ***out, size_t *n);
+
+/* The webhook worker: one round over due deliveries, in a transaction that
+ * holds them. |post| sends one and returns the HTTP status (or <= 0 with
+ * |err|); |outcome| says what became of it (delivered, retry, dead). */
+typedef long (*store_post_fn)(const char *url, const char *secret, const char *body, char *err, size_t cap);
+typedef enum { DELIVERED, RETRY, DEAD } store_outcome;
+typedef store_outcome (*store_judge_fn)(long status, int attempts, int64_t *retry_in_ms);
+int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge);
+
+/* The digest. */
+int store_digest_totals(const char *const *week_params, int64_t *awards, int64_t *points, int64_t *recipients);
+int store_digest_top(arena *a, const char *const *week_params, Accolade__V1__DigestItem ***out, size_t *n);
+int store_digest_new_holders(arena *a, const char *const *week_params, Accolade__V1__DigestItem ***out, size_t *n);
+int store_digest_endorsed(arena *a, const char *const *week_params, Accolade__V1__DigestEndorsed ***out, size_t *n);
+int store_week_before(const char *week, char *out, size_t cap);
+/* store_digest_orgs_due: orgs with a "digest" channel and no digest sent for |week|. */
+int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n);
+/* store_digest_queue records |week| as sent for |org| and queues |body| to its digest channels, atomically. */
+int store_digest_queue(const char *org, const char *week, const char *body, const char *event_id);
+
+#endif
