@@ -130,6 +130,11 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   }
   snprintf(deflisten, sizeof deflisten, "0.0.0.0:%d", def->port);
   env_name(env, sizeof env, def, "LISTEN");
+  if (threads == 0 && def->threads_per_core > 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = (cores > 0 ? cores : 1) * def->threads_per_core;
+    if (threads > 256) threads = 256;
+  }
   rpc_server_config sc = {
       .name = def->name,
       .listen = config_str(&cfg, "listen", env, deflisten),

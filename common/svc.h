@@ -45,6 +45,9 @@ typedef struct svc_def {
   const rpc_method *methods;
   int nmethods;
   const rpc_raw_handler *raw;   /* optional: methods not in the table (gateway) */
+  int threads_per_core;    /* default worker threads per core; 0: the runtime's
+                              (2 x cores + 2). Handlers that wait on other
+                              services over the network want more. */
   /* init runs after the stores are ready and before serving; it may set
    * *app (passed to handlers as ctx->app). Non-zero aborts the start. */
   int (*init)(const config *cfg, void **app);

@@ -6,7 +6,8 @@
  *   ACCOLADE_JWT_ISSUER / ACCOLADE_JWT_AUDIENCE   checked when set
  *   ACCOLADE_JWT_LEEWAY_S       clock leeway, default 30
  *   ACCOLADE_GATEWAY_RATE_MEMBER / _BURST_MEMBER  requests per second per member (50 / 100)
- *   ACCOLADE_GATEWAY_RATE_ORG / _BURST_ORG        per org (1000 / 2000)
+ *   ACCOLADE_GATEWAY_RATE_ORG / _BURST_ORG        per org (1000 / 2000); both rates 0:
+ *                                                 no limits, no Redis round trip
  *   ACCOLADE_GATEWAY_MAX_STREAMS                  open streams per member (5)
  *   ACCOLADE_REDIS                                the rate limiter (fails open when down)
  *   ACCOLADE_<SERVICE>_ADDR                       upstreams; several comma-separated
