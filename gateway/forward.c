@@ -12,54 +12,8 @@
 #include "authz.h"
 #include "gateway.h"
 #include "log.h"
-#include "redis.h"
 #include "rpc_client.h"
 #include "svc.h"
-
-/* Token buckets for the member and the org, refilled continuously, in one
- * script (the clock is Redis's). Returns 1 allowed, -1 member, -2 org limit. */
-static redis_script bucket_script = {.source =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local function take(key, rate, burst)\n"
-    "  local b = redis.call('HMGET', key, 't', 'ts')\n"
-    "  local tokens = tonumber(b[1]) or burst\n"
-    "  local ts = tonumber(b[2]) or now\n"
-    "  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)\n"
-    "  return tokens\n"
-    "end\n"
-    "local m = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
-    "local o = take(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
-    "if m < 1 then return -1 end\n"
-    "if o < 1 then return -2 end\n"
-    "redis.call('HSET', KEYS[1], 't', m - 1, 'ts', now)\n"
-    "redis.call('PEXPIRE', KEYS[1], 120000)\n"
-    "redis.call('HSET', KEYS[2], 't', o - 1, 'ts', now)\n"
-    "redis.call('PEXPIRE', KEYS[2], 120000)\n"
-    "return 1\n"};
-
-static int rate_limit(rpc_ctx *ctx, const gateway *g, const identity *id) {
-  if (g->member_rate <= 0 && g->org_rate <= 0) return RPC_OK;   /* limits off */
-  char mk[300], ok[200], a1[32], a2[32], a3[32], a4[32];
-  snprintf(mk, sizeof mk, "rl:{%s}:member:%s", id->org, id->user);
-  snprintf(ok, sizeof ok, "rl:{%s}:org", id->org);
-  snprintf(a1, sizeof a1, "%g", g->member_rate);
-  snprintf(a2, sizeof a2, "%g", g->member_burst);
-  snprintf(a3, sizeof a3, "%g", g->org_rate);
-  snprintf(a4, sizeof a4, "%g", g->org_burst);
-  const char *argv[] = {mk, ok, a1, a2, a3, a4};
-  redisReply *r = redis_eval(&bucket_script, 2, 6, argv);
-  if (!r || r->type != REDIS_REPLY_INTEGER) {
-    /* Fail open: an unreachable rate limiter must not take the API down. */
-    if (r) freeReplyObject(r);
-    return RPC_OK;
-  }
-  long long v = r->integer;
-  freeReplyObject(r);
-  if (v == -1) return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this member, slow down");
-  if (v == -2) return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this org, slow down");
-  return RPC_OK;
-}
 
 /* route authenticates and authorizes the call and finds its upstream. */
 static int route(rpc_ctx *ctx, identity *id, const char **addr, int *stream) {
@@ -86,7 +40,7 @@ static int route(rpc_ctx *ctx, identity *id, const char **addr, int *stream) {
     *addr = svc_addr(rule->service);
     *stream = rule->stream;
   }
-  return rate_limit(ctx, g, id);
+  return ratelimit_check(ctx, g, id);
 }
 
 static void copy_back(rpc_ctx *ctx, const rpc_status *st) {

@@ -7,7 +7,9 @@
  *   ACCOLADE_JWT_LEEWAY_S       clock leeway, default 30
  *   ACCOLADE_GATEWAY_RATE_MEMBER / _BURST_MEMBER  requests per second per member (50 / 100)
  *   ACCOLADE_GATEWAY_RATE_ORG / _BURST_ORG        per org (1000 / 2000); both rates 0:
- *                                                 no limits, no Redis round trip
+ *                                                 no limits, no Redis round trip. Tokens
+ *                                                 are taken from Redis in leases of up to
+ *                                                 rate/20 (ratelimit.c)
  *   ACCOLADE_GATEWAY_MAX_STREAMS                  open streams per member (5)
  *   ACCOLADE_REDIS                                the rate limiter (fails open when down)
  *   ACCOLADE_<SERVICE>_ADDR                       upstreams; several comma-separated
@@ -42,5 +44,9 @@ typedef struct gateway {
 int gateway_is_stream(void *app, const char *method);
 int gateway_unary(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
 int gateway_stream(rpc_ctx *ctx, const uint8_t *req, size_t len, rpc_stream *s);
+
+/* ratelimit_check spends a token of the member's and of the org's bucket
+ * (ratelimit.c): RPC_OK, or RESOURCE_EXHAUSTED naming the limit. */
+int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id);
 
 #endif

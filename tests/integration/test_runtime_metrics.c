@@ -11,25 +11,6 @@
 #include "accolade/test/v1/test.pb-c.h"
 #include "harness.h"
 
-static char *http_get(int port, const char *path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "metrics port not open");
-  char req[256];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-  cr_assert_eq(write(fd, req, (size_t)n), n);
-  size_t cap = 1 << 20, len = 0;
-  char *buf = malloc(cap);
-  ssize_t r;
-  while ((r = read(fd, buf + len, cap - len - 1)) > 0) len += (size_t)r;
-  buf[len] = '\0';
-  close(fd);
-  return buf;
-}
-
 Test(metrics, calls_are_counted_by_method_and_code_with_latency) {
   th_init();
   int mport = th_free_port();
@@ -49,7 +30,7 @@ Test(metrics, calls_are_counted_by_method_and_code_with_latency) {
             &accolade__test__v1__echo_response__descriptor, NULL, &a, (void **)&out, &st);
   }
   arena_free(&a);
-  char *body = http_get(mport, "/metrics");
+  char *body = th_http_get(mport, "/metrics");
   cr_assert(strstr(body, "HTTP/1.0 200") || strstr(body, "HTTP/1.1 200"), "%.200s", body);
   cr_assert(strstr(body, "accolade_rpc_requests_total{method=\"/accolade.test.v1.TestService/Echo\",code=\"OK\"} 3\n"),
             "%s", body);
@@ -58,7 +39,7 @@ Test(metrics, calls_are_counted_by_method_and_code_with_latency) {
   cr_assert(strstr(body, "accolade_rpc_latency_seconds_bucket{method=\"/accolade.test.v1.TestService/Echo\",le=\"+Inf\"} 4\n"));
   cr_assert(strstr(body, "accolade_serving 1\n"));
   free(body);
-  char *nf = http_get(mport, "/other");
+  char *nf = th_http_get(mport, "/other");
   cr_assert(strstr(nf, " 404 "), "%.100s", nf);
   free(nf);
   cr_assert_eq(th_stop(&p), 0);

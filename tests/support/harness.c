@@ -296,3 +296,22 @@ void th_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char 
   char err[256];
   cr_assert_eq(pb_fill(a, d, m, spec, err, sizeof err), 0, "%s", err);
 }
+
+char *th_http_get(int port, const char *path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "metrics port not open");
+  char req[256];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+  cr_assert_eq(write(fd, req, (size_t)n), n);
+  size_t cap = 1 << 20, len = 0;
+  char *buf = malloc(cap);
+  ssize_t r;
+  while ((r = read(fd, buf + len, cap - len - 1)) > 0) len += (size_t)r;
+  buf[len] = '\0';
+  close(fd);
+  return buf;
+}

@@ -72,6 +72,10 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
 int th_suite_restart(th_suite *s, th_proc *p);
 void th_suite_stop(th_suite *s);
 
+/* th_http_get: the whole HTTP/1.0 response to GET |path| on 127.0.0.1:|port|
+ * (malloc'd; the caller frees it). */
+char *th_http_get(int port, const char *path);
+
 /* th_fill: pb_fill (pbfill.h) that fails the test on a bad spec. */
 void th_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *spec);
 
