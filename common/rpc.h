@@ -111,6 +111,14 @@ typedef struct rpc_method {
 } rpc_method;
 
 #define RPC_UNARY(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, (fn), NULL, 0, 0}
+/* A raw unary method (request and response descriptors NULL): the handler's
+ * |req| is a const rpc_raw_request * holding the bytes as they came, |resp| is
+ * NULL, and it replies with rpc_reply_encoded. The gateway forwards this way. */
+typedef struct rpc_raw_request {
+  const uint8_t *data;
+  size_t len;
+} rpc_raw_request;
+#define RPC_RAW_UNARY(path, fn) {(path), NULL, NULL, (fn), NULL, 0, 0}
 #define RPC_STREAM(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 0}
 #define RPC_BIDI(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 1}
 

@@ -646,35 +646,49 @@ static void spawn(call *c, void *(*fn)(void *)) {
 
 static void unary_run(call *c) {
   const rpc_method *m = c->me->m;
-  void *req = NULL;
+  const uint8_t *buf = NULL;
+  size_t len = 0;
   if (!c->payload) {
     rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: missing message");
+  } else if (c->payload->type == GRPC_BB_RAW && c->payload->data.raw.compression == GRPC_COMPRESS_NONE &&
+             c->payload->data.raw.slice_buffer.count == 1) {
+    /* Fast path: a single-slice buffer is read in place. */
+    grpc_slice sl = c->payload->data.raw.slice_buffer.slices[0];
+    buf = GRPC_SLICE_START_PTR(sl);
+    len = GRPC_SLICE_LENGTH(sl);
+    if (!buf) buf = (const uint8_t *)"";
   } else {
-    size_t len = 0;
     grpc_byte_buffer_reader r;
-    /* Fast path: a single-slice buffer is decoded in place. */
-    if (c->payload->type == GRPC_BB_RAW && c->payload->data.raw.compression == GRPC_COMPRESS_NONE &&
-        c->payload->data.raw.slice_buffer.count == 1) {
-      grpc_slice sl = c->payload->data.raw.slice_buffer.slices[0];
-      req = decode(c, m->request, GRPC_SLICE_START_PTR(sl), GRPC_SLICE_LENGTH(sl));
-    } else if (grpc_byte_buffer_reader_init(&r, c->payload)) {
+    if (grpc_byte_buffer_reader_init(&r, c->payload)) {
       grpc_byte_buffer_reader_destroy(&r);
-      uint8_t *buf = rpc_byte_buffer_read(&c->arena, c->payload, &len);
-      req = decode(c, m->request, buf, len);
+      buf = rpc_byte_buffer_read(&c->arena, c->payload, &len);
     } else {
       rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: cannot read message");
     }
   }
-  if (req) {
-    void *resp = arena_alloc(&c->arena, m->response->sizeof_message);
-    protobuf_c_message_init(m->response, resp);
-    int code = m->unary(&c->ctx, req, resp);
+  if (buf && !m->request) {   /* a raw method: the bytes as they came */
+    rpc_raw_request raw = {buf, len};
+    int code = m->unary(&c->ctx, &raw, NULL);
     if (code == RPC_OK) {
       c->ctx.code = RPC_OK;
-      c->reply = c->ctx.reply_bytes ? rpc_byte_buffer_from(c->ctx.reply_bytes, c->ctx.reply_len)
-                                    : rpc_byte_buffer_pack(resp);
+      c->reply = rpc_byte_buffer_from(c->ctx.reply_bytes ? c->ctx.reply_bytes : (const uint8_t *)"",
+                                      c->ctx.reply_bytes ? c->ctx.reply_len : 0);
     } else if (c->ctx.code == RPC_OK) {
       rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+    }
+  } else if (buf) {
+    void *req = decode(c, m->request, buf, len);
+    if (req) {
+      void *resp = arena_alloc(&c->arena, m->response->sizeof_message);
+      protobuf_c_message_init(m->response, resp);
+      int code = m->unary(&c->ctx, req, resp);
+      if (code == RPC_OK) {
+        c->ctx.code = RPC_OK;
+        c->reply = c->ctx.reply_bytes ? rpc_byte_buffer_from(c->ctx.reply_bytes, c->ctx.reply_len)
+                                      : rpc_byte_buffer_pack(resp);
+      } else if (c->ctx.code == RPC_OK) {
+        rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+      }
     }
   }
   grpc_op ops[4];

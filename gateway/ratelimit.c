@@ -2,13 +2,14 @@
  * by every gateway), taken in leases.
  *
  * A call spends a token from this process's lease for its member and its
- * org; only when a lease is empty or stale does the gateway go to Redis, and
- * then it takes up to rate/20 tokens at once (at least 1, at most a tenth of
- * the burst). A busy member costs one Redis round trip per lease instead of
- * one per call; a quiet one (rate 5) still takes one token at a time. Tokens
- * left in a lease when it goes stale (after LEASE_MS) are dropped, so a
- * gateway can admit at most one lease beyond the shared bucket per member and
- * per org, and never hoards. Redis unreachable: fail open, as before. */
+ * org; only a lease that is empty or stale makes the gateway go to Redis, and
+ * then only for that bucket, taking up to rate/20 tokens at once (at least 1,
+ * at most a tenth of the burst). A busy member costs one Redis round trip per
+ * lease instead of one per call; a quiet one (rate 5) still takes one token at
+ * a time, so small limits hold exactly. Tokens left in a lease when it goes
+ * stale (LEASE_MS after its last fetch) are dropped: a gateway admits at most
+ * what its leases hold beyond the shared bucket, and never hoards. Redis
+ * unreachable: fail open, as before. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,9 +24,10 @@
 #define LEASE_SLOTS 4096
 
 /* Takes up to ARGV[5] tokens from KEYS[1] (rate ARGV[1], burst ARGV[2]) and
- * up to ARGV[6] from KEYS[2] (ARGV[3], ARGV[4]), at least one from each, or
- * none: returns {member tokens, org tokens}, or -1 member / -2 org limited.
- * The clock is Redis's. */
+ * up to ARGV[6] from KEYS[2] (ARGV[3], ARGV[4]); a want of 0 leaves that
+ * bucket alone (this gateway still holds a lease of it). At least one token
+ * from each bucket asked, or none: returns {member tokens, org tokens}, or
+ * -1 member / -2 org limited. The clock is Redis's. */
 static redis_script lease_script = {.source =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -35,16 +37,23 @@ static redis_script lease_script = {.source =
     "  local ts = tonumber(b[2]) or now\n"
     "  return math.min(burst, tokens + (now - ts) * rate / 1000)\n"
     "end\n"
-    "local m = level(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
-    "local o = level(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
-    "if m < 1 then return -1 end\n"
-    "if o < 1 then return -2 end\n"
-    "local gm = math.min(math.floor(m), tonumber(ARGV[5]))\n"
-    "local go = math.min(math.floor(o), tonumber(ARGV[6]))\n"
-    "redis.call('HSET', KEYS[1], 't', m - gm, 'ts', now)\n"
-    "redis.call('PEXPIRE', KEYS[1], 120000)\n"
-    "redis.call('HSET', KEYS[2], 't', o - go, 'ts', now)\n"
-    "redis.call('PEXPIRE', KEYS[2], 120000)\n"
+    "local wm, wo = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+    "local m, o = 0, 0\n"
+    "if wm > 0 then m = level(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])) end\n"
+    "if wo > 0 then o = level(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4])) end\n"
+    "if wm > 0 and m < 1 then return -1 end\n"
+    "if wo > 0 and o < 1 then return -2 end\n"
+    "local gm, go = 0, 0\n"
+    "if wm > 0 then\n"
+    "  gm = math.min(math.floor(m), wm)\n"
+    "  redis.call('HSET', KEYS[1], 't', m - gm, 'ts', now)\n"
+    "  redis.call('PEXPIRE', KEYS[1], 120000)\n"
+    "end\n"
+    "if wo > 0 then\n"
+    "  go = math.min(math.floor(o), wo)\n"
+    "  redis.call('HSET', KEYS[2], 't', o - go, 'ts', now)\n"
+    "  redis.call('PEXPIRE', KEYS[2], 120000)\n"
+    "end\n"
     "return {gm, go}\n"};
 
 typedef struct lease {
@@ -81,11 +90,16 @@ static long lease_size(double rate, double burst) {
   return want < 1 ? 1 : (long)want;
 }
 
-/* take spends one token of each lease if both hold one. */
-static int take(const char *mkey, const char *okey, int64_t now) {
+static int live(const lease *l, int64_t now) { return l->tokens > 0 && l->until_ms > now; }
+
+/* take spends one token of each lease if both hold one; else says which
+ * must be fetched. */
+static int take(const char *mkey, const char *okey, int64_t now, int *need_m, int *need_o) {
   pthread_mutex_lock(&g_mu);
   lease *m = slot(mkey), *o = slot(okey);
-  int ok = m != o && m->tokens > 0 && m->until_ms > now && o->tokens > 0 && o->until_ms > now;
+  *need_m = m == o || !live(m, now);
+  *need_o = m == o || !live(o, now);
+  int ok = !*need_m && !*need_o;
   if (ok) {
     m->tokens--;
     o->tokens--;
@@ -94,47 +108,52 @@ static int take(const char *mkey, const char *okey, int64_t now) {
   return ok;
 }
 
-/* grant stores a new lease, one token of it spent by this call. */
-static void grant(const char *key, long tokens, int64_t now) {
+/* add puts |tokens| into |key|'s lease (to what it holds, if still fresh:
+ * concurrent fetches add up, nothing taken from Redis is thrown away early). */
+static void add(const char *key, long tokens, int64_t now) {
   pthread_mutex_lock(&g_mu);
   lease *l = slot(key);
-  l->tokens = tokens - 1;
+  l->tokens = l->until_ms > now ? l->tokens + tokens : tokens;
   l->until_ms = now + LEASE_MS;
   pthread_mutex_unlock(&g_mu);
 }
 
 int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id) {
   if (g->member_rate <= 0 && g->org_rate <= 0) return RPC_OK;   /* limits off */
-  char mkey[300], okey[300];
+  char mkey[300], okey[300], mk[300], ok[200], a[6][32];
   snprintf(mkey, sizeof mkey, "m:%s/%s", id->org, id->user);
   snprintf(okey, sizeof okey, "o:%s", id->org);
-  int64_t now = mono_ms();
-  if (take(mkey, okey, now)) return RPC_OK;
-  char mk[300], ok[200], a[6][32];
   snprintf(mk, sizeof mk, "rl:{%s}:member:%s", id->org, id->user);
   snprintf(ok, sizeof ok, "rl:{%s}:org", id->org);
   snprintf(a[0], sizeof a[0], "%g", g->member_rate);
   snprintf(a[1], sizeof a[1], "%g", g->member_burst);
   snprintf(a[2], sizeof a[2], "%g", g->org_rate);
   snprintf(a[3], sizeof a[3], "%g", g->org_burst);
-  snprintf(a[4], sizeof a[4], "%ld", lease_size(g->member_rate, g->member_burst));
-  snprintf(a[5], sizeof a[5], "%ld", lease_size(g->org_rate, g->org_burst));
-  const char *argv[] = {mk, ok, a[0], a[1], a[2], a[3], a[4], a[5]};
-  metrics_count("accolade_gateway_ratelimit_redis_calls_total", "", 1);
-  redisReply *r = redis_eval(&lease_script, 2, 8, argv);
-  if (!r || (r->type != REDIS_REPLY_INTEGER && (r->type != REDIS_REPLY_ARRAY || r->elements != 2))) {
-    /* Fail open: an unreachable rate limiter must not take the API down. */
-    if (r) freeReplyObject(r);
-    return RPC_OK;
-  }
-  if (r->type == REDIS_REPLY_INTEGER) {
-    long long v = r->integer;
+  /* Another thread may spend what we fetched before we do: try again. */
+  for (int attempt = 0; attempt < 4; attempt++) {
+    int64_t now = mono_ms();
+    int need_m, need_o;
+    if (take(mkey, okey, now, &need_m, &need_o)) return RPC_OK;
+    snprintf(a[4], sizeof a[4], "%ld", need_m ? lease_size(g->member_rate, g->member_burst) : 0L);
+    snprintf(a[5], sizeof a[5], "%ld", need_o ? lease_size(g->org_rate, g->org_burst) : 0L);
+    const char *argv[] = {mk, ok, a[0], a[1], a[2], a[3], a[4], a[5]};
+    metrics_count("accolade_gateway_ratelimit_redis_calls_total", "", 1);
+    redisReply *r = redis_eval(&lease_script, 2, 8, argv);
+    if (!r || (r->type != REDIS_REPLY_INTEGER && (r->type != REDIS_REPLY_ARRAY || r->elements != 2))) {
+      /* Fail open: an unreachable rate limiter must not take the API down. */
+      if (r) freeReplyObject(r);
+      return RPC_OK;
+    }
+    if (r->type == REDIS_REPLY_INTEGER) {
+      long long v = r->integer;
+      freeReplyObject(r);
+      if (v == -1)
+        return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this member, slow down");
+      return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this org, slow down");
+    }
+    if (need_m) add(mkey, (long)r->element[0]->integer, now);
+    if (need_o) add(okey, (long)r->element[1]->integer, now);
     freeReplyObject(r);
-    if (v == -1) return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this member, slow down");
-    return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this org, slow down");
   }
-  grant(mkey, (long)r->element[0]->integer, now);
-  grant(okey, (long)r->element[1]->integer, now);
-  freeReplyObject(r);
-  return RPC_OK;
+  return RPC_OK;   /* still contended after four leases: let this one through */
 }
