@@ -18,15 +18,20 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
 #include "pbprint.h"
+#include "tls.h"
 #include "token.h"
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: accolade [--addr HOST:PORT] [--token JWT] [--json] [--timeout-ms N] COMMAND [ARGS]\n"
+          "usage: accolade [--addr HOST:PORT] [--token JWT] [--json] [--timeout-ms N]\n"
+          "                [--tls-ca PEM [--tls-cert PEM --tls-key PEM] [--tls-name NAME]] COMMAND [ARGS]\n"
           "\n"
           "Talks to the gateway at --addr (ACCOLADE_ADDR, default 127.0.0.1:50050) as the bearer of\n"
           "--token (ACCOLADE_TOKEN). Tables for people; --json prints one JSON object per reply\n"
-          "(field names as in proto/, enums by name) for scripts.\n"
+          "(field names as in proto/, enums by name) for scripts. --tls-ca (ACCOLADE_TLS_CA) speaks\n"
+          "TLS to a gateway whose certificate that CA signed; --tls-cert/--tls-key present a client\n"
+          "certificate (ACCOLADE_TLS_CLIENT_CERT/_KEY); --tls-name checks the certificate against\n"
+          "that name instead of the host (ACCOLADE_TLS_NAME).\n"
           "\n"
           "commands:\n");
   commands_usage(f);
@@ -211,6 +216,8 @@ static int cmd_token(const cli *c, int argc, char **argv, int i) {
 int main(int argc, char **argv) {
   cli c = {.addr = getenv("ACCOLADE_ADDR"), .token = getenv("ACCOLADE_TOKEN")};
   if (!c.addr || !*c.addr) c.addr = "127.0.0.1:50050";
+  const char *tls_ca = getenv("ACCOLADE_TLS_CA"), *tls_cert = getenv("ACCOLADE_TLS_CLIENT_CERT");
+  const char *tls_key = getenv("ACCOLADE_TLS_CLIENT_KEY"), *tls_name = getenv("ACCOLADE_TLS_NAME");
   int i = 1;
   for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
     const char *a = argv[i] + 2;
@@ -219,11 +226,20 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "help")) {
       usage(stdout);
       return 0;
-    } else if (i + 1 < argc && (!strcmp(a, "addr") || !strcmp(a, "token") || !strcmp(a, "timeout-ms"))) {
+    } else if (i + 1 < argc && (!strcmp(a, "addr") || !strcmp(a, "token") || !strcmp(a, "timeout-ms") ||
+                                !strncmp(a, "tls-", 4))) {
       const char *v = argv[++i];
       if (!strcmp(a, "addr")) c.addr = v;
-      if (!strcmp(a, "token")) c.token = v;
-      if (!strcmp(a, "timeout-ms")) c.timeout_ms = atoi(v);
+      else if (!strcmp(a, "token")) c.token = v;
+      else if (!strcmp(a, "timeout-ms")) c.timeout_ms = atoi(v);
+      else if (!strcmp(a, "tls-ca")) tls_ca = v;
+      else if (!strcmp(a, "tls-cert")) tls_cert = v;
+      else if (!strcmp(a, "tls-key")) tls_key = v;
+      else if (!strcmp(a, "tls-name")) tls_name = v;
+      else {
+        fprintf(stderr, "accolade: unknown option %s\n", argv[i - 1]);
+        return EXIT_USAGE;
+      }
     } else {
       fprintf(stderr, "accolade: unknown option %s\n", argv[i]);
       usage(stderr);
@@ -245,6 +261,12 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "token")) return cmd_token(&c, argc, argv, i);
   log_init("accolade", "error");
   rpc_runtime_init();
+  char err[512];
+  if (tls_client_setup(tls_ca && *tls_ca ? tls_ca : NULL, tls_cert, tls_key, tls_name, err, sizeof err) != 0) {
+    fprintf(stderr, "accolade: %s\n", err);
+    rpc_runtime_shutdown();
+    return EXIT_NOINPUT;
+  }
   int rc;
   if (!strcmp(cmd, "health")) {
     rc = cmd_health(&c, argc, argv, i);

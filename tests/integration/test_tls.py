@@ -121,6 +121,14 @@ def main():
             wait_ready(ch3)
             expect("gateway_tls_to_mtls_upstream",
                    echo(ch3, "end to end", [("authorization", "Bearer " + token)]) == b"end to end")
+            cli = [os.path.join(BUILD, "bin", "accolade"), "--addr", "127.0.0.1:%d" % gw_port, "--timeout-ms", "3000"]
+            r = subprocess.run(cli + ["--tls-ca", path("ca.pem"), "health"], capture_output=True, text=True)
+            expect("cli_speaks_tls_with_tls_ca", r.returncode == 0 and "SERVING" in r.stdout, (r.returncode, r.stderr))
+            r = subprocess.run(cli + ["health"], capture_output=True, text=True)
+            expect("cli_plaintext_to_tls_gateway_is_unavailable", r.returncode == 14, (r.returncode, r.stderr))
+            r = subprocess.run(cli + ["--tls-ca", path("missing.pem"), "health"], capture_output=True, text=True)
+            expect("cli_unreadable_ca_is_exit_66", r.returncode == 66 and "missing.pem" in r.stderr,
+                   (r.returncode, r.stderr))
 
             # 4. A certificate that cannot be read stops the process at start.
             bad = start("accolade-testsvc", {"ACCOLADE_TLS_CERT": path("missing.pem"),
