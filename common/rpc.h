@@ -119,6 +119,15 @@ typedef struct rpc_raw_request {
   size_t len;
 } rpc_raw_request;
 #define RPC_RAW_UNARY(path, fn) {(path), NULL, NULL, (fn), NULL, 0, 0}
+/* A raw unary handler may return RPC_DEFERRED: it has started work that will
+ * complete on the server's workers (rpc_call_raw_async) and then reply with
+ * rpc_reply_encoded / rpc_fail and rpc_finish. The worker is free meanwhile.
+ * Once that work has started the handler must not touch ctx again: the reply
+ * may already be on its way on another worker. */
+#define RPC_DEFERRED (-2)
+/* rpc_finish sends the reply of a deferred call with |code| (call it once,
+ * from the completion running on a worker). */
+void rpc_finish(rpc_ctx *ctx, int code);
 #define RPC_STREAM(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 0}
 #define RPC_BIDI(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 1}
 

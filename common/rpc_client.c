@@ -213,12 +213,26 @@ static grpc_completion_queue *thread_cq(void) {
   return cq;
 }
 
+/* call_open_on starts |cc| on |cq| (not owned: call_close leaves it). */
+static void call_open_on(client_call *cc, grpc_channel *ch, const char *method, const rpc_call_opts *opts,
+                         int64_t deadline_ms, const uint8_t *req, size_t req_len, grpc_completion_queue *cq,
+                         grpc_call *parent);
+
 static void call_open(client_call *cc, grpc_channel *ch, const char *method, const rpc_call_opts *opts,
                       int64_t deadline_ms, const uint8_t *req, size_t req_len, int own_cq) {
+  call_open_on(cc, ch, method, opts, deadline_ms, req, req_len,
+               own_cq ? grpc_completion_queue_create_for_pluck(NULL) : thread_cq(), NULL);
   cc->own_cq = own_cq;
-  cc->cq = own_cq ? grpc_completion_queue_create_for_pluck(NULL) : thread_cq();
+}
+
+/* |parent| (a server call, may be NULL): its cancellation reaches this call. */
+static void call_open_on(client_call *cc, grpc_channel *ch, const char *method, const rpc_call_opts *opts,
+                         int64_t deadline_ms, const uint8_t *req, size_t req_len, grpc_completion_queue *cq,
+                         grpc_call *parent) {
+  cc->own_cq = 0;
+  cc->cq = cq;
   grpc_slice mslice = grpc_slice_from_copied_string(method);
-  cc->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cc->cq, mslice, NULL,
+  cc->call = grpc_channel_create_call(ch, parent, GRPC_PROPAGATE_DEFAULTS, cc->cq, mslice, NULL,
                                       rpc_ms_to_deadline(deadline_ms), NULL);
   grpc_slice_unref(mslice);
   md_build(&cc->md, opts, call_request_id(opts));
@@ -334,6 +348,69 @@ int rpc_call_raw(const char *target, const char *method, const uint8_t *req, siz
     backoff_ms *= 2;
   }
   return rc;
+}
+
+/* An asynchronous unary call: its one batch completes on a server worker's
+ * queue, where on_async_event (the tag) hands the outcome to |done|. */
+typedef struct async_call {
+  rpc_tag tag;   /* first */
+  client_call cc;
+  grpc_byte_buffer *recv;
+  rpc_ctx *parent;
+  rpc_async_done done;
+  void *arg;
+} async_call;
+
+static void on_async_event(rpc_tag *t, int ok) {
+  async_call *ac = (async_call *)t;
+  (void)ok;   /* a failed batch still carries its status */
+  rpc_status st;
+  int code = (int)ac->cc.code;
+  copy_status(&st, ac->parent->arena, code, ac->cc.details, &ac->cc.trailers);
+  uint8_t *out = NULL;
+  size_t out_len = 0;
+  if (code == RPC_OK) {
+    if (ac->recv) out = rpc_byte_buffer_read(ac->parent->arena, ac->recv, &out_len);
+    else out = arena_alloc(ac->parent->arena, 1);
+  }
+  if (ac->recv) grpc_byte_buffer_destroy(ac->recv);
+  call_close(&ac->cc);
+  rpc_async_done done = ac->done;
+  rpc_ctx *parent = ac->parent;
+  void *arg = ac->arg;
+  free(ac);
+  done(parent, code, out, out_len, &st, arg);
+}
+
+int rpc_call_raw_async(const char *target, const char *method, const uint8_t *req, size_t req_len,
+                       const rpc_call_opts *opts, rpc_ctx *parent, rpc_async_done done, void *arg) {
+  grpc_channel *ch = target ? rpc_channel_for(target) : NULL;
+  if (!ch) return RPC_UNAVAILABLE;
+  int64_t deadline = call_deadline_ms(opts);
+  if (rpc_now_ms() >= deadline) return RPC_DEADLINE_EXCEEDED;
+  async_call *ac = calloc(1, sizeof *ac);
+  if (!ac) return RPC_RESOURCE_EXHAUSTED;
+  ac->tag.on_event = on_async_event;
+  ac->parent = parent;
+  ac->done = done;
+  ac->arg = arg;
+  /* a child of the server call: the caller going away, or the server's
+   * shutdown cancelling it, cancels this call too */
+  call_open_on(&ac->cc, ch, method, opts, deadline, req, req_len, rpc_ctx_cq(parent), rpc_ctx_call(parent));
+  grpc_op ops[6];
+  size_t n = send_ops(&ac->cc, ops);
+  memset(&ops[n], 0, sizeof ops[n]);
+  ops[n].op = GRPC_OP_RECV_MESSAGE;
+  ops[n].data.recv_message.recv_message = &ac->recv;
+  status_op(&ac->cc, &ops[n + 1]);
+  rpc_defer(parent);   /* before the batch: it may complete (and finish) at once */
+  if (grpc_call_start_batch(ac->cc.call, ops, n + 2, ac, NULL) != GRPC_CALL_OK) {
+    rpc_undefer(parent);
+    call_close(&ac->cc);
+    free(ac);
+    return RPC_INTERNAL;
+  }
+  return RPC_OK;
 }
 
 int rpc_call(const char *target, const char *method, const ProtobufCMessage *req,

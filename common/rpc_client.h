@@ -52,6 +52,17 @@ int rpc_call_raw(const char *target, const char *method, const uint8_t *req, siz
                  const rpc_call_opts *opts, arena *a, uint8_t **out, size_t *out_len,
                  rpc_status *st);
 
+/* rpc_call_raw_async starts a unary call for a server handler that then
+ * returns RPC_DEFERRED: the call completes on the queue of the worker serving
+ * |parent|, and |done| runs there with its code, the reply bytes and the status
+ * (all in |parent|'s arena); |done| replies and calls rpc_finish. One attempt,
+ * no retries (the caller's client retries). Returns RPC_OK when started, else
+ * the code of a call that could not start (|done| is then not called). */
+typedef void (*rpc_async_done)(rpc_ctx *parent, int code, const uint8_t *reply, size_t len, const rpc_status *st,
+                               void *arg);
+int rpc_call_raw_async(const char *target, const char *method, const uint8_t *req, size_t req_len,
+                       const rpc_call_opts *opts, rpc_ctx *parent, rpc_async_done done, void *arg);
+
 /* rpc_call packs |req|, calls, and unpacks the reply as |resp_desc| into |a|. */
 int rpc_call(const char *target, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *resp_desc, const rpc_call_opts *opts, arena *a,

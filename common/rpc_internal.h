@@ -23,6 +23,22 @@ uint8_t *rpc_byte_buffer_read(arena *a, grpc_byte_buffer *bb, size_t *len);
 grpc_byte_buffer *rpc_byte_buffer_pack(const ProtobufCMessage *msg);
 grpc_byte_buffer *rpc_byte_buffer_from(const uint8_t *buf, size_t len);
 
+/* Every tag on a server worker's completion queue starts with an rpc_tag: the
+ * worker calls its on_event with the event's success. Server calls are tags;
+ * so are the asynchronous client calls that complete on a worker's queue. */
+typedef struct rpc_tag {
+  void (*on_event)(struct rpc_tag *t, int ok);
+} rpc_tag;
+
+/* rpc_ctx_cq: the completion queue of the worker serving |ctx|'s call. */
+grpc_completion_queue *rpc_ctx_cq(const rpc_ctx *ctx);
+/* rpc_ctx_call: the server call of |ctx|. */
+grpc_call *rpc_ctx_call(const rpc_ctx *ctx);
+/* rpc_defer: |ctx|'s call will be finished by rpc_finish (call before the
+ * work that finishes it starts); rpc_undefer if that work could not start. */
+void rpc_defer(rpc_ctx *ctx);
+void rpc_undefer(rpc_ctx *ctx);
+
 /* rpc_stream_cancel_check is used by the client's stream relay. */
 int rpc_stream_closed(rpc_stream *s);
 

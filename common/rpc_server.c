@@ -191,7 +191,7 @@ struct rpc_server {
 typedef enum { CALL_REQUESTED, CALL_REPLYING } call_phase;
 
 typedef struct call {
-  void (*on_event)(struct call *c, int ok);   /* first: the tag is the call */
+  rpc_tag tag;               /* first: the call is its own tag */
   call_phase phase;
   worker *w;
   method_entry *me;          /* NULL for a generic call */
@@ -228,7 +228,7 @@ struct rpc_stream {
   call *c;
 };
 
-static void call_on_event(call *c, int ok);
+static void call_on_event(rpc_tag *t, int ok);
 static void post_request(worker *w, method_entry *me);
 static void spawn(call *c, void *(*fn)(void *));
 static void *raw_stream_thread(void *arg);
@@ -236,7 +236,7 @@ static void *raw_stream_thread(void *arg);
 static call *call_new(worker *w, method_entry *me) {
   call *c = calloc(1, sizeof *c);
   if (!c) abort();
-  c->on_event = call_on_event;
+  c->tag.on_event = call_on_event;
   c->w = w;
   c->me = me;
   grpc_metadata_array_init(&c->md);
@@ -644,6 +644,34 @@ static void spawn(call *c, void *(*fn)(void *)) {
 /* ------------------------------------------------------------------ */
 /* The worker loop                                                      */
 
+static void handler_begin(rpc_server *s);
+static void handler_end(rpc_server *s);
+
+/* reply_start sends a unary call's reply; its completion frees the call. */
+static void reply_start(call *c) {
+  grpc_op ops[4];
+  size_t n = fill_reply_ops(c, ops, c->ctx.code == RPC_OK, 1);
+  c->phase = CALL_REPLYING;
+  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+  if (e != GRPC_CALL_OK) {
+    log_error("reply batch on %s failed: %d", c->ctx.method, (int)e);
+    access_log(c);
+    call_free(c);
+  }
+}
+
+/* raw_outcome: a raw handler's |code|, and on success the bytes it gave
+ * rpc_reply_encoded, become the call's reply. */
+static void raw_outcome(call *c, int code) {
+  if (code == RPC_OK) {
+    c->ctx.code = RPC_OK;
+    c->reply = rpc_byte_buffer_from(c->ctx.reply_bytes ? c->ctx.reply_bytes : (const uint8_t *)"",
+                                    c->ctx.reply_bytes ? c->ctx.reply_len : 0);
+  } else if (c->ctx.code == RPC_OK) {
+    rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+  }
+}
+
 static void unary_run(call *c) {
   const rpc_method *m = c->me->m;
   const uint8_t *buf = NULL;
@@ -669,13 +697,10 @@ static void unary_run(call *c) {
   if (buf && !m->request) {   /* a raw method: the bytes as they came */
     rpc_raw_request raw = {buf, len};
     int code = m->unary(&c->ctx, &raw, NULL);
-    if (code == RPC_OK) {
-      c->ctx.code = RPC_OK;
-      c->reply = rpc_byte_buffer_from(c->ctx.reply_bytes ? c->ctx.reply_bytes : (const uint8_t *)"",
-                                      c->ctx.reply_bytes ? c->ctx.reply_len : 0);
-    } else if (c->ctx.code == RPC_OK) {
-      rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
-    }
+    /* Deferred: rpc_finish replies from a worker, maybe already has - the
+     * call may be gone, so touch nothing (rpc_defer counted it). */
+    if (code == RPC_DEFERRED) return;
+    raw_outcome(c, code);
   } else if (buf) {
     void *req = decode(c, m->request, buf, len);
     if (req) {
@@ -691,15 +716,23 @@ static void unary_run(call *c) {
       }
     }
   }
-  grpc_op ops[4];
-  size_t n = fill_reply_ops(c, ops, c->ctx.code == RPC_OK, 1);
-  c->phase = CALL_REPLYING;
-  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
-  if (e != GRPC_CALL_OK) {
-    log_error("reply batch on %s failed: %d", c->ctx.method, (int)e);
-    access_log(c);
-    call_free(c);
-  }
+  reply_start(c);
+}
+
+grpc_completion_queue *rpc_ctx_cq(const rpc_ctx *ctx) { return ((const call *)ctx->call_state)->w->cq; }
+grpc_call *rpc_ctx_call(const rpc_ctx *ctx) { return ((const call *)ctx->call_state)->call; }
+
+/* A deferred call counts as a running handler from before its work starts
+ * until rpc_finish, so shutdown waits for it. */
+void rpc_defer(rpc_ctx *ctx) { handler_begin(((call *)ctx->call_state)->w->srv); }
+void rpc_undefer(rpc_ctx *ctx) { handler_end(((call *)ctx->call_state)->w->srv); }
+
+void rpc_finish(rpc_ctx *ctx, int code) {
+  call *c = ctx->call_state;
+  rpc_server *s = c->w->srv;
+  raw_outcome(c, code);
+  reply_start(c);   /* may free the call: |s| was read before */
+  handler_end(s);   /* counted by rpc_defer */
 }
 
 /* handler_begin / handler_end bracket a handler running on a worker, so that
@@ -717,7 +750,8 @@ static void handler_end(rpc_server *s) {
   pthread_mutex_unlock(&s->mu);
 }
 
-static void call_on_event(call *c, int ok) {
+static void call_on_event(rpc_tag *t, int ok) {
+  call *c = (call *)t;
   worker *w = c->w;
   rpc_server *s = w->srv;
   if (c->phase == CALL_REPLYING) {
@@ -782,8 +816,8 @@ static void *worker_main(void *arg) {
     grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
     if (ev.type != GRPC_OP_COMPLETE) continue;
-    call *c = ev.tag;
-    c->on_event(c, ev.success);
+    rpc_tag *t = ev.tag;
+    t->on_event(t, ev.success);
   }
   return NULL;
 }

@@ -55,6 +55,29 @@ int gateway_is_stream(void *app, const char *method) {
   return r && r->stream;
 }
 
+/* forwarded: the upstream's answer, on a worker, becomes the caller's. */
+static void forwarded(rpc_ctx *ctx, int code, const uint8_t *reply, size_t len, const rpc_status *st, void *arg) {
+  (void)arg;
+  if (code == RPC_OK) {
+    rpc_reply_encoded(ctx, reply, len);
+  } else {
+    copy_back(ctx, st);
+    rpc_fail(ctx, code, "%s", st->message ? st->message : "");
+  }
+  rpc_finish(ctx, code);
+}
+
+int gateway_unary_async(rpc_ctx *ctx, const uint8_t *req, size_t len) {
+  identity id;
+  const char *addr;
+  int stream;
+  if (route(ctx, &id, &addr, &stream)) return ctx->code;
+  rpc_call_opts o = {.parent = ctx, .as = &id, .timeout_ms = 30000, .request_id = ctx->request_id};
+  int rc = rpc_call_raw_async(addr, ctx->method, req, len, &o, ctx, forwarded, NULL);
+  if (rc != RPC_OK) return rpc_fail(ctx, rc, "%s: cannot reach the service", rpc_code_name(rc));
+  return RPC_DEFERRED;
+}
+
 int gateway_unary(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len) {
   identity id;
   const char *addr;

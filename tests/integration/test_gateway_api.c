@@ -1,5 +1,6 @@
 /* The real gateway in front of the test service and svc-award. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -282,4 +283,70 @@ Test(gateway, rate_limits_are_taken_in_leases) {
   cr_assert(more >= 100 && more <= 106, "%ld Redis round trips for 100 members", more);
   arena_free(&a);
   cr_assert_eq(th_stop(&busy), 0);
+}
+
+/* Forwarded calls finish on the workers' queue after the handler returned
+ * (RPC_DEFERRED): stopping the gateway while clients keep calling still
+ * answers every call with a status and exits cleanly (under ASan: nothing
+ * leaked, nothing touched after free). */
+typedef struct hammer {
+  const char *addr;
+  char bearer[2100];
+  int ok, other, bad, bad_code;
+  char bad_msg[256];
+  volatile int stop;
+} hammer;
+
+static void *hammer_main(void *arg) {
+  hammer *h = arg;
+  const char *md[] = {"authorization", h->bearer, NULL};
+  rpc_call_opts o = {.timeout_ms = 2000, .metadata = md};
+  while (!h->stop) {
+    arena a;
+    arena_init(&a);
+    Accolade__V1__ListBadgesRequest req = ACCOLADE__V1__LIST_BADGES_REQUEST__INIT;
+    void *out;
+    rpc_status st;
+    int rc = rpc_call(h->addr, "/accolade.v1.AwardService/ListBadges", &req.base,
+                      &accolade__v1__list_badges_response__descriptor, &o, &a, &out, &st);
+    /* DEADLINE_EXCEEDED: gRPC core 1.51 sometimes holds a call that arrived as
+     * the shutdown began, before any handler saw it, until its deadline (or
+     * the grace period); seen with the generic path too, before async
+     * forwarding. The call still gets a status. */
+    int *n = rc == RPC_OK ? &h->ok
+             : rc == RPC_UNAVAILABLE || rc == RPC_CANCELLED || rc == RPC_DEADLINE_EXCEEDED ? &h->other
+                                                                                           : &h->bad;
+    __atomic_add_fetch(n, 1, __ATOMIC_RELAXED);
+    if (n == &h->bad) {
+      h->bad_code = rc;
+      snprintf(h->bad_msg, sizeof h->bad_msg, "%s", st.message ? st.message : "");
+    }
+    arena_free(&a);
+  }
+  return NULL;
+}
+
+Test(gateway, stopping_during_forwarded_calls_answers_them_and_exits_cleanly) {
+  char route[200], award_addr[96], redis[64];
+  snprintf(route, sizeof route, "ACCOLADE_GATEWAY_TEST_ROUTE=/accolade.test.v1.TestService/=%s", testsvc.addr);
+  snprintf(award_addr, sizeof award_addr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  const char *env[] = {route, award_addr, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
+                       "ACCOLADE_GATEWAY_RATE_MEMBER=0", "ACCOLADE_GATEWAY_RATE_ORG=0", NULL};   /* limits off */
+  th_proc g2;
+  cr_assert_eq(th_start(&g2, th_bin("gateway"), env), 0);
+  hammer h = {.addr = g2.addr};
+  snprintf(h.bearer, sizeof h.bearer, "Bearer %s", token("acme", "ada", "admin", 60, SECRET));
+  pthread_t t[6];
+  for (int i = 0; i < 6; i++) pthread_create(&t[i], NULL, hammer_main, &h);
+  usleep(800 * 1000);
+  int ok_before = __atomic_load_n(&h.ok, __ATOMIC_RELAXED);
+  int64_t t0 = rpc_now_ms();
+  cr_assert_eq(th_stop(&g2), 0, "the gateway did not exit cleanly under load");
+  int64_t stop_ms = rpc_now_ms() - t0;
+  h.stop = 1;
+  for (int i = 0; i < 6; i++) pthread_join(t[i], NULL);
+  cr_assert_gt(ok_before, 10, "forwarded calls succeed before the stop");
+  cr_assert_eq(h.bad, 0, "only OK, UNAVAILABLE, CANCELLED or DEADLINE_EXCEEDED (%d bad, e.g. %s: %s; the stop took %lld ms)", h.bad,
+               rpc_code_name(h.bad_code), h.bad_msg, (long long)stop_ms);
 }
