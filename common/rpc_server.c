@@ -980,14 +980,31 @@ void rpc_server_stop(rpc_server *s) {
   grpc_completion_queue *scq = grpc_completion_queue_create_for_pluck(NULL);
   int tag;
   grpc_server_shutdown_and_notify(s->server, scq, &tag);
-  gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                    gpr_time_from_millis(s->cfg.shutdown_grace_ms, GPR_TIMESPAN));
-  grpc_event ev = grpc_completion_queue_pluck(scq, &tag, grace, NULL);
-  if (ev.type == GRPC_QUEUE_TIMEOUT) {
-    log_warn("%s: calls still running after %d ms, cancelling them", s->name,
-             s->cfg.shutdown_grace_ms);
-    grpc_server_cancel_all_calls(s->server);
-    grpc_completion_queue_pluck(scq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  /* Wait for the calls in flight, up to the grace period. gRPC core may also
+   * hold a call that arrived as the shutdown began and never reached a
+   * handler, until its deadline: once no handler, deferred call or stream has
+   * been running for IDLE_CHECKS checks in a row, what is left is such calls,
+   * and they are cancelled rather than waited for. */
+  enum { CHECK_MS = 50, IDLE_CHECKS = 4 };
+  int64_t until = rpc_now_ms() + s->cfg.shutdown_grace_ms;
+  int idle = 0;
+  for (;;) {
+    int64_t step = rpc_now_ms() + CHECK_MS;
+    grpc_event ev = grpc_completion_queue_pluck(scq, &tag, rpc_ms_to_deadline(step < until ? step : until), NULL);
+    if (ev.type == GRPC_OP_COMPLETE) break;
+    pthread_mutex_lock(&s->mu);
+    idle = s->handlers == 0 && s->active_streams == 0 ? idle + 1 : 0;
+    pthread_mutex_unlock(&s->mu);
+    int late = rpc_now_ms() >= until;
+    if (late || idle >= IDLE_CHECKS) {
+      if (late)
+        log_warn("%s: calls still running after %d ms, cancelling them", s->name, s->cfg.shutdown_grace_ms);
+      else
+        log_debug("%s: no handler is running; cancelling calls that never reached one", s->name);
+      grpc_server_cancel_all_calls(s->server);
+      grpc_completion_queue_pluck(scq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+      break;
+    }
   }
   log_debug("%s: server shutdown complete", s->name);
   grpc_completion_queue_shutdown(scq);

@@ -286,9 +286,9 @@ Test(gateway, rate_limits_are_taken_in_leases) {
 }
 
 /* Forwarded calls finish on the workers' queue after the handler returned
- * (RPC_DEFERRED): stopping the gateway while clients keep calling still
- * answers every call with a status and exits cleanly (under ASan: nothing
- * leaked, nothing touched after free). */
+ * (RPC_DEFERRED): stopping the gateway while clients keep calling answers
+ * every call with OK, UNAVAILABLE or CANCELLED, soon, and exits cleanly (under
+ * ASan: nothing leaked, nothing touched after free). */
 typedef struct hammer {
   const char *addr;
   char bearer[2100];
@@ -300,7 +300,7 @@ typedef struct hammer {
 static void *hammer_main(void *arg) {
   hammer *h = arg;
   const char *md[] = {"authorization", h->bearer, NULL};
-  rpc_call_opts o = {.timeout_ms = 2000, .metadata = md};
+  rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};
   while (!h->stop) {
     arena a;
     arena_init(&a);
@@ -309,13 +309,7 @@ static void *hammer_main(void *arg) {
     rpc_status st;
     int rc = rpc_call(h->addr, "/accolade.v1.AwardService/ListBadges", &req.base,
                       &accolade__v1__list_badges_response__descriptor, &o, &a, &out, &st);
-    /* DEADLINE_EXCEEDED: gRPC core 1.51 sometimes holds a call that arrived as
-     * the shutdown began, before any handler saw it, until its deadline (or
-     * the grace period); seen with the generic path too, before async
-     * forwarding. The call still gets a status. */
-    int *n = rc == RPC_OK ? &h->ok
-             : rc == RPC_UNAVAILABLE || rc == RPC_CANCELLED || rc == RPC_DEADLINE_EXCEEDED ? &h->other
-                                                                                           : &h->bad;
+    int *n = rc == RPC_OK ? &h->ok : rc == RPC_UNAVAILABLE || rc == RPC_CANCELLED ? &h->other : &h->bad;
     __atomic_add_fetch(n, 1, __ATOMIC_RELAXED);
     if (n == &h->bad) {
       h->bad_code = rc;
@@ -347,6 +341,10 @@ Test(gateway, stopping_during_forwarded_calls_answers_them_and_exits_cleanly) {
   h.stop = 1;
   for (int i = 0; i < 6; i++) pthread_join(t[i], NULL);
   cr_assert_gt(ok_before, 10, "forwarded calls succeed before the stop");
-  cr_assert_eq(h.bad, 0, "only OK, UNAVAILABLE, CANCELLED or DEADLINE_EXCEEDED (%d bad, e.g. %s: %s; the stop took %lld ms)", h.bad,
+  /* gRPC core may hold a call that arrived as the shutdown began until its
+   * deadline; the runtime cancels such calls once no handler runs, so the
+   * stop does not wait out the callers' 5 s deadlines. */
+  cr_assert_lt(stop_ms, 3000, "the stop took %lld ms", (long long)stop_ms);
+  cr_assert_eq(h.bad, 0, "only OK, UNAVAILABLE or CANCELLED (%d bad, e.g. %s: %s; the stop took %lld ms)", h.bad,
                rpc_code_name(h.bad_code), h.bad_msg, (long long)stop_ms);
 }
