@@ -102,6 +102,23 @@ redisReply *redis_cmd_argv(int argc, const char **argv, const size_t *argvlen) {
   return checked(redisCommandArgv(c, argc, argv, argvlen));
 }
 
+int redis_pipeline(int n, const int *argc, const char *const *const *argv, redisReply **out) {
+  redisContext *c = redis_conn();
+  if (!c) return -1;
+  for (int i = 0; i < n; i++)
+    if (redisAppendCommandArgv(c, argc[i], (const char **)argv[i], NULL) != REDIS_OK) {
+      redis_disconnect();
+      return -1;
+    }
+  for (int i = 0; i < n; i++)
+    if (redisGetReply(c, (void **)&out[i]) != REDIS_OK || !out[i]) {
+      for (int k = 0; k < i; k++) freeReplyObject(out[k]);
+      redis_disconnect();
+      return -1;
+    }
+  return 0;
+}
+
 static void script_sha(redis_script *s) {
   if (s->sha[0]) return;
   unsigned char d[SHA_DIGEST_LENGTH];

@@ -28,6 +28,12 @@ redisReply *redis_cmd(const char *fmt, ...);
 /* redis_cmd_argv: the same with an argument vector. */
 redisReply *redis_cmd_argv(int argc, const char **argv, const size_t *argvlen);
 
+/* redis_pipeline sends |n| commands (argument vectors) in one write and reads
+ * their |n| replies into |out| (free each with freeReplyObject): one round
+ * trip. Returns 0, or -1 on a connection error (nothing to free; the
+ * connection is dropped and retried at the next call). */
+int redis_pipeline(int n, const int *argc, const char *const *const *argv, redisReply **out);
+
 typedef struct redis_script {
   const char *source;   /* the Lua source */
   char sha[41];         /* filled on first use */

@@ -151,6 +151,11 @@ static Accolade__V1__Entry *entry(rpc_ctx *ctx, int64_t rank, const char *id, co
 
 /* display fills the entries' display data: a team's name is its id; a
  * member's name and team come from the org's display hash. */
+static int display_apply(rpc_ctx *ctx, Accolade__V1__Entry **e, size_t n, redisReply *r);
+
+/* who_key: the hash of members' display data ("team\tname"). */
+static const char *who_key(rpc_ctx *ctx) { return arena_printf(ctx->arena, "lb:{%s}:who", ctx->id.org); }
+
 static int display(rpc_ctx *ctx, const board *b, Accolade__V1__Entry **e, size_t n) {
   if (!n) return RPC_OK;
   if (b->subject == SUBJ_TEAMS) {
@@ -159,9 +164,13 @@ static int display(rpc_ctx *ctx, const board *b, Accolade__V1__Entry **e, size_t
   }
   const char **argv = ARENA_ARRAY(ctx->arena, const char *, n + 2);
   argv[0] = "HMGET";
-  argv[1] = arena_printf(ctx->arena, "lb:{%s}:who", ctx->id.org);
+  argv[1] = who_key(ctx);
   for (size_t i = 0; i < n; i++) argv[i + 2] = e[i]->id;
-  redisReply *r = redis_cmd_argv((int)n + 2, argv, NULL);
+  return display_apply(ctx, e, n, redis_cmd_argv((int)n + 2, argv, NULL));
+}
+
+/* display_apply fills names and teams from an HMGET reply (which it frees). */
+static int display_apply(rpc_ctx *ctx, Accolade__V1__Entry **e, size_t n, redisReply *r) {
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n) {
     if (r) freeReplyObject(r);
     return unavailable(ctx);
@@ -179,11 +188,24 @@ static int display(rpc_ctx *ctx, const board *b, Accolade__V1__Entry **e, size_t
   return RPC_OK;
 }
 
-/* range reads ranks [start, stop] (0-based) of |b| into |out|. */
-static int range(rpc_ctx *ctx, const board *b, long start, long stop, Accolade__V1__Entry ***out, size_t *n) {
-  redisReply *r = redis_cmd("ZREVRANGE %s %ld %ld WITHSCORES", b->key, start, stop);
-  if (!r || r->type != REDIS_REPLY_ARRAY) {
-    if (r) freeReplyObject(r);
+/* range reads ranks [start, stop] (0-based) of |b| into |out|, and with
+ * |total| the board's size in the same round trip. */
+static int range(rpc_ctx *ctx, const board *b, long start, long stop, Accolade__V1__Entry ***out, size_t *n,
+                 int64_t *total) {
+  char from[24], to[24];
+  snprintf(from, sizeof from, "%ld", start);
+  snprintf(to, sizeof to, "%ld", stop);
+  const char *zr[] = {"ZREVRANGE", b->key, from, to, "WITHSCORES"}, *zc[] = {"ZCARD", b->key};
+  const char *const *argv[] = {zr, zc};
+  const int argc[] = {5, 2};
+  redisReply *rep[2] = {0};
+  if (redis_pipeline(total ? 2 : 1, argc, argv, rep)) return unavailable(ctx);
+  redisReply *r = rep[0];
+  int ok = r->type == REDIS_REPLY_ARRAY && (!total || rep[1]->type == REDIS_REPLY_INTEGER);
+  if (ok && total) *total = rep[1]->integer;
+  if (total) freeReplyObject(rep[1]);
+  if (!ok) {
+    freeReplyObject(r);
     return unavailable(ctx);
   }
   *n = r->elements / 2;
@@ -192,13 +214,6 @@ static int range(rpc_ctx *ctx, const board *b, long start, long stop, Accolade__
     (*out)[i] = entry(ctx, start + (long)i + 1, r->element[2 * i]->str, r->element[2 * i + 1]->str);
   freeReplyObject(r);
   return display(ctx, b, *out, *n);
-}
-
-static int64_t card(const char *key) {
-  redisReply *r = redis_cmd("ZCARD %s", key);
-  int64_t n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-  if (r) freeReplyObject(r);
-  return n;
 }
 
 int lb_get_top(rpc_ctx *ctx, const void *req, void *resp) {
@@ -223,13 +238,13 @@ int lb_get_top(rpc_ctx *ctx, const void *req, void *resp) {
   }
   unsigned gen = topcache_gen();
   out->period = arena_strdup(ctx->arena, b.period);
-  if (materialize(ctx, &b) || range(ctx, &b, (long)offset, (long)(offset + limit), &out->entries, &out->n_entries))
+  if (materialize(ctx, &b) ||
+      range(ctx, &b, (long)offset, (long)(offset + limit), &out->entries, &out->n_entries, &out->total))
     return ctx->code;
   if (out->n_entries > (size_t)limit) {
     out->n_entries = (size_t)limit;
     out->next_page_token = page_token_make(ctx, offset + limit, "");
   }
-  if ((out->total = card(b.key)) < 0) return unavailable(ctx);
   size_t len = accolade__v1__get_top_response__get_packed_size(out);
   uint8_t *buf = arena_alloc(ctx->arena, len ? len : 1);
   accolade__v1__get_top_response__pack(out, buf);
@@ -257,18 +272,37 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
   Accolade__V1__GetRankResponse *out = resp;
   if (rpc_require(ctx, MEMBER_ROLES)) return ctx->code;
   board b;
-  char score[64];
   if (resolve(ctx, r->board, &b) || check_id(ctx, "id", r->id, 128) || materialize(ctx, &b)) return ctx->code;
   out->period = arena_strdup(ctx->arena, b.period);
-  long long rank = rank_of(b.key, r->id, score, sizeof score);
-  if (rank == -2) return unavailable(ctx);
-  if (rank >= 0) {
+  /* rank, score, size and display data in one round trip */
+  const char *zr[] = {"ZREVRANK", b.key, r->id}, *zs[] = {"ZSCORE", b.key, r->id}, *zc[] = {"ZCARD", b.key};
+  const char *hm[] = {"HMGET", who_key(ctx), r->id};
+  const char *const *argv[] = {zr, zs, zc, hm};
+  const int argc[] = {3, 3, 2, 3};
+  int members = b.subject != SUBJ_TEAMS;
+  redisReply *rep[4] = {0};
+  if (redis_pipeline(members ? 4 : 3, argc, argv, rep)) return unavailable(ctx);
+  int ok = rep[0]->type == REDIS_REPLY_INTEGER || rep[0]->type == REDIS_REPLY_NIL;
+  ok = ok && rep[2]->type == REDIS_REPLY_INTEGER;
+  if (ok && rep[0]->type == REDIS_REPLY_INTEGER) {
     out->ranked = 1;
-    out->entry = entry(ctx, rank + 1, r->id, score);
-    if (display(ctx, &b, &out->entry, 1)) return ctx->code;
+    out->entry = entry(ctx, rep[0]->integer + 1, r->id, rep[1]->type == REDIS_REPLY_STRING ? rep[1]->str : "0");
   }
-  if ((out->total = card(b.key)) < 0) return unavailable(ctx);
-  return RPC_OK;
+  if (ok) out->total = rep[2]->integer;
+  for (int i = 0; i < 3; i++) freeReplyObject(rep[i]);
+  if (!ok) {
+    if (members) freeReplyObject(rep[3]);
+    return unavailable(ctx);
+  }
+  if (!members) {
+    if (out->ranked) out->entry->display_name = out->entry->id;
+    return RPC_OK;
+  }
+  if (!out->ranked) {
+    freeReplyObject(rep[3]);
+    return RPC_OK;
+  }
+  return display_apply(ctx, &out->entry, 1, rep[3]);
 }
 
 int lb_get_around(rpc_ctx *ctx, const void *req, void *resp) {
@@ -287,5 +321,5 @@ int lb_get_around(rpc_ctx *ctx, const void *req, void *resp) {
   out->ranked = 1;
   long above = r->above ? r->above : 2, below = r->below ? r->below : 2;
   long start = rank - above < 0 ? 0 : (long)rank - above;
-  return range(ctx, &b, start, (long)rank + below, &out->entries, &out->n_entries);
+  return range(ctx, &b, start, (long)rank + below, &out->entries, &out->n_entries, NULL);
 }
