@@ -1,8 +1,8 @@
 /* rebuild.c - recompute an org's boards from the ledger into fresh keys and
  * swap them in atomically (one Lua script).
  *
- * The aggregation runs in Postgres and streams back through a cursor, one
- * board after another, so memory stays bounded however big the ledger is.
+ * The aggregation runs in Postgres (store.c) and streams back through a
+ * cursor, one board after another, so memory stays bounded however big the ledger is.
  * Windowed boards are only rebuilt for periods that the retention still
  * keeps, each with the time to live it would have had (its last award plus
  * the retention), so a rebuild never brings expired periods back. */
@@ -19,7 +19,6 @@
 #include "store.h"
 #include "topcache.h"
 
-#define FETCH_ROWS "50000"
 #define ZADD_BATCH 500
 #define REBUILD_REDIS_TIMEOUT_MS 300000
 
@@ -44,34 +43,6 @@ static redis_script swap_script = {.source =
     "  end\n"
     "end\n"
     "return n\n"};
-
-/* $1 org, $2 now (ms), $3 retention of windowed boards (ms), $4 of day
- * buckets (ms). A window's rows are read only from the period holding its
- * retention cutoff on (periods sort as text). */
-static const char *aggregate_sql =
-    "DECLARE lb_rebuild NO SCROLL CURSOR FOR "
-    "WITH r AS (SELECT recipient_id, recipient_team, badge_id, category, points, granted_at_ms, "
-    "  to_timestamp(granted_at_ms / 1000.0) AT TIME ZONE 'UTC' AS ts FROM ledger "
-    "  WHERE org = $1 AND recorded AND retracted_at IS NULL), "
-    "w AS (SELECT win, fmt, to_char(to_timestamp(($2::bigint - CASE win WHEN 7 THEN $4::bigint "
-    "  ELSE $3::bigint END) / 1000.0) AT TIME ZONE 'UTC', fmt) AS since FROM (VALUES (1, 'IYYY-\"W\"IW'), "
-    "  (2, 'YYYY-MM'), (3, 'YYYY-\"Q\"Q'), (4, 'YYYY'), (7, 'YYYY-MM-DD')) v(win, fmt)), "
-    "p AS (SELECT w.win, to_char(r.ts, w.fmt) AS period, r.* FROM r JOIN w ON to_char(r.ts, w.fmt) >= w.since "
-    "  UNION ALL SELECT 5, 'all', r.* FROM r), "
-    /* One pass, one hash table per (subject, scope): GROUPING() tells the
-     * sets apart (a bit per column left out: recipient, team, badge, category). */
-    "g AS (SELECT win, period, GROUPING(recipient_id, recipient_team, badge_id, category) AS g, "
-    "  recipient_id, recipient_team, badge_id, category, sum(points) AS pts, max(granted_at_ms) AS last "
-    "  FROM p GROUP BY win, period, GROUPING SETS ((recipient_id), (recipient_id, recipient_team), "
-    "  (recipient_id, badge_id), (recipient_id, category), (recipient_team), (recipient_team, badge_id), "
-    "  (recipient_team, category))), "
-    "x AS (SELECT win, period, CASE WHEN g IN (7, 3, 5, 6) THEN 1 ELSE 2 END AS subj, "
-    "  CASE g WHEN 7 THEN 1 WHEN 11 THEN 1 WHEN 3 THEN 2 WHEN 5 THEN 3 WHEN 9 THEN 3 ELSE 4 END AS scope, "
-    "  CASE g WHEN 3 THEN recipient_team WHEN 5 THEN badge_id WHEN 9 THEN badge_id WHEN 6 THEN category "
-    "  WHEN 10 THEN category ELSE '' END AS scope_id, "
-    "  CASE WHEN g IN (7, 3, 5, 6) THEN recipient_id ELSE recipient_team END AS member, pts, last FROM g) "
-    "SELECT win, period, subj, scope, scope_id, member, pts, last FROM x "
-    "WHERE member <> '' AND (scope = 1 OR scope_id <> '') ORDER BY 1, 2, 3, 4, 5";
 
 typedef struct fresh_board {
   char *live, *fresh;
@@ -166,21 +137,16 @@ static int write_rows(rebuild *rb, PGresult *r) {
 /* write_display rewrites the org's display hash from the latest award of
  * each recipient that carried a name. */
 static int write_display(const char *org) {
-  const char *p[] = {org};
-  if (pg_exec("DECLARE lb_who NO SCROLL CURSOR FOR SELECT DISTINCT ON (recipient_id) recipient_id, "
-              "recipient_team || chr(9) || recipient_name FROM ledger WHERE org = $1 AND recorded "
-              "AND recipient_name <> '' ORDER BY recipient_id, granted_at_ms DESC",
-              1, p) != RPC_OK)
-    return -1;
+  if (store_display_open(org) != RPC_OK) return -1;
   char who[BOARD_KEY_MAX];
   snprintf(who, sizeof who, "lb:{%s}:who", org);
   for (;;) {
     PGresult *r;
-    if (pg_query(&r, "FETCH 10000 FROM lb_who", 0, NULL) != RPC_OK) return -1;
+    if (store_cursor_fetch("lb_who", 10000, &r) != RPC_OK) return -1;
     int rows = PQntuples(r);
     if (!rows) {
       PQclear(r);
-      return pg_exec("CLOSE lb_who", 0, NULL) == RPC_OK ? 0 : -1;
+      return store_cursor_close("lb_who") == RPC_OK ? 0 : -1;
     }
     const char **argv = malloc(sizeof(char *) * (size_t)(2 + 2 * rows));
     argv[0] = "HSET";
@@ -243,17 +209,13 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   int64_t t0_us = mono_us();
   rebuild rb = {.org = org};
   snprintf(rb.suffix, sizeof rb.suffix, ":rebuild:%lld", (long long)now.tv_sec);
-  char nows[24], ttl[24], day_ttl[24];
-  snprintf(nows, sizeof nows, "%lld", (long long)now_ms);
-  snprintf(ttl, sizeof ttl, "%lld", (long long)lb_board_ttl(WIN_WEEK) * 1000);
-  snprintf(day_ttl, sizeof day_ttl, "%lld", (long long)lb_board_ttl(WIN_DAY) * 1000);
-  const char *p[] = {org, nows, ttl, day_ttl};
-  if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return RPC_UNAVAILABLE;
+  if (store_begin() != RPC_OK) return RPC_UNAVAILABLE;
   /* The swap of a big org's boards is one script that runs for seconds. */
   redis_set_timeout_ms(REBUILD_REDIS_TIMEOUT_MS);
   int rc = store_lock_org(org, 1);
   if (!rc) rc = store_count_awards(org, awards);
-  if (!rc) rc = pg_exec(aggregate_sql, 4, p);
+  if (!rc)
+    rc = store_rebuild_open(org, now_ms, (int64_t)lb_board_ttl(WIN_WEEK) * 1000, (int64_t)lb_board_ttl(WIN_DAY) * 1000);
   int64_t sql_us = 0, t;
   while (!rc) {
     if (lb_stopping()) {   /* shutting down: the next start repairs */
@@ -263,7 +225,7 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
     }
     PGresult *r;
     t = mono_us();
-    if ((rc = pg_query(&r, "FETCH " FETCH_ROWS " FROM lb_rebuild", 0, NULL))) break;
+    if ((rc = store_cursor_fetch("lb_rebuild", 50000, &r))) break;
     sql_us += mono_us() - t;
     int rows = PQntuples(r);
     if (rows && write_rows(&rb, r) != 0) {
@@ -277,7 +239,7 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
     log_error("rebuild %s: writing the fresh boards failed (redis)", org);
     rc = RPC_UNAVAILABLE;
   }
-  if (!rc) rc = pg_exec("CLOSE lb_rebuild", 0, NULL);
+  if (!rc) rc = store_cursor_close("lb_rebuild");
   if (!rc && write_display(org) != 0) {
     log_error("rebuild %s: writing the display names failed", org);
     rc = RPC_UNAVAILABLE;
@@ -287,7 +249,7 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
     rc = RPC_UNAVAILABLE;
   }
   if (!rc) rc = store_mark_all_applied(org);
-  pg_exec(rc ? "ROLLBACK" : "COMMIT", 0, NULL);
+  store_end(rc == RPC_OK);
   redis_set_timeout_ms(2000);
   topcache_invalidate();
   for (int i = 0; i < rb.n; i++) {

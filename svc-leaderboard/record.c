@@ -195,8 +195,8 @@ static int retract_run(void *arg) {
   t->applied_now = 0;
   if (!t->row.applied) {
     /* Never reached the boards: nothing to take off. */
-    return pg_exec("UPDATE ledger SET applied = true, retract_applied = true WHERE award_id = $1", 1,
-                   (const char *[]){t->row.award_id});
+    rc = store_ledger_set(t->row.award_id, "applied");
+    return rc ? rc : store_ledger_set(t->row.award_id, "retract_applied");
   }
   if (apply_row(&t->row, -1) == 0) {
     rc = store_ledger_set(t->row.award_id, "retract_applied");
@@ -228,7 +228,7 @@ int lb_apply_pending(void) {
   for (int i = 0; i < n; i++) {
     ledger_row *x = &rows[i];
     /* The same shared lock as RecordAward: never during a rebuild. */
-    if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return -1;
+    if (store_begin() != RPC_OK) return -1;
     int sign = x->applied ? -1 : 1;
     int ok = store_lock_org(x->org, 0) == RPC_OK;
     if (ok && !x->applied && x->retracted) {
@@ -240,7 +240,7 @@ int lb_apply_pending(void) {
       ok = apply_row(x, sign) == 0 &&
            store_ledger_set(x->award_id, sign > 0 ? "applied" : "retract_applied") == RPC_OK;
     }
-    pg_exec(ok ? "COMMIT" : "ROLLBACK", 0, NULL);
+    store_end(ok);
     if (ok && sign == 0) continue;
     if (!ok) return -1;
     forget_marker(x, sign);

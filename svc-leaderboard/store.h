@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "accolade/v1/events.pb-c.h"
 #include "rpc.h"
 
@@ -39,5 +41,19 @@ int store_mark_all_applied(const char *org);
 
 /* store_count_awards: the org's awards that count (recorded, not retracted). */
 int store_count_awards(const char *org, int64_t *n);
+
+/* The rebuild's transaction and cursors (rebuild.c drives them). */
+int store_begin(void);
+int store_end(int commit);
+/* store_rebuild_open declares cursor "lb_rebuild": (window, period, subject,
+ * scope, scope id, member, points, last award ms) of every live board of the
+ * org, sorted by board; windowed boards only for periods the retentions
+ * (|ttl_ms|, |day_ttl_ms|) still keep at |now_ms|. */
+int store_rebuild_open(const char *org, int64_t now_ms, int64_t ttl_ms, int64_t day_ttl_ms);
+/* store_display_open declares cursor "lb_who": (member, "team\tname") of each
+ * recipient's latest named award. */
+int store_display_open(const char *org);
+int store_cursor_fetch(const char *cursor, int rows, PGresult **out);
+int store_cursor_close(const char *cursor);
 
 #endif
