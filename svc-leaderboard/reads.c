@@ -253,17 +253,18 @@ int lb_get_top(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
-/* rank_of: 0-based rank of |id| (-1 when absent; -2 when Redis is down). */
+/* rank_of: 0-based rank of |id| (-1 when absent; -2 when Redis is down),
+ * its score with it, in one round trip. */
 static long long rank_of(const char *key, const char *id, char *score, size_t cap) {
-  redisReply *r = redis_cmd("ZREVRANK %s %s", key, id);
-  if (!r) return -2;
-  long long rank = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-  freeReplyObject(r);
-  if (rank < 0) return -1;
-  r = redis_cmd("ZSCORE %s %s", key, id);
-  if (!r) return -2;
-  snprintf(score, cap, "%s", r->type == REDIS_REPLY_STRING ? r->str : "0");
-  freeReplyObject(r);
+  const char *zr[] = {"ZREVRANK", key, id}, *zs[] = {"ZSCORE", key, id};
+  const char *const *argv[] = {zr, zs};
+  const int argc[] = {3, 3};
+  redisReply *rep[2];
+  if (redis_pipeline(2, argc, argv, rep)) return -2;
+  long long rank = rep[0]->type == REDIS_REPLY_INTEGER ? rep[0]->integer : -1;
+  snprintf(score, cap, "%s", rep[1]->type == REDIS_REPLY_STRING ? rep[1]->str : "0");
+  freeReplyObject(rep[0]);
+  freeReplyObject(rep[1]);
   return rank;
 }
 
