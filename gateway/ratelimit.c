@@ -14,9 +14,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "gateway.h"
+#include "hash.h"
 #include "metrics.h"
 #include "redis.h"
 
@@ -65,17 +65,9 @@ typedef struct lease {
 static lease g_lease[LEASE_SLOTS];
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int64_t mono_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* slot finds |key|'s lease (a colliding one is replaced: a lease lost). */
 static lease *slot(const char *key) {
-  uint32_t h = 2166136261u;
-  for (const unsigned char *p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 16777619u;
-  lease *l = &g_lease[h % LEASE_SLOTS];
+  lease *l = &g_lease[hash_str(HASH_INIT, key) % LEASE_SLOTS];
   if (strcmp(l->key, key) != 0) {
     snprintf(l->key, sizeof l->key, "%s", key);
     l->tokens = 0;
@@ -131,7 +123,7 @@ int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id) {
   snprintf(a[3], sizeof a[3], "%g", g->org_burst);
   /* Another thread may spend what we fetched before we do: try again. */
   for (int attempt = 0; attempt < 4; attempt++) {
-    int64_t now = mono_ms();
+    int64_t now = rpc_now_ms();
     int need_m, need_o;
     if (take(mkey, okey, now, &need_m, &need_o)) return RPC_OK;
     snprintf(a[4], sizeof a[4], "%ld", need_m ? lease_size(g->member_rate, g->member_burst) : 0L);

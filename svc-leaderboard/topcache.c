@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "hash.h"
+
 #define SLOTS 512
 
 typedef struct slot {
@@ -30,9 +32,7 @@ static int64_t now_us(void) {
 }
 
 static slot *slot_of(const char *key) {
-  uint32_t h = 2166136261u;   /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 16777619u;
-  return &g_slots[h % SLOTS];
+  return &g_slots[hash_str(HASH_INIT, key) % SLOTS];
 }
 
 void topcache_init(void) {

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hash.h"
 #include "log.h"
 #include "notify.h"
 #include "pg.h"
@@ -36,11 +37,7 @@ static atomic_int g_stop;
 static int g_started;
 
 static uint32_t key_hash(const char *org, const char *user) {
-  uint32_t h = 2166136261u;   /* FNV-1a over "org/user" */
-  for (const char *p = org; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-  h = (h ^ '/') * 16777619u;
-  for (const char *p = user; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-  return h;
+  return hash_str(hash_str(hash_str(HASH_INIT, org), "/"), user);   /* "org/user" */
 }
 
 uint64_t live_version(const char *org, const char *user) {
