@@ -282,6 +282,35 @@ static void call_close(client_call *cc) {
   grpc_completion_queue_destroy(cc->cq);
 }
 
+/* unary_ops fills the one batch of a unary call: the four send ops, the
+ * reply's message into |*recv|, the status. Returns the number of ops (6). */
+static size_t unary_ops(client_call *cc, grpc_byte_buffer **recv, grpc_op *ops) {
+  size_t n = send_ops(cc, ops);
+  memset(&ops[n], 0, sizeof ops[n]);
+  ops[n].op = GRPC_OP_RECV_MESSAGE;
+  ops[n].data.recv_message.recv_message = recv;
+  status_op(cc, &ops[n + 1]);
+  return n + 2;
+}
+
+/* unary_outcome reads a completed unary call's status into |st| and, when
+ * OK, its reply into |*out| (all in |a|); destroys |recv|. Returns the code. */
+static int unary_outcome(client_call *cc, grpc_byte_buffer *recv, arena *a, uint8_t **out, size_t *out_len,
+                         rpc_status *st) {
+  int rc = (int)cc->code;
+  copy_status(st, a, rc, cc->details, &cc->trailers);
+  if (rc == RPC_OK) {
+    if (recv) {
+      *out = rpc_byte_buffer_read(a, recv, out_len);
+    } else {
+      *out = arena_alloc(a, 1);
+      *out_len = 0;
+    }
+  }
+  if (recv) grpc_byte_buffer_destroy(recv);
+  return rc;
+}
+
 /* One attempt of a unary call. */
 static int unary_once(grpc_channel *ch, const char *method, const uint8_t *req, size_t req_len,
                       const rpc_call_opts *opts, int64_t deadline_ms, arena *a, uint8_t **out,
@@ -290,30 +319,16 @@ static int unary_once(grpc_channel *ch, const char *method, const uint8_t *req, 
   call_open(&cc, ch, method, opts, deadline_ms, req, req_len, 0);
   grpc_byte_buffer *recv = NULL;
   grpc_op ops[6];
-  size_t n = send_ops(&cc, ops);
-  memset(&ops[n], 0, sizeof ops[n]);
-  ops[n].op = GRPC_OP_RECV_MESSAGE;
-  ops[n].data.recv_message.recv_message = &recv;
-  status_op(&cc, &ops[n + 1]);
+  size_t n = unary_ops(&cc, &recv, ops);
   int tag;
   int rc;
-  if (grpc_call_start_batch(cc.call, ops, n + 2, &tag, NULL) != GRPC_CALL_OK) {
+  if (grpc_call_start_batch(cc.call, ops, n, &tag, NULL) != GRPC_CALL_OK) {
     set_status(st, a, RPC_INTERNAL, "client: cannot start call");
     rc = RPC_INTERNAL;
   } else {
     grpc_completion_queue_pluck(cc.cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    rc = (int)cc.code;
-    copy_status(st, a, rc, cc.details, &cc.trailers);
-    if (rc == RPC_OK) {
-      if (recv) {
-        *out = rpc_byte_buffer_read(a, recv, out_len);
-      } else {
-        *out = arena_alloc(a, 1);
-        *out_len = 0;
-      }
-    }
+    rc = unary_outcome(&cc, recv, a, out, out_len, st);
   }
-  if (recv) grpc_byte_buffer_destroy(recv);
   call_close(&cc);
   return rc;
 }
@@ -365,15 +380,9 @@ static void on_async_event(rpc_tag *t, int ok) {
   async_call *ac = (async_call *)t;
   (void)ok;   /* a failed batch still carries its status */
   rpc_status st;
-  int code = (int)ac->cc.code;
-  copy_status(&st, ac->parent->arena, code, ac->cc.details, &ac->cc.trailers);
   uint8_t *out = NULL;
   size_t out_len = 0;
-  if (code == RPC_OK) {
-    if (ac->recv) out = rpc_byte_buffer_read(ac->parent->arena, ac->recv, &out_len);
-    else out = arena_alloc(ac->parent->arena, 1);
-  }
-  if (ac->recv) grpc_byte_buffer_destroy(ac->recv);
+  int code = unary_outcome(&ac->cc, ac->recv, ac->parent->arena, &out, &out_len, &st);
   call_close(&ac->cc);
   rpc_async_done done = ac->done;
   rpc_ctx *parent = ac->parent;
@@ -398,13 +407,9 @@ int rpc_call_raw_async(const char *target, const char *method, const uint8_t *re
    * shutdown cancelling it, cancels this call too */
   call_open_on(&ac->cc, ch, method, opts, deadline, req, req_len, rpc_ctx_cq(parent), rpc_ctx_call(parent));
   grpc_op ops[6];
-  size_t n = send_ops(&ac->cc, ops);
-  memset(&ops[n], 0, sizeof ops[n]);
-  ops[n].op = GRPC_OP_RECV_MESSAGE;
-  ops[n].data.recv_message.recv_message = &ac->recv;
-  status_op(&ac->cc, &ops[n + 1]);
+  size_t n = unary_ops(&ac->cc, &ac->recv, ops);
   rpc_defer(parent);   /* before the batch: it may complete (and finish) at once */
-  if (grpc_call_start_batch(ac->cc.call, ops, n + 2, ac, NULL) != GRPC_CALL_OK) {
+  if (grpc_call_start_batch(ac->cc.call, ops, n, ac, NULL) != GRPC_CALL_OK) {
     rpc_undefer(parent);
     call_close(&ac->cc);
     free(ac);
