@@ -55,6 +55,18 @@ static Accolade__V1__GetTopResponse *weekly_top(rpc_ctx *ctx, const char *org, c
   return top;
 }
 
+typedef struct climb {
+  const Accolade__V1__Entry *e;
+  int64_t was, gain;   /* last week's rank (0: absent), places gained */
+} climb;
+
+/* by_gain: the biggest gain first; ties to the higher rank. */
+static int by_gain(const void *x, const void *y) {
+  const climb *a = x, *b = y;
+  if (a->gain != b->gain) return a->gain > b->gain ? -1 : 1;
+  return (a->e->rank > b->e->rank) - (a->e->rank < b->e->rank);
+}
+
 /* movers: who climbed most on the weekly member board, this week against the
  * week before (someone new to it counts as climbing from 101st). */
 static int movers(rpc_ctx *ctx, const char *org, const char *week, const char *team, Accolade__V1__Digest *out) {
@@ -67,33 +79,29 @@ static int movers(rpc_ctx *ctx, const char *org, const char *week, const char *t
     out->movers_unavailable = 1;
     return RPC_OK;
   }
+  /* each climb once: this week's rank against last week's (101st if absent) */
+  climb *c = ARENA_ARRAY(ctx->arena, climb, now->n_entries + 1);
+  size_t nc = 0;
+  for (size_t i = 0; i < now->n_entries; i++) {
+    const Accolade__V1__Entry *e = now->entries[i];
+    int64_t was = 0;
+    for (size_t j = 0; j < before->n_entries && !was; j++)
+      if (!strcmp(before->entries[j]->id, e->id)) was = before->entries[j]->rank;
+    int64_t gain = (was ? was : 101) - e->rank;
+    if (gain > 0) c[nc++] = (climb){e, was, gain};
+  }
+  qsort(c, nc, sizeof *c, by_gain);
   out->movers = ARENA_ARRAY(ctx->arena, Accolade__V1__DigestMover *, 6);
-  int64_t last_gain = INT64_MAX;
-  while (out->n_movers < 5) {   /* the five biggest gains, in order (ties: the higher rank) */
-    const Accolade__V1__Entry *best = NULL;
-    int64_t best_gain = 0, best_prev = 0;
-    for (size_t i = 0; i < now->n_entries; i++) {
-      const Accolade__V1__Entry *e = now->entries[i];
-      int64_t was = 0;
-      for (size_t j = 0; j < before->n_entries && !was; j++)
-        if (!strcmp(before->entries[j]->id, e->id)) was = before->entries[j]->rank;
-      int64_t gain = (was ? was : 101) - e->rank;
-      int taken = 0;
-      for (size_t k = 0; k < out->n_movers; k++) taken |= !strcmp(out->movers[k]->id, e->id);
-      if (gain <= 0 || gain > last_gain || taken || gain <= best_gain) continue;
-      best = e, best_gain = gain, best_prev = was;
-    }
-    if (!best) break;
+  for (size_t i = 0; i < nc && i < 5; i++) {   /* the five biggest gains */
     Accolade__V1__DigestMover *m = ARENA_NEW(ctx->arena, Accolade__V1__DigestMover);
     accolade__v1__digest_mover__init(m);
-    m->id = best->id;
-    m->display_name = best->display_name;
-    m->team = best->team;
-    m->rank = best->rank;
-    m->previous_rank = best_prev;
-    m->points = best->points;
+    m->id = c[i].e->id;
+    m->display_name = c[i].e->display_name;
+    m->team = c[i].e->team;
+    m->rank = c[i].e->rank;
+    m->previous_rank = c[i].was;
+    m->points = c[i].e->points;
     out->movers[out->n_movers++] = m;
-    last_gain = best_gain;
   }
   return RPC_OK;
 }
