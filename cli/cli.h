@@ -38,9 +38,6 @@ const char *cli_me(const cli *c, arena *a);
  * NULL) or "name: value" lines. */
 void cli_print(const cli *c, const ProtobufCMessage *m, const char *rows, const char *cols);
 
-/* opt_value finds "--name value" or "--name=value" in argv[from..]. */
-const char *opt_value(int argc, char **argv, int from, const char *name);
-
 /* The commands with code of their own (members import, watch). */
 int cmd_members_import(const cli *c, int argc, char **argv, int i);
 int cmd_watch(const cli *c, int argc, char **argv, int i);

@@ -310,16 +310,12 @@ typedef struct progress {
 
 static void *progress_main(void *p_) {
   progress *p = p_;
-  struct timespec start, now;
-  clock_gettime(CLOCK_REALTIME, &start);
+  int64_t start = rpc_now_ms();
   pthread_mutex_lock(&p->mu);
   while (!p->done) {
-    struct timespec until = {start.tv_sec, start.tv_nsec};
-    clock_gettime(CLOCK_REALTIME, &now);
-    until.tv_sec = now.tv_sec + 1;
+    struct timespec until = rpc_realtime_after(1000);
     pthread_cond_timedwait(&p->cv, &p->mu, &until);
-    clock_gettime(CLOCK_REALTIME, &now);
-    if (!p->done) fprintf(stderr, "\r%s: %lds elapsed", p->what, (long)(now.tv_sec - start.tv_sec));
+    if (!p->done) fprintf(stderr, "\r%s: %llds elapsed", p->what, (long long)((rpc_now_ms() - start) / 1000));
   }
   pthread_mutex_unlock(&p->mu);
   fputs("\r\033[K", stderr);

@@ -46,7 +46,8 @@ static void usage(FILE *f) {
           "64 usage error; 65 bad input file; 66 input file not readable\n");
 }
 
-const char *opt_value(int argc, char **argv, int from, const char *name) {
+/* opt_value finds "--name value" or "--name=value" in argv[from..]. */
+static const char *opt_value(int argc, char **argv, int from, const char *name) {
   size_t n = strlen(name);
   for (int i = from; i < argc; i++) {
     if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, name, n)) continue;

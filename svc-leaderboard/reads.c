@@ -149,13 +149,13 @@ static Accolade__V1__Entry *entry(rpc_ctx *ctx, int64_t rank, const char *id, co
   return e;
 }
 
-/* display fills the entries' display data: a team's name is its id; a
- * member's name and team come from the org's display hash. */
 static int display_apply(rpc_ctx *ctx, Accolade__V1__Entry **e, size_t n, redisReply *r);
 
 /* who_key: the hash of members' display data ("team\tname"). */
 static const char *who_key(rpc_ctx *ctx) { return arena_printf(ctx->arena, "lb:{%s}:who", ctx->id.org); }
 
+/* display fills the entries' display data: a team's name is its id; a
+ * member's name and team come from the org's display hash. */
 static int display(rpc_ctx *ctx, const board *b, Accolade__V1__Entry **e, size_t n) {
   if (!n) return RPC_OK;
   if (b->subject == SUBJ_TEAMS) {
