@@ -108,6 +108,86 @@ int pg_exec(const char *sql, int n, const char *const *params) {
   return pg_query(NULL, sql, n, params);
 }
 
+/* unescape_copy undoes COPY's text escapes in place (\\, \t, \n, \r, \b,
+ * \f, \v, octal \ooo, hex \xhh); "\N" alone is NULL. */
+static char *unescape_copy(char *s) {
+  if (s[0] == '\\' && s[1] == 'N' && !s[2]) return NULL;
+  char *w = s;
+  for (char *r = s; *r; r++) {
+    if (*r != '\\' || !r[1]) {
+      *w++ = *r;
+      continue;
+    }
+    char c = *++r;
+    switch (c) {
+      case 'b': *w++ = '\b'; break;
+      case 'f': *w++ = '\f'; break;
+      case 'n': *w++ = '\n'; break;
+      case 'r': *w++ = '\r'; break;
+      case 't': *w++ = '\t'; break;
+      case 'v': *w++ = '\v'; break;
+      case 'x': {
+        int v = 0, k = 0;
+        for (; k < 2 && ((r[1] >= '0' && r[1] <= '9') || ((r[1] | 32) >= 'a' && (r[1] | 32) <= 'f')); k++, r++)
+          v = v * 16 + (r[1] <= '9' ? r[1] - '0' : (r[1] | 32) - 'a' + 10);
+        *w++ = k ? (char)v : 'x';
+        break;
+      }
+      default:
+        if (c >= '0' && c <= '7') {
+          int v = c - '0';
+          for (int k = 0; k < 2 && r[1] >= '0' && r[1] <= '7'; k++) v = v * 8 + (*++r - '0');
+          *w++ = (char)v;
+        } else {
+          *w++ = c;   /* \\ and any other escaped character: itself */
+        }
+    }
+  }
+  *w = 0;
+  return s;
+}
+
+int pg_copy_out(const char *sql, int (*row)(void *arg, char **cols, int ncols), void *arg) {
+  PGconn *c = pg_conn();
+  if (!c) return RPC_UNAVAILABLE;
+  PGresult *r = PQexec(c, sql);
+  if (!r || PQresultStatus(r) != PGRES_COPY_OUT) {
+    int code = map_error(r, c, sql);
+    PQclear(r);
+    if (code == RPC_UNAVAILABLE) pg_disconnect();
+    return code;
+  }
+  PQclear(r);
+  int rc = 0;
+  char *cols[64];
+  for (;;) {
+    char *line;
+    int n = PQgetCopyData(c, &line, 0);
+    if (n < 0) break;
+    if (!rc) {
+      if (n > 0 && line[n - 1] == '\n') line[n - 1] = 0;
+      int k = 0;
+      for (char *p = line; k < 64;) {
+        cols[k++] = p;
+        char *tab = strchr(p, '\t');
+        if (!tab) break;
+        *tab = 0;
+        p = tab + 1;
+      }
+      for (int i = 0; i < k; i++) cols[i] = unescape_copy(cols[i]);
+      rc = row(arg, cols, k);
+    }
+    PQfreemem(line);
+  }
+  int code = RPC_OK;
+  while ((r = PQgetResult(c))) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && code == RPC_OK) code = map_error(r, c, sql);
+    PQclear(r);
+  }
+  if (code == RPC_UNAVAILABLE) pg_disconnect();
+  return rc ? rc : code;
+}
+
 int pg_tx(int (*fn)(void *arg), void *arg) {
   int rc = RPC_ABORTED;
   for (int attempt = 0; attempt < 5 && rc == RPC_ABORTED; attempt++) {

@@ -40,6 +40,14 @@ int pg_query(PGresult **out, const char *sql, int n, const char *const *params);
 /* pg_exec is pg_query for statements whose rows are not needed. */
 int pg_exec(const char *sql, int n, const char *const *params);
 
+/* pg_copy_out runs |sql|, a COPY ... TO STDOUT in the text format, and calls
+ * |row| with each row's columns (unescaped, NUL-terminated, writable until
+ * the call returns; NULL for SQL NULL). COPY takes no parameters: the caller
+ * sets what the statement needs beforehand (for example with a parameterized
+ * set_config() read by current_setting()). After a non-zero |row| return
+ * the rest is read and dropped, and that value returned; otherwise pg codes. */
+int pg_copy_out(const char *sql, int (*row)(void *arg, char **cols, int ncols), void *arg);
+
 /* pg_tx runs |fn| inside BEGIN ... COMMIT on this thread's connection,
  * retrying the whole transaction up to 5 times on RPC_ABORTED. If |fn| returns
  * non-zero the transaction is rolled back and that code returned. */

@@ -65,6 +65,12 @@ int boards_rolling_caches(const char *org, const board_ref *day, const char *d, 
 int boards_day_shift(const char *day, int days, char *out, size_t cap);
 
 double boards_score(int64_t points, int64_t reached_s);
+
+/* One member of a board and its score. */
+typedef struct board_entry {
+  const char *id;
+  double score;
+} board_entry;
 int64_t boards_points(double score);
 
 #endif

@@ -1,8 +1,10 @@
 /* rebuild.c - recompute an org's boards from the ledger into fresh keys and
  * swap them in atomically (one Lua script).
  *
- * The aggregation runs in Postgres (store.c) and streams back through a
- * cursor, one board after another, so memory stays bounded however big the ledger is.
+ * The org's ledger is read once (COPY) into a tally (tally.h), which hands
+ * out every board with its members sorted by score; each board is written
+ * to a fresh key with one RESTORE of a sorted-set payload (dump.h), several
+ * in flight at once, or with ZADDs where the server refuses the payload.
  * Windowed boards are only rebuilt for periods that the retention still
  * keeps, each with the time to live it would have had (its last award plus
  * the retention), so a rebuild never brings expired periods back. */
@@ -12,14 +14,18 @@
 #include <time.h>
 
 #include "boards.h"
+#include "dump.h"
 #include "lb.h"
 #include "log.h"
 #include "pg.h"
 #include "redis.h"
 #include "store.h"
+#include "tally.h"
 #include "topcache.h"
 
 #define ZADD_BATCH 500
+#define IN_FLIGHT 64                   /* commands sent whose replies are not read */
+#define IN_FLIGHT_BYTES (32 << 20)
 #define REBUILD_REDIS_TIMEOUT_MS 300000
 
 /* KEYS[1] the org's registry, KEYS[2], KEYS[3] the marker sets, KEYS[4..]
@@ -55,19 +61,20 @@ typedef struct rebuild {
   char suffix[48];
   fresh_board *b;
   int n, cap;
-  /* the ZADD being assembled */
-  const char *argv[2 + 2 * ZADD_BATCH];
-  char scores[ZADD_BATCH][32];
-  int members;
-  int pending;   /* commands sent, replies not read */
+  int restore;                    /* write with RESTORE (else ZADD) */
+  dump_buf payload;
+  size_t sent[IN_FLIGHT];         /* the bytes of each command in flight, oldest first */
+  int pending, oldest;
+  size_t pending_bytes;
   int64_t pairs;
 } rebuild;
 
-static int read_replies(rebuild *rb) {
+/* read_replies reads replies until at most |keep| commands are in flight. */
+static int read_replies(rebuild *rb, int keep) {
   redisContext *c = redis_conn();
   if (!c) return -1;
   int ok = 1;
-  for (; rb->pending > 0; rb->pending--) {
+  for (; rb->pending > keep; rb->pending--) {
     redisReply *rep;
     if (redisGetReply(c, (void **)&rep) != REDIS_OK) {
       redis_disconnect();
@@ -78,90 +85,164 @@ static int read_replies(rebuild *rb) {
       ok = 0;
     }
     freeReplyObject(rep);
+    rb->pending_bytes -= rb->sent[rb->oldest];
+    rb->oldest = (rb->oldest + 1) % IN_FLIGHT;
   }
   return ok ? 0 : -1;
 }
 
-/* flush sends the ZADD under assembly; every 64 commands, reads replies. */
-static int flush(rebuild *rb) {
-  if (!rb->members) return 0;
+/* send appends one command; the oldest replies are read while Redis works
+ * on the newer ones. */
+static int send(rebuild *rb, int argc, const char **argv, const size_t *len) {
   redisContext *c = redis_conn();
-  if (!c) return -1;
-  rb->argv[0] = "ZADD";
-  rb->argv[1] = rb->b[rb->n - 1].fresh;
-  redisAppendCommandArgv(c, 2 + 2 * rb->members, rb->argv, NULL);
-  rb->members = 0;
-  return ++rb->pending >= 64 ? read_replies(rb) : 0;
+  if (!c || redisAppendCommandArgv(c, argc, argv, len) != REDIS_OK) return -1;
+  size_t bytes = 0;
+  for (int i = 0; i < argc; i++) bytes += len ? len[i] : strlen(argv[i]);
+  rb->sent[(rb->oldest + rb->pending) % IN_FLIGHT] = bytes;
+  rb->pending++;
+  rb->pending_bytes += bytes;
+  if (rb->pending == IN_FLIGHT) return read_replies(rb, IN_FLIGHT / 2);
+  return rb->pending_bytes > IN_FLIGHT_BYTES ? read_replies(rb, 0) : 0;
 }
 
-static void board_begin(rebuild *rb, const char *live, int window) {
+static int write_zadd(rebuild *rb, const char *key, const tally_board *b) {
+  const char *argv[2 + 2 * ZADD_BATCH];
+  char scores[ZADD_BATCH][32];
+  for (size_t i = 0; i < b->n;) {
+    int k = 0;
+    argv[k++] = "ZADD";
+    argv[k++] = key;
+    for (int m = 0; m < ZADD_BATCH && i < b->n; m++, i++) {
+      snprintf(scores[m], sizeof scores[m], "%.17g", b->entries[i].score);
+      argv[k++] = scores[m];
+      argv[k++] = b->entries[i].id;
+    }
+    /* The strings live on this stack: hiredis copies them as it appends. */
+    if (send(rb, k, argv, NULL) != 0) return -1;
+  }
+  return 0;
+}
+
+/* write_board writes one board from the tally into its fresh key. */
+static int write_board(void *arg, const tally_board *b) {
+  rebuild *rb = arg;
+  if (lb_stopping()) return -1;
   if (rb->n == rb->cap) {
     rb->cap = rb->cap ? rb->cap * 2 : 256;
     rb->b = realloc(rb->b, sizeof *rb->b * (size_t)rb->cap);
+    if (!rb->b) abort();
   }
   fresh_board *f = &rb->b[rb->n++];
-  f->live = strdup(live);
-  size_t len = strlen(live) + strlen(rb->suffix) + 1;
+  f->live = strdup(b->key);
+  size_t len = strlen(b->key) + strlen(rb->suffix) + 1;
   f->fresh = malloc(len);
-  snprintf(f->fresh, len, "%s%s", live, rb->suffix);
-  f->window = window;
-  f->last_ms = 0;
+  snprintf(f->fresh, len, "%s%s", b->key, rb->suffix);
+  f->window = b->window;
+  f->last_ms = b->last_ms;
+  rb->pairs += (int64_t)b->n;
+  if (!rb->restore) return write_zadd(rb, f->fresh, b);
+  dump_zset(&rb->payload, b->entries, b->n);
+  const char *argv[] = {"RESTORE", f->fresh, "0", (const char *)rb->payload.p, "REPLACE"};
+  size_t lens[] = {7, len - 1, 1, rb->payload.n, 7};
+  return send(rb, 5, argv, lens);
 }
 
-/* write_rows adds one fetched batch of (board, member) rows. The strings
- * stay valid until the batch is flushed: each batch ends with a flush. */
-static int write_rows(rebuild *rb, PGresult *r) {
-  int rows = PQntuples(r);
-  for (int i = 0; i < rows; i++) {
-    char key[BOARD_KEY_MAX];
-    int window = (int)pg_int(r, i, 0);
-    if (boards_key(key, sizeof key, rb->org, (int)pg_int(r, i, 2), window, pg_str(r, i, 1), (int)pg_int(r, i, 3),
-                   pg_str(r, i, 4)) != 0)
-      continue;
-    if (!rb->n || strcmp(key, rb->b[rb->n - 1].live) != 0) {
-      if (flush(rb) != 0) return -1;
-      board_begin(rb, key, window);
-    }
-    fresh_board *f = &rb->b[rb->n - 1];
-    int64_t last = pg_int(r, i, 7);
-    if (last > f->last_ms) f->last_ms = last;
-    snprintf(rb->scores[rb->members], sizeof rb->scores[0], "%.17g", boards_score(pg_int(r, i, 6), last / 1000));
-    rb->argv[2 + 2 * rb->members] = rb->scores[rb->members];
-    rb->argv[3 + 2 * rb->members] = pg_str(r, i, 5);
-    rb->pairs++;
-    if (++rb->members == ZADD_BATCH && flush(rb) != 0) return -1;
+/* restore_works: whether this Redis takes our sorted-set payloads (asked
+ * once per process, with a two-member probe). ACCOLADE_LEADERBOARD_REBUILD_
+ * WRITE=zadd writes with ZADD regardless. -1: Redis unreachable. */
+static int restore_works(const char *org) {
+  static int known = -1;
+  int k = __atomic_load_n(&known, __ATOMIC_ACQUIRE);
+  if (k >= 0) return k;
+  const char *mode = getenv("ACCOLADE_LEADERBOARD_REBUILD_WRITE");
+  if (mode && strcmp(mode, "zadd") == 0) {
+    __atomic_store_n(&known, 0, __ATOMIC_RELEASE);
+    return 0;
   }
-  return flush(rb);
+  char key[BOARD_KEY_MAX];
+  snprintf(key, sizeof key, "lb:{%s}:restore-probe", org);
+  board_entry e[] = {{"b", 2.5}, {"a", -1}};
+  dump_buf d = {0};
+  dump_zset(&d, e, 2);
+  const char *argv[] = {"RESTORE", key, "0", (const char *)d.p, "REPLACE"};
+  size_t lens[] = {7, strlen(key), 1, d.n, 7};
+  redisReply *r = redis_cmd_argv(5, argv, lens);
+  dump_buf_free(&d);
+  if (!r) return -1;
+  int ok = r->type == REDIS_REPLY_STATUS;
+  if (!ok) log_warn("rebuild: Redis refuses sorted-set payloads (%s); writing with ZADD", r->str);
+  freeReplyObject(r);
+  if (ok) {
+    r = redis_cmd("ZRANGE %s 0 -1 WITHSCORES", key);
+    if (!r) return -1;
+    ok = r->type == REDIS_REPLY_ARRAY && r->elements == 4 && strcmp(r->element[0]->str, "a") == 0 &&
+         strtod(r->element[1]->str, NULL) == -1 && strcmp(r->element[2]->str, "b") == 0 &&
+         strtod(r->element[3]->str, NULL) == 2.5;
+    if (!ok) log_warn("rebuild: a restored sorted-set payload reads back wrong; writing with ZADD");
+    freeReplyObject(r);
+    r = redis_cmd("DEL %s", key);
+    if (r) freeReplyObject(r);
+  }
+  __atomic_store_n(&known, ok, __ATOMIC_RELEASE);
+  return ok;
 }
 
-/* write_display rewrites the org's display hash from the latest award of
- * each recipient that carried a name. */
-static int write_display(const char *org) {
-  if (store_display_open(org) != RPC_OK) return -1;
+/* add_row takes one ledger row (store_ledger_read) into the tally. */
+static int add_row(void *arg, char **cols, int ncols) {
+  if (ncols != 8) return RPC_INTERNAL;
+  for (int i = 0; i < 8; i++)
+    if (!cols[i]) return RPC_INTERNAL;   /* every column is NOT NULL */
+  tally_add(arg, cols[0], cols[1], cols[2], cols[3], strtoll(cols[4], NULL, 10), strtoll(cols[5], NULL, 10),
+            cols[6], cols[7][0] == 't');
+  return 0;
+}
+
+typedef struct names {
+  rebuild *rb;
+  const char *argv[2 + 2 * 1000];
+  size_t len[2 + 2 * 1000];
+  char *values[1000];
+  int n;
+} names;
+
+static int names_flush(names *w) {
+  if (!w->n) return 0;
+  int rc = send(w->rb, 2 + 2 * w->n, w->argv, w->len);
+  for (int i = 0; i < w->n; i++) free(w->values[i]);
+  w->n = 0;
+  return rc;
+}
+
+static int add_name(void *arg, const char *id, const char *team, const char *name) {
+  names *w = arg;
+  size_t len = strlen(team) + 1 + strlen(name);
+  char *v = malloc(len + 1);
+  snprintf(v, len + 1, "%s\t%s", team, name);
+  w->values[w->n] = v;
+  w->argv[2 + 2 * w->n] = id;
+  w->len[2 + 2 * w->n] = strlen(id);
+  w->argv[3 + 2 * w->n] = v;
+  w->len[3 + 2 * w->n] = len;
+  return ++w->n == 1000 ? names_flush(w) : 0;
+}
+
+/* write_names rewrites the org's display hash from the latest award of each
+ * recipient that carried a name. */
+static int write_names(rebuild *rb, tally *t) {
   char who[BOARD_KEY_MAX];
-  snprintf(who, sizeof who, "lb:{%s}:who", org);
-  for (;;) {
-    PGresult *r;
-    if (store_cursor_fetch("lb_who", 10000, &r) != RPC_OK) return -1;
-    int rows = PQntuples(r);
-    if (!rows) {
-      PQclear(r);
-      return store_cursor_close("lb_who") == RPC_OK ? 0 : -1;
-    }
-    const char **argv = malloc(sizeof(char *) * (size_t)(2 + 2 * rows));
-    argv[0] = "HSET";
-    argv[1] = who;
-    for (int i = 0; i < rows; i++) {
-      argv[2 + 2 * i] = pg_str(r, i, 0);
-      argv[3 + 2 * i] = pg_str(r, i, 1);
-    }
-    redisReply *rep = redis_cmd_argv(2 + 2 * rows, argv, NULL);
-    free(argv);
-    PQclear(r);
-    int ok = rep && rep->type == REDIS_REPLY_INTEGER;
-    if (rep) freeReplyObject(rep);
-    if (!ok) return -1;
-  }
+  snprintf(who, sizeof who, "lb:{%s}:who", rb->org);
+  names *w = calloc(1, sizeof *w);
+  if (!w) abort();
+  w->rb = rb;
+  w->argv[0] = "HSET";
+  w->len[0] = 4;
+  w->argv[1] = who;
+  w->len[1] = strlen(who);
+  int rc = tally_names(t, add_name, w);
+  if (!rc) rc = names_flush(w);
+  for (int i = 0; i < w->n; i++) free(w->values[i]);
+  free(w);
+  return rc;
 }
 
 static int swap(rebuild *rb, int64_t now_ms) {
@@ -201,46 +282,52 @@ static int64_t mono_us(void) {
   return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
+/* drop_fresh deletes the fresh keys of a rebuild that did not finish. */
+static void drop_fresh(rebuild *rb) {
+  const char *argv[1 + 500];
+  argv[0] = "UNLINK";
+  for (int i = 0; i < rb->n;) {
+    int k = 1;
+    for (; k <= 500 && i < rb->n; k++, i++) argv[k] = rb->b[i].fresh;
+    redisReply *d = redis_cmd_argv(k, argv, NULL);
+    if (!d) return;
+    freeReplyObject(d);
+  }
+}
+
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   *awards = *boards = 0;
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-  int64_t t0_us = mono_us();
+  int64_t t0 = mono_us(), t_read = 0, t_write = 0;
   rebuild rb = {.org = org};
   snprintf(rb.suffix, sizeof rb.suffix, ":rebuild:%lld", (long long)now.tv_sec);
+  int64_t from_ms[WIN_LAST + 1];
+  for (int w = 0; w <= WIN_LAST; w++) {
+    long ttl = lb_board_ttl(w);
+    from_ms[w] = ttl > 0 ? now_ms - (int64_t)ttl * 1000 : INT64_MIN;
+  }
   if (store_begin() != RPC_OK) return RPC_UNAVAILABLE;
   /* The swap of a big org's boards is one script that runs for seconds. */
   redis_set_timeout_ms(REBUILD_REDIS_TIMEOUT_MS);
+  tally *t = tally_new();
   int rc = store_lock_org(org, 1);
-  if (!rc) rc = store_count_awards(org, awards);
-  if (!rc)
-    rc = store_rebuild_open(org, now_ms, (int64_t)lb_board_ttl(WIN_WEEK) * 1000, (int64_t)lb_board_ttl(WIN_DAY) * 1000);
-  int64_t sql_us = 0, t;
-  while (!rc) {
-    if (lb_stopping()) {   /* shutting down: the next start repairs */
-      log_warn("rebuild %s: given up, the service is stopping", org);
-      rc = RPC_UNAVAILABLE;
-      break;
-    }
-    PGresult *r;
-    t = mono_us();
-    if ((rc = store_cursor_fetch("lb_rebuild", 50000, &r))) break;
-    sql_us += mono_us() - t;
-    int rows = PQntuples(r);
-    if (rows && write_rows(&rb, r) != 0) {
-      log_error("rebuild %s: writing the fresh boards failed (redis)", org);
-      rc = RPC_UNAVAILABLE;
-    }
-    PQclear(r);
-    if (!rows) break;
+  if (!rc) rc = store_ledger_read(org, add_row, t);
+  t_read = mono_us();
+  if (!rc) {
+    rb.restore = restore_works(org);
+    if (rb.restore < 0) rc = RPC_UNAVAILABLE;
   }
-  if (!rc && read_replies(&rb) != 0) {
-    log_error("rebuild %s: writing the fresh boards failed (redis)", org);
+  if (!rc && (tally_boards(t, org, from_ms, write_board, &rb) != 0 || read_replies(&rb, 0) != 0)) {
+    if (lb_stopping())   /* shutting down: the next start repairs */
+      log_warn("rebuild %s: given up, the service is stopping", org);
+    else
+      log_error("rebuild %s: writing the fresh boards failed (redis)", org);
     rc = RPC_UNAVAILABLE;
   }
-  if (!rc) rc = store_cursor_close("lb_rebuild");
-  if (!rc && write_display(org) != 0) {
+  t_write = mono_us();
+  if (!rc && (write_names(&rb, t) != 0 || read_replies(&rb, 0) != 0)) {
     log_error("rebuild %s: writing the display names failed", org);
     rc = RPC_UNAVAILABLE;
   }
@@ -250,21 +337,26 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   }
   if (!rc) rc = store_mark_all_applied(org);
   store_end(rc == RPC_OK);
+  *awards = tally_awards(t);
+  tally_free(t);
+  if (rc) {   /* leave no fresh keys behind */
+    redis_disconnect();   /* replies of a broken pipeline may still be unread */
+    drop_fresh(&rb);
+  }
   redis_set_timeout_ms(2000);
   topcache_invalidate();
   for (int i = 0; i < rb.n; i++) {
-    if (rc) {   /* leave no fresh keys behind */
-      redisReply *d = redis_cmd("DEL %s", rb.b[i].fresh);
-      if (d) freeReplyObject(d);
-    }
     free(rb.b[i].live);
     free(rb.b[i].fresh);
   }
   free(rb.b);
+  dump_buf_free(&rb.payload);
   *boards = rb.n;
-  log_info("rebuilt org %s: %lld awards, %d boards, %lld entries; %lld ms waiting for postgres of %lld ms",
-           org, (long long)*awards, rb.n, (long long)rb.pairs, (long long)(sql_us / 1000),
-           (long long)((mono_us() - t0_us) / 1000));
+  log_info("rebuilt org %s: %lld awards, %d boards, %lld entries (%s); ledger read %lld ms, boards written "
+           "%lld ms, names and swap %lld ms",
+           org, (long long)*awards, rb.n, (long long)rb.pairs, rb.restore == 1 ? "RESTORE" : "ZADD",
+           (long long)((t_read - t0) / 1000), (long long)((t_write - t_read) / 1000),
+           (long long)((mono_us() - t_write) / 1000));
   return rc;
 }
 

@@ -142,75 +142,19 @@ int store_mark_all_applied(const char *org) {
                  1, p);
 }
 
-int store_count_awards(const char *org, int64_t *n) {
-  const char *p[] = {org};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT count(*) FROM ledger WHERE org = $1 AND recorded AND retracted_at IS NULL", 1, p);
-  if (rc) return rc;
-  *n = pg_int(r, 0, 0);
-  PQclear(r);
-  return RPC_OK;
-}
-
 /* ---- rebuild ---- */
 
-/* $1 org, $2 now (ms), $3 retention of windowed boards (ms), $4 of day
- * buckets (ms). A window's rows are read only from the period holding its
- * retention cutoff on (periods sort as text). */
-static const char *const aggregate_sql =
-    "DECLARE lb_rebuild NO SCROLL CURSOR FOR "
-    "WITH r AS (SELECT recipient_id, recipient_team, badge_id, category, points, granted_at_ms, "
-    "  to_timestamp(granted_at_ms / 1000.0) AT TIME ZONE 'UTC' AS ts FROM ledger "
-    "  WHERE org = $1 AND recorded AND retracted_at IS NULL), "
-    "w AS (SELECT win, fmt, to_char(to_timestamp(($2::bigint - CASE win WHEN 7 THEN $4::bigint "
-    "  ELSE $3::bigint END) / 1000.0) AT TIME ZONE 'UTC', fmt) AS since FROM (VALUES (1, 'IYYY-\"W\"IW'), "
-    "  (2, 'YYYY-MM'), (3, 'YYYY-\"Q\"Q'), (4, 'YYYY'), (7, 'YYYY-MM-DD')) v(win, fmt)), "
-    "p AS (SELECT w.win, to_char(r.ts, w.fmt) AS period, r.* FROM r JOIN w ON to_char(r.ts, w.fmt) >= w.since "
-    "  UNION ALL SELECT 5, 'all', r.* FROM r), "
-    /* One pass, one hash table per (subject, scope): GROUPING() tells the
-     * sets apart (a bit per column left out: recipient, team, badge, category). */
-    "g AS (SELECT win, period, GROUPING(recipient_id, recipient_team, badge_id, category) AS g, "
-    "  recipient_id, recipient_team, badge_id, category, sum(points) AS pts, max(granted_at_ms) AS last "
-    "  FROM p GROUP BY win, period, GROUPING SETS ((recipient_id), (recipient_id, recipient_team), "
-    "  (recipient_id, badge_id), (recipient_id, category), (recipient_team), (recipient_team, badge_id), "
-    "  (recipient_team, category))), "
-    "x AS (SELECT win, period, CASE WHEN g IN (7, 3, 5, 6) THEN 1 ELSE 2 END AS subj, "
-    "  CASE g WHEN 7 THEN 1 WHEN 11 THEN 1 WHEN 3 THEN 2 WHEN 5 THEN 3 WHEN 9 THEN 3 ELSE 4 END AS scope, "
-    "  CASE g WHEN 3 THEN recipient_team WHEN 5 THEN badge_id WHEN 9 THEN badge_id WHEN 6 THEN category "
-    "  WHEN 10 THEN category ELSE '' END AS scope_id, "
-    "  CASE WHEN g IN (7, 3, 5, 6) THEN recipient_id ELSE recipient_team END AS member, pts, last FROM g) "
-    "SELECT win, period, subj, scope, scope_id, member, pts, last FROM x "
-    "WHERE member <> '' AND (scope = 1 OR scope_id <> '') ORDER BY 1, 2, 3, 4, 5";
+int store_ledger_read(const char *org, int (*row)(void *arg, char **cols, int ncols), void *arg) {
+  /* COPY takes no parameters: the org goes in as a transaction-local setting. */
+  const char *p[] = {org};
+  int rc = pg_exec("SELECT set_config('accolade.rebuild_org', $1, true)", 1, p);
+  if (rc) return rc;
+  return pg_copy_out("COPY (SELECT recipient_id, recipient_team, badge_id, category, points, granted_at_ms, "
+                     "recipient_name, retracted_at IS NULL FROM ledger "
+                     "WHERE org = current_setting('accolade.rebuild_org') AND recorded) TO STDOUT",
+                     row, arg);
+}
 
 int store_begin(void) { return pg_exec("BEGIN", 0, NULL); }
 
 int store_end(int commit) { return pg_exec(commit ? "COMMIT" : "ROLLBACK", 0, NULL); }
-
-int store_rebuild_open(const char *org, int64_t now_ms, int64_t ttl_ms, int64_t day_ttl_ms) {
-  char nows[24], ttl[24], day_ttl[24];
-  snprintf(nows, sizeof nows, "%lld", (long long)now_ms);
-  snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
-  snprintf(day_ttl, sizeof day_ttl, "%lld", (long long)day_ttl_ms);
-  const char *p[] = {org, nows, ttl, day_ttl};
-  return pg_exec(aggregate_sql, 4, p);
-}
-
-int store_display_open(const char *org) {
-  const char *p[] = {org};
-  return pg_exec("DECLARE lb_who NO SCROLL CURSOR FOR SELECT DISTINCT ON (recipient_id) recipient_id, "
-                 "recipient_team || chr(9) || recipient_name FROM ledger WHERE org = $1 AND recorded "
-                 "AND recipient_name <> '' ORDER BY recipient_id, granted_at_ms DESC",
-                 1, p);
-}
-
-int store_cursor_fetch(const char *cursor, int rows, PGresult **out) {
-  char sql[96];
-  snprintf(sql, sizeof sql, "FETCH %d FROM %s", rows, cursor);
-  return pg_query(out, sql, 0, NULL);
-}
-
-int store_cursor_close(const char *cursor) {
-  char sql[96];
-  snprintf(sql, sizeof sql, "CLOSE %s", cursor);
-  return pg_exec(sql, 0, NULL);
-}

@@ -39,21 +39,13 @@ int store_orgs(char ***orgs, int *n);
 /* store_mark_all_applied after a rebuild of |org|. */
 int store_mark_all_applied(const char *org);
 
-/* store_count_awards: the org's awards that count (recorded, not retracted). */
-int store_count_awards(const char *org, int64_t *n);
-
-/* The rebuild's transaction and cursors (rebuild.c drives them). */
+/* The rebuild's transaction (rebuild.c drives it). */
 int store_begin(void);
 int store_end(int commit);
-/* store_rebuild_open declares cursor "lb_rebuild": (window, period, subject,
- * scope, scope id, member, points, last award ms) of every live board of the
- * org, sorted by board; windowed boards only for periods the retentions
- * (|ttl_ms|, |day_ttl_ms|) still keep at |now_ms|. */
-int store_rebuild_open(const char *org, int64_t now_ms, int64_t ttl_ms, int64_t day_ttl_ms);
-/* store_display_open declares cursor "lb_who": (member, "team\tname") of each
- * recipient's latest named award. */
-int store_display_open(const char *org);
-int store_cursor_fetch(const char *cursor, int rows, PGresult **out);
-int store_cursor_close(const char *cursor);
+/* store_ledger_read calls |row| with each recorded ledger row of |org|
+ * (COPY): recipient, team, badge, category, points, granted_at_ms, recipient
+ * name, "t" if it counts (not retracted) else "f". Returns pg codes, or
+ * |row|'s first non-zero return. */
+int store_ledger_read(const char *org, int (*row)(void *arg, char **cols, int ncols), void *arg);
 
 #endif

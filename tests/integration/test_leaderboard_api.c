@@ -9,6 +9,7 @@
 
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "harness.h"
+#include "redis.h"
 
 #define SVC "/accolade.v1.LeaderboardService/"
 #define DEC31_2026 1798718400000LL   /* Thu 2026-12-31T12:00Z, ISO 2026-W53 */
@@ -18,6 +19,7 @@ static th_proc lb;
 static const char *dsn;
 static char org[64];
 static identity svc, member, admin;
+static const char *lb_env[4];   /* room for one more setting */
 
 static void setup(void) {
   th_init();
@@ -25,8 +27,10 @@ static void setup(void) {
   static char pg[600], redis[64];
   snprintf(pg, sizeof pg, "ACCOLADE_LEADERBOARD_PG=%s", dsn);
   snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
-  const char *env[] = {pg, redis, NULL};
-  cr_assert_eq(th_start(&lb, th_bin("svc-leaderboard"), env), 0, "svc-leaderboard did not start");
+  lb_env[0] = pg;
+  lb_env[1] = redis;
+  lb_env[2] = NULL;
+  cr_assert_eq(th_start(&lb, th_bin("svc-leaderboard"), lb_env), 0, "svc-leaderboard did not start");
   static int seq;
   snprintf(org, sizeof org, "lbo-%d-%d", getpid(), seq++);
   th_as(&svc, org, "svc:award", "service", "");
@@ -41,7 +45,8 @@ static void teardown(void) {
 
 TestSuite(leaderboard, .init = setup, .fini = teardown, .timeout = 120);
 
-static const char *next_name;   /* the recipient's display name for the next record() */
+static const char *next_name;       /* the recipient's display name for the next record() */
+static const char *next_category;   /* its badge's category ("sales" when NULL) */
 
 static int record(const char *id, const char *who, const char *team, const char *badge, int64_t points,
                   int64_t ms, int *recorded) {
@@ -53,7 +58,8 @@ static int record(const char *id, const char *who, const char *team, const char 
   r.recipient_id = (char *)who;
   r.recipient_team = (char *)team;
   r.badge_id = (char *)badge;
-  r.category = "sales";
+  r.category = next_category ? (char *)next_category : "sales";
+  next_category = NULL;
   r.points = points;
   r.granted_at_ms = ms;
   r.recipient_name = next_name ? (char *)next_name : "";
@@ -394,4 +400,106 @@ Test(leaderboard, get_top_shows_each_members_latest_name_and_team) {
     arena_free(&a);
     rebuild();   /* the second pass reads what the rebuild wrote */
   }
+}
+
+static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* snapshot renders every sorted set of the org (each member and exact score,
+ * and whether it expires) and its display hash, keys in order; returns the
+ * number of sorted sets. */
+static int snapshot(char *buf, size_t cap) {
+  redisReply *keys = redis_cmd("KEYS lb:{%s}:*", org);
+  cr_assert(keys && keys->type == REDIS_REPLY_ARRAY);
+  char **names = malloc(sizeof(char *) * (keys->elements + 1));
+  for (size_t i = 0; i < keys->elements; i++) names[i] = keys->element[i]->str;
+  qsort(names, keys->elements, sizeof(char *), str_cmp);
+  size_t k = 0;
+  int zsets = 0;
+  buf[0] = 0;
+  for (size_t i = 0; i < keys->elements; i++) {
+    redisReply *type = redis_cmd("TYPE %s", names[i]);
+    int zset = strcmp(type->str, "zset") == 0, hash = strcmp(type->str, "hash") == 0;
+    freeReplyObject(type);
+    if (!zset && !hash) continue;   /* the key registry and the marker sets */
+    redisReply *ttl = redis_cmd("TTL %s", names[i]);
+    redisReply *r = zset ? redis_cmd("ZRANGE %s 0 -1 WITHSCORES", names[i]) : redis_cmd("HGETALL %s", names[i]);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements > 0, "%s", names[i]);
+    k += (size_t)snprintf(buf + k, cap - k, "%s%s:", names[i], ttl->integer > 0 ? " (expires)" : "");
+    /* a hash's fields in order */
+    char **f = malloc(sizeof(char *) * r->elements);
+    for (size_t j = 0; j < r->elements; j += 2) {
+      f[j / 2] = malloc(512);
+      snprintf(f[j / 2], 512, "%s=%s", r->element[j]->str, r->element[j + 1]->str);
+    }
+    if (hash) qsort(f, r->elements / 2, sizeof(char *), str_cmp);
+    for (size_t j = 0; j < r->elements / 2; j++) {
+      k += (size_t)snprintf(buf + k, cap - k, " %s", f[j]);
+      free(f[j]);
+    }
+    k += (size_t)snprintf(buf + k, cap - k, "\n");
+    cr_assert_lt(k, cap - 1, "the snapshot buffer is too small");
+    free(f);
+    freeReplyObject(r);
+    freeReplyObject(ttl);
+    zsets += zset;
+  }
+  free(names);
+  freeReplyObject(keys);
+  return zsets;
+}
+
+/* Every board and the display hash, byte for byte, as the awards wrote
+ * them, after a rebuild with RESTORE payloads and after one with ZADDs. */
+Test(leaderboard, a_rebuild_writes_every_board_as_the_awards_did, .timeout = 300) {
+  redis_setup("127.0.0.1", th_redis_port(), NULL);
+  srand(11);
+  static const char *teams[] = {"east", "west", "north", ""};
+  static const char *badges[] = {"deal-closer", "knowledge-sharer", "customer-champion"};
+  static const char *cats[] = {"sales", "enablement", ""};
+  static const char *names[] = {"Ann", "Bo Lee", "Cy \"Tab\"\tTrent", ""};
+  int64_t now = now_ms();
+  for (int i = 0; i < 160; i++) {
+    char id[32], who[16];
+    snprintf(id, sizeof id, "rw-%d", i);
+    snprintf(who, sizeof who, "u%d", rand() % 25);
+    next_name = names[rand() % 4];
+    next_category = cats[rand() % 3];
+    /* Within the day buckets' retention (62 days). A live write keeps a board
+     * for the retention from the write, a rebuild from the board's last
+     * award: a backdated award's expired periods are not rebuilt. In time
+     * order, as awards arrive: a member's name is that of the latest. */
+    int64_t ms = now - 60 * DAY + i * (60 * DAY / 160) + rand() % 1000;
+    cr_assert_eq(record(id, who, teams[rand() % 4], badges[rand() % 3], 1 + rand() % 40, ms, NULL), RPC_OK);
+  }
+  for (int i = 0; i < 160; i += 9) {
+    char id[32];
+    snprintf(id, sizeof id, "rw-%d", i);
+    cr_assert_eq(retract(id), RPC_OK);
+  }
+  size_t cap = 1 << 20;
+  char *before = malloc(cap), *after = malloc(cap);
+  int zsets = snapshot(before, cap);
+  cr_assert_gt(zsets, 300, "%d boards", zsets);
+  for (int mode = 0; mode < 2; mode++) {
+    if (mode == 1) {   /* the same with ZADD, as against a server refusing the payloads */
+      cr_assert_eq(th_stop(&lb), 0);
+      lb_env[2] = "ACCOLADE_LEADERBOARD_REBUILD_WRITE=zadd";
+      cr_assert_eq(th_start(&lb, th_bin("svc-leaderboard"), lb_env), 0);
+    }
+    Accolade__V1__RebuildLeaderboardsResponse out;
+    cr_assert_eq(rebuild_as(&admin, &out), RPC_OK);
+    int now_zsets = snapshot(after, cap);
+    if (strcmp(before, after) != 0) {   /* show where they part */
+      size_t d = 0;
+      while (before[d] == after[d]) d++;
+      while (d > 0 && before[d - 1] != '\n') d--;
+      cr_assert_fail("mode %d: the boards differ from here:\n--- before\n%.600s\n--- after\n%.600s", mode, before + d,
+                     after + d);
+    }
+    cr_assert_eq(now_zsets, zsets);
+    cr_assert_eq(out.boards, zsets, "%lld boards rebuilt, %d in Redis", (long long)out.boards, zsets);
+    cr_assert_eq(out.awards, 160 - 18);
+  }
+  free(before);
+  free(after);
 }
