@@ -34,6 +34,24 @@ redisReply *redis_cmd_argv(int argc, const char **argv, const size_t *argvlen);
  * connection is dropped and retried at the next call). */
 int redis_pipeline(int n, const int *argc, const char *const *const *argv, redisReply **out);
 
+/* A redis_writer sends a stream of commands from a thread of its own, on its
+ * own connection, keeping up to 64 in flight: the caller goes on with its
+ * work while Redis executes them. For bulk writes whose replies are only
+ * checked for errors (a rebuild's boards).
+ *
+ *   redis_writer *w = redis_writer_start(256 << 20, 300000);
+ *   ... redis_writer_send(w, argc, argv, lens) ...   (-1 once anything failed)
+ *   if (redis_writer_finish(w) != 0) ...             (every reply read; -1: an
+ *                                                     error reply or a lost connection) */
+typedef struct redis_writer redis_writer;
+/* redis_writer_start: |queue_bytes| bounds the commands queued and not yet
+ * sent (redis_writer_send waits past it); |timeout_ms| the connection's. */
+redis_writer *redis_writer_start(size_t queue_bytes, int timeout_ms);
+int redis_writer_send(redis_writer *w, int argc, const char **argv, const size_t *argvlen);
+/* redis_writer_finish sends what is queued, reads every reply, stops the
+ * thread and frees |w|. 0, or -1 if any command failed. */
+int redis_writer_finish(redis_writer *w);
+
 typedef struct redis_script {
   const char *source;   /* the Lua source */
   char sha[41];         /* filled on first use */

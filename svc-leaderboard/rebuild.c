@@ -24,88 +24,42 @@
 #include "topcache.h"
 
 #define ZADD_BATCH 500
-#define IN_FLIGHT 64                   /* commands sent whose replies are not read */
-#define IN_FLIGHT_BYTES (32 << 20)
+#define QUEUE_BYTES (256 << 20)   /* commands formatted and not yet sent */
 #define REBUILD_REDIS_TIMEOUT_MS 300000
 
-/* KEYS[1] the org's registry, KEYS[2], KEYS[3] the marker sets, KEYS[4..]
- * fresh boards; ARGV[i] for each fresh board: its live name, then its ttl
- * ("0": none; "-1": expired, dropped). Drops every old board (rolling caches
- * included), renames the fresh ones in. */
+/* KEYS[1] the org's registry, KEYS[2], KEYS[3] the marker sets, KEYS[4]
+ * the fresh registry (the live names of the fresh boards); ARGV[1] the
+ * fresh boards' suffix. Drops every old board (rolling caches included),
+ * renames the fresh ones in (their expiry set already) and the fresh
+ * registry with them. Boards of one org share a slot ({org}), so the names
+ * read from the registries are in the declared keys' slot. */
 static redis_script swap_script = {.source =
     "local old = redis.call('SMEMBERS', KEYS[1])\n"
-    "for _, k in ipairs(old) do redis.call('DEL', k) end\n"
+    "for i = 1, #old, 1000 do redis.call('UNLINK', unpack(old, i, math.min(i + 999, #old))) end\n"
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
-    "local n = 0\n"
-    "for i = 4, #KEYS do\n"
-    "  local live, ttl = ARGV[2 * (i - 3) - 1], tonumber(ARGV[2 * (i - 3)])\n"
-    "  if ttl < 0 then\n"
-    "    redis.call('DEL', KEYS[i])\n"
-    "  else\n"
-    "    redis.call('RENAME', KEYS[i], live)\n"
-    "    redis.call('SADD', KEYS[1], live)\n"
-    "    if ttl > 0 then redis.call('EXPIRE', live, ttl) end\n"
-    "    n = n + 1\n"
-    "  end\n"
-    "end\n"
-    "return n\n"};
-
-typedef struct fresh_board {
-  char *live, *fresh;
-  int window;
-  int64_t last_ms;   /* its latest award */
-} fresh_board;
+    "local live = redis.call('SMEMBERS', KEYS[4])\n"
+    "for _, k in ipairs(live) do redis.call('RENAME', k .. ARGV[1], k) end\n"
+    "if #live > 0 then redis.call('RENAME', KEYS[4], KEYS[1]) end\n"
+    "return #live\n"};
 
 typedef struct rebuild {
   const char *org;
+  int64_t now_ms;
   char suffix[48];
-  fresh_board *b;
+  char registry[BOARD_KEY_MAX];   /* the fresh registry */
+  char **live;                    /* the boards written, by live name */
   int n, cap;
   int restore;                    /* write with RESTORE (else ZADD) */
   dump_buf payload;
-  size_t sent[IN_FLIGHT];         /* the bytes of each command in flight, oldest first */
-  int pending, oldest;
-  size_t pending_bytes;
+  redis_writer *w;                /* the writes go out from a thread of their own */
   int64_t pairs;
 } rebuild;
 
-/* read_replies reads replies until at most |keep| commands are in flight. */
-static int read_replies(rebuild *rb, int keep) {
-  redisContext *c = redis_conn();
-  if (!c) return -1;
-  int ok = 1;
-  for (; rb->pending > keep; rb->pending--) {
-    redisReply *rep;
-    if (redisGetReply(c, (void **)&rep) != REDIS_OK) {
-      redis_disconnect();
-      return -1;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-      log_error("rebuild write: %s", rep->str);
-      ok = 0;
-    }
-    freeReplyObject(rep);
-    rb->pending_bytes -= rb->sent[rb->oldest];
-    rb->oldest = (rb->oldest + 1) % IN_FLIGHT;
-  }
-  return ok ? 0 : -1;
-}
-
-/* send appends one command; the oldest replies are read while Redis works
- * on the newer ones. */
 static int send(rebuild *rb, int argc, const char **argv, const size_t *len) {
-  redisContext *c = redis_conn();
-  if (!c || redisAppendCommandArgv(c, argc, argv, len) != REDIS_OK) return -1;
-  size_t bytes = 0;
-  for (int i = 0; i < argc; i++) bytes += len ? len[i] : strlen(argv[i]);
-  rb->sent[(rb->oldest + rb->pending) % IN_FLIGHT] = bytes;
-  rb->pending++;
-  rb->pending_bytes += bytes;
-  if (rb->pending == IN_FLIGHT) return read_replies(rb, IN_FLIGHT / 2);
-  return rb->pending_bytes > IN_FLIGHT_BYTES ? read_replies(rb, 0) : 0;
+  return redis_writer_send(rb->w, argc, argv, len);
 }
 
-static int write_zadd(rebuild *rb, const char *key, const tally_board *b) {
+static int write_zadd(rebuild *rb, const char *key, const tally_board *b, const char *expire_at) {
   const char *argv[2 + 2 * ZADD_BATCH];
   char scores[ZADD_BATCH][32];
   for (size_t i = 0; i < b->n;) {
@@ -120,31 +74,40 @@ static int write_zadd(rebuild *rb, const char *key, const tally_board *b) {
     /* The strings live on this stack: hiredis copies them as it appends. */
     if (send(rb, k, argv, NULL) != 0) return -1;
   }
-  return 0;
+  if (!expire_at) return 0;
+  const char *px[] = {"PEXPIREAT", key, expire_at};
+  return send(rb, 3, px, NULL);
 }
 
-/* write_board writes one board from the tally into its fresh key. */
+/* write_board writes one board from the tally into its fresh key, expiring
+ * when it would have (its last award plus the retention); a board already
+ * past that is left out. */
 static int write_board(void *arg, const tally_board *b) {
   rebuild *rb = arg;
   if (lb_stopping()) return -1;
+  long ttl = lb_board_ttl(b->window);
+  char at[24];
+  if (ttl > 0) {
+    int64_t expire_at = b->last_ms + (int64_t)ttl * 1000;
+    if (expire_at <= rb->now_ms) return 0;
+    snprintf(at, sizeof at, "%lld", (long long)expire_at);
+  }
   if (rb->n == rb->cap) {
     rb->cap = rb->cap ? rb->cap * 2 : 256;
-    rb->b = realloc(rb->b, sizeof *rb->b * (size_t)rb->cap);
-    if (!rb->b) abort();
+    rb->live = realloc(rb->live, sizeof *rb->live * (size_t)rb->cap);
+    if (!rb->live) abort();
   }
-  fresh_board *f = &rb->b[rb->n++];
-  f->live = strdup(b->key);
-  size_t len = strlen(b->key) + strlen(rb->suffix) + 1;
-  f->fresh = malloc(len);
-  snprintf(f->fresh, len, "%s%s", b->key, rb->suffix);
-  f->window = b->window;
-  f->last_ms = b->last_ms;
+  rb->live[rb->n++] = strdup(b->key);
+  char fresh[BOARD_KEY_MAX + 64];
+  int len = snprintf(fresh, sizeof fresh, "%s%s", b->key, rb->suffix);
   rb->pairs += (int64_t)b->n;
-  if (!rb->restore) return write_zadd(rb, f->fresh, b);
+  const char *reg[] = {"SADD", rb->registry, b->key};
+  if (send(rb, 3, reg, NULL) != 0) return -1;
+  if (!rb->restore) return write_zadd(rb, fresh, b, ttl > 0 ? at : NULL);
   dump_zset(&rb->payload, b->entries, b->n);
-  const char *argv[] = {"RESTORE", f->fresh, "0", (const char *)rb->payload.p, "REPLACE"};
-  size_t lens[] = {7, len - 1, 1, rb->payload.n, 7};
-  return send(rb, 5, argv, lens);
+  const char *argv[] = {"RESTORE", fresh, ttl > 0 ? at : "0", (const char *)rb->payload.p, "REPLACE", "ABSTTL"};
+  size_t lens[] = {7, (size_t)len, strlen(argv[2]), rb->payload.n, 7, 6};
+  return send(rb, ttl > 0 ? 6 : 5, argv, lens);
 }
 
 /* restore_works: whether this Redis takes our sorted-set payloads (asked
@@ -245,34 +208,16 @@ static int write_names(rebuild *rb, tally *t) {
   return rc;
 }
 
-static int swap(rebuild *rb, int64_t now_ms) {
-  const char **argv = malloc(sizeof(char *) * (size_t)(3 * rb->n + 8));
-  char(*ttls)[24] = malloc(sizeof *ttls * (size_t)(rb->n + 1));
+static int swap(rebuild *rb) {
   char registry[BOARD_KEY_MAX], add[BOARD_KEY_MAX], sub[BOARD_KEY_MAX];
   snprintf(registry, sizeof registry, "lb:{%s}:keys", rb->org);
   snprintf(add, sizeof add, "lb:{%s}:pending:add", rb->org);
   snprintf(sub, sizeof sub, "lb:{%s}:pending:sub", rb->org);
-  int k = 0;
-  argv[k++] = registry;
-  argv[k++] = add;
-  argv[k++] = sub;
-  for (int i = 0; i < rb->n; i++) argv[k++] = rb->b[i].fresh;
-  for (int i = 0; i < rb->n; i++) {
-    long ttl = lb_board_ttl(rb->b[i].window);
-    if (ttl > 0) {   /* what is left of it since its last award */
-      ttl -= (long)((now_ms - rb->b[i].last_ms) / 1000);
-      if (ttl <= 0) ttl = -1;
-    }
-    snprintf(ttls[i], sizeof ttls[i], "%ld", ttl);
-    argv[k++] = rb->b[i].live;
-    argv[k++] = ttls[i];
-  }
-  redisReply *rep = redis_eval(&swap_script, rb->n + 3, k, argv);
+  const char *argv[] = {registry, add, sub, rb->registry, rb->suffix};
+  redisReply *rep = redis_eval(&swap_script, 4, 5, argv);
   int rc = rep && rep->type == REDIS_REPLY_INTEGER ? 0 : -1;
   if (rep && rep->type == REDIS_REPLY_ERROR) log_error("rebuild swap: %s", rep->str);
   if (rep) freeReplyObject(rep);
-  free(argv);
-  free(ttls);
   return rc;
 }
 
@@ -285,14 +230,21 @@ static int64_t mono_us(void) {
 /* drop_fresh deletes the fresh keys of a rebuild that did not finish. */
 static void drop_fresh(rebuild *rb) {
   const char *argv[1 + 500];
+  char(*fresh)[BOARD_KEY_MAX + 64] = malloc(sizeof *fresh * 500);
   argv[0] = "UNLINK";
-  for (int i = 0; i < rb->n;) {
+  int i = 0;
+  do {
     int k = 1;
-    for (; k <= 500 && i < rb->n; k++, i++) argv[k] = rb->b[i].fresh;
+    if (i == 0) argv[k++] = rb->registry;
+    for (; k <= 500 && i < rb->n; k++, i++) {
+      snprintf(fresh[k - 1], sizeof fresh[0], "%s%s", rb->live[i], rb->suffix);
+      argv[k] = fresh[k - 1];
+    }
     redisReply *d = redis_cmd_argv(k, argv, NULL);
-    if (!d) return;
+    if (!d) break;
     freeReplyObject(d);
-  }
+  } while (i < rb->n);
+  free(fresh);
 }
 
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
@@ -301,8 +253,9 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   clock_gettime(CLOCK_REALTIME, &now);
   int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
   int64_t t0 = mono_us(), t_read = 0, t_write = 0;
-  rebuild rb = {.org = org};
+  rebuild rb = {.org = org, .now_ms = now_ms};
   snprintf(rb.suffix, sizeof rb.suffix, ":rebuild:%lld", (long long)now.tv_sec);
+  snprintf(rb.registry, sizeof rb.registry, "lb:{%s}:keys%s", org, rb.suffix);
   int64_t from_ms[WIN_LAST + 1];
   for (int w = 0; w <= WIN_LAST; w++) {
     long ttl = lb_board_ttl(w);
@@ -319,19 +272,19 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
     rb.restore = restore_works(org);
     if (rb.restore < 0) rc = RPC_UNAVAILABLE;
   }
-  if (!rc && (tally_boards(t, org, from_ms, write_board, &rb) != 0 || read_replies(&rb, 0) != 0)) {
-    if (lb_stopping())   /* shutting down: the next start repairs */
-      log_warn("rebuild %s: given up, the service is stopping", org);
-    else
-      log_error("rebuild %s: writing the fresh boards failed (redis)", org);
-    rc = RPC_UNAVAILABLE;
+  if (!rc) {
+    rb.w = redis_writer_start(QUEUE_BYTES, REBUILD_REDIS_TIMEOUT_MS);
+    int sent = tally_boards(t, org, from_ms, write_board, &rb) == 0 && write_names(&rb, t) == 0;
+    if (redis_writer_finish(rb.w) != 0 || !sent) {
+      if (lb_stopping())   /* shutting down: the next start repairs */
+        log_warn("rebuild %s: given up, the service is stopping", org);
+      else
+        log_error("rebuild %s: writing the fresh boards failed (redis)", org);
+      rc = RPC_UNAVAILABLE;
+    }
   }
   t_write = mono_us();
-  if (!rc && (write_names(&rb, t) != 0 || read_replies(&rb, 0) != 0)) {
-    log_error("rebuild %s: writing the display names failed", org);
-    rc = RPC_UNAVAILABLE;
-  }
-  if (!rc && swap(&rb, now_ms) != 0) {
+  if (!rc && swap(&rb) != 0) {
     log_error("rebuild %s: swapping %d boards in failed (redis)", org, rb.n);
     rc = RPC_UNAVAILABLE;
   }
@@ -339,21 +292,15 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   store_end(rc == RPC_OK);
   *awards = tally_awards(t);
   tally_free(t);
-  if (rc) {   /* leave no fresh keys behind */
-    redis_disconnect();   /* replies of a broken pipeline may still be unread */
-    drop_fresh(&rb);
-  }
+  if (rc) drop_fresh(&rb);   /* leave no fresh keys behind */
   redis_set_timeout_ms(2000);
   topcache_invalidate();
-  for (int i = 0; i < rb.n; i++) {
-    free(rb.b[i].live);
-    free(rb.b[i].fresh);
-  }
-  free(rb.b);
+  for (int i = 0; i < rb.n; i++) free(rb.live[i]);
+  free(rb.live);
   dump_buf_free(&rb.payload);
   *boards = rb.n;
-  log_info("rebuilt org %s: %lld awards, %d boards, %lld entries (%s); ledger read %lld ms, boards written "
-           "%lld ms, names and swap %lld ms",
+  log_info("rebuilt org %s: %lld awards, %d boards, %lld entries (%s); ledger read %lld ms, boards and names "
+           "written %lld ms, swap %lld ms",
            org, (long long)*awards, rb.n, (long long)rb.pairs, rb.restore == 1 ? "RESTORE" : "ZADD",
            (long long)((t_read - t0) / 1000), (long long)((t_write - t_read) / 1000),
            (long long)((mono_us() - t_write) / 1000));

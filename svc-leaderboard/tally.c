@@ -201,7 +201,7 @@ typedef struct entry {
 typedef struct fboard {
   int64_t code;
   uint32_t scope;
-  uint32_t first;   /* an award on it, for its period's name */
+  int64_t first_ms;   /* an award's time on it, for its period's name */
   entry *e;
   size_t n, cap;
 } fboard;
@@ -231,7 +231,7 @@ static void family_rehash(family *f) {
   }
 }
 
-static fboard *family_board(family *f, int64_t code, uint32_t scope, uint32_t award_ix) {
+static fboard *family_board(family *f, int64_t code, uint32_t scope, int64_t ms) {
   if ((uint64_t)(f->n + 1) * 2 > (uint64_t)f->mask + 1) family_rehash(f);
   uint32_t h = board_hash(code, scope) & f->mask;
   for (; f->slot[h]; h = (h + 1) & f->mask) {
@@ -244,7 +244,7 @@ static fboard *family_board(family *f, int64_t code, uint32_t scope, uint32_t aw
   }
   f->slot[h] = f->n + 1;
   fboard *b = &f->b[f->n++];
-  *b = (fboard){.code = code, .scope = scope, .first = award_ix};
+  *b = (fboard){.code = code, .scope = scope, .first_ms = ms};
   return b;
 }
 
@@ -274,10 +274,20 @@ static double key_score(uint64_t key) {
   return score;
 }
 
-/* sort_desc: LSD radix sort on 11-bit digits (stable), skipping digits
- * every key shares; insertion sort for small boards. */
+static int scored_desc(const void *x, const void *y) {
+  uint64_t a = ((const scored *)x)->key, b = ((const scored *)y)->key;
+  return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/* sort_desc: insertion sort for small boards, qsort for middling ones, and
+ * for big ones an LSD radix sort on 11-bit digits that skips the digits
+ * every key shares. */
 static void sort_desc(scored *a, scored *tmp, size_t n) {
-  if (n <= 48) {
+  if (n > 32 && n < 4096) {
+    qsort(a, n, sizeof *a, scored_desc);
+    return;
+  }
+  if (n <= 32) {
     for (size_t i = 1; i < n; i++) {
       scored x = a[i];
       size_t j = i;
@@ -305,16 +315,29 @@ static void sort_desc(scored *a, scored *tmp, size_t n) {
 
 /* ---- walking the families ---- */
 
-/* by_subject: award indexes ordered by the subject id |field| picks (a counting sort). */
-static uint32_t *by_subject(const tally *t, int teams) {
+/* by_subject: a copy of the awards ordered by member (or by team): a
+ * counting sort, so that each walk reads them in order. */
+static award *by_subject(const tally *t, int teams) {
   uint32_t *count = calloc((size_t)t->s.n + 1, sizeof *count);
-  uint32_t *order = malloc(sizeof *order * (t->n ? t->n : 1));
-  if (!count || !order) abort();
+  award *out = malloc(sizeof *out * (t->n ? t->n : 1));
+  if (!count || !out) abort();
   for (size_t i = 0; i < t->n; i++) count[(teams ? t->a[i].team : t->a[i].who) + 1]++;
   for (uint32_t i = 1; i <= t->s.n; i++) count[i] += count[i - 1];
-  for (size_t i = 0; i < t->n; i++) order[count[teams ? t->a[i].team : t->a[i].who]++] = (uint32_t)i;
+  for (size_t i = 0; i < t->n; i++) out[count[teams ? t->a[i].team : t->a[i].who]++] = t->a[i];
   free(count);
-  return order;
+  return out;
+}
+
+/* Periods by day: the awards of one day share them; a small cache of days. */
+typedef struct period_memo {
+  int64_t day[1024], code[1024];
+} period_memo;
+
+static int64_t period_of(period_memo *m, int window, int64_t ms) {
+  int64_t day = floor_div(ms / 1000, 86400);
+  size_t k = (size_t)day & 1023;
+  if (m->day[k] != day) m->day[k] = day, m->code[k] = tally_period_code(window, ms);
+  return m->code[k];
 }
 
 typedef struct emit_state {
@@ -340,7 +363,7 @@ static int emit_board(emit_state *st, const fboard *b, int subject, int scope) {
   }
   tally_board tb;
   char period[32];
-  boards_period(st->window, st->t->a[b->first].ms, period, sizeof period);
+  boards_period(st->window, b->first_ms, period, sizeof period);
   if (boards_key(tb.key, sizeof tb.key, st->org, subject, st->window, period, scope, str_of(&st->t->s, b->scope)) != 0)
     return 0;   /* a key too long for any board: as boards_for_award, none */
   n = 0;
@@ -368,34 +391,28 @@ int tally_boards(tally *t, const char *org, const int64_t *from_ms, int (*fn)(vo
               {SUBJ_MEMBERS, SCOPE_CATEGORY}, {SUBJ_TEAMS, SCOPE_ORG}, {SUBJ_TEAMS, SCOPE_BADGE},
               {SUBJ_TEAMS, SCOPE_CATEGORY}};
   static const int windows[] = {WIN_WEEK, WIN_MONTH, WIN_QUARTER, WIN_YEAR, WIN_ALL, WIN_DAY};
-  uint32_t *order[2] = {by_subject(t, 0), by_subject(t, 1)};
-  int64_t *code = malloc(sizeof *code * (t->n ? t->n : 1));
-  if (!code) abort();
+  /* By member; the team walks read a second copy by team. */
+  award *sorted = by_subject(t, 0);
+  free(t->a);
+  t->a = sorted;
+  award *by_team = by_subject(t, 1);
   family f = {0};
   emit_state st = {.t = t, .org = org, .fn = fn, .arg = arg};
+  period_memo *memo = malloc(sizeof *memo);
+  if (!memo) abort();
   int rc = 0;
   for (size_t w = 0; w < sizeof windows / sizeof windows[0] && !rc; w++) {
     int window = windows[w];
     st.window = window;
     int64_t from = from_ms[window] == INT64_MIN ? INT64_MIN : tally_period_code(window, from_ms[window]);
-    /* Periods by day: awards of one day share them; a small cache of days. */
-    struct {
-      int64_t day, code;
-    } memo[1024];
-    for (size_t i = 0; i < 1024; i++) memo[i].day = INT64_MIN;
-    for (size_t i = 0; i < t->n; i++) {
-      int64_t day = floor_div(t->a[i].ms / 1000, 86400);
-      size_t m = (size_t)day & 1023;
-      if (memo[m].day != day) memo[m].day = day, memo[m].code = tally_period_code(window, t->a[i].ms);
-      code[i] = memo[m].code;
-    }
+    for (size_t i = 0; i < 1024; i++) memo->day[i] = INT64_MIN;
     for (size_t s = 0; s < sizeof spec / sizeof spec[0] && !rc; s++) {
       int teams = spec[s].subject == SUBJ_TEAMS;
-      const uint32_t *o = order[teams];
-      for (size_t k = 0; k < t->n; k++) {
-        uint32_t i = o[k];
-        const award *a = &t->a[i];
-        if (code[i] < from) continue;
+      const award *all = teams ? by_team : t->a;
+      for (size_t i = 0; i < t->n; i++) {
+        const award *a = &all[i];
+        int64_t code = period_of(memo, window, a->ms);
+        if (code < from) continue;
         uint32_t who = teams ? a->team : a->who;
         uint32_t scope = spec[s].scope == SCOPE_TEAM    ? a->team
                          : spec[s].scope == SCOPE_BADGE ? a->badge
@@ -403,7 +420,7 @@ int tally_boards(tally *t, const char *org, const int64_t *from_ms, int (*fn)(vo
                                                            : 0;
         /* No member (or team): not on the board; no team, badge or category: no scoped board. */
         if (!who || (spec[s].scope != SCOPE_ORG && !scope)) continue;
-        fboard *b = family_board(&f, code[i], scope, i);
+        fboard *b = family_board(&f, code, scope, a->ms);
         if (b->n && b->e[b->n - 1].who == who) {
           b->e[b->n - 1].points += a->points;
           if (a->ms > b->e[b->n - 1].last) b->e[b->n - 1].last = a->ms;
@@ -419,13 +436,12 @@ int tally_boards(tally *t, const char *org, const int64_t *from_ms, int (*fn)(vo
       family_clear(&f);
     }
   }
+  free(memo);
+  free(by_team);
   free(f.b);
   free(f.slot);
   free(st.sc);
   free(st.tmp);
   free(st.out);
-  free(code);
-  free(order[0]);
-  free(order[1]);
   return rc;
 }
