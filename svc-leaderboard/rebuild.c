@@ -24,23 +24,35 @@
 #include "topcache.h"
 
 #define ZADD_BATCH 500
+/* How boards are written: ZADD; RESTORE of RDB sorted sets; the same with
+ * small boards as listpacks (Redis 7.0 on). */
+enum { WRITE_ZADD, WRITE_RESTORE, WRITE_LISTPACK };
+
 #define QUEUE_BYTES (256 << 20)   /* commands formatted and not yet sent */
 #define REBUILD_REDIS_TIMEOUT_MS 300000
 
 /* KEYS[1] the org's registry, KEYS[2], KEYS[3] the marker sets, KEYS[4]
  * the fresh registry (the live names of the fresh boards); ARGV[1] the
  * fresh boards' suffix. Drops every old board (rolling caches included),
- * renames the fresh ones in (their expiry set already) and the fresh
- * registry with them. Boards of one org share a slot ({org}), so the names
- * read from the registries are in the declared keys' slot. */
+ * renames the fresh ones in (their expiry set already: one that expired
+ * while the rebuild ran is left out) and the fresh registry with them.
+ * Boards of one org share a slot ({org}), so the names read from the
+ * registries are in the declared keys' slot. */
 static redis_script swap_script = {.source =
     "local old = redis.call('SMEMBERS', KEYS[1])\n"
     "for i = 1, #old, 1000 do redis.call('UNLINK', unpack(old, i, math.min(i + 999, #old))) end\n"
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
-    "local live = redis.call('SMEMBERS', KEYS[4])\n"
-    "for _, k in ipairs(live) do redis.call('RENAME', k .. ARGV[1], k) end\n"
-    "if #live > 0 then redis.call('RENAME', KEYS[4], KEYS[1]) end\n"
-    "return #live\n"};
+    "local live, n = redis.call('SMEMBERS', KEYS[4]), 0\n"
+    "for _, k in ipairs(live) do\n"
+    "  if redis.call('EXISTS', k .. ARGV[1]) == 1 then\n"
+    "    redis.call('RENAME', k .. ARGV[1], k)\n"
+    "    n = n + 1\n"
+    "  else\n"
+    "    redis.call('SREM', KEYS[4], k)\n"
+    "  end\n"
+    "end\n"
+    "if n > 0 then redis.call('RENAME', KEYS[4], KEYS[1]) else redis.call('DEL', KEYS[4]) end\n"
+    "return n\n"};
 
 typedef struct rebuild {
   const char *org;
@@ -49,7 +61,7 @@ typedef struct rebuild {
   char registry[BOARD_KEY_MAX];   /* the fresh registry */
   char **live;                    /* the boards written, by live name */
   int n, cap;
-  int restore;                    /* write with RESTORE (else ZADD) */
+  int restore;                    /* WRITE_ZADD, WRITE_RESTORE or WRITE_LISTPACK */
   dump_buf payload;
   redis_writer *w;                /* the writes go out from a thread of their own */
   int64_t pairs;
@@ -103,51 +115,66 @@ static int write_board(void *arg, const tally_board *b) {
   rb->pairs += (int64_t)b->n;
   const char *reg[] = {"SADD", rb->registry, b->key};
   if (send(rb, 3, reg, NULL) != 0) return -1;
-  if (!rb->restore) return write_zadd(rb, fresh, b, ttl > 0 ? at : NULL);
-  dump_zset(&rb->payload, b->entries, b->n);
+  if (rb->restore == WRITE_ZADD) return write_zadd(rb, fresh, b, ttl > 0 ? at : NULL);
+  if (rb->restore != WRITE_LISTPACK || dump_zset_listpack(&rb->payload, b->entries, b->n) != 0)
+    dump_zset(&rb->payload, b->entries, b->n);
   const char *argv[] = {"RESTORE", fresh, ttl > 0 ? at : "0", (const char *)rb->payload.p, "REPLACE", "ABSTTL"};
   size_t lens[] = {7, (size_t)len, strlen(argv[2]), rb->payload.n, 7, 6};
   return send(rb, ttl > 0 ? 6 : 5, argv, lens);
 }
 
-/* restore_works: whether this Redis takes our sorted-set payloads (asked
- * once per process, with a two-member probe). ACCOLADE_LEADERBOARD_REBUILD_
- * WRITE=zadd writes with ZADD regardless. -1: Redis unreachable. */
-static int restore_works(const char *org) {
+/* probe restores |payload| into |key| and reads it back: 1 if it holds
+ * b=2.5 and a=-1, 0 if not (logged), -1 if Redis is unreachable. */
+static int probe(const char *key, const dump_buf *payload, const char *what) {
+  const char *argv[] = {"RESTORE", key, "0", (const char *)payload->p, "REPLACE"};
+  size_t lens[] = {7, strlen(key), 1, payload->n, 7};
+  redisReply *r = redis_cmd_argv(5, argv, lens);
+  if (!r) return -1;
+  int ok = r->type == REDIS_REPLY_STATUS;
+  if (!ok) log_warn("rebuild: Redis refuses %s payloads (%s)", what, r->str);
+  freeReplyObject(r);
+  if (!ok) return 0;
+  r = redis_cmd("ZRANGE %s 0 -1 WITHSCORES", key);
+  if (!r) return -1;
+  ok = r->type == REDIS_REPLY_ARRAY && r->elements == 4 && strcmp(r->element[0]->str, "a") == 0 &&
+       strtod(r->element[1]->str, NULL) == -1 && strcmp(r->element[2]->str, "b") == 0 &&
+       strtod(r->element[3]->str, NULL) == 2.5;
+  if (!ok) log_warn("rebuild: a restored %s payload reads back wrong", what);
+  freeReplyObject(r);
+  r = redis_cmd("DEL %s", key);
+  if (r) freeReplyObject(r);
+  return ok;
+}
+
+/* write_mode: how this Redis takes the fresh boards (asked once per
+ * process, with two-member probes). ACCOLADE_LEADERBOARD_REBUILD_WRITE=zadd
+ * or =restore stops at that mode. -1: Redis unreachable. */
+static int write_mode(const char *org) {
   static int known = -1;
   int k = __atomic_load_n(&known, __ATOMIC_ACQUIRE);
   if (k >= 0) return k;
-  const char *mode = getenv("ACCOLADE_LEADERBOARD_REBUILD_WRITE");
-  if (mode && strcmp(mode, "zadd") == 0) {
-    __atomic_store_n(&known, 0, __ATOMIC_RELEASE);
-    return 0;
-  }
+  const char *cap = getenv("ACCOLADE_LEADERBOARD_REBUILD_WRITE");
+  int most = !cap || !*cap ? WRITE_LISTPACK : strcmp(cap, "zadd") == 0 ? WRITE_ZADD : WRITE_RESTORE;
   char key[BOARD_KEY_MAX];
   snprintf(key, sizeof key, "lb:{%s}:restore-probe", org);
   board_entry e[] = {{"b", 2.5}, {"a", -1}};
   dump_buf d = {0};
-  dump_zset(&d, e, 2);
-  const char *argv[] = {"RESTORE", key, "0", (const char *)d.p, "REPLACE"};
-  size_t lens[] = {7, strlen(key), 1, d.n, 7};
-  redisReply *r = redis_cmd_argv(5, argv, lens);
-  dump_buf_free(&d);
-  if (!r) return -1;
-  int ok = r->type == REDIS_REPLY_STATUS;
-  if (!ok) log_warn("rebuild: Redis refuses sorted-set payloads (%s); writing with ZADD", r->str);
-  freeReplyObject(r);
-  if (ok) {
-    r = redis_cmd("ZRANGE %s 0 -1 WITHSCORES", key);
-    if (!r) return -1;
-    ok = r->type == REDIS_REPLY_ARRAY && r->elements == 4 && strcmp(r->element[0]->str, "a") == 0 &&
-         strtod(r->element[1]->str, NULL) == -1 && strcmp(r->element[2]->str, "b") == 0 &&
-         strtod(r->element[3]->str, NULL) == 2.5;
-    if (!ok) log_warn("rebuild: a restored sorted-set payload reads back wrong; writing with ZADD");
-    freeReplyObject(r);
-    r = redis_cmd("DEL %s", key);
-    if (r) freeReplyObject(r);
+  int mode = WRITE_ZADD, ok = 1;
+  if (most >= WRITE_RESTORE) {
+    dump_zset(&d, e, 2);
+    ok = probe(key, &d, "sorted-set");
+    if (ok == 1) mode = WRITE_RESTORE;
   }
-  __atomic_store_n(&known, ok, __ATOMIC_RELEASE);
-  return ok;
+  if (ok == 1 && most >= WRITE_LISTPACK) {
+    dump_zset_listpack(&d, e, 2);
+    ok = probe(key, &d, "listpack sorted-set");
+    if (ok == 1) mode = WRITE_LISTPACK;
+  }
+  dump_buf_free(&d);
+  if (ok < 0) return -1;
+  if (mode < most) log_warn("rebuild: boards are written with %s", mode == WRITE_ZADD ? "ZADD" : "RESTORE");
+  __atomic_store_n(&known, mode, __ATOMIC_RELEASE);
+  return mode;
 }
 
 /* add_row takes one ledger row (store_ledger_read) into the tally. */
@@ -208,7 +235,8 @@ static int write_names(rebuild *rb, tally *t) {
   return rc;
 }
 
-static int swap(rebuild *rb) {
+/* swap puts the fresh boards in; |*boards| gets how many. */
+static int swap(rebuild *rb, int64_t *boards) {
   char registry[BOARD_KEY_MAX], add[BOARD_KEY_MAX], sub[BOARD_KEY_MAX];
   snprintf(registry, sizeof registry, "lb:{%s}:keys", rb->org);
   snprintf(add, sizeof add, "lb:{%s}:pending:add", rb->org);
@@ -216,6 +244,7 @@ static int swap(rebuild *rb) {
   const char *argv[] = {registry, add, sub, rb->registry, rb->suffix};
   redisReply *rep = redis_eval(&swap_script, 4, 5, argv);
   int rc = rep && rep->type == REDIS_REPLY_INTEGER ? 0 : -1;
+  if (!rc) *boards = rep->integer;
   if (rep && rep->type == REDIS_REPLY_ERROR) log_error("rebuild swap: %s", rep->str);
   if (rep) freeReplyObject(rep);
   return rc;
@@ -269,7 +298,7 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   if (!rc) rc = store_ledger_read(org, add_row, t);
   t_read = mono_us();
   if (!rc) {
-    rb.restore = restore_works(org);
+    rb.restore = write_mode(org);
     if (rb.restore < 0) rc = RPC_UNAVAILABLE;
   }
   if (!rc) {
@@ -284,7 +313,7 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
     }
   }
   t_write = mono_us();
-  if (!rc && swap(&rb) != 0) {
+  if (!rc && swap(&rb, boards) != 0) {
     log_error("rebuild %s: swapping %d boards in failed (redis)", org, rb.n);
     rc = RPC_UNAVAILABLE;
   }
@@ -298,10 +327,9 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   for (int i = 0; i < rb.n; i++) free(rb.live[i]);
   free(rb.live);
   dump_buf_free(&rb.payload);
-  *boards = rb.n;
-  log_info("rebuilt org %s: %lld awards, %d boards, %lld entries (%s); ledger read %lld ms, boards and names "
+  log_info("rebuilt org %s: %lld awards, %lld boards, %lld entries (%s); ledger read %lld ms, boards and names "
            "written %lld ms, swap %lld ms",
-           org, (long long)*awards, rb.n, (long long)rb.pairs, rb.restore == 1 ? "RESTORE" : "ZADD",
+           org, (long long)*awards, (long long)*boards, (long long)rb.pairs, rb.restore == WRITE_LISTPACK ? "RESTORE, listpacks" : rb.restore == WRITE_RESTORE ? "RESTORE" : "ZADD",
            (long long)((t_read - t0) / 1000), (long long)((t_write - t_read) / 1000),
            (long long)((mono_us() - t_write) / 1000));
   return rc;

@@ -87,6 +87,41 @@ Test(leaderboard_tally, zset_payload_layout) {
   dump_buf_free(&d);
 }
 
+Test(leaderboard_tally, small_sets_go_as_listpacks_in_redis_order) {
+  board_entry e[] = {{"bob", 2.0}, {"a", -0.5}};
+  dump_buf d = {0};
+  cr_assert_eq(dump_zset_listpack(&d, e, 2), 0);
+  static const unsigned char want[] = {
+      17, 23,                                     /* ZSET_LISTPACK, a 23-byte string */
+      23, 0, 0, 0, 4, 0,                          /* listpack: bytes, elements */
+      0x81, 'a', 2,                               /* "a" (6-bit string), back-length */
+      0x84, '-', '0', '.', '5', 5,                /* -0.5 as Redis writes it */
+      0x83, 'b', 'o', 'b', 4, 0x02, 1,            /* "bob", 2 (7-bit integer) */
+      0xff,                                       /* end */
+      10, 0};                                     /* RDB version 10 */
+  cr_assert_eq(d.n, sizeof want + 8);
+  cr_assert_eq(memcmp(d.p, want, sizeof want), 0);
+  uint64_t crc = 0;
+  for (int i = 0; i < 8; i++) crc |= (uint64_t)d.p[sizeof want + i] << (8 * i);
+  cr_assert_eq(crc, dump_crc64(0, d.p, sizeof want));
+  /* Equal scores in member order; a score past 32 bits as a 64-bit integer. */
+  board_entry tie[] = {{"z", 1099511627776.0}, {"b", 5}, {"a", 5}};
+  cr_assert_eq(dump_zset_listpack(&d, tie, 3), 0);
+  static const unsigned char lp[] = {0x81, 'a', 2, 5, 1, 0x81, 'b', 2, 5, 1, 0x81, 'z', 2,
+                                     0xf4, 0, 0, 0, 0, 0, 1, 0, 0, 9, 0xff};
+  cr_assert_eq(memcmp(d.p + 2 + 6, lp, sizeof lp), 0);
+  /* Too many members, or one too long: not a listpack. */
+  board_entry many[DUMP_LISTPACK_MAX + 1];
+  for (size_t i = 0; i <= DUMP_LISTPACK_MAX; i++) many[i] = (board_entry){"m", (double)i};
+  cr_assert_eq(dump_zset_listpack(&d, many, DUMP_LISTPACK_MAX + 1), -1);
+  char longid[DUMP_LISTPACK_VALUE_MAX + 2];
+  memset(longid, 'x', sizeof longid - 1);
+  longid[sizeof longid - 1] = 0;
+  board_entry l[] = {{longid, 1}};
+  cr_assert_eq(dump_zset_listpack(&d, l, 1), -1);
+  dump_buf_free(&d);
+}
+
 /* ---- the boards ---- */
 
 /* What each (key, member) must hold, from boards_for_award award by award. */
