@@ -28,6 +28,7 @@
  * small boards as listpacks (Redis 7.0 on). */
 enum { WRITE_ZADD, WRITE_RESTORE, WRITE_LISTPACK };
 
+#define REGISTER_BATCH 1000
 #define QUEUE_BYTES (256 << 20)   /* commands formatted and not yet sent */
 #define REBUILD_REDIS_TIMEOUT_MS 300000
 
@@ -42,15 +43,12 @@ static redis_script swap_script = {.source =
     "local old = redis.call('SMEMBERS', KEYS[1])\n"
     "for i = 1, #old, 1000 do redis.call('UNLINK', unpack(old, i, math.min(i + 999, #old))) end\n"
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
-    "local live, n = redis.call('SMEMBERS', KEYS[4]), 0\n"
+    "local live, n, gone = redis.call('SMEMBERS', KEYS[4]), 0, {}\n"
     "for _, k in ipairs(live) do\n"
-    "  if redis.call('EXISTS', k .. ARGV[1]) == 1 then\n"
-    "    redis.call('RENAME', k .. ARGV[1], k)\n"
-    "    n = n + 1\n"
-    "  else\n"
-    "    redis.call('SREM', KEYS[4], k)\n"
-    "  end\n"
+    "  local r = redis.pcall('RENAME', k .. ARGV[1], k)\n"
+    "  if type(r) == 'table' and r.err then gone[#gone + 1] = k else n = n + 1 end\n"
     "end\n"
+    "for i = 1, #gone, 1000 do redis.call('SREM', KEYS[4], unpack(gone, i, math.min(i + 999, #gone))) end\n"
     "if n > 0 then redis.call('RENAME', KEYS[4], KEYS[1]) else redis.call('DEL', KEYS[4]) end\n"
     "return n\n"};
 
@@ -61,6 +59,7 @@ typedef struct rebuild {
   char registry[BOARD_KEY_MAX];   /* the fresh registry */
   char **live;                    /* the boards written, by live name */
   int n, cap;
+  int registered;                 /* of them, those added to the fresh registry */
   int restore;                    /* WRITE_ZADD, WRITE_RESTORE or WRITE_LISTPACK */
   dump_buf payload;
   redis_writer *w;                /* the writes go out from a thread of their own */
@@ -91,6 +90,18 @@ static int write_zadd(rebuild *rb, const char *key, const tally_board *b, const 
   return send(rb, 3, px, NULL);
 }
 
+/* register_fresh adds the boards written since the last call to the fresh
+ * registry. */
+static int register_fresh(rebuild *rb) {
+  if (rb->n == rb->registered) return 0;
+  const char *argv[2 + REGISTER_BATCH];
+  argv[0] = "SADD";
+  argv[1] = rb->registry;
+  int k = 2;
+  for (; rb->registered < rb->n; rb->registered++) argv[k++] = rb->live[rb->registered];
+  return send(rb, k, argv, NULL);
+}
+
 /* write_board writes one board from the tally into its fresh key, expiring
  * when it would have (its last award plus the retention); a board already
  * past that is left out. */
@@ -113,8 +124,7 @@ static int write_board(void *arg, const tally_board *b) {
   char fresh[BOARD_KEY_MAX + 64];
   int len = snprintf(fresh, sizeof fresh, "%s%s", b->key, rb->suffix);
   rb->pairs += (int64_t)b->n;
-  const char *reg[] = {"SADD", rb->registry, b->key};
-  if (send(rb, 3, reg, NULL) != 0) return -1;
+  if (rb->n - rb->registered == REGISTER_BATCH && register_fresh(rb) != 0) return -1;
   if (rb->restore == WRITE_ZADD) return write_zadd(rb, fresh, b, ttl > 0 ? at : NULL);
   if (rb->restore != WRITE_LISTPACK || dump_zset_listpack(&rb->payload, b->entries, b->n) != 0)
     dump_zset(&rb->payload, b->entries, b->n);
@@ -303,7 +313,8 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   }
   if (!rc) {
     rb.w = redis_writer_start(QUEUE_BYTES, REBUILD_REDIS_TIMEOUT_MS);
-    int sent = tally_boards(t, org, from_ms, write_board, &rb) == 0 && write_names(&rb, t) == 0;
+    int sent = tally_boards(t, org, from_ms, write_board, &rb) == 0 && register_fresh(&rb) == 0 &&
+               write_names(&rb, t) == 0;
     if (redis_writer_finish(rb.w) != 0 || !sent) {
       if (lb_stopping())   /* shutting down: the next start repairs */
         log_warn("rebuild %s: given up, the service is stopping", org);
