@@ -108,46 +108,55 @@ int pg_exec(const char *sql, int n, const char *const *params) {
   return pg_query(NULL, sql, n, params);
 }
 
-/* unescape_copy undoes COPY's text escapes in place (\\, \t, \n, \r, \b,
- * \f, \v, octal \ooo, hex \xhh); "\N" alone is NULL. */
-static char *unescape_copy(char *s) {
-  if (s[0] == '\\' && s[1] == 'N' && !s[2]) return NULL;
-  char *w = s;
-  for (char *r = s; *r; r++) {
-    if (*r != '\\' || !r[1]) {
-      *w++ = *r;
-      continue;
-    }
-    char c = *++r;
-    switch (c) {
-      case 'b': *w++ = '\b'; break;
-      case 'f': *w++ = '\f'; break;
-      case 'n': *w++ = '\n'; break;
-      case 'r': *w++ = '\r'; break;
-      case 't': *w++ = '\t'; break;
-      case 'v': *w++ = '\v'; break;
-      case 'x': {
-        int v = 0, k = 0;
-        for (; k < 2 && ((r[1] >= '0' && r[1] <= '9') || ((r[1] | 32) >= 'a' && (r[1] | 32) <= 'f')); k++, r++)
-          v = v * 16 + (r[1] <= '9' ? r[1] - '0' : (r[1] | 32) - 'a' + 10);
-        *w++ = k ? (char)v : 'x';
-        break;
-      }
-      default:
-        if (c >= '0' && c <= '7') {
-          int v = c - '0';
-          for (int k = 0; k < 2 && r[1] >= '0' && r[1] <= '7'; k++) v = v * 8 + (*++r - '0');
-          *w++ = (char)v;
-        } else {
-          *w++ = c;   /* \\ and any other escaped character: itself */
-        }
-    }
-  }
-  *w = 0;
-  return s;
+int64_t pg_int8(const char *field) {
+  const unsigned char *p = (const unsigned char *)field;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+  return (int64_t)v;
 }
 
-int pg_copy_out(const char *sql, int (*row)(void *arg, char **cols, int ncols), void *arg) {
+static uint32_t be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* copy_row splits one binary COPY row (after the file header, if any) into
+ * |fields|, NUL-terminating each in place: a field's terminator overwrites
+ * the first byte of the next one's length, read before. Returns the field
+ * count, 0 for the trailer, -1 if malformed. */
+static int copy_row(unsigned char *p, int n, char **fields, int *lens, int max) {
+  static const unsigned char sig[11] = "PGCOPY\n\377\r\n";
+  if (n >= 19 && memcmp(p, sig, 11) == 0) {   /* the header, ahead of the first row */
+    uint32_t ext = be32(p + 15);
+    if (ext > (uint32_t)n - 19) return -1;
+    p += 19 + ext;
+    n -= 19 + (int)ext;
+  }
+  if (n < 2) return -1;
+  int count = (int16_t)(p[0] << 8 | p[1]);
+  if (count == -1) return 0;
+  if (count < 0 || count > max) return -1;
+  unsigned char *end = p + n;
+  p += 2;
+  for (int i = 0; i < count; i++) {
+    if (end - p < 4) return -1;
+    int32_t len = (int32_t)be32(p);
+    p += 4;
+    if (len < 0) {   /* NULL */
+      fields[i] = NULL;
+      lens[i] = 0;
+      continue;
+    }
+    if (end - p < len) return -1;
+    fields[i] = (char *)p;
+    lens[i] = len;
+    p += len;
+    if (i > 0 && fields[i - 1]) fields[i - 1][lens[i - 1]] = 0;
+  }
+  if (count > 0 && fields[count - 1]) fields[count - 1][lens[count - 1]] = 0;   /* libpq ends the buffer with a NUL */
+  return count;
+}
+
+int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int *lens, int n), void *arg) {
   PGconn *c = pg_conn();
   if (!c) return RPC_UNAVAILABLE;
   PGresult *r = PQexec(c, sql);
@@ -159,23 +168,20 @@ int pg_copy_out(const char *sql, int (*row)(void *arg, char **cols, int ncols), 
   }
   PQclear(r);
   int rc = 0;
-  char *cols[64];
+  char *fields[64];
+  int lens[64];
   for (;;) {
     char *line;
     int n = PQgetCopyData(c, &line, 0);
     if (n < 0) break;
     if (!rc) {
-      if (n > 0 && line[n - 1] == '\n') line[n - 1] = 0;
-      int k = 0;
-      for (char *p = line; k < 64;) {
-        cols[k++] = p;
-        char *tab = strchr(p, '\t');
-        if (!tab) break;
-        *tab = 0;
-        p = tab + 1;
+      int k = copy_row((unsigned char *)line, n, fields, lens, 64);
+      if (k < 0) {
+        log_error("postgres COPY: a malformed row (in: %.200s)", sql);
+        rc = RPC_INTERNAL;
+      } else if (k > 0) {
+        rc = row(arg, fields, lens, k);
       }
-      for (int i = 0; i < k; i++) cols[i] = unescape_copy(cols[i]);
-      rc = row(arg, cols, k);
     }
     PQfreemem(line);
   }

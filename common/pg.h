@@ -18,6 +18,7 @@
 #define ACCOLADE_PG_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 #include "rpc.h"
 
@@ -40,13 +41,17 @@ int pg_query(PGresult **out, const char *sql, int n, const char *const *params);
 /* pg_exec is pg_query for statements whose rows are not needed. */
 int pg_exec(const char *sql, int n, const char *const *params);
 
-/* pg_copy_out runs |sql|, a COPY ... TO STDOUT in the text format, and calls
- * |row| with each row's columns (unescaped, NUL-terminated, writable until
- * the call returns; NULL for SQL NULL). COPY takes no parameters: the caller
- * sets what the statement needs beforehand (for example with a parameterized
- * set_config() read by current_setting()). After a non-zero |row| return
- * the rest is read and dropped, and that value returned; otherwise pg codes. */
-int pg_copy_out(const char *sql, int (*row)(void *arg, char **cols, int ncols), void *arg);
+/* pg_copy_out runs |sql|, a COPY ... TO STDOUT (FORMAT binary), and calls
+ * |row| with each row's fields, each NUL-terminated in place (writable until
+ * the call returns; NULL for SQL NULL) with its length: text is then a C
+ * string, a bigint is read with pg_int8, a boolean is one byte (0 or 1).
+ * COPY takes no parameters: the caller sets what the statement needs
+ * beforehand (for example with a parameterized set_config() read by
+ * current_setting()). After a non-zero |row| return the rest is read and
+ * dropped, and that value returned; otherwise pg codes. */
+int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int *lens, int n), void *arg);
+/* pg_int8: a bigint field of a binary COPY. */
+int64_t pg_int8(const char *field);
 
 /* pg_tx runs |fn| inside BEGIN ... COMMIT on this thread's connection,
  * retrying the whole transaction up to 5 times on RPC_ABORTED. If |fn| returns

@@ -188,12 +188,12 @@ static int write_mode(const char *org) {
 }
 
 /* add_row takes one ledger row (store_ledger_read) into the tally. */
-static int add_row(void *arg, char **cols, int ncols) {
-  if (ncols != 8) return RPC_INTERNAL;
+static int add_row(void *arg, char **f, const int *lens, int n) {
+  if (n != 8) return RPC_INTERNAL;
   for (int i = 0; i < 8; i++)
-    if (!cols[i]) return RPC_INTERNAL;   /* every column is NOT NULL */
-  tally_add(arg, cols[0], cols[1], cols[2], cols[3], strtoll(cols[4], NULL, 10), strtoll(cols[5], NULL, 10),
-            cols[6], cols[7][0] == 't');
+    if (!f[i]) return RPC_INTERNAL;   /* every column is NOT NULL */
+  if (lens[4] != 8 || lens[5] != 8 || lens[7] != 1) return RPC_INTERNAL;
+  tally_add(arg, f[0], f[1], f[2], f[3], pg_int8(f[4]), pg_int8(f[5]), f[6], f[7][0] == 1);
   return 0;
 }
 

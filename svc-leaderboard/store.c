@@ -144,14 +144,14 @@ int store_mark_all_applied(const char *org) {
 
 /* ---- rebuild ---- */
 
-int store_ledger_read(const char *org, int (*row)(void *arg, char **cols, int ncols), void *arg) {
+int store_ledger_read(const char *org, int (*row)(void *arg, char **fields, const int *lens, int n), void *arg) {
   /* COPY takes no parameters: the org goes in as a transaction-local setting. */
   const char *p[] = {org};
   int rc = pg_exec("SELECT set_config('accolade.rebuild_org', $1, true)", 1, p);
   if (rc) return rc;
   return pg_copy_out("COPY (SELECT recipient_id, recipient_team, badge_id, category, points, granted_at_ms, "
                      "recipient_name, retracted_at IS NULL FROM ledger "
-                     "WHERE org = current_setting('accolade.rebuild_org') AND recorded) TO STDOUT",
+                     "WHERE org = current_setting('accolade.rebuild_org') AND recorded) TO STDOUT (FORMAT binary)",
                      row, arg);
 }
 

@@ -43,9 +43,10 @@ int store_mark_all_applied(const char *org);
 int store_begin(void);
 int store_end(int commit);
 /* store_ledger_read calls |row| with each recorded ledger row of |org|
- * (COPY): recipient, team, badge, category, points, granted_at_ms, recipient
- * name, "t" if it counts (not retracted) else "f". Returns pg codes, or
- * |row|'s first non-zero return. */
-int store_ledger_read(const char *org, int (*row)(void *arg, char **cols, int ncols), void *arg);
+ * (a binary COPY, see pg_copy_out): recipient, team, badge, category,
+ * points (bigint), granted_at_ms (bigint), recipient name, whether it counts
+ * (boolean: not retracted). Returns pg codes, or |row|'s first non-zero
+ * return. */
+int store_ledger_read(const char *org, int (*row)(void *arg, char **fields, const int *lens, int n), void *arg);
 
 #endif
