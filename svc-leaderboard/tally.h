@@ -1,10 +1,10 @@
 /* tally.h - every board of an org, computed in memory from its ledger rows.
  *
  * A rebuild reads the org's ledger once (COPY) into a tally and then asks
- * for its boards. Memory is about 32 bytes per counted award plus each
- * distinct string once, and the entries of one (window, subject, scope)
- * family at a time: an org of 10M awards takes some 400-700 MB while it is
- * rebuilt. The boards are what boards_for_award() gives award by award
+ * for its boards. Memory is 32 bytes per ledger row (twice that while the
+ * boards are handed out: a copy ordered by team), each distinct string once,
+ * and the entries of one (window, subject, scope) family at a time: an org
+ * of 10M awards takes about 1 GB while it is rebuilt. The boards are what boards_for_award() gives award by award
  * (tests/unit/test_leaderboard_tally.c checks exactly that), summed per
  * member as the live script sums them: points added, an entry with no
  * points left out, and the tie-break time that of the member's latest award
