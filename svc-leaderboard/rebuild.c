@@ -1,13 +1,19 @@
 /* rebuild.c - recompute an org's boards from the ledger into fresh keys and
- * swap them in atomically (one Lua script).
+ * swap them in atomically (one MULTI/EXEC).
  *
- * The org's ledger is read once (COPY) into a tally (tally.h), which hands
- * out every board with its members sorted by score; each board is written
- * to a fresh key with one RESTORE of a sorted-set payload (dump.h), several
- * in flight at once, or with ZADDs where the server refuses the payload.
- * Windowed boards are only rebuilt for periods that the retention still
- * keeps, each with the time to live it would have had (its last award plus
- * the retention), so a rebuild never brings expired periods back. */
+ * The org's ledger is read once (a binary COPY) into a tally (tally.h),
+ * which hands out every board with its members sorted by score; each board
+ * is written to a fresh key with one RESTORE of a sorted-set payload
+ * (dump.h), from a writer thread with 64 commands in flight while the tally
+ * goes on, or with ZADDs where the server refuses the payload. Windowed
+ * boards are only rebuilt for periods that the retention still keeps, each
+ * expiring when it would have (its last award plus the retention), so a
+ * rebuild never brings expired periods back.
+ *
+ * Costs (bench/leaderboard.sh, 10M awards to 1M members, 2 cores): ~51 s,
+ * of which ~7 s reading the ledger, ~37 s writing 64.7M entries (Redis
+ * loading them is the bound) and ~6 s swapping 1M boards in, Redis busy
+ * with the EXEC for part of it; the process peaks at 1.6 GB RSS. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
