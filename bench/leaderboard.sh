@@ -97,7 +97,7 @@ rebuild big
 # Again, now that the boards exist: the swap also drops the old ones.
 rebuild big
 grep -o 'rebuilt org[^"]*' "$TMP/lb.log" || true
-echo "redis after the rebuilds: $(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r'), $(redis-cli -p "$REDIS_PORT" dbsize) keys, all-time board of big: $(redis-cli -p "$REDIS_PORT" zcard 'lb:{big}:members:all:all') members"
+echo "redis after the rebuilds: $(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r'), $(redis-cli -p "$REDIS_PORT" dbsize) keys, all-time board of big: $(redis-cli -p "$REDIS_PORT" zcard "$(lb_key big members:all:all)") members"
 
 # gRPC frames: flag 0, 4-byte length, the message.
 printf '\x00\x00\x00\x00\x02\x10\x0a' > "$TMP/top.bin"                 # GetTopRequest{page_size: 10}
@@ -138,6 +138,6 @@ PY
 echo
 for size in small big; do
   redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -n "$N" -c "$C" -q \
-    ZREVRANGE "lb:{$size}:members:all:all" 0 9 WITHSCORES 2>/dev/null | tr '\r' '\n' | grep -v '^$' | tail -1 |
+    ZREVRANGE "$(lb_key "$size" members:all:all)" 0 9 WITHSCORES 2>/dev/null | tr '\r' '\n' | grep -v '^$' | tail -1 |
     sed "s/^/redis-benchmark ($size, -c $C) /"
 done

@@ -23,3 +23,11 @@ bench_cleanup() {
 }
 
 psql_() { acc_as_postgres "$(acc_pg_bin)/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAX -v ON_ERROR_STOP=1 "$@"; }
+
+# lb_key ORG REST: the Redis key of ORG's board REST ("members:all:all") in
+# its live generation (svc-leaderboard/gen.h: lb:{org} until a rebuild,
+# lb:{org}:g<n> after).
+lb_key() {
+  local gen; gen=$(redis-cli -p "$REDIS_PORT" get "lb:{$1}:gen")
+  if [ -n "$gen" ] && [ "$gen" != 0 ]; then echo "lb:{$1}:g$gen:$2"; else echo "lb:{$1}:$2"; fi
+}

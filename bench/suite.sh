@@ -115,7 +115,7 @@ RSS_LOAD=$(rss)
 
 # Baselines on the same Postgres and Redis.
 ZR=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -n "$((N * 5))" -c "$C" -q \
-  ZREVRANGE 'lb:{bench}:members:all:all' 0 9 WITHSCORES 2>/dev/null | tr '\r' '\n' | grep -v '^$' | tail -1)
+  ZREVRANGE "$(lb_key bench members:all:all)" 0 9 WITHSCORES 2>/dev/null | tr '\r' '\n' | grep -v '^$' | tail -1)
 psql_ bench -c "CREATE TABLE bench_insert (id bigserial PRIMARY KEY, org text, payload text, created_at timestamptz DEFAULT now())"
 echo "INSERT INTO bench_insert (org, payload) VALUES ('bench', 'one row, as a nomination is one row plus its outbox');" >"$TMP/insert.sql"
 acc_as_postgres "$(acc_pg_bin)/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -c "$C" -j 2 -T 10 \

@@ -48,6 +48,9 @@ typedef struct redis_writer redis_writer;
  * sent (redis_writer_send waits past it); |timeout_ms| the connection's. */
 redis_writer *redis_writer_start(size_t queue_bytes, int timeout_ms);
 int redis_writer_send(redis_writer *w, int argc, const char **argv, const size_t *argvlen);
+/* redis_writer_send_formatted queues a command formatted by
+ * redisFormatCommandArgv, which it frees (also on -1). */
+int redis_writer_send_formatted(redis_writer *w, char *cmd, size_t len);
 /* redis_writer_finish sends what is queued, reads every reply, stops the
  * thread and frees |w|. 0, or -1 if any command failed. */
 int redis_writer_finish(redis_writer *w);

@@ -112,9 +112,13 @@ int redis_writer_send(redis_writer *w, int argc, const char **argv, const size_t
   char *cmd;
   long long len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
   if (len < 0) return -1;
+  return redis_writer_send_formatted(w, cmd, (size_t)len);
+}
+
+int redis_writer_send_formatted(redis_writer *w, char *cmd, size_t len) {
   queued *q = malloc(sizeof *q);
   if (!q) abort();
-  *q = (queued){NULL, cmd, (size_t)len};
+  *q = (queued){NULL, cmd, len};
   pthread_mutex_lock(&w->mu);
   while (w->bytes > w->limit && !w->failed) pthread_cond_wait(&w->room, &w->mu);
   int failed = w->failed;

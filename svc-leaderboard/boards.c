@@ -53,20 +53,25 @@ int boards_period_valid(int window, const char *p) {
   }
 }
 
-int boards_key(char *out, size_t cap, const char *org, int subject, int window, const char *period,
+int boards_prefix(char *out, size_t cap, const char *org, int64_t gen) {
+  int n = gen ? snprintf(out, cap, "lb:{%s}:g%lld", org, (long long)gen) : snprintf(out, cap, "lb:{%s}", org);
+  return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int boards_key(char *out, size_t cap, const char *prefix, int subject, int window, const char *period,
                int scope, const char *scope_id) {
   static const char *const scopes[] = {"", "", "team", "badge", "category"};
   int n;
   if (scope == SCOPE_ORG || scope < SCOPE_ORG || scope > SCOPE_CATEGORY)
-    n = snprintf(out, cap, "lb:{%s}:%s:%s:%s", org, subject == SUBJ_TEAMS ? "teams" : "members",
+    n = snprintf(out, cap, "%s:%s:%s:%s", prefix, subject == SUBJ_TEAMS ? "teams" : "members",
                  window_names[window], period);
   else
-    n = snprintf(out, cap, "lb:{%s}:%s:%s:%s:%s:%s", org, subject == SUBJ_TEAMS ? "teams" : "members",
+    n = snprintf(out, cap, "%s:%s:%s:%s:%s:%s", prefix, subject == SUBJ_TEAMS ? "teams" : "members",
                  window_names[window], period, scopes[scope], scope_id);
   return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-int boards_for_award(const char *org, const char *recipient, const char *team, const char *badge,
+int boards_for_award(const char *prefix, const char *recipient, const char *team, const char *badge,
                      const char *category, int64_t granted_ms, board_ref *out, int cap) {
   int n = 0;
   for (int w = WIN_WEEK; w <= WIN_LAST; w++) {
@@ -88,7 +93,7 @@ int boards_for_award(const char *org, const char *recipient, const char *team, c
     for (size_t i = 0; i < sizeof spec / sizeof spec[0] && n < cap; i++) {
       /* No team: no team boards; no category: no category boards. */
       if (!*spec[i].member || (spec[i].scope != SCOPE_ORG && !*spec[i].id)) continue;
-      if (boards_key(out[n].key, sizeof out[n].key, org, spec[i].subject, w, period, spec[i].scope,
+      if (boards_key(out[n].key, sizeof out[n].key, prefix, spec[i].subject, w, period, spec[i].scope,
                      spec[i].id) != 0)
         continue;
       out[n].member = spec[i].member;
@@ -114,7 +119,7 @@ int boards_day_shift(const char *day, int days, char *out, size_t cap) {
   return strftime(out, cap, "%Y-%m-%d", &tm) == 10 ? 0 : -1;
 }
 
-int boards_rolling_caches(const char *org, const board_ref *day, const char *d, const char *today,
+int boards_rolling_caches(const char *prefix, const board_ref *day, const char *d, const char *today,
                           board_ref *out, int cap) {
   char last[16];
   if (boards_day_shift(today, 1, last, sizeof last) != 0) return 0;
@@ -122,7 +127,7 @@ int boards_rolling_caches(const char *org, const board_ref *day, const char *d, 
   for (int i = 0; i < ROLLING_DAYS && n < cap; i++) {
     char e[16];
     if (boards_day_shift(d, i, e, sizeof e) != 0 || strcmp(e, last) > 0) break;
-    if (boards_key(out[n].key, sizeof out[n].key, org, day->subject, WIN_ROLLING, e, day->scope,
+    if (boards_key(out[n].key, sizeof out[n].key, prefix, day->subject, WIN_ROLLING, e, day->scope,
                    day->scope_id) != 0)
       continue;
     out[n].member = day->member;

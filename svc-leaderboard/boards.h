@@ -1,7 +1,9 @@
 /* boards.h - which boards an award counts toward, their Redis keys, periods
  * and the score encoding. Pure functions (unit-tested).
  *
- * Key: lb:{<org>}:<subject>:<window>:<period>[:<scope>:<scope id>]
+ * Key: <prefix>:<subject>:<window>:<period>[:<scope>:<scope id>], the
+ *   prefix lb:{<org>} for generation 0, else lb:{<org>}:g<generation> (see
+ *   gen.h: a rebuild writes the next generation beside the live one);
  *   subject members|teams; window week|month|quarter|year|all|day|r30;
  *   period 2026-W47 | 2026-11 | 2026-Q4 | 2026 | all | 2026-11-22 (UTC;
  *   ISO weeks). A day board is a daily bucket; the rolling 30 days ending on
@@ -38,8 +40,12 @@ void boards_period(int window, int64_t ms, char *out, size_t cap);
 /* boards_period_valid: 1 if |period| is a well-formed period of |window|. */
 int boards_period_valid(int window, const char *period);
 
+/* boards_prefix writes the keys' prefix of |org|'s boards of generation
+ * |gen|. 0, or -1 if it does not fit. */
+int boards_prefix(char *out, size_t cap, const char *org, int64_t gen);
+
 /* boards_key builds one key; |scope_id| is ignored for SCOPE_ORG. */
-int boards_key(char *out, size_t cap, const char *org, int subject, int window, const char *period,
+int boards_key(char *out, size_t cap, const char *prefix, int subject, int window, const char *period,
                int scope, const char *scope_id);
 
 typedef struct board_ref {
@@ -51,14 +57,14 @@ typedef struct board_ref {
 
 /* boards_for_award lists every (key, member) an award counts toward.
  * Returns the count. */
-int boards_for_award(const char *org, const char *recipient, const char *team, const char *badge,
+int boards_for_award(const char *prefix, const char *recipient, const char *team, const char *badge,
                      const char *category, int64_t granted_ms, board_ref *out, int cap);
 
 /* boards_rolling_caches lists the rolling-window keys that the bucket |day|
  * (of day |d|, YYYY-MM-DD) feeds: the windows ending on |d| through |today|+1 (later ones cannot exist
  * yet; one day of grace for clocks that disagree), at most ROLLING_DAYS.
  * Returns the count. */
-int boards_rolling_caches(const char *org, const board_ref *day, const char *d, const char *today,
+int boards_rolling_caches(const char *prefix, const board_ref *day, const char *d, const char *today,
                           board_ref *out, int cap);
 
 /* boards_day_shift writes the day |days| after the day |day| (YYYY-MM-DD). */

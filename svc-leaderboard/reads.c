@@ -6,6 +6,7 @@
 
 #include "boards.h"
 #include "check.h"
+#include "gen.h"
 #include "lb.h"
 #include "redis.h"
 #include "topcache.h"
@@ -13,13 +14,25 @@
 #define MEMBER_ROLES (ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN | ROLE_SERVICE)
 #define ROLLING_CACHE_TTL_S 3600
 
-/* A resolved board spec. */
+/* A resolved board spec, keyed by the generation last seen for the org. */
 typedef struct board {
   char key[BOARD_KEY_MAX];
   char period[16];
   int subject, window, scope;
   const char *scope_id;
+  const char *org;
+  int64_t gen;
 } board;
+
+/* rekey names |b| in generation |gen|. */
+static int rekey(board *b, int64_t gen) {
+  char prefix[BOARD_KEY_MAX];
+  b->gen = gen;
+  return boards_prefix(prefix, sizeof prefix, b->org, gen) != 0 ||
+                 boards_key(b->key, sizeof b->key, prefix, b->subject, b->window, b->period, b->scope, b->scope_id) != 0
+             ? -1
+             : 0;
+}
 
 static void today(char *out, size_t cap) {
   struct timespec now;
@@ -73,9 +86,8 @@ static int resolve(rpc_ctx *ctx, const Accolade__V1__BoardSpec *b, board *out) {
     clock_gettime(CLOCK_REALTIME, &now);
     boards_period(out->window, (int64_t)now.tv_sec * 1000, out->period, sizeof out->period);
   }
-  if (boards_key(out->key, sizeof out->key, ctx->id.org, out->subject, out->window, out->period, out->scope,
-                 out->scope_id) != 0)
-    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.scope_id: too long");
+  out->org = ctx->id.org;
+  if (rekey(out, lb_gen_get(ctx->id.org)) != 0) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.scope_id: too long");
   return RPC_OK;
 }
 
@@ -83,14 +95,55 @@ static int unavailable(rpc_ctx *ctx) {
   return rpc_fail(ctx, RPC_UNAVAILABLE, "leaderboards unavailable (redis unreachable), retry later");
 }
 
-/* KEYS[1] the window, KEYS[2] the org's key registry, KEYS[3..] its day
- * buckets; ARGV[1] ttl. Sums the buckets (points add up; the tie-break keeps
- * the latest award, as on every board) unless the window exists already. */
+#define GEN_TRIES 3
+#define PIPE_MAX 4
+
+/* gen_pipeline runs |n| commands on |b| (their argument vectors point at
+ * b->key) behind a GET of the org's generation, in one round trip. Returns
+ * 0 with the commands' replies in |rep|; 1 when the generation moved (|b|
+ * is renamed in the new one, nothing to free: run again); -1 when Redis is
+ * unreachable or the key cannot be named. */
+static int gen_pipeline(board *b, int n, const int *argc, const char *const *const *argv, redisReply **rep) {
+  char key[BOARD_KEY_MAX];
+  lb_gen_key(key, sizeof key, b->org);
+  const char *get[] = {"GET", key};
+  const char *const *all[PIPE_MAX + 1] = {get};
+  int all_argc[PIPE_MAX + 1] = {2};
+  for (int i = 0; i < n; i++) all[i + 1] = argv[i], all_argc[i + 1] = argc[i];
+  redisReply *r[PIPE_MAX + 1];
+  if (redis_pipeline(n + 1, all_argc, all, r)) return -1;
+  int64_t gen = lb_gen_parse(r[0]->type == REDIS_REPLY_STRING ? r[0]->str : NULL);
+  int ok = r[0]->type == REDIS_REPLY_STRING || r[0]->type == REDIS_REPLY_NIL;
+  freeReplyObject(r[0]);
+  if (ok && gen == b->gen) {
+    for (int i = 0; i < n; i++) rep[i] = r[i + 1];
+    return 0;
+  }
+  for (int i = 0; i < n; i++) freeReplyObject(r[i + 1]);
+  if (!ok) return -1;
+  lb_gen_set(b->org, gen);
+  return rekey(b, gen) == 0 ? 1 : -1;
+}
+
+/* gen_run: gen_pipeline, again while the generation moves (a few times). */
+static int gen_run(board *b, int n, const int *argc, const char *const *const *argv, redisReply **rep) {
+  int rc = 1;
+  for (int i = 0; i < GEN_TRIES && rc == 1; i++) rc = gen_pipeline(b, n, argc, argv, rep);
+  return rc == 0 ? 0 : -1;
+}
+
+/* KEYS[1] the window, KEYS[2] the org's generation, KEYS[3] its key
+ * registry, KEYS[4..] its day buckets; ARGV[1] ttl, ARGV[2] the generation
+ * the keys are named in. Sums the buckets (points add up; the tie-break
+ * keeps the latest award, as on every board) unless the window exists
+ * already. Returns -1 - the live generation if that is another one. */
 static redis_script materialize_script = {.source =
+    "local gen = redis.call('GET', KEYS[2]) or '0'\n"
+    "if gen ~= ARGV[2] then return -1 - tonumber(gen) end\n"
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
     "local shift = 1073741824\n"
     "local pts, frac = {}, {}\n"
-    "for i = 3, #KEYS do\n"
+    "for i = 4, #KEYS do\n"
     "  local z = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')\n"
     "  for j = 1, #z, 2 do\n"
     "    local m, s = z[j], tonumber(z[j + 1])\n"
@@ -110,34 +163,44 @@ static redis_script materialize_script = {.source =
     "if #batch > 0 then redis.call('ZADD', KEYS[1], unpack(batch)) end\n"
     "if n > 0 then\n"
     "  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))\n"
-    "  redis.call('SADD', KEYS[2], KEYS[1])\n"
+    "  redis.call('SADD', KEYS[3], KEYS[1])\n"
     "end\n"
     "return n\n"};
 
 /* materialize makes sure a rolling window's key holds its sum. */
-static int materialize(rpc_ctx *ctx, const board *b) {
+static int materialize(rpc_ctx *ctx, board *b) {
   if (b->window != WIN_ROLLING) return RPC_OK;
-  char keys[ROLLING_DAYS + 2][BOARD_KEY_MAX];
-  const char *argv[ROLLING_DAYS + 3];
-  int k = 0;
-  argv[k++] = b->key;
-  snprintf(keys[0], sizeof keys[0], "lb:{%s}:keys", ctx->id.org);
-  argv[k++] = keys[0];
-  for (int i = 0; i < ROLLING_DAYS; i++) {
-    char day[16];
-    if (boards_day_shift(b->period, -i, day, sizeof day) != 0 ||
-        boards_key(keys[i + 1], sizeof keys[i + 1], ctx->id.org, b->subject, WIN_DAY, day, b->scope,
-                   b->scope_id) != 0)
-      return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.period: not a day");
-    argv[k++] = keys[i + 1];
+  for (int tries = 0; tries < GEN_TRIES; tries++) {
+    char keys[ROLLING_DAYS + 3][BOARD_KEY_MAX + 8], prefix[BOARD_KEY_MAX], gen[24], ttl[16];
+    const char *argv[ROLLING_DAYS + 5];
+    int k = 0;
+    argv[k++] = b->key;
+    lb_gen_key(keys[0], sizeof keys[0], b->org);
+    argv[k++] = keys[0];
+    boards_prefix(prefix, sizeof prefix, b->org, b->gen);
+    snprintf(keys[1], sizeof keys[1], "%s:keys", prefix);
+    argv[k++] = keys[1];
+    for (int i = 0; i < ROLLING_DAYS; i++) {
+      char day[16];
+      if (boards_day_shift(b->period, -i, day, sizeof day) != 0 ||
+          boards_key(keys[i + 2], sizeof keys[i + 2], prefix, b->subject, WIN_DAY, day, b->scope, b->scope_id) != 0)
+        return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.period: not a day");
+      argv[k++] = keys[i + 2];
+    }
+    snprintf(ttl, sizeof ttl, "%d", ROLLING_CACHE_TTL_S);
+    snprintf(gen, sizeof gen, "%lld", (long long)b->gen);
+    argv[k++] = ttl;
+    argv[k++] = gen;
+    redisReply *r = redis_eval(&materialize_script, ROLLING_DAYS + 3, k, argv);
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+    long long v = ok ? r->integer : 0;
+    if (r) freeReplyObject(r);
+    if (!ok) return unavailable(ctx);
+    if (v >= 0) return RPC_OK;
+    lb_gen_set(b->org, -1 - v);   /* named in another generation: again in the live one */
+    if (rekey(b, -1 - v) != 0) return unavailable(ctx);
   }
-  char ttl[16];
-  snprintf(ttl, sizeof ttl, "%d", ROLLING_CACHE_TTL_S);
-  argv[k++] = ttl;
-  redisReply *r = redis_eval(&materialize_script, ROLLING_DAYS + 2, k, argv);
-  int ok = r && r->type == REDIS_REPLY_INTEGER;
-  if (r) freeReplyObject(r);
-  return ok ? RPC_OK : unavailable(ctx);
+  return unavailable(ctx);
 }
 
 static Accolade__V1__Entry *entry(rpc_ctx *ctx, int64_t rank, const char *id, const char *score) {
@@ -190,7 +253,7 @@ static int display_apply(rpc_ctx *ctx, Accolade__V1__Entry **e, size_t n, redisR
 
 /* range reads ranks [start, stop] (0-based) of |b| into |out|, and with
  * |total| the board's size in the same round trip. */
-static int range(rpc_ctx *ctx, const board *b, long start, long stop, Accolade__V1__Entry ***out, size_t *n,
+static int range(rpc_ctx *ctx, board *b, long start, long stop, Accolade__V1__Entry ***out, size_t *n,
                  int64_t *total) {
   char from[24], to[24];
   snprintf(from, sizeof from, "%ld", start);
@@ -199,7 +262,7 @@ static int range(rpc_ctx *ctx, const board *b, long start, long stop, Accolade__
   const char *const *argv[] = {zr, zc};
   const int argc[] = {5, 2};
   redisReply *rep[2] = {0};
-  if (redis_pipeline(total ? 2 : 1, argc, argv, rep)) return unavailable(ctx);
+  if (gen_run(b, total ? 2 : 1, argc, argv, rep)) return unavailable(ctx);
   redisReply *r = rep[0];
   int ok = r->type == REDIS_REPLY_ARRAY && (!total || rep[1]->type == REDIS_REPLY_INTEGER);
   if (ok && total) *total = rep[1]->integer;
@@ -237,6 +300,7 @@ int lb_get_top(rpc_ctx *ctx, const void *req, void *resp) {
     return RPC_OK;
   }
   unsigned gen = topcache_gen();
+  int64_t board_gen = b.gen;
   out->period = arena_strdup(ctx->arena, b.period);
   if (materialize(ctx, &b) ||
       range(ctx, &b, (long)offset, (long)(offset + limit), &out->entries, &out->n_entries, &out->total))
@@ -248,19 +312,19 @@ int lb_get_top(rpc_ctx *ctx, const void *req, void *resp) {
   size_t len = accolade__v1__get_top_response__get_packed_size(out);
   uint8_t *buf = arena_alloc(ctx->arena, len ? len : 1);
   accolade__v1__get_top_response__pack(out, buf);
-  topcache_put(cache_key, gen, buf, len);
+  if (b.gen == board_gen) topcache_put(cache_key, gen, buf, len);   /* else it was named in another generation */
   rpc_reply_encoded(ctx, buf, len);
   return RPC_OK;
 }
 
 /* rank_of: 0-based rank of |id| (-1 when absent; -2 when Redis is down),
  * its score with it, in one round trip. */
-static long long rank_of(const char *key, const char *id, char *score, size_t cap) {
-  const char *zr[] = {"ZREVRANK", key, id}, *zs[] = {"ZSCORE", key, id};
+static long long rank_of(board *b, const char *id, char *score, size_t cap) {
+  const char *zr[] = {"ZREVRANK", b->key, id}, *zs[] = {"ZSCORE", b->key, id};
   const char *const *argv[] = {zr, zs};
   const int argc[] = {3, 3};
   redisReply *rep[2];
-  if (redis_pipeline(2, argc, argv, rep)) return -2;
+  if (gen_run(b, 2, argc, argv, rep)) return -2;
   long long rank = rep[0]->type == REDIS_REPLY_INTEGER ? rep[0]->integer : -1;
   snprintf(score, cap, "%s", rep[1]->type == REDIS_REPLY_STRING ? rep[1]->str : "0");
   freeReplyObject(rep[0]);
@@ -282,7 +346,7 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
   const int argc[] = {3, 3, 2, 3};
   int members = b.subject != SUBJ_TEAMS;
   redisReply *rep[4] = {0};
-  if (redis_pipeline(members ? 4 : 3, argc, argv, rep)) return unavailable(ctx);
+  if (gen_run(&b, members ? 4 : 3, argc, argv, rep)) return unavailable(ctx);
   int ok = rep[0]->type == REDIS_REPLY_INTEGER || rep[0]->type == REDIS_REPLY_NIL;
   ok = ok && rep[2]->type == REDIS_REPLY_INTEGER;
   if (ok && rep[0]->type == REDIS_REPLY_INTEGER) {
@@ -316,7 +380,7 @@ int lb_get_around(rpc_ctx *ctx, const void *req, void *resp) {
       check_range(ctx, "below", r->below, 0, 50) || materialize(ctx, &b))
     return ctx->code;
   out->period = arena_strdup(ctx->arena, b.period);
-  long long rank = rank_of(b.key, r->id, score, sizeof score);
+  long long rank = rank_of(&b, r->id, score, sizeof score);
   if (rank == -2) return unavailable(ctx);
   if (rank < 0) return RPC_OK;   /* not ranked: no neighbours */
   out->ranked = 1;

@@ -1,26 +1,31 @@
-/* rebuild.c - recompute an org's boards from the ledger into fresh keys and
- * swap them in atomically (one MULTI/EXEC).
+/* rebuild.c - recompute an org's boards from the ledger as a new
+ * generation of keys and switch to it atomically (gen.h: one SET).
  *
  * The org's ledger is read once (a binary COPY) into a tally (tally.h),
  * which hands out every board with its members sorted by score; each board
- * is written to a fresh key with one RESTORE of a sorted-set payload
- * (dump.h), from a writer thread with 64 commands in flight while the tally
- * goes on, or with ZADDs where the server refuses the payload. Windowed
+ * is written under the next generation with one RESTORE of a sorted-set
+ * payload (dump.h), from a writer thread with 64 commands in flight while
+ * the tally goes on, or with ZADDs where the server refuses the payload.
+ * Every key is added to the generation's registry before it is written, so
+ * a rebuild that dies half-way leaves nothing the next one cannot find: it
+ * starts by dropping whatever its generation already holds. After the
+ * switch, and a grace period for reads that named the old generation just
+ * before it, the old generation is dropped key by key (UNLINK). Windowed
  * boards are only rebuilt for periods that the retention still keeps, each
  * expiring when it would have (its last award plus the retention), so a
  * rebuild never brings expired periods back.
  *
- * Costs (bench/leaderboard.sh, 10M awards to 1M members, 2 cores): ~51 s,
- * of which ~7 s reading the ledger, ~37 s writing 64.7M entries (Redis
- * loading them is the bound) and ~6 s swapping 1M boards in, Redis busy
- * with the EXEC for part of it; the process peaks at 1.6 GB RSS. */
+ * Costs (bench/leaderboard.sh, 10M awards to 1M members, 2 cores): see
+ * bench/README.md; the process peaks at 1.6 GB RSS. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "boards.h"
 #include "dump.h"
+#include "gen.h"
 #include "lb.h"
 #include "log.h"
 #include "pg.h"
@@ -34,64 +39,97 @@
  * small boards as listpacks (Redis 7.0 on). */
 enum { WRITE_ZADD, WRITE_RESTORE, WRITE_LISTPACK };
 
-#define REGISTER_BATCH 1000
-#define RESTORE_MAX 8000000   /* members; ~25 bytes each in a payload */
-#define QUEUE_BYTES (256 << 20)   /* commands formatted and not yet sent */
+#define REGISTER_BATCH 1000         /* boards named in one SADD to the registry */
+#define HELD_BYTES (64 << 20)       /* commands held back until their boards are registered */
+#define RESTORE_MAX 8000000         /* members; ~25 bytes each in a payload */
+#define QUEUE_BYTES (256 << 20)     /* commands formatted and not yet sent */
 #define REBUILD_REDIS_TIMEOUT_MS 300000
+#define SWITCH_GRACE_US 300000      /* reads naming the old generation finish within it */
+
+typedef struct held {
+  char *cmd;
+  size_t len;
+} held;
 
 typedef struct rebuild {
   const char *org;
   int64_t now_ms;
-  char suffix[48];
-  char registry[BOARD_KEY_MAX];   /* the fresh registry */
-  char **live;                    /* the boards written, by live name */
-  int n, cap;
-  int registered;                 /* of them, those added to the fresh registry */
-  int restore;                    /* WRITE_ZADD, WRITE_RESTORE or WRITE_LISTPACK */
+  int64_t gen;                     /* the generation written */
+  char registry[BOARD_KEY_MAX + 8];   /* its key registry */
+  char *names[REGISTER_BATCH];     /* boards not registered yet */
+  int n_names;
+  held *cmds;                      /* their commands, sent once they are */
+  int n_cmds, cap_cmds;
+  size_t held_bytes;
+  int64_t boards, pairs;
+  int restore;                     /* WRITE_ZADD, WRITE_RESTORE or WRITE_LISTPACK */
   dump_buf payload;
-  redis_writer *w;                /* the writes go out from a thread of their own */
-  int64_t pairs;
+  redis_writer *w;                 /* the writes go out from a thread of their own */
 } rebuild;
 
 static int send(rebuild *rb, int argc, const char **argv, const size_t *len) {
   return redis_writer_send(rb->w, argc, argv, len);
 }
 
-static int write_zadd(rebuild *rb, const char *key, const tally_board *b, const char *expire_at) {
+/* release registers the boards held back (one SADD) and sends their commands. */
+static int release(rebuild *rb) {
+  int rc = 0;
+  if (rb->n_names) {
+    const char *argv[2 + REGISTER_BATCH];
+    argv[0] = "SADD";
+    argv[1] = rb->registry;
+    for (int i = 0; i < rb->n_names; i++) argv[2 + i] = rb->names[i];
+    rc = send(rb, 2 + rb->n_names, argv, NULL);
+    for (int i = 0; i < rb->n_names; i++) free(rb->names[i]);
+    rb->n_names = 0;
+  }
+  for (int i = 0; i < rb->n_cmds; i++) {
+    if (!rc)
+      rc = redis_writer_send_formatted(rb->w, rb->cmds[i].cmd, rb->cmds[i].len);
+    else
+      redisFreeCommand(rb->cmds[i].cmd);
+  }
+  rb->n_cmds = 0;
+  rb->held_bytes = 0;
+  return rc;
+}
+
+/* hold formats a command for a board not registered yet. */
+static void hold(rebuild *rb, int argc, const char **argv, const size_t *len) {
+  if (rb->n_cmds == rb->cap_cmds) {
+    rb->cap_cmds = rb->cap_cmds ? rb->cap_cmds * 2 : 1024;
+    rb->cmds = realloc(rb->cmds, sizeof *rb->cmds * (size_t)rb->cap_cmds);
+    if (!rb->cmds) abort();
+  }
+  char *cmd;
+  long long n = redisFormatCommandArgv(&cmd, argc, argv, len);
+  if (n < 0) abort();   /* out of memory */
+  rb->cmds[rb->n_cmds++] = (held){cmd, (size_t)n};
+  rb->held_bytes += (size_t)n;
+}
+
+static void hold_zadd(rebuild *rb, const tally_board *b, const char *expire_at) {
   const char *argv[2 + 2 * ZADD_BATCH];
   char scores[ZADD_BATCH][32];
   for (size_t i = 0; i < b->n;) {
     int k = 0;
     argv[k++] = "ZADD";
-    argv[k++] = key;
+    argv[k++] = b->key;
     for (int m = 0; m < ZADD_BATCH && i < b->n; m++, i++) {
       snprintf(scores[m], sizeof scores[m], "%.17g", b->entries[i].score);
       argv[k++] = scores[m];
       argv[k++] = b->entries[i].id;
     }
-    /* The strings live on this stack: hiredis copies them as it appends. */
-    if (send(rb, k, argv, NULL) != 0) return -1;
+    hold(rb, k, argv, NULL);
   }
-  if (!expire_at) return 0;
-  const char *px[] = {"PEXPIREAT", key, expire_at};
-  return send(rb, 3, px, NULL);
+  if (!expire_at) return;
+  const char *px[] = {"PEXPIREAT", b->key, expire_at};
+  hold(rb, 3, px, NULL);
 }
 
-/* register_fresh adds the boards written since the last call to the fresh
- * registry. */
-static int register_fresh(rebuild *rb) {
-  if (rb->n == rb->registered) return 0;
-  const char *argv[2 + REGISTER_BATCH];
-  argv[0] = "SADD";
-  argv[1] = rb->registry;
-  int k = 2;
-  for (; rb->registered < rb->n; rb->registered++) argv[k++] = rb->live[rb->registered];
-  return send(rb, k, argv, NULL);
-}
-
-/* write_board writes one board from the tally into its fresh key, expiring
- * when it would have (its last award plus the retention); a board already
- * past that is left out. */
+/* write_board writes one board from the tally, expiring when it would have
+ * (its last award plus the retention); a board already past that is left
+ * out. */
 static int write_board(void *arg, const tally_board *b) {
   rebuild *rb = arg;
   if (lb_stopping()) return -1;
@@ -102,24 +140,22 @@ static int write_board(void *arg, const tally_board *b) {
     if (expire_at <= rb->now_ms) return 0;
     snprintf(at, sizeof at, "%lld", (long long)expire_at);
   }
-  if (rb->n == rb->cap) {
-    rb->cap = rb->cap ? rb->cap * 2 : 256;
-    rb->live = realloc(rb->live, sizeof *rb->live * (size_t)rb->cap);
-    if (!rb->live) abort();
-  }
-  rb->live[rb->n++] = strdup(b->key);
-  char fresh[BOARD_KEY_MAX + 64];
-  int len = snprintf(fresh, sizeof fresh, "%s%s", b->key, rb->suffix);
+  if ((rb->n_names == REGISTER_BATCH || rb->held_bytes > HELD_BYTES) && release(rb) != 0) return -1;
+  rb->names[rb->n_names++] = strdup(b->key);
+  rb->boards++;
   rb->pairs += (int64_t)b->n;
-  if (rb->n - rb->registered == REGISTER_BATCH && register_fresh(rb) != 0) return -1;
   /* A board past RESTORE_MAX members would make a payload near Redis's
    * 512 MB limit on one argument (proto-max-bulk-len): ZADDs instead. */
-  if (rb->restore == WRITE_ZADD || b->n > RESTORE_MAX) return write_zadd(rb, fresh, b, ttl > 0 ? at : NULL);
+  if (rb->restore == WRITE_ZADD || b->n > RESTORE_MAX) {
+    hold_zadd(rb, b, ttl > 0 ? at : NULL);
+    return 0;
+  }
   if (rb->restore != WRITE_LISTPACK || dump_zset_listpack(&rb->payload, b->entries, b->n) != 0)
     dump_zset(&rb->payload, b->entries, b->n);
-  const char *argv[] = {"RESTORE", fresh, ttl > 0 ? at : "0", (const char *)rb->payload.p, "REPLACE", "ABSTTL"};
-  size_t lens[] = {7, (size_t)len, strlen(argv[2]), rb->payload.n, 7, 6};
-  return send(rb, ttl > 0 ? 6 : 5, argv, lens);
+  const char *argv[] = {"RESTORE", b->key, ttl > 0 ? at : "0", (const char *)rb->payload.p, "REPLACE", "ABSTTL"};
+  size_t lens[] = {7, strlen(b->key), strlen(argv[2]), rb->payload.n, 7, 6};
+  hold(rb, ttl > 0 ? 6 : 5, argv, lens);
+  return 0;
 }
 
 /* probe restores |payload| into |key| and reads it back: 1 if it holds
@@ -234,95 +270,79 @@ static int write_names(rebuild *rb, tally *t) {
   return rc;
 }
 
-/* swap_once drops the org's old boards (every key in its registry, rolling
- * caches included) and renames the fresh ones in, with the fresh registry,
- * in one MULTI/EXEC under WATCH of the registry: a read that registers a
- * rolling cache meanwhile makes EXEC fail and the swap start again (1).
- * Queued commands cost Redis nothing while queued; EXEC renames ~0.4M
- * boards a second, about twice what a Lua script did. A board whose expiry
- * passed while the rebuild ran is gone: its RENAME fails alone. |*boards|
- * gets how many were renamed. 0 done, 1 retry, -1 failed. */
-static int swap_once(rebuild *rb, int64_t *boards) {
-  redisContext *c = redis_conn();
-  if (!c) return -1;
-  char registry[BOARD_KEY_MAX], add[BOARD_KEY_MAX], sub[BOARD_KEY_MAX];
-  snprintf(registry, sizeof registry, "lb:{%s}:keys", rb->org);
-  snprintf(add, sizeof add, "lb:{%s}:pending:add", rb->org);
-  snprintf(sub, sizeof sub, "lb:{%s}:pending:sub", rb->org);
-  redisReply *old = NULL, *exec = NULL;
-  int rc = -1, sent = 0;
-  redisAppendCommand(c, "WATCH %s", registry);
-  redisAppendCommand(c, "SMEMBERS %s", registry);
-  sent += 2;
-  redisReply *w;
-  if (redisGetReply(c, (void **)&w) != REDIS_OK) goto out;
-  freeReplyObject(w);
-  sent--;
-  if (redisGetReply(c, (void **)&old) != REDIS_OK || old->type != REDIS_REPLY_ARRAY) goto out;
-  sent--;
-  redisAppendCommand(c, "MULTI");
-  sent++;
-  const char *argv[2 + 1000];
-  argv[0] = "UNLINK";
-  for (size_t i = 0; i < old->elements;) {
-    int k = 1;
-    for (; k <= 1000 && i < old->elements; k++, i++) argv[k] = old->element[i]->str;
-    redisAppendCommandArgv(c, k, argv, NULL);
-    sent++;
-  }
-  redisAppendCommand(c, "DEL %s %s %s", registry, add, sub);
-  sent++;
-  for (int i = 0; i < rb->n; i++) {
-    char fresh[BOARD_KEY_MAX + 64];
-    snprintf(fresh, sizeof fresh, "%s%s", rb->live[i], rb->suffix);
-    const char *r[] = {"RENAME", fresh, rb->live[i]};
-    redisAppendCommandArgv(c, 3, r, NULL);
-    sent++;
-  }
-  redisAppendCommand(c, "RENAME %s %s", rb->registry, registry);
-  redisAppendCommand(c, "EXEC");
-  sent += 2;
-  for (; sent > 1; sent--) {   /* OK and QUEUED */
-    if (redisGetReply(c, (void **)&w) != REDIS_OK) goto out;
-    int bad = w->type == REDIS_REPLY_ERROR;
-    if (bad) log_error("rebuild swap: %s", w->str);
-    freeReplyObject(w);
-    if (bad) {   /* EXEC will refuse the transaction; read on to it */
-      rc = -2;
+/* drop_generation deletes every key of |org|'s generation |gen| named in
+ * its registry, then the registry, a thousand keys a command (SSCAN), so
+ * Redis is never held long. 0, or -1 when Redis is unreachable. */
+static int drop_generation(const char *org, int64_t gen) {
+  char prefix[BOARD_KEY_MAX], registry[BOARD_KEY_MAX + 8];
+  if (boards_prefix(prefix, sizeof prefix, org, gen) != 0) return 0;
+  snprintf(registry, sizeof registry, "%s:keys", prefix);
+  char cursor[32] = "0";
+  do {
+    redisReply *r = redis_cmd("SSCAN %s %s COUNT 1000", registry, cursor);
+    if (!r) return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      freeReplyObject(r);
+      return -1;
     }
-  }
-  if (redisGetReply(c, (void **)&exec) != REDIS_OK) {
-    rc = -1;
-    goto out;
-  }
-  sent = 0;
-  if (rc == -2 || exec->type == REDIS_REPLY_ERROR) {
-    if (exec->type == REDIS_REPLY_ERROR) log_error("rebuild swap: %s", exec->str);
-    rc = -1;
-  } else if (exec->type == REDIS_REPLY_NIL) {
-    rc = 1;   /* the registry changed under WATCH */
-  } else if (exec->type == REDIS_REPLY_ARRAY) {
-    int64_t n = 0;
-    size_t first = exec->elements - 1 - (size_t)rb->n;   /* the boards' RENAMEs */
-    for (size_t i = first; i < exec->elements - 1; i++) n += exec->element[i]->type == REDIS_REPLY_STATUS;
-    *boards = n;
-    rc = 0;
-  }
-out:
-  if (sent) redis_disconnect();   /* replies left unread */
-  if (old) freeReplyObject(old);
-  if (exec) freeReplyObject(exec);
-  return rc;
+    snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+    redisReply *keys = r->element[1];
+    if (keys->elements) {
+      const char **argv = malloc(sizeof(char *) * (keys->elements + 1));
+      argv[0] = "UNLINK";
+      for (size_t i = 0; i < keys->elements; i++) argv[i + 1] = keys->element[i]->str;
+      redisReply *d = redis_cmd_argv((int)keys->elements + 1, argv, NULL);
+      free(argv);
+      if (!d) {
+        freeReplyObject(r);
+        return -1;
+      }
+      freeReplyObject(d);
+    }
+    freeReplyObject(r);
+  } while (strcmp(cursor, "0") != 0);
+  redisReply *d = redis_cmd("UNLINK %s", registry);
+  if (!d) return -1;
+  freeReplyObject(d);
+  return 0;
 }
 
-/* swap puts the fresh boards in; |*boards| gets how many. */
-static int swap(rebuild *rb, int64_t *boards) {
-  for (int attempt = 0; attempt < 5; attempt++) {
-    int rc = swap_once(rb, boards);
-    if (rc <= 0) return rc;
+/* switch_to makes generation |to| live if |from| still is (WATCH), and
+ * clears the marker sets (every award is on the new boards). */
+static int switch_to(const char *org, int64_t from, int64_t to) {
+  char genkey[BOARD_KEY_MAX], add[BOARD_KEY_MAX], sub[BOARD_KEY_MAX];
+  lb_gen_key(genkey, sizeof genkey, org);
+  snprintf(add, sizeof add, "lb:{%s}:pending:add", org);
+  snprintf(sub, sizeof sub, "lb:{%s}:pending:sub", org);
+  redisReply *r = redis_cmd("WATCH %s", genkey);
+  if (!r) return -1;
+  freeReplyObject(r);
+  r = redis_cmd("GET %s", genkey);
+  if (!r) return -1;
+  int64_t now = lb_gen_parse(r->type == REDIS_REPLY_STRING ? r->str : NULL);
+  freeReplyObject(r);
+  if (now != from) {   /* Redis lost its data meanwhile: the repair thread starts again */
+    log_error("rebuild %s: generation %lld went live meanwhile", org, (long long)now);
+    r = redis_cmd("UNWATCH");
+    if (r) freeReplyObject(r);
+    return -1;
   }
-  log_error("rebuild %s: the key registry kept changing during the swap", rb->org);
-  return -1;
+  redisContext *c = redis_conn();
+  if (!c) return -1;
+  redisAppendCommand(c, "MULTI");
+  redisAppendCommand(c, "SET %s %lld", genkey, (long long)to);
+  redisAppendCommand(c, "DEL %s %s", add, sub);
+  redisAppendCommand(c, "EXEC");
+  int ok = 1;
+  for (int i = 0; i < 4; i++) {
+    if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+      redis_disconnect();
+      return -1;
+    }
+    if (i == 3) ok = r->type == REDIS_REPLY_ARRAY;
+    freeReplyObject(r);
+  }
+  return ok ? 0 : -1;
 }
 
 static int64_t mono_us(void) {
@@ -331,24 +351,17 @@ static int64_t mono_us(void) {
   return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-/* drop_fresh deletes the fresh keys of a rebuild that did not finish. */
-static void drop_fresh(rebuild *rb) {
-  const char *argv[1 + 500];
-  char(*fresh)[BOARD_KEY_MAX + 64] = malloc(sizeof *fresh * 500);
-  argv[0] = "UNLINK";
-  int i = 0;
-  do {
-    int k = 1;
-    if (i == 0) argv[k++] = rb->registry;
-    for (; k <= 500 && i < rb->n; k++, i++) {
-      snprintf(fresh[k - 1], sizeof fresh[0], "%s%s", rb->live[i], rb->suffix);
-      argv[k] = fresh[k - 1];
-    }
-    redisReply *d = redis_cmd_argv(k, argv, NULL);
-    if (!d) break;
-    freeReplyObject(d);
-  } while (i < rb->n);
-  free(fresh);
+/* live_generation reads |org|'s generation from Redis; -1 if unreachable. */
+static int64_t live_generation(const char *org) {
+  char genkey[BOARD_KEY_MAX];
+  lb_gen_key(genkey, sizeof genkey, org);
+  redisReply *r = redis_cmd("GET %s", genkey);
+  if (!r) return -1;
+  int64_t gen = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL
+                    ? lb_gen_parse(r->type == REDIS_REPLY_STRING ? r->str : NULL)
+                    : -1;
+  freeReplyObject(r);
+  return gen;
 }
 
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
@@ -358,18 +371,25 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
   int64_t t0 = mono_us(), t_read = 0, t_write = 0;
   rebuild rb = {.org = org, .now_ms = now_ms};
-  snprintf(rb.suffix, sizeof rb.suffix, ":rebuild:%lld", (long long)now.tv_sec);
-  snprintf(rb.registry, sizeof rb.registry, "lb:{%s}:keys%s", org, rb.suffix);
   int64_t from_ms[WIN_LAST + 1];
   for (int w = 0; w <= WIN_LAST; w++) {
     long ttl = lb_board_ttl(w);
     from_ms[w] = ttl > 0 ? now_ms - (int64_t)ttl * 1000 : INT64_MIN;
   }
   if (store_begin() != RPC_OK) return RPC_UNAVAILABLE;
-  /* The swap of a big org's boards is one script that runs for seconds. */
   redis_set_timeout_ms(REBUILD_REDIS_TIMEOUT_MS);
   tally *t = tally_new();
   int rc = store_lock_org(org, 1);
+  int64_t old = -1;
+  char prefix[BOARD_KEY_MAX];
+  if (!rc) {   /* the next generation, cleared of anything a rebuild that died left in it */
+    old = live_generation(org);
+    rb.gen = old + 1;
+    if (old < 0 || boards_prefix(prefix, sizeof prefix, org, rb.gen) != 0 || drop_generation(org, rb.gen) != 0)
+      rc = RPC_UNAVAILABLE;
+    else
+      snprintf(rb.registry, sizeof rb.registry, "%s:keys", prefix);
+  }
   if (!rc) rc = store_ledger_read(org, add_row, t);
   t_read = mono_us();
   if (!rc) {
@@ -378,36 +398,46 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   }
   if (!rc) {
     rb.w = redis_writer_start(QUEUE_BYTES, REBUILD_REDIS_TIMEOUT_MS);
-    int sent = tally_boards(t, org, from_ms, write_board, &rb) == 0 && register_fresh(&rb) == 0 &&
+    int sent = tally_boards(t, prefix, from_ms, write_board, &rb) == 0 && release(&rb) == 0 &&
                write_names(&rb, t) == 0;
     if (redis_writer_finish(rb.w) != 0 || !sent) {
       if (lb_stopping())   /* shutting down: the next start repairs */
         log_warn("rebuild %s: given up, the service is stopping", org);
       else
-        log_error("rebuild %s: writing the fresh boards failed (redis)", org);
+        log_error("rebuild %s: writing the new boards failed (redis)", org);
       rc = RPC_UNAVAILABLE;
     }
   }
   t_write = mono_us();
-  if (!rc && swap(&rb, boards) != 0) {
-    log_error("rebuild %s: swapping %d boards in failed (redis)", org, rb.n);
+  if (!rc && switch_to(org, old, rb.gen) != 0) {
+    log_error("rebuild %s: switching to generation %lld failed (redis)", org, (long long)rb.gen);
     rc = RPC_UNAVAILABLE;
   }
+  int64_t t_switch = mono_us();
   if (!rc) rc = store_mark_all_applied(org);
   store_end(rc == RPC_OK);
   *awards = tally_awards(t);
   tally_free(t);
-  if (rc) drop_fresh(&rb);   /* leave no fresh keys behind */
-  redis_set_timeout_ms(2000);
-  topcache_invalidate();
-  for (int i = 0; i < rb.n; i++) free(rb.live[i]);
-  free(rb.live);
+  for (int i = 0; i < rb.n_names; i++) free(rb.names[i]);
+  for (int i = 0; i < rb.n_cmds; i++) redisFreeCommand(rb.cmds[i].cmd);
+  free(rb.cmds);
   dump_buf_free(&rb.payload);
+  if (rc) {
+    if (old >= 0) drop_generation(org, rb.gen);   /* leave nothing of it behind */
+  } else {
+    lb_gen_set(org, rb.gen);
+    topcache_invalidate();
+    usleep(SWITCH_GRACE_US);
+    if (drop_generation(org, old) != 0) log_warn("rebuild %s: generation %lld not dropped yet", org, (long long)old);
+    *boards = rb.boards;
+  }
+  redis_set_timeout_ms(2000);
   log_info("rebuilt org %s: %lld awards, %lld boards, %lld entries (%s); ledger read %lld ms, boards and names "
-           "written %lld ms, swap %lld ms",
-           org, (long long)*awards, (long long)*boards, (long long)rb.pairs, rb.restore == WRITE_LISTPACK ? "RESTORE, listpacks" : rb.restore == WRITE_RESTORE ? "RESTORE" : "ZADD",
+           "written %lld ms, switch %lld ms, old generation dropped %lld ms",
+           org, (long long)*awards, (long long)*boards, (long long)rb.pairs,
+           rb.restore == WRITE_LISTPACK ? "RESTORE, listpacks" : rb.restore == WRITE_RESTORE ? "RESTORE" : "ZADD",
            (long long)((t_read - t0) / 1000), (long long)((t_write - t_read) / 1000),
-           (long long)((mono_us() - t_write) / 1000));
+           (long long)((t_switch - t_write) / 1000), (long long)((mono_us() - t_switch) / 1000));
   return rc;
 }
 

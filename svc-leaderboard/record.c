@@ -9,6 +9,7 @@
 
 #include "boards.h"
 #include "check.h"
+#include "gen.h"
 #include "lb.h"
 #include "log.h"
 #include "pg.h"
@@ -17,21 +18,26 @@
 #include "topcache.h"
 
 /* KEYS[1] marker set, KEYS[2] the org's key registry, KEYS[3] the org's
- * display hash, KEYS[4..] boards and then rolling-window caches.
+ * display hash, KEYS[4] its generation, KEYS[5..] boards and then
+ * rolling-window caches (named in generation ARGV[7]).
  * ARGV[1] award id, ARGV[2] points delta, ARGV[3] the award's time (seconds
  * since the score epoch), ARGV[4] how many boards (the rest are caches),
- * ARGV[5] recipient, ARGV[6] its display value ("" leaves it), then per key
- * its member, then per board its ttl (0: none). A cache is only updated if
- * it exists (a read materializes it). Applies once per award id. */
+ * ARGV[5] recipient, ARGV[6] its display value ("" leaves it), ARGV[7] the
+ * generation, then per key its member, then per board its ttl (0: none). A
+ * cache is only updated if it exists (a read materializes it). Applies once
+ * per award id; returns 1, 0 (applied before), or -1 - the live generation
+ * when the keys are named in another one (nothing done). */
 static redis_script apply_script = {.source =
+    "local gen = redis.call('GET', KEYS[4]) or '0'\n"
+    "if gen ~= ARGV[7] then return -1 - tonumber(gen) end\n"
     "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end\n"
     "local shift = 1073741824\n"
     "local delta = tonumber(ARGV[2])\n"
     "local mine = shift - 1 - tonumber(ARGV[3])\n"
     "local nb = tonumber(ARGV[4])\n"
-    "local nk = #KEYS - 3\n"
+    "local nk = #KEYS - 4\n"
     "for i = 1, nk do\n"
-    "  local k, m = KEYS[i + 3], ARGV[i + 6]\n"
+    "  local k, m = KEYS[i + 4], ARGV[i + 7]\n"
     "  if i <= nb or redis.call('EXISTS', k) == 1 then\n"
     "    local s = redis.call('ZSCORE', k, m)\n"
     "    local pts, frac = 0, -1\n"
@@ -45,7 +51,7 @@ static redis_script apply_script = {.source =
     "      redis.call('ZADD', k, np * shift + f, m)\n"
     "      if i <= nb then\n"
     "        redis.call('SADD', KEYS[2], k)\n"
-    "        local ttl = tonumber(ARGV[6 + nk + i])\n"
+    "        local ttl = tonumber(ARGV[7 + nk + i])\n"
     "        if ttl > 0 then redis.call('EXPIRE', k, ttl) end\n"
     "      end\n"
     "    end\n"
@@ -71,12 +77,14 @@ long lb_board_ttl(int window) {
 
 #define CACHES_MAX (7 * ROLLING_DAYS)
 
-/* apply_row adds (sign 1) or removes (sign -1) a ledger row's points on every
- * board and on the rolling windows built from its day, then marks the
- * ledger. Returns 0, or -1 when Redis is unreachable. */
-static int apply_row(const ledger_row *x, int sign) {
+/* apply_once applies a ledger row to the boards of generation |gen|.
+ * Returns 0, -1 when Redis is unreachable, or 1 with |*live| the org's
+ * generation when that is another one. */
+static int apply_once(const ledger_row *x, int sign, int64_t gen, int64_t *live) {
+  char prefix[BOARD_KEY_MAX];
+  if (boards_prefix(prefix, sizeof prefix, x->org, gen) != 0) return -1;
   board_ref refs[BOARDS_MAX_PER_AWARD + CACHES_MAX];
-  int nb = boards_for_award(x->org, x->recipient, x->team, x->badge, x->category, x->granted_ms, refs,
+  int nb = boards_for_award(prefix, x->recipient, x->team, x->badge, x->category, x->granted_ms, refs,
                             BOARDS_MAX_PER_AWARD);
   char day[16], today[16];
   boards_period(WIN_DAY, x->granted_ms, day, sizeof day);
@@ -86,22 +94,26 @@ static int apply_row(const ledger_row *x, int sign) {
   int n = nb;
   for (int i = 0; i < nb; i++)
     if (refs[i].window == WIN_DAY)
-      n += boards_rolling_caches(x->org, &refs[i], day, today, refs + n, BOARDS_MAX_PER_AWARD + CACHES_MAX - n);
-  const char *argv[3 * (BOARDS_MAX_PER_AWARD + CACHES_MAX) + 12];
+      n += boards_rolling_caches(prefix, &refs[i], day, today, refs + n, BOARDS_MAX_PER_AWARD + CACHES_MAX - n);
+  const char *argv[3 * (BOARDS_MAX_PER_AWARD + CACHES_MAX) + 14];
   char ttls[BOARDS_MAX_PER_AWARD][24];
-  char marker[BOARD_KEY_MAX], registry[BOARD_KEY_MAX], who[BOARD_KEY_MAX], delta[32], t[32], nbs[16];
+  char marker[BOARD_KEY_MAX], registry[BOARD_KEY_MAX + 8], who[BOARD_KEY_MAX], genkey[BOARD_KEY_MAX], delta[32], t[32],
+      nbs[16], gens[24];
   char *value = NULL;
   snprintf(marker, sizeof marker, "lb:{%s}:pending:%s", x->org, sign > 0 ? "add" : "sub");
-  snprintf(registry, sizeof registry, "lb:{%s}:keys", x->org);
+  snprintf(registry, sizeof registry, "%s:keys", prefix);
   snprintf(who, sizeof who, "lb:{%s}:who", x->org);
+  lb_gen_key(genkey, sizeof genkey, x->org);
   snprintf(delta, sizeof delta, "%lld", (long long)(sign * x->points));
   snprintf(t, sizeof t, "%lld", (long long)(x->granted_ms / 1000 - SCORE_EPOCH_S));
   snprintf(nbs, sizeof nbs, "%d", nb);
+  snprintf(gens, sizeof gens, "%lld", (long long)gen);
   if (*x->name && asprintf(&value, "%s\t%s", x->team, x->name) < 0) value = NULL;
   int k = 0;
   argv[k++] = marker;
   argv[k++] = registry;
   argv[k++] = who;
+  argv[k++] = genkey;
   for (int i = 0; i < n; i++) argv[k++] = refs[i].key;
   argv[k++] = x->award_id;
   argv[k++] = delta;
@@ -109,18 +121,37 @@ static int apply_row(const ledger_row *x, int sign) {
   argv[k++] = nbs;
   argv[k++] = x->recipient;
   argv[k++] = value ? value : "";
+  argv[k++] = gens;
   for (int i = 0; i < n; i++) argv[k++] = refs[i].member;
   for (int i = 0; i < nb; i++) {
     snprintf(ttls[i], sizeof ttls[i], "%ld", lb_board_ttl(refs[i].window));
     argv[k++] = ttls[i];
   }
-  redisReply *r = redis_eval(&apply_script, n + 3, k, argv);
+  redisReply *r = redis_eval(&apply_script, n + 4, k, argv);
   topcache_invalidate();
   free(value);
   int ok = r && r->type == REDIS_REPLY_INTEGER;
   if (r && !ok) log_error("leaderboard script: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+  int rc = ok ? 0 : -1;
+  if (ok && r->integer < 0) {
+    *live = -1 - r->integer;
+    rc = 1;
+  }
   if (r) freeReplyObject(r);
-  return ok ? 0 : -1;
+  return rc;
+}
+
+/* apply_row adds (sign 1) or removes (sign -1) a ledger row's points on every
+ * board and on the rolling windows built from its day, in the org's live
+ * generation. Returns 0, or -1 when Redis is unreachable. */
+static int apply_row(const ledger_row *x, int sign) {
+  int64_t gen = lb_gen_get(x->org);
+  for (int tries = 0; tries < 3; tries++) {
+    int rc = apply_once(x, sign, gen, &gen);
+    if (rc <= 0) return rc;
+    lb_gen_set(x->org, gen);
+  }
+  return -1;
 }
 
 /* forget_marker drops the award from the marker set once the ledger knows. */

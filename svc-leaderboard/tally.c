@@ -342,7 +342,7 @@ static int64_t period_of(period_memo *m, int window, int64_t ms) {
 
 typedef struct emit_state {
   tally *t;
-  const char *org;
+  const char *prefix;
   int window;
   scored *sc, *tmp;
   board_entry *out;
@@ -364,7 +364,7 @@ static int emit_board(emit_state *st, const fboard *b, int subject, int scope) {
   tally_board tb;
   char period[32];
   boards_period(st->window, b->first_ms, period, sizeof period);
-  if (boards_key(tb.key, sizeof tb.key, st->org, subject, st->window, period, scope, str_of(&st->t->s, b->scope)) != 0)
+  if (boards_key(tb.key, sizeof tb.key, st->prefix, subject, st->window, period, scope, str_of(&st->t->s, b->scope)) != 0)
     return 0;   /* a key too long for any board: as boards_for_award, none */
   n = 0;
   int64_t last = 0;
@@ -382,7 +382,7 @@ static int emit_board(emit_state *st, const fboard *b, int subject, int scope) {
   return st->fn(st->arg, &tb);
 }
 
-int tally_boards(tally *t, const char *org, const int64_t *from_ms, int (*fn)(void *arg, const tally_board *b),
+int tally_boards(tally *t, const char *prefix, const int64_t *from_ms, int (*fn)(void *arg, const tally_board *b),
                  void *arg) {
   /* The board families an award counts toward, as in boards_for_award. */
   static const struct {
@@ -397,7 +397,7 @@ int tally_boards(tally *t, const char *org, const int64_t *from_ms, int (*fn)(vo
   t->a = sorted;
   award *by_team = by_subject(t, 1);
   family f = {0};
-  emit_state st = {.t = t, .org = org, .fn = fn, .arg = arg};
+  emit_state st = {.t = t, .prefix = prefix, .fn = fn, .arg = arg};
   period_memo *memo = malloc(sizeof *memo);
   if (!memo) abort();
   int rc = 0;

@@ -43,11 +43,11 @@ typedef struct tally_board {
   const board_entry *entries;   /* highest score first; valid during the call */
 } tally_board;
 
-/* tally_boards calls |fn| once for each board of |org| (windowed ones only
- * for periods from the one holding from_ms[window] on; from_ms has
- * WIN_LAST + 1 slots, INT64_MIN keeps all). Stops at the first non-zero
+/* tally_boards calls |fn| once for each board, its key under |prefix|
+ * (boards_prefix); windowed ones only for periods from the one holding
+ * from_ms[window] on (from_ms has WIN_LAST + 1 slots, INT64_MIN keeps all). Stops at the first non-zero
  * return of |fn| and returns it; 0 when every board was given. */
-int tally_boards(tally *t, const char *org, const int64_t *from_ms, int (*fn)(void *arg, const tally_board *b),
+int tally_boards(tally *t, const char *prefix, const int64_t *from_ms, int (*fn)(void *arg, const tally_board *b),
                  void *arg);
 
 /* tally_names calls |fn| for each recipient with a name: the team and name

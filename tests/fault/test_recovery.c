@@ -84,6 +84,20 @@ static long long count(const char *sql) {
 }
 
 /* settled: every store agrees with |approved| approvals. */
+/* live_prefix: the key prefix of the org's live board generation
+ * (svc-leaderboard/gen.h): lb:{org}, or lb:{org}:g<n> after a rebuild. */
+static void live_prefix(char *out, size_t cap) {
+  char cmd[256], gen[32] = "";
+  snprintf(cmd, sizeof cmd, "redis-cli -p %d get 'lb:{%s}:gen'", th_redis_port(), org);
+  FILE *f = popen(cmd, "r");
+  if (f && fgets(gen, sizeof gen, f)) gen[strcspn(gen, "\r\n")] = 0;
+  if (f) pclose(f);
+  if (gen[0] >= '1' && gen[0] <= '9')
+    snprintf(out, cap, "lb:{%s}:g%s", org, gen);
+  else
+    snprintf(out, cap, "lb:{%s}", org);
+}
+
 static int settled(char *why, size_t cap) {
   char q[512];
   long long want = approved;
@@ -93,8 +107,9 @@ static int settled(char *why, size_t cap) {
   long long ledger = count(q);
   snprintf(q, sizeof q, "SELECT count(*) FROM notify.inbox WHERE org = '%s' AND kind = 'award_granted'", org);
   long long inbox = count(q);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "redis-cli -p %d zrange 'lb:{%s}:members:all:all' 0 -1 withscores", th_redis_port(), org);
+  char cmd[512], prefix[160];
+  live_prefix(prefix, sizeof prefix);
+  snprintf(cmd, sizeof cmd, "redis-cli -p %d zrange '%s:members:all:all' 0 -1 withscores", th_redis_port(), prefix);
   FILE *f = popen(cmd, "r");
   long long points = 0;
   char line[256];
@@ -109,8 +124,9 @@ static int settled(char *why, size_t cap) {
 
 /* board_dump: a board's members and exact scores, as redis-cli prints them. */
 static void board_dump(const char *board, char *out, size_t cap) {
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "redis-cli -p %d zrange 'lb:{%s}:%s' 0 -1 withscores", th_redis_port(), org, board);
+  char cmd[512], prefix[160];
+  live_prefix(prefix, sizeof prefix);
+  snprintf(cmd, sizeof cmd, "redis-cli -p %d zrange '%s:%s' 0 -1 withscores", th_redis_port(), prefix, board);
   FILE *f = popen(cmd, "r");
   size_t n = f ? fread(out, 1, cap - 1, f) : 0;
   out[n] = '\0';

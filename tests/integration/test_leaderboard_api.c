@@ -20,6 +20,8 @@ static const char *dsn;
 static char org[64];
 static identity svc, member, admin;
 static const char *lb_env[4];   /* room for one more setting */
+static const char *via;          /* record(), retract() and top() call this address, else lb's */
+#define VIA (via ? via : lb.addr)
 
 static void setup(void) {
   th_init();
@@ -39,6 +41,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+  via = NULL;
   cr_assert_eq(th_stop(&lb), 0);
   th_fini();
 }
@@ -66,7 +69,7 @@ static int record(const char *id, const char *who, const char *team, const char 
   next_name = NULL;
   Accolade__V1__RecordAwardResponse *out;
   rpc_status st;
-  int rc = th_call(lb.addr, SVC "RecordAward", &r, &accolade__v1__record_award_response__descriptor, &svc, &a,
+  int rc = th_call(VIA, SVC "RecordAward", &r, &accolade__v1__record_award_response__descriptor, &svc, &a,
                    (void **)&out, &st);
   if (rc == RPC_OK && recorded) *recorded = out->recorded;
   arena_free(&a);
@@ -81,7 +84,7 @@ static int retract(const char *id) {
   r.org = org;
   Accolade__V1__RetractAwardResponse *out;
   rpc_status st;
-  int rc = th_call(lb.addr, SVC "RetractAward", &r, &accolade__v1__retract_award_response__descriptor, &svc, &a,
+  int rc = th_call(VIA, SVC "RetractAward", &r, &accolade__v1__retract_award_response__descriptor, &svc, &a,
                    (void **)&out, &st);
   arena_free(&a);
   return rc;
@@ -103,7 +106,7 @@ static char *top(Accolade__V1__Window w, const char *period, Accolade__V1__Scope
   r.page_size = 100;
   Accolade__V1__GetTopResponse *out;
   rpc_status st;
-  int rc = th_call(lb.addr, SVC "GetTop", &r, &accolade__v1__get_top_response__descriptor, &member, &a,
+  int rc = th_call(VIA, SVC "GetTop", &r, &accolade__v1__get_top_response__descriptor, &member, &a,
                    (void **)&out, &st);
   cr_assert_eq(rc, RPC_OK, "%s", st.message);
   size_t k = 0;
@@ -404,15 +407,48 @@ Test(leaderboard, get_top_shows_each_members_latest_name_and_team) {
 
 static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* snapshot renders every sorted set of the org (each member and exact score,
- * and whether it expires) and its display hash, keys in order; returns the
- * number of sorted sets. */
+static char *unversioned(char *key);
+
+/* key_cmp orders keys by their names without the generation. */
+static int key_cmp(const void *a, const void *b) {
+  char x[512], y[512];
+  snprintf(x, sizeof x, "%s", *(char *const *)a);
+  snprintf(y, sizeof y, "%s", *(char *const *)b);
+  return strcmp(unversioned(x), unversioned(y));
+}
+
+/* unversioned: |key| without its generation ("lb:{org}:g3:members:..." ->
+ * "lb:{org}:members:..."), in place. */
+static char *unversioned(char *key) {
+  char *g = strstr(key, "}:g");
+  if (!g) return key;
+  char *end = g + 3;
+  while (*end >= '0' && *end <= '9') end++;
+  if (end > g + 3 && *end == ':') memmove(g + 1, end, strlen(end) + 1);
+  return key;
+}
+
+/* snapshot renders every sorted set of the org's live generation (each
+ * member and exact score, and whether it expires) and its display hash, keys
+ * in order, named without their generation; returns the number of sorted
+ * sets. Nothing of an older generation may be left. */
 static int snapshot(char *buf, size_t cap) {
+  redisReply *gen = redis_cmd("GET lb:{%s}:gen", org);
+  cr_assert(gen && (gen->type == REDIS_REPLY_NIL || gen->type == REDIS_REPLY_STRING));
+  char live[128];
+  snprintf(live, sizeof live, "lb:{%s}:g%s:", org, gen->type == REDIS_REPLY_STRING ? gen->str : "0");
+  freeReplyObject(gen);
   redisReply *keys = redis_cmd("KEYS lb:{%s}:*", org);
   cr_assert(keys && keys->type == REDIS_REPLY_ARRAY);
-  char **names = malloc(sizeof(char *) * (keys->elements + 1));
-  for (size_t i = 0; i < keys->elements; i++) names[i] = keys->element[i]->str;
-  qsort(names, keys->elements, sizeof(char *), str_cmp);
+  char **names = malloc(sizeof(char *) * (keys->elements + 1));   /* sorted below */
+  for (size_t i = 0; i < keys->elements; i++) {
+    names[i] = keys->element[i]->str;
+    char *g = strstr(names[i], "}:g");
+    if (g && g[3] >= '0' && g[3] <= '9')   /* a generation's key: the live one's only */
+      cr_assert(strncmp(names[i], live, strlen(live)) == 0, "%s is left from another generation than %s", names[i],
+                live);
+  }
+  qsort(names, keys->elements, sizeof(char *), key_cmp);
   size_t k = 0;
   int zsets = 0;
   buf[0] = 0;
@@ -424,7 +460,9 @@ static int snapshot(char *buf, size_t cap) {
     redisReply *ttl = redis_cmd("TTL %s", names[i]);
     redisReply *r = zset ? redis_cmd("ZRANGE %s 0 -1 WITHSCORES", names[i]) : redis_cmd("HGETALL %s", names[i]);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements > 0, "%s", names[i]);
-    k += (size_t)snprintf(buf + k, cap - k, "%s%s:", names[i], ttl->integer > 0 ? " (expires)" : "");
+    char shown[512];
+    snprintf(shown, sizeof shown, "%s", names[i]);
+    k += (size_t)snprintf(buf + k, cap - k, "%s%s:", unversioned(shown), ttl->integer > 0 ? " (expires)" : "");
     /* a hash's fields in order */
     char **f = malloc(sizeof(char *) * r->elements);
     for (size_t j = 0; j < r->elements; j += 2) {
@@ -511,4 +549,38 @@ Test(leaderboard, a_rebuild_writes_every_board_as_the_awards_did, .timeout = 300
   freeReplyObject(r);
   free(before);
   free(after);
+}
+
+/* Two processes share the boards; one rebuilds (a new generation of keys).
+ * The other, still naming keys in the old one, learns of it at its next
+ * write or read and lands in the new one; nothing of the old is left. */
+Test(leaderboard, a_second_process_follows_the_generation_a_rebuild_switched_to) {
+  redis_setup("127.0.0.1", th_redis_port(), NULL);
+  th_proc lb2;
+  cr_assert_eq(th_start(&lb2, th_bin("svc-leaderboard"), lb_env), 0);
+  char buf[256];
+  int64_t now = now_ms();
+  record("gen-1", "ann", "east", "deal-closer", 10, now - DAY, NULL);
+  via = lb2.addr;
+  cr_assert_str_eq(ALL(buf), "ann=10");
+  via = NULL;
+  rebuild();
+  rebuild();   /* generation 2: the second process knows only 0 */
+  redisReply *g = redis_cmd("GET lb:{%s}:gen", org);
+  cr_assert_str_eq(g->str, "2");
+  freeReplyObject(g);
+  via = lb2.addr;
+  record("gen-2", "bob", "west", "deal-closer", 20, now, NULL);
+  cr_assert_str_eq(ALL(buf), "bob=20,ann=10");
+  cr_assert_str_eq(ROLLING(buf), "bob=20,ann=10");
+  via = NULL;
+  cr_assert_str_eq(ALL(buf), "bob=20,ann=10");
+  redisReply *old = redis_cmd("KEYS lb:{%s}:members:*", org);   /* generation 0's names */
+  cr_assert_eq(old->elements, 0, "%zu keys of generation 0 left, e.g. %s", old->elements,
+               old->elements ? old->element[0]->str : "");
+  freeReplyObject(old);
+  old = redis_cmd("KEYS lb:{%s}:g1:*", org);
+  cr_assert_eq(old->elements, 0, "%zu keys of generation 1 left", old->elements);
+  freeReplyObject(old);
+  cr_assert_eq(th_stop(&lb2), 0);
 }

@@ -42,7 +42,7 @@ Test(leaderboard_boards, periods_validate) {
 
 Test(leaderboard_boards, an_award_counts_toward_every_board_once) {
   board_ref refs[BOARDS_MAX_PER_AWARD];
-  int n = boards_for_award("acme", "alice", "east", "deal-closer", "sales", DEC31_2026, refs, BOARDS_MAX_PER_AWARD);
+  int n = boards_for_award("lb:{acme}", "alice", "east", "deal-closer", "sales", DEC31_2026, refs, BOARDS_MAX_PER_AWARD);
   cr_assert_eq(n, 42, "5 windows and the day bucket x (4 member boards + 3 team boards)");
   cr_assert_str_eq(refs[0].key, "lb:{acme}:members:week:2026-W53");
   cr_assert_str_eq(refs[0].member, "alice");
@@ -52,7 +52,7 @@ Test(leaderboard_boards, an_award_counts_toward_every_board_once) {
   for (int i = 0; i < n; i++)
     for (int k = i + 1; k < n; k++) cr_assert_str_neq(refs[i].key, refs[k].key);
   /* No team and no category: only the member boards of org and badge. */
-  n = boards_for_award("acme", "bob", "", "deal-closer", "", DEC31_2026, refs, BOARDS_MAX_PER_AWARD);
+  n = boards_for_award("lb:{acme}", "bob", "", "deal-closer", "", DEC31_2026, refs, BOARDS_MAX_PER_AWARD);
   cr_assert_eq(n, 12);
   cr_assert_str_eq(refs[n - 1].key, "lb:{acme}:members:day:2026-12-31:badge:deal-closer");
   cr_assert_eq(refs[n - 1].window, WIN_DAY);
@@ -76,19 +76,19 @@ Test(leaderboard_boards, days_shift_across_month_and_year_ends_and_validate) {
 
 Test(leaderboard_boards, a_day_bucket_feeds_the_rolling_windows_ending_on_it_through_tomorrow) {
   board_ref refs[BOARDS_MAX_PER_AWARD], caches[ROLLING_DAYS];
-  int n = boards_for_award("acme", "alice", "east", "deal-closer", "sales", DEC31_2026, refs, BOARDS_MAX_PER_AWARD);
+  int n = boards_for_award("lb:{acme}", "alice", "east", "deal-closer", "sales", DEC31_2026, refs, BOARDS_MAX_PER_AWARD);
   const board_ref *day = NULL;
   for (int i = 0; i < n; i++)
     if (refs[i].window == WIN_DAY && refs[i].scope == SCOPE_TEAM) day = &refs[i];
   cr_assert_not_null(day);
   /* Granted today: today's and tomorrow's windows. */
-  int c = boards_rolling_caches("acme", day, "2026-12-31", "2026-12-31", caches, ROLLING_DAYS);
+  int c = boards_rolling_caches("lb:{acme}", day, "2026-12-31", "2026-12-31", caches, ROLLING_DAYS);
   cr_assert_eq(c, 2);
   cr_assert_str_eq(caches[0].key, "lb:{acme}:members:r30:2026-12-31:team:east");
   cr_assert_str_eq(caches[1].key, "lb:{acme}:members:r30:2027-01-01:team:east");
   cr_assert_str_eq(caches[1].member, "alice");
   /* Granted long ago: the 30 windows that include its day, no more. */
-  c = boards_rolling_caches("acme", day, "2026-12-31", "2027-06-01", caches, ROLLING_DAYS);
+  c = boards_rolling_caches("lb:{acme}", day, "2026-12-31", "2027-06-01", caches, ROLLING_DAYS);
   cr_assert_eq(c, ROLLING_DAYS);
   cr_assert_str_eq(caches[ROLLING_DAYS - 1].key, "lb:{acme}:members:r30:2027-01-29:team:east");
 }

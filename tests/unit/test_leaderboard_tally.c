@@ -195,7 +195,7 @@ Test(leaderboard_tally, every_board_is_what_the_awards_give_one_by_one) {
     tally_add(t, who, team, badge, cat, points, ms, "", live);
     counted += live;
     board_ref refs[BOARDS_MAX_PER_AWARD];
-    int n = boards_for_award("o", who, team, badge, cat, ms, refs, BOARDS_MAX_PER_AWARD);
+    int n = boards_for_award("lb:{o}", who, team, badge, cat, ms, refs, BOARDS_MAX_PER_AWARD);
     for (int k = 0; k < n; k++) {
       if (refs[k].window != WIN_ALL) {   /* the retention: periods from the cutoff's on */
         char p[32], cut[32];
@@ -228,7 +228,7 @@ Test(leaderboard_tally, every_board_is_what_the_awards_give_one_by_one) {
   n_wants = kept;
   cr_assert_eq(tally_awards(t), counted);
   seen s = {0};
-  cr_assert_eq(tally_boards(t, "o", from, check_board, &s), 0);
+  cr_assert_eq(tally_boards(t, "lb:{o}", from, check_board, &s), 0);
   cr_assert_eq(s.entries, n_wants, "every (board, member) the awards give, and no other");
   cr_assert_gt(s.boards, 1000);
   free(raw);
@@ -267,7 +267,7 @@ Test(leaderboard_tally, names_are_each_recipients_latest_and_a_callback_can_stop
   int64_t from[WIN_LAST + 1];
   cutoffs(from);
   int calls = 0;
-  cr_assert_eq(tally_boards(t, "o", from, stop_at_third, &calls), 42);
+  cr_assert_eq(tally_boards(t, "lb:{o}", from, stop_at_third, &calls), 42);
   cr_assert_eq(calls, 3);
   tally_free(t);
 }
