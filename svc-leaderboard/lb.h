@@ -15,6 +15,9 @@
  *   rebuilds every org when it finds Redis was flushed (the epoch key is gone).
  * - A retraction that arrives before its award leaves a tombstone; the award,
  *   when it comes, is then recorded as already retracted.
+ * - Rebuild (rebuild.c): the ledger in memory (tally.h), every board written
+ *   as a new generation of keys and switched to with one SET (gen.h), so
+ *   Redis is never held for the length of a big org's swap.
  * - Ties: see boards.h. Retraction keeps an entry's tie-break time.
  * - The rolling 30 days: see boards.h; reads materialize a window from its
  *   day buckets once (one Lua script), and every write after that updates
