@@ -10,11 +10,15 @@
 #      members, with the hot-board cache on and off;
 #   4. redis-benchmark's ZREVRANGE of the same top 10 on the same Redis.
 #
-#   bench/leaderboard.sh [members=1000000] [rows=10000000] [requests=100000] [clients=50]
+#   bench/leaderboard.sh [members=1000000] [rows=10000000] [requests=100000] [clients=50] [streams=1]
+#
+# h2load runs |clients| connections with |streams| calls in flight on each;
+# redis-benchmark the same number of calls in flight (clients x streams
+# connections, one each).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
-MEMBERS=${1:-1000000}; ROWS=${2:-10000000}; N=${3:-100000}; C=${4:-50}
+MEMBERS=${1:-1000000}; ROWS=${2:-10000000}; N=${3:-100000}; C=${4:-50}; M=${5:-1}
 bench_stack lbbench
 export ACCOLADE_LOG_LEVEL=warn ACCOLADE_METRICS_PORT=0 ACCOLADE_INTERNAL_KEY=bench-key
 export ACCOLADE_LEADERBOARD_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
@@ -103,11 +107,11 @@ echo "redis after the rebuilds: $(redis-cli -p "$REDIS_PORT" info memory | awk -
 printf '\x00\x00\x00\x00\x02\x10\x0a' > "$TMP/top.bin"                 # GetTopRequest{page_size: 10}
 printf '\x00\x00\x00\x00\x07\x12\x05m4321' > "$TMP/rank.bin"          # GetRankRequest{id: "m4321"}
 
-printf '\n%-44s %10s %9s %9s %8s\n' "call (-n $N -c $C -m 1)" "req/s" "p50 ms" "p99 ms" "errors"
+printf '\n%-44s %10s %9s %9s %8s\n' "call (-n $N -c $C -m $M)" "req/s" "p50 ms" "p99 ms" "errors"
 h2() {
   local name=$1 org=$2 method=$3 body=$4
   # shellcheck disable=SC2046
-  h2load -n "$N" -c "$C" -m 1 -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' \
+  h2load -n "$N" -c "$C" -m "$M" -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' \
     $(sign "$org" bench member) --log-file="$TMP/h2.log" \
     "http://127.0.0.1:$LB_PORT/accolade.v1.LeaderboardService/$method" > "$TMP/h2.out" 2>&1
   local rps; rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$TMP/h2.out")
@@ -137,7 +141,7 @@ print("grpc-status of the last server's calls: %s" % ", ".join("%s %d" % kv for 
 PY
 echo
 for size in small big; do
-  redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -n "$N" -c "$C" -q \
+  redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -n "$N" -c "$((C * M))" -q \
     ZREVRANGE "$(lb_key "$size" members:all:all)" 0 9 WITHSCORES 2>/dev/null | tr '\r' '\n' | grep -v '^$' | tail -1 |
-    sed "s/^/redis-benchmark ($size, -c $C) /"
+    sed "s/^/redis-benchmark ($size, -c $((C * M))) /"
 done
