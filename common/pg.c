@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "log.h"
 
 static char g_dsn[1024] = "dbname=accolade host=127.0.0.1";
@@ -16,7 +18,11 @@ static _Thread_local PGconn *t_conn;
 static pthread_key_t g_key;
 static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 
-static void close_at_exit(void *conn) { PQfinish(conn); }
+static void stmts_forget(void);
+static void close_at_exit(void *conn) {
+  stmts_forget();
+  PQfinish(conn);
+}
 static void make_key(void) { pthread_key_create(&g_key, close_at_exit); }
 
 void pg_setup(const char *dsn, const char *schema) {
@@ -42,7 +48,10 @@ PGconn *pg_connect_new(void) {
   /* The schema name is ours (a constant of the service), quoted as an identifier. */
   char *ident = PQescapeIdentifier(c, g_schema, strlen(g_schema));
   char sql[200];
-  snprintf(sql, sizeof sql, "SET search_path TO %s, public; SET TIME ZONE 'UTC'", ident);
+  /* Prepared statements (below) skip parsing; each call still gets a plan
+   * for its own values: generic plans made some reads several times slower. */
+  snprintf(sql, sizeof sql, "SET search_path TO %s, public; SET TIME ZONE 'UTC'; SET plan_cache_mode TO force_custom_plan",
+           ident);
   PQfreemem(ident);
   PGresult *r = PQexec(c, sql);
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -64,7 +73,60 @@ PGconn *pg_conn(void) {
   return t_conn;
 }
 
+/* Statements prepared on this thread's connection, by their text: each is
+ * parsed and analysed once per connection instead of at every call (perf
+ * put parsing and planning among Postgres' top costs under load). Only
+ * queries and DML; at most STMT_MAX per connection, the rest go unprepared. */
+#define STMT_SLOTS 512
+#define STMT_MAX 256
+typedef struct stmt_slot {
+  char *sql;
+  uint32_t hash;
+  int id;
+} stmt_slot;
+static _Thread_local stmt_slot t_stmts[STMT_SLOTS];
+static _Thread_local int t_nstmts;
+
+static void stmts_forget(void) {
+  for (int i = 0; i < STMT_SLOTS; i++) {
+    free(t_stmts[i].sql);
+    t_stmts[i].sql = NULL;
+  }
+  t_nstmts = 0;
+}
+
+static int preparable(const char *sql) {
+  while (*sql == ' ' || *sql == '\n' || *sql == '(') sql++;
+  static const char *const verbs[] = {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"};
+  for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+    if (strncasecmp(sql, verbs[i], strlen(verbs[i])) == 0) return 1;
+  return 0;
+}
+
+/* prepared: the name of |sql| prepared on |c| (preparing it now if need
+ * be) in |name|, or 0 when it goes unprepared (not a query, the cache is
+ * full, or Postgres refused: the plain call then reports why). */
+static int prepared(PGconn *c, const char *sql, int n, char *name, size_t cap) {
+  if (!preparable(sql)) return 0;
+  uint32_t h = hash_str(HASH_INIT, sql);
+  unsigned i = h & (STMT_SLOTS - 1);
+  for (; t_stmts[i].sql; i = (i + 1) & (STMT_SLOTS - 1))
+    if (t_stmts[i].hash == h && strcmp(t_stmts[i].sql, sql) == 0) {
+      snprintf(name, cap, "acc_%d", t_stmts[i].id);
+      return 1;
+    }
+  if (t_nstmts >= STMT_MAX) return 0;
+  snprintf(name, cap, "acc_%d", t_nstmts);
+  PGresult *r = PQprepare(c, name, sql, n, NULL);
+  int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+  PQclear(r);
+  if (!ok) return 0;
+  t_stmts[i] = (stmt_slot){strdup(sql), h, t_nstmts++};
+  return 1;
+}
+
 void pg_disconnect(void) {
+  stmts_forget();
   if (t_conn) PQfinish(t_conn);
   t_conn = NULL;
   pthread_once(&g_key_once, make_key);
@@ -89,7 +151,9 @@ int pg_query(PGresult **out, const char *sql, int n, const char *const *params) 
   if (out) *out = NULL;
   PGconn *c = pg_conn();
   if (!c) return RPC_UNAVAILABLE;
-  PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+  char name[32];
+  PGresult *r = prepared(c, sql, n, name, sizeof name) ? PQexecPrepared(c, name, n, params, NULL, NULL, 0)
+                                                       : PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
   ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
     if (out)
