@@ -55,6 +55,8 @@ acc_pg_start() {
   fi
   local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$data -c max_connections=300"
   [ -n "$fast" ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  # ACC_PG_OPTS: more server settings, e.g. to load pg_stat_statements for a profile.
+  opts="$opts ${ACC_PG_OPTS:-}"
   acc_as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -o "$opts" -w -t 60 start >/dev/null
 }
 
