@@ -304,20 +304,22 @@ int store_delivery_page(arena *a, const char *org, const char *channel_id, int64
   return RPC_OK;
 }
 
-int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge) {
-  if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return -1;
-  char lim[16];
+int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge, int lease_ms) {
+  /* Claimed by pushing their next attempt past the lease, in one short
+   * statement: no transaction stays open, and no row stays locked, while
+   * the endpoints answer. */
+  char lim[16], lease[40];
   snprintf(lim, sizeof lim, "%d", batch);
-  const char *lp[] = {lim};
+  snprintf(lease, sizeof lease, "%d milliseconds", lease_ms);
+  const char *lp[] = {lim, lease};
   PGresult *r;
   if (pg_query(&r,
-               "SELECT d.id, c.url, c.secret, d.body, d.attempts FROM delivery d JOIN channel c ON c.id = d.channel_id "
-               "WHERE d.status = 'pending' AND d.next_attempt_at <= now() ORDER BY d.next_attempt_at LIMIT $1 "
-               "FOR UPDATE OF d SKIP LOCKED",
-               1, lp) != RPC_OK) {
-    pg_exec("ROLLBACK", 0, NULL);
+               "WITH due AS (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= now() "
+               "ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
+               "UPDATE delivery d SET next_attempt_at = now() + $2::interval FROM due, channel c "
+               "WHERE d.id = due.id AND c.id = d.channel_id RETURNING d.id, c.url, c.secret, d.body, d.attempts",
+               2, lp) != RPC_OK)
     return -1;
-  }
   int n = PQntuples(r);
   for (int i = 0; i < n; i++) {
     char err[256] = "";
@@ -328,7 +330,9 @@ int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge) {
     store_outcome o = judge(status, attempts, &retry_in_ms);
     if (o == DELIVERED) {
       const char *p[] = {id};
-      pg_exec("UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' WHERE id=$1", 1, p);
+      pg_exec("UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' "
+              "WHERE id=$1 AND status='pending'",
+              1, p);
       continue;
     }
     if (status > 0) snprintf(err, sizeof err, "HTTP %ld", status);
@@ -336,10 +340,10 @@ int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge) {
     snprintf(delay, sizeof delay, "%lld milliseconds", (long long)retry_in_ms);
     const char *p[] = {id, err, o == DEAD ? "dead" : "pending", delay};
     pg_exec("UPDATE delivery SET status=$3, attempts=attempts+1, last_error=$2, "
-            "next_attempt_at = now() + $4::interval WHERE id=$1", 4, p);
+            "next_attempt_at = now() + $4::interval WHERE id=$1 AND status='pending'",
+            4, p);
   }
   PQclear(r);
-  pg_exec("COMMIT", 0, NULL);
   return n;
 }
 

@@ -18,6 +18,8 @@
 #include "store.h"
 
 #define MAX_ATTEMPTS 5
+#define POST_TIMEOUT_MS 5000L
+#define ROUND 16   /* deliveries claimed at a time */
 
 static atomic_int g_stop;
 static pthread_t g_thread;
@@ -142,7 +144,7 @@ static long post(const char *url, const char *secret, const char *body, char *er
   curl_easy_setopt(c, CURLOPT_RESOLVE, res);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, POST_TIMEOUT_MS);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);   /* a redirect could point anywhere */
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -177,8 +179,9 @@ static store_outcome judge(long status, int attempts, int64_t *retry_in_ms) {
   return dead ? DEAD : RETRY;
 }
 
-/* deliver_due sends the due deliveries once; returns how many it tried. */
-static int deliver_due(void) { return store_deliver_due(16, post, judge); }
+/* deliver_due sends the due deliveries once; returns how many it tried.
+ * The lease outlasts a round whose every POST times out. */
+static int deliver_due(void) { return store_deliver_due(ROUND, post, judge, (int)(ROUND * POST_TIMEOUT_MS) + 30000); }
 
 static void *worker(void *arg) {
   (void)arg;

@@ -20,13 +20,15 @@
 #define SECRET "channel-secret-0123456789"
 
 static th_proc nt;
+static const char *dsn;
 static char org[64];
 static identity svc, ann, admin;
 
 static void setup(void) {
   th_init();
   static char pg[600];
-  snprintf(pg, sizeof pg, "ACCOLADE_NOTIFY_PG=%s", th_new_database("notify"));
+  dsn = th_new_database("notify");
+  snprintf(pg, sizeof pg, "ACCOLADE_NOTIFY_PG=%s", dsn);
   static char lb[64];   /* no svc-leaderboard here: the digest must say so */
   snprintf(lb, sizeof lb, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:%d", th_free_port());
   const char *env[] = {pg, lb, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50",
@@ -246,6 +248,7 @@ typedef struct receiver {
   int fd, port;
   atomic_int requests;
   int fail_first;   /* answer 500 to this many requests, then 200 */
+  int hold_ms;      /* wait this long before answering */
   char last_ts[32], last_sig[100], last_body[4096];
   pthread_t thread;
 } receiver;
@@ -277,6 +280,7 @@ static void *serve(void *arg) {
     h = strcasestr(buf, "x-accolade-signature: ");
     if (h) sscanf(h + 22, "%99s", r->last_sig);
     if (body) snprintf(r->last_body, sizeof r->last_body, "%s", body);
+    if (r->hold_ms) usleep((useconds_t)r->hold_ms * 1000);
     const char *resp = i < r->fail_first ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                                          : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
     if (write(c, resp, strlen(resp)) < 0) {
@@ -391,6 +395,34 @@ Test(notify, webhooks_are_signed_retried_on_500_and_dead_lettered) {
   cr_assert(strstr(st.message, "channel.secret"), "%s", st.message);
   cr_assert_eq(th_call(nt.addr, SVC "CreateChannel", &cr, &accolade__v1__channel__descriptor, &ann, &a, &out, &st),
                RPC_PERMISSION_DENIED);
+  arena_free(&a);
+  receiver_stop(&rcv);
+}
+
+/* While an endpoint takes its time, svc-notify holds no transaction open
+ * (and so no delivery row locked): the deliveries are claimed by a lease
+ * and sent outside any transaction. */
+Test(notify, a_slow_endpoint_holds_no_transaction_open) {
+  receiver rcv;
+  arena a;
+  arena_init(&a);
+  char *ch = hook_channel(&rcv, 0, &a);
+  rcv.hold_ms = 1500;
+  cr_assert_eq(publish("ev-slow", "ann", NULL), RPC_OK);
+  for (int i = 0; i < 200 && atomic_load(&rcv.requests) == 0; i++) usleep(20 * 1000);
+  cr_assert_eq(atomic_load(&rcv.requests), 1, "the endpoint was called");
+  usleep(200 * 1000);   /* well inside the hold */
+  char *open = th_sql(dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND state LIKE 'idle in transaction%'");
+  cr_assert_str_eq(open, "0", "a transaction stays open while the endpoint answers");
+  free(open);
+  char *leased = th_sql(dsn, "SELECT count(*) FROM notify.delivery WHERE status = 'pending' AND next_attempt_at > now()");
+  cr_assert_str_eq(leased, "1", "the delivery in flight is leased (%s)", leased);
+  free(leased);
+  Accolade__V1__Delivery *d = wait_delivery(&a, ch, "delivered");
+  cr_assert_not_null(d);
+  cr_assert_str_eq(d->status, "delivered");
+  cr_assert_eq(d->attempts, 1);
   arena_free(&a);
   receiver_stop(&rcv);
 }
