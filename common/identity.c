@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
+
 static char g_key[256] = "accolade-dev-internal-key";
 static size_t g_key_len = 25;
 
@@ -46,9 +48,11 @@ int identity_make(identity *id, const char *org, const char *user, const char *r
   if (!field_ok(org, 1) || !field_ok(user, 1) || !field_ok(team, 0) || r == ROLE_NONE) return -1;
   id->valid = 1;
   id->role = r;
-  snprintf(id->org, sizeof id->org, "%s", org);
-  snprintf(id->user, sizeof id->user, "%s", user);
-  snprintf(id->team, sizeof id->team, "%s", team ? team : "");
+  /* field_ok bounded every field to IDENTITY_FIELD_MAX - 1 bytes */
+  if (!team) team = "";
+  memcpy(id->org, org, strlen(org) + 1);
+  memcpy(id->user, user, strlen(user) + 1);
+  memcpy(id->team, team, strlen(team) + 1);
   return 0;
 }
 
@@ -59,8 +63,7 @@ static void mac_hex(const char *org, const char *user, const char *role, const c
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
   HMAC(EVP_sha256(), g_key, (int)g_key_len, (const unsigned char *)buf, (size_t)n, mac, &mac_len);
-  for (unsigned i = 0; i < 32; i++) snprintf(out_hex + 2 * i, 3, "%02x", mac[i]);
-  out_hex[64] = '\0';
+  hex_encode(out_hex, mac, 32);
 }
 
 void identity_sign(const identity *id, int64_t ts, char out_hex[65]) {

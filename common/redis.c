@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "hex.h"
 #include "log.h"
 
 static char g_host[256] = "127.0.0.1";
@@ -123,7 +124,7 @@ static void script_sha(redis_script *s) {
   if (s->sha[0]) return;
   unsigned char d[SHA_DIGEST_LENGTH];
   SHA1((const unsigned char *)s->source, strlen(s->source), d);
-  for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(s->sha + 2 * i, 3, "%02x", d[i]);
+  hex_encode(s->sha, d, SHA_DIGEST_LENGTH);
 }
 
 redisReply *redis_eval(redis_script *script, int nkeys, int argc, const char **argv) {

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "health.h"
+#include "hex.h"
 #include "metrics.h"
 #include "reflection.h"
 #include "log.h"
@@ -303,7 +304,7 @@ static void random_hex(char *out, size_t nbytes) {
     state ^= state << 17;
     b[i] = (unsigned char)(state >> 24);
   }
-  for (size_t i = 0; i < nbytes; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+  hex_encode(out, b, nbytes);
 }
 
 /* ctx_init fills the handler's view of the call: identity, deadline, ids. */
