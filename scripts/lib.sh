@@ -60,6 +60,17 @@ acc_pg_start() {
   acc_as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -o "$opts" -w -t 60 start >/dev/null
 }
 
+# acc_reserve_ports LIST keeps the kernel from handing the ports in LIST
+# ("50050-50054,55432") to outgoing connections: fixed listen ports inside
+# the ephemeral range (32768-60999) are otherwise now and then taken by some
+# process's connection, and a service cannot listen. Root only; a read-only
+# /proc/sys (a container) leaves it as it was.
+acc_reserve_ports() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  local cur; cur=$(sysctl -n net.ipv4.ip_local_reserved_ports 2>/dev/null) || return 0
+  sysctl -qw net.ipv4.ip_local_reserved_ports="${cur:+$cur,}$1" 2>/dev/null || true
+}
+
 acc_pg_stop() {
   local data=$1
   [ -f "$data/postmaster.pid" ] || return 0
