@@ -8,7 +8,8 @@
  * the tally goes on, or with ZADDs where the server refuses the payload.
  * Every key is added to the generation's registry before it is written, so
  * a rebuild that dies half-way leaves nothing the next one cannot find: it
- * starts by dropping whatever its generation already holds. After the
+ * starts by dropping whatever its generation already holds (and what is
+ * left of the generation before the live one). After the
  * switch, and a grace period for reads that named the old generation just
  * before it, the old generation is dropped key by key (UNLINK). Windowed
  * boards are only rebuilt for periods that the retention still keeps, each
@@ -385,7 +386,10 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   if (!rc) {   /* the next generation, cleared of anything a rebuild that died left in it */
     old = live_generation(org);
     rb.gen = old + 1;
-    if (old < 0 || boards_prefix(prefix, sizeof prefix, org, rb.gen) != 0 || drop_generation(org, rb.gen) != 0)
+    /* and of the one before the live one, should a process have died
+     * before it dropped it */
+    if (old < 0 || boards_prefix(prefix, sizeof prefix, org, rb.gen) != 0 || drop_generation(org, rb.gen) != 0 ||
+        (old > 0 && drop_generation(org, old - 1) != 0))
       rc = RPC_UNAVAILABLE;
     else
       snprintf(rb.registry, sizeof rb.registry, "%s:keys", prefix);
@@ -409,27 +413,37 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
     }
   }
   t_write = mono_us();
-  if (!rc && switch_to(org, old, rb.gen) != 0) {
-    log_error("rebuild %s: switching to generation %lld failed (redis)", org, (long long)rb.gen);
-    rc = RPC_UNAVAILABLE;
+  /* The ledger's rows are marked applied in the transaction that commits
+   * after the switch: a switch that fails rolls the marks back with it. */
+  if (!rc) rc = store_mark_all_applied(org);
+  int switched = 0;
+  if (!rc) {
+    switched = switch_to(org, old, rb.gen) == 0 || live_generation(org) == rb.gen;   /* a lost reply is not a failed switch */
+    if (!switched) {
+      log_error("rebuild %s: switching to generation %lld failed (redis)", org, (long long)rb.gen);
+      rc = RPC_UNAVAILABLE;
+    }
   }
   int64_t t_switch = mono_us();
-  if (!rc) rc = store_mark_all_applied(org);
-  store_end(rc == RPC_OK);
+  int end = store_end(rc == RPC_OK);
+  if (!rc && end) {   /* the boards are switched, their ledger marks are not: pending rows may count twice */
+    log_error("rebuild %s: the ledger's commit failed after the switch", org);
+    rc = end;
+  }
   *awards = tally_awards(t);
   tally_free(t);
   for (int i = 0; i < rb.n_names; i++) free(rb.names[i]);
   for (int i = 0; i < rb.n_cmds; i++) redisFreeCommand(rb.cmds[i].cmd);
   free(rb.cmds);
   dump_buf_free(&rb.payload);
-  if (rc) {
-    if (old >= 0) drop_generation(org, rb.gen);   /* leave nothing of it behind */
-  } else {
+  if (switched) {   /* the new generation is live, whatever else failed: drop the old one */
     lb_gen_set(org, rb.gen);
     topcache_invalidate();
     usleep(SWITCH_GRACE_US);
     if (drop_generation(org, old) != 0) log_warn("rebuild %s: generation %lld not dropped yet", org, (long long)old);
-    *boards = rb.boards;
+    if (!rc) *boards = rb.boards;
+  } else if (old >= 0) {
+    drop_generation(org, rb.gen);   /* leave nothing of it behind */
   }
   redis_set_timeout_ms(2000);
   log_info("rebuilt org %s: %lld awards, %lld boards, %lld entries (%s); ledger read %lld ms, boards and names "

@@ -584,3 +584,33 @@ Test(leaderboard, a_second_process_follows_the_generation_a_rebuild_switched_to)
   freeReplyObject(old);
   cr_assert_eq(th_stop(&lb2), 0);
 }
+
+/* What a process that died mid-rebuild leaves behind: the generation it was
+ * writing (registered, never live) and the one it had not dropped yet. The
+ * next rebuild finds both through their registries: neither shows, neither
+ * is left. */
+Test(leaderboard, a_rebuild_clears_what_a_dead_one_left) {
+  redis_setup("127.0.0.1", th_redis_port(), NULL);
+  char buf[256];
+  record("dead-1", "ann", "east", "deal-closer", 10, DEC31_2026, NULL);
+  rebuild();   /* generation 1 is live */
+  char g2[96], g0[96];
+  snprintf(g2, sizeof g2, "lb:{%s}:g2", org);   /* a rebuild to 2 that died */
+  snprintf(g0, sizeof g0, "lb:{%s}", org);      /* generation 0, never dropped */
+  redisReply *r[] = {redis_cmd("SADD %s:keys %s:members:all:all", g2, g2),
+                     redis_cmd("ZADD %s:members:all:all 99 ghost", g2),
+                     redis_cmd("SADD %s:keys %s:members:all:all", g0, g0),
+                     redis_cmd("ZADD %s:members:all:all 99 ghost0", g0)};
+  for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
+    cr_assert(r[i] && r[i]->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r[i]);
+  }
+  rebuild();   /* to generation 2 */
+  cr_assert_str_eq(ALL(buf), "ann=10", "the dead rebuild's board does not show");
+  redisReply *left = redis_cmd("KEYS lb:{%s}:members:*", org);
+  cr_assert_eq(left->elements, 0, "generation 0 is gone");
+  freeReplyObject(left);
+  left = redis_cmd("KEYS lb:{%s}:g1:*", org);
+  cr_assert_eq(left->elements, 0, "generation 1 is gone");
+  freeReplyObject(left);
+}
