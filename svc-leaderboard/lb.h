@@ -51,6 +51,9 @@ long lb_board_ttl(int window);
 
 /* lb_rebuild_org recomputes one org's boards (in its own transaction). */
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards);
+/* lb_rebuild_wait_drops waits (up to 2 s) for old generations being
+ * dropped in the background (a stopping process). */
+void lb_rebuild_wait_drops(void);
 /* lb_repair_start / stop: the thread applying pending ledger rows. */
 void lb_repair_start(void);
 /* lb_stopping: the process is shutting down (a rebuild gives up). */

@@ -11,13 +11,16 @@
  * starts by dropping whatever its generation already holds (and what is
  * left of the generation before the live one). After the
  * switch, and a grace period for reads that named the old generation just
- * before it, the old generation is dropped key by key (UNLINK). Windowed
+ * before it, the old generation is dropped key by key (UNLINK), from a
+ * thread of its own after the reply. Windowed
  * boards are only rebuilt for periods that the retention still keeps, each
  * expiring when it would have (its last award plus the retention), so a
  * rebuild never brings expired periods back.
  *
  * Costs (bench/leaderboard.sh, 10M awards to 1M members, 2 cores): see
  * bench/README.md; the process peaks at 1.6 GB RSS. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,11 +304,62 @@ static int drop_generation(const char *org, int64_t gen) {
       freeReplyObject(d);
     }
     freeReplyObject(r);
-  } while (strcmp(cursor, "0") != 0);
+  } while (strcmp(cursor, "0") != 0 && !lb_stopping());
+  if (lb_stopping()) return -1;   /* the next rebuild finishes it */
   redisReply *d = redis_cmd("UNLINK %s", registry);
   if (!d) return -1;
   freeReplyObject(d);
   return 0;
+}
+
+static int64_t mono_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* The old generation is dropped after the reply, from a thread of its own:
+ * a million boards take seconds to delete and nothing waits for them. */
+typedef struct dropper {
+  char org[136];
+  int64_t gen;
+} dropper;
+
+static atomic_int g_droppers;
+
+static void *drop_later(void *arg) {
+  dropper *d = arg;
+  usleep(SWITCH_GRACE_US);
+  int64_t t0 = mono_us();
+  if (drop_generation(d->org, d->gen) != 0)
+    log_warn("rebuild %s: generation %lld not dropped yet (the next rebuild drops it)", d->org, (long long)d->gen);
+  else
+    log_info("rebuild %s: generation %lld dropped in %lld ms", d->org, (long long)d->gen,
+             (long long)((mono_us() - t0) / 1000));
+  redis_disconnect();
+  free(d);
+  atomic_fetch_sub(&g_droppers, 1);
+  return NULL;
+}
+
+static void drop_in_background(const char *org, int64_t gen) {
+  dropper *d = malloc(sizeof *d);
+  if (!d) abort();
+  snprintf(d->org, sizeof d->org, "%s", org);
+  d->gen = gen;
+  atomic_fetch_add(&g_droppers, 1);
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&t, &attr, drop_later, d) != 0) {   /* then here and now */
+    drop_later(d);
+  }
+  pthread_attr_destroy(&attr);
+}
+
+void lb_rebuild_wait_drops(void) {
+  for (int i = 0; i < 200 && atomic_load(&g_droppers) > 0; i++) usleep(10 * 1000);
 }
 
 /* switch_to makes generation |to| live if |from| still is (WATCH), and
@@ -344,12 +398,6 @@ static int switch_to(const char *org, int64_t from, int64_t to) {
     freeReplyObject(r);
   }
   return ok ? 0 : -1;
-}
-
-static int64_t mono_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
 /* live_generation reads |org|'s generation from Redis; -1 if unreachable. */
@@ -439,15 +487,14 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   if (switched) {   /* the new generation is live, whatever else failed: drop the old one */
     lb_gen_set(org, rb.gen);
     topcache_invalidate();
-    usleep(SWITCH_GRACE_US);
-    if (drop_generation(org, old) != 0) log_warn("rebuild %s: generation %lld not dropped yet", org, (long long)old);
+    drop_in_background(org, old);
     if (!rc) *boards = rb.boards;
   } else if (old >= 0) {
     drop_generation(org, rb.gen);   /* leave nothing of it behind */
   }
   redis_set_timeout_ms(2000);
   log_info("rebuilt org %s: %lld awards, %lld boards, %lld entries (%s); ledger read %lld ms, boards and names "
-           "written %lld ms, switch %lld ms, old generation dropped %lld ms",
+           "written %lld ms, ledger marked and switch %lld ms, the rest %lld ms",
            org, (long long)*awards, (long long)*boards, (long long)rb.pairs,
            rb.restore == WRITE_LISTPACK ? "RESTORE, listpacks" : rb.restore == WRITE_RESTORE ? "RESTORE" : "ZADD",
            (long long)((t_read - t0) / 1000), (long long)((t_write - t_read) / 1000),

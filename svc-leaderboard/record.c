@@ -327,4 +327,5 @@ void lb_repair_start(void) {
 void lb_repair_stop(void) {
   atomic_store(&g_stop, 1);
   pthread_join(g_thread, NULL);
+  lb_rebuild_wait_drops();   /* they stop early now: the next rebuild finishes them */
 }
