@@ -51,6 +51,10 @@ long lb_board_ttl(int window);
 
 /* lb_rebuild_org recomputes one org's boards (in its own transaction). */
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards);
+/* lb_drop_leftovers drops, for every org, what is left of the generation
+ * before the live one (a process stopped while dropping it). 0, or -1 when
+ * Redis or Postgres is unreachable. */
+int lb_drop_leftovers(void);
 /* lb_rebuild_wait_drops waits (up to 2 s) for old generations being
  * dropped in the background (a stopping process). */
 void lb_rebuild_wait_drops(void);

@@ -358,6 +358,32 @@ static void drop_in_background(const char *org, int64_t gen) {
   pthread_attr_destroy(&attr);
 }
 
+/* live_generation reads |org|'s generation from Redis; -1 if unreachable. */
+static int64_t live_generation(const char *org) {
+  char genkey[BOARD_KEY_MAX];
+  lb_gen_key(genkey, sizeof genkey, org);
+  redisReply *r = redis_cmd("GET %s", genkey);
+  if (!r) return -1;
+  int64_t gen = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL
+                    ? lb_gen_parse(r->type == REDIS_REPLY_STRING ? r->str : NULL)
+                    : -1;
+  freeReplyObject(r);
+  return gen;
+}
+
+int lb_drop_leftovers(void) {
+  char **orgs;
+  int n, rc = 0;
+  if (store_orgs(&orgs, &n) != RPC_OK) return -1;
+  for (int i = 0; i < n; i++) {
+    int64_t live = rc ? 0 : live_generation(orgs[i]);
+    if (live < 0 || (live > 0 && drop_generation(orgs[i], live - 1) != 0)) rc = -1;
+    free(orgs[i]);
+  }
+  free(orgs);
+  return rc;
+}
+
 void lb_rebuild_wait_drops(void) {
   for (int i = 0; i < 200 && atomic_load(&g_droppers) > 0; i++) usleep(10 * 1000);
 }
@@ -398,19 +424,6 @@ static int switch_to(const char *org, int64_t from, int64_t to) {
     freeReplyObject(r);
   }
   return ok ? 0 : -1;
-}
-
-/* live_generation reads |org|'s generation from Redis; -1 if unreachable. */
-static int64_t live_generation(const char *org) {
-  char genkey[BOARD_KEY_MAX];
-  lb_gen_key(genkey, sizeof genkey, org);
-  redisReply *r = redis_cmd("GET %s", genkey);
-  if (!r) return -1;
-  int64_t gen = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL
-                    ? lb_gen_parse(r->type == REDIS_REPLY_STRING ? r->str : NULL)
-                    : -1;
-  freeReplyObject(r);
-  return gen;
 }
 
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {

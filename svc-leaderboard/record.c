@@ -312,8 +312,13 @@ static int ensure_epoch(void) {
 
 static void *repair_main(void *arg) {
   (void)arg;
+  int leftovers_done = 0;
   while (!atomic_load(&g_stop)) {
-    if (ensure_epoch() == 0) lb_apply_pending();
+    if (ensure_epoch() == 0) {
+      lb_apply_pending();
+      /* once per start: an old generation a stopped process left */
+      if (!leftovers_done) leftovers_done = lb_drop_leftovers() == 0;
+    }
     for (int i = 0; i < 10 && !atomic_load(&g_stop); i++) usleep(100 * 1000);
   }
   return NULL;

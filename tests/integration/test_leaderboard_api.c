@@ -635,3 +635,25 @@ Test(leaderboard, a_rebuild_clears_what_a_dead_one_left) {
   cr_assert_str_eq(ALL(buf), "ann=10", "the dead rebuild's board does not show");
   cr_assert_eq(stale_keys(), 0, "generations 0 and 1 are gone");
 }
+
+/* A process stopped while it dropped an old generation: the next one to
+ * start drops what is left. */
+Test(leaderboard, a_restart_drops_what_a_stopped_drop_left) {
+  redis_setup("127.0.0.1", th_redis_port(), NULL);
+  char buf[256];
+  record("left-1", "ann", "east", "deal-closer", 10, DEC31_2026, NULL);
+  rebuild();   /* generation 1 is live */
+  cr_assert_eq(stale_keys(), 0);
+  char g0[96];
+  snprintf(g0, sizeof g0, "lb:{%s}", org);   /* generation 0, as if its drop was cut short */
+  redisReply *r[] = {redis_cmd("SADD %s:keys %s:members:all:all", g0, g0),
+                     redis_cmd("ZADD %s:members:all:all 99 ghost0", g0)};
+  for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
+    cr_assert(r[i] && r[i]->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r[i]);
+  }
+  cr_assert_eq(th_stop(&lb), 0);
+  cr_assert_eq(th_start(&lb, th_bin("svc-leaderboard"), lb_env), 0);
+  cr_assert_eq(stale_keys(), 0, "generation 0 is dropped at start");
+  cr_assert_str_eq(ALL(buf), "ann=10");
+}
