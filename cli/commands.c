@@ -19,6 +19,7 @@
 #include "accolade/v1/nomination.pb-c.h"
 #include "accolade/v1/notify.pb-c.h"
 #include "cli.h"
+#include "hex.h"
 #include "pbfill.h"
 
 #define AW "/accolade.v1.AwardService/"
@@ -328,8 +329,8 @@ static void request_id(char *out) {
     snprintf(out, 32, "cli-%ld-%d", (long)time(NULL), (int)getpid());
     return;
   }
-  strcpy(out, "cli-");
-  for (size_t i = 0; i < sizeof r; i++) sprintf(out + 4 + 2 * i, "%02x", r[i]);
+  memcpy(out, "cli-", 4);
+  hex_encode(out + 4, r, sizeof r);
 }
 
 static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {

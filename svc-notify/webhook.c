@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -36,8 +37,8 @@ void webhook_sign(const char *secret, const char *ts, const char *body, char out
   snprintf(msg, n + 1, "%s.%s", ts, body);
   HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)msg, n, mac, &ml);
   free(msg);
-  int k = snprintf(out, 80, "sha256=");
-  for (unsigned i = 0; i < ml && k + 2 < 80; i++) k += snprintf(out + k, 80 - (size_t)k, "%02x", mac[i]);
+  memcpy(out, "sha256=", 7);
+  hex_encode(out + 7, mac, ml < 36 ? ml : 36);   /* 7 + 72 + 1 bytes at most */
 }
 
 /* blocked: loopback, private, link-local, CGNAT, unspecified, multicast. */
