@@ -58,6 +58,11 @@ int boards_prefix(char *out, size_t cap, const char *org, int64_t gen) {
   return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
+int boards_registry(char *out, size_t cap, const char *prefix) {
+  int n = snprintf(out, cap, "%s:keys", prefix);
+  return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 int boards_key(char *out, size_t cap, const char *prefix, int subject, int window, const char *period,
                int scope, const char *scope_id) {
   static const char *const scopes[] = {"", "", "team", "badge", "category"};

@@ -44,6 +44,10 @@ int boards_period_valid(int window, const char *period);
  * |gen|. 0, or -1 if it does not fit. */
 int boards_prefix(char *out, size_t cap, const char *org, int64_t gen);
 
+/* boards_registry writes the key of the set naming every board key under
+ * |prefix| (a generation's registry). 0, or -1 if it does not fit. */
+int boards_registry(char *out, size_t cap, const char *prefix);
+
 /* boards_key builds one key; |scope_id| is ignored for SCOPE_ORG. */
 int boards_key(char *out, size_t cap, const char *prefix, int subject, int window, const char *period,
                int scope, const char *scope_id);

@@ -178,7 +178,7 @@ static int materialize(rpc_ctx *ctx, board *b) {
     lb_gen_key(keys[0], sizeof keys[0], b->org);
     argv[k++] = keys[0];
     boards_prefix(prefix, sizeof prefix, b->org, b->gen);
-    snprintf(keys[1], sizeof keys[1], "%s:keys", prefix);
+    boards_registry(keys[1], sizeof keys[1], prefix);
     argv[k++] = keys[1];
     for (int i = 0; i < ROLLING_DAYS; i++) {
       char day[16];

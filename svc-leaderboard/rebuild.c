@@ -280,7 +280,7 @@ static int write_names(rebuild *rb, tally *t) {
 static int drop_generation(const char *org, int64_t gen) {
   char prefix[BOARD_KEY_MAX], registry[BOARD_KEY_MAX + 8];
   if (boards_prefix(prefix, sizeof prefix, org, gen) != 0) return 0;
-  snprintf(registry, sizeof registry, "%s:keys", prefix);
+  boards_registry(registry, sizeof registry, prefix);
   char cursor[32] = "0";
   do {
     redisReply *r = redis_cmd("SSCAN %s %s COUNT 1000", registry, cursor);
@@ -398,10 +398,8 @@ static int switch_to(const char *org, int64_t from, int64_t to) {
   redisReply *r = redis_cmd("WATCH %s", genkey);
   if (!r) return -1;
   freeReplyObject(r);
-  r = redis_cmd("GET %s", genkey);
-  if (!r) return -1;
-  int64_t now = lb_gen_parse(r->type == REDIS_REPLY_STRING ? r->str : NULL);
-  freeReplyObject(r);
+  int64_t now = live_generation(org);   /* under the WATCH: on this thread's connection */
+  if (now < 0) return -1;
   if (now != from) {   /* Redis lost its data meanwhile: the repair thread starts again */
     log_error("rebuild %s: generation %lld went live meanwhile", org, (long long)now);
     r = redis_cmd("UNWATCH");
@@ -453,7 +451,7 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
         (old > 0 && drop_generation(org, old - 1) != 0))
       rc = RPC_UNAVAILABLE;
     else
-      snprintf(rb.registry, sizeof rb.registry, "%s:keys", prefix);
+      boards_registry(rb.registry, sizeof rb.registry, prefix);
   }
   if (!rc) rc = store_ledger_read(org, add_row, t);
   t_read = mono_us();

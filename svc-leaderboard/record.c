@@ -101,7 +101,7 @@ static int apply_once(const ledger_row *x, int sign, int64_t gen, int64_t *live)
       nbs[16], gens[24];
   char *value = NULL;
   snprintf(marker, sizeof marker, "lb:{%s}:pending:%s", x->org, sign > 0 ? "add" : "sub");
-  snprintf(registry, sizeof registry, "%s:keys", prefix);
+  boards_registry(registry, sizeof registry, prefix);
   snprintf(who, sizeof who, "lb:{%s}:who", x->org);
   lb_gen_key(genkey, sizeof genkey, x->org);
   snprintf(delta, sizeof delta, "%lld", (long long)(sign * x->points));

@@ -352,27 +352,25 @@ typedef struct emit_state {
 } emit_state;
 
 static int emit_board(emit_state *st, const fboard *b, int subject, int scope) {
-  size_t n = 0;
-  for (size_t i = 0; i < b->n; i++) n += b->e[i].points > 0;
-  if (!n) return 0;   /* only retracted awards (or none with points): no board */
   if (b->n > st->cap) {
     st->cap = b->n;
     st->sc = xrealloc(st->sc, sizeof *st->sc * st->cap);
     st->tmp = xrealloc(st->tmp, sizeof *st->tmp * st->cap);
     st->out = xrealloc(st->out, sizeof *st->out * st->cap);
   }
-  tally_board tb;
-  char period[32];
-  boards_period(st->window, b->first_ms, period, sizeof period);
-  if (boards_key(tb.key, sizeof tb.key, st->prefix, subject, st->window, period, scope, str_of(&st->t->s, b->scope)) != 0)
-    return 0;   /* a key too long for any board: as boards_for_award, none */
-  n = 0;
+  size_t n = 0;
   int64_t last = 0;
   for (size_t i = 0; i < b->n; i++) {
     if (b->e[i].points <= 0) continue;   /* as the live script drops an entry at 0 */
     st->sc[n++] = (scored){score_key(boards_score(b->e[i].points, b->e[i].last / 1000)), b->e[i].who};
     if (b->e[i].last > last) last = b->e[i].last;
   }
+  if (!n) return 0;   /* only retracted awards (or none with points): no board */
+  tally_board tb;
+  char period[32];
+  boards_period(st->window, b->first_ms, period, sizeof period);
+  if (boards_key(tb.key, sizeof tb.key, st->prefix, subject, st->window, period, scope, str_of(&st->t->s, b->scope)) != 0)
+    return 0;   /* a key too long for any board: as boards_for_award, none */
   sort_desc(st->sc, st->tmp, n);
   for (size_t i = 0; i < n; i++) st->out[i] = (board_entry){str_of(&st->t->s, st->sc[i].who), key_score(st->sc[i].key)};
   tb.window = st->window;

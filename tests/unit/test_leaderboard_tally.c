@@ -45,6 +45,14 @@ Test(leaderboard_tally, period_codes_name_the_same_periods_as_boards_period) {
 
 /* ---- the payload ---- */
 
+/* assert_crc_follows: the 8 bytes after the first |n| of |d| are their
+ * CRC-64, little-endian. */
+static void assert_crc_follows(const dump_buf *d, size_t n) {
+  uint64_t crc = 0;
+  for (int i = 0; i < 8; i++) crc |= (uint64_t)d->p[n + i] << (8 * i);
+  cr_assert_eq(crc, dump_crc64(0, d->p, n));
+}
+
 Test(leaderboard_tally, crc64_is_redis_crc64_jones) {
   cr_assert_eq(dump_crc64(0, "123456789", 9), 0xe9c6d914c4b8d9caULL);   /* Redis's own check value */
   /* The 8-byte path agrees with the byte path at every length and split. */
@@ -67,9 +75,7 @@ Test(leaderboard_tally, zset_payload_layout) {
                                        9, 0};                                        /* RDB version 9 */
   cr_assert_eq(d.n, sizeof want + 8);
   cr_assert_eq(memcmp(d.p, want, sizeof want), 0);
-  uint64_t crc = 0;
-  for (int i = 0; i < 8; i++) crc |= (uint64_t)d.p[sizeof want + i] << (8 * i);
-  cr_assert_eq(crc, dump_crc64(0, d.p, sizeof want));
+  assert_crc_follows(&d, sizeof want);
   /* Lengths past 63 and 16383 take the 14- and 32-bit encodings. */
   char *big = malloc(20000);
   memset(big, 'x', 19999);
@@ -101,9 +107,7 @@ Test(leaderboard_tally, small_sets_go_as_listpacks_in_redis_order) {
       10, 0};                                     /* RDB version 10 */
   cr_assert_eq(d.n, sizeof want + 8);
   cr_assert_eq(memcmp(d.p, want, sizeof want), 0);
-  uint64_t crc = 0;
-  for (int i = 0; i < 8; i++) crc |= (uint64_t)d.p[sizeof want + i] << (8 * i);
-  cr_assert_eq(crc, dump_crc64(0, d.p, sizeof want));
+  assert_crc_follows(&d, sizeof want);
   /* Equal scores in member order; a score past 32 bits as a 64-bit integer. */
   board_entry tie[] = {{"z", 1099511627776.0}, {"b", 5}, {"a", 5}};
   cr_assert_eq(dump_zset_listpack(&d, tie, 3), 0);
