@@ -35,6 +35,7 @@ typedef struct counter {
 } counter;
 
 static method_stats g_methods[MAX_METHODS];
+static method_stats g_unknown = {.name = "unknown"};
 static atomic_int g_nmethods;
 static counter g_counters[MAX_COUNTERS];
 static atomic_int g_ncounters;
@@ -43,33 +44,34 @@ static int g_ncollectors;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct MHD_Daemon *g_daemon;
 
-/* find_method returns the slot of |name|, adding it under the lock. Slots are
- * never removed, so a lock-free scan of the published ones is safe. */
+/* find_method returns the slot of |name|, or NULL when it is not a
+ * registered method. Slots are added only by metrics_register_method, never
+ * removed, so a lock-free scan of the published ones is safe. */
 static method_stats *find_method(const char *name) {
   int n = atomic_load(&g_nmethods);
   for (int i = 0; i < n; i++)
     if (strcmp(g_methods[i].name, name) == 0) return &g_methods[i];
+  return NULL;
+}
+
+void metrics_register_method(const char *method) {
+  if (!method || !*method) return;
   pthread_mutex_lock(&g_mu);
-  n = atomic_load(&g_nmethods);
-  for (int i = 0; i < n; i++)
-    if (strcmp(g_methods[i].name, name) == 0) {
-      pthread_mutex_unlock(&g_mu);
-      return &g_methods[i];
-    }
-  method_stats *m = NULL;
-  if (n < MAX_METHODS) {
-    m = &g_methods[n];
-    snprintf(m->name, sizeof m->name, "%s", name);
+  int n = atomic_load(&g_nmethods);
+  int found = 0;
+  for (int i = 0; i < n && !found; i++) found = strcmp(g_methods[i].name, method) == 0;
+  if (!found && n < MAX_METHODS && strlen(method) < sizeof g_methods[0].name) {
+    snprintf(g_methods[n].name, sizeof g_methods[n].name, "%s", method);
     atomic_store(&g_nmethods, n + 1);
   }
   pthread_mutex_unlock(&g_mu);
-  return m;
 }
 
 void metrics_observe_rpc(const char *method, int code, int64_t latency_us) {
-  /* Unknown methods all count as one series: their names come from callers. */
-  method_stats *m = find_method(code == RPC_UNIMPLEMENTED ? "other" : (method ? method : "other"));
-  if (!m) return;
+  /* A method name comes from the caller: only registered names make a
+   * series of their own, everything else counts as one "unknown" series. */
+  method_stats *m = method ? find_method(method) : NULL;
+  if (!m) m = &g_unknown;
   if (code < 0 || code > 16) code = RPC_UNKNOWN;
   atomic_fetch_add(&m->by_code[code], 1);
   atomic_fetch_add(&m->count, 1);
@@ -121,35 +123,59 @@ __attribute__((format(printf, 4, 5))) static void put(char *buf, size_t cap, siz
   if (n > 0) *len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
 }
 
+/* label_escape writes |in| as a Prometheus label value: backslash, double
+ * quote and newline escaped as the text format requires. */
+static void label_escape(char *out, size_t cap, const char *in) {
+  size_t o = 0;
+  for (; *in && o + 3 < cap; in++) {
+    if (*in == '\\' || *in == '"') {
+      out[o++] = '\\';
+      out[o++] = *in;
+    } else if (*in == '\n') {
+      out[o++] = '\\';
+      out[o++] = 'n';
+    } else {
+      out[o++] = *in;
+    }
+  }
+  out[o] = '\0';
+}
+
 size_t metrics_render(char *buf, size_t cap) {
   size_t len = 0;
   buf[0] = '\0';
   int n = atomic_load(&g_nmethods);
+  const method_stats *all[MAX_METHODS + 1];
+  for (int i = 0; i < n; i++) all[i] = &g_methods[i];
+  all[n++] = &g_unknown;
+  char name[sizeof g_methods[0].name * 2];
   put(buf, cap, &len, "# HELP accolade_rpc_requests_total gRPC calls handled, by method and status code.\n"
                       "# TYPE accolade_rpc_requests_total counter\n");
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
+    label_escape(name, sizeof name, all[i]->name);
     for (int c = 0; c <= 16; c++) {
-      long long v = atomic_load(&g_methods[i].by_code[c]);
+      long long v = atomic_load(&all[i]->by_code[c]);
       if (v)
-        put(buf, cap, &len, "accolade_rpc_requests_total{method=\"%s\",code=\"%s\"} %lld\n",
-            g_methods[i].name, rpc_code_name(c), v);
+        put(buf, cap, &len, "accolade_rpc_requests_total{method=\"%s\",code=\"%s\"} %lld\n", name,
+            rpc_code_name(c), v);
     }
+  }
   put(buf, cap, &len, "# HELP accolade_rpc_latency_seconds Time from a call's arrival to its status.\n"
                       "# TYPE accolade_rpc_latency_seconds histogram\n");
   for (int i = 0; i < n; i++) {
+    long long count = atomic_load(&all[i]->count);
+    if (!count) continue;
+    label_escape(name, sizeof name, all[i]->name);
     long long cum = 0;
     for (int b = 0; b < NBUCKETS; b++) {
-      cum += atomic_load(&g_methods[i].buckets[b]);
-      put(buf, cap, &len, "accolade_rpc_latency_seconds_bucket{method=\"%s\",le=\"%g\"} %lld\n",
-          g_methods[i].name, bucket_s[b], cum);
+      cum += atomic_load(&all[i]->buckets[b]);
+      put(buf, cap, &len, "accolade_rpc_latency_seconds_bucket{method=\"%s\",le=\"%g\"} %lld\n", name,
+          bucket_s[b], cum);
     }
-    long long count = atomic_load(&g_methods[i].count);
-    put(buf, cap, &len, "accolade_rpc_latency_seconds_bucket{method=\"%s\",le=\"+Inf\"} %lld\n",
-        g_methods[i].name, count);
-    put(buf, cap, &len, "accolade_rpc_latency_seconds_sum{method=\"%s\"} %.6f\n", g_methods[i].name,
-        (double)atomic_load(&g_methods[i].sum_us) / 1e6);
-    put(buf, cap, &len, "accolade_rpc_latency_seconds_count{method=\"%s\"} %lld\n", g_methods[i].name,
-        count);
+    put(buf, cap, &len, "accolade_rpc_latency_seconds_bucket{method=\"%s\",le=\"+Inf\"} %lld\n", name, count);
+    put(buf, cap, &len, "accolade_rpc_latency_seconds_sum{method=\"%s\"} %.6f\n", name,
+        (double)atomic_load(&all[i]->sum_us) / 1e6);
+    put(buf, cap, &len, "accolade_rpc_latency_seconds_count{method=\"%s\"} %lld\n", name, count);
   }
   int k = atomic_load(&g_ncounters);
   const char *last = "";

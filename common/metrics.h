@@ -16,7 +16,12 @@
 int metrics_start(int port);
 void metrics_stop(void);
 
-/* metrics_observe_rpc records one finished call. */
+/* metrics_register_method gives |method| ("/pkg.Service/Method") a series
+ * of its own; the server registers every method of its table. */
+void metrics_register_method(const char *method);
+
+/* metrics_observe_rpc records one finished call: under its method's name
+ * when registered, else under method="unknown" (names come from callers). */
 void metrics_observe_rpc(const char *method, int code, int64_t latency_us);
 
 /* metrics_count adds |n| to the counter |name| with |labels| (a Prometheus

@@ -172,7 +172,8 @@ const char *rpc_metadata(rpc_ctx *ctx, const char *key);
 typedef struct rpc_raw_handler {
   /* is_stream says whether |method| is server-streaming (may be NULL: none are). */
   int (*is_stream)(void *app, const char *method);
-  /* unary: answer with |*out| / |*out_len| (arena memory) or fail. */
+  /* unary: answer with |*out| / |*out_len| (arena memory) or fail, or return
+   * RPC_DEFERRED and reply later with rpc_finish, as a raw method may. */
   int (*unary)(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
   /* stream: send with rpc_stream_send_raw, then return a status. */
   int (*stream)(rpc_ctx *ctx, const uint8_t *req, size_t len, rpc_stream *s);
@@ -190,9 +191,15 @@ typedef struct rpc_server_config {
   const char *listen;        /* "0.0.0.0:50052"; port 0 picks a free one */
   int threads;               /* worker threads; 0 = 2 x cores + 2 */
   int pollers;               /* completion queues shared by them; 0 = one per 4 cores */
-  int max_streams;           /* concurrent streaming calls; 0 = 1000 */
+  int max_streams;           /* concurrent streaming calls in the process; 0 = 1000.
+                                One more is answered RESOURCE_EXHAUSTED. */
   int shutdown_grace_ms;     /* in-flight calls get this long; 0 = 10000 */
   int max_message_bytes;     /* request size limit; 0 = 4 MiB */
+  int first_message_ms;      /* a generic call's message must come within this;
+                                0 = 10000. Else DEADLINE_EXCEEDED. */
+  int max_connection_streams;  /* HTTP/2 concurrent streams per connection; 0 = 1000 */
+  int keepalive_ms;          /* ping an idle connection this often; 0 = 60000 */
+  int idle_ms;               /* close a connection with no call this long; 0 = 600000 */
   void *app;                 /* copied to every rpc_ctx */
   const rpc_raw_handler *raw;  /* optional: handles methods not in the table */
   /* Optional TLS (PEM files, see tls.h): certificate and key, and a CA that

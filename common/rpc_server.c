@@ -10,8 +10,16 @@
  *
  *   unary (registered):   REQUESTED -> handler -> REPLYING -> freed
  *   stream (registered):  REQUESTED -> own thread with its own CQ -> freed
- *   generic (unknown):    REQUESTED -> read the message, raw handler or
- *                         UNIMPLEMENTED on the call's own CQ -> freed
+ *   generic (unknown):    REQUESTED -> READING (the message is awaited on
+ *                         the worker's queue; no worker waits) -> raw handler,
+ *                         a stream thread, or UNIMPLEMENTED -> REPLYING -> freed
+ *
+ * A generic call whose message has not come within first_message_ms is
+ * cancelled by the reaper thread (DEADLINE_EXCEEDED), so no caller can hold
+ * anything of the server by sending headers alone. Streams count against
+ * max_streams; one over it is RESOURCE_EXHAUSTED. A stream thread of a
+ * generic call waits for its batches on a condition variable that the
+ * worker seeing the completion signals (sync_tag).
  */
 #include <errno.h>
 #include <grpc/byte_buffer.h>
@@ -182,6 +190,13 @@ struct rpc_server {
   method_entry *entries;
   int nentries;
   atomic_int stopping;
+  /* Generic calls waiting for their first message, oldest first; the
+   * reaper cancels those past their bound. */
+  pthread_mutex_t watch_mu;
+  pthread_cond_t watch_cv;
+  struct call *watch_head, *watch_tail;
+  pthread_t reaper;
+  int reaper_started;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int active_streams;   /* threads running streams */
@@ -189,7 +204,19 @@ struct rpc_server {
   int started;
 };
 
-typedef enum { CALL_REQUESTED, CALL_REPLYING } call_phase;
+typedef enum { CALL_REQUESTED, CALL_READING, CALL_REPLYING } call_phase;
+
+/* The batches a stream thread waits for. */
+enum { T_SEND, T_RECV, T_CLOSE, T_COUNT };
+
+/* A batch's tag. On a call with its own queue it is only an address; on a
+ * call bound to a worker's queue, the worker runs sync_on_event, which wakes
+ * the stream thread waiting for it. */
+typedef struct sync_tag {
+  rpc_tag tag;   /* first */
+  struct call *c;
+  int done, ok;
+} sync_tag;
 
 typedef struct call {
   rpc_tag tag;               /* first: the call is its own tag */
@@ -214,12 +241,19 @@ typedef struct call {
   grpc_metadata trailers[RPC_MAX_TRAILERS];
   int ntrailers;
   int client_cancelled;
-  /* Own-CQ bookkeeping (streams, generic). */
-  int close_tag;
-  int send_tag;
-  int recv_tag;
-  int closed;
+  /* Stream bookkeeping: the batches' tags, and for a call bound to a
+   * worker's queue the lock and condition its stream thread waits on. */
+  sync_tag st[T_COUNT];
+  pthread_mutex_t smu;
+  pthread_cond_t scv;
+  int sync_init;
+  atomic_int closed;
   int sent_initial;
+  /* The reaper's list (generic calls awaiting their message). */
+  struct call *wnext, *wprev;
+  int64_t first_msg_deadline;
+  int watched;
+  int expired;
   /* A raw stream's request, read before it moves to its own thread. */
   uint8_t *raw_req;
   size_t raw_len;
@@ -234,12 +268,18 @@ static void post_request(worker *w, method_entry *me);
 static void spawn(call *c, void *(*fn)(void *));
 static void *raw_stream_thread(void *arg);
 
+static void sync_on_event(rpc_tag *t, int ok);
+
 static call *call_new(worker *w, method_entry *me) {
   call *c = calloc(1, sizeof *c);
   if (!c) abort();
   c->tag.on_event = call_on_event;
   c->w = w;
   c->me = me;
+  for (int i = 0; i < T_COUNT; i++) {
+    c->st[i].tag.on_event = sync_on_event;
+    c->st[i].c = c;
+  }
   grpc_metadata_array_init(&c->md);
   grpc_call_details_init(&c->details);
   arena_init(&c->arena);
@@ -267,6 +307,10 @@ static void call_free(call *c) {
            GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(c->own_cq);
+  }
+  if (c->sync_init) {
+    pthread_mutex_destroy(&c->smu);
+    pthread_cond_destroy(&c->scv);
   }
   arena_free(&c->arena);
   free(c);
@@ -402,40 +446,90 @@ static void *decode(call *c, const ProtobufCMessageDescriptor *d, const uint8_t 
 /* ------------------------------------------------------------------ */
 /* Calls on their own completion queue (streams, generic)               */
 
-/* own_wait waits on the call's own CQ for |tag| (or for |deadline_ms|,
- * monotonic; INT64_MAX forever). Returns 1 ok, 0 failed, -1 timed out. The
- * close notification is recorded whenever it arrives. */
-static int own_wait(call *c, void *tag, int64_t deadline_ms) {
+/* sync_on_event: a stream batch of a call bound to a worker's queue has
+ * completed; wake the stream thread. Nothing of |c| is touched after the
+ * unlock: the stream thread may free it at once. */
+static void sync_on_event(rpc_tag *t, int ok) {
+  sync_tag *st = (sync_tag *)t;
+  call *c = st->c;
+  pthread_mutex_lock(&c->smu);
+  if (st == &c->st[T_CLOSE]) {
+    atomic_store(&c->closed, 1);
+  } else {
+    st->done = 1;
+    st->ok = ok;
+  }
+  pthread_cond_broadcast(&c->scv);
+  pthread_mutex_unlock(&c->smu);
+}
+
+/* sync_prepare readies a worker-bound call for a stream thread's waits. */
+static void sync_prepare(call *c) {
+  if (c->own_cq || c->sync_init) return;
+  pthread_mutex_init(&c->smu, NULL);
+  pthread_cond_init(&c->scv, NULL);
+  c->sync_init = 1;
+}
+
+/* own_wait waits for the batch |which| (or for |deadline_ms|, monotonic;
+ * INT64_MAX forever). Returns 1 ok, 0 failed, -1 timed out. The close
+ * notification is recorded whenever it arrives. */
+static int own_wait(call *c, int which, int64_t deadline_ms) {
+  sync_tag *want = &c->st[which];
+  if (!c->own_cq) {   /* bound to a worker's queue: a worker signals us */
+    int r;
+    pthread_mutex_lock(&c->smu);
+    for (;;) {
+      if (which == T_CLOSE ? atomic_load(&c->closed) : want->done) {
+        r = which == T_CLOSE ? 1 : want->ok;
+        want->done = 0;
+        break;
+      }
+      if (deadline_ms == INT64_MAX) {
+        pthread_cond_wait(&c->scv, &c->smu);
+        continue;
+      }
+      int64_t left = deadline_ms - rpc_now_ms();
+      if (left <= 0) {
+        r = -1;
+        break;
+      }
+      struct timespec ts = rpc_realtime_after(left);
+      pthread_cond_timedwait(&c->scv, &c->smu, &ts);
+    }
+    pthread_mutex_unlock(&c->smu);
+    return r;
+  }
   for (;;) {
     gpr_timespec d = deadline_ms == INT64_MAX ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
                                               : rpc_ms_to_deadline(deadline_ms);
     grpc_event ev = grpc_completion_queue_next(c->own_cq, d, NULL);
     if (ev.type == GRPC_QUEUE_TIMEOUT) return -1;
     if (ev.type != GRPC_OP_COMPLETE) return 0;
-    if (ev.tag == &c->close_tag) {
-      c->closed = 1;
-      if (tag == &c->close_tag) return 1;
+    if (ev.tag == &c->st[T_CLOSE]) {
+      atomic_store(&c->closed, 1);
+      if (which == T_CLOSE) return 1;
       continue;
     }
-    if (ev.tag == tag) return ev.success ? 1 : 0;
+    if (ev.tag == want) return ev.success ? 1 : 0;
   }
 }
 
-static int own_batch(call *c, const grpc_op *ops, size_t n, void *tag) {
-  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+static int own_batch(call *c, const grpc_op *ops, size_t n, int which) {
+  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->st[which], NULL);
   if (e != GRPC_CALL_OK) {
     log_error("start_batch on %s: error %d", c->ctx.method, (int)e);
     return 0;
   }
-  return own_wait(c, tag, INT64_MAX) == 1;
+  return own_wait(c, which, INT64_MAX) == 1;
 }
 
 /* own_finish sends the final status and waits for the close. */
 static void own_finish(call *c, int with_message) {
   grpc_op ops[4];
   size_t n = fill_reply_ops(c, ops, with_message, 0);
-  own_batch(c, ops, n, &c->send_tag);
-  if (!c->closed) own_wait(c, &c->close_tag, INT64_MAX);
+  own_batch(c, ops, n, T_SEND);
+  if (!atomic_load(&c->closed)) own_wait(c, T_CLOSE, INT64_MAX);
 }
 
 static int own_post_close(call *c) {
@@ -443,16 +537,16 @@ static int own_post_close(call *c) {
   memset(&op, 0, sizeof op);
   op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   op.data.recv_close_on_server.cancelled = &c->client_cancelled;
-  return grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK;
+  return grpc_call_start_batch(c->call, &op, 1, &c->st[T_CLOSE], NULL) == GRPC_CALL_OK;
 }
 
 int rpc_stream_closed(rpc_stream *s) {
   call *c = s->c;
-  if (!c->closed) {
+  if (!atomic_load(&c->closed)) {
     /* Collect a close that may have arrived, without blocking. */
-    own_wait(c, &c->close_tag, rpc_now_ms());
+    own_wait(c, T_CLOSE, rpc_now_ms());
   }
-  return c->closed || atomic_load(&c->w->srv->stopping);
+  return atomic_load(&c->closed) || atomic_load(&c->w->srv->stopping);
 }
 
 int rpc_stream_send_raw(rpc_stream *s, const uint8_t *buf, size_t len) {
@@ -466,7 +560,7 @@ int rpc_stream_send_raw(rpc_stream *s, const uint8_t *buf, size_t len) {
   ops[n].op = GRPC_OP_SEND_MESSAGE;
   ops[n].data.send_message.send_message = bb;
   n++;
-  int ok = own_batch(c, ops, n, &c->send_tag);
+  int ok = own_batch(c, ops, n, T_SEND);
   grpc_byte_buffer_destroy(bb);
   return ok ? 0 : -1;
 }
@@ -488,19 +582,13 @@ int rpc_stream_send(rpc_stream *s, const void *msg) {
 int rpc_stream_wait(rpc_stream *s, int ms) {
   call *c = s->c;
   int64_t until = rpc_now_ms() + ms;
-  while (!c->closed && !atomic_load(&c->w->srv->stopping)) {
+  while (!atomic_load(&c->closed) && !atomic_load(&c->w->srv->stopping)) {
     int64_t step = rpc_now_ms() + 200;   /* notice shutdown within 200 ms */
     if (step > until) step = until;
-    own_wait(c, &c->close_tag, step);
+    own_wait(c, T_CLOSE, step);
     if (rpc_now_ms() >= until) break;
   }
-  return (c->closed || atomic_load(&c->w->srv->stopping)) ? -1 : 0;
-}
-
-static void stream_begin(rpc_server *s) {
-  pthread_mutex_lock(&s->mu);
-  s->active_streams++;
-  pthread_mutex_unlock(&s->mu);
+  return (atomic_load(&c->closed) || atomic_load(&c->w->srv->stopping)) ? -1 : 0;
 }
 
 static void stream_end(rpc_server *s) {
@@ -510,16 +598,25 @@ static void stream_end(rpc_server *s) {
   pthread_mutex_unlock(&s->mu);
 }
 
+/* call_outcome makes a handler's return |code| the call's status: OK, or a
+ * failure keeping the message rpc_fail recorded (the code's name if none). */
+static void call_outcome(call *c, int code) {
+  if (code == RPC_OK)
+    c->ctx.code = RPC_OK;
+  else if (c->ctx.code == RPC_OK)
+    rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
+}
+
 /* A registered streaming method, on its own thread. */
 int rpc_stream_recv(rpc_stream *s, void **out) {
   call *c = s->c;
-  if (c->closed) return -1;
+  if (atomic_load(&c->closed)) return -1;
   grpc_byte_buffer *bb = NULL;
   grpc_op op;
   memset(&op, 0, sizeof op);
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &bb;
-  if (!own_batch(c, &op, 1, &c->recv_tag)) return -1;
+  if (!own_batch(c, &op, 1, T_RECV)) return -1;
   if (!bb) return 0;   /* half-closed by the client */
   size_t len = 0;
   uint8_t *buf = rpc_byte_buffer_read(&c->arena, bb, &len);
@@ -528,9 +625,18 @@ int rpc_stream_recv(rpc_stream *s, void **out) {
   return *out ? 1 : -1;
 }
 
+/* stream_done ends a stream thread's call: status, close, log, free. */
+static void stream_done(call *c) {
+  rpc_server *s = c->w->srv;
+  if (atomic_load(&c->closed) && c->ctx.code == RPC_OK) c->ctx.code = RPC_CANCELLED;
+  own_finish(c, 0);
+  access_log(c);
+  call_free(c);
+  stream_end(s);
+}
+
 static void *stream_thread(void *arg) {
   call *c = arg;
-  rpc_server *s = c->w->srv;
   rpc_stream st = {c};
   own_post_close(c);
   const rpc_method *m = c->me->m;
@@ -543,103 +649,170 @@ static void *stream_thread(void *arg) {
     rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: missing message");
   else
     req = decode(c, m->request, buf, len);
-  if (m->bidi && req) {
-    int code = m->stream(&c->ctx, NULL, &st);
-    if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
-    if (code == RPC_OK) c->ctx.code = RPC_OK;
-  } else if (req) {
-    int code = m->stream(&c->ctx, req, &st);
-    if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
-    if (code == RPC_OK) c->ctx.code = RPC_OK;
-  }
-  if (c->closed && c->ctx.code == RPC_OK) c->ctx.code = RPC_CANCELLED;
-  own_finish(c, 0);
-  access_log(c);
-  call_free(c);
-  stream_end(s);
-  return NULL;
-}
-
-/* A call to a method not in the table: the raw handler, or UNIMPLEMENTED. */
-static void *generic_run(call *c) {
-  rpc_server *s = c->w->srv;
-  const rpc_raw_handler *raw = s->cfg.raw;
-  grpc_op op;
-  if (!raw) {
-    rpc_fail(&c->ctx, RPC_UNIMPLEMENTED, "unknown method %s", c->ctx.method);
-    grpc_op ops[4];
-    size_t n = fill_reply_ops(c, ops, 0, 1);
-    own_batch(c, ops, n, &c->send_tag);
-    access_log(c);
-    return NULL;
-  }
-  memset(&op, 0, sizeof op);
-  op.op = GRPC_OP_RECV_MESSAGE;
-  op.data.recv_message.recv_message = &c->payload;
-  if (!own_batch(c, &op, 1, &c->send_tag) || !c->payload) {
-    rpc_fail(&c->ctx, c->payload ? RPC_CANCELLED : RPC_INVALID_ARGUMENT, "request: missing message");
-    grpc_op ops[4];
-    size_t n = fill_reply_ops(c, ops, 0, 1);
-    own_batch(c, ops, n, &c->send_tag);
-    access_log(c);
-    return NULL;
-  }
-  size_t len = 0;
-  uint8_t *buf = rpc_byte_buffer_read(&c->arena, c->payload, &len);
-  if (raw->is_stream && raw->stream && raw->is_stream(s->cfg.app, c->ctx.method)) {
-    /* A stream may last for hours: it gets a thread of its own. */
-    c->raw_req = buf;
-    c->raw_len = len;
-    spawn(c, raw_stream_thread);
-    return (void *)1;
-  } else {
-    uint8_t *out = NULL;
-    size_t out_len = 0;
-    int code = raw->unary(&c->ctx, buf, len, &out, &out_len);
-    if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
-    if (code == RPC_OK) {
-      c->ctx.code = RPC_OK;
-      c->reply = rpc_byte_buffer_from(out, out_len);
-    }
-    grpc_op ops[4];
-    size_t n = fill_reply_ops(c, ops, code == RPC_OK, 1);
-    own_batch(c, ops, n, &c->send_tag);
-  }
-  access_log(c);
+  if (req) call_outcome(c, m->stream(&c->ctx, m->bidi ? NULL : req, &st));
+  stream_done(c);
   return NULL;
 }
 
 static void *raw_stream_thread(void *arg) {
   call *c = arg;
-  rpc_server *s = c->w->srv;
   rpc_stream st = {c};
   own_post_close(c);
-  int code = s->cfg.raw->stream(&c->ctx, c->raw_req, c->raw_len, &st);
-  if (code != RPC_OK && c->ctx.code == RPC_OK) rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
-  if (code == RPC_OK) c->ctx.code = RPC_OK;
-  own_finish(c, 0);
-  access_log(c);
-  call_free(c);
-  stream_end(s);
+  call_outcome(c, c->w->srv->cfg.raw->stream(&c->ctx, c->raw_req, c->raw_len, &st));
+  stream_done(c);
   return NULL;
 }
 
+static void reply_start(call *c);
+static void raw_outcome(call *c, int code);
+
+/* spawn runs |fn| on a thread of its own for a streaming call, within the
+ * server's cap on concurrent streams; a call over the cap, or one no thread
+ * can be made for, is answered RESOURCE_EXHAUSTED at once. */
 static void spawn(call *c, void *(*fn)(void *)) {
   rpc_server *s = c->w->srv;
-  stream_begin(s);
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  if (pthread_create(&t, &attr, fn, c) != 0) {
+  pthread_mutex_lock(&s->mu);
+  int room = s->active_streams < s->cfg.max_streams;
+  if (room) s->active_streams++;
+  pthread_mutex_unlock(&s->mu);
+  if (room) {
+    sync_prepare(c);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    int e = pthread_create(&t, &attr, fn, c);
+    pthread_attr_destroy(&attr);
+    if (e == 0) return;
     log_error("cannot start a thread for %s", c->ctx.method);
-    rpc_fail(&c->ctx, RPC_RESOURCE_EXHAUSTED, "server: too many concurrent streams");
-    own_finish(c, 0);
-    call_free(c);
     stream_end(s);
+    rpc_fail(&c->ctx, RPC_RESOURCE_EXHAUSTED, "server: cannot start a stream now, retry later");
+  } else {
+    rpc_fail(&c->ctx, RPC_RESOURCE_EXHAUSTED, "server: at most %d concurrent streams (ACCOLADE_MAX_STREAMS)",
+             s->cfg.max_streams);
   }
-  pthread_attr_destroy(&attr);
+  if (c->own_cq) {   /* a registered stream: its batches complete on its own queue */
+    own_post_close(c);
+    own_finish(c, 0);
+    access_log(c);
+    call_free(c);
+  } else {
+    reply_start(c);   /* completes on the worker's queue, which frees it */
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Generic calls: methods not in the table                              */
+
+/* watch_add puts a generic call on the reaper's list until its message
+ * comes; watch_remove takes it off and says whether the reaper had ended it. */
+static void watch_add(rpc_server *s, call *c) {
+  c->first_msg_deadline = rpc_now_ms() + s->cfg.first_message_ms;
+  pthread_mutex_lock(&s->watch_mu);
+  c->wprev = s->watch_tail;
+  c->wnext = NULL;
+  if (s->watch_tail) s->watch_tail->wnext = c;
+  else s->watch_head = c;
+  s->watch_tail = c;
+  c->watched = 1;
+  pthread_mutex_unlock(&s->watch_mu);
+}
+
+static void watch_unlink(rpc_server *s, call *c) {
+  if (c->wprev) c->wprev->wnext = c->wnext;
+  else s->watch_head = c->wnext;
+  if (c->wnext) c->wnext->wprev = c->wprev;
+  else s->watch_tail = c->wprev;
+  c->wnext = c->wprev = NULL;
+  c->watched = 0;
+}
+
+static int watch_remove(rpc_server *s, call *c) {
+  pthread_mutex_lock(&s->watch_mu);
+  if (c->watched) watch_unlink(s, c);
+  int expired = c->expired;
+  pthread_mutex_unlock(&s->watch_mu);
+  return expired;
+}
+
+/* reaper_main cancels the generic calls whose message is overdue. The list
+ * is in arrival order and the bound is one for all, so the head is the
+ * oldest. A call is cancelled under the lock, so it cannot be freed
+ * meanwhile: its worker takes it off the list (watch_remove) first. */
+static void *reaper_main(void *arg) {
+  rpc_server *s = arg;
+  pthread_mutex_lock(&s->watch_mu);
+  while (!atomic_load(&s->stopping)) {
+    int64_t now = rpc_now_ms();
+    while (s->watch_head && s->watch_head->first_msg_deadline <= now) {
+      call *c = s->watch_head;
+      watch_unlink(s, c);
+      c->expired = 1;
+      grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, "request: no message in time", NULL);
+    }
+    int64_t wait = s->watch_head ? s->watch_head->first_msg_deadline - now : 1000;
+    if (wait > 1000) wait = 1000;
+    struct timespec ts = rpc_realtime_after(wait < 10 ? 10 : wait);
+    pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &ts);
+  }
+  pthread_mutex_unlock(&s->watch_mu);
+  return NULL;
+}
+
+/* generic_start: a call to a method not in the table has arrived. Without a
+ * raw handler it is UNIMPLEMENTED; else its message is awaited on the
+ * worker's queue (generic_read), under the first-message bound. */
+static void generic_start(call *c) {
+  rpc_server *s = c->w->srv;
+  if (!s->cfg.raw) {
+    rpc_fail(&c->ctx, RPC_UNIMPLEMENTED, "unknown method %s", c->ctx.method);
+    reply_start(c);
+    return;
+  }
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &c->payload;
+  c->phase = CALL_READING;
+  watch_add(s, c);
+  if (grpc_call_start_batch(c->call, &op, 1, c, NULL) != GRPC_CALL_OK) {
+    watch_remove(s, c);
+    rpc_fail(&c->ctx, RPC_INTERNAL, "server: cannot read the request");
+    reply_start(c);
+  }
+}
+
+/* generic_read: the message of a generic call came (or the call ended). A
+ * stream goes to a thread of its own; a unary call runs the raw handler,
+ * which may defer its reply (the gateway's forwarding). */
+static void generic_read(call *c, int ok) {
+  rpc_server *s = c->w->srv;
+  const rpc_raw_handler *raw = s->cfg.raw;
+  int expired = watch_remove(s, c);
+  if (!ok || !c->payload) {
+    if (expired)
+      rpc_fail(&c->ctx, RPC_DEADLINE_EXCEEDED, "request: no message within %d ms", s->cfg.first_message_ms);
+    else
+      rpc_fail(&c->ctx, ok ? RPC_INVALID_ARGUMENT : RPC_CANCELLED, "request: missing message");
+    reply_start(c);
+    return;
+  }
+  size_t len = 0;
+  uint8_t *buf = rpc_byte_buffer_read(&c->arena, c->payload, &len);
+  if (raw->is_stream && raw->stream && raw->is_stream(s->cfg.app, c->ctx.method)) {
+    c->raw_req = buf;
+    c->raw_len = len;
+    spawn(c, raw_stream_thread);
+    return;
+  }
+  uint8_t *out = NULL;
+  size_t out_len = 0;
+  int code = raw->unary(&c->ctx, buf, len, &out, &out_len);
+  if (code == RPC_DEFERRED) return;   /* rpc_finish replies; the call may be gone */
+  if (code == RPC_OK && out) rpc_reply_encoded(&c->ctx, out, out_len);
+  raw_outcome(c, code);
+  reply_start(c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -664,13 +837,10 @@ static void reply_start(call *c) {
 /* raw_outcome: a raw handler's |code|, and on success the bytes it gave
  * rpc_reply_encoded, become the call's reply. */
 static void raw_outcome(call *c, int code) {
-  if (code == RPC_OK) {
-    c->ctx.code = RPC_OK;
+  if (code == RPC_OK)
     c->reply = rpc_byte_buffer_from(c->ctx.reply_bytes ? c->ctx.reply_bytes : (const uint8_t *)"",
                                     c->ctx.reply_bytes ? c->ctx.reply_len : 0);
-  } else if (c->ctx.code == RPC_OK) {
-    rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
-  }
+  call_outcome(c, code);
 }
 
 static void unary_run(call *c) {
@@ -681,10 +851,12 @@ static void unary_run(call *c) {
     rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: missing message");
   } else if (c->payload->type == GRPC_BB_RAW && c->payload->data.raw.compression == GRPC_COMPRESS_NONE &&
              c->payload->data.raw.slice_buffer.count == 1) {
-    /* Fast path: a single-slice buffer is read in place. */
-    grpc_slice sl = c->payload->data.raw.slice_buffer.slices[0];
-    buf = GRPC_SLICE_START_PTR(sl);
-    len = GRPC_SLICE_LENGTH(sl);
+    /* Fast path: a single-slice buffer is read in place. The slice is
+     * addressed where the buffer keeps it, never copied: a small slice holds
+     * its bytes inline, and a copy's bytes die with the copy. */
+    const grpc_slice *sl = &c->payload->data.raw.slice_buffer.slices[0];
+    buf = GRPC_SLICE_START_PTR(*sl);
+    len = GRPC_SLICE_LENGTH(*sl);
     if (!buf) buf = (const uint8_t *)"";
   } else {
     grpc_byte_buffer_reader r;
@@ -708,13 +880,10 @@ static void unary_run(call *c) {
       void *resp = arena_alloc(&c->arena, m->response->sizeof_message);
       protobuf_c_message_init(m->response, resp);
       int code = m->unary(&c->ctx, req, resp);
-      if (code == RPC_OK) {
-        c->ctx.code = RPC_OK;
+      if (code == RPC_OK)
         c->reply = c->ctx.reply_bytes ? rpc_byte_buffer_from(c->ctx.reply_bytes, c->ctx.reply_len)
                                       : rpc_byte_buffer_pack(resp);
-      } else if (c->ctx.code == RPC_OK) {
-        rpc_fail(&c->ctx, code, "%s", rpc_code_name(code));
-      }
+      call_outcome(c, code);
     }
   }
   reply_start(c);
@@ -760,6 +929,12 @@ static void call_on_event(rpc_tag *t, int ok) {
     call_free(c);
     return;
   }
+  if (c->phase == CALL_READING) {
+    handler_begin(s);
+    generic_read(c, ok);
+    handler_end(s);
+    return;
+  }
   /* CALL_REQUESTED */
   if (!ok) {   /* the server is shutting down: do not re-post */
     call_free(c);
@@ -777,12 +952,9 @@ static void call_on_event(rpc_tag *t, int ok) {
       handler_end(s);
     }
   } else {
-    ctx_init(c, rpc_slice_dup(&c->arena, c->details.method));
     c->deadline = c->details.deadline;
-    c->ctx.deadline_ms = rpc_deadline_to_ms(c->deadline);
-    handler_begin(s);
-    if (generic_run(c) == NULL) call_free(c);   /* else a stream thread owns it */
-    handler_end(s);
+    ctx_init(c, rpc_slice_dup(&c->arena, c->details.method));
+    generic_start(c);
   }
 }
 
@@ -790,17 +962,16 @@ static void post_request(worker *w, method_entry *me) {
   rpc_server *s = w->srv;
   call *c = call_new(w, me);
   grpc_call_error e;
-  if (me && me->m->unary) {
+  if (!me) {   /* generic: bound to the worker's queue, driven by its events */
+    e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, w->cq, w->cq, c);
+  } else if (me->m->unary) {
     e = grpc_server_request_registered_call(s->server, me->handle, &c->call, &c->deadline, &c->md,
                                             &c->payload, w->cq, w->cq, c);
   } else {
     c->own_cq = grpc_completion_queue_create_for_next(NULL);
-    if (me)
-      e = grpc_server_request_registered_call(s->server, me->handle, &c->call, &c->deadline,
-                                              &c->md, me->m->bidi ? NULL : &c->payload,
-                                              c->own_cq, w->cq, c);
-    else
-      e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, c->own_cq, w->cq, c);
+    e = grpc_server_request_registered_call(s->server, me->handle, &c->call, &c->deadline,
+                                            &c->md, me->m->bidi ? NULL : &c->payload,
+                                            c->own_cq, w->cq, c);
   }
   if (e != GRPC_CALL_OK) {
     if (!atomic_load(&s->stopping)) log_error("request_call failed: %d", (int)e);
@@ -866,6 +1037,7 @@ static int add_method(rpc_server *s, const rpc_method *m) {
     log_error("cannot register %s (registered twice?)", m->path);
     return -1;
   }
+  metrics_register_method(m->path);
   s->entries[s->nentries].m = m;
   s->entries[s->nentries].handle = h;
   s->nentries++;
@@ -890,18 +1062,36 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
 
   if (s->cfg.shutdown_grace_ms <= 0) s->cfg.shutdown_grace_ms = 10000;
   if (s->cfg.max_message_bytes <= 0) s->cfg.max_message_bytes = 4 << 20;
+  if (s->cfg.max_streams <= 0) s->cfg.max_streams = 1000;
+  if (s->cfg.first_message_ms <= 0) s->cfg.first_message_ms = 10000;
+  if (s->cfg.max_connection_streams <= 0) s->cfg.max_connection_streams = 1000;
+  if (s->cfg.keepalive_ms <= 0) s->cfg.keepalive_ms = 60000;
+  if (s->cfg.idle_ms <= 0) s->cfg.idle_ms = 600000;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_mutex_init(&s->watch_mu, NULL);
+  pthread_cond_init(&s->watch_cv, NULL);
 
-  grpc_arg args[2];
+  /* The caps gRPC core enforces per connection: message size, concurrent
+   * streams (HTTP/2 SETTINGS), keepalive pings that find dead peers, and
+   * connections with no call for a long time closed (clients reconnect). */
+  struct { const char *key; int value; } ints[] = {
+      {GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, s->cfg.max_message_bytes},
+      {GRPC_ARG_ALLOW_REUSEPORT, 0},
+      {GRPC_ARG_MAX_CONCURRENT_STREAMS, s->cfg.max_connection_streams},
+      {GRPC_ARG_KEEPALIVE_TIME_MS, s->cfg.keepalive_ms},
+      {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000},
+      {GRPC_ARG_MAX_CONNECTION_IDLE_MS, s->cfg.idle_ms},
+  };
+  enum { NARGS = sizeof ints / sizeof ints[0] };
+  grpc_arg args[NARGS];
   memset(args, 0, sizeof args);
-  args[0].type = GRPC_ARG_INTEGER;
-  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  args[0].value.integer = s->cfg.max_message_bytes;
-  args[1].type = GRPC_ARG_INTEGER;
-  args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
-  args[1].value.integer = 0;
-  grpc_channel_args ca = {2, args};
+  for (int i = 0; i < NARGS; i++) {
+    args[i].type = GRPC_ARG_INTEGER;
+    args[i].key = (char *)ints[i].key;
+    args[i].value.integer = ints[i].value;
+  }
+  grpc_channel_args ca = {NARGS, args};
   s->server = grpc_server_create(&ca, NULL);
   s->entries = calloc((size_t)nmethods + 4, sizeof *s->entries);
   s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
@@ -970,6 +1160,7 @@ int rpc_server_start(rpc_server *s) {
   for (int i = 0; i < s->nworkers; i++)
     if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) return -1;
   s->started = 1;
+  if (pthread_create(&s->reaper, NULL, reaper_main, s) == 0) s->reaper_started = 1;
   log_info("%s serving gRPC on port %d: %d threads over %d completion queues", s->name, s->port,
            s->nworkers, s->ncqs);
   return 0;
@@ -1020,11 +1211,19 @@ void rpc_server_stop(rpc_server *s) {
   if (s->started)
     for (int i = 0; i < s->nworkers; i++) pthread_join(s->workers[i].thread, NULL);
   log_debug("%s: workers joined", s->name);
+  if (s->reaper_started) {
+    pthread_mutex_lock(&s->watch_mu);
+    pthread_cond_broadcast(&s->watch_cv);
+    pthread_mutex_unlock(&s->watch_mu);
+    pthread_join(s->reaper, NULL);
+  }
   grpc_server_destroy(s->server);
   for (int i = 0; i < s->ncqs; i++) grpc_completion_queue_destroy(s->workers[i].cq);
   log_info("%s stopped", s->name);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->watch_mu);
+  pthread_cond_destroy(&s->watch_cv);
   free(s->workers);
   free(s->entries);
   free(s);

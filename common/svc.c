@@ -69,7 +69,8 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   log_init(def->name, config_str(&cfg, "log-level", "ACCOLADE_LOG_LEVEL", "info"));
 
   char env[128], deflisten[64];
-  long threads, pollers, interval, grace, max_msg, outbox_threads;
+  long threads, pollers, interval, grace, max_msg, outbox_threads, max_streams, first_msg, conn_streams,
+      keepalive, idle;
   if (config_int(&cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &threads, err, sizeof err) ||
       config_int(&cfg, "pollers", "ACCOLADE_POLLERS", 0, 0, 64, &pollers, err, sizeof err) ||
       config_int(&cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000,
@@ -78,7 +79,15 @@ int svc_main(int argc, char **argv, const svc_def *def) {
                  &grace, err, sizeof err) ||
       config_int(&cfg, "max-message-bytes", "ACCOLADE_MAX_MESSAGE_BYTES", 4 << 20, 1024,
                  64 << 20, &max_msg, err, sizeof err) ||
-      config_int(&cfg, "outbox-threads", "ACCOLADE_OUTBOX_THREADS", 4, 1, 64, &outbox_threads, err, sizeof err)) {
+      config_int(&cfg, "outbox-threads", "ACCOLADE_OUTBOX_THREADS", 4, 1, 64, &outbox_threads, err, sizeof err) ||
+      config_int(&cfg, "max-streams", "ACCOLADE_MAX_STREAMS", 1000, 1, 1000000, &max_streams, err, sizeof err) ||
+      config_int(&cfg, "first-message-ms", "ACCOLADE_FIRST_MESSAGE_MS", 10000, 10, 3600000, &first_msg, err,
+                 sizeof err) ||
+      config_int(&cfg, "max-connection-streams", "ACCOLADE_MAX_CONNECTION_STREAMS", 1000, 1, 1000000,
+                 &conn_streams, err, sizeof err) ||
+      config_int(&cfg, "keepalive-ms", "ACCOLADE_KEEPALIVE_MS", 60000, 1000, 86400000, &keepalive, err,
+                 sizeof err) ||
+      config_int(&cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &idle, err, sizeof err)) {
     log_error("%s", err);
     return 2;
   }
@@ -142,6 +151,11 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       .pollers = (int)pollers,
       .shutdown_grace_ms = (int)grace,
       .max_message_bytes = (int)max_msg,
+      .max_streams = (int)max_streams,
+      .first_message_ms = (int)first_msg,
+      .max_connection_streams = (int)conn_streams,
+      .keepalive_ms = (int)keepalive,
+      .idle_ms = (int)idle,
       .app = app,
       .raw = def->raw,
       .tls_cert = config_str(&cfg, "tls-cert", "ACCOLADE_TLS_CERT", NULL),

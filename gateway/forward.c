@@ -78,21 +78,6 @@ int gateway_unary_async(rpc_ctx *ctx, const uint8_t *req, size_t len) {
   return RPC_DEFERRED;
 }
 
-int gateway_unary(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len) {
-  identity id;
-  const char *addr;
-  int stream;
-  if (route(ctx, &id, &addr, &stream)) return ctx->code;
-  rpc_call_opts o = {.parent = ctx, .as = &id, .timeout_ms = 30000, .request_id = ctx->request_id};
-  rpc_status st;
-  int rc = rpc_call_raw(addr, ctx->method, req, len, &o, ctx->arena, out, out_len, &st);
-  if (rc != RPC_OK) {
-    copy_back(ctx, &st);
-    return rpc_fail(ctx, rc, "%s", st.message ? st.message : "");
-  }
-  return RPC_OK;
-}
-
 /* Concurrent streams per member. */
 typedef struct stream_count {
   char key[260];

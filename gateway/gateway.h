@@ -42,7 +42,6 @@ typedef struct gateway {
 } gateway;
 
 int gateway_is_stream(void *app, const char *method);
-int gateway_unary(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
 /* gateway_unary_async forwards without holding the worker: RPC_DEFERRED, and
  * the upstream's completion replies (rpc_finish), or a failure code now. */
 int gateway_unary_async(rpc_ctx *ctx, const uint8_t *req, size_t len);

@@ -7,6 +7,7 @@
 #include "authz.h"
 #include "gateway.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis.h"
 #include "svc.h"
 
@@ -84,9 +85,17 @@ static void fini(void *app) {
   jwt_config_free(&g_gw.jwt);
 }
 
+/* raw_unary forwards a unary call outside the table (the test route, or an
+ * unknown method, refused before any upstream) without holding a worker. */
+static int raw_unary(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len) {
+  (void)out;
+  (void)out_len;
+  return gateway_unary_async(ctx, req, len);
+}
+
 static const rpc_raw_handler raw = {
     .is_stream = gateway_is_stream,
-    .unary = gateway_unary,
+    .unary = raw_unary,
     .stream = gateway_stream,
 };
 
@@ -104,8 +113,10 @@ int main(int argc, char **argv) {
    * and the test route take the generic path (raw). */
   static rpc_method methods[128];
   int n = 0;
-  for (int i = 0; authz_at(i) && n < (int)(sizeof methods / sizeof methods[0]); i++)
+  for (int i = 0; authz_at(i) && n < (int)(sizeof methods / sizeof methods[0]); i++) {
+    metrics_register_method(authz_at(i)->method);   /* streams too: they take the generic path */
     if (!authz_at(i)->stream) methods[n++] = (rpc_method)RPC_RAW_UNARY(authz_at(i)->method, unary_method);
+  }
   static svc_def def = {
       .name = "gateway",
       .env = "GATEWAY",
