@@ -1,6 +1,7 @@
 /* pg.c - per-thread Postgres connections with reconnect. */
 #include "pg.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,30 @@ PGconn *pg_connect_new(void) {
   return c;
 }
 
+/* conn_alive: whether an idle connection still stands. A server that
+ * restarted or ended the session has closed the socket (after a FATAL
+ * message), which libpq learns only when it next reads: look without
+ * waiting, so the connection is replaced before a query fails on it. */
+static int conn_alive(PGconn *c) {
+  if (PQstatus(c) != CONNECTION_OK) return 0;
+  if (PQtransactionStatus(c) != PQTRANS_IDLE) return 1;   /* mid-transaction: as it is */
+  struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+  if (pfd.fd < 0) return 0;
+  /* The server's last words come first, its closing of the socket after:
+   * read until nothing is left, or the end shows. */
+  for (int i = 0; i < 8; i++) {
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) <= 0) return 1;   /* nothing (more) to read */
+    if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) return 0;
+    if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) return 0;
+    PGnotify *n;
+    while ((n = PQnotifies(c))) PQfreemem(n);
+  }
+  return 0;   /* a server that keeps talking to an idle session: start anew */
+}
+
 PGconn *pg_conn(void) {
-  if (t_conn && PQstatus(t_conn) == CONNECTION_OK) return t_conn;
+  if (t_conn && conn_alive(t_conn)) return t_conn;
   if (t_conn) pg_disconnect();
   t_conn = pg_connect_new();
   pthread_once(&g_key_once, make_key);
@@ -141,7 +164,8 @@ static int map_error(PGresult *r, PGconn *c, const char *sql) {
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) return RPC_ABORTED;
     if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 || strcmp(state, "57P03") == 0)
       return RPC_UNAVAILABLE;
-    if (strcmp(state, "57014") == 0) return RPC_DEADLINE_EXCEEDED;   /* statement timeout */
+    /* statement_timeout, lock_timeout: the call's deadline (pg_tx) */
+    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) return RPC_DEADLINE_EXCEEDED;
   }
   log_error("postgres error %s: %s (in: %.200s)", state ? state : "?", PQresultErrorMessage(r), sql);
   return RPC_INTERNAL;
@@ -258,11 +282,40 @@ int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int 
   return rc ? rc : code;
 }
 
+/* tx_begin opens a transaction bounded by the calling thread's deadline:
+ * statement_timeout and lock_timeout are the time the call has left, set
+ * with BEGIN in one round trip, so Postgres itself cancels what would
+ * outlive the caller. Without a call deadline, PG_TX_DEFAULT_MS bounds it. */
+#define PG_TX_DEFAULT_MS 30000
+static int tx_begin(void) {
+  int64_t left = rpc_thread_remaining_ms();
+  if (left <= 0) return RPC_DEADLINE_EXCEEDED;
+  if (left > PG_TX_DEFAULT_MS) left = PG_TX_DEFAULT_MS;
+  char sql[128];
+  snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %lld; SET LOCAL lock_timeout = %lld",
+           (long long)left, (long long)left);
+  for (int attempt = 0;; attempt++) {
+    PGconn *c = pg_conn();
+    if (!c) return RPC_UNAVAILABLE;
+    PGresult *r = PQexec(c, sql);
+    if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
+      PQclear(r);
+      return RPC_OK;
+    }
+    int code = map_error(r, c, "BEGIN");
+    PQclear(r);
+    if (code != RPC_UNAVAILABLE) return code;
+    /* Nothing ran yet: a connection that broke under us is replaced once. */
+    pg_disconnect();
+    if (attempt == 1) return code;
+  }
+}
+
 int pg_tx(int (*fn)(void *arg), void *arg) {
   int rc = RPC_ABORTED;
   for (int attempt = 0; attempt < 5 && rc == RPC_ABORTED; attempt++) {
     if (attempt) usleep((useconds_t)(1000 << attempt));
-    rc = pg_exec("BEGIN", 0, NULL);
+    rc = tx_begin();
     if (rc != RPC_OK) return rc;
     rc = fn(arg);
     if (rc == RPC_OK) {

@@ -1,8 +1,8 @@
 /* pg.h - Postgres for a service: one connection per thread, parameters only.
  *
  * pg_setup() names the DSN and schema once per process. Every thread then gets
- * its own connection on first use; a broken connection is reconnected on the
- * next call. Queries are always parameterized (no SQL built from input).
+ * its own connection on first use; before each use an idle connection is
+ * checked without waiting (a restarted server has closed it) and replaced. Queries are always parameterized (no SQL built from input).
  *
  *   PGresult *r;
  *   const char *p[] = {org, badge_id};
@@ -55,7 +55,10 @@ int64_t pg_int8(const char *field);
 
 /* pg_tx runs |fn| inside BEGIN ... COMMIT on this thread's connection,
  * retrying the whole transaction up to 5 times on RPC_ABORTED. If |fn| returns
- * non-zero the transaction is rolled back and that code returned. */
+ * non-zero the transaction is rolled back and that code returned. The
+ * transaction's statement_timeout and lock_timeout are the time left to the
+ * call the thread serves (rpc_thread_remaining_ms; 30 s at most): a statement
+ * or lock wait past it is cancelled by Postgres, RPC_DEADLINE_EXCEEDED. */
 int pg_tx(int (*fn)(void *arg), void *arg);
 
 /* pg_fail maps a pg_* code onto the call with a message ("postgres

@@ -146,6 +146,10 @@ int rpc_require(rpc_ctx *ctx, unsigned roles);
 /* rpc_remaining_ms: milliseconds left before the caller's deadline (may be
  * <= 0; INT64_MAX when the caller set none). */
 int64_t rpc_remaining_ms(const rpc_ctx *ctx);
+/* rpc_thread_remaining_ms: the same for the call the calling thread is
+ * running a handler for (INT64_MAX when none), so that stores can bound
+ * their work by it without a ctx (pg_tx does). */
+int64_t rpc_thread_remaining_ms(void);
 int64_t rpc_now_ms(void);   /* CLOCK_MONOTONIC in ms */
 /* rpc_realtime_after: CLOCK_REALTIME |ms| from now, for pthread_cond_timedwait. */
 struct timespec rpc_realtime_after(int64_t ms);

@@ -100,6 +100,13 @@ int64_t rpc_remaining_ms(const rpc_ctx *ctx) {
   return ctx->deadline_ms - rpc_now_ms();
 }
 
+/* The deadline of the call whose handler this thread runs. */
+static _Thread_local int64_t t_deadline_ms = INT64_MAX;
+
+int64_t rpc_thread_remaining_ms(void) {
+  return t_deadline_ms == INT64_MAX ? INT64_MAX : t_deadline_ms - rpc_now_ms();
+}
+
 char *rpc_slice_dup(arena *a, grpc_slice s) {
   return arena_strndup(a, (const char *)GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
 }
@@ -931,7 +938,9 @@ static void call_on_event(rpc_tag *t, int ok) {
   }
   if (c->phase == CALL_READING) {
     handler_begin(s);
+    t_deadline_ms = c->ctx.deadline_ms;
     generic_read(c, ok);
+    t_deadline_ms = INT64_MAX;
     handler_end(s);
     return;
   }
@@ -948,7 +957,9 @@ static void call_on_event(rpc_tag *t, int ok) {
       spawn(c, stream_thread);
     } else {
       handler_begin(s);
+      t_deadline_ms = c->ctx.deadline_ms;
       unary_run(c);   /* the reply's completion frees the call */
+      t_deadline_ms = INT64_MAX;
       handler_end(s);
     }
   } else {

@@ -9,6 +9,7 @@
 
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "harness.h"
+#include <libpq-fe.h>
 #include "redis.h"
 
 #define SVC "/accolade.v1.LeaderboardService/"
@@ -656,4 +657,57 @@ Test(leaderboard, a_restart_drops_what_a_stopped_drop_left) {
   cr_assert_eq(th_start(&lb, th_bin("svc-leaderboard"), lb_env), 0);
   cr_assert_eq(stale_keys(), 0, "generation 0 is dropped at start");
   cr_assert_str_eq(ALL(buf), "ann=10");
+}
+
+/* lock_waiters: sessions of the test database waiting on a lock, or idle in
+ * an open transaction (a worker that left one behind). */
+static int lock_waiters(void) {
+  char *n = th_sql(dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND (wait_event_type = 'Lock' OR state LIKE 'idle in transaction%')");
+  int v = n ? atoi(n) : -1;
+  free(n);
+  return v;
+}
+
+Test(leaderboard, a_record_behind_a_held_lock_ends_at_its_deadline_and_postgres_lets_go) {
+  /* A session holds the org's lock, as a rebuild does for its whole run. */
+  PGconn *hold = PQconnectdb(dsn);
+  cr_assert_eq(PQstatus(hold), CONNECTION_OK);
+  const char *p[] = {org};
+  PGresult *r = PQexecParams(hold, "SELECT pg_advisory_lock(hashtext('lb.org'), hashtext($1))", 1, NULL, p, NULL, NULL, 0);
+  cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  arena a;
+  arena_init(&a);
+  Accolade__V1__AwardRecord rec = ACCOLADE__V1__AWARD_RECORD__INIT;
+  rec.award_id = "held-1";
+  rec.org = org;
+  rec.recipient_id = "mia";
+  rec.recipient_team = "east";
+  rec.badge_id = "deal-closer";
+  rec.category = "sales";
+  rec.points = 10;
+  rec.granted_at_ms = 1767225600000;
+  rpc_call_opts o = {.timeout_ms = 1000, .as = &svc};
+  Accolade__V1__RecordAwardResponse *out;
+  rpc_status st;
+  int64_t t0 = rpc_now_ms();
+  int rc = rpc_call(lb.addr, SVC "RecordAward", &rec.base, &accolade__v1__record_award_response__descriptor, &o, &a,
+                    (void **)&out, &st);
+  int64_t took = rpc_now_ms() - t0;
+  cr_expect_eq(rc, RPC_DEADLINE_EXCEEDED, "%d %s", rc, st.message);
+  cr_expect_lt(took, 1800, "answered at its deadline, not later (%lld ms)", (long long)took);
+  /* Postgres cancelled the wait itself: nothing of the call is left there. */
+  int left = -1;
+  for (int i = 0; i < 20 && left != 0; i++) {
+    left = lock_waiters();
+    if (left) usleep(50 * 1000);
+  }
+  cr_expect_eq(left, 0, "no session still waits on the lock or idles in a transaction");
+  PQfinish(hold);
+  /* The worker is free, and the award is recorded once the lock is gone. */
+  int recorded = 0;
+  cr_expect_eq(record("held-1", "mia", "east", "deal-closer", 10, 1767225600000, &recorded), RPC_OK);
+  cr_expect_eq(recorded, 1);
+  arena_free(&a);
 }

@@ -8,7 +8,10 @@
 
 #include <pthread.h>
 
+#include <stdatomic.h>
+
 #include "accolade/test/v1/test.pb-c.h"
+#include "accolade/v1/award.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "harness.h"
 
@@ -80,6 +83,62 @@ Test(pg_health, postgres_down_is_not_serving_and_back_is_serving, .timeout = 180
                        &accolade__test__v1__echo_response__descriptor, NULL, &a, (void **)&out, &st),
                RPC_OK);
   arena_free(&a);
+  cr_assert_eq(th_stop(&p), 0);
+  th_fini();
+}
+
+/* ---- After a restart of Postgres no caller sees a stale connection ---- */
+
+static const char *g_award_addr;
+static identity g_admin;
+
+/* badges_burst: 8 threads x 10 ListBadges at once, so every worker of the
+ * service runs some; returns how many failed (first failure in |why|). */
+static char g_why[200];
+static atomic_int g_failed;
+
+static void *badges_calls(void *arg) {
+  (void)arg;
+  arena a;
+  arena_init(&a);
+  for (int i = 0; i < 10; i++) {
+    Accolade__V1__ListBadgesRequest req = ACCOLADE__V1__LIST_BADGES_REQUEST__INIT;
+    Accolade__V1__ListBadgesResponse *out;
+    rpc_status st;
+    int rc = th_call(g_award_addr, "/accolade.v1.AwardService/ListBadges", &req,
+                     &accolade__v1__list_badges_response__descriptor, &g_admin, &a, (void **)&out, &st);
+    if (rc != RPC_OK && atomic_fetch_add(&g_failed, 1) == 0) snprintf(g_why, sizeof g_why, "%d %s", rc, st.message);
+  }
+  arena_free(&a);
+  return NULL;
+}
+
+static int badges_burst(void) {
+  pthread_t t[8];
+  atomic_store(&g_failed, 0);
+  g_why[0] = '\0';
+  for (int i = 0; i < 8; i++) pthread_create(&t[i], NULL, badges_calls, NULL);
+  for (int i = 0; i < 8; i++) pthread_join(t[i], NULL);
+  return atomic_load(&g_failed);
+}
+
+Test(pg_health, after_a_restart_no_worker_fails_on_a_stale_connection, .timeout = 180) {
+  th_init();
+  const char *dsn = th_new_database("pgrestart");
+  char pgenv[600];
+  snprintf(pgenv, sizeof pgenv, "ACCOLADE_AWARD_PG=%s", dsn);
+  const char *env[] = {pgenv, "ACCOLADE_HEALTH_INTERVAL_MS=200", "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1",
+                       "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  th_proc p;
+  cr_assert_eq(th_start(&p, th_bin("svc-award"), env), 0);
+  g_award_addr = p.addr;
+  th_as(&g_admin, "pgr", "ada", "admin", "");
+  cr_assert_eq(badges_burst(), 0, "before the restart: %s", g_why);   /* every worker holds a connection */
+  cr_assert_eq(system(th_env("ACCOLADE_TEST_PG_STOP")), 0, "could not stop postgres");
+  int restarted = system(th_env("ACCOLADE_TEST_PG_START"));
+  cr_assert_eq(restarted, 0, "could not restart postgres");
+  cr_assert_eq(th_wait_health(p.addr, 1, 15000), 0, "health did not come back to SERVING");
+  cr_expect_eq(badges_burst(), 0, "calls failed after the restart; first: %s", g_why);
   cr_assert_eq(th_stop(&p), 0);
   th_fini();
 }
