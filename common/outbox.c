@@ -97,21 +97,70 @@ static outbox_reply_fn hook_for(const char *method) {
   return NULL;
 }
 
+/* A claimed row is leased for this long: if the process dies while it
+ * delivers, the row comes due again when the lease runs out. */
+#define OUTBOX_LEASE "60 seconds"
+static atomic_int g_max_attempts = 100;
+
+void outbox_set_max_attempts(int n) {
+  if (n > 0) atomic_store(&g_max_attempts, n);
+}
+
+typedef struct claimed {
+  const char *id, *method, *org;
+  const uint8_t *req, *reply;
+  size_t req_len, reply_len;
+  outbox_reply_fn hook;
+} claimed;
+
+/* delivered_tx: the reply hook and the row's delivery commit together. */
+static int delivered_tx(void *arg) {
+  claimed *c = arg;
+  if (c->hook && c->hook(c->org, c->req, c->req_len, c->reply, c->reply_len) != 0) return RPC_INTERNAL;
+  const char *q[] = {c->id};
+  return pg_exec("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
+                 "WHERE id = $1 AND delivered_at IS NULL", 1, q);
+}
+
+/* record_failure counts an attempt of row |id| and schedules the next one,
+ * or dead-letters the row: a permanent error, or the last attempt. */
+static void record_failure(const char *id, const char *method, const char *target, int attempts, int permanent_error,
+                           const char *err) {
+  int dead = permanent_error || attempts + 1 >= atomic_load(&g_max_attempts);
+  char delay[32];
+  /* 100 ms doubling per attempt, capped at 30 s. */
+  long ms = attempts >= 9 ? 30000 : 100L << attempts;
+  if (ms > 30000) ms = 30000;
+  snprintf(delay, sizeof delay, "%ld milliseconds", ms);
+  const char *q[] = {id, err, delay, dead ? "t" : "f"};
+  metrics_count("accolade_outbox_deliveries_total", dead ? "outcome=\"dead\"" : "outcome=\"retry\"", 1);
+  if (dead)
+    log_error("outbox: %s to %s dead-lettered after %d attempts: %s", method, target, attempts + 1, err);
+  else   /* the first failure and every tenth are worth a warning; the rest is noise */
+    log_msg(attempts % 10 == 0 ? LOG_WARN : LOG_DEBUG, "outbox: %s to %s failed (attempt %d): %s", method, target,
+            attempts + 1, err);
+  int rc = pg_exec("UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
+                   "next_attempt_at = now() + $3::interval, dead_at = CASE WHEN $4::bool THEN now() END "
+                   "WHERE id = $1 AND delivered_at IS NULL", 4, q);
+  if (rc != RPC_OK)
+    log_warn("outbox: cannot record the outcome of %s (%s); its lease will bring it back", id, rpc_code_name(rc));
+}
+
 int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
-  if (pg_exec("BEGIN", 0, NULL) != RPC_OK) return -1;
+  /* Claim the due rows with a lease, in one statement: no transaction stays
+   * open (nor any row locked) while the calls go out. */
   PGresult *r = NULL;
   char lim[16];
   snprintf(lim, sizeof lim, "%d", OUTBOX_BATCH);
   const char *p[] = {lim};
   int rc = pg_query(&r,
-                    "SELECT id, target, method, org, payload, attempts FROM outbox "
-                    "WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() "
-                    "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    "UPDATE outbox o SET next_attempt_at = now() + interval '" OUTBOX_LEASE "' "
+                    "FROM (SELECT id FROM outbox "
+                    "      WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() "
+                    "      ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due "
+                    "WHERE o.id = due.id RETURNING o.id, o.target, o.method, o.org, o.payload, o.attempts",
                     1, p);
-  if (rc != RPC_OK) {
-    pg_exec("ROLLBACK", 0, NULL);
-    return -1;
-  }
+  if (rc != RPC_OK) return -1;
   int n = PQntuples(r);
   for (int i = 0; i < n; i++) {
     const char *id = PQgetvalue(r, i, 0);
@@ -130,53 +179,29 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
     rpc_status st = {0};
     uint8_t *out = NULL;
     size_t out_len = 0;
-    int code = addr ? rpc_call_raw(addr, method, payload ? payload : (const uint8_t *)"", len,
-                                   &opts, &a, &out, &out_len, &st)
-                    : RPC_UNAVAILABLE;
-    outbox_reply_fn hook = code == RPC_OK ? hook_for(method) : NULL;
-    if (hook && hook(org, payload ? payload : (const uint8_t *)"", len, out, out_len) != 0) {
-      /* Not delivered as far as we are concerned: the whole batch rolls back
-       * and the (idempotent) call is made again. */
-      log_warn("outbox: the reply hook of %s failed; the call will be repeated", method);
-      PQfreemem(payload);
-      arena_free(&a);
-      PQclear(r);
-      pg_exec("ROLLBACK", 0, NULL);
-      return -1;
-    }
-    PQfreemem(payload);
+    const uint8_t *req = payload ? payload : (const uint8_t *)"";
+    int code = addr ? rpc_call_raw(addr, method, req, len, &opts, &a, &out, &out_len, &st) : RPC_UNAVAILABLE;
+    char err[512];
     if (code == RPC_OK) {
-      metrics_count("accolade_outbox_deliveries_total", "outcome=\"delivered\"", 1);
-      const char *q[] = {id};
-      pg_exec("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
-              "WHERE id = $1", 1, q);
+      claimed c = {id, method, org, req, out, len, out_len, hook_for(method)};
+      int trc = pg_tx(delivered_tx, &c);
+      if (trc == RPC_OK) {
+        metrics_count("accolade_outbox_deliveries_total", "outcome=\"delivered\"", 1);
+      } else {
+        /* Not delivered as far as we are concerned: an attempt like any
+         * other, and the (idempotent) call is made again later. */
+        snprintf(err, sizeof err, "reply hook or delivery record failed: %s", rpc_code_name(trc));
+        record_failure(id, method, target, attempts, 0, err);
+      }
     } else {
-      char err[512], delay[32];
       snprintf(err, sizeof err, "%s: %s", rpc_code_name(code),
                addr ? (st.message ? st.message : "") : "no address for target");
-      /* 100 ms doubling per attempt, capped at 30 s. */
-      long ms = attempts >= 9 ? 30000 : 100L << attempts;
-      if (ms > 30000) ms = 30000;
-      snprintf(delay, sizeof delay, "%ld milliseconds", ms);
-      const char *q[] = {id, err, delay};
-      metrics_count("accolade_outbox_deliveries_total",
-                    permanent(code) ? "outcome=\"dead\"" : "outcome=\"retry\"", 1);
-      if (permanent(code)) {
-        log_error("outbox: %s to %s dead-lettered: %s", method, target, err);
-        pg_exec("UPDATE outbox SET dead_at = now(), attempts = attempts + 1, last_error = $2 "
-                "WHERE id = $1", 2, q);
-      } else {
-        /* The first failure and every tenth are worth a warning; the rest is noise. */
-        log_msg(attempts % 10 == 0 ? LOG_WARN : LOG_DEBUG, "outbox: %s to %s failed (attempt %d): %s", method,
-                target, attempts + 1, err);
-        pg_exec("UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
-                "next_attempt_at = now() + $3::interval WHERE id = $1", 3, q);
-      }
+      record_failure(id, method, target, attempts, permanent(code), err);
     }
+    PQfreemem(payload);
     arena_free(&a);
   }
   PQclear(r);
-  if (pg_exec("COMMIT", 0, NULL) != RPC_OK) return -1;
   return n;
 }
 

@@ -2,12 +2,15 @@
  *
  * outbox_enqueue writes a row in the caller's open transaction: the message is
  * sent only if that transaction commits. A dispatcher thread claims due rows
- * (FOR UPDATE SKIP LOCKED, so several replicas share the work), calls the
- * target over gRPC as the service acting for the row's org, and marks the row
- * delivered. Failures are retried with exponential backoff (100 ms doubling,
- * capped at 30 s); a permanent error (INVALID_ARGUMENT, NOT_FOUND,
- * PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, ALREADY_EXISTS)
- * dead-letters the row at once. Delivery is at least once: receivers must be
+ * with a lease in one statement (SKIP LOCKED, so several replicas share the
+ * work; a claimed row comes due again after 60 s if its claimer dies), calls
+ * the target over gRPC as the service acting for the row's org with no
+ * transaction open, and records each row's outcome. Failures, reply-hook
+ * failures included, count an attempt and are retried with exponential
+ * backoff (100 ms doubling, capped at 30 s) until the last attempt
+ * (outbox_set_max_attempts, 100 by default), which dead-letters the row; a
+ * permanent error (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED,
+ * UNAUTHENTICATED, FAILED_PRECONDITION, ALREADY_EXISTS) dead-letters it at once. Delivery is at least once: receivers must be
  * idempotent. The dispatcher sleeps on LISTEN and wakes on the NOTIFY that
  * outbox_enqueue issues, so a committed event leaves in milliseconds.
  */
@@ -34,8 +37,9 @@ int outbox_enqueue(const char *target, const char *method, const char *org,
 
 /* A reply hook sees the reply to a delivered call, with its request, inside
  * the transaction that marks the row delivered: what it writes commits with
- * the delivery. Returning non-zero (or failing a statement) rolls both back
- * and the call is made again later, so hooks must be idempotent. */
+ * the delivery. Returning non-zero (or failing a statement) rolls both back,
+ * counts an attempt, and the call is made again later (hooks must be
+ * idempotent) until the last attempt dead-letters the row. */
 typedef int (*outbox_reply_fn)(const char *org, const uint8_t *req, size_t req_len, const uint8_t *reply,
                                size_t reply_len);
 /* outbox_on_reply registers |fn| for replies to |method| (before outbox_start). */
@@ -45,6 +49,9 @@ void outbox_on_reply(const char *method, outbox_reply_fn fn);
  * schema; |service_name| signs the calls. outbox_stop stops and joins them. */
 int outbox_start(const char *service_name, outbox_resolve_fn resolve, int threads);
 void outbox_stop(void);
+
+/* outbox_set_max_attempts: attempts before a row is dead-lettered (> 0). */
+void outbox_set_max_attempts(int n);
 
 /* outbox_dispatch_once delivers the due rows once on the calling thread and
  * returns how many were attempted, or -1 when Postgres is unreachable (tests). */

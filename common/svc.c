@@ -70,7 +70,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
 
   char env[128], deflisten[64];
   long threads, pollers, interval, grace, max_msg, outbox_threads, max_streams, first_msg, conn_streams,
-      keepalive, idle;
+      keepalive, idle, max_attempts;
   if (config_int(&cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &threads, err, sizeof err) ||
       config_int(&cfg, "pollers", "ACCOLADE_POLLERS", 0, 0, 64, &pollers, err, sizeof err) ||
       config_int(&cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000,
@@ -87,7 +87,9 @@ int svc_main(int argc, char **argv, const svc_def *def) {
                  &conn_streams, err, sizeof err) ||
       config_int(&cfg, "keepalive-ms", "ACCOLADE_KEEPALIVE_MS", 60000, 1000, 86400000, &keepalive, err,
                  sizeof err) ||
-      config_int(&cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &idle, err, sizeof err)) {
+      config_int(&cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &idle, err, sizeof err) ||
+      config_int(&cfg, "outbox-max-attempts", "ACCOLADE_OUTBOX_MAX_ATTEMPTS", 100, 1, 1000000, &max_attempts, err,
+                 sizeof err)) {
     log_error("%s", err);
     return 2;
   }
@@ -169,6 +171,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     /* Several dispatchers deliver in parallel (SKIP LOCKED shares the rows):
      * one delivering call at a time could not keep up with a burst of
      * approvals, and every event waited in the queue. */
+    outbox_set_max_attempts((int)max_attempts);
     outbox_start(def->name, svc_addr, (int)outbox_threads);
     outbox_running = 1;
   }

@@ -30,6 +30,7 @@
  *   --max-connection-streams | ACCOLADE_MAX_CONNECTION_STREAMS | 1000 (HTTP/2, per connection)
  *   --keepalive-ms       | ACCOLADE_KEEPALIVE_MS       | 60000 (pings on a quiet connection)
  *   --idle-ms            | ACCOLADE_IDLE_MS            | 600000 (a connection without calls closes)
+ *   --outbox-max-attempts | ACCOLADE_OUTBOX_MAX_ATTEMPTS | 100 (then an outbox row is dead-lettered)
  *   --migrations | ACCOLADE_<E>_MIGRATIONS | the source tree's folder
  *   Addresses of other services: ACCOLADE_<NAME>_ADDR (svc_addr).
  */

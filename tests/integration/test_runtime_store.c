@@ -1,6 +1,8 @@
 /* The runtime's Postgres pieces against a real Postgres: migrations once each
  * and in order, transactions, and the outbox delivering over real gRPC. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +187,86 @@ Test(store, outbox_dead_letters_permanent_errors) {
   cr_assert(strncmp(d, "true:INVALID_ARGUMENT", 21) == 0, "%s", d);
   free(d);
   (void)resolve_nowhere;
+  th_stop(&p);
+  pg_disconnect();
+  th_fini();
+}
+
+static atomic_int hook_calls;
+static int failing_hook(const char *org, const uint8_t *req, size_t req_len, const uint8_t *reply, size_t reply_len) {
+  (void)org; (void)req; (void)req_len; (void)reply; (void)reply_len;
+  atomic_fetch_add(&hook_calls, 1);
+  return -1;
+}
+
+Test(store, outbox_a_failing_reply_hook_counts_attempts_and_dead_letters_once) {
+  th_init();
+  const char *dsn = th_new_database("outbox_hook");
+  pg_setup(dsn, "obhook");
+  cr_assert_eq(migrate_run(NULL), 0);
+  th_proc p;
+  cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), NULL), 0);
+  snprintf(ob_target, sizeof ob_target, "%s", p.addr);
+  outbox_on_reply("/accolade.test.v1.TestService/Echo", failing_hook);
+  outbox_set_max_attempts(3);
+  enq_arg ok = {"hooked", 0};
+  cr_assert_eq(pg_tx(enqueue_tx, &ok), RPC_OK);
+  for (int i = 0; i < 6; i++) {
+    outbox_dispatch_once("test", resolve);
+    pg_exec("UPDATE outbox SET next_attempt_at = now()", 0, NULL);   /* no waiting for the backoff */
+  }
+  cr_expect_eq(atomic_load(&hook_calls), 3, "the hook ran once per attempt, three attempts");
+  char *d = th_sql(dsn, "SELECT attempts || ':' || (dead_at IS NOT NULL) || ':' || (delivered_at IS NULL) || ':' || "
+                        "(last_error LIKE 'reply hook%') FROM obhook.outbox");
+  cr_expect_str_eq(d, "3:true:true:true");
+  free(d);
+  cr_expect_eq(outbox_dispatch_once("test", resolve), 0, "a dead row is not sent again");
+  th_stop(&p);
+  pg_disconnect();
+  th_fini();
+}
+
+typedef struct {
+  const char *dsn;
+  int idle_in_tx;
+} watch_arg;
+
+static void *watch_sessions(void *arg) {
+  watch_arg *w = arg;
+  usleep(700 * 1000);   /* the receiver is sleeping on the call by now */
+  char *n = th_sql(w->dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND state LIKE 'idle in transaction%'");
+  w->idle_in_tx = n ? atoi(n) : -1;
+  free(n);
+  return NULL;
+}
+
+static int enqueue_slow_tx(void *p) {
+  (void)p;
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = "slow";
+  req.sleep_ms = 2000;
+  return outbox_enqueue("testsvc", "/accolade.test.v1.TestService/Echo", "acme", &req.base, NULL);
+}
+
+Test(store, outbox_holds_no_transaction_while_a_receiver_hangs) {
+  th_init();
+  const char *dsn = th_new_database("outbox_lease");
+  pg_setup(dsn, "oblease");
+  cr_assert_eq(migrate_run(NULL), 0);
+  th_proc p;
+  cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), NULL), 0);
+  snprintf(ob_target, sizeof ob_target, "%s", p.addr);
+  cr_assert_eq(pg_tx(enqueue_slow_tx, NULL), RPC_OK);
+  watch_arg w = {dsn, -1};
+  pthread_t t;
+  pthread_create(&t, NULL, watch_sessions, &w);
+  cr_assert_eq(outbox_dispatch_once("test", resolve), 1);
+  pthread_join(t, NULL);
+  cr_expect_eq(w.idle_in_tx, 0, "a session idled in a transaction while the receiver hung");
+  char *d = th_sql(dsn, "SELECT count(*) FROM oblease.outbox WHERE delivered_at IS NOT NULL");
+  cr_expect_str_eq(d, "1");
+  free(d);
   th_stop(&p);
   pg_disconnect();
   th_fini();
