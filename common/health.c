@@ -43,6 +43,7 @@ void health_add_dependency(const char *name, health_probe_fn probe, void *arg) {
 static void set_status(health_status st) {
   if (atomic_exchange(&g_status, st) != (int)st) {
     atomic_fetch_add(&g_version, 1);
+    rpc_streams_kick();   /* Watch streams wait for this */
     log_info("health: %s", st == HEALTH_SERVING ? "SERVING" : "NOT_SERVING");
   }
 }
@@ -137,30 +138,40 @@ static int health_check(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
+/* A Watch stream's state across its steps. */
+typedef struct watch_state {
+  uint64_t seen;   /* the health version last sent; 0 before the first */
+} watch_state;
+
+static int health_moved(void *arg) { return health_version() != ((watch_state *)arg)->seen; }
+
+/* health_watch, a step: the status now, then again whenever it changes. An
+ * unknown service gets SERVICE_UNKNOWN once and the stream stays open. */
 static int health_watch(rpc_ctx *ctx, const void *req, rpc_stream *s) {
-  const Grpc__Health__V1__HealthCheckRequest *r = req;
-  Grpc__Health__V1__HealthCheckResponse out = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-  if (!known_service(r->service)) {
-    out.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
-    if (rpc_stream_send(s, &out) != 0) return RPC_OK;
-    while (rpc_stream_wait(s, 1000) == 0) {
-    }
-    return RPC_OK;
-  }
-  uint64_t seen = 0;
-  for (;;) {
-    uint64_t v = health_version();
-    if (v != seen) {
-      seen = v;
-      out.status = health_get() == HEALTH_SERVING
-                       ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
-      if (rpc_stream_send(s, &out) != 0) break;
-    }
-    if (rpc_stream_wait(s, 100) != 0) break;
-  }
   (void)ctx;
-  return RPC_OK;
+  const Grpc__Health__V1__HealthCheckRequest *r = req;
+  watch_state *w = rpc_stream_state(s, sizeof *w);
+  Grpc__Health__V1__HealthCheckResponse out = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+  if (rpc_stream_closed(s)) return RPC_OK;
+  if (!known_service(r->service)) {
+    if (!w->seen) {
+      out.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+      if (rpc_stream_send(s, &out) != 0) return RPC_OK;
+      w->seen = 1;
+    }
+    rpc_stream_sleep(s, -1, NULL, NULL);
+    return RPC_STREAM_AGAIN;
+  }
+  uint64_t v = health_version();
+  if (v != w->seen) {
+    w->seen = v;
+    out.status = health_get() == HEALTH_SERVING
+                     ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                     : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    if (rpc_stream_send(s, &out) != 0) return RPC_OK;
+  }
+  rpc_stream_sleep(s, -1, health_moved, w);
+  return RPC_STREAM_AGAIN;
 }
 
 const rpc_method health_methods[2] = {

@@ -19,7 +19,11 @@
  * Threading: worker threads (more than cores: handlers block on Postgres)
  * share a few completion queues and run unary handlers where the call
  * arrives; a slow handler delays other calls only when every worker of its
- * queue is busy. Each server-streaming call runs on a thread of its own.
+ * queue is busy. Server streams hold no thread: their handlers are steps,
+ * run by a few stream workers (stream_workers), at most max_streams streams
+ * at once. No worker ever waits on a client: a call to a method outside the
+ * table waits for its message on the queue, and is ended if it does not
+ * come within first_message_ms.
  */
 #ifndef ACCOLADE_RPC_H
 #define ACCOLADE_RPC_H
@@ -95,8 +99,10 @@ typedef struct rpc_stream rpc_stream;
  * type) and returns RPC_OK, or returns rpc_fail(...). Memory for |resp|'s
  * fields comes from ctx->arena. |req| is read-only and lives in the arena. */
 typedef int (*rpc_unary_fn)(rpc_ctx *ctx, const void *req, void *resp);
-/* A stream handler sends messages with rpc_stream_send until it is done or the
- * client goes away, then returns a status like a unary handler. */
+/* A stream handler is a step (see "Streams" below): it queues messages with
+ * rpc_stream_send, and returns RPC_STREAM_AGAIN to be stepped again, or a
+ * final status like a unary handler. A bidirectional handler (RPC_BIDI) runs
+ * once, on a thread of its own, reading with rpc_stream_recv. */
 typedef int (*rpc_stream_fn)(rpc_ctx *ctx, const void *req, rpc_stream *stream);
 
 typedef struct rpc_method {
@@ -154,13 +160,46 @@ int64_t rpc_now_ms(void);   /* CLOCK_MONOTONIC in ms */
 /* rpc_realtime_after: CLOCK_REALTIME |ms| from now, for pthread_cond_timedwait. */
 struct timespec rpc_realtime_after(int64_t ms);
 
-/* rpc_stream_send encodes and sends |msg| (of the method's response type).
- * Returns 0, or -1 once the client has gone away or the server is stopping. */
+/* ---- Streams ----
+ * A stream's handler is called in steps by the stream workers, so a stream
+ * holds no thread while it waits. A step:
+ *   - keeps what it needs across steps in rpc_stream_state (zeroed at first);
+ *   - queues messages with rpc_stream_send (it never waits on the client);
+ *   - says when it wants its next step with rpc_stream_sleep;
+ *   - returns RPC_STREAM_AGAIN, or the stream's final status.
+ * The next step comes once the queued messages are sent and the sleep is
+ * over (no sleep: at once), or the client has gone (rpc_stream_closed). A
+ * step must not block for long: every stream shares the few workers. */
+#define RPC_STREAM_AGAIN (-3)
+
+/* rpc_stream_send encodes and queues |msg| (of the method's response type).
+ * Returns 0, or -1 once the client has gone away, the server is stopping, or
+ * the client has left over 1024 messages unread. */
 int rpc_stream_send(rpc_stream *s, const void *msg);
-/* rpc_stream_wait sleeps up to |ms| milliseconds, returning early with -1 as
- * soon as the client cancels or the server shuts down; 0 after a quiet wait. */
-int rpc_stream_wait(rpc_stream *s, int ms);
+/* rpc_stream_sleep: the next step after |ms| milliseconds (< 0: no time), or
+ * sooner once |ready|(|arg|) is true (may be NULL). |ready| is called under
+ * the scheduler's lock, whenever rpc_streams_kick is called and every 50 ms:
+ * it must be quick and never block (an atomic comparison). */
+void rpc_stream_sleep(rpc_stream *s, int ms, int (*ready)(void *arg), void *arg);
+/* rpc_streams_kick: something sleeping streams may wait for has changed
+ * (any thread). */
+void rpc_streams_kick(void);
+/* rpc_stream_state: |size| bytes kept for the stream's life, zeroed the
+ * first time. */
+void *rpc_stream_state(rpc_stream *s, size_t size);
 int rpc_stream_closed(rpc_stream *s);
+/* From outside the steps (the gateway's relay): rpc_stream_ref keeps the
+ * stream from being freed until rpc_stream_unref; rpc_stream_finish decides
+ * its status (strings must live until the stream ends: rpc_stream_on_end's
+ * |fn| runs then, on any thread). */
+void rpc_stream_ref(rpc_stream *s);
+void rpc_stream_unref(rpc_stream *s);
+void rpc_stream_finish(rpc_stream *s, int code, const char *message, int ntrailers, const char *const *keys,
+                       const char *const *values);
+void rpc_stream_on_end(rpc_stream *s, void (*fn)(void *arg), void *arg);
+/* rpc_stream_on_close: |fn| runs (on a worker) when the call ends while a
+ * reference is held: the client left, or the stream's status went out. */
+void rpc_stream_on_close(rpc_stream *s, void (*fn)(void *arg), void *arg);
 /* rpc_stream_recv (bidi methods) reads the next request into ctx->arena.
  * Returns 1 with |*out| set, 0 when the client has finished sending, -1 on a
  * broken or cancelled call or undecodable bytes. */
@@ -179,7 +218,7 @@ typedef struct rpc_raw_handler {
   /* unary: answer with |*out| / |*out_len| (arena memory) or fail, or return
    * RPC_DEFERRED and reply later with rpc_finish, as a raw method may. */
   int (*unary)(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
-  /* stream: send with rpc_stream_send_raw, then return a status. */
+  /* stream: a step, as a stream handler (send with rpc_stream_send_raw). */
   int (*stream)(rpc_ctx *ctx, const uint8_t *req, size_t len, rpc_stream *s);
 } rpc_raw_handler;
 
@@ -197,11 +236,12 @@ typedef struct rpc_server_config {
   int pollers;               /* completion queues shared by them; 0 = one per 4 cores */
   int max_streams;           /* concurrent streaming calls in the process; 0 = 1000.
                                 One more is answered RESOURCE_EXHAUSTED. */
+  int stream_workers;        /* threads stepping every stream; 0 = 2 */
   int shutdown_grace_ms;     /* in-flight calls get this long; 0 = 10000 */
   int max_message_bytes;     /* request size limit; 0 = 4 MiB */
   int first_message_ms;      /* a generic call's message must come within this;
                                 0 = 10000. Else DEADLINE_EXCEEDED. */
-  int max_connection_streams;  /* HTTP/2 concurrent streams per connection; 0 = 1000 */
+  int max_connection_streams;  /* HTTP/2 concurrent streams per connection; 0 = 4096 */
   int keepalive_ms;          /* ping an idle connection this often; 0 = 60000 */
   int idle_ms;               /* close a connection with no call this long; 0 = 600000 */
   void *app;                 /* copied to every rpc_ctx */

@@ -418,6 +418,127 @@ int rpc_call_raw_async(const char *target, const char *method, const uint8_t *re
   return RPC_OK;
 }
 
+/* ---- Relays: a server stream fed by an upstream stream ---- */
+
+typedef struct relay relay;
+typedef struct relay_tag {
+  rpc_tag tag;   /* first */
+  relay *r;
+} relay_tag;
+
+struct relay {
+  relay_tag start, msg, status;
+  pthread_mutex_t mu;   /* the upstream's events may run on several workers */
+  client_call cc;
+  grpc_byte_buffer *recv;
+  rpc_stream *down;
+  int pending;          /* upstream batches out */
+  int done;
+  arena a;              /* the upstream's status, kept until the stream ends */
+  rpc_status st;
+  void (*on_end)(void *arg);
+  void *on_end_arg;
+};
+
+/* relay_recv_next asks for the upstream's next message (lock held). */
+static void relay_recv_next(relay *r) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &r->recv;
+  if (grpc_call_start_batch(r->cc.call, &op, 1, &r->msg, NULL) == GRPC_CALL_OK) r->pending++;
+}
+
+/* relay_closed: the downstream call is over; end the upstream too. */
+static void relay_closed(void *arg) {
+  relay *r = arg;
+  pthread_mutex_lock(&r->mu);
+  if (!r->done) grpc_call_cancel(r->cc.call, NULL);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* relay_end runs when the downstream stream is freed. */
+static void relay_end(void *arg) {
+  relay *r = arg;
+  if (r->on_end) r->on_end(r->on_end_arg);
+  arena_free(&r->a);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
+static void relay_event(rpc_tag *t, int ok) {
+  (void)ok;
+  relay_tag *rt = (relay_tag *)t;
+  relay *r = rt->r;
+  pthread_mutex_lock(&r->mu);
+  r->pending--;
+  if (rt == &r->msg && r->recv) {
+    arena tmp;
+    arena_init(&tmp);
+    size_t len = 0;
+    uint8_t *buf = rpc_byte_buffer_read(&tmp, r->recv, &len);
+    grpc_byte_buffer_destroy(r->recv);
+    r->recv = NULL;
+    if (rpc_stream_send_raw(r->down, buf, len) != 0)
+      grpc_call_cancel(r->cc.call, NULL);   /* the client is gone or not reading */
+    else
+      relay_recv_next(r);
+    arena_free(&tmp);
+  } else if (rt == &r->status) {
+    copy_status(&r->st, &r->a, (int)r->cc.code, r->cc.details, &r->cc.trailers);
+  }
+  int done = r->pending == 0;
+  if (done) r->done = 1;
+  pthread_mutex_unlock(&r->mu);
+  if (!done) return;
+  rpc_stream_finish(r->down, r->st.code, r->st.message ? r->st.message : "", r->st.ntrailers, r->st.trailer_keys,
+                    r->st.trailer_values);
+  call_close(&r->cc);
+  rpc_stream_unref(r->down);   /* may free the stream, and |r| with it */
+}
+
+int rpc_call_stream_relay(const char *target, const char *method, const uint8_t *req, size_t req_len,
+                          const rpc_call_opts *opts, rpc_ctx *parent, rpc_stream *down,
+                          void (*on_end)(void *arg), void *arg) {
+  grpc_channel *ch = target ? rpc_channel_for(target) : NULL;
+  if (!ch) return RPC_UNAVAILABLE;
+  int64_t deadline = INT64_MAX;
+  if (opts && opts->timeout_ms > 0) deadline = rpc_now_ms() + opts->timeout_ms;
+  if (parent->deadline_ms < deadline) deadline = parent->deadline_ms;
+  relay *r = calloc(1, sizeof *r);
+  if (!r) return RPC_RESOURCE_EXHAUSTED;
+  relay_tag *tags[] = {&r->start, &r->msg, &r->status};
+  for (int i = 0; i < 3; i++) *tags[i] = (relay_tag){{relay_event}, r};
+  pthread_mutex_init(&r->mu, NULL);
+  arena_init(&r->a);
+  r->down = down;
+  r->on_end = on_end;
+  r->on_end_arg = arg;
+  r->st.code = RPC_UNKNOWN;
+  /* a child of the server call, completing on its worker's queue */
+  call_open_on(&r->cc, ch, method, opts, deadline, req, req_len, rpc_ctx_cq(parent), rpc_ctx_call(parent));
+  grpc_op ops[4], sop;
+  size_t n = send_ops(&r->cc, ops);
+  status_op(&r->cc, &sop);
+  pthread_mutex_lock(&r->mu);
+  if (grpc_call_start_batch(r->cc.call, ops, n, &r->start, NULL) != GRPC_CALL_OK) {
+    pthread_mutex_unlock(&r->mu);
+    call_close(&r->cc);
+    arena_free(&r->a);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    return RPC_INTERNAL;
+  }
+  r->pending++;
+  rpc_stream_ref(down);
+  rpc_stream_on_end(down, relay_end, r);
+  rpc_stream_on_close(down, relay_closed, r);
+  if (grpc_call_start_batch(r->cc.call, &sop, 1, &r->status, NULL) == GRPC_CALL_OK) r->pending++;
+  relay_recv_next(r);
+  pthread_mutex_unlock(&r->mu);
+  return RPC_OK;
+}
+
 int rpc_call(const char *target, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *resp_desc, const rpc_call_opts *opts, arena *a,
              void **out, rpc_status *st) {

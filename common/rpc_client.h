@@ -63,6 +63,16 @@ typedef void (*rpc_async_done)(rpc_ctx *parent, int code, const uint8_t *reply, 
 int rpc_call_raw_async(const char *target, const char *method, const uint8_t *req, size_t req_len,
                        const rpc_call_opts *opts, rpc_ctx *parent, rpc_async_done done, void *arg);
 
+/* rpc_call_stream_relay starts a server-streaming call whose messages are
+ * queued on |down|, the server stream of |parent| (the gateway's
+ * passthrough), as they come: a child of |parent|'s call, completing on its
+ * worker's queue, so no thread waits on it. The upstream's status becomes
+ * |down|'s; |down| ending first cancels the upstream. |on_end| (may be NULL)
+ * runs with |arg| when |down| is freed. Returns RPC_OK when started. */
+int rpc_call_stream_relay(const char *target, const char *method, const uint8_t *req, size_t req_len,
+                          const rpc_call_opts *opts, rpc_ctx *parent, rpc_stream *down,
+                          void (*on_end)(void *arg), void *arg);
+
 /* rpc_call packs |req|, calls, and unpacks the reply as |resp_desc| into |a|. */
 int rpc_call(const char *target, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *resp_desc, const rpc_call_opts *opts, arena *a,

@@ -39,7 +39,5 @@ grpc_call *rpc_ctx_call(const rpc_ctx *ctx);
 void rpc_defer(rpc_ctx *ctx);
 void rpc_undefer(rpc_ctx *ctx);
 
-/* rpc_stream_cancel_check is used by the client's stream relay. */
-int rpc_stream_closed(rpc_stream *s);
 
 #endif

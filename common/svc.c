@@ -83,7 +83,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       config_int(&cfg, "max-streams", "ACCOLADE_MAX_STREAMS", 1000, 1, 1000000, &max_streams, err, sizeof err) ||
       config_int(&cfg, "first-message-ms", "ACCOLADE_FIRST_MESSAGE_MS", 10000, 10, 3600000, &first_msg, err,
                  sizeof err) ||
-      config_int(&cfg, "max-connection-streams", "ACCOLADE_MAX_CONNECTION_STREAMS", 1000, 1, 1000000,
+      config_int(&cfg, "max-connection-streams", "ACCOLADE_MAX_CONNECTION_STREAMS", 4096, 1, 1000000,
                  &conn_streams, err, sizeof err) ||
       config_int(&cfg, "keepalive-ms", "ACCOLADE_KEEPALIVE_MS", 60000, 1000, 86400000, &keepalive, err,
                  sizeof err) ||

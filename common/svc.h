@@ -27,7 +27,7 @@
  *   --shutdown-grace-ms  | ACCOLADE_SHUTDOWN_GRACE_MS  | 10000
  *   --max-streams        | ACCOLADE_MAX_STREAMS        | 1000 (streams in the process)
  *   --first-message-ms   | ACCOLADE_FIRST_MESSAGE_MS   | 10000 (a call's message must come by then)
- *   --max-connection-streams | ACCOLADE_MAX_CONNECTION_STREAMS | 1000 (HTTP/2, per connection)
+ *   --max-connection-streams | ACCOLADE_MAX_CONNECTION_STREAMS | 4096 (HTTP/2, per connection)
  *   --keepalive-ms       | ACCOLADE_KEEPALIVE_MS       | 60000 (pings on a quiet connection)
  *   --idle-ms            | ACCOLADE_IDLE_MS            | 600000 (a connection without calls closes)
  *   --outbox-max-attempts | ACCOLADE_OUTBOX_MAX_ATTEMPTS | 100 (then an outbox row is dead-lettered)

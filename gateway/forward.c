@@ -120,23 +120,37 @@ static void stream_leave(const identity *id) {
   pthread_mutex_unlock(&g_streams_mu);
 }
 
-static int relay(void *arg, const uint8_t *buf, size_t len) { return rpc_stream_send_raw(arg, buf, len) != 0; }
+/* The state of a forwarded stream; the member's slot is given back when the
+ * stream ends. */
+typedef struct fwd_stream {
+  int started;
+  identity id;
+} fwd_stream;
 
+static void fwd_stream_end(void *arg) { stream_leave(&((fwd_stream *)arg)->id); }
+
+/* gateway_stream, a step: authenticate, take a slot of the member's, and
+ * relay the upstream's stream (rpc_call_stream_relay). Its messages are
+ * queued as they come; the upstream's end finishes the stream. */
 int gateway_stream(rpc_ctx *ctx, const uint8_t *req, size_t len, rpc_stream *s) {
   gateway *g = ctx->app;
-  identity id;
+  fwd_stream *fs = rpc_stream_state(s, sizeof *fs);
+  if (fs->started) {   /* the relay finishes it */
+    rpc_stream_sleep(s, -1, NULL, NULL);
+    return RPC_STREAM_AGAIN;
+  }
+  fs->started = 1;
   const char *addr;
   int stream;
-  if (route(ctx, &id, &addr, &stream)) return ctx->code;
-  if (!stream_enter(&id, g->max_streams))
+  if (route(ctx, &fs->id, &addr, &stream)) return ctx->code;
+  if (!stream_enter(&fs->id, g->max_streams))
     return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "streams: at most %d open streams per member", g->max_streams);
-  rpc_call_opts o = {.parent = ctx, .as = &id, .request_id = ctx->request_id};
-  rpc_status st;
-  int rc = rpc_call_stream_raw(addr, ctx->method, req, len, &o, ctx->arena, relay, s, s, &st);
-  stream_leave(&id);
+  rpc_call_opts o = {.parent = ctx, .as = &fs->id, .request_id = ctx->request_id};
+  int rc = rpc_call_stream_relay(addr, ctx->method, req, len, &o, ctx, s, fwd_stream_end, fs);
   if (rc != RPC_OK) {
-    copy_back(ctx, &st);
-    return rpc_fail(ctx, rc, "%s", st.message ? st.message : "");
+    stream_leave(&fs->id);
+    return rpc_fail(ctx, rc, "%s: cannot reach the service", rpc_code_name(rc));
   }
-  return RPC_OK;
+  rpc_stream_sleep(s, -1, NULL, NULL);
+  return RPC_STREAM_AGAIN;
 }

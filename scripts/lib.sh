@@ -90,7 +90,15 @@ acc_redis_start() {
   echo "redis did not start" >&2; return 1
 }
 
+# acc_redis_stop stops the Redis of DIR and waits (up to 5 s) until it has
+# exited, so that DIR can be removed after it.
 acc_redis_stop() {
-  local dir=$1
-  [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  local dir=$1 pid
+  [ -f "$dir/redis.pid" ] || return 0
+  pid=$(cat "$dir/redis.pid")
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
 }

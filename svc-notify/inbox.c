@@ -41,59 +41,86 @@ int inbox_mark_read(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
+/* A Subscribe stream's state across its steps. */
+typedef struct sub_state {
+  int started;
+  int more;              /* the last query filled its page: query again at once */
+  int64_t cursor;        /* the last id sent */
+  int64_t heartbeat_ms;
+  int64_t last_sent;     /* a message or a heartbeat */
+  int64_t queried;       /* when the inbox was last read */
+  uint64_t seen;         /* live_version before that read */
+  const char *org, *user;
+} sub_state;
+
+static int sub_moved(void *arg) {
+  const sub_state *st = arg;
+  return live_version(st->org, st->user) != st->seen;
+}
+
+/* inbox_subscribe, a step: what is new in the member's inbox since the
+ * cursor, then a sleep until the inbox may have changed (live.c), a
+ * heartbeat is due, or the safety-net read is due. Between steps the
+ * stream holds no thread and no Postgres connection. */
 int inbox_subscribe(rpc_ctx *ctx, const void *req, rpc_stream *s) {
   const Accolade__V1__SubscribeRequest *r = req;
-  if (rpc_require(ctx, ANY_ROLE) || check_range(ctx, "after_id", r->after_id, 0, INT64_MAX) ||
-      check_range(ctx, "heartbeat_seconds", r->heartbeat_seconds, 0, 300))
-    return ctx->code;
-  int64_t cursor = r->after_id;
-  if (!cursor && !r->from_start) {
-    /* Only what arrives from now on. */
-    if (store_inbox_last_id(ctx->id.org, ctx->id.user, &cursor) != RPC_OK)
-      return rpc_fail(ctx, RPC_UNAVAILABLE, "subscribe: postgres unavailable, retry later");
+  sub_state *st = rpc_stream_state(s, sizeof *st);
+  if (!st->started) {
+    if (rpc_require(ctx, ANY_ROLE) || check_range(ctx, "after_id", r->after_id, 0, INT64_MAX) ||
+        check_range(ctx, "heartbeat_seconds", r->heartbeat_seconds, 0, 300))
+      return ctx->code;
+    st->cursor = r->after_id;
+    if (!st->cursor && !r->from_start) {
+      /* Only what arrives from now on. */
+      if (store_inbox_last_id(ctx->id.org, ctx->id.user, &st->cursor) != RPC_OK)
+        return rpc_fail(ctx, RPC_UNAVAILABLE, "subscribe: postgres unavailable, retry later");
+    }
+    st->heartbeat_ms = (r->heartbeat_seconds ? r->heartbeat_seconds : 15) * 1000LL;
+    st->last_sent = rpc_now_ms();
+    st->org = ctx->id.org;
+    st->user = ctx->id.user;
+    st->started = 1;
+    st->more = 1;
   }
-  int64_t heartbeat_ms = (r->heartbeat_seconds ? r->heartbeat_seconds : 15) * 1000LL;
-  int64_t last_sent = rpc_now_ms();
-  for (;;) {
+  if (rpc_stream_closed(s)) return RPC_OK;
+  int64_t now = rpc_now_ms();
+  if (st->more || sub_moved(st) || now - st->queried >= LIVE_FALLBACK_MS) {
     /* Read the version before the query: a row committed during it moves the
-     * version, so the wait below returns at once and the next query sees it. */
-    uint64_t seen = live_version(ctx->id.org, ctx->id.user);
-    int64_t queried = rpc_now_ms();
+     * version, so the next step comes at once and its query sees it. */
+    st->seen = live_version(st->org, st->user);
+    st->queried = now;
     arena a;   /* one batch's rows; the stream may run for hours */
     arena_init(&a);
     Accolade__V1__Notification **rows;
     size_t n;
-    if (store_inbox_after(&a, ctx->id.org, ctx->id.user, cursor, 100, &rows, &n) != RPC_OK) {
+    if (store_inbox_after(&a, st->org, st->user, st->cursor, 100, &rows, &n) != RPC_OK) {
       arena_free(&a);
-      return rpc_fail(ctx, RPC_UNAVAILABLE, "subscribe: postgres unavailable; resume after id %lld", (long long)cursor);
+      return rpc_fail(ctx, RPC_UNAVAILABLE, "subscribe: postgres unavailable; resume after id %lld",
+                      (long long)st->cursor);
     }
     for (size_t i = 0; i < n; i++) {
       if (rpc_stream_send(s, rows[i]) != 0) {
         arena_free(&a);
         return RPC_OK;   /* the client left; it resumes from its last id */
       }
-      cursor = rows[i]->id;
-      last_sent = rpc_now_ms();
+      st->cursor = rows[i]->id;
+      st->last_sent = now;
     }
     arena_free(&a);
-    if (n == 100) continue;
-    /* Sleep until this member's inbox may have changed, a heartbeat is due,
-     * the safety-net query is due, or the client leaves. */
-    for (;;) {
-      if (rpc_stream_closed(s)) return RPC_OK;
-      int64_t now = rpc_now_ms();
-      if (now - last_sent >= heartbeat_ms) {
-        Accolade__V1__Notification hb = ACCOLADE__V1__NOTIFICATION__INIT;
-        hb.heartbeat = 1;
-        hb.id = cursor;
-        if (rpc_stream_send(s, &hb) != 0) return RPC_OK;
-        last_sent = now;
-      }
-      if (now - queried >= LIVE_FALLBACK_MS) break;
-      /* 200 ms steps: a client that leaves is noticed that soon */
-      if (live_wait(ctx->id.org, ctx->id.user, seen, 200) != seen) break;
-    }
+    st->more = n == 100;
+    if (st->more) return RPC_STREAM_AGAIN;   /* the next page once these are sent */
   }
+  if (now - st->last_sent >= st->heartbeat_ms) {
+    Accolade__V1__Notification hb = ACCOLADE__V1__NOTIFICATION__INIT;
+    hb.heartbeat = 1;
+    hb.id = st->cursor;
+    if (rpc_stream_send(s, &hb) != 0) return RPC_OK;
+    st->last_sent = now;
+  }
+  int64_t next = st->last_sent + st->heartbeat_ms;
+  if (st->queried + LIVE_FALLBACK_MS < next) next = st->queried + LIVE_FALLBACK_MS;
+  rpc_stream_sleep(s, (int)(next > now ? next - now : 0), sub_moved, st);
+  return RPC_STREAM_AGAIN;
 }
 
 int prefs_get(rpc_ctx *ctx, const void *req, void *resp) {

@@ -5,7 +5,8 @@
  * the notification arrives after the row is committed. Each (org, user) maps
  * to one of LIVE_BUCKETS version counters; a stream queries Postgres only when
  * its counter moves (a hash collision costs one extra query, never a missed
- * row). Streams sleep on one of a few condition variables rather than polling.
+ * row). Streams sleep in the runtime's scheduler with "my counter moved" as
+ * their condition, and each batch of notifications kicks it (rpc_streams_kick).
  * When the LISTEN connection is lost and made again, every counter's base
  * moves, so every stream queries once: nothing committed meanwhile is missed.
  * Streams also query every LIVE_FALLBACK_MS regardless, as a last resort.
@@ -24,14 +25,9 @@
 #include "pg.h"
 
 #define LIVE_BUCKETS 4096
-#define LIVE_SHARDS 16
 
 static _Atomic uint64_t g_bucket[LIVE_BUCKETS];
 static _Atomic uint64_t g_epoch;   /* moves on every (re)connect of the listener */
-static struct {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-} g_shard[LIVE_SHARDS];
 static pthread_t g_thread;
 static atomic_int g_stop;
 static int g_started;
@@ -44,12 +40,6 @@ uint64_t live_version(const char *org, const char *user) {
   return atomic_load(&g_bucket[key_hash(org, user) % LIVE_BUCKETS]) + atomic_load(&g_epoch);
 }
 
-static void wake_shard(int s) {
-  pthread_mutex_lock(&g_shard[s].mu);
-  pthread_cond_broadcast(&g_shard[s].cv);
-  pthread_mutex_unlock(&g_shard[s].mu);
-}
-
 static void bump(const char *payload) {
   const char *slash = strchr(payload, '/');
   if (!slash) return;
@@ -57,24 +47,11 @@ static void bump(const char *payload) {
   snprintf(org, sizeof org, "%.*s", (int)(slash - payload), payload);
   uint32_t b = key_hash(org, slash + 1) % LIVE_BUCKETS;
   atomic_fetch_add(&g_bucket[b], 1);
-  wake_shard((int)(b % LIVE_SHARDS));
 }
 
 static void bump_all(void) {
   atomic_fetch_add(&g_epoch, 1);
-  for (int s = 0; s < LIVE_SHARDS; s++) wake_shard(s);
-}
-
-uint64_t live_wait(const char *org, const char *user, uint64_t seen, int ms) {
-  uint32_t b = key_hash(org, user) % LIVE_BUCKETS;
-  int s = (int)(b % LIVE_SHARDS);
-  struct timespec until = rpc_realtime_after(ms);
-  pthread_mutex_lock(&g_shard[s].mu);
-  uint64_t v;
-  while ((v = live_version(org, user)) == seen && !atomic_load(&g_stop))
-    if (pthread_cond_timedwait(&g_shard[s].cv, &g_shard[s].mu, &until) == ETIMEDOUT) break;
-  pthread_mutex_unlock(&g_shard[s].mu);
-  return live_version(org, user);
+  rpc_streams_kick();
 }
 
 static void *listener(void *arg) {
@@ -106,24 +83,21 @@ static void *listener(void *arg) {
       c = NULL;
       continue;
     }
-    for (PGnotify *n; (n = PQnotifies(c)); PQfreemem(n)) bump(n->extra);
+    int any = 0;
+    for (PGnotify *n; (n = PQnotifies(c)); PQfreemem(n), any = 1) bump(n->extra);
+    if (any) rpc_streams_kick();
   }
   if (c) PQfinish(c);
   return NULL;
 }
 
 void live_start(void) {
-  for (int s = 0; s < LIVE_SHARDS; s++) {
-    pthread_mutex_init(&g_shard[s].mu, NULL);
-    pthread_cond_init(&g_shard[s].cv, NULL);
-  }
   atomic_store(&g_stop, 0);
   g_started = pthread_create(&g_thread, NULL, listener, NULL) == 0;
 }
 
 void live_stop(void) {
   atomic_store(&g_stop, 1);
-  for (int s = 0; s < LIVE_SHARDS; s++) wake_shard(s);
   if (g_started) pthread_join(g_thread, NULL);
   g_started = 0;
 }

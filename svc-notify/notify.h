@@ -60,13 +60,12 @@ int digest_post_due(void);
 
 /* live.c: Subscribe wake-ups. The intake sends pg_notify(LIVE_CHANNEL,
  * 'org/user') for each inbox row; live_version moves when that member's inbox
- * may have changed; live_wait sleeps up to |ms| until it differs from |seen|. */
+ * may have changed (every batch of notifications kicks the stream scheduler). */
 #define LIVE_CHANNEL "accolade_inbox"
 #define LIVE_FALLBACK_MS 5000
 void live_start(void);
 void live_stop(void);
 uint64_t live_version(const char *org, const char *user);
-uint64_t live_wait(const char *org, const char *user, uint64_t seen, int ms);
 int channels_deliveries(rpc_ctx *ctx, const void *req, void *resp);
 
 /* webhook_url_allowed resolves |url| and checks its addresses; fills

@@ -14,6 +14,8 @@
 
 #include "accolade/test/v1/test.pb-c.h"
 #include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/events.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
 #include "harness.h"
 #include "rpc_internal.h"
 
@@ -319,5 +321,206 @@ Test(bounds, small_calls_from_32_threads_on_one_connection_arrive_intact, .timeo
   cr_expect_eq(bad, 0, "%d of 10016 ListBadges through the gateway went wrong; first: %s", bad, why);
   th_suite_stop(&s);
   cr_assert_eq(th_stop(&testsvc), 0);
+  th_fini();
+}
+
+/* ---- 2,000 live streams hold no thread and no connection each ---- */
+
+enum { NSTREAMS = 2000, NCHANNELS = 4 };
+
+typedef struct sub_call {
+  grpc_call *call;
+  grpc_metadata_array init_md, trailers;
+  grpc_byte_buffer *msg;
+  grpc_status_code code;
+  grpc_slice details;
+  int got_event;    /* a notification (not a heartbeat) arrived */
+  int ended;
+  struct { rpc_tag tag; struct sub_call *c; int which; } t_start, t_msg, t_status;
+} sub_call;
+
+static long proc_status(pid_t pid, const char *field) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  long v = -1;
+  size_t fl = strlen(field);
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, field, fl) == 0 && line[fl] == ':') v = atol(line + fl + 1);
+  if (f) fclose(f);
+  return v;
+}
+
+static long pg_sessions(const char *dsn) {
+  char *n = th_sql(dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()");
+  long v = n ? atol(n) : -1;
+  free(n);
+  return v;
+}
+
+/* sub_open starts a Subscribe through the gateway with |bearer|. */
+static void sub_open(sub_call *sc, grpc_channel *ch, grpc_completion_queue *cq, grpc_metadata *md) {
+  memset(sc, 0, sizeof *sc);
+  grpc_slice m = grpc_slice_from_static_string("/accolade.v1.NotifyService/Subscribe");
+  sc->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
+                                      gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  grpc_metadata_array_init(&sc->init_md);
+  grpc_metadata_array_init(&sc->trailers);
+  Accolade__V1__SubscribeRequest req = ACCOLADE__V1__SUBSCRIBE_REQUEST__INIT;
+  req.from_start = 1;
+  req.heartbeat_seconds = 300;
+  uint8_t buf[32];
+  size_t n = protobuf_c_message_pack(&req.base, buf);
+  grpc_byte_buffer *bb = rpc_byte_buffer_from(buf, n);
+  grpc_op ops[5];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = 1;
+  ops[0].data.send_initial_metadata.metadata = md;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = bb;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &sc->init_md;
+  sc->t_start.c = sc->t_msg.c = sc->t_status.c = sc;
+  sc->t_msg.which = 1;
+  sc->t_status.which = 2;
+  cr_assert_eq(grpc_call_start_batch(sc->call, ops, 4, &sc->t_start, NULL), GRPC_CALL_OK);
+  grpc_byte_buffer_destroy(bb);
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[0].data.recv_status_on_client.status = &sc->code;
+  ops[0].data.recv_status_on_client.status_details = &sc->details;
+  ops[0].data.recv_status_on_client.trailing_metadata = &sc->trailers;
+  cr_assert_eq(grpc_call_start_batch(sc->call, ops, 1, &sc->t_status, NULL), GRPC_CALL_OK);
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_RECV_MESSAGE;
+  ops[0].data.recv_message.recv_message = &sc->msg;
+  cr_assert_eq(grpc_call_start_batch(sc->call, ops, 1, &sc->t_msg, NULL), GRPC_CALL_OK);
+}
+
+/* sub_pump handles the events of the streams until |until_ms|, or until
+ * |want| streams have had a notification (want > 0). Returns that count. */
+static int sub_pump(grpc_completion_queue *cq, sub_call *subs, int nsubs, int want, int64_t until_ms) {
+  for (;;) {
+    int got = 0;
+    for (int i = 0; i < nsubs; i++) got += subs[i].got_event;
+    if (want > 0 && got >= want) return got;
+    grpc_event ev = grpc_completion_queue_next(cq, rpc_ms_to_deadline(until_ms), NULL);
+    if (ev.type != GRPC_OP_COMPLETE) return got;
+    struct { rpc_tag tag; sub_call *c; int which; } *t = ev.tag;
+    sub_call *sc = t->c;
+    if (t->which == 2) {
+      sc->ended = 1;
+    } else if (t->which == 1 && sc->msg) {
+      size_t len = 0;
+      arena a;
+      arena_init(&a);
+      uint8_t *buf = rpc_byte_buffer_read(&a, sc->msg, &len);
+      Accolade__V1__Notification *n = accolade__v1__notification__unpack(NULL, len, buf);
+      if (n && !n->heartbeat && n->id > 0) sc->got_event = 1;
+      if (n) accolade__v1__notification__free_unpacked(n, NULL);
+      arena_free(&a);
+      grpc_byte_buffer_destroy(sc->msg);
+      sc->msg = NULL;
+      grpc_op op;
+      memset(&op, 0, sizeof op);
+      op.op = GRPC_OP_RECV_MESSAGE;
+      op.data.recv_message.recv_message = &sc->msg;
+      grpc_call_start_batch(sc->call, &op, 1, &sc->t_msg, NULL);
+    }
+  }
+}
+
+static int publish_to(const th_suite *s, const char *org, const char *user, const char *event_id) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__AwardRecord rec = ACCOLADE__V1__AWARD_RECORD__INIT;
+  rec.award_id = (char *)event_id;
+  rec.org = (char *)org;
+  rec.badge_id = "deal-closer";
+  rec.badge_name = "Deal Closer";
+  rec.points = 10;
+  rec.granted_at_ms = 1767225600000;
+  rec.recipient_id = (char *)user;
+  rec.recipient_team = "east";
+  rec.public_ = 1;
+  rec.justification = "Closed Northwind";
+  rec.source_id = (char *)event_id;
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = (char *)event_id;
+  ev.org = (char *)org;
+  ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
+  ev.award_granted = &rec;
+  identity svc;
+  th_as(&svc, org, "svc:award", "service", "");
+  Accolade__V1__PublishEventResponse *out;
+  rpc_status st;
+  int rc = th_call(s->notify.addr, "/accolade.v1.NotifyService/PublishEvent", &ev,
+                   &accolade__v1__publish_event_response__descriptor, &svc, &a, (void **)&out, &st);
+  arena_free(&a);
+  return rc;
+}
+
+Test(bounds, two_thousand_streams_hold_no_thread_and_no_connection_each, .timeout = 300) {
+  th_init();
+  th_suite s;
+  const char *extra[] = {"ACCOLADE_MAX_STREAMS=2000", "ACCOLADE_GATEWAY_MAX_STREAMS=5000",
+                         "ACCOLADE_GATEWAY_RATE_MEMBER=0", "ACCOLADE_GATEWAY_RATE_ORG=0", "ACCOLADE_LOG_LEVEL=error", NULL};
+  th_suite_start(&s, th_new_database("bounds_streams"), SECRET, extra);
+  long nt0 = proc_status(s.notify.pid, "Threads"), gt0 = proc_status(s.gateway.pid, "Threads");
+  long pg0 = pg_sessions(s.dsn);
+  static char bearer[1200];
+  snprintf(bearer, sizeof bearer, "Bearer %s", th_jwt(SECRET, "streamorg", "ann", "member", "east", 3600));
+  grpc_metadata md = {.key = grpc_slice_from_static_string("authorization"),
+                      .value = grpc_slice_from_static_string(bearer)};
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+  grpc_channel *chans[NCHANNELS];
+  for (int i = 0; i < NCHANNELS; i++) chans[i] = channel_own(s.gateway.addr);
+  static sub_call subs[NSTREAMS + 1];
+  for (int i = 0; i < NSTREAMS; i++) {
+    sub_open(&subs[i], chans[i % NCHANNELS], cq, &md);
+    if (i % 200 == 199) sub_pump(cq, subs, i + 1, 0, rpc_now_ms() + 200);
+  }
+  sub_pump(cq, subs, NSTREAMS, 0, rpc_now_ms() + 3000);   /* all open, each has had its first step */
+  int ended = 0;
+  for (int i = 0; i < NSTREAMS; i++) ended += subs[i].ended;
+  cr_assert_eq(ended, 0, "%d streams ended early (first code %d)", ended, (int)subs[0].code);
+  long nt1 = proc_status(s.notify.pid, "Threads"), gt1 = proc_status(s.gateway.pid, "Threads");
+  long pg1 = pg_sessions(s.dsn);
+  cr_log_info("2000 streams: svc-notify threads %ld -> %ld, RSS %ld kB; gateway threads %ld -> %ld, RSS %ld kB; "
+              "postgres sessions %ld -> %ld",
+              nt0, nt1, proc_status(s.notify.pid, "VmRSS"), gt0, gt1, proc_status(s.gateway.pid, "VmRSS"), pg0, pg1);
+  printf("2000 streams: svc-notify threads %ld -> %ld, RSS %ld kB; gateway threads %ld -> %ld, RSS %ld kB; "
+         "postgres sessions %ld -> %ld\n",
+         nt0, nt1, proc_status(s.notify.pid, "VmRSS"), gt0, gt1, proc_status(s.gateway.pid, "VmRSS"), pg0, pg1);
+  cr_expect_leq(nt1 - nt0, 4, "svc-notify threads grew with streams: %ld -> %ld", nt0, nt1);
+  cr_expect_leq(gt1 - gt0, 4, "gateway threads grew with streams: %ld -> %ld", gt0, gt1);
+  cr_expect_leq(pg1 - pg0, 4, "postgres sessions grew with streams: %ld -> %ld", pg0, pg1);
+  /* One more is over svc-notify's cap (and the gateway's). */
+  sub_open(&subs[NSTREAMS], chans[0], cq, &md);
+  int64_t until = rpc_now_ms() + 5000;
+  while (!subs[NSTREAMS].ended && rpc_now_ms() < until) sub_pump(cq, subs, NSTREAMS + 1, 0, rpc_now_ms() + 100);
+  cr_expect(subs[NSTREAMS].ended, "the stream over the cap was not refused");
+  cr_expect_eq(subs[NSTREAMS].code, GRPC_STATUS_RESOURCE_EXHAUSTED, "over the cap: %d", (int)subs[NSTREAMS].code);
+  /* An event for ann reaches every stream. */
+  cr_assert_eq(publish_to(&s, "streamorg", "ann", "award-streams-1"), RPC_OK);
+  int got = sub_pump(cq, subs, NSTREAMS, NSTREAMS, rpc_now_ms() + 60000);
+  cr_expect_eq(got, NSTREAMS, "the event reached %d of %d streams", got, NSTREAMS);
+  for (int i = 0; i <= NSTREAMS; i++) grpc_call_cancel(subs[i].call, NULL);
+  sub_pump(cq, subs, NSTREAMS + 1, 0, rpc_now_ms() + 2000);
+  for (int i = 0; i <= NSTREAMS; i++) {
+    grpc_metadata_array_destroy(&subs[i].init_md);
+    grpc_metadata_array_destroy(&subs[i].trailers);
+    grpc_slice_unref(subs[i].details);
+    if (subs[i].msg) grpc_byte_buffer_destroy(subs[i].msg);
+    grpc_call_unref(subs[i].call);
+  }
+  for (int i = 0; i < NCHANNELS; i++) grpc_channel_destroy(chans[i]);
+  grpc_completion_queue_shutdown(cq);
+  while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN) {
+  }
+  grpc_completion_queue_destroy(cq);
+  th_suite_stop(&s);
   th_fini();
 }

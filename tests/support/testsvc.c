@@ -42,19 +42,26 @@ static int echo(rpc_ctx *ctx, const void *req, void *resp) {
   return fill(ctx, r, resp);
 }
 
+/* stream, a step: |count| replies, |sleep_ms| apart (and after the last). */
 static int stream(rpc_ctx *ctx, const void *req, rpc_stream *s) {
   const Accolade__Test__V1__EchoRequest *r = req;
   if (r->count < 0 || r->count > 100000)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "count: must be between 0 and 100000");
-  for (int i = 0; i < r->count; i++) {
+  int *sent = rpc_stream_state(s, sizeof *sent);
+  if (rpc_stream_closed(s)) return rpc_fail(ctx, RPC_CANCELLED, "client went away");
+  /* Without a pause, a step sends a batch of 64 before the next. */
+  for (int k = 0; k < 64 && *sent < r->count; k++) {
     Accolade__Test__V1__EchoResponse out = ACCOLADE__TEST__V1__ECHO_RESPONSE__INIT;
     if (fill(ctx, r, &out) != RPC_OK) return ctx->code;
-    out.seq = i;
+    out.seq = *sent;
     if (rpc_stream_send(s, &out) != 0) return rpc_fail(ctx, RPC_CANCELLED, "client went away");
-    if (r->sleep_ms && rpc_stream_wait(s, r->sleep_ms) != 0)
-      return rpc_fail(ctx, RPC_CANCELLED, "client went away");
+    (*sent)++;
+    if (r->sleep_ms) {
+      rpc_stream_sleep(s, r->sleep_ms, NULL, NULL);
+      return RPC_STREAM_AGAIN;
+    }
   }
-  return RPC_OK;
+  return *sent < r->count ? RPC_STREAM_AGAIN : RPC_OK;
 }
 
 static int relay(rpc_ctx *ctx, const void *req, void *resp) {
