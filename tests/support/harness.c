@@ -297,6 +297,40 @@ void th_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char 
   cr_assert_eq(pb_fill(a, d, m, spec, err, sizeof err), 0, "%s", err);
 }
 
+/* capture_file: a temporary file for one stream of a child, or -1 (not captured). */
+static int capture_file(char *buf) {
+  if (!buf) return -1;
+  char path[] = "/tmp/accolade-th-runXXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0, "mkstemp");
+  unlink(path);
+  return fd;
+}
+
+static void captured(int fd, char *buf, size_t cap) {
+  if (fd < 0) return;
+  ssize_t r = pread(fd, buf, cap - 1, 0);
+  buf[r > 0 ? r : 0] = '\0';
+  close(fd);
+}
+
+int th_run(const char *const *argv, char *out, size_t out_cap, char *err, size_t err_cap) {
+  int of = capture_file(out), ef = capture_file(err);
+  pid_t pid = fork();
+  cr_assert(pid >= 0, "fork");
+  if (pid == 0) {
+    if (of >= 0) dup2(of, 1);
+    if (ef >= 0) dup2(ef, 2);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  captured(of, out, out_cap);
+  captured(ef, err, err_cap);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 char *th_http_get(int port, const char *path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {0};
