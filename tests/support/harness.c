@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "jws.h"
 #include "log.h"
 #include "pbfill.h"
 #include "rpc.h"
@@ -206,18 +207,7 @@ char *th_sql(const char *dsn, const char *sql) {
   return out;
 }
 
-void th_b64url(const unsigned char *in, size_t n, char *out) {
-  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-    out[o++] = t[(v >> 18) & 63];
-    out[o++] = t[(v >> 12) & 63];
-    if (i + 1 < n) out[o++] = t[(v >> 6) & 63];
-    if (i + 2 < n) out[o++] = t[v & 63];
-  }
-  out[o] = 0;
-}
+void th_b64url(const unsigned char *in, size_t n, char *out) { jws_b64url_encode(in, n, out); }
 
 const char *th_jwt(const char *secret, const char *org, const char *user, const char *role, const char *team,
                    long ttl_s) {
