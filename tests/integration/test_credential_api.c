@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -464,4 +465,43 @@ Test(credential, the_cli_writes_a_credential_that_it_verifies_offline) {
   cr_expect_eq(run(bin, "credential", "verify", keys_path, "--jwks", keys_path, NULL), 65);
   cr_expect_eq(run(bin, "credential", "verify", "/nonexistent", "--jwks", keys_path, NULL), 66);
   arena_free(&a);
+}
+
+/* ---- Key settings: a bad one stops svc-award at start, named in its log ---- */
+
+Test(credential, svc_award_refuses_to_start_with_bad_key_settings) {
+  char small[160], missing[200], small_spec[200], junk_spec[200], good[200], twice[400];
+  snprintf(small, sizeof small, "%s/small.pem", dir);
+  EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+  EVP_PKEY *k = NULL;
+  cr_assert(pc && EVP_PKEY_keygen_init(pc) == 1 && EVP_PKEY_CTX_set_rsa_keygen_bits(pc, 1024) == 1 &&
+            EVP_PKEY_keygen(pc, &k) == 1);
+  EVP_PKEY_CTX_free(pc);
+  write_key(k, small);
+  snprintf(missing, sizeof missing, "e1=%s/missing.pem", dir);
+  snprintf(small_spec, sizeof small_spec, "s1=%s", small);
+  snprintf(junk_spec, sizeof junk_spec, "j1=%s", save("junk.pem", "-----BEGIN NOTHING-----\n"));
+  snprintf(good, sizeof good, "e1=%s", ec_pem);
+  snprintf(twice, sizeof twice, "%s,e1=%s", good, ec_pem);
+  const struct {
+    const char *keys, *signer, *why;
+  } bad[] = {
+      {missing, "", "a missing file"},
+      {"e1", "", "no kid=path"},
+      {small_spec, "", "RSA under 2048 bits"},
+      {junk_spec, "", "not a PEM private key"},
+      {good, "nope", "a signing kid that is not configured"},
+      {twice, "", "a kid given twice"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char k1[400], s1[100];
+    snprintf(k1, sizeof k1, "ACCOLADE_CREDENTIAL_KEYS=%s", bad[i].keys);
+    snprintf(s1, sizeof s1, "ACCOLADE_CREDENTIAL_SIGNING_KID=%s", bad[i].signer);
+    const char *env[] = {pg, nom_addr, k1, s1, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1",
+                         "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+    th_proc p;
+    int rc = th_start(&p, th_bin("svc-award"), env);
+    if (rc == 0) th_stop(&p);
+    cr_expect_eq(rc, -1, "svc-award started with %s", bad[i].why);
+  }
 }
