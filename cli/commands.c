@@ -156,11 +156,13 @@ static const command COMMANDS[] = {
       {"on", NULL, A_FLAG, 0, "preferences.export_disabled=false"}},
      NULL, NULL, NULL, F_IDEM, CR "GetCredentialPreferences", "preferences", 0,
      "whether your awards may be exported as credentials (--off, --on; neither: show)"},
-    {"credential", "issuer", CR "UpdateIssuer", D(update_issuer_request), D(issuer_profile),
+    {"credential", "set-issuer", CR "UpdateIssuer", D(update_issuer_request), D(issuer_profile),
      {{"id", "issuer.id", A_VAL, 0, NULL}, {"name", "issuer.name", A_VAL, 0, NULL},
       {"image-url", "issuer.image_url", A_VAL, 0, NULL}, {"email", "issuer.email", A_VAL, 0, NULL}},
      NULL, NULL, NULL, F_IDEM, CR "GetIssuer", "issuer", 0,
-     "the org as an Open Badges issuer; flags change it (admin: --id https://... --name --image-url --email)"},
+     "change the given fields of the org's issuer profile (admin; --id takes an https URL)"},
+    {"credential", "issuer", CR "GetIssuer", D(get_issuer_request), D(issuer_profile), {{0}}, NULL, NULL, NULL,
+     F_IDEM, NULL, NULL, 0, "the org as an Open Badges issuer: id, name, image, email"},
 
     /* inbox */
     {"inbox", "read", NT "MarkRead", D(mark_read_request), D(mark_read_response),
@@ -479,7 +481,7 @@ int commands_run(const cli *c, int argc, char **argv, int i) {
   const char *name = argv[i], *sub = i + 1 < argc ? argv[i + 1] : "";
   if (!strcmp(name, "members") && !strcmp(sub, "import")) return cmd_members_import(c, argc, argv, i + 2);
   if (!strcmp(name, "watch")) return cmd_watch(c, argc, argv, i + 1);
-  if (!strcmp(name, "credential") && strcmp(sub, "export") && strcmp(sub, "issuer"))
+  if (!strcmp(name, "credential") && strcmp(sub, "export") && strcmp(sub, "issuer") && strcmp(sub, "set-issuer"))
     return cmd_credential(c, argc, argv, i + 1);
   for (size_t k = 0; k < N_COMMANDS; k++) {
     const command *cmd = &COMMANDS[k];

@@ -434,6 +434,12 @@ Test(credential, the_issuer_profile_is_the_orgs_and_checked) {
   cr_assert_eq(call(CR "GetIssuer", &g, &accolade__v1__issuer_profile__descriptor, &other_admin, &a, (void **)&out,
                     &st), RPC_OK, "%s", st.message);
   cr_expect_str_eq(out->id, "https://badges.acme.test/orgs/another-org");
+  /* Empty fields put the defaults back (the other tests expect them). */
+  p = (Accolade__V1__IssuerProfile)ACCOLADE__V1__ISSUER_PROFILE__INIT;
+  cr_assert_eq(call(CR "UpdateIssuer", &req, &accolade__v1__issuer_profile__descriptor, &admin, &a, (void **)&out,
+                    &st), RPC_OK, "%s", st.message);
+  cr_expect_str_eq(out->id, arena_printf(&a, "https://badges.acme.test/orgs/%s", org));
+  cr_expect_str_eq(out->name, org);
   arena_free(&a);
 }
 
@@ -461,6 +467,19 @@ Test(credential, the_cli_writes_a_credential_that_it_verifies_offline) {
   /* Another org's admin: NOT_FOUND (exit 5). */
   const char *eve = th_jwt(SECRET, "another-org", "eve", "admin", "", 600);
   cr_expect_eq(run(bin, "--addr", gw.addr, "--token", eve, "credential", id, NULL), 5);
+  /* Consent from the CLI: off, the export is refused (exit 9); on again. */
+  cr_expect_eq(run(bin, "--addr", gw.addr, "--token", tok, "--json", "credential", "export", "--off", NULL), 0);
+  cr_expect(strstr(out_buf, "\"export_disabled\":true"), "%s", out_buf);
+  cr_expect_eq(run(bin, "--addr", gw.addr, "--token", tok, "credential", id, NULL), 9);
+  cr_expect_eq(run(bin, "--addr", gw.addr, "--token", tok, "credential", "export", "--on", NULL), 0);
+  cr_expect_eq(run(bin, "--addr", gw.addr, "--token", tok, "credential", id, NULL), 0);
+  /* The issuer: admins change it, members read it. */
+  const char *ada = th_jwt(SECRET, org, "ada", "admin", "ops", 600);
+  cr_expect_eq(run(bin, "--addr", gw.addr, "--token", tok, "credential", "set-issuer", "--name", "Mia Inc", NULL), 7);
+  cr_expect_eq(run(bin, "--addr", gw.addr, "--token", ada, "credential", "set-issuer", "--name", "Acme Revenue",
+                   NULL), 0);
+  cr_expect_eq(run(bin, "--addr", gw.addr, "--token", tok, "--json", "credential", "issuer", NULL), 0);
+  cr_expect(strstr(out_buf, "\"name\":\"Acme Revenue\""), "%s", out_buf);
   /* A file that is not a JWS, and a missing file. */
   cr_expect_eq(run(bin, "credential", "verify", keys_path, "--jwks", keys_path, NULL), 65);
   cr_expect_eq(run(bin, "credential", "verify", "/nonexistent", "--jwks", keys_path, NULL), 66);
