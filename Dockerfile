@@ -6,7 +6,7 @@ FROM debian:12 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
       protobuf-compiler libhiredis-dev libpq-dev libssl-dev libcurl4-openssl-dev libjson-c-dev \
-      libmicrohttpd-dev \
+      libmicrohttpd-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -38,9 +38,10 @@ const char *cli_me(const cli *c, arena *a);
  * NULL) or "name: value" lines. */
 void cli_print(const cli *c, const ProtobufCMessage *m, const char *rows, const char *cols);
 
-/* The commands with code of their own (members import, watch). */
+/* The commands with code of their own (members import, watch, credential). */
 int cmd_members_import(const cli *c, int argc, char **argv, int i);
 int cmd_watch(const cli *c, int argc, char **argv, int i);
+int cmd_credential(const cli *c, int argc, char **argv, int i);
 
 /* commands_run finds the command named by argv[i..] in the table and runs it;
  * returns its exit status, or -1 when no command has that name. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/credential.pb-c.h"
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "accolade/v1/nomination.pb-c.h"
 #include "accolade/v1/notify.pb-c.h"
@@ -23,6 +24,7 @@
 #include "pbfill.h"
 
 #define AW "/accolade.v1.AwardService/"
+#define CR "/accolade.v1.CredentialService/"
 #define LB "/accolade.v1.LeaderboardService/"
 #define NO "/accolade.v1.NominationService/"
 #define NT "/accolade.v1.NotifyService/"
@@ -146,6 +148,21 @@ static const command COMMANDS[] = {
       {"category", "category", A_VAL, 0, NULL}, {"team", "team", A_VAL, 0, NULL},
       {"revoked", NULL, A_FLAG, 0, "include_revoked=true"}, {"public", NULL, A_FLAG, 0, "public_only=true"}, PAGE},
      NULL, "awards", AWARD_COLS, F_IDEM, NULL, NULL, 0, "awards, newest first"},
+
+    /* Open Badges credentials (credential.c has the commands that print files) */
+    {"credential", "export", CR "UpdateCredentialPreferences", D(update_credential_preferences_request),
+     D(credential_preferences),
+     {{"off", NULL, A_FLAG, 0, "preferences.export_disabled=true"},
+      {"on", NULL, A_FLAG, 0, "preferences.export_disabled=false"}},
+     NULL, NULL, NULL, F_IDEM, CR "GetCredentialPreferences", "preferences", 0,
+     "whether your awards may be exported as credentials (--off, --on; neither: show)"},
+    {"credential", "set-issuer", CR "UpdateIssuer", D(update_issuer_request), D(issuer_profile),
+     {{"id", "issuer.id", A_VAL, 0, NULL}, {"name", "issuer.name", A_VAL, 0, NULL},
+      {"image-url", "issuer.image_url", A_VAL, 0, NULL}, {"email", "issuer.email", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, F_IDEM, CR "GetIssuer", "issuer", 0,
+     "change the given fields of the org's issuer profile (admin; --id takes an https URL)"},
+    {"credential", "issuer", CR "GetIssuer", D(get_issuer_request), D(issuer_profile), {{0}}, NULL, NULL, NULL,
+     F_IDEM, NULL, NULL, 0, "the org as an Open Badges issuer: id, name, image, email"},
 
     /* inbox */
     {"inbox", "read", NT "MarkRead", D(mark_read_request), D(mark_read_response),
@@ -464,6 +481,8 @@ int commands_run(const cli *c, int argc, char **argv, int i) {
   const char *name = argv[i], *sub = i + 1 < argc ? argv[i + 1] : "";
   if (!strcmp(name, "members") && !strcmp(sub, "import")) return cmd_members_import(c, argc, argv, i + 2);
   if (!strcmp(name, "watch")) return cmd_watch(c, argc, argv, i + 1);
+  if (!strcmp(name, "credential") && strcmp(sub, "export") && strcmp(sub, "issuer") && strcmp(sub, "set-issuer"))
+    return cmd_credential(c, argc, argv, i + 1);
   for (size_t k = 0; k < N_COMMANDS; k++) {
     const command *cmd = &COMMANDS[k];
     if (strcmp(cmd->name, name)) continue;
@@ -497,6 +516,11 @@ void commands_usage(FILE *f) {
     }
     if (m) fprintf(f, "%-34s%s\n", "", flags);
   }
+  fprintf(f, "%-34s %s\n%-34s %s\n%-34s %s\n%-34s %s\n", "  credential AWARD_ID",
+          "an award as an Open Badges 3.0 VC-JWT (--json: the document; --out FILE)", "  credential keys",
+          "the issuer's JWKS, to verify credentials offline", "  credential status",
+          "the signed revocation status list (--json: the document)", "  credential verify FILE",
+          "check a credential offline: --jwks KEYS.json (exit 65 when invalid)");
   fprintf(f, "%-34s %s\n%-34s %s\n", "  members import FILE.csv",
           "add or update members from a CSV file, in batches (admin; --batch N, --dry-run)", "  watch",
           "your notifications, live (--after ID, --from-start, --count N, --heartbeat S)");

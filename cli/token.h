@@ -11,7 +11,4 @@
 int token_mint(const char *secret, const char *sub, const char *org, const char *role,
                const char *team, int64_t iat, int64_t exp, char *out, size_t cap);
 
-/* base64url without padding; returns the length written. */
-size_t token_b64url(const uint8_t *in, size_t n, char *out);
-
 #endif

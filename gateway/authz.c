@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define AW "/accolade.v1.AwardService/"
+#define CR "/accolade.v1.CredentialService/"
 #define LB "/accolade.v1.LeaderboardService/"
 #define NO "/accolade.v1.NominationService/"
 #define NT "/accolade.v1.NotifyService/"
@@ -24,6 +25,15 @@ static const authz_rule table[] = {
     {AW "DeleteRule", "award", AZ_A, 0},
     {AW "GetProfile", "award", AZ_ALL, 0},
     {AW "GetAwardStats", "award", AZ_G | AZ_A, 0},
+    /* Open Badges credentials: svc-award narrows GetCredential to the
+     * recipient's own awards unless the caller is an admin. */
+    {CR "GetIssuer", "award", AZ_ALL, 0},
+    {CR "UpdateIssuer", "award", AZ_A, 0},
+    {CR "GetIssuerKeys", "award", AZ_ALL, 0},
+    {CR "GetCredential", "award", AZ_ALL, 0},
+    {CR "GetCredentialStatusList", "award", AZ_ALL, 0},
+    {CR "GetCredentialPreferences", "award", AZ_ALL, 0},
+    {CR "UpdateCredentialPreferences", "award", AZ_ALL, 0},
     {LB "RecordAward", "leaderboard", AZ_INTERNAL, 0},
     {LB "RetractAward", "leaderboard", AZ_INTERNAL, 0},
     {LB "GetTop", "leaderboard", AZ_ALL, 0},

@@ -4,13 +4,13 @@
 #include <json-c/json.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
-#include <openssl/ec.h>
-#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "jws.h"
 
 int jwt_add_hs256(jwt_config *c, const char *kid, const char *secret) {
   size_t n = strlen(secret);
@@ -30,8 +30,7 @@ int jwt_add_pem(jwt_config *c, const char *kid, jwt_alg alg, const char *pem, si
   EVP_PKEY *pk = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
   BIO_free(b);
   if (!pk) return -1;
-  int type = EVP_PKEY_base_id(pk);
-  if ((alg == JWT_RS256 && type != EVP_PKEY_RSA) || (alg == JWT_ES256 && type != EVP_PKEY_EC)) {
+  if (jws_key_alg(pk) != (alg == JWT_RS256 ? JWS_RS256 : JWS_ES256)) {   /* RSA 2048+, EC P-256 */
     EVP_PKEY_free(pk);
     return -1;
   }
@@ -49,35 +48,9 @@ void jwt_config_free(jwt_config *c) {
   c->nkeys = 0;
 }
 
-long jwt_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap) {
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    int v;
-    char ch = in[i];
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '-') v = 62;
-    else if (ch == '_') v = 63;
-    else if (ch == '=' && i >= n - 2) break;
-    else return -1;
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (o == cap) return -1;
-      out[o++] = (unsigned char)(acc >> bits);
-    }
-  }
-  if (n % 4 == 1) return -1;
-  return (long)o;
-}
-
 static json_object *parse_part(const char *s, size_t n) {
   unsigned char buf[JWT_MAX_TOKEN];
-  long len = jwt_b64url_decode(s, n, buf, sizeof buf - 1);
+  long len = jws_b64url_decode(s, n, buf, sizeof buf - 1);
   if (len <= 0) return NULL;
   buf[len] = '\0';
   if (memchr(buf, '\0', (size_t)len)) return NULL;
@@ -112,30 +85,8 @@ static int verify_sig(const jwt_key *k, const char *signed_part, size_t signed_l
          &mac_len);
     return mac_len == sig_len && CRYPTO_memcmp(mac, sig, sig_len) == 0;
   }
-  unsigned char der[80];
-  const unsigned char *s = sig;
-  size_t slen = sig_len;
-  if (k->alg == JWT_ES256) {
-    /* JOSE signatures are r || s (32 bytes each); openssl wants DER. */
-    if (sig_len != 64) return 0;
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *ss = BN_bin2bn(sig + 32, 32, NULL);
-    ECDSA_SIG_set0(es, r, ss);
-    unsigned char *p = der;
-    int n = i2d_ECDSA_SIG(es, NULL);
-    if (n <= 0 || (size_t)n > sizeof der) {
-      ECDSA_SIG_free(es);
-      return 0;
-    }
-    slen = (size_t)i2d_ECDSA_SIG(es, &p);
-    ECDSA_SIG_free(es);
-    s = der;
-  }
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  int ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pkey) == 1 &&
-           EVP_DigestVerify(md, s, slen, (const unsigned char *)signed_part, signed_len) == 1;
-  EVP_MD_CTX_free(md);
-  return ok;
+  return jws_verify_sig(k->pkey, k->alg == JWT_RS256 ? JWS_RS256 : JWS_ES256, (const unsigned char *)signed_part,
+                        signed_len, sig, sig_len);
 }
 
 static int aud_ok(json_object *payload, const char *want) {
@@ -196,7 +147,7 @@ int jwt_verify(const jwt_config *c, const char *token, int64_t now, jwt_claims *
     goto out;
   }
   unsigned char sig[512];
-  long sl = jwt_b64url_decode(d2 + 1, strlen(d2 + 1), sig, sizeof sig);
+  long sl = jws_b64url_decode(d2 + 1, strlen(d2 + 1), sig, sizeof sig);
   if (sl <= 0 || !verify_sig(key, token, (size_t)(d2 - token), sig, (size_t)sl)) {
     *why = "bad signature";
     goto out;

@@ -6,6 +6,8 @@
  * confusion (an HS256 token signed with an RSA public key) are refused.
  * Claims: sub, org, role (member|manager|admin), team (optional), exp
  * (required), nbf and iat (optional), iss and aud checked when configured.
+ * RSA keys must have 2048 bits or more. Signatures and base64url are
+ * common/jws.h's.
  */
 #ifndef GATEWAY_JWT_H
 #define GATEWAY_JWT_H
@@ -47,8 +49,5 @@ void jwt_config_free(jwt_config *c);
 /* jwt_verify checks |token| at time |now|. Returns 0 and fills |out|, or -1
  * with a reason in |why| that never includes key material. */
 int jwt_verify(const jwt_config *c, const char *token, int64_t now, jwt_claims *out, const char **why);
-
-/* base64url decoding (no padding needed); returns the length or -1. */
-long jwt_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap);
 
 #endif

@@ -20,15 +20,54 @@
  *   (AwardRecord) for svc-leaderboard and PublishEvent(award_granted) for
  *   svc-notify; a revocation writes RetractAward and PublishEvent(award_revoked).
  * - Page tokens are keyset positions (time, id), stable under inserts.
+ *
+ * Open Badges 3.0 credentials (CredentialService, credential.c + ob3.c):
+ * - GetCredential turns one public, unrevoked award into an
+ *   OpenBadgeCredential (VC data model 2.0 contexts, OB 3.0 context 3.0.3)
+ *   signed as a VC-JWT: a compact JWS whose payload is the credential itself
+ *   (VC-JOSE-COSE: typ "vc+jwt", cty "vc"), RS256 or ES256 (raw r || s).
+ *   Nothing is stored but the award's salt and status bit (fixed on first
+ *   export), so every export of an award names the recipient the same way and
+ *   a new export is signed by the current key.
+ * - Who: the recipient (any role) for their own award, an admin for any award
+ *   of the org; another member is PERMISSION_DENIED, another org's award
+ *   NOT_FOUND. Private, revoked, or export turned off by the recipient
+ *   (UpdateCredentialPreferences; svc-award holds that consent, as it is the
+ *   one that enforces it): FAILED_PRECONDITION.
+ * - The recipient is named only by an IdentityObject: "sha256$" + hex
+ *   SHA-256 of their email (trimmed, lower-cased) + a random 16-byte salt.
+ *   The email is NOT stored here: svc-award asks the members directory
+ *   (NominationService.GetMember, over gRPC, on behalf of the caller, who may
+ *   read any member of the org) at export time. No email: FAILED_PRECONDITION.
+ * - Issuer: each org's Profile (UpdateIssuer, admins; an https id, name,
+ *   optional image and email) kept in svc-award's schema; unset, the id is
+ *   <base>/orgs/<org> and the name the org id. <base> is
+ *   ACCOLADE_CREDENTIAL_BASE_URL (CREDENTIAL_DEFAULT_BASE); achievements are
+ *   <base>/orgs/<org>/badges/<badge>, the status list
+ *   <base>/orgs/<org>/credentials/status/revocation: the org publishes what
+ *   GetIssuerKeys and GetCredentialStatusList return at those URLs.
+ * - Keys: ACCOLADE_CREDENTIAL_KEYS="kid=path.pem,..." (PEM private keys:
+ *   RSA of 2048+ bits signs RS256, EC P-256 ES256), all loaded at start and
+ *   all published by GetIssuerKeys (public parts), so a credential signed by
+ *   an older key keeps verifying by its kid after a rotation; the signer is
+ *   ACCOLADE_CREDENTIAL_SIGNING_KID, else the last listed. Unset: an
+ *   ephemeral ES256 key generated at start, with a warning (development only).
+ * - Revocation: a W3C Bitstring Status List per org (purpose revocation, at
+ *   least 131072 bits, gzip + multibase base64url), built from the awards at
+ *   each GetCredentialStatusList and signed as a VC-JWT like the credentials;
+ *   a revoked award's credential keeps its valid signature and its bit is on.
  */
 #ifndef AWARD_H
 #define AWARD_H
 
 #include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/credential.pb-c.h"
+#include "config.h"
 #include "rpc.h"
 
 #define MILESTONE_DEPTH 5
 #define GRANT_MAX_RECIPIENTS 20
+#define GRANT_MAX_EVIDENCE 5
 
 /* award_begin checks the caller's roles and makes sure the org exists. */
 int award_begin(rpc_ctx *ctx, unsigned roles);
@@ -46,6 +85,19 @@ int rules_delete(rpc_ctx *ctx, const void *req, void *resp);
 int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp);
 int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp);
 int stats_get(rpc_ctx *ctx, const void *req, void *resp);
+
+/* CredentialService (credential.c). credential_init loads the signing keys
+ * (settings below) before serving; non-zero stops the start. */
+#define CREDENTIAL_DEFAULT_BASE "https://accolade.localhost"
+int credential_init(const config *cfg);
+void credential_fini(void);
+int credential_get_issuer(rpc_ctx *ctx, const void *req, void *resp);
+int credential_update_issuer(rpc_ctx *ctx, const void *req, void *resp);
+int credential_get_keys(rpc_ctx *ctx, const void *req, void *resp);
+int credential_get(rpc_ctx *ctx, const void *req, void *resp);
+int credential_status_list(rpc_ctx *ctx, const void *req, void *resp);
+int credential_get_prefs(rpc_ctx *ctx, const void *req, void *resp);
+int credential_update_prefs(rpc_ctx *ctx, const void *req, void *resp);
 
 /* rules_evaluate grants the milestones |member| has now reached (inside the
  * caller's transaction), appending them to |*out| (arena). */

@@ -97,6 +97,8 @@ static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__
       .source_id = g->req->source_id,
       .justification = g->req->justification,
       .public = g->req->public_,
+      .evidence = (const char *const *)g->req->evidence_links,
+      .nevidence = g->req->n_evidence_links,
   };
   rc = store_award_insert(ctx, org, &an, &a);
   if (rc == RPC_ALREADY_EXISTS) {   /* a concurrent identical grant won */
@@ -151,6 +153,15 @@ int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
       if (!strcmp(r->recipients[k]->user_id, r->recipients[i]->user_id))
         return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "recipients: '%s' is listed twice",
                         r->recipients[i]->user_id);
+  }
+  if (r->n_evidence_links > GRANT_MAX_EVIDENCE)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "evidence_links: at most %d (got %zu)", GRANT_MAX_EVIDENCE,
+                    r->n_evidence_links);
+  for (size_t i = 0; i < r->n_evidence_links; i++) {
+    char field[48];
+    snprintf(field, sizeof field, "evidence_links[%zu]", i);
+    if (check_len(ctx, field, r->evidence_links[i], 1, 500) || check_url(ctx, field, r->evidence_links[i], 500))
+      return ctx->code;
   }
   grant_tx g = {.ctx = ctx, .req = r, .out = out};
   int rc = store_badge_get(ctx, ctx->id.org, r->badge_id, &g.badge);

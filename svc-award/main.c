@@ -1,10 +1,12 @@
-/* svc-award: the badge catalog, awards, milestone rules, profiles and award
- * analytics. Wiring only; see award.h for the decisions. */
+/* svc-award: the badge catalog, awards, milestone rules, profiles, award
+ * analytics and Open Badges 3.0 credentials. Wiring only; see award.h for the decisions. */
 #include "award.h"
 #include "svc.h"
 
 #define M(name, req, resp, fn) \
   RPC_UNARY("/accolade.v1.AwardService/" name, accolade__v1__##req, accolade__v1__##resp, fn)
+#define C(name, req, resp, fn) \
+  RPC_UNARY("/accolade.v1.CredentialService/" name, accolade__v1__##req, accolade__v1__##resp, fn)
 
 static const rpc_method methods[] = {
     M("CreateBadge", create_badge_request, badge, catalog_create_badge),
@@ -19,7 +21,20 @@ static const rpc_method methods[] = {
     M("DeleteRule", delete_rule_request, delete_rule_response, rules_delete),
     M("GetProfile", get_profile_request, profile, reads_get_profile),
     M("GetAwardStats", get_award_stats_request, award_stats, stats_get),
+    C("GetIssuer", get_issuer_request, issuer_profile, credential_get_issuer),
+    C("UpdateIssuer", update_issuer_request, issuer_profile, credential_update_issuer),
+    C("GetIssuerKeys", get_issuer_keys_request, issuer_keys, credential_get_keys),
+    C("GetCredential", get_credential_request, credential, credential_get),
+    C("GetCredentialStatusList", get_credential_status_list_request, credential_status_list,
+      credential_status_list),
+    C("GetCredentialPreferences", get_credential_preferences_request, credential_preferences,
+      credential_get_prefs),
+    C("UpdateCredentialPreferences", update_credential_preferences_request, credential_preferences,
+      credential_update_prefs),
 };
+
+static int init(const config *cfg, void **app) { return credential_init(cfg); }
+static void fini(void *app) { credential_fini(); }
 
 int main(int argc, char **argv) {
   static const svc_def def = {
@@ -31,6 +46,8 @@ int main(int argc, char **argv) {
       .outbox = 1,
       .methods = methods,
       .nmethods = (int)(sizeof methods / sizeof methods[0]),
+      .init = init,
+      .fini = fini,
   };
   return svc_main(argc, argv, &def);
 }

@@ -157,7 +157,7 @@ int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int in
   "a.giver_team, a.source_id, a.justification, a.public, a.milestone_rule_id IS NOT NULL, "       \
   "(extract(epoch from a.granted_at) * 1000)::bigint, a.revoked_at IS NOT NULL, "                 \
   "coalesce(a.revoke_reason, ''), coalesce((extract(epoch from a.revoked_at) * 1000)::bigint, 0), " \
-  "(extract(epoch from a.granted_at) * 1000000)::bigint, a.recipient_name"
+  "(extract(epoch from a.granted_at) * 1000000)::bigint, a.recipient_name, array_to_string(a.evidence, ' ')"
 
 static Accolade__V1__Award *award_row(rpc_ctx *ctx, PGresult *r, int i) {
   Accolade__V1__Award *a = ARENA_NEW(ctx->arena, Accolade__V1__Award);
@@ -180,6 +180,14 @@ static Accolade__V1__Award *award_row(rpc_ctx *ctx, PGresult *r, int i) {
   a->revoke_reason = arena_strdup(ctx->arena, pg_str(r, i, 15));
   a->revoke_time_ms = pg_int(r, i, 16);
   a->recipient_name = arena_strdup(ctx->arena, pg_str(r, i, 18));
+  /* Links are URLs, checked to hold no spaces. */
+  const char *links = pg_str(r, i, 19);
+  size_t nlinks = *links != '\0';
+  for (const char *c = links; *c; c++) nlinks += *c == ' ';
+  a->evidence_links = ARENA_ARRAY(ctx->arena, char *, nlinks + 1);
+  char *copy = arena_strdup(ctx->arena, links), *save = NULL;
+  for (char *l = strtok_r(copy, " ", &save); l; l = strtok_r(NULL, " ", &save))
+    a->evidence_links[a->n_evidence_links++] = l;
   return a;
 }
 
@@ -240,18 +248,19 @@ int store_cap_count(const char *org, const char *badge_id, const char *recipient
 int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out) {
   const char *p[] = {org, a->badge_id, a->recipient_id, a->recipient_team, a->giver_id,
                      a->giver_team, a->source_id, a->justification, a->public ? "true" : "false",
-                     a->milestone_rule_id, a->recipient_name ? a->recipient_name : ""};
+                     a->milestone_rule_id, a->recipient_name ? a->recipient_name : "",
+                     pg_text_array(ctx->arena, a->evidence, a->nevidence)};
   /* No name given (a milestone): the recipient's last known one. */
   int rc = award_one(
              ctx,
              "WITH ins AS (INSERT INTO award (org, badge_id, recipient_id, recipient_team, giver_id, "
-             "giver_team, source_id, justification, public, points, milestone_rule_id, recipient_name) "
+             "giver_team, source_id, justification, public, points, milestone_rule_id, recipient_name, evidence) "
              "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, points, $10::uuid, CASE WHEN $11 <> '' THEN $11 "
              "ELSE coalesce((SELECT recipient_name FROM award WHERE org = $1 AND recipient_id = $3 "
-             "AND recipient_name <> '' ORDER BY granted_at DESC LIMIT 1), '') END FROM badge "
+             "AND recipient_name <> '' ORDER BY granted_at DESC LIMIT 1), '') END, $12::text[] FROM badge "
              "WHERE org = $1 AND id = $2 ON CONFLICT (org, source_id, recipient_id) DO NOTHING RETURNING *) "
              "SELECT " AWARD_COLS " FROM ins a JOIN badge b ON b.org = a.org AND b.id = a.badge_id",
-             11, p, out);
+             12, p, out);
   return rc == RPC_NOT_FOUND ? RPC_ALREADY_EXISTS : rc;
 }
 
@@ -555,4 +564,119 @@ int store_stats_points(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t 
   *with_giver_team = pg_int(r, 0, 2);
   PQclear(r);
   return RPC_OK;
+}
+
+/* ----------------------------------------------------------- credentials */
+
+int store_issuer_get(rpc_ctx *ctx, const char *org, Accolade__V1__IssuerProfile **out) {
+  const char *p[] = {org};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT url, name, image_url, email FROM issuer WHERE org = $1", 1, p);
+  if (rc) return rc;
+  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
+  if (rc == RPC_OK) {
+    Accolade__V1__IssuerProfile *x = ARENA_NEW(ctx->arena, Accolade__V1__IssuerProfile);
+    accolade__v1__issuer_profile__init(x);
+    x->id = arena_strdup(ctx->arena, pg_str(r, 0, 0));
+    x->name = arena_strdup(ctx->arena, pg_str(r, 0, 1));
+    x->image_url = arena_strdup(ctx->arena, pg_str(r, 0, 2));
+    x->email = arena_strdup(ctx->arena, pg_str(r, 0, 3));
+    *out = x;
+  }
+  PQclear(r);
+  return rc;
+}
+
+int store_issuer_put(const char *org, const Accolade__V1__IssuerProfile *x) {
+  const char *p[] = {org, x->id, x->name, x->image_url, x->email};
+  return pg_exec("INSERT INTO issuer (org, url, name, image_url, email) VALUES ($1, $2, $3, $4, $5) "
+                 "ON CONFLICT (org) DO UPDATE SET url = $2, name = $3, image_url = $4, email = $5, "
+                 "updated_at = now()",
+                 5, p);
+}
+
+typedef struct slot_tx {
+  rpc_ctx *ctx;
+  const char *org, *award_id, *new_salt;
+  char *salt;
+  int64_t index;
+} slot_tx;
+
+static int slot_run(void *arg) {
+  slot_tx *t = arg;
+  const char *p[] = {t->org, t->award_id};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT credential_salt, status_index FROM award WHERE org = $1 AND id = $2::uuid FOR UPDATE",
+                    2, p);
+  if (rc) return rc;
+  if (!PQntuples(r)) {
+    PQclear(r);
+    return RPC_NOT_FOUND;
+  }
+  if (!pg_isnull(r, 0, 0) && !pg_isnull(r, 0, 1)) {
+    t->salt = arena_strdup(t->ctx->arena, pg_str(r, 0, 0));
+    t->index = pg_int(r, 0, 1);
+    PQclear(r);
+    return RPC_OK;
+  }
+  PQclear(r);
+  rc = pg_query(&r,
+                "INSERT INTO credential_status_next (org, next) VALUES ($1, 1) ON CONFLICT (org) "
+                "DO UPDATE SET next = credential_status_next.next + 1 RETURNING next - 1",
+                1, p);
+  if (rc) return rc;
+  t->index = pg_int(r, 0, 0);
+  PQclear(r);
+  char idx[24];
+  snprintf(idx, sizeof idx, "%lld", (long long)t->index);
+  const char *u[] = {t->org, t->award_id, t->new_salt, idx};
+  t->salt = arena_strdup(t->ctx->arena, t->new_salt);
+  return pg_exec("UPDATE award SET credential_salt = $3, status_index = $4::bigint WHERE org = $1 AND id = $2::uuid",
+                 4, u);
+}
+
+int store_credential_slot(rpc_ctx *ctx, const char *org, const char *award_id, const char *new_salt, char **salt,
+                          int64_t *index) {
+  slot_tx t = {.ctx = ctx, .org = org, .award_id = award_id, .new_salt = new_salt};
+  int rc = pg_tx(slot_run, &t);
+  if (rc) return rc;
+  *salt = t.salt;
+  *index = t.index;
+  return RPC_OK;
+}
+
+int store_status_revoked(rpc_ctx *ctx, const char *org, int64_t **idx, size_t *n, int64_t *next) {
+  const char *p[] = {org};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT coalesce((SELECT next FROM credential_status_next WHERE org = $1), 0)", 1, p);
+  if (rc) return rc;
+  *next = pg_int(r, 0, 0);
+  PQclear(r);
+  rc = pg_query(&r,
+                "SELECT status_index FROM award WHERE org = $1 AND status_index IS NOT NULL "
+                "AND revoked_at IS NOT NULL ORDER BY status_index",
+                1, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *idx = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
+  for (size_t i = 0; i < *n; i++) (*idx)[i] = pg_int(r, (int)i, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_pref_get(const char *org, const char *member, int *export_disabled) {
+  const char *p[] = {org, member};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT export_disabled FROM credential_pref WHERE org = $1 AND member = $2", 2, p);
+  if (rc) return rc;
+  *export_disabled = PQntuples(r) && !strcmp(pg_str(r, 0, 0), "t");
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_pref_put(const char *org, const char *member, int export_disabled) {
+  const char *p[] = {org, member, export_disabled ? "true" : "false"};
+  return pg_exec("INSERT INTO credential_pref (org, member, export_disabled) VALUES ($1, $2, $3) "
+                 "ON CONFLICT (org, member) DO UPDATE SET export_disabled = $3, updated_at = now()",
+                 3, p);
 }

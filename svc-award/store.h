@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/credential.pb-c.h"
 #include "rpc.h"
 
 /* store_ensure_org creates the org's default badges the first time it is seen. */
@@ -44,6 +45,8 @@ typedef struct award_new {
   const char *justification;
   int public;
   const char *milestone_rule_id;   /* NULL unless a milestone */
+  const char *const *evidence;     /* links, |nevidence| of them */
+  size_t nevidence;
 } award_new;
 
 /* store_award_insert returns RPC_ALREADY_EXISTS when (source, recipient) has one. */
@@ -89,5 +92,20 @@ int store_stats_weekly(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t 
 int store_stats_points(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t end_ms,
                        const char *team, double **points, size_t *n, int64_t *awards,
                        int64_t *cross, int64_t *with_giver_team);
+
+/* Credentials. store_issuer_get: RPC_NOT_FOUND when the org set no profile. */
+int store_issuer_get(rpc_ctx *ctx, const char *org, Accolade__V1__IssuerProfile **out);
+int store_issuer_put(const char *org, const Accolade__V1__IssuerProfile *p);
+/* store_credential_slot: the award's recipient salt and status-list bit, fixed
+ * by the first call (which stores |new_salt| and takes the org's next bit, in
+ * a transaction of its own); RPC_NOT_FOUND for no such award. */
+int store_credential_slot(rpc_ctx *ctx, const char *org, const char *award_id, const char *new_salt, char **salt,
+                          int64_t *index);
+/* store_status_revoked: the bits of revoked awards (ascending) and the next
+ * free bit of the org's status list. */
+int store_status_revoked(rpc_ctx *ctx, const char *org, int64_t **idx, size_t *n, int64_t *next);
+/* store_pref_get: 0 (export allowed) when the member set nothing. */
+int store_pref_get(const char *org, const char *member, int *export_disabled);
+int store_pref_put(const char *org, const char *member, int export_disabled);
 
 #endif

@@ -88,6 +88,8 @@ int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer,
   g.badge_id = n->badge_id;
   g.giver_id = n->nominator_id;
   g.justification = n->justification;
+  g.evidence_links = n->evidence_links;   /* carried into Open Badges credentials */
+  g.n_evidence_links = n->n_evidence_links;
   g.public_ = n->visibility != ACCOLADE__V1__VISIBILITY__PRIVATE;
   Accolade__V1__Member *giver;
   g.giver_team = store_member_get(ctx, org, n->nominator_id, &giver) == RPC_OK ? giver->team : "";

@@ -41,27 +41,7 @@ static int run_cli(const char *token, ...) {
   for (const char *s; (s = va_arg(ap, const char *)) && n < 63;) argv[n++] = s;
   va_end(ap);
   argv[n] = NULL;
-  char out_path[] = "/tmp/accolade-cli-outXXXXXX", err_path[] = "/tmp/accolade-cli-errXXXXXX";
-  int of = mkstemp(out_path), ef = mkstemp(err_path);
-  cr_assert(of >= 0 && ef >= 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(of, 1);
-    dup2(ef, 2);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ssize_t r = pread(of, out_buf, sizeof out_buf - 1, 0);
-  out_buf[r > 0 ? r : 0] = '\0';
-  r = pread(ef, err_buf, sizeof err_buf - 1, 0);
-  err_buf[r > 0 ? r : 0] = '\0';
-  close(of);
-  close(ef);
-  unlink(out_path);
-  unlink(err_path);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return th_run(argv, out_buf, sizeof out_buf, err_buf, sizeof err_buf);
 }
 
 /* json_out parses out_buf (one JSON object) or fails the test. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/credential.pb-c.h"
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "accolade/v1/nomination.pb-c.h"
 #include "accolade/v1/notify.pb-c.h"
@@ -19,6 +20,7 @@
 #define SECRET "cross-org-secret"
 #define NO "/accolade.v1.NominationService/"
 #define AW "/accolade.v1.AwardService/"
+#define CR "/accolade.v1.CredentialService/"
 #define LB "/accolade.v1.LeaderboardService/"
 #define NT "/accolade.v1.NotifyService/"
 #define D(name) &accolade__v1__##name##__descriptor
@@ -213,6 +215,11 @@ static const xcase cases[] = {
     {AW "ListRules", D(list_rules_request), D(list_rules_response), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
     {AW "DeleteRule", D(delete_rule_request), D(delete_rule_response), "rule_id", ID_RULE, "admin", RPC_NOT_FOUND, NULL, NULL},
     {AW "GetProfile", D(get_profile_request), D(profile), "member_id", ID_MEMBER, "admin", RPC_OK, NULL, NULL},
+    {CR "GetCredential", D(get_credential_request), D(credential), "award_id", ID_AWARD, "admin", RPC_NOT_FOUND,
+     NULL, NULL},
+    {CR "GetCredentialStatusList", D(get_credential_status_list_request), D(credential_status_list), NULL, ID_NONE,
+     "admin", RPC_OK, NULL, NULL},
+    {CR "GetIssuer", D(get_issuer_request), D(issuer_profile), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
     {LB "GetRank", D(get_rank_request), D(get_rank_response), "id", ID_MEMBER, "admin", RPC_OK, NULL, NULL},
     {LB "GetAround", D(get_around_request), D(get_around_response), "id", ID_MEMBER, "admin", RPC_OK, NULL, NULL},
     {LB "GetTop", D(get_top_request), D(get_top_response), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},

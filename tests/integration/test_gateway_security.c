@@ -343,6 +343,7 @@ Test(gateway_security, identity_headers_from_the_client_are_not_passed_on) {
 /* ---- Authorization ---- */
 
 #define AW "/accolade.v1.AwardService/"
+#define CR "/accolade.v1.CredentialService/"
 #define LB "/accolade.v1.LeaderboardService/"
 #define NO "/accolade.v1.NominationService/"
 #define NT "/accolade.v1.NotifyService/"
@@ -350,6 +351,7 @@ Test(gateway_security, identity_headers_from_the_client_are_not_passed_on) {
 /* Written from the issues, independently of the gateway's table. */
 static const char *const admin_only[] = {
     AW "CreateBadge", AW "UpdateBadge", AW "GrantAward", AW "RevokeAward", AW "CreateRule", AW "DeleteRule",
+    CR "UpdateIssuer",
     LB "RebuildLeaderboards", NO "UpsertMembers", NO "DeactivateMember", NO "UpdateOrgSettings",
     NT "CreateChannel", NT "ListChannels", NT "DeleteChannel", NT "TestChannel", NT "ListDeliveries",
 };
@@ -383,6 +385,15 @@ Test(gateway_security, roles_reach_only_their_methods) {
   expect_code(NO "CreateNomination", "member", RPC_UNAVAILABLE);
   expect_code(NT "ListInbox", "member", RPC_UNAVAILABLE);
   expect_code(LB "GetTop", "member", RPC_UNAVAILABLE);
+  /* Credentials: any member reaches them; svc-award narrows GetCredential to
+   * the recipient's own awards (tests/integration/test_credential_api.c). */
+  const char *credential_methods[] = {CR "GetIssuer", CR "GetIssuerKeys", CR "GetCredential",
+                                      CR "GetCredentialStatusList", CR "GetCredentialPreferences",
+                                      CR "UpdateCredentialPreferences"};
+  for (size_t i = 0; i < N(credential_methods); i++) {
+    expect_code(credential_methods[i], "member", RPC_UNAVAILABLE);
+    expect_code(credential_methods[i], "manager", RPC_UNAVAILABLE);
+  }
 }
 
 Test(gateway_security, unknown_methods_are_refused) {
@@ -456,7 +467,8 @@ Test(gateway_direct, unsigned_or_forged_identities_are_refused_by_every_service)
   } calls[] = {
       {0, AW "ListBadges"},       {0, AW "GrantAward"},      {1, LB "GetTop"},
       {1, LB "RecordAward"},      {2, NO "ListMembers"},     {2, NO "UpsertMembers"},
-      {3, NT "ListInbox"},        {3, NT "PublishEvent"},
+      {3, NT "ListInbox"},        {3, NT "PublishEvent"},    {0, CR "GetCredential"},
+      {0, CR "UpdateIssuer"},     {0, CR "GetIssuerKeys"},
   };
   identity admin, service;
   th_as(&admin, "acme", "mallory", "admin", "");

@@ -77,6 +77,9 @@ static int create(arena *a, const identity *as, const char *req_id, const char *
   r.justification = (char *)just;
   r.request_id = (char *)req_id;
   r.visibility = private_ ? ACCOLADE__V1__VISIBILITY__PRIVATE : 0;
+  char *links[] = {"https://crm.example.test/opportunity/7"};
+  r.evidence_links = links;
+  r.n_evidence_links = 1;
   return th_call(nom.addr, NOM "CreateNomination", &r, &accolade__v1__nomination__descriptor, as, a, (void **)out, st);
 }
 
@@ -131,6 +134,9 @@ Test(nomination, nominate_review_award_the_whole_path) {
   cr_assert_str_eq(l->awards[0]->giver_id, "bob");
   cr_assert_str_eq(l->awards[0]->giver_team, "west");
   cr_assert_str_eq(l->awards[0]->recipient_team, "east");
+  /* The evidence links travel too (Open Badges credentials show them). */
+  cr_assert_eq(l->awards[0]->n_evidence_links, 1);
+  cr_assert_str_eq(l->awards[0]->evidence_links[0], "https://crm.example.test/opportunity/7");
   arena_free(&a);
 }
 

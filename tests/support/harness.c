@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "jws.h"
 #include "log.h"
 #include "pbfill.h"
 #include "rpc.h"
@@ -206,18 +207,7 @@ char *th_sql(const char *dsn, const char *sql) {
   return out;
 }
 
-void th_b64url(const unsigned char *in, size_t n, char *out) {
-  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-    out[o++] = t[(v >> 18) & 63];
-    out[o++] = t[(v >> 12) & 63];
-    if (i + 1 < n) out[o++] = t[(v >> 6) & 63];
-    if (i + 2 < n) out[o++] = t[v & 63];
-  }
-  out[o] = 0;
-}
+void th_b64url(const unsigned char *in, size_t n, char *out) { jws_b64url_encode(in, n, out); }
 
 const char *th_jwt(const char *secret, const char *org, const char *user, const char *role, const char *team,
                    long ttl_s) {
@@ -295,6 +285,40 @@ void th_suite_stop(th_suite *s) {
 void th_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *spec) {
   char err[256];
   cr_assert_eq(pb_fill(a, d, m, spec, err, sizeof err), 0, "%s", err);
+}
+
+/* capture_file: a temporary file for one stream of a child, or -1 (not captured). */
+static int capture_file(char *buf) {
+  if (!buf) return -1;
+  char path[] = "/tmp/accolade-th-runXXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0, "mkstemp");
+  unlink(path);
+  return fd;
+}
+
+static void captured(int fd, char *buf, size_t cap) {
+  if (fd < 0) return;
+  ssize_t r = pread(fd, buf, cap - 1, 0);
+  buf[r > 0 ? r : 0] = '\0';
+  close(fd);
+}
+
+int th_run(const char *const *argv, char *out, size_t out_cap, char *err, size_t err_cap) {
+  int of = capture_file(out), ef = capture_file(err);
+  pid_t pid = fork();
+  cr_assert(pid >= 0, "fork");
+  if (pid == 0) {
+    if (of >= 0) dup2(of, 1);
+    if (ef >= 0) dup2(ef, 2);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  captured(of, out, out_cap);
+  captured(ef, err, err_cap);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 char *th_http_get(int port, const char *path) {

@@ -72,6 +72,12 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
 int th_suite_restart(th_suite *s, th_proc *p);
 void th_suite_stop(th_suite *s);
 
+/* th_run runs the NULL-terminated |argv| (argv[0] a path) and waits for it;
+ * its stdout lands in |out| and its stderr in |err| (NUL-terminated, cut to
+ * fit; either may be NULL to let it through). Returns the exit status, or
+ * 128 + the signal that killed it. */
+int th_run(const char *const *argv, char *out, size_t out_cap, char *err, size_t err_cap);
+
 /* th_http_get: the whole HTTP/1.0 response to GET |path| on 127.0.0.1:|port|
  * (malloc'd; the caller frees it). */
 char *th_http_get(int port, const char *path);

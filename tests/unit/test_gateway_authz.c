@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/credential.pb-c.h"
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "accolade/v1/nomination.pb-c.h"
 #include "accolade/v1/notify.pb-c.h"
@@ -13,11 +14,12 @@
 
 static const ProtobufCServiceDescriptor *const services[] = {
     &accolade__v1__award_service__descriptor,
+    &accolade__v1__credential_service__descriptor,
     &accolade__v1__leaderboard_service__descriptor,
     &accolade__v1__nomination_service__descriptor,
     &accolade__v1__notify_service__descriptor,
 };
-static const char *const owners[] = {"award", "leaderboard", "nomination", "notify"};
+static const char *const owners[] = {"award", "award", "leaderboard", "nomination", "notify"};
 #define NSERVICES (sizeof services / sizeof services[0])
 
 static int in_protos(const char *method) {
