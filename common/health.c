@@ -70,6 +70,7 @@ static void *monitor(void *arg) {
   while (!g_stop) {
     pthread_mutex_unlock(&g_mu);
     probe_all();
+    pg_release();   /* not held between probes */
     pthread_mutex_lock(&g_mu);
     struct timespec ts = rpc_realtime_after(g_interval_ms);
     if (!g_stop) pthread_cond_timedwait(&g_cv, &g_mu, &ts);

@@ -259,6 +259,7 @@ static void collect(char *buf, size_t cap, size_t *len) {
                    pg_int(r, 0, 0), pg_str(r, 0, 1), dead);
   if (w > 0 && (size_t)w < cap - *len) *len += (size_t)w;
   PQclear(r);
+  pg_release();   /* the metrics server's thread */
 }
 
 static void *dispatcher(void *arg) {
@@ -268,6 +269,7 @@ static void *dispatcher(void *arg) {
   while (!atomic_load(&g_stop)) {
     if (rounds++ % 1000 == 0) purge();
     int n = outbox_dispatch_once(g_service, g_resolve);
+    pg_release();   /* not held while it sleeps */
     if (n == OUTBOX_BATCH) continue;
     /* Sleep until notified, or poll now and then for retries coming due. */
     wait_notify(&l, n < 0 ? 1000 : 250);

@@ -1,4 +1,4 @@
-/* pg.c - per-thread Postgres connections with reconnect. */
+/* pg.c - a bounded pool of Postgres connections, parameters only. */
 #include "pg.h"
 
 #include <poll.h>
@@ -14,17 +14,6 @@
 
 static char g_dsn[1024] = "dbname=accolade host=127.0.0.1";
 static char g_schema[64] = "public";
-static _Thread_local PGconn *t_conn;
-/* A thread's connection is closed when the thread exits (key destructor). */
-static pthread_key_t g_key;
-static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
-
-static void stmts_forget(void);
-static void close_at_exit(void *conn) {
-  stmts_forget();
-  PQfinish(conn);
-}
-static void make_key(void) { pthread_key_create(&g_key, close_at_exit); }
 
 void pg_setup(const char *dsn, const char *schema) {
   if (dsn) snprintf(g_dsn, sizeof g_dsn, "%s", dsn);
@@ -35,10 +24,14 @@ const char *pg_schema(void) { return g_schema; }
 
 static void notice_quiet(void *arg, const char *msg) { (void)arg; (void)msg; }
 
-PGconn *pg_connect_new(void) {
+/* connect_as opens a connection named "accolade-<schema><suffix>" in
+ * pg_stat_activity, with the schema's search_path. */
+static PGconn *connect_as(const char *suffix) {
+  char app[96];
+  snprintf(app, sizeof app, "accolade-%s%s", g_schema, suffix);
   /* connect_timeout bounds a start against a host that does not answer. */
   const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-  const char *vals[] = {g_dsn, "3", "accolade", NULL};
+  const char *vals[] = {g_dsn, "3", app, NULL};
   PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (PQstatus(c) != CONNECTION_OK) {
     log_debug("postgres connect failed: %s", PQerrorMessage(c));
@@ -65,6 +58,8 @@ PGconn *pg_connect_new(void) {
   return c;
 }
 
+PGconn *pg_connect_new(void) { return connect_as("-listen"); }
+
 /* conn_alive: whether an idle connection still stands. A server that
  * restarted or ended the session has closed the socket (after a FATAL
  * message), which libpq learns only when it next reads: look without
@@ -87,19 +82,12 @@ static int conn_alive(PGconn *c) {
   return 0;   /* a server that keeps talking to an idle session: start anew */
 }
 
-PGconn *pg_conn(void) {
-  if (t_conn && conn_alive(t_conn)) return t_conn;
-  if (t_conn) pg_disconnect();
-  t_conn = pg_connect_new();
-  pthread_once(&g_key_once, make_key);
-  pthread_setspecific(g_key, t_conn);
-  return t_conn;
-}
+/* ---- The pool ----
+ * At most g_size connections, each with the statements prepared on it. A
+ * thread takes one on its first query (pg_conn) and gives it back with
+ * pg_release: the runtime does so after every handler and stream step, the
+ * background loops after each round, and a thread's exit always. */
 
-/* Statements prepared on this thread's connection, by their text: each is
- * parsed and analysed once per connection instead of at every call (perf
- * put parsing and planning among Postgres' top costs under load). Only
- * queries and DML; at most STMT_MAX per connection, the rest go unprepared. */
 #define STMT_SLOTS 512
 #define STMT_MAX 256
 typedef struct stmt_slot {
@@ -107,15 +95,119 @@ typedef struct stmt_slot {
   uint32_t hash;
   int id;
 } stmt_slot;
-static _Thread_local stmt_slot t_stmts[STMT_SLOTS];
-static _Thread_local int t_nstmts;
 
-static void stmts_forget(void) {
+typedef struct pg_slot {
+  PGconn *conn;
+  int busy;
+  /* Statements prepared on this connection, by their text: each is parsed
+   * and analysed once per connection instead of at every call (perf put
+   * parsing and planning among Postgres' top costs under load). Only
+   * queries and DML; at most STMT_MAX, the rest go unprepared. */
+  stmt_slot stmts[STMT_SLOTS];
+  int nstmts;
+} pg_slot;
+
+static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_pool_cv = PTHREAD_COND_INITIALIZER;
+static pg_slot *g_pool;
+static int g_size = 64;
+static _Thread_local pg_slot *t_slot;
+static pthread_key_t g_key;
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+static void stmts_forget(pg_slot *sl) {
   for (int i = 0; i < STMT_SLOTS; i++) {
-    free(t_stmts[i].sql);
-    t_stmts[i].sql = NULL;
+    free(sl->stmts[i].sql);
+    sl->stmts[i].sql = NULL;
   }
-  t_nstmts = 0;
+  sl->nstmts = 0;
+}
+
+static void slot_close(pg_slot *sl) {
+  stmts_forget(sl);
+  if (sl->conn) PQfinish(sl->conn);
+  sl->conn = NULL;
+}
+
+/* slot_give_back returns |sl| to the pool; a connection left inside a
+ * transaction (a bug, or a failure mid-way) is closed rather than reused. */
+static void slot_give_back(pg_slot *sl) {
+  if (sl->conn && PQtransactionStatus(sl->conn) != PQTRANS_IDLE) {
+    log_warn("postgres: a connection came back inside a transaction; closing it");
+    slot_close(sl);
+  }
+  pthread_mutex_lock(&g_pool_mu);
+  sl->busy = 0;
+  pthread_cond_signal(&g_pool_cv);
+  pthread_mutex_unlock(&g_pool_mu);
+}
+
+static void release_at_exit(void *slot) { slot_give_back(slot); }
+static void make_key(void) { pthread_key_create(&g_key, release_at_exit); }
+
+void pg_pool_setup(int size) {
+  pthread_mutex_lock(&g_pool_mu);
+  if (!g_pool && size > 0) g_size = size;
+  pthread_mutex_unlock(&g_pool_mu);
+}
+
+int pg_pool_size(void) { return g_size; }
+
+/* slot_take takes a free slot, one with an open connection first, waiting
+ * while all are taken: up to the calling thread's deadline, 5 s without. */
+static pg_slot *slot_take(void) {
+  int64_t left = rpc_thread_remaining_ms();
+  if (left > 5000) left = 5000;
+  struct timespec until = rpc_realtime_after(left > 0 ? left : 0);
+  pthread_mutex_lock(&g_pool_mu);
+  if (!g_pool) g_pool = calloc((size_t)g_size, sizeof *g_pool);
+  pg_slot *sl = NULL;
+  while (g_pool && !sl) {
+    for (int i = 0; i < g_size; i++) {
+      if (g_pool[i].busy) continue;
+      if (!sl || (!sl->conn && g_pool[i].conn)) sl = &g_pool[i];
+      if (sl->conn) break;
+    }
+    if (sl || pthread_cond_timedwait(&g_pool_cv, &g_pool_mu, &until) != 0) break;
+  }
+  if (sl) sl->busy = 1;
+  pthread_mutex_unlock(&g_pool_mu);
+  if (!sl) log_warn("postgres: all %d pooled connections are in use", g_size);
+  return sl;
+}
+
+PGconn *pg_conn(void) {
+  if (!t_slot) {
+    if (!(t_slot = slot_take())) return NULL;
+    pthread_once(&g_key_once, make_key);
+    pthread_setspecific(g_key, t_slot);
+  }
+  if (t_slot->conn && conn_alive(t_slot->conn)) return t_slot->conn;
+  slot_close(t_slot);
+  t_slot->conn = connect_as("");
+  return t_slot->conn;
+}
+
+void pg_release(void) {
+  if (!t_slot) return;
+  pg_slot *sl = t_slot;
+  t_slot = NULL;
+  pthread_once(&g_key_once, make_key);
+  pthread_setspecific(g_key, NULL);
+  slot_give_back(sl);
+}
+
+void pg_disconnect(void) {
+  if (!t_slot) return;
+  slot_close(t_slot);
+  pg_release();
+}
+
+void pg_pool_close(void) {
+  pthread_mutex_lock(&g_pool_mu);
+  for (int i = 0; g_pool && i < g_size; i++)
+    if (!g_pool[i].busy) slot_close(&g_pool[i]);
+  pthread_mutex_unlock(&g_pool_mu);
 }
 
 static int preparable(const char *sql) {
@@ -126,34 +218,28 @@ static int preparable(const char *sql) {
   return 0;
 }
 
-/* prepared: the name of |sql| prepared on |c| (preparing it now if need
- * be) in |name|, or 0 when it goes unprepared (not a query, the cache is
- * full, or Postgres refused: the plain call then reports why). */
+/* prepared: the name of |sql| prepared on this thread's connection
+ * (preparing it now if need be) in |name|, or 0 when it goes unprepared
+ * (not a query, the cache is full, or Postgres refused: the plain call then
+ * reports why). */
 static int prepared(PGconn *c, const char *sql, int n, char *name, size_t cap) {
-  if (!preparable(sql)) return 0;
+  pg_slot *sl = t_slot;
+  if (!sl || !preparable(sql)) return 0;
   uint32_t h = hash_str(HASH_INIT, sql);
   unsigned i = h & (STMT_SLOTS - 1);
-  for (; t_stmts[i].sql; i = (i + 1) & (STMT_SLOTS - 1))
-    if (t_stmts[i].hash == h && strcmp(t_stmts[i].sql, sql) == 0) {
-      snprintf(name, cap, "acc_%d", t_stmts[i].id);
+  for (; sl->stmts[i].sql; i = (i + 1) & (STMT_SLOTS - 1))
+    if (sl->stmts[i].hash == h && strcmp(sl->stmts[i].sql, sql) == 0) {
+      snprintf(name, cap, "acc_%d", sl->stmts[i].id);
       return 1;
     }
-  if (t_nstmts >= STMT_MAX) return 0;
-  snprintf(name, cap, "acc_%d", t_nstmts);
+  if (sl->nstmts >= STMT_MAX) return 0;
+  snprintf(name, cap, "acc_%d", sl->nstmts);
   PGresult *r = PQprepare(c, name, sql, n, NULL);
   int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
   PQclear(r);
   if (!ok) return 0;
-  t_stmts[i] = (stmt_slot){strdup(sql), h, t_nstmts++};
+  sl->stmts[i] = (stmt_slot){strdup(sql), h, sl->nstmts++};
   return 1;
-}
-
-void pg_disconnect(void) {
-  stmts_forget();
-  if (t_conn) PQfinish(t_conn);
-  t_conn = NULL;
-  pthread_once(&g_key_once, make_key);
-  pthread_setspecific(g_key, NULL);
 }
 
 static int map_error(PGresult *r, PGconn *c, const char *sql) {

@@ -1,8 +1,15 @@
-/* pg.h - Postgres for a service: one connection per thread, parameters only.
+/* pg.h - Postgres for a service: a bounded pool of connections, parameters only.
  *
- * pg_setup() names the DSN and schema once per process. Every thread then gets
- * its own connection on first use; before each use an idle connection is
- * checked without waiting (a restarted server has closed it) and replaced. Queries are always parameterized (no SQL built from input).
+ * pg_setup() names the DSN and schema once per process, pg_pool_setup() the
+ * pool's size (ACCOLADE_PG_POOL; svc.c). A thread takes a connection from the
+ * pool on its first query and keeps it until pg_release(): the server runtime
+ * releases after every handler and stream step, background loops after each
+ * round, and a thread's exit always; while every connection is taken, a
+ * caller waits up to its deadline (5 s at most) and then gets
+ * RPC_UNAVAILABLE. Before each first use an idle connection is checked
+ * without waiting (a restarted server has closed it) and replaced, so no
+ * caller sees a stale one. Connections are named "accolade-<schema>" in
+ * pg_stat_activity (LISTEN ones "accolade-<schema>-listen"). Queries are always parameterized (no SQL built from input).
  *
  *   PGresult *r;
  *   const char *p[] = {org, badge_id};
@@ -26,14 +33,23 @@
 void pg_setup(const char *dsn, const char *schema);
 const char *pg_schema(void);
 
-/* pg_conn returns this thread's connection, (re)connecting if needed, or NULL
- * when Postgres is unreachable. */
+/* pg_pool_setup sets the pool's size (before the first query; default 64). */
+void pg_pool_setup(int size);
+int pg_pool_size(void);
+/* pg_conn returns the connection this thread holds, taking one from the pool
+ * (and (re)connecting it) if need be, or NULL when Postgres is unreachable or
+ * no connection came free in time. */
 PGconn *pg_conn(void);
-/* pg_connect_new opens a separate connection (the caller PQfinish-es it),
- * e.g. for LISTEN. NULL when unreachable. */
+/* pg_release gives this thread's connection back to the pool (no-op without
+ * one). A connection given back inside a transaction is closed. */
+void pg_release(void);
+/* pg_connect_new opens a separate connection outside the pool (the caller
+ * PQfinish-es it), e.g. for LISTEN. NULL when unreachable. */
 PGconn *pg_connect_new(void);
-/* pg_disconnect closes this thread's connection (threads call it on exit). */
+/* pg_disconnect closes this thread's connection and gives its place back. */
 void pg_disconnect(void);
+/* pg_pool_close closes the pool's idle connections (at the process's end). */
+void pg_pool_close(void);
 
 /* pg_query runs |sql| with |n| text parameters (NULL = SQL NULL). On RPC_OK
  * |*out| (may be NULL to discard) is the result, freed by the caller with PQclear. */

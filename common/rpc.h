@@ -270,6 +270,10 @@ void rpc_server_stop(rpc_server *s);
 void rpc_signals_block(void);
 int rpc_signals_wait(void);
 
+/* rpc_set_after_call: |fn| runs on a server thread after each handler or
+ * stream step it ran (svc.c gives pooled connections back with it). */
+void rpc_set_after_call(void (*fn)(void));
+
 /* rpc_runtime_init / rpc_runtime_shutdown wrap grpc_init / grpc_shutdown. */
 void rpc_runtime_init(void);
 void rpc_runtime_shutdown(void);

@@ -559,6 +559,12 @@ static void post_request(worker *w, method_entry *me) {
   }
 }
 
+static void (*g_after_call)(void);
+void rpc_set_after_call(void (*fn)(void)) { g_after_call = fn; }
+void server_after_call(void) {
+  if (g_after_call) g_after_call();
+}
+
 static void *worker_main(void *arg) {
   worker *w = arg;
   rpc_server *s = w->srv;
@@ -570,6 +576,7 @@ static void *worker_main(void *arg) {
     if (ev.type != GRPC_OP_COMPLETE) continue;
     rpc_tag *t = ev.tag;
     t->on_event(t, ev.success);
+    server_after_call();
   }
   return NULL;
 }

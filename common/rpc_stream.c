@@ -337,6 +337,7 @@ static void *stream_worker(void *arg) {
     c->sstate = SS_RUNNING;
     pthread_mutex_unlock(&q->mu);
     run_step(c);
+    server_after_call();
     pthread_mutex_lock(&q->mu);
   }
   pthread_mutex_unlock(&q->mu);

@@ -70,7 +70,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
 
   char env[128], deflisten[64];
   long threads, pollers, interval, grace, max_msg, outbox_threads, max_streams, first_msg, conn_streams,
-      keepalive, idle, max_attempts;
+      keepalive, idle, max_attempts, pool, stream_workers;
   if (config_int(&cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &threads, err, sizeof err) ||
       config_int(&cfg, "pollers", "ACCOLADE_POLLERS", 0, 0, 64, &pollers, err, sizeof err) ||
       config_int(&cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000,
@@ -89,7 +89,9 @@ int svc_main(int argc, char **argv, const svc_def *def) {
                  sizeof err) ||
       config_int(&cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &idle, err, sizeof err) ||
       config_int(&cfg, "outbox-max-attempts", "ACCOLADE_OUTBOX_MAX_ATTEMPTS", 100, 1, 1000000, &max_attempts, err,
-                 sizeof err)) {
+                 sizeof err) ||
+      config_int(&cfg, "pg-pool", "ACCOLADE_PG_POOL", 0, 0, 10000, &pool, err, sizeof err) ||
+      config_int(&cfg, "stream-workers", "ACCOLADE_STREAM_WORKERS", 2, 1, 64, &stream_workers, err, sizeof err)) {
     log_error("%s", err);
     return 2;
   }
@@ -119,6 +121,15 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     const char *dsn = config_str(&cfg, "pg", env, NULL);
     if (!dsn) dsn = config_str(&cfg, NULL, "ACCOLADE_PG", "dbname=accolade host=127.0.0.1");
     pg_setup(dsn, def->schema);
+    /* Enough for every thread that may query at once: the workers, the
+     * stream workers, the outbox's dispatchers and a few background loops. */
+    if (pool == 0) {
+      long cores = sysconf(_SC_NPROCESSORS_ONLN);
+      long workers = threads ? threads : (cores > 0 ? cores : 1) * 2 + 2;
+      pool = workers + stream_workers + outbox_threads + 6;
+    }
+    pg_pool_setup((int)pool);
+    rpc_set_after_call(pg_release);
     env_name(env, sizeof env, def, "MIGRATIONS");
     const char *dir = config_str(&cfg, "migrations", env, def->migrations);
     /* Postgres may still be starting: try for a while before giving up. */
@@ -128,6 +139,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       sleep(1);
     }
     if (migrate_run(dir) != 0) goto out;
+    pg_release();   /* the main thread only waits for a signal from here on */
     health_add_dependency("postgres", pg_probe, NULL);
   }
   if (def->redis) {
@@ -154,6 +166,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       .shutdown_grace_ms = (int)grace,
       .max_message_bytes = (int)max_msg,
       .max_streams = (int)max_streams,
+      .stream_workers = (int)stream_workers,
       .first_message_ms = (int)first_msg,
       .max_connection_streams = (int)conn_streams,
       .keepalive_ms = (int)keepalive,
@@ -199,6 +212,7 @@ out:
   if (def->fini) def->fini(app);
   rpc_client_shutdown();
   pg_disconnect();
+  pg_pool_close();
   redis_disconnect();
   rpc_runtime_shutdown();
   return rc;

@@ -31,6 +31,8 @@
  *   --keepalive-ms       | ACCOLADE_KEEPALIVE_MS       | 60000 (pings on a quiet connection)
  *   --idle-ms            | ACCOLADE_IDLE_MS            | 600000 (a connection without calls closes)
  *   --outbox-max-attempts | ACCOLADE_OUTBOX_MAX_ATTEMPTS | 100 (then an outbox row is dead-lettered)
+ *   --pg-pool            | ACCOLADE_PG_POOL            | workers + stream workers + outbox threads + 6
+ *   --stream-workers     | ACCOLADE_STREAM_WORKERS     | 2 (threads stepping every server stream)
  *   --migrations | ACCOLADE_<E>_MIGRATIONS | the source tree's folder
  *   Addresses of other services: ACCOLADE_<NAME>_ADDR (svc_addr).
  */

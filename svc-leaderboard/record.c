@@ -319,6 +319,7 @@ static void *repair_main(void *arg) {
       /* once per start: an old generation a stopped process left */
       if (!leftovers_done) leftovers_done = lb_drop_leftovers() == 0;
     }
+    pg_release();   /* not held while it sleeps */
     for (int i = 0; i < 10 && !atomic_load(&g_stop); i++) usleep(100 * 1000);
   }
   return NULL;

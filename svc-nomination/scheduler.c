@@ -121,6 +121,7 @@ static void *scheduler_main(void *arg) {
   while (!atomic_load(&g_stop)) {
     scheduler_scan_once();
     scheduler_nudge_once();
+    pg_release();   /* not held while it sleeps */
     for (long waited = 0; waited < g_scan_ms && !atomic_load(&g_stop); waited += 50) usleep(50 * 1000);
   }
   return NULL;

@@ -14,6 +14,7 @@
 
 #include "hex.h"
 #include "log.h"
+#include "pg.h"
 #include "metrics.h"
 #include "notify.h"
 #include "store.h"
@@ -194,6 +195,7 @@ static void *worker(void *arg) {
       last_digest = rpc_now_ms();
     }
     int n = deliver_due();
+    pg_release();   /* not held while it sleeps */
     if (n > 0) continue;
     for (int i = 0; i < 4 && !atomic_load(&g_stop); i++) usleep(50 * 1000);
   }

@@ -465,7 +465,7 @@ static int publish_to(const th_suite *s, const char *org, const char *user, cons
 Test(bounds, two_thousand_streams_hold_no_thread_and_no_connection_each, .timeout = 300) {
   th_init();
   th_suite s;
-  const char *extra[] = {"ACCOLADE_MAX_STREAMS=2000", "ACCOLADE_GATEWAY_MAX_STREAMS=5000",
+  const char *extra[] = {"ACCOLADE_MAX_STREAMS=2000", "ACCOLADE_GATEWAY_MAX_STREAMS=5000", "ACCOLADE_PG_POOL=10",
                          "ACCOLADE_GATEWAY_RATE_MEMBER=0", "ACCOLADE_GATEWAY_RATE_ORG=0", "ACCOLADE_LOG_LEVEL=error", NULL};
   th_suite_start(&s, th_new_database("bounds_streams"), SECRET, extra);
   long nt0 = proc_status(s.notify.pid, "Threads"), gt0 = proc_status(s.gateway.pid, "Threads");
@@ -507,6 +507,10 @@ Test(bounds, two_thousand_streams_hold_no_thread_and_no_connection_each, .timeou
   cr_assert_eq(publish_to(&s, "streamorg", "ann", "award-streams-1"), RPC_OK);
   int got = sub_pump(cq, subs, NSTREAMS, NSTREAMS, rpc_now_ms() + 60000);
   cr_expect_eq(got, NSTREAMS, "the event reached %d of %d streams", got, NSTREAMS);
+  /* svc-notify's own connections never passed its pool (LISTEN ones aside). */
+  char *np = th_sql(s.dsn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'accolade-notify'");
+  cr_expect(np && atol(np) <= 10, "svc-notify holds %s connections, over its pool of 10", np ? np : "?");
+  free(np);
   for (int i = 0; i <= NSTREAMS; i++) grpc_call_cancel(subs[i].call, NULL);
   sub_pump(cq, subs, NSTREAMS + 1, 0, rpc_now_ms() + 2000);
   for (int i = 0; i <= NSTREAMS; i++) {

@@ -127,8 +127,9 @@ Test(pg_health, after_a_restart_no_worker_fails_on_a_stale_connection, .timeout 
   const char *dsn = th_new_database("pgrestart");
   char pgenv[600];
   snprintf(pgenv, sizeof pgenv, "ACCOLADE_AWARD_PG=%s", dsn);
+  /* A pool of 3 for 8 callers, the outbox and health: callers wait their turn. */
   const char *env[] = {pgenv, "ACCOLADE_HEALTH_INTERVAL_MS=200", "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1",
-                       "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+                       "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", "ACCOLADE_PG_POOL=3", NULL};
   th_proc p;
   cr_assert_eq(th_start(&p, th_bin("svc-award"), env), 0);
   g_award_addr = p.addr;
@@ -139,6 +140,9 @@ Test(pg_health, after_a_restart_no_worker_fails_on_a_stale_connection, .timeout 
   cr_assert_eq(restarted, 0, "could not restart postgres");
   cr_assert_eq(th_wait_health(p.addr, 1, 15000), 0, "health did not come back to SERVING");
   cr_expect_eq(badges_burst(), 0, "calls failed after the restart; first: %s", g_why);
+  char *held = th_sql(dsn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'accolade-award'");
+  cr_expect(held && atol(held) <= 3, "svc-award holds %s connections, over its pool of 3", held ? held : "?");
+  free(held);
   cr_assert_eq(th_stop(&p), 0);
   th_fini();
 }
