@@ -52,6 +52,7 @@ enum {
   F_ONE_OF = 4,     /* exactly one of the first two arguments is required */
   F_MASK = 8,       /* update_mask[] lists the badge.* fields given */
   F_PROGRESS = 16,  /* a long call: show elapsed time while waiting */
+  F_RENDERED = 32,  /* a reply with a non-empty "html" (else "text") field prints that, as is */
 };
 
 typedef struct command {
@@ -162,10 +163,13 @@ static const command COMMANDS[] = {
     {"preferences", NULL, NT "GetPreferences", D(get_preferences_request), D(preferences), {{0}}, NULL, NULL, NULL,
      F_IDEM, NULL, NULL, 0, "muted kinds and the weekly digest"},
     {"digest", NULL, NT "GetDigest", D(get_digest_request), D(digest),
-     {{"week", "week", A_VAL, 0, NULL}, {"team", "team", A_VAL, 0, NULL}}, NULL, NULL,
+     {{"week", "week", A_VAL, 0, NULL}, {"month", "month", A_VAL, 0, NULL}, {"team", "team", A_VAL, 0, NULL},
+      {"html", NULL, A_FLAG, 0, "format=DIGEST_FORMAT_HTML"}, {"text", NULL, A_FLAG, 0, "format=DIGEST_FORMAT_TEXT"}},
+     NULL, NULL,
      "top_recognitions:recipient_id,badge_name,points,justification;new_badge_holders:recipient_id,badge_name;"
      "most_endorsed:nomination_id,badge_name,endorsements;movers:id,display_name,rank,previous_rank,points",
-     F_IDEM, NULL, NULL, 0, "the week's recognitions (--week 2026-W47, --team T)"},
+     F_IDEM | F_RENDERED, NULL, NULL, 0,
+     "the week's recognitions (--week 2026-W47 or --month 2026-11, --team T; --html or --text: the newsletter)"},
 
     /* admin: catalog */
     {"badges", "create", AW "CreateBadge", D(create_badge_request), D(badge),
@@ -333,6 +337,21 @@ static void request_id(char *out) {
   hex_encode(out + 4, r, sizeof r);
 }
 
+/* print_rendered writes the reply's "html" field, else its "text" field, as
+ * is (accolade digest --html > digest.html); 0 when both are empty. */
+static int print_rendered(const ProtobufCMessage *m) {
+  const char *names[] = {"html", "text"};
+  for (int k = 0; k < 2; k++) {
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, names[k]);
+    const char *v = f && f->type == PROTOBUF_C_TYPE_STRING ? *(const char *const *)((const char *)m + f->offset) : NULL;
+    if (v && *v) {
+      fputs(v, stdout);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
   arena a;
   arena_init(&a);
@@ -454,7 +473,8 @@ static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
     pthread_mutex_unlock(&pr.mu);
     pthread_join(pr.thread, NULL);
   }
-  if (rc == 0) cli_print(c, resp, cmd->rows, cmd->cols);
+  if (rc == 0 && !((cmd->flags & F_RENDERED) && !c->json && print_rendered(resp)))
+    cli_print(c, resp, cmd->rows, cmd->cols);
 out:
   arena_free(&a);
   return rc;

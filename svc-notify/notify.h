@@ -43,6 +43,8 @@
 #include "accolade/v1/notify.pb-c.h"
 #include "rpc.h"
 
+#include <time.h>
+
 #define ANY_ROLE (ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)
 
 int intake_publish(rpc_ctx *ctx, const void *req, void *resp);
@@ -57,6 +59,19 @@ int channels_delete(rpc_ctx *ctx, const void *req, void *resp);
 int channels_test(rpc_ctx *ctx, const void *req, void *resp);
 int digest_get(rpc_ctx *ctx, const void *req, void *resp);
 int digest_post_due(void);
+
+/* A digest's period: an ISO week or a calendar month, [start, end) in UTC. */
+typedef struct digest_period {
+  char week[16], month[16];   /* one of them set */
+  time_t start, end;
+} digest_period;
+/* digest_period_parse reads |week| ("2026-W47") or, when it is empty, |month|
+ * ("2026-11"); 0, or -1 when that is no real week or month. */
+int digest_period_parse(const char *week, const char *month, digest_period *out);
+/* digest_period_before: the week or month before |p|. */
+void digest_period_before(const digest_period *p, digest_period *out);
+/* digest_link_base: ACCOLADE_NOTIFY_LINK_BASE, where people open Accolade ("": no links). */
+const char *digest_link_base(void);
 
 /* live.c: Subscribe wake-ups. The intake sends pg_notify(LIVE_CHANNEL,
  * 'org/user') for each inbox row; live_version moves when that member's inbox

@@ -21,7 +21,11 @@ int store_inbox_add(const char *org, const char *user, const char *event_id, con
 int store_endorsed_add(arena *a, const char *org, const Accolade__V1__NominationEvent *n, int64_t approved_ms);
 int store_recognition_add(const char *org, const Accolade__V1__AwardRecord *r, int64_t granted_ms);
 int store_recognition_revoke(const char *org, const char *award_id);
-int store_deliveries_queue(const char *org, const char *event_id, const char *body, const char *kind,
+/* One message in each channel format: a channel gets the body of its own. */
+typedef struct store_bodies {
+  const char *json, *slack, *teams;
+} store_bodies;
+int store_deliveries_queue(const char *org, const char *event_id, const store_bodies *bodies, const char *kind,
                            const char *team);
 
 /* Inbox and preferences. */
@@ -64,15 +68,20 @@ typedef enum { DELIVERED, RETRY, DEAD } store_outcome;
 typedef store_outcome (*store_judge_fn)(long status, int attempts, int64_t *retry_in_ms);
 int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge, int lease_ms);
 
-/* The digest. */
-int store_digest_totals(const char *const *week_params, int64_t *awards, int64_t *points, int64_t *recipients);
-int store_digest_top(arena *a, const char *const *week_params, Accolade__V1__DigestItem ***out, size_t *n);
-int store_digest_new_holders(arena *a, const char *const *week_params, Accolade__V1__DigestItem ***out, size_t *n);
-int store_digest_endorsed(arena *a, const char *const *week_params, Accolade__V1__DigestEndorsed ***out, size_t *n);
-int store_week_before(const char *week, char *out, size_t cap);
+/* The digest. |period_params| are {org, first day "YYYY-MM-DD", team ("" for
+ * the whole org), the day after the last}. */
+int store_digest_totals(const char *const *period_params, int64_t *awards, int64_t *points, int64_t *recipients);
+int store_digest_top(arena *a, const char *const *period_params, Accolade__V1__DigestItem ***out, size_t *n);
+int store_digest_new_holders(arena *a, const char *const *period_params, Accolade__V1__DigestItem ***out, size_t *n);
+int store_digest_endorsed(arena *a, const char *const *period_params, Accolade__V1__DigestEndorsed ***out, size_t *n);
+/* store_digest_category_weeks: awards per ISO week, category and badge for
+ * the 12 weeks up to the one holding the day before |end| (every week has
+ * at least one row, with 0 awards when it had none); |*badge_ids| parallel. */
+int store_digest_category_weeks(arena *a, const char *org, const char *team, const char *end,
+                                Accolade__V1__DigestCategoryWeek ***out, char ***badge_ids, size_t *n);
 /* store_digest_orgs_due: orgs with a "digest" channel and no digest sent for |week|. */
 int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n);
 /* store_digest_queue records |week| as sent for |org| and queues |body| to its digest channels, atomically. */
-int store_digest_queue(const char *org, const char *week, const char *body, const char *event_id);
+int store_digest_queue(const char *org, const char *week, const store_bodies *bodies, const char *event_id);
 
 #endif

@@ -1,0 +1,5 @@
+-- The rendered newsletter and chat formats: each recognition keeps its badge's
+-- category (the digest's chart of badges by category), each channel the
+-- payload format it wants (json, slack, teams).
+ALTER TABLE recognition ADD COLUMN category text NOT NULL DEFAULT '';
+ALTER TABLE channel ADD COLUMN format text NOT NULL DEFAULT 'json';
