@@ -265,9 +265,10 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
   const char *base[] = {pg, redis, NULL};
   cr_assert_eq(th_start(all[0], th_bin(suite_bins[0]), suite_env(s, 0, base, extra)), 0, "svc-leaderboard did not start");
   snprintf(l_addr, sizeof l_addr, "ACCOLADE_LEADERBOARD_ADDR=%s", s->lb.addr);
-  const char *tenv[] = {pg, redis, l_addr, NULL};   /* the digest reads the leaderboard */
-  cr_assert_eq(th_start(all[1], th_bin(suite_bins[1]), suite_env(s, 1, tenv, extra)), 0, "svc-notify did not start");
-  snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=%s", s->notify.addr);
+  /* svc-notify's digest reads the three others, and two of them publish to
+   * it: its port is chosen first, and it starts once they run. */
+  int notify_port = th_free_port();
+  snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:%d", notify_port);
   const char *aenv[] = {pg, redis, l_addr, n_addr, NULL};
   cr_assert_eq(th_start(all[2], th_bin(suite_bins[2]), suite_env(s, 2, aenv, extra)), 0, "svc-award did not start");
   snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", s->award.addr);
@@ -275,6 +276,9 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
   cr_assert_eq(th_start(all[3], th_bin(suite_bins[3]), suite_env(s, 3, nenv, extra)), 0,
                "svc-nomination did not start");
   snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=%s", s->nomination.addr);
+  const char *tenv[] = {pg, redis, l_addr, a_addr, o_addr, NULL};
+  cr_assert_eq(start_on(all[1], notify_port, th_bin(suite_bins[1]), suite_env(s, 1, tenv, extra)), 0,
+               "svc-notify did not start");
   snprintf(secret, sizeof secret, "ACCOLADE_JWT_HS256_SECRET=%s", jwt_secret);
   const char *genv[] = {redis, a_addr, l_addr, n_addr, o_addr, secret, NULL};
   cr_assert_eq(th_start(all[4], th_bin(suite_bins[4]), suite_env(s, 4, genv, extra)), 0, "gateway did not start");
