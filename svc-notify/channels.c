@@ -7,16 +7,37 @@
 #include "pg.h"
 #include "store.h"
 
+/* create_email_channel: a list address ("mailto:team@example.com") that gets
+ * the digest by email; no secret (nothing is signed). */
+static int create_email_channel(rpc_ctx *ctx, const Accolade__V1__Channel *c, void *resp) {
+  const char *addr = c->url + 7, *at = strchr(addr, '@');
+  if (strncmp(c->url, "mailto:", 7) || !at || at == addr || !at[1] || strchr(at + 1, '@') || strlen(addr) > 254 ||
+      strpbrk(addr, " <>,;:\"\\()[]\r\n\t"))
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.url: an email channel's url is mailto:list@example.com");
+  if (*c->team && check_id(ctx, "channel.team", c->team, 128)) return ctx->code;
+  for (size_t i = 0; i < c->n_kinds; i++)
+    if (strcmp(c->kinds[i], "digest")) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.kinds: an email channel takes only digest");
+  Accolade__V1__Channel made_in = *c;
+  made_in.secret = "";
+  Accolade__V1__Channel *made;
+  int rc = store_channel_create(ctx->arena, ctx->id.org, &made_in, &made);
+  if (rc) return pg_fail(ctx, rc, "create channel");
+  *(Accolade__V1__Channel *)resp = *made;
+  return RPC_OK;
+}
+
 int channels_create(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__CreateChannelRequest *r = req;
   if (rpc_require(ctx, ROLE_ADMIN)) return ctx->code;
   if (!r->channel) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel: required");
   const Accolade__V1__Channel *c = r->channel;
+  int email = !strcmp(c->format, "email");
+  if (*c->format && strcmp(c->format, "json") && strcmp(c->format, "slack") && strcmp(c->format, "teams") && !email)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.format: json, slack, teams or email");
+  if (email) return create_email_channel(ctx, c, resp);
   if (check_len(ctx, "channel.url", c->url, 1, 500) || check_url(ctx, "channel.url", c->url, 500) ||
       check_len(ctx, "channel.secret", c->secret, 16, 256) || (*c->team && check_id(ctx, "channel.team", c->team, 128)))
     return ctx->code;
-  if (*c->format && strcmp(c->format, "json") && strcmp(c->format, "slack") && strcmp(c->format, "teams"))
-    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.format: json, slack or teams");
   if (c->n_kinds > 7) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.kinds: at most 7");
   for (size_t i = 0; i < c->n_kinds; i++)
     if (check_id(ctx, "channel.kinds", c->kinds[i], 40)) return ctx->code;

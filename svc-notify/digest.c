@@ -261,8 +261,7 @@ static char *category_of(const Accolade__V1__ListBadgesResponse *cat, const char
   return fallback;
 }
 
-/* build fills |out| for |org|, period |p|, optional |team|. */
-static int build(rpc_ctx *ctx, const char *org, const digest_period *pd, const char *team, Accolade__V1__Digest *out) {
+int digest_build(rpc_ctx *ctx, const char *org, const digest_period *pd, const char *team, Accolade__V1__Digest *out) {
   const char *p[] = {org, ymd(ctx->arena, pd->start), team, ymd(ctx->arena, pd->end)};
   out->week = arena_strdup(ctx->arena, pd->week);
   out->month = arena_strdup(ctx->arena, pd->month);
@@ -340,8 +339,7 @@ static int build(rpc_ctx *ctx, const char *org, const digest_period *pd, const c
   return RPC_OK;
 }
 
-/* rendered: |s| (malloc'd) copied into |a| and freed. */
-static char *rendered(arena *a, char *s) {
+char *notify_adopt(arena *a, char *s) {
   char *out = arena_strdup(a, s);
   free(s);
   return out;
@@ -368,24 +366,29 @@ int digest_get(rpc_ctx *ctx, const void *req, void *resp) {
   if (digest_period_parse(*r->week ? r->week : week, r->month, &pd) != 0)
     return *r->month ? rpc_fail(ctx, RPC_INVALID_ARGUMENT, "month: a month like 2026-11")
                      : rpc_fail(ctx, RPC_INVALID_ARGUMENT, "week: an ISO week like 2026-W47");
-  int rc = build(ctx, ctx->id.org, &pd, r->team, out);
+  int rc = digest_build(ctx, ctx->id.org, &pd, r->team, out);
   if (rc) return pg_fail(ctx, rc, "digest");
   if (r->format == ACCOLADE__V1__DIGEST_FORMAT__DIGEST_FORMAT_HTML)
-    out->html = rendered(ctx->arena, render_digest_html(out, ctx->id.org, digest_link_base()));
+    out->html = notify_adopt(ctx->arena, render_digest_html(out, ctx->id.org, digest_link_base()));
   if (r->format == ACCOLADE__V1__DIGEST_FORMAT__DIGEST_FORMAT_HTML ||
       r->format == ACCOLADE__V1__DIGEST_FORMAT__DIGEST_FORMAT_TEXT)
-    out->text = rendered(ctx->arena, render_digest_text(out, ctx->id.org, digest_link_base()));
+    out->text = notify_adopt(ctx->arena, render_digest_text(out, ctx->id.org, digest_link_base()));
   return RPC_OK;
+}
+
+void digest_last_week(digest_period *out) {
+  char week[16];
+  current_week(week, sizeof week, -7 * 86400);
+  digest_period_parse(week, "", out);
 }
 
 /* digest_post_due posts last week's digest to every "digest" channel of every
  * org that has one and has not had it yet, in each channel's format; returns
  * how many orgs. */
 int digest_post_due(void) {
-  char week[16];
-  current_week(week, sizeof week, -7 * 86400);
   digest_period pd;
-  digest_period_parse(week, "", &pd);
+  digest_last_week(&pd);
+  const char *week = pd.week;
   arena list;
   arena_init(&list);
   char **orgs;
@@ -400,15 +403,15 @@ int digest_post_due(void) {
     rpc_ctx ctx;
     rpc_ctx_background(&ctx, &a, "digest", org);
     Accolade__V1__Digest d = ACCOLADE__V1__DIGEST__INIT;
-    if (build(&ctx, org, &pd, "", &d) == RPC_OK) {
+    if (digest_build(&ctx, org, &pd, "", &d) == RPC_OK) {
       json_object *o = json_object_new_object();
       json_object_object_add(o, "text", json_object_new_string(d.markdown));
       json_object_object_add(o, "kind", json_object_new_string("digest"));
       json_object_object_add(o, "week", json_object_new_string(week));
       store_bodies bodies = {
           .json = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-          .slack = rendered(&a, render_digest_slack(&d, digest_link_base())),
-          .teams = rendered(&a, render_digest_teams(&d, digest_link_base())),
+          .slack = notify_adopt(&a, render_digest_slack(&d, digest_link_base())),
+          .teams = notify_adopt(&a, render_digest_teams(&d, digest_link_base())),
       };
       if (store_digest_queue(org, week, &bodies, arena_printf(&a, "digest:%s", week)) == RPC_OK)
         log_info("weekly digest %s queued for org %s", week, org);

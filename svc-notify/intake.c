@@ -118,13 +118,6 @@ static char *webhook_body(rpc_ctx *ctx, const Accolade__V1__Event *ev, const ren
   return out;
 }
 
-/* chat_body: a rendered payload (malloc'd) moved into the call's arena. */
-static char *chat_body(rpc_ctx *ctx, char *s) {
-  char *out = arena_strdup(ctx->arena, s);
-  free(s);
-  return out;
-}
-
 typedef struct publish_tx {
   rpc_ctx *ctx;
   const Accolade__V1__Event *ev;
@@ -157,8 +150,8 @@ static int publish_run(void *arg) {
     return rc;
   store_bodies bodies = {
       .json = webhook_body(ctx, ev, &t->r),
-      .slack = chat_body(ctx, render_slack(&t->r.shout, digest_link_base())),
-      .teams = chat_body(ctx, render_teams(&t->r.shout, digest_link_base())),
+      .slack = notify_adopt(ctx->arena, render_slack(&t->r.shout, digest_link_base())),
+      .teams = notify_adopt(ctx->arena, render_teams(&t->r.shout, digest_link_base())),
   };
   return store_deliveries_queue(org, ev->event_id, &bodies, t->r.kind, t->r.team);
 }

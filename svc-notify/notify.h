@@ -72,6 +72,29 @@ int digest_period_parse(const char *week, const char *month, digest_period *out)
 void digest_period_before(const digest_period *p, digest_period *out);
 /* digest_link_base: ACCOLADE_NOTIFY_LINK_BASE, where people open Accolade ("": no links). */
 const char *digest_link_base(void);
+/* digest_build fills |out| (memory from ctx's arena) for |org|, period |p|
+ * and |team| ("" for the whole org), asking the other services for images,
+ * participation and boards. RPC_OK or a pg.h code. */
+int digest_build(rpc_ctx *ctx, const char *org, const digest_period *p, const char *team, Accolade__V1__Digest *out);
+/* digest_last_week: the ISO week before this one, which the jobs send. */
+void digest_last_week(digest_period *out);
+/* notify_adopt: |s| (malloc'd, from render.h) copied into |a|, then freed. */
+char *notify_adopt(arena *a, char *s);
+
+/* mail.c: the digest by email (SMTP through libcurl: STARTTLS when the
+ * server offers it, AUTH with ACCOLADE_SMTP_USER/PASSWORD when set). Off
+ * unless ACCOLADE_SMTP_URL (smtp://host:port or smtps://) is set. */
+void mail_start(void);
+int mail_configured(void);
+/* mail_send delivers |message| to |rcpt|; returns an HTTP-like status for the
+ * delivery worker's judge: 200 sent, 503 a transient SMTP refusal (4xx),
+ * 422 a permanent one (5xx), 0 with |err| when no SMTP answer came. */
+long mail_send(const char *rcpt, const char *message, char *err, size_t cap);
+/* mail_digest_due queues last week's digest, once per org and week (across
+ * replicas), to every active member with an address who has not turned the
+ * digest off, and to the org's email channels (a team's channel gets the
+ * team's digest); returns how many orgs it queued, -1 on a failure. */
+int mail_digest_due(void);
 
 /* live.c: Subscribe wake-ups. The intake sends pg_notify(LIVE_CHANNEL,
  * 'org/user') for each inbox row; live_version moves when that member's inbox

@@ -195,6 +195,9 @@ static const Accolade__V1__DigestBadge *find_badge(const Accolade__V1__Digest *d
 }
 
 static const char *mover_name(const Accolade__V1__DigestMover *m) { return *m->display_name ? m->display_name : m->id; }
+static const char *item_name(const Accolade__V1__DigestItem *it) {
+  return *it->recipient_name ? it->recipient_name : it->recipient_id;
+}
 
 /* ---- charts (inline SVG) ---------------------------------------------- */
 
@@ -392,7 +395,7 @@ char *render_digest_html(const Accolade__V1__Digest *d, const char *org, const c
                "border=\"0\" style=\"margin:0 0 16px 0;\"><tr><td width=\"60\" valign=\"top\" style=\"width:60px;\">");
     badge_img(&b, d, it->badge_id, it->badge_name, it->category);
     sb_str(&b, "</td><td valign=\"top\"><p style=\"margin:0 0 6px 0;\"><strong>");
-    sb_esc(&b, it->recipient_id);
+    sb_esc(&b, item_name(it));
     sb_str(&b, "</strong> earned <strong>");
     sb_esc(&b, it->badge_name);
     sb_printf(&b, "</strong> <span class=\"muted\" style=\"color:" MUTED ";\">+%lld points", (long long)it->points);
@@ -423,7 +426,7 @@ char *render_digest_html(const Accolade__V1__Digest *d, const char *org, const c
       sb_str(&b, "<tr class=\"holder\"><td width=\"60\" style=\"width:60px;padding:0 0 10px 0;\">");
       badge_img(&b, d, it->badge_id, it->badge_name, it->category);
       sb_str(&b, "</td><td style=\"padding:0 0 10px 0;\"><strong>");
-      sb_esc(&b, it->recipient_id);
+      sb_esc(&b, item_name(it));
       sb_str(&b, "</strong> earned <strong>");
       sb_esc(&b, it->badge_name);
       sb_str(&b, "</strong> for the first time</td></tr>");
@@ -507,7 +510,7 @@ char *render_digest_text(const Accolade__V1__Digest *d, const char *org, const c
   if (!d->n_top_recognitions) sb_str(&b, "No recognitions in this period yet.\n");
   for (size_t i = 0; i < d->n_top_recognitions; i++) {
     const Accolade__V1__DigestItem *it = d->top_recognitions[i];
-    sb_printf(&b, "* %s earned %s (+%lld points)\n  \"%s\"\n", it->recipient_id, it->badge_name, (long long)it->points,
+    sb_printf(&b, "* %s earned %s (+%lld points)\n  \"%s\"\n", item_name(it), it->badge_name, (long long)it->points,
               it->justification);
     sb link = {0};
     if (link_to(&link, link_base, it->source_id)) sb_printf(&b, "  %s\n", link.p);
@@ -515,7 +518,7 @@ char *render_digest_text(const Accolade__V1__Digest *d, const char *org, const c
   }
   if (d->n_new_badge_holders) sb_str(&b, "\nNEW BADGE HOLDERS\n\n");
   for (size_t i = 0; i < d->n_new_badge_holders; i++)
-    sb_printf(&b, "* %s earned %s for the first time\n", d->new_badge_holders[i]->recipient_id,
+    sb_printf(&b, "* %s earned %s for the first time\n", item_name(d->new_badge_holders[i]),
               d->new_badge_holders[i]->badge_name);
   if (d->n_most_endorsed) sb_str(&b, "\nMOST ENDORSED\n\n");
   for (size_t i = 0; i < d->n_most_endorsed; i++) {
@@ -544,6 +547,70 @@ char *render_digest_text(const Accolade__V1__Digest *d, const char *org, const c
   for (size_t i = 0; i < d->n_board; i++)
     sb_printf(&b, "%lld. %s, %lld points\n", (long long)d->board[i]->rank,
               *d->board[i]->display_name ? d->board[i]->display_name : d->board[i]->id, (long long)d->board[i]->points);
+  return sb_take(&b);
+}
+
+/* ---- email ------------------------------------------------------------ */
+
+char *render_digest_subject(const Accolade__V1__Digest *d) {
+  char when[64];
+  sb b = {0};
+  sb_printf(&b, "Recognition digest: %s%s%s", period_label(d, when, sizeof when), *d->team ? ", team " : "", d->team);
+  return sb_take(&b);
+}
+
+static void sb_b64(sb *b, const char *s, size_t n, int wrap) {
+  unsigned char *out = malloc(4 * ((n + 2) / 3) + 1);
+  if (!out) abort();
+  int len = EVP_EncodeBlock(out, (const unsigned char *)s, (int)n);
+  for (int i = 0; i < len; i += 76) {
+    sb_put(b, (const char *)out + i, (size_t)(len - i < 76 ? len - i : 76));
+    if (wrap) sb_str(b, "\r\n");
+  }
+  free(out);
+}
+
+/* sb_without appends |v| less the characters in |drop|. */
+static void sb_without(sb *b, const char *v, const char *drop) {
+  for (; *v; v++)
+    if (!strchr(drop, *v)) sb_put(b, v, 1);
+}
+
+/* header appends "Name: value" with CR/LF removed from |v|. */
+static void header(sb *b, const char *name, const char *v) {
+  sb_str(b, name);
+  sb_str(b, ": ");
+  sb_without(b, v, "\r\n");
+  sb_str(b, "\r\n");
+}
+
+char *render_mime(const render_mail *m) {
+  sb b = {0};
+  header(&b, "From", m->from);
+  header(&b, "To", m->to);
+  int ascii = 1;
+  for (const char *p = m->subject; *p; p++) ascii &= (unsigned char)*p < 0x80 && *p != '\r' && *p != '\n';
+  if (ascii) {
+    header(&b, "Subject", m->subject);
+  } else {
+    sb_str(&b, "Subject: =?UTF-8?B?");
+    sb_b64(&b, m->subject, strlen(m->subject), 0);
+    sb_str(&b, "?=\r\n");
+  }
+  header(&b, "Date", m->date);
+  sb_str(&b, "Message-ID: <");
+  sb_without(&b, m->message_id, "\r\n<>");
+  sb_str(&b, ">\r\n");
+  char boundary[64];
+  snprintf(boundary, sizeof boundary, "accolade-%08x", hash_str(m->message_id));
+  sb_printf(&b, "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
+  const char *parts[2][2] = {{"text/plain", m->text}, {"text/html", m->html}};
+  for (int i = 0; i < 2; i++) {
+    sb_printf(&b, "--%s\r\nContent-Type: %s; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary,
+              parts[i][0]);
+    sb_b64(&b, parts[i][1], strlen(parts[i][1]), 1);
+  }
+  sb_printf(&b, "--%s--\r\n", boundary);
   return sb_take(&b);
 }
 
@@ -719,7 +786,7 @@ static char *digest_lines(const Accolade__V1__Digest *d, int slack) {
   for (size_t i = 0; i < d->n_top_recognitions; i++) {
     const Accolade__V1__DigestItem *it = d->top_recognitions[i];
     char *ex = render_excerpt(it->justification, 160);
-    sb_printf(&b, "%s%s%s%s earned %s (+%lld): %s\n", slack ? "• " : "- ", slack ? "*" : "**", it->recipient_id,
+    sb_printf(&b, "%s%s%s%s earned %s (+%lld): %s\n", slack ? "• " : "- ", slack ? "*" : "**", item_name(it),
               slack ? "*" : "**", it->badge_name, (long long)it->points, ex);
     free(ex);
   }

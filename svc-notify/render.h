@@ -30,6 +30,9 @@ char *render_digest_html(const Accolade__V1__Digest *d, const char *org, const c
 /* render_digest_text: the plain-text part beside it. */
 char *render_digest_text(const Accolade__V1__Digest *d, const char *org, const char *link_base);
 
+/* render_digest_subject: "Recognition digest: Week 47, 2026" (or the month). */
+char *render_digest_subject(const Accolade__V1__Digest *d);
+
 /* render_html_escape: |s| with & < > " ' as entities. */
 char *render_html_escape(const char *s);
 /* render_badge_image: the src of |b|'s image (its http(s) image_url, or a
@@ -38,6 +41,19 @@ char *render_badge_image(const char *image_url, const char *name, const char *ca
 /* render_excerpt: at most |max| bytes of |s| cut at a UTF-8 boundary (and
  * on a space when one is near), with "..." when cut. */
 char *render_excerpt(const char *s, size_t max);
+
+/* One email: multipart/alternative, the plain text first and the HTML
+ * second (clients show the last they can), both UTF-8 in base64. */
+typedef struct render_mail {
+  const char *from, *to;      /* addresses, "Name <a@b>" or "a@b" */
+  const char *subject;        /* UTF-8; encoded (RFC 2047) when not ASCII */
+  const char *date;           /* RFC 5322, e.g. "Mon, 23 Nov 2026 09:00:00 +0000" */
+  const char *message_id;     /* without the angle brackets */
+  const char *text, *html;
+} render_mail;
+/* render_mime: |m| as a message ready for SMTP DATA (CRLF line ends). CR
+ * and LF in header values are dropped: no header injection. */
+char *render_mime(const render_mail *m);
 
 /* A shout-out for a chat channel: one event, in words. */
 typedef struct render_shout {

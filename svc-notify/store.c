@@ -15,7 +15,7 @@
   "id, url, array_to_string(kinds, ','), team, (extract(epoch from created_at) * 1000)::bigint, format"
 #define ITEM_COLS                                                                                   \
   "award_id, recipient_id, recipient_team, badge_id, badge_name, points, justification, "          \
-  "(extract(epoch from granted_at) * 1000)::bigint, category, source_id"
+  "(extract(epoch from granted_at) * 1000)::bigint, category, source_id, recipient_name"
 /* A digest's parameters: $1 org, $2 first day, $3 team ("" for all), $4 the day after the last. */
 #define PERIOD_START "$2::date::timestamptz"
 #define PERIOD_END "$4::date::timestamptz"
@@ -77,11 +77,11 @@ int store_recognition_add(const char *org, const Accolade__V1__AwardRecord *a, i
   snprintf(pts, sizeof pts, "%lld", (long long)a->points);
   snprintf(ms, sizeof ms, "%lld", (long long)granted_ms);
   const char *q[] = {org, a->award_id, a->recipient_id, a->recipient_team, a->badge_id, a->badge_name, pts,
-                     a->justification, ms, a->source_id, a->category};
+                     a->justification, ms, a->source_id, a->category, a->recipient_name};
   return pg_exec("INSERT INTO recognition (org, award_id, recipient_id, recipient_team, badge_id, badge_name, points, "
-                 "justification, granted_at, source_id, category) VALUES ($1,$2,$3,$4,$5,$6,$7,$8, "
-                 "to_timestamp($9::bigint / 1000.0), $10, $11) ON CONFLICT DO NOTHING",
-                 11, q);
+                 "justification, granted_at, source_id, category, recipient_name) VALUES ($1,$2,$3,$4,$5,$6,$7,$8, "
+                 "to_timestamp($9::bigint / 1000.0), $10, $11, $12) ON CONFLICT DO NOTHING",
+                 12, q);
 }
 
 int store_recognition_revoke(const char *org, const char *award_id) {
@@ -98,7 +98,7 @@ int store_deliveries_queue(const char *org, const char *event_id, const store_bo
   const char *q[] = {org, event_id, b->json, kind, team, b->slack, b->teams};
   return pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $2, " BODY_BY_FORMAT("$3", "$6", "$7")
                  " FROM channel WHERE org = $1 AND deleted_at IS NULL AND (cardinality(kinds) = 0 OR $4 = ANY (kinds)) "
-                 "AND (team = '' OR team = $5) ON CONFLICT DO NOTHING",
+                 "AND (team = '' OR team = $5) AND format <> 'email' ON CONFLICT DO NOTHING",
                  7, q);
 }
 
@@ -324,8 +324,9 @@ int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge, int l
   if (pg_query(&r,
                "WITH due AS (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= now() "
                "ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
-               "UPDATE delivery d SET next_attempt_at = now() + $2::interval FROM due, channel c "
-               "WHERE d.id = due.id AND c.id = d.channel_id RETURNING d.id, c.url, c.secret, d.body, d.attempts",
+               "UPDATE delivery d SET next_attempt_at = now() + $2::interval FROM due WHERE d.id = due.id "
+               "RETURNING d.id, coalesce((SELECT url FROM channel c WHERE c.id = d.channel_id), 'mailto:' || d.mail_to), "
+               "coalesce((SELECT secret FROM channel c WHERE c.id = d.channel_id), ''), d.body, d.attempts",
                2, lp) != RPC_OK)
     return -1;
   int n = PQntuples(r);
@@ -388,6 +389,7 @@ static int items(arena *a, const char *sql, const char *const *p, Accolade__V1__
     d->grant_time_ms = pg_int(r, (int)i, 7);
     d->category = arena_strdup(a, pg_str(r, (int)i, 8));
     d->source_id = arena_strdup(a, pg_str(r, (int)i, 9));
+    d->recipient_name = arena_strdup(a, pg_str(r, (int)i, 10));
     (*out)[i] = d;
   }
   PQclear(r);
@@ -468,6 +470,7 @@ int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n) {
   PGresult *r;
   int rc = pg_query(&r,
                     "SELECT DISTINCT c.org FROM channel c WHERE c.deleted_at IS NULL AND 'digest' = ANY (c.kinds) "
+                    "AND c.format <> 'email' "
                     "AND NOT EXISTS (SELECT 1 FROM digest_sent s WHERE s.org = c.org AND s.week = $1)",
                     1, p);
   if (rc) return rc;
@@ -486,8 +489,77 @@ int store_digest_queue(const char *org, const char *week, const store_bodies *b,
   rc = pg_exec("INSERT INTO digest_sent (org, week) VALUES ($1, $2)", 2, s);
   if (!rc)
     rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $2, " BODY_BY_FORMAT("$3", "$4", "$5")
-                 " FROM channel WHERE org = $1 AND deleted_at IS NULL AND 'digest' = ANY (kinds) ON CONFLICT DO NOTHING",
+                 " FROM channel WHERE org = $1 AND deleted_at IS NULL AND 'digest' = ANY (kinds) AND format <> 'email' "
+                 "ON CONFLICT DO NOTHING",
                  5, q);
   int end = pg_exec(rc ? "ROLLBACK" : "COMMIT", 0, NULL);
+  return rc ? rc : end;
+}
+
+/* ---- the digest by email --------------------------------------------- */
+
+int store_mail_orgs_due(arena *a, const char *week, char ***orgs, size_t *n) {
+  const char *p[] = {week};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT DISTINCT x.org FROM recognition x WHERE NOT x.revoked "
+                    "AND x.granted_at >= to_date($1, 'IYYY-\"W\"IW')::timestamptz "
+                    "AND x.granted_at < to_date($1, 'IYYY-\"W\"IW')::timestamptz + interval '7 days' "
+                    "AND NOT EXISTS (SELECT 1 FROM digest_mailed m WHERE m.org = x.org AND m.week = $1)",
+                    1, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *orgs = ARENA_ARRAY(a, char *, *n + 1);
+  for (size_t i = 0; i < *n; i++) (*orgs)[i] = arena_strdup(a, pg_str(r, (int)i, 0));
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_mail_channels(arena *a, const char *org, store_mail_channel **out, size_t *n) {
+  const char *p[] = {org};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT id, substr(url, 8), team FROM channel WHERE org = $1 AND deleted_at IS NULL "
+                    "AND format = 'email' AND (cardinality(kinds) = 0 OR 'digest' = ANY (kinds)) ORDER BY created_at",
+                    1, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, store_mail_channel, *n + 1);
+  for (size_t i = 0; i < *n; i++)
+    (*out)[i] = (store_mail_channel){.id = arena_strdup(a, pg_str(r, (int)i, 0)),
+                                     .to = arena_strdup(a, pg_str(r, (int)i, 1)),
+                                     .team = arena_strdup(a, pg_str(r, (int)i, 2))};
+  PQclear(r);
+  return RPC_OK;
+}
+
+static int mail_queue_tx(const char *org, const char *week, const char *event, const store_mail *mails, size_t nm,
+                         const store_mail_channel *chans, size_t nc, int *queued) {
+  const char *s[] = {org, week};
+  int rc = found_rows("INSERT INTO digest_mailed (org, week) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1", 2, s,
+                      queued);
+  for (size_t i = 0; !rc && *queued && i < nm; i++) {
+    const char *q[] = {org, event, mails[i].body, mails[i].to, mails[i].user_id};
+    rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body, mail_to, user_id) "
+                 "SELECT $1, NULL, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM preferences "
+                 "WHERE org = $1 AND user_id = $5 AND NOT weekly_digest) "
+                 "ON CONFLICT (org, user_id, event_id) WHERE channel_id IS NULL DO NOTHING",
+                 5, q);
+  }
+  for (size_t i = 0; !rc && *queued && i < nc; i++) {
+    const char *q[] = {org, chans[i].id, event, chans[i].body};
+    rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) VALUES ($1, $2::uuid, $3, $4) "
+                 "ON CONFLICT DO NOTHING",
+                 4, q);
+  }
+  return rc;
+}
+
+int store_mail_queue(const char *org, const char *week, const char *event, const store_mail *mails, size_t nm,
+                     const store_mail_channel *chans, size_t nc, int *queued) {
+  int rc = pg_exec("BEGIN", 0, NULL);
+  if (rc) return rc;
+  rc = mail_queue_tx(org, week, event, mails, nm, chans, nc, queued);
+  int end = pg_exec(rc || !*queued ? "ROLLBACK" : "COMMIT", 0, NULL);
   return rc ? rc : end;
 }

@@ -84,4 +84,23 @@ int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n);
 /* store_digest_queue records |week| as sent for |org| and queues |body| to its digest channels, atomically. */
 int store_digest_queue(const char *org, const char *week, const store_bodies *bodies, const char *event_id);
 
+/* The digest by email. */
+typedef struct store_mail {
+  const char *user_id, *to, *body;   /* a member, their address, the message */
+} store_mail;
+typedef struct store_mail_channel {
+  const char *id, *to, *team;        /* an email channel: its list address and team */
+  const char *body;                  /* the message, filled in by the caller */
+} store_mail_channel;
+/* store_mail_orgs_due: orgs with awards in |week| whose digest is not mailed yet. */
+int store_mail_orgs_due(arena *a, const char *week, char ***orgs, size_t *n);
+/* store_mail_channels: |org|'s email channels that take the digest. */
+int store_mail_channels(arena *a, const char *org, store_mail_channel **out, size_t *n);
+/* store_mail_queue records |week| as mailed for |org| and queues |event| to
+ * every member of |mails| who has not turned the digest off and to every
+ * channel of |chans|, atomically; *queued is 0 when another run (or
+ * replica) had done it already, and then nothing is queued. */
+int store_mail_queue(const char *org, const char *week, const char *event, const store_mail *mails, size_t nm,
+                     const store_mail_channel *chans, size_t nc, int *queued);
+
 #endif

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <errno.h>
@@ -299,6 +300,93 @@ void th_suite_stop(th_suite *s) {
 void th_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *spec) {
   char err[256];
   cr_assert_eq(pb_fill(a, d, m, spec, err, sizeof err), 0, "%s", err);
+}
+
+/* ---- a local SMTP sink ----------------------------------------------- */
+
+int th_smtp_start(th_smtp *p, int refuse_first) {
+  if (system("/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null") != 0)
+    cr_skip_test("python3-aiosmtpd is not installed (scripts/lib.sh installs it)");
+  memset(p, 0, sizeof *p);
+  snprintf(p->dir, sizeof p->dir, "/tmp/accolade-smtp-XXXXXX");
+  if (!mkdtemp(p->dir)) return -1;
+  p->proc.port = th_free_port();
+  snprintf(p->proc.addr, sizeof p->proc.addr, "127.0.0.1:%d", p->proc.port);
+  char port[16], refuse[16], script[600];
+  snprintf(port, sizeof port, "%d", p->proc.port);
+  snprintf(refuse, sizeof refuse, "%d", refuse_first);
+  snprintf(script, sizeof script, "%s/tests/support/smtp_sink.py", ACCOLADE_SOURCE_DIR);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execl("/usr/bin/python3", "python3", script, port, p->dir, refuse, (char *)NULL);
+    _exit(127);
+  }
+  p->proc.pid = pid;
+  for (int waited = 0; waited < 10000; waited += 50) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->proc.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    if (ok) return 0;
+    usleep(50 * 1000);
+  }
+  th_kill(&p->proc);
+  return -1;
+}
+
+/* smtp_files: how many messages the sink accepted for |rcpt| ("" all), the
+ * path of one of them in |first| (may be NULL), refusals in |*refused|. */
+static int smtp_files(const th_smtp *p, const char *rcpt, int *refused, char *first, size_t cap) {
+  DIR *d = opendir(p->dir);
+  int n = 0;
+  if (refused) *refused = 0;
+  if (!d) return 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!strncmp(e->d_name, "refused-", 8)) {
+      if (refused) (*refused)++;
+      continue;
+    }
+    const char *dash = strchr(e->d_name, '-'), *dot = strrchr(e->d_name, '.');
+    if (e->d_name[0] == '.' || !dash || !dot || strcmp(dot, ".eml")) continue;
+    if (*rcpt && ((size_t)(dot - dash - 1) != strlen(rcpt) || strncmp(dash + 1, rcpt, strlen(rcpt)))) continue;
+    if (!n && first) snprintf(first, cap, "%s/%s", p->dir, e->d_name);
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+int th_smtp_count(const th_smtp *p, const char *rcpt, int *refused) {
+  return smtp_files(p, rcpt, refused, NULL, 0);
+}
+
+char *th_smtp_message(const th_smtp *p, const char *rcpt) {
+  char path[600];
+  return smtp_files(p, rcpt, NULL, path, sizeof path) ? th_slurp(path) : NULL;
+}
+
+char *th_slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = malloc((size_t)(len > 0 ? len : 0) + 1);
+  size_t got = fread(s, 1, (size_t)(len > 0 ? len : 0), f);
+  s[got] = 0;
+  fclose(f);
+  return s;
+}
+
+void th_smtp_stop(th_smtp *p) {
+  th_stop(&p->proc);
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", p->dir);
+  if (system(cmd) != 0) {
+  }
 }
 
 char *th_http_get(int port, const char *path) {

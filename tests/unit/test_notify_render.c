@@ -25,6 +25,7 @@ static Accolade__V1__Digest digest(void) {
   Accolade__V1__Digest d = ACCOLADE__V1__DIGEST__INIT;
   accolade__v1__digest_item__init(&item1);
   item1.recipient_id = "lena";
+  item1.recipient_name = "Lena Fischer";
   item1.badge_id = "deal-closer";
   item1.badge_name = "Deal Closer";
   item1.points = 50;
@@ -132,7 +133,8 @@ Test(render, the_text_part_has_the_justification_as_written) {
   Accolade__V1__Digest d = digest();
   char *text = render_digest_text(&d, "demo", LINK);
   cr_assert(strstr(text, "RECOGNITION DIGEST - Week 47, 2026"));
-  cr_assert(strstr(text, "lena earned Deal Closer (+50 points)"));
+  cr_assert(strstr(text, "Lena Fischer earned Deal Closer (+50 points)"), "by name");
+  cr_assert(strstr(text, "jun earned Mentor"), "by id when no name is known");
   cr_assert(strstr(text, "<script>alert('x')</script>"), "plain text is not escaped");
   cr_assert(strstr(text, "9 of 15 members gave recognition, 12 received it."));
   free(text);
