@@ -9,6 +9,8 @@
 
 int store_settings(rpc_ctx *ctx, const char *org, Accolade__V1__OrgSettings **out);
 int store_settings_put(const char *org, const Accolade__V1__OrgSettings *s);
+/* store_time_zone_known: whether Postgres knows |tz| (pg_timezone_names). */
+int store_time_zone_known(const char *tz, int *known);
 
 int store_member_upsert(const char *org, const Accolade__V1__Member *m);
 int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out);

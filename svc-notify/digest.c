@@ -376,49 +376,67 @@ int digest_get(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
-void digest_last_week(digest_period *out) {
+int digest_due(rpc_ctx *ctx, const char *org, digest_period *out) {
+  Accolade__V1__GetOrgSettingsRequest req = ACCOLADE__V1__GET_ORG_SETTINGS_REQUEST__INIT;
+  identity as;
+  rpc_call_opts o = service_opts(ctx, &as, org);
+  Accolade__V1__OrgSettings *s = NULL;
+  rpc_status st;
+  if (rpc_call(svc_addr("nomination"), "/accolade.v1.NominationService/GetOrgSettings", &req.base,
+               &accolade__v1__org_settings__descriptor, &o, ctx->arena, (void **)&s, &st) != RPC_OK) {
+    log_warn("digest for org %s: svc-nomination GetOrgSettings: %s; trying at the next scan", org,
+             st.message ? st.message : "");
+    return -1;
+  }
   char week[16];
-  current_week(week, sizeof week, -7 * 86400);
-  digest_period_parse(week, "", out);
+  int isodow, hour;
+  if (store_local_clock(*s->time_zone ? s->time_zone : "UTC", week, sizeof week, &isodow, &hour) != RPC_OK) return -1;
+  int day = s->digest_weekday ? s->digest_weekday : 1;
+  if (isodow < day || (isodow == day && hour < s->digest_hour)) return 0;
+  digest_period now;
+  if (digest_period_parse(week, "", &now) != 0) return -1;
+  digest_period_before(&now, out);
+  return 1;
 }
 
-/* digest_post_due posts last week's digest to every "digest" channel of every
- * org that has one and has not had it yet, in each channel's format; returns
- * how many orgs. */
+/* digest_post_due posts each org's digest, when its schedule says so, to its
+ * "digest" channels that have not had it, in each channel's format; returns
+ * how many orgs it queued. */
 int digest_post_due(void) {
-  digest_period pd;
-  digest_last_week(&pd);
-  const char *week = pd.week;
   arena list;
   arena_init(&list);
   char **orgs;
   size_t n;
-  if (store_digest_orgs_due(&list, week, &orgs, &n) != RPC_OK) {
-    arena_free(&list);
-    return -1;
-  }
+  int queued_orgs = 0;
+  if (store_digest_channel_orgs(&list, &orgs, &n) != RPC_OK) n = 0, queued_orgs = -1;
   for (size_t i = 0; i < n; i++) {
     const char *org = orgs[i];
     arena a;
     rpc_ctx ctx;
     rpc_ctx_background(&ctx, &a, "digest", org);
+    digest_period pd;
+    int sent = 1, queued = 0;
     Accolade__V1__Digest d = ACCOLADE__V1__DIGEST__INIT;
-    if (digest_build(&ctx, org, &pd, "", &d) == RPC_OK) {
+    if (digest_due(&ctx, org, &pd) == 1 && store_digest_sent(org, pd.week, &sent) == RPC_OK && !sent &&
+        digest_build(&ctx, org, &pd, "", &d) == RPC_OK) {
       json_object *o = json_object_new_object();
       json_object_object_add(o, "text", json_object_new_string(d.markdown));
       json_object_object_add(o, "kind", json_object_new_string("digest"));
-      json_object_object_add(o, "week", json_object_new_string(week));
+      json_object_object_add(o, "week", json_object_new_string(pd.week));
       store_bodies bodies = {
           .json = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
           .slack = notify_adopt(&a, render_digest_slack(&d, digest_link_base())),
           .teams = notify_adopt(&a, render_digest_teams(&d, digest_link_base())),
       };
-      if (store_digest_queue(org, week, &bodies, arena_printf(&a, "digest:%s", week)) == RPC_OK)
-        log_info("weekly digest %s queued for org %s", week, org);
+      if (store_digest_queue(org, pd.week, &bodies, arena_printf(&a, "digest:%s", pd.week), &queued) == RPC_OK &&
+          queued) {
+        log_info("weekly digest %s queued for org %s", pd.week, org);
+        queued_orgs++;
+      }
       json_object_put(o);
     }
     arena_free(&a);
   }
   arena_free(&list);
-  return (int)n;
+  return queued_orgs;
 }

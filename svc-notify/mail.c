@@ -188,18 +188,29 @@ out:
   return result;
 }
 
+/* due: the week |org|'s digest is due by email for, if any (1). */
+static int due(const char *org, digest_period *p) {
+  arena a;
+  rpc_ctx ctx;
+  rpc_ctx_background(&ctx, &a, "digest-mail", org);
+  int pending = 0;
+  int rc = digest_due(&ctx, org, p) == 1 && store_mail_pending(org, p->week, &pending) == RPC_OK && pending;
+  arena_free(&a);
+  return rc;
+}
+
 int mail_digest_due(void) {
   if (!mail_configured()) return 0;
-  digest_period p;
-  digest_last_week(&p);
   arena list;
   arena_init(&list);
   char **orgs;
   size_t n;
   int done = 0;
-  if (store_mail_orgs_due(&list, p.week, &orgs, &n) != RPC_OK) done = -1;
-  for (size_t i = 0; done >= 0 && i < n; i++)
-    if (mail_org(orgs[i], &p) > 0) done++;
+  if (store_mail_orgs(&list, &orgs, &n) != RPC_OK) done = -1;
+  for (size_t i = 0; done >= 0 && i < n; i++) {
+    digest_period p;
+    if (due(orgs[i], &p) && mail_org(orgs[i], &p) > 0) done++;
+  }
   arena_free(&list);
   return done;
 }

@@ -76,8 +76,13 @@ const char *digest_link_base(void);
  * and |team| ("" for the whole org), asking the other services for images,
  * participation and boards. RPC_OK or a pg.h code. */
 int digest_build(rpc_ctx *ctx, const char *org, const digest_period *p, const char *team, Accolade__V1__Digest *out);
-/* digest_last_week: the ISO week before this one, which the jobs send. */
-void digest_last_week(digest_period *out);
+/* digest_due: whether |org|'s weekly digest is due by its schedule (time
+ * zone, ISO weekday and hour in svc-nomination's org settings: due from that
+ * local day and hour on), and then, in |out|, which week: the one before the
+ * local week. 1 due, 0 not yet, -1 unknown (svc-nomination did not answer:
+ * nothing goes out early or late by a guess; the next scan asks again).
+ * Each job keeps a row per org and week, so it sends once across replicas. */
+int digest_due(rpc_ctx *ctx, const char *org, digest_period *out);
 /* notify_adopt: |s| (malloc'd, from render.h) copied into |a|, then freed. */
 char *notify_adopt(arena *a, char *s);
 

@@ -465,14 +465,10 @@ int store_digest_category_weeks(arena *a, const char *org, const char *team, con
   return RPC_OK;
 }
 
-int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n) {
-  const char *p[] = {week};
+/* org_list runs |sql| (one column of orgs) into |*orgs|. */
+static int org_list(arena *a, const char *sql, char ***orgs, size_t *n) {
   PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT DISTINCT c.org FROM channel c WHERE c.deleted_at IS NULL AND 'digest' = ANY (c.kinds) "
-                    "AND c.format <> 'email' "
-                    "AND NOT EXISTS (SELECT 1 FROM digest_sent s WHERE s.org = c.org AND s.week = $1)",
-                    1, p);
+  int rc = pg_query(&r, sql, 0, NULL);
   if (rc) return rc;
   *n = (size_t)PQntuples(r);
   *orgs = ARENA_ARRAY(a, char *, *n + 1);
@@ -481,38 +477,64 @@ int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n) {
   return RPC_OK;
 }
 
-int store_digest_queue(const char *org, const char *week, const store_bodies *b, const char *event_id) {
+int store_digest_channel_orgs(arena *a, char ***orgs, size_t *n) {
+  return org_list(a,
+                  "SELECT DISTINCT org FROM channel WHERE deleted_at IS NULL AND 'digest' = ANY (kinds) "
+                  "AND format <> 'email'",
+                  orgs, n);
+}
+
+int store_digest_sent(const char *org, const char *week, int *sent) {
+  const char *p[] = {org, week};
+  return found_rows("SELECT 1 FROM digest_sent WHERE org = $1 AND week = $2", 2, p, sent);
+}
+
+int store_local_clock(const char *tz, char *week, size_t cap, int *isodow, int *hour) {
+  const char *p[] = {tz};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT to_char(now() AT TIME ZONE $1, 'IYYY-\"W\"IW'), "
+                    "extract(isodow from now() AT TIME ZONE $1)::int, extract(hour from now() AT TIME ZONE $1)::int",
+                    1, p);
+  if (rc) return rc;
+  snprintf(week, cap, "%s", pg_str(r, 0, 0));
+  *isodow = (int)pg_int(r, 0, 1);
+  *hour = (int)pg_int(r, 0, 2);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_digest_queue(const char *org, const char *week, const store_bodies *b, const char *event_id, int *queued) {
   int rc = pg_exec("BEGIN", 0, NULL);
   if (rc) return rc;
   const char *s[] = {org, week};
   const char *q[] = {org, event_id, b->json, b->slack, b->teams};
-  rc = pg_exec("INSERT INTO digest_sent (org, week) VALUES ($1, $2)", 2, s);
-  if (!rc)
+  rc = found_rows("INSERT INTO digest_sent (org, week) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1", 2, s,
+                  queued);
+  if (!rc && *queued)
     rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $2, " BODY_BY_FORMAT("$3", "$4", "$5")
                  " FROM channel WHERE org = $1 AND deleted_at IS NULL AND 'digest' = ANY (kinds) AND format <> 'email' "
                  "ON CONFLICT DO NOTHING",
                  5, q);
-  int end = pg_exec(rc ? "ROLLBACK" : "COMMIT", 0, NULL);
+  int end = pg_exec(rc || !*queued ? "ROLLBACK" : "COMMIT", 0, NULL);
   return rc ? rc : end;
 }
 
 /* ---- the digest by email --------------------------------------------- */
 
-int store_mail_orgs_due(arena *a, const char *week, char ***orgs, size_t *n) {
-  const char *p[] = {week};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT DISTINCT x.org FROM recognition x WHERE NOT x.revoked "
-                    "AND x.granted_at >= to_date($1, 'IYYY-\"W\"IW')::timestamptz "
-                    "AND x.granted_at < to_date($1, 'IYYY-\"W\"IW')::timestamptz + interval '7 days' "
-                    "AND NOT EXISTS (SELECT 1 FROM digest_mailed m WHERE m.org = x.org AND m.week = $1)",
-                    1, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *orgs = ARENA_ARRAY(a, char *, *n + 1);
-  for (size_t i = 0; i < *n; i++) (*orgs)[i] = arena_strdup(a, pg_str(r, (int)i, 0));
-  PQclear(r);
-  return RPC_OK;
+int store_mail_orgs(arena *a, char ***orgs, size_t *n) {
+  return org_list(a,
+                  "SELECT DISTINCT org FROM recognition WHERE NOT revoked AND granted_at > now() - interval '15 days'",
+                  orgs, n);
+}
+
+int store_mail_pending(const char *org, const char *week, int *pending) {
+  const char *p[] = {org, week};
+  return found_rows("SELECT 1 FROM recognition x WHERE x.org = $1 AND NOT x.revoked "
+                    "AND x.granted_at >= to_date($2, 'IYYY-\"W\"IW')::timestamptz "
+                    "AND x.granted_at < to_date($2, 'IYYY-\"W\"IW')::timestamptz + interval '7 days' "
+                    "AND NOT EXISTS (SELECT 1 FROM digest_mailed m WHERE m.org = $1 AND m.week = $2) LIMIT 1",
+                    2, p, pending);
 }
 
 int store_mail_channels(arena *a, const char *org, store_mail_channel **out, size_t *n) {

@@ -79,10 +79,18 @@ int store_digest_endorsed(arena *a, const char *const *period_params, Accolade__
  * at least one row, with 0 awards when it had none); |*badge_ids| parallel. */
 int store_digest_category_weeks(arena *a, const char *org, const char *team, const char *end,
                                 Accolade__V1__DigestCategoryWeek ***out, char ***badge_ids, size_t *n);
-/* store_digest_orgs_due: orgs with a "digest" channel and no digest sent for |week|. */
-int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n);
-/* store_digest_queue records |week| as sent for |org| and queues |body| to its digest channels, atomically. */
-int store_digest_queue(const char *org, const char *week, const store_bodies *bodies, const char *event_id);
+/* store_digest_channel_orgs: orgs with a webhook channel that takes the digest. */
+int store_digest_channel_orgs(arena *a, char ***orgs, size_t *n);
+/* store_digest_sent: whether |org|'s channels had the digest of |week|. */
+int store_digest_sent(const char *org, const char *week, int *sent);
+/* store_local_clock: now in time zone |tz|: its ISO week, ISO weekday (1
+ * Monday) and hour. */
+int store_local_clock(const char *tz, char *week, size_t cap, int *isodow, int *hour);
+/* store_digest_queue records |week| as sent for |org| and queues |bodies| to
+ * its digest channels, atomically; *queued is 0 (and nothing is queued) when
+ * it was sent already, by this run or another replica's. */
+int store_digest_queue(const char *org, const char *week, const store_bodies *bodies, const char *event_id,
+                       int *queued);
 
 /* The digest by email. */
 typedef struct store_mail {
@@ -92,8 +100,10 @@ typedef struct store_mail_channel {
   const char *id, *to, *team;        /* an email channel: its list address and team */
   const char *body;                  /* the message, filled in by the caller */
 } store_mail_channel;
-/* store_mail_orgs_due: orgs with awards in |week| whose digest is not mailed yet. */
-int store_mail_orgs_due(arena *a, const char *week, char ***orgs, size_t *n);
+/* store_mail_orgs: orgs with awards in the last 15 days (a digest to mail, maybe). */
+int store_mail_orgs(arena *a, char ***orgs, size_t *n);
+/* store_mail_pending: |org| had awards in |week| and its digest is not mailed yet. */
+int store_mail_pending(const char *org, const char *week, int *pending);
 /* store_mail_channels: |org|'s email channels that take the digest. */
 int store_mail_channels(arena *a, const char *org, store_mail_channel **out, size_t *n);
 /* store_mail_queue records |week| as mailed for |org| and queues |event| to

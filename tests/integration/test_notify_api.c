@@ -24,16 +24,23 @@ static const char *dsn;
 static char org[64];
 static identity svc, ann, admin;
 
+/* svc-notify's environment; the last slots are free for a test to add to. */
+static const char *nt_env[12];
+
 static void setup(void) {
   th_init();
   static char pg[600];
   dsn = th_new_database("notify");
   snprintf(pg, sizeof pg, "ACCOLADE_NOTIFY_PG=%s", dsn);
-  static char lb[64];   /* no svc-leaderboard here: the digest must say so */
+  /* no svc-leaderboard, svc-award or svc-nomination here: the digest must say so */
+  static char lb[64], aw[64], no[64];
   snprintf(lb, sizeof lb, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:%d", th_free_port());
-  const char *env[] = {pg, lb, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50",
+  snprintf(aw, sizeof aw, "ACCOLADE_AWARD_ADDR=127.0.0.1:%d", th_free_port());
+  snprintf(no, sizeof no, "ACCOLADE_NOMINATION_ADDR=127.0.0.1:%d", th_free_port());
+  const char *env[] = {pg, lb, aw, no, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50",
                        "ACCOLADE_NOTIFY_DIGEST_SCAN_MS=200", NULL};
-  cr_assert_eq(th_start(&nt, th_bin("svc-notify"), env), 0, "svc-notify did not start");
+  memcpy(nt_env, env, sizeof env);
+  cr_assert_eq(th_start(&nt, th_bin("svc-notify"), nt_env), 0, "svc-notify did not start");
   static int seq;
   snprintf(org, sizeof org, "nt-%d-%d", getpid(), seq++);
   th_as(&svc, org, "svc:award", "service", "");
@@ -506,6 +513,15 @@ Test(notify, the_weekly_digest_lists_top_recognitions_and_new_badge_holders) {
 }
 
 Test(notify, channels_that_ask_for_the_digest_receive_it) {
+  /* the schedule (org settings) comes from svc-nomination: the default one, due as the week begins */
+  th_proc nom;
+  static char npg[600], naddr[96];
+  snprintf(npg, sizeof npg, "ACCOLADE_NOMINATION_PG=%s", dsn);
+  const char *nenv[] = {npg, NULL};
+  cr_assert_eq(th_start(&nom, th_bin("svc-nomination"), nenv), 0, "svc-nomination did not start");
+  snprintf(naddr, sizeof naddr, "ACCOLADE_NOMINATION_ADDR=%s", nom.addr);
+  nt_env[3] = naddr;
+  cr_assert_eq(th_restart(&nt, th_bin("svc-notify"), nt_env), 0);
   receiver rcv;
   receiver_start(&rcv, 0);
   arena a;
@@ -533,6 +549,7 @@ Test(notify, channels_that_ask_for_the_digest_receive_it) {
   cr_assert_eq(atomic_load(&rcv.requests), 1, "once per week");
   arena_free(&a);
   receiver_stop(&rcv);
+  cr_assert_eq(th_stop(&nom), 0);
 }
 
 /* Asserts |rc| is INVALID_ARGUMENT and the message names |field|. */
