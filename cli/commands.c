@@ -239,9 +239,12 @@ static const command COMMANDS[] = {
 
     /* admin: channels */
     {"channels", "create", NT "CreateChannel", D(create_channel_request), D(channel),
-     {{"url", "channel.url", A_VAL, REQUIRED, NULL}, {"secret", "channel.secret", A_VAL, REQUIRED, NULL},
-      {"kinds", "channel.kinds[]", A_LIST, 0, NULL}, {"team", "channel.team", A_VAL, 0, NULL}},
-     NULL, NULL, NULL, 0, NULL, NULL, 0, "a webhook (--url --secret, --kinds award_granted,digest, --team)"},
+     {{"url", "channel.url", A_VAL, REQUIRED, NULL}, {"secret", "channel.secret", A_VAL, 0, NULL},
+      {"kinds", "channel.kinds[]", A_LIST, 0, NULL}, {"team", "channel.team", A_VAL, 0, NULL},
+      {"format", "channel.format", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, 0, NULL, NULL, 0,
+     "a webhook (--url --secret, --kinds award_granted,digest, --team, --format json|slack|teams) or an email list "
+     "for the digest (--url mailto:list@example.com --format email)"},
     {"channels", "delete", NT "DeleteChannel", D(delete_channel_request), D(delete_channel_response),
      {{"ID", "channel_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "delete a webhook"},
     {"channels", "test", NT "TestChannel", D(test_channel_request), D(test_channel_response),
@@ -251,7 +254,7 @@ static const command COMMANDS[] = {
      "id,event_id,status,attempts,last_error,create_time_ms", F_IDEM, NULL, NULL, 0,
      "a webhook's deliveries, attempts and errors"},
     {"channels", NULL, NT "ListChannels", D(list_channels_request), D(list_channels_response), {PAGE}, NULL,
-     "channels", "id,url,kinds,team,create_time_ms", F_IDEM, NULL, NULL, 0, "the webhooks"},
+     "channels", "id,url,format,kinds,team,create_time_ms", F_IDEM, NULL, NULL, 0, "the webhooks and email lists"},
 };
 
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

@@ -16,8 +16,13 @@
  *   the last id it saw misses nothing and sees nothing twice. A stream queries
  *   Postgres when woken by LISTEN/NOTIFY for its member (live.c), not on a
  *   timer: idle streams cost no queries (one every 5 s as a safety net).
- * - Webhooks: JSON that Slack-style incoming webhooks accept ("text", plus
- *   structured fields), signed with headers X-Accolade-Timestamp and
+ * - Webhooks: each channel has a format. "json" (the default) is JSON that
+ *   Slack-style incoming webhooks accept ("text", plus structured fields);
+ *   "slack" is Block Kit (header, who and badge, the justification quoted,
+ *   a button to ACCOLADE_NOTIFY_LINK_BASE/recognitions/<id> when that is
+ *   set); "teams" a message with one Adaptive Card 1.4 (render.h). The
+ *   intake renders all three and each channel's row takes its own. Signed
+ *   with headers X-Accolade-Timestamp and
  *   X-Accolade-Signature: sha256=HMAC(secret, timestamp + "." + body).
  *   Failures and 5xx are retried with backoff (1 s doubling, 5 attempts;
  *   ACCOLADE_NOTIFY_RETRY_BASE_MS sets the first delay), then
@@ -31,9 +36,24 @@
  *   NominationApproved event carries the count), and the week's movers: the
  *   weekly member board of svc-leaderboard (GetTop, this week and the week
  *   before). If svc-leaderboard does not answer, the digest says so
- *   (movers_unavailable) and is otherwise whole. Channels whose kinds include
- *   "digest" get last week's digest once (digest_sent), checked every
- *   ACCOLADE_NOTIFY_DIGEST_SCAN_MS (default 1 h). Nudges are svc-nomination's
+ *   (movers_unavailable) and is otherwise whole. A digest covers an ISO week
+ *   or a calendar month (UTC bounds) and also carries badge images (svc-award
+ *   ListBadges), awards by category for 12 weeks, participation (svc-nomination
+ *   GetParticipationStats) and the period's board of teams (or of the team's
+ *   members); each missing source is said so in the render, never an error.
+ *   GetDigest with format HTML or TEXT renders it (render.c: one
+ *   self-contained HTML email with inline SVG charts, and its plain text).
+ * - The weekly job (every ACCOLADE_NOTIFY_DIGEST_SCAN_MS, default 1 h) asks
+ *   svc-nomination for each org's schedule (time zone, ISO weekday, hour;
+ *   default Monday 00:00 UTC) and from that local hour on sends the local
+ *   week before: to channels whose kinds include "digest" (digest_sent) and,
+ *   when ACCOLADE_SMTP_URL is set, by email (mail.c, digest_mailed) to each
+ *   active member with an address who has not turned the digest off and to
+ *   email channels (mailto: list addresses; a team's gets the team's digest).
+ *   One row per org and week, inserted in the same transaction as the
+ *   deliveries, makes it once across replicas and restarts; member mails are
+ *   deliveries unique per member and week, with the webhooks' lease, retries
+ *   and dead-letter (SMTP 4xx retried, 5xx dead). Nudges are svc-nomination's
  *   weekly job; they arrive here as events.
  */
 #ifndef NOTIFY_H

@@ -309,15 +309,20 @@ static void receiver_start(receiver *r, int fail_first) {
   pthread_create(&r->thread, NULL, serve, r);
 }
 
-static char *create_channel(arena *a, const char *url, rpc_status *st, int *rc) {
+static char *create_channel_as(arena *a, const char *url, const char *format, rpc_status *st, int *rc) {
   Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
   c.url = (char *)url;
   c.secret = SECRET;
+  c.format = (char *)format;
   Accolade__V1__CreateChannelRequest r = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
   r.channel = &c;
   Accolade__V1__Channel *out;
   *rc = th_call(nt.addr, SVC "CreateChannel", &r, &accolade__v1__channel__descriptor, &admin, a, (void **)&out, st);
   return *rc == RPC_OK ? out->id : NULL;
+}
+
+static char *create_channel(arena *a, const char *url, rpc_status *st, int *rc) {
+  return create_channel_as(a, url, "", st, rc);
 }
 
 static Accolade__V1__Delivery *wait_delivery(arena *a, const char *channel, const char *status) {
@@ -550,6 +555,46 @@ Test(notify, channels_that_ask_for_the_digest_receive_it) {
   arena_free(&a);
   receiver_stop(&rcv);
   cr_assert_eq(th_stop(&nom), 0);
+}
+
+/* Each channel gets the payload of its format: Slack Block Kit, a Teams
+ * Adaptive Card, the plain JSON; all from the one event. */
+Test(notify, slack_and_teams_channels_get_their_own_payloads) {
+  receiver slack, teams, plain;
+  arena a;
+  arena_init(&a);
+  receiver *r[] = {&slack, &teams, &plain};
+  const char *formats[] = {"slack", "teams", "json"};
+  char *ids[3];
+  for (int i = 0; i < 3; i++) {
+    receiver_start(r[i], 0);
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", r[i]->port);
+    rpc_status st;
+    int rc;
+    ids[i] = create_channel_as(&a, url, formats[i], &st, &rc);
+    cr_assert_eq(rc, RPC_OK, "%s", st.message);
+  }
+  cr_assert_eq(publish("ev-chat", "ann", NULL), RPC_OK);
+  for (int i = 0; i < 3; i++) {
+    Accolade__V1__Delivery *d = wait_delivery(&a, ids[i], "delivered");
+    cr_assert(d && !strcmp(d->status, "delivered"), "%s channel", formats[i]);
+  }
+  cr_assert(strstr(slack.last_body, "\"blocks\":[{\"type\":\"header\""), "%s", slack.last_body);
+  cr_assert(strstr(slack.last_body, "\"text\":\"*Who*\\nann\""), "%s", slack.last_body);
+  cr_assert(strstr(slack.last_body, ">Closed Northwind"), "the justification as a quote: %s", slack.last_body);
+  cr_assert(strstr(teams.last_body, "\"contentType\":\"application/vnd.microsoft.card.adaptive\""), "%s",
+            teams.last_body);
+  cr_assert(strstr(teams.last_body, "\"type\":\"AdaptiveCard\""), "%s", teams.last_body);
+  cr_assert(strstr(plain.last_body, "\"text\":\"ann earned Deal Closer"), "%s", plain.last_body);
+  cr_assert_null(strstr(plain.last_body, "blocks"));
+  rpc_status st;
+  int rc;
+  create_channel_as(&a, "http://127.0.0.1:9/hook", "discord", &st, &rc);
+  cr_assert_eq(rc, RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "channel.format"), "%s", st.message);
+  for (int i = 0; i < 3; i++) receiver_stop(r[i]);
+  arena_free(&a);
 }
 
 /* Asserts |rc| is INVALID_ARGUMENT and the message names |field|. */
