@@ -357,6 +357,32 @@ int store_reflect(const char *org, const char *id, const char *user, const char 
   return pg_exec("INSERT INTO reflection (nomination_id, org, user_id, text) VALUES ($1::uuid, $2, $3, $4)", 4, p);
 }
 
+int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n,
+                      Accolade__V1__Reflection ***out, size_t *nout) {
+  const char *p[] = {org, pg_text_array(ctx->arena, ids, n)};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT r.nomination_id, r.user_id, r.text, (extract(epoch from r.created_at) * 1000)::bigint "
+                    "FROM reflection r JOIN nomination n ON n.id = r.nomination_id AND n.org = r.org "
+                    "WHERE r.org = $1 AND r.nomination_id = ANY ($2::uuid[]) AND n.status = 2 AND n.public "
+                    "ORDER BY r.created_at, r.user_id",
+                    2, p);
+  if (rc) return rc;
+  *nout = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Reflection *, *nout + 1);
+  for (size_t i = 0; i < *nout; i++) {
+    Accolade__V1__Reflection *x = ARENA_NEW(ctx->arena, Accolade__V1__Reflection);
+    accolade__v1__reflection__init(x);
+    x->nomination_id = dup(ctx, r, (int)i, 0);
+    x->user_id = dup(ctx, r, (int)i, 1);
+    x->text = dup(ctx, r, (int)i, 2);
+    x->create_time_ms = pg_int(r, (int)i, 3);
+    (*out)[i] = x;
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
 int store_index_doc(const char *org, const char *id) {
   const char *p[] = {org, id};
   return pg_exec(

@@ -51,6 +51,10 @@ int store_nomination_list(rpc_ctx *ctx, const char *org, const char *user, int r
                           Accolade__V1__Nomination ***out, int64_t **cursors, size_t *n);
 int store_endorse(const char *org, const char *id, const char *user, const char *comment, int64_t *count);
 int store_reflect(const char *org, const char *id, const char *user, const char *text);
+/* store_reflections: the reflections on those of |ids| (n of them) that are
+ * approved public nominations of |org|, oldest first. */
+int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n,
+                      Accolade__V1__Reflection ***out, size_t *nout);
 /* store_index_doc (re)indexes an approved public nomination for search. */
 int store_index_doc(const char *org, const char *id);
 int store_search(rpc_ctx *ctx, const char *org, const Accolade__V1__SearchRecognitionsRequest *r, int limit,

@@ -254,6 +254,39 @@ static void board(rpc_ctx *ctx, const char *org, const digest_period *p, const c
   }
 }
 
+/* reflections: what the nominees of the top recognitions wrote back
+ * (svc-nomination); none when it does not answer. */
+static void reflections(rpc_ctx *ctx, const char *org, Accolade__V1__Digest *out) {
+  Accolade__V1__ListReflectionsRequest req = ACCOLADE__V1__LIST_REFLECTIONS_REQUEST__INIT;
+  req.nomination_ids = ARENA_ARRAY(ctx->arena, char *, out->n_top_recognitions + 1);
+  for (size_t i = 0; i < out->n_top_recognitions; i++) {
+    char *id = out->top_recognitions[i]->source_id;
+    if (strlen(id) == 36 && strspn(id, "0123456789abcdef-") == 36) req.nomination_ids[req.n_nomination_ids++] = id;
+  }
+  if (!req.n_nomination_ids) return;
+  identity as;
+  rpc_call_opts o = service_opts(ctx, &as, org);
+  Accolade__V1__ListReflectionsResponse *r = NULL;
+  rpc_status st;
+  if (rpc_call(svc_addr("nomination"), "/accolade.v1.NominationService/ListReflections", &req.base,
+               &accolade__v1__list_reflections_response__descriptor, &o, ctx->arena, (void **)&r, &st) != RPC_OK) {
+    log_warn("digest for org %s: svc-nomination ListReflections: %s", org, st.message ? st.message : "");
+    return;
+  }
+  for (size_t i = 0; i < out->n_top_recognitions; i++) {
+    Accolade__V1__DigestItem *it = out->top_recognitions[i];
+    it->reflections = ARENA_ARRAY(ctx->arena, Accolade__V1__DigestReflection *, r->n_reflections + 1);
+    for (size_t k = 0; k < r->n_reflections; k++) {
+      if (strcmp(r->reflections[k]->nomination_id, it->source_id)) continue;
+      Accolade__V1__DigestReflection *x = ARENA_NEW(ctx->arena, Accolade__V1__DigestReflection);
+      accolade__v1__digest_reflection__init(x);
+      x->user_id = r->reflections[k]->user_id;
+      x->text = r->reflections[k]->text;
+      it->reflections[it->n_reflections++] = x;
+    }
+  }
+}
+
 /* the catalog's category of |badge_id|, else |fallback|. */
 static char *category_of(const Accolade__V1__ListBadgesResponse *cat, const char *badge_id, char *fallback) {
   for (size_t i = 0; cat && i < cat->n_badges; i++)
@@ -296,6 +329,7 @@ int digest_build(rpc_ctx *ctx, const char *org, const digest_period *pd, const c
     if (!*c->category && c->awards) c->category = category_of(cat, cw_badges[i], c->category);
   }
   participation(ctx, org, pd, team, out);
+  reflections(ctx, org, out);
   if (!out->movers_unavailable) board(ctx, org, pd, team, out);
   size_t cap = 1024 + 600 * (out->n_top_recognitions + out->n_new_badge_holders + out->n_movers) +
                3000 * out->n_most_endorsed;

@@ -407,6 +407,13 @@ char *render_digest_html(const Accolade__V1__Digest *d, const char *org, const c
                "border-left:3px solid #2563eb;border-radius:4px;\">");
     sb_esc(&b, it->justification);
     sb_str(&b, "</p>");
+    for (size_t k = 0; k < it->n_reflections; k++) {
+      sb_str(&b, "<p class=\"reflection\" style=\"margin:6px 0 0 0;font-size:14px;font-style:italic;\">");
+      sb_esc(&b, it->reflections[k]->user_id);
+      sb_str(&b, " reflects: &ldquo;");
+      sb_esc(&b, it->reflections[k]->text);
+      sb_str(&b, "&rdquo;</p>");
+    }
     sb link = {0};
     if (link_to(&link, link_base, it->source_id)) {
       sb_str(&b, "<p style=\"margin:6px 0 0 0;font-size:13px;\"><a href=\"");
@@ -512,6 +519,8 @@ char *render_digest_text(const Accolade__V1__Digest *d, const char *org, const c
     const Accolade__V1__DigestItem *it = d->top_recognitions[i];
     sb_printf(&b, "* %s earned %s (+%lld points)\n  \"%s\"\n", item_name(it), it->badge_name, (long long)it->points,
               it->justification);
+    for (size_t k = 0; k < it->n_reflections; k++)
+      sb_printf(&b, "  %s reflects: \"%s\"\n", it->reflections[k]->user_id, it->reflections[k]->text);
     sb link = {0};
     if (link_to(&link, link_base, it->source_id)) sb_printf(&b, "  %s\n", link.p);
     free(link.p);

@@ -15,11 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "accolade/v1/nomination.pb-c.h"
 #include "harness.h"
 
 #define SECRET "newsletter-suite-secret"
 #define ARTIFACTS ACCOLADE_SOURCE_DIR "/build/artifacts/newsletter"
 #define HOSTILE "<script>document.title='pwned'</script> Rewrote the Initech onboarding guide & cut setup time in half"
+#define REFLECTION "What I would do again: ask the support team which step <b>hurts</b> most, first."
 
 static th_suite suite;
 static char org[64];
@@ -106,9 +108,17 @@ Test(newsletter, the_demo_digest_opens_in_chromium_with_every_image_and_chart_an
                    "--policy auto --description 'The week s biggest save.' --criteria 'Picked by the team.'",
                    "/dev/null"),
                0, "see %s/cli.err", ARTIFACTS);
-  cr_assert_eq(cli("jun", "member", "nominate --badge hero --to lena --why \"" HOSTILE "\" --request-id hero-1",
-                   "/dev/null"),
+  const char *nominated = ARTIFACTS "/hero.json";
+  cr_assert_eq(cli("jun", "member", "--json nominate --badge hero --to lena --why \"" HOSTILE "\" --request-id hero-1",
+                   nominated),
                0, "see %s/cli.err", ARTIFACTS);
+  char *hero_json = slurp(nominated);
+  json_object *hero = json_tokener_parse(hero_json);
+  free(hero_json);
+  cr_assert_not_null(hero);
+  char reflect[512];
+  snprintf(reflect, sizeof reflect, "reflect %s --text \"" REFLECTION "\"", json_object_get_string(key(hero, "id")));
+  json_object_put(hero);
   const char *data = ARTIFACTS "/digest.json";
   json_object *d = NULL, *top = NULL;
   for (int i = 0; i < 100; i++) {   /* the award reaches svc-notify through two outboxes */
@@ -119,12 +129,19 @@ Test(newsletter, the_demo_digest_opens_in_chromium_with_every_image_and_chart_an
     free(s);
     json_object *tops = key(d, "top_recognitions");
     top = json_object_array_length(tops) ? json_object_array_get_idx(tops, 0) : NULL;
-    if (top && !strcmp(json_object_get_string(key(top, "badge_id")), "hero")) break;
+    if (top && !strcmp(json_object_get_string(key(top, "badge_id")), "hero") &&
+        json_object_array_length(key(top, "reflections")))
+      break;
+    if (top && !strcmp(json_object_get_string(key(top, "badge_id")), "hero"))   /* approved: lena may reflect */
+      cli("lena", "member", reflect, "/dev/null");
     usleep(200 * 1000);
   }
   cr_assert(top && !strcmp(json_object_get_string(key(top, "badge_id")), "hero"), "the hero award never arrived: %s",
             json_object_to_json_string(d));
   cr_assert_str_eq(json_object_get_string(key(top, "justification")), HOSTILE);
+  json_object *refl = json_object_array_get_idx(key(top, "reflections"), 0);
+  cr_assert(refl && !strcmp(json_object_get_string(key(refl, "text")), REFLECTION), "lena's reflection: %s",
+            json_object_to_json_string(top));
   cr_assert_gt(json_object_array_length(key(d, "new_badge_holders")), 3, "the demo's awards are this week's");
 
   const char *page = ARTIFACTS "/digest.html";
@@ -161,6 +178,7 @@ Test(newsletter, the_demo_digest_opens_in_chromium_with_every_image_and_chart_an
   const char *text = json_object_get_string(key(r, "text"));
   cr_assert(strstr(text, HOSTILE), "the top recognition's text (with its <script> as text) is not on the page");
   cr_assert(strstr(text, "Hero <b>of</b> the week"), "the badge name is text too");
+  cr_assert(strstr(text, "lena reflects: \u201c" REFLECTION "\u201d"), "the reflection is under it: %s", text);
   cr_assert(strstr(text, "Lena Fischer earned Hero"), "the recipient is named");
   cr_assert_null(strstr(text, "not available right now"), "every service answered: %s", text);
 
@@ -172,5 +190,24 @@ Test(newsletter, the_demo_digest_opens_in_chromium_with_every_image_and_chart_an
   free(png);
   json_object_put(r);
   json_object_put(d);
+
+  /* ListReflections (what the digest reads) names a bad field */
+  arena a;
+  arena_init(&a);
+  identity ada;
+  th_as(&ada, org, "ada", "admin", "");
+  Accolade__V1__ListReflectionsRequest lr = ACCOLADE__V1__LIST_REFLECTIONS_REQUEST__INIT;
+  void *out;
+  rpc_status rs;
+  cr_assert_eq(th_call(suite.nomination.addr, "/accolade.v1.NominationService/ListReflections", &lr,
+                       &accolade__v1__list_reflections_response__descriptor, &ada, &a, &out, &rs), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(rs.message, "nomination_ids"), "%s", rs.message);
+  char *bad[] = {"not-a-uuid"};
+  lr.nomination_ids = bad;
+  lr.n_nomination_ids = 1;
+  cr_assert_eq(th_call(suite.nomination.addr, "/accolade.v1.NominationService/ListReflections", &lr,
+                       &accolade__v1__list_reflections_response__descriptor, &ada, &a, &out, &rs), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(rs.message, "nomination_ids"), "%s", rs.message);
+  arena_free(&a);
   th_suite_stop(&suite);
 }

@@ -11,6 +11,8 @@
 #define LINK "https://accolade.example.com"
 
 static Accolade__V1__DigestItem item1, item2;
+static Accolade__V1__DigestReflection refl;
+static Accolade__V1__DigestReflection *refls[1] = {&refl};
 static Accolade__V1__DigestItem *tops[2] = {&item1, &item2};
 static Accolade__V1__DigestBadge badge_url, badge_js;
 static Accolade__V1__DigestBadge *badges[2] = {&badge_url, &badge_js};
@@ -31,6 +33,11 @@ static Accolade__V1__Digest digest(void) {
   item1.points = 50;
   item1.justification = "<script>alert('x')</script> & closed Initech \"early\"";
   item1.source_id = "nom 1/2";
+  accolade__v1__digest_reflection__init(&refl);
+  refl.user_id = "lena";
+  refl.text = "Write the <i>plan</i> down early";
+  item1.reflections = refls;
+  item1.n_reflections = 1;
   accolade__v1__digest_item__init(&item2);
   item2.recipient_id = "jun";
   item2.badge_id = "mentor";
@@ -92,6 +99,8 @@ Test(render, user_text_in_the_html_is_escaped) {
   cr_assert(strstr(html, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; closed Initech &quot;early&quot;"),
             "the justification is shown as text");
   cr_assert(strstr(html, "demo&lt;org&gt;"));
+  cr_assert(strstr(html, "lena reflects: &ldquo;Write the &lt;i&gt;plan&lt;/i&gt; down early&rdquo;"),
+            "the reflection, escaped, under its recognition");
   cr_assert_null(strstr(html, "<b>enablement</b>"), "a category is text in the chart legend too");
   cr_assert(strstr(html, "&lt;b&gt;enablement&lt;/b&gt;"));
   cr_assert(strstr(html, "href=\"" LINK "/recognitions/nom%201%2F2\""), "the link escapes the id");
@@ -136,6 +145,7 @@ Test(render, the_text_part_has_the_justification_as_written) {
   cr_assert(strstr(text, "Lena Fischer earned Deal Closer (+50 points)"), "by name");
   cr_assert(strstr(text, "jun earned Mentor"), "by id when no name is known");
   cr_assert(strstr(text, "<script>alert('x')</script>"), "plain text is not escaped");
+  cr_assert(strstr(text, "lena reflects: \"Write the <i>plan</i> down early\""));
   cr_assert(strstr(text, "9 of 15 members gave recognition, 12 received it."));
   free(text);
 }
