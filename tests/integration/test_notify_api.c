@@ -509,7 +509,41 @@ Test(notify, the_weekly_digest_lists_top_recognitions_and_new_badge_holders) {
   r.team = "west";
   cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK);
   cr_assert_eq(d->n_most_endorsed, 0, "no award of d1 or d2 went to team west");
+  /* the month: November 2026 holds all four awards; rendered as HTML and text */
   r.team = "";
+  r.week = "";
+  r.month = "2026-11";
+  r.format = ACCOLADE__V1__DIGEST_FORMAT__DIGEST_FORMAT_HTML;
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK,
+               "%s", st.message);
+  cr_assert_eq(d->awards, 4);
+  cr_assert_str_eq(d->month, "2026-11");
+  cr_assert_eq(d->start_time_ms, 1793491200000LL, "2026-11-01 00:00 UTC");
+  cr_assert(!strncmp(d->html, "<!DOCTYPE html>", 15) && strstr(d->html, "November 2026"), "%.300s", d->html);
+  cr_assert(strstr(d->html, "The leaderboard is not available right now"), "no svc-leaderboard here, said so");
+  cr_assert(strstr(d->text, "RECOGNITION DIGEST - November 2026"), "%.300s", d->text);
+  cr_assert_eq(d->n_category_weeks >= 12, 1, "12 weeks of the chart, each at least one row");
+  r.format = ACCOLADE__V1__DIGEST_FORMAT__DIGEST_FORMAT_TEXT;
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK);
+  cr_assert(*d->text && !*d->html, "text only");
+  r.format = ACCOLADE__V1__DIGEST_FORMAT__DIGEST_FORMAT_DATA;
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK);
+  cr_assert(!*d->text && !*d->html, "data only");
+  r.week = "2026-W47";
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "month"), "a week and a month: %s", st.message);
+  r.week = "";
+  r.month = "2026-13";
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "month"), "%s", st.message);
+  r.month = "";
+  r.format = 9;
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "format"), "%s", st.message);
+  r.format = 0;
   r.week = "2026-47";
   cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
                RPC_INVALID_ARGUMENT);
