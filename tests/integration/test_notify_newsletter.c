@@ -3,8 +3,9 @@
  * in headless Chromium (tests/support/page_check.py, over the DevTools
  * protocol). The page must load without console errors, every image and
  * chart must be there and visible, and the top recognition's text must
- * show, as text even when it holds a <script>. The page and its screenshot
- * stay in build/artifacts/newsletter/ for CI to keep.
+ * show, as text even when it holds a <script>; every text must keep WCAG AA
+ * contrast in light and in dark mode. The page and its screenshots stay in
+ * build/artifacts/newsletter/ for CI to keep.
  */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
@@ -53,13 +54,14 @@ static json_object *key(json_object *o, const char *k) {
   return v;
 }
 
-/* page_check opens |page| in Chromium, screenshot to |shot|; the report, or
- * the test is skipped when Chromium is not installed. */
-static json_object *page_check(const char *page, const char *shot) {
+/* page_check opens |page| in Chromium, screenshot to |shot| (and, in dark
+ * mode, to |dark| unless NULL); the report, or the test is skipped when
+ * Chromium is not installed. */
+static json_object *page_check(const char *page, const char *shot, const char *dark) {
   char cmd[2048], report[600];
-  snprintf(report, sizeof report, "%s/report-%d.json", ARTIFACTS, getpid());
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/support/page_check.py %s %s > %s", ACCOLADE_SOURCE_DIR, page,
-           shot, report);
+  snprintf(report, sizeof report, "%s/report.json", ARTIFACTS);
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/support/page_check.py %s %s %s > %s", ACCOLADE_SOURCE_DIR, page,
+           shot, dark ? dark : "", report);
   int rc = sh(cmd);
   if (rc == 77) cr_skip_test("chromium is not installed (scripts/lib.sh installs the Debian package)");
   cr_assert_eq(rc, 0, "page_check.py failed on %s", page);
@@ -70,18 +72,20 @@ static json_object *page_check(const char *page, const char *shot) {
   return o;
 }
 
-/* The checker itself fails a broken page: a missing image and an error on the console. */
+/* The checker itself fails a broken page: a missing image, an error on the
+ * console, text too faint to read. */
 static void checker_sees_a_broken_page(void) {
   const char *page = ARTIFACTS "/broken.html";
   FILE *f = fopen(page, "w");
   fputs("<html><body><img src=\"missing.png\" width=\"40\" height=\"40\"><script>console.error('broken')</script>"
-        "</body></html>", f);
+        "<p style=\"color:#dddddd\">faint</p></body></html>", f);
   fclose(f);
-  json_object *r = page_check(page, ARTIFACTS "/broken.png");
+  json_object *r = page_check(page, ARTIFACTS "/broken.png", NULL);
   cr_assert_geq(json_object_array_length(key(r, "console_errors")), 2, "the checker missed the errors: %s",
                 json_object_to_json_string(r));
   json_object *img = json_object_array_get_idx(key(r, "images"), 0);
   cr_assert_eq(json_object_get_int(key(img, "natural_width")), 0, "the checker missed the broken image");
+  cr_assert_lt(json_object_get_double(key(key(r, "contrast"), "min")), 2.0, "the checker missed the faint text");
   json_object_put(r);
   unlink(page);
 }
@@ -91,6 +95,7 @@ Test(newsletter, the_demo_digest_opens_in_chromium_with_every_image_and_chart_an
   mkdir(ACCOLADE_SOURCE_DIR "/build", 0755);
   mkdir(ACCOLADE_SOURCE_DIR "/build/artifacts", 0755);
   mkdir(ARTIFACTS, 0755);
+  unlink(ARTIFACTS "/cli.err");
   checker_sees_a_broken_page();
   snprintf(org, sizeof org, "demo-%d", getpid());
   const char *extra[] = {"ACCOLADE_NOTIFY_LINK_BASE=https://accolade.example.com", NULL};
@@ -151,7 +156,7 @@ Test(newsletter, the_demo_digest_opens_in_chromium_with_every_image_and_chart_an
   cr_assert_null(strstr(html, "<script>"), "a justification's script reached the page");
   free(html);
 
-  json_object *r = page_check(page, ARTIFACTS "/digest.png");
+  json_object *r = page_check(page, ARTIFACTS "/digest.png", ARTIFACTS "/digest-dark.png");
   json_object *errors = key(r, "console_errors");
   cr_assert_eq(json_object_array_length(errors), 0, "console errors: %s", json_object_to_json_string(errors));
   json_object *imgs = key(r, "images");
@@ -182,7 +187,13 @@ Test(newsletter, the_demo_digest_opens_in_chromium_with_every_image_and_chart_an
   cr_assert(strstr(text, "Lena Fischer earned Hero"), "the recipient is named");
   cr_assert_null(strstr(text, "not available right now"), "every service answered: %s", text);
 
+  /* readable in light and in dark mode: WCAG AA contrast for every text */
+  json_object *light = key(r, "contrast"), *dark = key(r, "dark_contrast");
+  cr_assert_geq(json_object_get_double(key(light, "min")), 4.5, "light: %s", json_object_to_json_string(light));
+  cr_assert_geq(json_object_get_double(key(dark, "min")), 4.5, "dark: %s", json_object_to_json_string(dark));
+
   struct stat st;
+  cr_assert_eq(stat(ARTIFACTS "/digest-dark.png", &st), 0);
   cr_assert_eq(stat(ARTIFACTS "/digest.png", &st), 0);
   cr_assert_gt(st.st_size, 10000, "the screenshot is a real page");
   char *png = slurp(ARTIFACTS "/digest.png");

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """page_check.py - opens a page in headless Chromium and reports what a reader sees.
 
-    page_check.py PAGE.html SCREENSHOT.png
+    page_check.py PAGE.html SCREENSHOT.png [DARK_SCREENSHOT.png]
 
 Drives Chromium over the DevTools protocol (python3-websocket): console
 messages of level error, uncaught exceptions and failed loads are collected
@@ -11,7 +11,13 @@ full-page screenshot is written. Prints one JSON object:
 
     {"console_errors": [...], "images": [{"src", "complete", "natural_width",
      "width", "height", "visible"}], "charts": [{"id", "width", "height",
-     "visible"}], "text": "<the page's innerText>"}
+     "visible"}], "text": "<the page's innerText>",
+     "contrast": {"min": R, "worst": "<text of the element>"}}
+
+"contrast" is the lowest WCAG contrast ratio between the colour of any HTML
+text and the background it stands on (the nearest ancestor's opaque
+background). With DARK_SCREENSHOT the page is measured again with
+prefers-color-scheme: dark, reported as "dark_contrast", and shot again.
 
 Exit status: 0 with the report, 77 when Chromium is not installed (the
 caller skips), 1 on any other failure.
@@ -36,8 +42,35 @@ MEASURE = r"""
   const images = [...document.images].map((i) => Object.assign(seen(i), {
     src: i.src.slice(0, 80), complete: i.complete, natural_width: i.naturalWidth}));
   const charts = [...document.querySelectorAll('svg.chart')].map((c) => Object.assign(seen(c), {id: c.id}));
-  return JSON.stringify({images, charts, text: document.body ? document.body.innerText : ''});
+  return JSON.stringify({images, charts, text: document.body ? document.body.innerText : '', contrast: contrast()});
 })()
+"""
+
+CONTRAST = r"""
+var contrast = () => {
+  const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const bg = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  let min = 21, worst = '';
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('svg')) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const a = lum(rgb(getComputedStyle(el).color)), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < min) { min = ratio; worst = el.textContent.trim().slice(0, 60); }
+  }
+  return {min, worst};
+};
 """
 
 
@@ -100,11 +133,27 @@ def errors_of(events):
     return out
 
 
+def measure(cdp, shot):
+    """The page's report (see above), and a full-page screenshot to |shot|."""
+    measured = cdp.call("Runtime.evaluate", expression=CONTRAST + MEASURE, returnByValue=True)
+    if "exceptionDetails" in measured:
+        raise RuntimeError("measuring failed: %s" % measured["exceptionDetails"])
+    report = json.loads(measured["result"]["value"])
+    metrics = cdp.call("Page.getLayoutMetrics")
+    size = metrics.get("cssContentSize") or metrics["contentSize"]
+    png = cdp.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                   clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+    with open(shot, "wb") as f:
+        f.write(base64.b64decode(png["data"]))
+    return report
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         print(__doc__, file=sys.stderr)
         return 64
     page, shot = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    dark_shot = os.path.abspath(sys.argv[3]) if len(sys.argv) == 4 else None
     exe = chromium()
     if not exe:
         print("chromium is not installed", file=sys.stderr)
@@ -130,14 +179,10 @@ def main():
         cdp.call("Page.navigate", url="file://" + page)
         cdp.wait_for("Page.loadEventFired", 30)
         time.sleep(0.3)   # late console messages
-        measured = cdp.call("Runtime.evaluate", expression=MEASURE, returnByValue=True)
-        report = json.loads(measured["result"]["value"])
-        metrics = cdp.call("Page.getLayoutMetrics")
-        size = metrics.get("cssContentSize") or metrics["contentSize"]
-        png = cdp.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                       clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
-        with open(shot, "wb") as f:
-            f.write(base64.b64decode(png["data"]))
+        report = measure(cdp, shot)
+        if dark_shot:
+            cdp.call("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": "dark"}])
+            report["dark_contrast"] = measure(cdp, dark_shot)["contrast"]
         report["console_errors"] = errors_of(cdp.events)
         print(json.dumps(report))
         return 0
