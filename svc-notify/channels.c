@@ -87,10 +87,12 @@ int channels_test(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__TestChannelRequest *r = req;
   Accolade__V1__TestChannelResponse *out = resp;
   if (rpc_require(ctx, ROLE_ADMIN) || check_uuid(ctx, "channel_id", r->channel_id)) return ctx->code;
-  char *event = arena_printf(ctx->arena, "test:%s:%lld", r->channel_id, (long long)rpc_now_ms());
-  int rc = store_delivery_test(ctx->id.org, r->channel_id, event,
-                               "{\"text\":\"Accolade test message: this channel is connected.\",\"kind\":\"test\"}",
-                               &out->delivery_id);
+  char *event = arena_printf(ctx->arena, "test:%s:%lld", r->channel_id, (long long)rpc_now_ms()), *to;
+  int rc = store_channel_mail_to(ctx->arena, ctx->id.org, r->channel_id, &to);
+  if (rc) return pg_fail(ctx, rc, "test channel");
+  const char *body = "{\"text\":\"Accolade test message: this channel is connected.\",\"kind\":\"test\"}";
+  if (to) body = mail_test_message(ctx->arena, to, event);   /* an email list gets an email */
+  rc = store_delivery_test(ctx->id.org, r->channel_id, event, body, &out->delivery_id);
   if (rc) return pg_fail(ctx, rc, "test channel");
   return out->delivery_id ? RPC_OK : no_channel(ctx, r->channel_id);
 }

@@ -129,17 +129,34 @@ static int members(rpc_ctx *ctx, const char *org, Accolade__V1__Member ***out, s
   return 0;
 }
 
-/* message renders |d| as one email to |to|. */
-static char *message(rpc_ctx *ctx, const Accolade__V1__Digest *d, const char *org, const char *to, const char *id) {
-  char date[64];
+/* rfc5322_now: the Date header's value for now (UTC). */
+static void rfc5322_now(char *date, size_t cap) {
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
   static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  snprintf(date, sizeof date, "%s, %02d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+  snprintf(date, cap, "%s, %02d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
            tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+char *mail_test_message(arena *a, const char *to, const char *id) {
+  char *msgid = arena_printf(a, "%s@accolade", id), date[64];
+  for (char *p = msgid; *p; p++)
+    if (*p == ':') *p = '.';   /* a Message-ID's left part is a dot-atom */
+  rfc5322_now(date, sizeof date);
+  const char *text = "Accolade test message: this email list is connected and will receive the weekly digest.";
+  render_mail m = {.from = g_from ? g_from : "Accolade <accolade@localhost>", .to = to,
+                   .subject = "Accolade test message", .date = date, .message_id = msgid,
+                   .text = text, .html = arena_printf(a, "<p>%s</p>", text)};
+  return notify_adopt(a, render_mime(&m));
+}
+
+/* message renders |d| as one email to |to|. */
+static char *message(rpc_ctx *ctx, const Accolade__V1__Digest *d, const char *org, const char *to, const char *id) {
+  char date[64];
+  rfc5322_now(date, sizeof date);
   char *subject = notify_adopt(ctx->arena, render_digest_subject(d));
   char *html = notify_adopt(ctx->arena, render_digest_html(d, org, digest_link_base()));
   char *text = notify_adopt(ctx->arena, render_digest_text(d, org, digest_link_base()));

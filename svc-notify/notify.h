@@ -120,6 +120,8 @@ long mail_send(const char *rcpt, const char *message, char *err, size_t cap);
  * digest off, and to the org's email channels (a team's channel gets the
  * team's digest); returns how many orgs it queued, -1 on a failure. */
 int mail_digest_due(void);
+/* mail_test_message: a short test email to |to| (TestChannel on an email channel). */
+char *mail_test_message(arena *a, const char *to, const char *id);
 
 /* live.c: Subscribe wake-ups. The intake sends pg_notify(LIVE_CHANNEL,
  * 'org/user') for each inbox row; live_version moves when that member's inbox

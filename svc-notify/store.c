@@ -271,6 +271,17 @@ int store_channel_delete(const char *org, const char *id, int *found) {
                     "RETURNING id", 2, p, found);
 }
 
+int store_channel_mail_to(arena *a, const char *org, const char *id, char **to) {
+  const char *p[] = {org, id};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT substr(url, 8) FROM channel WHERE org = $1 AND id = $2::uuid AND format = 'email' "
+                        "AND deleted_at IS NULL", 2, p);
+  if (rc) return rc;
+  *to = PQntuples(r) ? arena_strdup(a, pg_str(r, 0, 0)) : NULL;
+  PQclear(r);
+  return RPC_OK;
+}
+
 int store_channel_exists(const char *org, const char *id, int *found) {
   const char *p[] = {org, id};
   return found_rows("SELECT 1 FROM channel WHERE org = $1 AND id = $2::uuid", 2, p, found);

@@ -50,6 +50,9 @@ int store_channel_page(arena *a, const char *org, int64_t after_us, int limit, A
                        int64_t **cursors, size_t *n);
 int store_channel_delete(const char *org, const char *id, int *found);
 int store_channel_exists(const char *org, const char *id, int *found);
+/* store_channel_mail_to: the list address of email channel |id|, or NULL
+ * when it is no (live) email channel of |org|. */
+int store_channel_mail_to(arena *a, const char *org, const char *id, char **to);
 /* store_delivery_test queues |body| to channel |id|; *delivery_id 0 when no such channel. */
 int store_delivery_test(const char *org, const char *id, const char *event_id, const char *body,
                         int64_t *delivery_id);

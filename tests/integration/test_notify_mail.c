@@ -100,6 +100,7 @@ Test(mail, the_digest_reaches_each_opted_in_member_once, .timeout = 180) {
   um.n_members = 4;
   call_ok(suite.nomination.addr, "/accolade.v1.NominationService/UpsertMembers", &um,
           &accolade__v1__upsert_members_response__descriptor, &admin, &a);
+  rpc_status st;
   /* cy turns the digest off */
   Accolade__V1__Preferences pr = ACCOLADE__V1__PREFERENCES__INIT;
   Accolade__V1__UpdatePreferencesRequest up = ACCOLADE__V1__UPDATE_PREFERENCES_REQUEST__INIT;
@@ -115,10 +116,11 @@ Test(mail, the_digest_reaches_each_opted_in_member_once, .timeout = 180) {
   ch.n_kinds = 1;
   Accolade__V1__CreateChannelRequest cc = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
   cc.channel = &ch;
-  call_ok(suite.notify.addr, NT "CreateChannel", &cc, &accolade__v1__channel__descriptor, &admin, &a);
+  Accolade__V1__Channel *list;
+  cr_assert_eq(th_call(suite.notify.addr, NT "CreateChannel", &cc, &accolade__v1__channel__descriptor, &admin, &a,
+                       (void **)&list, &st), RPC_OK, "%s", st.message);
   ch.url = "mailto:not an address";
   void *out;
-  rpc_status st;
   cr_assert_eq(th_call(suite.notify.addr, NT "CreateChannel", &cc, &accolade__v1__channel__descriptor, &admin, &a, &out,
                        &st), RPC_INVALID_ARGUMENT);
   cr_assert(strstr(st.message, "channel.url"), "%s", st.message);
@@ -159,6 +161,13 @@ Test(mail, the_digest_reaches_each_opted_in_member_once, .timeout = 180) {
   char *mailed = th_sql(suite.dsn, "SELECT count(*) FROM notify.digest_mailed");
   cr_assert_str_eq(mailed, "1");
   free(mailed);
+
+  /* TestChannel on the list: a short test email */
+  Accolade__V1__TestChannelRequest tc = ACCOLADE__V1__TEST_CHANNEL_REQUEST__INIT;
+  tc.channel_id = list->id;
+  call_ok(suite.notify.addr, NT "TestChannel", &tc, &accolade__v1__test_channel_response__descriptor, &admin, &a);
+  cr_assert_eq(wait_for(4), 4, "the test email");
+  cr_assert_eq(th_smtp_count(&sink, "east-team@mail.example", NULL), 2);
 
   th_stop(&replica);
   th_suite_stop(&suite);
