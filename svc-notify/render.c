@@ -217,22 +217,32 @@ static void svg_open(sb *b, const char *id, int h, const char *label) {
             CHART_W, h);
 }
 
+/* bucket: the index of category |cat| in |cats| (added if there is room; the
+ * last colour is "other", for no category and for any past the palette). */
+static size_t bucket(const char **cats, size_t *nc, const char *cat) {
+  if (!*cat) cat = "other";
+  for (size_t k = 0; k < *nc; k++)
+    if (!strcmp(cats[k], cat)) return k;
+  if (*nc < NPALETTE - 1 || (!strcmp(cat, "other") && *nc < NPALETTE)) {
+    cats[*nc] = cat;
+    return (*nc)++;
+  }
+  return bucket(cats, nc, "other");   /* only "other" takes the last slot: it is there, or added now */
+}
+
 /* chart_categories: stacked bars, one per week, one colour per category. */
 static void chart_categories(sb *b, const Accolade__V1__Digest *d) {
   const char *weeks[64], *cats[NPALETTE];
   size_t nw = 0, nc = 0;
-  int64_t tot[64] = {0}, max = 0;
+  int64_t tot[64] = {0}, max = 0, v[64][NPALETTE] = {{0}};
   for (size_t i = 0; i < d->n_category_weeks; i++) {
     const Accolade__V1__DigestCategoryWeek *c = d->category_weeks[i];
     size_t w = 0;
     while (w < nw && strcmp(weeks[w], c->week)) w++;
     if (w == nw && nw < 64) weeks[nw++] = c->week;
-    if (w < nw) tot[w] += c->awards;
-    if (!c->awards) continue;
-    const char *cat = *c->category ? c->category : "other";
-    size_t k = 0;
-    while (k < nc && strcmp(cats[k], cat)) k++;
-    if (k == nc && nc < NPALETTE) cats[nc++] = cat;
+    if (w == nw || c->awards <= 0) continue;
+    tot[w] += c->awards;
+    v[w][bucket(cats, &nc, c->category)] += c->awards;
   }
   for (size_t w = 0; w < nw; w++) max = tot[w] > max ? tot[w] : max;
   int legend_rows = (int)(nc + 3) / 4, h = 200 + 20 * (legend_rows ? legend_rows : 1);
@@ -247,18 +257,13 @@ static void chart_categories(sb *b, const Accolade__V1__Digest *d) {
   for (size_t w = 0; w < nw; w++) {
     double x = x0 + slot * (double)w + slot * 0.15, bw = slot * 0.7, y = y0 + ph;
     for (size_t k = 0; k < nc && max; k++) {
-      int64_t v = 0;
-      for (size_t i = 0; i < d->n_category_weeks; i++) {
-        const Accolade__V1__DigestCategoryWeek *c = d->category_weeks[i];
-        if (!strcmp(c->week, weeks[w]) && !strcmp(*c->category ? c->category : "other", cats[k])) v += c->awards;
-      }
-      if (!v) continue;
-      double hh = (double)ph * (double)v / (double)max;
+      if (!v[w][k]) continue;
+      double hh = (double)ph * (double)v[w][k] / (double)max;
       y -= hh;
       sb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>", x, y, bw, hh,
                 PALETTE[k]);
       sb_esc(b, cats[k]);
-      sb_printf(b, ": %lld</title></rect>", (long long)v);
+      sb_printf(b, ": %lld</title></rect>", (long long)v[w][k]);
     }
     const char *lab = strchr(weeks[w], 'W');
     sb_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" fill=\"" MUTED "\" text-anchor=\"middle\">", x + bw / 2,

@@ -2,6 +2,7 @@
  * and Teams (Adaptive Card) payloads, checked against their documented shapes. */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,3 +360,26 @@ Test(render, teams_payload_is_an_adaptive_card_message) {
   json_object_put(o);
   free(body);
 }
+
+Test(render, categories_past_the_palette_are_drawn_as_other) {
+  Accolade__V1__Digest d = digest();
+  Accolade__V1__DigestCategoryWeek many[10], *pm[10];
+  char names[10][8];
+  for (int i = 0; i < 10; i++) {
+    accolade__v1__digest_category_week__init(&many[i]);
+    snprintf(names[i], sizeof names[i], "cat%d", i);
+    many[i].week = "2026-W47";
+    many[i].category = names[i];
+    many[i].awards = 1;
+    pm[i] = &many[i];
+  }
+  d.category_weeks = pm;
+  d.n_category_weeks = 10;
+  char *html = render_digest_html(&d, "demo", LINK);
+  cr_assert(strstr(html, ">cat6</text>"), "seven categories by name");
+  cr_assert_null(strstr(html, ">cat7</text>"));
+  cr_assert(strstr(html, "<title>other: 3</title>"), "the other three together");
+  cr_assert(strstr(html, ">other</text>"), "and in the legend");
+  free(html);
+}
+
