@@ -363,9 +363,9 @@ int digest_build(rpc_ctx *ctx, const char *org, const digest_period *pd, const c
     char was[32];
     if (m->previous_rank) snprintf(was, sizeof was, "#%lld", (long long)m->previous_rank);
     else snprintf(was, sizeof was, "new");
-    md_add(md, cap, &k, "- **%s**%s%s%s: %s -> #%lld (%lld points this week)\n",
-           *m->display_name ? m->display_name : m->id, *m->team ? " (" : "", m->team,
-                          *m->team ? ")" : "", was, (long long)m->rank, (long long)m->points);
+    md_add(md, cap, &k, "- **%s**%s%s%s: %s -> #%lld (%lld points this %s)\n",
+           *m->display_name ? m->display_name : m->id, *m->team ? " (" : "", m->team, *m->team ? ")" : "", was,
+           (long long)m->rank, (long long)m->points, *pd->week ? "week" : "month");
   }
   if (out->movers_unavailable)
     md_add(md, cap, &k, "\n_Leaderboard movers are not available right now._\n");
