@@ -54,6 +54,7 @@ enum {
   F_ONE_OF = 4,     /* exactly one of the first two arguments is required */
   F_MASK = 8,       /* update_mask[] lists the badge.* fields given */
   F_PROGRESS = 16,  /* a long call: show elapsed time while waiting */
+  F_RENDERED = 32,  /* a reply with a non-empty "html" (else "text") field prints that, as is */
 };
 
 typedef struct command {
@@ -179,10 +180,13 @@ static const command COMMANDS[] = {
     {"preferences", NULL, NT "GetPreferences", D(get_preferences_request), D(preferences), {{0}}, NULL, NULL, NULL,
      F_IDEM, NULL, NULL, 0, "muted kinds and the weekly digest"},
     {"digest", NULL, NT "GetDigest", D(get_digest_request), D(digest),
-     {{"week", "week", A_VAL, 0, NULL}, {"team", "team", A_VAL, 0, NULL}}, NULL, NULL,
+     {{"week", "week", A_VAL, 0, NULL}, {"month", "month", A_VAL, 0, NULL}, {"team", "team", A_VAL, 0, NULL},
+      {"html", NULL, A_FLAG, 0, "format=DIGEST_FORMAT_HTML"}, {"text", NULL, A_FLAG, 0, "format=DIGEST_FORMAT_TEXT"}},
+     NULL, NULL,
      "top_recognitions:recipient_id,badge_name,points,justification;new_badge_holders:recipient_id,badge_name;"
      "most_endorsed:nomination_id,badge_name,endorsements;movers:id,display_name,rank,previous_rank,points",
-     F_IDEM, NULL, NULL, 0, "the week's recognitions (--week 2026-W47, --team T)"},
+     F_IDEM | F_RENDERED, NULL, NULL, 0,
+     "the week's recognitions (--week 2026-W47 or --month 2026-11, --team T; --html or --text: the newsletter)"},
 
     /* admin: catalog */
     {"badges", "create", AW "CreateBadge", D(create_badge_request), D(badge),
@@ -231,7 +235,10 @@ static const command COMMANDS[] = {
       {"pair-cap", "settings.pair_cap_per_quarter", A_VAL, 0, NULL},
       {"blind-review", "settings.blind_review", A_VAL, 0, NULL},
       {"overdue-days", "settings.overdue_days", A_VAL, 0, NULL},
-      {"nudge-weeks", "settings.nudge_after_weeks", A_VAL, 0, NULL}},
+      {"nudge-weeks", "settings.nudge_after_weeks", A_VAL, 0, NULL},
+      {"time-zone", "settings.time_zone", A_VAL, 0, NULL},
+      {"digest-weekday", "settings.digest_weekday", A_VAL, 0, NULL},
+      {"digest-hour", "settings.digest_hour", A_VAL, 0, NULL}},
      NULL, NULL, NULL, F_IDEM, NO "GetOrgSettings", "settings", 0, "change the org's settings (admin)"},
     {"settings", NULL, NO "GetOrgSettings", D(get_org_settings_request), D(org_settings), {{0}}, NULL, NULL, NULL,
      F_IDEM, NULL, NULL, 0, "the org's settings"},
@@ -249,9 +256,12 @@ static const command COMMANDS[] = {
 
     /* admin: channels */
     {"channels", "create", NT "CreateChannel", D(create_channel_request), D(channel),
-     {{"url", "channel.url", A_VAL, REQUIRED, NULL}, {"secret", "channel.secret", A_VAL, REQUIRED, NULL},
-      {"kinds", "channel.kinds[]", A_LIST, 0, NULL}, {"team", "channel.team", A_VAL, 0, NULL}},
-     NULL, NULL, NULL, 0, NULL, NULL, 0, "a webhook (--url --secret, --kinds award_granted,digest, --team)"},
+     {{"url", "channel.url", A_VAL, REQUIRED, NULL}, {"secret", "channel.secret", A_VAL, 0, NULL},
+      {"kinds", "channel.kinds[]", A_LIST, 0, NULL}, {"team", "channel.team", A_VAL, 0, NULL},
+      {"format", "channel.format", A_VAL, 0, NULL}},
+     NULL, NULL, NULL, 0, NULL, NULL, 0,
+     "a webhook (--url --secret, --kinds award_granted,digest, --team, --format json|slack|teams) or an email list "
+     "for the digest (--url mailto:list@example.com --format email)"},
     {"channels", "delete", NT "DeleteChannel", D(delete_channel_request), D(delete_channel_response),
      {{"ID", "channel_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "delete a webhook"},
     {"channels", "test", NT "TestChannel", D(test_channel_request), D(test_channel_response),
@@ -261,7 +271,7 @@ static const command COMMANDS[] = {
      "id,event_id,status,attempts,last_error,create_time_ms", F_IDEM, NULL, NULL, 0,
      "a webhook's deliveries, attempts and errors"},
     {"channels", NULL, NT "ListChannels", D(list_channels_request), D(list_channels_response), {PAGE}, NULL,
-     "channels", "id,url,kinds,team,create_time_ms", F_IDEM, NULL, NULL, 0, "the webhooks"},
+     "channels", "id,url,format,kinds,team,create_time_ms", F_IDEM, NULL, NULL, 0, "the webhooks and email lists"},
 };
 
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
@@ -348,6 +358,21 @@ static void request_id(char *out) {
   }
   memcpy(out, "cli-", 4);
   hex_encode(out + 4, r, sizeof r);
+}
+
+/* print_rendered writes the reply's "html" field, else its "text" field, as
+ * is (accolade digest --html > digest.html); 0 when both are empty. */
+static int print_rendered(const ProtobufCMessage *m) {
+  const char *names[] = {"html", "text"};
+  for (int k = 0; k < 2; k++) {
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, names[k]);
+    const char *v = f && f->type == PROTOBUF_C_TYPE_STRING ? *(const char *const *)((const char *)m + f->offset) : NULL;
+    if (v && *v) {
+      fputs(v, stdout);
+      return 1;
+    }
+  }
+  return 0;
 }
 
 static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
@@ -471,7 +496,8 @@ static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
     pthread_mutex_unlock(&pr.mu);
     pthread_join(pr.thread, NULL);
   }
-  if (rc == 0) cli_print(c, resp, cmd->rows, cmd->cols);
+  if (rc == 0 && !((cmd->flags & F_RENDERED) && !c->json && print_rendered(resp)))
+    cli_print(c, resp, cmd->rows, cmd->cols);
 out:
   arena_free(&a);
   return rc;

@@ -100,6 +100,7 @@ void rpc_ctx_background(rpc_ctx *ctx, arena *a, const char *service_name, const 
   arena_init(a);
   memset(ctx, 0, sizeof *ctx);
   ctx->arena = a;
+  ctx->deadline_ms = INT64_MAX;   /* none: 0 would make every child call late before it starts */
   rpc_service_identity(&ctx->id, service_name, org);
 }
 

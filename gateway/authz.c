@@ -51,6 +51,7 @@ static const authz_rule table[] = {
     {NO "WithdrawNomination", "nomination", AZ_ALL, 0},
     {NO "EndorseNomination", "nomination", AZ_ALL, 0},
     {NO "AddReflection", "nomination", AZ_ALL, 0},
+    {NO "ListReflections", "nomination", AZ_ALL, 0},
     {NO "GetAllowance", "nomination", AZ_ALL, 0},
     {NO "SearchRecognitions", "nomination", AZ_ALL, 0},
     {NO "GetParticipationStats", "nomination", AZ_G | AZ_A, 0},

@@ -19,6 +19,7 @@ static const rpc_method methods[] = {
     M("WithdrawNomination", withdraw_nomination_request, nomination, nominate_withdraw),
     M("EndorseNomination", endorse_nomination_request, endorse_nomination_response, review_endorse),
     M("AddReflection", add_reflection_request, add_reflection_response, review_reflect),
+    M("ListReflections", list_reflections_request, list_reflections_response, review_reflections),
     M("GetAllowance", get_allowance_request, allowance, nominate_allowance),
     M("SearchRecognitions", search_recognitions_request, search_recognitions_response, search_recognitions),
     M("GetParticipationStats", get_participation_stats_request, participation_stats, stats_participation),

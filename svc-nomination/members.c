@@ -67,7 +67,8 @@ int members_list(rpc_ctx *ctx, const void *req, void *resp) {
   int limit, has;
   int64_t unused;
   char *after = NULL;
-  if (rpc_require(ctx, ANY_ROLE) || page_size(ctx, r->page_size, 50, 200, &limit) ||
+  /* svc-notify lists members (and their addresses) for the digest email */
+  if (rpc_require(ctx, ANY_ROLE | ROLE_SERVICE) || page_size(ctx, r->page_size, 50, 200, &limit) ||
       page_token_parse(ctx, r->page_token, &has, &unused, &after) || (*r->team && check_id(ctx, "team", r->team, 128)))
     return ctx->code;
   size_t n;

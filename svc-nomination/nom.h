@@ -50,6 +50,7 @@ int nominate_allowance(rpc_ctx *ctx, const void *req, void *resp);
 int review_decide(rpc_ctx *ctx, const void *req, void *resp);
 int review_endorse(rpc_ctx *ctx, const void *req, void *resp);
 int review_reflect(rpc_ctx *ctx, const void *req, void *resp);
+int review_reflections(rpc_ctx *ctx, const void *req, void *resp);
 int search_recognitions(rpc_ctx *ctx, const void *req, void *resp);
 int stats_participation(rpc_ctx *ctx, const void *req, void *resp);
 int settings_get(rpc_ctx *ctx, const void *req, void *resp);

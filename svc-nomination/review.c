@@ -214,6 +214,20 @@ static int reflect_run(void *arg) {
   return store_index_doc(ctx->id.org, t->req->nomination_id);
 }
 
+int review_reflections(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__ListReflectionsRequest *r = req;
+  Accolade__V1__ListReflectionsResponse *out = resp;
+  if (rpc_require(ctx, ANY_ROLE | ROLE_SERVICE)) return ctx->code;   /* svc-notify's digest reads them */
+  if (r->n_nomination_ids < 1 || r->n_nomination_ids > 20)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "nomination_ids: 1 to 20 ids");
+  for (size_t i = 0; i < r->n_nomination_ids; i++)
+    if (check_uuid(ctx, "nomination_ids", r->nomination_ids[i])) return ctx->code;
+  int rc = store_reflections(ctx, ctx->id.org, (const char *const *)r->nomination_ids, r->n_nomination_ids,
+                             &out->reflections, &out->n_reflections);
+  if (rc) return pg_fail(ctx, rc, "list reflections");
+  return RPC_OK;
+}
+
 int review_reflect(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__AddReflectionRequest *r = req;
   (void)resp;

@@ -43,7 +43,8 @@ static double share(int64_t a, int64_t b) { return b ? (double)a / (double)b : 0
 int stats_participation(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetParticipationStatsRequest *r = req;
   Accolade__V1__ParticipationStats *out = resp;
-  if (rpc_require(ctx, ROLE_MANAGER | ROLE_ADMIN) ||
+  /* svc-notify's digest reads it as a service */
+  if (rpc_require(ctx, ROLE_MANAGER | ROLE_ADMIN | ROLE_SERVICE) ||
       check_range(ctx, "start_time_ms", r->start_time_ms, 0, INT64_C(253402300799000)) ||
       check_range(ctx, "end_time_ms", r->end_time_ms, 0, INT64_C(253402300799000)) ||
       (*r->team && check_id(ctx, "team", r->team, 128)))

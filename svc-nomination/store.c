@@ -16,9 +16,10 @@ int store_settings(rpc_ctx *ctx, const char *org, Accolade__V1__OrgSettings **ou
   const char *p[] = {org};
   PGresult *r;
   int rc = pg_query(&r,
-                    "SELECT allowance_per_month, pair_cap_per_quarter, blind_review, overdue_days, nudge_after_weeks FROM "
+                    "SELECT allowance_per_month, pair_cap_per_quarter, blind_review, overdue_days, nudge_after_weeks, "
+                    "time_zone, digest_weekday, digest_hour FROM "
                     "(SELECT * FROM org_settings WHERE org = $1 UNION ALL "
-                    " SELECT $1, 5, 3, false, 7, 4) s LIMIT 1",
+                    " SELECT $1, 5, 3, false, 7, 4, 'UTC', 1, 0) s LIMIT 1",
                     1, p);
   if (rc) return rc;
   Accolade__V1__OrgSettings *s = ARENA_NEW(ctx->arena, Accolade__V1__OrgSettings);
@@ -28,23 +29,38 @@ int store_settings(rpc_ctx *ctx, const char *org, Accolade__V1__OrgSettings **ou
   s->blind_review = is_true(r, 0, 2);
   s->overdue_days = (int32_t)pg_int(r, 0, 3);
   s->nudge_after_weeks = (int32_t)pg_int(r, 0, 4);
+  s->time_zone = dup(ctx, r, 0, 5);
+  s->digest_weekday = (int32_t)pg_int(r, 0, 6);
+  s->digest_hour = (int32_t)pg_int(r, 0, 7);
   PQclear(r);
   *out = s;
   return RPC_OK;
 }
 
 int store_settings_put(const char *org, const Accolade__V1__OrgSettings *s) {
-  char a[16], b[16], d[16], w[16];
+  char a[16], b[16], d[16], w[16], wd[16], h[16];
   snprintf(a, sizeof a, "%d", s->allowance_per_month);
   snprintf(b, sizeof b, "%d", s->pair_cap_per_quarter);
   snprintf(d, sizeof d, "%d", s->overdue_days);
   snprintf(w, sizeof w, "%d", s->nudge_after_weeks);
-  const char *p[] = {org, a, b, s->blind_review ? "true" : "false", d, w};
+  snprintf(wd, sizeof wd, "%d", s->digest_weekday ? s->digest_weekday : 1);
+  snprintf(h, sizeof h, "%d", s->digest_hour);
+  const char *p[] = {org, a, b, s->blind_review ? "true" : "false", d, w, *s->time_zone ? s->time_zone : "UTC", wd, h};
   return pg_exec("INSERT INTO org_settings (org, allowance_per_month, pair_cap_per_quarter, blind_review, overdue_days, "
-                 "nudge_after_weeks) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org) DO UPDATE SET "
-                 "allowance_per_month = $2, pair_cap_per_quarter = $3, blind_review = $4, overdue_days = $5, "
-                 "nudge_after_weeks = $6",
-                 6, p);
+                 "nudge_after_weeks, time_zone, digest_weekday, digest_hour) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                 "ON CONFLICT (org) DO UPDATE SET allowance_per_month = $2, pair_cap_per_quarter = $3, blind_review = $4, "
+                 "overdue_days = $5, nudge_after_weeks = $6, time_zone = $7, digest_weekday = $8, digest_hour = $9",
+                 9, p);
+}
+
+int store_time_zone_known(const char *tz, int *known) {
+  const char *p[] = {tz};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT 1 FROM pg_timezone_names WHERE name = $1", 1, p);
+  if (rc) return rc;
+  *known = PQntuples(r) > 0;
+  PQclear(r);
+  return RPC_OK;
 }
 
 /* ------------------------------------------------------------- members */
@@ -339,6 +355,32 @@ int store_endorse(const char *org, const char *id, const char *user, const char 
 int store_reflect(const char *org, const char *id, const char *user, const char *text) {
   const char *p[] = {id, org, user, text};
   return pg_exec("INSERT INTO reflection (nomination_id, org, user_id, text) VALUES ($1::uuid, $2, $3, $4)", 4, p);
+}
+
+int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n,
+                      Accolade__V1__Reflection ***out, size_t *nout) {
+  const char *p[] = {org, pg_text_array(ctx->arena, ids, n)};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT r.nomination_id, r.user_id, r.text, (extract(epoch from r.created_at) * 1000)::bigint "
+                    "FROM reflection r JOIN nomination n ON n.id = r.nomination_id AND n.org = r.org "
+                    "WHERE r.org = $1 AND r.nomination_id = ANY ($2::uuid[]) AND n.status = 2 AND n.public "
+                    "ORDER BY r.created_at, r.user_id",
+                    2, p);
+  if (rc) return rc;
+  *nout = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Reflection *, *nout + 1);
+  for (size_t i = 0; i < *nout; i++) {
+    Accolade__V1__Reflection *x = ARENA_NEW(ctx->arena, Accolade__V1__Reflection);
+    accolade__v1__reflection__init(x);
+    x->nomination_id = dup(ctx, r, (int)i, 0);
+    x->user_id = dup(ctx, r, (int)i, 1);
+    x->text = dup(ctx, r, (int)i, 2);
+    x->create_time_ms = pg_int(r, (int)i, 3);
+    (*out)[i] = x;
+  }
+  PQclear(r);
+  return RPC_OK;
 }
 
 int store_index_doc(const char *org, const char *id) {

@@ -9,6 +9,8 @@
 
 int store_settings(rpc_ctx *ctx, const char *org, Accolade__V1__OrgSettings **out);
 int store_settings_put(const char *org, const Accolade__V1__OrgSettings *s);
+/* store_time_zone_known: whether Postgres knows |tz| (pg_timezone_names). */
+int store_time_zone_known(const char *tz, int *known);
 
 int store_member_upsert(const char *org, const Accolade__V1__Member *m);
 int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out);
@@ -49,6 +51,10 @@ int store_nomination_list(rpc_ctx *ctx, const char *org, const char *user, int r
                           Accolade__V1__Nomination ***out, int64_t **cursors, size_t *n);
 int store_endorse(const char *org, const char *id, const char *user, const char *comment, int64_t *count);
 int store_reflect(const char *org, const char *id, const char *user, const char *text);
+/* store_reflections: the reflections on those of |ids| (n of them) that are
+ * approved public nominations of |org|, oldest first. */
+int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n,
+                      Accolade__V1__Reflection ***out, size_t *nout);
 /* store_index_doc (re)indexes an approved public nomination for search. */
 int store_index_doc(const char *org, const char *id);
 int store_search(rpc_ctx *ctx, const char *org, const Accolade__V1__SearchRecognitionsRequest *r, int limit,

@@ -7,11 +7,34 @@
 #include "pg.h"
 #include "store.h"
 
+/* create_email_channel: a list address ("mailto:team@example.com") that gets
+ * the digest by email; no secret (nothing is signed). */
+static int create_email_channel(rpc_ctx *ctx, const Accolade__V1__Channel *c, void *resp) {
+  const char *addr = c->url + 7, *at = strchr(addr, '@');
+  if (strncmp(c->url, "mailto:", 7) || !at || at == addr || !at[1] || strchr(at + 1, '@') || strlen(addr) > 254 ||
+      strpbrk(addr, " <>,;:\"\\()[]\r\n\t"))
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.url: an email channel's url is mailto:list@example.com");
+  if (*c->team && check_id(ctx, "channel.team", c->team, 128)) return ctx->code;
+  for (size_t i = 0; i < c->n_kinds; i++)
+    if (strcmp(c->kinds[i], "digest")) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.kinds: an email channel takes only digest");
+  Accolade__V1__Channel made_in = *c;
+  made_in.secret = "";
+  Accolade__V1__Channel *made;
+  int rc = store_channel_create(ctx->arena, ctx->id.org, &made_in, &made);
+  if (rc) return pg_fail(ctx, rc, "create channel");
+  *(Accolade__V1__Channel *)resp = *made;
+  return RPC_OK;
+}
+
 int channels_create(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__CreateChannelRequest *r = req;
   if (rpc_require(ctx, ROLE_ADMIN)) return ctx->code;
   if (!r->channel) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel: required");
   const Accolade__V1__Channel *c = r->channel;
+  int email = !strcmp(c->format, "email");
+  if (*c->format && strcmp(c->format, "json") && strcmp(c->format, "slack") && strcmp(c->format, "teams") && !email)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.format: json, slack, teams or email");
+  if (email) return create_email_channel(ctx, c, resp);
   if (check_len(ctx, "channel.url", c->url, 1, 500) || check_url(ctx, "channel.url", c->url, 500) ||
       check_len(ctx, "channel.secret", c->secret, 16, 256) || (*c->team && check_id(ctx, "channel.team", c->team, 128)))
     return ctx->code;
@@ -64,10 +87,12 @@ int channels_test(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__TestChannelRequest *r = req;
   Accolade__V1__TestChannelResponse *out = resp;
   if (rpc_require(ctx, ROLE_ADMIN) || check_uuid(ctx, "channel_id", r->channel_id)) return ctx->code;
-  char *event = arena_printf(ctx->arena, "test:%s:%lld", r->channel_id, (long long)rpc_now_ms());
-  int rc = store_delivery_test(ctx->id.org, r->channel_id, event,
-                               "{\"text\":\"Accolade test message: this channel is connected.\",\"kind\":\"test\"}",
-                               &out->delivery_id);
+  char *event = arena_printf(ctx->arena, "test:%s:%lld", r->channel_id, (long long)rpc_now_ms()), *to;
+  int rc = store_channel_mail_to(ctx->arena, ctx->id.org, r->channel_id, &to);
+  if (rc) return pg_fail(ctx, rc, "test channel");
+  const char *body = "{\"text\":\"Accolade test message: this channel is connected.\",\"kind\":\"test\"}";
+  if (to) body = mail_test_message(ctx->arena, to, event);   /* an email list gets an email */
+  rc = store_delivery_test(ctx->id.org, r->channel_id, event, body, &out->delivery_id);
   if (rc) return pg_fail(ctx, rc, "test channel");
   return out->delivery_id ? RPC_OK : no_channel(ctx, r->channel_id);
 }

@@ -2,19 +2,32 @@
  * webhook deliveries, once per event id. */
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "check.h"
 #include "notify.h"
 #include "pg.h"
+#include "render.h"
 #include "store.h"
 
 typedef struct rendered {
   const char *kind, *title, *body, *team;
   char *const *to;
   size_t nto;
+  render_shout shout;   /* the same, for chat channels */
 } rendered;
+
+/* arena_join: |v| joined with ", ". */
+static const char *arena_join(arena *a, char *const *v, size_t n) {
+  size_t len = 1;
+  for (size_t i = 0; i < n; i++) len += strlen(v[i]) + 2;
+  char *out = arena_alloc(a, len), *p = out;
+  *p = 0;
+  for (size_t i = 0; i < n; i++) p += sprintf(p, "%s%s", i ? ", " : "", v[i]);
+  return out;
+}
 
 static void render(rpc_ctx *ctx, const Accolade__V1__Event *ev, rendered *out) {
   memset(out, 0, sizeof *out);
@@ -80,6 +93,14 @@ static void render(rpc_ctx *ctx, const Accolade__V1__Event *ev, rendered *out) {
       break;
   }
   out->body = n ? n->justification : a ? a->justification : "";
+  out->shout = (render_shout){.kind = out->kind ? out->kind : "", .title = out->title ? out->title : "", .who = "",
+                              .badge = n ? n->badge_name : a ? a->badge_name : "", .justification = out->body,
+                              .source_id = n ? n->nomination_id : a ? a->source_id : "", .points = a ? a->points : 0};
+  if (a) out->shout.who = *a->recipient_name ? a->recipient_name : a->recipient_id;
+  if (n && ev->kind_case != ACCOLADE__V1__EVENT__KIND_NOMINATION_CREATED &&
+      ev->kind_case != ACCOLADE__V1__EVENT__KIND_REVIEW_OVERDUE)
+    out->shout.who = arena_join(ctx->arena, n->nominee_ids, n->n_nominee_ids);
+  if (a && strncmp(a->source_id, "rule:", 5) == 0) out->shout.source_id = "";   /* a milestone: no nomination */
 }
 
 /* webhook_body: JSON a Slack-style incoming webhook accepts ("text"), with the
@@ -127,7 +148,12 @@ static int publish_run(void *arg) {
   if (ev->kind_case == ACCOLADE__V1__EVENT__KIND_AWARD_REVOKED && ev->award_revoked->award &&
       (rc = store_recognition_revoke(org, ev->award_revoked->award->award_id)))
     return rc;
-  return store_deliveries_queue(org, ev->event_id, webhook_body(ctx, ev, &t->r), t->r.kind, t->r.team);
+  store_bodies bodies = {
+      .json = webhook_body(ctx, ev, &t->r),
+      .slack = notify_adopt(ctx->arena, render_slack(&t->r.shout, digest_link_base())),
+      .teams = notify_adopt(ctx->arena, render_teams(&t->r.shout, digest_link_base())),
+  };
+  return store_deliveries_queue(org, ev->event_id, &bodies, t->r.kind, t->r.team);
 }
 
 int intake_publish(rpc_ctx *ctx, const void *req, void *resp) {

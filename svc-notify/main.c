@@ -27,6 +27,7 @@ static int init(const config *cfg, void **app) {
   int allow = 0;
   char err[256];
   if (config_bool(cfg, "allow-private", "ACCOLADE_NOTIFY_ALLOW_PRIVATE", 0, &allow, err, sizeof err) != 0) return -1;
+  mail_start();
   webhook_start(allow);
   live_start();
   return 0;

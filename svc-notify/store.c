@@ -12,14 +12,16 @@
 #define INBOX_COLS \
   "id, kind, title, body, event_id, (extract(epoch from created_at) * 1000)::bigint, read_at IS NOT NULL"
 #define CHANNEL_COLS \
-  "id, url, array_to_string(kinds, ','), team, (extract(epoch from created_at) * 1000)::bigint"
+  "id, url, array_to_string(kinds, ','), team, (extract(epoch from created_at) * 1000)::bigint, format"
 #define ITEM_COLS                                                                                   \
   "award_id, recipient_id, recipient_team, badge_id, badge_name, points, justification, "          \
-  "(extract(epoch from granted_at) * 1000)::bigint"
-#define WEEK_START "to_date($2, 'IYYY-\"W\"IW')::timestamptz"
-#define WEEK_WHERE                                                                                 \
-  " org = $1 AND NOT revoked AND granted_at >= " WEEK_START " AND granted_at < " WEEK_START        \
-  " + interval '7 days' AND ($3 = '' OR recipient_team = $3) "
+  "(extract(epoch from granted_at) * 1000)::bigint, category, source_id, recipient_name"
+/* A digest's parameters: $1 org, $2 first day, $3 team ("" for all), $4 the day after the last. */
+#define PERIOD_START "$2::date::timestamptz"
+#define PERIOD_END "$4::date::timestamptz"
+#define PERIOD_WHERE                                                                               \
+  " org = $1 AND NOT revoked AND granted_at >= " PERIOD_START " AND granted_at < " PERIOD_END      \
+  " AND ($3 = '' OR recipient_team = $3) "
 
 static const char *i64(arena *a, int64_t v) { return arena_printf(a, "%lld", (long long)v); }
 
@@ -75,11 +77,11 @@ int store_recognition_add(const char *org, const Accolade__V1__AwardRecord *a, i
   snprintf(pts, sizeof pts, "%lld", (long long)a->points);
   snprintf(ms, sizeof ms, "%lld", (long long)granted_ms);
   const char *q[] = {org, a->award_id, a->recipient_id, a->recipient_team, a->badge_id, a->badge_name, pts,
-                     a->justification, ms, a->source_id};
+                     a->justification, ms, a->source_id, a->category, a->recipient_name};
   return pg_exec("INSERT INTO recognition (org, award_id, recipient_id, recipient_team, badge_id, badge_name, points, "
-                 "justification, granted_at, source_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8, to_timestamp($9::bigint / 1000.0), "
-                 "$10) ON CONFLICT DO NOTHING",
-                 10, q);
+                 "justification, granted_at, source_id, category, recipient_name) VALUES ($1,$2,$3,$4,$5,$6,$7,$8, "
+                 "to_timestamp($9::bigint / 1000.0), $10, $11, $12) ON CONFLICT DO NOTHING",
+                 12, q);
 }
 
 int store_recognition_revoke(const char *org, const char *award_id) {
@@ -87,13 +89,17 @@ int store_recognition_revoke(const char *org, const char *award_id) {
   return pg_exec("UPDATE recognition SET revoked = true WHERE org = $1 AND award_id = $2", 2, q);
 }
 
-int store_deliveries_queue(const char *org, const char *event_id, const char *body, const char *kind,
+/* Each channel gets the body of its format. */
+#define BODY_BY_FORMAT(json, slack, teams) \
+  "CASE format WHEN 'slack' THEN " slack " WHEN 'teams' THEN " teams " ELSE " json " END"
+
+int store_deliveries_queue(const char *org, const char *event_id, const store_bodies *b, const char *kind,
                            const char *team) {
-  const char *q[] = {org, event_id, body, kind, team};
-  return pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $2, $3 FROM channel "
-                 "WHERE org = $1 AND deleted_at IS NULL AND (cardinality(kinds) = 0 OR $4 = ANY (kinds)) "
-                 "AND (team = '' OR team = $5) ON CONFLICT DO NOTHING",
-                 5, q);
+  const char *q[] = {org, event_id, b->json, kind, team, b->slack, b->teams};
+  return pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $2, " BODY_BY_FORMAT("$3", "$6", "$7")
+                 " FROM channel WHERE org = $1 AND deleted_at IS NULL AND (cardinality(kinds) = 0 OR $4 = ANY (kinds)) "
+                 "AND (team = '' OR team = $5) AND format <> 'email' ON CONFLICT DO NOTHING",
+                 7, q);
 }
 
 /* ---- inbox and preferences ------------------------------------------- */
@@ -214,14 +220,16 @@ static Accolade__V1__Channel *channel_row(arena *a, PGresult *r, int i) {
   split_csv(a, pg_str(r, i, 2), &c->kinds, &c->n_kinds, 8);
   c->team = arena_strdup(a, pg_str(r, i, 3));
   c->create_time_ms = pg_int(r, i, 4);
+  c->format = arena_strdup(a, pg_str(r, i, 5));
   return c;   /* the secret is write-only */
 }
 
 int store_channel_create(arena *a, const char *org, const Accolade__V1__Channel *c, Accolade__V1__Channel **out) {
-  const char *p[] = {org, c->url, c->secret, pg_text_array(a, (const char *const *)c->kinds, c->n_kinds), c->team};
+  const char *p[] = {org, c->url, c->secret, pg_text_array(a, (const char *const *)c->kinds, c->n_kinds), c->team,
+                     *c->format ? c->format : "json"};
   PGresult *r;
-  int rc = pg_query(&r, "INSERT INTO channel (org, url, secret, kinds, team) VALUES ($1, $2, $3, $4::text[], $5) "
-                        "RETURNING " CHANNEL_COLS, 5, p);
+  int rc = pg_query(&r, "INSERT INTO channel (org, url, secret, kinds, team, format) VALUES ($1, $2, $3, $4::text[], "
+                        "$5, $6) RETURNING " CHANNEL_COLS, 6, p);
   if (rc) return rc;
   *out = channel_row(a, r, 0);
   PQclear(r);
@@ -261,6 +269,17 @@ int store_channel_delete(const char *org, const char *id, int *found) {
   const char *p[] = {org, id};
   return found_rows("UPDATE channel SET deleted_at = now() WHERE org=$1 AND id=$2::uuid AND deleted_at IS NULL "
                     "RETURNING id", 2, p, found);
+}
+
+int store_channel_mail_to(arena *a, const char *org, const char *id, char **to) {
+  const char *p[] = {org, id};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT substr(url, 8) FROM channel WHERE org = $1 AND id = $2::uuid AND format = 'email' "
+                        "AND deleted_at IS NULL", 2, p);
+  if (rc) return rc;
+  *to = PQntuples(r) ? arena_strdup(a, pg_str(r, 0, 0)) : NULL;
+  PQclear(r);
+  return RPC_OK;
 }
 
 int store_channel_exists(const char *org, const char *id, int *found) {
@@ -316,8 +335,9 @@ int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge, int l
   if (pg_query(&r,
                "WITH due AS (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= now() "
                "ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
-               "UPDATE delivery d SET next_attempt_at = now() + $2::interval FROM due, channel c "
-               "WHERE d.id = due.id AND c.id = d.channel_id RETURNING d.id, c.url, c.secret, d.body, d.attempts",
+               "UPDATE delivery d SET next_attempt_at = now() + $2::interval FROM due WHERE d.id = due.id "
+               "RETURNING d.id, coalesce((SELECT url FROM channel c WHERE c.id = d.channel_id), 'mailto:' || d.mail_to), "
+               "coalesce((SELECT secret FROM channel c WHERE c.id = d.channel_id), ''), d.body, d.attempts",
                2, lp) != RPC_OK)
     return -1;
   int n = PQntuples(r);
@@ -351,8 +371,8 @@ int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge, int l
 
 int store_digest_totals(const char *const *wp, int64_t *awards, int64_t *points, int64_t *recipients) {
   PGresult *r;
-  int rc = pg_query(&r, "SELECT count(*), coalesce(sum(points), 0), count(DISTINCT recipient_id) FROM recognition WHERE" WEEK_WHERE,
-                    3, wp);
+  int rc = pg_query(&r, "SELECT count(*), coalesce(sum(points), 0), count(DISTINCT recipient_id) FROM recognition WHERE" PERIOD_WHERE,
+                    4, wp);
   if (rc) return rc;
   *awards = pg_int(r, 0, 0);
   *points = pg_int(r, 0, 1);
@@ -363,7 +383,7 @@ int store_digest_totals(const char *const *wp, int64_t *awards, int64_t *points,
 
 static int items(arena *a, const char *sql, const char *const *p, Accolade__V1__DigestItem ***out, size_t *n) {
   PGresult *r;
-  int rc = pg_query(&r, sql, 3, p);
+  int rc = pg_query(&r, sql, 4, p);
   if (rc) return rc;
   *n = (size_t)PQntuples(r);
   *out = ARENA_ARRAY(a, Accolade__V1__DigestItem *, *n + 1);
@@ -378,6 +398,9 @@ static int items(arena *a, const char *sql, const char *const *p, Accolade__V1__
     d->points = pg_int(r, (int)i, 5);
     d->justification = arena_strdup(a, pg_str(r, (int)i, 6));
     d->grant_time_ms = pg_int(r, (int)i, 7);
+    d->category = arena_strdup(a, pg_str(r, (int)i, 8));
+    d->source_id = arena_strdup(a, pg_str(r, (int)i, 9));
+    d->recipient_name = arena_strdup(a, pg_str(r, (int)i, 10));
     (*out)[i] = d;
   }
   PQclear(r);
@@ -385,13 +408,13 @@ static int items(arena *a, const char *sql, const char *const *p, Accolade__V1__
 }
 
 int store_digest_top(arena *a, const char *const *wp, Accolade__V1__DigestItem ***out, size_t *n) {
-  return items(a, "SELECT " ITEM_COLS " FROM recognition WHERE" WEEK_WHERE "ORDER BY points DESC, granted_at LIMIT 5", wp,
+  return items(a, "SELECT " ITEM_COLS " FROM recognition WHERE" PERIOD_WHERE "ORDER BY points DESC, granted_at LIMIT 5", wp,
                out, n);
 }
 
 int store_digest_new_holders(arena *a, const char *const *wp, Accolade__V1__DigestItem ***out, size_t *n) {
   return items(a,
-               "SELECT " ITEM_COLS " FROM recognition x WHERE" WEEK_WHERE
+               "SELECT " ITEM_COLS " FROM recognition x WHERE" PERIOD_WHERE
                "AND NOT EXISTS (SELECT 1 FROM recognition y WHERE y.org = x.org AND y.recipient_id = x.recipient_id "
                "AND y.badge_id = x.badge_id AND NOT y.revoked AND (y.granted_at, y.award_id) < (x.granted_at, x.award_id)) "
                "ORDER BY granted_at LIMIT 20",
@@ -402,11 +425,11 @@ int store_digest_endorsed(arena *a, const char *const *wp, Accolade__V1__DigestE
   PGresult *r;
   int rc = pg_query(&r,
                     "SELECT nomination_id, badge_name, array_to_string(nominee_ids, ','), endorsements, justification "
-                    "FROM endorsed e WHERE e.org = $1 AND e.approved_at >= " WEEK_START " "
-                    "AND e.approved_at < " WEEK_START " + interval '7 days' AND ($3 = '' OR "
+                    "FROM endorsed e WHERE e.org = $1 AND e.approved_at >= " PERIOD_START " "
+                    "AND e.approved_at < " PERIOD_END " AND ($3 = '' OR "
                     "EXISTS (SELECT 1 FROM recognition x WHERE x.org = e.org AND x.source_id = e.nomination_id "
                     "AND x.recipient_team = $3)) ORDER BY endorsements DESC, approved_at, nomination_id LIMIT 5",
-                    3, wp);
+                    4, wp);
   if (rc) return rc;
   *n = (size_t)PQntuples(r);
   *out = ARENA_ARRAY(a, Accolade__V1__DigestEndorsed *, *n + 1);
@@ -424,23 +447,39 @@ int store_digest_endorsed(arena *a, const char *const *wp, Accolade__V1__DigestE
   return RPC_OK;
 }
 
-int store_week_before(const char *week, char *out, size_t cap) {
-  const char *p[] = {week};
+int store_digest_category_weeks(arena *a, const char *org, const char *team, const char *end,
+                                Accolade__V1__DigestCategoryWeek ***out, char ***badge_ids, size_t *n) {
+  const char *p[] = {org, end, team};
   PGresult *r;
-  int rc = pg_query(&r, "SELECT to_char(to_date($1, 'IYYY-\"W\"IW') - 7, 'IYYY-\"W\"IW')", 1, p);
+  int rc = pg_query(&r,
+                    "SELECT to_char(w.ws, 'IYYY-\"W\"IW'), coalesce(x.category, ''), coalesce(x.badge_id, ''), "
+                    "count(x.award_id) FROM generate_series(date_trunc('week', $2::date - 1) - interval '77 days', "
+                    "date_trunc('week', $2::date - 1), interval '7 days') AS w(ws) "
+                    "LEFT JOIN recognition x ON x.org = $1 AND NOT x.revoked AND x.granted_at >= w.ws "
+                    "AND x.granted_at < w.ws + interval '7 days' AND ($3 = '' OR x.recipient_team = $3) "
+                    "GROUP BY w.ws, x.category, x.badge_id ORDER BY w.ws, 2, 3",
+                    3, p);
   if (rc) return rc;
-  snprintf(out, cap, "%s", pg_str(r, 0, 0));
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, Accolade__V1__DigestCategoryWeek *, *n + 1);
+  *badge_ids = ARENA_ARRAY(a, char *, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    Accolade__V1__DigestCategoryWeek *c = ARENA_NEW(a, Accolade__V1__DigestCategoryWeek);
+    accolade__v1__digest_category_week__init(c);
+    c->week = arena_strdup(a, pg_str(r, (int)i, 0));
+    c->category = arena_strdup(a, pg_str(r, (int)i, 1));
+    (*badge_ids)[i] = arena_strdup(a, pg_str(r, (int)i, 2));
+    c->awards = pg_int(r, (int)i, 3);
+    (*out)[i] = c;
+  }
   PQclear(r);
   return RPC_OK;
 }
 
-int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n) {
-  const char *p[] = {week};
+/* org_list runs |sql| (one column of orgs) into |*orgs|. */
+static int org_list(arena *a, const char *sql, char ***orgs, size_t *n) {
   PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT DISTINCT c.org FROM channel c WHERE c.deleted_at IS NULL AND 'digest' = ANY (c.kinds) "
-                    "AND NOT EXISTS (SELECT 1 FROM digest_sent s WHERE s.org = c.org AND s.week = $1)",
-                    1, p);
+  int rc = pg_query(&r, sql, 0, NULL);
   if (rc) return rc;
   *n = (size_t)PQntuples(r);
   *orgs = ARENA_ARRAY(a, char *, *n + 1);
@@ -449,16 +488,111 @@ int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n) {
   return RPC_OK;
 }
 
-int store_digest_queue(const char *org, const char *week, const char *body, const char *event_id) {
+int store_digest_channel_orgs(arena *a, char ***orgs, size_t *n) {
+  return org_list(a,
+                  "SELECT DISTINCT org FROM channel WHERE deleted_at IS NULL AND 'digest' = ANY (kinds) "
+                  "AND format <> 'email'",
+                  orgs, n);
+}
+
+int store_digest_sent(const char *org, const char *week, int *sent) {
+  const char *p[] = {org, week};
+  return found_rows("SELECT 1 FROM digest_sent WHERE org = $1 AND week = $2", 2, p, sent);
+}
+
+int store_local_clock(const char *tz, char *week, size_t cap, int *isodow, int *hour) {
+  const char *p[] = {tz};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT to_char(now() AT TIME ZONE $1, 'IYYY-\"W\"IW'), "
+                    "extract(isodow from now() AT TIME ZONE $1)::int, extract(hour from now() AT TIME ZONE $1)::int",
+                    1, p);
+  if (rc) return rc;
+  snprintf(week, cap, "%s", pg_str(r, 0, 0));
+  *isodow = (int)pg_int(r, 0, 1);
+  *hour = (int)pg_int(r, 0, 2);
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_digest_queue(const char *org, const char *week, const store_bodies *b, const char *event_id, int *queued) {
   int rc = pg_exec("BEGIN", 0, NULL);
   if (rc) return rc;
   const char *s[] = {org, week};
-  const char *q[] = {org, body, event_id};
-  rc = pg_exec("INSERT INTO digest_sent (org, week) VALUES ($1, $2)", 2, s);
-  if (!rc)
-    rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $3, $2 FROM channel "
-                 "WHERE org = $1 AND deleted_at IS NULL AND 'digest' = ANY (kinds) ON CONFLICT DO NOTHING",
-                 3, q);
-  int end = pg_exec(rc ? "ROLLBACK" : "COMMIT", 0, NULL);
+  const char *q[] = {org, event_id, b->json, b->slack, b->teams};
+  rc = found_rows("INSERT INTO digest_sent (org, week) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1", 2, s,
+                  queued);
+  if (!rc && *queued)
+    rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) SELECT $1, id, $2, " BODY_BY_FORMAT("$3", "$4", "$5")
+                 " FROM channel WHERE org = $1 AND deleted_at IS NULL AND 'digest' = ANY (kinds) AND format <> 'email' "
+                 "ON CONFLICT DO NOTHING",
+                 5, q);
+  int end = pg_exec(rc || !*queued ? "ROLLBACK" : "COMMIT", 0, NULL);
+  return rc ? rc : end;
+}
+
+/* ---- the digest by email --------------------------------------------- */
+
+int store_mail_orgs(arena *a, char ***orgs, size_t *n) {
+  return org_list(a,
+                  "SELECT DISTINCT org FROM recognition WHERE NOT revoked AND granted_at > now() - interval '15 days'",
+                  orgs, n);
+}
+
+int store_mail_pending(const char *org, const char *week, int *pending) {
+  const char *p[] = {org, week};
+  return found_rows("SELECT 1 FROM recognition x WHERE x.org = $1 AND NOT x.revoked "
+                    "AND x.granted_at >= to_date($2, 'IYYY-\"W\"IW')::timestamptz "
+                    "AND x.granted_at < to_date($2, 'IYYY-\"W\"IW')::timestamptz + interval '7 days' "
+                    "AND NOT EXISTS (SELECT 1 FROM digest_mailed m WHERE m.org = $1 AND m.week = $2) LIMIT 1",
+                    2, p, pending);
+}
+
+int store_mail_channels(arena *a, const char *org, store_mail_channel **out, size_t *n) {
+  const char *p[] = {org};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT id, substr(url, 8), team FROM channel WHERE org = $1 AND deleted_at IS NULL "
+                    "AND format = 'email' AND (cardinality(kinds) = 0 OR 'digest' = ANY (kinds)) ORDER BY created_at",
+                    1, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, store_mail_channel, *n + 1);
+  for (size_t i = 0; i < *n; i++)
+    (*out)[i] = (store_mail_channel){.id = arena_strdup(a, pg_str(r, (int)i, 0)),
+                                     .to = arena_strdup(a, pg_str(r, (int)i, 1)),
+                                     .team = arena_strdup(a, pg_str(r, (int)i, 2))};
+  PQclear(r);
+  return RPC_OK;
+}
+
+static int mail_queue_tx(const char *org, const char *week, const char *event, const store_mail *mails, size_t nm,
+                         const store_mail_channel *chans, size_t nc, int *queued) {
+  const char *s[] = {org, week};
+  int rc = found_rows("INSERT INTO digest_mailed (org, week) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1", 2, s,
+                      queued);
+  for (size_t i = 0; !rc && *queued && i < nm; i++) {
+    const char *q[] = {org, event, mails[i].body, mails[i].to, mails[i].user_id};
+    rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body, mail_to, user_id) "
+                 "SELECT $1, NULL, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM preferences "
+                 "WHERE org = $1 AND user_id = $5 AND NOT weekly_digest) "
+                 "ON CONFLICT (org, user_id, event_id) WHERE channel_id IS NULL DO NOTHING",
+                 5, q);
+  }
+  for (size_t i = 0; !rc && *queued && i < nc; i++) {
+    const char *q[] = {org, chans[i].id, event, chans[i].body};
+    rc = pg_exec("INSERT INTO delivery (org, channel_id, event_id, body) VALUES ($1, $2::uuid, $3, $4) "
+                 "ON CONFLICT DO NOTHING",
+                 4, q);
+  }
+  return rc;
+}
+
+int store_mail_queue(const char *org, const char *week, const char *event, const store_mail *mails, size_t nm,
+                     const store_mail_channel *chans, size_t nc, int *queued) {
+  int rc = pg_exec("BEGIN", 0, NULL);
+  if (rc) return rc;
+  rc = mail_queue_tx(org, week, event, mails, nm, chans, nc, queued);
+  int end = pg_exec(rc || !*queued ? "ROLLBACK" : "COMMIT", 0, NULL);
   return rc ? rc : end;
 }

@@ -21,7 +21,11 @@ int store_inbox_add(const char *org, const char *user, const char *event_id, con
 int store_endorsed_add(arena *a, const char *org, const Accolade__V1__NominationEvent *n, int64_t approved_ms);
 int store_recognition_add(const char *org, const Accolade__V1__AwardRecord *r, int64_t granted_ms);
 int store_recognition_revoke(const char *org, const char *award_id);
-int store_deliveries_queue(const char *org, const char *event_id, const char *body, const char *kind,
+/* One message in each channel format: a channel gets the body of its own. */
+typedef struct store_bodies {
+  const char *json, *slack, *teams;
+} store_bodies;
+int store_deliveries_queue(const char *org, const char *event_id, const store_bodies *bodies, const char *kind,
                            const char *team);
 
 /* Inbox and preferences. */
@@ -46,6 +50,9 @@ int store_channel_page(arena *a, const char *org, int64_t after_us, int limit, A
                        int64_t **cursors, size_t *n);
 int store_channel_delete(const char *org, const char *id, int *found);
 int store_channel_exists(const char *org, const char *id, int *found);
+/* store_channel_mail_to: the list address of email channel |id|, or NULL
+ * when it is no (live) email channel of |org|. */
+int store_channel_mail_to(arena *a, const char *org, const char *id, char **to);
 /* store_delivery_test queues |body| to channel |id|; *delivery_id 0 when no such channel. */
 int store_delivery_test(const char *org, const char *id, const char *event_id, const char *body,
                         int64_t *delivery_id);
@@ -64,15 +71,49 @@ typedef enum { DELIVERED, RETRY, DEAD } store_outcome;
 typedef store_outcome (*store_judge_fn)(long status, int attempts, int64_t *retry_in_ms);
 int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge, int lease_ms);
 
-/* The digest. */
-int store_digest_totals(const char *const *week_params, int64_t *awards, int64_t *points, int64_t *recipients);
-int store_digest_top(arena *a, const char *const *week_params, Accolade__V1__DigestItem ***out, size_t *n);
-int store_digest_new_holders(arena *a, const char *const *week_params, Accolade__V1__DigestItem ***out, size_t *n);
-int store_digest_endorsed(arena *a, const char *const *week_params, Accolade__V1__DigestEndorsed ***out, size_t *n);
-int store_week_before(const char *week, char *out, size_t cap);
-/* store_digest_orgs_due: orgs with a "digest" channel and no digest sent for |week|. */
-int store_digest_orgs_due(arena *a, const char *week, char ***orgs, size_t *n);
-/* store_digest_queue records |week| as sent for |org| and queues |body| to its digest channels, atomically. */
-int store_digest_queue(const char *org, const char *week, const char *body, const char *event_id);
+/* The digest. |period_params| are {org, first day "YYYY-MM-DD", team ("" for
+ * the whole org), the day after the last}. */
+int store_digest_totals(const char *const *period_params, int64_t *awards, int64_t *points, int64_t *recipients);
+int store_digest_top(arena *a, const char *const *period_params, Accolade__V1__DigestItem ***out, size_t *n);
+int store_digest_new_holders(arena *a, const char *const *period_params, Accolade__V1__DigestItem ***out, size_t *n);
+int store_digest_endorsed(arena *a, const char *const *period_params, Accolade__V1__DigestEndorsed ***out, size_t *n);
+/* store_digest_category_weeks: awards per ISO week, category and badge for
+ * the 12 weeks up to the one holding the day before |end| (every week has
+ * at least one row, with 0 awards when it had none); |*badge_ids| parallel. */
+int store_digest_category_weeks(arena *a, const char *org, const char *team, const char *end,
+                                Accolade__V1__DigestCategoryWeek ***out, char ***badge_ids, size_t *n);
+/* store_digest_channel_orgs: orgs with a webhook channel that takes the digest. */
+int store_digest_channel_orgs(arena *a, char ***orgs, size_t *n);
+/* store_digest_sent: whether |org|'s channels had the digest of |week|. */
+int store_digest_sent(const char *org, const char *week, int *sent);
+/* store_local_clock: now in time zone |tz|: its ISO week, ISO weekday (1
+ * Monday) and hour. */
+int store_local_clock(const char *tz, char *week, size_t cap, int *isodow, int *hour);
+/* store_digest_queue records |week| as sent for |org| and queues |bodies| to
+ * its digest channels, atomically; *queued is 0 (and nothing is queued) when
+ * it was sent already, by this run or another replica's. */
+int store_digest_queue(const char *org, const char *week, const store_bodies *bodies, const char *event_id,
+                       int *queued);
+
+/* The digest by email. */
+typedef struct store_mail {
+  const char *user_id, *to, *body;   /* a member, their address, the message */
+} store_mail;
+typedef struct store_mail_channel {
+  const char *id, *to, *team;        /* an email channel: its list address and team */
+  const char *body;                  /* the message, filled in by the caller */
+} store_mail_channel;
+/* store_mail_orgs: orgs with awards in the last 15 days (a digest to mail, maybe). */
+int store_mail_orgs(arena *a, char ***orgs, size_t *n);
+/* store_mail_pending: |org| had awards in |week| and its digest is not mailed yet. */
+int store_mail_pending(const char *org, const char *week, int *pending);
+/* store_mail_channels: |org|'s email channels that take the digest. */
+int store_mail_channels(arena *a, const char *org, store_mail_channel **out, size_t *n);
+/* store_mail_queue records |week| as mailed for |org| and queues |event| to
+ * every member of |mails| who has not turned the digest off and to every
+ * channel of |chans|, atomically; *queued is 0 when another run (or
+ * replica) had done it already, and then nothing is queued. */
+int store_mail_queue(const char *org, const char *week, const char *event, const store_mail *mails, size_t nm,
+                     const store_mail_channel *chans, size_t nc, int *queued);
 
 #endif

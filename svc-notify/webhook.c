@@ -119,8 +119,10 @@ static size_t discard(char *p, size_t s, size_t n, void *u) {
   return s * n;
 }
 
-/* post sends one delivery; returns the HTTP status, or 0 with |err| set. */
+/* post sends one delivery (a "mailto:" one by SMTP, see mail.c); returns the
+ * HTTP status, or 0 with |err| set. */
 static long post(const char *url, const char *secret, const char *body, char *err, size_t errlen) {
+  if (!strncmp(url, "mailto:", 7)) return mail_send(url + 7, body, err, errlen);
   char resolve[600];
   const char *why;
   if (webhook_url_allowed(url, g_allow_private, resolve, sizeof resolve, &why) != 0) {
@@ -192,6 +194,7 @@ static void *worker(void *arg) {
   while (!atomic_load(&g_stop)) {
     if (rpc_now_ms() - last_digest >= digest_every) {
       digest_post_due();
+      mail_digest_due();
       last_digest = rpc_now_ms();
     }
     int n = deliver_due();

@@ -24,16 +24,23 @@ static const char *dsn;
 static char org[64];
 static identity svc, ann, admin;
 
+/* svc-notify's environment; the last slots are free for a test to add to. */
+static const char *nt_env[12];
+
 static void setup(void) {
   th_init();
   static char pg[600];
   dsn = th_new_database("notify");
   snprintf(pg, sizeof pg, "ACCOLADE_NOTIFY_PG=%s", dsn);
-  static char lb[64];   /* no svc-leaderboard here: the digest must say so */
+  /* no svc-leaderboard, svc-award or svc-nomination here: the digest must say so */
+  static char lb[64], aw[64], no[64];
   snprintf(lb, sizeof lb, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:%d", th_free_port());
-  const char *env[] = {pg, lb, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50",
+  snprintf(aw, sizeof aw, "ACCOLADE_AWARD_ADDR=127.0.0.1:%d", th_free_port());
+  snprintf(no, sizeof no, "ACCOLADE_NOMINATION_ADDR=127.0.0.1:%d", th_free_port());
+  const char *env[] = {pg, lb, aw, no, "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_NOTIFY_RETRY_BASE_MS=50",
                        "ACCOLADE_NOTIFY_DIGEST_SCAN_MS=200", NULL};
-  cr_assert_eq(th_start(&nt, th_bin("svc-notify"), env), 0, "svc-notify did not start");
+  memcpy(nt_env, env, sizeof env);
+  cr_assert_eq(th_start(&nt, th_bin("svc-notify"), nt_env), 0, "svc-notify did not start");
   static int seq;
   snprintf(org, sizeof org, "nt-%d-%d", getpid(), seq++);
   th_as(&svc, org, "svc:award", "service", "");
@@ -302,15 +309,20 @@ static void receiver_start(receiver *r, int fail_first) {
   pthread_create(&r->thread, NULL, serve, r);
 }
 
-static char *create_channel(arena *a, const char *url, rpc_status *st, int *rc) {
+static char *create_channel_as(arena *a, const char *url, const char *format, rpc_status *st, int *rc) {
   Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
   c.url = (char *)url;
   c.secret = SECRET;
+  c.format = (char *)format;
   Accolade__V1__CreateChannelRequest r = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
   r.channel = &c;
   Accolade__V1__Channel *out;
   *rc = th_call(nt.addr, SVC "CreateChannel", &r, &accolade__v1__channel__descriptor, &admin, a, (void **)&out, st);
   return *rc == RPC_OK ? out->id : NULL;
+}
+
+static char *create_channel(arena *a, const char *url, rpc_status *st, int *rc) {
+  return create_channel_as(a, url, "", st, rc);
 }
 
 static Accolade__V1__Delivery *wait_delivery(arena *a, const char *channel, const char *status) {
@@ -497,7 +509,41 @@ Test(notify, the_weekly_digest_lists_top_recognitions_and_new_badge_holders) {
   r.team = "west";
   cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK);
   cr_assert_eq(d->n_most_endorsed, 0, "no award of d1 or d2 went to team west");
+  /* the month: November 2026 holds all four awards; rendered as HTML and text */
   r.team = "";
+  r.week = "";
+  r.month = "2026-11";
+  r.format = ACCOLADE__V1__DIGEST_FORMAT__DIGEST_FORMAT_HTML;
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK,
+               "%s", st.message);
+  cr_assert_eq(d->awards, 4);
+  cr_assert_str_eq(d->month, "2026-11");
+  cr_assert_eq(d->start_time_ms, 1793491200000LL, "2026-11-01 00:00 UTC");
+  cr_assert(!strncmp(d->html, "<!DOCTYPE html>", 15) && strstr(d->html, "November 2026"), "%.300s", d->html);
+  cr_assert(strstr(d->html, "The leaderboard is not available right now"), "no svc-leaderboard here, said so");
+  cr_assert(strstr(d->text, "RECOGNITION DIGEST - November 2026"), "%.300s", d->text);
+  cr_assert_eq(d->n_category_weeks >= 12, 1, "12 weeks of the chart, each at least one row");
+  r.format = ACCOLADE__V1__DIGEST_FORMAT__DIGEST_FORMAT_TEXT;
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK);
+  cr_assert(*d->text && !*d->html, "text only");
+  r.format = ACCOLADE__V1__DIGEST_FORMAT__DIGEST_FORMAT_DATA;
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st), RPC_OK);
+  cr_assert(!*d->text && !*d->html, "data only");
+  r.week = "2026-W47";
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "month"), "a week and a month: %s", st.message);
+  r.week = "";
+  r.month = "2026-13";
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "month"), "%s", st.message);
+  r.month = "";
+  r.format = 9;
+  cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "format"), "%s", st.message);
+  r.format = 0;
   r.week = "2026-47";
   cr_assert_eq(th_call(nt.addr, SVC "GetDigest", &r, &accolade__v1__digest__descriptor, &ann, &a, (void **)&d, &st),
                RPC_INVALID_ARGUMENT);
@@ -506,6 +552,15 @@ Test(notify, the_weekly_digest_lists_top_recognitions_and_new_badge_holders) {
 }
 
 Test(notify, channels_that_ask_for_the_digest_receive_it) {
+  /* the schedule (org settings) comes from svc-nomination: the default one, due as the week begins */
+  th_proc nom;
+  static char npg[600], naddr[96];
+  snprintf(npg, sizeof npg, "ACCOLADE_NOMINATION_PG=%s", dsn);
+  const char *nenv[] = {npg, NULL};
+  cr_assert_eq(th_start(&nom, th_bin("svc-nomination"), nenv), 0, "svc-nomination did not start");
+  snprintf(naddr, sizeof naddr, "ACCOLADE_NOMINATION_ADDR=%s", nom.addr);
+  nt_env[3] = naddr;
+  cr_assert_eq(th_restart(&nt, th_bin("svc-notify"), nt_env), 0);
   receiver rcv;
   receiver_start(&rcv, 0);
   arena a;
@@ -533,6 +588,47 @@ Test(notify, channels_that_ask_for_the_digest_receive_it) {
   cr_assert_eq(atomic_load(&rcv.requests), 1, "once per week");
   arena_free(&a);
   receiver_stop(&rcv);
+  cr_assert_eq(th_stop(&nom), 0);
+}
+
+/* Each channel gets the payload of its format: Slack Block Kit, a Teams
+ * Adaptive Card, the plain JSON; all from the one event. */
+Test(notify, slack_and_teams_channels_get_their_own_payloads) {
+  receiver slack, teams, plain;
+  arena a;
+  arena_init(&a);
+  receiver *r[] = {&slack, &teams, &plain};
+  const char *formats[] = {"slack", "teams", "json"};
+  char *ids[3];
+  for (int i = 0; i < 3; i++) {
+    receiver_start(r[i], 0);
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", r[i]->port);
+    rpc_status st;
+    int rc;
+    ids[i] = create_channel_as(&a, url, formats[i], &st, &rc);
+    cr_assert_eq(rc, RPC_OK, "%s", st.message);
+  }
+  cr_assert_eq(publish("ev-chat", "ann", NULL), RPC_OK);
+  for (int i = 0; i < 3; i++) {
+    Accolade__V1__Delivery *d = wait_delivery(&a, ids[i], "delivered");
+    cr_assert(d && !strcmp(d->status, "delivered"), "%s channel", formats[i]);
+  }
+  cr_assert(strstr(slack.last_body, "\"blocks\":[{\"type\":\"header\""), "%s", slack.last_body);
+  cr_assert(strstr(slack.last_body, "\"text\":\"*Who*\\nann\""), "%s", slack.last_body);
+  cr_assert(strstr(slack.last_body, ">Closed Northwind"), "the justification as a quote: %s", slack.last_body);
+  cr_assert(strstr(teams.last_body, "\"contentType\":\"application/vnd.microsoft.card.adaptive\""), "%s",
+            teams.last_body);
+  cr_assert(strstr(teams.last_body, "\"type\":\"AdaptiveCard\""), "%s", teams.last_body);
+  cr_assert(strstr(plain.last_body, "\"text\":\"ann earned Deal Closer"), "%s", plain.last_body);
+  cr_assert_null(strstr(plain.last_body, "blocks"));
+  rpc_status st;
+  int rc;
+  create_channel_as(&a, "http://127.0.0.1:9/hook", "discord", &st, &rc);
+  cr_assert_eq(rc, RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "channel.format"), "%s", st.message);
+  for (int i = 0; i < 3; i++) receiver_stop(r[i]);
+  arena_free(&a);
 }
 
 /* Asserts |rc| is INVALID_ARGUMENT and the message names |field|. */

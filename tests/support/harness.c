@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <errno.h>
@@ -255,9 +256,10 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
   const char *base[] = {pg, redis, NULL};
   cr_assert_eq(th_start(all[0], th_bin(suite_bins[0]), suite_env(s, 0, base, extra)), 0, "svc-leaderboard did not start");
   snprintf(l_addr, sizeof l_addr, "ACCOLADE_LEADERBOARD_ADDR=%s", s->lb.addr);
-  const char *tenv[] = {pg, redis, l_addr, NULL};   /* the digest reads the leaderboard */
-  cr_assert_eq(th_start(all[1], th_bin(suite_bins[1]), suite_env(s, 1, tenv, extra)), 0, "svc-notify did not start");
-  snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=%s", s->notify.addr);
+  /* svc-notify's digest reads the three others, and two of them publish to
+   * it: its port is chosen first, and it starts once they run. */
+  int notify_port = th_free_port();
+  snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:%d", notify_port);
   const char *aenv[] = {pg, redis, l_addr, n_addr, NULL};
   cr_assert_eq(th_start(all[2], th_bin(suite_bins[2]), suite_env(s, 2, aenv, extra)), 0, "svc-award did not start");
   snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", s->award.addr);
@@ -265,6 +267,9 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
   cr_assert_eq(th_start(all[3], th_bin(suite_bins[3]), suite_env(s, 3, nenv, extra)), 0,
                "svc-nomination did not start");
   snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=%s", s->nomination.addr);
+  const char *tenv[] = {pg, redis, l_addr, a_addr, o_addr, NULL};
+  cr_assert_eq(start_on(all[1], notify_port, th_bin(suite_bins[1]), suite_env(s, 1, tenv, extra)), 0,
+               "svc-notify did not start");
   snprintf(secret, sizeof secret, "ACCOLADE_JWT_HS256_SECRET=%s", jwt_secret);
   const char *genv[] = {redis, a_addr, l_addr, n_addr, o_addr, secret, NULL};
   cr_assert_eq(th_start(all[4], th_bin(suite_bins[4]), suite_env(s, 4, genv, extra)), 0, "gateway did not start");
@@ -319,6 +324,93 @@ int th_run(const char *const *argv, char *out, size_t out_cap, char *err, size_t
   captured(of, out, out_cap);
   captured(ef, err, err_cap);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- a local SMTP sink ----------------------------------------------- */
+
+int th_smtp_start(th_smtp *p, int refuse_first) {
+  if (system("/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null") != 0)
+    cr_skip_test("python3-aiosmtpd is not installed (scripts/lib.sh installs it)");
+  memset(p, 0, sizeof *p);
+  snprintf(p->dir, sizeof p->dir, "/tmp/accolade-smtp-XXXXXX");
+  if (!mkdtemp(p->dir)) return -1;
+  p->proc.port = th_free_port();
+  snprintf(p->proc.addr, sizeof p->proc.addr, "127.0.0.1:%d", p->proc.port);
+  char port[16], refuse[16], script[600];
+  snprintf(port, sizeof port, "%d", p->proc.port);
+  snprintf(refuse, sizeof refuse, "%d", refuse_first);
+  snprintf(script, sizeof script, "%s/tests/support/smtp_sink.py", ACCOLADE_SOURCE_DIR);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execl("/usr/bin/python3", "python3", script, port, p->dir, refuse, (char *)NULL);
+    _exit(127);
+  }
+  p->proc.pid = pid;
+  for (int waited = 0; waited < 10000; waited += 50) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->proc.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    if (ok) return 0;
+    usleep(50 * 1000);
+  }
+  th_kill(&p->proc);
+  return -1;
+}
+
+/* smtp_files: how many messages the sink accepted for |rcpt| ("" all), the
+ * path of one of them in |first| (may be NULL), refusals in |*refused|. */
+static int smtp_files(const th_smtp *p, const char *rcpt, int *refused, char *first, size_t cap) {
+  DIR *d = opendir(p->dir);
+  int n = 0;
+  if (refused) *refused = 0;
+  if (!d) return 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!strncmp(e->d_name, "refused-", 8)) {
+      if (refused) (*refused)++;
+      continue;
+    }
+    const char *dash = strchr(e->d_name, '-'), *dot = strrchr(e->d_name, '.');
+    if (e->d_name[0] == '.' || !dash || !dot || strcmp(dot, ".eml")) continue;
+    if (*rcpt && ((size_t)(dot - dash - 1) != strlen(rcpt) || strncmp(dash + 1, rcpt, strlen(rcpt)))) continue;
+    if (!n && first) snprintf(first, cap, "%s/%s", p->dir, e->d_name);
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+int th_smtp_count(const th_smtp *p, const char *rcpt, int *refused) {
+  return smtp_files(p, rcpt, refused, NULL, 0);
+}
+
+char *th_smtp_message(const th_smtp *p, const char *rcpt) {
+  char path[600];
+  return smtp_files(p, rcpt, NULL, path, sizeof path) ? th_slurp(path) : NULL;
+}
+
+char *th_slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = malloc((size_t)(len > 0 ? len : 0) + 1);
+  size_t got = fread(s, 1, (size_t)(len > 0 ? len : 0), f);
+  s[got] = 0;
+  fclose(f);
+  return s;
+}
+
+void th_smtp_stop(th_smtp *p) {
+  th_stop(&p->proc);
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", p->dir);
+  if (system(cmd) != 0) {
+  }
 }
 
 char *th_http_get(int port, const char *path) {

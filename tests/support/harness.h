@@ -77,6 +77,24 @@ void th_suite_stop(th_suite *s);
  * fit; either may be NULL to let it through). Returns the exit status, or
  * 128 + the signal that killed it. */
 int th_run(const char *const *argv, char *out, size_t out_cap, char *err, size_t err_cap);
+/* th_smtp_start runs tests/support/smtp_sink.py (python3-aiosmtpd) on a
+ * free port, writing each message it accepts to |p|->dir and refusing the
+ * first |refuse_first| with a 451; 0 once it accepts connections. The test
+ * is skipped when python3-aiosmtpd is not installed. */
+typedef struct th_smtp {
+  th_proc proc;
+  char dir[256];
+} th_smtp;
+int th_smtp_start(th_smtp *p, int refuse_first);
+/* th_smtp_count: messages the sink accepted for |rcpt| ("" for all), and in
+ * |*refused| (may be NULL) how many it refused. */
+int th_smtp_count(const th_smtp *p, const char *rcpt, int *refused);
+/* th_smtp_message: the first message for |rcpt|, malloc'd (NULL if none). */
+char *th_smtp_message(const th_smtp *p, const char *rcpt);
+void th_smtp_stop(th_smtp *p);
+
+/* th_slurp: the whole file at |path|, NUL-terminated and malloc'd (NULL if unreadable). */
+char *th_slurp(const char *path);
 
 /* th_http_get: the whole HTTP/1.0 response to GET |path| on 127.0.0.1:|port|
  * (malloc'd; the caller frees it). */
