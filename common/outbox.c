@@ -10,12 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "delivery.h"
 #include "log.h"
 #include "metrics.h"
 #include "pg.h"
 #include "rpc_client.h"
 
-#define OUTBOX_BATCH 64
+#define OUTBOX_BATCH 16
 #define OUTBOX_MAX_THREADS 8
 #define OUTBOX_CALL_TIMEOUT_MS 5000
 
@@ -97,112 +98,89 @@ static outbox_reply_fn hook_for(const char *method) {
   return NULL;
 }
 
-/* A claimed row is leased for this long: if the process dies while it
- * delivers, the row comes due again when the lease runs out. */
-#define OUTBOX_LEASE "60 seconds"
 static atomic_int g_max_attempts = 100;
 
 void outbox_set_max_attempts(int n) {
   if (n > 0) atomic_store(&g_max_attempts, n);
 }
 
-typedef struct claimed {
-  const char *id, *method, *org;
+/* What a delivered call hands to its reply hook. */
+typedef struct outbox_reply {
+  outbox_reply_fn hook;
+  const char *org;
   const uint8_t *req, *reply;
   size_t req_len, reply_len;
-  outbox_reply_fn hook;
-} claimed;
+} outbox_reply;
 
-/* delivered_tx: the reply hook and the row's delivery commit together. */
-static int delivered_tx(void *arg) {
-  claimed *c = arg;
-  if (c->hook && c->hook(c->org, c->req, c->req_len, c->reply, c->reply_len) != 0) return RPC_INTERNAL;
-  const char *q[] = {c->id};
-  return pg_exec("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
-                 "WHERE id = $1 AND delivered_at IS NULL", 1, q);
+/* deliver calls the row's target (claimed columns: id, attempts, target,
+ * method, org, payload), as the service acting for the row's org. */
+static delivery_verdict deliver(void *arg, delivery_row *row, char *err, size_t cap) {
+  const char *service_name = ((const void **)arg)[0];
+  outbox_resolve_fn resolve = (outbox_resolve_fn)((void **)arg)[1];
+  const char *target = PQgetvalue(row->r, row->row, 2);
+  const char *method = PQgetvalue(row->r, row->row, 3);
+  const char *org = PQgetvalue(row->r, row->row, 4);
+  size_t len = 0;
+  unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(row->r, row->row, 5), &len);
+  uint8_t *payload = arena_alloc(row->a, len ? len : 1);
+  if (raw && len) memcpy(payload, raw, len);
+  PQfreemem(raw);
+  const char *addr = resolve ? resolve(target) : NULL;
+  if (!addr) {
+    snprintf(err, cap, "UNAVAILABLE: no address for target %s", target);
+    return DELIVERY_RETRY;
+  }
+  identity as;
+  rpc_service_identity(&as, service_name, org);
+  rpc_call_opts opts = {.as = &as, .timeout_ms = OUTBOX_CALL_TIMEOUT_MS, .max_attempts = 1};
+  rpc_status st = {0};
+  uint8_t *out = NULL;
+  size_t out_len = 0;
+  int code = rpc_call_raw(addr, method, payload, len, &opts, row->a, &out, &out_len, &st);
+  if (code != RPC_OK) {
+    snprintf(err, cap, "%s: %s (%s to %s)", rpc_code_name(code), st.message ? st.message : "", method, target);
+    return permanent(code) ? DELIVERY_DEAD : DELIVERY_RETRY;
+  }
+  outbox_reply *rep = arena_alloc(row->a, sizeof *rep);
+  *rep = (outbox_reply){hook_for(method), org, payload, out, len, out_len};
+  row->data = rep;
+  return DELIVERY_OK;
 }
 
-/* record_failure counts an attempt of row |id| and schedules the next one,
- * or dead-letters the row: a permanent error, or the last attempt. */
-static void record_failure(const char *id, const char *method, const char *target, int attempts, int permanent_error,
-                           const char *err) {
-  int dead = permanent_error || attempts + 1 >= atomic_load(&g_max_attempts);
-  char delay[32];
-  /* 100 ms doubling per attempt, capped at 30 s. */
-  long ms = attempts >= 9 ? 30000 : 100L << attempts;
-  if (ms > 30000) ms = 30000;
-  snprintf(delay, sizeof delay, "%ld milliseconds", ms);
-  const char *q[] = {id, err, delay, dead ? "t" : "f"};
-  metrics_count("accolade_outbox_deliveries_total", dead ? "outcome=\"dead\"" : "outcome=\"retry\"", 1);
-  if (dead)
-    log_error("outbox: %s to %s dead-lettered after %d attempts: %s", method, target, attempts + 1, err);
-  else   /* the first failure and every tenth are worth a warning; the rest is noise */
-    log_msg(attempts % 10 == 0 ? LOG_WARN : LOG_DEBUG, "outbox: %s to %s failed (attempt %d): %s", method, target,
-            attempts + 1, err);
-  int rc = pg_exec("UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
-                   "next_attempt_at = now() + $3::interval, dead_at = CASE WHEN $4::bool THEN now() END "
-                   "WHERE id = $1 AND delivered_at IS NULL", 4, q);
-  if (rc != RPC_OK)
-    log_warn("outbox: cannot record the outcome of %s (%s); its lease will bring it back", id, rpc_code_name(rc));
+/* on_delivered runs the method's reply hook in the delivery's transaction. */
+static int on_delivered(void *arg, delivery_row *row) {
+  (void)arg;
+  const outbox_reply *rep = row->data;
+  return rep->hook ? rep->hook(rep->org, rep->req, rep->req_len, rep->reply, rep->reply_len) : 0;
 }
 
 int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
-  /* Claim the due rows with a lease, in one statement: no transaction stays
-   * open (nor any row locked) while the calls go out. */
-  PGresult *r = NULL;
-  char lim[16];
-  snprintf(lim, sizeof lim, "%d", OUTBOX_BATCH);
-  const char *p[] = {lim};
-  int rc = pg_query(&r,
-                    "UPDATE outbox o SET next_attempt_at = now() + interval '" OUTBOX_LEASE "' "
-                    "FROM (SELECT id FROM outbox "
-                    "      WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() "
-                    "      ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due "
-                    "WHERE o.id = due.id RETURNING o.id, o.target, o.method, o.org, o.payload, o.attempts",
-                    1, p);
-  if (rc != RPC_OK) return -1;
-  int n = PQntuples(r);
-  for (int i = 0; i < n; i++) {
-    const char *id = PQgetvalue(r, i, 0);
-    const char *target = PQgetvalue(r, i, 1);
-    const char *method = PQgetvalue(r, i, 2);
-    const char *org = PQgetvalue(r, i, 3);
-    size_t len = 0;
-    unsigned char *payload = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 4), &len);
-    int attempts = (int)pg_int(r, i, 5);
-    const char *addr = resolve ? resolve(target) : NULL;
-    identity as;
-    rpc_service_identity(&as, service_name, org);
-    rpc_call_opts opts = {.as = &as, .timeout_ms = OUTBOX_CALL_TIMEOUT_MS, .max_attempts = 1};
-    arena a;
-    arena_init(&a);
-    rpc_status st = {0};
-    uint8_t *out = NULL;
-    size_t out_len = 0;
-    const uint8_t *req = payload ? payload : (const uint8_t *)"";
-    int code = addr ? rpc_call_raw(addr, method, req, len, &opts, &a, &out, &out_len, &st) : RPC_UNAVAILABLE;
-    char err[512];
-    if (code == RPC_OK) {
-      claimed c = {id, method, org, req, out, len, out_len, hook_for(method)};
-      int trc = pg_tx(delivered_tx, &c);
-      if (trc == RPC_OK) {
-        metrics_count("accolade_outbox_deliveries_total", "outcome=\"delivered\"", 1);
-      } else {
-        /* Not delivered as far as we are concerned: an attempt like any
-         * other, and the (idempotent) call is made again later. */
-        snprintf(err, sizeof err, "reply hook or delivery record failed: %s", rpc_code_name(trc));
-        record_failure(id, method, target, attempts, 0, err);
-      }
-    } else {
-      snprintf(err, sizeof err, "%s: %s", rpc_code_name(code),
-               addr ? (st.message ? st.message : "") : "no address for target");
-      record_failure(id, method, target, attempts, permanent(code), err);
-    }
-    PQfreemem(payload);
-    arena_free(&a);
-  }
-  PQclear(r);
-  return n;
+  const void *arg[2] = {service_name, (const void *)resolve};
+  delivery_engine e = {
+      .name = "outbox",
+      .claim_sql = "WITH claimed AS (SELECT id, next_attempt_at FROM outbox "
+                   "  WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() "
+                   "  ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED), "
+                   "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "
+                   "leased AS (UPDATE outbox o SET next_attempt_at = now() + $2::interval * due.place FROM due "
+                   "  WHERE o.id = due.id "
+                   "  RETURNING o.id, o.attempts, o.target, o.method, o.org, o.payload, due.place) "
+                   "SELECT * FROM leased ORDER BY place",
+      .delivered_sql = "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
+                       "WHERE id = $1 AND delivered_at IS NULL",
+      .failed_sql = "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
+                    "next_attempt_at = now() + $3::interval, dead_at = CASE WHEN $4::bool THEN now() END "
+                    "WHERE id = $1 AND delivered_at IS NULL",
+      .batch = OUTBOX_BATCH,
+      .lease_ms = OUTBOX_CALL_TIMEOUT_MS + 1000,   /* per place: one call's longest time */
+      .max_attempts = atomic_load(&g_max_attempts),
+      .retry_base_ms = 100,
+      .retry_max_ms = 30000,
+      .deliver = deliver,
+      .on_delivered = on_delivered,
+      .arg = (void *)arg,
+  };
+  return delivery_round(&e);
 }
 
 /* wait_notify sleeps up to |ms| on a LISTEN connection, waking on NOTIFY. */

@@ -1,11 +1,13 @@
 /* outbox.h - events and commands that leave a service, exactly as its state.
  *
  * outbox_enqueue writes a row in the caller's open transaction: the message is
- * sent only if that transaction commits. A dispatcher thread claims due rows
- * with a lease in one statement (SKIP LOCKED, so several replicas share the
- * work; a claimed row comes due again after 60 s if its claimer dies), calls
- * the target over gRPC as the service acting for the row's org with no
- * transaction open, and records each row's outcome. Failures, reply-hook
+ * sent only if that transaction commits. Dispatcher threads deliver the rows
+ * with the delivery engine (delivery.h): claimed 16 at a time with a lease
+ * (SKIP LOCKED, so several replicas share the work; if its claimer dies, a
+ * claimed row comes due again 6 s times its place in the round after the
+ * claim), each call made over gRPC as the
+ * service acting for the row's org with no transaction open, each row's
+ * outcome recorded. Failures, reply-hook
  * failures included, count an attempt and are retried with exponential
  * backoff (100 ms doubling, capped at 30 s) until the last attempt
  * (outbox_set_max_attempts, 100 by default), which dead-letters the row; a

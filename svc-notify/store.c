@@ -323,48 +323,20 @@ int store_delivery_page(arena *a, const char *org, const char *channel_id, int64
   return RPC_OK;
 }
 
-int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge, int lease_ms) {
-  /* Claimed by pushing their next attempt past the lease, in one short
-   * statement: no transaction stays open, and no row stays locked, while
-   * the endpoints answer. */
-  char lim[16], lease[40];
-  snprintf(lim, sizeof lim, "%d", batch);
-  snprintf(lease, sizeof lease, "%d milliseconds", lease_ms);
-  const char *lp[] = {lim, lease};
-  PGresult *r;
-  if (pg_query(&r,
-               "WITH due AS (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= now() "
-               "ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
-               "UPDATE delivery d SET next_attempt_at = now() + $2::interval FROM due WHERE d.id = due.id "
-               "RETURNING d.id, coalesce((SELECT url FROM channel c WHERE c.id = d.channel_id), 'mailto:' || d.mail_to), "
-               "coalesce((SELECT secret FROM channel c WHERE c.id = d.channel_id), ''), d.body, d.attempts",
-               2, lp) != RPC_OK)
-    return -1;
-  int n = PQntuples(r);
-  for (int i = 0; i < n; i++) {
-    char err[256] = "";
-    long status = post(pg_str(r, i, 1), pg_str(r, i, 2), pg_str(r, i, 3), err, sizeof err);
-    int attempts = (int)pg_int(r, i, 4) + 1;
-    const char *id = pg_str(r, i, 0);
-    int64_t retry_in_ms = 0;
-    store_outcome o = judge(status, attempts, &retry_in_ms);
-    if (o == DELIVERED) {
-      const char *p[] = {id};
-      pg_exec("UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' "
-              "WHERE id=$1 AND status='pending'",
-              1, p);
-      continue;
-    }
-    if (status > 0) snprintf(err, sizeof err, "HTTP %ld", status);
-    char delay[40];
-    snprintf(delay, sizeof delay, "%lld milliseconds", (long long)retry_in_ms);
-    const char *p[] = {id, err, o == DEAD ? "dead" : "pending", delay};
-    pg_exec("UPDATE delivery SET status=$3, attempts=attempts+1, last_error=$2, "
-            "next_attempt_at = now() + $4::interval WHERE id=$1 AND status='pending'",
-            4, p);
-  }
-  PQclear(r);
-  return n;
+void store_delivery_statements(delivery_engine *e) {
+  e->claim_sql =
+      "WITH claimed AS (SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND next_attempt_at <= now() "
+      "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED), "
+      "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "
+      "leased AS (UPDATE delivery d SET next_attempt_at = now() + $2::interval * due.place FROM due WHERE d.id = due.id "
+      "RETURNING d.id, d.attempts, coalesce((SELECT url FROM channel c WHERE c.id = d.channel_id), 'mailto:' || d.mail_to), "
+      "coalesce((SELECT secret FROM channel c WHERE c.id = d.channel_id), ''), d.body, due.place) "
+      "SELECT * FROM leased ORDER BY place";
+  e->delivered_sql = "UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' "
+                     "WHERE id=$1 AND status='pending'";
+  e->failed_sql = "UPDATE delivery SET status = CASE WHEN $4::bool THEN 'dead' ELSE 'pending' END, "
+                  "attempts=attempts+1, last_error=$2, next_attempt_at = now() + $3::interval "
+                  "WHERE id=$1 AND status='pending'";
 }
 
 /* ---- the digest ------------------------------------------------------ */

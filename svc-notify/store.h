@@ -13,6 +13,7 @@
 #include "accolade/v1/events.pb-c.h"
 #include "accolade/v1/notify.pb-c.h"
 #include "arena.h"
+#include "delivery.h"
 
 /* Intake (inside one transaction). */
 int store_event_claim(const char *org, const char *event_id, int *first);
@@ -59,17 +60,10 @@ int store_delivery_test(const char *org, const char *id, const char *event_id, c
 int store_delivery_page(arena *a, const char *org, const char *channel_id, int64_t before, int limit,
                         Accolade__V1__Delivery ***out, size_t *n);
 
-/* The webhook worker: one round over up to |batch| due deliveries. They are
- * claimed for |lease_ms| (their next attempt pushed past it, so no other
- * worker takes them), then sent outside any transaction, each outcome
- * recorded as it comes. A crash mid-round leaves the rest due again when
- * the lease ends; only the delivery in flight may go twice. |post| sends
- * one and returns the HTTP status (or <= 0 with |err|); |outcome| says what
- * became of it (delivered, retry, dead). */
-typedef long (*store_post_fn)(const char *url, const char *secret, const char *body, char *err, size_t cap);
-typedef enum { DELIVERED, RETRY, DEAD } store_outcome;
-typedef store_outcome (*store_judge_fn)(long status, int attempts, int64_t *retry_in_ms);
-int store_deliver_due(int batch, store_post_fn post, store_judge_fn judge, int lease_ms);
+/* store_delivery_statements gives the delivery engine (delivery.h) the
+ * statements of the webhook and email deliveries: claim (id, attempts, url or
+ * "mailto:" list, secret, body), delivered, failed. */
+void store_delivery_statements(delivery_engine *e);
 
 /* The digest. |period_params| are {org, first day "YYYY-MM-DD", team ("" for
  * the whole org), the day after the last}. */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "delivery.h"
 #include "hex.h"
 #include "log.h"
 #include "pg.h"
@@ -168,24 +169,33 @@ static long post(const char *url, const char *secret, const char *body, char *er
   return status;
 }
 
-/* judge: what becomes of a delivery after |attempts| tries ending in |status|
- * (HTTP, or <= 0 for a transport failure, -1 for a refused URL). */
-static store_outcome judge(long status, int attempts, int64_t *retry_in_ms) {
-  if (status >= 200 && status < 300) {
-    metrics_count("accolade_webhook_deliveries_total", "outcome=\"delivered\"", 1);
-    return DELIVERED;
-  }
-  /* 4xx (but 408 and 429) will not get better; neither will a refused URL. */
+/* deliver_one sends one claimed delivery (id, attempts, url, secret, body):
+ * 2xx is delivered; 4xx (but 408 and 429) will not get better, nor will a
+ * refused URL; the rest is retried. */
+static delivery_verdict deliver_one(void *arg, delivery_row *row, char *err, size_t cap) {
+  (void)arg;
+  long status = post(pg_str(row->r, row->row, 2), pg_str(row->r, row->row, 3), pg_str(row->r, row->row, 4), err, cap);
+  if (status >= 200 && status < 300) return DELIVERY_OK;
+  if (status > 0) snprintf(err, cap, "HTTP %ld", status);
   int permanent = status == -1 || (status >= 400 && status < 500 && status != 408 && status != 429);
-  int dead = permanent || attempts >= MAX_ATTEMPTS;
-  *retry_in_ms = g_retry_base_ms << (attempts - 1);
-  metrics_count("accolade_webhook_deliveries_total", dead ? "outcome=\"dead\"" : "outcome=\"retry\"", 1);
-  return dead ? DEAD : RETRY;
+  return permanent ? DELIVERY_DEAD : DELIVERY_RETRY;
 }
 
-/* deliver_due sends the due deliveries once; returns how many it tried.
- * The lease outlasts a round whose every POST times out. */
-static int deliver_due(void) { return store_deliver_due(ROUND, post, judge, (int)(ROUND * POST_TIMEOUT_MS) + 30000); }
+/* deliver_due sends the due deliveries once (the delivery engine, with the
+ * statements of store.c); returns how many it tried. */
+static int deliver_due(void) {
+  delivery_engine e = {
+      .name = "webhook",
+      .batch = ROUND,
+      .lease_ms = (int)POST_TIMEOUT_MS + 4000,   /* per place: a POST's longest time (connect + transfer) */
+      .max_attempts = MAX_ATTEMPTS,
+      .retry_base_ms = (int)g_retry_base_ms,
+      .retry_max_ms = 3600000,
+      .deliver = deliver_one,
+  };
+  store_delivery_statements(&e);
+  return delivery_round(&e);
+}
 
 static void *worker(void *arg) {
   (void)arg;

@@ -1,0 +1,65 @@
+/* delivery.h - the one delivery engine: rows of a table sent out at least
+ * once, with no transaction open while they travel.
+ *
+ * A round claims up to |batch| due rows with a lease, in one statement (their
+ * next attempt pushed past the lease, SKIP LOCKED, so replicas share the work
+ * and a crash mid-round leaves the rest due again when the lease ends). The
+ * rows go one after another, so each row's lease is its place in the round
+ * times |lease_ms| (one delivery's longest time): after a crash the first row
+ * is due again within one delivery's time, not the whole round's. Each
+ * row is delivered with no transaction open, and its outcome recorded as it
+ * comes: delivered (with |on_delivered| in the same transaction, if given),
+ * or a failed attempt, counted, then retried after a backoff (base doubling
+ * per attempt, up to max) or dead-lettered: a permanent failure, or the last
+ * of |max_attempts|. A failing |on_delivered| is a failed attempt like any
+ * other. Outcomes are counted in accolade_<name>_deliveries_total{outcome}.
+ *
+ * The outbox (outbox.c) and svc-notify's webhooks and emails run on it.
+ */
+#ifndef ACCOLADE_DELIVERY_H
+#define ACCOLADE_DELIVERY_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+typedef enum { DELIVERY_OK, DELIVERY_RETRY, DELIVERY_DEAD } delivery_verdict;
+
+/* One claimed row: the claim's columns (id first, attempts second, then the
+ * engine's own), and scratch memory freed once its outcome is recorded. */
+typedef struct delivery_row {
+  const PGresult *r;
+  int row;
+  const char *id;
+  int attempts;       /* before this one */
+  arena *a;
+  void *data;         /* for |deliver| to hand to |on_delivered| */
+} delivery_row;
+
+typedef struct delivery_engine {
+  const char *name;            /* "outbox", "webhook": logs and metrics */
+  /* $1 batch, $2 lease per place (an interval; multiply by the row's place,
+   * from 1, in the round); rows id, attempts, ..., in the order of places */
+  const char *claim_sql;
+  const char *delivered_sql;   /* $1 id */
+  const char *failed_sql;      /* $1 id, $2 error, $3 next attempt in (an interval), $4 dead (bool) */
+  int batch;
+  int lease_ms;                /* per place in the round */
+  int max_attempts;
+  int retry_base_ms, retry_max_ms;
+  /* deliver sends one row (no transaction open): DELIVERY_OK, or RETRY /
+   * DEAD (permanent) with |err| set. */
+  delivery_verdict (*deliver)(void *arg, delivery_row *row, char *err, size_t cap);
+  /* on_delivered (may be NULL) runs in the transaction that marks the row
+   * delivered; non-zero rolls both back and counts a failed attempt. */
+  int (*on_delivered)(void *arg, delivery_row *row);
+  void *arg;
+} delivery_engine;
+
+/* delivery_round runs one round on the calling thread: the number of rows
+ * claimed, or -1 when Postgres is unreachable. */
+int delivery_round(const delivery_engine *e);
+
+#endif
