@@ -18,6 +18,7 @@
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "accolade/v1/nomination.pb-c.h"
 #include "accolade/v1/notify.pb-c.h"
+#include "accolade/v1/signal.pb-c.h"
 #include "cli.h"
 #include "hex.h"
 #include "pbfill.h"
@@ -26,6 +27,7 @@
 #define LB "/accolade.v1.LeaderboardService/"
 #define NO "/accolade.v1.NominationService/"
 #define NT "/accolade.v1.NotifyService/"
+#define SG "/accolade.v1.SignalService/"
 #define D(x) &accolade__v1__##x##__descriptor
 
 enum {
@@ -229,6 +231,27 @@ static const command COMMANDS[] = {
     {"rebuild", NULL, LB "RebuildLeaderboards", D(rebuild_leaderboards_request), D(rebuild_leaderboards_response),
      {{0}}, NULL, NULL, NULL, F_IDEM | F_PROGRESS, NULL, NULL, 600000,
      "recompute every board of the org from the ledger (admin)"},
+
+    /* signals (CRM events) and rules over them */
+    {"signals", "rules", SG "ListSignalRules", D(list_signal_rules_request), D(list_signal_rules_response), {PAGE},
+     NULL, "rules", "id,name,signal_kind,aggregate,threshold,period,window_days,min_amount_minor,currency,grant_badge_id",
+     F_IDEM, NULL, NULL, 0, "the rules over signals"},
+    {"signals", "rule-create", SG "CreateSignalRule", D(create_signal_rule_request), D(signal_rule),
+     {{"name", "rule.name", A_VAL, REQUIRED, NULL}, {"kind", "rule.signal_kind", A_VAL, REQUIRED, NULL},
+      {"sum", NULL, A_FLAG, 0, "rule.aggregate=SIGNAL_SUM_AMOUNT"},
+      {"threshold", "rule.threshold", A_VAL, REQUIRED, NULL}, {"period", "rule.period", A_VAL, 0, NULL},
+      {"window-days", "rule.window_days", A_VAL, 0, NULL}, {"min-amount-minor", "rule.min_amount_minor", A_VAL, 0, NULL},
+      {"currency", "rule.currency", A_VAL, 0, NULL}, {"account", "rule.account", A_VAL, 0, NULL},
+      {"grant", "rule.grant_badge_id", A_VAL, REQUIRED, NULL}},
+     NULL, NULL, NULL, 0, NULL, NULL, 0,
+     "a rule over signals (--kind deal-won --threshold 3 --period quarter --min-amount-minor 5000000 --grant B; --sum)"},
+    {"signals", "rule-delete", SG "DeleteSignalRule", D(delete_signal_rule_request), D(delete_signal_rule_response),
+     {{"ID", "rule_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "delete a signal rule"},
+    {"signals", NULL, SG "ListSignals", D(list_signals_request), D(list_signals_response),
+     {{"member", "member_id", A_VAL, 0, NULL}, {"kind", "kind", A_VAL, 0, NULL},
+      {"from-ms", "start_time_ms", A_VAL, 0, NULL}, {"to-ms", "end_time_ms", A_VAL, 0, NULL}, PAGE},
+     NULL, "signals", "id,kind,member_id,occur_time_ms,account,amount_minor,currency,title,source,external_id", F_IDEM,
+     NULL, NULL, 0, "signals, newest first: yours, your reports' (managers), anyone's (admins) (--member M, --kind K)"},
 
     /* admin: channels */
     {"channels", "create", NT "CreateChannel", D(create_channel_request), D(channel),
@@ -463,6 +486,7 @@ out:
 int commands_run(const cli *c, int argc, char **argv, int i) {
   const char *name = argv[i], *sub = i + 1 < argc ? argv[i + 1] : "";
   if (!strcmp(name, "members") && !strcmp(sub, "import")) return cmd_members_import(c, argc, argv, i + 2);
+  if (!strcmp(name, "signals") && !strcmp(sub, "import")) return cmd_signals_import(c, argc, argv, i + 2);
   if (!strcmp(name, "watch")) return cmd_watch(c, argc, argv, i + 1);
   for (size_t k = 0; k < N_COMMANDS; k++) {
     const command *cmd = &COMMANDS[k];
@@ -498,6 +522,8 @@ void commands_usage(FILE *f) {
     if (m) fprintf(f, "%-34s%s\n", "", flags);
   }
   fprintf(f, "%-34s %s\n%-34s %s\n", "  members import FILE.csv",
-          "add or update members from a CSV file, in batches (admin; --batch N, --dry-run)", "  watch",
+          "add or update members from a CSV file, in batches (admin; --batch N, --dry-run)", "  signals import FILE.csv",
+          "CRM events from a CSV export, in batches; a rerun lands nothing twice (admin, integration; --source S)");
+  fprintf(f, "%-34s %s\n", "  watch",
           "your notifications, live (--after ID, --from-start, --count N, --heartbeat S)");
 }

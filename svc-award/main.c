@@ -1,10 +1,14 @@
 /* svc-award: the badge catalog, awards, milestone rules, profiles and award
  * analytics. Wiring only; see award.h for the decisions. */
 #include "award.h"
+#include "signal.h"
 #include "svc.h"
 
 #define M(name, req, resp, fn) \
   RPC_UNARY("/accolade.v1.AwardService/" name, accolade__v1__##req, accolade__v1__##resp, fn)
+
+#define S(name, req, resp, fn) \
+  RPC_UNARY("/accolade.v1.SignalService/" name, accolade__v1__##req, accolade__v1__##resp, fn)
 
 static const rpc_method methods[] = {
     M("CreateBadge", create_badge_request, badge, catalog_create_badge),
@@ -19,6 +23,12 @@ static const rpc_method methods[] = {
     M("DeleteRule", delete_rule_request, delete_rule_response, rules_delete),
     M("GetProfile", get_profile_request, profile, reads_get_profile),
     M("GetAwardStats", get_award_stats_request, award_stats, stats_get),
+    /* accolade.v1.SignalService (signal.h) */
+    S("IngestSignals", ingest_signals_request, ingest_signals_response, signals_ingest),
+    S("ListSignals", list_signals_request, list_signals_response, signals_list),
+    S("CreateSignalRule", create_signal_rule_request, signal_rule, signal_rules_create),
+    S("ListSignalRules", list_signal_rules_request, list_signal_rules_response, signal_rules_list),
+    S("DeleteSignalRule", delete_signal_rule_request, delete_signal_rule_response, signal_rules_delete),
 };
 
 int main(int argc, char **argv) {

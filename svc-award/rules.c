@@ -26,9 +26,6 @@ int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth
     int64_t current;
     if ((rc = store_rule_progress(org, x, member, &current))) return rc;
     if (current < x->threshold) continue;
-    Accolade__V1__Badge *b;
-    if ((rc = store_badge_get(ctx, org, x->grant_badge_id, &b))) return rc;
-    if (!b->active) continue;   /* a retired milestone badge is not granted */
     award_new an = {
         .badge_id = x->grant_badge_id,
         .recipient_id = member,
@@ -41,18 +38,11 @@ int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth
         .milestone_rule_id = x->id,
     };
     Accolade__V1__Award *a;
-    rc = store_award_insert(ctx, org, &an, &a);
-    if (rc == RPC_ALREADY_EXISTS) continue;
+    rc = grant_auto(ctx, &an, &a);
+    /* Granted before, or a retired milestone badge: nothing to grant. */
+    if (rc == RPC_ALREADY_EXISTS || rc == RPC_FAILED_PRECONDITION) continue;
     if (rc) return rc;
-    if ((rc = grant_emit(ctx, a))) return rc;
-    if (*n == *cap) {
-      size_t ncap = *cap ? *cap * 2 : 4;
-      Accolade__V1__Award **grown = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, ncap);
-      if (*n) memcpy(grown, *out, *n * sizeof *grown);
-      *out = grown;
-      *cap = ncap;
-    }
-    (*out)[(*n)++] = a;
+    award_list_push(ctx, a, out, n, cap);
     /* A milestone may complete another rule (points, category, ...). */
     if ((rc = rules_evaluate(ctx, member, team, depth + 1, out, n, cap))) return rc;
   }

@@ -1,0 +1,55 @@
+/* signal.h - accolade.v1.SignalService, served by svc-award: signals from a
+ * CRM or enablement tool, and milestone rules over them.
+ *
+ * Decisions the issue leaves open:
+ * - IngestSignals: admins and the "integration" role (a JWT role that reaches
+ *   nothing else). A batch holds 1..1000 rows; an empty or oversized batch is
+ *   INVALID_ARGUMENT. Each row is checked on its own: a bad row is INVALID in
+ *   the reply with a message naming it and its field ("signals[3].amount_minor:
+ *   ..."), the good rows land. A field a kind does not use must be empty.
+ *   (source, external_id) is unique per org: a re-sent row is DUPLICATE and
+ *   changes nothing, so a rerun of a whole file is safe. Members named in
+ *   signals are not checked against the directory (a CRM may know people the
+ *   directory does not yet); ListSignals shows them as given.
+ * - ListSignals: members see their own; managers their own and their direct
+ *   reports' (the directory of svc-nomination, over gRPC); admins anyone's.
+ *   Asking for someone else's signals without that right is PERMISSION_DENIED.
+ * - Signal rules: a calendar period (month, quarter, year, UTC, of the
+ *   signal's time) grants at most once per member and period; all-time and
+ *   rolling-window rules at most once per member. The award's source_id is
+ *   "signal-rule:<rule id>:<period key>" so the award table's unique key
+ *   (org, source, recipient) makes a re-sent or concurrent batch grant once;
+ *   the grant writes the same outbox rows as any award (grant_emit) and may
+ *   complete award milestone rules. Rules are evaluated for each new signal in
+ *   the batch's transaction, under a per-member lock. A rule counts signals
+ *   from before it was created.
+ */
+#ifndef AWARD_SIGNAL_H
+#define AWARD_SIGNAL_H
+
+#include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/signal.pb-c.h"
+#include "rpc.h"
+
+#define SIGNAL_BATCH_MAX 1000
+#define SIGNAL_COLLABORATORS_MAX 20
+#define SIGNAL_SOURCE_PREFIX "signal-rule:"
+
+/* signal_kind_name: "DEAL_WON", ... ("?" if unknown). */
+const char *signal_kind_name(int kind);
+
+int signals_ingest(rpc_ctx *ctx, const void *req, void *resp);
+int signals_list(rpc_ctx *ctx, const void *req, void *resp);
+int signal_rules_create(rpc_ctx *ctx, const void *req, void *resp);
+int signal_rules_list(rpc_ctx *ctx, const void *req, void *resp);
+int signal_rules_delete(rpc_ctx *ctx, const void *req, void *resp);
+
+/* signal_rules_evaluate grants what the new signal |s| completes (inside the
+ * caller's transaction), appending the new awards' ids to |*ids| (arena). */
+int signal_rules_evaluate(rpc_ctx *ctx, const Accolade__V1__Signal *s, char ***ids, size_t *n, size_t *cap);
+
+/* signal_rules_profile appends the member's progress toward every signal rule
+ * to |p|->progress (arena). */
+int signal_rules_profile(rpc_ctx *ctx, const char *member, Accolade__V1__Profile *p);
+
+#endif

@@ -1,0 +1,62 @@
+/* signal_store.h - the SQL of signals and signal rules (the tables of
+ * migrations/003_signals.sql). Same conventions as store.h: pg codes back,
+ * messages and rows from ctx->arena, every query scoped by org, transactions
+ * are the caller's.
+ */
+#ifndef AWARD_SIGNAL_STORE_H
+#define AWARD_SIGNAL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "accolade/v1/signal.pb-c.h"
+#include "rpc.h"
+
+/* sig_store_lock_member serialises signal intake for one member until commit,
+ * so two batches cannot each miss the other's signals when a rule is
+ * evaluated. Take the locks of a batch in sorted order. */
+int sig_store_lock_member(const char *org, const char *member);
+
+/* sig_store_insert stores |s| unless (org, source, external_id) exists; either
+ * way |*id| is the stored signal's id and |*created| says which. */
+int sig_store_insert(rpc_ctx *ctx, const char *org, const Accolade__V1__Signal *s, char **id, int *created);
+
+typedef struct sig_filter {
+  const char *member_id;       /* "" unless one member */
+  const char *const *members;  /* or any of these (n_members > 0) */
+  size_t n_members;
+  int kind;                    /* 0: any */
+  int64_t start_ms, end_ms;    /* 0: no bound */
+  int has_cursor;
+  int64_t cursor_us;
+  const char *cursor_id;
+} sig_filter;
+
+/* sig_store_list: newest first (occur time, id), keyset paged; |cursors| get
+ * each row's position (occurred_at in microseconds). */
+int sig_store_list(rpc_ctx *ctx, const char *org, const sig_filter *f, int limit,
+                   Accolade__V1__Signal ***out, int64_t **cursors, size_t *n);
+
+int sig_store_rule_insert(rpc_ctx *ctx, const char *org, const Accolade__V1__SignalRule *r,
+                          Accolade__V1__SignalRule **out);
+/* sig_store_rule_list: by creation, keyset paged; |kind| 0 for every kind. */
+int sig_store_rule_list(rpc_ctx *ctx, const char *org, int kind, int64_t after_us, const char *after_id,
+                        int limit, Accolade__V1__SignalRule ***out, int64_t **cursors, size_t *n);
+/* sig_store_rule_delete soft-deletes (awards it granted keep their source). */
+int sig_store_rule_delete(const char *org, const char *id);
+
+/* sig_store_rule_value: the member's count or sum toward |r| in the window
+ * that holds |at_ms| (a calendar period, all time, or the best rolling window
+ * that holds it), and the key of that period ("2026-Q3", "2026-09", "2026",
+ * or "all") in |*key| (arena). */
+int sig_store_rule_value(rpc_ctx *ctx, const char *org, const Accolade__V1__SignalRule *r,
+                         const char *member, int64_t at_ms, int64_t *value, char **key);
+/* sig_store_rule_value_now: the same for the profile: the current calendar
+ * period, or the rolling window ending now. */
+int sig_store_rule_value_now(rpc_ctx *ctx, const char *org, const Accolade__V1__SignalRule *r,
+                             const char *member, int64_t *value, char **key);
+
+/* sig_store_member_team: the team of the member's latest award ("" if none). */
+int sig_store_member_team(rpc_ctx *ctx, const char *org, const char *member, char **team);
+
+#endif

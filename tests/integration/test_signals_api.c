@@ -1,0 +1,407 @@
+/* SignalService through the real gateway, svc-award and svc-nomination (the
+ * directory behind managers' reports), on a real Postgres: idempotent intake
+ * with per-row results, who sees whose signals, and rules over signals that
+ * award exactly once per member and period. Leaderboard and notify are not
+ * running: award outbox rows stay in award.outbox for inspection. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/nomination.pb-c.h"
+#include "accolade/v1/signal.pb-c.h"
+#include "harness.h"
+
+#define SECRET "signals-secret"
+#define SG "/accolade.v1.SignalService/"
+#define DAY INT64_C(86400000)
+/* 2025-07-01T00:00:00Z and 2025-04-01T00:00:00Z: the starts of Q3 and Q2. */
+#define Q3 INT64_C(1751328000000)
+#define Q2 INT64_C(1743465600000)
+
+static th_proc award, nom, gw;
+static const char *dsn;
+static char org[64], other[64];
+
+static void setup(void) {
+  th_init();
+  static char pg[600], a_addr[96], o_addr[96], redis[64];
+  dsn = th_new_database("signals");
+  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", dsn);
+  int nom_port = th_free_port();
+  snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=127.0.0.1:%d", nom_port);
+  const char *aenv[] = {pg, o_addr, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  cr_assert_eq(th_start(&award, th_bin("svc-award"), aenv), 0);
+  snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
+  const char *nenv[] = {pg, a_addr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  cr_assert_eq(th_start_on(&nom, nom_port, th_bin("svc-nomination"), nenv), 0);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  const char *genv[] = {a_addr, o_addr, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET, NULL};
+  cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0);
+  snprintf(org, sizeof org, "sig-%d", getpid());
+  snprintf(other, sizeof other, "sig-other-%d", getpid());
+}
+
+static void teardown(void) {
+  cr_expect_eq(th_stop(&gw), 0);
+  cr_expect_eq(th_stop(&nom), 0);
+  cr_expect_eq(th_stop(&award), 0);
+  th_fini();
+}
+
+TestSuite(signals, .init = setup, .fini = teardown, .timeout = 180);
+
+/* via calls |method| through the gateway as |user| of |o| with |role|. */
+static int via(const char *o, const char *user, const char *role, const char *method, const void *req,
+               const ProtobufCMessageDescriptor *d, arena *a, void **out, rpc_status *st) {
+  char bearer[2100];
+  snprintf(bearer, sizeof bearer, "Bearer %s", th_jwt(SECRET, o, user, role, "east", 300));
+  const char *md[] = {"authorization", bearer, NULL};
+  rpc_call_opts opts = {.timeout_ms = 10000, .metadata = md};
+  return rpc_call(gw.addr, method, req, d, &opts, a, out, st);
+}
+
+/* count runs a count query built printf-style. */
+static long long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long long count(const char *fmt, ...) {
+  char sql[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(sql, sizeof sql, fmt, ap);
+  va_end(ap);
+  char *v = th_sql(dsn, sql);
+  long long n = v ? atoll(v) : -1;
+  free(v);
+  return n;
+}
+
+static Accolade__V1__Signal *deal(arena *a, const char *ext, const char *member, int64_t at, int64_t amount,
+                                  const char *account) {
+  Accolade__V1__Signal *s = ARENA_NEW(a, Accolade__V1__Signal);
+  accolade__v1__signal__init(s);
+  s->source = "salesforce";
+  s->external_id = (char *)ext;
+  s->member_id = (char *)member;
+  s->kind = ACCOLADE__V1__SIGNAL_KIND__DEAL_WON;
+  s->occur_time_ms = at;
+  s->opportunity_id = arena_printf(a, "opp-%s", ext);
+  s->account = (char *)account;
+  s->amount_minor = amount;
+  s->currency = "USD";
+  s->cycle_days = 40;
+  return s;
+}
+
+static Accolade__V1__Signal *simple(arena *a, const char *ext, const char *member, int kind, int64_t at) {
+  Accolade__V1__Signal *s = ARENA_NEW(a, Accolade__V1__Signal);
+  accolade__v1__signal__init(s);
+  s->source = "gong";
+  s->external_id = (char *)ext;
+  s->member_id = (char *)member;
+  s->kind = (Accolade__V1__SignalKind)kind;
+  s->occur_time_ms = at;
+  if (kind == ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED) {
+    s->title = arena_printf(a, "Playbook %s", ext);
+    s->link = arena_printf(a, "https://wiki.example.com/%s", ext);
+  }
+  return s;
+}
+
+static Accolade__V1__IngestSignalsResponse *ingest(arena *a, const char *o, const char *role,
+                                                   Accolade__V1__Signal **s, size_t n) {
+  Accolade__V1__IngestSignalsRequest req = ACCOLADE__V1__INGEST_SIGNALS_REQUEST__INIT;
+  req.signals = s;
+  req.n_signals = n;
+  Accolade__V1__IngestSignalsResponse *out = NULL;
+  rpc_status st;
+  int rc = via(o, "crm", role, SG "IngestSignals", &req, &accolade__v1__ingest_signals_response__descriptor, a,
+               (void **)&out, &st);
+  cr_assert_eq(rc, RPC_OK, "ingest: %s %s", rpc_code_name(rc), st.message);
+  return out;
+}
+
+static Accolade__V1__SignalRule *rule(arena *a, const char *name, int kind, int64_t threshold, int period,
+                                      int window, int64_t min_amount, const char *badge) {
+  Accolade__V1__SignalRule r = ACCOLADE__V1__SIGNAL_RULE__INIT;
+  r.name = (char *)name;
+  r.signal_kind = (Accolade__V1__SignalKind)kind;
+  r.threshold = threshold;
+  r.period = (Accolade__V1__SignalPeriod)period;
+  r.window_days = window;
+  r.min_amount_minor = min_amount;
+  r.currency = min_amount ? "USD" : "";
+  r.grant_badge_id = (char *)badge;
+  Accolade__V1__CreateSignalRuleRequest req = ACCOLADE__V1__CREATE_SIGNAL_RULE_REQUEST__INIT;
+  req.rule = &r;
+  Accolade__V1__SignalRule *out = NULL;
+  rpc_status st;
+  int rc = via(org, "ada", "admin", SG "CreateSignalRule", &req, &accolade__v1__signal_rule__descriptor, a,
+               (void **)&out, &st);
+  cr_assert_eq(rc, RPC_OK, "create rule: %s", st.message);
+  return out;
+}
+
+static long long awards_of(const char *member, const char *badge) {
+  return count("SELECT count(*) FROM award.award WHERE org = '%s' AND recipient_id = '%s' AND badge_id = '%s' "
+               "AND source_id LIKE 'signal-rule:%%'",
+               org, member, badge);
+}
+
+Test(signals, a_batch_sent_twice_lands_once_and_bad_rows_are_named) {
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Signal *s[4];
+  s[0] = deal(&a, "006A1", "lena", Q3 + 2 * DAY, 5200000, "Initech");
+  s[1] = simple(&a, "call-1", "jun", ACCOLADE__V1__SIGNAL_KIND__CALL_SHADOWED, Q3 + 3 * DAY);
+  s[2] = simple(&a, "mtg-1", "jun", ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED, Q3 + 4 * DAY);
+  s[2]->amount_minor = 100;   /* a meeting has no amount */
+  s[3] = deal(&a, "006A2", "lena", Q3 + 5 * DAY, -5, "Initech");
+  Accolade__V1__IngestSignalsResponse *r = ingest(&a, org, "integration", s, 4);
+  cr_assert_eq(r->n_results, 4);
+  cr_expect_eq(r->created, 2);
+  cr_expect_eq(r->invalid, 2);
+  cr_expect_eq(r->results[0]->status, ACCOLADE__V1__SIGNAL_RESULT__STATUS__CREATED);
+  cr_expect_eq(r->results[2]->status, ACCOLADE__V1__SIGNAL_RESULT__STATUS__INVALID);
+  cr_expect(strstr(r->results[2]->error, "signals[2].amount_minor") != NULL, "%s", r->results[2]->error);
+  cr_expect(strstr(r->results[3]->error, "signals[3].amount_minor") != NULL, "%s", r->results[3]->error);
+  char *first_id = r->results[0]->signal_id;
+  /* The same batch again (the bad rows fixed): the old rows are duplicates, same ids. */
+  s[2]->amount_minor = 0;
+  s[3]->amount_minor = 900000;
+  r = ingest(&a, org, "admin", s, 4);
+  cr_expect_eq(r->created, 2);
+  cr_expect_eq(r->duplicates, 2);
+  cr_expect_eq(r->invalid, 0);
+  cr_expect_str_eq(r->results[0]->signal_id, first_id);
+  r = ingest(&a, org, "integration", s, 4);
+  cr_expect_eq(r->created, 0);
+  cr_expect_eq(r->duplicates, 4);
+  cr_expect_eq(count("SELECT count(*) FROM award.signal WHERE org = '%s'", org), 4);
+  /* Collaborators, and what an empty or oversized batch is. */
+  Accolade__V1__Signal *c = deal(&a, "006A3", "lena", Q3 + 6 * DAY, 100, "Acme");
+  char *collab[] = {"jun", "lena"};
+  c->collaborators = collab;
+  c->n_collaborators = 2;
+  r = ingest(&a, org, "admin", &c, 1);
+  cr_expect(strstr(r->results[0]->error, "signals[0].collaborators[1]") != NULL, "%s", r->results[0]->error);
+  Accolade__V1__IngestSignalsRequest empty = ACCOLADE__V1__INGEST_SIGNALS_REQUEST__INIT;
+  void *out;
+  rpc_status st;
+  cr_expect_eq(via(org, "ada", "admin", SG "IngestSignals", &empty, &accolade__v1__ingest_signals_response__descriptor,
+                   &a, &out, &st), RPC_INVALID_ARGUMENT);
+  cr_expect(strstr(st.message, "signals") != NULL, "%s", st.message);
+  Accolade__V1__Signal **many = ARENA_ARRAY(&a, Accolade__V1__Signal *, 1001);
+  for (int i = 0; i < 1001; i++) many[i] = s[1];
+  Accolade__V1__IngestSignalsRequest big = ACCOLADE__V1__INGEST_SIGNALS_REQUEST__INIT;
+  big.signals = many;
+  big.n_signals = 1001;
+  cr_expect_eq(via(org, "ada", "admin", SG "IngestSignals", &big, &accolade__v1__ingest_signals_response__descriptor,
+                   &a, &out, &st), RPC_INVALID_ARGUMENT);
+  /* Roles: members and managers may not push; the integration role reaches nothing else. */
+  cr_expect_eq(via(org, "bob", "member", SG "IngestSignals", &empty, &accolade__v1__ingest_signals_response__descriptor,
+                   &a, &out, &st), RPC_PERMISSION_DENIED);
+  cr_expect_eq(via(org, "max", "manager", SG "IngestSignals", &empty,
+                   &accolade__v1__ingest_signals_response__descriptor, &a, &out, &st), RPC_PERMISSION_DENIED);
+  Accolade__V1__ListSignalsRequest lr = ACCOLADE__V1__LIST_SIGNALS_REQUEST__INIT;
+  cr_expect_eq(via(org, "crm", "integration", SG "ListSignals", &lr, &accolade__v1__list_signals_response__descriptor,
+                   &a, &out, &st), RPC_PERMISSION_DENIED);
+  Accolade__V1__ListBadgesRequest lb = ACCOLADE__V1__LIST_BADGES_REQUEST__INIT;
+  cr_expect_eq(via(org, "crm", "integration", "/accolade.v1.AwardService/ListBadges", &lb,
+                   &accolade__v1__list_badges_response__descriptor, &a, &out, &st), RPC_PERMISSION_DENIED);
+  /* Another org's batch with the same external ids is its own. */
+  r = ingest(&a, other, "integration", s, 4);
+  cr_expect_eq(r->created, 4);
+  cr_expect_eq(count("SELECT count(*) FROM award.signal WHERE org = '%s'", org), 4);
+  arena_free(&a);
+}
+
+Test(signals, who_sees_whose_signals_with_keyset_paging) {
+  arena a;
+  arena_init(&a);
+  void *out;
+  rpc_status st;
+  Accolade__V1__Member m[4], *mp[4];
+  const char *ids[] = {"max", "lena", "jun", "zoe"}, *mgrs[] = {"", "max", "max", ""};
+  for (int i = 0; i < 4; i++) {
+    accolade__v1__member__init(&m[i]);
+    m[i].user_id = (char *)ids[i];
+    m[i].manager_id = (char *)mgrs[i];
+    m[i].team = "east";
+    m[i].active = 1;
+    mp[i] = &m[i];
+  }
+  Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
+  ur.members = mp;
+  ur.n_members = 4;
+  cr_assert_eq(via(org, "ada", "admin", "/accolade.v1.NominationService/UpsertMembers", &ur,
+                   &accolade__v1__upsert_members_response__descriptor, &a, &out, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__Signal *s[7];
+  for (int i = 0; i < 5; i++)
+    s[i] = simple(&a, arena_printf(&a, "lena-%d", i), "lena", ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED, Q3 + i * DAY);
+  s[5] = simple(&a, "jun-1", "jun", ACCOLADE__V1__SIGNAL_KIND__CALL_SHADOWED, Q3 + 10 * DAY);
+  s[6] = simple(&a, "zoe-1", "zoe", ACCOLADE__V1__SIGNAL_KIND__CALL_SHADOWED, Q3 + 11 * DAY);
+  ingest(&a, org, "integration", s, 7);
+  const ProtobufCMessageDescriptor *d = &accolade__v1__list_signals_response__descriptor;
+  Accolade__V1__ListSignalsRequest lr = ACCOLADE__V1__LIST_SIGNALS_REQUEST__INIT;
+  Accolade__V1__ListSignalsResponse *l;
+  /* A member: their own, newest first, in pages of two. */
+  lr.page_size = 2;
+  int seen = 0;
+  int64_t last = INT64_MAX;
+  do {
+    cr_assert_eq(via(org, "lena", "member", SG "ListSignals", &lr, d, &a, (void **)&l, &st), RPC_OK, "%s", st.message);
+    for (size_t i = 0; i < l->n_signals; i++) {
+      cr_expect_str_eq(l->signals[i]->member_id, "lena");
+      cr_expect_lt(l->signals[i]->occur_time_ms, last, "newest first");
+      last = l->signals[i]->occur_time_ms;
+      seen++;
+    }
+    lr.page_token = l->next_page_token;
+  } while (*lr.page_token && seen < 20);
+  cr_expect_eq(seen, 5);
+  lr.page_token = "";
+  lr.page_size = 0;
+  lr.member_id = "jun";
+  cr_expect_eq(via(org, "lena", "member", SG "ListSignals", &lr, d, &a, &out, &st), RPC_PERMISSION_DENIED);
+  /* A manager: their reports' (and their own), not others'. */
+  lr.member_id = "";
+  cr_assert_eq(via(org, "max", "manager", SG "ListSignals", &lr, d, &a, (void **)&l, &st), RPC_OK, "%s", st.message);
+  cr_expect_eq(l->n_signals, 6);
+  for (size_t i = 0; i < l->n_signals; i++) cr_expect_str_neq(l->signals[i]->member_id, "zoe");
+  lr.member_id = "jun";
+  cr_assert_eq(via(org, "max", "manager", SG "ListSignals", &lr, d, &a, (void **)&l, &st), RPC_OK, "%s", st.message);
+  cr_expect_eq(l->n_signals, 1);
+  lr.member_id = "zoe";
+  cr_expect_eq(via(org, "max", "manager", SG "ListSignals", &lr, d, &a, &out, &st), RPC_PERMISSION_DENIED);
+  /* An admin: anyone's, with a kind filter; another org's admin: none of these. */
+  lr.member_id = "";
+  lr.kind = ACCOLADE__V1__SIGNAL_KIND__CALL_SHADOWED;
+  cr_assert_eq(via(org, "ada", "admin", SG "ListSignals", &lr, d, &a, (void **)&l, &st), RPC_OK, "%s", st.message);
+  cr_expect_eq(l->n_signals, 2);
+  lr.kind = 0;
+  cr_assert_eq(via(other, "ada", "admin", SG "ListSignals", &lr, d, &a, (void **)&l, &st), RPC_OK, "%s", st.message);
+  cr_expect_eq(l->n_signals, 0);
+  lr.page_token = "not-a-token";
+  cr_expect_eq(via(org, "ada", "admin", SG "ListSignals", &lr, d, &a, &out, &st), RPC_INVALID_ARGUMENT);
+  arena_free(&a);
+}
+
+Test(signals, a_rule_over_signals_awards_once_per_member_and_period) {
+  arena a;
+  arena_init(&a);
+  /* 3 deals won of at least 50,000 USD in a quarter: Deal Closer. */
+  Accolade__V1__SignalRule *closer = rule(&a, "Three big deals in a quarter", ACCOLADE__V1__SIGNAL_KIND__DEAL_WON, 3,
+                                          ACCOLADE__V1__SIGNAL_PERIOD__SIGNAL_QUARTER, 0, 5000000, "deal-closer");
+  Accolade__V1__Signal *s[8];
+  s[0] = deal(&a, "q3-1", "lena", Q3 + 1 * DAY, 5200000, "Initech");
+  s[1] = deal(&a, "q3-2", "lena", Q3 + 20 * DAY, 7000000, "Globex");
+  s[2] = deal(&a, "q3-small", "lena", Q3 + 30 * DAY, 4999999, "Hooli");   /* under the minimum */
+  s[3] = deal(&a, "q2-1", "lena", Q2 + 10 * DAY, 6000000, "Acme");        /* another quarter */
+  Accolade__V1__IngestSignalsResponse *r = ingest(&a, org, "integration", s, 4);
+  cr_expect_eq(r->n_award_ids, 0);
+  cr_expect_eq(awards_of("lena", "deal-closer"), 0);
+  /* The third big deal of Q3 completes it: one award, in the batch's reply. */
+  s[4] = deal(&a, "q3-3", "lena", Q3 + 60 * DAY, 5000000, "Umbrella");
+  r = ingest(&a, org, "integration", &s[4], 1);
+  cr_expect_eq(r->n_award_ids, 1);
+  cr_expect_eq(awards_of("lena", "deal-closer"), 1);
+  /* The same batches again, and a fourth big deal in Q3: still one. */
+  r = ingest(&a, org, "integration", s, 5);
+  cr_expect_eq(r->created, 0);
+  cr_expect_eq(r->n_award_ids, 0);
+  s[5] = deal(&a, "q3-4", "lena", Q3 + 70 * DAY, 9000000, "Initech");
+  r = ingest(&a, org, "integration", &s[5], 1);
+  cr_expect_eq(r->n_award_ids, 0);
+  cr_expect_eq(awards_of("lena", "deal-closer"), 1);
+  /* Two more in Q2 (sent late, out of order): Q2 is its own period. */
+  s[6] = deal(&a, "q2-2", "lena", Q2 + 40 * DAY, 6000000, "Acme");
+  s[7] = deal(&a, "q2-3", "lena", Q2 + 41 * DAY, 6000000, "Acme");
+  r = ingest(&a, org, "integration", &s[6], 2);
+  cr_expect_eq(r->n_award_ids, 1, "one award for the batch that completes Q2, not one per row");
+  cr_expect_eq(awards_of("lena", "deal-closer"), 2);
+  cr_expect_eq(count("SELECT count(*) FROM award.award WHERE org = '%s' AND source_id IN ('signal-rule:%s:2025-Q3', "
+                     "'signal-rule:%s:2025-Q2')",
+                     org, closer->id, closer->id),
+               2, "keyed by rule and quarter");
+  /* Each award went to the outbox like any other (leaderboard and notify). */
+  cr_expect_eq(count("SELECT count(*) FROM award.outbox WHERE org = '%s' AND method LIKE '%%RecordAward'", org), 2);
+  /* Another member's deals count for them alone. */
+  Accolade__V1__Signal *j[3];
+  for (int i = 0; i < 3; i++) j[i] = deal(&a, arena_printf(&a, "jun-%d", i), "jun", Q3 + (10 + i) * DAY, 5000000, "Acme");
+  r = ingest(&a, org, "integration", j, 3);
+  cr_expect_eq(r->n_award_ids, 1);
+  cr_expect_eq(awards_of("jun", "deal-closer"), 1);
+  cr_expect_eq(awards_of("lena", "deal-closer"), 2);
+
+  /* Two playbooks within 30 days: Knowledge Sharer, once; the first shadowed call: once. */
+  rule(&a, "Two playbooks in 30 days", ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, 2, 0, 30, 0, "knowledge-sharer");
+  rule(&a, "First shadowed call", ACCOLADE__V1__SIGNAL_KIND__CALL_SHADOWED, 1, 0, 0, 0, "collaboration-leader");
+  Accolade__V1__Signal *p[4];
+  p[0] = simple(&a, "pb-1", "mia", ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, Q2);
+  p[1] = simple(&a, "pb-2", "mia", ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, Q2 + 45 * DAY);   /* 45 days on */
+  r = ingest(&a, org, "integration", p, 2);
+  cr_expect_eq(awards_of("mia", "knowledge-sharer"), 0, "45 days apart is not within 30");
+  /* A back-dated playbook between them completes a 30-day window. */
+  p[2] = simple(&a, "pb-3", "mia", ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, Q2 + 20 * DAY);
+  p[3] = simple(&a, "pb-4", "mia", ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, Q2 + 25 * DAY);
+  r = ingest(&a, org, "integration", &p[2], 2);
+  cr_expect_eq(awards_of("mia", "knowledge-sharer"), 1);
+  Accolade__V1__Signal *c[2];
+  c[0] = simple(&a, "shadow-1", "mia", ACCOLADE__V1__SIGNAL_KIND__CALL_SHADOWED, Q3);
+  c[1] = simple(&a, "shadow-2", "mia", ACCOLADE__V1__SIGNAL_KIND__CALL_SHADOWED, Q3 + DAY);
+  ingest(&a, org, "integration", c, 2);
+  cr_expect_eq(awards_of("mia", "collaboration-leader"), 1);
+
+  /* The profile shows the progress, earned or not. */
+  Accolade__V1__GetProfileRequest gp = ACCOLADE__V1__GET_PROFILE_REQUEST__INIT;
+  gp.member_id = "mia";
+  Accolade__V1__Profile *prof;
+  rpc_status st;
+  cr_assert_eq(via(org, "mia", "member", "/accolade.v1.AwardService/GetProfile", &gp, &accolade__v1__profile__descriptor,
+                   &a, (void **)&prof, &st), RPC_OK, "%s", st.message);
+  int found = 0;
+  for (size_t i = 0; i < prof->n_progress; i++) {
+    Accolade__V1__RuleProgress *g = prof->progress[i];
+    if (!strcmp(g->rule_name, "First shadowed call")) {
+      found++;
+      cr_expect(g->earned);
+      cr_expect_eq(g->current, 2);
+      cr_expect_str_eq(g->text, "1 of 1 CALL_SHADOWED");
+    } else if (!strcmp(g->rule_name, "Three big deals in a quarter")) {
+      found++;
+      cr_expect_not(g->earned);
+      cr_expect_eq(g->current, 0);
+      cr_expect(strstr(g->text, "0 of 3 DEAL_WON of at least 50000.00 USD in ") == g->text, "%s", g->text);
+    }
+  }
+  cr_expect_eq(found, 2);
+  /* Rules: admins only, checked, org-scoped. */
+  Accolade__V1__DeleteSignalRuleRequest del = ACCOLADE__V1__DELETE_SIGNAL_RULE_REQUEST__INIT;
+  del.rule_id = closer->id;
+  void *out;
+  cr_expect_eq(via(other, "ada", "admin", SG "DeleteSignalRule", &del, &accolade__v1__delete_signal_rule_response__descriptor,
+                   &a, &out, &st), RPC_NOT_FOUND, "another org's rule");
+  cr_expect_eq(via(org, "lena", "member", SG "DeleteSignalRule", &del,
+                   &accolade__v1__delete_signal_rule_response__descriptor, &a, &out, &st), RPC_PERMISSION_DENIED);
+  cr_expect_eq(via(org, "ada", "admin", SG "DeleteSignalRule", &del, &accolade__v1__delete_signal_rule_response__descriptor,
+                   &a, &out, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__SignalRule bad = ACCOLADE__V1__SIGNAL_RULE__INIT;
+  bad.name = "sum of meetings";
+  bad.signal_kind = ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED;
+  bad.aggregate = ACCOLADE__V1__SIGNAL_AGGREGATE__SIGNAL_SUM_AMOUNT;
+  bad.threshold = 5;
+  bad.grant_badge_id = "deal-closer";
+  Accolade__V1__CreateSignalRuleRequest cr = ACCOLADE__V1__CREATE_SIGNAL_RULE_REQUEST__INIT;
+  cr.rule = &bad;
+  cr_expect_eq(via(org, "ada", "admin", SG "CreateSignalRule", &cr, &accolade__v1__signal_rule__descriptor, &a, &out,
+                   &st), RPC_INVALID_ARGUMENT);
+  cr_expect(strstr(st.message, "rule.aggregate") != NULL, "%s", st.message);
+  bad.aggregate = 0;
+  bad.grant_badge_id = "no-such-badge";
+  cr_expect_eq(via(org, "ada", "admin", SG "CreateSignalRule", &cr, &accolade__v1__signal_rule__descriptor, &a, &out,
+                   &st), RPC_NOT_FOUND);
+  arena_free(&a);
+}
