@@ -48,6 +48,23 @@ int signal_rules_delete(rpc_ctx *ctx, const void *req, void *resp);
  * caller's transaction), appending the new awards' ids to |*ids| (arena). */
 int signal_rules_evaluate(rpc_ctx *ctx, const Accolade__V1__Signal *s, char ***ids, size_t *n, size_t *cap);
 
+/* Recognition prompts (prompts.c). A DEAL_WON with collaborators prompts its
+ * owner, once per (source, owner, opportunity); a new hire's first won deal
+ * (the first DEAL_WON within a year of the start_date of their MEMBER_HIRED
+ * signal) prompts their manager from the directory, once per member. The
+ * suggested badge is Deal Closer (Collaboration Leader if it is retired). */
+typedef struct prompt_plan {
+  const char **members, **managers;   /* new hires with deals in the batch, and their managers ("" none) */
+  size_t n;
+} prompt_plan;
+/* prompts_prepare looks up, before the batch's transaction, the managers of
+ * new hires with a won deal among the |valid| rows (UNAVAILABLE when the
+ * directory cannot answer: the batch can be sent again). */
+int prompts_prepare(rpc_ctx *ctx, const Accolade__V1__IngestSignalsRequest *r, const int *valid, prompt_plan *out);
+/* prompts_emit writes the prompts the new signal |s| calls for (inside the
+ * transaction). */
+int prompts_emit(rpc_ctx *ctx, const Accolade__V1__Signal *s, const char *signal_id, const prompt_plan *plan);
+
 /* signal_rules_profile appends the member's progress toward every signal rule
  * to |p|->progress (arena). */
 int signal_rules_profile(rpc_ctx *ctx, const char *member, Accolade__V1__Profile *p);

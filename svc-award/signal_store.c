@@ -324,3 +324,36 @@ int sig_store_member_team(rpc_ctx *ctx, const char *org, const char *member, cha
   PQclear(r);
   return RPC_OK;
 }
+
+int sig_store_is_hired(const char *org, const char *member, int *yes) {
+  const char *p[] = {org, member};
+  PGresult *r;
+  int rc = pg_query(&r, "SELECT EXISTS (SELECT 1 FROM signal WHERE org = $1 AND member_id = $2 AND kind = 9)", 2, p);
+  if (rc) return rc;
+  *yes = !strcmp(pg_str(r, 0, 0), "t");
+  PQclear(r);
+  return RPC_OK;
+}
+
+int sig_store_new_hire_first_deal(rpc_ctx *ctx, const char *org, const char *member, const char *signal_id,
+                                  int *yes, char **start) {
+  const char *p[] = {org, member, signal_id};
+  PGresult *r;
+  /* kind 1 DEAL_WON, 9 MEMBER_HIRED */
+  int rc = pg_query(&r,
+                    "WITH d AS (SELECT occurred_at, id FROM signal WHERE org = $1 AND id = $3::uuid), "
+                    "h AS (SELECT start_date FROM signal WHERE org = $1 AND member_id = $2 AND kind = 9 "
+                    "      ORDER BY occurred_at DESC, id DESC LIMIT 1) "
+                    "SELECT to_char(h.start_date, 'YYYY-MM-DD'), "
+                    "  h.start_date <= (d.occurred_at AT TIME ZONE 'UTC')::date "
+                    "  AND (d.occurred_at AT TIME ZONE 'UTC')::date < h.start_date + 365 "
+                    "  AND NOT EXISTS (SELECT 1 FROM signal e WHERE e.org = $1 AND e.member_id = $2 AND e.kind = 1 "
+                    "                  AND (e.occurred_at, e.id) < (d.occurred_at, d.id)) "
+                    "FROM d, h",
+                    3, p);
+  if (rc) return rc;
+  *yes = PQntuples(r) == 1 && !strcmp(pg_str(r, 0, 1), "t");
+  *start = arena_strdup(ctx->arena, PQntuples(r) ? pg_str(r, 0, 0) : "");
+  PQclear(r);
+  return RPC_OK;
+}

@@ -56,6 +56,14 @@ int sig_store_rule_value(rpc_ctx *ctx, const char *org, const Accolade__V1__Sign
 int sig_store_rule_value_now(rpc_ctx *ctx, const char *org, const Accolade__V1__SignalRule *r,
                              const char *member, int64_t *value, char **key);
 
+/* sig_store_is_hired: whether a MEMBER_HIRED signal names |member|. */
+int sig_store_is_hired(const char *org, const char *member, int *yes);
+/* sig_store_new_hire_first_deal: whether the DEAL_WON |signal_id| is the
+ * member's first won deal (none earlier) within a year of the start_date of
+ * their latest MEMBER_HIRED signal; |*start| gets that date (arena). */
+int sig_store_new_hire_first_deal(rpc_ctx *ctx, const char *org, const char *member, const char *signal_id,
+                                  int *yes, char **start);
+
 /* sig_store_member_team: the team of the member's latest award ("" if none). */
 int sig_store_member_team(rpc_ctx *ctx, const char *org, const char *member, char **team);
 

@@ -156,6 +156,7 @@ typedef struct ingest_tx {
   Accolade__V1__IngestSignalsResponse *out;
   const char **members;   /* of the valid rows, sorted, distinct */
   size_t nmembers;
+  prompt_plan prompts;
   size_t ids_cap;
 } ingest_tx;
 
@@ -179,9 +180,11 @@ static int ingest_run(void *arg) {
     else out->duplicates++;
   }
   /* Rules after every row is in, so a batch that completes a rule grants once. */
-  for (size_t i = 0; rc == RPC_OK && i < t->req->n_signals; i++)
-    if (out->results[i]->status == ACCOLADE__V1__SIGNAL_RESULT__STATUS__CREATED)
-      rc = signal_rules_evaluate(ctx, t->req->signals[i], &out->award_ids, &out->n_award_ids, &t->ids_cap);
+  for (size_t i = 0; rc == RPC_OK && i < t->req->n_signals; i++) {
+    if (out->results[i]->status != ACCOLADE__V1__SIGNAL_RESULT__STATUS__CREATED) continue;
+    rc = signal_rules_evaluate(ctx, t->req->signals[i], &out->award_ids, &out->n_award_ids, &t->ids_cap);
+    if (!rc) rc = prompts_emit(ctx, t->req->signals[i], out->results[i]->signal_id, &t->prompts);
+  }
   return rc;
 }
 
@@ -199,6 +202,7 @@ int signals_ingest(rpc_ctx *ctx, const void *req, void *resp) {
   out->n_results = r->n_signals;
   ingest_tx t = {.ctx = ctx, .req = r, .out = out};
   t.members = ARENA_ARRAY(ctx->arena, const char *, r->n_signals);
+  int *valid = ARENA_ARRAY(ctx->arena, int, r->n_signals);
   for (size_t i = 0; i < r->n_signals; i++) {
     Accolade__V1__SignalResult *res = ARENA_NEW(ctx->arena, Accolade__V1__SignalResult);
     accolade__v1__signal_result__init(res);
@@ -213,6 +217,7 @@ int signals_ingest(rpc_ctx *ctx, const void *req, void *resp) {
       continue;
     }
     t.members[t.nmembers++] = r->signals[i]->member_id;
+    valid[i] = 1;
   }
   qsort(t.members, t.nmembers, sizeof *t.members, cmp_str);
   size_t k = 0;
@@ -220,6 +225,7 @@ int signals_ingest(rpc_ctx *ctx, const void *req, void *resp) {
     if (!k || strcmp(t.members[k - 1], t.members[i])) t.members[k++] = t.members[i];
   t.nmembers = k;
   if (!t.nmembers) return RPC_OK;   /* nothing valid: every row says why */
+  if (prompts_prepare(ctx, r, valid, &t.prompts)) return ctx->code;
   int rc = pg_tx(ingest_run, &t);
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "ingest signals");
   return RPC_OK;

@@ -12,6 +12,7 @@
 
 #include "accolade/v1/award.pb-c.h"
 #include "accolade/v1/nomination.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
 #include "accolade/v1/signal.pb-c.h"
 #include "harness.h"
 
@@ -22,37 +23,50 @@
 #define Q3 INT64_C(1751328000000)
 #define Q2 INT64_C(1743465600000)
 
-static th_proc award, nom, gw;
+static th_proc award, nom, gw, notify;
 static const char *dsn;
 static char org[64], other[64];
 
-static void setup(void) {
+/* start runs svc-award, svc-nomination and the gateway, and svc-notify when
+ * |with_notify| (else its address is a closed port). */
+static void start(int with_notify) {
   th_init();
-  static char pg[600], a_addr[96], o_addr[96], redis[64];
+  static char pg[600], a_addr[96], o_addr[96], redis[64], t_addr[96];
   dsn = th_new_database("signals");
   snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", dsn);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  snprintf(t_addr, sizeof t_addr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1");
+  if (with_notify) {
+    const char *tenv[] = {pg, redis, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", NULL};
+    cr_assert_eq(th_start(&notify, th_bin("svc-notify"), tenv), 0);
+    snprintf(t_addr, sizeof t_addr, "ACCOLADE_NOTIFY_ADDR=%s", notify.addr);
+  }
   int nom_port = th_free_port();
   snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=127.0.0.1:%d", nom_port);
-  const char *aenv[] = {pg, o_addr, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  const char *aenv[] = {pg, o_addr, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", t_addr, NULL};
   cr_assert_eq(th_start(&award, th_bin("svc-award"), aenv), 0);
   snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
-  const char *nenv[] = {pg, a_addr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  const char *nenv[] = {pg, a_addr, t_addr, NULL};
   cr_assert_eq(th_start_on(&nom, nom_port, th_bin("svc-nomination"), nenv), 0);
-  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
-  const char *genv[] = {a_addr, o_addr, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET, NULL};
+  const char *genv[] = {a_addr, o_addr, t_addr, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET, NULL};
   cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0);
   snprintf(org, sizeof org, "sig-%d", getpid());
   snprintf(other, sizeof other, "sig-other-%d", getpid());
 }
 
+static void setup(void) { start(0); }
+static void setup_notify(void) { start(1); }
+
 static void teardown(void) {
   cr_expect_eq(th_stop(&gw), 0);
   cr_expect_eq(th_stop(&nom), 0);
   cr_expect_eq(th_stop(&award), 0);
+  if (notify.pid) cr_expect_eq(th_stop(&notify), 0);
   th_fini();
 }
 
 TestSuite(signals, .init = setup, .fini = teardown, .timeout = 180);
+TestSuite(prompts, .init = setup_notify, .fini = teardown, .timeout = 180);
 
 /* via calls |method| through the gateway as |user| of |o| with |role|. */
 static int via(const char *o, const char *user, const char *role, const char *method, const void *req,
@@ -218,14 +232,11 @@ Test(signals, a_batch_sent_twice_lands_once_and_bad_rows_are_named) {
   arena_free(&a);
 }
 
-Test(signals, who_sees_whose_signals_with_keyset_paging) {
-  arena a;
-  arena_init(&a);
-  void *out;
-  rpc_status st;
-  Accolade__V1__Member m[4], *mp[4];
-  const char *ids[] = {"max", "lena", "jun", "zoe"}, *mgrs[] = {"", "max", "max", ""};
-  for (int i = 0; i < 4; i++) {
+/* directory: max manages lena and jun; zoe and omar report to no one here. */
+static void directory(arena *a) {
+  Accolade__V1__Member m[5], *mp[5];
+  const char *ids[] = {"max", "lena", "jun", "zoe", "omar"}, *mgrs[] = {"", "max", "max", "", ""};
+  for (int i = 0; i < 5; i++) {
     accolade__v1__member__init(&m[i]);
     m[i].user_id = (char *)ids[i];
     m[i].manager_id = (char *)mgrs[i];
@@ -235,9 +246,19 @@ Test(signals, who_sees_whose_signals_with_keyset_paging) {
   }
   Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
   ur.members = mp;
-  ur.n_members = 4;
+  ur.n_members = 5;
+  void *out;
+  rpc_status st;
   cr_assert_eq(via(org, "ada", "admin", "/accolade.v1.NominationService/UpsertMembers", &ur,
-                   &accolade__v1__upsert_members_response__descriptor, &a, &out, &st), RPC_OK, "%s", st.message);
+                   &accolade__v1__upsert_members_response__descriptor, a, &out, &st), RPC_OK, "%s", st.message);
+}
+
+Test(signals, who_sees_whose_signals_with_keyset_paging) {
+  arena a;
+  arena_init(&a);
+  void *out;
+  rpc_status st;
+  directory(&a);
   Accolade__V1__Signal *s[7];
   for (int i = 0; i < 5; i++)
     s[i] = simple(&a, arena_printf(&a, "lena-%d", i), "lena", ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED, Q3 + i * DAY);
@@ -405,3 +426,99 @@ Test(signals, a_rule_over_signals_awards_once_per_member_and_period) {
                    &st), RPC_NOT_FOUND);
   arena_free(&a);
 }
+
+/* drained waits until svc-award's outbox has delivered every PublishEvent
+ * (svc-notify has then taken each event, whatever it did with it). */
+static void drained(void) {
+  for (int tries = 0; tries < 100; tries++) {
+    if (count("SELECT count(*) FROM award.outbox WHERE org = '%s' AND method LIKE '%%PublishEvent' "
+              "AND delivered_at IS NULL",
+              org) == 0)
+      return;
+    usleep(50 * 1000);
+  }
+  cr_assert_fail("the outbox did not drain");
+}
+
+/* prompts_of: the recognition prompts in |user|'s inbox, newest first, once
+ * the outbox has drained (one call: the gateway limits each member's rate). */
+static Accolade__V1__ListInboxResponse *prompts_of(arena *a, const char *user) {
+  drained();
+  Accolade__V1__ListInboxRequest req = ACCOLADE__V1__LIST_INBOX_REQUEST__INIT;
+  req.page_size = 100;
+  Accolade__V1__ListInboxResponse *l = NULL;
+  rpc_status st;
+  cr_assert_eq(via(org, user, "member", "/accolade.v1.NotifyService/ListInbox", &req,
+                   &accolade__v1__list_inbox_response__descriptor, a, (void **)&l, &st), RPC_OK, "%s", st.message);
+  size_t k = 0;
+  for (size_t i = 0; i < l->n_notifications; i++)
+    if (!strcmp(l->notifications[i]->kind, "recognition_prompt")) l->notifications[k++] = l->notifications[i];
+  l->n_notifications = k;
+  return l;
+}
+
+Test(prompts, a_won_deal_with_two_collaborators_prompts_its_owner_once) {
+  arena a;
+  arena_init(&a);
+  directory(&a);
+  Accolade__V1__Signal *s[3];
+  char *collab[] = {"jun", "omar"};
+  s[0] = deal(&a, "006B1", "lena", Q3 + DAY, 5200000, "Initech");
+  s[0]->collaborators = collab;
+  s[0]->n_collaborators = 2;
+  s[1] = deal(&a, "006B2", "lena", Q3 + 2 * DAY, 900000, "Globex");   /* no collaborators: no prompt */
+  ingest(&a, org, "integration", s, 2);
+  Accolade__V1__ListInboxResponse *l = prompts_of(&a, "lena");
+  cr_assert_eq(l->n_notifications, 1);
+  const char *title = l->notifications[0]->title;
+  cr_expect(strstr(title, "Initech") && strstr(title, "jun and omar") && strstr(title, "Deal Closer"), "%s", title);
+  /* The batch again, and the same opportunity under another record id: still one. */
+  s[2] = deal(&a, "006B1-resent", "lena", Q3 + DAY, 5200000, "Initech");
+  s[2]->opportunity_id = s[0]->opportunity_id;
+  s[2]->collaborators = collab;
+  s[2]->n_collaborators = 2;
+  ingest(&a, org, "integration", s, 3);
+  cr_expect_eq(count("SELECT count(*) FROM award.outbox WHERE org = '%s' AND method LIKE '%%PublishEvent'", org), 2,
+               "svc-award sent the resent opportunity's prompt again; svc-notify takes it once");
+  cr_expect_eq(prompts_of(&a, "lena")->n_notifications, 1, "once per deal");
+  cr_expect_eq(prompts_of(&a, "jun")->n_notifications, 0, "collaborators are not prompted");
+
+  /* A new hire's first won deal prompts their manager, once. */
+  Accolade__V1__Signal *h[3];
+  h[0] = simple(&a, "hire-jun", "jun", ACCOLADE__V1__SIGNAL_KIND__MEMBER_HIRED, Q2 + 60 * DAY);
+  h[0]->source = "workday";
+  h[0]->start_date = "2025-06-01";
+  h[1] = deal(&a, "jun-first", "jun", Q3 + 9 * DAY, 1800000, "Hooli");
+  h[2] = deal(&a, "jun-second", "jun", Q3 + 30 * DAY, 2500000, "Acme");
+  ingest(&a, org, "integration", h, 3);
+  l = prompts_of(&a, "max");
+  cr_assert_eq(l->n_notifications, 1);
+  cr_expect(strstr(l->notifications[0]->title, "jun won their first deal since starting on 2025-06-01: Hooli"), "%s",
+            l->notifications[0]->title);
+  Accolade__V1__Signal *later = deal(&a, "jun-third", "jun", Q3 + 40 * DAY, 2500000, "Acme");
+  ingest(&a, org, "integration", &later, 1);
+  cr_expect_eq(prompts_of(&a, "max")->n_notifications, 1, "the first deal only");
+  cr_expect_eq(prompts_of(&a, "lena")->n_notifications, 1, "lena is no new hire");
+
+  /* Preferences apply: a member who muted prompts gets none. */
+  Accolade__V1__Preferences pr = ACCOLADE__V1__PREFERENCES__INIT;
+  char *muted[] = {"recognition_prompt"};
+  pr.muted_kinds = muted;
+  pr.n_muted_kinds = 1;
+  Accolade__V1__UpdatePreferencesRequest up = ACCOLADE__V1__UPDATE_PREFERENCES_REQUEST__INIT;
+  up.preferences = &pr;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(via(org, "zoe", "member", "/accolade.v1.NotifyService/UpdatePreferences", &up,
+                   &accolade__v1__preferences__descriptor, &a, &out, &st), RPC_OK, "%s", st.message);
+  Accolade__V1__Signal *z = deal(&a, "zoe-1", "zoe", Q3 + DAY, 5200000, "Initech");
+  z->collaborators = collab;
+  z->n_collaborators = 2;
+  ingest(&a, org, "integration", &z, 1);
+  drained();
+  cr_assert_eq(count("SELECT count(*) FROM notify.event_seen WHERE org = '%s' AND event_id = "
+                     "'prompt:deal:salesforce:zoe:opp-zoe-1'", org), 1, "svc-notify took zoe's prompt");
+  cr_expect_eq(prompts_of(&a, "zoe")->n_notifications, 0);
+  arena_free(&a);
+}
+
