@@ -65,6 +65,7 @@ static const authz_rule table[] = {
     {SG "CreateSignalRule", "award", AZ_A, 0},
     {SG "ListSignalRules", "award", AZ_ALL, 0},
     {SG "DeleteSignalRule", "award", AZ_A, 0},
+    {SG "SuggestRecognitions", "award", AZ_ALL, 0},
 };
 
 const authz_rule *authz_find(const char *method) {

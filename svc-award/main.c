@@ -29,6 +29,7 @@ static const rpc_method methods[] = {
     S("CreateSignalRule", create_signal_rule_request, signal_rule, signal_rules_create),
     S("ListSignalRules", list_signal_rules_request, list_signal_rules_response, signal_rules_list),
     S("DeleteSignalRule", delete_signal_rule_request, delete_signal_rule_response, signal_rules_delete),
+    S("SuggestRecognitions", suggest_recognitions_request, suggest_recognitions_response, signals_suggest),
 };
 
 int main(int argc, char **argv) {

@@ -7,39 +7,29 @@
 #include <string.h>
 
 #include "accolade/v1/events.pb-c.h"
-#include "accolade/v1/nomination.pb-c.h"
 #include "award.h"
+#include "directory.h"
 #include "outbox.h"
 #include "pg.h"
-#include "rpc_client.h"
 #include "signal.h"
 #include "signal_store.h"
 #include "store.h"
-#include "svc.h"
 
 #define PUBLISH_EVENT "/accolade.v1.NotifyService/PublishEvent"
 
 static int is_deal_won(const Accolade__V1__Signal *s) { return s->kind == ACCOLADE__V1__SIGNAL_KIND__DEAL_WON; }
 static int is_hire(const Accolade__V1__Signal *s) { return s->kind == ACCOLADE__V1__SIGNAL_KIND__MEMBER_HIRED; }
 
-/* manager_of asks svc-nomination's directory; "" when the member is not in it. */
+/* manager_of asks the directory (as svc-award: the caller may be an
+ * integration); "" when the member is not in it. */
 static int manager_of(rpc_ctx *ctx, const char *member, const char **out) {
-  identity as;
-  rpc_service_identity(&as, svc_name(), ctx->id.org);
-  rpc_call_opts o = {.parent = ctx, .as = &as, .timeout_ms = 3000, .idempotent = 1};
-  Accolade__V1__GetMemberRequest req = ACCOLADE__V1__GET_MEMBER_REQUEST__INIT;
-  req.user_id = (char *)member;
   Accolade__V1__Member *m;
-  rpc_status st;
-  int rc = rpc_call(svc_addr("nomination"), "/accolade.v1.NominationService/GetMember", &req.base,
-                    &accolade__v1__member__descriptor, &o, ctx->arena, (void **)&m, &st);
+  int rc = dir_get(ctx, 1, "signals", member, &m);
   if (rc == RPC_NOT_FOUND) {
     *out = "";
     return RPC_OK;
   }
-  if (rc)
-    return rpc_fail(ctx, rc == RPC_DEADLINE_EXCEEDED ? rc : RPC_UNAVAILABLE,
-                    "signals: the members directory is unavailable (%s); the batch can be sent again", st.message);
+  if (rc) return rc;
   *out = m->manager_id;
   return RPC_OK;
 }

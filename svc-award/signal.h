@@ -40,6 +40,15 @@ const char *signal_kind_name(int kind);
 
 int signals_ingest(rpc_ctx *ctx, const void *req, void *resp);
 int signals_list(rpc_ctx *ctx, const void *req, void *resp);
+/* SuggestRecognitions (suggest.c): colleagues the member worked with on a
+ * recent won deal (as a collaborator on theirs, or they on the member's),
+ * then teammates' recent won deals, playbooks, trainings, NPS of 9+ and quota
+ * of 100%+; one per colleague, leaving out colleagues the member has given
+ * an award since the signal; ranked by closeness, recency, then id. */
+int signals_suggest(rpc_ctx *ctx, const void *req, void *resp);
+/* signals_check_report: RPC_OK when |member| reports to the calling manager
+ * (the directory), else PERMISSION_DENIED (or UNAVAILABLE) on ctx. */
+int signals_check_report(rpc_ctx *ctx, const char *member);
 int signal_rules_create(rpc_ctx *ctx, const void *req, void *resp);
 int signal_rules_list(rpc_ctx *ctx, const void *req, void *resp);
 int signal_rules_delete(rpc_ctx *ctx, const void *req, void *resp);

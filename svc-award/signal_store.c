@@ -15,21 +15,22 @@
   "title, link, score, period, percent, coalesce(to_char(start_date, 'YYYY-MM-DD'), ''), "            \
   "(extract(epoch from ingested_at) * 1000)::bigint, (extract(epoch from occurred_at) * 1000000)::bigint"
 
-static Accolade__V1__Signal *signal_row(rpc_ctx *ctx, PGresult *r, int i) {
+/* signal_row_at reads SIGNAL_COLS starting at column |c0|. */
+static Accolade__V1__Signal *signal_row_at(rpc_ctx *ctx, PGresult *r, int i, int c0) {
   Accolade__V1__Signal *s = ARENA_NEW(ctx->arena, Accolade__V1__Signal);
   accolade__v1__signal__init(s);
-  s->id = arena_strdup(ctx->arena, pg_str(r, i, 0));
-  s->source = arena_strdup(ctx->arena, pg_str(r, i, 1));
-  s->external_id = arena_strdup(ctx->arena, pg_str(r, i, 2));
-  s->member_id = arena_strdup(ctx->arena, pg_str(r, i, 3));
-  s->kind = (Accolade__V1__SignalKind)pg_int(r, i, 4);
-  s->occur_time_ms = pg_int(r, i, 5);
-  s->opportunity_id = arena_strdup(ctx->arena, pg_str(r, i, 6));
-  s->account = arena_strdup(ctx->arena, pg_str(r, i, 7));
-  s->amount_minor = pg_int(r, i, 8);
-  s->currency = arena_strdup(ctx->arena, pg_str(r, i, 9));
-  s->cycle_days = (int32_t)pg_int(r, i, 10);
-  const char *collab = pg_str(r, i, 11);
+  s->id = arena_strdup(ctx->arena, pg_str(r, i, c0 + 0));
+  s->source = arena_strdup(ctx->arena, pg_str(r, i, c0 + 1));
+  s->external_id = arena_strdup(ctx->arena, pg_str(r, i, c0 + 2));
+  s->member_id = arena_strdup(ctx->arena, pg_str(r, i, c0 + 3));
+  s->kind = (Accolade__V1__SignalKind)pg_int(r, i, c0 + 4);
+  s->occur_time_ms = pg_int(r, i, c0 + 5);
+  s->opportunity_id = arena_strdup(ctx->arena, pg_str(r, i, c0 + 6));
+  s->account = arena_strdup(ctx->arena, pg_str(r, i, c0 + 7));
+  s->amount_minor = pg_int(r, i, c0 + 8);
+  s->currency = arena_strdup(ctx->arena, pg_str(r, i, c0 + 9));
+  s->cycle_days = (int32_t)pg_int(r, i, c0 + 10);
+  const char *collab = pg_str(r, i, c0 + 11);
   if (*collab) {
     char *copy = arena_strdup(ctx->arena, collab);
     size_t n = 1;
@@ -38,15 +39,17 @@ static Accolade__V1__Signal *signal_row(rpc_ctx *ctx, PGresult *r, int i) {
     for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
       s->collaborators[s->n_collaborators++] = t;
   }
-  s->title = arena_strdup(ctx->arena, pg_str(r, i, 12));
-  s->link = arena_strdup(ctx->arena, pg_str(r, i, 13));
-  s->score = (int32_t)pg_int(r, i, 14);
-  s->period = arena_strdup(ctx->arena, pg_str(r, i, 15));
-  s->percent = atof(pg_str(r, i, 16));
-  s->start_date = arena_strdup(ctx->arena, pg_str(r, i, 17));
-  s->ingest_time_ms = pg_int(r, i, 18);
+  s->title = arena_strdup(ctx->arena, pg_str(r, i, c0 + 12));
+  s->link = arena_strdup(ctx->arena, pg_str(r, i, c0 + 13));
+  s->score = (int32_t)pg_int(r, i, c0 + 14);
+  s->period = arena_strdup(ctx->arena, pg_str(r, i, c0 + 15));
+  s->percent = atof(pg_str(r, i, c0 + 16));
+  s->start_date = arena_strdup(ctx->arena, pg_str(r, i, c0 + 17));
+  s->ingest_time_ms = pg_int(r, i, c0 + 18);
   return s;
 }
+
+static Accolade__V1__Signal *signal_row(rpc_ctx *ctx, PGresult *r, int i) { return signal_row_at(ctx, r, i, 0); }
 
 int sig_store_lock_member(const char *org, const char *member) {
   const char *p[] = {org, member};
@@ -354,6 +357,54 @@ int sig_store_new_hire_first_deal(rpc_ctx *ctx, const char *org, const char *mem
   if (rc) return rc;
   *yes = PQntuples(r) == 1 && !strcmp(pg_str(r, 0, 1), "t");
   *start = arena_strdup(ctx->arena, PQntuples(r) ? pg_str(r, 0, 0) : "");
+  PQclear(r);
+  return RPC_OK;
+}
+
+/* The signals SuggestRecognitions looks at, with their colleague: $1 org, $2
+ * member, $3 the member's team, $4..$5 the window (ms). */
+#define SUGGEST_WINDOW                                                                         \
+  " AND occurred_at >= to_timestamp($4::bigint / 1000.0) AND occurred_at < to_timestamp($5::bigint / 1000.0)"
+
+int sig_store_suggest(rpc_ctx *ctx, const char *org, const char *member, const char *const *team, size_t nteam,
+                      int64_t start_ms, int64_t end_ms, int limit, sig_candidate **out, size_t *n) {
+  char s[24], e[24], lim[16];
+  snprintf(s, sizeof s, "%lld", (long long)start_ms);
+  snprintf(e, sizeof e, "%lld", (long long)end_ms);
+  snprintf(lim, sizeof lim, "%d", limit);
+  const char *p[] = {org, member, pg_text_array(ctx->arena, team, nteam), s, e, lim};
+  PGresult *r;
+  /* kinds: 1 DEAL_WON, 5 PLAYBOOK_PUBLISHED, 6 TRAINING_COMPLETED, 7 NPS_RECEIVED, 8 QUOTA_ATTAINMENT */
+  int rc = pg_query(
+      &r,
+      "WITH q AS ("
+      "  SELECT member_id AS colleague, 2 AS closeness, 'collaborator' AS relation, * FROM signal "
+      "  WHERE org = $1 AND kind = 1 AND $2 = ANY (collaborators) AND member_id <> $2" SUGGEST_WINDOW
+      "  UNION ALL "
+      "  SELECT c, 2, 'helped', signal.* FROM signal, unnest(collaborators) c "
+      "  WHERE org = $1 AND member_id = $2 AND kind = 1" SUGGEST_WINDOW
+      "  UNION ALL "
+      "  SELECT member_id, 1, 'team', * FROM signal "
+      "  WHERE org = $1 AND member_id = ANY ($3::text[]) AND member_id <> $2 AND kind IN (1, 5, 6, 7, 8) "
+      "  AND (kind <> 7 OR score >= 9) AND (kind <> 8 OR percent >= 100)" SUGGEST_WINDOW
+      "), best AS ("
+      "  SELECT DISTINCT ON (q.colleague) * FROM q WHERE NOT EXISTS (SELECT 1 FROM award a WHERE a.org = $1 "
+      "    AND a.giver_id = $2 AND a.recipient_id = q.colleague AND a.revoked_at IS NULL "
+      "    AND a.granted_at >= q.occurred_at) "
+      "  ORDER BY q.colleague, q.closeness DESC, q.occurred_at DESC, q.id) "
+      "SELECT colleague, closeness, relation, " SIGNAL_COLS " FROM best "
+      "ORDER BY closeness DESC, occurred_at DESC, colleague LIMIT $6",
+      6, p);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(ctx->arena, sig_candidate, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    sig_candidate *c = &(*out)[i];
+    c->colleague = arena_strdup(ctx->arena, pg_str(r, (int)i, 0));
+    c->closeness = (int)pg_int(r, (int)i, 1);
+    c->relation = arena_strdup(ctx->arena, pg_str(r, (int)i, 2));
+    c->signal = signal_row_at(ctx, r, (int)i, 3);
+  }
   PQclear(r);
   return RPC_OK;
 }

@@ -64,6 +64,22 @@ int sig_store_is_hired(const char *org, const char *member, int *yes);
 int sig_store_new_hire_first_deal(rpc_ctx *ctx, const char *org, const char *member, const char *signal_id,
                                   int *yes, char **start);
 
+/* One candidate for SuggestRecognitions: the colleague's best recent signal. */
+typedef struct sig_candidate {
+  const char *colleague;
+  int closeness;             /* 2 worked on it together, 1 same team */
+  const char *relation;      /* "collaborator" (on their deal), "helped" (on yours), "team" */
+  Accolade__V1__Signal *signal;
+} sig_candidate;
+
+/* sig_store_suggest: for |member|, the signals in [start_ms, end_ms) of
+ * colleagues they worked with (DEAL_WON collaborators, either way) or of
+ * |team| (won deals, playbooks, trainings, NPS 9+, quota 100%+), leaving out
+ * colleagues |member| has given an award since; one per colleague, by
+ * closeness, recency, colleague id; at most |limit|. */
+int sig_store_suggest(rpc_ctx *ctx, const char *org, const char *member, const char *const *team, size_t nteam,
+                      int64_t start_ms, int64_t end_ms, int limit, sig_candidate **out, size_t *n);
+
 /* sig_store_member_team: the team of the member's latest award ("" if none). */
 int sig_store_member_team(rpc_ctx *ctx, const char *org, const char *member, char **team);
 

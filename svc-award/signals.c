@@ -5,14 +5,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "accolade/v1/nomination.pb-c.h"
 #include "award.h"
 #include "check.h"
+#include "directory.h"
 #include "pg.h"
-#include "rpc_client.h"
 #include "signal.h"
 #include "signal_store.h"
-#include "svc.h"
 
 /* ------------------------------------------------------------ validation */
 
@@ -231,41 +229,26 @@ int signals_ingest(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
-/* ------------------------------------------------------------- directory */
-
-#define DIRECTORY_PAGES 25   /* 25 pages of 200: the reports among 5,000 members */
-
-/* reports_of lists the members whose manager is |manager| (from the directory
- * of svc-nomination, read as the caller: any member of the org may read it). */
+/* reports_of lists the members whose manager is |manager| (the directory,
+ * read as the caller), leaving room for one more entry. */
 static int reports_of(rpc_ctx *ctx, const char *manager, const char ***out, size_t *n) {
-  rpc_call_opts o = {.parent = ctx, .as = &ctx->id, .timeout_ms = 3000, .idempotent = 1};
-  size_t cap = 16;
-  *out = ARENA_ARRAY(ctx->arena, const char *, cap);
+  Accolade__V1__Member **all;
+  size_t nall;
+  if (dir_list(ctx, "member_id", "", &all, &nall)) return ctx->code;
+  *out = ARENA_ARRAY(ctx->arena, const char *, nall + 1);
   *n = 0;
-  Accolade__V1__ListMembersRequest req = ACCOLADE__V1__LIST_MEMBERS_REQUEST__INIT;
-  req.page_size = 200;
-  for (int page = 0; page < DIRECTORY_PAGES; page++) {
-    Accolade__V1__ListMembersResponse *resp;
-    rpc_status st;
-    int rc = rpc_call(svc_addr("nomination"), "/accolade.v1.NominationService/ListMembers", &req.base,
-                      &accolade__v1__list_members_response__descriptor, &o, ctx->arena, (void **)&resp, &st);
-    if (rc)
-      return rpc_fail(ctx, rc == RPC_DEADLINE_EXCEEDED ? rc : RPC_UNAVAILABLE,
-                      "member_id: the members directory is unavailable (%s)", st.message);
-    for (size_t i = 0; i < resp->n_members; i++) {
-      if (strcmp(resp->members[i]->manager_id, manager)) continue;
-      if (*n == cap) {
-        const char **grown = ARENA_ARRAY(ctx->arena, const char *, cap * 2);
-        memcpy(grown, *out, cap * sizeof *grown);
-        *out = grown;
-        cap *= 2;
-      }
-      (*out)[(*n)++] = resp->members[i]->user_id;
-    }
-    if (!*resp->next_page_token) return RPC_OK;
-    req.page_token = resp->next_page_token;
-  }
+  for (size_t i = 0; i < nall; i++)
+    if (!strcmp(all[i]->manager_id, manager)) (*out)[(*n)++] = all[i]->user_id;
   return RPC_OK;
+}
+
+int signals_check_report(rpc_ctx *ctx, const char *member) {
+  const char **reports;
+  size_t n;
+  if (reports_of(ctx, ctx->id.user, &reports, &n)) return ctx->code;
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(reports[i], member)) return RPC_OK;
+  return rpc_fail(ctx, RPC_PERMISSION_DENIED, "member_id: '%s' is not one of your reports", member);
 }
 
 /* ------------------------------------------------------------------ list */
@@ -291,23 +274,16 @@ int signals_list(rpc_ctx *ctx, const void *req, void *resp) {
     if (ctx->id.role == ROLE_MEMBER) {
       if (*r->member_id) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "member_id: members see only their own signals");
       f.member_id = me;
-    } else {   /* a manager: their reports' */
+    } else if (*r->member_id) {   /* a manager: a report's */
+      if (signals_check_report(ctx, r->member_id)) return ctx->code;
+    } else {   /* a manager: all their reports' and their own */
       const char **reports;
       size_t nreports;
       if (reports_of(ctx, me, &reports, &nreports)) return ctx->code;
-      if (*r->member_id) {
-        size_t i = 0;
-        while (i < nreports && strcmp(reports[i], r->member_id)) i++;
-        if (i == nreports)
-          return rpc_fail(ctx, RPC_PERMISSION_DENIED, "member_id: '%s' is not one of your reports", r->member_id);
-      } else {
-        const char **all = ARENA_ARRAY(ctx->arena, const char *, nreports + 1);
-        memcpy(all, reports, nreports * sizeof *all);
-        all[nreports] = me;
-        f.members = all;
-        f.n_members = nreports + 1;
-        f.member_id = "";
-      }
+      reports[nreports] = me;   /* reports_of leaves room for one more */
+      f.members = reports;
+      f.n_members = nreports + 1;
+      f.member_id = "";
     }
   }
   Accolade__V1__Signal **signals;

@@ -356,7 +356,7 @@ static const char *const admin_only[] = {
     SG "CreateSignalRule", SG "DeleteSignalRule",
 };
 /* Every member reaches these (the service narrows what each role sees). */
-static const char *const any_member[] = {SG "ListSignals", SG "ListSignalRules"};
+static const char *const any_member[] = {SG "ListSignals", SG "ListSignalRules", SG "SuggestRecognitions"};
 static const char *const manager_up[] = {AW "GetAwardStats", NO "ReviewNomination", NO "GetParticipationStats"};
 static const char *const internal[] = {LB "RecordAward", LB "RetractAward", NT "PublishEvent"};
 #define N(x) (sizeof(x) / sizeof((x)[0]))

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accolade/v1/award.pb-c.h"
@@ -232,7 +233,8 @@ Test(signals, a_batch_sent_twice_lands_once_and_bad_rows_are_named) {
   arena_free(&a);
 }
 
-/* directory: max manages lena and jun; zoe and omar report to no one here. */
+/* directory: max manages lena and jun; zoe and omar report to no one here;
+ * zoe is in west, the others in east. */
 static void directory(arena *a) {
   Accolade__V1__Member m[5], *mp[5];
   const char *ids[] = {"max", "lena", "jun", "zoe", "omar"}, *mgrs[] = {"", "max", "max", "", ""};
@@ -240,7 +242,8 @@ static void directory(arena *a) {
     accolade__v1__member__init(&m[i]);
     m[i].user_id = (char *)ids[i];
     m[i].manager_id = (char *)mgrs[i];
-    m[i].team = "east";
+    m[i].team = i == 3 ? "west" : "east";
+    m[i].display_name = i == 4 ? "Omar Haddad" : "";
     m[i].active = 1;
     mp[i] = &m[i];
   }
@@ -424,6 +427,92 @@ Test(signals, a_rule_over_signals_awards_once_per_member_and_period) {
   bad.grant_badge_id = "no-such-badge";
   cr_expect_eq(via(org, "ada", "admin", SG "CreateSignalRule", &cr, &accolade__v1__signal_rule__descriptor, &a, &out,
                    &st), RPC_NOT_FOUND);
+  arena_free(&a);
+}
+
+static Accolade__V1__SuggestRecognitionsResponse *suggest(arena *a, const char *user, const char *role,
+                                                           const char *member, int limit, int64_t as_of, int *rc) {
+  Accolade__V1__SuggestRecognitionsRequest req = ACCOLADE__V1__SUGGEST_RECOGNITIONS_REQUEST__INIT;
+  req.member_id = (char *)member;
+  req.limit = limit;
+  req.as_of_ms = as_of;
+  Accolade__V1__SuggestRecognitionsResponse *out = NULL;
+  rpc_status st;
+  *rc = via(org, user, role, SG "SuggestRecognitions", &req, &accolade__v1__suggest_recognitions_response__descriptor,
+            a, (void **)&out, &st);
+  return out;
+}
+
+Test(signals, suggestions_name_the_right_colleagues_with_reasons) {
+  arena a;
+  arena_init(&a);
+  directory(&a);
+  int64_t now = (int64_t)time(NULL) * 1000, hour = 3600000;
+  Accolade__V1__Signal *s[7];
+  char *lena[] = {"lena"}, *zoe[] = {"zoe"};
+  s[0] = deal(&a, "jun-init", "jun", now - 2 * DAY - hour, 5200000, "Initech");   /* lena helped jun */
+  s[0]->collaborators = lena;
+  s[0]->n_collaborators = 1;
+  s[1] = deal(&a, "lena-glob", "lena", now - 5 * DAY - hour, 6400000, "Globex");  /* zoe helped lena */
+  s[1]->collaborators = zoe;
+  s[1]->n_collaborators = 1;
+  s[2] = simple(&a, "pb-o", "omar", ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, now - DAY - hour);   /* teammate */
+  s[3] = simple(&a, "nps-max", "max", ACCOLADE__V1__SIGNAL_KIND__NPS_RECEIVED, now - DAY);   /* an NPS of 7: no */
+  s[3]->account = "Acme";
+  s[3]->score = 7;
+  s[4] = simple(&a, "pb-old", "max", ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, now - 40 * DAY);   /* too old */
+  s[5] = simple(&a, "pb-zoe", "zoe", ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, now - hour);   /* west */
+  s[6] = simple(&a, "mtg-omar", "omar", ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED, now - hour);   /* not a reason */
+  ingest(&a, org, "integration", s, 7);
+  int rc;
+  Accolade__V1__SuggestRecognitionsResponse *r = suggest(&a, "lena", "member", "", 0, now, &rc);
+  cr_assert_eq(rc, RPC_OK);
+  cr_assert_eq(r->n_suggestions, 3);
+  const char *want_id[] = {"jun", "zoe", "omar"};
+  const char *want_badge[] = {"Deal Closer", "Collaboration Leader", "Knowledge Sharer"};
+  const char *want_reason[] = {"jun's Initech deal closed 2 days ago; you were a collaborator",
+                               "zoe helped close your Globex deal 5 days ago",
+                               "Omar Haddad published the playbook \"Playbook pb-o\" 1 day ago (your team)"};
+  for (int i = 0; i < 3; i++) {
+    cr_expect_str_eq(r->suggestions[i]->colleague_id, want_id[i]);
+    cr_expect_str_eq(r->suggestions[i]->suggested_badge_name, want_badge[i]);
+    cr_expect_str_eq(r->suggestions[i]->reason, want_reason[i]);
+  }
+  cr_expect_eq(r->suggestions[0]->closeness, 2);
+  cr_expect_eq(r->suggestions[2]->closeness, 1);
+  /* Once lena recognizes jun, jun is no longer suggested. */
+  const char *users[] = {"jun"};
+  Accolade__V1__GrantAwardRequest g = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
+  Accolade__V1__Recipient rcp = ACCOLADE__V1__RECIPIENT__INIT, *rp = &rcp;
+  rcp.user_id = (char *)users[0];
+  g.source_id = "nomination-1";
+  g.badge_id = "deal-closer";
+  g.recipients = &rp;
+  g.n_recipients = 1;
+  g.giver_id = "lena";
+  g.justification = "Closed Initech with me.";
+  void *out;
+  rpc_status st;
+  cr_assert_eq(via(org, "ada", "admin", "/accolade.v1.AwardService/GrantAward", &g,
+                   &accolade__v1__grant_award_response__descriptor, &a, &out, &st), RPC_OK, "%s", st.message);
+  r = suggest(&a, "lena", "member", "", 1, now, &rc);
+  cr_assert_eq(rc, RPC_OK);
+  cr_assert_eq(r->n_suggestions, 1, "the limit");
+  cr_expect_str_eq(r->suggestions[0]->colleague_id, "zoe");
+  /* Whose suggestions: your own; a manager a report's; an admin anyone's. */
+  suggest(&a, "lena", "member", "jun", 0, now, &rc);
+  cr_expect_eq(rc, RPC_PERMISSION_DENIED);
+  r = suggest(&a, "max", "manager", "lena", 0, now, &rc);
+  cr_expect_eq(rc, RPC_OK);
+  cr_expect_eq(r ? r->n_suggestions : 0, 2);
+  suggest(&a, "max", "manager", "zoe", 0, now, &rc);
+  cr_expect_eq(rc, RPC_PERMISSION_DENIED);
+  r = suggest(&a, "ada", "admin", "jun", 0, now, &rc);
+  cr_expect_eq(rc, RPC_OK);
+  cr_assert_eq(r ? r->n_suggestions : 0, 2, "jun: lena helped on Initech, and omar's playbook");
+  cr_expect_str_eq(r->suggestions[0]->reason, "lena helped close your Initech deal 2 days ago");
+  suggest(&a, "lena", "member", "", 21, now, &rc);
+  cr_expect_eq(rc, RPC_INVALID_ARGUMENT);
   arena_free(&a);
 }
 
