@@ -141,7 +141,8 @@ static const command COMMANDS[] = {
     {"profile", NULL, AW "GetProfile", D(get_profile_request), D(profile),
      {{"MEMBER", "member_id", A_POS, DEFAULT_ME, NULL}}, NULL, NULL,
      "badges:badge_name,count,points;recent_awards:badge_name,points,giver_id,grant_time_ms;"
-     "milestones:badge_name,grant_time_ms;progress:rule_name,text,earned",
+     "milestones:badge_name,grant_time_ms;progress:rule_name,text,earned;"
+     "journeys:name,steps_done,steps_total,next_text",
      F_IDEM, NULL, NULL, 0, "badges, points, recent awards, milestones (default: you)"},
     {"awards", NULL, AW "ListAwards", D(list_awards_request), D(list_awards_response),
      {{"member", "recipient_id", A_VAL, 0, NULL}, {"badge", "badge_id", A_VAL, 0, NULL},
@@ -252,6 +253,10 @@ static const command COMMANDS[] = {
       {"window-days", "window_days", A_VAL, 0, NULL}},
      NULL, "suggestions", "colleague_id,suggested_badge_name,reason", F_IDEM, NULL, NULL, 0,
      "colleagues you have reason to recognize now, with a badge and the reason"},
+    {"journeys", NULL, SG "ListJourneys", D(list_journeys_request), D(list_journeys_response),
+     {{"all", NULL, A_FLAG, 0, "include_inactive=true"}, PAGE}, NULL, "journeys",
+     "id,name,team,min_tenure_days,max_tenure_days,active", F_IDEM, NULL, NULL, 0,
+     "badge journeys (--all with retired ones); each member's progress is on their profile"},
     {"signals", NULL, SG "ListSignals", D(list_signals_request), D(list_signals_response),
      {{"member", "member_id", A_VAL, 0, NULL}, {"kind", "kind", A_VAL, 0, NULL},
       {"from-ms", "start_time_ms", A_VAL, 0, NULL}, {"to-ms", "end_time_ms", A_VAL, 0, NULL}, PAGE},

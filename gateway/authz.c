@@ -66,6 +66,9 @@ static const authz_rule table[] = {
     {SG "ListSignalRules", "award", AZ_ALL, 0},
     {SG "DeleteSignalRule", "award", AZ_A, 0},
     {SG "SuggestRecognitions", "award", AZ_ALL, 0},
+    {SG "CreateJourney", "award", AZ_A, 0},
+    {SG "UpdateJourney", "award", AZ_A, 0},
+    {SG "ListJourneys", "award", AZ_ALL, 0},
 };
 
 const authz_rule *authz_find(const char *method) {

@@ -47,6 +47,12 @@ int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp);
 int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp);
 int stats_get(rpc_ctx *ctx, const void *req, void *resp);
 
+/* award_page reads a keyset page request whose token holds a time (us) and
+ * a UUID: |*limit| from |page_size| (0: 50, at most 200), |*has| whether a
+ * token was given. Fails the call with INVALID_ARGUMENT on bad input. */
+int award_page(rpc_ctx *ctx, int32_t page_size, const char *token, int *limit, int *has, int64_t *after_us,
+               char **after_id);
+
 /* rules_evaluate grants the milestones |member| has now reached (inside the
  * caller's transaction), appending them to |*out| (arena). */
 int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth,

@@ -30,6 +30,9 @@ static const rpc_method methods[] = {
     S("ListSignalRules", list_signal_rules_request, list_signal_rules_response, signal_rules_list),
     S("DeleteSignalRule", delete_signal_rule_request, delete_signal_rule_response, signal_rules_delete),
     S("SuggestRecognitions", suggest_recognitions_request, suggest_recognitions_response, signals_suggest),
+    S("CreateJourney", create_journey_request, journey, journeys_create),
+    S("UpdateJourney", update_journey_request, journey, journeys_update),
+    S("ListJourneys", list_journeys_request, list_journeys_response, journeys_list),
 };
 
 int main(int argc, char **argv) {

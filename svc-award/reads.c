@@ -93,5 +93,6 @@ int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
     out->progress[out->n_progress++] = p;
   }
   if ((rc = signal_rules_profile(ctx, r->member_id, out))) return pg_fail(ctx, rc, "get profile");
+  if (journeys_profile(ctx, r->member_id, out)) return ctx->code;
   return RPC_OK;
 }

@@ -88,17 +88,23 @@ int rules_create(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
+int award_page(rpc_ctx *ctx, int32_t size, const char *token, int *limit, int *has, int64_t *after_us,
+               char **after_id) {
+  *after_us = 0;
+  *after_id = NULL;
+  if (page_size(ctx, size, 50, 200, limit) || page_token_parse(ctx, token, has, after_us, after_id)) return ctx->code;
+  if (*has && check_uuid(ctx, "page_token", *after_id)) return ctx->code;
+  return RPC_OK;
+}
+
 int rules_list(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__ListRulesRequest *r = req;
   Accolade__V1__ListRulesResponse *out = resp;
   if (award_begin(ctx, ANY_ROLE)) return ctx->code;
   int limit, has;
-  int64_t after_us = 0;
-  char *after_id = NULL;
-  if (page_size(ctx, r->page_size, 50, 200, &limit) ||
-      page_token_parse(ctx, r->page_token, &has, &after_us, &after_id))
-    return ctx->code;
-  if (has && check_uuid(ctx, "page_token", after_id)) return ctx->code;
+  int64_t after_us;
+  char *after_id;
+  if (award_page(ctx, r->page_size, r->page_token, &limit, &has, &after_us, &after_id)) return ctx->code;
   Accolade__V1__Rule **rules;
   int64_t *cursors;
   size_t n;

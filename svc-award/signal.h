@@ -74,6 +74,23 @@ int prompts_prepare(rpc_ctx *ctx, const Accolade__V1__IngestSignalsRequest *r, c
  * transaction). */
 int prompts_emit(rpc_ctx *ctx, const Accolade__V1__Signal *s, const char *signal_id, const prompt_plan *plan);
 
+/* signal_rule_progress: the member's progress toward |x| now (the current
+ * calendar period, the rolling window ending now, or all time). */
+int signal_rule_progress(rpc_ctx *ctx, const char *member, const Accolade__V1__SignalRule *x,
+                         Accolade__V1__RuleProgress *g);
+
+/* Badge journeys (journeys.c): admins define ordered steps (a badge, a
+ * milestone rule, a signal rule) for a team and/or a tenure band (days since
+ * the start_date of the member's latest MEMBER_HIRED signal; the directory
+ * has no job role, so a team stands for one). A step is done once the member
+ * holds the badge or has earned the rule (ever); steps may be done in any
+ * order, the next step is the first not done. */
+int journeys_create(rpc_ctx *ctx, const void *req, void *resp);
+int journeys_update(rpc_ctx *ctx, const void *req, void *resp);
+int journeys_list(rpc_ctx *ctx, const void *req, void *resp);
+/* journeys_profile appends the journeys that apply to |member| to |p|. */
+int journeys_profile(rpc_ctx *ctx, const char *member, Accolade__V1__Profile *p);
+
 /* signal_rules_profile appends the member's progress toward every signal rule
  * to |p|->progress (arena). */
 int signal_rules_profile(rpc_ctx *ctx, const char *member, Accolade__V1__Profile *p);

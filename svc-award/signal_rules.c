@@ -119,11 +119,9 @@ int signal_rules_list(rpc_ctx *ctx, const void *req, void *resp) {
   Accolade__V1__ListSignalRulesResponse *out = resp;
   if (award_begin(ctx, ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)) return ctx->code;
   int limit, has;
-  int64_t after_us = 0;
-  char *after_id = NULL;
-  if (page_size(ctx, r->page_size, 50, 200, &limit) || page_token_parse(ctx, r->page_token, &has, &after_us, &after_id))
-    return ctx->code;
-  if (has && check_uuid(ctx, "page_token", after_id)) return ctx->code;
+  int64_t after_us;
+  char *after_id;
+  if (award_page(ctx, r->page_size, r->page_token, &limit, &has, &after_us, &after_id)) return ctx->code;
   Accolade__V1__SignalRule **rules;
   int64_t *cursors;
   size_t n;
@@ -164,6 +162,28 @@ static const char *what_text(rpc_ctx *ctx, const Accolade__V1__SignalRule *x) {
   return what;
 }
 
+int signal_rule_progress(rpc_ctx *ctx, const char *member, const Accolade__V1__SignalRule *x,
+                         Accolade__V1__RuleProgress *g) {
+  const char *org = ctx->id.org;
+  g->rule_id = x->id;
+  g->rule_name = x->name;
+  g->threshold = x->threshold;
+  char *key;
+  int rc = sig_store_rule_value_now(ctx, org, x, member, &g->current, &key);
+  if (rc) return rc;
+  Accolade__V1__Award *have;
+  rc = store_award_find(ctx, org, arena_printf(ctx->arena, SIGNAL_SOURCE_PREFIX "%s:%s", x->id, key), member, &have);
+  if (rc != RPC_OK && rc != RPC_NOT_FOUND) return rc;
+  g->earned = rc == RPC_OK;
+  int64_t shown = g->current < x->threshold ? g->current : x->threshold;
+  const char *when = x->period ? arena_printf(ctx->arena, " in %s", key)
+                     : x->window_days ? arena_printf(ctx->arena, " in %d days", x->window_days)
+                                      : "";
+  g->text = arena_printf(ctx->arena, "%lld of %lld %s%s", (long long)shown, (long long)x->threshold,
+                         what_text(ctx, x), when);
+  return RPC_OK;
+}
+
 int signal_rules_profile(rpc_ctx *ctx, const char *member, Accolade__V1__Profile *p) {
   const char *org = ctx->id.org;
   Accolade__V1__SignalRule **rules;
@@ -175,24 +195,9 @@ int signal_rules_profile(rpc_ctx *ctx, const char *member, Accolade__V1__Profile
   if (p->n_progress) memcpy(all, p->progress, p->n_progress * sizeof *all);
   p->progress = all;
   for (size_t i = 0; i < nrules; i++) {
-    const Accolade__V1__SignalRule *x = rules[i];
     Accolade__V1__RuleProgress *g = ARENA_NEW(ctx->arena, Accolade__V1__RuleProgress);
     accolade__v1__rule_progress__init(g);
-    g->rule_id = x->id;
-    g->rule_name = x->name;
-    g->threshold = x->threshold;
-    char *key;
-    if ((rc = sig_store_rule_value_now(ctx, org, x, member, &g->current, &key))) return rc;
-    Accolade__V1__Award *have;
-    rc = store_award_find(ctx, org, arena_printf(ctx->arena, SIGNAL_SOURCE_PREFIX "%s:%s", x->id, key), member, &have);
-    if (rc != RPC_OK && rc != RPC_NOT_FOUND) return rc;
-    g->earned = rc == RPC_OK;
-    int64_t shown = g->current < x->threshold ? g->current : x->threshold;
-    const char *when = x->period ? arena_printf(ctx->arena, " in %s", key)
-                       : x->window_days ? arena_printf(ctx->arena, " in %d days", x->window_days)
-                                        : "";
-    g->text = arena_printf(ctx->arena, "%lld of %lld %s%s", (long long)shown, (long long)x->threshold,
-                           what_text(ctx, x), when);
+    if ((rc = signal_rule_progress(ctx, member, rules[i], g))) return rc;
     p->progress[p->n_progress++] = g;
   }
   return RPC_OK;

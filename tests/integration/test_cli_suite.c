@@ -377,6 +377,8 @@ Test(cli, signals_import_of_a_crm_export_twice_lands_once, .timeout = 240) {
      "--grant", "knowledge-sharer");
   OK(ada, "signals", "rules");
   cr_assert_eq(len(last, "rules"), 1);
+  OK(ada, "journeys", "--all");
+  cr_assert_eq(len(last, "journeys"), 0);
   OK(tok("jun", "member", "east"), "suggest", "--window-days", "90");
   cr_assert_eq(len(last, "suggestions"), 0, "nothing recent (the export is from 2025): %s", out_buf);
   json_object_put(last);

@@ -353,10 +353,11 @@ static const char *const admin_only[] = {
     AW "CreateBadge", AW "UpdateBadge", AW "GrantAward", AW "RevokeAward", AW "CreateRule", AW "DeleteRule",
     LB "RebuildLeaderboards", NO "UpsertMembers", NO "DeactivateMember", NO "UpdateOrgSettings",
     NT "CreateChannel", NT "ListChannels", NT "DeleteChannel", NT "TestChannel", NT "ListDeliveries",
-    SG "CreateSignalRule", SG "DeleteSignalRule",
+    SG "CreateSignalRule", SG "DeleteSignalRule", SG "CreateJourney", SG "UpdateJourney",
 };
 /* Every member reaches these (the service narrows what each role sees). */
-static const char *const any_member[] = {SG "ListSignals", SG "ListSignalRules", SG "SuggestRecognitions"};
+static const char *const any_member[] = {SG "ListSignals", SG "ListSignalRules", SG "SuggestRecognitions",
+                                        SG "ListJourneys"};
 static const char *const manager_up[] = {AW "GetAwardStats", NO "ReviewNomination", NO "GetParticipationStats"};
 static const char *const internal[] = {LB "RecordAward", LB "RetractAward", NT "PublishEvent"};
 #define N(x) (sizeof(x) / sizeof((x)[0]))

@@ -516,6 +516,122 @@ Test(signals, suggestions_name_the_right_colleagues_with_reasons) {
   arena_free(&a);
 }
 
+static int grant_to(arena *a, const char *member, const char *badge, const char *source) {
+  Accolade__V1__GrantAwardRequest g = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
+  Accolade__V1__Recipient rcp = ACCOLADE__V1__RECIPIENT__INIT, *rp = &rcp;
+  rcp.user_id = (char *)member;
+  g.source_id = (char *)source;
+  g.badge_id = (char *)badge;
+  g.recipients = &rp;
+  g.n_recipients = 1;
+  g.justification = "For the journey.";
+  void *out;
+  rpc_status st;
+  return via(org, "ada", "admin", "/accolade.v1.AwardService/GrantAward", &g,
+             &accolade__v1__grant_award_response__descriptor, a, &out, &st);
+}
+
+static Accolade__V1__Profile *profile(arena *a, const char *member) {
+  Accolade__V1__GetProfileRequest gp = ACCOLADE__V1__GET_PROFILE_REQUEST__INIT;
+  gp.member_id = (char *)member;
+  Accolade__V1__Profile *p = NULL;
+  rpc_status st;
+  cr_assert_eq(via(org, member, "member", "/accolade.v1.AwardService/GetProfile", &gp,
+                   &accolade__v1__profile__descriptor, a, (void **)&p, &st), RPC_OK, "%s", st.message);
+  return p;
+}
+
+Test(signals, a_journeys_progress_advances_on_the_profile) {
+  arena a;
+  arena_init(&a);
+  directory(&a);
+  Accolade__V1__SignalRule *first_call = rule(&a, "First shadowed call", ACCOLADE__V1__SIGNAL_KIND__CALL_SHADOWED, 1, 0,
+                                              0, 0, "collaboration-leader");
+  Accolade__V1__JourneyStep st0 = ACCOLADE__V1__JOURNEY_STEP__INIT, st1 = ACCOLADE__V1__JOURNEY_STEP__INIT,
+                            st2 = ACCOLADE__V1__JOURNEY_STEP__INIT;
+  st0.badge_id = "knowledge-sharer";
+  st0.title = "Share a playbook";
+  st1.signal_rule_id = first_call->id;
+  st2.badge_id = "deal-closer";
+  Accolade__V1__JourneyStep *steps[] = {&st0, &st1, &st2};
+  Accolade__V1__Journey j = ACCOLADE__V1__JOURNEY__INIT;
+  j.name = "First 90 days in east";
+  j.team = "east";
+  j.max_tenure_days = 90;
+  j.steps = steps;
+  j.n_steps = 3;
+  Accolade__V1__CreateJourneyRequest cj = ACCOLADE__V1__CREATE_JOURNEY_REQUEST__INIT;
+  cj.journey = &j;
+  Accolade__V1__Journey *made;
+  rpc_status st;
+  void *out;
+  const ProtobufCMessageDescriptor *jd = &accolade__v1__journey__descriptor;
+  cr_expect_eq(via(org, "lena", "member", SG "CreateJourney", &cj, jd, &a, &out, &st), RPC_PERMISSION_DENIED);
+  cr_assert_eq(via(org, "ada", "admin", SG "CreateJourney", &cj, jd, &a, (void **)&made, &st), RPC_OK, "%s", st.message);
+  cr_expect_eq(made->n_steps, 3);
+  cr_expect_str_eq(made->steps[1]->signal_rule_id, first_call->id);
+  /* jun started 10 days ago; omar has no start date; zoe is in west. */
+  char start[16];
+  time_t ten = time(NULL) - 10 * 86400;
+  strftime(start, sizeof start, "%Y-%m-%d", gmtime(&ten));
+  Accolade__V1__Signal *hire = simple(&a, "hire-jun", "jun", ACCOLADE__V1__SIGNAL_KIND__MEMBER_HIRED, (int64_t)ten * 1000);
+  hire->start_date = start;
+  ingest(&a, org, "integration", &hire, 1);
+  cr_expect_eq(profile(&a, "omar")->n_journeys, 0, "no start date: outside a tenure band");
+  cr_expect_eq(profile(&a, "zoe")->n_journeys, 0, "another team");
+  Accolade__V1__Profile *p = profile(&a, "jun");
+  cr_assert_eq(p->n_journeys, 1);
+  Accolade__V1__JourneyProgress *g = p->journeys[0];
+  cr_expect_eq(g->steps_done, 0);
+  cr_expect_eq(g->steps_total, 3);
+  cr_expect_eq(g->next_step, 0);
+  cr_expect_str_eq(g->next_text, "Next: Share a playbook (0 of 1 Knowledge Sharer)");
+  cr_expect_str_eq(g->steps[1]->title, "First shadowed call");
+  /* A shadowed call: the signal rule grants, the journey's second step is done. */
+  Accolade__V1__Signal *call = simple(&a, "call-jun", "jun", ACCOLADE__V1__SIGNAL_KIND__CALL_SHADOWED, (int64_t)ten * 1000);
+  ingest(&a, org, "integration", &call, 1);
+  g = profile(&a, "jun")->journeys[0];
+  cr_expect_eq(g->steps_done, 1);
+  cr_expect(g->steps[1]->done);
+  cr_expect_eq(g->next_step, 0, "the first step is still open");
+  cr_assert_eq(grant_to(&a, "jun", "knowledge-sharer", "nom-ks-1"), RPC_OK);
+  g = profile(&a, "jun")->journeys[0];
+  cr_expect_eq(g->steps_done, 2);
+  cr_expect_eq(g->next_step, 2);
+  cr_expect_str_eq(g->next_text, "Next: Deal Closer (0 of 1 Deal Closer)");
+  cr_assert_eq(grant_to(&a, "jun", "deal-closer", "nom-dc-1"), RPC_OK);
+  g = profile(&a, "jun")->journeys[0];
+  cr_expect_eq(g->steps_done, 3);
+  cr_expect_eq(g->next_step, -1);
+  /* Checked input; other orgs' journeys are not found; retiring hides it. */
+  st1.badge_id = "deal-closer";
+  cr_expect_eq(via(org, "ada", "admin", SG "CreateJourney", &cj, jd, &a, &out, &st), RPC_INVALID_ARGUMENT);
+  cr_expect(strstr(st.message, "journey.steps[1]") != NULL, "%s", st.message);
+  st1.badge_id = "";
+  st0.badge_id = "no-such-badge";
+  cr_expect_eq(via(org, "ada", "admin", SG "CreateJourney", &cj, jd, &a, &out, &st), RPC_NOT_FOUND);
+  Accolade__V1__UpdateJourneyRequest uj = ACCOLADE__V1__UPDATE_JOURNEY_REQUEST__INIT;
+  Accolade__V1__Journey retire = ACCOLADE__V1__JOURNEY__INIT;
+  retire.id = made->id;
+  uj.journey = &retire;
+  char *mask[] = {"active"};
+  uj.update_mask = mask;
+  uj.n_update_mask = 1;
+  cr_expect_eq(via(other, "ada", "admin", SG "UpdateJourney", &uj, jd, &a, &out, &st), RPC_NOT_FOUND);
+  Accolade__V1__Journey *upd;
+  cr_assert_eq(via(org, "ada", "admin", SG "UpdateJourney", &uj, jd, &a, (void **)&upd, &st), RPC_OK, "%s", st.message);
+  cr_expect_not(upd->active);
+  cr_expect_eq(upd->n_steps, 3, "steps kept: not in the mask");
+  cr_expect_eq(profile(&a, "jun")->n_journeys, 0);
+  Accolade__V1__ListJourneysRequest lj = ACCOLADE__V1__LIST_JOURNEYS_REQUEST__INIT;
+  Accolade__V1__ListJourneysResponse *l;
+  lj.include_inactive = 1;
+  cr_assert_eq(via(org, "lena", "member", SG "ListJourneys", &lj, &accolade__v1__list_journeys_response__descriptor, &a,
+                   (void **)&l, &st), RPC_OK, "%s", st.message);
+  cr_expect_eq(l->n_journeys, 1);
+  arena_free(&a);
+}
+
 /* drained waits until svc-award's outbox has delivered every PublishEvent
  * (svc-notify has then taken each event, whatever it did with it). */
 static void drained(void) {
