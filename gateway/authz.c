@@ -69,6 +69,7 @@ static const authz_rule table[] = {
     {SG "CreateJourney", "award", AZ_A, 0},
     {SG "UpdateJourney", "award", AZ_A, 0},
     {SG "ListJourneys", "award", AZ_ALL, 0},
+    {SG "GetOutcomeStats", "award", AZ_G | AZ_A, 0},
 };
 
 const authz_rule *authz_find(const char *method) {

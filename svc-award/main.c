@@ -33,6 +33,7 @@ static const rpc_method methods[] = {
     S("CreateJourney", create_journey_request, journey, journeys_create),
     S("UpdateJourney", update_journey_request, journey, journeys_update),
     S("ListJourneys", list_journeys_request, list_journeys_response, journeys_list),
+    S("GetOutcomeStats", get_outcome_stats_request, outcome_stats, signals_outcomes),
 };
 
 int main(int argc, char **argv) {

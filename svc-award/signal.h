@@ -91,6 +91,18 @@ int journeys_list(rpc_ctx *ctx, const void *req, void *resp);
 /* journeys_profile appends the journeys that apply to |member| to |p|. */
 int journeys_profile(rpc_ctx *ctx, const char *member, Accolade__V1__Profile *p);
 
+/* GetOutcomeStats (outcomes.c): managers for their own team (the JWT team),
+ * admins for a team or the org. For recognized members (an award in the
+ * period, of the badge / category if given; their time is their first) and
+ * the others (their time is the period's midpoint): win rate, average won
+ * deal size and cycle days (deals in one currency), playbooks and meetings
+ * per member, in the 90 days before and after that time; new hires' days to
+ * a first won deal by recognition in their first 30 / 60 days; departures of
+ * members recognized and never recognized. Rates and averages of fewer than
+ * OUTCOME_MIN_N observations are not shown. */
+#define OUTCOME_MIN_N 30
+int signals_outcomes(rpc_ctx *ctx, const void *req, void *resp);
+
 /* signal_rules_profile appends the member's progress toward every signal rule
  * to |p|->progress (arena). */
 int signal_rules_profile(rpc_ctx *ctx, const char *member, Accolade__V1__Profile *p);

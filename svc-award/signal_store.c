@@ -408,3 +408,120 @@ int sig_store_suggest(rpc_ctx *ctx, const char *org, const char *member, const c
   PQclear(r);
   return RPC_OK;
 }
+
+/* ---------------------------------------------------------------- outcomes */
+
+/* $1 org, $2 has members, $3 members, $4..$5 the period (ms), $6 badge,
+ * $7 category, $8 currency, $9 days (ramp). */
+#define OUTCOME_POP                                                                                        \
+  "pop AS (SELECT DISTINCT member_id AS m FROM signal WHERE org = $1 "                                     \
+  "  AND (NOT $2::boolean OR member_id = ANY ($3::text[]))) "
+#define OUTCOME_AWARD_MATCH                                                                                \
+  "a.org = $1 AND a.revoked_at IS NULL AND ($6 = '' OR a.badge_id = $6) AND ($7 = '' OR b.category = $7)"
+#define OUTCOME_START "to_timestamp($4::bigint / 1000.0)"
+#define OUTCOME_END "to_timestamp($5::bigint / 1000.0)"
+
+static int outcome_query(PGresult **r, const char *sql, const char *org, const outcome_filter *f, int days) {
+  char s[24], e[24], d[16];
+  snprintf(s, sizeof s, "%lld", (long long)f->start_ms);
+  snprintf(e, sizeof e, "%lld", (long long)f->end_ms);
+  snprintf(d, sizeof d, "%d", days);
+  arena a;
+  arena_init(&a);
+  const char *p[] = {org, f->has_members ? "true" : "false", pg_text_array(&a, f->members, f->n_members), s, e,
+                     f->badge_id, f->category, f->currency, d};
+  int rc = pg_query(r, sql, 9, p);
+  arena_free(&a);
+  return rc;
+}
+
+int sig_store_outcome_windows(const char *org, const outcome_filter *f, outcome_window out[4]) {
+  PGresult *r;
+  /* kinds: 1 DEAL_WON, 2 DEAL_LOST, 3 MEETING_BOOKED, 5 PLAYBOOK_PUBLISHED */
+  int rc = outcome_query(
+      &r,
+      "WITH " OUTCOME_POP ", rec AS (SELECT a.recipient_id AS m, min(a.granted_at) AS t FROM award a "
+      "  JOIN badge b ON b.org = a.org AND b.id = a.badge_id WHERE " OUTCOME_AWARD_MATCH
+      "  AND a.granted_at >= " OUTCOME_START " AND a.granted_at < " OUTCOME_END " GROUP BY 1), "
+      "grp AS (SELECT pop.m, rec.t IS NOT NULL AS recognized, "
+      "  coalesce(rec.t, to_timestamp(($4::bigint + $5::bigint) / 2000.0)) AS t FROM pop LEFT JOIN rec ON rec.m = pop.m) "
+      "SELECT g.recognized, w.after, count(DISTINCT g.m), "
+      "  count(s.id) FILTER (WHERE s.kind = 1 AND s.currency = $8), "
+      "  count(s.id) FILTER (WHERE s.kind = 2 AND s.currency = $8), "
+      "  coalesce(avg(s.amount_minor) FILTER (WHERE s.kind = 1 AND s.currency = $8), 0), "
+      "  coalesce(avg(s.cycle_days) FILTER (WHERE s.kind = 1 AND s.currency = $8), 0), "
+      "  count(s.id) FILTER (WHERE s.kind = 5), count(s.id) FILTER (WHERE s.kind = 3) "
+      "FROM grp g CROSS JOIN (VALUES (false), (true)) AS w(after) "
+      "LEFT JOIN signal s ON s.org = $1 AND s.member_id = g.m AND CASE WHEN w.after "
+      "  THEN s.occurred_at >= g.t AND s.occurred_at < g.t + interval '90 days' "
+      "  ELSE s.occurred_at >= g.t - interval '90 days' AND s.occurred_at < g.t END "
+      "WHERE $9::int = $9::int GROUP BY 1, 2",
+      org, f, 0);
+  if (rc) return rc;
+  memset(out, 0, 4 * sizeof *out);
+  for (int i = 0; i < PQntuples(r); i++) {
+    outcome_window *w = &out[(!strcmp(pg_str(r, i, 0), "t")) * 2 + !strcmp(pg_str(r, i, 1), "t")];
+    w->members = pg_int(r, i, 2);
+    w->won = pg_int(r, i, 3);
+    w->lost = pg_int(r, i, 4);
+    w->avg_amount = atof(pg_str(r, i, 5));
+    w->avg_cycle = atof(pg_str(r, i, 6));
+    w->playbooks = pg_int(r, i, 7);
+    w->meetings = pg_int(r, i, 8);
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int sig_store_outcome_ramp(const char *org, const outcome_filter *f, int days, outcome_ramp out[2]) {
+  PGresult *r;
+  /* kinds: 1 DEAL_WON, 9 MEMBER_HIRED */
+  int rc = outcome_query(
+      &r,
+      "WITH hires AS (SELECT DISTINCT ON (member_id) member_id AS m, start_date FROM signal "
+      "  WHERE org = $1 AND kind = 9 AND start_date IS NOT NULL AND (NOT $2::boolean OR member_id = ANY ($3::text[])) "
+      "  ORDER BY member_id, occurred_at DESC, id DESC), "
+      "h AS (SELECT hires.m, hires.start_date, "
+      "  (SELECT min((s.occurred_at AT TIME ZONE 'UTC')::date) FROM signal s WHERE s.org = $1 AND s.member_id = hires.m "
+      "   AND s.kind = 1 AND (s.occurred_at AT TIME ZONE 'UTC')::date >= hires.start_date) AS first_win, "
+      "  (SELECT count(*) FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id WHERE " OUTCOME_AWARD_MATCH
+      "   AND a.recipient_id = hires.m AND a.granted_at >= hires.start_date::timestamp AT TIME ZONE 'UTC' "
+      "   AND a.granted_at < (hires.start_date + $9::int)::timestamp AT TIME ZONE 'UTC') AS recs "
+      "  FROM hires WHERE hires.start_date >= (" OUTCOME_START " AT TIME ZONE 'UTC')::date "
+      "  AND hires.start_date < (" OUTCOME_END " AT TIME ZONE 'UTC')::date) "
+      "SELECT recs > 0, count(*), count(first_win), coalesce(avg(first_win - start_date), 0) FROM h "
+      "WHERE $8 = $8 GROUP BY 1",
+      org, f, days);
+  if (rc) return rc;
+  memset(out, 0, 2 * sizeof *out);
+  for (int i = 0; i < PQntuples(r); i++) {
+    outcome_ramp *x = &out[!strcmp(pg_str(r, i, 0), "t")];
+    x->hires = pg_int(r, i, 1);
+    x->with_win = pg_int(r, i, 2);
+    x->avg_days = atof(pg_str(r, i, 3));
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int sig_store_outcome_departures(const char *org, const outcome_filter *f, outcome_departures out[2]) {
+  PGresult *r;
+  /* kind 10: MEMBER_DEPARTED */
+  int rc = outcome_query(
+      &r,
+      "WITH " OUTCOME_POP ", dep AS (SELECT member_id AS m, min(occurred_at) AS t FROM signal WHERE org = $1 "
+      "  AND kind = 10 AND occurred_at >= " OUTCOME_START " AND occurred_at < " OUTCOME_END " GROUP BY 1) "
+      "SELECT EXISTS (SELECT 1 FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id WHERE "
+      OUTCOME_AWARD_MATCH " AND a.recipient_id = pop.m AND a.granted_at < coalesce(dep.t, " OUTCOME_END ")), "
+      "  count(*), count(dep.m) FROM pop LEFT JOIN dep ON dep.m = pop.m WHERE $8 = $8 AND $9::int = $9::int GROUP BY 1",
+      org, f, 0);
+  if (rc) return rc;
+  memset(out, 0, 2 * sizeof *out);
+  for (int i = 0; i < PQntuples(r); i++) {
+    outcome_departures *x = &out[!strcmp(pg_str(r, i, 0), "t")];
+    x->members = pg_int(r, i, 1);
+    x->departed = pg_int(r, i, 2);
+  }
+  PQclear(r);
+  return RPC_OK;
+}

@@ -80,6 +80,42 @@ typedef struct sig_candidate {
 int sig_store_suggest(rpc_ctx *ctx, const char *org, const char *member, const char *const *team, size_t nteam,
                       int64_t start_ms, int64_t end_ms, int limit, sig_candidate **out, size_t *n);
 
+/* ---- Outcome analytics (GetOutcomeStats) ----
+ * The population is the members with any signal (of |members| when
+ * has_members). A member is recognized when they hold an unrevoked award
+ * (of the badge / category when given) granted in [start_ms, end_ms); their
+ * time is their first such award, the others' the period's midpoint. */
+typedef struct outcome_filter {
+  int64_t start_ms, end_ms;
+  const char *badge_id, *category, *currency;
+  int has_members;
+  const char *const *members;
+  size_t n_members;
+} outcome_filter;
+
+/* One group's signals in the 90 days before or after its members' time. */
+typedef struct outcome_window {
+  int64_t members, won, lost, playbooks, meetings;
+  double avg_amount, avg_cycle;   /* of won deals in the currency */
+} outcome_window;
+/* sig_store_outcome_windows fills out[recognized * 2 + after]. */
+int sig_store_outcome_windows(const char *org, const outcome_filter *f, outcome_window out[4]);
+
+/* New hires (MEMBER_HIRED start_date in the period) by whether they were
+ * recognized in their first |days| days: out[0] not, out[1] recognized. */
+typedef struct outcome_ramp {
+  int64_t hires, with_win;
+  double avg_days;   /* start_date to first won deal, of those with one */
+} outcome_ramp;
+int sig_store_outcome_ramp(const char *org, const outcome_filter *f, int days, outcome_ramp out[2]);
+
+/* Departures (MEMBER_DEPARTED in the period) of members never recognized
+ * (out[0]) and recognized before leaving or the period's end (out[1]). */
+typedef struct outcome_departures {
+  int64_t members, departed;
+} outcome_departures;
+int sig_store_outcome_departures(const char *org, const outcome_filter *f, outcome_departures out[2]);
+
 /* sig_store_member_team: the team of the member's latest award ("" if none). */
 int sig_store_member_team(rpc_ctx *ctx, const char *org, const char *member, char **team);
 

@@ -377,6 +377,10 @@ Test(cli, signals_import_of_a_crm_export_twice_lands_once, .timeout = 240) {
      "--grant", "knowledge-sharer");
   OK(ada, "signals", "rules");
   cr_assert_eq(len(last, "rules"), 1);
+  OK(ada, "outcomes");
+  cr_assert(strstr(str(last, "note"), "Correlations"), "%s", out_buf);
+  cr_assert_eq(num(last, "recognized_members"), 0);
+  cr_assert_eq(run_cli(tok("jun", "member", "east"), "outcomes", NULL), 7, "members may not: %s", err_buf);
   OK(ada, "journeys", "--all");
   cr_assert_eq(len(last, "journeys"), 0);
   OK(tok("jun", "member", "east"), "suggest", "--window-days", "90");

@@ -358,7 +358,8 @@ static const char *const admin_only[] = {
 /* Every member reaches these (the service narrows what each role sees). */
 static const char *const any_member[] = {SG "ListSignals", SG "ListSignalRules", SG "SuggestRecognitions",
                                         SG "ListJourneys"};
-static const char *const manager_up[] = {AW "GetAwardStats", NO "ReviewNomination", NO "GetParticipationStats"};
+static const char *const manager_up[] = {AW "GetAwardStats", NO "ReviewNomination", NO "GetParticipationStats",
+                                        SG "GetOutcomeStats"};
 static const char *const internal[] = {LB "RecordAward", LB "RetractAward", NT "PublishEvent"};
 #define N(x) (sizeof(x) / sizeof((x)[0]))
 

@@ -233,27 +233,34 @@ Test(signals, a_batch_sent_twice_lands_once_and_bad_rows_are_named) {
   arena_free(&a);
 }
 
-/* directory: max manages lena and jun; zoe and omar report to no one here;
- * zoe is in west, the others in east. */
-static void directory(arena *a) {
-  Accolade__V1__Member m[5], *mp[5];
-  const char *ids[] = {"max", "lena", "jun", "zoe", "omar"}, *mgrs[] = {"", "max", "max", "", ""};
-  for (int i = 0; i < 5; i++) {
+/* upsert puts |n| members in the directory (|mgrs|, |names| may be NULL). */
+static void upsert(arena *a, const char *const *ids, const char *const *mgrs, const char *const *teams,
+                   const char *const *names, int n) {
+  Accolade__V1__Member m[8], *mp[8];
+  for (int i = 0; i < n; i++) {
     accolade__v1__member__init(&m[i]);
     m[i].user_id = (char *)ids[i];
-    m[i].manager_id = (char *)mgrs[i];
-    m[i].team = i == 3 ? "west" : "east";
-    m[i].display_name = i == 4 ? "Omar Haddad" : "";
+    m[i].manager_id = mgrs ? (char *)mgrs[i] : "";
+    m[i].team = (char *)teams[i];
+    m[i].display_name = names ? (char *)names[i] : "";
     m[i].active = 1;
     mp[i] = &m[i];
   }
   Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
   ur.members = mp;
-  ur.n_members = 5;
+  ur.n_members = (size_t)n;
   void *out;
   rpc_status st;
   cr_assert_eq(via(org, "ada", "admin", "/accolade.v1.NominationService/UpsertMembers", &ur,
                    &accolade__v1__upsert_members_response__descriptor, a, &out, &st), RPC_OK, "%s", st.message);
+}
+
+/* directory: max manages lena and jun; zoe and omar report to no one here;
+ * zoe is in west, the others in east. */
+static void directory(arena *a) {
+  const char *ids[] = {"max", "lena", "jun", "zoe", "omar"}, *mgrs[] = {"", "max", "max", "", ""};
+  const char *teams[] = {"east", "east", "east", "west", "east"}, *names[] = {"", "", "", "", "Omar Haddad"};
+  upsert(a, ids, mgrs, teams, names, 5);
 }
 
 Test(signals, who_sees_whose_signals_with_keyset_paging) {
@@ -629,6 +636,203 @@ Test(signals, a_journeys_progress_advances_on_the_profile) {
   cr_assert_eq(via(org, "lena", "member", SG "ListJourneys", &lj, &accolade__v1__list_journeys_response__descriptor, &a,
                    (void **)&l, &st), RPC_OK, "%s", st.message);
   cr_expect_eq(l->n_journeys, 1);
+  arena_free(&a);
+}
+
+/* ---- Outcome analytics against an independent count ---- */
+
+typedef struct seeded {
+  const char *member;
+  int kind;
+  int64_t at;
+  int64_t amount;
+  int cycle;
+  const char *currency;
+} seeded;
+
+static seeded g_seed[400];
+static int g_nseed;
+
+static Accolade__V1__Signal *seed(arena *a, const char *member, int kind, int64_t at, int64_t amount, int cycle,
+                                  const char *currency) {
+  Accolade__V1__Signal *s;
+  const char *ext = arena_printf(a, "out-%d", g_nseed);
+  if (kind == ACCOLADE__V1__SIGNAL_KIND__DEAL_WON || kind == ACCOLADE__V1__SIGNAL_KIND__DEAL_LOST) {
+    s = deal(a, ext, member, at, amount, "Acme");
+    s->kind = (Accolade__V1__SignalKind)kind;
+    s->cycle_days = cycle;
+    s->currency = (char *)currency;
+  } else {
+    s = simple(a, ext, member, kind, at);
+    if (kind == ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED) s->account = "Acme";
+  }
+  g_seed[g_nseed++] = (seeded){member, kind, at, amount, cycle, currency};
+  return s;
+}
+
+/* The expected window figures, counted here from what was seeded. */
+typedef struct expect_window {
+  int64_t members, won, lost, playbooks, meetings, amount, cycle;
+} expect_window;
+
+static const Accolade__V1__OutcomeFigure *fig(const Accolade__V1__OutcomeStats *o, const char *group, const char *metric) {
+  for (size_t i = 0; i < o->n_figures; i++)
+    if (!strcmp(o->figures[i]->group, group) && !strcmp(o->figures[i]->metric, metric)) return o->figures[i];
+  cr_assert_fail("no figure %s/%s", group, metric);
+  return NULL;
+}
+
+static void expect_fig(const Accolade__V1__OutcomeStats *o, const char *group, const char *metric, double value,
+                       int64_t n) {
+  const Accolade__V1__OutcomeFigure *f = fig(o, group, metric);
+  cr_expect_eq(f->n, n, "%s/%s: n %lld, want %lld", group, metric, (long long)f->n, (long long)n);
+  if (n >= 30) {
+    cr_expect(f->enough, "%s/%s shown", group, metric);
+    cr_expect(f->value > value - 1e-6 && f->value < value + 1e-6, "%s/%s: %f, want %f", group, metric, f->value, value);
+  } else {
+    cr_expect_not(f->enough, "%s/%s: n < 30 is not shown", group, metric);
+    cr_expect_eq(f->value, 0);
+    cr_expect(strstr(f->text, "fewer than 30") != NULL, "%s", f->text);
+  }
+}
+
+Test(signals, outcome_figures_equal_an_independent_count, .timeout = 240) {
+  arena a;
+  arena_init(&a);
+  g_nseed = 0;
+  const char *rec[] = {"r0", "r1", "r2", "r3", "h0", "d0"};   /* granted an award in the period */
+  int64_t before_grant = (int64_t)time(NULL) * 1000;
+  for (int i = 0; i < 6; i++)
+    cr_assert_eq(grant_to(&a, rec[i], "deal-closer", arena_printf(&a, "nom-out-%d", i)), RPC_OK);
+  int64_t now = (int64_t)time(NULL) * 1000 + 1000;   /* just after every grant */
+  int64_t end = now + 10 * 60000, start = end - 180 * DAY, mid = (start + end) / 2;
+  Accolade__V1__Signal **s = ARENA_ARRAY(&a, Accolade__V1__Signal *, 400);
+  int n = 0;
+  const int W = ACCOLADE__V1__SIGNAL_KIND__DEAL_WON, L = ACCOLADE__V1__SIGNAL_KIND__DEAL_LOST;
+  for (int i = 0; i < 36; i++)   /* recognized, before: 24 won, 12 lost */
+    s[n++] = seed(&a, rec[i % 4], i % 3 ? W : L, now - (1 + 2 * i) * DAY, 1000000 + i * 12345, 20 + i, "USD");
+  for (int i = 0; i < 3; i++)   /* another currency: not counted */
+    s[n++] = seed(&a, rec[i], W, now - 3 * DAY, 99900000, 5, "EUR");
+  for (int i = 0; i < 32; i++)   /* recognized, after (within the 5 minutes the future allows) */
+    s[n++] = seed(&a, rec[i % 4], i % 4 ? W : L, now + 60000 + i * 5000, 2000000 + i * 777, 10 + i % 7, "USD");
+  const char *others[] = {"n0", "n1", "n2"};
+  for (int i = 0; i < 20; i++)   /* not recognized, before the midpoint */
+    s[n++] = seed(&a, others[i % 3], i % 2 ? W : L, mid - (2 + 3 * i) * DAY, 500000 + i * 1000, 30 + i, "USD");
+  for (int i = 0; i < 40; i++)   /* not recognized, after it */
+    s[n++] = seed(&a, others[i % 3], i % 5 ? W : L, mid + (1 + 2 * i) * DAY, 700000 + i * 333, 40 - i % 9, "USD");
+  for (int i = 0; i < 6; i++)
+    s[n++] = seed(&a, rec[i % 2], ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, now - (5 + i) * DAY, 0, 0, "");
+  for (int i = 0; i < 2; i++)
+    s[n++] = seed(&a, rec[2], ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED, now + 100000 + i * 1000, 0, 0, "");
+  for (int i = 0; i < 10; i++)
+    s[n++] = seed(&a, rec[i % 4], ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED, now - (3 + i) * DAY, 0, 0, "");
+  for (int i = 0; i < 9; i++)
+    s[n++] = seed(&a, others[i % 3], ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED, mid + (3 + i) * DAY, 0, 0, "");
+  /* New hires: h0 recognized in their first 30 days, h1 and h2 not; h2 has not won yet. */
+  int64_t today = now / DAY * DAY;
+  const char *hires[] = {"h0", "h1", "h2"};
+  const int64_t starts[] = {today - 10 * DAY, today - 40 * DAY, today - 20 * DAY};
+  const int64_t first_win[] = {now + 200000, now - 30 * DAY, 0};
+  for (int i = 0; i < 3; i++) {
+    char date[16];
+    time_t t = (time_t)(starts[i] / 1000);
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&t));
+    Accolade__V1__Signal *h = seed(&a, hires[i], ACCOLADE__V1__SIGNAL_KIND__MEMBER_HIRED, starts[i], 0, 0, "");
+    h->start_date = arena_strdup(&a, date);
+    s[n++] = h;
+    if (first_win[i]) s[n++] = seed(&a, hires[i], W, first_win[i], 300000, 12, "USD");
+  }
+  /* Departures: d0 after being recognized, d1 never recognized. */
+  s[n++] = seed(&a, "d0", ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED, now + 230000, 0, 0, "");
+  s[n++] = seed(&a, "d1", ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED, now - 5 * DAY, 0, 0, "");
+  Accolade__V1__IngestSignalsResponse *r = ingest(&a, org, "admin", s, (size_t)n);
+  cr_assert_eq(r->created, n, "%d of %d", r->created, n);
+
+  /* Count what the figures should be: members of each group, their signals in the 90 days before / after. */
+  const char *members[16];
+  int nm = 0;
+  for (int i = 0; i < g_nseed; i++) {
+    int k = 0;
+    while (k < nm && strcmp(members[k], g_seed[i].member)) k++;
+    if (k == nm) members[nm++] = g_seed[i].member;
+  }
+  expect_window e[4] = {{0}};
+  for (int k = 0; k < nm; k++) {
+    int is_rec = 0;
+    for (int i = 0; i < 6; i++) is_rec |= !strcmp(rec[i], members[k]);
+    int64_t t = is_rec ? before_grant : mid;   /* the grant happened in [before_grant, now) */
+    for (int after = 0; after < 2; after++) {
+      expect_window *x = &e[is_rec * 2 + after];
+      x->members++;
+      for (int i = 0; i < g_nseed; i++) {
+        const seeded *q = &g_seed[i];
+        if (strcmp(q->member, members[k])) continue;
+        int in = after ? q->at >= t && q->at < t + 90 * DAY : q->at >= t - 90 * DAY && q->at < t;
+        if (!in) continue;
+        int usd = q->currency && !strcmp(q->currency, "USD");
+        if (q->kind == W && usd) x->won++, x->amount += q->amount, x->cycle += q->cycle;
+        if (q->kind == L && usd) x->lost++;
+        if (q->kind == ACCOLADE__V1__SIGNAL_KIND__PLAYBOOK_PUBLISHED) x->playbooks++;
+        if (q->kind == ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED) x->meetings++;
+      }
+    }
+  }
+  Accolade__V1__GetOutcomeStatsRequest q = ACCOLADE__V1__GET_OUTCOME_STATS_REQUEST__INIT;
+  q.start_time_ms = start;
+  q.end_time_ms = end;
+  Accolade__V1__OutcomeStats *o;
+  rpc_status st;
+  const ProtobufCMessageDescriptor *od = &accolade__v1__outcome_stats__descriptor;
+  cr_assert_eq(via(org, "ada", "admin", SG "GetOutcomeStats", &q, od, &a, (void **)&o, &st), RPC_OK, "%s", st.message);
+  cr_expect(strstr(o->note, "Correlations, not causes") == o->note, "%s", o->note);
+  cr_expect_eq(o->recognized_members, 6);
+  cr_expect_eq(o->other_members, nm - 6);
+  static const char *const groups[4] = {"not_recognized_before", "not_recognized_after", "recognized_before",
+                                        "recognized_after"};
+  for (int g = 0; g < 4; g++) {
+    const expect_window *x = &e[g];
+    expect_fig(o, groups[g], "win_rate_percent", x->won + x->lost ? 100.0 * (double)x->won / (double)(x->won + x->lost) : 0,
+               x->won + x->lost);
+    expect_fig(o, groups[g], "avg_deal_size_minor", x->won ? (double)x->amount / (double)x->won : 0, x->won);
+    expect_fig(o, groups[g], "avg_cycle_days", x->won ? (double)x->cycle / (double)x->won : 0, x->won);
+    expect_fig(o, groups[g], "playbooks_per_member", (double)x->playbooks / (double)x->members, x->members);
+    expect_fig(o, groups[g], "meetings_per_member", (double)x->meetings / (double)x->members, x->members);
+  }
+  /* The seeding is meant to show some cells: make sure it does. */
+  cr_expect(e[2].won + e[2].lost >= 30 && e[3].won + e[3].lost >= 30 && e[1].won + e[1].lost >= 30);
+  cr_expect(e[0].won + e[0].lost < 30);
+  /* Ramp: h0 recognized in the first 30 (and 60) days, h1 and h2 not; h2 has no win. */
+  /* Counts are always shown, with their n; averages of fewer than 30 are not. */
+  cr_expect(fig(o, "hires_recognized_first_30_days", "hires")->enough);
+  cr_expect_eq(fig(o, "hires_recognized_first_30_days", "hires")->value, 1);
+  expect_fig(o, "hires_recognized_first_30_days", "avg_days_to_first_win", 0, 1);
+  cr_expect_eq(fig(o, "hires_not_recognized_first_30_days", "hires")->value, 2);
+  expect_fig(o, "hires_not_recognized_first_60_days", "avg_days_to_first_win", 0, 1);
+  cr_expect_eq(fig(o, "hires_not_recognized_first_60_days", "hires")->value, 2);
+  /* Departures: 6 recognized members (d0 left), 8 never recognized (d1 left). */
+  cr_expect_eq(fig(o, "recognized", "departures")->value, 1);
+  cr_expect_eq(fig(o, "recognized", "departures")->n, 6);
+  cr_expect_eq(fig(o, "never_recognized", "departures")->value, 1);
+  cr_expect_eq(fig(o, "never_recognized", "departures")->n, nm - 6);
+  expect_fig(o, "recognized", "departure_rate_percent", 0, 6);
+  /* A badge filter nobody holds: nobody is recognized. */
+  q.badge_id = "mentor-x";
+  cr_assert_eq(via(org, "ada", "admin", SG "GetOutcomeStats", &q, od, &a, (void **)&o, &st), RPC_OK, "%s", st.message);
+  cr_expect_eq(o->recognized_members, 0);
+  q.badge_id = "";
+  /* Managers: their own team only (r0, r1 and n0 are in east). */
+  const char *east[] = {"r0", "r1", "n0"}, *teams[] = {"east", "east", "east"};
+  upsert(&a, east, NULL, teams, NULL, 3);
+  void *out;
+  cr_assert_eq(via(org, "max", "manager", SG "GetOutcomeStats", &q, od, &a, (void **)&o, &st), RPC_OK, "%s", st.message);
+  cr_expect_eq(o->recognized_members, 2);
+  cr_expect_eq(o->other_members, 1);
+  q.team = "west";
+  cr_expect_eq(via(org, "max", "manager", SG "GetOutcomeStats", &q, od, &a, &out, &st), RPC_PERMISSION_DENIED);
+  cr_expect_eq(via(org, "lena", "member", SG "GetOutcomeStats", &q, od, &a, &out, &st), RPC_PERMISSION_DENIED);
+  q.team = "";
+  q.start_time_ms = end;
+  cr_expect_eq(via(org, "ada", "admin", SG "GetOutcomeStats", &q, od, &a, &out, &st), RPC_INVALID_ARGUMENT);
   arena_free(&a);
 }
 
