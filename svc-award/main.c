@@ -1,5 +1,7 @@
 /* svc-award: the badge catalog, awards, milestone rules, profiles and award
- * analytics. Wiring only; see award.h for the decisions. */
+ * analytics; and accolade.v1.SignalService (signals, rules over them,
+ * prompts, suggestions, journeys, outcome analytics). Wiring only; see award.h
+ * and signal.h for the decisions. */
 #include "award.h"
 #include "signal.h"
 #include "svc.h"
