@@ -53,9 +53,17 @@ int signal_rules_create(rpc_ctx *ctx, const void *req, void *resp);
 int signal_rules_list(rpc_ctx *ctx, const void *req, void *resp);
 int signal_rules_delete(rpc_ctx *ctx, const void *req, void *resp);
 
-/* signal_rules_evaluate grants what the new signal |s| completes (inside the
- * caller's transaction), appending the new awards' ids to |*ids| (arena). */
-int signal_rules_evaluate(rpc_ctx *ctx, const Accolade__V1__Signal *s, char ***ids, size_t *n, size_t *cap);
+/* The org's signal rules, read once per batch. */
+typedef struct signal_rule_set {
+  Accolade__V1__SignalRule **rules;
+  size_t n;
+} signal_rule_set;
+int signal_rules_load(rpc_ctx *ctx, signal_rule_set *out);
+/* signal_rules_evaluate grants what the new signal |s| completes under
+ * |rules| (inside the caller's transaction), appending the new awards' ids to
+ * |*ids| (arena). */
+int signal_rules_evaluate(rpc_ctx *ctx, const signal_rule_set *rules, const Accolade__V1__Signal *s, char ***ids,
+                          size_t *n, size_t *cap);
 
 /* Recognition prompts (prompts.c). A DEAL_WON with collaborators prompts its
  * owner, once per (source, owner, opportunity); a new hire's first won deal

@@ -30,15 +30,17 @@ static void ids_push(rpc_ctx *ctx, char *id, char ***ids, size_t *n, size_t *cap
   (*ids)[(*n)++] = id;
 }
 
-int signal_rules_evaluate(rpc_ctx *ctx, const Accolade__V1__Signal *s, char ***ids, size_t *n, size_t *cap) {
+int signal_rules_load(rpc_ctx *ctx, signal_rule_set *out) {
+  return sig_store_rule_list(ctx, ctx->id.org, 0, 0, NULL, RULES_MAX, &out->rules, NULL, &out->n);
+}
+
+int signal_rules_evaluate(rpc_ctx *ctx, const signal_rule_set *rules, const Accolade__V1__Signal *s, char ***ids,
+                          size_t *n, size_t *cap) {
   const char *org = ctx->id.org;
-  Accolade__V1__SignalRule **rules;
-  size_t nrules;
-  int rc = sig_store_rule_list(ctx, org, s->kind, 0, NULL, RULES_MAX, &rules, NULL, &nrules);
-  if (rc) return rc;
   char *team = NULL;
-  for (size_t i = 0; i < nrules; i++) {
-    const Accolade__V1__SignalRule *x = rules[i];
+  int rc;
+  for (size_t i = 0; i < rules->n; i++) {
+    const Accolade__V1__SignalRule *x = rules->rules[i];
     if (!matches(x, s)) continue;
     int64_t value;
     char *key;

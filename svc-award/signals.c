@@ -178,9 +178,11 @@ static int ingest_run(void *arg) {
     else out->duplicates++;
   }
   /* Rules after every row is in, so a batch that completes a rule grants once. */
+  signal_rule_set rules = {0};
+  if (rc == RPC_OK && out->created) rc = signal_rules_load(ctx, &rules);
   for (size_t i = 0; rc == RPC_OK && i < t->req->n_signals; i++) {
     if (out->results[i]->status != ACCOLADE__V1__SIGNAL_RESULT__STATUS__CREATED) continue;
-    rc = signal_rules_evaluate(ctx, t->req->signals[i], &out->award_ids, &out->n_award_ids, &t->ids_cap);
+    rc = signal_rules_evaluate(ctx, &rules, t->req->signals[i], &out->award_ids, &out->n_award_ids, &t->ids_cap);
     if (!rc) rc = prompts_emit(ctx, t->req->signals[i], out->results[i]->signal_id, &t->prompts);
   }
   return rc;

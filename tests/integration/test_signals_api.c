@@ -4,6 +4,7 @@
  * award exactly once per member and period. Leaderboard and notify are not
  * running: award outbox rows stay in award.outbox for inspection. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,66 @@ static void directory(arena *a) {
   const char *ids[] = {"max", "lena", "jun", "zoe", "omar"}, *mgrs[] = {"", "max", "max", "", ""};
   const char *teams[] = {"east", "east", "east", "west", "east"}, *names[] = {"", "", "", "", "Omar Haddad"};
   upsert(a, ids, mgrs, teams, names, 5);
+}
+
+typedef struct racer {
+  const char *bearer;
+  Accolade__V1__Signal **signals;
+  size_t n;
+  int rc;
+  size_t awards;
+} racer;
+
+static void *race(void *arg) {
+  racer *x = arg;
+  arena a;
+  arena_init(&a);
+  Accolade__V1__IngestSignalsRequest req = ACCOLADE__V1__INGEST_SIGNALS_REQUEST__INIT;
+  req.signals = x->signals;
+  req.n_signals = x->n;
+  const char *md[] = {"authorization", x->bearer, NULL};
+  rpc_call_opts opts = {.timeout_ms = 10000, .metadata = md};
+  Accolade__V1__IngestSignalsResponse *out = NULL;
+  rpc_status st;
+  x->rc = rpc_call(gw.addr, SG "IngestSignals", &req.base, &accolade__v1__ingest_signals_response__descriptor, &opts,
+                   &a, (void **)&out, &st);
+  x->awards = out ? out->n_award_ids : 0;
+  arena_free(&a);
+  return NULL;
+}
+
+Test(signals, concurrent_batches_that_complete_a_rule_award_once) {
+  arena a;
+  arena_init(&a);
+  enum { RACERS = 10 };
+  rule(&a, "Ten deals in a quarter", ACCOLADE__V1__SIGNAL_KIND__DEAL_WON, RACERS,
+       ACCOLADE__V1__SIGNAL_PERIOD__SIGNAL_QUARTER, 0, 0, "deal-closer");
+  static char bearer[2100];
+  snprintf(bearer, sizeof bearer, "Bearer %s", th_jwt(SECRET, org, "crm", "integration", "", 300));
+  /* Each racer sends one deal of its own at the same moment: whichever commits
+   * last must see the others' (none may miss them), and only one may grant. */
+  racer r[RACERS];
+  pthread_t th[RACERS];
+  enum { FILLER = 300 };   /* meetings of others after the deal: long, overlapping transactions */
+  for (int i = 0; i < RACERS; i++) {
+    r[i] = (racer){.bearer = bearer, .n = 1 + FILLER};
+    r[i].signals = ARENA_ARRAY(&a, Accolade__V1__Signal *, 1 + FILLER);
+    r[i].signals[0] = deal(&a, arena_printf(&a, "own-%d", i), "lena", Q3 + (1 + i) * DAY, 100, "Acme");
+    for (int k = 1; k <= FILLER; k++)
+      r[i].signals[k] = simple(&a, arena_printf(&a, "fill-%d-%d", i, k), arena_printf(&a, "rep-%d", i),
+                               ACCOLADE__V1__SIGNAL_KIND__MEETING_BOOKED, Q3 + k * 60000);
+  }
+  for (int i = 0; i < RACERS; i++) pthread_create(&th[i], NULL, race, &r[i]);
+  size_t awards = 0;
+  for (int i = 0; i < RACERS; i++) {
+    pthread_join(th[i], NULL);
+    cr_expect_eq(r[i].rc, RPC_OK, "racer %d: %s", i, rpc_code_name(r[i].rc));
+    awards += r[i].awards;
+  }
+  cr_expect_eq(awards, 1, "one racer's batch completed the rule");
+  cr_expect_eq(awards_of("lena", "deal-closer"), 1);
+  cr_expect_eq(count("SELECT count(*) FROM award.signal WHERE org = '%s'", org), RACERS * (1 + FILLER));
+  arena_free(&a);
 }
 
 Test(signals, who_sees_whose_signals_with_keyset_paging) {
