@@ -1,5 +1,9 @@
 /* signal.h - accolade.v1.SignalService, served by svc-award: signals from a
- * CRM or enablement tool, and milestone rules over them.
+ * CRM or enablement tool, milestone rules over them, recognition prompts,
+ * suggestions, badge journeys and outcome analytics. Files: signals.c (intake,
+ * lists), signal_rules.c, prompts.c, suggest.c, journeys.c, outcomes.c; SQL in
+ * signal_store.c and journey_store.c (migrations 017 and 018); the members
+ * directory of svc-nomination through directory.c.
  *
  * Decisions the issue leaves open:
  * - IngestSignals: admins and the "integration" role (a JWT role that reaches
@@ -22,7 +26,9 @@
  *   the grant writes the same outbox rows as any award (grant_emit) and may
  *   complete award milestone rules. Rules are evaluated for each new signal in
  *   the batch's transaction, under a per-member lock. A rule counts signals
- *   from before it was created.
+ *   from before it was created. A deleted rule's awards stay.
+ * - Amounts are integers in minor units of their currency; amount filters and
+ *   sums compare within a currency only when the rule names one.
  */
 #ifndef AWARD_SIGNAL_H
 #define AWARD_SIGNAL_H
