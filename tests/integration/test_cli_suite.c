@@ -329,7 +329,11 @@ Test(cli, signals_import_of_a_crm_export_twice_lands_once, .timeout = 240) {
   th_init();
   snprintf(org, sizeof org, "clisig-%d", getpid());
   th_suite_start(&suite, "clisig", SECRET, NULL);
-  const char *ada = tok("ada", "admin", "hq"), *crm = tok("crm", "integration", "");
+  /* th_jwt rotates four buffers: keep copies of the tokens used throughout. */
+  static char ada[2048], crm[2048], jun[2048];
+  snprintf(ada, sizeof ada, "%s", tok("ada", "admin", "hq"));
+  snprintf(crm, sizeof crm, "%s", tok("crm", "integration", ""));
+  snprintf(jun, sizeof jun, "%s", tok("jun", "member", "east"));
   /* A malformed file imports nothing and names its line. */
   const char *bad = write_csv("Record ID,Owner,Type,Close Date\nr1,lena,DEAL_WON,2025-07-01\nr2,lena,DEAL_WON,July 4th\n");
   cr_assert_eq(run_cli(crm, "signals", "import", bad, "--source", "salesforce", NULL), 65);
@@ -368,22 +372,40 @@ Test(cli, signals_import_of_a_crm_export_twice_lands_once, .timeout = 240) {
   json_object *older = json_object_array_get_idx(get(last, "signals"), 1);
   cr_assert_eq(num(older, "amount_minor"), 5200000);
   cr_assert_eq(len(older, "collaborators"), 2);
-  OK(tok("jun", "member", "east"), "signals");
+  OK(jun, "signals");
   cr_assert_eq(len(last, "signals"), 2, "a member sees their own: %s", out_buf);
-  cr_assert_eq(run_cli(tok("jun", "member", "east"), "signals", "import", csv, "--source", "salesforce", NULL), 7,
+  cr_assert_eq(run_cli(jun, "signals", "import", csv, "--source", "salesforce", NULL), 7,
                "members may not import: %s", err_buf);
   /* Rules over signals from the CLI. */
   OK(ada, "signals", "rule-create", "--name", "First playbook", "--kind", "playbook-published", "--threshold", "1",
      "--grant", "knowledge-sharer");
+  char first_playbook[64];
+  snprintf(first_playbook, sizeof first_playbook, "%s", str(last, "id"));
   OK(ada, "signals", "rules");
   cr_assert_eq(len(last, "rules"), 1);
   OK(ada, "outcomes");
   cr_assert(strstr(str(last, "note"), "Correlations"), "%s", out_buf);
   cr_assert_eq(num(last, "recognized_members"), 0);
-  cr_assert_eq(run_cli(tok("jun", "member", "east"), "outcomes", NULL), 7, "members may not: %s", err_buf);
+  cr_assert_eq(run_cli(jun, "outcomes", NULL), 7, "members may not: %s", err_buf);
   OK(ada, "journeys", "--all");
   cr_assert_eq(len(last, "journeys"), 0);
-  OK(tok("jun", "member", "east"), "suggest", "--window-days", "90");
+  cr_assert_eq(run_cli(ada, "journeys", "create", "--name", "Onboarding", "--badge-step", "no-such-badge", NULL), 5,
+               "a step naming no badge: %s", err_buf);
+  OK(ada, "journeys", "create", "--name", "Onboarding", "--badge-step", "deal-closer", "--signal-rule-step", first_playbook,
+     "--badge-step", "knowledge-sharer", "--max-tenure-days", "90");
+  char journey[64];
+  snprintf(journey, sizeof journey, "%s", str(last, "id"));
+  cr_assert_eq(len(last, "steps"), 3);
+  json_object *steps = get(last, "steps");
+  cr_assert_str_eq(str(json_object_array_get_idx(steps, 0), "badge_id"), "deal-closer");
+  cr_assert_str_eq(str(json_object_array_get_idx(steps, 1), "signal_rule_id"), first_playbook);
+  cr_assert_str_eq(str(json_object_array_get_idx(steps, 2), "badge_id"), "knowledge-sharer", "in the order given");
+  OK(ada, "journeys");
+  cr_assert_eq(len(last, "journeys"), 1);
+  OK(ada, "journeys", "retire", journey);
+  OK(ada, "journeys");
+  cr_assert_eq(len(last, "journeys"), 0);
+  OK(jun, "suggest", "--window-days", "90");
   cr_assert_eq(len(last, "suggestions"), 0, "nothing recent (the export is from 2025): %s", out_buf);
   json_object_put(last);
   last = NULL;
