@@ -38,8 +38,27 @@ const char *cli_me(const cli *c, arena *a);
  * NULL) or "name: value" lines. */
 void cli_print(const cli *c, const ProtobufCMessage *m, const char *rows, const char *cols);
 
-/* The commands with code of their own (members import, watch, credential). */
+/* csv_row splits the RFC 4180 record at |*p| into |cell| (memory from |a|),
+ * moving |*p| past it and counting physical lines in |*line|; unquoted cells
+ * are trimmed. Returns the number of cells, 0 at the end of input, -1 on a
+ * malformed record (an unterminated quote, more than |max| cells). */
+int csv_row(arena *a, const char **p, int *line, char **cell, int max);
+/* csv_next reads the next data row of |ncols| cells, skipping empty lines;
+ * |*at| is its first line. Returns the number of cells, 0 at the end, or -1
+ * with what is wrong in |err|. */
+int csv_next(arena *a, const char **p, int *line, char **cell, int max, int ncols, int *at, char *err, size_t cap);
+/* csv_blank: whether a row of |n| cells is an empty line. */
+int csv_blank(char **cell, int n);
+/* csv_slurp reads the file |path| ("-": stdin) into a malloc'd NUL-terminated
+ * buffer (the caller frees it); NULL when it cannot be read. */
+char *csv_slurp(const char *path, size_t *len);
+/* csv_import_args reads "FILE [--batch N] [--dry-run]" from argv[i..] for the
+ * command |what|; returns -1 after printing the usage error. */
+int csv_import_args(const char *what, int argc, char **argv, int i, const char **path, long *batch, int *dry);
+
+/* The commands with code of their own (members import, signals import, watch, credential). */
 int cmd_members_import(const cli *c, int argc, char **argv, int i);
+int cmd_signals_import(const cli *c, int argc, char **argv, int i);
 int cmd_watch(const cli *c, int argc, char **argv, int i);
 int cmd_credential(const cli *c, int argc, char **argv, int i);
 

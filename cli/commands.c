@@ -19,6 +19,7 @@
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "accolade/v1/nomination.pb-c.h"
 #include "accolade/v1/notify.pb-c.h"
+#include "accolade/v1/signal.pb-c.h"
 #include "cli.h"
 #include "hex.h"
 #include "pbfill.h"
@@ -28,6 +29,7 @@
 #define LB "/accolade.v1.LeaderboardService/"
 #define NO "/accolade.v1.NominationService/"
 #define NT "/accolade.v1.NotifyService/"
+#define SG "/accolade.v1.SignalService/"
 #define D(x) &accolade__v1__##x##__descriptor
 
 enum {
@@ -142,7 +144,8 @@ static const command COMMANDS[] = {
     {"profile", NULL, AW "GetProfile", D(get_profile_request), D(profile),
      {{"MEMBER", "member_id", A_POS, DEFAULT_ME, NULL}}, NULL, NULL,
      "badges:badge_name,count,points;recent_awards:badge_name,points,giver_id,grant_time_ms;"
-     "milestones:badge_name,grant_time_ms;progress:rule_name,text,earned",
+     "milestones:badge_name,grant_time_ms;progress:rule_name,text,earned;"
+     "journeys:name,steps_done,steps_total,next_text",
      F_IDEM, NULL, NULL, 0, "badges, points, recent awards, milestones (default: you)"},
     {"awards", NULL, AW "ListAwards", D(list_awards_request), D(list_awards_response),
      {{"member", "recipient_id", A_VAL, 0, NULL}, {"badge", "badge_id", A_VAL, 0, NULL},
@@ -253,6 +256,54 @@ static const command COMMANDS[] = {
     {"rebuild", NULL, LB "RebuildLeaderboards", D(rebuild_leaderboards_request), D(rebuild_leaderboards_response),
      {{0}}, NULL, NULL, NULL, F_IDEM | F_PROGRESS, NULL, NULL, 600000,
      "recompute every board of the org from the ledger (admin)"},
+
+    /* signals (CRM events) and rules over them */
+    {"signals", "rules", SG "ListSignalRules", D(list_signal_rules_request), D(list_signal_rules_response), {PAGE},
+     NULL, "rules", "id,name,signal_kind,aggregate,threshold,period,window_days,min_amount_minor,currency,grant_badge_id",
+     F_IDEM, NULL, NULL, 0, "the rules over signals"},
+    {"signals", "rule-create", SG "CreateSignalRule", D(create_signal_rule_request), D(signal_rule),
+     {{"name", "rule.name", A_VAL, REQUIRED, NULL}, {"kind", "rule.signal_kind", A_VAL, REQUIRED, NULL},
+      {"sum", NULL, A_FLAG, 0, "rule.aggregate=SIGNAL_SUM_AMOUNT"},
+      {"threshold", "rule.threshold", A_VAL, REQUIRED, NULL}, {"period", "rule.period", A_VAL, 0, NULL},
+      {"window-days", "rule.window_days", A_VAL, 0, NULL}, {"min-amount-minor", "rule.min_amount_minor", A_VAL, 0, NULL},
+      {"currency", "rule.currency", A_VAL, 0, NULL}, {"account", "rule.account", A_VAL, 0, NULL},
+      {"grant", "rule.grant_badge_id", A_VAL, REQUIRED, NULL}},
+     NULL, NULL, NULL, 0, NULL, NULL, 0,
+     "a rule over signals (--kind deal-won --threshold 3 --period quarter --min-amount-minor 5000000 --grant B; --sum)"},
+    {"signals", "rule-delete", SG "DeleteSignalRule", D(delete_signal_rule_request), D(delete_signal_rule_response),
+     {{"ID", "rule_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "delete a signal rule"},
+    {"suggest", NULL, SG "SuggestRecognitions", D(suggest_recognitions_request), D(suggest_recognitions_response),
+     {{"MEMBER", "member_id", A_POS, 0, NULL}, {"limit", "limit", A_VAL, 0, NULL},
+      {"window-days", "window_days", A_VAL, 0, NULL}},
+     NULL, "suggestions", "colleague_id,suggested_badge_name,reason", F_IDEM, NULL, NULL, 0,
+     "colleagues you have reason to recognize now, with a badge and the reason"},
+    {"journeys", "create", SG "CreateJourney", D(create_journey_request), D(journey),
+     {{"name", "journey.name", A_VAL, REQUIRED, NULL}, {"description", "journey.description", A_VAL, 0, NULL},
+      {"team", "journey.team", A_VAL, 0, NULL}, {"min-tenure-days", "journey.min_tenure_days", A_VAL, 0, NULL},
+      {"max-tenure-days", "journey.max_tenure_days", A_VAL, 0, NULL},
+      {"badge-step", "journey.steps[].badge_id", A_LIST, 0, NULL},
+      {"rule-step", "journey.steps[].rule_id", A_LIST, 0, NULL},
+      {"signal-rule-step", "journey.steps[].signal_rule_id", A_LIST, 0, NULL}},
+     NULL, NULL, NULL, 0, NULL, NULL, 0,
+     "a badge journey (admin): steps in the order given (--badge-step B, --rule-step ID, --signal-rule-step ID)"},
+    {"journeys", "retire", SG "UpdateJourney", D(update_journey_request), D(journey),
+     {{"ID", "journey.id", A_POS, REQUIRED, NULL}}, "journey.active=false;update_mask[]=active", NULL, NULL, F_IDEM,
+     NULL, NULL, 0, "retire a badge journey (admin)"},
+    {"journeys", NULL, SG "ListJourneys", D(list_journeys_request), D(list_journeys_response),
+     {{"all", NULL, A_FLAG, 0, "include_inactive=true"}, PAGE}, NULL, "journeys",
+     "id,name,team,min_tenure_days,max_tenure_days,active", F_IDEM, NULL, NULL, 0,
+     "badge journeys (--all with retired ones); each member's progress is on their profile"},
+    {"outcomes", NULL, SG "GetOutcomeStats", D(get_outcome_stats_request), D(outcome_stats),
+     {{"team", "team", A_VAL, 0, NULL}, {"badge", "badge_id", A_VAL, 0, NULL}, {"category", "category", A_VAL, 0, NULL},
+      {"currency", "currency", A_VAL, 0, NULL}, {"from-ms", "start_time_ms", A_VAL, 0, NULL},
+      {"to-ms", "end_time_ms", A_VAL, 0, NULL}},
+     NULL, "figures", "group,metric,text", F_IDEM, NULL, NULL, 0,
+     "recognized members' deals, ramp and departures next to others' (correlations; managers: your team)"},
+    {"signals", NULL, SG "ListSignals", D(list_signals_request), D(list_signals_response),
+     {{"member", "member_id", A_VAL, 0, NULL}, {"kind", "kind", A_VAL, 0, NULL},
+      {"from-ms", "start_time_ms", A_VAL, 0, NULL}, {"to-ms", "end_time_ms", A_VAL, 0, NULL}, PAGE},
+     NULL, "signals", "id,kind,member_id,occur_time_ms,account,amount_minor,currency,title,source,external_id", F_IDEM,
+     NULL, NULL, 0, "signals, newest first: yours, your reports' (managers), anyone's (admins) (--member M, --kind K)"},
 
     /* admin: channels */
     {"channels", "create", NT "CreateChannel", D(create_channel_request), D(channel),
@@ -506,6 +557,7 @@ out:
 int commands_run(const cli *c, int argc, char **argv, int i) {
   const char *name = argv[i], *sub = i + 1 < argc ? argv[i + 1] : "";
   if (!strcmp(name, "members") && !strcmp(sub, "import")) return cmd_members_import(c, argc, argv, i + 2);
+  if (!strcmp(name, "signals") && !strcmp(sub, "import")) return cmd_signals_import(c, argc, argv, i + 2);
   if (!strcmp(name, "watch")) return cmd_watch(c, argc, argv, i + 1);
   if (!strcmp(name, "credential") && strcmp(sub, "export") && strcmp(sub, "issuer") && strcmp(sub, "set-issuer"))
     return cmd_credential(c, argc, argv, i + 1);
@@ -548,6 +600,8 @@ void commands_usage(FILE *f) {
           "the signed revocation status list (--json: the document)", "  credential verify FILE",
           "check a credential offline: --jwks KEYS.json (exit 65 when invalid)");
   fprintf(f, "%-34s %s\n%-34s %s\n", "  members import FILE.csv",
-          "add or update members from a CSV file, in batches (admin; --batch N, --dry-run)", "  watch",
+          "add or update members from a CSV file, in batches (admin; --batch N, --dry-run)", "  signals import FILE.csv",
+          "CRM events from a CSV export, in batches; a rerun lands nothing twice (admin, integration; --source S)");
+  fprintf(f, "%-34s %s\n", "  watch",
           "your notifications, live (--after ID, --from-start, --count N, --heartbeat S)");
 }

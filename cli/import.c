@@ -31,104 +31,19 @@ static const struct {
     {"active", NULL, "active"},
 };
 
-/* csv_row splits the record at |*p| into |cell| (memory from |a|), moving
- * |*p| past it and counting physical lines in |*line|. Returns the number of
- * cells, 0 at the end of input, -1 on a malformed record. */
-static int csv_row(arena *a, const char **p, int *line, char **cell, int max) {
-  const char *s = *p;
-  if (!*s) return 0;
-  int n = 0;
-  for (;;) {
-    char *out = arena_alloc(a, strlen(s) + 1), *o = out;
-    if (*s == '"') {
-      s++;
-      for (;;) {
-        if (!*s) return -1;   /* unterminated quote */
-        if (*s == '"' && s[1] == '"') {
-          *o++ = '"';
-          s += 2;
-        } else if (*s == '"') {
-          s++;
-          break;
-        } else {
-          if (*s == '\n') (*line)++;
-          *o++ = *s++;
-        }
-      }
-      if (*s && *s != ',' && *s != '\n' && *s != '\r') return -1;
-    } else {
-      while (*s && *s != ',' && *s != '\n' && *s != '\r') *o++ = *s++;
-    }
-    *o = '\0';
-    if (n == max) return -1;
-    /* trim spaces around unquoted cells */
-    char *t = out;
-    while (*t == ' ') t++;
-    for (char *e = t + strlen(t); e > t && e[-1] == ' ';) *--e = '\0';
-    cell[n++] = t;
-    if (*s == ',') {
-      s++;
-      continue;
-    }
-    if (*s == '\r') s++;
-    if (*s == '\n') s++;
-    (*line)++;
-    *p = s;
-    return n;
-  }
-}
-
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-  if (!f) return NULL;
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap);
-  for (size_t r; (r = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-    n += r;
-    if (n + 1 == cap) buf = realloc(buf, cap *= 2);
-  }
-  if (f != stdin) fclose(f);
-  buf[n] = '\0';
-  *len = n;
-  return buf;
-}
-
 static int data_error(const char *path, int line, const char *what, const char *detail) {
   fprintf(stderr, "accolade members import: %s:%d: %s%s%s\n", path, line, what, detail ? " " : "",
           detail ? detail : "");
   return EXIT_DATAERR;
 }
 
-static int blank(char **cell, int n) {
-  return n == 1 && !cell[0][0];
-}
-
 int cmd_members_import(const cli *c, int argc, char **argv, int i) {
   const char *path = NULL;
   long batch = 500;
   int dry = 0;
-  for (int k = i; k < argc; k++) {
-    if (!strcmp(argv[k], "--batch") && k + 1 < argc) {
-      batch = atol(argv[++k]);
-    } else if (!strcmp(argv[k], "--dry-run")) {
-      dry = 1;
-    } else if (argv[k][0] != '-' || !strcmp(argv[k], "-")) {
-      if (path) {
-        fprintf(stderr, "accolade members import: one file at a time\n");
-        return EXIT_USAGE;
-      }
-      path = argv[k];
-    } else {
-      fprintf(stderr, "accolade members import: unknown option %s (--batch N, --dry-run)\n", argv[k]);
-      return EXIT_USAGE;
-    }
-  }
-  if (!path || batch < 1 || batch > 1000) {
-    fprintf(stderr, "usage: accolade members import FILE.csv [--batch 1..1000] [--dry-run]\n");
-    return EXIT_USAGE;
-  }
+  if (csv_import_args("members import", argc, argv, i, &path, &batch, &dry)) return EXIT_USAGE;
   size_t len;
-  char *text = slurp(path, &len);
+  char *text = csv_slurp(path, &len);
   if (!text) {
     fprintf(stderr, "accolade members import: cannot read %s\n", path);
     return EXIT_NOINPUT;
@@ -163,16 +78,10 @@ int cmd_members_import(const cli *c, int argc, char **argv, int i) {
   size_t cap = 1024, total = 0;
   Accolade__V1__Member **all = malloc(cap * sizeof *all);
   for (;;) {
-    int at = line, n = csv_row(&a, &p, &line, cell, MAX_COLS);
+    int at, n = csv_next(&a, &p, &line, cell, MAX_COLS, ncols, &at, err, sizeof err);
     if (n == 0) break;
     if (n < 0) {
-      rc = data_error(path, at, "malformed row", "(quotes, or too many cells)");
-      break;
-    }
-    if (blank(cell, n)) continue;
-    if (n != ncols) {
-      snprintf(err, sizeof err, "(%d cells, the header has %d)", n, ncols);
-      rc = data_error(path, at, "wrong number of cells", err);
+      rc = data_error(path, at, err, NULL);
       break;
     }
     Accolade__V1__Member *m = arena_alloc(&a, sizeof *m);

@@ -39,7 +39,7 @@ static void usage(FILE *f) {
           "  health [SERVICE]                   serving status of the process at --addr\n"
           "  token                              mint a local HS256 token (secret: --secret,\n"
           "                                   ACCOLADE_JWT_HS256_SECRET or .accolade/jwt.secret)\n"
-          "                                   --user U --org O [--role member|manager|admin] [--team T] [--ttl S]\n"
+          "                                   --user U --org O [--role member|manager|admin|integration] [--team T] [--ttl S]\n"
           "\n"
           "exit status: 0 ok; the gRPC status code (1-16) of a failed call (3 INVALID_ARGUMENT,\n"
           "5 NOT_FOUND, 7 PERMISSION_DENIED, 14 UNAVAILABLE, 16 UNAUTHENTICATED, ...);\n"
@@ -192,8 +192,8 @@ static int cmd_token(const cli *c, int argc, char **argv, int i) {
     return EXIT_USAGE;
   }
   if (!role) role = "member";
-  if (strcmp(role, "member") && strcmp(role, "manager") && strcmp(role, "admin")) {
-    fprintf(stderr, "accolade token: --role must be member, manager or admin\n");
+  if (strcmp(role, "member") && strcmp(role, "manager") && strcmp(role, "admin") && strcmp(role, "integration")) {
+    fprintf(stderr, "accolade token: --role must be member, manager, admin or integration\n");
     return EXIT_USAGE;
   }
   long ttl = ttl_s ? atol(ttl_s) : 3600;

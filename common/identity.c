@@ -18,17 +18,18 @@ void identity_set_key(const char *key) {
   g_key_len = strlen(g_key);
 }
 
-static const char *const role_names[] = {"member", "manager", "admin", "service"};
+static const char *const role_names[] = {"member", "manager", "admin", "service", "integration"};
+#define NROLES (int)(sizeof role_names / sizeof role_names[0])
 
 identity_role identity_role_parse(const char *s) {
   if (!s) return ROLE_NONE;
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < NROLES; i++)
     if (strcmp(s, role_names[i]) == 0) return (identity_role)(1 << i);
   return ROLE_NONE;
 }
 
 const char *identity_role_name(identity_role r) {
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < NROLES; i++)
     if (r == (identity_role)(1 << i)) return role_names[i];
   return "";
 }

@@ -23,6 +23,7 @@ typedef enum {
   ROLE_MANAGER = 1 << 1,
   ROLE_ADMIN = 1 << 2,
   ROLE_SERVICE = 1 << 3,
+  ROLE_INTEGRATION = 1 << 4,   /* a CRM or enablement tool pushing signals */
 } identity_role;
 
 typedef struct identity {

@@ -11,6 +11,7 @@
 #define LB "/accolade.v1.LeaderboardService/"
 #define NO "/accolade.v1.NominationService/"
 #define NT "/accolade.v1.NotifyService/"
+#define SG "/accolade.v1.SignalService/"
 
 static const authz_rule table[] = {
     {AW "CreateBadge", "award", AZ_A, 0},
@@ -69,6 +70,17 @@ static const authz_rule table[] = {
     {NT "TestChannel", "notify", AZ_A, 0},
     {NT "ListDeliveries", "notify", AZ_A, 0},
     {NT "GetDigest", "notify", AZ_ALL, 0},
+    /* Signals (svc-award): a CRM integration pushes, nothing else. */
+    {SG "IngestSignals", "award", AZ_A | AZ_I, 0},
+    {SG "ListSignals", "award", AZ_ALL, 0},
+    {SG "CreateSignalRule", "award", AZ_A, 0},
+    {SG "ListSignalRules", "award", AZ_ALL, 0},
+    {SG "DeleteSignalRule", "award", AZ_A, 0},
+    {SG "SuggestRecognitions", "award", AZ_ALL, 0},
+    {SG "CreateJourney", "award", AZ_A, 0},
+    {SG "UpdateJourney", "award", AZ_A, 0},
+    {SG "ListJourneys", "award", AZ_ALL, 0},
+    {SG "GetOutcomeStats", "award", AZ_G | AZ_A, 0},
 };
 
 const authz_rule *authz_find(const char *method) {
@@ -85,6 +97,7 @@ unsigned authz_role_bit(const char *role) {
   if (!strcmp(role, "member")) return AZ_M;
   if (!strcmp(role, "manager")) return AZ_G;
   if (!strcmp(role, "admin")) return AZ_A;
+  if (!strcmp(role, "integration")) return AZ_I;
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #define AZ_M 1   /* member */
 #define AZ_G 2   /* manager */
 #define AZ_A 4   /* admin */
+#define AZ_I 8   /* integration: a CRM pushing signals, nothing else */
 #define AZ_ALL (AZ_M | AZ_G | AZ_A)
 #define AZ_INTERNAL 0
 

@@ -179,8 +179,9 @@ int jwt_verify(const jwt_config *c, const char *token, int64_t now, jwt_claims *
   if (copy_claim(out->sub, sizeof out->sub, get_str(pl, "sub"), 1) ||
       copy_claim(out->org, sizeof out->org, get_str(pl, "org"), 1) ||
       copy_claim(out->team, sizeof out->team, get_str(pl, "team"), 0) || !role ||
-      (strcmp(role, "member") && strcmp(role, "manager") && strcmp(role, "admin"))) {
-    *why = "claims sub, org and role (member, manager or admin) are required";
+      (strcmp(role, "member") && strcmp(role, "manager") && strcmp(role, "admin") &&
+       strcmp(role, "integration"))) {
+    *why = "claims sub, org and role (member, manager, admin or integration) are required";
     goto out;
   }
   snprintf(out->role, sizeof out->role, "%s", role);

@@ -98,6 +98,11 @@ int credential_get(rpc_ctx *ctx, const void *req, void *resp);
 int credential_status_list(rpc_ctx *ctx, const void *req, void *resp);
 int credential_get_prefs(rpc_ctx *ctx, const void *req, void *resp);
 int credential_update_prefs(rpc_ctx *ctx, const void *req, void *resp);
+/* award_page reads a keyset page request whose token holds a time (us) and
+ * a UUID: |*limit| from |page_size| (0: 50, at most 200), |*has| whether a
+ * token was given. Fails the call with INVALID_ARGUMENT on bad input. */
+int award_page(rpc_ctx *ctx, int32_t page_size, const char *token, int *limit, int *has, int64_t *after_us,
+               char **after_id);
 
 /* rules_evaluate grants the milestones |member| has now reached (inside the
  * caller's transaction), appending them to |*out| (arena). */
@@ -105,5 +110,14 @@ int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth
                    Accolade__V1__Award ***out, size_t *n, size_t *cap);
 /* grant_emit writes the outbox rows announcing |a|. */
 int grant_emit(rpc_ctx *ctx, const Accolade__V1__Award *a);
+
+struct award_new;
+/* grant_auto grants an award no one reviews (a milestone, a signal rule)
+ * inside the caller's transaction and announces it: RPC_OK with |*out|,
+ * RPC_ALREADY_EXISTS when (source, recipient) has one, RPC_FAILED_PRECONDITION
+ * when the badge is retired (nothing is granted). */
+int grant_auto(rpc_ctx *ctx, const struct award_new *an, Accolade__V1__Award **out);
+/* award_list_push appends |a| to the arena-grown list (*out, *n, *cap). */
+void award_list_push(rpc_ctx *ctx, Accolade__V1__Award *a, Accolade__V1__Award ***out, size_t *n, size_t *cap);
 
 #endif

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "outbox.h"
 #include "pg.h"
+#include "signal.h"
 #include "store.h"
 
 #define RECORD_AWARD "/accolade.v1.LeaderboardService/RecordAward"
@@ -45,6 +46,26 @@ int grant_emit(rpc_ctx *ctx, const Accolade__V1__Award *a) {
   ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
   ev.award_granted = &rec;
   return outbox_enqueue("notify", PUBLISH_EVENT, ctx->id.org, &ev.base, NULL);
+}
+
+int grant_auto(rpc_ctx *ctx, const award_new *an, Accolade__V1__Award **out) {
+  Accolade__V1__Badge *b;
+  int rc = store_badge_get(ctx, ctx->id.org, an->badge_id, &b);
+  if (rc) return rc;
+  if (!b->active) return RPC_FAILED_PRECONDITION;
+  if ((rc = store_award_insert(ctx, ctx->id.org, an, out))) return rc;
+  return grant_emit(ctx, *out);
+}
+
+void award_list_push(rpc_ctx *ctx, Accolade__V1__Award *a, Accolade__V1__Award ***out, size_t *n, size_t *cap) {
+  if (*n == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 4;
+    Accolade__V1__Award **grown = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, ncap);
+    if (*n) memcpy(grown, *out, *n * sizeof *grown);
+    *out = grown;
+    *cap = ncap;
+  }
+  (*out)[(*n)++] = a;
 }
 
 typedef struct grant_tx {
@@ -138,6 +159,9 @@ int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
     return ctx->code;
   if (strncmp(r->source_id, "rule:", 5) == 0)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "source_id: the prefix 'rule:' is reserved for milestones");
+  if (strncmp(r->source_id, SIGNAL_SOURCE_PREFIX, strlen(SIGNAL_SOURCE_PREFIX)) == 0)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "source_id: the prefix '" SIGNAL_SOURCE_PREFIX
+                    "' is reserved for signal rules");
   if (r->n_recipients < 1 || r->n_recipients > GRANT_MAX_RECIPIENTS)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "recipients: between 1 and %d (got %zu)",
                     GRANT_MAX_RECIPIENTS, r->n_recipients);

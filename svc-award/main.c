@@ -1,12 +1,18 @@
 /* svc-award: the badge catalog, awards, milestone rules, profiles, award
- * analytics and Open Badges 3.0 credentials. Wiring only; see award.h for the decisions. */
+ * analytics and Open Badges 3.0 credentials; and accolade.v1.SignalService
+ * (signals, rules over them, prompts, suggestions, journeys, outcome
+ * analytics). Wiring only; see award.h and signal.h for the decisions. */
 #include "award.h"
+#include "signal.h"
 #include "svc.h"
 
 #define M(name, req, resp, fn) \
   RPC_UNARY("/accolade.v1.AwardService/" name, accolade__v1__##req, accolade__v1__##resp, fn)
 #define C(name, req, resp, fn) \
   RPC_UNARY("/accolade.v1.CredentialService/" name, accolade__v1__##req, accolade__v1__##resp, fn)
+
+#define S(name, req, resp, fn) \
+  RPC_UNARY("/accolade.v1.SignalService/" name, accolade__v1__##req, accolade__v1__##resp, fn)
 
 static const rpc_method methods[] = {
     M("CreateBadge", create_badge_request, badge, catalog_create_badge),
@@ -31,6 +37,17 @@ static const rpc_method methods[] = {
       credential_get_prefs),
     C("UpdateCredentialPreferences", update_credential_preferences_request, credential_preferences,
       credential_update_prefs),
+    /* accolade.v1.SignalService (signal.h) */
+    S("IngestSignals", ingest_signals_request, ingest_signals_response, signals_ingest),
+    S("ListSignals", list_signals_request, list_signals_response, signals_list),
+    S("CreateSignalRule", create_signal_rule_request, signal_rule, signal_rules_create),
+    S("ListSignalRules", list_signal_rules_request, list_signal_rules_response, signal_rules_list),
+    S("DeleteSignalRule", delete_signal_rule_request, delete_signal_rule_response, signal_rules_delete),
+    S("SuggestRecognitions", suggest_recognitions_request, suggest_recognitions_response, signals_suggest),
+    S("CreateJourney", create_journey_request, journey, journeys_create),
+    S("UpdateJourney", update_journey_request, journey, journeys_update),
+    S("ListJourneys", list_journeys_request, list_journeys_response, journeys_list),
+    S("GetOutcomeStats", get_outcome_stats_request, outcome_stats, signals_outcomes),
 };
 
 static int init(const config *cfg, void **app) { return credential_init(cfg); }

@@ -5,6 +5,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "signal.h"
 #include "store.h"
 
 int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp) {
@@ -91,5 +92,7 @@ int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
     p->text = arena_printf(ctx->arena, "%lld of %lld %s", (long long)shown, (long long)x->threshold, what);
     out->progress[out->n_progress++] = p;
   }
+  if ((rc = signal_rules_profile(ctx, r->member_id, out))) return pg_fail(ctx, rc, "get profile");
+  if (journeys_profile(ctx, r->member_id, out)) return ctx->code;
   return RPC_OK;
 }

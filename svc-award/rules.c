@@ -26,9 +26,6 @@ int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth
     int64_t current;
     if ((rc = store_rule_progress(org, x, member, &current))) return rc;
     if (current < x->threshold) continue;
-    Accolade__V1__Badge *b;
-    if ((rc = store_badge_get(ctx, org, x->grant_badge_id, &b))) return rc;
-    if (!b->active) continue;   /* a retired milestone badge is not granted */
     award_new an = {
         .badge_id = x->grant_badge_id,
         .recipient_id = member,
@@ -41,18 +38,11 @@ int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth
         .milestone_rule_id = x->id,
     };
     Accolade__V1__Award *a;
-    rc = store_award_insert(ctx, org, &an, &a);
-    if (rc == RPC_ALREADY_EXISTS) continue;
+    rc = grant_auto(ctx, &an, &a);
+    /* Granted before, or a retired milestone badge: nothing to grant. */
+    if (rc == RPC_ALREADY_EXISTS || rc == RPC_FAILED_PRECONDITION) continue;
     if (rc) return rc;
-    if ((rc = grant_emit(ctx, a))) return rc;
-    if (*n == *cap) {
-      size_t ncap = *cap ? *cap * 2 : 4;
-      Accolade__V1__Award **grown = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, ncap);
-      if (*n) memcpy(grown, *out, *n * sizeof *grown);
-      *out = grown;
-      *cap = ncap;
-    }
-    (*out)[(*n)++] = a;
+    award_list_push(ctx, a, out, n, cap);
     /* A milestone may complete another rule (points, category, ...). */
     if ((rc = rules_evaluate(ctx, member, team, depth + 1, out, n, cap))) return rc;
   }
@@ -98,17 +88,23 @@ int rules_create(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
+int award_page(rpc_ctx *ctx, int32_t size, const char *token, int *limit, int *has, int64_t *after_us,
+               char **after_id) {
+  *after_us = 0;
+  *after_id = NULL;
+  if (page_size(ctx, size, 50, 200, limit) || page_token_parse(ctx, token, has, after_us, after_id)) return ctx->code;
+  if (*has && check_uuid(ctx, "page_token", *after_id)) return ctx->code;
+  return RPC_OK;
+}
+
 int rules_list(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__ListRulesRequest *r = req;
   Accolade__V1__ListRulesResponse *out = resp;
   if (award_begin(ctx, ANY_ROLE)) return ctx->code;
   int limit, has;
-  int64_t after_us = 0;
-  char *after_id = NULL;
-  if (page_size(ctx, r->page_size, 50, 200, &limit) ||
-      page_token_parse(ctx, r->page_token, &has, &after_us, &after_id))
-    return ctx->code;
-  if (has && check_uuid(ctx, "page_token", after_id)) return ctx->code;
+  int64_t after_us;
+  char *after_id;
+  if (award_page(ctx, r->page_size, r->page_token, &limit, &has, &after_us, &after_id)) return ctx->code;
   Accolade__V1__Rule **rules;
   int64_t *cursors;
   size_t n;

@@ -52,7 +52,8 @@ int members_upsert(rpc_ctx *ctx, const void *req, void *resp) {
 
 int members_get(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetMemberRequest *r = req;
-  if (rpc_require(ctx, ANY_ROLE) || check_id(ctx, "user_id", r->user_id, 128)) return ctx->code;
+  /* Services read the directory too (svc-award: a new hire's manager). */
+  if (rpc_require(ctx, ANY_ROLE | ROLE_SERVICE) || check_id(ctx, "user_id", r->user_id, 128)) return ctx->code;
   Accolade__V1__Member *m;
   int rc = store_member_get(ctx, ctx->id.org, r->user_id, &m);
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "user_id: no member '%s'", r->user_id);

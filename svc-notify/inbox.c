@@ -132,14 +132,16 @@ int prefs_get(rpc_ctx *ctx, const void *req, void *resp) {
 }
 
 static const char *const kinds[] = {"nomination_created", "nomination_approved", "nomination_rejected",
-                                    "review_overdue", "award_granted", "award_revoked", "nudge"};
+                                    "review_overdue", "award_granted", "award_revoked", "nudge",
+                                    "recognition_prompt"};
 
 int prefs_update(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__UpdatePreferencesRequest *r = req;
   if (rpc_require(ctx, ANY_ROLE)) return ctx->code;
   if (!r->preferences) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "preferences: required");
   const Accolade__V1__Preferences *pr = r->preferences;
-  if (pr->n_muted_kinds > 7) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "preferences.muted_kinds: at most 7");
+  if (pr->n_muted_kinds > sizeof kinds / sizeof kinds[0])
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "preferences.muted_kinds: at most %zu", sizeof kinds / sizeof kinds[0]);
   for (size_t i = 0; i < pr->n_muted_kinds; i++) {
     int ok = 0;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) ok |= !strcmp(pr->muted_kinds[i], kinds[k]);

@@ -83,6 +83,12 @@ static void render(rpc_ctx *ctx, const Accolade__V1__Event *ev, rendered *out) {
         out->team = a->recipient_team;
       }
       break;
+    case ACCOLADE__V1__EVENT__KIND_RECOGNITION_PROMPT:
+      out->kind = "recognition_prompt";
+      out->title = ev->recognition_prompt->text;
+      out->to = &ev->recognition_prompt->member_id;
+      out->nto = 1;
+      break;
     case ACCOLADE__V1__EVENT__KIND_NUDGE:
       out->kind = "nudge";
       out->title = *ev->nudge->text ? ev->nudge->text : "Recognise a colleague this week";
@@ -135,6 +141,7 @@ static int publish_run(void *arg) {
   for (size_t i = 0; i < t->r.nto && !rc; i++)
     if (*t->r.to[i]) rc = store_inbox_add(org, t->r.to[i], ev->event_id, t->r.kind, t->r.title, t->r.body);
   if (rc) return rc;
+  if (ev->kind_case == ACCOLADE__V1__EVENT__KIND_RECOGNITION_PROMPT) return RPC_OK;   /* private: no channels */
   int64_t when = ev->occurred_at_ms ? ev->occurred_at_ms : (int64_t)time(NULL) * 1000;
   if (ev->kind_case == ACCOLADE__V1__EVENT__KIND_NOMINATION_APPROVED && ev->nomination_approved->public_ &&
       ev->nomination_approved->endorsements > 0 &&

@@ -305,6 +305,93 @@ static int run_demo(void) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+Test(cli, signals_import_of_a_crm_export_twice_lands_once, .timeout = 240) {
+  th_init();
+  snprintf(org, sizeof org, "clisig-%d", getpid());
+  th_suite_start(&suite, "clisig", SECRET, NULL);
+  /* th_jwt rotates four buffers: keep copies of the tokens used throughout. */
+  static char ada[2048], crm[2048], jun[2048];
+  snprintf(ada, sizeof ada, "%s", tok("ada", "admin", "hq"));
+  snprintf(crm, sizeof crm, "%s", tok("crm", "integration", ""));
+  snprintf(jun, sizeof jun, "%s", tok("jun", "member", "east"));
+  /* A malformed file imports nothing and names its line. */
+  const char *bad = write_csv("Record ID,Owner,Type,Close Date\nr1,lena,DEAL_WON,2025-07-01\nr2,lena,DEAL_WON,July 4th\n");
+  cr_assert_eq(run_cli(crm, "signals", "import", bad, "--source", "salesforce", NULL), 65);
+  cr_assert(strstr(err_buf, ":3: occurred_at"), "names the line and field: %s", err_buf);
+  OK(ada, "signals", "--limit", "500");
+  cr_assert_eq(len(last, "signals"), 0);
+  /* A CRM-shaped export: its own column names, amounts with separators, a row the service refuses. */
+  const char *csv = write_csv(
+      "Record ID,Owner,Type,Close Date,Opportunity,Account Name,Amount,Currency,cycle_days,collaborators,title,link\n"
+      "006A1,lena,deal-won,2025-07-03T10:00:00Z,opp-1,Initech,\"52,000.00\",USD,41,jun;omar,,\n"
+      "006A2,lena,deal-won,2025-08-03,opp-2,Globex,64000,USD,30,,,\n"
+      "006A3,jun,DEAL_LOST,2025-08-10,opp-3,Hooli,18000.5,USD,90,,,\n"
+      "pb-1,jun,playbook-published,2025-08-11,,,,,,,Discovery checklist,https://wiki.example.com/pb-1\n"
+      "mtg-1,omar,meeting-booked,2025-08-12,,Acme,100,USD,,,,\n");
+  cr_assert_eq(run_cli(crm, "--json", "signals", "import", csv, "--source", "salesforce", "--batch", "2", NULL), 65,
+               "%s %s", out_buf, err_buf);
+  cr_assert(strstr(err_buf, ":6: signals[0].amount_minor"), "the refused row, by line and field: %s", err_buf);
+  json_object *first = json_out();
+  cr_assert_eq(num(first, "rows"), 5);
+  cr_assert_eq(num(first, "created"), 4);
+  cr_assert_eq(num(first, "invalid"), 1);
+  cr_assert_eq(num(first, "batches"), 3);
+  json_object_put(first);
+  cr_assert_eq(run_cli(crm, "--json", "signals", "import", csv, "--source", "salesforce", NULL), 65);
+  json_object *again = json_out();
+  cr_assert_eq(num(again, "created"), 0, "imported twice, landed once: %s", out_buf);
+  cr_assert_eq(num(again, "duplicates"), 4);
+  json_object_put(again);
+  OK(ada, "signals", "--limit", "500");
+  cr_assert_eq(len(last, "signals"), 4);
+  OK(ada, "signals", "--member", "lena", "--kind", "deal-won");
+  cr_assert_eq(len(last, "signals"), 2);
+  json_object *newest = json_object_array_get_idx(get(last, "signals"), 0);
+  cr_assert_str_eq(str(newest, "external_id"), "006A2");
+  cr_assert_eq(num(newest, "amount_minor"), 6400000);
+  json_object *older = json_object_array_get_idx(get(last, "signals"), 1);
+  cr_assert_eq(num(older, "amount_minor"), 5200000);
+  cr_assert_eq(len(older, "collaborators"), 2);
+  OK(jun, "signals");
+  cr_assert_eq(len(last, "signals"), 2, "a member sees their own: %s", out_buf);
+  cr_assert_eq(run_cli(jun, "signals", "import", csv, "--source", "salesforce", NULL), 7,
+               "members may not import: %s", err_buf);
+  /* Rules over signals from the CLI. */
+  OK(ada, "signals", "rule-create", "--name", "First playbook", "--kind", "playbook-published", "--threshold", "1",
+     "--grant", "knowledge-sharer");
+  char first_playbook[64];
+  snprintf(first_playbook, sizeof first_playbook, "%s", str(last, "id"));
+  OK(ada, "signals", "rules");
+  cr_assert_eq(len(last, "rules"), 1);
+  OK(ada, "outcomes");
+  cr_assert(strstr(str(last, "note"), "Correlations"), "%s", out_buf);
+  cr_assert_eq(num(last, "recognized_members"), 0);
+  cr_assert_eq(run_cli(jun, "outcomes", NULL), 7, "members may not: %s", err_buf);
+  OK(ada, "journeys", "--all");
+  cr_assert_eq(len(last, "journeys"), 0);
+  cr_assert_eq(run_cli(ada, "journeys", "create", "--name", "Onboarding", "--badge-step", "no-such-badge", NULL), 5,
+               "a step naming no badge: %s", err_buf);
+  OK(ada, "journeys", "create", "--name", "Onboarding", "--badge-step", "deal-closer", "--signal-rule-step", first_playbook,
+     "--badge-step", "knowledge-sharer", "--max-tenure-days", "90");
+  char journey[64];
+  snprintf(journey, sizeof journey, "%s", str(last, "id"));
+  cr_assert_eq(len(last, "steps"), 3);
+  json_object *steps = get(last, "steps");
+  cr_assert_str_eq(str(json_object_array_get_idx(steps, 0), "badge_id"), "deal-closer");
+  cr_assert_str_eq(str(json_object_array_get_idx(steps, 1), "signal_rule_id"), first_playbook);
+  cr_assert_str_eq(str(json_object_array_get_idx(steps, 2), "badge_id"), "knowledge-sharer", "in the order given");
+  OK(ada, "journeys");
+  cr_assert_eq(len(last, "journeys"), 1);
+  OK(ada, "journeys", "retire", journey);
+  OK(ada, "journeys");
+  cr_assert_eq(len(last, "journeys"), 0);
+  OK(jun, "suggest", "--window-days", "90");
+  cr_assert_eq(len(last, "suggestions"), 0, "nothing recent (the export is from 2025): %s", out_buf);
+  json_object_put(last);
+  last = NULL;
+  th_suite_stop(&suite);
+}
+
 Test(cli, the_demo_seeds_an_org_through_the_public_api_and_reruns_without_doubling, .timeout = 240) {
   th_init();
   snprintf(org, sizeof org, "demo-%d", getpid());
@@ -323,10 +410,17 @@ Test(cli, the_demo_seeds_an_org_through_the_public_api_and_reruns_without_doubli
   cr_assert_eq(len(last, "nominations"), 2, "left for tom to review: %s", out_buf);
   OK(ada, "profile", "sofia");
   cr_assert_geq(num(last, "total_awards"), 2, "a deal, a playbook and the automatic Quota Crusher: %s", out_buf);
+  OK(ada, "signals", "--limit", "500");
+  size_t signals = len(last, "signals");
+  cr_assert_geq(signals, 100, "a quarter of signals for three teams: %zu", signals);
+  OK(ada, "signals", "rules");
+  cr_assert_eq(len(last, "rules"), 3);
 
   cr_assert_eq(run_demo(), 0, "a second run, see /tmp/accolade-demo-%d.log", getpid());
   OK(ada, "stats");
   cr_assert_eq(num(last, "nominations"), nominations, "a rerun replays the same request ids");
+  OK(ada, "signals", "--limit", "500");
+  cr_assert_eq(len(last, "signals"), signals, "a rerun sends the same external ids");
   OK(ada, "stats", "awards");
   int64_t awards = num(last, "total_awards");
   OK(ada, "leaderboard", "--limit", "100");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accolade/v1/award.pb-c.h"
@@ -15,6 +16,7 @@
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "accolade/v1/nomination.pb-c.h"
 #include "accolade/v1/notify.pb-c.h"
+#include "accolade/v1/signal.pb-c.h"
 #include "harness.h"
 
 #define SECRET "cross-org-secret"
@@ -23,13 +25,14 @@
 #define CR "/accolade.v1.CredentialService/"
 #define LB "/accolade.v1.LeaderboardService/"
 #define NT "/accolade.v1.NotifyService/"
+#define SG "/accolade.v1.SignalService/"
 #define D(name) &accolade__v1__##name##__descriptor
 
 static th_suite suite;
 static char org_a[64], org_b[64];
 
 /* A's ids, filled by the setup; the markers B must never see. */
-enum { ID_MEMBER, ID_NOMINATION, ID_AWARD, ID_BADGE, ID_RULE, ID_CHANNEL, ID_NONE, NIDS };
+enum { ID_MEMBER, ID_NOMINATION, ID_AWARD, ID_BADGE, ID_RULE, ID_SIGNAL_RULE, ID_JOURNEY, ID_CHANNEL, ID_NONE, NIDS };
 static char ids[NIDS][128];
 static const char *const markers[] = {"ORGA-SECRET", "orga-secret-badge", "ORGA-RULE", "Annika Orga"};
 
@@ -143,6 +146,48 @@ static void seed_org_a(void) {
     if (!(award && ranked && inbox)) usleep(25 * 1000);
   }
   cr_assert(award && ranked && inbox, "org A's award did not arrive everywhere (%d %d %d)", award, ranked, inbox);
+
+  /* Signals: a won deal of ann's, a rule over signals, a journey. */
+  Accolade__V1__Signal sig = ACCOLADE__V1__SIGNAL__INIT, *sp = &sig;
+  sig.source = "salesforce";
+  sig.external_id = "ORGA-SECRET-006";
+  sig.member_id = "ann";
+  sig.kind = ACCOLADE__V1__SIGNAL_KIND__DEAL_WON;
+  sig.occur_time_ms = ((int64_t)time(NULL) - 86400) * 1000;
+  sig.opportunity_id = "orga-opp";
+  sig.account = "ORGA-SECRET Corp";
+  sig.amount_minor = 5200000;
+  sig.currency = "USD";
+  char *collab[] = {"bob"};
+  sig.collaborators = collab;
+  sig.n_collaborators = 1;
+  Accolade__V1__IngestSignalsRequest is = ACCOLADE__V1__INGEST_SIGNALS_REQUEST__INIT;
+  is.signals = &sp;
+  is.n_signals = 1;
+  Accolade__V1__IngestSignalsResponse *ir;
+  A_OK("crm", "integration", SG "IngestSignals", &is, D(ingest_signals_response), &ir);
+  cr_assert_eq(ir->created, 1);
+  Accolade__V1__SignalRule sr = ACCOLADE__V1__SIGNAL_RULE__INIT;
+  sr.name = "ORGA-RULE five deals";
+  sr.signal_kind = ACCOLADE__V1__SIGNAL_KIND__DEAL_WON;
+  sr.threshold = 5;
+  sr.grant_badge_id = "orga-secret-badge";
+  Accolade__V1__CreateSignalRuleRequest csr = ACCOLADE__V1__CREATE_SIGNAL_RULE_REQUEST__INIT;
+  csr.rule = &sr;
+  Accolade__V1__SignalRule *srule;
+  A_OK("ada", "admin", SG "CreateSignalRule", &csr, D(signal_rule), &srule);
+  snprintf(ids[ID_SIGNAL_RULE], sizeof ids[0], "%s", srule->id);
+  Accolade__V1__JourneyStep step = ACCOLADE__V1__JOURNEY_STEP__INIT, *stp = &step;
+  step.badge_id = "orga-secret-badge";
+  Accolade__V1__Journey j = ACCOLADE__V1__JOURNEY__INIT;
+  j.name = "ORGA-RULE journey";
+  j.steps = &stp;
+  j.n_steps = 1;
+  Accolade__V1__CreateJourneyRequest cj = ACCOLADE__V1__CREATE_JOURNEY_REQUEST__INIT;
+  cj.journey = &j;
+  Accolade__V1__Journey *journey;
+  A_OK("ada", "admin", SG "CreateJourney", &cj, D(journey), &journey);
+  snprintf(ids[ID_JOURNEY], sizeof ids[0], "%s", journey->id);
   arena_free(&a);
 }
 
@@ -232,6 +277,23 @@ static const xcase cases[] = {
     {NT "ListChannels", D(list_channels_request), D(list_channels_response), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
     {NT "ListInbox", D(list_inbox_request), D(list_inbox_response), NULL, ID_NONE, "member", RPC_OK, NULL, NULL},
     {NT "GetDigest", D(get_digest_request), D(digest), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
+    {SG "ListSignals", D(list_signals_request), D(list_signals_response), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
+    {SG "ListSignals", D(list_signals_request), D(list_signals_response), "member_id", ID_MEMBER, "admin", RPC_OK,
+     NULL, NULL},
+    {SG "ListSignalRules", D(list_signal_rules_request), D(list_signal_rules_response), NULL, ID_NONE, "admin", RPC_OK,
+     NULL, NULL},
+    {SG "DeleteSignalRule", D(delete_signal_rule_request), D(delete_signal_rule_response), "rule_id", ID_SIGNAL_RULE,
+     "admin", RPC_NOT_FOUND, NULL, NULL},
+    {SG "CreateSignalRule", D(create_signal_rule_request), D(signal_rule), "rule.grant_badge_id", ID_BADGE, "admin",
+     RPC_NOT_FOUND, "rule.name", "x;rule.signal_kind=1;rule.threshold=1"},
+    {SG "SuggestRecognitions", D(suggest_recognitions_request), D(suggest_recognitions_response), "member_id",
+     ID_MEMBER, "admin", RPC_OK, NULL, NULL},
+    {SG "SuggestRecognitions", D(suggest_recognitions_request), D(suggest_recognitions_response), NULL, ID_NONE,
+     "member", RPC_OK, NULL, NULL},
+    {SG "ListJourneys", D(list_journeys_request), D(list_journeys_response), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
+    {SG "UpdateJourney", D(update_journey_request), D(journey), "journey.id", ID_JOURNEY, "admin", RPC_NOT_FOUND, NULL,
+     NULL},
+    {SG "GetOutcomeStats", D(get_outcome_stats_request), D(outcome_stats), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
 };
 
 Test(cross_org, org_b_naming_org_a_ids_gets_the_exact_status_and_none_of_a_s_data) {

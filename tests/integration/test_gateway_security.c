@@ -347,6 +347,7 @@ Test(gateway_security, identity_headers_from_the_client_are_not_passed_on) {
 #define LB "/accolade.v1.LeaderboardService/"
 #define NO "/accolade.v1.NominationService/"
 #define NT "/accolade.v1.NotifyService/"
+#define SG "/accolade.v1.SignalService/"
 
 /* Written from the issues, independently of the gateway's table. */
 static const char *const admin_only[] = {
@@ -354,8 +355,13 @@ static const char *const admin_only[] = {
     CR "UpdateIssuer",
     LB "RebuildLeaderboards", NO "UpsertMembers", NO "DeactivateMember", NO "UpdateOrgSettings",
     NT "CreateChannel", NT "ListChannels", NT "DeleteChannel", NT "TestChannel", NT "ListDeliveries",
+    SG "CreateSignalRule", SG "DeleteSignalRule", SG "CreateJourney", SG "UpdateJourney",
 };
-static const char *const manager_up[] = {AW "GetAwardStats", NO "ReviewNomination", NO "GetParticipationStats"};
+/* Every member reaches these (the service narrows what each role sees). */
+static const char *const any_member[] = {SG "ListSignals", SG "ListSignalRules", SG "SuggestRecognitions",
+                                        SG "ListJourneys"};
+static const char *const manager_up[] = {AW "GetAwardStats", NO "ReviewNomination", NO "GetParticipationStats",
+                                        SG "GetOutcomeStats"};
 static const char *const internal[] = {LB "RecordAward", LB "RetractAward", NT "PublishEvent"};
 #define N(x) (sizeof(x) / sizeof((x)[0]))
 
@@ -380,6 +386,20 @@ Test(gateway_security, roles_reach_only_their_methods) {
     expect_code(internal[i], "member", RPC_PERMISSION_DENIED);
     expect_code(internal[i], "admin", RPC_PERMISSION_DENIED);
   }
+  for (size_t i = 0; i < N(any_member); i++) {
+    expect_code(any_member[i], "member", RPC_UNAVAILABLE);
+    expect_code(any_member[i], "integration", RPC_PERMISSION_DENIED);
+  }
+  /* Signals come from admins and the integration role, which reaches nothing else. */
+  expect_code(SG "IngestSignals", "member", RPC_PERMISSION_DENIED);
+  expect_code(SG "IngestSignals", "manager", RPC_PERMISSION_DENIED);
+  expect_code(SG "IngestSignals", "admin", RPC_UNAVAILABLE);
+  expect_code(SG "IngestSignals", "integration", RPC_UNAVAILABLE);
+  for (size_t i = 0; i < N(admin_only); i++) expect_code(admin_only[i], "integration", RPC_PERMISSION_DENIED);
+  for (size_t i = 0; i < N(manager_up); i++) expect_code(manager_up[i], "integration", RPC_PERMISSION_DENIED);
+  for (size_t i = 0; i < N(internal); i++) expect_code(internal[i], "integration", RPC_PERMISSION_DENIED);
+  expect_code(AW "ListBadges", "integration", RPC_PERMISSION_DENIED);
+  expect_code(NT "ListInbox", "integration", RPC_PERMISSION_DENIED);
   /* A member reaches the member methods (forwarded, so UNAVAILABLE here). */
   expect_code(AW "ListBadges", "member", RPC_UNAVAILABLE);
   expect_code(NO "CreateNomination", "member", RPC_UNAVAILABLE);
@@ -468,7 +488,8 @@ Test(gateway_direct, unsigned_or_forged_identities_are_refused_by_every_service)
       {0, AW "ListBadges"},       {0, AW "GrantAward"},      {1, LB "GetTop"},
       {1, LB "RecordAward"},      {2, NO "ListMembers"},     {2, NO "UpsertMembers"},
       {3, NT "ListInbox"},        {3, NT "PublishEvent"},    {0, CR "GetCredential"},
-      {0, CR "UpdateIssuer"},     {0, CR "GetIssuerKeys"},
+      {0, CR "UpdateIssuer"},     {0, CR "GetIssuerKeys"},   {0, SG "IngestSignals"},
+      {0, SG "ListSignals"},      {0, SG "CreateSignalRule"},
   };
   identity admin, service;
   th_as(&admin, "acme", "mallory", "admin", "");

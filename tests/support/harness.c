@@ -152,6 +152,10 @@ int th_start(th_proc *p, const char *binary, const char *const *env) {
   return start_on(p, th_free_port(), binary, env);
 }
 
+int th_start_on(th_proc *p, int port, const char *binary, const char *const *env) {
+  return start_on(p, port, binary, env);
+}
+
 int th_restart(th_proc *p, const char *binary, const char *const *env) {
   th_kill(p);
   int port = p->port;
@@ -257,18 +261,21 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
   cr_assert_eq(th_start(all[0], th_bin(suite_bins[0]), suite_env(s, 0, base, extra)), 0, "svc-leaderboard did not start");
   snprintf(l_addr, sizeof l_addr, "ACCOLADE_LEADERBOARD_ADDR=%s", s->lb.addr);
   /* svc-notify's digest reads the three others, and two of them publish to
-   * it: its port is chosen first, and it starts once they run. */
+   * it: its port is chosen first, and it starts once they run. svc-award
+   * reads the directory of svc-nomination, which calls svc-award: the
+   * nomination port is chosen first too. */
   int notify_port = th_free_port();
   snprintf(n_addr, sizeof n_addr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:%d", notify_port);
-  const char *aenv[] = {pg, redis, l_addr, n_addr, NULL};
+  int nomination_port = th_free_port();
+  snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=127.0.0.1:%d", nomination_port);
+  const char *aenv[] = {pg, redis, l_addr, n_addr, o_addr, NULL};
   cr_assert_eq(th_start(all[2], th_bin(suite_bins[2]), suite_env(s, 2, aenv, extra)), 0, "svc-award did not start");
   snprintf(a_addr, sizeof a_addr, "ACCOLADE_AWARD_ADDR=%s", s->award.addr);
   const char *nenv[] = {pg, redis, a_addr, l_addr, n_addr, NULL};
-  cr_assert_eq(th_start(all[3], th_bin(suite_bins[3]), suite_env(s, 3, nenv, extra)), 0,
+  cr_assert_eq(th_start_on(all[3], nomination_port, th_bin(suite_bins[3]), suite_env(s, 3, nenv, extra)), 0,
                "svc-nomination did not start");
-  snprintf(o_addr, sizeof o_addr, "ACCOLADE_NOMINATION_ADDR=%s", s->nomination.addr);
   const char *tenv[] = {pg, redis, l_addr, a_addr, o_addr, NULL};
-  cr_assert_eq(start_on(all[1], notify_port, th_bin(suite_bins[1]), suite_env(s, 1, tenv, extra)), 0,
+  cr_assert_eq(th_start_on(all[1], notify_port, th_bin(suite_bins[1]), suite_env(s, 1, tenv, extra)), 0,
                "svc-notify did not start");
   snprintf(secret, sizeof secret, "ACCOLADE_JWT_HS256_SECRET=%s", jwt_secret);
   const char *genv[] = {redis, a_addr, l_addr, n_addr, o_addr, secret, NULL};

@@ -50,6 +50,9 @@ typedef struct th_proc {
  * ACCOLADE_INTERNAL_KEY set, on a free port given as --listen; waits up to 20 s
  * for Health.Check to answer SERVING. Returns 0, or -1 (the process is killed). */
 int th_start(th_proc *p, const char *binary, const char *const *env);
+/* th_start_on is th_start on a given |port| (chosen with th_free_port, so
+ * that processes that call each other can be told the address first). */
+int th_start_on(th_proc *p, int port, const char *binary, const char *const *env);
 /* th_restart: SIGKILL |p| if it runs, then start |binary| again on p's port. */
 int th_restart(th_proc *p, const char *binary, const char *const *env);
 /* th_stop sends SIGTERM and waits; returns the exit status (or -1). */

@@ -10,6 +10,7 @@
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "accolade/v1/nomination.pb-c.h"
 #include "accolade/v1/notify.pb-c.h"
+#include "accolade/v1/signal.pb-c.h"
 #include "authz.h"
 
 static const ProtobufCServiceDescriptor *const services[] = {
@@ -18,8 +19,9 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &accolade__v1__leaderboard_service__descriptor,
     &accolade__v1__nomination_service__descriptor,
     &accolade__v1__notify_service__descriptor,
+    &accolade__v1__signal_service__descriptor,
 };
-static const char *const owners[] = {"award", "award", "leaderboard", "nomination", "notify"};
+static const char *const owners[] = {"award", "award", "leaderboard", "nomination", "notify", "award"};
 #define NSERVICES (sizeof services / sizeof services[0])
 
 static int in_protos(const char *method) {
@@ -74,4 +76,10 @@ Test(gateway_authz, internal_methods_are_closed_and_grant_is_admin_only) {
   cr_expect_null(authz_find(""));
   cr_expect_eq(authz_role_bit("service"), 0u, "the service role never comes from outside");
   cr_expect_eq(authz_role_bit("Admin"), 0u);
+  /* The integration role (a CRM) pushes signals and reaches nothing else. */
+  cr_expect_eq(authz_role_bit("integration"), (unsigned)AZ_I);
+  for (int i = 0; i < authz_count(); i++)
+    cr_expect_eq((authz_at(i)->roles & AZ_I) != 0,
+                 strcmp(authz_at(i)->method, "/accolade.v1.SignalService/IngestSignals") == 0,
+                 "%s and the integration role", authz_at(i)->method);
 }
