@@ -1,4 +1,4 @@
-/* journey_store.h - the SQL of badge journeys (migrations/018_journeys.sql)
+/* journey_store.h - the SQL of badge journeys (migrations/005_journeys.sql)
  * and the step checks they need. Same conventions as store.h. */
 #ifndef AWARD_JOURNEY_STORE_H
 #define AWARD_JOURNEY_STORE_H

@@ -1,5 +1,5 @@
 /* signal_store.h - the SQL of signals and signal rules (the tables of
- * migrations/017_signals.sql). Same conventions as store.h: pg codes back,
+ * migrations/004_signals.sql). Same conventions as store.h: pg codes back,
  * messages and rows from ctx->arena, every query scoped by org, transactions
  * are the caller's.
  */
