@@ -1,6 +1,7 @@
 /* outbox.c - transactional outbox and its dispatcher. */
 #include "outbox.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,8 +31,21 @@ static void channel_name(char *out, size_t n) {
   snprintf(out, n, "accolade_outbox_%s", pg_schema());
 }
 
-int outbox_enqueue(const char *target, const char *method, const char *org,
+int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
                    const ProtobufCMessage *msg, char *out_event_id) {
+  const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(service, method_name);
+  if (!md || md->input != msg->descriptor) {
+    log_error("outbox: %s.%s %s", service->name, method_name,
+              md ? "takes another message type" : "is not a method of the service");
+    return RPC_INTERNAL;
+  }
+  char method[256], target[64];
+  snprintf(method, sizeof method, "/%s/%s", service->name, method_name);
+  /* The logical target: "AwardService" -> "award". */
+  size_t k = 0;
+  for (const char *c = service->short_name; *c && k + 1 < sizeof target; c++) target[k++] = (char)tolower((unsigned char)*c);
+  target[k] = '\0';
+  if (k > 7 && !strcmp(target + k - 7, "service")) target[k - 7] = '\0';
   size_t n = protobuf_c_message_get_packed_size(msg);
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) return RPC_INTERNAL;
@@ -88,8 +102,15 @@ static struct {
 } g_hooks[MAX_HOOKS];
 static int g_nhooks;
 
-void outbox_on_reply(const char *method, outbox_reply_fn fn) {
-  if (g_nhooks < MAX_HOOKS) g_hooks[g_nhooks++] = (typeof(g_hooks[0])){method, fn};
+void outbox_on_reply(const ProtobufCServiceDescriptor *service, const char *method, outbox_reply_fn fn) {
+  if (g_nhooks == MAX_HOOKS || !protobuf_c_service_descriptor_get_method_by_name(service, method)) {
+    log_error("outbox: no room for a reply hook, or %s has no method %s", service->name, method);
+    return;
+  }
+  char *path = malloc(strlen(service->name) + strlen(method) + 3);
+  if (!path) return;
+  sprintf(path, "/%s/%s", service->name, method);
+  g_hooks[g_nhooks++] = (typeof(g_hooks[0])){path, fn};
 }
 
 static outbox_reply_fn hook_for(const char *method) {

@@ -27,14 +27,18 @@
 #include "arena.h"
 
 /* A target is a logical service name ("award", "leaderboard", "notify") resolved
- * to an address by the resolver given to outbox_start. */
+ * to an address by the resolver given to outbox_start (svc_addr). */
 typedef const char *(*outbox_resolve_fn)(const char *target);
 
-/* outbox_enqueue adds a call of |method| on |target| with |msg| for |org|, on
- * this thread's connection (inside the caller's pg_tx). If |out_event_id| is
- * not NULL it receives the row's event id (a UUID, 37 bytes with NUL).
- * Returns a pg code (RPC_OK on success). */
-int outbox_enqueue(const char *target, const char *method, const char *org,
+/* outbox_enqueue adds a call of |service|'s method |method| (its name:
+ * "GrantAward") with |msg| for |org|, on this thread's connection (inside
+ * the caller's pg_tx). The method and the message's type are checked against
+ * the descriptors; the target is the service's logical name, its short name
+ * lower-cased without "Service" ("AwardService" -> "award"), resolved by the
+ * resolver given to outbox_start. If |out_event_id| is not NULL it receives
+ * the row's event id (a UUID, 37 bytes with NUL). Returns a pg code (RPC_OK
+ * on success), RPC_INTERNAL (logged) for a method or type that does not fit. */
+int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method, const char *org,
                    const ProtobufCMessage *msg, char *out_event_id);
 
 /* A reply hook sees the reply to a delivered call, with its request, inside
@@ -44,8 +48,9 @@ int outbox_enqueue(const char *target, const char *method, const char *org,
  * idempotent) until the last attempt dead-letters the row. */
 typedef int (*outbox_reply_fn)(const char *org, const uint8_t *req, size_t req_len, const uint8_t *reply,
                                size_t reply_len);
-/* outbox_on_reply registers |fn| for replies to |method| (before outbox_start). */
-void outbox_on_reply(const char *method, outbox_reply_fn fn);
+/* outbox_on_reply registers |fn| for replies to |service|'s |method| (its
+ * name; before outbox_start). The registration lives as long as the process. */
+void outbox_on_reply(const ProtobufCServiceDescriptor *service, const char *method, outbox_reply_fn fn);
 
 /* outbox_start starts |threads| dispatcher threads (0 = 1) for this process's
  * schema; |service_name| signs the calls. outbox_stop stops and joins them. */

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "accolade/v1/events.pb-c.h"
+#include "accolade/v1/leaderboard.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
 #include "award.h"
 #include "check.h"
 #include "outbox.h"
@@ -10,9 +12,6 @@
 #include "signal.h"
 #include "store.h"
 
-#define RECORD_AWARD "/accolade.v1.LeaderboardService/RecordAward"
-#define RETRACT_AWARD "/accolade.v1.LeaderboardService/RetractAward"
-#define PUBLISH_EVENT "/accolade.v1.NotifyService/PublishEvent"
 
 static void to_record(const char *org, const Accolade__V1__Award *a, Accolade__V1__AwardRecord *rec) {
   accolade__v1__award_record__init(rec);
@@ -37,7 +36,7 @@ static void to_record(const char *org, const Accolade__V1__Award *a, Accolade__V
 int grant_emit(rpc_ctx *ctx, const Accolade__V1__Award *a) {
   Accolade__V1__AwardRecord rec;
   to_record(ctx->id.org, a, &rec);
-  int rc = outbox_enqueue("leaderboard", RECORD_AWARD, ctx->id.org, &rec.base, NULL);
+  int rc = outbox_enqueue(&accolade__v1__leaderboard_service__descriptor, "RecordAward", ctx->id.org, &rec.base, NULL);
   if (rc) return rc;
   Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
   ev.event_id = arena_printf(ctx->arena, "award-granted:%s", a->id);
@@ -45,7 +44,7 @@ int grant_emit(rpc_ctx *ctx, const Accolade__V1__Award *a) {
   ev.occurred_at_ms = a->grant_time_ms;
   ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
   ev.award_granted = &rec;
-  return outbox_enqueue("notify", PUBLISH_EVENT, ctx->id.org, &ev.base, NULL);
+  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
 }
 
 int grant_auto(rpc_ctx *ctx, const award_new *an, Accolade__V1__Award **out) {
@@ -219,7 +218,7 @@ static int revoke_run(void *arg) {
   rr.award_id = t->award->id;
   rr.org = ctx->id.org;
   rr.reason = t->req->reason;
-  if ((rc = outbox_enqueue("leaderboard", RETRACT_AWARD, ctx->id.org, &rr.base, NULL))) return rc;
+  if ((rc = outbox_enqueue(&accolade__v1__leaderboard_service__descriptor, "RetractAward", ctx->id.org, &rr.base, NULL))) return rc;
   Accolade__V1__AwardRecord rec;
   to_record(ctx->id.org, t->award, &rec);
   Accolade__V1__AwardRevokedEvent rev = ACCOLADE__V1__AWARD_REVOKED_EVENT__INIT;
@@ -231,7 +230,7 @@ static int revoke_run(void *arg) {
   ev.occurred_at_ms = t->award->revoke_time_ms;
   ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_REVOKED;
   ev.award_revoked = &rev;
-  return outbox_enqueue("notify", PUBLISH_EVENT, ctx->id.org, &ev.base, NULL);
+  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
 }
 
 int grant_revoke(rpc_ctx *ctx, const void *req, void *resp) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "accolade/v1/events.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
 #include "award.h"
 #include "directory.h"
 #include "outbox.h"
@@ -15,7 +16,6 @@
 #include "signal_store.h"
 #include "store.h"
 
-#define PUBLISH_EVENT "/accolade.v1.NotifyService/PublishEvent"
 
 static int is_deal_won(const Accolade__V1__Signal *s) { return s->kind == ACCOLADE__V1__SIGNAL_KIND__DEAL_WON; }
 static int is_hire(const Accolade__V1__Signal *s) { return s->kind == ACCOLADE__V1__SIGNAL_KIND__MEMBER_HIRED; }
@@ -79,7 +79,7 @@ static int publish(rpc_ctx *ctx, const char *event_id, int64_t at, Accolade__V1_
   ev.occurred_at_ms = at;
   ev.kind_case = ACCOLADE__V1__EVENT__KIND_RECOGNITION_PROMPT;
   ev.recognition_prompt = p;
-  return outbox_enqueue("notify", PUBLISH_EVENT, ctx->id.org, &ev.base, NULL);
+  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
 }
 
 static const char *amount_text(rpc_ctx *ctx, const Accolade__V1__Signal *s) {

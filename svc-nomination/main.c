@@ -1,5 +1,6 @@
 /* svc-nomination: members, nominations and review, endorsements,
  * reflections, allowances, search. Wiring only; see nom.h. */
+#include "accolade/v1/award.pb-c.h"
 #include "nom.h"
 #include "outbox.h"
 #include "svc.h"
@@ -30,7 +31,7 @@ static const rpc_method methods[] = {
 static int init(const config *cfg, void **app) {
   (void)cfg;
   (void)app;
-  outbox_on_reply("/accolade.v1.AwardService/GrantAward", nom_on_grant_reply);
+  outbox_on_reply(&accolade__v1__award_service__descriptor, "GrantAward", nom_on_grant_reply);
   scheduler_start();
   return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "accolade/v1/award.pb-c.h"
 #include "accolade/v1/events.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
 #include "check.h"
 #include "log.h"
 #include "nom.h"
@@ -12,8 +13,6 @@
 #include "pg.h"
 #include "store.h"
 
-#define GRANT_AWARD "/accolade.v1.AwardService/GrantAward"
-#define PUBLISH_EVENT "/accolade.v1.NotifyService/PublishEvent"
 
 static int event_of(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind, int64_t days) {
   Accolade__V1__NominationEvent ne = ACCOLADE__V1__NOMINATION_EVENT__INIT;
@@ -48,7 +47,7 @@ static int event_of(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char 
     ev.kind_case = ACCOLADE__V1__EVENT__KIND_NOMINATION_REJECTED;
     ev.nomination_rejected = &ne;
   }
-  return outbox_enqueue("notify", PUBLISH_EVENT, ctx->id.org, &ev.base, NULL);
+  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
 }
 
 int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind) { return event_of(ctx, n, kind, 0); }
@@ -103,7 +102,7 @@ int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer,
     Accolade__V1__Member *m;   /* the name shown on the leaderboards */
     if (store_member_get(ctx, org, n->nominee_ids[i], &m) == RPC_OK) g.recipients[i]->display_name = m->display_name;
   }
-  if ((rc = outbox_enqueue("award", GRANT_AWARD, org, &g.base, NULL))) return rc;
+  if ((rc = outbox_enqueue(&accolade__v1__award_service__descriptor, "GrantAward", org, &g.base, NULL))) return rc;
   if ((rc = store_index_doc(org, n->id))) return rc;
   n->status = ACCOLADE__V1__NOMINATION_STATUS__APPROVED;
   n->reviewer_id = (char *)reviewer;

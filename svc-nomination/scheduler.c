@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "accolade/v1/events.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
 #include "log.h"
 #include "outbox.h"
 #include "nom.h"
@@ -107,7 +108,7 @@ int scheduler_nudge_once(void) {
       ev.org = (char *)org;
       ev.kind_case = ACCOLADE__V1__EVENT__KIND_NUDGE;
       ev.nudge = &nudge;
-      ok = outbox_enqueue("notify", "/accolade.v1.NotifyService/PublishEvent", org, &ev.base, NULL) == RPC_OK;
+      ok = outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", org, &ev.base, NULL) == RPC_OK;
     }
     pg_exec(ok ? "COMMIT" : "ROLLBACK", 0, NULL);
     arena_free(&a);

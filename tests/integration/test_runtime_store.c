@@ -88,7 +88,7 @@ static int ob_target_port;
 static char ob_target[64];
 
 static const char *resolve(const char *target) {
-  return strcmp(target, "testsvc") == 0 ? ob_target : NULL;
+  return strcmp(target, "test") == 0 ? ob_target : NULL;
 }
 
 typedef struct {
@@ -100,7 +100,7 @@ static int enqueue_tx(void *p) {
   enq_arg *e = p;
   Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
   req.text = (char *)e->text;
-  int rc = outbox_enqueue("testsvc", "/accolade.test.v1.TestService/Echo", "acme", &req.base, NULL);
+  int rc = outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base, NULL);
   if (rc != RPC_OK) return rc;
   return e->fail ? RPC_ABORTED + 100 : RPC_OK;   /* a failing business step */
 }
@@ -179,7 +179,7 @@ Test(store, outbox_dead_letters_permanent_errors) {
   snprintf(ob_target, sizeof ob_target, "%s", p.addr);
   /* A method the target does not have: UNIMPLEMENTED is retried (a newer
    * target may have it); a bad request (INVALID_ARGUMENT) is dead at once. */
-  const char *pp[] = {"testsvc", "/accolade.test.v1.TestService/Echo", "acme"};
+  const char *pp[] = {"test", "/accolade.test.v1.TestService/Echo", "acme"};
   cr_assert_eq(pg_exec("INSERT INTO outbox(target, method, org, payload) VALUES ($1, $2, $3, '\\x0affffffff0f01'::bytea)", 3, pp), RPC_OK);
   cr_assert_eq(outbox_dispatch_once("test", resolve), 1);
   char *d = th_sql(dsn, "SELECT (dead_at IS NOT NULL) || ':' || last_error FROM obdead.outbox");
@@ -207,7 +207,7 @@ Test(store, outbox_a_failing_reply_hook_counts_attempts_and_dead_letters_once) {
   th_proc p;
   cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), NULL), 0);
   snprintf(ob_target, sizeof ob_target, "%s", p.addr);
-  outbox_on_reply("/accolade.test.v1.TestService/Echo", failing_hook);
+  outbox_on_reply(&accolade__test__v1__test_service__descriptor, "Echo", failing_hook);
   outbox_set_max_attempts(3);
   enq_arg ok = {"hooked", 0};
   cr_assert_eq(pg_tx(enqueue_tx, &ok), RPC_OK);
@@ -246,7 +246,7 @@ static int enqueue_slow_tx(void *p) {
   Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
   req.text = "slow";
   req.sleep_ms = 2000;
-  return outbox_enqueue("testsvc", "/accolade.test.v1.TestService/Echo", "acme", &req.base, NULL);
+  return outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base, NULL);
 }
 
 Test(store, outbox_holds_no_transaction_while_a_receiver_hangs) {
