@@ -31,6 +31,7 @@ run() {
   : > "$TMP/server.log"
   h2load -n "$N" -c "$C" -m "$M" -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' \
     --log-file="$TMP/h2.log" "http://127.0.0.1:$PORT$path" > "$TMP/h2.out" 2>&1
+  sleep 1   # buffered access lines are written within 500 ms
   local rps; rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$TMP/h2.out")
   local httperr; httperr=$(awk '$2 != 200' "$TMP/h2.log" | wc -l)
   local calls; calls=$(grep -c '"type":"access"' "$TMP/server.log" || true)

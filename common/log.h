@@ -27,6 +27,14 @@ void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf
 void log_access(const char *method, int code, const char *message, int64_t latency_us,
                 const char *peer, const char *request_id, const char *org, const char *user);
 
+/* log_set_buffer gathers access lines in a buffer of |bytes| (0: none, every
+ * line written at once), written when full, when another line is logged, at
+ * the latest 500 ms after its first line, and by log_flush. A process that
+ * crashes loses at most that half second of access lines. */
+void log_set_buffer(size_t bytes);
+/* log_flush writes what is buffered and stops buffering (at a clean stop). */
+void log_flush(void);
+
 /* log_json_escape writes |s| as JSON string content (without quotes) into |out|
  * of |cap| bytes, truncating safely; returns the length written. */
 size_t log_json_escape(char *out, size_t cap, const char *s);

@@ -70,7 +70,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
 
   char env[128], deflisten[64];
   long threads, pollers, interval, grace, max_msg, outbox_threads, max_streams, first_msg, conn_streams,
-      keepalive, idle, max_attempts, pool, stream_workers;
+      keepalive, idle, max_attempts, pool, stream_workers, log_buffer;
   if (config_int(&cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &threads, err, sizeof err) ||
       config_int(&cfg, "pollers", "ACCOLADE_POLLERS", 0, 0, 64, &pollers, err, sizeof err) ||
       config_int(&cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000,
@@ -91,7 +91,9 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       config_int(&cfg, "outbox-max-attempts", "ACCOLADE_OUTBOX_MAX_ATTEMPTS", 100, 1, 1000000, &max_attempts, err,
                  sizeof err) ||
       config_int(&cfg, "pg-pool", "ACCOLADE_PG_POOL", 0, 0, 10000, &pool, err, sizeof err) ||
-      config_int(&cfg, "stream-workers", "ACCOLADE_STREAM_WORKERS", 2, 1, 64, &stream_workers, err, sizeof err)) {
+      config_int(&cfg, "stream-workers", "ACCOLADE_STREAM_WORKERS", 2, 1, 64, &stream_workers, err, sizeof err) ||
+      config_int(&cfg, "access-log-buffer", "ACCOLADE_ACCESS_LOG_BUFFER", 65536, 0, 64 << 20, &log_buffer, err,
+                 sizeof err)) {
     log_error("%s", err);
     return 2;
   }
@@ -101,6 +103,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     key = "accolade-dev-internal-key";
   }
   identity_set_key(key);
+  log_set_buffer((size_t)log_buffer);
   if (tls_client_setup(config_str(&cfg, "upstream-tls-ca", "ACCOLADE_UPSTREAM_TLS_CA", NULL),
                        config_str(&cfg, "upstream-tls-cert", "ACCOLADE_UPSTREAM_TLS_CERT", NULL),
                        config_str(&cfg, "upstream-tls-key", "ACCOLADE_UPSTREAM_TLS_KEY", NULL),
@@ -215,5 +218,6 @@ out:
   pg_pool_close();
   redis_disconnect();
   rpc_runtime_shutdown();
+  log_flush();   /* no access line lost on a clean stop */
   return rc;
 }

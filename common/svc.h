@@ -33,6 +33,8 @@
  *   --outbox-max-attempts | ACCOLADE_OUTBOX_MAX_ATTEMPTS | 100 (then an outbox row is dead-lettered)
  *   --pg-pool            | ACCOLADE_PG_POOL            | workers + stream workers + outbox threads + 6
  *   --stream-workers     | ACCOLADE_STREAM_WORKERS     | 2 (threads stepping every server stream)
+ *   --access-log-buffer  | ACCOLADE_ACCESS_LOG_BUFFER  | 65536 bytes of access lines written together
+ *                          (at the latest 500 ms after the first; 0: each at once)
  *   --migrations | ACCOLADE_<E>_MIGRATIONS | the source tree's folder
  *   Addresses of other services: ACCOLADE_<NAME>_ADDR (svc_addr).
  */

@@ -1,0 +1,27 @@
+/* tokens.h - verified bearer tokens, remembered.
+ *
+ * Verifying a token costs base64url, two JSON parses and a signature (an
+ * RSA or ECDSA verification for RS256/ES256); a client sends the same token
+ * with every call. The cache keeps the claims of tokens that verified, keyed
+ * by the SHA-256 of the token's bytes (a different byte is a different
+ * token), until the token stops being accepted: |not_after| is its exp plus
+ * the leeway. It holds TOKENS_SLOTS entries (a newer token takes an older
+ * one's slot), is shared by every thread (striped locks), and forgets
+ * everything with the process: keys and settings change only with a restart.
+ */
+#ifndef GATEWAY_TOKENS_H
+#define GATEWAY_TOKENS_H
+
+#include <stdint.h>
+
+#include "jwt.h"
+
+#define TOKENS_SLOTS 4096
+
+/* tokens_get fills |out| with the claims of |token| if it verified before and
+ * |now| (seconds) is not past its not_after; returns 1 then, else 0. */
+int tokens_get(const char *token, int64_t now, jwt_claims *out);
+/* tokens_put remembers the claims of |token|, which just verified. */
+void tokens_put(const char *token, const jwt_claims *claims, int64_t not_after);
+
+#endif
