@@ -37,6 +37,7 @@
 #include "health.h"
 #include "hex.h"
 #include "metrics.h"
+#include "pbwire.h"
 #include "reflection.h"
 #include "log.h"
 #include "tls.h"
@@ -339,6 +340,14 @@ void call_access_log(call *c) {
 /* decode unpacks the request or fails the call with INVALID_ARGUMENT. */
 void *call_decode(call *c, const ProtobufCMessageDescriptor *d, const uint8_t *buf,
                     size_t len) {
+  /* Strings are read from the wire first: a NUL inside one would otherwise
+   * cut it short in C, and bytes that are not UTF-8 are no proto3 string. */
+  char field[256];
+  const char *why;
+  if (pbwire_check_strings(d, buf, len, field, sizeof field, &why) != 0) {
+    rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "%s: %s", field, why);
+    return NULL;
+  }
   void *m = protobuf_c_message_unpack(d, &c->arena.pb, len, buf);
   if (!m) rpc_fail(&c->ctx, RPC_INVALID_ARGUMENT, "request: cannot decode bytes as %s", d->name);
   return m;
