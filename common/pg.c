@@ -257,13 +257,52 @@ static int map_error(PGresult *r, PGconn *c, const char *sql) {
   return RPC_INTERNAL;
 }
 
+/* exec_bounded runs one statement within the deadline of the call the
+ * thread serves: past it, the statement is cancelled at Postgres (PQcancel;
+ * its error, 57014, answers DEADLINE_EXCEEDED), in a transaction or not.
+ * Without a call deadline it simply runs. Returns the last result, or NULL
+ * when the connection failed. */
+static PGresult *exec_bounded(PGconn *c, const char *name, const char *sql, int n, const char *const *params) {
+  int64_t left = rpc_thread_remaining_ms();
+  if (left == INT64_MAX)
+    return name ? PQexecPrepared(c, name, n, params, NULL, NULL, 0) : PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+  int sent = name ? PQsendQueryPrepared(c, name, n, params, NULL, NULL, 0)
+                  : PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0);
+  if (!sent) return NULL;
+  int64_t until = rpc_now_ms() + (left > 0 ? left : 0);
+  int cancelled = 0;
+  while (PQisBusy(c)) {
+    int64_t wait = until - rpc_now_ms();
+    if (wait <= 0) {
+      if (cancelled) return NULL;   /* not even the cancel answered: the caller drops the connection */
+      PGcancel *k = PQgetCancel(c);
+      char err[256];
+      if (k) {
+        PQcancel(k, err, sizeof err);
+        PQfreeCancel(k);
+      }
+      cancelled = 1;
+      until = rpc_now_ms() + 5000;   /* for the server to say it cancelled */
+      continue;
+    }
+    struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+    if (poll(&pfd, 1, (int)wait) < 0) continue;
+    if (!PQconsumeInput(c)) break;
+  }
+  PGresult *last = NULL, *r;
+  while ((r = PQgetResult(c))) {
+    PQclear(last);
+    last = r;
+  }
+  return last;
+}
+
 int pg_query(PGresult **out, const char *sql, int n, const char *const *params) {
   if (out) *out = NULL;
   PGconn *c = pg_conn();
   if (!c) return RPC_UNAVAILABLE;
   char name[32];
-  PGresult *r = prepared(c, sql, n, name, sizeof name) ? PQexecPrepared(c, name, n, params, NULL, NULL, 0)
-                                                       : PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+  PGresult *r = exec_bounded(c, prepared(c, sql, n, name, sizeof name) ? name : NULL, sql, n, params);
   ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
     if (out)
@@ -272,9 +311,9 @@ int pg_query(PGresult **out, const char *sql, int n, const char *const *params) 
       PQclear(r);
     return RPC_OK;
   }
-  int code = map_error(r, c, sql);
+  int code = r ? map_error(r, c, sql) : RPC_UNAVAILABLE;
   PQclear(r);
-  if (code == RPC_UNAVAILABLE) pg_disconnect();
+  if (code == RPC_UNAVAILABLE || !r) pg_disconnect();
   return code;
 }
 

@@ -52,7 +52,9 @@ void pg_disconnect(void);
 void pg_pool_close(void);
 
 /* pg_query runs |sql| with |n| text parameters (NULL = SQL NULL). On RPC_OK
- * |*out| (may be NULL to discard) is the result, freed by the caller with PQclear. */
+ * |*out| (may be NULL to discard) is the result, freed by the caller with PQclear.
+ * A statement still running at the deadline of the call the thread serves is
+ * cancelled at Postgres: RPC_DEADLINE_EXCEEDED. */
 int pg_query(PGresult **out, const char *sql, int n, const char *const *params);
 /* pg_exec is pg_query for statements whose rows are not needed. */
 int pg_exec(const char *sql, int n, const char *const *params);

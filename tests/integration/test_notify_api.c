@@ -15,6 +15,7 @@
 
 #include "accolade/v1/notify.pb-c.h"
 #include "harness.h"
+#include <libpq-fe.h>
 
 #define SVC "/accolade.v1.NotifyService/"
 #define SECRET "channel-secret-0123456789"
@@ -761,5 +762,47 @@ Test(notify, field_limits_are_invalid_argument_naming_the_field) {
   Accolade__V1__GetDigestRequest gr = ACCOLADE__V1__GET_DIGEST_REQUEST__INIT;
   gr.week = "2026-W99";
   expect_invalid(th_call(nt.addr, SVC "GetDigest", &gr, &accolade__v1__digest__descriptor, &admin, &a, &out, &st), &st, "week");
+  arena_free(&a);
+}
+
+/* A statement outside any transaction (MarkRead's UPDATE) that waits on a
+ * row lock is cancelled at Postgres at the call's deadline. */
+Test(notify, a_statement_blocked_by_a_lock_is_cancelled_at_the_deadline) {
+  int accepted = 0;
+  cr_assert_eq(publish_award("award-locked-1", "ann", "deal-closer", 10, 1767225600000, &accepted), RPC_OK);
+  PGconn *hold = PQconnectdb(dsn);
+  cr_assert_eq(PQstatus(hold), CONNECTION_OK);
+  PQclear(PQexec(hold, "BEGIN"));
+  const char *p[] = {org};
+  PGresult *r = PQexecParams(hold, "SELECT id FROM notify.inbox WHERE org = $1 FOR UPDATE", 1, NULL, p, NULL, NULL, 0);
+  cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+  cr_assert_gt(PQntuples(r), 0);
+  PQclear(r);
+  arena a;
+  arena_init(&a);
+  Accolade__V1__MarkReadRequest mr = ACCOLADE__V1__MARK_READ_REQUEST__INIT;
+  mr.all = 1;
+  Accolade__V1__MarkReadResponse *m;
+  rpc_status st;
+  rpc_call_opts o = {.timeout_ms = 1000, .as = &ann};
+  int64_t t0 = rpc_now_ms();
+  int rc = rpc_call(nt.addr, SVC "MarkRead", &mr.base, &accolade__v1__mark_read_response__descriptor, &o, &a,
+                    (void **)&m, &st);
+  cr_expect_eq(rc, RPC_DEADLINE_EXCEEDED, "%d %s", rc, st.message ? st.message : "");
+  cr_expect_lt(rpc_now_ms() - t0, 1800, "at its deadline");
+  int waiting = -1;
+  for (int i = 0; i < 20 && waiting != 0; i++) {
+    char *w = th_sql(dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND wait_event_type = 'Lock'");
+    waiting = w ? atoi(w) : -1;
+    free(w);
+    if (waiting) usleep(50 * 1000);
+  }
+  cr_expect_eq(waiting, 0, "the UPDATE still waits at Postgres after its caller's deadline");
+  PQclear(PQexec(hold, "ROLLBACK"));
+  PQfinish(hold);
+  cr_expect_eq(rpc_call(nt.addr, SVC "MarkRead", &mr.base, &accolade__v1__mark_read_response__descriptor, &o, &a,
+                        (void **)&m, &st),
+               RPC_OK, "once the lock is gone");
   arena_free(&a);
 }
