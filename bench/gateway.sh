@@ -1,54 +1,200 @@
 #!/usr/bin/env bash
-# bench/gateway.sh - the cost of the gateway hop: the same Echo call straight
-# to the test service and through the gateway (JWT check, authorization,
-# Redis rate limit, forward with a signed identity), in one run.
-#   bench/gateway.sh [requests=50000] [clients=50] [streams-per-client=10]
+# bench/gateway.sh - the public hop, next to its peers, in one run: the same
+# cached LeaderboardService/GetTop (top 10 of a 30-member org) sent
+#   - straight to svc-leaderboard (with a signed identity, as the gateway sends it),
+#   - through HAProxy (Debian's, HTTP/2 on both sides, forwarding the signed identity),
+#   - through nginx (Debian's, grpc_pass with upstream keepalive, the same),
+#   - through the Accolade gateway (JWT, authorization, signed identity; its
+#     registered path), rate limits off, then at their defaults,
+# with h2load at two settings (-c 50 -m 10 and -c 4 -m 25), rounds alternating,
+# the median of the rounds printed with its ratio to HAProxy. grpc-status is
+# counted from svc-leaderboard's metrics (h2load sees only HTTP 200s).
+#
+#   bench/gateway.sh [requests=60000] [rounds=3]
+#
+# The gateway's default limits (50/s per member) refuse most of one member's
+# calls: that row shows what the limiter costs and refuses, with one token.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
-N=${1:-50000}; C=${2:-50}; M=${3:-10}
+N=${1:-60000}; ROUNDS=${2:-3}
 acc_install_deps
+for p in haproxy nginx-light; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+done
 BUILD=$ACC_ROOT/build-bench
 acc_build "$BUILD" -DCMAKE_BUILD_TYPE=Release -DACCOLADE_SANITIZE=OFF -DACCOLADE_TESTS=ON >/dev/null
 
 TMP=$(mktemp -d /tmp/accolade-gwbench.XXXXXX)
-SVC_PORT=$(acc_free_port); GW_PORT=$(acc_free_port); REDIS_PORT=$(acc_free_port); MPORT=$(acc_free_port)
+chmod 755 "$TMP"
+PG_PORT=$(acc_free_port); REDIS_PORT=$(acc_free_port); LB_PORT=$(acc_free_port); LB_MPORT=$(acc_free_port)
+GW_PORT=$(acc_free_port); GW_MPORT=$(acc_free_port); HA_PORT=$(acc_free_port); NG_PORT=$(acc_free_port)
+GW2_PORT=$(acc_free_port)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
+  acc_redis_stop "$TMP/redis"
+  acc_pg_stop "$TMP/pg"
+  rm -rf "$TMP" 2>/dev/null || true
+}
+trap cleanup EXIT
+acc_pg_start "$TMP/pg" "$PG_PORT" fast
+acc_as_postgres "$(acc_pg_bin)/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres bench
 acc_redis_start "$TMP/redis" "$REDIS_PORT"
-export ACCOLADE_LOG_LEVEL=warn ACCOLADE_METRICS_PORT=0 ACCOLADE_INTERNAL_KEY=bench-key
-"$BUILD/bin/accolade-testsvc" --listen="127.0.0.1:$SVC_PORT" 2>"$TMP/svc.log" &
-P1=$!
-ACCOLADE_JWT_HS256_SECRET=bench-secret ACCOLADE_REDIS="127.0.0.1:$REDIS_PORT" \
-  ACCOLADE_GATEWAY_RATE_MEMBER=1000000 ACCOLADE_GATEWAY_BURST_MEMBER=1000000 \
-  ACCOLADE_GATEWAY_RATE_ORG=1000000 ACCOLADE_GATEWAY_BURST_ORG=1000000 \
-  ACCOLADE_GATEWAY_TEST_ROUTE="/accolade.test.v1.TestService/=127.0.0.1:$SVC_PORT" \
-  "$BUILD/bin/gateway" --listen="127.0.0.1:$GW_PORT" --metrics-port="$MPORT" 2>"$TMP/gw.log" &
-P2=$!
-trap 'kill $P1 $P2 2>/dev/null; wait $P1 $P2 2>/dev/null; acc_redis_stop "$TMP/redis"; rm -rf "$TMP"' EXIT
-for _ in $(seq 1 100); do "$BUILD/bin/accolade" --addr "127.0.0.1:$GW_PORT" health >/dev/null 2>&1 && break; sleep 0.05; done
-TOKEN=$("$BUILD/bin/accolade" token --secret bench-secret --user bench --org bench --ttl 3600)
-printf '\x00\x00\x00\x00\x07\x0a\x05hello' > "$TMP/echo.bin"
+export ACCOLADE_LOG_LEVEL=warn ACCOLADE_INTERNAL_KEY=bench-internal-key
+DSN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
 
-printf '%-28s %10s %9s %9s %8s\n' "Echo ($N req, -c $C -m $M)" "req/s" "p50 ms" "p99 ms" "non-200"
-run() {
-  local name=$1 port=$2; shift 2
-  h2load -n "$N" -c "$C" -m "$M" -d "$TMP/echo.bin" -H 'content-type: application/grpc' -H 'te: trailers' "$@" \
-    --log-file="$TMP/h2.log" "http://127.0.0.1:$port/accolade.test.v1.TestService/Echo" > "$TMP/h2.out" 2>&1
+ACCOLADE_LEADERBOARD_PG="$DSN" ACCOLADE_REDIS="127.0.0.1:$REDIS_PORT" \
+  "$BUILD/bin/svc-leaderboard" --listen="127.0.0.1:$LB_PORT" --metrics-port="$LB_MPORT" 2>"$TMP/lb.log" &
+PIDS+=($!)
+# start_gateway PORT MPORT [ENV=VALUE...]
+start_gateway() {
+  local port=$1 mport=$2; shift 2
+  env "$@" ACCOLADE_JWT_HS256_SECRET=bench-secret ACCOLADE_REDIS="127.0.0.1:$REDIS_PORT" \
+    ACCOLADE_LEADERBOARD_ADDR="127.0.0.1:$LB_PORT" \
+    "$BUILD/bin/gateway" --listen="127.0.0.1:$port" --metrics-port="$mport" 2>>"$TMP/gw.log" &
+  PIDS+=($!)
+}
+start_gateway "$GW_PORT" "$GW_MPORT" ACCOLADE_GATEWAY_RATE_MEMBER=0 ACCOLADE_GATEWAY_RATE_ORG=0
+start_gateway "$GW2_PORT" 0
+
+cat > "$TMP/haproxy.cfg" <<EOF
+global
+  maxconn 4000   # its FD limit is twice this, within the sandbox's
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:$HA_PORT proto h2
+  default_backend be
+backend be
+  server lb 127.0.0.1:$LB_PORT proto h2
+EOF
+haproxy -f "$TMP/haproxy.cfg" 2>"$TMP/haproxy.log" &
+PIDS+=($!)
+cat > "$TMP/nginx.conf" <<EOF
+worker_processes 2;
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx.err warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  upstream lb { server 127.0.0.1:$LB_PORT; keepalive 64; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:$NG_PORT http2;
+    keepalive_requests 10000000;   # else a client's connection ends after 1000 calls
+    location / { grpc_pass grpc://lb; }
+  }
+}
+EOF
+nginx -c "$TMP/nginx.conf" -p "$TMP" 2>"$TMP/nginx.log" &
+PIDS+=($!)
+
+for port in $LB_PORT $GW_PORT $GW2_PORT; do
+  for _ in $(seq 1 200); do "$BUILD/bin/accolade" --addr "127.0.0.1:$port" health >/dev/null 2>&1 && break; sleep 0.05; done
+done
+
+# Seed 30 members' awards (RecordAward, as svc-award sends it) and sign the
+# identity the direct and proxied calls carry, as the gateway would.
+/usr/bin/python3 - "$LB_PORT" "$TMP" <<'PY'
+import hashlib, hmac, sys, time
+import grpc
+port, tmp = sys.argv[1], sys.argv[2]
+KEY = b"bench-internal-key"
+
+def ident(org, user, role, team):
+    ts = str(int(time.time()))
+    sig = hmac.new(KEY, ("v1\n%s\n%s\n%s\n%s\n%s\n" % (org, user, role, team, ts)).encode(), hashlib.sha256).hexdigest()
+    return [("x-accolade-org", org), ("x-accolade-user", user), ("x-accolade-role", role),
+            ("x-accolade-team", team), ("x-accolade-ts", ts), ("x-accolade-sig", sig)]
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+def s(num, v):
+    v = v.encode()
+    return varint(num << 3 | 2) + varint(len(v)) + v
+
+def i(num, v):
+    return varint(num << 3) + varint(v)
+
+ch = grpc.insecure_channel("127.0.0.1:%s" % port)
+rec = ch.unary_unary("/accolade.v1.LeaderboardService/RecordAward")
+now = int(time.time() * 1000)
+for n in range(30):
+    body = (s(1, "bench-award-%d" % n) + s(2, "bench") + s(3, "deal-closer") + s(5, "sales") + i(6, 10 * (n + 1)) +
+            s(7, "m%02d" % n) + s(8, "team%d" % (n % 3)) + i(12, now))
+    rec(body, metadata=ident("bench", "svc:award", "service", ""), timeout=10)
+with open(tmp + "/identity.h2", "w") as f:
+    for k, v in ident("bench", "m00", "member", "team0"):
+        f.write("-H\n%s: %s\n" % (k, v))
+PY
+mapfile -t IDH < "$TMP/identity.h2"
+TOKEN=$("$BUILD/bin/accolade" token --secret bench-secret --user m00 --org bench --team team0 --ttl 3600)
+printf '\x00\x00\x00\x00\x00' > "$TMP/gettop.bin"
+
+# ok_calls: GetTop calls svc-leaderboard answered OK so far.
+ok_calls() {
+  curl -s "http://127.0.0.1:$LB_MPORT/metrics" |
+    awk '/^accolade_rpc_requests_total\{method="\/accolade.v1.LeaderboardService\/GetTop",code="OK"\}/ {print $2}' | head -1
+}
+
+# one PATH PORT C M [headers...]: prints "req/s p50 p99 ok"
+one() {
+  local port=$1 c=$2 m=$3; shift 3
+  local before; before=$(ok_calls); before=${before:-0}
+  h2load -n "$N" -c "$c" -m "$m" -d "$TMP/gettop.bin" -H 'content-type: application/grpc' -H 'te: trailers' "$@" \
+    --log-file="$TMP/h2.log" "http://127.0.0.1:$port/accolade.v1.LeaderboardService/GetTop" > "$TMP/h2.out" 2>&1
   local rps; rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$TMP/h2.out")
-  local errs; errs=$(awk '$2 != 200' "$TMP/h2.log" | wc -l)
+  local after; after=$(ok_calls); after=${after:-0}
   read -r p50 p99 < <(awk '{print $3}' "$TMP/h2.log" | sort -n | awk '{a[NR]=$1} END {
       printf "%.2f %.2f\n", a[int(NR*0.50)]/1000, a[int(NR*0.99)]/1000 }')
-  printf '%-28s %10s %9s %9s %8s\n' "$name" "$rps" "$p50" "$p99" "$errs"
+  echo "${rps:-0} $p50 $p99 $((after - before))"
 }
-run "direct to the service" "$SVC_PORT"
-run "through the gateway" "$GW_PORT" -H "authorization: Bearer $TOKEN"
-# h2load sees only HTTP statuses: count the gateway's grpc-status codes from its metrics.
-/usr/bin/python3 - "$MPORT" <<'PY'
-import sys, urllib.request
-body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1]).read().decode()
-ok = bad = 0
-for line in body.splitlines():
-    if line.startswith('accolade_rpc_requests_total{method="/accolade.test.v1.TestService/Echo"'):
-        n = int(line.rsplit(" ", 1)[1])
-        if 'code="OK"' in line: ok += n
-        else: bad += n
-print("gateway grpc-status: %d OK, %d not OK" % (ok, bad))
-PY
+
+declare -A RES
+PATHS=(direct haproxy nginx gateway gateway-limits)
+for setting in "50 10" "4 25"; do
+  read -r c m <<<"$setting"
+  for r in $(seq 1 "$ROUNDS"); do
+    RES[direct,$c,$r]=$(one "$LB_PORT" "$c" "$m" "${IDH[@]}")
+    RES[haproxy,$c,$r]=$(one "$HA_PORT" "$c" "$m" "${IDH[@]}")
+    RES[nginx,$c,$r]=$(one "$NG_PORT" "$c" "$m" "${IDH[@]}")
+    RES[gateway,$c,$r]=$(one "$GW_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN")
+    RES[gateway-limits,$c,$r]=$(one "$GW2_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN")
+  done
+done
+
+# median PATH C: the round with the median req/s.
+median() {
+  for r in $(seq 1 "$ROUNDS"); do echo "${RES[$1,$2,$r]}"; done | sort -n | awk -v k=$(( (ROUNDS + 1) / 2 )) 'NR==k'
+}
+for setting in "50 10" "4 25"; do
+  read -r c m <<<"$setting"
+  ha=$(median haproxy "$c" | awk '{print $1}')
+  printf '\nGetTop, %d calls, h2load -c %d -m %d, median of %d rounds\n' "$N" "$c" "$m" "$ROUNDS"
+  printf '%-40s %10s %8s %8s %8s %12s\n' "path" "req/s" "p50 ms" "p99 ms" "x HAProxy" "OK at service"
+  for p in "${PATHS[@]}"; do
+    read -r rps p50 p99 ok <<<"$(median "$p" "$c")"
+    name=$p
+    case $p in
+      direct) name="straight to svc-leaderboard";;
+      haproxy) name="HAProxy 2.6 (h2 both sides, no auth)";;
+      nginx) name="nginx 1.22 grpc_pass, keepalive";;
+      gateway) name="Accolade gateway, limits off";;
+      gateway-limits) name="Accolade gateway, default limits";;
+    esac
+    printf '%-40s %10.0f %8s %8s %8.2f %12s\n' "$name" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok/$N"
+  done
+done
