@@ -1,7 +1,7 @@
 /* rpc.h - the gRPC server runtime every Accolade process stands on.
  *
  * A service describes its methods in a table and the runtime does the rest:
- * completion queues, one per worker thread; decoding the request; identity;
+ * a few completion queues shared by the worker threads; decoding the request; identity;
  * deadlines; encoding the reply; the access log; health; graceful shutdown.
  * Handlers never see gRPC core.
  *

@@ -22,7 +22,8 @@ typedef struct rpc_call_opts {
   int timeout_ms;              /* 0: 5000, capped by the parent's remaining time */
   int idempotent;              /* retry UNAVAILABLE with backoff */
   int max_attempts;            /* 0: 4 when idempotent, else 1 */
-  const char *request_id;      /* NULL: the parent's, else a fresh one */
+  const char *request_id;      /* NULL: the parent's; with neither, none is sent
+                                  and the server makes one up for its logs */
   const char *const *metadata; /* extra "key", "value" pairs, NULL-terminated (at
                                   most 8 pairs), e.g. {"authorization", "Bearer x", NULL} */
 } rpc_call_opts;

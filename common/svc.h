@@ -72,7 +72,9 @@ int svc_main(int argc, char **argv, const svc_def *def);
  * by commas are balanced round-robin, as are the records of a DNS name),
  * else the default port on 127.0.0.1
  * (award 50052, nomination 50051, leaderboard 50053, notify 50054,
- * gateway 50050). Returns NULL for an unknown name. */
+ * gateway 50050). Returns NULL for an unknown name. The string is the
+ * calling thread's own buffer: the thread's next call overwrites it (copy it
+ * to keep it). */
 const char *svc_addr(const char *name);
 
 /* svc_name: the running service's name ("svc-award"). */

@@ -2,7 +2,7 @@
  * decoding each request type of all five services (found through the
  * generated service descriptors, so a new RPC is covered without editing
  * this file) and the shared validators on the bytes as text - field checks,
- * page tokens (which decode client-supplied base64), leaderboard periods and
+ * page tokens (which decode client-supplied hex), leaderboard periods and
  * board keys. Only crashes, sanitizer reports and broken invariants count. */
 #include <stdint.h>
 #include <stdlib.h>

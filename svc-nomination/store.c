@@ -314,6 +314,9 @@ int store_nomination_list(rpc_ctx *ctx, const char *org, const char *user, int r
     default:
       who = "n.nominator_id = $2";
   }
+  /* $7 (the caller is an admin) is used only by the reviewer filter; the
+   * "($7::boolean OR true)" below keeps it in every variant, since Postgres
+   * refuses a parameter whose type no part of the statement says. */
   char sql[2400], st[8], lim[16], after[24];
   snprintf(sql, sizeof sql,
            "SELECT " NOM_COLS " FROM nomination n WHERE n.org = $1 AND %s AND ($3::int = 0 OR n.status = $3::int) "
