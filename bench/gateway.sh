@@ -101,10 +101,12 @@ done
 
 # Seed 30 members' awards (RecordAward, as svc-award sends it) and sign the
 # identity the direct and proxied calls carry, as the gateway would.
-/usr/bin/python3 - "$LB_PORT" "$TMP" <<'PY'
+/usr/bin/python3 - "$LB_PORT" "$TMP" "$ACC_ROOT/tests/support" <<'PY'
 import hashlib, hmac, sys, time
 import grpc
 port, tmp = sys.argv[1], sys.argv[2]
+sys.path.insert(0, sys.argv[3])
+from pywire import field_str as s, varint  # noqa: E402
 KEY = b"bench-internal-key"
 
 def ident(org, user, role, team):
@@ -112,19 +114,6 @@ def ident(org, user, role, team):
     sig = hmac.new(KEY, ("v1\n%s\n%s\n%s\n%s\n%s\n" % (org, user, role, team, ts)).encode(), hashlib.sha256).hexdigest()
     return [("x-accolade-org", org), ("x-accolade-user", user), ("x-accolade-role", role),
             ("x-accolade-team", team), ("x-accolade-ts", ts), ("x-accolade-sig", sig)]
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-def s(num, v):
-    v = v.encode()
-    return varint(num << 3 | 2) + varint(len(v)) + v
 
 def i(num, v):
     return varint(num << 3) + varint(v)

@@ -133,11 +133,18 @@ typedef struct outbox_reply {
   size_t req_len, reply_len;
 } outbox_reply;
 
+/* Who delivers: the service signing the calls, and where targets are. */
+typedef struct outbox_sender {
+  const char *service_name;
+  outbox_resolve_fn resolve;
+} outbox_sender;
+
 /* deliver calls the row's target (claimed columns: id, attempts, target,
  * method, org, payload), as the service acting for the row's org. */
 static delivery_verdict deliver(void *arg, delivery_row *row, char *err, size_t cap) {
-  const char *service_name = ((const void **)arg)[0];
-  outbox_resolve_fn resolve = (outbox_resolve_fn)((void **)arg)[1];
+  const outbox_sender *from = arg;
+  const char *service_name = from->service_name;
+  outbox_resolve_fn resolve = from->resolve;
   const char *target = PQgetvalue(row->r, row->row, 2);
   const char *method = PQgetvalue(row->r, row->row, 3);
   const char *org = PQgetvalue(row->r, row->row, 4);
@@ -176,7 +183,7 @@ static int on_delivered(void *arg, delivery_row *row) {
 }
 
 int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
-  const void *arg[2] = {service_name, (const void *)resolve};
+  outbox_sender from = {service_name, resolve};
   delivery_engine e = {
       .name = "outbox",
       .claim_sql = "WITH claimed AS (SELECT id, next_attempt_at FROM outbox "
@@ -199,7 +206,7 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
       .retry_max_ms = 30000,
       .deliver = deliver,
       .on_delivered = on_delivered,
-      .arg = (void *)arg,
+      .arg = &from,
   };
   return delivery_round(&e);
 }

@@ -173,7 +173,6 @@ void server_handler_end(rpc_server *s);
  * server_stream_end counts it out. */
 int server_stream_admit(rpc_server *s);
 void server_stream_end(rpc_server *s);
-void server_set_thread_deadline(int64_t deadline_ms);
 /* server_after_call runs the rpc_set_after_call hook. */
 void server_after_call(void);
 

@@ -478,7 +478,6 @@ void server_stream_end(rpc_server *s) {
   pthread_mutex_unlock(&s->mu);
 }
 
-void server_set_thread_deadline(int64_t deadline_ms) { t_deadline_ms = deadline_ms; }
 
 /* stream_arrived: a registered stream's call is here with its request
  * (bidirectional ones read theirs as they come). */

@@ -163,15 +163,21 @@ static int due(const call *c, int64_t now) {
 /* The batches, always started under the scheduler's lock, so never two at
  * once on one call. */
 
+/* message_ops fills |ops| (2) with a send of |bb|, preceded by the initial
+ * metadata the first time; returns their number. */
+static size_t message_ops(call *c, grpc_op *ops, grpc_byte_buffer *bb) {
+  memset(ops, 0, 2 * sizeof *ops);
+  size_t n = call_initial_md_op(c, &ops[0]);
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n].data.send_message.send_message = bb;
+  return n + 1;
+}
+
 /* send_next starts the next queued message, if none is out. */
 static void send_next(call *c) {
   if (c->sending || !c->q_head) return;
   grpc_op ops[2];
-  memset(ops, 0, sizeof ops);
-  size_t n = call_initial_md_op(c, &ops[0]);
-  ops[n].op = GRPC_OP_SEND_MESSAGE;
-  ops[n].data.send_message.send_message = c->q_head->bb;
-  n++;
+  size_t n = message_ops(c, ops, c->q_head->bb);
   if (grpc_call_start_batch(c->call, ops, n, &c->st[T_SEND], NULL) == GRPC_CALL_OK) {
     c->sending = 1;
     c->pending++;
@@ -465,11 +471,7 @@ int rpc_stream_send_raw(rpc_stream *s, const uint8_t *buf, size_t len) {
   grpc_byte_buffer *bb = rpc_byte_buffer_from(buf, len);
   if (c->own_cq) {   /* a bidirectional stream's thread: send and wait */
     grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    size_t n = call_initial_md_op(c, &ops[0]);
-    ops[n].op = GRPC_OP_SEND_MESSAGE;
-    ops[n].data.send_message.send_message = bb;
-    n++;
+    size_t n = message_ops(c, ops, bb);
     int ok = own_batch(c, ops, n, T_SEND);
     grpc_byte_buffer_destroy(bb);
     return ok ? 0 : -1;
@@ -483,7 +485,8 @@ int rpc_stream_send_raw(rpc_stream *s, const uint8_t *buf, size_t len) {
   m->next = NULL;
   stream_sched *q = &c->w->srv->sched;
   pthread_mutex_lock(&q->mu);
-  int refused = atomic_load(&c->closed) || c->finished || c->q_len >= STREAM_QUEUE_MAX;
+  int full = c->q_len >= STREAM_QUEUE_MAX;
+  int refused = full || atomic_load(&c->closed) || c->finished;
   if (!refused) {
     if (c->q_tail) c->q_tail->next = m;
     else c->q_head = m;
@@ -493,7 +496,7 @@ int rpc_stream_send_raw(rpc_stream *s, const uint8_t *buf, size_t len) {
   }
   pthread_mutex_unlock(&q->mu);
   if (refused) {
-    if (c->q_len >= STREAM_QUEUE_MAX) log_warn("%s: the client reads too slowly; its stream ends", c->ctx.method);
+    if (full) log_warn("%s: the client reads too slowly; its stream ends", c->ctx.method);
     grpc_byte_buffer_destroy(bb);
     free(m);
     return -1;
