@@ -4,16 +4,21 @@
 #   - straight to svc-leaderboard (with a signed identity, as the gateway sends it),
 #   - through HAProxy (Debian's, HTTP/2 on both sides, forwarding the signed identity),
 #   - through nginx (Debian's, grpc_pass with upstream keepalive, the same),
-#   - through the Accolade gateway (JWT, authorization, signed identity; its
-#     registered path), rate limits off, then at their defaults,
+#   - through the Accolade gateway as scripts/run starts it (its frame-level
+#     front, gateway/front.h: JWT, authorization, rate limits, signed
+#     identity), rate limits off, then at their defaults,
+#   - through the gateway on gRPC core both ways (ACCOLADE_GATEWAY_FRONT=0,
+#     as it was before the front),
 # with h2load at two settings (-c 50 -m 10 and -c 4 -m 25), rounds alternating,
 # the median of the rounds printed with its ratio to HAProxy. grpc-status is
 # counted from svc-leaderboard's metrics (h2load sees only HTTP 200s).
+# Then the same call from 1,000 members' tokens at the default limits
+# (accolade-loadgen, since h2load sends one header set).
 #
 #   bench/gateway.sh [requests=60000] [rounds=3]
 #
 # The gateway's default limits (50/s per member) refuse most of one member's
-# calls: that row shows what the limiter costs and refuses, with one token.
+# calls in the h2load rows: that row shows what a refusal costs.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 N=${1:-60000}; ROUNDS=${2:-3}
@@ -29,7 +34,7 @@ TMP=$(mktemp -d /tmp/accolade-gwbench.XXXXXX)
 chmod 755 "$TMP"
 PG_PORT=$(acc_free_port); REDIS_PORT=$(acc_free_port); LB_PORT=$(acc_free_port); LB_MPORT=$(acc_free_port)
 GW_PORT=$(acc_free_port); GW_MPORT=$(acc_free_port); HA_PORT=$(acc_free_port); NG_PORT=$(acc_free_port)
-GW2_PORT=$(acc_free_port)
+GW2_PORT=$(acc_free_port); GW3_PORT=$(acc_free_port); CORE_PORT=$(acc_free_port); CORE_MPORT=$(acc_free_port)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -59,6 +64,10 @@ start_gateway() {
 }
 start_gateway "$GW_PORT" "$GW_MPORT" ACCOLADE_GATEWAY_RATE_MEMBER=0 ACCOLADE_GATEWAY_RATE_ORG=0
 start_gateway "$GW2_PORT" 0
+# The gateway as it was before its frame-level front (gRPC core both ways),
+# limits off: ACCOLADE_GATEWAY_FRONT=0.
+start_gateway "$CORE_PORT" "$CORE_MPORT" ACCOLADE_GATEWAY_FRONT=0 ACCOLADE_GATEWAY_RATE_MEMBER=0 ACCOLADE_GATEWAY_RATE_ORG=0
+start_gateway "$GW3_PORT" 0 ACCOLADE_GATEWAY_FRONT=0
 
 cat > "$TMP/haproxy.cfg" <<EOF
 global
@@ -95,7 +104,7 @@ EOF
 nginx -c "$TMP/nginx.conf" -p "$TMP" 2>"$TMP/nginx.log" &
 PIDS+=($!)
 
-for port in $LB_PORT $GW_PORT $GW2_PORT; do
+for port in $LB_PORT $GW_PORT $GW2_PORT $GW3_PORT $CORE_PORT; do
   for _ in $(seq 1 200); do "$BUILD/bin/accolade" --addr "127.0.0.1:$port" health >/dev/null 2>&1 && break; sleep 0.05; done
 done
 
@@ -152,8 +161,15 @@ one() {
   echo "${rps:-0} $p50 $p99 $((after - before))"
 }
 
+# rb C: raw ZREVRANGE of the same top 10 on the same Redis, C connections (the
+# same number of calls in flight as h2load's clients x streams).
+rb() {
+  redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -n "$N" -c "$1" -q ZREVRANGE "lb:{bench}:members:all:all" 0 9 WITHSCORES \
+    2>/dev/null | tr '\r' '\n' | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "requests") r = $i} END {print r + 0, "-", "-", "-"}'
+}
+
 declare -A RES
-PATHS=(direct haproxy nginx gateway gateway-limits)
+PATHS=(direct haproxy nginx gateway gateway-limits gateway-core redis)
 for setting in "50 10" "4 25"; do
   read -r c m <<<"$setting"
   for r in $(seq 1 "$ROUNDS"); do
@@ -162,6 +178,8 @@ for setting in "50 10" "4 25"; do
     RES[nginx,$c,$r]=$(one "$NG_PORT" "$c" "$m" "${IDH[@]}")
     RES[gateway,$c,$r]=$(one "$GW_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN")
     RES[gateway-limits,$c,$r]=$(one "$GW2_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN")
+    RES[gateway-core,$c,$r]=$(one "$CORE_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN")
+    RES[redis,$c,$r]=$(rb $((c * m)))
   done
 done
 
@@ -183,7 +201,45 @@ for setting in "50 10" "4 25"; do
       nginx) name="nginx 1.22 grpc_pass, keepalive";;
       gateway) name="Accolade gateway, limits off";;
       gateway-limits) name="Accolade gateway, default limits";;
+      gateway-core) name="gateway on gRPC core (FRONT=0), limits off";;
+      redis) name="redis-benchmark ZREVRANGE 0 9, -c $((c * m))";;
     esac
-    printf '%-40s %10.0f %8s %8s %8.2f %12s\n' "$name" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok/$N"
+    [ "$ok" != - ] && ok="$ok/$N"
+    printf '%-40s %10.0f %8s %8s %8.2f %12s\n' "$name" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok"
   done
+  awk -v a="$(median gateway "$c" | awk '{print $1}')" -v b="$(median redis "$c" | awk '{print $1}')" \
+    'BEGIN {printf "GetTop through the gateway (limits off) / raw ZREVRANGE: %.2f\n", b > 0 ? a / b : 0}'
+done
+
+# 1,000 members' tokens (20 in each of 50 orgs) spread over the calls, at the
+# gateway's default limits (50/s a member, 1000/s an org): h2load sends one
+# header set, so accolade-loadgen (bench/loadgen.c: -c 50 threads of blocking
+# gRPC calls, one connection) makes these calls, the same on every path;
+# straight and through HAProxy they carry the 1,000 signed identities.
+lg() {   # lg ADDR [loadgen flags]: prints "req/s p50 p99 ok"
+  local addr=$1; shift
+  "$BUILD/bin/accolade-loadgen" --addr "$addr" --method GetTop -n "$N" -c 50 --user 'm{n%1000}' --org 'o{n%50}' \
+    --jwt-secret bench-secret "$@" | awk -v n="$N" '{print $4, $5, $6, n - $7}'
+}
+TPATHS=(direct haproxy gateway-limits gateway core-limits)
+for r in $(seq 1 "$ROUNDS"); do
+  RES[direct,t,$r]=$(lg "127.0.0.1:$LB_PORT" --sign 1)
+  RES[haproxy,t,$r]=$(lg "127.0.0.1:$HA_PORT" --sign 1)
+  RES[gateway-limits,t,$r]=$(lg "127.0.0.1:$GW2_PORT")
+  RES[gateway,t,$r]=$(lg "127.0.0.1:$GW_PORT")
+  RES[core-limits,t,$r]=$(lg "127.0.0.1:$GW3_PORT")
+done
+ha=$(median haproxy t | awk '{print $1}')
+printf '\nGetTop, %d calls from 1,000 members in 50 orgs, accolade-loadgen -c 50, median of %d rounds\n' "$N" "$ROUNDS"
+printf '%-44s %10s %8s %8s %8s %8s\n' "path" "req/s" "p50 ms" "p99 ms" "x HAProxy" "OK"
+for p in "${TPATHS[@]}"; do
+  read -r rps p50 p99 ok <<<"$(median "$p" t)"
+  case $p in
+    direct) name="straight to svc-leaderboard (signed)";;
+    haproxy) name="HAProxy 2.6 (signed, no auth)";;
+    gateway-limits) name="Accolade gateway, default limits";;
+    gateway) name="Accolade gateway, limits off";;
+    core-limits) name="gateway on gRPC core (FRONT=0), default limits";;
+  esac
+  printf '%-44s %10.0f %8s %8s %8.2f %8s\n' "$name" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok/$N"
 done

@@ -5,10 +5,12 @@
  *     --fields 'badge_id=deal-closer;nominee_ids[]=m{n%500};request_id=load-{n};justification=...' \
  *     --jwt-secret S --org bench --user 'g{n%100}' --role member -n 20000 -c 32
  *
- * Templates in --fields and --user: {n} the call's number (0-based), {n%K}
- * it modulo K, {id} line n of the --ids file. Each of the -c threads makes
- * blocking calls one after another (so -c is the number in flight); tokens
- * are minted once per distinct user. With --rate R, call n starts no sooner
+ * Templates in --fields, --user and --org: {n} the call's number (0-based),
+ * {n%K} it modulo K, {id} line n of the --ids file. Each of the -c threads
+ * makes blocking calls one after another (so -c is the number in flight);
+ * tokens are minted once per distinct user and org. With --sign the calls
+ * carry the identity signed with ACCOLADE_INTERNAL_KEY instead of a token,
+ * as the gateway forwards them (for a service or a proxy without auth). With --rate R, call n starts no sooner
  * than n/R seconds after the first (a steady load below saturation, for
  * latency goals; -c bounds what is in flight). Prints one line:
  *   method calls concurrency req/s p50_ms p99_ms errors [first error]
@@ -26,6 +28,7 @@
 #include "accolade/v1/notify.pb-c.h"
 #include "log.h"
 #include "pbfill.h"
+#include "identity.h"
 #include "rpc_client.h"
 #include "token.h"
 
@@ -51,6 +54,7 @@ static struct {
   char **ids;
   long nids;
   double rate;   /* calls per second; 0: as fast as -c allows */
+  int sign;      /* signed identity instead of a token */
 } g;
 static int64_t g_start_us;
 
@@ -62,7 +66,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Tokens by user, minted once. */
 typedef struct tok {
-  char user[64];
+  char user[64], org[64];
   char bearer[1200];
 } tok;
 static tok **g_toks;   /* each allocated once: callers keep pointers into them */
@@ -97,10 +101,10 @@ static char *expand(arena *a, const char *tpl, long n) {
   return out;
 }
 
-static const char *bearer_for(const char *user) {
+static const char *bearer_for(const char *user, const char *org) {
   pthread_mutex_lock(&g_mu);
   for (int i = 0; i < g_ntoks; i++)
-    if (!strcmp(g_toks[i]->user, user)) {
+    if (!strcmp(g_toks[i]->user, user) && !strcmp(g_toks[i]->org, org)) {
       pthread_mutex_unlock(&g_mu);
       return g_toks[i]->bearer;
     }
@@ -110,9 +114,10 @@ static const char *bearer_for(const char *user) {
   }
   tok *t = g_toks[g_ntoks++] = calloc(1, sizeof *t);
   snprintf(t->user, sizeof t->user, "%s", user);
+  snprintf(t->org, sizeof t->org, "%s", org);
   int64_t now = (int64_t)time(NULL);
   strcpy(t->bearer, "Bearer ");
-  if (token_mint(g.secret, user, g.org, g.role, "", now, now + 3600, t->bearer + 7, sizeof t->bearer - 7) != 0)
+  if (token_mint(g.secret, user, org, g.role, "", now, now + 3600, t->bearer + 7, sizeof t->bearer - 7) != 0)
     t->bearer[7] = '\0';
   pthread_mutex_unlock(&g_mu);
   return t->bearer;
@@ -139,8 +144,11 @@ static void *worker(void *arg) {
       fprintf(stderr, "accolade-loadgen: --fields: %s\n", err);
       exit(64);
     }
-    const char *md[] = {"authorization", bearer_for(expand(&a, g.user, n)), NULL};
-    rpc_call_opts o = {.timeout_ms = 10000, .metadata = md};
+    const char *user = expand(&a, g.user, n), *org = expand(&a, g.org, n);
+    const char *md[] = {"authorization", g.sign ? NULL : bearer_for(user, org), NULL};
+    identity id;
+    rpc_call_opts o = {.timeout_ms = 10000, .metadata = g.sign ? NULL : md};
+    if (g.sign && identity_make(&id, org, user, g.role, "") == 0) o.as = &id;
     void *out;
     rpc_status st;
     int64_t t0 = now_us();
@@ -205,6 +213,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "-c")) g.c = atoi(v);
     else if (!strcmp(k, "--ids")) read_ids(v);
     else if (!strcmp(k, "--rate")) g.rate = atof(v);
+    else if (!strcmp(k, "--sign")) g.sign = atoi(v);
     else {
       fprintf(stderr, "accolade-loadgen: unknown option %s\n", k);
       return 64;
@@ -214,13 +223,15 @@ int main(int argc, char **argv) {
     const char *slash = strrchr(methods[i].path, '/');
     if (!strcmp(method, slash + 1) || !strcmp(method, methods[i].path)) g.m = &methods[i];
   }
-  if (!g.m || !g.secret || g.n <= 0 || g.c <= 0 || g.c > 1024) {
+  if (!g.m || (!g.secret && !g.sign) || g.n <= 0 || g.c <= 0 || g.c > 1024) {
     fprintf(stderr, "usage: accolade-loadgen --method NAME [--addr A] [--fields SPEC] [--jwt-secret S] "
-                    "[--org O] [--user U] [--role R] [-n CALLS] [-c THREADS] [--ids FILE] [--rate PER_SECOND]\n"
+                    "[--org O] [--user U] [--role R] [-n CALLS] [-c THREADS] [--ids FILE] [--rate PER_SECOND] [--sign 1]\n"
                     "methods: GetTop GetRank GetProfile ListInbox CreateNomination ReviewNomination\n");
     return 64;
   }
   log_init("loadgen", "error");
+  const char *key = getenv("ACCOLADE_INTERNAL_KEY");
+  if (key) identity_set_key(key);
   rpc_runtime_init();
   g_lat_us = calloc((size_t)g.n, sizeof *g_lat_us);
   g_code = calloc((size_t)g.n, sizeof *g_code);

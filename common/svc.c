@@ -117,7 +117,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   int rc = 1;
   void *app = NULL;
   rpc_server *srv = NULL;
-  int outbox_running = 0;
+  int outbox_running = 0, front_running = 0;
 
   if (def->schema) {
     env_name(env, sizeof env, def, "PG");
@@ -180,6 +180,11 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       .tls_key = config_str(&cfg, "tls-key", "ACCOLADE_TLS_KEY", NULL),
       .tls_client_ca = config_str(&cfg, "tls-client-ca", "ACCOLADE_TLS_CLIENT_CA", NULL),
   };
+  if (def->front && !(sc.tls_cert && *sc.tls_cert)) {
+    sc.listen = def->front(&cfg, sc.listen, app);
+    if (!sc.listen) goto out;
+    front_running = 1;
+  }
   health_start((int)interval);
   srv = rpc_server_new(&sc, def->methods, def->nmethods);
   if (!srv) goto out;
@@ -208,6 +213,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   health_set_shutting_down();
   rc = 0;
 out:
+  if (front_running) def->front_stop(app, (int)grace);
   if (srv) rpc_server_stop(srv);
   metrics_stop();
   if (outbox_running) outbox_stop();

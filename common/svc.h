@@ -63,6 +63,12 @@ typedef struct svc_def {
   int (*init)(const config *cfg, void **app);
   /* fini runs after the server has stopped. */
   void (*fini)(void *app);
+  /* front, if set and the server takes no TLS, serves the public address
+   * |listen| itself (the gateway's frame-level front) and returns the
+   * address the gRPC server listens on instead, or NULL on failure;
+   * front_stop ends it at a stop, within |grace_ms|, before the server. */
+  const char *(*front)(const config *cfg, const char *listen, void *app);
+  void (*front_stop)(void *app, int grace_ms);
 } svc_def;
 
 int svc_main(int argc, char **argv, const svc_def *def);

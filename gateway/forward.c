@@ -17,37 +17,19 @@
 #include "svc.h"
 #include "tokens.h"
 
-/* route authenticates and authorizes the call and finds its upstream. */
+/* route admits the call (admit.c), takes the rate limits and finds its
+ * upstream. */
 static int route(rpc_ctx *ctx, identity *id, const char **addr, int *stream) {
-  gateway *g = ctx->app;
-  const char *auth = rpc_metadata(ctx, "authorization");
-  if (!auth) return rpc_fail(ctx, RPC_UNAUTHENTICATED, "authorization: missing bearer token");
-  if (strncasecmp(auth, "Bearer ", 7) != 0)
-    return rpc_fail(ctx, RPC_UNAUTHENTICATED, "authorization: expected 'Bearer <token>'");
-  jwt_claims cl;
-  const char *why;
-  int64_t now = (int64_t)time(NULL);
-  if (!tokens_get(auth + 7, now, &cl)) {   /* a token seen before skips its verification */
-    if (jwt_verify(&g->jwt, auth + 7, now, &cl, &why) != 0)
-      return rpc_fail(ctx, RPC_UNAUTHENTICATED, "authorization: %s", why);
-    /* exp is the token's own number: keep the sum from overflowing */
-    tokens_put(auth + 7, &cl, cl.exp > INT64_MAX - g->jwt.leeway_s ? INT64_MAX : cl.exp + g->jwt.leeway_s);
-  }
-  if (identity_make(id, cl.org, cl.sub, cl.role, cl.team) != 0)
-    return rpc_fail(ctx, RPC_UNAUTHENTICATED, "authorization: claims are too long or malformed");
-  ctx->id = *id;   /* for the access log */
-  *addr = authz_test_addr(ctx->method, stream);
-  if (!*addr) {
-    const authz_rule *rule = authz_find(ctx->method);
-    if (!rule) return rpc_fail(ctx, RPC_UNIMPLEMENTED, "unknown method %s", ctx->method);
-    if (rule->roles == AZ_INTERNAL)
-      return rpc_fail(ctx, RPC_PERMISSION_DENIED, "%s is internal to Accolade", ctx->method);
-    if (!(rule->roles & authz_role_bit(cl.role)))
-      return rpc_fail(ctx, RPC_PERMISSION_DENIED, "role %s may not call %s", cl.role, ctx->method);
-    *addr = svc_addr(rule->service);
-    *stream = rule->stream;
-  }
-  return ratelimit_check(ctx, g, id);
+  const authz_rule *rule;
+  char msg[300];
+  int code = gateway_admit(ctx->app, ctx->method, rpc_metadata(ctx, "authorization"), (int64_t)time(NULL), id, &rule,
+                           msg, sizeof msg);
+  if (id->valid) ctx->id = *id;   /* for the access log */
+  if (code != RPC_OK) return rpc_fail(ctx, code, "%s", msg);
+  if (ratelimit_check(ctx, ctx->app, id) != RPC_OK) return ctx->code;
+  *addr = rule ? svc_addr(rule->service) : authz_test_addr(ctx->method, stream);
+  if (rule) *stream = rule->stream;
+  return RPC_OK;
 }
 
 static void copy_back(rpc_ctx *ctx, const rpc_status *st) {
@@ -76,8 +58,8 @@ static void forwarded(rpc_ctx *ctx, int code, const uint8_t *reply, size_t len, 
 
 int gateway_unary_async(rpc_ctx *ctx, const uint8_t *req, size_t len) {
   identity id;
-  const char *addr;
-  int stream;
+  const char *addr = NULL;
+  int stream = 0;
   if (route(ctx, &id, &addr, &stream)) return ctx->code;
   rpc_call_opts o = {.parent = ctx, .as = &id, .timeout_ms = 30000, .request_id = ctx->request_id};
   int rc = rpc_call_raw_async(addr, ctx->method, req, len, &o, ctx, forwarded, NULL);
@@ -93,7 +75,7 @@ typedef struct stream_count {
 static stream_count g_streams[1024];
 static pthread_mutex_t g_streams_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int stream_enter(const identity *id, int max) {
+int gateway_stream_enter(const identity *id, int max) {
   char key[260];
   snprintf(key, sizeof key, "%s/%s", id->org, id->user);
   pthread_mutex_lock(&g_streams_mu);
@@ -115,7 +97,7 @@ static int stream_enter(const identity *id, int max) {
   return ok;
 }
 
-static void stream_leave(const identity *id) {
+void gateway_stream_leave(const identity *id) {
   char key[260];
   snprintf(key, sizeof key, "%s/%s", id->org, id->user);
   pthread_mutex_lock(&g_streams_mu);
@@ -134,7 +116,7 @@ typedef struct fwd_stream {
   identity id;
 } fwd_stream;
 
-static void fwd_stream_end(void *arg) { stream_leave(&((fwd_stream *)arg)->id); }
+static void fwd_stream_end(void *arg) { gateway_stream_leave(&((fwd_stream *)arg)->id); }
 
 /* gateway_stream, a step: authenticate, take a slot of the member's, and
  * relay the upstream's stream (rpc_call_stream_relay). Its messages are
@@ -147,15 +129,15 @@ int gateway_stream(rpc_ctx *ctx, const uint8_t *req, size_t len, rpc_stream *s) 
     return RPC_STREAM_AGAIN;
   }
   fs->started = 1;
-  const char *addr;
-  int stream;
+  const char *addr = NULL;
+  int stream = 0;
   if (route(ctx, &fs->id, &addr, &stream)) return ctx->code;
-  if (!stream_enter(&fs->id, g->max_streams))
+  if (!gateway_stream_enter(&fs->id, g->max_streams))
     return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "streams: at most %d open streams per member", g->max_streams);
   rpc_call_opts o = {.parent = ctx, .as = &fs->id, .request_id = ctx->request_id};
   int rc = rpc_call_stream_relay(addr, ctx->method, req, len, &o, ctx, s, fwd_stream_end, fs);
   if (rc != RPC_OK) {
-    stream_leave(&fs->id);
+    gateway_stream_leave(&fs->id);
     return rpc_fail(ctx, rc, "%s: cannot reach the service", rpc_code_name(rc));
   }
   rpc_stream_sleep(s, -1, NULL, NULL);

@@ -16,6 +16,29 @@
  *                                                 addresses are balanced round-robin
  *   ACCOLADE_GATEWAY_TEST_ROUTE  "<method prefix>=<addr>": tests only, routes a
  *                                test service (any role)
+ *   ACCOLADE_GATEWAY_FRONT       1 (default): the public port is served by the
+ *                                frame-level front (front.h); 0: by gRPC core
+ *                                (as it was; also whenever TLS is set)
+ *   ACCOLADE_GATEWAY_LOOPS       the front's event loops (one per core)
+ *
+ * The public hop, decided from a measured prototype (issue 15). Forwarding
+ * through gRPC core makes two full calls per hop: a server call in, a client
+ * call out, each through core's completion queues, the message copied into
+ * and out of byte buffers, the metadata into core's tables and out again.
+ * perf on the gateway under bench/gateway.sh: libgrpc 49.7% of its samples,
+ * the kernel 23.6%, libc 12.7%, absl's mutexes 6.8%, the gateway's own code
+ * 1.8%: nothing of ours left to remove. HAProxy forwards at the HTTP/2
+ * frame level and did the same hop at 2.6x the gateway's rate. The front
+ * (front.c, libnghttp2) does what the gateway does per call (JWT,
+ * authorization, rate limits, signed identity, request id, deadline, access
+ * line, metrics) on the HEADERS and passes the DATA through; everything
+ * outside the authorization table still reaches the gRPC-core server behind
+ * it. The prototype, first measured in one run of bench/gateway.sh 20000 1
+ * (cached GetTop, limits off, other work on the 2 cores): 30.2k req/s at
+ * h2load -c 50 -m 10 against HAProxy's 22.0k and the gRPC-core gateway's
+ * 16.2k; 31.8k at -c 4 -m 25 against HAProxy's 32.3k and 14.8k. So the
+ * front serves the public port; bench/README.md has the figures of the
+ * gateway as it now runs.
  *
  * Decisions (tested in tests/integration/test_gateway_security.c):
  *   - Authentication comes before routing: an anonymous caller gets
@@ -47,8 +70,28 @@ int gateway_is_stream(void *app, const char *method);
 int gateway_unary_async(rpc_ctx *ctx, const uint8_t *req, size_t len);
 int gateway_stream(rpc_ctx *ctx, const uint8_t *req, size_t len, rpc_stream *s);
 
+/* gateway_admit checks the bearer token |auth| (the header's value, NULL if
+ * none), fills |id| from it, finds |method|'s rule (NULL for the test route)
+ * and checks the role (admit.c); the rate limits are the caller's next step.
+ * Returns RPC_OK, or the code with the reason in |msg|. */
+struct authz_rule;
+int gateway_admit(const gateway *g, const char *method, const char *auth, int64_t now, identity *id,
+                  const struct authz_rule **rule, char *msg, size_t cap);
+
+/* Open streams per member (forward.c): gateway_stream_enter takes one of
+ * |id|'s at most |max| slots (0: none left), gateway_stream_leave gives it back. */
+int gateway_stream_enter(const identity *id, int max);
+void gateway_stream_leave(const identity *id);
+
 /* ratelimit_check spends a token of the member's and of the org's bucket
  * (ratelimit.c): RPC_OK, or RESOURCE_EXHAUSTED naming the limit. */
 int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id);
+/* ratelimit_take is the same without a call: NULL when allowed, else the
+ * reason (a static string). It may wait for Redis (one round trip a lease). */
+const char *ratelimit_take(const gateway *g, const identity *id);
+/* ratelimit_take_local spends a token of the leases this process holds,
+ * never waiting: 1 when it could (or the limits are off), 0 when a lease
+ * must be fetched first (ratelimit_take, on a thread that may wait). */
+int ratelimit_take_local(const gateway *g, const identity *id);
 
 #endif

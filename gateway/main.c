@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "authz.h"
+#include "front.h"
 #include "gateway.h"
 #include "log.h"
 #include "metrics.h"
@@ -85,6 +87,33 @@ static void fini(void *app) {
   jwt_config_free(&g_gw.jwt);
 }
 
+/* front takes the public port for the frame-level front (front.h) unless
+ * ACCOLADE_GATEWAY_FRONT=0 or the upstreams take TLS (the front speaks
+ * plaintext HTTP/2 to them; with TLS the gateway serves through gRPC core
+ * as before). ACCOLADE_GATEWAY_LOOPS: its event loops, one per core. */
+static const char *front(const config *cfg, const char *listen, void *app) {
+  int on;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN), loops, idle;
+  char err[256];
+  if (config_bool(cfg, "front", "ACCOLADE_GATEWAY_FRONT", 1, &on, err, sizeof err) ||
+      config_int(cfg, "loops", "ACCOLADE_GATEWAY_LOOPS", cores > 0 ? cores : 1, 1, 256, &loops, err, sizeof err) ||
+      config_int(cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &idle, err, sizeof err)) {
+    log_error("%s", err);
+    return NULL;
+  }
+  if (!on) return listen;
+  if (config_str(cfg, "upstream-tls-ca", "ACCOLADE_UPSTREAM_TLS_CA", NULL)) {
+    log_info("upstream TLS: the public port is served through gRPC core, not the frame-level front");
+    return listen;
+  }
+  return front_start(app, listen, (int)loops, (int)idle) == 0 ? front_inner_address() : NULL;
+}
+
+static void front_end(void *app, int grace_ms) {
+  (void)app;
+  front_stop(grace_ms);
+}
+
 /* raw_unary forwards a unary call outside the table (the test route, or an
  * unknown method, refused before any upstream) without holding a worker. */
 static int raw_unary(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len) {
@@ -127,6 +156,8 @@ int main(int argc, char **argv) {
       .threads_per_core = 16,
       .init = init,
       .fini = fini,
+      .front = front,
+      .front_stop = front_end,
   };
   def.methods = methods;
   def.nmethods = n;

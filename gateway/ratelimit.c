@@ -110,11 +110,24 @@ static void add(const char *key, long tokens, int64_t now) {
   pthread_mutex_unlock(&g_mu);
 }
 
-int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id) {
-  if (g->member_rate <= 0 && g->org_rate <= 0) return RPC_OK;   /* limits off */
+/* The lease keys of |id|'s member and org buckets. */
+static void lease_keys(const identity *id, char mkey[300], char okey[300]) {
+  snprintf(mkey, 300, "m:%s/%s", id->org, id->user);
+  snprintf(okey, 300, "o:%s", id->org);
+}
+
+int ratelimit_take_local(const gateway *g, const identity *id) {
+  if (g->member_rate <= 0 && g->org_rate <= 0) return 1;   /* limits off */
+  char mkey[300], okey[300];
+  int need_m, need_o;
+  lease_keys(id, mkey, okey);
+  return take(mkey, okey, rpc_now_ms(), &need_m, &need_o);
+}
+
+const char *ratelimit_take(const gateway *g, const identity *id) {
+  if (g->member_rate <= 0 && g->org_rate <= 0) return NULL;   /* limits off */
   char mkey[300], okey[300], mk[300], ok[200], a[6][32];
-  snprintf(mkey, sizeof mkey, "m:%s/%s", id->org, id->user);
-  snprintf(okey, sizeof okey, "o:%s", id->org);
+  lease_keys(id, mkey, okey);
   snprintf(mk, sizeof mk, "rl:{%s}:member:%s", id->org, id->user);
   snprintf(ok, sizeof ok, "rl:{%s}:org", id->org);
   snprintf(a[0], sizeof a[0], "%g", g->member_rate);
@@ -125,7 +138,7 @@ int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id) {
   for (int attempt = 0; attempt < 4; attempt++) {
     int64_t now = rpc_now_ms();
     int need_m, need_o;
-    if (take(mkey, okey, now, &need_m, &need_o)) return RPC_OK;
+    if (take(mkey, okey, now, &need_m, &need_o)) return NULL;
     snprintf(a[4], sizeof a[4], "%ld", need_m ? lease_size(g->member_rate, g->member_burst) : 0L);
     snprintf(a[5], sizeof a[5], "%ld", need_o ? lease_size(g->org_rate, g->org_burst) : 0L);
     const char *argv[] = {mk, ok, a[0], a[1], a[2], a[3], a[4], a[5]};
@@ -134,18 +147,22 @@ int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id) {
     if (!r || (r->type != REDIS_REPLY_INTEGER && (r->type != REDIS_REPLY_ARRAY || r->elements != 2))) {
       /* Fail open: an unreachable rate limiter must not take the API down. */
       if (r) freeReplyObject(r);
-      return RPC_OK;
+      return NULL;
     }
     if (r->type == REDIS_REPLY_INTEGER) {
       long long v = r->integer;
       freeReplyObject(r);
-      if (v == -1)
-        return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this member, slow down");
-      return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "rate limit: too many requests for this org, slow down");
+      return v == -1 ? "rate limit: too many requests for this member, slow down"
+                     : "rate limit: too many requests for this org, slow down";
     }
     if (need_m) add(mkey, (long)r->element[0]->integer, now);
     if (need_o) add(okey, (long)r->element[1]->integer, now);
     freeReplyObject(r);
   }
-  return RPC_OK;   /* still contended after four leases: let this one through */
+  return NULL;   /* still contended after four leases: let this one through */
+}
+
+int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id) {
+  const char *why = ratelimit_take(g, id);
+  return why ? rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "%s", why) : RPC_OK;
 }

@@ -1,0 +1,1014 @@
+/* front.c - the gateway's public hop at the HTTP/2 frame level.
+ *
+ * Per call it does what the gateway's gRPC-core path (forward.c) does, through
+ * the same admit.c: the bearer token verified (or found in the cache of
+ * verified tokens), the method found in the authorization table and the role
+ * checked, the rate limits taken; then the caller's identity signed onto the
+ * upstream call (MACs memoized per second), a request id passed on or made,
+ * the deadline (grpc-timeout) passed on, one access line and the per-method
+ * metrics. What it does not do is parse a gRPC message or make a second gRPC
+ * call: it reads the HEADERS, rewrites them, and passes the DATA frames'
+ * bytes through as they come, both ways, the upstream's headers and trailers
+ * copied back; one HTTP/2 stream in, one out (as HAProxy and Envoy forward).
+ * A path that is not in the table (health, reflection, the test route, an
+ * unknown method) goes through untouched to the gateway's own gRPC server
+ * on an internal socket, which answers it as before.
+ *
+ * Shape: one event loop per core (epoll), each with its own listening socket
+ * (SO_REUSEPORT: the kernel spreads connections), its own HTTP/2 connections
+ * to each service address, and libnghttp2 sessions on both sides. Output is
+ * gathered per connection and written once per loop turn.
+ *
+ * Limits: streams per connection 4096 (as the runtime); open streams per
+ * member as the gateway's (gateway_stream_enter); a stream's bytes wait here
+ * at most up to the HTTP/2 windows (1 MiB a stream, 16 MiB a connection):
+ * windows are given back only as the other side takes the bytes. A call
+ * whose rate-limit lease must come from Redis waits for it on a limiter
+ * thread, not on the loop (the loop is told by an eventfd).
+ */
+#include "front.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "authz.h"
+#include "identity.h"
+#include "log.h"
+#include "metrics.h"
+#include "svc.h"
+
+#define NSERVICES 4
+#define INNER NSERVICES   /* the gateway's own gRPC server */
+#define MAX_ADDRS 16      /* addresses per service */
+#define RESOLVE_MS 30000  /* names are resolved again this often */
+#define LIMITERS 4        /* threads waiting on Redis for rate-limit leases */
+static const char *const k_services[NSERVICES] = {"award", "nomination", "leaderboard", "notify"};
+
+/* ---- byte buffers ---------------------------------------------------- */
+
+typedef struct buf {
+  uint8_t *p;
+  size_t off, len, cap;
+} buf;
+
+static void buf_put(buf *b, const uint8_t *d, size_t n) {
+  if (!n) return;
+  if (b->off == b->len) b->off = b->len = 0;
+  if (b->len + n > b->cap && b->off) {   /* slide what is left to the front first */
+    memmove(b->p, b->p + b->off, b->len - b->off);
+    b->len -= b->off;
+    b->off = 0;
+  }
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 512;
+    while (cap < b->len + n) cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) abort();
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, d, n);
+  b->len += n;
+}
+
+static size_t buf_take(buf *b, uint8_t *out, size_t max) {
+  size_t n = b->len - b->off < max ? b->len - b->off : max;
+  if (!n) return 0;
+  memcpy(out, b->p + b->off, n);
+  b->off += n;
+  return n;
+}
+
+/* ---- header lists ---------------------------------------------------- */
+
+#define MAX_HDRS 32
+typedef struct hdrs {
+  nghttp2_nv nv[MAX_HDRS];
+  int n;
+  buf store;   /* names and values; nv points into it once sealed */
+  size_t at[MAX_HDRS][2];
+} hdrs;
+
+static void hdrs_add(hdrs *h, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen) {
+  if (h->n == MAX_HDRS) return;
+  h->at[h->n][0] = h->store.len;
+  buf_put(&h->store, name, nlen);
+  h->at[h->n][1] = h->store.len;
+  buf_put(&h->store, value, vlen);
+  h->nv[h->n] = (nghttp2_nv){NULL, NULL, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
+  h->n++;
+}
+
+static void hdrs_clear(hdrs *h) {
+  h->n = 0;
+  h->store.off = h->store.len = 0;
+}
+
+/* hdrs_seal points the list at its store (which no longer moves). */
+static nghttp2_nv *hdrs_seal(hdrs *h) {
+  for (int i = 0; i < h->n; i++) {
+    h->nv[i].name = h->store.p + h->at[i][0];
+    h->nv[i].value = h->store.p + h->at[i][1];
+  }
+  return h->nv;
+}
+
+/* ---- connections and proxied streams --------------------------------- */
+
+typedef struct loop loop;
+typedef struct pstream pstream;
+
+typedef struct conn {
+  int fd;
+  int upstream;        /* 1: our client session to a service */
+  nghttp2_session *s;
+  loop *lp;
+  buf out;             /* bytes nghttp2 gave us that the socket did not take */
+  int dirty, want_out, dead, goaway;
+  int64_t last_ms;     /* the last bytes read */
+  struct conn *next_dirty, *next_all;
+  pstream *streams;    /* the proxied streams on this connection */
+  char peer[64];
+} conn;
+
+struct pstream {
+  conn *down, *up;
+  int32_t down_id, up_id;
+  pstream *dnext, *dprev, *unext, *uprev;
+  int refs;
+  char path[192], timeout[32], reqid[80], enc[32], accept_enc[64];
+  char *auth;
+  hdrs qh;               /* the caller's headers, for a path passed through whole */
+  buf req, resp;
+  int req_eof, resp_eof, responded, code, logged, counted, slot;
+  const authz_rule *rule;   /* while it waits for the rate limiter */
+  const char *limited;      /* the limiter's answer: NULL allowed */
+  pstream *next_job;
+  loop *lp;                 /* the caller's loop (ps->down is the loop's to change) */
+  hdrs rh, tr;
+  char message[160];
+  identity id;
+  int64_t start_us;
+};
+
+/* The addresses of one upstream, each with this loop's connection to it. */
+typedef struct upset {
+  struct sockaddr_storage addr[MAX_ADDRS];
+  socklen_t alen[MAX_ADDRS];
+  conn *c[MAX_ADDRS];
+  int n, next;
+  int64_t resolved_ms;
+} upset;
+
+struct loop {
+  int ep, lfd;
+  upset ups[NSERVICES + 1];
+  conn *dirty, *all;
+  pthread_t th;
+  int efd;               /* the limiter's "answers ready" (eventfd) */
+  pthread_mutex_t mu;
+  pstream *answered;     /* streams the limiter answered, under mu */
+};
+
+static struct {
+  gateway *gw;
+  char inner[108];   /* the gateway's gRPC server: an abstract unix socket's name */
+  loop *loops;
+  int nloops;
+  volatile int stopping, stop;
+  int idle_ms;       /* a caller's connection without calls is closed after this */
+  nghttp2_session_callbacks *down_cbs, *up_cbs;
+  nghttp2_option *opt;
+  /* The limiter: threads that fetch rate-limit leases from Redis for the
+   * loops, which never wait on Redis themselves. */
+  pthread_mutex_t jmu;
+  pthread_cond_t jcv;
+  pstream *jobs;
+  pthread_t limiters[LIMITERS];
+} g = {.jmu = PTHREAD_MUTEX_INITIALIZER, .jcv = PTHREAD_COND_INITIALIZER};
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void mark(conn *c) {
+  if (c && !c->dirty && !c->dead) {
+    c->dirty = 1;
+    c->next_dirty = c->lp->dirty;
+    c->lp->dirty = c;
+  }
+}
+
+static void link_down(pstream *ps) {
+  ps->dnext = ps->down->streams;
+  if (ps->dnext) ps->dnext->dprev = ps;
+  ps->down->streams = ps;
+}
+static void unlink_down(pstream *ps) {
+  if (ps->dprev) ps->dprev->dnext = ps->dnext;
+  else if (ps->down) ps->down->streams = ps->dnext;
+  if (ps->dnext) ps->dnext->dprev = ps->dprev;
+  ps->dnext = ps->dprev = NULL;
+}
+/* An upstream connection lists its streams through unext/uprev. */
+static void link_up(pstream *ps) {
+  ps->unext = ps->up->streams;
+  if (ps->unext) ps->unext->uprev = ps;
+  ps->up->streams = ps;
+}
+static void unlink_up(pstream *ps) {
+  if (ps->uprev) ps->uprev->unext = ps->unext;
+  else if (ps->up) ps->up->streams = ps->unext;
+  if (ps->unext) ps->unext->uprev = ps->uprev;
+  ps->unext = ps->uprev = NULL;
+}
+
+static void unref(pstream *ps) {
+  if (--ps->refs > 0) return;
+  if (ps->slot) gateway_stream_leave(&ps->id);
+  free(ps->auth);
+  free(ps->req.p);
+  free(ps->resp.p);
+  free(ps->qh.store.p);
+  free(ps->rh.store.p);
+  free(ps->tr.store.p);
+  free(ps);
+}
+
+/* ---- answering the caller -------------------------------------------- */
+
+/* The upstream's bytes for the caller; the upstream's window is given back
+ * as they leave. */
+static ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud) {
+  (void)ud;
+  pstream *ps = src->ptr;
+  size_t n = buf_take(&ps->resp, out, len);
+  if (n && ps->up) {
+    nghttp2_session_consume(ps->up->s, ps->up_id, n);
+    mark(ps->up);
+  }
+  if (ps->resp.off == ps->resp.len) {
+    if (!ps->resp_eof) return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (ps->tr.n) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      nghttp2_submit_trailer(s, sid, hdrs_seal(&ps->tr), (size_t)ps->tr.n);
+    }
+  }
+  return (ssize_t)n;
+}
+
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+
+/* refuse answers the call now with |code| and |msg| (trailers only). */
+static void refuse(pstream *ps, int code, const char *msg) {
+  snprintf(ps->message, sizeof ps->message, "%s", msg);
+  ps->code = code;
+  ps->responded = 1;
+  char status[8], enc[3 * sizeof ps->message];
+  snprintf(status, sizeof status, "%d", code);
+  size_t j = 0;   /* grpc-message is percent-encoded */
+  for (const char *p = ps->message; *p && j + 4 < sizeof enc; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch >= 0x20 && ch < 0x7f && ch != '%') enc[j++] = (char)ch;
+    else j += (size_t)snprintf(enc + j, 4, "%%%02X", ch);
+  }
+  enc[j] = '\0';
+  nghttp2_nv nv[] = {NV(":status", "200"), NV("content-type", "application/grpc"), NV("grpc-status", status),
+                     NV("grpc-message", enc)};
+  if (ps->down) {
+    nghttp2_submit_response(ps->down->s, ps->down_id, nv, 4, NULL);
+    mark(ps->down);
+  }
+}
+
+/* ---- upstream connections -------------------------------------------- */
+
+static conn *conn_new(loop *lp, int fd, int up);
+
+/* resolve fills |u| with the addresses of |target| ("host:port", several
+ * comma-separated, "ipv4:" or "dns:///" in front, every record of a name),
+ * keeping the connections of addresses still there. */
+static void resolve(loop *lp, upset *u, const char *target) {
+  upset fresh = {0};
+  char list[512];
+  snprintf(list, sizeof list, "%s", target);
+  char *t = list;
+  if (!strncmp(t, "ipv4:", 5)) t += 5;
+  if (!strncmp(t, "dns:///", 7)) t += 7;
+  for (char *save = NULL, *hp = strtok_r(t, ",", &save); hp && fresh.n < MAX_ADDRS; hp = strtok_r(NULL, ",", &save)) {
+    char *colon = strrchr(hp, ':');
+    if (!colon) continue;
+    *colon = '\0';
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(hp, colon + 1, &hints, &ai) != 0) continue;
+    for (struct addrinfo *a = ai; a && fresh.n < MAX_ADDRS; a = a->ai_next) {
+      memcpy(&fresh.addr[fresh.n], a->ai_addr, a->ai_addrlen);
+      fresh.alen[fresh.n++] = a->ai_addrlen;
+    }
+    freeaddrinfo(ai);
+  }
+  for (int i = 0; i < fresh.n; i++)
+    for (int j = 0; j < u->n; j++)
+      if (u->c[j] && u->alen[j] == fresh.alen[i] && !memcmp(&u->addr[j], &fresh.addr[i], fresh.alen[i])) {
+        fresh.c[i] = u->c[j];
+        u->c[j] = NULL;
+      }
+  /* Connections to addresses gone: no new streams; they end with their last. */
+  for (int j = 0; j < u->n; j++)
+    if (u->c[j] && !u->c[j]->dead) {
+      nghttp2_session_terminate_session(u->c[j]->s, NGHTTP2_NO_ERROR);
+      mark(u->c[j]);
+    }
+  (void)lp;
+  fresh.resolved_ms = now_us() / 1000;
+  fresh.next = u->next;
+  *u = fresh;
+}
+
+/* upstream: this loop's connection for the next call to |service|, round
+ * robin over its addresses; a connection is made (non-blocking) when needed. */
+static conn *upstream(loop *lp, int service) {
+  upset *u = &lp->ups[service];
+  if (service != INNER && (u->n == 0 || now_us() / 1000 - u->resolved_ms > RESOLVE_MS))
+    resolve(lp, u, svc_addr(k_services[service]));
+  if (service == INNER && u->n == 0) {
+    struct sockaddr_un *sa = (struct sockaddr_un *)&u->addr[0];
+    sa->sun_family = AF_UNIX;
+    size_t len = strlen(g.inner);   /* abstract: a NUL, then the name */
+    memcpy(sa->sun_path + 1, g.inner, len);
+    u->alen[0] = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+    u->n = 1;
+  }
+  for (int tries = 0; tries < u->n; tries++) {
+    int i = u->next++ % u->n;
+    if (u->c[i] && !u->c[i]->dead && !u->c[i]->goaway) return u->c[i];
+    int fd = socket(u->addr[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) continue;
+    if (connect(fd, (struct sockaddr *)&u->addr[i], u->alen[i]) != 0 && errno != EINPROGRESS) {
+      close(fd);
+      continue;
+    }
+    u->c[i] = conn_new(lp, fd, 1);
+    return u->c[i];
+  }
+  if (service != INNER) u->resolved_ms = 0;   /* nothing answers: resolve again next time */
+  return NULL;
+}
+
+/* ---- forwarding ------------------------------------------------------ */
+
+/* The caller's bytes for the upstream; the caller's window is given back as
+ * they leave. */
+static ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+                        nghttp2_data_source *src, void *ud) {
+  (void)s;
+  (void)sid;
+  (void)ud;
+  pstream *ps = src->ptr;
+  size_t n = buf_take(&ps->req, out, len);
+  if (n && ps->down) {
+    nghttp2_session_consume(ps->down->s, ps->down_id, n);
+    mark(ps->down);
+  }
+  if (ps->req.off == ps->req.len) {
+    if (ps->req_eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (!n) return NGHTTP2_ERR_DEFERRED;
+  }
+  return (ssize_t)n;
+}
+
+static int submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n) {
+  nghttp2_data_provider prd = {.source.ptr = ps, .read_callback = req_read};
+  int32_t id = nghttp2_submit_request(up->s, NULL, nv, n, &prd, ps);
+  if (id < 0) return -1;
+  ps->up = up;
+  ps->up_id = id;
+  ps->refs++;
+  link_up(ps);
+  mark(up);
+  return 0;
+}
+
+/* pass_through sends a path outside the table to the gateway's own server
+ * with the caller's headers as they came. */
+static void pass_through(pstream *ps) {
+  conn *up = upstream(ps->down->lp, INNER);
+  if (!up || submit(ps, up, hdrs_seal(&ps->qh), (size_t)ps->qh.n) != 0)
+    refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the gateway is starting or stopping");
+  ps->counted = 1;   /* the inner server counts and logs it */
+}
+
+static void send_upstream(pstream *ps);
+
+/* limiter: takes a waiting stream's rate limits (the Redis round trip of a
+ * lease) and hands it back to its loop. */
+static void *limiter(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&g.jmu);
+  for (;;) {
+    while (!g.jobs && !g.stop) pthread_cond_wait(&g.jcv, &g.jmu);
+    if (!g.jobs) break;
+    pstream *ps = g.jobs;
+    g.jobs = ps->next_job;
+    pthread_mutex_unlock(&g.jmu);
+    ps->limited = ratelimit_take(g.gw, &ps->id);
+    loop *lp = ps->lp;
+    pthread_mutex_lock(&lp->mu);
+    ps->next_job = lp->answered;
+    lp->answered = ps;
+    pthread_mutex_unlock(&lp->mu);
+    uint64_t one = 1;
+    ssize_t w = write(lp->efd, &one, sizeof one);
+    (void)w;
+    pthread_mutex_lock(&g.jmu);
+  }
+  pthread_mutex_unlock(&g.jmu);
+  return NULL;
+}
+
+/* answers: the streams the limiter let through go on, the others are refused. */
+static void answers(loop *lp) {
+  uint64_t n;
+  ssize_t r = read(lp->efd, &n, sizeof n);
+  (void)r;
+  pthread_mutex_lock(&lp->mu);
+  pstream *ps = lp->answered;
+  lp->answered = NULL;
+  pthread_mutex_unlock(&lp->mu);
+  while (ps) {
+    pstream *next = ps->next_job;
+    if (!ps->down) {}   /* the caller left meanwhile */
+    else if (ps->limited) refuse(ps, RPC_RESOURCE_EXHAUSTED, ps->limited);
+    else send_upstream(ps);
+    unref(ps);   /* the limiter's reference */
+    ps = next;
+  }
+}
+
+static void forward(pstream *ps) {
+  if (!authz_find(ps->path) || authz_test_addr(ps->path, &(int){0})) return pass_through(ps);
+  char msg[300];
+  int code = gateway_admit(g.gw, ps->path, ps->auth, (int64_t)time(NULL), &ps->id, &ps->rule, msg, sizeof msg);
+  if (code != RPC_OK) return refuse(ps, code, msg);
+  if (ratelimit_take_local(g.gw, &ps->id)) return send_upstream(ps);
+  /* A lease to fetch: the limiter waits on Redis, not the loop. The stream
+   * keeps what the caller sends meanwhile. */
+  ps->refs++;
+  pthread_mutex_lock(&g.jmu);
+  ps->next_job = g.jobs;
+  g.jobs = ps;
+  pthread_cond_signal(&g.jcv);
+  pthread_mutex_unlock(&g.jmu);
+}
+
+static void send_upstream(pstream *ps) {
+  const authz_rule *rule = ps->rule;
+  char msg[160];
+  if (rule->stream) {
+    if (!gateway_stream_enter(&ps->id, g.gw->max_streams)) {
+      snprintf(msg, sizeof msg, "streams: at most %d open streams per member", g.gw->max_streams);
+      return refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
+    }
+    ps->slot = 1;
+  }
+  int svc = 0;
+  while (svc < NSERVICES && strcmp(k_services[svc], rule->service)) svc++;
+  conn *up = svc < NSERVICES ? upstream(ps->down->lp, svc) : NULL;
+  if (!up) return refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
+
+  char ts[24], sig[65];
+  long long t = (long long)time(NULL);
+  snprintf(ts, sizeof ts, "%lld", t);
+  identity_sign(&ps->id, t, sig);
+  if (!ps->reqid[0]) {   /* as the runtime does: a fresh id when the caller sent none */
+    static _Thread_local uint64_t x;
+    if (!x) x = (uint64_t)now_us() * 0x9E3779B97F4A7C15ull | 1;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;   /* xorshift: unique enough for a log id */
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) ps->reqid[i] = hex[(x >> (i * 4)) & 15];
+    ps->reqid[16] = '\0';
+  }
+  /* A unary call without a deadline gets the gateway's 30 s, as forward.c. */
+  if (!ps->timeout[0] && !rule->stream) snprintf(ps->timeout, sizeof ps->timeout, "30S");
+  nghttp2_nv nv[16] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":authority", k_services[svc]),
+                       NV(":path", ps->path), NV("content-type", "application/grpc"), NV("te", "trailers"),
+                       NV("x-accolade-org", ps->id.org), NV("x-accolade-user", ps->id.user),
+                       NV("x-accolade-role", identity_role_name(ps->id.role)), NV("x-accolade-team", ps->id.team),
+                       NV("x-accolade-ts", ts), NV("x-accolade-sig", sig), NV("x-request-id", ps->reqid)};
+  size_t n = 13;
+  if (ps->timeout[0]) nv[n++] = (nghttp2_nv)NV("grpc-timeout", ps->timeout);
+  if (ps->enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-encoding", ps->enc);
+  if (ps->accept_enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-accept-encoding", ps->accept_enc);
+  if (submit(ps, up, nv, n) != 0) refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
+}
+
+/* ---- the caller's side (server sessions) ----------------------------- */
+
+static int down_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  conn *c = ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  pstream *ps = calloc(1, sizeof *ps);
+  if (!ps) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  ps->down = c;
+  ps->lp = c->lp;
+  ps->down_id = f->hd.stream_id;
+  ps->refs = 1;
+  ps->start_us = now_us();
+  link_down(ps);
+  nghttp2_session_set_stream_user_data(s, f->hd.stream_id, ps);
+  return 0;
+}
+
+static void copy_value(char *dst, size_t cap, const uint8_t *v, size_t vlen) {
+  if (vlen >= cap) vlen = cap - 1;
+  memcpy(dst, v, vlen);
+  dst[vlen] = '\0';
+}
+
+static int down_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                       const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
+  (void)flags;
+  (void)ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  pstream *ps = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (!ps) return 0;
+  hdrs_add(&ps->qh, name, nlen, value, vlen);
+#define IS(lit) (nlen == sizeof(lit) - 1 && !memcmp(name, lit, nlen))
+  if (IS(":path")) copy_value(ps->path, sizeof ps->path, value, vlen);
+  else if (IS("authorization") && !ps->auth) ps->auth = strndup((const char *)value, vlen);
+  else if (IS("grpc-timeout")) copy_value(ps->timeout, sizeof ps->timeout, value, vlen);
+  else if (IS("x-request-id")) copy_value(ps->reqid, sizeof ps->reqid, value, vlen);
+  else if (IS("grpc-encoding")) copy_value(ps->enc, sizeof ps->enc, value, vlen);
+  else if (IS("grpc-accept-encoding")) copy_value(ps->accept_enc, sizeof ps->accept_enc, value, vlen);
+#undef IS
+  return 0;
+}
+
+static int down_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  (void)ud;
+  pstream *ps = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (!ps) return 0;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    if (ps->auth && strlen(ps->auth) > JWT_MAX_TOKEN + 7) {
+      ps->id.valid = 0;
+      refuse(ps, RPC_UNAUTHENTICATED, "authorization: token too large");
+    } else {
+      forward(ps);
+    }
+  }
+  if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    ps->req_eof = 1;
+    if (ps->up) {
+      nghttp2_session_resume_data(ps->up->s, ps->up_id);
+      mark(ps->up);
+    }
+  }
+  return 0;
+}
+
+static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *ud) {
+  (void)flags;
+  (void)ud;
+  pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
+  if (!ps || (ps->responded && !ps->up)) {   /* refused: its bytes go nowhere, the window comes back */
+    nghttp2_session_consume(s, sid, len);
+    return 0;
+  }
+  buf_put(&ps->req, data, len);   /* kept while the limiter answers */
+  if (ps->up) {
+    nghttp2_session_resume_data(ps->up->s, ps->up_id);
+    mark(ps->up);
+  }
+  return 0;
+}
+
+static void finish_log(pstream *ps) {
+  if (ps->logged || ps->counted) return;
+  ps->logged = 1;
+  int64_t us = now_us() - ps->start_us;
+  metrics_observe_rpc(ps->path, ps->code, us);
+  log_access(ps->path, ps->code, ps->code ? ps->message : NULL, us, ps->down ? ps->down->peer : NULL, ps->reqid,
+             ps->id.valid ? ps->id.org : NULL, ps->id.valid ? ps->id.user : NULL);
+}
+
+/* The caller's stream ended: logged; an upstream call still going is
+ * cancelled. */
+static void down_gone(pstream *ps, uint32_t error) {
+  if (error && !ps->resp_eof && ps->code == 0) {
+    ps->code = RPC_CANCELLED;
+    snprintf(ps->message, sizeof ps->message, "cancelled by the caller");
+  }
+  finish_log(ps);
+  unlink_down(ps);
+  ps->down = NULL;
+  if (ps->up && !ps->resp_eof) {
+    nghttp2_submit_rst_stream(ps->up->s, NGHTTP2_FLAG_NONE, ps->up_id, NGHTTP2_CANCEL);
+    mark(ps->up);
+  }
+  unref(ps);
+}
+
+static int down_close(nghttp2_session *s, int32_t sid, uint32_t error, void *ud) {
+  (void)ud;
+  pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
+  if (ps) down_gone(ps, error);
+  return 0;
+}
+
+/* ---- the services' side (client sessions) ---------------------------- */
+
+static int up_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
+  (void)flags;
+  (void)ud;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  pstream *ps = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (!ps) return 0;
+  if (nlen == 11 && !memcmp(name, "grpc-status", 11)) ps->code = atoi((const char *)value);
+  if (nlen == 12 && !memcmp(name, "grpc-message", 12)) copy_value(ps->message, sizeof ps->message, value, vlen);
+  hdrs_add(f->headers.cat == NGHTTP2_HCAT_HEADERS ? &ps->tr : &ps->rh, name, nlen, value, vlen);
+  return 0;
+}
+
+static int up_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  conn *c = ud;
+  if (f->hd.type == NGHTTP2_GOAWAY) c->goaway = 1;   /* no new streams on it */
+  pstream *ps = f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id) : NULL;
+  if (!ps) return 0;
+  int end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+    if (end) ps->resp_eof = 1;
+    if (ps->down && !ps->responded) {
+      ps->responded = 1;
+      nghttp2_data_provider prd = {.source.ptr = ps, .read_callback = resp_read};
+      /* Trailers-only (an error, or an empty stream): its headers end it. */
+      nghttp2_submit_response(ps->down->s, ps->down_id, hdrs_seal(&ps->rh), (size_t)ps->rh.n, end ? NULL : &prd);
+      mark(ps->down);
+    }
+  } else if (end) {   /* trailers, or the last DATA */
+    ps->resp_eof = 1;
+    if (ps->down) {
+      nghttp2_session_resume_data(ps->down->s, ps->down_id);
+      mark(ps->down);
+    }
+  }
+  return 0;
+}
+
+static int up_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *ud) {
+  (void)flags;
+  (void)ud;
+  pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
+  if (!ps || !ps->down) {
+    nghttp2_session_consume(s, sid, len);
+    return 0;
+  }
+  buf_put(&ps->resp, data, len);
+  nghttp2_session_resume_data(ps->down->s, ps->down_id);
+  mark(ps->down);
+  return 0;
+}
+
+/* The upstream's stream ended: if the caller has not had the whole answer,
+ * it gets UNAVAILABLE (in trailers if the headers went). */
+static void up_gone(pstream *ps) {
+  unlink_up(ps);
+  ps->up = NULL;
+  if (ps->down && !ps->resp_eof) {
+    if (!ps->responded) {
+      refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the service ended the call");
+    } else {
+      ps->code = RPC_UNAVAILABLE;
+      snprintf(ps->message, sizeof ps->message, "UNAVAILABLE: the service ended the call");
+      hdrs_clear(&ps->tr);
+      hdrs_add(&ps->tr, (const uint8_t *)"grpc-status", 11, (const uint8_t *)"14", 2);
+      hdrs_add(&ps->tr, (const uint8_t *)"grpc-message", 12, (const uint8_t *)ps->message, strlen(ps->message));
+      ps->resp_eof = 1;
+      nghttp2_session_resume_data(ps->down->s, ps->down_id);
+      mark(ps->down);
+    }
+  }
+  unref(ps);
+}
+
+static int up_close(nghttp2_session *s, int32_t sid, uint32_t error, void *ud) {
+  (void)error;
+  (void)ud;
+  pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
+  if (ps) up_gone(ps);
+  return 0;
+}
+
+/* ---- sockets --------------------------------------------------------- */
+
+static void conn_close(conn *c) {
+  if (c->dead) return;
+  c->dead = 1;
+  epoll_ctl(c->lp->ep, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  /* nghttp2_session_del calls no stream-close callback: end ours here. */
+  while (c->streams) {
+    if (c->upstream) up_gone(c->streams);
+    else down_gone(c->streams, NGHTTP2_CANCEL);
+  }
+  nghttp2_session_del(c->s);
+  c->s = NULL;
+  /* freed by the loop at the end of its turn (lists may still hold it) */
+}
+
+/* conn_flush writes what nghttp2 has for the socket, gathered. */
+static void conn_flush(conn *c) {
+  uint8_t chunk[65536];
+  while (!c->dead) {
+    if (c->out.len > c->out.off) {
+      ssize_t w = write(c->fd, c->out.p + c->out.off, c->out.len - c->out.off);
+      if (w < 0 && (errno == EAGAIN || errno == EINTR)) break;
+      if (w < 0) return conn_close(c);
+      c->out.off += (size_t)w;
+      if (c->out.off < c->out.len) break;
+      c->out.off = c->out.len = 0;
+    }
+    size_t n = 0;
+    const uint8_t *d;
+    ssize_t k;
+    while ((k = nghttp2_session_mem_send(c->s, &d)) > 0) {
+      if (n + (size_t)k > sizeof chunk) {   /* does not fit: all of it goes to out */
+        buf_put(&c->out, chunk, n);
+        buf_put(&c->out, d, (size_t)k);
+        n = 0;
+        break;
+      }
+      memcpy(chunk + n, d, (size_t)k);
+      n += (size_t)k;
+    }
+    if (k < 0) return conn_close(c);
+    if (n) buf_put(&c->out, chunk, n);
+    if (c->out.len == c->out.off) break;
+  }
+  if (c->dead) return;
+  int want = c->out.len > c->out.off;
+  if (want != c->want_out) {
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(c->lp->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_out = want;
+  }
+  if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s) && !want) conn_close(c);
+}
+
+static conn *conn_new(loop *lp, int fd, int up) {
+  conn *c = calloc(1, sizeof *c);
+  if (!c) abort();
+  c->fd = fd;
+  c->lp = lp;
+  c->upstream = up;
+  c->last_ms = now_us() / 1000;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   /* fails harmlessly on unix sockets */
+  if (up) nghttp2_session_client_new2(&c->s, g.up_cbs, c, g.opt);
+  else nghttp2_session_server_new2(&c->s, g.down_cbs, c, g.opt);
+  nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 4096},
+                                 {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
+  nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, 2);
+  nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0, 16 << 20);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+  epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev);
+  c->next_all = lp->all;
+  lp->all = c;
+  mark(c);
+  return c;
+}
+
+static void conn_readable(conn *c) {
+  uint8_t in[65536];
+  for (;;) {
+    ssize_t r = read(c->fd, in, sizeof in);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) break;
+    if (r <= 0) return conn_close(c);
+    c->last_ms = now_us() / 1000;
+    if (nghttp2_session_mem_recv(c->s, in, (size_t)r) < 0) return conn_close(c);
+    mark(c);
+    if ((size_t)r < sizeof in) break;
+  }
+}
+
+static void accept_all(loop *lp) {
+  struct sockaddr_in sa;
+  socklen_t sl = sizeof sa;
+  int fd;
+  while ((fd = accept4(lp->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK)) >= 0) {
+    conn *c = conn_new(lp, fd, 0);
+    char ip[INET_ADDRSTRLEN] = "?";
+    if (sa.sin_family == AF_INET) inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
+    snprintf(c->peer, sizeof c->peer, "ipv4:%s:%d", ip, ntohs(sa.sin_port));
+    sl = sizeof sa;
+  }
+}
+
+/* begin_stop: no new calls (GOAWAY), the listening socket closed. */
+static void begin_stop(loop *lp) {
+  epoll_ctl(lp->ep, EPOLL_CTL_DEL, lp->lfd, NULL);
+  close(lp->lfd);
+  lp->lfd = -1;
+  for (conn *c = lp->all; c; c = c->next_all)
+    if (!c->dead && !c->upstream) {
+      nghttp2_submit_goaway(c->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->s),
+                            NGHTTP2_NO_ERROR, NULL, 0);
+      mark(c);
+    }
+}
+
+/* close_idle: a caller's connection with no call for idle_ms gets GOAWAY. */
+static void close_idle(loop *lp, int64_t now_ms) {
+  for (conn *c = lp->all; c; c = c->next_all)
+    if (!c->dead && !c->upstream && !c->streams && !c->goaway && now_ms - c->last_ms > g.idle_ms) {
+      c->goaway = 1;
+      nghttp2_session_terminate_session(c->s, NGHTTP2_NO_ERROR);
+      mark(c);
+    }
+}
+
+static int callers_busy(loop *lp) {
+  for (conn *c = lp->all; c; c = c->next_all)
+    if (!c->dead && !c->upstream && c->streams) return 1;
+  return 0;
+}
+
+static void *loop_run(void *arg) {
+  loop *lp = arg;
+  struct epoll_event evs[128];
+  int stopping = 0;
+  int64_t idle_check = 0;
+  while (!g.stop && !(stopping && !callers_busy(lp))) {
+    if (g.stopping && !stopping) {
+      stopping = 1;
+      begin_stop(lp);
+    }
+    int n = epoll_wait(lp->ep, evs, 128, 100);
+    int64_t now_ms = now_us() / 1000;
+    if (now_ms - idle_check > 1000) {
+      idle_check = now_ms;
+      close_idle(lp, now_ms);
+    }
+    for (int i = 0; i < n; i++) {
+      conn *c = evs[i].data.ptr;
+      if (!c) {
+        accept_all(lp);
+        continue;
+      }
+      if (c == (conn *)lp) {
+        answers(lp);
+        continue;
+      }
+      if (c->dead) continue;
+      if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) conn_readable(c);
+      if (!c->dead && (evs[i].events & EPOLLOUT)) mark(c);
+    }
+    /* One write per connection per turn, after every frame read. */
+    while (lp->dirty) {
+      conn *c = lp->dirty;
+      lp->dirty = c->next_dirty;
+      c->dirty = 0;
+      conn_flush(c);
+    }
+    for (conn **pp = &lp->all; *pp;) {   /* the connections that died this turn */
+      conn *c = *pp;
+      if (!c->dead) {
+        pp = &c->next_all;
+        continue;
+      }
+      *pp = c->next_all;
+      for (int s = 0; s <= NSERVICES; s++)
+        for (int j = 0; j < lp->ups[s].n; j++)
+          if (lp->ups[s].c[j] == c) lp->ups[s].c[j] = NULL;
+      free(c->out.p);
+      free(c);
+    }
+  }
+  for (conn *c = lp->all; c; c = c->next_all) conn_close(c);
+  while (lp->all) {
+    conn *c = lp->all;
+    lp->all = c->next_all;
+    free(c->out.p);
+    free(c);
+  }
+  return NULL;
+}
+
+static int listen_on(const char *addr) {
+  char host[128];
+  snprintf(host, sizeof host, "%s", addr);
+  char *colon = strrchr(host, ':');
+  if (!colon) return -1;
+  *colon = '\0';
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+  if (!*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]")) sa.sin_addr.s_addr = htonl(INADDR_ANY);
+  else if (inet_pton(AF_INET, !strcmp(host, "localhost") ? "127.0.0.1" : host, &sa.sin_addr) != 1) return -1;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+const char *front_inner_address(void) {
+  static char addr[128];
+  if (!g.inner[0]) snprintf(g.inner, sizeof g.inner, "accolade-gateway-%d", (int)getpid());
+  snprintf(addr, sizeof addr, "unix-abstract:%s", g.inner);
+  return addr;
+}
+
+int front_start(gateway *gw, const char *listen, int loops, int idle_ms) {
+  front_inner_address();
+  g.gw = gw;
+  g.idle_ms = idle_ms;
+  nghttp2_option_new(&g.opt);
+  nghttp2_option_set_no_auto_window_update(g.opt, 1);
+  /* "Bearer " with its space must reach admit.c and be refused with a
+   * reason, as gRPC core lets it, not reset the stream. */
+  nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(g.opt, 1);
+  nghttp2_session_callbacks_new(&g.down_cbs);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(g.down_cbs, down_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(g.down_cbs, down_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(g.down_cbs, down_frame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(g.down_cbs, down_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(g.down_cbs, down_close);
+  nghttp2_session_callbacks_new(&g.up_cbs);
+  nghttp2_session_callbacks_set_on_header_callback(g.up_cbs, up_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(g.up_cbs, up_frame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(g.up_cbs, up_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(g.up_cbs, up_close);
+  g.nloops = loops > 0 ? loops : 1;
+  g.loops = calloc((size_t)g.nloops, sizeof *g.loops);
+  for (int i = 0; i < g.nloops; i++) {
+    loop *lp = &g.loops[i];
+    lp->ep = epoll_create1(EPOLL_CLOEXEC);
+    lp->lfd = listen_on(listen);
+    if (lp->lfd < 0) {
+      log_error("cannot listen on %s", listen);
+      return -1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->lfd, &ev);
+    lp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&lp->mu, NULL);
+    struct epoll_event eev = {.events = EPOLLIN, .data.ptr = lp};   /* the loop itself marks its eventfd */
+    epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->efd, &eev);
+  }
+  for (int i = 0; i < LIMITERS; i++) pthread_create(&g.limiters[i], NULL, limiter, NULL);
+  for (int i = 0; i < g.nloops; i++) pthread_create(&g.loops[i].th, NULL, loop_run, &g.loops[i]);
+  log_info("serving on %s: HTTP/2 frame-level front, %d loops", listen, g.nloops);
+  return 0;
+}
+
+void front_stop(int grace_ms) {
+  if (!g.loops) return;
+  g.stopping = 1;   /* GOAWAY; the loops end when their callers' calls have */
+  int64_t until = now_us() + (int64_t)grace_ms * 1000;
+  int *joined = calloc((size_t)g.nloops, sizeof *joined);
+  for (int i = 0; i < g.nloops; i++)
+    while (!(joined[i] = pthread_tryjoin_np(g.loops[i].th, NULL) == 0) && now_us() < until) usleep(10000);
+  pthread_mutex_lock(&g.jmu);
+  g.stop = 1;
+  pthread_cond_broadcast(&g.jcv);
+  pthread_mutex_unlock(&g.jmu);
+  for (int i = 0; i < LIMITERS; i++) pthread_join(g.limiters[i], NULL);
+  for (int i = 0; i < g.nloops; i++) {
+    if (!joined[i]) pthread_join(g.loops[i].th, NULL);
+    answers(&g.loops[i]);   /* the limiter's last answers: their references */
+    close(g.loops[i].efd);
+    pthread_mutex_destroy(&g.loops[i].mu);
+    if (g.loops[i].lfd >= 0) close(g.loops[i].lfd);
+    close(g.loops[i].ep);
+  }
+  free(joined);
+  free(g.loops);
+  g.loops = NULL;
+  nghttp2_session_callbacks_del(g.down_cbs);
+  nghttp2_session_callbacks_del(g.up_cbs);
+  nghttp2_option_del(g.opt);
+}

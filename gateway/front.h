@@ -1,0 +1,26 @@
+/* front.h - the gateway's public hop at the HTTP/2 frame level (front.c).
+ *
+ * Decision (issue 15, measured by bench/gateway.sh, figures in gateway.h):
+ * the public port is served by this front, which checks each call's
+ * HEADERS and passes its DATA through, instead of gRPC core making two full
+ * calls per hop. Paths outside the authorization table go to the gateway's
+ * own gRPC server (health, reflection, refusals of unknown methods, the
+ * test route) on an abstract unix socket, untouched.
+ */
+#ifndef GATEWAY_FRONT_H
+#define GATEWAY_FRONT_H
+
+#include "gateway.h"
+
+/* front_inner_address: where the gateway's own gRPC server listens for
+ * what the front passes through ("unix-abstract:accolade-gateway-<pid>"). */
+const char *front_inner_address(void);
+/* front_start listens on |listen| ("host:port") with |loops| event loops
+ * (one per core is right); a caller's connection without a call for
+ * |idle_ms| is closed (GOAWAY). 0, or -1 if it cannot listen. */
+int front_start(gateway *gw, const char *listen, int loops, int idle_ms);
+/* front_stop: GOAWAY to every caller, the calls in flight given up to
+ * |grace_ms| to end, then every connection closed. */
+void front_stop(int grace_ms);
+
+#endif
