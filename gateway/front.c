@@ -157,7 +157,8 @@ struct pstream {
   char *auth;
   hdrs qh;               /* the caller's headers, for a path passed through whole */
   buf req, resp;
-  int req_eof, resp_eof, responded, code, logged, counted, slot;
+  int req_eof, resp_eof, responded, code, logged, counted, slot, dropped;
+  size_t req_bytes;
   const authz_rule *rule;   /* while it waits for the rate limiter */
   const char *limited;      /* the limiter's answer: NULL allowed */
   pstream *next_job;
@@ -194,6 +195,7 @@ static struct {
   int nloops;
   volatile int stopping, stop;
   int idle_ms;       /* a caller's connection without calls is closed after this */
+  size_t max_msg;    /* the largest request message taken, as gRPC core's limit */
   nghttp2_session_callbacks *down_cbs, *up_cbs;
   nghttp2_option *opt;
   /* The limiter: threads that fetch rate-limit leases from Redis for the
@@ -285,6 +287,7 @@ static void refuse(pstream *ps, int code, const char *msg) {
   snprintf(ps->message, sizeof ps->message, "%s", msg);
   ps->code = code;
   ps->responded = 1;
+  ps->dropped = 1;   /* what the caller still sends goes nowhere */
   char status[8], enc[3 * sizeof ps->message];
   snprintf(status, sizeof status, "%d", code);
   size_t j = 0;   /* grpc-message is percent-encoded */
@@ -458,7 +461,7 @@ static void answers(loop *lp) {
   pthread_mutex_unlock(&lp->mu);
   while (ps) {
     pstream *next = ps->next_job;
-    if (!ps->down) {}   /* the caller left meanwhile */
+    if (!ps->down || ps->responded) {}   /* the caller left, or it was refused, meanwhile */
     else if (ps->limited) refuse(ps, RPC_RESOURCE_EXHAUSTED, ps->limited);
     else send_upstream(ps);
     unref(ps);   /* the limiter's reference */
@@ -591,7 +594,20 @@ static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8
   (void)flags;
   (void)ud;
   pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
-  if (!ps || (ps->responded && !ps->up)) {   /* refused: its bytes go nowhere, the window comes back */
+  if (!ps || ps->dropped) {   /* refused: its bytes go nowhere, the window comes back */
+    nghttp2_session_consume(s, sid, len);
+    return 0;
+  }
+  ps->req_bytes += len;
+  if (ps->req_bytes > g.max_msg + 5) {   /* one message and its 5-byte prefix */
+    char msg[128];
+    snprintf(msg, sizeof msg, "request message larger than max (%zu vs. %zu)", ps->req_bytes - 5, g.max_msg);
+    if (ps->up) {
+      nghttp2_submit_rst_stream(ps->up->s, NGHTTP2_FLAG_NONE, ps->up_id, NGHTTP2_CANCEL);
+      mark(ps->up);
+    }
+    if (!ps->responded) refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
+    ps->dropped = 1;
     nghttp2_session_consume(s, sid, len);
     return 0;
   }
@@ -942,10 +958,11 @@ const char *front_inner_address(void) {
   return addr;
 }
 
-int front_start(gateway *gw, const char *listen, int loops, int idle_ms) {
+int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg) {
   front_inner_address();
   g.gw = gw;
   g.idle_ms = idle_ms;
+  g.max_msg = max_msg;
   nghttp2_option_new(&g.opt);
   nghttp2_option_set_no_auto_window_update(g.opt, 1);
   /* "Bearer " with its space must reach admit.c and be refused with a
