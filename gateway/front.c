@@ -155,18 +155,19 @@ struct pstream {
   int refs;
   char path[192], timeout[32], reqid[80], enc[32], accept_enc[64];
   char *auth;
-  hdrs qh;               /* the caller's headers, for a path passed through whole */
-  buf req, resp;
   int req_eof, resp_eof, responded, code, logged, counted, slot, dropped;
   size_t req_bytes;
   const authz_rule *rule;   /* while it waits for the rate limiter */
   const char *limited;      /* the limiter's answer: NULL allowed */
-  pstream *next_job;
+  pstream *next_job;        /* the limiter's queues; the loop's pool */
   loop *lp;                 /* the caller's loop (ps->down is the loop's to change) */
-  hdrs rh, tr;
   char message[160];
   identity id;
   int64_t start_us;
+  /* Kept, emptied, when the loop reuses the stream (ps_new): */
+  hdrs qh;                  /* the caller's headers, for a path passed through whole */
+  hdrs rh, tr;              /* the upstream's headers and trailers */
+  buf req, resp;
 };
 
 /* The addresses of one upstream, each with this loop's connection to it. */
@@ -184,6 +185,8 @@ struct loop {
   conn *dirty, *all;
   pthread_t th;
   int efd;               /* the limiter's "answers ready" (eventfd) */
+  pstream *pool;         /* ended streams, for reuse */
+  int npool;
   pthread_mutex_t mu;
   pstream *answered;     /* streams the limiter answered, under mu */
 };
@@ -244,16 +247,54 @@ static void unlink_up(pstream *ps) {
   ps->unext = ps->uprev = NULL;
 }
 
-static void unref(pstream *ps) {
-  if (--ps->refs > 0) return;
-  if (ps->slot) gateway_stream_leave(&ps->id);
-  free(ps->auth);
+#define POOL_MAX 512   /* ended streams a loop keeps for reuse */
+
+/* ps_new: a stream for |lp|, reused from its pool when it can (a call's
+ * state and buffers without a malloc each). */
+static pstream *ps_new(loop *lp) {
+  pstream *ps = lp->pool;
+  if (!ps) return calloc(1, sizeof *ps);
+  lp->pool = ps->next_job;
+  lp->npool--;
+  memset(ps, 0, offsetof(pstream, qh));
+  hdrs_clear(&ps->qh);
+  hdrs_clear(&ps->rh);
+  hdrs_clear(&ps->tr);
+  ps->req.off = ps->req.len = ps->resp.off = ps->resp.len = 0;
+  return ps;
+}
+
+static void ps_free(pstream *ps) {
   free(ps->req.p);
   free(ps->resp.p);
   free(ps->qh.store.p);
   free(ps->rh.store.p);
   free(ps->tr.store.p);
   free(ps);
+}
+
+static void pool_free(loop *lp) {
+  while (lp->pool) {
+    pstream *ps = lp->pool;
+    lp->pool = ps->next_job;
+    ps_free(ps);
+  }
+  lp->npool = 0;
+}
+
+static void unref(pstream *ps) {
+  if (--ps->refs > 0) return;
+  if (ps->slot) gateway_stream_leave(&ps->id);
+  free(ps->auth);
+  ps->auth = NULL;
+  loop *lp = ps->lp;
+  if (lp && lp->npool < POOL_MAX && ps->req.cap <= 65536 && ps->resp.cap <= 65536) {
+    ps->next_job = lp->pool;
+    lp->pool = ps;
+    lp->npool++;
+  } else {
+    ps_free(ps);
+  }
 }
 
 /* ---- answering the caller -------------------------------------------- */
@@ -531,7 +572,7 @@ static void send_upstream(pstream *ps) {
 static int down_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   conn *c = ud;
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  pstream *ps = calloc(1, sizeof *ps);
+  pstream *ps = ps_new(c->lp);
   if (!ps) return NGHTTP2_ERR_CALLBACK_FAILURE;
   ps->down = c;
   ps->lp = c->lp;
@@ -929,6 +970,7 @@ static void *loop_run(void *arg) {
     free(c->out.p);
     free(c);
   }
+  pool_free(lp);
   return NULL;
 }
 
@@ -1017,6 +1059,7 @@ void front_stop(int grace_ms) {
   for (int i = 0; i < g.nloops; i++) {
     if (!joined[i]) pthread_join(g.loops[i].th, NULL);
     answers(&g.loops[i]);   /* the limiter's last answers: their references */
+    pool_free(&g.loops[i]);
     close(g.loops[i].efd);
     pthread_mutex_destroy(&g.loops[i].mu);
     if (g.loops[i].lfd >= 0) close(g.loops[i].lfd);
