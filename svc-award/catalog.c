@@ -47,8 +47,8 @@ static int validate_badge(rpc_ctx *ctx, const Accolade__V1__Badge *b, int with_i
       check_url(ctx, "badge.image_url", b->image_url, 500) ||
       check_range(ctx, "badge.cap_per_recipient", b->cap_per_recipient, 0, 1000) ||
       check_range(ctx, "badge.cap_per_team", b->cap_per_team, 0, 10000) ||
-      check_range(ctx, "badge.approval_policy", b->approval_policy, 0, 2) ||
-      check_range(ctx, "badge.cap_period", b->cap_period, 0, 4))
+      check_enum(ctx, "badge.approval_policy", b->approval_policy, 0, 2) ||
+      check_enum(ctx, "badge.cap_period", b->cap_period, 0, 4))
     return ctx->code;
   if ((b->cap_per_recipient || b->cap_per_team) &&
       b->cap_period == ACCOLADE__V1__CAP_PERIOD__CAP_PERIOD_UNSPECIFIED)

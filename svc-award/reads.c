@@ -30,8 +30,7 @@ int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp) {
       (*r->badge_id && check_slug(ctx, "badge_id", r->badge_id)) ||
       check_len(ctx, "category", r->category, 0, 60) ||
       (*r->team && check_id(ctx, "team", r->team, 128)) ||
-      check_range(ctx, "start_time_ms", r->start_time_ms, 0, INT64_C(253402300799000)) ||
-      check_range(ctx, "end_time_ms", r->end_time_ms, 0, INT64_C(253402300799000)))
+      check_time_range(ctx, r->start_time_ms, r->end_time_ms))
     return ctx->code;
   if (f.has_cursor && check_uuid(ctx, "page_token", cursor_id)) return ctx->code;
   f.cursor_id = cursor_id;

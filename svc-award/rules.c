@@ -55,7 +55,7 @@ int rules_create(rpc_ctx *ctx, const void *req, void *resp) {
   if (!r->rule) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "rule: required");
   const Accolade__V1__Rule *x = r->rule;
   if (check_len(ctx, "rule.name", x->name, 1, 120) ||
-      check_range(ctx, "rule.kind", x->kind, 1, 3) ||
+      check_enum(ctx, "rule.kind", x->kind, 1, 3) ||
       check_range(ctx, "rule.threshold", x->threshold, 1, 1000000) ||
       check_range(ctx, "rule.window_days", x->window_days, 0, 3660) ||
       check_slug(ctx, "rule.grant_badge_id", x->grant_badge_id))

@@ -98,7 +98,7 @@ static int signal_check(rpc_ctx *ctx, size_t i, const Accolade__V1__Signal *s, i
 #define FIELD(name) (snprintf(f, sizeof f, "signals[%zu].%s", i, name), f)
   if (check_id(ctx, FIELD("source"), s->source, 64) || check_len(ctx, FIELD("external_id"), s->external_id, 1, 128) ||
       check_id(ctx, FIELD("member_id"), s->member_id, 128) ||
-      check_range(ctx, FIELD("kind"), s->kind, 1, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
+      check_enum(ctx, FIELD("kind"), s->kind, 1, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
       check_range(ctx, FIELD("occur_time_ms"), s->occur_time_ms, INT64_C(946684800000), now + 300000))
     return ctx->code;
   if (*s->id || s->ingest_time_ms)
@@ -265,9 +265,8 @@ int signals_list(rpc_ctx *ctx, const void *req, void *resp) {
   if (page_size(ctx, r->page_size, 50, 500, &limit) ||
       page_token_parse(ctx, r->page_token, &f.has_cursor, &f.cursor_us, &cursor_id) ||
       (*r->member_id && check_id(ctx, "member_id", r->member_id, 128)) ||
-      check_range(ctx, "kind", r->kind, 0, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
-      check_range(ctx, "start_time_ms", r->start_time_ms, 0, INT64_C(253402300799000)) ||
-      check_range(ctx, "end_time_ms", r->end_time_ms, 0, INT64_C(253402300799000)))
+      check_enum(ctx, "kind", r->kind, 0, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
+      check_time_range(ctx, r->start_time_ms, r->end_time_ms))
     return ctx->code;
   if (f.has_cursor && check_uuid(ctx, "page_token", cursor_id)) return ctx->code;
   f.cursor_id = cursor_id;

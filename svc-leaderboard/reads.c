@@ -61,8 +61,8 @@ static int rolling_period_ok(rpc_ctx *ctx, const char *end) {
 static int resolve(rpc_ctx *ctx, const Accolade__V1__BoardSpec *b, board *out) {
   Accolade__V1__BoardSpec none = ACCOLADE__V1__BOARD_SPEC__INIT;
   if (!b) b = &none;
-  if (check_range(ctx, "board.subject", b->subject, 0, 2) ||
-      check_range(ctx, "board.window", b->window, 0, WIN_LAST) || check_range(ctx, "board.scope", b->scope, 0, 4))
+  if (check_enum(ctx, "board.subject", b->subject, 0, 2) ||
+      check_enum(ctx, "board.window", b->window, 0, WIN_LAST) || check_enum(ctx, "board.scope", b->scope, 0, 4))
     return ctx->code;
   out->subject = b->subject ? (int)b->subject : SUBJ_MEMBERS;
   out->window = b->window ? (int)b->window : WIN_ALL;
@@ -73,17 +73,21 @@ static int resolve(rpc_ctx *ctx, const Accolade__V1__BoardSpec *b, board *out) {
   if (out->scope != SCOPE_ORG && check_len(ctx, "board.scope_id", b->scope_id, 1, 128)) return ctx->code;
   if (out->scope != SCOPE_ORG && strpbrk(b->scope_id, "{}"))
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.scope_id: may not contain braces");
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
   if (*b->period) {
-    if (!boards_period_valid(out->window, b->period))
-      return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
-                      "board.period: '%.40s' is not a period of this window "
-                      "(2026-W47, 2026-11, 2026-Q4, 2026, all or 2026-11-22)",
-                      b->period);
+    if (!boards_period_valid(out->window, b->period)) {
+      /* Only the form this window takes, shown by the current period. */
+      static const char *const names[] = {"", "week", "month", "quarter", "year", "all-time", "rolling 30-day", "day"};
+      char current[16];
+      boards_period(out->window, (int64_t)now.tv_sec * 1000, current, sizeof current);
+      return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.period: '%.40s' is not a period of the %s window (like %s, %s)",
+                      b->period, names[out->window], current,
+                      out->window == WIN_ROLLING ? "its last day: today" : "the current one");
+    }
     snprintf(out->period, sizeof out->period, "%s", b->period);
     if (out->window == WIN_ROLLING && rolling_period_ok(ctx, out->period)) return ctx->code;
   } else {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     boards_period(out->window, (int64_t)now.tv_sec * 1000, out->period, sizeof out->period);
   }
   out->org = ctx->id.org;

@@ -125,8 +125,8 @@ static int create_run(void *arg) {
 int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__CreateNominationRequest *r = req;
   if (rpc_require(ctx, ANY_ROLE)) return ctx->code;
-  if (check_slug(ctx, "badge_id", r->badge_id) || check_len(ctx, "justification", r->justification, 40, 4000) ||
-      check_id(ctx, "request_id", r->request_id, 128) || check_range(ctx, "visibility", r->visibility, 0, 2))
+  if (check_slug(ctx, "badge_id", r->badge_id) || check_text(ctx, "justification", r->justification, 40, 4000, "must be specific") ||
+      check_id(ctx, "request_id", r->request_id, 128) || check_enum(ctx, "visibility", r->visibility, 0, 2))
     return ctx->code;
   if (r->n_nominee_ids < 1 || r->n_nominee_ids > MAX_NOMINEES)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "nominee_ids: between 1 and %d (got %zu)", MAX_NOMINEES, r->n_nominee_ids);
@@ -216,7 +216,7 @@ int nominate_list(rpc_ctx *ctx, const void *req, void *resp) {
   int64_t after_us = INT64_MAX;
   char *after_id = "ffffffff-ffff-ffff-ffff-ffffffffffff";
   if (rpc_require(ctx, ANY_ROLE) || page_size(ctx, r->page_size, 50, 200, &limit) ||
-      check_range(ctx, "role", r->role, 0, 3) || check_range(ctx, "status", r->status, 0, 4) ||
+      check_enum(ctx, "role", r->role, 0, 3) || check_enum(ctx, "status", r->status, 0, 4) ||
       (*r->badge_id && check_slug(ctx, "badge_id", r->badge_id)) ||
       page_token_parse(ctx, r->page_token, &has, &after_us, &after_id))
     return ctx->code;

@@ -151,7 +151,13 @@ Test(nomination, every_rejection_rule_has_its_status) {
   cr_assert(strstr(st.message, "cat"), "%s", st.message);
   cr_assert_eq(create(&a, &bob, "s3", "deal-closer", "nobody", JUST, 0, &n, &st), RPC_FAILED_PRECONDITION);
   cr_assert_eq(create(&a, &bob, "s4", "deal-closer", "ann", "Great job!", 0, &n, &st), RPC_INVALID_ARGUMENT);
-  cr_assert(strstr(st.message, "justification: must be at least 40"), "%s", st.message);
+  cr_assert(strstr(st.message, "justification: must be specific: 40 to 4000 characters"), "%s", st.message);
+  /* Blanks are not counted: 60 spaces around a short phrase are still short. */
+  cr_assert_eq(create(&a, &bob, "s4b", "deal-closer", "ann",
+                      "                              Great job!                              ", 0, &n, &st),
+               RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(st.message, "justification: must be specific") && strstr(st.message, "(got 9)"), "%s",
+            st.message);
   cr_assert_eq(create(&a, &bob, "s5", "no-such-badge", "ann", JUST, 0, &n, &st), RPC_NOT_FOUND);
   cr_assert(strstr(st.message, "badge_id"), "%s", st.message);
   cr_assert_eq(create(&a, &bob, "s6", "deal-closer", "ann", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
