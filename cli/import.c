@@ -3,7 +3,9 @@
  * that meets UNAVAILABLE is retried and a rerun of the whole file is safe).
  *
  * The first row names the columns, in any order: user_id (or id), and any of
- * display_name (name), email, team, manager_id (manager), remote, active.
+ * display_name (name), email, team, manager_id (manager), remote, active
+ * or deactivated (a member is active unless the row says otherwise: no such
+ * column, or an empty cell, imports an active member).
  * RFC 4180 quoting ("a, b" and "" inside quotes). The whole file is checked
  * before the first call, so a bad row imports nothing.
  */
@@ -21,14 +23,14 @@
 
 #define MAX_COLS 16
 
-enum { C_ID, C_NAME, C_EMAIL, C_TEAM, C_MANAGER, C_REMOTE, C_ACTIVE, C_N };
+enum { C_ID, C_NAME, C_EMAIL, C_TEAM, C_MANAGER, C_REMOTE, C_ACTIVE, C_DEACTIVATED, C_N };
 
 static const struct {
   const char *name, *alias, *field;
 } COLUMNS[C_N] = {
     {"user_id", "id", "user_id"},         {"display_name", "name", "display_name"}, {"email", NULL, "email"},
     {"team", NULL, "team"},               {"manager_id", "manager", "manager_id"},  {"remote", NULL, "remote"},
-    {"active", NULL, "active"},
+    {"active", NULL, "active"},           {"deactivated", NULL, "deactivated"},
 };
 
 static int data_error(const char *path, int line, const char *what, const char *detail) {
@@ -86,10 +88,12 @@ int cmd_members_import(const cli *c, int argc, char **argv, int i) {
     }
     Accolade__V1__Member *m = arena_alloc(&a, sizeof *m);
     accolade__v1__member__init(m);
-    m->active = 1;
-    for (int k = 0; k < n && rc == 0; k++)
+    for (int k = 0; k < n && rc == 0; k++) {
       if (cell[k][0] && pb_set(&a, m->base.descriptor, m, COLUMNS[col_of[k]].field, cell[k], err, sizeof err))
         rc = data_error(path, at, err, NULL);
+      /* UpsertMembers reads deactivated (Member.active is for answers). */
+      if (cell[k][0] && col_of[k] == C_ACTIVE) m->deactivated = !m->active;
+    }
     if (rc) break;
     if (!m->user_id[0]) {
       rc = data_error(path, at, "empty user_id", NULL);

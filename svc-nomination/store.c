@@ -77,12 +77,14 @@ static Accolade__V1__Member *member_row(rpc_ctx *ctx, PGresult *r, int i) {
   m->manager_id = dup(ctx, r, i, 4);
   m->remote = is_true(r, i, 5);
   m->active = is_true(r, i, 6);
+  m->deactivated = !m->active;
   return m;
 }
 
 int store_member_upsert(const char *org, const Accolade__V1__Member *m) {
+  /* Active unless deactivated: proto3's default is an active member (Member.active is for answers). */
   const char *p[] = {org, m->user_id, m->display_name, m->email, m->team, m->manager_id,
-                     m->remote ? "true" : "false", m->active ? "true" : "false"};
+                     m->remote ? "true" : "false", m->deactivated ? "false" : "true"};
   return pg_exec("INSERT INTO member (org, " MEMBER_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8) "
                  "ON CONFLICT (org, user_id) DO UPDATE SET display_name=$3, email=$4, team=$5, manager_id=$6, "
                  "remote=$7, active=$8, updated_at=now()",

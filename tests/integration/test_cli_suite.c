@@ -120,6 +120,13 @@ Test(cli, every_subcommand_against_the_running_suite, .timeout = 240) {
   cr_assert(json_object_get_boolean(get(last, "remote")));
   OK(ada, "members", "deactivate", "eve");
   cr_assert(!json_object_get_boolean(get(last, "active")));
+  /* The active column still deactivates; an empty cell means active. */
+  OK(ada, "members", "import", write_csv("user_id,team,active\neve,west,no\nfay,west,\n"));
+  OK(ada, "members", "get", "eve");
+  cr_assert(!json_object_get_boolean(get(last, "active")), "eve stays deactivated");
+  cr_assert(json_object_get_boolean(get(last, "deactivated")));
+  OK(ada, "members", "get", "fay");
+  cr_assert(json_object_get_boolean(get(last, "active")), "a new member is active by default");
 
   /* catalog and rules */
   OK(ada, "badges");

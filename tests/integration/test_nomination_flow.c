@@ -46,7 +46,7 @@ static void setup(void) {
     m[i].display_name = (char *)ids[i];
     m[i].team = (char *)teams[i];
     m[i].manager_id = (char *)mgrs[i];
-    m[i].active = i != 4;   /* cat has left */
+    m[i].deactivated = i == 4;   /* cat has left; the others are active by default */
     mp[i] = &m[i];
   }
   Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
