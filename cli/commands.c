@@ -52,7 +52,6 @@ typedef struct arg {
 
 enum {
   F_IDEM = 1,       /* safe to retry: reads, and writes keyed by a request id */
-  F_REQUEST_ID = 2, /* fill request_id with a fresh one unless given */
   F_ONE_OF = 4,     /* exactly one of the first two arguments is required */
   F_MASK = 8,       /* update_mask[] lists the badge.* fields given */
   F_PROGRESS = 16,  /* a long call: show elapsed time while waiting */
@@ -98,7 +97,7 @@ static const command COMMANDS[] = {
      {{"badge", "badge_id", A_VAL, REQUIRED, NULL}, {"to", "nominee_ids[]", A_LIST, REQUIRED, NULL},
       {"why", "justification", A_VAL, REQUIRED, NULL}, {"link", "evidence_links[]", A_LIST, 0, NULL},
       {"private", NULL, A_FLAG, 0, "visibility=PRIVATE"}, {"request-id", "request_id", A_VAL, 0, NULL}},
-     NULL, NULL, NULL, F_IDEM | F_REQUEST_ID, NULL, NULL, 0,
+     NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
      "nominate colleagues (--to a,b) for a badge, with a specific justification (40+ characters)"},
     {"nominations", NULL, NO "ListNominations", D(list_nominations_request), D(list_nominations_response),
      {{"role", "role", A_VAL, 0, NULL}, {"status", "status", A_VAL, 0, NULL}, {"badge", "badge_id", A_VAL, 0, NULL},
@@ -519,9 +518,12 @@ static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
           (rc = set(&a, cmd, req, "update_mask[]", g->field + 6, g->flag)))
         goto out;
   }
-  if (cmd->flags & F_REQUEST_ID) {
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(cmd->req, "request_id");
-    const char **slot = (const char **)((char *)req + f->offset);
+  /* Every write that takes a request id gets a fresh one (unless given), so
+   * a retry on UNAVAILABLE is answered with the first answer (replay.h). */
+  const ProtobufCFieldDescriptor *rid = protobuf_c_message_descriptor_get_field_by_name(cmd->req, "request_id");
+  int idem = (cmd->flags & F_IDEM) || rid;
+  if (rid) {
+    const char **slot = (const char **)((char *)req + rid->offset);
     if (!*slot || !**slot) {
       char id[40];
       request_id(id);
@@ -538,7 +540,7 @@ static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
   void *resp = NULL;
   char what[64];
   snprintf(what, sizeof what, "%s%s%s", cmd->name, cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
-  rc = cli_call(c, what, cmd->method, req, cmd->resp, (cmd->flags & F_IDEM) != 0,
+  rc = cli_call(c, what, cmd->method, req, cmd->resp, idem,
                 cmd->timeout_ms, &a, &resp);
   if (show) {
     pthread_mutex_lock(&pr.mu);

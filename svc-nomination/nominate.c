@@ -254,8 +254,10 @@ static int withdraw_run(void *arg) {
   if (strcmp(t->n->nominator_id, ctx->id.user) != 0)
     return nom_visible(ctx, t->n, 0) ? rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: only the nominator may withdraw")
                                      : RPC_NOT_FOUND;
+  if (t->n->status == ACCOLADE__V1__NOMINATION_STATUS__WITHDRAWN) return RPC_OK;   /* again: as it stands */
   if (t->n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING)
-    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: only a pending nomination can be withdrawn");
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: only a pending nomination can be withdrawn (it is %s)",
+                    nom_status_name(t->n->status));
   if ((rc = store_nomination_decide(ctx->id.org, t->id, ACCOLADE__V1__NOMINATION_STATUS__WITHDRAWN, ctx->id.user, "")))
     return rc;
   return store_nomination_get(ctx, ctx->id.org, t->id, 0, &t->n);
@@ -270,6 +272,12 @@ int nominate_withdraw(rpc_ctx *ctx, const void *req, void *resp) {
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "withdraw");
   *(Accolade__V1__Nomination *)resp = *t.n;
   return RPC_OK;
+}
+
+const char *nom_status_name(int status) {
+  const ProtobufCEnumValue *v =
+      protobuf_c_enum_descriptor_get_value(&accolade__v1__nomination_status__descriptor, status);
+  return v ? v->name : "UNKNOWN";
 }
 
 int nominate_allowance(rpc_ctx *ctx, const void *req, void *resp) {

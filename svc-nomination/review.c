@@ -137,8 +137,14 @@ static int review_run(void *arg) {
   Accolade__V1__Member *me;
   if (store_member_get(ctx, org, ctx->id.user, &me) == RPC_OK && !me->active)
     return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: deactivated members cannot review");
-  if (n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING)
-    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: the nomination is not pending");
+  if (n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING) {
+    /* The same decision by the same reviewer again (a retry whose first reply
+     * was lost): the nomination as it stands, nothing done twice. */
+    int want = t->req->approve ? ACCOLADE__V1__NOMINATION_STATUS__APPROVED : ACCOLADE__V1__NOMINATION_STATUS__REJECTED;
+    if ((int)n->status == want && !strcmp(n->reviewer_id, ctx->id.user)) return RPC_OK;
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: the nomination is not pending (it is %s)",
+                    nom_status_name(n->status));
+  }
   if (t->req->approve) return nom_approve(ctx, n, ctx->id.user, t->req->comment);
   if ((rc = store_nomination_decide(org, n->id, ACCOLADE__V1__NOMINATION_STATUS__REJECTED, ctx->id.user,
                                     t->req->comment)))
