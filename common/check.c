@@ -51,6 +51,11 @@ int check_id(rpc_ctx *ctx, const char *field, const char *s, int max) {
   return RPC_OK;
 }
 
+int check_member_id(rpc_ctx *ctx, const char *field, const char **id, int empty_is_me) {
+  if (!strcmp(*id, "me") || (empty_is_me && !**id)) *id = ctx->id.user;
+  return check_id(ctx, field, *id, 128);
+}
+
 int check_slug(rpc_ctx *ctx, const char *field, const char *s) {
   size_t n = s ? strlen(s) : 0;
   if (n < 2 || n > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != n || s[0] == '-')
@@ -97,6 +102,15 @@ int check_time_range(rpc_ctx *ctx, int64_t start_ms, int64_t end_ms) {
   if (start_ms && end_ms && start_ms >= end_ms)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "start_time_ms: must be before end_time_ms (got %lld >= %lld)",
                     (long long)start_ms, (long long)end_ms);
+  return RPC_OK;
+}
+
+int check_mask(rpc_ctx *ctx, char *const *mask, size_t n, const char *const *fields, size_t nfields) {
+  for (size_t i = 0; i < n; i++) {
+    size_t k = 0;
+    while (k < nfields && strcmp(mask[i], fields[k])) k++;
+    if (k == nfields) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "update_mask[%zu]: unknown field '%.60s'", i, mask[i]);
+  }
   return RPC_OK;
 }
 

@@ -23,6 +23,10 @@ int check_len(rpc_ctx *ctx, const char *field, const char *s, int min, int max);
 int check_text(rpc_ctx *ctx, const char *field, const char *s, int min, int max, const char *rule);
 /* check_id: 1..|max| characters of [A-Za-z0-9._:@-] (user ids, team names). */
 int check_id(rpc_ctx *ctx, const char *field, const char *s, int max);
+/* check_member_id: a field naming a member, where "me" (and "" when
+ * |empty_is_me|) is the caller: *id becomes ctx->id.user; otherwise *id must
+ * pass check_id (128). */
+int check_member_id(rpc_ctx *ctx, const char *field, const char **id, int empty_is_me);
 /* check_slug: 2..63 characters of [a-z0-9-], starting with a letter or digit. */
 int check_slug(rpc_ctx *ctx, const char *field, const char *s);
 /* check_url: empty, or an http:// or https:// URL of at most |max| bytes. */
@@ -40,6 +44,10 @@ int check_enum(rpc_ctx *ctx, const char *field, int64_t v, int32_t min, int32_t 
  * 10000, and when both are given the start is before the end; an inverted
  * or empty range is INVALID_ARGUMENT, never an empty answer. */
 int check_time_range(rpc_ctx *ctx, int64_t start_ms, int64_t end_ms);
+
+/* check_mask: each of the |n| update_mask entries names one of |fields|
+ * (|nfields| of them); else INVALID_ARGUMENT "update_mask[i]: unknown field". */
+int check_mask(rpc_ctx *ctx, char *const *mask, size_t n, const char *const *fields, size_t nfields);
 
 /* page_size: 0 gives |def|; 1..|max| as asked; anything else INVALID_ARGUMENT. */
 int page_size(rpc_ctx *ctx, int32_t requested, int def, int max, int *out);

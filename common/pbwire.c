@@ -75,7 +75,7 @@ static int varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
  * bytes). Returns 0, -1 for a bad string (path and why set), 1 for bytes
  * that are not a message (left to the decoder). */
 static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end, char *path, size_t plen,
-                size_t cap, const char **why, int depth) {
+                size_t cap, const char **why, int depth, size_t max_chars) {
   /* Repeated fields are numbered by their order on the wire, per field. */
   unsigned counts[64];
   memset(counts, 0, sizeof counts);
@@ -113,9 +113,9 @@ static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uin
             if (!pbwire_utf8_valid(p, n)) return *why = "must be valid UTF-8", -1;
             size_t solid, chars = pbwire_chars(p, n, &solid);
             if (n && !solid) return *why = "must not be blank", -1;
-            if (chars > PBWIRE_MAX_CHARS) return *why = "must be at most " PBWIRE_MAX_STR " characters", -1;
+            if (chars > max_chars) return *why = "must be at most " PBWIRE_MAX_STR " characters", -1;
           } else if (depth < MAX_DEPTH) {
-            int rc = walk(f->descriptor, p, p + n, path, nlen, cap, why, depth + 1);
+            int rc = walk(f->descriptor, p, p + n, path, nlen, cap, why, depth + 1, max_chars);
             if (rc) return rc;
           }
           path[plen] = '\0';
@@ -135,6 +135,8 @@ int pbwire_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf
   if (!cap) return 0;
   field[0] = '\0';
   *why = NULL;
-  int rc = walk(d, buf, buf + len, field, 0, cap, why, 0);
+  /* The ceiling is the Accolade API's (not the health or test services'). */
+  size_t max_chars = d->package_name && !strcmp(d->package_name, "accolade.v1") ? PBWIRE_MAX_CHARS : SIZE_MAX;
+  int rc = walk(d, buf, buf + len, field, 0, cap, why, 0, max_chars);
   return rc < 0 ? -1 : 0;
 }

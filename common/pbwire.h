@@ -9,7 +9,8 @@
  *
  * The same pass refuses a string that is only blanks (spaces, tabs, line
  * breaks, no-break and ideographic spaces: "must not be blank") and one longer
- * than PBWIRE_MAX_CHARS characters, the ceiling of every string field;
+ * than PBWIRE_MAX_CHARS characters, the ceiling of every string field of
+ * the accolade.v1 API;
  * handlers check each field's own, tighter limit (check.h).
  */
 #ifndef ACCOLADE_PBWIRE_H

@@ -261,22 +261,23 @@ int signals_list(rpc_ctx *ctx, const void *req, void *resp) {
   if (award_begin(ctx, ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)) return ctx->code;
   int limit;
   char *cursor_id = NULL;
-  sig_filter f = {.member_id = r->member_id, .kind = r->kind, .start_ms = r->start_time_ms, .end_ms = r->end_time_ms};
+  const char *mid = strcmp(r->member_id, "me") ? r->member_id : ctx->id.user;   /* "me": the caller */
+  sig_filter f = {.member_id = mid, .kind = r->kind, .start_ms = r->start_time_ms, .end_ms = r->end_time_ms};
   if (page_size(ctx, r->page_size, 50, 500, &limit) ||
       page_token_parse(ctx, r->page_token, &f.has_cursor, &f.cursor_us, &cursor_id) ||
-      (*r->member_id && check_id(ctx, "member_id", r->member_id, 128)) ||
+      (*mid && check_id(ctx, "member_id", mid, 128)) ||
       check_enum(ctx, "kind", r->kind, 0, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
       check_time_range(ctx, r->start_time_ms, r->end_time_ms))
     return ctx->code;
   if (f.has_cursor && check_uuid(ctx, "page_token", cursor_id)) return ctx->code;
   f.cursor_id = cursor_id;
   const char *me = ctx->id.user;
-  if (ctx->id.role != ROLE_ADMIN && (!*r->member_id || strcmp(r->member_id, me))) {
+  if (ctx->id.role != ROLE_ADMIN && (!*mid || strcmp(mid, me))) {
     if (ctx->id.role == ROLE_MEMBER) {
-      if (*r->member_id) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "member_id: members see only their own signals");
+      if (*mid) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "member_id: members see only their own signals");
       f.member_id = me;
-    } else if (*r->member_id) {   /* a manager: a report's */
-      if (signals_check_report(ctx, r->member_id)) return ctx->code;
+    } else if (*mid) {   /* a manager: a report's */
+      if (signals_check_report(ctx, mid)) return ctx->code;
     } else {   /* a manager: all their reports' and their own */
       const char **reports;
       size_t nreports;

@@ -69,11 +69,11 @@ int signals_suggest(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__SuggestRecognitionsRequest *r = req;
   Accolade__V1__SuggestRecognitionsResponse *out = resp;
   if (award_begin(ctx, ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)) return ctx->code;
-  if ((*r->member_id && check_id(ctx, "member_id", r->member_id, 128)) || check_range(ctx, "limit", r->limit, 0, 20) ||
+  const char *member = r->member_id;   /* "" or "me": the caller */
+  if (check_member_id(ctx, "member_id", &member, 1) || check_range(ctx, "limit", r->limit, 0, 20) ||
       check_range(ctx, "window_days", r->window_days, 0, 90) ||
       check_range(ctx, "as_of_ms", r->as_of_ms, 0, INT64_C(253402300799000)))
     return ctx->code;
-  const char *member = *r->member_id ? r->member_id : ctx->id.user;
   if (strcmp(member, ctx->id.user) && ctx->id.role != ROLE_ADMIN) {
     if (ctx->id.role != ROLE_MANAGER) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "member_id: only your own suggestions");
     if (signals_check_report(ctx, member)) return ctx->code;

@@ -95,6 +95,13 @@ static int resolve(rpc_ctx *ctx, const Accolade__V1__BoardSpec *b, board *out) {
   return RPC_OK;
 }
 
+/* entry_id: the id asked about on board |b|, "me" being the caller (their
+ * team on a team board); checked as an id. NULL when refused. */
+static const char *entry_id(rpc_ctx *ctx, const board *b, const char *id) {
+  if (!strcmp(id, "me")) id = b->subject == SUBJ_TEAMS ? ctx->id.team : ctx->id.user;
+  return check_id(ctx, "id", id, 128) ? NULL : id;
+}
+
 static int unavailable(rpc_ctx *ctx) {
   return rpc_fail(ctx, RPC_UNAVAILABLE, "leaderboards unavailable (redis unreachable), retry later");
 }
@@ -341,11 +348,12 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
   Accolade__V1__GetRankResponse *out = resp;
   if (rpc_require(ctx, MEMBER_ROLES)) return ctx->code;
   board b;
-  if (resolve(ctx, r->board, &b) || check_id(ctx, "id", r->id, 128) || materialize(ctx, &b)) return ctx->code;
+  const char *id;
+  if (resolve(ctx, r->board, &b) || !(id = entry_id(ctx, &b, r->id)) || materialize(ctx, &b)) return ctx->code;
   out->period = arena_strdup(ctx->arena, b.period);
   /* rank, score, size and display data in one round trip */
-  const char *zr[] = {"ZREVRANK", b.key, r->id}, *zs[] = {"ZSCORE", b.key, r->id}, *zc[] = {"ZCARD", b.key};
-  const char *hm[] = {"HMGET", who_key(ctx), r->id};
+  const char *zr[] = {"ZREVRANK", b.key, id}, *zs[] = {"ZSCORE", b.key, id}, *zc[] = {"ZCARD", b.key};
+  const char *hm[] = {"HMGET", who_key(ctx), id};
   const char *const *argv[] = {zr, zs, zc, hm};
   const int argc[] = {3, 3, 2, 3};
   int members = b.subject != SUBJ_TEAMS;
@@ -355,7 +363,7 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
   ok = ok && rep[2]->type == REDIS_REPLY_INTEGER;
   if (ok && rep[0]->type == REDIS_REPLY_INTEGER) {
     out->ranked = 1;
-    out->entry = entry(ctx, rep[0]->integer + 1, r->id, rep[1]->type == REDIS_REPLY_STRING ? rep[1]->str : "0");
+    out->entry = entry(ctx, rep[0]->integer + 1, id, rep[1]->type == REDIS_REPLY_STRING ? rep[1]->str : "0");
   }
   if (ok) out->total = rep[2]->integer;
   for (int i = 0; i < 3; i++) freeReplyObject(rep[i]);
@@ -380,11 +388,12 @@ int lb_get_around(rpc_ctx *ctx, const void *req, void *resp) {
   if (rpc_require(ctx, MEMBER_ROLES)) return ctx->code;
   board b;
   char score[64];
-  if (resolve(ctx, r->board, &b) || check_id(ctx, "id", r->id, 128) || check_range(ctx, "above", r->above, 0, 50) ||
+  const char *id;
+  if (resolve(ctx, r->board, &b) || !(id = entry_id(ctx, &b, r->id)) || check_range(ctx, "above", r->above, 0, 50) ||
       check_range(ctx, "below", r->below, 0, 50) || materialize(ctx, &b))
     return ctx->code;
   out->period = arena_strdup(ctx->arena, b.period);
-  long long rank = rank_of(&b, r->id, score, sizeof score);
+  long long rank = rank_of(&b, id, score, sizeof score);
   if (rank == -2) return unavailable(ctx);
   if (rank < 0) return RPC_OK;   /* not ranked: no neighbours */
   out->ranked = 1;

@@ -53,10 +53,11 @@ int members_upsert(rpc_ctx *ctx, const void *req, void *resp) {
 int members_get(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetMemberRequest *r = req;
   /* Services read the directory too (svc-award: a new hire's manager). */
-  if (rpc_require(ctx, ANY_ROLE | ROLE_SERVICE) || check_id(ctx, "user_id", r->user_id, 128)) return ctx->code;
+  const char *id = r->user_id;
+  if (rpc_require(ctx, ANY_ROLE | ROLE_SERVICE) || check_member_id(ctx, "user_id", &id, 0)) return ctx->code;
   Accolade__V1__Member *m;
-  int rc = store_member_get(ctx, ctx->id.org, r->user_id, &m);
-  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "user_id: no member '%s'", r->user_id);
+  int rc = store_member_get(ctx, ctx->id.org, id, &m);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "user_id: no member '%s'", id);
   if (rc) return pg_fail(ctx, rc, "get member");
   *(Accolade__V1__Member *)resp = *m;
   return RPC_OK;
@@ -84,13 +85,22 @@ int members_list(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
-int members_deactivate(rpc_ctx *ctx, const void *req, void *resp) {
-  const Accolade__V1__DeactivateMemberRequest *r = req;
-  if (rpc_require(ctx, ROLE_ADMIN) || check_id(ctx, "user_id", r->user_id, 128)) return ctx->code;
+/* set_active deactivates or reactivates |r->user_id| ("me": the caller). */
+static int set_active(rpc_ctx *ctx, const char *user_id, int active, void *resp) {
+  const char *id = user_id;
+  if (rpc_require(ctx, ROLE_ADMIN) || check_member_id(ctx, "user_id", &id, 0)) return ctx->code;
   Accolade__V1__Member *m;
-  int rc = store_member_deactivate(ctx, ctx->id.org, r->user_id, &m);
-  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "user_id: no member '%s'", r->user_id);
-  if (rc) return pg_fail(ctx, rc, "deactivate member");
+  int rc = store_member_set_active(ctx, ctx->id.org, id, active, &m);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "user_id: no member '%s'", id);
+  if (rc) return pg_fail(ctx, rc, active ? "reactivate member" : "deactivate member");
   *(Accolade__V1__Member *)resp = *m;
   return RPC_OK;
+}
+
+int members_deactivate(rpc_ctx *ctx, const void *req, void *resp) {
+  return set_active(ctx, ((const Accolade__V1__DeactivateMemberRequest *)req)->user_id, 0, resp);
+}
+
+int members_reactivate(rpc_ctx *ctx, const void *req, void *resp) {
+  return set_active(ctx, ((const Accolade__V1__ReactivateMemberRequest *)req)->user_id, 1, resp);
 }

@@ -42,6 +42,7 @@ int members_upsert(rpc_ctx *ctx, const void *req, void *resp);
 int members_get(rpc_ctx *ctx, const void *req, void *resp);
 int members_list(rpc_ctx *ctx, const void *req, void *resp);
 int members_deactivate(rpc_ctx *ctx, const void *req, void *resp);
+int members_reactivate(rpc_ctx *ctx, const void *req, void *resp);
 int nominate_create(rpc_ctx *ctx, const void *req, void *resp);
 int nominate_get(rpc_ctx *ctx, const void *req, void *resp);
 int nominate_list(rpc_ctx *ctx, const void *req, void *resp);

@@ -156,7 +156,8 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
   for (size_t i = 0; i < r->n_nominee_ids; i++) {
     Accolade__V1__Member *m;
     int rc = store_member_get(ctx, ctx->id.org, sorted[i], &m);
-    if (rc == RPC_NOT_FOUND || (rc == RPC_OK && !m->active))
+    if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "nominee_ids: no member '%s'", sorted[i]);
+    if (rc == RPC_OK && !m->active)
       return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nominee_ids: '%s' is not an active member of this org", sorted[i]);
     if (rc) return pg_fail(ctx, rc, "create nomination");
     teams[i] = m->team;

@@ -227,8 +227,18 @@ int review_reflections(rpc_ctx *ctx, const void *req, void *resp) {
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "nomination_ids: 1 to 20 ids");
   for (size_t i = 0; i < r->n_nomination_ids; i++)
     if (check_uuid(ctx, "nomination_ids", r->nomination_ids[i])) return ctx->code;
-  int rc = store_reflections(ctx, ctx->id.org, (const char *const *)r->nomination_ids, r->n_nomination_ids,
-                             &out->reflections, &out->n_reflections);
+  /* Members read private nominations' reflections where they may see the
+   * nomination; services (the digest) public ones only. */
+  int member = ctx->id.role != ROLE_SERVICE;
+  const char **ids = ARENA_ARRAY(ctx->arena, const char *, r->n_nomination_ids);
+  size_t n = 0;
+  for (size_t i = 0; i < r->n_nomination_ids; i++) {
+    Accolade__V1__Nomination *nom;
+    int rc = member ? store_nomination_get(ctx, ctx->id.org, r->nomination_ids[i], 0, &nom) : RPC_OK;
+    if (rc && rc != RPC_NOT_FOUND) return pg_fail(ctx, rc, "list reflections");
+    if (!rc && (!member || nom_visible(ctx, nom, 0))) ids[n++] = r->nomination_ids[i];
+  }
+  int rc = store_reflections(ctx, ctx->id.org, ids, n, member, &out->reflections, &out->n_reflections);
   if (rc) return pg_fail(ctx, rc, "list reflections");
   return RPC_OK;
 }

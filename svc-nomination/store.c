@@ -106,10 +106,13 @@ int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__
   return member_one(ctx, "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND user_id=$2", org, user, out);
 }
 
-int store_member_deactivate(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out) {
+int store_member_set_active(rpc_ctx *ctx, const char *org, const char *user, int active,
+                            Accolade__V1__Member **out) {
   return member_one(ctx,
-                    "UPDATE member SET active=false, updated_at=now() WHERE org=$1 AND user_id=$2 "
-                    "RETURNING " MEMBER_COLS,
+                    active ? "UPDATE member SET active=true, updated_at=now() WHERE org=$1 AND user_id=$2 "
+                             "RETURNING " MEMBER_COLS
+                           : "UPDATE member SET active=false, updated_at=now() WHERE org=$1 AND user_id=$2 "
+                             "RETURNING " MEMBER_COLS,
                     org, user, out);
 }
 
@@ -362,16 +365,16 @@ int store_reflect(const char *org, const char *id, const char *user, const char 
   return pg_exec("INSERT INTO reflection (nomination_id, org, user_id, text) VALUES ($1::uuid, $2, $3, $4)", 4, p);
 }
 
-int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n,
+int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n, int include_private,
                       Accolade__V1__Reflection ***out, size_t *nout) {
-  const char *p[] = {org, pg_text_array(ctx->arena, ids, n)};
+  const char *p[] = {org, pg_text_array(ctx->arena, ids, n), include_private ? "true" : "false"};
   PGresult *r;
   int rc = pg_query(&r,
                     "SELECT r.nomination_id, r.user_id, r.text, (extract(epoch from r.created_at) * 1000)::bigint "
                     "FROM reflection r JOIN nomination n ON n.id = r.nomination_id AND n.org = r.org "
-                    "WHERE r.org = $1 AND r.nomination_id = ANY ($2::uuid[]) AND n.status = 2 AND n.public "
+                    "WHERE r.org = $1 AND r.nomination_id = ANY ($2::uuid[]) AND n.status = 2 AND (n.public OR $3::boolean) "
                     "ORDER BY r.created_at, r.user_id",
-                    2, p);
+                    3, p);
   if (rc) return rc;
   *nout = (size_t)PQntuples(r);
   *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Reflection *, *nout + 1);

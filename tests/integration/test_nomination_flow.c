@@ -146,7 +146,7 @@ Test(nomination, every_rejection_rule_has_its_status) {
   cr_assert(strstr(st.message, "nominee_ids[0]") && strstr(st.message, "yourself"), "%s", st.message);
   cr_assert_eq(create(&a, &bob, "s2", "deal-closer", "cat", JUST, 0, &n, &st), RPC_FAILED_PRECONDITION);
   cr_assert(strstr(st.message, "cat"), "%s", st.message);
-  cr_assert_eq(create(&a, &bob, "s3", "deal-closer", "nobody", JUST, 0, &n, &st), RPC_FAILED_PRECONDITION);
+  cr_assert_eq(create(&a, &bob, "s3", "deal-closer", "nobody", JUST, 0, &n, &st), RPC_NOT_FOUND, "no such member");
   cr_assert_eq(create(&a, &bob, "s4", "deal-closer", "ann", "Great job!", 0, &n, &st), RPC_INVALID_ARGUMENT);
   cr_assert(strstr(st.message, "justification: must be specific: 40 to 4000 characters"), "%s", st.message);
   /* Blanks are not counted: 60 spaces around a short phrase are still short. */
