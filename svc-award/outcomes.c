@@ -43,7 +43,7 @@ static int scope(rpc_ctx *ctx, const char *team, outcome_filter *f) {
   size_t n;
   if (dir_list(ctx, "team", team, &m, &n)) return ctx->code;
   const char **ids = ARENA_ARRAY(ctx->arena, const char *, n + 1);
-  for (size_t i = 0; i < n; i++) ids[i] = m[i]->user_id;
+  for (size_t i = 0; i < n; i++) ids[i] = m[i]->member_id;
   f->has_members = 1;
   f->members = ids;
   f->n_members = n;

@@ -240,7 +240,7 @@ static int reports_of(rpc_ctx *ctx, const char *manager, const char ***out, size
   *out = ARENA_ARRAY(ctx->arena, const char *, nall + 1);
   *n = 0;
   for (size_t i = 0; i < nall; i++)
-    if (!strcmp(all[i]->manager_id, manager)) (*out)[(*n)++] = all[i]->user_id;
+    if (!strcmp(all[i]->manager_id, manager)) (*out)[(*n)++] = all[i]->member_id;
   return RPC_OK;
 }
 

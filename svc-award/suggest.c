@@ -24,7 +24,7 @@ static const char *ago(rpc_ctx *ctx, int64_t as_of, int64_t t) {
 /* name_of: the directory's display name of |id| among |m|, else the id. */
 static const char *name_of(Accolade__V1__Member **m, size_t n, const char *id) {
   for (size_t i = 0; i < n; i++)
-    if (!strcmp(m[i]->user_id, id) && *m[i]->display_name) return m[i]->display_name;
+    if (!strcmp(m[i]->member_id, id) && *m[i]->display_name) return m[i]->display_name;
   return id;
 }
 
@@ -92,7 +92,7 @@ int signals_suggest(rpc_ctx *ctx, const void *req, void *resp) {
   if (rc && rc != RPC_NOT_FOUND) return rc;
   if (me && *me->team && dir_list(ctx, "member_id", me->team, &team, &nteam)) return ctx->code;
   const char **ids = ARENA_ARRAY(ctx->arena, const char *, nteam + 1);
-  for (size_t i = 0; i < nteam; i++) ids[i] = team[i]->user_id;
+  for (size_t i = 0; i < nteam; i++) ids[i] = team[i]->member_id;
   sig_candidate *c;
   size_t n;
   rc = sig_store_suggest(ctx, ctx->id.org, member, ids, nteam, as_of - window * DAY_MS, as_of + 1, limit, &c, &n);

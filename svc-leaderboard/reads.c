@@ -99,7 +99,7 @@ static int resolve(rpc_ctx *ctx, const Accolade__V1__BoardSpec *b, board *out) {
  * team on a team board); checked as an id. NULL when refused. */
 static const char *entry_id(rpc_ctx *ctx, const board *b, const char *id) {
   if (!strcmp(id, "me")) id = b->subject == SUBJ_TEAMS ? ctx->id.team : ctx->id.user;
-  return check_id(ctx, "id", id, 128) ? NULL : id;
+  return check_id(ctx, "subject_id", id, 128) ? NULL : id;
 }
 
 static int unavailable(rpc_ctx *ctx) {
@@ -218,7 +218,7 @@ static Accolade__V1__Entry *entry(rpc_ctx *ctx, int64_t rank, const char *id, co
   Accolade__V1__Entry *e = ARENA_NEW(ctx->arena, Accolade__V1__Entry);
   accolade__v1__entry__init(e);
   e->rank = rank;
-  e->id = arena_strdup(ctx->arena, id);
+  e->subject_id = arena_strdup(ctx->arena, id);
   e->points = boards_points(strtod(score, NULL));
   return e;
 }
@@ -233,13 +233,13 @@ static const char *who_key(rpc_ctx *ctx) { return arena_printf(ctx->arena, "lb:{
 static int display(rpc_ctx *ctx, const board *b, Accolade__V1__Entry **e, size_t n) {
   if (!n) return RPC_OK;
   if (b->subject == SUBJ_TEAMS) {
-    for (size_t i = 0; i < n; i++) e[i]->display_name = e[i]->id;
+    for (size_t i = 0; i < n; i++) e[i]->display_name = e[i]->subject_id;
     return RPC_OK;
   }
   const char **argv = ARENA_ARRAY(ctx->arena, const char *, n + 2);
   argv[0] = "HMGET";
   argv[1] = who_key(ctx);
-  for (size_t i = 0; i < n; i++) argv[i + 2] = e[i]->id;
+  for (size_t i = 0; i < n; i++) argv[i + 2] = e[i]->subject_id;
   return display_apply(ctx, e, n, redis_cmd_argv((int)n + 2, argv, NULL));
 }
 
@@ -349,7 +349,7 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
   if (rpc_require(ctx, MEMBER_ROLES)) return ctx->code;
   board b;
   const char *id;
-  if (resolve(ctx, r->board, &b) || !(id = entry_id(ctx, &b, r->id)) || materialize(ctx, &b)) return ctx->code;
+  if (resolve(ctx, r->board, &b) || !(id = entry_id(ctx, &b, r->subject_id)) || materialize(ctx, &b)) return ctx->code;
   out->period = arena_strdup(ctx->arena, b.period);
   /* rank, score, size and display data in one round trip */
   const char *zr[] = {"ZREVRANK", b.key, id}, *zs[] = {"ZSCORE", b.key, id}, *zc[] = {"ZCARD", b.key};
@@ -372,7 +372,7 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
     return unavailable(ctx);
   }
   if (!members) {
-    if (out->ranked) out->entry->display_name = out->entry->id;
+    if (out->ranked) out->entry->display_name = out->entry->subject_id;
     return RPC_OK;
   }
   if (!out->ranked) {
@@ -389,7 +389,7 @@ int lb_get_around(rpc_ctx *ctx, const void *req, void *resp) {
   board b;
   char score[64];
   const char *id;
-  if (resolve(ctx, r->board, &b) || !(id = entry_id(ctx, &b, r->id)) || check_range(ctx, "above", r->above, 0, 50) ||
+  if (resolve(ctx, r->board, &b) || !(id = entry_id(ctx, &b, r->subject_id)) || check_range(ctx, "above", r->above, 0, 50) ||
       check_range(ctx, "below", r->below, 0, 50) || materialize(ctx, &b))
     return ctx->code;
   out->period = arena_strdup(ctx->arena, b.period);

@@ -97,7 +97,7 @@ int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer,
   for (size_t i = 0; i < n->n_nominee_ids; i++) {
     g.recipients[i] = ARENA_NEW(ctx->arena, Accolade__V1__Recipient);
     accolade__v1__recipient__init(g.recipients[i]);
-    g.recipients[i]->user_id = n->nominee_ids[i];
+    g.recipients[i]->member_id = n->nominee_ids[i];
     g.recipients[i]->team = i < nteams ? teams[i] : "";   /* both sorted by user id */
     Accolade__V1__Member *m;   /* the name shown on the leaderboards */
     if (store_member_get(ctx, org, n->nominee_ids[i], &m) == RPC_OK) g.recipients[i]->display_name = m->display_name;

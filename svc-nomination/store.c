@@ -70,7 +70,7 @@ int store_time_zone_known(const char *tz, int *known) {
 static Accolade__V1__Member *member_row(rpc_ctx *ctx, PGresult *r, int i) {
   Accolade__V1__Member *m = ARENA_NEW(ctx->arena, Accolade__V1__Member);
   accolade__v1__member__init(m);
-  m->user_id = dup(ctx, r, i, 0);
+  m->member_id = dup(ctx, r, i, 0);
   m->display_name = dup(ctx, r, i, 1);
   m->email = dup(ctx, r, i, 2);
   m->team = dup(ctx, r, i, 3);
@@ -83,7 +83,7 @@ static Accolade__V1__Member *member_row(rpc_ctx *ctx, PGresult *r, int i) {
 
 int store_member_upsert(const char *org, const Accolade__V1__Member *m) {
   /* Active unless deactivated: proto3's default is an active member (Member.active is for answers). */
-  const char *p[] = {org, m->user_id, m->display_name, m->email, m->team, m->manager_id,
+  const char *p[] = {org, m->member_id, m->display_name, m->email, m->team, m->manager_id,
                      m->remote ? "true" : "false", m->deactivated ? "false" : "true"};
   return pg_exec("INSERT INTO member (org, " MEMBER_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8) "
                  "ON CONFLICT (org, user_id) DO UPDATE SET display_name=$3, email=$4, team=$5, manager_id=$6, "
@@ -382,7 +382,7 @@ int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, siz
     Accolade__V1__Reflection *x = ARENA_NEW(ctx->arena, Accolade__V1__Reflection);
     accolade__v1__reflection__init(x);
     x->nomination_id = dup(ctx, r, (int)i, 0);
-    x->user_id = dup(ctx, r, (int)i, 1);
+    x->member_id = dup(ctx, r, (int)i, 1);
     x->text = dup(ctx, r, (int)i, 2);
     x->create_time_ms = pg_int(r, (int)i, 3);
     (*out)[i] = x;

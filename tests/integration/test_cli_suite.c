@@ -215,7 +215,7 @@ Test(cli, every_subcommand_against_the_running_suite, .timeout = 240) {
   cr_assert_eq(len(last, "entries"), 2);
   OK(ada, "leaderboard", "--subject", "teams", "--window", "month");
   top = json_object_array_get_idx(get(last, "entries"), 0);
-  cr_assert_str_eq(str(top, "id"), "east");
+  cr_assert_str_eq(str(top, "subject_id"), "east");
   cr_assert_eq(num(top, "points"), 40);
   OK(ada, "leaderboard", "--badge", "knowledge-sharer", "--window", "rolling-30-days");
   cr_assert_eq(num(last, "total"), 2);

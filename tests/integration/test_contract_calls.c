@@ -42,7 +42,7 @@ static void setup(void) {
   void *out;
   rpc_status st;
   cr_assert_eq(call(NOM "UpsertMembers", D(upsert_members_request), D(upsert_members_response), &admin,
-                    "members[].user_id=ann;members[].user_id=bob;members[].user_id=cy;members[].user_id=dee", &out,
+                    "members[].member_id=ann;members[].member_id=bob;members[].member_id=cy;members[].member_id=dee", &out,
                     &st), RPC_OK, "%s", st.message);
 }
 
@@ -58,9 +58,9 @@ Test(calls, me_names_the_caller_wherever_a_member_id_is_taken) {
   Accolade__V1__Member *m;
   Accolade__V1__Profile *p;
   rpc_status st;
-  cr_assert_eq(call(NOM "GetMember", D(get_member_request), D(member), &ann, "user_id=me", &m, &st), RPC_OK, "%s",
+  cr_assert_eq(call(NOM "GetMember", D(get_member_request), D(member), &ann, "member_id=me", &m, &st), RPC_OK, "%s",
                st.message);
-  cr_assert_str_eq(m->user_id, "ann");
+  cr_assert_str_eq(m->member_id, "ann");
   cr_assert(m->active && !m->deactivated, "active by default");
   cr_assert_eq(call(AW "GetProfile", D(get_profile_request), D(profile), &bob, "", &p, &st), RPC_OK, "%s", st.message);
   cr_assert_str_eq(p->member_id, "bob", "an empty member_id is the caller");
@@ -78,20 +78,20 @@ Test(calls, nominees_unknown_are_not_found_and_inactive_ones_a_failed_preconditi
   cr_assert_eq(call(NOM "CreateNomination", D(create_nomination_request), D(nomination), &ann,
                     "badge_id=deal-closer;nominee_ids[]=nobody;request_id=c1;" JUST, &n, &st), RPC_NOT_FOUND);
   cr_assert(strstr(st.message, "nominee_ids: no member 'nobody'"), "%s", st.message);
-  cr_assert_eq(call(NOM "DeactivateMember", D(deactivate_member_request), D(member), &admin, "user_id=dee", &m, &st),
+  cr_assert_eq(call(NOM "DeactivateMember", D(deactivate_member_request), D(member), &admin, "member_id=dee", &m, &st),
                RPC_OK, "%s", st.message);
   cr_assert(!m->active && m->deactivated);
   cr_assert_eq(call(NOM "CreateNomination", D(create_nomination_request), D(nomination), &ann,
                     "badge_id=deal-closer;nominee_ids[]=dee;request_id=c2;" JUST, &n, &st), RPC_FAILED_PRECONDITION);
   cr_assert(strstr(st.message, "not an active member"), "%s", st.message);
-  cr_assert_eq(call(NOM "ReactivateMember", D(reactivate_member_request), D(member), &admin, "user_id=dee", &m, &st),
+  cr_assert_eq(call(NOM "ReactivateMember", D(reactivate_member_request), D(member), &admin, "member_id=dee", &m, &st),
                RPC_OK, "%s", st.message);
   cr_assert(m->active && !m->deactivated);
   cr_assert_eq(call(NOM "CreateNomination", D(create_nomination_request), D(nomination), &ann,
                     "badge_id=deal-closer;nominee_ids[]=dee;request_id=c3;" JUST, &n, &st), RPC_OK, "%s", st.message);
-  cr_assert_eq(call(NOM "ReactivateMember", D(reactivate_member_request), D(member), &admin, "user_id=ghost", &m, &st),
+  cr_assert_eq(call(NOM "ReactivateMember", D(reactivate_member_request), D(member), &admin, "member_id=ghost", &m, &st),
                RPC_NOT_FOUND);
-  cr_assert_eq(call(NOM "ReactivateMember", D(reactivate_member_request), D(member), &ann, "user_id=dee", &m, &st),
+  cr_assert_eq(call(NOM "ReactivateMember", D(reactivate_member_request), D(member), &ann, "member_id=dee", &m, &st),
                RPC_PERMISSION_DENIED, "admins only");
 }
 
@@ -156,7 +156,7 @@ Test(calls, a_private_nominations_reflections_are_read_by_those_who_may_see_it) 
   cr_assert_eq(call(NOM "ListReflections", D(list_reflections_request), D(list_reflections_response), &ann, ids, &l,
                     &st), RPC_OK, "%s", st.message);
   cr_assert_eq(l->n_reflections, 1, "the nominator reads it");
-  cr_assert_str_eq(l->reflections[0]->user_id, "bob");
+  cr_assert_str_eq(l->reflections[0]->member_id, "bob");
   cr_assert_eq(call(NOM "ListReflections", D(list_reflections_request), D(list_reflections_response), &bob, ids, &l,
                     &st), RPC_OK);
   cr_assert_eq(l->n_reflections, 1, "the nominee reads it");

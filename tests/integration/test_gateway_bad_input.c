@@ -84,9 +84,9 @@ static const bad cases[] = {
      "page_token=garbage!", RPC_INVALID_ARGUMENT, "page_token"},
     {NO "SearchRecognitions", D(search_recognitions_request), D(search_recognitions_response), "member",
      "query=@2000", RPC_INVALID_ARGUMENT, "query"},
-    {NO "GetMember", D(get_member_request), D(member), "member", "user_id=@500", RPC_INVALID_ARGUMENT, "user_id"},
+    {NO "GetMember", D(get_member_request), D(member), "member", "member_id=@500", RPC_INVALID_ARGUMENT, "member_id"},
     {NO "UpsertMembers", D(upsert_members_request), D(upsert_members_response), "admin",
-     "members[].user_id=has space", RPC_INVALID_ARGUMENT, "members[0].user_id"},
+     "members[].member_id=has space", RPC_INVALID_ARGUMENT, "members[0].member_id"},
     /* svc-award */
     {AW "CreateBadge", D(create_badge_request), D(badge), "admin", "badge.id=Bad Slug!;badge.name=Bad;badge.points=10",
      RPC_INVALID_ARGUMENT, "badge.id"},
@@ -121,8 +121,8 @@ static const bad cases[] = {
      "page_size"},
     {LB "GetTop", D(get_top_request), D(get_top_response), "member", "board.scope=2", RPC_INVALID_ARGUMENT,
      "board.scope_id"},
-    {LB "GetRank", D(get_rank_request), D(get_rank_response), "member", "id=", RPC_INVALID_ARGUMENT, "id"},
-    {LB "GetAround", D(get_around_request), D(get_around_response), "member", "id=ann;above=51",
+    {LB "GetRank", D(get_rank_request), D(get_rank_response), "member", "subject_id=", RPC_INVALID_ARGUMENT, "subject_id"},
+    {LB "GetAround", D(get_around_request), D(get_around_response), "member", "subject_id=ann;above=51",
      RPC_INVALID_ARGUMENT, "above"},
     /* svc-notify */
     {NT "ListInbox", D(list_inbox_request), D(list_inbox_response), "member", "page_size=100000",

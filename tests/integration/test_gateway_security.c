@@ -586,7 +586,7 @@ Test(gateway_review, only_the_routed_reviewer_reviews_and_other_orgs_see_nothing
   const char *ids[] = {"mgr", "otherm", "ann", "bob"}, *mgrs[] = {"", "", "mgr", "otherm"};
   for (int i = 0; i < 4; i++) {
     accolade__v1__member__init(&m[i]);
-    m[i].user_id = (char *)ids[i];
+    m[i].member_id = (char *)ids[i];
     m[i].manager_id = (char *)mgrs[i];
     m[i].team = "east";
     m[i].active = 1;

@@ -1,5 +1,5 @@
 /* Every string field of every RPC, at the top and one message deep
- * (members[0].user_id, channel.kinds[0]), on the real services: a NUL byte
+ * (members[0].member_id, channel.kinds[0]), on the real services: a NUL byte
  * inside (which C would cut the string at, resolving "d1a\0zz" to "d1a"),
  * bytes that are not UTF-8, a value of blanks only and one over the ceiling
  * of every string (PBWIRE_MAX_CHARS) are INVALID_ARGUMENT naming the field,
@@ -143,7 +143,7 @@ Test(strings, every_string_field_of_every_rpc_refuses_nul_bad_utf8_blanks_and_ov
   snprintf(bearer, sizeof bearer, "Bearer %s", th_jwt(SECRET, "strorg", "ada", "admin", "east", 600));
   const char *mdv[] = {"authorization", bearer, NULL};
   uint8_t req[64];
-  size_t n = field_bytes(req, 1, "d1a\0zz", 6);   /* GetMember.user_id */
+  size_t n = field_bytes(req, 1, "d1a\0zz", 6);   /* GetMember.member_id */
   rpc_call_opts o = {.timeout_ms = 5000, .metadata = mdv};
   arena a;
   arena_init(&a);
@@ -153,7 +153,7 @@ Test(strings, every_string_field_of_every_rpc_refuses_nul_bad_utf8_blanks_and_ov
   int rc = rpc_call_raw(s.gateway.addr, "/accolade.v1.NominationService/GetMember", req, n, &o, &a, &out, &out_len,
                         &st);
   cr_expect_eq(rc, RPC_INVALID_ARGUMENT, "%d %s", rc, st.message ? st.message : "");
-  cr_expect(st.message && strstr(st.message, "user_id: must not contain a NUL byte"), "%s", st.message);
+  cr_expect(st.message && strstr(st.message, "member_id: must not contain a NUL byte"), "%s", st.message);
   arena_free(&a);
   th_suite_stop(&s);
   th_fini();

@@ -34,7 +34,7 @@ static void setup(void) {
   const char *mgrs[] = {"", "", "mgr", "mgr2", "mgr"};
   for (int i = 0; i < 5; i++) {
     accolade__v1__member__init(&m[i]);
-    m[i].user_id = (char *)ids[i];
+    m[i].member_id = (char *)ids[i];
     m[i].display_name = (char *)ids[i];
     m[i].team = (char *)teams[i];
     m[i].manager_id = (char *)mgrs[i];
@@ -442,8 +442,8 @@ Test(nomination, every_field_limit_names_the_field) {
   struct {
     const char *user, *email, *team, *manager, *name, *want;
   } mc[] = {
-      {"", "", "", "", "", "members[0].user_id"},
-      {"a b", "", "", "", "", "members[0].user_id"},
+      {"", "", "", "", "", "members[0].member_id"},
+      {"a b", "", "", "", "", "members[0].member_id"},
       {"u1", "not-an-email", "", "", "", "members[0].email"},
       {"u1", "", "a team", "", "", "members[0].team"},
       {"u1", "", "", "u1", "", "members[0].manager_id"},
@@ -451,7 +451,7 @@ Test(nomination, every_field_limit_names_the_field) {
   };
   big[121] = 0;
   for (size_t i = 0; i < sizeof mc / sizeof mc[0]; i++) {
-    m.user_id = (char *)mc[i].user;
+    m.member_id = (char *)mc[i].user;
     m.email = (char *)mc[i].email;
     m.team = (char *)mc[i].team;
     m.manager_id = (char *)mc[i].manager;
@@ -576,13 +576,13 @@ Test(nomination, withdraw_deactivate_and_the_lists) {
   /* Deactivation: admins only; then ann cannot be nominated and mgr cannot review. */
   Accolade__V1__DeactivateMemberRequest dr = ACCOLADE__V1__DEACTIVATE_MEMBER_REQUEST__INIT;
   Accolade__V1__Member *m;
-  dr.user_id = "ann";
+  dr.member_id = "ann";
   cr_assert_eq(th_call(nom.addr, NOM "DeactivateMember", &dr, &accolade__v1__member__descriptor, &bob, &a, (void **)&m, &st),
                RPC_PERMISSION_DENIED);
   cr_assert_eq(th_call(nom.addr, NOM "DeactivateMember", &dr, &accolade__v1__member__descriptor, &admin, &a, (void **)&m, &st),
                RPC_OK, "%s", st.message);
   cr_assert(!m->active);
-  dr.user_id = "mgr";
+  dr.member_id = "mgr";
   cr_assert_eq(th_call(nom.addr, NOM "DeactivateMember", &dr, &accolade__v1__member__descriptor, &admin, &a, (void **)&m, &st),
                RPC_OK, "%s", st.message);
   cr_assert_eq(create(&a, &bob, "w3", "innovation-driver", "ann", JUST, 0, &r, &st), RPC_FAILED_PRECONDITION);

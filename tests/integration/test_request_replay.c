@@ -48,7 +48,7 @@ static void setup(void) {
   void *out;
   rpc_status st;
   cr_assert_eq(call(&a, nom.addr, NOM "UpsertMembers", D(upsert_members_request), D(upsert_members_response), &admin,
-                    "members[].user_id=mgr;members[].user_id=bob;members[].user_id=ann;members[].user_id=cy",
+                    "members[].member_id=mgr;members[].member_id=bob;members[].member_id=ann;members[].member_id=cy",
                     &out, &st),
                RPC_OK, "%s", st.message);
   arena_free(&a);
