@@ -105,7 +105,7 @@ echo "redis after the rebuilds: $(redis-cli -p "$REDIS_PORT" info memory | awk -
 
 # gRPC frames: flag 0, 4-byte length, the message.
 printf '\x00\x00\x00\x00\x02\x10\x0a' > "$TMP/top.bin"                 # GetTopRequest{page_size: 10}
-printf '\x00\x00\x00\x00\x07\x12\x05m4321' > "$TMP/rank.bin"          # GetRankRequest{id: "m4321"}
+printf '\x00\x00\x00\x00\x07\x12\x05m4321' > "$TMP/rank.bin"          # GetRankRequest{subject_id: "m4321"}
 
 printf '\n%-44s %10s %9s %9s %8s\n' "call (-n $N -c $C -m $M)" "req/s" "p50 ms" "p99 ms" "errors"
 h2() {

@@ -108,7 +108,7 @@ VIS_PACED=$(visibility paced)
 
 OUT_TOP=$("${LG[@]}" --method GetTop -n "$((N * 5))" --user 'm{n%500}' --fields 'page_size=10')
 echo "$OUT_TOP"
-"${LG[@]}" --method GetRank -n "$((N * 5))" --user 'm{n%500}' --fields 'id=m{n%500}'
+"${LG[@]}" --method GetRank -n "$((N * 5))" --user 'm{n%500}' --fields 'subject_id=m{n%500}'
 "${LG[@]}" --method GetProfile -n "$((N * 2))" --user 'm{n%500}' --fields 'member_id=m{n%500}'
 "${LG[@]}" --method ListInbox -n "$((N * 2))" --user 'm{n%500}' --fields 'page_size=20'
 RSS_LOAD=$(rss)

@@ -52,7 +52,6 @@ typedef struct arg {
 
 enum {
   F_IDEM = 1,       /* safe to retry: reads, and writes keyed by a request id */
-  F_REQUEST_ID = 2, /* fill request_id with a fresh one unless given */
   F_ONE_OF = 4,     /* exactly one of the first two arguments is required */
   F_MASK = 8,       /* update_mask[] lists the badge.* fields given */
   F_PROGRESS = 16,  /* a long call: show elapsed time while waiting */
@@ -98,7 +97,7 @@ static const command COMMANDS[] = {
      {{"badge", "badge_id", A_VAL, REQUIRED, NULL}, {"to", "nominee_ids[]", A_LIST, REQUIRED, NULL},
       {"why", "justification", A_VAL, REQUIRED, NULL}, {"link", "evidence_links[]", A_LIST, 0, NULL},
       {"private", NULL, A_FLAG, 0, "visibility=PRIVATE"}, {"request-id", "request_id", A_VAL, 0, NULL}},
-     NULL, NULL, NULL, F_IDEM | F_REQUEST_ID, NULL, NULL, 0,
+     NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
      "nominate colleagues (--to a,b) for a badge, with a specific justification (40+ characters)"},
     {"nominations", NULL, NO "ListNominations", D(list_nominations_request), D(list_nominations_response),
      {{"role", "role", A_VAL, 0, NULL}, {"status", "status", A_VAL, 0, NULL}, {"badge", "badge_id", A_VAL, 0, NULL},
@@ -120,6 +119,9 @@ static const command COMMANDS[] = {
     {"reflect", NULL, NO "AddReflection", D(add_reflection_request), D(add_reflection_response),
      {{"ID", "nomination_id", A_POS, REQUIRED, NULL}, {"text", "text", A_VAL, REQUIRED, NULL}}, NULL, NULL, NULL,
      0, NULL, NULL, 0, "say what a recognition of you taught you (20+ characters)"},
+    {"reflections", NULL, NO "ListReflections", D(list_reflections_request), D(list_reflections_response),
+     {{"IDS", "nomination_ids[]", A_WORDS, REQUIRED, NULL}}, NULL, "reflections",
+     "nomination_id,member_id,text,create_time_ms", F_IDEM, NULL, NULL, 0, "what nominees wrote on recognitions"},
     {"search", NULL, NO "SearchRecognitions", D(search_recognitions_request), D(search_recognitions_response),
      {{"WORDS", "query", A_WORDS, REQUIRED, NULL}, {"badge", "badge_id", A_VAL, 0, NULL},
       {"team", "team", A_VAL, 0, NULL}, {"limit", "page_size", A_VAL, 0, NULL}},
@@ -130,15 +132,15 @@ static const command COMMANDS[] = {
 
     /* leaderboards and profiles */
     {"leaderboard", "rank", LB "GetRank", D(get_rank_request), D(get_rank_response),
-     {{"ID", "id", A_POS, DEFAULT_ME, NULL}, BOARD}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
+     {{"ID", "subject_id", A_POS, DEFAULT_ME, NULL}, BOARD}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
      "rank and points of a member or team (default: you)"},
     {"leaderboard", "around", LB "GetAround", D(get_around_request), D(get_around_response),
-     {{"ID", "id", A_POS, DEFAULT_ME, NULL}, {"above", "above", A_VAL, 0, NULL}, {"below", "below", A_VAL, 0, NULL},
+     {{"ID", "subject_id", A_POS, DEFAULT_ME, NULL}, {"above", "above", A_VAL, 0, NULL}, {"below", "below", A_VAL, 0, NULL},
       BOARD},
-     NULL, "entries", "rank,id,display_name,team,points", F_IDEM, NULL, NULL, 0,
+     NULL, "entries", "rank,subject_id,display_name,team,points", F_IDEM, NULL, NULL, 0,
      "the members just above and below one (default: you)"},
     {"leaderboard", NULL, LB "GetTop", D(get_top_request), D(get_top_response), {BOARD, PAGE}, NULL, "entries",
-     "rank,id,display_name,team,points", F_IDEM, NULL, NULL, 0,
+     "rank,subject_id,display_name,team,points", F_IDEM, NULL, NULL, 0,
      "the top (--window week|month|quarter|year|all-time|rolling-30-days|day, --subject members|teams, "
      "--team T | --badge B | --category C, --period 2026-W47)"},
     {"profile", NULL, AW "GetProfile", D(get_profile_request), D(profile),
@@ -198,9 +200,9 @@ static const command COMMANDS[] = {
     {"badges", "update", AW "UpdateBadge", D(update_badge_request), D(badge),
      {{"ID", "badge.id", A_POS, REQUIRED, NULL}, BADGE_FIELDS}, NULL, NULL, NULL, F_IDEM | F_MASK, NULL, NULL, 0,
      "change the given fields of a badge"},
-    {"badges", "retire", AW "UpdateBadge", D(update_badge_request), D(badge),
-     {{"ID", "badge.id", A_POS, REQUIRED, NULL}}, "badge.active=false;update_mask[]=active", NULL, NULL, F_IDEM,
-     NULL, NULL, 0, "retire a badge (it stays on profiles)"},
+    {"badges", "retire", AW "RetireBadge", D(retire_badge_request), D(badge),
+     {{"ID", "badge_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
+     "retire a badge (it stays on profiles)"},
     {"badges", "get", AW "GetBadge", D(get_badge_request), D(badge), {{"ID", "badge_id", A_POS, REQUIRED, NULL}},
      NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "one badge"},
     {"badges", NULL, AW "ListBadges", D(list_badges_request), D(list_badges_response),
@@ -214,6 +216,14 @@ static const command COMMANDS[] = {
       {"grant", "rule.grant_badge_id", A_VAL, REQUIRED, NULL}},
      NULL, NULL, NULL, 0, NULL, NULL, 0,
      "a milestone rule (--kind badge-count|category-count|points-total --threshold N --grant BADGE)"},
+    {"rules", "get", AW "GetRule", D(get_rule_request), D(rule), {{"ID", "rule_id", A_POS, REQUIRED, NULL}}, NULL,
+     NULL, NULL, F_IDEM, NULL, NULL, 0, "one milestone rule"},
+    {"rules", "update", AW "UpdateRule", D(update_rule_request), D(rule),
+     {{"ID", "rule.id", A_POS, REQUIRED, NULL}, {"name", "rule.name", A_VAL, 0, "update_mask[]=name"},
+      {"threshold", "rule.threshold", A_VAL, 0, "update_mask[]=threshold"},
+      {"window-days", "rule.window_days", A_VAL, 0, "update_mask[]=window_days"},
+      {"grant", "rule.grant_badge_id", A_VAL, 0, "update_mask[]=grant_badge_id"}},
+     NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "change the given fields of a rule (--name, --threshold, ...)"},
     {"rules", "delete", AW "DeleteRule", D(delete_rule_request), D(delete_rule_response),
      {{"ID", "rule_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "delete a rule"},
     {"rules", NULL, AW "ListRules", D(list_rules_request), D(list_rules_response), {PAGE}, NULL, "rules",
@@ -225,13 +235,16 @@ static const command COMMANDS[] = {
 
     /* admin: members, settings, analytics */
     {"members", "get", NO "GetMember", D(get_member_request), D(member),
-     {{"ID", "user_id", A_POS, DEFAULT_ME, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "one member"},
+     {{"ID", "member_id", A_POS, DEFAULT_ME, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0, "one member"},
     {"members", "deactivate", NO "DeactivateMember", D(deactivate_member_request), D(member),
-     {{"ID", "user_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
+     {{"ID", "member_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
      "deactivate a member (admin)"},
+    {"members", "reactivate", NO "ReactivateMember", D(reactivate_member_request), D(member),
+     {{"ID", "member_id", A_POS, REQUIRED, NULL}}, NULL, NULL, NULL, F_IDEM, NULL, NULL, 0,
+     "reactivate a member (admin)"},
     {"members", NULL, NO "ListMembers", D(list_members_request), D(list_members_response),
      {{"team", "team", A_VAL, 0, NULL}, {"inactive", NULL, A_FLAG, 0, "include_inactive=true"}, PAGE}, NULL,
-     "members", "user_id,display_name,team,manager_id,remote,active", F_IDEM, NULL, NULL, 0,
+     "members", "member_id,display_name,team,manager_id,remote,active", F_IDEM, NULL, NULL, 0,
      "the directory (--team T, --inactive)"},
     {"settings", "set", NO "UpdateOrgSettings", D(update_org_settings_request), D(org_settings),
      {{"allowance", "settings.allowance_per_month", A_VAL, 0, NULL},
@@ -519,9 +532,12 @@ static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
           (rc = set(&a, cmd, req, "update_mask[]", g->field + 6, g->flag)))
         goto out;
   }
-  if (cmd->flags & F_REQUEST_ID) {
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(cmd->req, "request_id");
-    const char **slot = (const char **)((char *)req + f->offset);
+  /* Every write that takes a request id gets a fresh one (unless given), so
+   * a retry on UNAVAILABLE is answered with the first answer (replay.h). */
+  const ProtobufCFieldDescriptor *rid = protobuf_c_message_descriptor_get_field_by_name(cmd->req, "request_id");
+  int idem = (cmd->flags & F_IDEM) || rid;
+  if (rid) {
+    const char **slot = (const char **)((char *)req + rid->offset);
     if (!*slot || !**slot) {
       char id[40];
       request_id(id);
@@ -538,7 +554,7 @@ static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
   void *resp = NULL;
   char what[64];
   snprintf(what, sizeof what, "%s%s%s", cmd->name, cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
-  rc = cli_call(c, what, cmd->method, req, cmd->resp, (cmd->flags & F_IDEM) != 0,
+  rc = cli_call(c, what, cmd->method, req, cmd->resp, idem,
                 cmd->timeout_ms, &a, &resp);
   if (show) {
     pthread_mutex_lock(&pr.mu);

@@ -2,8 +2,10 @@
  * a spreadsheet export, in batches of UpsertMembers (idempotent, so a batch
  * that meets UNAVAILABLE is retried and a rerun of the whole file is safe).
  *
- * The first row names the columns, in any order: user_id (or id), and any of
- * display_name (name), email, team, manager_id (manager), remote, active.
+ * The first row names the columns, in any order: member_id (or user_id, id), and any of
+ * display_name (name), email, team, manager_id (manager), remote, active
+ * or deactivated (a member is active unless the row says otherwise: no such
+ * column, or an empty cell, imports an active member).
  * RFC 4180 quoting ("a, b" and "" inside quotes). The whole file is checked
  * before the first call, so a bad row imports nothing.
  */
@@ -21,14 +23,14 @@
 
 #define MAX_COLS 16
 
-enum { C_ID, C_NAME, C_EMAIL, C_TEAM, C_MANAGER, C_REMOTE, C_ACTIVE, C_N };
+enum { C_ID, C_NAME, C_EMAIL, C_TEAM, C_MANAGER, C_REMOTE, C_ACTIVE, C_DEACTIVATED, C_N };
 
 static const struct {
   const char *name, *alias, *field;
 } COLUMNS[C_N] = {
-    {"user_id", "id", "user_id"},         {"display_name", "name", "display_name"}, {"email", NULL, "email"},
+    {"member_id", "user_id", "member_id"},       {"display_name", "name", "display_name"}, {"email", NULL, "email"},
     {"team", NULL, "team"},               {"manager_id", "manager", "manager_id"},  {"remote", NULL, "remote"},
-    {"active", NULL, "active"},
+    {"active", NULL, "active"},           {"deactivated", NULL, "deactivated"},
 };
 
 static int data_error(const char *path, int line, const char *what, const char *detail) {
@@ -56,13 +58,14 @@ int cmd_members_import(const cli *c, int argc, char **argv, int i) {
   if (!strncmp(p, "\xEF\xBB\xBF", 3)) p += 3;   /* a spreadsheet's UTF-8 mark */
   int ncols = csv_row(&a, &p, &line, cell, MAX_COLS), have_id = 0;
   if (ncols <= 0) {
-    rc = data_error(path, 1, "no header row", "(user_id,display_name,email,team,manager_id,remote)");
+    rc = data_error(path, 1, "no header row", "(member_id,display_name,email,team,manager_id,remote)");
     goto out;
   }
   for (int k = 0; k < ncols; k++) {
     col_of[k] = -1;
     for (int m = 0; m < C_N; m++)
-      if (!strcasecmp(cell[k], COLUMNS[m].name) || (COLUMNS[m].alias && !strcasecmp(cell[k], COLUMNS[m].alias)))
+      if (!strcasecmp(cell[k], COLUMNS[m].name) || (COLUMNS[m].alias && !strcasecmp(cell[k], COLUMNS[m].alias)) ||
+          (m == C_ID && !strcasecmp(cell[k], "id")))
         col_of[k] = m;
     if (col_of[k] < 0) {
       rc = data_error(path, 1, "unknown column", cell[k]);
@@ -71,7 +74,7 @@ int cmd_members_import(const cli *c, int argc, char **argv, int i) {
     have_id |= col_of[k] == C_ID;
   }
   if (!have_id) {
-    rc = data_error(path, 1, "no user_id column", NULL);
+    rc = data_error(path, 1, "no member_id (or user_id) column", NULL);
     goto out;
   }
   /* check and convert every row first */
@@ -86,13 +89,15 @@ int cmd_members_import(const cli *c, int argc, char **argv, int i) {
     }
     Accolade__V1__Member *m = arena_alloc(&a, sizeof *m);
     accolade__v1__member__init(m);
-    m->active = 1;
-    for (int k = 0; k < n && rc == 0; k++)
+    for (int k = 0; k < n && rc == 0; k++) {
       if (cell[k][0] && pb_set(&a, m->base.descriptor, m, COLUMNS[col_of[k]].field, cell[k], err, sizeof err))
         rc = data_error(path, at, err, NULL);
+      /* UpsertMembers reads deactivated (Member.active is for answers). */
+      if (cell[k][0] && col_of[k] == C_ACTIVE) m->deactivated = !m->active;
+    }
     if (rc) break;
-    if (!m->user_id[0]) {
-      rc = data_error(path, at, "empty user_id", NULL);
+    if (!m->member_id[0]) {
+      rc = data_error(path, at, "empty member_id", NULL);
       break;
     }
     if (total == cap) all = realloc(all, (cap *= 2) * sizeof *all);

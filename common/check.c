@@ -1,51 +1,43 @@
 /* check.c - field validation and page tokens. */
 #include "check.h"
 
+#include "pbwire.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* utf8_ok: well-formed UTF-8 without control characters except \n and \t. */
-static int utf8_ok(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    if (c < 0x80) {
-      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return 0;
-      i++;
-      continue;
-    }
-    size_t extra;
-    if (c >= 0xc2 && c <= 0xdf)
-      extra = 1;
-    else if (c >= 0xe0 && c <= 0xef)
-      extra = 2;
-    else if (c >= 0xf0 && c <= 0xf4)
-      extra = 3;
-    else
-      return 0;
-    if (i + extra >= n) return 0;   /* truncated sequence */
-    for (size_t k = 1; k <= extra; k++)
-      if ((s[i + k] & 0xc0) != 0x80) return 0;
-    i += extra + 1;
-  }
+/* ctl_ok: no control characters except \n and \t (UTF-8 is checked on the
+ * wire, pbwire.h). */
+static int ctl_ok(const unsigned char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') || s[i] == 0x7f) return 0;
   return 1;
 }
 
-int check_len(rpc_ctx *ctx, const char *field, const char *s, int min, int max) {
-  size_t n = s ? strlen(s) : 0;
-  if (n < (size_t)min) {
+int check_text(rpc_ctx *ctx, const char *field, const char *s, int min, int max, const char *rule) {
+  size_t n = s ? strlen(s) : 0, solid;
+  if (n && !pbwire_utf8_valid((const uint8_t *)s, n))
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be valid UTF-8", field);
+  size_t chars = pbwire_chars((const uint8_t *)s, n, &solid);
+  if (rule && (solid < (size_t)min || chars > (size_t)max))
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: %s: %d to %d characters, blanks not counted (got %zu)", field, rule,
+                    min, max, chars > (size_t)max ? chars : solid);
+  if (solid < (size_t)min) {
     if (min == 1) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: required", field);
-    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be at least %d characters (got %zu)", field,
-                    min, n);
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be at least %d characters, blanks not counted (got %zu)",
+                    field, min, solid);
   }
-  if (n > (size_t)max)
-    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be at most %d characters (got %zu)", field,
-                    max, n);
-  if (n && !utf8_ok((const unsigned char *)s, n))
-    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be UTF-8 text without control characters",
-                    field);
+  if (chars > (size_t)max)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be at most %d characters (got %zu)", field, max, chars);
+  if (n && !solid) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must not be blank", field);
+  if (!ctl_ok((const unsigned char *)s, n))
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be UTF-8 text without control characters", field);
   return RPC_OK;
+}
+
+int check_len(rpc_ctx *ctx, const char *field, const char *s, int min, int max) {
+  return check_text(ctx, field, s, min, max, NULL);
 }
 
 int check_id(rpc_ctx *ctx, const char *field, const char *s, int max) {
@@ -57,6 +49,11 @@ int check_id(rpc_ctx *ctx, const char *field, const char *s, int max) {
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
                     "%s: may contain only letters, digits and . _ : @ -", field);
   return RPC_OK;
+}
+
+int check_member_id(rpc_ctx *ctx, const char *field, const char **id, int empty_is_me) {
+  if (!strcmp(*id, "me") || (empty_is_me && !**id)) *id = ctx->id.user;
+  return check_id(ctx, field, *id, 128);
 }
 
 int check_slug(rpc_ctx *ctx, const char *field, const char *s) {
@@ -89,6 +86,31 @@ int check_range(rpc_ctx *ctx, const char *field, int64_t v, int64_t min, int64_t
   if (v < min || v > max)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: must be between %lld and %lld (got %lld)", field,
                     (long long)min, (long long)max, (long long)v);
+  return RPC_OK;
+}
+
+int check_enum(rpc_ctx *ctx, const char *field, int64_t v, int32_t min, int32_t max) {
+  return check_range(ctx, field, (int32_t)(uint32_t)v, min, max);   /* as sent: enums are int32 on the wire */
+}
+
+#define MAX_TIME_MS INT64_C(253402300799000)   /* 9999-12-31T23:59:59Z */
+
+int check_time_range(rpc_ctx *ctx, int64_t start_ms, int64_t end_ms) {
+  if (check_range(ctx, "start_time_ms", start_ms, 0, MAX_TIME_MS) ||
+      check_range(ctx, "end_time_ms", end_ms, 0, MAX_TIME_MS))
+    return ctx->code;
+  if (start_ms && end_ms && start_ms >= end_ms)
+    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "start_time_ms: must be before end_time_ms (got %lld >= %lld)",
+                    (long long)start_ms, (long long)end_ms);
+  return RPC_OK;
+}
+
+int check_mask(rpc_ctx *ctx, char *const *mask, size_t n, const char *const *fields, size_t nfields) {
+  for (size_t i = 0; i < n; i++) {
+    size_t k = 0;
+    while (k < nfields && strcmp(mask[i], fields[k])) k++;
+    if (k == nfields) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "update_mask[%zu]: unknown field '%.60s'", i, mask[i]);
+  }
   return RPC_OK;
 }
 

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #define MAX_DEPTH 16
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define PBWIRE_MAX_STR STR(PBWIRE_MAX_CHARS)
 
 int pbwire_utf8_valid(const uint8_t *s, size_t n) {
   size_t i = 0;
@@ -32,6 +35,28 @@ int pbwire_utf8_valid(const uint8_t *s, size_t n) {
   return 1;
 }
 
+/* is_blank: the code point |cp| is white space (ASCII, NBSP, the U+2000
+ * spaces, line and paragraph separators, ideographic space, BOM). */
+static int is_blank(uint32_t cp) {
+  return cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) ||
+         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
+}
+
+size_t pbwire_chars(const uint8_t *s, size_t n, size_t *nonblank) {
+  size_t chars = 0, solid = 0;
+  for (size_t i = 0; i < n;) {
+    uint8_t c = s[i];
+    size_t k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : 3;
+    uint32_t cp = k == 0 ? c : k == 1 ? c & 0x1Fu : k == 2 ? c & 0x0Fu : c & 0x07u;
+    for (size_t j = 1; j <= k && i + j < n; j++) cp = cp << 6 | (s[i + j] & 0x3Fu);
+    chars++;
+    solid += !is_blank(cp);
+    i += k + 1;
+  }
+  if (nonblank) *nonblank = solid;
+  return chars;
+}
+
 /* varint reads a varint at |*p| (before |end|); 0 on success. */
 static int varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
   uint64_t v = 0;
@@ -50,7 +75,7 @@ static int varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
  * bytes). Returns 0, -1 for a bad string (path and why set), 1 for bytes
  * that are not a message (left to the decoder). */
 static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end, char *path, size_t plen,
-                size_t cap, const char **why, int depth) {
+                size_t cap, const char **why, int depth, size_t max_chars) {
   /* Repeated fields are numbered by their order on the wire, per field. */
   unsigned counts[64];
   memset(counts, 0, sizeof counts);
@@ -86,8 +111,11 @@ static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uin
           if (f->type == PROTOBUF_C_TYPE_STRING) {
             if (memchr(p, 0, n)) return *why = "must not contain a NUL byte", -1;
             if (!pbwire_utf8_valid(p, n)) return *why = "must be valid UTF-8", -1;
+            size_t solid, chars = pbwire_chars(p, n, &solid);
+            if (n && !solid) return *why = "must not be blank", -1;
+            if (chars > max_chars) return *why = "must be at most " PBWIRE_MAX_STR " characters", -1;
           } else if (depth < MAX_DEPTH) {
-            int rc = walk(f->descriptor, p, p + n, path, nlen, cap, why, depth + 1);
+            int rc = walk(f->descriptor, p, p + n, path, nlen, cap, why, depth + 1, max_chars);
             if (rc) return rc;
           }
           path[plen] = '\0';
@@ -107,6 +135,8 @@ int pbwire_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf
   if (!cap) return 0;
   field[0] = '\0';
   *why = NULL;
-  int rc = walk(d, buf, buf + len, field, 0, cap, why, 0);
+  /* The ceiling is the Accolade API's (not the health or test services'). */
+  size_t max_chars = d->package_name && !strcmp(d->package_name, "accolade.v1") ? PBWIRE_MAX_CHARS : SIZE_MAX;
+  int rc = walk(d, buf, buf + len, field, 0, cap, why, 0, max_chars);
   return rc < 0 ? -1 : 0;
 }

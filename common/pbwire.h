@@ -6,6 +6,12 @@
  * message descriptor, and refuses (INVALID_ARGUMENT naming the field) any
  * string field, at any depth, that holds a NUL byte or is not valid UTF-8,
  * before a handler sees it. No handler can forget.
+ *
+ * The same pass refuses a string that is only blanks (spaces, tabs, line
+ * breaks, no-break and ideographic spaces: "must not be blank") and one longer
+ * than PBWIRE_MAX_CHARS characters, the ceiling of every string field of
+ * the accolade.v1 API;
+ * handlers check each field's own, tighter limit (check.h).
  */
 #ifndef ACCOLADE_PBWIRE_H
 #define ACCOLADE_PBWIRE_H
@@ -21,8 +27,14 @@
 int pbwire_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, char *field,
                          size_t cap, const char **why);
 
+#define PBWIRE_MAX_CHARS 4000
+
 /* pbwire_utf8_valid: |n| bytes are well-formed UTF-8 (no overlongs, no
  * surrogates, nothing past U+10FFFF) without a NUL. */
 int pbwire_utf8_valid(const uint8_t *s, size_t n);
+
+/* pbwire_chars counts the characters (code points) of |n| bytes of valid
+ * UTF-8, and in |*nonblank| (may be NULL) those that are not blanks. */
+size_t pbwire_chars(const uint8_t *s, size_t n, size_t *nonblank);
 
 #endif

@@ -274,6 +274,10 @@ int rpc_signals_wait(void);
  * stream step it ran (svc.c gives pooled connections back with it). */
 void rpc_set_after_call(void (*fn)(void));
 
+/* rpc_set_replay: |fn| runs each unary handler whose request type has a
+ * request_id field, in its place (svc.c sets replay_run, replay.h). */
+void rpc_set_replay(int (*fn)(rpc_ctx *ctx, const void *req, void *resp, rpc_unary_fn handler));
+
 /* rpc_runtime_init / rpc_runtime_shutdown wrap grpc_init / grpc_shutdown. */
 void rpc_runtime_init(void);
 void rpc_runtime_shutdown(void);

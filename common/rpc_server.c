@@ -38,6 +38,7 @@
 #include "hex.h"
 #include "metrics.h"
 #include "pbwire.h"
+#include "replay.h"
 #include "reflection.h"
 #include "log.h"
 #include "tls.h"
@@ -357,6 +358,9 @@ void *call_decode(call *c, const ProtobufCMessageDescriptor *d, const uint8_t *b
 /* The worker loop                                                      */
 
 
+static int (*g_replay)(rpc_ctx *, const void *, void *, rpc_unary_fn);
+void rpc_set_replay(int (*fn)(rpc_ctx *ctx, const void *req, void *resp, rpc_unary_fn handler)) { g_replay = fn; }
+
 /* reply_start sends a unary call's reply; its completion frees the call. */
 void call_reply_start(call *c) {
   grpc_op ops[4];
@@ -422,7 +426,7 @@ static void unary_run(call *c) {
     if (req) {
       void *resp = arena_alloc(&c->arena, m->response->sizeof_message);
       protobuf_c_message_init(m->response, resp);
-      int code = m->unary(&c->ctx, req, resp);
+      int code = g_replay && replay_key(req) ? g_replay(&c->ctx, req, resp, m->unary) : m->unary(&c->ctx, req, resp);
       if (code == RPC_OK)
         c->reply = c->ctx.reply_bytes ? rpc_byte_buffer_from(c->ctx.reply_bytes, c->ctx.reply_len)
                                       : rpc_byte_buffer_pack(resp);

@@ -10,6 +10,7 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "replay.h"
 #include "migrate.h"
 #include "outbox.h"
 #include "pg.h"
@@ -133,6 +134,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     }
     pg_pool_setup((int)pool);
     rpc_set_after_call(pg_release);
+    rpc_set_replay(replay_run);
     env_name(env, sizeof env, def, "MIGRATIONS");
     const char *dir = config_str(&cfg, "migrations", env, def->migrations);
     /* Postgres may still be starting: try for a while before giving up. */

@@ -19,12 +19,15 @@
 static const authz_rule table[] = {
     {AW "CreateBadge", "award", AZ_A, 0},
     {AW "UpdateBadge", "award", AZ_A, 0},
+    {AW "RetireBadge", "award", AZ_A, 0},
     {AW "GetBadge", "award", AZ_ALL, 0},
     {AW "ListBadges", "award", AZ_ALL, 0},
     {AW "GrantAward", "award", AZ_A, 0},   /* admins' direct awards; nominations use the outbox */
     {AW "RevokeAward", "award", AZ_A, 0},
     {AW "ListAwards", "award", AZ_ALL, 0},
     {AW "CreateRule", "award", AZ_A, 0},
+    {AW "GetRule", "award", AZ_ALL, 0},
+    {AW "UpdateRule", "award", AZ_A, 0},
     {AW "ListRules", "award", AZ_ALL, 0},
     {AW "DeleteRule", "award", AZ_A, 0},
     {AW "GetProfile", "award", AZ_ALL, 0},
@@ -48,6 +51,7 @@ static const authz_rule table[] = {
     {NO "GetMember", "nomination", AZ_ALL, 0},
     {NO "ListMembers", "nomination", AZ_ALL, 0},
     {NO "DeactivateMember", "nomination", AZ_A, 0},
+    {NO "ReactivateMember", "nomination", AZ_A, 0},
     {NO "CreateNomination", "nomination", AZ_ALL, 0},
     {NO "GetNomination", "nomination", AZ_ALL, 0},
     {NO "ListNominations", "nomination", AZ_ALL, 0},

@@ -75,11 +75,14 @@ int award_begin(rpc_ctx *ctx, unsigned roles);
 
 int catalog_create_badge(rpc_ctx *ctx, const void *req, void *resp);
 int catalog_update_badge(rpc_ctx *ctx, const void *req, void *resp);
+int catalog_retire_badge(rpc_ctx *ctx, const void *req, void *resp);
 int catalog_get_badge(rpc_ctx *ctx, const void *req, void *resp);
 int catalog_list_badges(rpc_ctx *ctx, const void *req, void *resp);
 int grant_award(rpc_ctx *ctx, const void *req, void *resp);
 int grant_revoke(rpc_ctx *ctx, const void *req, void *resp);
 int rules_create(rpc_ctx *ctx, const void *req, void *resp);
+int rules_get(rpc_ctx *ctx, const void *req, void *resp);
+int rules_update(rpc_ctx *ctx, const void *req, void *resp);
 int rules_list(rpc_ctx *ctx, const void *req, void *resp);
 int rules_delete(rpc_ctx *ctx, const void *req, void *resp);
 int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp);

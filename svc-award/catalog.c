@@ -47,8 +47,8 @@ static int validate_badge(rpc_ctx *ctx, const Accolade__V1__Badge *b, int with_i
       check_url(ctx, "badge.image_url", b->image_url, 500) ||
       check_range(ctx, "badge.cap_per_recipient", b->cap_per_recipient, 0, 1000) ||
       check_range(ctx, "badge.cap_per_team", b->cap_per_team, 0, 10000) ||
-      check_range(ctx, "badge.approval_policy", b->approval_policy, 0, 2) ||
-      check_range(ctx, "badge.cap_period", b->cap_period, 0, 4))
+      check_enum(ctx, "badge.approval_policy", b->approval_policy, 0, 2) ||
+      check_enum(ctx, "badge.cap_period", b->cap_period, 0, 4))
     return ctx->code;
   if ((b->cap_per_recipient || b->cap_per_team) &&
       b->cap_period == ACCOLADE__V1__CAP_PERIOD__CAP_PERIOD_UNSPECIFIED)
@@ -63,7 +63,7 @@ int catalog_create_badge(rpc_ctx *ctx, const void *req, void *resp) {
   Accolade__V1__Badge b = *r->badge;
   if (validate_badge(ctx, &b, 1)) return ctx->code;
   if (!b.approval_policy) b.approval_policy = ACCOLADE__V1__APPROVAL_POLICY__MANAGER_REVIEW;
-  b.active = 1;   /* a new badge is active; retire it with UpdateBadge */
+  b.active = 1;   /* a new badge is active; retire it with RetireBadge */
   Accolade__V1__Badge *out;
   int rc = store_badge_insert(ctx, ctx->id.org, &b, &out);
   if (rc == RPC_ALREADY_EXISTS)
@@ -88,12 +88,7 @@ int catalog_update_badge(rpc_ctx *ctx, const void *req, void *resp) {
   static const char *const fields[] = {"name", "description", "category", "criteria", "points",
                                        "approval_policy", "active", "image_url", "cap_per_recipient",
                                        "cap_per_team", "cap_period"};
-  for (size_t i = 0; i < r->n_update_mask; i++) {
-    int ok = 0;
-    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) ok |= !strcmp(r->update_mask[i], fields[k]);
-    if (!ok)
-      return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "update_mask: unknown field '%.60s'", r->update_mask[i]);
-  }
+  if (check_mask(ctx, r->update_mask, r->n_update_mask, fields, sizeof fields / sizeof fields[0])) return ctx->code;
   Accolade__V1__Badge *cur;
   int rc = store_badge_get(ctx, ctx->id.org, r->badge->id, &cur);
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "badge.id: no badge '%s'", r->badge->id);
@@ -115,6 +110,20 @@ int catalog_update_badge(rpc_ctx *ctx, const void *req, void *resp) {
   Accolade__V1__Badge *out;
   rc = store_badge_update(ctx, ctx->id.org, &b, &out);
   if (rc) return pg_fail(ctx, rc, "update badge");
+  *(Accolade__V1__Badge *)resp = *out;
+  return RPC_OK;
+}
+
+int catalog_retire_badge(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__RetireBadgeRequest *r = req;
+  if (award_begin(ctx, ROLE_ADMIN) || check_slug(ctx, "badge_id", r->badge_id)) return ctx->code;
+  Accolade__V1__Badge *cur, *out;
+  int rc = store_badge_get(ctx, ctx->id.org, r->badge_id, &cur);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "badge_id: no badge '%s'", r->badge_id);
+  if (rc) return pg_fail(ctx, rc, "get badge");
+  Accolade__V1__Badge b = *cur;
+  b.active = 0;   /* retired: no new nominations or grants; awards stay */
+  if ((rc = store_badge_update(ctx, ctx->id.org, &b, &out))) return pg_fail(ctx, rc, "retire badge");
   *(Accolade__V1__Badge *)resp = *out;
   return RPC_OK;
 }

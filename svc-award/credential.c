@@ -227,7 +227,7 @@ static const char *status_url(rpc_ctx *ctx) {
  * the caller, who may read any member of the org. */
 static int recipient_email(rpc_ctx *ctx, const char *user, const char **email) {
   Accolade__V1__GetMemberRequest req = ACCOLADE__V1__GET_MEMBER_REQUEST__INIT;
-  req.user_id = (char *)user;
+  req.member_id = (char *)user;
   rpc_call_opts o = {.parent = ctx, .as = &ctx->id, .idempotent = 1};
   Accolade__V1__Member *m = NULL;
   rpc_status st;

@@ -18,7 +18,7 @@ int dir_get(rpc_ctx *ctx, int as_service, const char *field, const char *id, Acc
   rpc_service_identity(&svc, svc_name(), ctx->id.org);
   rpc_call_opts o = {.parent = ctx, .as = as_service ? &svc : &ctx->id, .timeout_ms = 3000, .idempotent = 1};
   Accolade__V1__GetMemberRequest req = ACCOLADE__V1__GET_MEMBER_REQUEST__INIT;
-  req.user_id = (char *)id;
+  req.member_id = (char *)id;
   rpc_status st;
   int rc = rpc_call(svc_addr("nomination"), NO "GetMember", &req.base, &accolade__v1__member__descriptor, &o, ctx->arena,
                     (void **)out, &st);

@@ -78,9 +78,9 @@ typedef struct grant_tx {
 static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__V1__GrantOutcome *o) {
   rpc_ctx *ctx = g->ctx;
   const char *org = ctx->id.org;
-  o->recipient_id = rcp->user_id;
+  o->recipient_id = rcp->member_id;
   Accolade__V1__Award *a;
-  int rc = store_award_find(ctx, org, g->req->source_id, rcp->user_id, &a);
+  int rc = store_award_find(ctx, org, g->req->source_id, rcp->member_id, &a);
   if (rc == RPC_OK) {
     o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__ALREADY_GRANTED;
     o->award = a;
@@ -91,7 +91,7 @@ static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__
   if (b->cap_per_recipient || b->cap_per_team) {
     int64_t n = 0;
     if (b->cap_per_recipient) {
-      rc = store_cap_count(org, b->id, rcp->user_id, NULL, b->cap_period, &n);
+      rc = store_cap_count(org, b->id, rcp->member_id, NULL, b->cap_period, &n);
       if (rc) return rc;
       if (n >= b->cap_per_recipient) {
         o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__CAP_REACHED;
@@ -109,7 +109,7 @@ static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__
   }
   award_new an = {
       .badge_id = b->id,
-      .recipient_id = rcp->user_id,
+      .recipient_id = rcp->member_id,
       .recipient_team = rcp->team,
       .recipient_name = rcp->display_name,
       .giver_id = g->req->giver_id,
@@ -122,7 +122,7 @@ static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__
   };
   rc = store_award_insert(ctx, org, &an, &a);
   if (rc == RPC_ALREADY_EXISTS) {   /* a concurrent identical grant won */
-    rc = store_award_find(ctx, org, g->req->source_id, rcp->user_id, &a);
+    rc = store_award_find(ctx, org, g->req->source_id, rcp->member_id, &a);
     if (rc) return rc;
     o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__ALREADY_GRANTED;
     o->award = a;
@@ -132,7 +132,7 @@ static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__
   o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__GRANTED;
   o->award = a;
   if ((rc = grant_emit(ctx, a))) return rc;
-  return rules_evaluate(ctx, rcp->user_id, rcp->team, 0, &g->out->milestones, &g->out->n_milestones,
+  return rules_evaluate(ctx, rcp->member_id, rcp->team, 0, &g->out->milestones, &g->out->n_milestones,
                         &g->milestones_cap);
 }
 
@@ -166,16 +166,16 @@ int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
                     GRANT_MAX_RECIPIENTS, r->n_recipients);
   for (size_t i = 0; i < r->n_recipients; i++) {
     char field[48];
-    snprintf(field, sizeof field, "recipients[%zu].user_id", i);
-    if (check_id(ctx, field, r->recipients[i]->user_id, 128)) return ctx->code;
+    snprintf(field, sizeof field, "recipients[%zu].member_id", i);
+    if (check_id(ctx, field, r->recipients[i]->member_id, 128)) return ctx->code;
     snprintf(field, sizeof field, "recipients[%zu].team", i);
     if (*r->recipients[i]->team && check_id(ctx, field, r->recipients[i]->team, 128)) return ctx->code;
     snprintf(field, sizeof field, "recipients[%zu].display_name", i);
     if (check_len(ctx, field, r->recipients[i]->display_name, 0, 120)) return ctx->code;
     for (size_t k = 0; k < i; k++)
-      if (!strcmp(r->recipients[k]->user_id, r->recipients[i]->user_id))
+      if (!strcmp(r->recipients[k]->member_id, r->recipients[i]->member_id))
         return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "recipients: '%s' is listed twice",
-                        r->recipients[i]->user_id);
+                        r->recipients[i]->member_id);
   }
   if (r->n_evidence_links > GRANT_MAX_EVIDENCE)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "evidence_links: at most %d (got %zu)", GRANT_MAX_EVIDENCE,

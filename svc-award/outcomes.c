@@ -43,7 +43,7 @@ static int scope(rpc_ctx *ctx, const char *team, outcome_filter *f) {
   size_t n;
   if (dir_list(ctx, "team", team, &m, &n)) return ctx->code;
   const char **ids = ARENA_ARRAY(ctx->arena, const char *, n + 1);
-  for (size_t i = 0; i < n; i++) ids[i] = m[i]->user_id;
+  for (size_t i = 0; i < n; i++) ids[i] = m[i]->member_id;
   f->has_members = 1;
   f->members = ids;
   f->n_members = n;
@@ -54,8 +54,7 @@ int signals_outcomes(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetOutcomeStatsRequest *r = req;
   Accolade__V1__OutcomeStats *out = resp;
   if (award_begin(ctx, ROLE_MANAGER | ROLE_ADMIN)) return ctx->code;
-  if (check_range(ctx, "start_time_ms", r->start_time_ms, 0, MAX_MS) ||
-      check_range(ctx, "end_time_ms", r->end_time_ms, 0, MAX_MS) ||
+  if (check_time_range(ctx, r->start_time_ms, r->end_time_ms) ||
       (*r->badge_id && check_slug(ctx, "badge_id", r->badge_id)) || check_len(ctx, "category", r->category, 0, 60) ||
       (*r->team && check_id(ctx, "team", r->team, 128)))
     return ctx->code;

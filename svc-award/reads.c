@@ -26,12 +26,11 @@ int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp) {
   char *cursor_id = NULL;
   if (page_size(ctx, r->page_size, 50, 200, &limit) ||
       page_token_parse(ctx, r->page_token, &f.has_cursor, &f.cursor_us, &cursor_id) ||
-      (*r->recipient_id && check_id(ctx, "recipient_id", r->recipient_id, 128)) ||
+      (*f.recipient_id && check_member_id(ctx, "recipient_id", &f.recipient_id, 0)) ||
       (*r->badge_id && check_slug(ctx, "badge_id", r->badge_id)) ||
       check_len(ctx, "category", r->category, 0, 60) ||
       (*r->team && check_id(ctx, "team", r->team, 128)) ||
-      check_range(ctx, "start_time_ms", r->start_time_ms, 0, INT64_C(253402300799000)) ||
-      check_range(ctx, "end_time_ms", r->end_time_ms, 0, INT64_C(253402300799000)))
+      check_time_range(ctx, r->start_time_ms, r->end_time_ms))
     return ctx->code;
   if (f.has_cursor && check_uuid(ctx, "page_token", cursor_id)) return ctx->code;
   f.cursor_id = cursor_id;
@@ -53,13 +52,14 @@ int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetProfileRequest *r = req;
   Accolade__V1__Profile *out = resp;
   if (award_begin(ctx, ANY_ROLE)) return ctx->code;
-  if (check_id(ctx, "member_id", r->member_id, 128)) return ctx->code;
+  const char *member = r->member_id;   /* "" or "me": the caller */
+  if (check_member_id(ctx, "member_id", &member, 1)) return ctx->code;
   const char *org = ctx->id.org;
-  out->member_id = (char *)r->member_id;
-  int rc = store_profile_badges(ctx, org, r->member_id, &out->badges, &out->n_badges,
+  out->member_id = (char *)member;
+  int rc = store_profile_badges(ctx, org, member, &out->badges, &out->n_badges,
                                 &out->total_points, &out->total_awards);
   int64_t *cur;
-  award_filter recent = {.recipient_id = r->member_id, .badge_id = "", .category = "", .team = ""};
+  award_filter recent = {.recipient_id = member, .badge_id = "", .category = "", .team = ""};
   if (!rc) rc = store_award_list(ctx, org, &recent, 10, &out->recent_awards, &cur, &out->n_recent_awards);
   award_filter ms = recent;
   ms.milestones_only = 1;
@@ -76,7 +76,7 @@ int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
     p->rule_id = x->id;
     p->rule_name = x->name;
     p->threshold = x->threshold;
-    if ((rc = store_rule_progress(org, x, r->member_id, &p->current))) return pg_fail(ctx, rc, "get profile");
+    if ((rc = store_rule_progress(org, x, member, &p->current))) return pg_fail(ctx, rc, "get profile");
     for (size_t k = 0; k < out->n_milestones; k++)
       if (!strncmp(out->milestones[k]->source_id, "rule:", 5) &&
           !strcmp(out->milestones[k]->source_id + 5, x->id))
@@ -92,7 +92,7 @@ int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
     p->text = arena_printf(ctx->arena, "%lld of %lld %s", (long long)shown, (long long)x->threshold, what);
     out->progress[out->n_progress++] = p;
   }
-  if ((rc = signal_rules_profile(ctx, r->member_id, out))) return pg_fail(ctx, rc, "get profile");
-  if (journeys_profile(ctx, r->member_id, out)) return ctx->code;
+  if ((rc = signal_rules_profile(ctx, member, out))) return pg_fail(ctx, rc, "get profile");
+  if (journeys_profile(ctx, member, out)) return ctx->code;
   return RPC_OK;
 }

@@ -87,10 +87,10 @@ int signal_rules_create(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__SignalRule *x = &clean;
   if (!clean.aggregate) clean.aggregate = ACCOLADE__V1__SIGNAL_AGGREGATE__SIGNAL_COUNT;
   if (check_len(ctx, "rule.name", x->name, 1, 120) ||
-      check_range(ctx, "rule.signal_kind", x->signal_kind, 1, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
-      check_range(ctx, "rule.aggregate", x->aggregate, 1, 2) ||
+      check_enum(ctx, "rule.signal_kind", x->signal_kind, 1, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
+      check_enum(ctx, "rule.aggregate", x->aggregate, 1, 2) ||
       check_range(ctx, "rule.threshold", x->threshold, 1, INT64_C(100000000000000)) ||
-      check_range(ctx, "rule.period", x->period, 0, 3) || check_range(ctx, "rule.window_days", x->window_days, 0, 3660) ||
+      check_enum(ctx, "rule.period", x->period, 0, 3) || check_range(ctx, "rule.window_days", x->window_days, 0, 3660) ||
       check_range(ctx, "rule.min_amount_minor", x->min_amount_minor, 0, INT64_C(100000000000000)) ||
       check_len(ctx, "rule.account", x->account, 0, 200) || check_slug(ctx, "rule.grant_badge_id", x->grant_badge_id))
     return ctx->code;

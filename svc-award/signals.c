@@ -98,7 +98,7 @@ static int signal_check(rpc_ctx *ctx, size_t i, const Accolade__V1__Signal *s, i
 #define FIELD(name) (snprintf(f, sizeof f, "signals[%zu].%s", i, name), f)
   if (check_id(ctx, FIELD("source"), s->source, 64) || check_len(ctx, FIELD("external_id"), s->external_id, 1, 128) ||
       check_id(ctx, FIELD("member_id"), s->member_id, 128) ||
-      check_range(ctx, FIELD("kind"), s->kind, 1, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
+      check_enum(ctx, FIELD("kind"), s->kind, 1, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
       check_range(ctx, FIELD("occur_time_ms"), s->occur_time_ms, INT64_C(946684800000), now + 300000))
     return ctx->code;
   if (*s->id || s->ingest_time_ms)
@@ -240,7 +240,7 @@ static int reports_of(rpc_ctx *ctx, const char *manager, const char ***out, size
   *out = ARENA_ARRAY(ctx->arena, const char *, nall + 1);
   *n = 0;
   for (size_t i = 0; i < nall; i++)
-    if (!strcmp(all[i]->manager_id, manager)) (*out)[(*n)++] = all[i]->user_id;
+    if (!strcmp(all[i]->manager_id, manager)) (*out)[(*n)++] = all[i]->member_id;
   return RPC_OK;
 }
 
@@ -261,23 +261,23 @@ int signals_list(rpc_ctx *ctx, const void *req, void *resp) {
   if (award_begin(ctx, ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)) return ctx->code;
   int limit;
   char *cursor_id = NULL;
-  sig_filter f = {.member_id = r->member_id, .kind = r->kind, .start_ms = r->start_time_ms, .end_ms = r->end_time_ms};
+  const char *mid = strcmp(r->member_id, "me") ? r->member_id : ctx->id.user;   /* "me": the caller */
+  sig_filter f = {.member_id = mid, .kind = r->kind, .start_ms = r->start_time_ms, .end_ms = r->end_time_ms};
   if (page_size(ctx, r->page_size, 50, 500, &limit) ||
       page_token_parse(ctx, r->page_token, &f.has_cursor, &f.cursor_us, &cursor_id) ||
-      (*r->member_id && check_id(ctx, "member_id", r->member_id, 128)) ||
-      check_range(ctx, "kind", r->kind, 0, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
-      check_range(ctx, "start_time_ms", r->start_time_ms, 0, INT64_C(253402300799000)) ||
-      check_range(ctx, "end_time_ms", r->end_time_ms, 0, INT64_C(253402300799000)))
+      (*mid && check_id(ctx, "member_id", mid, 128)) ||
+      check_enum(ctx, "kind", r->kind, 0, ACCOLADE__V1__SIGNAL_KIND__MEMBER_DEPARTED) ||
+      check_time_range(ctx, r->start_time_ms, r->end_time_ms))
     return ctx->code;
   if (f.has_cursor && check_uuid(ctx, "page_token", cursor_id)) return ctx->code;
   f.cursor_id = cursor_id;
   const char *me = ctx->id.user;
-  if (ctx->id.role != ROLE_ADMIN && (!*r->member_id || strcmp(r->member_id, me))) {
+  if (ctx->id.role != ROLE_ADMIN && (!*mid || strcmp(mid, me))) {
     if (ctx->id.role == ROLE_MEMBER) {
-      if (*r->member_id) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "member_id: members see only their own signals");
+      if (*mid) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "member_id: members see only their own signals");
       f.member_id = me;
-    } else if (*r->member_id) {   /* a manager: a report's */
-      if (signals_check_report(ctx, r->member_id)) return ctx->code;
+    } else if (*mid) {   /* a manager: a report's */
+      if (signals_check_report(ctx, mid)) return ctx->code;
     } else {   /* a manager: all their reports' and their own */
       const char **reports;
       size_t nreports;

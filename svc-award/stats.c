@@ -20,8 +20,7 @@ int stats_get(rpc_ctx *ctx, const void *req, void *resp) {
   clock_gettime(CLOCK_REALTIME, &now);
   int64_t end = r->end_time_ms ? r->end_time_ms : (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 1;
   int64_t start = r->start_time_ms ? r->start_time_ms : end - 12 * WEEK_MS;
-  if (check_range(ctx, "start_time_ms", r->start_time_ms, 0, INT64_C(253402300799000)) ||
-      check_range(ctx, "end_time_ms", r->end_time_ms, 0, INT64_C(253402300799000)) ||
+  if (check_time_range(ctx, r->start_time_ms, r->end_time_ms) ||
       (*r->team && check_id(ctx, "team", r->team, 128)))
     return ctx->code;
   if (start >= end) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "start_time_ms: must be before end_time_ms");

@@ -354,22 +354,53 @@ static Accolade__V1__Rule *rule_row(rpc_ctx *ctx, PGresult *r, int i) {
   return x;
 }
 
+/* rule_nums: a rule's numbers as query parameters. */
+typedef struct rule_nums {
+  char kind[8], thr[24], win[16];
+} rule_nums;
+
+static void rule_nums_of(const Accolade__V1__Rule *x, rule_nums *n) {
+  snprintf(n->kind, sizeof n->kind, "%d", (int)x->kind);
+  snprintf(n->thr, sizeof n->thr, "%lld", (long long)x->threshold);
+  snprintf(n->win, sizeof n->win, "%d", x->window_days);
+}
+
+/* rule_one runs |sql| returning RULE_COLS of one rule: NOT_FOUND without one. */
+static int rule_one(rpc_ctx *ctx, const char *sql, int n, const char *const *p, Accolade__V1__Rule **out) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, n, p);
+  if (rc) return rc;
+  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
+  if (!rc) *out = rule_row(ctx, r, 0);
+  PQclear(r);
+  return rc;
+}
+
 int store_rule_insert(rpc_ctx *ctx, const char *org, const Accolade__V1__Rule *x,
                       Accolade__V1__Rule **out) {
-  char kind[8], thr[24], win[16];
-  snprintf(kind, sizeof kind, "%d", (int)x->kind);
-  snprintf(thr, sizeof thr, "%lld", (long long)x->threshold);
-  snprintf(win, sizeof win, "%d", x->window_days);
-  const char *p[] = {org, x->name, kind, x->badge_id, x->category, thr, win, x->grant_badge_id};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "INSERT INTO rule(org, name, kind, badge_id, category, threshold, window_days, "
-                    "grant_badge_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING " RULE_COLS,
-                    8, p);
-  if (rc) return rc;
-  *out = rule_row(ctx, r, 0);
-  PQclear(r);
-  return RPC_OK;
+  rule_nums n;
+  rule_nums_of(x, &n);
+  const char *p[] = {org, x->name, n.kind, x->badge_id, x->category, n.thr, n.win, x->grant_badge_id};
+  return rule_one(ctx,
+                  "INSERT INTO rule(org, name, kind, badge_id, category, threshold, window_days, "
+                  "grant_badge_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING " RULE_COLS,
+                  8, p, out);
+}
+
+int store_rule_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Rule **out) {
+  const char *p[] = {org, id};
+  return rule_one(ctx, "SELECT " RULE_COLS " FROM rule WHERE org = $1 AND id = $2::uuid AND deleted_at IS NULL", 2, p,
+                  out);
+}
+
+int store_rule_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Rule *x, Accolade__V1__Rule **out) {
+  rule_nums n;
+  rule_nums_of(x, &n);
+  const char *p[] = {org, x->id, x->name, n.kind, x->badge_id, x->category, n.thr, n.win, x->grant_badge_id};
+  return rule_one(ctx,
+                  "UPDATE rule SET name=$3, kind=$4, badge_id=$5, category=$6, threshold=$7, window_days=$8, "
+                  "grant_badge_id=$9 WHERE org = $1 AND id = $2::uuid AND deleted_at IS NULL RETURNING " RULE_COLS,
+                  9, p, out);
 }
 
 int store_rule_list(rpc_ctx *ctx, const char *org, int64_t after_us, const char *after_id, int limit,

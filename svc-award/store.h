@@ -72,6 +72,10 @@ int store_award_list(rpc_ctx *ctx, const char *org, const award_filter *f, int l
 
 int store_rule_insert(rpc_ctx *ctx, const char *org, const Accolade__V1__Rule *r,
                       Accolade__V1__Rule **out);
+/* store_rule_get / store_rule_update (every field of |r|, by r->id): a
+ * deleted rule is NOT_FOUND. */
+int store_rule_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Rule **out);
+int store_rule_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Rule *r, Accolade__V1__Rule **out);
 int store_rule_list(rpc_ctx *ctx, const char *org, int64_t after_us, const char *after_id, int limit,
                     Accolade__V1__Rule ***out, int64_t **cursors, size_t *n);
 /* store_rule_delete soft-deletes: earned milestones keep their rule. */

@@ -24,7 +24,7 @@ static const char *ago(rpc_ctx *ctx, int64_t as_of, int64_t t) {
 /* name_of: the directory's display name of |id| among |m|, else the id. */
 static const char *name_of(Accolade__V1__Member **m, size_t n, const char *id) {
   for (size_t i = 0; i < n; i++)
-    if (!strcmp(m[i]->user_id, id) && *m[i]->display_name) return m[i]->display_name;
+    if (!strcmp(m[i]->member_id, id) && *m[i]->display_name) return m[i]->display_name;
   return id;
 }
 
@@ -69,11 +69,11 @@ int signals_suggest(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__SuggestRecognitionsRequest *r = req;
   Accolade__V1__SuggestRecognitionsResponse *out = resp;
   if (award_begin(ctx, ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)) return ctx->code;
-  if ((*r->member_id && check_id(ctx, "member_id", r->member_id, 128)) || check_range(ctx, "limit", r->limit, 0, 20) ||
+  const char *member = r->member_id;   /* "" or "me": the caller */
+  if (check_member_id(ctx, "member_id", &member, 1) || check_range(ctx, "limit", r->limit, 0, 20) ||
       check_range(ctx, "window_days", r->window_days, 0, 90) ||
       check_range(ctx, "as_of_ms", r->as_of_ms, 0, INT64_C(253402300799000)))
     return ctx->code;
-  const char *member = *r->member_id ? r->member_id : ctx->id.user;
   if (strcmp(member, ctx->id.user) && ctx->id.role != ROLE_ADMIN) {
     if (ctx->id.role != ROLE_MANAGER) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "member_id: only your own suggestions");
     if (signals_check_report(ctx, member)) return ctx->code;
@@ -92,7 +92,7 @@ int signals_suggest(rpc_ctx *ctx, const void *req, void *resp) {
   if (rc && rc != RPC_NOT_FOUND) return rc;
   if (me && *me->team && dir_list(ctx, "member_id", me->team, &team, &nteam)) return ctx->code;
   const char **ids = ARENA_ARRAY(ctx->arena, const char *, nteam + 1);
-  for (size_t i = 0; i < nteam; i++) ids[i] = team[i]->user_id;
+  for (size_t i = 0; i < nteam; i++) ids[i] = team[i]->member_id;
   sig_candidate *c;
   size_t n;
   rc = sig_store_suggest(ctx, ctx->id.org, member, ids, nteam, as_of - window * DAY_MS, as_of + 1, limit, &c, &n);

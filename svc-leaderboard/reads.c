@@ -61,8 +61,8 @@ static int rolling_period_ok(rpc_ctx *ctx, const char *end) {
 static int resolve(rpc_ctx *ctx, const Accolade__V1__BoardSpec *b, board *out) {
   Accolade__V1__BoardSpec none = ACCOLADE__V1__BOARD_SPEC__INIT;
   if (!b) b = &none;
-  if (check_range(ctx, "board.subject", b->subject, 0, 2) ||
-      check_range(ctx, "board.window", b->window, 0, WIN_LAST) || check_range(ctx, "board.scope", b->scope, 0, 4))
+  if (check_enum(ctx, "board.subject", b->subject, 0, 2) ||
+      check_enum(ctx, "board.window", b->window, 0, WIN_LAST) || check_enum(ctx, "board.scope", b->scope, 0, 4))
     return ctx->code;
   out->subject = b->subject ? (int)b->subject : SUBJ_MEMBERS;
   out->window = b->window ? (int)b->window : WIN_ALL;
@@ -73,22 +73,33 @@ static int resolve(rpc_ctx *ctx, const Accolade__V1__BoardSpec *b, board *out) {
   if (out->scope != SCOPE_ORG && check_len(ctx, "board.scope_id", b->scope_id, 1, 128)) return ctx->code;
   if (out->scope != SCOPE_ORG && strpbrk(b->scope_id, "{}"))
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.scope_id: may not contain braces");
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
   if (*b->period) {
-    if (!boards_period_valid(out->window, b->period))
-      return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
-                      "board.period: '%.40s' is not a period of this window "
-                      "(2026-W47, 2026-11, 2026-Q4, 2026, all or 2026-11-22)",
-                      b->period);
+    if (!boards_period_valid(out->window, b->period)) {
+      /* Only the form this window takes, shown by the current period. */
+      static const char *const names[] = {"", "week", "month", "quarter", "year", "all-time", "rolling 30-day", "day"};
+      char current[16];
+      boards_period(out->window, (int64_t)now.tv_sec * 1000, current, sizeof current);
+      return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.period: '%.40s' is not a period of the %s window (like %s, %s)",
+                      b->period, names[out->window], current,
+                      out->window == WIN_ROLLING ? "its last day: today" : "the current one");
+    }
     snprintf(out->period, sizeof out->period, "%s", b->period);
     if (out->window == WIN_ROLLING && rolling_period_ok(ctx, out->period)) return ctx->code;
   } else {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     boards_period(out->window, (int64_t)now.tv_sec * 1000, out->period, sizeof out->period);
   }
   out->org = ctx->id.org;
   if (rekey(out, lb_gen_get(ctx->id.org)) != 0) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "board.scope_id: too long");
   return RPC_OK;
+}
+
+/* entry_id: the id asked about on board |b|, "me" being the caller (their
+ * team on a team board); checked as an id. NULL when refused. */
+static const char *entry_id(rpc_ctx *ctx, const board *b, const char *id) {
+  if (!strcmp(id, "me")) id = b->subject == SUBJ_TEAMS ? ctx->id.team : ctx->id.user;
+  return check_id(ctx, "subject_id", id, 128) ? NULL : id;
 }
 
 static int unavailable(rpc_ctx *ctx) {
@@ -207,7 +218,7 @@ static Accolade__V1__Entry *entry(rpc_ctx *ctx, int64_t rank, const char *id, co
   Accolade__V1__Entry *e = ARENA_NEW(ctx->arena, Accolade__V1__Entry);
   accolade__v1__entry__init(e);
   e->rank = rank;
-  e->id = arena_strdup(ctx->arena, id);
+  e->subject_id = arena_strdup(ctx->arena, id);
   e->points = boards_points(strtod(score, NULL));
   return e;
 }
@@ -222,13 +233,13 @@ static const char *who_key(rpc_ctx *ctx) { return arena_printf(ctx->arena, "lb:{
 static int display(rpc_ctx *ctx, const board *b, Accolade__V1__Entry **e, size_t n) {
   if (!n) return RPC_OK;
   if (b->subject == SUBJ_TEAMS) {
-    for (size_t i = 0; i < n; i++) e[i]->display_name = e[i]->id;
+    for (size_t i = 0; i < n; i++) e[i]->display_name = e[i]->subject_id;
     return RPC_OK;
   }
   const char **argv = ARENA_ARRAY(ctx->arena, const char *, n + 2);
   argv[0] = "HMGET";
   argv[1] = who_key(ctx);
-  for (size_t i = 0; i < n; i++) argv[i + 2] = e[i]->id;
+  for (size_t i = 0; i < n; i++) argv[i + 2] = e[i]->subject_id;
   return display_apply(ctx, e, n, redis_cmd_argv((int)n + 2, argv, NULL));
 }
 
@@ -337,11 +348,12 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
   Accolade__V1__GetRankResponse *out = resp;
   if (rpc_require(ctx, MEMBER_ROLES)) return ctx->code;
   board b;
-  if (resolve(ctx, r->board, &b) || check_id(ctx, "id", r->id, 128) || materialize(ctx, &b)) return ctx->code;
+  const char *id;
+  if (resolve(ctx, r->board, &b) || !(id = entry_id(ctx, &b, r->subject_id)) || materialize(ctx, &b)) return ctx->code;
   out->period = arena_strdup(ctx->arena, b.period);
   /* rank, score, size and display data in one round trip */
-  const char *zr[] = {"ZREVRANK", b.key, r->id}, *zs[] = {"ZSCORE", b.key, r->id}, *zc[] = {"ZCARD", b.key};
-  const char *hm[] = {"HMGET", who_key(ctx), r->id};
+  const char *zr[] = {"ZREVRANK", b.key, id}, *zs[] = {"ZSCORE", b.key, id}, *zc[] = {"ZCARD", b.key};
+  const char *hm[] = {"HMGET", who_key(ctx), id};
   const char *const *argv[] = {zr, zs, zc, hm};
   const int argc[] = {3, 3, 2, 3};
   int members = b.subject != SUBJ_TEAMS;
@@ -351,7 +363,7 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
   ok = ok && rep[2]->type == REDIS_REPLY_INTEGER;
   if (ok && rep[0]->type == REDIS_REPLY_INTEGER) {
     out->ranked = 1;
-    out->entry = entry(ctx, rep[0]->integer + 1, r->id, rep[1]->type == REDIS_REPLY_STRING ? rep[1]->str : "0");
+    out->entry = entry(ctx, rep[0]->integer + 1, id, rep[1]->type == REDIS_REPLY_STRING ? rep[1]->str : "0");
   }
   if (ok) out->total = rep[2]->integer;
   for (int i = 0; i < 3; i++) freeReplyObject(rep[i]);
@@ -360,7 +372,7 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp) {
     return unavailable(ctx);
   }
   if (!members) {
-    if (out->ranked) out->entry->display_name = out->entry->id;
+    if (out->ranked) out->entry->display_name = out->entry->subject_id;
     return RPC_OK;
   }
   if (!out->ranked) {
@@ -376,11 +388,12 @@ int lb_get_around(rpc_ctx *ctx, const void *req, void *resp) {
   if (rpc_require(ctx, MEMBER_ROLES)) return ctx->code;
   board b;
   char score[64];
-  if (resolve(ctx, r->board, &b) || check_id(ctx, "id", r->id, 128) || check_range(ctx, "above", r->above, 0, 50) ||
+  const char *id;
+  if (resolve(ctx, r->board, &b) || !(id = entry_id(ctx, &b, r->subject_id)) || check_range(ctx, "above", r->above, 0, 50) ||
       check_range(ctx, "below", r->below, 0, 50) || materialize(ctx, &b))
     return ctx->code;
   out->period = arena_strdup(ctx->arena, b.period);
-  long long rank = rank_of(&b, r->id, score, sizeof score);
+  long long rank = rank_of(&b, id, score, sizeof score);
   if (rank == -2) return unavailable(ctx);
   if (rank < 0) return RPC_OK;   /* not ranked: no neighbours */
   out->ranked = 1;

@@ -13,6 +13,7 @@ static const rpc_method methods[] = {
     M("GetMember", get_member_request, member, members_get),
     M("ListMembers", list_members_request, list_members_response, members_list),
     M("DeactivateMember", deactivate_member_request, member, members_deactivate),
+    M("ReactivateMember", reactivate_member_request, member, members_reactivate),
     M("CreateNomination", create_nomination_request, nomination, nominate_create),
     M("GetNomination", get_nomination_request, nomination, nominate_get),
     M("ListNominations", list_nominations_request, list_nominations_response, nominate_list),

@@ -31,7 +31,7 @@ int members_upsert(rpc_ctx *ctx, const void *req, void *resp) {
     const Accolade__V1__Member *m = r->members[i];
     char f[64];
 #define FIELD(name) (snprintf(f, sizeof f, "members[%zu]." name, i), f)
-    if (check_id(ctx, FIELD("user_id"), m->user_id, 128) ||
+    if (check_id(ctx, FIELD("member_id"), m->member_id, 128) ||
         check_len(ctx, FIELD("display_name"), m->display_name, 0, 120) ||
         check_len(ctx, FIELD("email"), m->email, 0, 254) ||
         (*m->team && check_id(ctx, FIELD("team"), m->team, 128)) ||
@@ -39,7 +39,7 @@ int members_upsert(rpc_ctx *ctx, const void *req, void *resp) {
       return ctx->code;
     if (*m->email && !strchr(m->email, '@'))
       return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: not an email address", FIELD("email"));
-    if (!strcmp(m->manager_id, m->user_id))
+    if (!strcmp(m->manager_id, m->member_id))
       return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: a member cannot manage themselves", FIELD("manager_id"));
 #undef FIELD
   }
@@ -53,10 +53,11 @@ int members_upsert(rpc_ctx *ctx, const void *req, void *resp) {
 int members_get(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetMemberRequest *r = req;
   /* Services read the directory too (svc-award: a new hire's manager). */
-  if (rpc_require(ctx, ANY_ROLE | ROLE_SERVICE) || check_id(ctx, "user_id", r->user_id, 128)) return ctx->code;
+  const char *id = r->member_id;
+  if (rpc_require(ctx, ANY_ROLE | ROLE_SERVICE) || check_member_id(ctx, "member_id", &id, 0)) return ctx->code;
   Accolade__V1__Member *m;
-  int rc = store_member_get(ctx, ctx->id.org, r->user_id, &m);
-  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "user_id: no member '%s'", r->user_id);
+  int rc = store_member_get(ctx, ctx->id.org, id, &m);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "member_id: no member '%s'", id);
   if (rc) return pg_fail(ctx, rc, "get member");
   *(Accolade__V1__Member *)resp = *m;
   return RPC_OK;
@@ -78,19 +79,28 @@ int members_list(rpc_ctx *ctx, const void *req, void *resp) {
   if (rc) return pg_fail(ctx, rc, "list members");
   if (n > (size_t)limit) {
     n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, 0, out->members[n - 1]->user_id);
+    out->next_page_token = page_token_make(ctx, 0, out->members[n - 1]->member_id);
   }
   out->n_members = n;
   return RPC_OK;
 }
 
-int members_deactivate(rpc_ctx *ctx, const void *req, void *resp) {
-  const Accolade__V1__DeactivateMemberRequest *r = req;
-  if (rpc_require(ctx, ROLE_ADMIN) || check_id(ctx, "user_id", r->user_id, 128)) return ctx->code;
+/* set_active deactivates or reactivates |r->user_id| ("me": the caller). */
+static int set_active(rpc_ctx *ctx, const char *member_id, int active, void *resp) {
+  const char *id = member_id;
+  if (rpc_require(ctx, ROLE_ADMIN) || check_member_id(ctx, "member_id", &id, 0)) return ctx->code;
   Accolade__V1__Member *m;
-  int rc = store_member_deactivate(ctx, ctx->id.org, r->user_id, &m);
-  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "user_id: no member '%s'", r->user_id);
-  if (rc) return pg_fail(ctx, rc, "deactivate member");
+  int rc = store_member_set_active(ctx, ctx->id.org, id, active, &m);
+  if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "member_id: no member '%s'", id);
+  if (rc) return pg_fail(ctx, rc, active ? "reactivate member" : "deactivate member");
   *(Accolade__V1__Member *)resp = *m;
   return RPC_OK;
+}
+
+int members_deactivate(rpc_ctx *ctx, const void *req, void *resp) {
+  return set_active(ctx, ((const Accolade__V1__DeactivateMemberRequest *)req)->member_id, 0, resp);
+}
+
+int members_reactivate(rpc_ctx *ctx, const void *req, void *resp) {
+  return set_active(ctx, ((const Accolade__V1__ReactivateMemberRequest *)req)->member_id, 1, resp);
 }

@@ -42,6 +42,7 @@ int members_upsert(rpc_ctx *ctx, const void *req, void *resp);
 int members_get(rpc_ctx *ctx, const void *req, void *resp);
 int members_list(rpc_ctx *ctx, const void *req, void *resp);
 int members_deactivate(rpc_ctx *ctx, const void *req, void *resp);
+int members_reactivate(rpc_ctx *ctx, const void *req, void *resp);
 int nominate_create(rpc_ctx *ctx, const void *req, void *resp);
 int nominate_get(rpc_ctx *ctx, const void *req, void *resp);
 int nominate_list(rpc_ctx *ctx, const void *req, void *resp);
@@ -56,6 +57,8 @@ int stats_participation(rpc_ctx *ctx, const void *req, void *resp);
 int settings_get(rpc_ctx *ctx, const void *req, void *resp);
 int settings_update(rpc_ctx *ctx, const void *req, void *resp);
 
+/* nom_status_name: "APPROVED" for ACCOLADE__V1__NOMINATION_STATUS__APPROVED. */
+const char *nom_status_name(int status);
 /* nom_visible: may the caller see |n| (already loaded)? Applies blind review. */
 int nom_visible(rpc_ctx *ctx, Accolade__V1__Nomination *n, int blind);
 /* nom_on_grant_reply: svc-award's answer to an approval's GrantAward (an

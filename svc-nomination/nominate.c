@@ -125,8 +125,8 @@ static int create_run(void *arg) {
 int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__CreateNominationRequest *r = req;
   if (rpc_require(ctx, ANY_ROLE)) return ctx->code;
-  if (check_slug(ctx, "badge_id", r->badge_id) || check_len(ctx, "justification", r->justification, 40, 4000) ||
-      check_id(ctx, "request_id", r->request_id, 128) || check_range(ctx, "visibility", r->visibility, 0, 2))
+  if (check_slug(ctx, "badge_id", r->badge_id) || check_text(ctx, "justification", r->justification, 40, 4000, "must be specific") ||
+      check_id(ctx, "request_id", r->request_id, 128) || check_enum(ctx, "visibility", r->visibility, 0, 2))
     return ctx->code;
   if (r->n_nominee_ids < 1 || r->n_nominee_ids > MAX_NOMINEES)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "nominee_ids: between 1 and %d (got %zu)", MAX_NOMINEES, r->n_nominee_ids);
@@ -156,7 +156,8 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
   for (size_t i = 0; i < r->n_nominee_ids; i++) {
     Accolade__V1__Member *m;
     int rc = store_member_get(ctx, ctx->id.org, sorted[i], &m);
-    if (rc == RPC_NOT_FOUND || (rc == RPC_OK && !m->active))
+    if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "nominee_ids: no member '%s'", sorted[i]);
+    if (rc == RPC_OK && !m->active)
       return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nominee_ids: '%s' is not an active member of this org", sorted[i]);
     if (rc) return pg_fail(ctx, rc, "create nomination");
     teams[i] = m->team;
@@ -216,7 +217,7 @@ int nominate_list(rpc_ctx *ctx, const void *req, void *resp) {
   int64_t after_us = INT64_MAX;
   char *after_id = "ffffffff-ffff-ffff-ffff-ffffffffffff";
   if (rpc_require(ctx, ANY_ROLE) || page_size(ctx, r->page_size, 50, 200, &limit) ||
-      check_range(ctx, "role", r->role, 0, 3) || check_range(ctx, "status", r->status, 0, 4) ||
+      check_enum(ctx, "role", r->role, 0, 3) || check_enum(ctx, "status", r->status, 0, 4) ||
       (*r->badge_id && check_slug(ctx, "badge_id", r->badge_id)) ||
       page_token_parse(ctx, r->page_token, &has, &after_us, &after_id))
     return ctx->code;
@@ -254,8 +255,10 @@ static int withdraw_run(void *arg) {
   if (strcmp(t->n->nominator_id, ctx->id.user) != 0)
     return nom_visible(ctx, t->n, 0) ? rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: only the nominator may withdraw")
                                      : RPC_NOT_FOUND;
+  if (t->n->status == ACCOLADE__V1__NOMINATION_STATUS__WITHDRAWN) return RPC_OK;   /* again: as it stands */
   if (t->n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING)
-    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: only a pending nomination can be withdrawn");
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: only a pending nomination can be withdrawn (it is %s)",
+                    nom_status_name(t->n->status));
   if ((rc = store_nomination_decide(ctx->id.org, t->id, ACCOLADE__V1__NOMINATION_STATUS__WITHDRAWN, ctx->id.user, "")))
     return rc;
   return store_nomination_get(ctx, ctx->id.org, t->id, 0, &t->n);
@@ -270,6 +273,12 @@ int nominate_withdraw(rpc_ctx *ctx, const void *req, void *resp) {
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "withdraw");
   *(Accolade__V1__Nomination *)resp = *t.n;
   return RPC_OK;
+}
+
+const char *nom_status_name(int status) {
+  const ProtobufCEnumValue *v =
+      protobuf_c_enum_descriptor_get_value(&accolade__v1__nomination_status__descriptor, status);
+  return v ? v->name : "UNKNOWN";
 }
 
 int nominate_allowance(rpc_ctx *ctx, const void *req, void *resp) {

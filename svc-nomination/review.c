@@ -97,7 +97,7 @@ int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer,
   for (size_t i = 0; i < n->n_nominee_ids; i++) {
     g.recipients[i] = ARENA_NEW(ctx->arena, Accolade__V1__Recipient);
     accolade__v1__recipient__init(g.recipients[i]);
-    g.recipients[i]->user_id = n->nominee_ids[i];
+    g.recipients[i]->member_id = n->nominee_ids[i];
     g.recipients[i]->team = i < nteams ? teams[i] : "";   /* both sorted by user id */
     Accolade__V1__Member *m;   /* the name shown on the leaderboards */
     if (store_member_get(ctx, org, n->nominee_ids[i], &m) == RPC_OK) g.recipients[i]->display_name = m->display_name;
@@ -137,8 +137,14 @@ static int review_run(void *arg) {
   Accolade__V1__Member *me;
   if (store_member_get(ctx, org, ctx->id.user, &me) == RPC_OK && !me->active)
     return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: deactivated members cannot review");
-  if (n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING)
-    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: the nomination is not pending");
+  if (n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING) {
+    /* The same decision by the same reviewer again (a retry whose first reply
+     * was lost): the nomination as it stands, nothing done twice. */
+    int want = t->req->approve ? ACCOLADE__V1__NOMINATION_STATUS__APPROVED : ACCOLADE__V1__NOMINATION_STATUS__REJECTED;
+    if ((int)n->status == want && !strcmp(n->reviewer_id, ctx->id.user)) return RPC_OK;
+    return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: the nomination is not pending (it is %s)",
+                    nom_status_name(n->status));
+  }
   if (t->req->approve) return nom_approve(ctx, n, ctx->id.user, t->req->comment);
   if ((rc = store_nomination_decide(org, n->id, ACCOLADE__V1__NOMINATION_STATUS__REJECTED, ctx->id.user,
                                     t->req->comment)))
@@ -221,8 +227,18 @@ int review_reflections(rpc_ctx *ctx, const void *req, void *resp) {
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "nomination_ids: 1 to 20 ids");
   for (size_t i = 0; i < r->n_nomination_ids; i++)
     if (check_uuid(ctx, "nomination_ids", r->nomination_ids[i])) return ctx->code;
-  int rc = store_reflections(ctx, ctx->id.org, (const char *const *)r->nomination_ids, r->n_nomination_ids,
-                             &out->reflections, &out->n_reflections);
+  /* Members read private nominations' reflections where they may see the
+   * nomination; services (the digest) public ones only. */
+  int member = ctx->id.role != ROLE_SERVICE;
+  const char **ids = ARENA_ARRAY(ctx->arena, const char *, r->n_nomination_ids);
+  size_t n = 0;
+  for (size_t i = 0; i < r->n_nomination_ids; i++) {
+    Accolade__V1__Nomination *nom;
+    int rc = member ? store_nomination_get(ctx, ctx->id.org, r->nomination_ids[i], 0, &nom) : RPC_OK;
+    if (rc && rc != RPC_NOT_FOUND) return pg_fail(ctx, rc, "list reflections");
+    if (!rc && (!member || nom_visible(ctx, nom, 0))) ids[n++] = r->nomination_ids[i];
+  }
+  int rc = store_reflections(ctx, ctx->id.org, ids, n, member, &out->reflections, &out->n_reflections);
   if (rc) return pg_fail(ctx, rc, "list reflections");
   return RPC_OK;
 }

@@ -10,8 +10,7 @@ int search_recognitions(rpc_ctx *ctx, const void *req, void *resp) {
   int limit;
   if (rpc_require(ctx, ANY_ROLE) || check_len(ctx, "query", r->query, 1, 200) ||
       (*r->badge_id && check_slug(ctx, "badge_id", r->badge_id)) || (*r->team && check_id(ctx, "team", r->team, 128)) ||
-      check_range(ctx, "start_time_ms", r->start_time_ms, 0, INT64_C(253402300799000)) ||
-      check_range(ctx, "end_time_ms", r->end_time_ms, 0, INT64_C(253402300799000)) ||
+      check_time_range(ctx, r->start_time_ms, r->end_time_ms) ||
       page_size(ctx, r->page_size, 20, 100, &limit))
     return ctx->code;
   int rc = store_search(ctx, ctx->id.org, r, limit, &out->hits, &out->n_hits);

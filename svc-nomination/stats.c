@@ -45,8 +45,7 @@ int stats_participation(rpc_ctx *ctx, const void *req, void *resp) {
   Accolade__V1__ParticipationStats *out = resp;
   /* svc-notify's digest reads it as a service */
   if (rpc_require(ctx, ROLE_MANAGER | ROLE_ADMIN | ROLE_SERVICE) ||
-      check_range(ctx, "start_time_ms", r->start_time_ms, 0, INT64_C(253402300799000)) ||
-      check_range(ctx, "end_time_ms", r->end_time_ms, 0, INT64_C(253402300799000)) ||
+      check_time_range(ctx, r->start_time_ms, r->end_time_ms) ||
       (*r->team && check_id(ctx, "team", r->team, 128)))
     return ctx->code;
   struct timespec now;

@@ -70,19 +70,21 @@ int store_time_zone_known(const char *tz, int *known) {
 static Accolade__V1__Member *member_row(rpc_ctx *ctx, PGresult *r, int i) {
   Accolade__V1__Member *m = ARENA_NEW(ctx->arena, Accolade__V1__Member);
   accolade__v1__member__init(m);
-  m->user_id = dup(ctx, r, i, 0);
+  m->member_id = dup(ctx, r, i, 0);
   m->display_name = dup(ctx, r, i, 1);
   m->email = dup(ctx, r, i, 2);
   m->team = dup(ctx, r, i, 3);
   m->manager_id = dup(ctx, r, i, 4);
   m->remote = is_true(r, i, 5);
   m->active = is_true(r, i, 6);
+  m->deactivated = !m->active;
   return m;
 }
 
 int store_member_upsert(const char *org, const Accolade__V1__Member *m) {
-  const char *p[] = {org, m->user_id, m->display_name, m->email, m->team, m->manager_id,
-                     m->remote ? "true" : "false", m->active ? "true" : "false"};
+  /* Active unless deactivated: proto3's default is an active member (Member.active is for answers). */
+  const char *p[] = {org, m->member_id, m->display_name, m->email, m->team, m->manager_id,
+                     m->remote ? "true" : "false", m->deactivated ? "false" : "true"};
   return pg_exec("INSERT INTO member (org, " MEMBER_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8) "
                  "ON CONFLICT (org, user_id) DO UPDATE SET display_name=$3, email=$4, team=$5, manager_id=$6, "
                  "remote=$7, active=$8, updated_at=now()",
@@ -104,10 +106,13 @@ int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__
   return member_one(ctx, "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND user_id=$2", org, user, out);
 }
 
-int store_member_deactivate(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out) {
+int store_member_set_active(rpc_ctx *ctx, const char *org, const char *user, int active,
+                            Accolade__V1__Member **out) {
   return member_one(ctx,
-                    "UPDATE member SET active=false, updated_at=now() WHERE org=$1 AND user_id=$2 "
-                    "RETURNING " MEMBER_COLS,
+                    active ? "UPDATE member SET active=true, updated_at=now() WHERE org=$1 AND user_id=$2 "
+                             "RETURNING " MEMBER_COLS
+                           : "UPDATE member SET active=false, updated_at=now() WHERE org=$1 AND user_id=$2 "
+                             "RETURNING " MEMBER_COLS,
                     org, user, out);
 }
 
@@ -360,16 +365,16 @@ int store_reflect(const char *org, const char *id, const char *user, const char 
   return pg_exec("INSERT INTO reflection (nomination_id, org, user_id, text) VALUES ($1::uuid, $2, $3, $4)", 4, p);
 }
 
-int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n,
+int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n, int include_private,
                       Accolade__V1__Reflection ***out, size_t *nout) {
-  const char *p[] = {org, pg_text_array(ctx->arena, ids, n)};
+  const char *p[] = {org, pg_text_array(ctx->arena, ids, n), include_private ? "true" : "false"};
   PGresult *r;
   int rc = pg_query(&r,
                     "SELECT r.nomination_id, r.user_id, r.text, (extract(epoch from r.created_at) * 1000)::bigint "
                     "FROM reflection r JOIN nomination n ON n.id = r.nomination_id AND n.org = r.org "
-                    "WHERE r.org = $1 AND r.nomination_id = ANY ($2::uuid[]) AND n.status = 2 AND n.public "
+                    "WHERE r.org = $1 AND r.nomination_id = ANY ($2::uuid[]) AND n.status = 2 AND (n.public OR $3::boolean) "
                     "ORDER BY r.created_at, r.user_id",
-                    2, p);
+                    3, p);
   if (rc) return rc;
   *nout = (size_t)PQntuples(r);
   *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Reflection *, *nout + 1);
@@ -377,7 +382,7 @@ int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, siz
     Accolade__V1__Reflection *x = ARENA_NEW(ctx->arena, Accolade__V1__Reflection);
     accolade__v1__reflection__init(x);
     x->nomination_id = dup(ctx, r, (int)i, 0);
-    x->user_id = dup(ctx, r, (int)i, 1);
+    x->member_id = dup(ctx, r, (int)i, 1);
     x->text = dup(ctx, r, (int)i, 2);
     x->create_time_ms = pg_int(r, (int)i, 3);
     (*out)[i] = x;

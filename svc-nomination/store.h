@@ -16,7 +16,9 @@ int store_member_upsert(const char *org, const Accolade__V1__Member *m);
 int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out);
 int store_member_list(rpc_ctx *ctx, const char *org, const char *team, int include_inactive,
                       const char *after, int limit, Accolade__V1__Member ***out, size_t *n);
-int store_member_deactivate(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out);
+/* store_member_set_active (de)activates a member: NOT_FOUND when there is none. */
+int store_member_set_active(rpc_ctx *ctx, const char *org, const char *user, int active,
+                            Accolade__V1__Member **out);
 
 int store_lock_nominator(const char *org, const char *user);
 int store_nomination_by_request(rpc_ctx *ctx, const char *org, const char *nominator, const char *request_id,
@@ -52,8 +54,8 @@ int store_nomination_list(rpc_ctx *ctx, const char *org, const char *user, int r
 int store_endorse(const char *org, const char *id, const char *user, const char *comment, int64_t *count);
 int store_reflect(const char *org, const char *id, const char *user, const char *text);
 /* store_reflections: the reflections on those of |ids| (n of them) that are
- * approved public nominations of |org|, oldest first. */
-int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n,
+ * approved nominations, public ones only unless |include_private|, oldest first. */
+int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, size_t n, int include_private,
                       Accolade__V1__Reflection ***out, size_t *nout);
 /* store_index_doc (re)indexes an approved public nomination for search. */
 int store_index_doc(const char *org, const char *id);

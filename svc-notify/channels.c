@@ -38,9 +38,7 @@ int channels_create(rpc_ctx *ctx, const void *req, void *resp) {
   if (check_len(ctx, "channel.url", c->url, 1, 500) || check_url(ctx, "channel.url", c->url, 500) ||
       check_len(ctx, "channel.secret", c->secret, 16, 256) || (*c->team && check_id(ctx, "channel.team", c->team, 128)))
     return ctx->code;
-  if (c->n_kinds > 7) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.kinds: at most 7");
-  for (size_t i = 0; i < c->n_kinds; i++)
-    if (check_id(ctx, "channel.kinds", c->kinds[i], 40)) return ctx->code;
+  if (notify_check_kinds(ctx, "channel.kinds", c->kinds, c->n_kinds)) return ctx->code;
   char resolve[600];
   const char *why;
   if (webhook_url_allowed(c->url, webhook_allow_private(), resolve, sizeof resolve, &why) != 0)

@@ -157,7 +157,7 @@ static int movers(rpc_ctx *ctx, const char *org, const digest_period *p, const c
     const Accolade__V1__Entry *e = now->entries[i];
     int64_t was = 0;
     for (size_t j = 0; j < before->n_entries && !was; j++)
-      if (!strcmp(before->entries[j]->id, e->id)) was = before->entries[j]->rank;
+      if (!strcmp(before->entries[j]->subject_id, e->subject_id)) was = before->entries[j]->rank;
     int64_t gain = (was ? was : 101) - e->rank;
     if (gain > 0) c[nc++] = (climb){e, was, gain};
   }
@@ -166,7 +166,7 @@ static int movers(rpc_ctx *ctx, const char *org, const digest_period *p, const c
   for (size_t i = 0; i < nc && i < 5; i++) {   /* the five biggest gains */
     Accolade__V1__DigestMover *m = ARENA_NEW(ctx->arena, Accolade__V1__DigestMover);
     accolade__v1__digest_mover__init(m);
-    m->id = c[i].e->id;
+    m->id = c[i].e->subject_id;
     m->display_name = c[i].e->display_name;
     m->team = c[i].e->team;
     m->rank = c[i].e->rank;
@@ -247,7 +247,7 @@ static void board(rpc_ctx *ctx, const char *org, const digest_period *p, const c
     Accolade__V1__DigestBoardEntry *e = ARENA_NEW(ctx->arena, Accolade__V1__DigestBoardEntry);
     accolade__v1__digest_board_entry__init(e);
     e->rank = top->entries[i]->rank;
-    e->id = top->entries[i]->id;
+    e->subject_id = top->entries[i]->subject_id;
     e->display_name = top->entries[i]->display_name;
     e->points = top->entries[i]->points;
     out->board[out->n_board++] = e;
@@ -280,7 +280,7 @@ static void reflections(rpc_ctx *ctx, const char *org, Accolade__V1__Digest *out
       if (strcmp(r->reflections[k]->nomination_id, it->source_id)) continue;
       Accolade__V1__DigestReflection *x = ARENA_NEW(ctx->arena, Accolade__V1__DigestReflection);
       accolade__v1__digest_reflection__init(x);
-      x->user_id = r->reflections[k]->user_id;
+      x->member_id = r->reflections[k]->member_id;
       x->text = r->reflections[k]->text;
       it->reflections[it->n_reflections++] = x;
     }

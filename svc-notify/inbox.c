@@ -131,24 +131,33 @@ int prefs_get(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
+/* The one list of event kinds: what inbox rows, channel deliveries and
+ * muted kinds name (intake.c), and "digest" (digest.c). */
 static const char *const kinds[] = {"nomination_created", "nomination_approved", "nomination_rejected",
                                     "review_overdue", "award_granted", "award_revoked", "nudge",
-                                    "recognition_prompt"};
+                                    "recognition_prompt", "digest"};
+#define NKINDS (sizeof kinds / sizeof kinds[0])
+
+int notify_check_kinds(rpc_ctx *ctx, const char *field, char *const *list, size_t n) {
+  if (n > NKINDS) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "%s: at most %zu", field, NKINDS);
+  for (size_t i = 0; i < n; i++) {
+    int ok = 0;
+    for (size_t k = 0; k < NKINDS; k++) ok |= !strcmp(list[i], kinds[k]);
+    if (!ok)
+      return rpc_fail(ctx, RPC_INVALID_ARGUMENT,
+                      "%s[%zu]: unknown kind '%.40s' (nomination_created, nomination_approved, nomination_rejected, "
+                      "review_overdue, award_granted, award_revoked, nudge, recognition_prompt, digest)",
+                      field, i, list[i]);
+  }
+  return RPC_OK;
+}
 
 int prefs_update(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__UpdatePreferencesRequest *r = req;
   if (rpc_require(ctx, ANY_ROLE)) return ctx->code;
   if (!r->preferences) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "preferences: required");
   const Accolade__V1__Preferences *pr = r->preferences;
-  if (pr->n_muted_kinds > sizeof kinds / sizeof kinds[0])
-    return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "preferences.muted_kinds: at most %zu", sizeof kinds / sizeof kinds[0]);
-  for (size_t i = 0; i < pr->n_muted_kinds; i++) {
-    int ok = 0;
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) ok |= !strcmp(pr->muted_kinds[i], kinds[k]);
-    if (!ok)
-      return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "preferences.muted_kinds[%zu]: unknown kind '%.40s'", i,
-                      pr->muted_kinds[i]);
-  }
+  if (notify_check_kinds(ctx, "preferences.muted_kinds", pr->muted_kinds, pr->n_muted_kinds)) return ctx->code;
   int rc = store_prefs_put(ctx->arena, ctx->id.org, ctx->id.user, pr);
   if (rc) return pg_fail(ctx, rc, "update preferences");
   *(Accolade__V1__Preferences *)resp = *pr;

@@ -183,9 +183,9 @@ static int mail_org(const char *org, const digest_period *p) {
   for (size_t i = 0; i < nm; i++) {
     const char *to = *ms[i]->display_name ? arena_printf(&a, "%s <%s>", ms[i]->display_name, ms[i]->email)
                                           : ms[i]->email;
-    mails[i] = (store_mail){.user_id = ms[i]->user_id, .to = ms[i]->email,
+    mails[i] = (store_mail){.user_id = ms[i]->member_id, .to = ms[i]->email,
                             .body = message(&ctx, &d, org, to, arena_printf(&a, "%s.%s.%s@accolade", event + 7, org,
-                                                                            ms[i]->user_id))};
+                                                                            ms[i]->member_id))};
   }
   for (size_t i = 0; i < nc; i++) {   /* a team's list gets the team's digest */
     Accolade__V1__Digest td = ACCOLADE__V1__DIGEST__INIT;

@@ -73,6 +73,9 @@ int inbox_mark_read(rpc_ctx *ctx, const void *req, void *resp);
 int inbox_subscribe(rpc_ctx *ctx, const void *req, rpc_stream *s);
 int prefs_get(rpc_ctx *ctx, const void *req, void *resp);
 int prefs_update(rpc_ctx *ctx, const void *req, void *resp);
+/* notify_check_kinds: every one of |list| is an event kind of the one list
+ * (inbox.c) that preferences mute and channels subscribe to. */
+int notify_check_kinds(rpc_ctx *ctx, const char *field, char *const *list, size_t n);
 int channels_create(rpc_ctx *ctx, const void *req, void *resp);
 int channels_list(rpc_ctx *ctx, const void *req, void *resp);
 int channels_delete(rpc_ctx *ctx, const void *req, void *resp);

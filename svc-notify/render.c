@@ -326,7 +326,7 @@ static void chart_board(sb *b, const Accolade__V1__Digest *d) {
   for (size_t i = 0; i < n; i++) {
     const Accolade__V1__DigestBoardEntry *e = d->board[i];
     char label[160], v[32];
-    snprintf(label, sizeof label, "%lld. %.60s", (long long)e->rank, *e->display_name ? e->display_name : e->id);
+    snprintf(label, sizeof label, "%lld. %.60s", (long long)e->rank, *e->display_name ? e->display_name : e->subject_id);
     snprintf(v, sizeof v, "%lld pts", (long long)e->points);
     hbar(b, 12 + 30 * (int)i, label, e->points, max, v, PALETTE[i == 0 ? 1 : 0]);
   }
@@ -414,7 +414,7 @@ char *render_digest_html(const Accolade__V1__Digest *d, const char *org, const c
     sb_str(&b, "</p>");
     for (size_t k = 0; k < it->n_reflections; k++) {
       sb_str(&b, "<p class=\"reflection\" style=\"margin:6px 0 0 0;font-size:14px;font-style:italic;\">");
-      sb_esc(&b, it->reflections[k]->user_id);
+      sb_esc(&b, it->reflections[k]->member_id);
       sb_str(&b, " reflects: &ldquo;");
       sb_esc(&b, it->reflections[k]->text);
       sb_str(&b, "&rdquo;</p>");
@@ -525,7 +525,7 @@ char *render_digest_text(const Accolade__V1__Digest *d, const char *org, const c
     sb_printf(&b, "* %s earned %s (+%lld points)\n  \"%s\"\n", item_name(it), it->badge_name, (long long)it->points,
               it->justification);
     for (size_t k = 0; k < it->n_reflections; k++)
-      sb_printf(&b, "  %s reflects: \"%s\"\n", it->reflections[k]->user_id, it->reflections[k]->text);
+      sb_printf(&b, "  %s reflects: \"%s\"\n", it->reflections[k]->member_id, it->reflections[k]->text);
     sb link = {0};
     if (link_to(&link, link_base, it->source_id)) sb_printf(&b, "  %s\n", link.p);
     free(link.p);
@@ -560,7 +560,7 @@ char *render_digest_text(const Accolade__V1__Digest *d, const char *org, const c
   if (d->n_board) sb_printf(&b, "\n%s\n\n", *d->team ? "THE TEAM'S BOARD" : "THE TEAMS' BOARD");
   for (size_t i = 0; i < d->n_board; i++)
     sb_printf(&b, "%lld. %s, %lld points\n", (long long)d->board[i]->rank,
-              *d->board[i]->display_name ? d->board[i]->display_name : d->board[i]->id, (long long)d->board[i]->points);
+              *d->board[i]->display_name ? d->board[i]->display_name : d->board[i]->subject_id, (long long)d->board[i]->points);
   return sb_take(&b);
 }
 

@@ -160,7 +160,7 @@ Test(fault, kills_and_outages_lose_nothing_and_double_nothing, .timeout = 600) {
     if (i < MEMBERS) snprintf(ids[i], sizeof ids[i], "m%d", i);
     else if (i == MEMBERS) snprintf(ids[i], sizeof ids[i], "mgr");
     else snprintf(ids[i], sizeof ids[i], "g%d", i - MEMBERS - 1);
-    m[i].user_id = ids[i];
+    m[i].member_id = ids[i];
     m[i].manager_id = i == MEMBERS ? "" : "mgr";
     m[i].team = "east";
     m[i].active = 1;
@@ -212,7 +212,7 @@ Test(fault, kills_and_outages_lose_nothing_and_double_nothing, .timeout = 600) {
     snprintf(q, sizeof q, "SELECT count(*) FROM award.award WHERE org = '%s' AND recipient_id = 'm%d'", org, i);
     long long n = count(q);
     Accolade__V1__GetRankRequest gr = ACCOLADE__V1__GET_RANK_REQUEST__INIT;
-    gr.id = ids[i];
+    gr.subject_id = ids[i];
     Accolade__V1__GetRankResponse *rank;
     cr_assert_eq(call(ids[i], "member", "/accolade.v1.LeaderboardService/GetRank", &gr,
                       &accolade__v1__get_rank_response__descriptor, &a, (void **)&rank, &st), RPC_OK, "%s", st.message);

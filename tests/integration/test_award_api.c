@@ -81,7 +81,7 @@ static Accolade__V1__GrantAwardResponse *grant(arena *a, const identity *as, con
   Accolade__V1__Recipient *rs[20], rv[20];
   for (int i = 0; i < n; i++) {
     accolade__v1__recipient__init(&rv[i]);
-    rv[i].user_id = (char *)users[i];
+    rv[i].member_id = (char *)users[i];
     rv[i].team = "east";
     rs[i] = &rv[i];
   }
@@ -481,7 +481,7 @@ Test(award, every_badge_field_limit_names_the_field) {
   cr_assert(strstr(st.message, "recipients"), "%s", st.message);
   const char *bad[] = {"has space"};
   grant(&a, &service, "x1", "deal-closer", bad, 1, &rc, &st);
-  cr_assert(strstr(st.message, "recipients[0].user_id"), "%s", st.message);
+  cr_assert(strstr(st.message, "recipients[0].member_id"), "%s", st.message);
   const char *twice[] = {"a", "a"};
   grant(&a, &service, "x1", "deal-closer", twice, 2, &rc, &st);
   cr_assert(strstr(st.message, "listed twice"), "%s", st.message);

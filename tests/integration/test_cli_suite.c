@@ -120,6 +120,16 @@ Test(cli, every_subcommand_against_the_running_suite, .timeout = 240) {
   cr_assert(json_object_get_boolean(get(last, "remote")));
   OK(ada, "members", "deactivate", "eve");
   cr_assert(!json_object_get_boolean(get(last, "active")));
+  /* The active column still deactivates; an empty cell means active. */
+  OK(ada, "members", "import", write_csv("user_id,team,active\neve,west,no\nfay,west,\n"));
+  OK(ada, "members", "get", "eve");
+  cr_assert(!json_object_get_boolean(get(last, "active")), "eve stays deactivated");
+  cr_assert(json_object_get_boolean(get(last, "deactivated")));
+  OK(ada, "members", "get", "fay");
+  cr_assert(json_object_get_boolean(get(last, "active")), "a new member is active by default");
+  OK(ada, "members", "reactivate", "eve");
+  cr_assert(json_object_get_boolean(get(last, "active")));
+  OK(ada, "members", "deactivate", "eve");
 
   /* catalog and rules */
   OK(ada, "badges");
@@ -140,6 +150,11 @@ Test(cli, every_subcommand_against_the_running_suite, .timeout = 240) {
   snprintf(rule, sizeof rule, "%s", str(last, "id"));
   OK(ada, "rules");
   cr_assert_eq(len(last, "rules"), 1);
+  OK(ada, "rules", "update", rule, "--threshold", "4");
+  cr_assert_eq(num(last, "threshold"), 4);
+  OK(cy, "rules", "get", rule);
+  cr_assert_eq(num(last, "threshold"), 4);
+  cr_assert_str_eq(str(last, "name"), "Sharer x3");
   OK(ada, "rules", "delete", rule);
   OK(ada, "rules");
   cr_assert_eq(len(last, "rules"), 0);
@@ -200,7 +215,7 @@ Test(cli, every_subcommand_against_the_running_suite, .timeout = 240) {
   cr_assert_eq(len(last, "entries"), 2);
   OK(ada, "leaderboard", "--subject", "teams", "--window", "month");
   top = json_object_array_get_idx(get(last, "entries"), 0);
-  cr_assert_str_eq(str(top, "id"), "east");
+  cr_assert_str_eq(str(top, "subject_id"), "east");
   cr_assert_eq(num(top, "points"), 40);
   OK(ada, "leaderboard", "--badge", "knowledge-sharer", "--window", "rolling-30-days");
   cr_assert_eq(num(last, "total"), 2);
@@ -224,6 +239,8 @@ Test(cli, every_subcommand_against_the_running_suite, .timeout = 240) {
   OK(bob, "inbox", "read", "--all");
   cr_assert_eq(num(last, "unread_count"), 0);
   OK(bob, "reflect", nom, "--text", "Teaching it made me tighten my own discovery questions.");
+  OK(ada, "reflections", nom);
+  cr_assert_eq(len(last, "reflections"), 1);
   OK(ada, "search", "brown-bag", "discovery");
   cr_assert_eq(len(last, "hits"), 1);
   cr_assert_str_eq(str(json_object_array_get_idx(get(last, "hits"), 0), "nomination_id"), nom);

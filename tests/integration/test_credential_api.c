@@ -99,7 +99,7 @@ static void setup(void) {
   const char *ids[] = {"mia", "raj", "nomail"}, *emails[] = {"Mia.Lopez@Example.COM", "raj@example.com", ""};
   for (int i = 0; i < 3; i++) {
     accolade__v1__member__init(&m[i]);
-    m[i].user_id = (char *)ids[i];
+    m[i].member_id = (char *)ids[i];
     m[i].display_name = (char *)ids[i];
     m[i].email = (char *)emails[i];
     m[i].team = "east";
@@ -141,7 +141,7 @@ static const char *grant(arena *a, const char *user, int public_) {
   req.evidence_links = links;
   req.n_evidence_links = 2;
   Accolade__V1__Recipient r = ACCOLADE__V1__RECIPIENT__INIT, *rp = &r;
-  r.user_id = (char *)user;
+  r.member_id = (char *)user;
   r.team = "east";
   req.recipients = &rp;
   req.n_recipients = 1;

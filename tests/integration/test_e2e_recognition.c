@@ -43,7 +43,7 @@ Test(e2e, an_approved_nomination_reaches_the_leaderboard_and_the_inbox, .timeout
   const char *ids[] = {"mgr", "ann", "bob"}, *mgrs[] = {"", "mgr", "mgr"}, *teams[] = {"east", "east", "west"};
   for (int i = 0; i < 3; i++) {
     accolade__v1__member__init(&m[i]);
-    m[i].user_id = (char *)ids[i];
+    m[i].member_id = (char *)ids[i];
     m[i].manager_id = (char *)mgrs[i];
     m[i].team = (char *)teams[i];
     m[i].display_name = i == 1 ? "Ann Example" : "";
@@ -73,7 +73,7 @@ Test(e2e, an_approved_nomination_reaches_the_leaderboard_and_the_inbox, .timeout
   int64_t t0 = rpc_now_ms();
   /* The leaderboard and the inbox catch up through two outboxes. */
   Accolade__V1__GetRankRequest gr = ACCOLADE__V1__GET_RANK_REQUEST__INIT;
-  gr.id = "ann";
+  gr.subject_id = "ann";
   Accolade__V1__GetRankResponse *rank = NULL;
   Accolade__V1__ListInboxRequest ir = ACCOLADE__V1__LIST_INBOX_REQUEST__INIT;
   Accolade__V1__ListInboxResponse *inbox = NULL;

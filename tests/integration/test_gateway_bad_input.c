@@ -20,6 +20,9 @@
 #define NT "/accolade.v1.NotifyService/"
 #define D(name) &accolade__v1__##name##__descriptor
 #define UUID "00000000-0000-4000-8000-000000000000"
+/* An inverted time range, and what every call answers to it. */
+#define INVERTED "start_time_ms=1800000000000;end_time_ms=1700000000000"
+#define BEFORE "start_time_ms: must be before end_time_ms"
 #define JUST "justification=Closed the Northwind renewal early by pairing with support on blockers."
 
 static th_suite suite;
@@ -50,6 +53,23 @@ static const bad cases[] = {
      "badge_id=@300;nominee_ids[]=ann;request_id=b5;" JUST, RPC_INVALID_ARGUMENT, "badge_id"},
     {NO "CreateNomination", D(create_nomination_request), D(nomination), "member",
      "badge_id=deal-closer;nominee_ids[]=ann;request_id=@300;" JUST, RPC_INVALID_ARGUMENT, "request_id"},
+    /* Blanks do not count: the rule says what it wants. */
+    {NO "CreateNomination", D(create_nomination_request), D(nomination), "member",
+     "badge_id=deal-closer;nominee_ids[]=ann;request_id=b6;justification=                              Great job!"
+     "                              ",
+     RPC_INVALID_ARGUMENT, "justification: must be specific: 40 to 4000 characters, blanks not counted (got 9)"},
+    {NO "CreateNomination", D(create_nomination_request), D(nomination), "member",
+     "badge_id=deal-closer;nominee_ids[]=ann;request_id=b7;visibility=-1;" JUST, RPC_INVALID_ARGUMENT,
+     "visibility: must be between 0 and 2 (got -1)"},
+    /* One rule for time ranges: inverted is INVALID_ARGUMENT everywhere. */
+    {NO "SearchRecognitions", D(search_recognitions_request), D(search_recognitions_response), "member",
+     "query=pricing;" INVERTED, RPC_INVALID_ARGUMENT, BEFORE},
+    {NO "GetParticipationStats", D(get_participation_stats_request), D(participation_stats), "admin",
+     INVERTED, RPC_INVALID_ARGUMENT, BEFORE},
+    {AW "ListAwards", D(list_awards_request), D(list_awards_response), "member",
+     INVERTED, RPC_INVALID_ARGUMENT, BEFORE},
+    {AW "GetAwardStats", D(get_award_stats_request), D(award_stats), "admin",
+     INVERTED, RPC_INVALID_ARGUMENT, BEFORE},
     {NO "GetNomination", D(get_nomination_request), D(nomination), "member", "nomination_id=not-a-uuid",
      RPC_INVALID_ARGUMENT, "nomination_id"},
     {NO "ReviewNomination", D(review_nomination_request), D(nomination), "manager",
@@ -64,9 +84,9 @@ static const bad cases[] = {
      "page_token=garbage!", RPC_INVALID_ARGUMENT, "page_token"},
     {NO "SearchRecognitions", D(search_recognitions_request), D(search_recognitions_response), "member",
      "query=@2000", RPC_INVALID_ARGUMENT, "query"},
-    {NO "GetMember", D(get_member_request), D(member), "member", "user_id=@500", RPC_INVALID_ARGUMENT, "user_id"},
+    {NO "GetMember", D(get_member_request), D(member), "member", "member_id=@500", RPC_INVALID_ARGUMENT, "member_id"},
     {NO "UpsertMembers", D(upsert_members_request), D(upsert_members_response), "admin",
-     "members[].user_id=has space", RPC_INVALID_ARGUMENT, "members[0].user_id"},
+     "members[].member_id=has space", RPC_INVALID_ARGUMENT, "members[0].member_id"},
     /* svc-award */
     {AW "CreateBadge", D(create_badge_request), D(badge), "admin", "badge.id=Bad Slug!;badge.name=Bad;badge.points=10",
      RPC_INVALID_ARGUMENT, "badge.id"},
@@ -92,18 +112,27 @@ static const bad cases[] = {
      "board.window"},
     {LB "GetTop", D(get_top_request), D(get_top_response), "member", "board.window=1;board.period=2026-W99",
      RPC_INVALID_ARGUMENT, "board.period"},
+    /* Only the form the window takes, from today's date. */
+    {LB "GetTop", D(get_top_request), D(get_top_response), "member", "board.window=1;board.period=2026-11",
+     RPC_INVALID_ARGUMENT, "board.period: '2026-11' is not a period of the week window (like 20"},
+    {LB "GetTop", D(get_top_request), D(get_top_response), "member", "board.window=2;board.period=2026-W47",
+     RPC_INVALID_ARGUMENT, "is not a period of the month window (like 20"},
     {LB "GetTop", D(get_top_request), D(get_top_response), "member", "page_size=101", RPC_INVALID_ARGUMENT,
      "page_size"},
     {LB "GetTop", D(get_top_request), D(get_top_response), "member", "board.scope=2", RPC_INVALID_ARGUMENT,
      "board.scope_id"},
-    {LB "GetRank", D(get_rank_request), D(get_rank_response), "member", "id=", RPC_INVALID_ARGUMENT, "id"},
-    {LB "GetAround", D(get_around_request), D(get_around_response), "member", "id=ann;above=51",
+    {LB "GetRank", D(get_rank_request), D(get_rank_response), "member", "subject_id=", RPC_INVALID_ARGUMENT, "subject_id"},
+    {LB "GetAround", D(get_around_request), D(get_around_response), "member", "subject_id=ann;above=51",
      RPC_INVALID_ARGUMENT, "above"},
     /* svc-notify */
     {NT "ListInbox", D(list_inbox_request), D(list_inbox_response), "member", "page_size=100000",
      RPC_INVALID_ARGUMENT, "page_size"},
     {NT "CreateChannel", D(create_channel_request), D(channel), "admin",
      "channel.url=gopher://example.com/hook;channel.secret=s", RPC_INVALID_ARGUMENT, "channel.url"},
+    /* One list of event kinds, checked everywhere. */
+    {NT "CreateChannel", D(create_channel_request), D(channel), "admin",
+     "channel.url=https://hooks.example.com/x;channel.secret=0123456789abcdef;channel.kinds[]=bogus",
+     RPC_INVALID_ARGUMENT, "channel.kinds[0]: unknown kind 'bogus'"},
     {NT "UpdatePreferences", D(update_preferences_request), D(preferences), "member",
      "preferences.muted_kinds[]=no_such_kind", RPC_INVALID_ARGUMENT, "muted_kinds"},
     {NT "GetDigest", D(get_digest_request), D(digest), "member", "week=2026-W99", RPC_INVALID_ARGUMENT, "week"},

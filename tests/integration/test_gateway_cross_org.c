@@ -60,7 +60,7 @@ static void seed_org_a(void) {
   const char *who[] = {"mgr", "ann", "bob"}, *mgrs[] = {"", "mgr", "mgr"}, *names[] = {"", "Annika Orga", ""};
   for (int i = 0; i < 3; i++) {
     accolade__v1__member__init(&m[i]);
-    m[i].user_id = (char *)who[i];
+    m[i].member_id = (char *)who[i];
     m[i].manager_id = (char *)mgrs[i];
     m[i].display_name = (char *)names[i];
     m[i].team = "east";
@@ -124,7 +124,7 @@ static void seed_org_a(void) {
   Accolade__V1__ListAwardsRequest la = ACCOLADE__V1__LIST_AWARDS_REQUEST__INIT;
   la.recipient_id = "ann";
   Accolade__V1__GetRankRequest gr = ACCOLADE__V1__GET_RANK_REQUEST__INIT;
-  gr.id = "ann";
+  gr.subject_id = "ann";
   Accolade__V1__ListInboxRequest li = ACCOLADE__V1__LIST_INBOX_REQUEST__INIT;
   int award = 0, ranked = 0, inbox = 0;
   for (int i = 0; i < 400 && !(award && ranked && inbox); i++) {
@@ -234,8 +234,11 @@ typedef struct xcase {
 /* Every RPC that takes an id (and the lists and searches that could show
  * one), called by org B naming org A's. */
 static const xcase cases[] = {
-    {NO "GetMember", D(get_member_request), D(member), "user_id", ID_MEMBER, "admin", RPC_NOT_FOUND, NULL, NULL},
-    {NO "DeactivateMember", D(deactivate_member_request), D(member), "user_id", ID_MEMBER, "admin", RPC_NOT_FOUND, NULL, NULL},
+    {NO "GetMember", D(get_member_request), D(member), "member_id", ID_MEMBER, "admin", RPC_NOT_FOUND, NULL, NULL},
+    {NO "DeactivateMember", D(deactivate_member_request), D(member), "member_id", ID_MEMBER, "admin", RPC_NOT_FOUND, NULL, NULL},
+    {NO "ReactivateMember", D(reactivate_member_request), D(member), "member_id", ID_MEMBER, "admin", RPC_NOT_FOUND, NULL, NULL},
+    {NO "ListReflections", D(list_reflections_request), D(list_reflections_response), "nomination_ids[]", ID_NOMINATION,
+     "admin", RPC_OK, NULL, NULL},
     {NO "GetNomination", D(get_nomination_request), D(nomination), "nomination_id", ID_NOMINATION, "admin",
      RPC_NOT_FOUND, NULL, NULL},
     {NO "ReviewNomination", D(review_nomination_request), D(nomination), "nomination_id", ID_NOMINATION, "admin",
@@ -253,6 +256,9 @@ static const xcase cases[] = {
     {NO "ListMembers", D(list_members_request), D(list_members_response), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
     {AW "GetBadge", D(get_badge_request), D(badge), "badge_id", ID_BADGE, "admin", RPC_NOT_FOUND, NULL, NULL},
     {AW "UpdateBadge", D(update_badge_request), D(badge), "badge.id", ID_BADGE, "admin", RPC_NOT_FOUND, NULL, NULL},
+    {AW "RetireBadge", D(retire_badge_request), D(badge), "badge_id", ID_BADGE, "admin", RPC_NOT_FOUND, NULL, NULL},
+    {AW "GetRule", D(get_rule_request), D(rule), "rule_id", ID_RULE, "member", RPC_NOT_FOUND, NULL, NULL},
+    {AW "UpdateRule", D(update_rule_request), D(rule), "rule.id", ID_RULE, "admin", RPC_NOT_FOUND, NULL, NULL},
     {AW "RevokeAward", D(revoke_award_request), D(award), "award_id", ID_AWARD, "admin", RPC_NOT_FOUND, "reason",
      "cross-org attempt"},
     {AW "ListAwards", D(list_awards_request), D(list_awards_response), "recipient_id", ID_MEMBER, "admin", RPC_OK, NULL, NULL},
@@ -265,8 +271,8 @@ static const xcase cases[] = {
     {CR "GetCredentialStatusList", D(get_credential_status_list_request), D(credential_status_list), NULL, ID_NONE,
      "admin", RPC_OK, NULL, NULL},
     {CR "GetIssuer", D(get_issuer_request), D(issuer_profile), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
-    {LB "GetRank", D(get_rank_request), D(get_rank_response), "id", ID_MEMBER, "admin", RPC_OK, NULL, NULL},
-    {LB "GetAround", D(get_around_request), D(get_around_response), "id", ID_MEMBER, "admin", RPC_OK, NULL, NULL},
+    {LB "GetRank", D(get_rank_request), D(get_rank_response), "subject_id", ID_MEMBER, "admin", RPC_OK, NULL, NULL},
+    {LB "GetAround", D(get_around_request), D(get_around_response), "subject_id", ID_MEMBER, "admin", RPC_OK, NULL, NULL},
     {LB "GetTop", D(get_top_request), D(get_top_response), NULL, ID_NONE, "admin", RPC_OK, NULL, NULL},
     {NT "DeleteChannel", D(delete_channel_request), D(delete_channel_response), "channel_id", ID_CHANNEL, "admin",
      RPC_NOT_FOUND, NULL, NULL},
@@ -327,7 +333,7 @@ Test(cross_org, org_b_cannot_nominate_or_mark_read_with_org_a_ids) {
   arena_init(&a);
   void *out;
   rpc_status st;
-  /* A's member as a nominee in B: not a member of B, and the field is named. */
+  /* A's member as a nominee in B: no member of B (NOT_FOUND), and the field is named. */
   Accolade__V1__CreateNominationRequest cn = ACCOLADE__V1__CREATE_NOMINATION_REQUEST__INIT;
   cn.badge_id = "deal-closer";
   char *nominees[] = {ids[ID_MEMBER]};
@@ -336,11 +342,11 @@ Test(cross_org, org_b_cannot_nominate_or_mark_read_with_org_a_ids) {
   cn.justification = "Trying to recognize someone from another org, which must not work at all.";
   cn.request_id = "cross-org-b-1";
   int code = call(org_b, "bea", "member", NO "CreateNomination", &cn, D(nomination), &a, &out, &st);
-  cr_expect_eq(code, RPC_FAILED_PRECONDITION, "%s: %s", rpc_code_name(code), st.message);
+  cr_expect_eq(code, RPC_NOT_FOUND, "%s: %s", rpc_code_name(code), st.message);
   cr_expect(st.message && strstr(st.message, "nominee_ids"), "%s", st.message);
   /* A's custom badge in a grant by B's admin. */
   Accolade__V1__Recipient rcp = ACCOLADE__V1__RECIPIENT__INIT, *rp[] = {&rcp};
-  rcp.user_id = "bea";
+  rcp.member_id = "bea";
   Accolade__V1__GrantAwardRequest g = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
   g.source_id = "cross-org-grant";
   g.badge_id = ids[ID_BADGE];

@@ -351,15 +351,15 @@ Test(gateway_security, identity_headers_from_the_client_are_not_passed_on) {
 
 /* Written from the issues, independently of the gateway's table. */
 static const char *const admin_only[] = {
-    AW "CreateBadge", AW "UpdateBadge", AW "GrantAward", AW "RevokeAward", AW "CreateRule", AW "DeleteRule",
-    CR "UpdateIssuer",
-    LB "RebuildLeaderboards", NO "UpsertMembers", NO "DeactivateMember", NO "UpdateOrgSettings",
+    AW "CreateBadge", AW "UpdateBadge", AW "RetireBadge", AW "GrantAward", AW "RevokeAward", AW "CreateRule",
+    AW "UpdateRule", AW "DeleteRule", CR "UpdateIssuer",
+    LB "RebuildLeaderboards", NO "UpsertMembers", NO "DeactivateMember", NO "ReactivateMember", NO "UpdateOrgSettings",
     NT "CreateChannel", NT "ListChannels", NT "DeleteChannel", NT "TestChannel", NT "ListDeliveries",
     SG "CreateSignalRule", SG "DeleteSignalRule", SG "CreateJourney", SG "UpdateJourney",
 };
 /* Every member reaches these (the service narrows what each role sees). */
 static const char *const any_member[] = {SG "ListSignals", SG "ListSignalRules", SG "SuggestRecognitions",
-                                        SG "ListJourneys"};
+                                        SG "ListJourneys", AW "GetRule", NO "ListReflections"};
 static const char *const manager_up[] = {AW "GetAwardStats", NO "ReviewNomination", NO "GetParticipationStats",
                                         SG "GetOutcomeStats"};
 static const char *const internal[] = {LB "RecordAward", LB "RetractAward", NT "PublishEvent"};
@@ -586,7 +586,7 @@ Test(gateway_review, only_the_routed_reviewer_reviews_and_other_orgs_see_nothing
   const char *ids[] = {"mgr", "otherm", "ann", "bob"}, *mgrs[] = {"", "", "mgr", "otherm"};
   for (int i = 0; i < 4; i++) {
     accolade__v1__member__init(&m[i]);
-    m[i].user_id = (char *)ids[i];
+    m[i].member_id = (char *)ids[i];
     m[i].manager_id = (char *)mgrs[i];
     m[i].team = "east";
     m[i].active = 1;

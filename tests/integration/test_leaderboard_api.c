@@ -114,7 +114,7 @@ static char *top(Accolade__V1__Window w, const char *period, Accolade__V1__Scope
   buf[0] = 0;
   for (size_t i = 0; i < out->n_entries; i++) {
     cr_assert_eq(out->entries[i]->rank, (int64_t)i + 1);
-    k += (size_t)snprintf(buf + k, cap - k, "%s%s=%lld", i ? "," : "", out->entries[i]->id,
+    k += (size_t)snprintf(buf + k, cap - k, "%s%s=%lld", i ? "," : "", out->entries[i]->subject_id,
                           (long long)out->entries[i]->points);
   }
   arena_free(&a);
@@ -210,7 +210,7 @@ Test(leaderboard, rank_and_neighbours_and_an_unknown_member) {
   arena a;
   arena_init(&a);
   Accolade__V1__GetRankRequest r = ACCOLADE__V1__GET_RANK_REQUEST__INIT;
-  r.id = "m4";
+  r.subject_id = "m4";
   Accolade__V1__GetRankResponse *out;
   rpc_status st;
   cr_assert_eq(th_call(lb.addr, SVC "GetRank", &r, &accolade__v1__get_rank_response__descriptor, &member, &a,
@@ -219,22 +219,22 @@ Test(leaderboard, rank_and_neighbours_and_an_unknown_member) {
   cr_assert_eq(out->entry->rank, 3);
   cr_assert_eq(out->entry->points, 50);
   cr_assert_eq(out->total, 7);
-  r.id = "nobody";
+  r.subject_id = "nobody";
   cr_assert_eq(th_call(lb.addr, SVC "GetRank", &r, &accolade__v1__get_rank_response__descriptor, &member, &a,
                        (void **)&out, &st), RPC_OK);
   cr_assert_eq(out->ranked, 0);
   cr_assert_null(out->entry);
   Accolade__V1__GetAroundRequest ar = ACCOLADE__V1__GET_AROUND_REQUEST__INIT;
-  ar.id = "m4";
+  ar.subject_id = "m4";
   ar.above = 1;
   ar.below = 2;
   Accolade__V1__GetAroundResponse *around;
   cr_assert_eq(th_call(lb.addr, SVC "GetAround", &ar, &accolade__v1__get_around_response__descriptor, &member, &a,
                        (void **)&around, &st), RPC_OK);
   cr_assert_eq(around->n_entries, 4);
-  cr_assert_str_eq(around->entries[0]->id, "m5");
-  cr_assert_str_eq(around->entries[1]->id, "m4");
-  cr_assert_str_eq(around->entries[3]->id, "m2");
+  cr_assert_str_eq(around->entries[0]->subject_id, "m5");
+  cr_assert_str_eq(around->entries[1]->subject_id, "m4");
+  cr_assert_str_eq(around->entries[3]->subject_id, "m2");
   /* Paging through the top. */
   Accolade__V1__GetTopRequest tr = ACCOLADE__V1__GET_TOP_REQUEST__INIT;
   tr.page_size = 3;
@@ -397,7 +397,7 @@ Test(leaderboard, get_top_shows_each_members_latest_name_and_team) {
     cr_assert_eq(th_call(lb.addr, SVC "GetTop", &r, &accolade__v1__get_top_response__descriptor, &member, &a,
                          (void **)&out, &st), RPC_OK, "%s", st.message);
     cr_assert_eq(out->n_entries, 2);
-    cr_assert_str_eq(out->entries[0]->id, "dana");
+    cr_assert_str_eq(out->entries[0]->subject_id, "dana");
     cr_assert_str_eq(out->entries[0]->display_name, "Dana Scully", "pass %d", pass);
     cr_assert_str_eq(out->entries[0]->team, "west");
     cr_assert_str_eq(out->entries[1]->display_name, "");

@@ -73,7 +73,7 @@ static int board(char *buf, size_t cap, Accolade__V1__Window w, const char *peri
   size_t k = 0;
   buf[0] = 0;
   for (size_t i = 0; rc == RPC_OK && i < out->n_entries; i++)
-    k += (size_t)snprintf(buf + k, cap - k, "%s%s=%lld", i ? "," : "", out->entries[i]->id,
+    k += (size_t)snprintf(buf + k, cap - k, "%s%s=%lld", i ? "," : "", out->entries[i]->subject_id,
                           (long long)out->entries[i]->points);
   arena_free(&a);
   return rc;

@@ -30,7 +30,7 @@ static void call_ok(const char *addr, const char *method, const void *req, const
 static Accolade__V1__Member *member(arena *a, const char *id, const char *name, const char *email, const char *team) {
   Accolade__V1__Member *m = ARENA_NEW(a, Accolade__V1__Member);
   accolade__v1__member__init(m);
-  m->user_id = (char *)id;
+  m->member_id = (char *)id;
   m->display_name = (char *)name;
   m->email = (char *)email;
   m->team = (char *)team;

@@ -240,7 +240,7 @@ static void upsert(arena *a, const char *const *ids, const char *const *mgrs, co
   Accolade__V1__Member m[8], *mp[8];
   for (int i = 0; i < n; i++) {
     accolade__v1__member__init(&m[i]);
-    m[i].user_id = (char *)ids[i];
+    m[i].member_id = (char *)ids[i];
     m[i].manager_id = mgrs ? (char *)mgrs[i] : "";
     m[i].team = (char *)teams[i];
     m[i].display_name = names ? (char *)names[i] : "";
@@ -552,7 +552,7 @@ Test(signals, suggestions_name_the_right_colleagues_with_reasons) {
   const char *users[] = {"jun"};
   Accolade__V1__GrantAwardRequest g = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
   Accolade__V1__Recipient rcp = ACCOLADE__V1__RECIPIENT__INIT, *rp = &rcp;
-  rcp.user_id = (char *)users[0];
+  rcp.member_id = (char *)users[0];
   g.source_id = "nomination-1";
   g.badge_id = "deal-closer";
   g.recipients = &rp;
@@ -587,7 +587,7 @@ Test(signals, suggestions_name_the_right_colleagues_with_reasons) {
 static int grant_to(arena *a, const char *member, const char *badge, const char *source) {
   Accolade__V1__GrantAwardRequest g = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
   Accolade__V1__Recipient rcp = ACCOLADE__V1__RECIPIENT__INIT, *rp = &rcp;
-  rcp.user_id = (char *)member;
+  rcp.member_id = (char *)member;
   g.source_id = (char *)source;
   g.badge_id = (char *)badge;
   g.recipients = &rp;

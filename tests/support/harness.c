@@ -289,6 +289,23 @@ int th_suite_restart(th_suite *s, th_proc *p) {
   return -1;
 }
 
+void th_pair_start(th_proc *award, th_proc *nom, char *nom_dsn, size_t cap, const char *nom_env) {
+  static char apg[700], npg[700], aaddr[96];
+  snprintf(apg, sizeof apg, "ACCOLADE_AWARD_PG=%s", th_new_database("pairaward"));
+  const char *aenv[] = {apg, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  cr_assert_eq(th_start(award, th_bin("svc-award"), aenv), 0, "svc-award did not start");
+  snprintf(nom_dsn, cap, "%s", th_new_database("pairnomination"));
+  snprintf(npg, sizeof npg, "ACCOLADE_NOMINATION_PG=%s", nom_dsn);
+  snprintf(aaddr, sizeof aaddr, "ACCOLADE_AWARD_ADDR=%s", award->addr);
+  const char *nenv[] = {npg, aaddr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", nom_env, NULL};
+  cr_assert_eq(th_start(nom, th_bin("svc-nomination"), nenv), 0, "svc-nomination did not start");
+}
+
+void th_pair_stop(th_proc *award, th_proc *nom) {
+  cr_assert_eq(th_stop(nom), 0);
+  cr_assert_eq(th_stop(award), 0);
+}
+
 void th_suite_stop(th_suite *s) {
   th_proc *all[] = {&s->gateway, &s->nomination, &s->award, &s->notify, &s->lb};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cr_expect_eq(th_stop(all[i]), 0);

@@ -60,6 +60,13 @@ int th_stop(th_proc *p);
 /* th_kill sends SIGKILL and reaps. */
 void th_kill(th_proc *p);
 
+/* th_pair_start: svc-award and svc-nomination (told of each other; the
+ * leaderboard and notify unreachable), each on a fresh database; svc-nomination
+ * also gets |nom_env| ("KEY=VALUE", may be NULL) and its DSN is written to
+ * |nom_dsn|. Fails the test unless both are SERVING. th_pair_stop stops both. */
+void th_pair_start(th_proc *award, th_proc *nom, char *nom_dsn, size_t cap, const char *nom_env);
+void th_pair_stop(th_proc *award, th_proc *nom);
+
 /* th_suite: the four services and the gateway as real processes, leaves
  * first, each told the others' real addresses, all on one fresh database and
  * the test Redis; the gateway trusts HS256 tokens signed with |jwt_secret|.

@@ -50,6 +50,44 @@ Test(check, ids_slugs_urls_ranges) {
   cr_assert(strstr(ctx.message, "badge.points: must be between 0 and 10000"));
 }
 
+Test(check, blanks_do_not_count_toward_a_minimum) {
+  char spaces[61];
+  memset(spaces, ' ', 60);
+  spaces[60] = 0;
+  cr_assert_eq(check_text(&ctx, "justification", spaces, 40, 4000, "must be specific"), RPC_INVALID_ARGUMENT);
+  cr_assert_str_eq(ctx.message, "justification: must be specific: 40 to 4000 characters, blanks not counted (got 0)");
+  cr_assert_eq(check_len(&ctx, "comment", "  \t\n ", 0, 500), RPC_INVALID_ARGUMENT);
+  cr_assert_str_eq(ctx.message, "comment: must not be blank");
+  cr_assert_eq(check_len(&ctx, "comment", "\xc2\xa0\xe3\x80\x80", 0, 500), RPC_INVALID_ARGUMENT);   /* NBSP, ideographic */
+  cr_assert_eq(check_len(&ctx, "comment", "", 0, 500), RPC_OK);
+  /* A limit counts characters, not bytes: 80 two-byte letters fit 80. */
+  char e[161];
+  for (int i = 0; i < 80; i++) memcpy(e + 2 * i, "\xc3\xa9", 2);
+  e[160] = 0;
+  cr_assert_eq(check_len(&ctx, "badge.name", e, 1, 80), RPC_OK, "%s", ctx.message);
+}
+
+Test(check, enums_report_the_value_sent) {
+  /* -1 on the wire reads 4294967295 in protobuf-c's unsigned enums. */
+  cr_assert_eq(check_enum(&ctx, "visibility", (int64_t)4294967295u, 0, 2), RPC_INVALID_ARGUMENT);
+  cr_assert_str_eq(ctx.message, "visibility: must be between 0 and 2 (got -1)");
+  cr_assert_eq(check_enum(&ctx, "visibility", 4, 0, 2), RPC_INVALID_ARGUMENT);
+  cr_assert_str_eq(ctx.message, "visibility: must be between 0 and 2 (got 4)");
+  cr_assert_eq(check_enum(&ctx, "visibility", 2, 0, 2), RPC_OK);
+}
+
+Test(check, one_rule_for_time_ranges) {
+  cr_assert_eq(check_time_range(&ctx, 0, 0), RPC_OK);
+  cr_assert_eq(check_time_range(&ctx, 5, 0), RPC_OK);
+  cr_assert_eq(check_time_range(&ctx, 0, 5), RPC_OK);
+  cr_assert_eq(check_time_range(&ctx, 5, 6), RPC_OK);
+  cr_assert_eq(check_time_range(&ctx, 6, 5), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(ctx.message, "start_time_ms: must be before end_time_ms"), "%s", ctx.message);
+  cr_assert_eq(check_time_range(&ctx, 5, 5), RPC_INVALID_ARGUMENT);
+  cr_assert_eq(check_time_range(&ctx, -1, 0), RPC_INVALID_ARGUMENT);
+  cr_assert(strstr(ctx.message, "start_time_ms:"), "%s", ctx.message);
+}
+
 Test(check, page_tokens_round_trip_and_reject_garbage) {
   char *t = page_token_make(&ctx, 1700000000123456LL, "7f1c-uuid");
   int has;

@@ -35,7 +35,7 @@ static Accolade__V1__Digest digest(void) {
   item1.justification = "<script>alert('x')</script> & closed Initech \"early\"";
   item1.source_id = "nom 1/2";
   accolade__v1__digest_reflection__init(&refl);
-  refl.user_id = "lena";
+  refl.member_id = "lena";
   refl.text = "Write the <i>plan</i> down early";
   item1.reflections = refls;
   item1.n_reflections = 1;
@@ -69,7 +69,7 @@ static Accolade__V1__Digest digest(void) {
   part.receivers = 12;
   accolade__v1__digest_board_entry__init(&be);
   be.rank = 1;
-  be.id = "enterprise";
+  be.subject_id = "enterprise";
   be.points = 240;
   d.week = "2026-W47";
   d.awards = 2;
