@@ -51,16 +51,22 @@ trap '[ -n "$SVC" ] && kill $SVC 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' E
 printf '\x00\x00\x00\x00\x00' > "$TMP/health.bin"
 printf '\x00\x00\x00\x00\x07\x0a\x05hello' > "$TMP/echo.bin"
 
-printf '%-40s %10s %9s %9s %8s\n' "call ($N requests, -c $C -m $M, threads ${THREADS:-default})" "req/s" "p50 ms" "p99 ms" "errors"
-declare -A RPS
+printf '%-40s %10s %9s %9s %8s %9s\n' "call ($N requests, -c $C -m $M, threads ${THREADS:-default})" "req/s" "p50 ms" "p99 ms" "errors" "CPU us"
+declare -A RPS CPU
+# cpu_ticks: the server's user + system CPU so far, in clock ticks (the
+# "CPU us" column: the server's CPU per call, whatever h2load takes).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SVC/stat"; }
 run() {
   local name=$1 path=$2 body=$3
   # Lines of this run only: the log holds the earlier runs' too.
   local before; before=$(grep -c '"type":"access"' "$TMP/server.log" || true)
   local okbefore; okbefore=$(grep -c '"code":0,' "$TMP/server.log" || true)
+  local cpu0; cpu0=$(cpu_ticks)
   h2load -n "$N" -c "$C" -m "$M" -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' \
     --log-file="$TMP/h2.log" "http://127.0.0.1:$PORT$path" > "$TMP/h2.out" 2>&1
+  local cpu1; cpu1=$(cpu_ticks)
   sleep 1   # buffered access lines are written within 500 ms
+  local us; us=$(awk -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
   local rps; rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$TMP/h2.out")
   local httperr; httperr=$(awk '$2 != 200' "$TMP/h2.log" | wc -l)
   local calls; calls=$(( $(grep -c '"type":"access"' "$TMP/server.log" || true) - before ))
@@ -71,8 +77,9 @@ run() {
   # h2load's log: start time (us), status, duration (us); percentiles from it.
   read -r p50 p99 < <(awk '{print $3}' "$TMP/h2.log" | sort -n | awk '{a[NR]=$1} END {
       printf "%.2f %.2f\n", a[int(NR*0.50)]/1000, a[int(NR*0.99)]/1000 }')
-  printf '%-40s %10s %9s %9s %8s\n' "$name" "$rps" "$p50" "$p99" "$errs"
+  printf '%-40s %10s %9s %9s %8s %9s\n' "$name" "$rps" "$p50" "$p99" "$errs" "$us"
   RPS[$name]=$rps
+  CPU[$name]=$us
 }
 # start_cxx: the C++ async server on the same port, one thread per core.
 start_cxx() {
@@ -98,6 +105,9 @@ best() { printf '%s\n' "$@" | sort -n | tail -1; }
 ours=$(best "${RPS[Health/Check (1)]}" "${RPS[Health/Check (2)]}")
 cxx=$(best "${RPS[C++ async server Health/Check (1)]}" "${RPS[C++ async server Health/Check (2)]}")
 awk -v a="$ours" -v b="$cxx" 'BEGIN { printf "Health/Check, best round each: runtime %.0f, C++ async %.0f req/s: %.2fx\n", a, b, a / b }'
+awk -v a="${CPU[Health/Check (1)]}" -v b="${CPU[Health/Check (2)]}" -v c="${CPU[C++ async server Health/Check (1)]}" \
+  -v d="${CPU[C++ async server Health/Check (2)]}" \
+  'BEGIN { r = (a + b) / 2; x = (c + d) / 2; printf "server CPU per Check, mean of the rounds: runtime %.1f us, C++ async %.1f us: %.2fx less\n", r, x, x / r }'
 start_server ACCOLADE_ACCESS_LOG_BUFFER=0
 run "Health/Check, log unbuffered" /grpc.health.v1.Health/Check "$TMP/health.bin"
 run "TestService/Echo, log unbuffered" /accolade.test.v1.TestService/Echo "$TMP/echo.bin"
