@@ -100,16 +100,3 @@ unsigned authz_role_bit(const char *role) {
   if (!strcmp(role, "integration")) return AZ_I;
   return 0;
 }
-
-static char g_test_prefix[128], g_test_addr[128];
-
-void authz_add_test_route(const char *service_prefix, const char *addr) {
-  snprintf(g_test_prefix, sizeof g_test_prefix, "%s", service_prefix);
-  snprintf(g_test_addr, sizeof g_test_addr, "%s", addr);
-}
-
-const char *authz_test_addr(const char *method, int *stream) {
-  if (!g_test_prefix[0] || strncmp(method, g_test_prefix, strlen(g_test_prefix)) != 0) return NULL;
-  *stream = strstr(method, "/Stream") != NULL;
-  return g_test_addr;
-}

@@ -36,10 +36,11 @@ static int route(rpc_ctx *ctx, identity *id, const char **addr, int *stream) {
   if (identity_make(id, cl.org, cl.sub, cl.role, cl.team) != 0)
     return rpc_fail(ctx, RPC_UNAUTHENTICATED, "authorization: claims are too long or malformed");
   ctx->id = *id;   /* for the access log */
-  *addr = authz_test_addr(ctx->method, stream);
-  if (!*addr) {
-    const authz_rule *rule = authz_find(ctx->method);
-    if (!rule) return rpc_fail(ctx, RPC_UNIMPLEMENTED, "unknown method %s", ctx->method);
+  const authz_rule *rule = authz_find(ctx->method);
+  if (!rule) {
+    *addr = gateway_route_outside(ctx->method, stream);
+    if (!*addr) return rpc_fail(ctx, RPC_UNIMPLEMENTED, "unknown method %s", ctx->method);
+  } else {
     if (rule->roles == AZ_INTERNAL)
       return rpc_fail(ctx, RPC_PERMISSION_DENIED, "%s is internal to Accolade", ctx->method);
     if (!(rule->roles & authz_role_bit(cl.role)))
@@ -56,10 +57,10 @@ static void copy_back(rpc_ctx *ctx, const rpc_status *st) {
 
 int gateway_is_stream(void *app, const char *method) {
   (void)app;
-  int stream = 0;
-  if (authz_test_addr(method, &stream)) return stream;
   const authz_rule *r = authz_find(method);
-  return r && r->stream;
+  if (r) return r->stream;
+  int stream = 0;
+  return gateway_route_outside(method, &stream) ? stream : 0;
 }
 
 /* forwarded: the upstream's answer, on a worker, becomes the caller's. */

@@ -37,7 +37,7 @@ static void setup(void) {
   const char *genv[] = {route, award_addr, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
                         "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_GATEWAY_RATE_MEMBER=5",
                         "ACCOLADE_GATEWAY_BURST_MEMBER=40", "ACCOLADE_MAX_MESSAGE_BYTES=65536", NULL};
-  cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0, "gateway did not start");
+  cr_assert_eq(th_start(&gw, th_bin("gateway-test"), genv), 0, "gateway did not start");
 }
 
 static void teardown(void) {
@@ -85,6 +85,33 @@ Test(gateway, forwards_with_the_identity_from_the_token) {
   for (int i = 0; i < st.ntrailers; i++) trailer |= !strcmp(st.trailer_keys[i], "x-test-trailer");
   cr_assert(trailer);
   arena_free(&a);
+}
+
+/* The production binary has no test route: given one, it routes nothing
+ * outside the authz table (the test build, bin/gateway-test, does). */
+Test(gateway, the_production_gateway_has_no_test_route) {
+  char route[200];
+  snprintf(route, sizeof route, "ACCOLADE_GATEWAY_TEST_ROUTE=/accolade.test.v1.TestService/=%s", testsvc.addr);
+  const char *env[] = {route, "ACCOLADE_JWT_HS256_SECRET=" SECRET, "ACCOLADE_GATEWAY_RATE_MEMBER=0",
+                       "ACCOLADE_GATEWAY_RATE_ORG=0", NULL};
+  th_proc prod;
+  cr_assert_eq(th_start(&prod, th_bin("gateway"), env), 0);
+  arena a;
+  arena_init(&a);
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = "anyone there";
+  Accolade__Test__V1__EchoResponse *out;
+  rpc_status st;
+  static char bearer[2100];
+  const char *md[] = {"authorization", bearer, NULL};
+  snprintf(bearer, sizeof bearer, "Bearer %s", token("acme", "alice", "admin", 60, SECRET));
+  rpc_call_opts o = {.timeout_ms = 4000, .metadata = md};
+  cr_expect_eq(rpc_call(prod.addr, ECHO, &req.base, &accolade__test__v1__echo_response__descriptor, &o, &a, (void **)&out,
+                        &st), RPC_UNIMPLEMENTED, "%s", st.message);
+  cr_expect_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, token("acme", "alice", "admin", 60, SECRET),
+                   4000, &a, (void **)&out, &st), RPC_OK, "the test build routes it: %s", st.message);
+  arena_free(&a);
+  cr_assert_eq(th_stop(&prod), 0);
 }
 
 Test(gateway, bad_tokens_are_unauthenticated) {
@@ -265,7 +292,7 @@ Test(gateway, rate_limits_are_taken_in_leases) {
                        "ACCOLADE_GATEWAY_RATE_MEMBER=10000", "ACCOLADE_GATEWAY_BURST_MEMBER=10000",
                        "ACCOLADE_GATEWAY_RATE_ORG=1000000", "ACCOLADE_GATEWAY_BURST_ORG=1000000", NULL};
   th_proc busy;
-  cr_assert_eq(th_start(&busy, th_bin("gateway"), env), 0);
+  cr_assert_eq(th_start(&busy, th_bin("gateway-test"), env), 0);
   arena a;
   arena_init(&a);
   char org[48], user[32];
@@ -328,7 +355,7 @@ Test(gateway, stopping_during_forwarded_calls_answers_them_and_exits_cleanly) {
   const char *env[] = {route, award_addr, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
                        "ACCOLADE_GATEWAY_RATE_MEMBER=0", "ACCOLADE_GATEWAY_RATE_ORG=0", NULL};   /* limits off */
   th_proc g2;
-  cr_assert_eq(th_start(&g2, th_bin("gateway"), env), 0);
+  cr_assert_eq(th_start(&g2, th_bin("gateway-test"), env), 0);
   hammer h = {.addr = g2.addr};
   snprintf(h.bearer, sizeof h.bearer, "Bearer %s", token("acme", "ada", "admin", 60, SECRET));
   pthread_t t[6];
