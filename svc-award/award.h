@@ -108,15 +108,17 @@ int award_page(rpc_ctx *ctx, int32_t page_size, const char *token, int *limit, i
  * caller's transaction), appending them to |*out| (arena). */
 int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth,
                    Accolade__V1__Award ***out, size_t *n, size_t *cap);
-/* grant_emit writes the outbox rows announcing |a|. */
-int grant_emit(rpc_ctx *ctx, const Accolade__V1__Award *a);
+/* emit.c. emit_granted writes the outbox rows announcing |a|; emit_revoked
+ * those retracting it (|reason| as given), inside the caller's transaction. */
+int emit_granted(rpc_ctx *ctx, const Accolade__V1__Award *a);
+int emit_revoked(rpc_ctx *ctx, const Accolade__V1__Award *a, const char *reason);
 
 struct award_new;
-/* grant_auto grants an award no one reviews (a milestone, a signal rule)
+/* emit_auto_grant grants an award no one reviews (a milestone, a signal rule)
  * inside the caller's transaction and announces it: RPC_OK with |*out|,
  * RPC_ALREADY_EXISTS when (source, recipient) has one, RPC_FAILED_PRECONDITION
  * when the badge is retired (nothing is granted). */
-int grant_auto(rpc_ctx *ctx, const struct award_new *an, Accolade__V1__Award **out);
+int emit_auto_grant(rpc_ctx *ctx, const struct award_new *an, Accolade__V1__Award **out);
 /* award_list_push appends |a| to the arena-grown list (*out, *n, *cap). */
 void award_list_push(rpc_ctx *ctx, Accolade__V1__Award *a, Accolade__V1__Award ***out, size_t *n, size_t *cap);
 

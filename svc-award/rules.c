@@ -38,7 +38,7 @@ int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth
         .milestone_rule_id = x->id,
     };
     Accolade__V1__Award *a;
-    rc = grant_auto(ctx, &an, &a);
+    rc = emit_auto_grant(ctx, &an, &a);
     /* Granted before, or a retired milestone badge: nothing to grant. */
     if (rc == RPC_ALREADY_EXISTS || rc == RPC_FAILED_PRECONDITION) continue;
     if (rc) return rc;

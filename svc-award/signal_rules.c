@@ -30,6 +30,11 @@ static void ids_push(rpc_ctx *ctx, char *id, char ***ids, size_t *n, size_t *cap
   (*ids)[(*n)++] = id;
 }
 
+const char *signal_kind_name(int kind) {
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&accolade__v1__signal_kind__descriptor, kind);
+  return v ? v->name : "?";
+}
+
 int signal_rules_load(rpc_ctx *ctx, signal_rule_set *out) {
   return sig_store_rule_list(ctx, ctx->id.org, 0, 0, NULL, RULES_MAX, &out->rules, NULL, &out->n);
 }
@@ -64,7 +69,7 @@ int signal_rules_evaluate(rpc_ctx *ctx, const signal_rule_set *rules, const Acco
         .public = 1,
     };
     Accolade__V1__Award *a;
-    rc = grant_auto(ctx, &an, &a);
+    rc = emit_auto_grant(ctx, &an, &a);
     if (rc == RPC_ALREADY_EXISTS || rc == RPC_FAILED_PRECONDITION) continue;
     if (rc) return rc;
     ids_push(ctx, a->id, ids, n, cap);

@@ -58,11 +58,6 @@ static int field_set(const Accolade__V1__Signal *s, int f) {
   }
 }
 
-const char *signal_kind_name(int kind) {
-  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&accolade__v1__signal_kind__descriptor, kind);
-  return v ? v->name : "?";
-}
-
 static int digits(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (s[i] < '0' || s[i] > '9') return 0;
