@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "health.h"
 #include "hex.h"
 #include "metrics.h"
@@ -76,17 +77,7 @@ int64_t rpc_now_ms(void) {
   return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-struct timespec rpc_realtime_after(int64_t ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += (time_t)(ms / 1000);
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  return ts;
-}
+struct timespec rpc_realtime_after(int64_t ms) { return clock_realtime_after(ms); }
 
 int64_t rpc_now_us(void) {
   gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);

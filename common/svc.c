@@ -133,6 +133,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     }
     pg_pool_setup((int)pool);
     rpc_set_after_call(pg_release);
+    pg_set_deadline(rpc_thread_remaining_ms);
     env_name(env, sizeof env, def, "MIGRATIONS");
     const char *dir = config_str(&cfg, "migrations", env, def->migrations);
     /* Postgres may still be starting: try for a while before giving up. */

@@ -5,6 +5,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 /* Orgs known to be seeded, so the check costs one query per org and process. */

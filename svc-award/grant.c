@@ -5,6 +5,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
 #include "store.h"
 

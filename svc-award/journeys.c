@@ -8,6 +8,7 @@
 #include "directory.h"
 #include "journey_store.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
 #include "signal_store.h"
 #include "store.h"

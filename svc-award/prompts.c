@@ -12,6 +12,7 @@
 #include "directory.h"
 #include "outbox.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
 #include "signal_store.h"
 #include "store.h"

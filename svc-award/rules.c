@@ -6,6 +6,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth,

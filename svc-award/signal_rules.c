@@ -7,6 +7,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
 #include "signal_store.h"
 #include "store.h"

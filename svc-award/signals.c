@@ -9,6 +9,7 @@
 #include "check.h"
 #include "directory.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
 #include "signal_store.h"
 

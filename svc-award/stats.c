@@ -4,6 +4,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "rpc.h"
 #include "stats_math.h"
 #include "store.h"

@@ -33,6 +33,7 @@
 #include "lb.h"
 #include "log.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "redis.h"
 #include "store.h"
 #include "tally.h"

@@ -11,6 +11,7 @@
 #include "lb.h"
 #include "log.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "redis.h"
 #include "store.h"
 #include "topcache.h"

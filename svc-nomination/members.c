@@ -5,6 +5,7 @@
 #include "check.h"
 #include "nom.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 typedef struct upsert_tx {

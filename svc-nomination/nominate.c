@@ -10,6 +10,7 @@
 #include "check.h"
 #include "nom.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "rpc_client.h"
 #include "store.h"
 #include "svc.h"

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "nom.h"
 #include "pg.h"
+#include "pg_status.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
 

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "notify.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 /* create_email_channel: a list address ("mailto:team@example.com") that gets

@@ -6,6 +6,7 @@
 #include "check.h"
 #include "notify.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 int inbox_list(rpc_ctx *ctx, const void *req, void *resp) {
