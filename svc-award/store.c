@@ -476,19 +476,23 @@ int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
   " a.org = $1 AND a.revoked_at IS NULL AND a.granted_at >= to_timestamp($2::bigint / 1000.0) " \
   "AND a.granted_at < to_timestamp($3::bigint / 1000.0) AND ($4 = '' OR a.recipient_team = $4) "
 
-int store_stats_by(rpc_ctx *ctx, const char *org, const char *group_sql, int64_t start_ms,
+#define STATS_BY(col)                                                                          \
+  "SELECT " col ", count(*), sum(a.points) FROM award a JOIN badge b ON b.org = a.org AND "      \
+  "b.id = a.badge_id WHERE" STATS_WHERE "GROUP BY 1 ORDER BY 2 DESC, 1"
+
+int store_stats_by(rpc_ctx *ctx, const char *org, store_stats_group by, int64_t start_ms,
                    int64_t end_ms, const char *team, Accolade__V1__CountBy ***out, size_t *n) {
-  char s[24], e[24], sql[1024];
+  static const char *const sql[] = {
+      [STATS_BY_BADGE] = STATS_BY("a.badge_id"),
+      [STATS_BY_CATEGORY] = STATS_BY("b.category"),
+      [STATS_BY_TEAM] = STATS_BY("a.recipient_team"),
+  };
+  char s[24], e[24];
   snprintf(s, sizeof s, "%lld", (long long)start_ms);
   snprintf(e, sizeof e, "%lld", (long long)end_ms);
-  /* |group_sql| is one of the handler's constant column expressions. */
-  snprintf(sql, sizeof sql,
-           "SELECT %s, count(*), sum(a.points) FROM award a JOIN badge b ON b.org = a.org AND "
-           "b.id = a.badge_id WHERE" STATS_WHERE "GROUP BY 1 ORDER BY 2 DESC, 1",
-           group_sql);
   const char *p[] = {org, s, e, team};
   PGresult *r;
-  int rc = pg_query(&r, sql, 4, p);
+  int rc = pg_query(&r, sql[by], 4, p);
   if (rc) return rc;
   *n = (size_t)PQntuples(r);
   *out = ARENA_ARRAY(ctx->arena, Accolade__V1__CountBy *, *n + 1);
