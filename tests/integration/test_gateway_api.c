@@ -51,11 +51,7 @@ TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 120);
 
 static int via(const char *method, const void *req, const ProtobufCMessageDescriptor *d, const char *tok,
                int timeout_ms, arena *a, void **out, rpc_status *st) {
-  static char bearer[2100];
-  const char *md[] = {"authorization", bearer, NULL};
-  snprintf(bearer, sizeof bearer, "Bearer %s", tok ? tok : "");
-  rpc_call_opts o = {.timeout_ms = timeout_ms, .metadata = tok ? md : NULL};
-  return rpc_call(gw.addr, method, req, d, &o, a, out, st);
+  return th_via(gw.addr, tok, timeout_ms, method, req, d, a, out, st);
 }
 
 #define ECHO "/accolade.test.v1.TestService/Echo"
@@ -102,12 +98,9 @@ Test(gateway, the_production_gateway_has_no_test_route) {
   req.text = "anyone there";
   Accolade__Test__V1__EchoResponse *out;
   rpc_status st;
-  static char bearer[2100];
-  const char *md[] = {"authorization", bearer, NULL};
-  snprintf(bearer, sizeof bearer, "Bearer %s", token("acme", "alice", "admin", 60, SECRET));
-  rpc_call_opts o = {.timeout_ms = 4000, .metadata = md};
-  cr_expect_eq(rpc_call(prod.addr, ECHO, &req.base, &accolade__test__v1__echo_response__descriptor, &o, &a, (void **)&out,
-                        &st), RPC_UNIMPLEMENTED, "%s", st.message);
+  cr_expect_eq(th_via(prod.addr, token("acme", "alice", "admin", 60, SECRET), 4000, ECHO, &req,
+                      &accolade__test__v1__echo_response__descriptor, &a, (void **)&out, &st),
+               RPC_UNIMPLEMENTED, "%s", st.message);
   cr_expect_eq(via(ECHO, &req, &accolade__test__v1__echo_response__descriptor, token("acme", "alice", "admin", 60, SECRET),
                    4000, &a, (void **)&out, &st), RPC_OK, "the test build routes it: %s", st.message);
   arena_free(&a);

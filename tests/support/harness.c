@@ -200,6 +200,21 @@ int th_call(const char *addr, const char *method, const void *req,
   return rpc_call(addr, method, req, resp_desc, &o, a, out, st);
 }
 
+int th_via(const char *gateway, const char *token, int timeout_ms, const char *method, const void *req,
+           const ProtobufCMessageDescriptor *resp_desc, arena *a, void **out, rpc_status *st) {
+  char bearer[2100];
+  snprintf(bearer, sizeof bearer, "Bearer %s", token ? token : "");
+  const char *md[] = {"authorization", bearer, NULL};
+  rpc_call_opts o = {.timeout_ms = timeout_ms, .metadata = token ? md : NULL};
+  return rpc_call(gateway, method, req, resp_desc, &o, a, out, st);
+}
+
+int th_via_as(const char *gateway, const char *secret, const char *org, const char *user, const char *role,
+              const char *team, int timeout_ms, const char *method, const void *req,
+              const ProtobufCMessageDescriptor *resp_desc, arena *a, void **out, rpc_status *st) {
+  return th_via(gateway, th_jwt(secret, org, user, role, team, 300), timeout_ms, method, req, resp_desc, a, out, st);
+}
+
 char *th_sql(const char *dsn, const char *sql) {
   PGconn *c = PQconnectdb(dsn);
   char *out = NULL;
