@@ -477,6 +477,23 @@ int pg_tx(int (*fn)(void *arg), void *arg) {
   return rc;
 }
 
+int pg_page(arena *a, const char *sql, int n, const char *const *params, pg_row_fn row, void *arg, void *items,
+            int cursor_col, int64_t **cursors, size_t *count) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, n, params);
+  if (rc) return rc;
+  *count = (size_t)PQntuples(r);
+  void **out = ARENA_ARRAY(a, void *, *count + 1);
+  if (cursors) *cursors = ARENA_ARRAY(a, int64_t, *count + 1);
+  for (size_t i = 0; i < *count; i++) {
+    out[i] = row(arg, r, (int)i);
+    if (cursors) (*cursors)[i] = pg_int(r, (int)i, cursor_col);
+  }
+  *(void ***)items = out;
+  PQclear(r);
+  return PG_OK;
+}
+
 int pg_probe(void *unused) {
   (void)unused;
   return pg_exec("SELECT 1", 0, NULL) == PG_OK ? 0 : -1;

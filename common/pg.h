@@ -101,6 +101,16 @@ int pg_tx(int (*fn)(void *arg), void *arg);
 /* pg_probe: health probe (SELECT 1 on the caller's connection). */
 int pg_probe(void *unused);
 
+/* pg_page runs |sql| (|n| text parameters) and makes each row an item with
+ * |row| (given |arg|, the result and the row's index): |*(T ***)items| is
+ * an array of the items in |a|, one slot longer than the |*count| rows, and
+ * when |cursors| is not NULL, |*cursors| holds column |cursor_col| of each
+ * row as an integer (a keyset position). The query, the arrays and the
+ * mapping of every list a store reads (page_more, check.h, cuts a page). */
+typedef void *(*pg_row_fn)(void *arg, PGresult *r, int i);
+int pg_page(arena *a, const char *sql, int n, const char *const *params, pg_row_fn row, void *arg, void *items,
+            int cursor_col, int64_t **cursors, size_t *count);
+
 /* Helpers for reading results. */
 const char *pg_str(const PGresult *r, int row, int col);   /* "" for NULL */
 long long pg_int(const PGresult *r, int row, int col);      /* 0 for NULL */

@@ -99,10 +99,14 @@ int credential_status_list(rpc_ctx *ctx, const void *req, void *resp);
 int credential_get_prefs(rpc_ctx *ctx, const void *req, void *resp);
 int credential_update_prefs(rpc_ctx *ctx, const void *req, void *resp);
 /* award_page reads a keyset page request whose token holds a time (us) and
- * a UUID: |*limit| from |page_size| (0: 50, at most 200), |*has| whether a
- * token was given. Fails the call with INVALID_ARGUMENT on bad input. */
-int award_page(rpc_ctx *ctx, int32_t page_size, const char *token, int *limit, int *has, int64_t *after_us,
-               char **after_id);
+ * a UUID: |out->limit| from |page_size| (0: 50, at most 200), and where the
+ * page starts. Fails the call with INVALID_ARGUMENT on bad input. */
+typedef struct award_keyset {
+  int limit;
+  int64_t after_us;       /* 0 and */
+  const char *after_id;   /* NULL: the first page */
+} award_keyset;
+int award_page(rpc_ctx *ctx, int32_t page_size, const char *token, award_keyset *out);
 
 /* rules_evaluate grants the milestones |member| has now reached (inside the
  * caller's transaction), appending them to |*out| (arena). */
@@ -119,6 +123,12 @@ struct award_new;
  * RPC_ALREADY_EXISTS when (source, recipient) has one, RPC_FAILED_PRECONDITION
  * when the badge is retired (nothing is granted). */
 int emit_auto_grant(rpc_ctx *ctx, const struct award_new *an, Accolade__V1__Award **out);
+/* emit_rule_award grants what a rule earned (a milestone, a signal rule):
+ * |badge| to |member| from no giver, public, under |source|; RPC_OK with
+ * |*out| the award, or NULL when (source, member) has one or the badge is
+ * retired. |milestone_rule_id| may be NULL. */
+int emit_rule_award(rpc_ctx *ctx, const char *badge, const char *member, const char *team, const char *source,
+                    const char *justification, const char *milestone_rule_id, Accolade__V1__Award **out);
 /* award_list_push appends |a| to the arena-grown list (*out, *n, *cap). */
 void award_list_push(rpc_ctx *ctx, Accolade__V1__Award *a, Accolade__V1__Award ***out, size_t *n, size_t *cap);
 

@@ -75,6 +75,29 @@ int emit_revoked(rpc_ctx *ctx, const Accolade__V1__Award *a, const char *reason)
   return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
 }
 
+int emit_rule_award(rpc_ctx *ctx, const char *badge, const char *member, const char *team, const char *source,
+                    const char *justification, const char *milestone_rule_id, Accolade__V1__Award **out) {
+  award_new an = {
+      .badge_id = badge,
+      .recipient_id = member,
+      .recipient_team = team,
+      .giver_id = "",
+      .giver_team = "",
+      .source_id = source,
+      .justification = justification,
+      .public = 1,
+      .milestone_rule_id = milestone_rule_id,
+  };
+  *out = NULL;
+  int rc = emit_auto_grant(ctx, &an, out);
+  /* Granted before, or a retired badge: nothing to grant. */
+  if (rc == RPC_ALREADY_EXISTS || rc == RPC_FAILED_PRECONDITION) {
+    *out = NULL;
+    return RPC_OK;
+  }
+  return rc;
+}
+
 void award_list_push(rpc_ctx *ctx, Accolade__V1__Award *a, Accolade__V1__Award ***out, size_t *n, size_t *cap) {
   if (*n == *cap) {
     size_t ncap = *cap ? *cap * 2 : 4;

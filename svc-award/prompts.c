@@ -14,7 +14,7 @@
 #include "pg.h"
 #include "pg_status.h"
 #include "signal.h"
-#include "signal_store.h"
+#include "store_signal.h"
 #include "store.h"
 
 

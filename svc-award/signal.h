@@ -2,7 +2,7 @@
  * CRM or enablement tool, milestone rules over them, recognition prompts,
  * suggestions, badge journeys and outcome analytics. Files: signals.c (intake,
  * lists), signal_rules.c, prompts.c, suggest.c, journeys.c, outcomes.c; SQL in
- * signal_store.c and journey_store.c (migrations 017 and 018); the members
+ * store_signal.c and store_journey.c (migrations 017 and 018); the members
  * directory of svc-nomination through directory.c.
  *
  * Decisions the issue leaves open:

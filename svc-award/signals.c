@@ -11,7 +11,7 @@
 #include "pg.h"
 #include "pg_status.h"
 #include "signal.h"
-#include "signal_store.h"
+#include "store_signal.h"
 
 /* ------------------------------------------------------------ validation */
 
@@ -289,10 +289,7 @@ int signals_list(rpc_ctx *ctx, const void *req, void *resp) {
   size_t n;
   int rc = sig_store_list(ctx, ctx->id.org, &f, limit + 1, &signals, &cursors, &n);
   if (rc) return pg_fail(ctx, rc, "list signals");
-  if (n > (size_t)limit) {
-    n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, cursors[n - 1], signals[n - 1]->id);
-  }
+  if (page_more(&n, limit)) out->next_page_token = page_token_make(ctx, cursors[n - 1], signals[n - 1]->id);
   out->signals = signals;
   out->n_signals = n;
   return RPC_OK;

@@ -1,4 +1,7 @@
-/* store.h - svc-award's SQL, the only place that knows the schema.
+/* store.h - svc-award's SQL, the only place that knows the schema: badges,
+ * awards, milestone rules, credentials and analytics here; signals in
+ * store_signal.h, journeys in store_journey.h (store_*.c: every file that
+ * holds SQL says so by its name).
  *
  * Functions return pg codes (RPC_OK, RPC_NOT_FOUND, RPC_ALREADY_EXISTS,
  * RPC_UNAVAILABLE, ...). Messages they fill come from ctx->arena. Every query

@@ -10,7 +10,7 @@
 #include "pg.h"
 #include "pg_status.h"
 #include "signal.h"
-#include "signal_store.h"
+#include "store_signal.h"
 #include "store.h"
 
 #define DAY_MS INT64_C(86400000)

@@ -79,6 +79,7 @@ static Accolade__V1__Member *member_row(rpc_ctx *ctx, PGresult *r, int i) {
   m->active = is_true(r, i, 6);
   return m;
 }
+static void *member_item(void *arg, PGresult *r, int i) { return member_row(arg, r, i); }
 
 int store_member_upsert(const char *org, const Accolade__V1__Member *m) {
   const char *p[] = {org, m->user_id, m->display_name, m->email, m->team, m->manager_id,
@@ -116,17 +117,10 @@ int store_member_list(rpc_ctx *ctx, const char *org, const char *team, int inclu
   char lim[16];
   snprintf(lim, sizeof lim, "%d", limit);
   const char *p[] = {org, team, include_inactive ? "true" : "false", after, lim};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND ($2='' OR team=$2) AND (active OR $3::boolean) "
-                    "AND user_id > $4 ORDER BY user_id LIMIT $5",
-                    5, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Member *, *n + 1);
-  for (size_t i = 0; i < *n; i++) (*out)[i] = member_row(ctx, r, (int)i);
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(ctx->arena,
+                 "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND ($2='' OR team=$2) AND (active OR $3::boolean) "
+                 "AND user_id > $4 ORDER BY user_id LIMIT $5",
+                 5, p, member_item, ctx, out, -1, NULL, n);
 }
 
 /* --------------------------------------------------------- nominations */
@@ -175,6 +169,7 @@ static Accolade__V1__Nomination *nom_row(rpc_ctx *ctx, PGresult *r, int i) {
   n->not_awarded_ids = split(ctx, pg_str(r, i, 17), ",", &n->n_not_awarded_ids);
   return n;
 }
+static void *nom_item(void *arg, PGresult *r, int i) { return nom_row(arg, r, i); }
 
 static int nom_one(rpc_ctx *ctx, const char *sql, int np, const char *const *p, Accolade__V1__Nomination **out) {
   PGresult *r;
@@ -331,18 +326,7 @@ int store_nomination_list(rpc_ctx *ctx, const char *org, const char *user, int r
   snprintf(after, sizeof after, "%lld", (long long)after_us);
   const char *p[] = {org, user, st, badge, after, after_id,
                      ctx->id.role == ROLE_ADMIN ? "true" : "false", lim};
-  PGresult *r;
-  int rc = pg_query(&r, sql, 8, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Nomination *, *n + 1);
-  *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    (*out)[i] = nom_row(ctx, r, (int)i);
-    (*cursors)[i] = pg_int(r, (int)i, 16);
-  }
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(ctx->arena, sql, 8, p, nom_item, ctx, out, 16, cursors, n);
 }
 
 int store_endorse(const char *org, const char *id, const char *user, const char *comment, int64_t *count) {

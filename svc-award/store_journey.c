@@ -1,5 +1,5 @@
-/* journey_store.c - the SQL of badge journeys. */
-#include "journey_store.h"
+/* store_journey.c - the SQL of badge journeys. */
+#include "store_journey.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +25,7 @@ static Accolade__V1__Journey *journey_row(rpc_ctx *ctx, PGresult *r, int i) {
   j->update_time_ms = pg_int(r, i, 8);
   return j;
 }
+static void *journey_item(void *arg, PGresult *r, int i) { return journey_row(arg, r, i); }
 
 /* load_steps fills the steps of |j| in order. */
 static int load_steps(rpc_ctx *ctx, Accolade__V1__Journey *j) {
@@ -125,21 +126,11 @@ int jr_store_list(rpc_ctx *ctx, const char *org, int include_inactive, int64_t a
   snprintf(after, sizeof after, "%lld", (long long)after_us);
   const char *p[] = {org, include_inactive ? "true" : "false", after,
                      after_id ? after_id : "00000000-0000-0000-0000-000000000000", lim};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT " JOURNEY_COLS " FROM journey WHERE org = $1 AND (active OR $2::boolean) "
-                    "AND ((extract(epoch from created_at) * 1000000)::bigint, id) > ($3::bigint, $4::uuid) "
-                    "ORDER BY (extract(epoch from created_at) * 1000000)::bigint, id LIMIT $5",
-                    5, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Journey *, *n + 1);
-  if (cursors) *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    (*out)[i] = journey_row(ctx, r, (int)i);
-    if (cursors) (*cursors)[i] = pg_int(r, (int)i, 9);
-  }
-  PQclear(r);
+  int rc = pg_page(ctx->arena,
+                   "SELECT " JOURNEY_COLS " FROM journey WHERE org = $1 AND (active OR $2::boolean) "
+                   "AND ((extract(epoch from created_at) * 1000000)::bigint, id) > ($3::bigint, $4::uuid) "
+                   "ORDER BY (extract(epoch from created_at) * 1000000)::bigint, id LIMIT $5",
+                   5, p, journey_item, ctx, out, 9, cursors, n);
   for (size_t i = 0; rc == RPC_OK && i < *n; i++) rc = load_steps(ctx, (*out)[i]);
   return rc;
 }
