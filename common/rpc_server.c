@@ -17,7 +17,10 @@
  *                         queue, under the first-message bound) -> raw
  *                         handler, a stepped stream, or UNIMPLEMENTED
  *                         -> REPLYING -> freed
- */
+ *
+ * Over 600 lines on purpose: this is the one state machine of a call, and its
+ * states share the call struct, the worker loop and the server's life; what
+ * stands apart from it already has a file (rpc_stream.c, rpc_generic.c). */
 #include <errno.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>

@@ -1,4 +1,7 @@
-/* render.c - see render.h. */
+/* render.c - see render.h. Over 600 lines on purpose: the HTML, text, MIME,
+ * Slack and Teams renderings of one digest share the growing string (sb) and
+ * the digest helpers below; a file per format would need them in a header of
+ * their own for no reader's gain. */
 #include "render.h"
 
 #include <json-c/json.h>
@@ -364,6 +367,134 @@ static void html_head(sb *b, const char *title) {
             " .muted { color:#9ca3af !important; } }</style></head>\n");
 }
 
+/* html_masthead: the org, the team and the period's totals. */
+static void html_masthead(sb *b, const Accolade__V1__Digest *d, const char *org, const char *when) {
+  sb_str(b, "<p class=\"muted\" style=\"margin:0;font-size:13px;color:" MUTED ";\">");
+  sb_esc(b, org);
+  if (*d->team) {
+    sb_str(b, " &middot; team ");
+    sb_esc(b, d->team);
+  }
+  sb_str(b, "</p><h1 style=\"margin:4px 0 8px 0;font-size:26px;line-height:32px;color:" INK ";\">Recognition digest</h1>");
+  sb_str(b, "<p style=\"margin:0 0 16px 0;\">");
+  sb_esc(b, when);
+  sb_printf(b, ": <strong>%lld</strong> award%s, <strong>%lld</strong> points, <strong>%lld</strong> %s recognised.</p>",
+            (long long)d->awards, d->awards == 1 ? "" : "s", (long long)d->points, (long long)d->recipients,
+            d->recipients == 1 ? "person" : "people");
+}
+
+/* html_top: the top recognitions, with their reflections and links. */
+static void html_top(sb *b, const Accolade__V1__Digest *d, const char *link_base) {
+  sb_str(b, "<h2 style=\"" H2 "\">Top recognitions</h2>");
+  if (!d->n_top_recognitions) sb_str(b, "<p class=\"muted\" style=\"color:" MUTED ";\">No recognitions in this period yet.</p>");
+  for (size_t i = 0; i < d->n_top_recognitions; i++) {
+    const Accolade__V1__DigestItem *it = d->top_recognitions[i];
+    sb_str(b, "<table role=\"presentation\" class=\"recognition\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" "
+              "border=\"0\" style=\"margin:0 0 16px 0;\"><tr><td width=\"60\" valign=\"top\" style=\"width:60px;\">");
+    badge_img(b, d, it->badge_id, it->badge_name, it->category);
+    sb_str(b, "</td><td valign=\"top\"><p style=\"margin:0 0 6px 0;\"><strong>");
+    sb_esc(b, item_name(it));
+    sb_str(b, "</strong> earned <strong>");
+    sb_esc(b, it->badge_name);
+    sb_printf(b, "</strong> <span class=\"muted\" style=\"color:" MUTED ";\">+%lld points", (long long)it->points);
+    if (*it->recipient_team) {
+      sb_str(b, " &middot; ");
+      sb_esc(b, it->recipient_team);
+    }
+    sb_str(b, "</span></p><p class=\"quote justification\" style=\"margin:0;padding:10px 12px;background-color:#f1f5f9;"
+              "border-left:3px solid #2563eb;border-radius:4px;\">");
+    sb_esc(b, it->justification);
+    sb_str(b, "</p>");
+    for (size_t k = 0; k < it->n_reflections; k++) {
+      sb_str(b, "<p class=\"reflection\" style=\"margin:6px 0 0 0;font-size:14px;font-style:italic;\">");
+      sb_esc(b, it->reflections[k]->user_id);
+      sb_str(b, " reflects: &ldquo;");
+      sb_esc(b, it->reflections[k]->text);
+      sb_str(b, "&rdquo;</p>");
+    }
+    sb link = {0};
+    if (link_to(&link, link_base, it->source_id)) {
+      sb_str(b, "<p style=\"margin:6px 0 0 0;font-size:13px;\"><a href=\"");
+      sb_esc(b, link.p);
+      sb_str(b, "\" style=\"color:#2563eb;\">Read the recognition</a></p>");
+    }
+    free(link.p);
+    sb_str(b, "</td></tr></table>");
+  }
+}
+
+/* html_holders: who earned a badge for the first time. */
+static void html_holders(sb *b, const Accolade__V1__Digest *d) {
+  if (d->n_new_badge_holders) {
+    sb_str(b, "<h2 style=\"" H2 "\">New badge holders</h2><table role=\"presentation\" width=\"100%\" "
+              "cellpadding=\"0\" cellspacing=\"0\" border=\"0\">");
+    for (size_t i = 0; i < d->n_new_badge_holders; i++) {
+      const Accolade__V1__DigestItem *it = d->new_badge_holders[i];
+      sb_str(b, "<tr class=\"holder\"><td width=\"60\" style=\"width:60px;padding:0 0 10px 0;\">");
+      badge_img(b, d, it->badge_id, it->badge_name, it->category);
+      sb_str(b, "</td><td style=\"padding:0 0 10px 0;\"><strong>");
+      sb_esc(b, item_name(it));
+      sb_str(b, "</strong> earned <strong>");
+      sb_esc(b, it->badge_name);
+      sb_str(b, "</strong> for the first time</td></tr>");
+    }
+    sb_str(b, "</table>");
+  }
+}
+
+/* html_endorsed: the most endorsed nominations. */
+static void html_endorsed(sb *b, const Accolade__V1__Digest *d) {
+  if (d->n_most_endorsed) {
+    sb_str(b, "<h2 style=\"" H2 "\">Most endorsed</h2>");
+    for (size_t i = 0; i < d->n_most_endorsed; i++) {
+      const Accolade__V1__DigestEndorsed *e = d->most_endorsed[i];
+      sb_str(b, "<p style=\"margin:0 0 10px 0;\"><strong>");
+      for (size_t j = 0; j < e->n_nominee_ids; j++) {
+        if (j) sb_str(b, ", ");
+        sb_esc(b, e->nominee_ids[j]);
+      }
+      sb_str(b, "</strong> for ");
+      sb_esc(b, e->badge_name);
+      sb_printf(b, ", %lld endorsement%s: ", (long long)e->endorsements, e->endorsements == 1 ? "" : "s");
+      char *ex = render_excerpt(e->justification, 300);
+      sb_esc(b, ex);
+      free(ex);
+      sb_str(b, "</p>");
+    }
+  }
+}
+
+/* html_movers: who climbed the leaderboard. */
+static void html_movers(sb *b, const Accolade__V1__Digest *d) {
+  sb_str(b, "<h2 style=\"" H2 "\">Leaderboard movers</h2>");
+  if (d->movers_unavailable)
+    sb_str(b, "<p class=\"muted\" style=\"color:" MUTED ";\">Leaderboard movers are not available right now.</p>");
+  else if (!d->n_movers)
+    sb_str(b, "<p class=\"muted\" style=\"color:" MUTED ";\">Nobody climbed the board this time.</p>");
+  else {
+    sb_str(b, "<table role=\"presentation\" width=\"100%\" cellpadding=\"6\" cellspacing=\"0\" border=\"0\" "
+              "style=\"border-collapse:collapse;font-size:14px;\">");
+    for (size_t i = 0; i < d->n_movers; i++) {
+      const Accolade__V1__DigestMover *m = d->movers[i];
+      sb_str(b, "<tr class=\"mover\" style=\"border-bottom:1px solid #e4e7eb;\"><td><strong>");
+      sb_esc(b, mover_name(m));
+      sb_str(b, "</strong>");
+      if (*m->team) {
+        sb_str(b, " <span class=\"muted\" style=\"color:" MUTED ";\">");
+        sb_esc(b, m->team);
+        sb_str(b, "</span>");
+      }
+      if (m->previous_rank)
+        sb_printf(b, "</td><td align=\"right\">#%lld &rarr; <strong>#%lld</strong></td>", (long long)m->previous_rank,
+                  (long long)m->rank);
+      else
+        sb_printf(b, "</td><td align=\"right\">new &rarr; <strong>#%lld</strong></td>", (long long)m->rank);
+      sb_printf(b, "<td align=\"right\">%lld pts</td></tr>", (long long)m->points);
+    }
+    sb_str(b, "</table>");
+  }
+}
+
 char *render_digest_html(const Accolade__V1__Digest *d, const char *org, const char *link_base) {
   sb b = {0};
   char when[64];
@@ -377,124 +508,11 @@ char *render_digest_html(const Accolade__V1__Digest *d, const char *org, const c
              "<table role=\"presentation\" class=\"card\" width=\"600\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" "
              "style=\"width:600px;max-width:100%;" CARD "border-radius:10px;\"><tr><td style=\"padding:28px 20px;"
              "font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:22px;color:" INK ";\">");
-  /* masthead */
-  sb_str(&b, "<p class=\"muted\" style=\"margin:0;font-size:13px;color:" MUTED ";\">");
-  sb_esc(&b, org);
-  if (*d->team) {
-    sb_str(&b, " &middot; team ");
-    sb_esc(&b, d->team);
-  }
-  sb_str(&b, "</p><h1 style=\"margin:4px 0 8px 0;font-size:26px;line-height:32px;color:" INK ";\">Recognition digest</h1>");
-  sb_str(&b, "<p style=\"margin:0 0 16px 0;\">");
-  sb_esc(&b, when);
-  sb_printf(&b, ": <strong>%lld</strong> award%s, <strong>%lld</strong> points, <strong>%lld</strong> %s recognised.</p>",
-            (long long)d->awards, d->awards == 1 ? "" : "s", (long long)d->points, (long long)d->recipients,
-            d->recipients == 1 ? "person" : "people");
-
-  /* top recognitions */
-  sb_str(&b, "<h2 style=\"" H2 "\">Top recognitions</h2>");
-  if (!d->n_top_recognitions) sb_str(&b, "<p class=\"muted\" style=\"color:" MUTED ";\">No recognitions in this period yet.</p>");
-  for (size_t i = 0; i < d->n_top_recognitions; i++) {
-    const Accolade__V1__DigestItem *it = d->top_recognitions[i];
-    sb_str(&b, "<table role=\"presentation\" class=\"recognition\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" "
-               "border=\"0\" style=\"margin:0 0 16px 0;\"><tr><td width=\"60\" valign=\"top\" style=\"width:60px;\">");
-    badge_img(&b, d, it->badge_id, it->badge_name, it->category);
-    sb_str(&b, "</td><td valign=\"top\"><p style=\"margin:0 0 6px 0;\"><strong>");
-    sb_esc(&b, item_name(it));
-    sb_str(&b, "</strong> earned <strong>");
-    sb_esc(&b, it->badge_name);
-    sb_printf(&b, "</strong> <span class=\"muted\" style=\"color:" MUTED ";\">+%lld points", (long long)it->points);
-    if (*it->recipient_team) {
-      sb_str(&b, " &middot; ");
-      sb_esc(&b, it->recipient_team);
-    }
-    sb_str(&b, "</span></p><p class=\"quote justification\" style=\"margin:0;padding:10px 12px;background-color:#f1f5f9;"
-               "border-left:3px solid #2563eb;border-radius:4px;\">");
-    sb_esc(&b, it->justification);
-    sb_str(&b, "</p>");
-    for (size_t k = 0; k < it->n_reflections; k++) {
-      sb_str(&b, "<p class=\"reflection\" style=\"margin:6px 0 0 0;font-size:14px;font-style:italic;\">");
-      sb_esc(&b, it->reflections[k]->user_id);
-      sb_str(&b, " reflects: &ldquo;");
-      sb_esc(&b, it->reflections[k]->text);
-      sb_str(&b, "&rdquo;</p>");
-    }
-    sb link = {0};
-    if (link_to(&link, link_base, it->source_id)) {
-      sb_str(&b, "<p style=\"margin:6px 0 0 0;font-size:13px;\"><a href=\"");
-      sb_esc(&b, link.p);
-      sb_str(&b, "\" style=\"color:#2563eb;\">Read the recognition</a></p>");
-    }
-    free(link.p);
-    sb_str(&b, "</td></tr></table>");
-  }
-
-  /* new badge holders */
-  if (d->n_new_badge_holders) {
-    sb_str(&b, "<h2 style=\"" H2 "\">New badge holders</h2><table role=\"presentation\" width=\"100%\" "
-               "cellpadding=\"0\" cellspacing=\"0\" border=\"0\">");
-    for (size_t i = 0; i < d->n_new_badge_holders; i++) {
-      const Accolade__V1__DigestItem *it = d->new_badge_holders[i];
-      sb_str(&b, "<tr class=\"holder\"><td width=\"60\" style=\"width:60px;padding:0 0 10px 0;\">");
-      badge_img(&b, d, it->badge_id, it->badge_name, it->category);
-      sb_str(&b, "</td><td style=\"padding:0 0 10px 0;\"><strong>");
-      sb_esc(&b, item_name(it));
-      sb_str(&b, "</strong> earned <strong>");
-      sb_esc(&b, it->badge_name);
-      sb_str(&b, "</strong> for the first time</td></tr>");
-    }
-    sb_str(&b, "</table>");
-  }
-
-  /* most endorsed */
-  if (d->n_most_endorsed) {
-    sb_str(&b, "<h2 style=\"" H2 "\">Most endorsed</h2>");
-    for (size_t i = 0; i < d->n_most_endorsed; i++) {
-      const Accolade__V1__DigestEndorsed *e = d->most_endorsed[i];
-      sb_str(&b, "<p style=\"margin:0 0 10px 0;\"><strong>");
-      for (size_t j = 0; j < e->n_nominee_ids; j++) {
-        if (j) sb_str(&b, ", ");
-        sb_esc(&b, e->nominee_ids[j]);
-      }
-      sb_str(&b, "</strong> for ");
-      sb_esc(&b, e->badge_name);
-      sb_printf(&b, ", %lld endorsement%s: ", (long long)e->endorsements, e->endorsements == 1 ? "" : "s");
-      char *ex = render_excerpt(e->justification, 300);
-      sb_esc(&b, ex);
-      free(ex);
-      sb_str(&b, "</p>");
-    }
-  }
-
-  /* movers */
-  sb_str(&b, "<h2 style=\"" H2 "\">Leaderboard movers</h2>");
-  if (d->movers_unavailable)
-    sb_str(&b, "<p class=\"muted\" style=\"color:" MUTED ";\">Leaderboard movers are not available right now.</p>");
-  else if (!d->n_movers)
-    sb_str(&b, "<p class=\"muted\" style=\"color:" MUTED ";\">Nobody climbed the board this time.</p>");
-  else {
-    sb_str(&b, "<table role=\"presentation\" width=\"100%\" cellpadding=\"6\" cellspacing=\"0\" border=\"0\" "
-               "style=\"border-collapse:collapse;font-size:14px;\">");
-    for (size_t i = 0; i < d->n_movers; i++) {
-      const Accolade__V1__DigestMover *m = d->movers[i];
-      sb_str(&b, "<tr class=\"mover\" style=\"border-bottom:1px solid #e4e7eb;\"><td><strong>");
-      sb_esc(&b, mover_name(m));
-      sb_str(&b, "</strong>");
-      if (*m->team) {
-        sb_str(&b, " <span class=\"muted\" style=\"color:" MUTED ";\">");
-        sb_esc(&b, m->team);
-        sb_str(&b, "</span>");
-      }
-      if (m->previous_rank)
-        sb_printf(&b, "</td><td align=\"right\">#%lld &rarr; <strong>#%lld</strong></td>", (long long)m->previous_rank,
-                  (long long)m->rank);
-      else
-        sb_printf(&b, "</td><td align=\"right\">new &rarr; <strong>#%lld</strong></td>", (long long)m->rank);
-      sb_printf(&b, "<td align=\"right\">%lld pts</td></tr>", (long long)m->points);
-    }
-    sb_str(&b, "</table>");
-  }
-
+  html_masthead(&b, d, org, when);
+  html_top(&b, d, link_base);
+  html_holders(&b, d);
+  html_endorsed(&b, d);
+  html_movers(&b, d);
   /* charts */
   sb_str(&b, "<h2 style=\"" H2 "\">Badges by category, last 12 weeks</h2>");
   chart_categories(&b, d);
