@@ -24,6 +24,7 @@ const char *pg_code_name(int code) {
   switch (code) {
     case PG_OK: return "ok";
     case PG_TIMEOUT: return "timeout";
+    case PG_NO_ROW: return "no row";
     case PG_DUPLICATE: return "duplicate";
     case PG_RETRY: return "retry";
     case PG_ERROR: return "error";
@@ -492,6 +493,16 @@ int pg_page(arena *a, const char *sql, int n, const char *const *params, pg_row_
   *(void ***)items = out;
   PQclear(r);
   return PG_OK;
+}
+
+int pg_one(const char *sql, int n, const char *const *params, pg_row_fn row, void *arg, void *item) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, n, params);
+  if (rc) return rc;
+  rc = PQntuples(r) ? PG_OK : PG_NO_ROW;
+  if (rc == PG_OK && row && item) *(void **)item = row(arg, r, 0);
+  PQclear(r);
+  return rc;
 }
 
 int pg_probe(void *unused) {

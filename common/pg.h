@@ -34,6 +34,7 @@
 typedef enum pg_code {
   PG_OK = 0,
   PG_TIMEOUT = 4,       /* the call's deadline: statement_timeout, lock_timeout, cancelled */
+  PG_NO_ROW = 5,        /* pg_one: the statement returned no row */
   PG_DUPLICATE = 6,     /* unique violation */
   PG_RETRY = 10,        /* serialization failure or deadlock: retry the transaction */
   PG_ERROR = 13,        /* anything else (logged) */
@@ -110,6 +111,12 @@ int pg_probe(void *unused);
 typedef void *(*pg_row_fn)(void *arg, PGresult *r, int i);
 int pg_page(arena *a, const char *sql, int n, const char *const *params, pg_row_fn row, void *arg, void *items,
             int cursor_col, int64_t **cursors, size_t *count);
+
+/* pg_one runs |sql| and makes its first row an item with |row| (given
+ * |arg|) into |*(T **)item|: PG_OK, PG_NO_ROW when it returned none (the
+ * store's NOT_FOUND), or a pg code. With |row| or |item| NULL it only says
+ * whether a row came back (an UPDATE ... RETURNING that found its row). */
+int pg_one(const char *sql, int n, const char *const *params, pg_row_fn row, void *arg, void *item);
 
 /* Helpers for reading results. */
 const char *pg_str(const PGresult *r, int row, int col);   /* "" for NULL */

@@ -18,6 +18,7 @@ int pg_fail(rpc_ctx *ctx, int code, const char *what) {
 
 /* pg.h promises each kind the value of the status it stands for. */
 _Static_assert((int)PG_OK == (int)RPC_OK && (int)PG_TIMEOUT == (int)RPC_DEADLINE_EXCEEDED &&
+                   (int)PG_NO_ROW == (int)RPC_NOT_FOUND &&
                    (int)PG_DUPLICATE == (int)RPC_ALREADY_EXISTS && (int)PG_RETRY == (int)RPC_ABORTED &&
                    (int)PG_ERROR == (int)RPC_INTERNAL && (int)PG_UNAVAILABLE == (int)RPC_UNAVAILABLE,
                "pg_code values are the gRPC statuses they stand for");

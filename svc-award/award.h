@@ -2,7 +2,8 @@
  *
  * Decisions the issue leaves open:
  * - A new org's five default badges are created the first time any call
- *   names that org (idempotent, race-free: INSERT ... ON CONFLICT).
+ *   names that org (idempotent and race-free: an insert that does nothing
+ *   on a conflict).
  * - Reads need a verified identity of the org (any role); catalog and rule
  *   writes, revocation and direct grants need admin; GrantAward also accepts
  *   the service role (svc-nomination's outbox); GetAwardStats needs manager

@@ -69,13 +69,7 @@ int store_ensure_org(const char *org) { return pg_tx(seed_run, (void *)org); }
 
 int store_badge_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Badge **out) {
   const char *p[] = {org, id};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT " BADGE_COLS " FROM badge WHERE org = $1 AND id = $2", 2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK) *out = badge_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one("SELECT " BADGE_COLS " FROM badge WHERE org = $1 AND id = $2", 2, p, badge_item, ctx, out);
 }
 
 static void badge_params(char buf[6][24], const Accolade__V1__Badge *b, const char *p[16]) {
@@ -120,18 +114,11 @@ int store_badge_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Badge 
   char buf[6][24];
   const char *p[16] = {org, b->id};
   badge_params(buf, b, p);
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "UPDATE badge SET name=$3, description=$4, category=$5, criteria=$6, points=$7, "
-                    "approval_policy=$8, active=$9, image_url=$10, cap_per_recipient=$11, "
-                    "cap_per_team=$12, cap_period=$13, updated_at=now() "
-                    "WHERE org=$1 AND id=$2 RETURNING " BADGE_COLS,
-                    13, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK) *out = badge_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one("UPDATE badge SET name=$3, description=$4, category=$5, criteria=$6, points=$7, "
+                "approval_policy=$8, active=$9, image_url=$10, cap_per_recipient=$11, "
+                "cap_per_team=$12, cap_period=$13, updated_at=now() "
+                "WHERE org=$1 AND id=$2 RETURNING " BADGE_COLS,
+                13, p, badge_item, ctx, out);
 }
 
 int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int include_retired,
@@ -189,13 +176,7 @@ static void *award_item(void *arg, PGresult *r, int i) { return award_row(arg, r
 
 static int award_one(rpc_ctx *ctx, const char *sql, int n, const char *const *p,
                      Accolade__V1__Award **out) {
-  PGresult *r;
-  int rc = pg_query(&r, sql, n, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK && out) *out = award_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one(sql, n, p, award_item, ctx, out);
 }
 
 int store_lock_badge(const char *org, const char *badge_id) {
@@ -372,15 +353,9 @@ int store_rule_list(rpc_ctx *ctx, const char *org, int64_t after_us, const char 
 
 int store_rule_delete(const char *org, const char *id) {
   const char *p[] = {org, id};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "UPDATE rule SET deleted_at = now() WHERE org = $1 AND id = $2::uuid "
-                    "AND deleted_at IS NULL RETURNING id",
-                    2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  PQclear(r);
-  return rc;
+  return pg_one("UPDATE rule SET deleted_at = now() WHERE org = $1 AND id = $2::uuid "
+                "AND deleted_at IS NULL RETURNING id",
+                2, p, NULL, NULL, NULL);
 }
 
 int store_rule_progress(const char *org, const Accolade__V1__Rule *x, const char *member,

@@ -82,12 +82,7 @@ static int write_one(rpc_ctx *ctx, const char *sql, int n, const Accolade__V1__J
   char buf[3][16];
   const char *p[8];
   journey_params(buf, org, j, p);
-  PGresult *r;
-  int rc = pg_query(&r, sql, n, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK) *out = journey_row(ctx, r, 0);
-  PQclear(r);
+  int rc = pg_one(sql, n, p, journey_item, ctx, out);
   if (rc) return rc;
   if ((rc = save_steps(j, (*out)->id))) return rc;
   return load_steps(ctx, *out);
@@ -110,12 +105,8 @@ int jr_store_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Journey *
 
 int jr_store_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Journey **out) {
   const char *p[] = {org, id};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT " JOURNEY_COLS " FROM journey WHERE org = $1 AND id = $2::uuid", 2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK) *out = journey_row(ctx, r, 0);
-  PQclear(r);
+  int rc =
+      pg_one("SELECT " JOURNEY_COLS " FROM journey WHERE org = $1 AND id = $2::uuid", 2, p, journey_item, ctx, out);
   return rc ? rc : load_steps(ctx, *out);
 }
 

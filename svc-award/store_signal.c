@@ -188,15 +188,9 @@ int sig_store_rule_list(rpc_ctx *ctx, const char *org, int kind, int64_t after_u
 
 int sig_store_rule_delete(const char *org, const char *id) {
   const char *p[] = {org, id};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "UPDATE signal_rule SET deleted_at = now() WHERE org = $1 AND id = $2::uuid "
-                    "AND deleted_at IS NULL RETURNING id",
-                    2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  PQclear(r);
-  return rc;
+  return pg_one("UPDATE signal_rule SET deleted_at = now() WHERE org = $1 AND id = $2::uuid "
+                "AND deleted_at IS NULL RETURNING id",
+                2, p, NULL, NULL, NULL);
 }
 
 /* The signals a rule counts, for alias |a|: $1 org, $2 member, $4 kind, $5

@@ -92,13 +92,7 @@ int store_member_upsert(const char *org, const Accolade__V1__Member *m) {
 
 static int member_one(rpc_ctx *ctx, const char *sql, const char *org, const char *user, Accolade__V1__Member **out) {
   const char *p[] = {org, user};
-  PGresult *r;
-  int rc = pg_query(&r, sql, 2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (!rc) *out = member_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one(sql, 2, p, member_item, ctx, out);
 }
 
 int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out) {
@@ -172,13 +166,7 @@ static Accolade__V1__Nomination *nom_row(rpc_ctx *ctx, PGresult *r, int i) {
 static void *nom_item(void *arg, PGresult *r, int i) { return nom_row(arg, r, i); }
 
 static int nom_one(rpc_ctx *ctx, const char *sql, int np, const char *const *p, Accolade__V1__Nomination **out) {
-  PGresult *r;
-  int rc = pg_query(&r, sql, np, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (!rc) *out = nom_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one(sql, np, p, nom_item, ctx, out);
 }
 
 int store_lock_nominator(const char *org, const char *user) {
