@@ -25,14 +25,9 @@
 #include "accolade/v1/signal.pb-c.h"
 #include "cli.h"
 #include "hex.h"
+#include "method_paths.h"
 #include "pbfill.h"
 
-#define AW "/accolade.v1.AwardService/"
-#define CR "/accolade.v1.CredentialService/"
-#define LB "/accolade.v1.LeaderboardService/"
-#define NO "/accolade.v1.NominationService/"
-#define NT "/accolade.v1.NotifyService/"
-#define SG "/accolade.v1.SignalService/"
 #define D(x) &accolade__v1__##x##__descriptor
 
 enum {

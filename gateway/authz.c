@@ -6,12 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define AW "/accolade.v1.AwardService/"
-#define CR "/accolade.v1.CredentialService/"
-#define LB "/accolade.v1.LeaderboardService/"
-#define NO "/accolade.v1.NominationService/"
-#define NT "/accolade.v1.NotifyService/"
-#define SG "/accolade.v1.SignalService/"
+#include "method_paths.h"
 
 static const authz_rule table[] = {
     {AW "CreateBadge", "award", AZ_A, 0},

@@ -18,14 +18,9 @@
 #include "accolade/v1/notify.pb-c.h"
 #include "accolade/v1/signal.pb-c.h"
 #include "harness.h"
+#include "method_paths.h"
 
 #define SECRET "cross-org-secret"
-#define NO "/accolade.v1.NominationService/"
-#define AW "/accolade.v1.AwardService/"
-#define CR "/accolade.v1.CredentialService/"
-#define LB "/accolade.v1.LeaderboardService/"
-#define NT "/accolade.v1.NotifyService/"
-#define SG "/accolade.v1.SignalService/"
 #define D(name) &accolade__v1__##name##__descriptor
 
 static th_suite suite;
