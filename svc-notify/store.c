@@ -243,12 +243,9 @@ int store_channel_page(arena *a, const char *org, int64_t after_us, int limit, A
 
 /* found_rows runs |sql| and says whether it returned a row. */
 static int found_rows(const char *sql, int np, const char *const *p, int *found) {
-  PGresult *r;
-  int rc = pg_query(&r, sql, np, p);
-  if (rc) return rc;
-  *found = PQntuples(r) > 0;
-  PQclear(r);
-  return RPC_OK;
+  int rc = pg_one(sql, np, p, NULL, NULL, NULL);
+  *found = rc == PG_OK;
+  return rc == PG_NO_ROW ? PG_OK : rc;
 }
 
 int store_channel_delete(const char *org, const char *id, int *found) {
