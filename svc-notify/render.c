@@ -1,7 +1,5 @@
-/* render.c - see render.h. Over 600 lines on purpose: the HTML, text, MIME,
- * Slack and Teams renderings of one digest share the growing string (sb) and
- * the digest helpers below; a file per format would need them in a header of
- * their own for no reader's gain. */
+/* render.c - see render.h: the digest as HTML (with its charts), text and a
+ * MIME message; Slack and Teams are render_chat.c's. */
 #include "render.h"
 
 #include <json-c/json.h>
@@ -11,67 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- a growing string ------------------------------------------------- */
-
-typedef struct sb {
-  char *p;
-  size_t n, cap;
-} sb;
-
-static void sb_put(sb *b, const char *s, size_t n) {
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (b->n + n + 1 > cap) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) abort();   /* as every allocation here: out of memory is fatal */
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = 0;
-}
-
-static void sb_str(sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sb *b, const char *fmt, ...) {
-  char small[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(small, sizeof small, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n < sizeof small) {
-    sb_put(b, small, (size_t)n);
-    return;
-  }
-  char *big = malloc((size_t)n + 1);
-  if (!big) abort();
-  va_start(ap, fmt);
-  vsnprintf(big, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  sb_put(b, big, (size_t)n);
-  free(big);
-}
-
-/* sb_esc appends |s| escaped for HTML text and attribute values. */
-static void sb_esc(sb *b, const char *s) {
-  for (; *s; s++) {
-    switch (*s) {
-      case '&': sb_str(b, "&amp;"); break;
-      case '<': sb_str(b, "&lt;"); break;
-      case '>': sb_str(b, "&gt;"); break;
-      case '"': sb_str(b, "&quot;"); break;
-      case '\'': sb_str(b, "&#39;"); break;
-      default: sb_put(b, s, 1);
-    }
-  }
-}
-
-static char *sb_take(sb *b) {
-  if (!b->p) sb_put(b, "", 0);
-  return b->p;
-}
+#include "render_sb.h"
 
 char *render_html_escape(const char *s) {
   sb b = {0};
@@ -80,10 +18,6 @@ char *render_html_escape(const char *s) {
 }
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int is_http_url(const char *u) {
-  return u && (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7)) && !strpbrk(u, " \"'<>\\\r\n\t");
-}
 
 char *render_excerpt(const char *s, size_t max) {
   size_t n = strlen(s);
@@ -163,34 +97,6 @@ char *render_badge_image(const char *image_url, const char *name, const char *ca
   return sb_take(&b);
 }
 
-/* link: |base|/recognitions/<id> into |b| (nothing if |base| is not http(s) or |id| is empty); 1 if written. */
-static int link_to(sb *b, const char *base, const char *id) {
-  if (!is_http_url(base) || !id || !*id) return 0;
-  size_t n = strlen(base);
-  sb_put(b, base, n && base[n - 1] == '/' ? n - 1 : n);
-  sb_str(b, "/recognitions/");
-  for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
-    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_.~:", *p))
-      sb_put(b, (const char *)p, 1);
-    else
-      sb_printf(b, "%%%02X", *p);
-  }
-  return 1;
-}
-
-static const char *period_label(const Accolade__V1__Digest *d, char *buf, size_t cap) {
-  static const char *const months[] = {"January", "February", "March",     "April",   "May",      "June",
-                                       "July",    "August",   "September", "October", "November", "December"};
-  int y = 0, m = 0;
-  if (*d->month && sscanf(d->month, "%4d-%2d", &y, &m) == 2 && m >= 1 && m <= 12)
-    snprintf(buf, cap, "%s %d", months[m - 1], y);
-  else if (sscanf(d->week, "%4d-W%2d", &y, &m) == 2)
-    snprintf(buf, cap, "Week %d, %d", m, y);
-  else
-    snprintf(buf, cap, "%s", *d->month ? d->month : d->week);
-  return buf;
-}
-
 static const Accolade__V1__DigestBadge *find_badge(const Accolade__V1__Digest *d, const char *id) {
   for (size_t i = 0; i < d->n_badges; i++)
     if (!strcmp(d->badges[i]->id, id)) return d->badges[i];
@@ -198,9 +104,6 @@ static const Accolade__V1__DigestBadge *find_badge(const Accolade__V1__Digest *d
 }
 
 static const char *mover_name(const Accolade__V1__DigestMover *m) { return *m->display_name ? m->display_name : m->id; }
-static const char *item_name(const Accolade__V1__DigestItem *it) {
-  return *it->recipient_name ? it->recipient_name : it->recipient_id;
-}
 
 /* ---- charts (inline SVG) ---------------------------------------------- */
 
@@ -644,228 +547,4 @@ char *render_mime(const render_mail *m) {
   }
   sb_printf(&b, "--%s--\r\n", boundary);
   return sb_take(&b);
-}
-
-/* ---- chat: Slack Block Kit and Teams Adaptive Cards ------------------- */
-
-/* mrkdwn: |s| with Slack's three control characters escaped. */
-static char *mrkdwn(const char *s) {
-  sb b = {0};
-  for (; *s; s++) {
-    if (*s == '&') sb_str(&b, "&amp;");
-    else if (*s == '<') sb_str(&b, "&lt;");
-    else if (*s == '>') sb_str(&b, "&gt;");
-    else sb_put(&b, s, 1);
-  }
-  return sb_take(&b);
-}
-
-static json_object *jtext(const char *type, const char *text) {
-  json_object *t = json_object_new_object();
-  json_object_object_add(t, "type", json_object_new_string(type));
-  json_object_object_add(t, "text", json_object_new_string(text));
-  return t;
-}
-
-static json_object *jblock(const char *type) {
-  json_object *o = json_object_new_object();
-  json_object_object_add(o, "type", json_object_new_string(type));
-  return o;
-}
-
-static char *json_take(json_object *o) {
-  sb b = {0};
-  sb_str(&b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-  json_object_put(o);
-  return sb_take(&b);
-}
-
-/* slack_header: a header block (plain text, at most 150 characters). */
-static json_object *slack_header(const char *text) {
-  json_object *h = jblock("header");
-  char *ex = render_excerpt(text, 140);
-  json_object *t = jtext("plain_text", ex);
-  json_object_object_add(t, "emoji", json_object_new_boolean(1));
-  json_object_object_add(h, "text", t);
-  free(ex);
-  return h;
-}
-
-static json_object *slack_section(const char *mrkdwn_text) {
-  json_object *s = jblock("section");
-  json_object_object_add(s, "text", jtext("mrkdwn", mrkdwn_text));
-  return s;
-}
-
-static json_object *slack_button(const char *label, const char *url) {
-  json_object *a = jblock("actions"), *els = json_object_new_array(), *btn = jblock("button");
-  json_object_object_add(btn, "text", jtext("plain_text", label));
-  json_object_object_add(btn, "url", json_object_new_string(url));
-  json_object_object_add(btn, "action_id", json_object_new_string("open_recognition"));
-  json_object_array_add(els, btn);
-  json_object_object_add(a, "elements", els);
-  return a;
-}
-
-char *render_slack(const render_shout *s, const char *link_base) {
-  json_object *o = json_object_new_object(), *blocks = json_object_new_array();
-  json_object_object_add(o, "text", json_object_new_string(s->title));   /* notifications, old clients */
-  json_object_array_add(blocks, slack_header(s->title));
-  if (*s->who || *s->badge) {
-    json_object *sec = jblock("section"), *fields = json_object_new_array();
-    char *who = mrkdwn(*s->who ? s->who : "-"), *badge = mrkdwn(*s->badge ? s->badge : "-");
-    sb f = {0};
-    sb_printf(&f, "*Who*\n%s", who);
-    json_object_array_add(fields, jtext("mrkdwn", f.p));
-    f.n = 0;
-    sb_printf(&f, "*Badge*\n%s", badge);
-    if (s->points) sb_printf(&f, " (+%lld points)", (long long)s->points);
-    json_object_array_add(fields, jtext("mrkdwn", f.p));
-    free(f.p);
-    free(who);
-    free(badge);
-    json_object_object_add(sec, "fields", fields);
-    json_object_array_add(blocks, sec);
-  }
-  if (*s->justification) {
-    char *ex = render_excerpt(s->justification, 600), *md = mrkdwn(ex);
-    sb q = {0};
-    sb_str(&q, ">");
-    for (const char *p = md; *p; p++) sb_str(&q, *p == '\n' ? "\n>" : (char[2]){*p, 0});
-    json_object_array_add(blocks, slack_section(q.p));
-    free(q.p);
-    free(md);
-    free(ex);
-  }
-  sb link = {0};
-  if (link_to(&link, link_base, s->source_id)) json_object_array_add(blocks, slack_button("View recognition", link.p));
-  free(link.p);
-  json_object_object_add(o, "blocks", blocks);
-  return json_take(o);
-}
-
-static json_object *card_text(const char *text, const char *size, int bold, int subtle) {
-  json_object *t = jblock("TextBlock");
-  json_object_object_add(t, "text", json_object_new_string(text));
-  json_object_object_add(t, "wrap", json_object_new_boolean(1));
-  if (size) json_object_object_add(t, "size", json_object_new_string(size));
-  if (bold) json_object_object_add(t, "weight", json_object_new_string("Bolder"));
-  if (subtle) json_object_object_add(t, "isSubtle", json_object_new_boolean(1));
-  return t;
-}
-
-static json_object *card_fact(const char *title, const char *value) {
-  json_object *f = json_object_new_object();
-  json_object_object_add(f, "title", json_object_new_string(title));
-  json_object_object_add(f, "value", json_object_new_string(value));
-  return f;
-}
-
-/* teams_message wraps the card |body| (and |link| as an Action.OpenUrl) in
- * the message envelope Teams incoming webhooks take. */
-static char *teams_message(json_object *body, const char *link, const char *link_title) {
-  json_object *card = jblock("AdaptiveCard");
-  json_object_object_add(card, "$schema", json_object_new_string("http://adaptivecards.io/schemas/adaptive-card.json"));
-  json_object_object_add(card, "version", json_object_new_string("1.4"));
-  json_object_object_add(card, "body", body);
-  if (link) {
-    json_object *actions = json_object_new_array(), *open = jblock("Action.OpenUrl");
-    json_object_object_add(open, "title", json_object_new_string(link_title));
-    json_object_object_add(open, "url", json_object_new_string(link));
-    json_object_array_add(actions, open);
-    json_object_object_add(card, "actions", actions);
-  }
-  json_object *att = json_object_new_object();
-  json_object_object_add(att, "contentType", json_object_new_string("application/vnd.microsoft.card.adaptive"));
-  json_object_object_add(att, "contentUrl", NULL);
-  json_object_object_add(att, "content", card);
-  json_object *atts = json_object_new_array();
-  json_object_array_add(atts, att);
-  json_object *o = jblock("message");
-  json_object_object_add(o, "attachments", atts);
-  return json_take(o);
-}
-
-char *render_teams(const render_shout *s, const char *link_base) {
-  json_object *body = json_object_new_array();
-  json_object_array_add(body, card_text(s->title, "Medium", 1, 0));
-  if (*s->who || *s->badge) {
-    json_object *fs = jblock("FactSet"), *facts = json_object_new_array();
-    if (*s->who) json_object_array_add(facts, card_fact("Who", s->who));
-    if (*s->badge) {
-      char v[256];
-      if (s->points) snprintf(v, sizeof v, "%.200s (+%lld points)", s->badge, (long long)s->points);
-      else snprintf(v, sizeof v, "%.200s", s->badge);
-      json_object_array_add(facts, card_fact("Badge", v));
-    }
-    json_object_object_add(fs, "facts", facts);
-    json_object_array_add(body, fs);
-  }
-  if (*s->justification) {
-    char *ex = render_excerpt(s->justification, 600);
-    json_object_array_add(body, card_text(ex, NULL, 0, 1));
-    free(ex);
-  }
-  sb link = {0};
-  char *out = teams_message(body, link_to(&link, link_base, s->source_id) ? link.p : NULL, "View recognition");
-  free(link.p);
-  return out;
-}
-
-/* digest_lines: one line per top recognition, for chat. */
-static char *digest_lines(const Accolade__V1__Digest *d, int slack) {
-  sb b = {0};
-  for (size_t i = 0; i < d->n_top_recognitions; i++) {
-    const Accolade__V1__DigestItem *it = d->top_recognitions[i];
-    char *ex = render_excerpt(it->justification, 160);
-    sb_printf(&b, "%s%s%s%s earned %s (+%lld): %s\n", slack ? "• " : "- ", slack ? "*" : "**", item_name(it),
-              slack ? "*" : "**", it->badge_name, (long long)it->points, ex);
-    free(ex);
-  }
-  if (!d->n_top_recognitions) sb_str(&b, "No recognitions in this period yet.");
-  char *out = slack ? mrkdwn(b.p) : NULL;
-  if (out) {
-    free(b.p);
-    return out;
-  }
-  return sb_take(&b);
-}
-
-char *render_digest_slack(const Accolade__V1__Digest *d, const char *link_base) {
-  (void)link_base;
-  char when[64], title[128];
-  period_label(d, when, sizeof when);
-  snprintf(title, sizeof title, "Recognition digest: %s", when);
-  json_object *o = json_object_new_object(), *blocks = json_object_new_array();
-  json_object_object_add(o, "text", json_object_new_string(title));
-  json_object_array_add(blocks, slack_header(title));
-  sb s = {0};
-  sb_printf(&s, "*%lld* awards, *%lld* points, *%lld* people recognised.", (long long)d->awards, (long long)d->points,
-            (long long)d->recipients);
-  json_object_array_add(blocks, slack_section(s.p));
-  free(s.p);
-  json_object_array_add(blocks, jblock("divider"));
-  char *lines = digest_lines(d, 1);
-  char *cut = render_excerpt(lines, 2900);
-  json_object_array_add(blocks, slack_section(cut));
-  free(cut);
-  free(lines);
-  json_object_object_add(o, "blocks", blocks);
-  return json_take(o);
-}
-
-char *render_digest_teams(const Accolade__V1__Digest *d, const char *link_base) {
-  (void)link_base;
-  char when[64], title[128], stats[160];
-  period_label(d, when, sizeof when);
-  snprintf(title, sizeof title, "Recognition digest: %s", when);
-  snprintf(stats, sizeof stats, "%lld awards, %lld points, %lld people recognised.", (long long)d->awards,
-           (long long)d->points, (long long)d->recipients);
-  json_object *body = json_object_new_array();
-  json_object_array_add(body, card_text(title, "Large", 1, 0));
-  json_object_array_add(body, card_text(stats, NULL, 0, 1));
-  char *lines = digest_lines(d, 0);
-  json_object_array_add(body, card_text(lines, NULL, 0, 0));
-  free(lines);
-  return teams_message(body, NULL, NULL);
 }
