@@ -56,6 +56,31 @@ char *csv_slurp(const char *path, size_t *len);
  * command |what|; returns -1 after printing the usage error. */
 int csv_import_args(const char *what, int argc, char **argv, int i, const char **path, long *batch, int *dry);
 
+/* csv_import: what one import (members, signals) adds to the frame of
+ * csv_import_run (batch.c). Messages name |what| ("members import"),
+ * progress "<verb> 12/40 <noun>". */
+typedef struct csv_import {
+  const char *what, *noun, *verb;
+  const char *header_hint;   /* shown when the file has no header row */
+  int max_cols;              /* cells a row may have (at most 32) */
+  /* column_of: the column a header names (0 .. max_cols - 1), or -1 */
+  int (*column_of)(const char *header);
+  /* check_header: 0 when the columns named (|have|[column]) will do, else
+   * -1 with what is wrong (and a detail, or NULL) */
+  int (*check_header)(void *arg, const int *have, const char **what, const char **detail);
+  /* row: one row's message (in |a|), or NULL with what is wrong in |err| */
+  ProtobufCMessage *(*row)(void *arg, arena *a, char **cell, int n, const int *col_of, char *err, size_t cap);
+  /* send: one batch of |n| messages (|lines|: their rows' first lines; |tty|:
+   * progress is on one line); 0 or the exit status */
+  int (*send)(void *arg, const cli *c, ProtobufCMessage **items, size_t n, const int *lines, int tty);
+  void *arg;
+} csv_import;
+/* csv_import_run reads |path| and, unless |dry|, sends its rows in batches
+ * of |batch|. Returns 0 or the exit status (65: a bad file, nothing sent),
+ * with |*rows| read and |*batches| sent. */
+int csv_import_run(const cli *c, const csv_import *im, const char *path, long batch, int dry, size_t *rows,
+                   size_t *batches);
+
 /* The commands with code of their own (members import, signals import, watch, credential). */
 int cmd_members_import(const cli *c, int argc, char **argv, int i);
 int cmd_signals_import(const cli *c, int argc, char **argv, int i);

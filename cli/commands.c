@@ -4,6 +4,9 @@
  * request fields, set with pb_set (so a typo'd number or enum is a usage error
  * naming the flag), and the reply prints through pbprint. A new command is a
  * table row, not new code. members import and watch have code of their own.
+ * Over 600 lines because of the table (some 230 lines, a row per command):
+ * the table and the code that reads it share the row's types, which no
+ * other file needs.
  */
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -22,14 +25,9 @@
 #include "accolade/v1/signal.pb-c.h"
 #include "cli.h"
 #include "hex.h"
+#include "method_paths.h"
 #include "pbfill.h"
 
-#define AW "/accolade.v1.AwardService/"
-#define CR "/accolade.v1.CredentialService/"
-#define LB "/accolade.v1.LeaderboardService/"
-#define NO "/accolade.v1.NominationService/"
-#define NT "/accolade.v1.NotifyService/"
-#define SG "/accolade.v1.SignalService/"
 #define D(x) &accolade__v1__##x##__descriptor
 
 enum {
@@ -439,23 +437,12 @@ static int print_rendered(const ProtobufCMessage *m) {
   return 0;
 }
 
-static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
-  arena a;
-  arena_init(&a);
-  ProtobufCMessage *req = arena_alloc(&a, cmd->req->sizeof_message);
-  protobuf_c_message_init(cmd->req, req);
-  int rc = 0;
-  if (cmd->merge) {   /* read-modify-write: start from the current value */
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(cmd->req, cmd->merge_into);
-    void *cur = NULL;
-    if ((rc = cli_call(c, cmd->name, cmd->merge, NULL, f->descriptor, 1, 0, &a, &cur))) goto out;
-    *(void **)((char *)req + f->offset) = cur;
-  }
-  if (cmd->fixed && (rc = set_spec(&a, cmd, req, cmd->fixed, "fixed"))) goto out;
-  unsigned given = 0;   /* bit per arg index */
-  char words[8192];
-  size_t wlen = 0;
-  words[0] = '\0';
+/* parse_args fills |req| from argv[i..]: options, positionals and the words
+ * of a free-text argument (into |words|, |*wlen|); |*given| gets a bit per
+ * argument named. 0 or the exit status. */
+static int parse_args(arena *a, const command *cmd, ProtobufCMessage *req, int argc, char **argv, int i,
+                      unsigned *given, char *words, size_t cap, size_t *wlen) {
+  int rc;
   const arg *pos = cmd->args;
   for (; i < argc; i++) {
     const char *t = argv[i];
@@ -463,87 +450,83 @@ static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
       const char *eq = strchr(t + 2, '=');
       size_t len = eq ? (size_t)(eq - t - 2) : strlen(t + 2);
       const arg *g = find_flag(cmd, t + 2, len);
-      if (!g) {
-        rc = usage_error(cmd, "unknown option %s (see accolade --help)", t);
-        goto out;
-      }
-      given |= 1u << (g - cmd->args);
+      if (!g) return usage_error(cmd, "unknown option %s (see accolade --help)", t);
+      *given |= 1u << (g - cmd->args);
       if (g->kind == A_FLAG) {
-        if (eq) {
-          rc = usage_error(cmd, "--%s takes no value", g->flag);
-          goto out;
-        }
-        if ((rc = set_spec(&a, cmd, req, g->also, g->flag))) goto out;
+        if (eq) return usage_error(cmd, "--%s takes no value", g->flag);
+        if ((rc = set_spec(a, cmd, req, g->also, g->flag))) return rc;
         continue;
       }
       const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-      if (!v) {
-        rc = usage_error(cmd, "--%s needs a value", g->flag);
-        goto out;
-      }
-      if (g->also && (rc = set_spec(&a, cmd, req, g->also, g->flag))) goto out;
+      if (!v) return usage_error(cmd, "--%s needs a value", g->flag);
+      if (g->also && (rc = set_spec(a, cmd, req, g->also, g->flag))) return rc;
       if (g->kind == A_LIST) {
         if (!*v) clear_list(cmd->req, req, g->field);
-        char *copy = arena_strdup(&a, v), *save = NULL;
+        char *copy = arena_strdup(a, v), *save = NULL;
         for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save))
-          if ((rc = set(&a, cmd, req, g->field, p, g->flag))) goto out;
-      } else if ((rc = set(&a, cmd, req, g->field, v, g->flag))) {
-        goto out;
+          if ((rc = set(a, cmd, req, g->field, p, g->flag))) return rc;
+      } else if ((rc = set(a, cmd, req, g->field, v, g->flag))) {
+        return rc;
       }
       continue;
     }
     while (pos->flag && pos->kind != A_POS && pos->kind != A_WORDS) pos++;
-    if (!pos->flag) {
-      rc = usage_error(cmd, "unexpected argument '%s'", t);
-      goto out;
-    }
-    given |= 1u << (pos - cmd->args);
+    if (!pos->flag) return usage_error(cmd, "unexpected argument '%s'", t);
+    *given |= 1u << (pos - cmd->args);
     if (pos->kind == A_WORDS && pos->field[strlen(pos->field) - 1] != ']') {
-      wlen += (size_t)snprintf(words + wlen, sizeof words - wlen, "%s%s", wlen ? " " : "", t);
-      if (wlen >= sizeof words) wlen = sizeof words - 1;
+      *wlen += (size_t)snprintf(words + *wlen, cap - *wlen, "%s%s", *wlen ? " " : "", t);
+      if (*wlen >= cap) *wlen = cap - 1;
       continue;
     }
-    if ((rc = set(&a, cmd, req, pos->field, t, pos->flag))) goto out;
+    if ((rc = set(a, cmd, req, pos->field, t, pos->flag))) return rc;
     if (pos->kind == A_POS) pos++;
   }
+  return 0;
+}
+
+/* complete_request sets the words, the defaults (the caller's own id) and
+ * what the command's flags add, and refuses what is missing. 0 or the exit
+ * status. */
+static int complete_request(arena *a, const cli *c, const command *cmd, ProtobufCMessage *req, unsigned given,
+                            const char *words, size_t wlen) {
+  int rc;
   for (const arg *g = cmd->args; g->flag; g++) {
     int have = (given >> (g - cmd->args)) & 1;
-    if (g->kind == A_WORDS && have && wlen && (rc = set(&a, cmd, req, g->field, words, g->flag))) goto out;
+    if (g->kind == A_WORDS && have && wlen && (rc = set(a, cmd, req, g->field, words, g->flag))) return rc;
     if (have || g->need == OPTIONAL) continue;
     if (g->need == DEFAULT_ME) {
-      const char *me = cli_me(c, &a);
-      if (!me) {
-        rc = usage_error(cmd, "give %s (the token names no user)", g->flag);
-        goto out;
-      }
-      if ((rc = set(&a, cmd, req, g->field, me, g->flag))) goto out;
+      const char *me = cli_me(c, a);
+      if (!me) return usage_error(cmd, "give %s (the token names no user)", g->flag);
+      if ((rc = set(a, cmd, req, g->field, me, g->flag))) return rc;
       continue;
     }
-    rc = usage_error(cmd, "%s%s is required", g->kind == A_POS || g->kind == A_WORDS ? "" : "--", g->flag);
-    goto out;
+    return usage_error(cmd, "%s%s is required", g->kind == A_POS || g->kind == A_WORDS ? "" : "--", g->flag);
   }
-  if ((cmd->flags & F_ONE_OF) && ((given & 3) == 0 || (given & 3) == 3)) {
-    rc = usage_error(cmd, "give exactly one of --%s and --reject", cmd->args[0].flag);
-    goto out;
-  }
+  if ((cmd->flags & F_ONE_OF) && ((given & 3) == 0 || (given & 3) == 3))
+    return usage_error(cmd, "give exactly one of --%s and --reject", cmd->args[0].flag);
   if (cmd->flags & F_MASK) {
     for (const arg *g = cmd->args; g->flag; g++)
       if (((given >> (g - cmd->args)) & 1) && g->kind == A_VAL && !strncmp(g->field, "badge.", 6) &&
-          (rc = set(&a, cmd, req, "update_mask[]", g->field + 6, g->flag)))
-        goto out;
+          (rc = set(a, cmd, req, "update_mask[]", g->field + 6, g->flag)))
+        return rc;
   }
   /* Every write that takes a request id gets a fresh one (unless given), so
    * a retry on UNAVAILABLE is answered with the first answer (replay.h). */
   const ProtobufCFieldDescriptor *rid = protobuf_c_message_descriptor_get_field_by_name(cmd->req, "request_id");
-  int idem = (cmd->flags & F_IDEM) || rid;
   if (rid) {
     const char **slot = (const char **)((char *)req + rid->offset);
     if (!*slot || !**slot) {
       char id[40];
       request_id(id);
-      *slot = arena_strdup(&a, id);
+      *slot = arena_strdup(a, id);
     }
   }
+  return 0;
+}
+
+/* call_with_progress makes the command's call, with a progress line on a
+ * terminal for the slow ones (F_PROGRESS). */
+static int call_with_progress(const cli *c, const command *cmd, const ProtobufCMessage *req, arena *a, void **resp) {
   progress pr = {.done = 0, .what = cmd->name};
   int show = (cmd->flags & F_PROGRESS) && isatty(2) && !c->json;
   if (show) {
@@ -551,11 +534,11 @@ static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
     pthread_cond_init(&pr.cv, NULL);
     pthread_create(&pr.thread, NULL, progress_main, &pr);
   }
-  void *resp = NULL;
   char what[64];
   snprintf(what, sizeof what, "%s%s%s", cmd->name, cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
-  rc = cli_call(c, what, cmd->method, req, cmd->resp, idem,
-                cmd->timeout_ms, &a, &resp);
+  /* a write that takes a request id is retried on UNAVAILABLE: its replay answers */
+  int idem = (cmd->flags & F_IDEM) || protobuf_c_message_descriptor_get_field_by_name(cmd->req, "request_id");
+  int rc = cli_call(c, what, cmd->method, req, cmd->resp, idem, cmd->timeout_ms, a, resp);
   if (show) {
     pthread_mutex_lock(&pr.mu);
     pr.done = 1;
@@ -563,8 +546,31 @@ static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
     pthread_mutex_unlock(&pr.mu);
     pthread_join(pr.thread, NULL);
   }
-  if (rc == 0 && !((cmd->flags & F_RENDERED) && !c->json && print_rendered(resp)))
-    cli_print(c, resp, cmd->rows, cmd->cols);
+  return rc;
+}
+
+static int run(const cli *c, const command *cmd, int argc, char **argv, int i) {
+  arena a;
+  arena_init(&a);
+  ProtobufCMessage *req = arena_alloc(&a, cmd->req->sizeof_message);
+  protobuf_c_message_init(cmd->req, req);
+  int rc = 0;
+  unsigned given = 0;   /* bit per arg index */
+  char words[8192] = "";
+  size_t wlen = 0;
+  void *resp = NULL;
+  if (cmd->merge) {   /* read-modify-write: start from the current value */
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(cmd->req, cmd->merge_into);
+    void *cur = NULL;
+    if ((rc = cli_call(c, cmd->name, cmd->merge, NULL, f->descriptor, 1, 0, &a, &cur))) goto out;
+    *(void **)((char *)req + f->offset) = cur;
+  }
+  if ((cmd->fixed && (rc = set_spec(&a, cmd, req, cmd->fixed, "fixed"))) ||
+      (rc = parse_args(&a, cmd, req, argc, argv, i, &given, words, sizeof words, &wlen)) ||
+      (rc = complete_request(&a, c, cmd, req, given, words, wlen)) ||
+      (rc = call_with_progress(c, cmd, req, &a, &resp)))
+    goto out;
+  if (!((cmd->flags & F_RENDERED) && !c->json && print_rendered(resp))) cli_print(c, resp, cmd->rows, cmd->cols);
 out:
   arena_free(&a);
   return rc;

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "accolade/v1/signal.pb-c.h"
 #include "cli.h"
@@ -114,12 +113,6 @@ static int parse_amount(const char *s, int64_t *out) {
   return 0;
 }
 
-static int data_error(const char *path, int line, const char *what, const char *detail) {
-  fprintf(stderr, "accolade signals import: %s:%d: %s%s%s\n", path, line, what, detail ? " " : "",
-          detail ? detail : "");
-  return EXIT_DATAERR;
-}
-
 /* row_to_signal converts one row's cells; returns 0 or fills |err|. */
 static int row_to_signal(arena *a, char **cell, int n, const int *col_of, const char *source,
                          Accolade__V1__Signal *s, char *err, size_t cap) {
@@ -153,117 +146,89 @@ static int row_to_signal(arena *a, char **cell, int n, const int *col_of, const 
   return 0;
 }
 
+/* The import's state: --source, and the service's verdicts summed over the batches. */
+typedef struct signals_import {
+  const char *path, *source;
+  size_t created, dups, invalid, awards;
+} signals_import;
+
+static int check_header(void *arg, const int *have, const char **what, const char **detail) {
+  const signals_import *si = arg;
+  *what = "missing column";
+  *detail = "(external_id, member_id, kind, occurred_at and source or --source)";
+  return have[S_EXT] && have[S_MEMBER] && have[S_KIND] && have[S_AT] && (have[S_SOURCE] || si->source) ? 0 : -1;
+}
+
+static ProtobufCMessage *row(void *arg, arena *a, char **cell, int n, const int *col_of, char *err, size_t cap) {
+  const signals_import *si = arg;
+  Accolade__V1__Signal *s = arena_alloc(a, sizeof *s);
+  accolade__v1__signal__init(s);
+  return row_to_signal(a, cell, n, col_of, si->source, s, err, cap) ? NULL : &s->base;
+}
+
+static int send(void *arg, const cli *c, ProtobufCMessage **items, size_t n, const int *lines, int tty) {
+  signals_import *si = arg;
+  Accolade__V1__IngestSignalsRequest req = ACCOLADE__V1__INGEST_SIGNALS_REQUEST__INIT;
+  req.signals = (Accolade__V1__Signal **)items;
+  req.n_signals = n;
+  arena call;
+  arena_init(&call);
+  Accolade__V1__IngestSignalsResponse *resp = NULL;
+  int rc = cli_call(c, "signals import", "/accolade.v1.SignalService/IngestSignals", &req.base,
+                    &accolade__v1__ingest_signals_response__descriptor, 1, 0, &call, (void **)&resp);
+  if (rc == 0) {
+    si->created += (size_t)resp->created;
+    si->dups += (size_t)resp->duplicates;
+    si->invalid += (size_t)resp->invalid;
+    si->awards += resp->n_award_ids;
+    for (size_t k = 0; k < resp->n_results; k++)
+      if (resp->results[k]->status == ACCOLADE__V1__SIGNAL_RESULT__STATUS__INVALID)
+        fprintf(stderr, "%saccolade signals import: %s:%d: %s\n", tty ? "\n" : "", si->path,
+                lines[resp->results[k]->index], resp->results[k]->error);
+  }
+  arena_free(&call);
+  return rc;
+}
+
 int cmd_signals_import(const cli *c, int argc, char **argv, int i) {
-  const char *path = NULL, *source = NULL;
+  signals_import si = {0};
   long batch = 500;
   int dry = 0;
   /* --source S is ours; the rest are the import options every import takes. */
   char **rest = malloc(sizeof *rest * (size_t)(argc + 1));
   int nrest = 0;
   for (int k = i; k < argc; k++) {
-    if (!strcmp(argv[k], "--source") && k + 1 < argc) source = argv[++k];
+    if (!strcmp(argv[k], "--source") && k + 1 < argc) si.source = argv[++k];
     else rest[nrest++] = argv[k];
   }
-  int bad = csv_import_args("signals import", nrest, rest, 0, &path, &batch, &dry);
+  int bad = csv_import_args("signals import", nrest, rest, 0, &si.path, &batch, &dry);
   free(rest);
   if (bad) return EXIT_USAGE;
-  size_t len;
-  char *text = csv_slurp(path, &len);
-  if (!text) {
-    fprintf(stderr, "accolade signals import: cannot read %s\n", path);
-    return EXIT_NOINPUT;
-  }
-  arena a;
-  arena_init(&a);
-  int rc = 0, line = 1, col_of[MAX_COLS], have[S_N] = {0};
-  char *cell[MAX_COLS], err[256];
-  const char *p = text;
-  if (!strncmp(p, "\xEF\xBB\xBF", 3)) p += 3;
-  int ncols = csv_row(&a, &p, &line, cell, MAX_COLS);
-  if (ncols <= 0) {
-    rc = data_error(path, 1, "no header row", "(source,external_id,member_id,kind,occurred_at,...)");
-    goto out;
-  }
-  for (int k = 0; k < ncols; k++) {
-    if ((col_of[k] = column_of(cell[k])) < 0) {
-      rc = data_error(path, 1, "unknown column", cell[k]);
-      goto out;
-    }
-    have[col_of[k]] = 1;
-  }
-  if (!have[S_EXT] || !have[S_MEMBER] || !have[S_KIND] || !have[S_AT] || (!have[S_SOURCE] && !source)) {
-    rc = data_error(path, 1, "missing column", "(external_id, member_id, kind, occurred_at and source or --source)");
-    goto out;
-  }
-  size_t cap = 1024, total = 0;
-  Accolade__V1__Signal **all = malloc(cap * sizeof *all);
-  int *lines = malloc(cap * sizeof *lines);
-  for (;;) {
-    int at, n = csv_next(&a, &p, &line, cell, MAX_COLS, ncols, &at, err, sizeof err);
-    if (n == 0) break;
-    if (n < 0) {
-      rc = data_error(path, at, err, NULL);
-      break;
-    }
-    Accolade__V1__Signal *s = arena_alloc(&a, sizeof *s);
-    accolade__v1__signal__init(s);
-    if (row_to_signal(&a, cell, n, col_of, source, s, err, sizeof err)) {
-      rc = data_error(path, at, err, NULL);
-      break;
-    }
-    if (total == cap) {
-      cap *= 2;
-      all = realloc(all, cap * sizeof *all);
-      lines = realloc(lines, cap * sizeof *lines);
-    }
-    lines[total] = at;
-    all[total++] = s;
-  }
-  size_t created = 0, dups = 0, invalid = 0, awards = 0, batches = 0;
-  int tty = isatty(2) && !c->json;
-  for (size_t at = 0; rc == 0 && !dry && at < total; at += (size_t)batch) {
-    Accolade__V1__IngestSignalsRequest req = ACCOLADE__V1__INGEST_SIGNALS_REQUEST__INIT;
-    req.signals = all + at;
-    req.n_signals = total - at < (size_t)batch ? total - at : (size_t)batch;
-    arena call;
-    arena_init(&call);
-    Accolade__V1__IngestSignalsResponse *resp = NULL;
-    rc = cli_call(c, "signals import", "/accolade.v1.SignalService/IngestSignals", &req.base,
-                  &accolade__v1__ingest_signals_response__descriptor, 1, 0, &call, (void **)&resp);
-    if (rc == 0) {
-      created += (size_t)resp->created;
-      dups += (size_t)resp->duplicates;
-      invalid += (size_t)resp->invalid;
-      awards += resp->n_award_ids;
-      batches++;
-      for (size_t k = 0; k < resp->n_results; k++)
-        if (resp->results[k]->status == ACCOLADE__V1__SIGNAL_RESULT__STATUS__INVALID)
-          fprintf(stderr, "%saccolade signals import: %s:%d: %s\n", tty ? "\n" : "", path,
-                  lines[at + (size_t)resp->results[k]->index], resp->results[k]->error);
-      fprintf(stderr, tty ? "\rsent %zu/%zu signals" : "sent %zu/%zu signals\n", at + req.n_signals, total);
-    } else {
-      fprintf(stderr, "%saccolade signals import: stopped at row %zu of %zu; %zu sent (a rerun is safe)\n",
-              tty ? "\n" : "", at + 1, total, at);
-    }
-    arena_free(&call);
-  }
-  if (tty && batches) fputc('\n', stderr);
+  const csv_import im = {
+      .what = "signals import",
+      .noun = "signals",
+      .verb = "sent",
+      .header_hint = "(source,external_id,member_id,kind,occurred_at,...)",
+      .max_cols = MAX_COLS,
+      .column_of = column_of,
+      .check_header = check_header,
+      .row = row,
+      .send = send,
+      .arg = &si,
+  };
+  size_t total, batches;
+  int rc = csv_import_run(c, &im, si.path, batch, dry, &total, &batches);
   if (rc == 0) {
     if (c->json)
       printf("{\"rows\":%zu,\"created\":%zu,\"duplicates\":%zu,\"invalid\":%zu,\"awards\":%zu,\"batches\":%zu,"
              "\"dry_run\":%s}\n",
-             total, created, dups, invalid, awards, batches, dry ? "true" : "false");
+             total, si.created, si.dups, si.invalid, si.awards, batches, dry ? "true" : "false");
     else if (dry)
-      printf("%s: %zu signals, all readable (dry run: nothing sent)\n", path, total);
+      printf("%s: %zu signals, all readable (dry run: nothing sent)\n", si.path, total);
     else
-      printf("%zu signals from %s: %zu new, %zu already there, %zu invalid; %zu awards granted\n", total, path,
-             created, dups, invalid, awards);
-    if (invalid) rc = EXIT_DATAERR;
+      printf("%zu signals from %s: %zu new, %zu already there, %zu invalid; %zu awards granted\n", total, si.path,
+             si.created, si.dups, si.invalid, si.awards);
+    if (si.invalid) rc = EXIT_DATAERR;
   }
-  free(all);
-  free(lines);
-out:
-  arena_free(&a);
-  free(text);
   return rc;
 }

@@ -126,6 +126,12 @@ int page_size(rpc_ctx *ctx, int32_t requested, int def, int max, int *out) {
 
 static const char hexd[] = "0123456789abcdef";
 
+int page_more(size_t *n, int limit) {
+  if (limit < 0 || *n <= (size_t)limit) return 0;
+  *n = (size_t)limit;
+  return 1;
+}
+
 char *page_token_make(rpc_ctx *ctx, int64_t n, const char *s) {
   /* "<n>.<hex of s>": opaque to clients, safe in any transport. */
   size_t sl = strlen(s);

@@ -55,6 +55,10 @@ int page_size(rpc_ctx *ctx, int32_t requested, int def, int max, int *out);
 /* A page token is an opaque encoding of a keyset position (a number and a
  * string, e.g. a time and an id). page_token_make returns it in ctx->arena. */
 char *page_token_make(rpc_ctx *ctx, int64_t n, const char *s);
+/* page_more: a store asked for |limit| + 1 rows and returned |*n|. With more
+ * than |limit|, *n is cut to |limit| and 1 returned: the last row kept,
+ * [*n - 1], is where the next page starts (page_token_make). Else 0. */
+int page_more(size_t *n, int limit);
 /* page_token_parse: "" means the first page (returns RPC_OK with *has = 0). */
 int page_token_parse(rpc_ctx *ctx, const char *token, int *has, int64_t *n, char **s);
 

@@ -24,7 +24,7 @@ typedef struct delivered_tx {
 /* mark_delivered: |on_delivered| and the row's delivery commit together. */
 static int mark_delivered(void *arg) {
   delivered_tx *t = arg;
-  if (t->e->on_delivered && t->e->on_delivered(t->e->arg, t->row) != 0) return RPC_INTERNAL;
+  if (t->e->on_delivered && t->e->on_delivered(t->e->arg, t->row) != 0) return PG_ERROR;
   const char *p[] = {t->row->id};
   return pg_exec(t->e->delivered_sql, 1, p);
 }
@@ -46,9 +46,9 @@ static void record_failure(const delivery_engine *e, const delivery_row *row, in
     log_msg(row->attempts % 10 == 0 ? LOG_WARN : LOG_DEBUG, "%s: %s failed (attempt %d): %s", e->name, row->id,
             row->attempts + 1, err);
   int rc = pg_exec(e->failed_sql, 4, p);
-  if (rc != RPC_OK)
+  if (rc != PG_OK)
     log_warn("%s: cannot record the outcome of %s (%s); its lease will bring it back", e->name, row->id,
-             rpc_code_name(rc));
+             pg_code_name(rc));
 }
 
 int delivery_round(const delivery_engine *e) {
@@ -57,7 +57,7 @@ int delivery_round(const delivery_engine *e) {
   snprintf(lease, sizeof lease, "%d milliseconds", e->lease_ms);
   const char *lp[] = {lim, lease};
   PGresult *r = NULL;
-  if (pg_query(&r, e->claim_sql, 2, lp) != RPC_OK) return -1;
+  if (pg_query(&r, e->claim_sql, 2, lp) != PG_OK) return -1;
   pg_release();   /* no connection held while the rows travel */
   int n = PQntuples(r);
   for (int i = 0; i < n; i++) {
@@ -69,11 +69,11 @@ int delivery_round(const delivery_engine *e) {
     if (v == DELIVERY_OK) {
       delivered_tx t = {e, &row};
       int rc = pg_tx(mark_delivered, &t);
-      if (rc == RPC_OK) {
+      if (rc == PG_OK) {
         count(e, "delivered");
       } else {
         snprintf(err, sizeof err, "%s after delivery: %s", e->on_delivered ? "reply hook or record" : "record",
-                 rpc_code_name(rc));
+                 pg_code_name(rc));
         record_failure(e, &row, 0, err);
       }
     } else {

@@ -97,7 +97,11 @@ static void collect(char *buf, size_t cap, size_t *len) {
   *len = n;
 }
 
-void health_start(int interval_ms) {
+/* The name Check and Watch answer to besides "" (health_start). */
+static char g_service[64] = "accolade";
+
+void health_start(const char *service, int interval_ms) {
+  if (service) snprintf(g_service, sizeof g_service, "%s", service);
   metrics_add_collector(collect);
   if (interval_ms > 0) g_interval_ms = interval_ms;
   probe_all();
@@ -124,8 +128,7 @@ void health_set_shutting_down(void) {
 
 /* The service name must be "" (the whole process) or the process's own name. */
 static int known_service(const char *name) {
-  extern const char *svc_name(void);
-  return name[0] == '\0' || strcmp(name, svc_name()) == 0;
+  return name[0] == '\0' || strcmp(name, g_service) == 0;
 }
 
 static int health_check(rpc_ctx *ctx, const void *req, void *resp) {

@@ -21,8 +21,9 @@ typedef int (*health_probe_fn)(void *arg);
 /* health_add_dependency registers a probe before health_start. */
 void health_add_dependency(const char *name, health_probe_fn probe, void *arg);
 /* health_start runs every probe once (setting the initial status) and starts
- * the monitor thread. With no dependencies the process is simply SERVING. */
-void health_start(int interval_ms);
+ * the monitor thread. With no dependencies the process is simply SERVING.
+ * Check and Watch answer for "" (the process) and |service| (its name). */
+void health_start(const char *service, int interval_ms);
 void health_stop(void);
 
 health_status health_get(void);

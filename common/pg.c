@@ -9,8 +9,33 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hash.h"
 #include "log.h"
+
+/* The time left to the call the calling thread serves (pg_set_deadline). */
+static int64_t (*g_remaining)(void);
+
+void pg_set_deadline(int64_t (*remaining_ms)(void)) { g_remaining = remaining_ms; }
+
+static int64_t remaining_ms(void) { return g_remaining ? g_remaining() : INT64_MAX; }
+
+const char *pg_code_name(int code) {
+  switch (code) {
+    case PG_OK: return "ok";
+    case PG_TIMEOUT: return "timeout";
+    case PG_NO_ROW: return "no row";
+    case PG_DUPLICATE: return "duplicate";
+    case PG_RETRY: return "retry";
+    case PG_ERROR: return "error";
+    case PG_UNAVAILABLE: return "unavailable";
+    default: {
+      static __thread char buf[32];
+      snprintf(buf, sizeof buf, "pg error %d", code);
+      return buf;
+    }
+  }
+}
 
 static char g_dsn[1024] = "dbname=accolade host=127.0.0.1";
 static char g_schema[64] = "public";
@@ -156,9 +181,9 @@ int pg_pool_size(void) { return g_size; }
 /* slot_take takes a free slot, one with an open connection first, waiting
  * while all are taken: up to the calling thread's deadline, 5 s without. */
 static pg_slot *slot_take(void) {
-  int64_t left = rpc_thread_remaining_ms();
+  int64_t left = remaining_ms();
   if (left > 5000) left = 5000;
-  struct timespec until = rpc_realtime_after(left > 0 ? left : 0);
+  struct timespec until = clock_realtime_after(left > 0 ? left : 0);
   pthread_mutex_lock(&g_pool_mu);
   if (!g_pool) g_pool = calloc((size_t)g_size, sizeof *g_pool);
   pg_slot *sl = NULL;
@@ -244,17 +269,17 @@ static int prepared(PGconn *c, const char *sql, int n, char *name, size_t cap) {
 
 static int map_error(PGresult *r, PGconn *c, const char *sql) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-  if (!r || PQstatus(c) != CONNECTION_OK) return RPC_UNAVAILABLE;
+  if (!r || PQstatus(c) != CONNECTION_OK) return PG_UNAVAILABLE;
   if (state) {
-    if (strcmp(state, "23505") == 0) return RPC_ALREADY_EXISTS;
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) return RPC_ABORTED;
+    if (strcmp(state, "23505") == 0) return PG_DUPLICATE;
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) return PG_RETRY;
     if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 || strcmp(state, "57P03") == 0)
-      return RPC_UNAVAILABLE;
+      return PG_UNAVAILABLE;
     /* statement_timeout, lock_timeout: the call's deadline (pg_tx) */
-    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) return RPC_DEADLINE_EXCEEDED;
+    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) return PG_TIMEOUT;
   }
   log_error("postgres error %s: %s (in: %.200s)", state ? state : "?", PQresultErrorMessage(r), sql);
-  return RPC_INTERNAL;
+  return PG_ERROR;
 }
 
 /* exec_bounded runs one statement within the deadline of the call the
@@ -263,16 +288,16 @@ static int map_error(PGresult *r, PGconn *c, const char *sql) {
  * Without a call deadline it simply runs. Returns the last result, or NULL
  * when the connection failed. */
 static PGresult *exec_bounded(PGconn *c, const char *name, const char *sql, int n, const char *const *params) {
-  int64_t left = rpc_thread_remaining_ms();
+  int64_t left = remaining_ms();
   if (left == INT64_MAX)
     return name ? PQexecPrepared(c, name, n, params, NULL, NULL, 0) : PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
   int sent = name ? PQsendQueryPrepared(c, name, n, params, NULL, NULL, 0)
                   : PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0);
   if (!sent) return NULL;
-  int64_t until = rpc_now_ms() + (left > 0 ? left : 0);
+  int64_t until = clock_now_ms() + (left > 0 ? left : 0);
   int cancelled = 0;
   while (PQisBusy(c)) {
-    int64_t wait = until - rpc_now_ms();
+    int64_t wait = until - clock_now_ms();
     if (wait <= 0) {
       if (cancelled) return NULL;   /* not even the cancel answered: the caller drops the connection */
       PGcancel *k = PQgetCancel(c);
@@ -282,7 +307,7 @@ static PGresult *exec_bounded(PGconn *c, const char *name, const char *sql, int 
         PQfreeCancel(k);
       }
       cancelled = 1;
-      until = rpc_now_ms() + 5000;   /* for the server to say it cancelled */
+      until = clock_now_ms() + 5000;   /* for the server to say it cancelled */
       continue;
     }
     struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
@@ -300,7 +325,7 @@ static PGresult *exec_bounded(PGconn *c, const char *name, const char *sql, int 
 int pg_query(PGresult **out, const char *sql, int n, const char *const *params) {
   if (out) *out = NULL;
   PGconn *c = pg_conn();
-  if (!c) return RPC_UNAVAILABLE;
+  if (!c) return PG_UNAVAILABLE;
   char name[32];
   PGresult *r = exec_bounded(c, prepared(c, sql, n, name, sizeof name) ? name : NULL, sql, n, params);
   ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -309,11 +334,11 @@ int pg_query(PGresult **out, const char *sql, int n, const char *const *params) 
       *out = r;
     else
       PQclear(r);
-    return RPC_OK;
+    return PG_OK;
   }
-  int code = r ? map_error(r, c, sql) : RPC_UNAVAILABLE;
+  int code = r ? map_error(r, c, sql) : PG_UNAVAILABLE;
   PQclear(r);
-  if (code == RPC_UNAVAILABLE || !r) pg_disconnect();
+  if (code == PG_UNAVAILABLE || !r) pg_disconnect();
   return code;
 }
 
@@ -371,12 +396,12 @@ static int copy_row(unsigned char *p, int n, char **fields, int *lens, int max) 
 
 int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int *lens, int n), void *arg) {
   PGconn *c = pg_conn();
-  if (!c) return RPC_UNAVAILABLE;
+  if (!c) return PG_UNAVAILABLE;
   PGresult *r = PQexec(c, sql);
   if (!r || PQresultStatus(r) != PGRES_COPY_OUT) {
     int code = map_error(r, c, sql);
     PQclear(r);
-    if (code == RPC_UNAVAILABLE) pg_disconnect();
+    if (code == PG_UNAVAILABLE) pg_disconnect();
     return code;
   }
   PQclear(r);
@@ -391,19 +416,19 @@ int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int 
       int k = copy_row((unsigned char *)line, n, fields, lens, 64);
       if (k < 0) {
         log_error("postgres COPY: a malformed row (in: %.200s)", sql);
-        rc = RPC_INTERNAL;
+        rc = PG_ERROR;
       } else if (k > 0) {
         rc = row(arg, fields, lens, k);
       }
     }
     PQfreemem(line);
   }
-  int code = RPC_OK;
+  int code = PG_OK;
   while ((r = PQgetResult(c))) {
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && code == RPC_OK) code = map_error(r, c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && code == PG_OK) code = map_error(r, c, sql);
     PQclear(r);
   }
-  if (code == RPC_UNAVAILABLE) pg_disconnect();
+  if (code == PG_UNAVAILABLE) pg_disconnect();
   return rc ? rc : code;
 }
 
@@ -413,23 +438,23 @@ int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int 
  * outlive the caller. Without a call deadline, PG_TX_DEFAULT_MS bounds it. */
 #define PG_TX_DEFAULT_MS 30000
 static int tx_begin(void) {
-  int64_t left = rpc_thread_remaining_ms();
-  if (left <= 0) return RPC_DEADLINE_EXCEEDED;
+  int64_t left = remaining_ms();
+  if (left <= 0) return PG_TIMEOUT;
   if (left > PG_TX_DEFAULT_MS) left = PG_TX_DEFAULT_MS;
   char sql[128];
   snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %lld; SET LOCAL lock_timeout = %lld",
            (long long)left, (long long)left);
   for (int attempt = 0;; attempt++) {
     PGconn *c = pg_conn();
-    if (!c) return RPC_UNAVAILABLE;
+    if (!c) return PG_UNAVAILABLE;
     PGresult *r = PQexec(c, sql);
     if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
       PQclear(r);
-      return RPC_OK;
+      return PG_OK;
     }
     int code = map_error(r, c, "BEGIN");
     PQclear(r);
-    if (code != RPC_UNAVAILABLE) return code;
+    if (code != PG_UNAVAILABLE) return code;
     /* Nothing ran yet: a connection that broke under us is replaced once. */
     pg_disconnect();
     if (attempt == 1) return code;
@@ -437,13 +462,13 @@ static int tx_begin(void) {
 }
 
 int pg_tx(int (*fn)(void *arg), void *arg) {
-  int rc = RPC_ABORTED;
-  for (int attempt = 0; attempt < 5 && rc == RPC_ABORTED; attempt++) {
+  int rc = PG_RETRY;
+  for (int attempt = 0; attempt < 5 && rc == PG_RETRY; attempt++) {
     if (attempt) usleep((useconds_t)(1000 << attempt));
     rc = tx_begin();
-    if (rc != RPC_OK) return rc;
+    if (rc != PG_OK) return rc;
     rc = fn(arg);
-    if (rc == RPC_OK) {
+    if (rc == PG_OK) {
       rc = pg_exec("COMMIT", 0, NULL);
     } else {
       PGconn *c = pg_conn();
@@ -453,24 +478,36 @@ int pg_tx(int (*fn)(void *arg), void *arg) {
   return rc;
 }
 
-int pg_fail(rpc_ctx *ctx, int code, const char *what) {
-  switch (code) {
-    case RPC_UNAVAILABLE:
-      return rpc_fail(ctx, RPC_UNAVAILABLE, "%s: postgres unavailable, retry later", what);
-    case RPC_ABORTED:
-      return rpc_fail(ctx, RPC_ABORTED, "%s: concurrent update, retry", what);
-    case RPC_DEADLINE_EXCEEDED:
-      return rpc_fail(ctx, RPC_DEADLINE_EXCEEDED, "%s: timed out", what);
-    case RPC_ALREADY_EXISTS:
-      return rpc_fail(ctx, RPC_ALREADY_EXISTS, "%s: already exists", what);
-    default:
-      return rpc_fail(ctx, RPC_INTERNAL, "%s: internal error", what);
+int pg_page(arena *a, const char *sql, int n, const char *const *params, pg_row_fn row, void *arg, void *items,
+            int cursor_col, int64_t **cursors, size_t *count) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, n, params);
+  if (rc) return rc;
+  *count = (size_t)PQntuples(r);
+  void **out = ARENA_ARRAY(a, void *, *count + 1);
+  if (cursors) *cursors = ARENA_ARRAY(a, int64_t, *count + 1);
+  for (size_t i = 0; i < *count; i++) {
+    out[i] = row(arg, r, (int)i);
+    if (cursors) (*cursors)[i] = pg_int(r, (int)i, cursor_col);
   }
+  *(void ***)items = out;
+  PQclear(r);
+  return PG_OK;
+}
+
+int pg_one(const char *sql, int n, const char *const *params, pg_row_fn row, void *arg, void *item) {
+  PGresult *r;
+  int rc = pg_query(&r, sql, n, params);
+  if (rc) return rc;
+  rc = PQntuples(r) ? PG_OK : PG_NO_ROW;
+  if (rc == PG_OK && row && item) *(void **)item = row(arg, r, 0);
+  PQclear(r);
+  return rc;
 }
 
 int pg_probe(void *unused) {
   (void)unused;
-  return pg_exec("SELECT 1", 0, NULL) == RPC_OK ? 0 : -1;
+  return pg_exec("SELECT 1", 0, NULL) == PG_OK ? 0 : -1;
 }
 
 const char *pg_str(const PGresult *r, int row, int col) {

@@ -6,7 +6,7 @@
  * releases after every handler and stream step, background loops after each
  * round, and a thread's exit always; while every connection is taken, a
  * caller waits up to its deadline (5 s at most) and then gets
- * RPC_UNAVAILABLE. Before each first use an idle connection is checked
+ * PG_UNAVAILABLE. Before each first use an idle connection is checked
  * without waiting (a restarted server has closed it) and replaced, so no
  * caller sees a stale one. Connections are named "accolade-<schema>" in
  * pg_stat_activity (LISTEN ones "accolade-<schema>-listen"). Queries are always parameterized (no SQL built from input).
@@ -14,12 +14,11 @@
  *   PGresult *r;
  *   const char *p[] = {org, badge_id};
  *   int rc = pg_query(&r, "SELECT name FROM badge WHERE org=$1 AND id=$2", 2, p);
- *   if (rc) return pg_fail(ctx, rc, "get badge");
+ *   if (rc) return pg_fail(ctx, rc, "get badge");   (pg_status.h)
  *   ...PQclear(r);
  *
- * Return codes are rpc codes: RPC_OK, RPC_UNAVAILABLE (Postgres unreachable),
- * RPC_ALREADY_EXISTS (unique violation), RPC_ABORTED (serialization failure or
- * deadlock: retry the transaction), RPC_INTERNAL (anything else; logged).
+ * This module knows nothing of RPC: it returns its own kinds (pg_code), and
+ * pg_status.h is the one place they become a call's status and message.
  */
 #ifndef ACCOLADE_PG_H
 #define ACCOLADE_PG_H
@@ -27,7 +26,28 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
-#include "rpc.h"
+#include "arena.h"
+
+/* pg_code: what every pg_* call returns. Each value is that of the gRPC
+ * status it stands for (pg_status.c maps it), so that a store may pass a
+ * pg_code and a status of its own (NOT_FOUND, ...) back through one int. */
+typedef enum pg_code {
+  PG_OK = 0,
+  PG_TIMEOUT = 4,       /* the call's deadline: statement_timeout, lock_timeout, cancelled */
+  PG_NO_ROW = 5,        /* pg_one: the statement returned no row */
+  PG_DUPLICATE = 6,     /* unique violation */
+  PG_RETRY = 10,        /* serialization failure or deadlock: retry the transaction */
+  PG_ERROR = 13,        /* anything else (logged) */
+  PG_UNAVAILABLE = 14,  /* Postgres unreachable, or no pooled connection came free in time */
+} pg_code;
+
+/* pg_code_name: "unavailable", "duplicate", ... for logs ("pg error <n>" otherwise, in a thread-local buffer). */
+const char *pg_code_name(int code);
+
+/* pg_set_deadline names the function that says how long the call the
+ * calling thread serves has left (INT64_MAX: no deadline); svc.c passes
+ * rpc_thread_remaining_ms. Unset, nothing is bounded. */
+void pg_set_deadline(int64_t (*remaining_ms)(void));
 
 /* pg_setup sets the DSN and the schema (search_path) used by every connection. */
 void pg_setup(const char *dsn, const char *schema);
@@ -51,10 +71,10 @@ void pg_disconnect(void);
 /* pg_pool_close closes the pool's idle connections (at the process's end). */
 void pg_pool_close(void);
 
-/* pg_query runs |sql| with |n| text parameters (NULL = SQL NULL). On RPC_OK
+/* pg_query runs |sql| with |n| text parameters (NULL = SQL NULL). On PG_OK
  * |*out| (may be NULL to discard) is the result, freed by the caller with PQclear.
  * A statement still running at the deadline of the call the thread serves is
- * cancelled at Postgres: RPC_DEADLINE_EXCEEDED. */
+ * cancelled at Postgres: PG_TIMEOUT. */
 int pg_query(PGresult **out, const char *sql, int n, const char *const *params);
 /* pg_exec is pg_query for statements whose rows are not needed. */
 int pg_exec(const char *sql, int n, const char *const *params);
@@ -72,19 +92,31 @@ int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int 
 int64_t pg_int8(const char *field);
 
 /* pg_tx runs |fn| inside BEGIN ... COMMIT on this thread's connection,
- * retrying the whole transaction up to 5 times on RPC_ABORTED. If |fn| returns
+ * retrying the whole transaction up to 5 times on PG_RETRY. If |fn| returns
  * non-zero the transaction is rolled back and that code returned. The
  * transaction's statement_timeout and lock_timeout are the time left to the
- * call the thread serves (rpc_thread_remaining_ms; 30 s at most): a statement
- * or lock wait past it is cancelled by Postgres, RPC_DEADLINE_EXCEEDED. */
+ * call the thread serves (pg_set_deadline; 30 s at most): a statement
+ * or lock wait past it is cancelled by Postgres, PG_TIMEOUT. */
 int pg_tx(int (*fn)(void *arg), void *arg);
-
-/* pg_fail maps a pg_* code onto the call with a message ("postgres
- * unavailable", ...) and returns the code to answer with. */
-int pg_fail(rpc_ctx *ctx, int code, const char *what);
 
 /* pg_probe: health probe (SELECT 1 on the caller's connection). */
 int pg_probe(void *unused);
+
+/* pg_page runs |sql| (|n| text parameters) and makes each row an item with
+ * |row| (given |arg|, the result and the row's index): |*(T ***)items| is
+ * an array of the items in |a|, one slot longer than the |*count| rows, and
+ * when |cursors| is not NULL, |*cursors| holds column |cursor_col| of each
+ * row as an integer (a keyset position). The query, the arrays and the
+ * mapping of every list a store reads (page_more, check.h, cuts a page). */
+typedef void *(*pg_row_fn)(void *arg, PGresult *r, int i);
+int pg_page(arena *a, const char *sql, int n, const char *const *params, pg_row_fn row, void *arg, void *items,
+            int cursor_col, int64_t **cursors, size_t *count);
+
+/* pg_one runs |sql| and makes its first row an item with |row| (given
+ * |arg|) into |*(T **)item|: PG_OK, PG_NO_ROW when it returned none (the
+ * store's NOT_FOUND), or a pg code. With |row| or |item| NULL it only says
+ * whether a row came back (an UPDATE ... RETURNING that found its row). */
+int pg_one(const char *sql, int n, const char *const *params, pg_row_fn row, void *arg, void *item);
 
 /* Helpers for reading results. */
 const char *pg_str(const PGresult *r, int row, int col);   /* "" for NULL */

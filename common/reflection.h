@@ -13,7 +13,7 @@ int reflection_all_services(const char **out, int cap);
 /* reflection_service_known: 1 if the contract defines service |name|. */
 int reflection_service_known(const char *name);
 
-/* rpc_server_services (rpc_server.c) lists the services the calling server
+/* rpc_server_services (rpc_call.c) lists the services the calling server
  * offers: those of its method table, or the whole contract for a server with
  * a raw handler (the gateway). */
 int rpc_server_services(rpc_ctx *ctx, const char **out, int cap);

@@ -8,6 +8,7 @@
 #include "hex.h"
 #include "log.h"
 #include "pg.h"
+#include "pg_status.h"
 
 #define KEEP "7 days"
 

@@ -58,7 +58,16 @@ typedef enum {
   RPC_UNAUTHENTICATED = 16,
 } rpc_code;
 
-const char *rpc_code_name(int code);   /* "INVALID_ARGUMENT", ... */
+/* rpc_code_name: "INVALID_ARGUMENT", ... ("UNKNOWN" outside 0..16). Inline, so
+ * that modules below the server (metrics, logs) can name codes. */
+static inline const char *rpc_code_name(int code) {
+  static const char *const names[] = {
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  return code >= 0 && code <= 16 ? names[code] : "UNKNOWN";
+}
 
 #define RPC_MAX_TRAILERS 8
 #define RPC_REQUEST_ID_MAX 64

@@ -1,8 +1,9 @@
 /* rpc_call.h - the server's state and the life of one call, shared by the
  * runtime's server files; not for services.
  *
- *   rpc_server.c   calls: state, context, replies; the unary path; the
- *                  worker loop; the server's life (start, stop)
+ *   rpc_call.c     one call: context, decoding, replies, the access line;
+ *                  the server's counts of handlers and streams
+ *   rpc_server.c   the unary path, the worker loop, the server's life
  *   rpc_generic.c  methods outside the table: the message awaited on the
  *                  queue under the first-message bound (the reaper)
  *   rpc_stream.c   server streams: stepped by a few stream workers (no
@@ -69,6 +70,9 @@ struct rpc_server {
   pthread_cond_t cv;
   int active_streams;   /* streams admitted and not yet freed */
   int handlers;         /* unary and generic handlers running on workers */
+  /* services served beyond the table (reflection_all_services for a raw
+   * handler such as the gateway's), listed by rpc_server_services */
+  int (*more_services)(const char **out, int cap);
   int started;
 };
 
@@ -148,9 +152,11 @@ typedef struct call {
   void *on_close_arg;
 } call;
 
-/* rpc_server.c */
-int64_t rpc_now_us(void);
+/* rpc_server.c: a call posted on a worker's queue. */
 call *call_new(worker *w, method_entry *me);
+
+/* rpc_call.c */
+int64_t rpc_now_us(void);
 void call_free(call *c);
 size_t call_initial_md_op(call *c, grpc_op *op);
 /* call_reply_ops builds the final batch (status, and the reply message and

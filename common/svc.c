@@ -58,6 +58,136 @@ static void env_name(char *out, size_t n, const svc_def *def, const char *suffix
   snprintf(out, n, "ACCOLADE_%s_%s", def->env, suffix);
 }
 
+/* The process's numeric settings (flags and env; see README's table). */
+typedef struct svc_settings {
+  long threads, pollers, interval, grace, max_msg, outbox_threads, max_streams, first_msg, conn_streams, keepalive,
+      idle, max_attempts, pool, stream_workers, log_buffer;
+} svc_settings;
+
+/* read_settings: 0, or -1 with what is wrong in |err|. */
+static int read_settings(const config *cfg, svc_settings *s, char *err, size_t cap) {
+  if (config_int(cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &s->threads, err, cap) ||
+      config_int(cfg, "pollers", "ACCOLADE_POLLERS", 0, 0, 64, &s->pollers, err, cap) ||
+      config_int(cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000, &s->interval, err, cap) ||
+      config_int(cfg, "shutdown-grace-ms", "ACCOLADE_SHUTDOWN_GRACE_MS", 10000, 0, 600000, &s->grace, err, cap) ||
+      config_int(cfg, "max-message-bytes", "ACCOLADE_MAX_MESSAGE_BYTES", 4 << 20, 1024, 64 << 20, &s->max_msg, err,
+                 cap) ||
+      config_int(cfg, "outbox-threads", "ACCOLADE_OUTBOX_THREADS", 4, 1, 64, &s->outbox_threads, err, cap) ||
+      config_int(cfg, "max-streams", "ACCOLADE_MAX_STREAMS", 1000, 1, 1000000, &s->max_streams, err, cap) ||
+      config_int(cfg, "first-message-ms", "ACCOLADE_FIRST_MESSAGE_MS", 10000, 10, 3600000, &s->first_msg, err, cap) ||
+      config_int(cfg, "max-connection-streams", "ACCOLADE_MAX_CONNECTION_STREAMS", 4096, 1, 1000000,
+                 &s->conn_streams, err, cap) ||
+      config_int(cfg, "keepalive-ms", "ACCOLADE_KEEPALIVE_MS", 60000, 1000, 86400000, &s->keepalive, err, cap) ||
+      config_int(cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &s->idle, err, cap) ||
+      config_int(cfg, "outbox-max-attempts", "ACCOLADE_OUTBOX_MAX_ATTEMPTS", 100, 1, 1000000, &s->max_attempts, err,
+                 cap) ||
+      config_int(cfg, "pg-pool", "ACCOLADE_PG_POOL", 0, 0, 10000, &s->pool, err, cap) ||
+      config_int(cfg, "stream-workers", "ACCOLADE_STREAM_WORKERS", 2, 1, 64, &s->stream_workers, err, cap) ||
+      config_int(cfg, "access-log-buffer", "ACCOLADE_ACCESS_LOG_BUFFER", 65536, 0, 64 << 20, &s->log_buffer, err,
+                 cap))
+    return -1;
+  return 0;
+}
+
+/* identity_and_tls: the internal key and the client side of TLS; 0 or -1 with |err|. */
+static int identity_and_tls(const config *cfg, char *err, size_t cap) {
+  const char *key = config_str(cfg, "internal-key", "ACCOLADE_INTERNAL_KEY", NULL);
+  if (!key) {
+    log_warn("ACCOLADE_INTERNAL_KEY is not set: using the development key (never in production)");
+    key = "accolade-dev-internal-key";
+  }
+  identity_set_key(key);
+  return tls_client_setup(config_str(cfg, "upstream-tls-ca", "ACCOLADE_UPSTREAM_TLS_CA", NULL),
+                          config_str(cfg, "upstream-tls-cert", "ACCOLADE_UPSTREAM_TLS_CERT", NULL),
+                          config_str(cfg, "upstream-tls-key", "ACCOLADE_UPSTREAM_TLS_KEY", NULL),
+                          config_str(cfg, "upstream-tls-name", "ACCOLADE_UPSTREAM_TLS_NAME", NULL), err, cap);
+}
+
+/* open_postgres sets up the pool, waits for Postgres and migrates; 0 or -1. */
+static int open_postgres(const config *cfg, const svc_def *def, const svc_settings *s) {
+  char env[128];
+  env_name(env, sizeof env, def, "PG");
+  const char *dsn = config_str(cfg, "pg", env, NULL);
+  if (!dsn) dsn = config_str(cfg, NULL, "ACCOLADE_PG", "dbname=accolade host=127.0.0.1");
+  pg_setup(dsn, def->schema);
+  /* Enough for every thread that may query at once: the workers, the
+   * stream workers, the outbox's dispatchers and a few background loops. */
+  long pool = s->pool;
+  if (pool == 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long workers = s->threads ? s->threads : (cores > 0 ? cores : 1) * 2 + 2;
+    pool = workers + s->stream_workers + s->outbox_threads + 6;
+  }
+  pg_pool_setup((int)pool);
+  rpc_set_after_call(pg_release);
+  rpc_set_replay(replay_run);
+  pg_set_deadline(rpc_thread_remaining_ms);
+  env_name(env, sizeof env, def, "MIGRATIONS");
+  const char *dir = config_str(cfg, "migrations", env, def->migrations);
+  /* Postgres may still be starting: try for a while before giving up. */
+  int tries = 0;
+  while (!pg_conn() && tries++ < 30) {
+    if (tries == 1) log_warn("waiting for postgres...");
+    sleep(1);
+  }
+  if (migrate_run(dir) != 0) return -1;
+  pg_release();   /* the main thread only waits for a signal from here on */
+  health_add_dependency("postgres", pg_probe, NULL);
+  return 0;
+}
+
+/* new_server: the gRPC server of the process, not yet started (NULL on
+ * failure). A front (svc_def.front), when the server takes no TLS, serves the
+ * public address and the server listens where the front says; *front_running
+ * is set then. */
+static rpc_server *new_server(const config *cfg, const svc_def *def, const svc_settings *s, void *app,
+                              int *front_running) {
+  char env[128], deflisten[64];
+  snprintf(deflisten, sizeof deflisten, "0.0.0.0:%d", def->port);
+  env_name(env, sizeof env, def, "LISTEN");
+  long threads = s->threads;
+  if (threads == 0 && def->threads_per_core > 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = (cores > 0 ? cores : 1) * def->threads_per_core;
+    if (threads > 256) threads = 256;
+  }
+  rpc_server_config sc = {
+      .name = def->name,
+      .listen = config_str(cfg, "listen", env, deflisten),
+      .threads = (int)threads,
+      .pollers = (int)s->pollers,
+      .shutdown_grace_ms = (int)s->grace,
+      .max_message_bytes = (int)s->max_msg,
+      .max_streams = (int)s->max_streams,
+      .stream_workers = (int)s->stream_workers,
+      .first_message_ms = (int)s->first_msg,
+      .max_connection_streams = (int)s->conn_streams,
+      .keepalive_ms = (int)s->keepalive,
+      .idle_ms = (int)s->idle,
+      .app = app,
+      .raw = def->raw,
+      .tls_cert = config_str(cfg, "tls-cert", "ACCOLADE_TLS_CERT", NULL),
+      .tls_key = config_str(cfg, "tls-key", "ACCOLADE_TLS_KEY", NULL),
+      .tls_client_ca = config_str(cfg, "tls-client-ca", "ACCOLADE_TLS_CLIENT_CA", NULL),
+  };
+  if (def->front && !(sc.tls_cert && *sc.tls_cert)) {
+    sc.listen = def->front(cfg, sc.listen, app);
+    if (!sc.listen) return NULL;
+    *front_running = 1;
+  }
+  return rpc_server_new(&sc, def->methods, def->nmethods);
+}
+
+/* Metrics: ACCOLADE_<E>_METRICS_PORT, else ACCOLADE_METRICS_PORT, else the
+ * gRPC port + 1000; 0 turns them off. A busy port is logged, not fatal. */
+static void start_metrics(const config *cfg, const svc_def *def) {
+  char menv[128];
+  env_name(menv, sizeof menv, def, "METRICS_PORT");
+  const char *mp = config_str(cfg, "metrics-port", menv, NULL);
+  if (!mp) mp = config_str(cfg, NULL, "ACCOLADE_METRICS_PORT", NULL);
+  metrics_start((int)(mp ? atol(mp) : def->port + 1000));
+}
+
 int svc_main(int argc, char **argv, const svc_def *def) {
   rpc_signals_block();
   snprintf(g_name, sizeof g_name, "%s", def->name);
@@ -68,48 +198,13 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     return 2;
   }
   log_init(def->name, config_str(&cfg, "log-level", "ACCOLADE_LOG_LEVEL", "info"));
-
-  char env[128], deflisten[64];
-  long threads, pollers, interval, grace, max_msg, outbox_threads, max_streams, first_msg, conn_streams,
-      keepalive, idle, max_attempts, pool, stream_workers, log_buffer;
-  if (config_int(&cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &threads, err, sizeof err) ||
-      config_int(&cfg, "pollers", "ACCOLADE_POLLERS", 0, 0, 64, &pollers, err, sizeof err) ||
-      config_int(&cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000,
-                 &interval, err, sizeof err) ||
-      config_int(&cfg, "shutdown-grace-ms", "ACCOLADE_SHUTDOWN_GRACE_MS", 10000, 0, 600000,
-                 &grace, err, sizeof err) ||
-      config_int(&cfg, "max-message-bytes", "ACCOLADE_MAX_MESSAGE_BYTES", 4 << 20, 1024,
-                 64 << 20, &max_msg, err, sizeof err) ||
-      config_int(&cfg, "outbox-threads", "ACCOLADE_OUTBOX_THREADS", 4, 1, 64, &outbox_threads, err, sizeof err) ||
-      config_int(&cfg, "max-streams", "ACCOLADE_MAX_STREAMS", 1000, 1, 1000000, &max_streams, err, sizeof err) ||
-      config_int(&cfg, "first-message-ms", "ACCOLADE_FIRST_MESSAGE_MS", 10000, 10, 3600000, &first_msg, err,
-                 sizeof err) ||
-      config_int(&cfg, "max-connection-streams", "ACCOLADE_MAX_CONNECTION_STREAMS", 4096, 1, 1000000,
-                 &conn_streams, err, sizeof err) ||
-      config_int(&cfg, "keepalive-ms", "ACCOLADE_KEEPALIVE_MS", 60000, 1000, 86400000, &keepalive, err,
-                 sizeof err) ||
-      config_int(&cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &idle, err, sizeof err) ||
-      config_int(&cfg, "outbox-max-attempts", "ACCOLADE_OUTBOX_MAX_ATTEMPTS", 100, 1, 1000000, &max_attempts, err,
-                 sizeof err) ||
-      config_int(&cfg, "pg-pool", "ACCOLADE_PG_POOL", 0, 0, 10000, &pool, err, sizeof err) ||
-      config_int(&cfg, "stream-workers", "ACCOLADE_STREAM_WORKERS", 2, 1, 64, &stream_workers, err, sizeof err) ||
-      config_int(&cfg, "access-log-buffer", "ACCOLADE_ACCESS_LOG_BUFFER", 65536, 0, 64 << 20, &log_buffer, err,
-                 sizeof err)) {
+  svc_settings s;
+  if (read_settings(&cfg, &s, err, sizeof err) != 0) {
     log_error("%s", err);
     return 2;
   }
-  const char *key = config_str(&cfg, "internal-key", "ACCOLADE_INTERNAL_KEY", NULL);
-  if (!key) {
-    log_warn("ACCOLADE_INTERNAL_KEY is not set: using the development key (never in production)");
-    key = "accolade-dev-internal-key";
-  }
-  identity_set_key(key);
-  log_set_buffer((size_t)log_buffer);
-  if (tls_client_setup(config_str(&cfg, "upstream-tls-ca", "ACCOLADE_UPSTREAM_TLS_CA", NULL),
-                       config_str(&cfg, "upstream-tls-cert", "ACCOLADE_UPSTREAM_TLS_CERT", NULL),
-                       config_str(&cfg, "upstream-tls-key", "ACCOLADE_UPSTREAM_TLS_KEY", NULL),
-                       config_str(&cfg, "upstream-tls-name", "ACCOLADE_UPSTREAM_TLS_NAME", NULL), err,
-                       sizeof err) != 0) {
+  log_set_buffer((size_t)s.log_buffer);
+  if (identity_and_tls(&cfg, err, sizeof err) != 0) {
     log_error("%s", err);
     return 2;
   }
@@ -119,34 +214,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   void *app = NULL;
   rpc_server *srv = NULL;
   int outbox_running = 0, front_running = 0;
-
-  if (def->schema) {
-    env_name(env, sizeof env, def, "PG");
-    const char *dsn = config_str(&cfg, "pg", env, NULL);
-    if (!dsn) dsn = config_str(&cfg, NULL, "ACCOLADE_PG", "dbname=accolade host=127.0.0.1");
-    pg_setup(dsn, def->schema);
-    /* Enough for every thread that may query at once: the workers, the
-     * stream workers, the outbox's dispatchers and a few background loops. */
-    if (pool == 0) {
-      long cores = sysconf(_SC_NPROCESSORS_ONLN);
-      long workers = threads ? threads : (cores > 0 ? cores : 1) * 2 + 2;
-      pool = workers + stream_workers + outbox_threads + 6;
-    }
-    pg_pool_setup((int)pool);
-    rpc_set_after_call(pg_release);
-    rpc_set_replay(replay_run);
-    env_name(env, sizeof env, def, "MIGRATIONS");
-    const char *dir = config_str(&cfg, "migrations", env, def->migrations);
-    /* Postgres may still be starting: try for a while before giving up. */
-    int tries = 0;
-    while (!pg_conn() && tries++ < 30) {
-      if (tries == 1) log_warn("waiting for postgres...");
-      sleep(1);
-    }
-    if (migrate_run(dir) != 0) goto out;
-    pg_release();   /* the main thread only waits for a signal from here on */
-    health_add_dependency("postgres", pg_probe, NULL);
-  }
+  if (def->schema && open_postgres(&cfg, def, &s) != 0) goto out;
   if (def->redis) {
     redis_setup_addr(config_str(&cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379"),
                      config_str(&cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
@@ -156,66 +224,25 @@ int svc_main(int argc, char **argv, const svc_def *def) {
     log_error("%s: initialisation failed", def->name);
     goto out;
   }
-  snprintf(deflisten, sizeof deflisten, "0.0.0.0:%d", def->port);
-  env_name(env, sizeof env, def, "LISTEN");
-  if (threads == 0 && def->threads_per_core > 0) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    threads = (cores > 0 ? cores : 1) * def->threads_per_core;
-    if (threads > 256) threads = 256;
-  }
-  rpc_server_config sc = {
-      .name = def->name,
-      .listen = config_str(&cfg, "listen", env, deflisten),
-      .threads = (int)threads,
-      .pollers = (int)pollers,
-      .shutdown_grace_ms = (int)grace,
-      .max_message_bytes = (int)max_msg,
-      .max_streams = (int)max_streams,
-      .stream_workers = (int)stream_workers,
-      .first_message_ms = (int)first_msg,
-      .max_connection_streams = (int)conn_streams,
-      .keepalive_ms = (int)keepalive,
-      .idle_ms = (int)idle,
-      .app = app,
-      .raw = def->raw,
-      .tls_cert = config_str(&cfg, "tls-cert", "ACCOLADE_TLS_CERT", NULL),
-      .tls_key = config_str(&cfg, "tls-key", "ACCOLADE_TLS_KEY", NULL),
-      .tls_client_ca = config_str(&cfg, "tls-client-ca", "ACCOLADE_TLS_CLIENT_CA", NULL),
-  };
-  if (def->front && !(sc.tls_cert && *sc.tls_cert)) {
-    sc.listen = def->front(&cfg, sc.listen, app);
-    if (!sc.listen) goto out;
-    front_running = 1;
-  }
-  health_start((int)interval);
-  srv = rpc_server_new(&sc, def->methods, def->nmethods);
+  health_start(def->name, (int)s.interval);
+  srv = new_server(&cfg, def, &s, app, &front_running);
   if (!srv) goto out;
   if (def->schema && def->outbox) {
     /* Several dispatchers deliver in parallel (SKIP LOCKED shares the rows):
      * one delivering call at a time could not keep up with a burst of
      * approvals, and every event waited in the queue. */
-    outbox_set_max_attempts((int)max_attempts);
-    outbox_start(def->name, svc_addr, (int)outbox_threads);
+    outbox_set_max_attempts((int)s.max_attempts);
+    outbox_start(def->name, svc_addr, (int)s.outbox_threads);
     outbox_running = 1;
   }
-  /* Metrics: ACCOLADE_<E>_METRICS_PORT, else ACCOLADE_METRICS_PORT, else the
-   * gRPC port + 1000; 0 turns them off. A busy port is logged, not fatal. */
-  {
-    char menv[128];
-    env_name(menv, sizeof menv, def, "METRICS_PORT");
-    long mport;
-    const char *mp = config_str(&cfg, "metrics-port", menv, NULL);
-    if (!mp) mp = config_str(&cfg, NULL, "ACCOLADE_METRICS_PORT", NULL);
-    mport = mp ? atol(mp) : def->port + 1000;
-    metrics_start((int)mport);
-  }
+  start_metrics(&cfg, def);
   rpc_server_start(srv);
   int sig = rpc_signals_wait();
   log_info("%s: signal %d, shutting down", def->name, sig);
   health_set_shutting_down();
   rc = 0;
 out:
-  if (front_running) def->front_stop(app, (int)grace);
+  if (front_running) def->front_stop(app, (int)s.grace);
   if (srv) rpc_server_stop(srv);
   metrics_stop();
   if (outbox_running) outbox_stop();

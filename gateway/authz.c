@@ -8,13 +8,7 @@
 #include <string.h>
 
 #include "hash.h"
-
-#define AW "/accolade.v1.AwardService/"
-#define CR "/accolade.v1.CredentialService/"
-#define LB "/accolade.v1.LeaderboardService/"
-#define NO "/accolade.v1.NominationService/"
-#define NT "/accolade.v1.NotifyService/"
-#define SG "/accolade.v1.SignalService/"
+#include "method_paths.h"
 
 static const authz_rule table[] = {
     {AW "CreateBadge", "award", AZ_A, 0},
@@ -122,17 +116,4 @@ unsigned authz_role_bit(const char *role) {
   if (!strcmp(role, "admin")) return AZ_A;
   if (!strcmp(role, "integration")) return AZ_I;
   return 0;
-}
-
-static char g_test_prefix[128], g_test_addr[128];
-
-void authz_add_test_route(const char *service_prefix, const char *addr) {
-  snprintf(g_test_prefix, sizeof g_test_prefix, "%s", service_prefix);
-  snprintf(g_test_addr, sizeof g_test_addr, "%s", addr);
-}
-
-const char *authz_test_addr(const char *method, int *stream) {
-  if (!g_test_prefix[0] || strncmp(method, g_test_prefix, strlen(g_test_prefix)) != 0) return NULL;
-  *stream = strstr(method, "/Stream") != NULL;
-  return g_test_addr;
 }

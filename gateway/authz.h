@@ -27,8 +27,5 @@ int authz_count(void);
 const authz_rule *authz_at(int i);
 /* authz_role_bit: AZ_M / AZ_G / AZ_A for a role name, 0 otherwise. */
 unsigned authz_role_bit(const char *role);
-/* authz_add_test_route lets tests route a service of their own (every role). */
-void authz_add_test_route(const char *service_prefix, const char *addr);
-const char *authz_test_addr(const char *method, int *stream);
 
 #endif

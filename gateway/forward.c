@@ -27,7 +27,7 @@ static int route(rpc_ctx *ctx, identity *id, const char **addr, int *stream) {
   if (id->valid) ctx->id = *id;   /* for the access log */
   if (code != RPC_OK) return rpc_fail(ctx, code, "%s", msg);
   if (ratelimit_check(ctx, ctx->app, id) != RPC_OK) return ctx->code;
-  *addr = rule ? svc_addr(rule->service) : authz_test_addr(ctx->method, stream);
+  *addr = rule ? svc_addr(rule->service) : gateway_route_outside(ctx->method, stream);
   if (rule) *stream = rule->stream;
   return RPC_OK;
 }
@@ -38,10 +38,10 @@ static void copy_back(rpc_ctx *ctx, const rpc_status *st) {
 
 int gateway_is_stream(void *app, const char *method) {
   (void)app;
-  int stream = 0;
-  if (authz_test_addr(method, &stream)) return stream;
   const authz_rule *r = authz_find(method);
-  return r && r->stream;
+  if (r) return r->stream;
+  int stream = 0;
+  return gateway_route_outside(method, &stream) ? stream : 0;
 }
 
 /* forwarded: the upstream's answer, on a worker, becomes the caller's. */

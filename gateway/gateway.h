@@ -14,8 +14,6 @@
  *   ACCOLADE_REDIS                                the rate limiter (fails open when down)
  *   ACCOLADE_<SERVICE>_ADDR                       upstreams; several comma-separated
  *                                                 addresses are balanced round-robin
- *   ACCOLADE_GATEWAY_TEST_ROUTE  "<method prefix>=<addr>": tests only, routes a
- *                                test service (any role)
  *   ACCOLADE_GATEWAY_FRONT       1 (default): the public port is served by the
  *                                frame-level front (front.h); 0: by gRPC core
  *                                (as it was; also whenever TLS is set)
@@ -65,6 +63,13 @@ typedef struct gateway {
 } gateway;
 
 int gateway_is_stream(void *app, const char *method);
+/* gateway_route_outside: the upstream of a method outside the authz table,
+ * asked only once the table has no rule for it. The production gateway has
+ * none (route_none.c: NULL); the test build (bin/gateway-test) links
+ * tests/support/gateway_test_route.c instead, which routes one test service
+ * to any role (ACCOLADE_GATEWAY_TEST_ROUTE="/accolade.test.<...>=<addr>")
+ * and sets *stream for its streaming methods. */
+const char *gateway_route_outside(const char *method, int *stream);
 /* gateway_unary_async forwards without holding the worker: RPC_DEFERRED, and
  * the upstream's completion replies (rpc_finish), or a failure code now. */
 int gateway_unary_async(rpc_ctx *ctx, const uint8_t *req, size_t len);

@@ -112,6 +112,20 @@ static int copy_claim(char *out, size_t cap, const char *v, int required) {
   return 0;
 }
 
+/* find_key: the key named |kid| (any, when the token names none) for |a|;
+ * NULL with the reason in |*why| when there is none. */
+static const jwt_key *find_key(const jwt_config *c, jwt_alg a, const char *kid, const char **why) {
+  int kid_known = 0;
+  for (int i = 0; i < c->nkeys; i++) {
+    const jwt_key *k = &c->keys[i];
+    if (kid && strcmp(k->kid, kid) != 0) continue;
+    kid_known = 1;
+    if (k->alg == a) return k;
+  }
+  *why = kid && !kid_known ? "unknown key id" : "no key for this algorithm";
+  return NULL;
+}
+
 int jwt_verify(const jwt_config *c, const char *token, int64_t now, jwt_claims *out, const char **why) {
   memset(out, 0, sizeof *out);
   *why = NULL;
@@ -134,18 +148,8 @@ int jwt_verify(const jwt_config *c, const char *token, int64_t now, jwt_claims *
     *why = alg && !strcasecmp(alg, "none") ? "unsigned tokens (alg none) are not accepted" : "unsupported alg";
     goto out;
   }
-  const jwt_key *key = NULL;
-  int kid_known = 0;
-  for (int i = 0; i < c->nkeys && !key; i++) {
-    const jwt_key *k = &c->keys[i];
-    if (kid && strcmp(k->kid, kid) != 0) continue;
-    kid_known = 1;
-    if (k->alg == a) key = k;
-  }
-  if (!key) {
-    *why = kid && !kid_known ? "unknown key id" : "no key for this algorithm";
-    goto out;
-  }
+  const jwt_key *key = find_key(c, a, kid, why);
+  if (!key) goto out;
   unsigned char sig[512];
   long sl = jws_b64url_decode(d2 + 1, strlen(d2 + 1), sig, sizeof sig);
   if (sl <= 0 || !verify_sig(key, token, (size_t)(d2 - token), sig, (size_t)sl)) {

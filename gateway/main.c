@@ -64,20 +64,6 @@ static int init(const config *cfg, void **app) {
   g_gw.max_streams = (int)num(cfg, "max-streams", "ACCOLADE_GATEWAY_MAX_STREAMS", 5);
   redis_setup_addr(config_str(cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379"),
                    config_str(cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
-  const char *test = getenv("ACCOLADE_GATEWAY_TEST_ROUTE");
-  if (test && strchr(test, '=')) {
-    char buf[300];
-    snprintf(buf, sizeof buf, "%s", test);
-    char *eq = strchr(buf, '=');
-    *eq = '\0';
-    /* Only the test service's methods: never a way around the authz table. */
-    if (strncmp(buf, "/accolade.test.", 15) != 0) {
-      log_error("ACCOLADE_GATEWAY_TEST_ROUTE may only route /accolade.test.* methods, not %s", buf);
-      return -1;
-    }
-    authz_add_test_route(buf, eq + 1);
-    log_warn("test route %s -> %s (tests only)", buf, eq + 1);
-  }
   *app = &g_gw;
   return 0;
 }
@@ -116,8 +102,8 @@ static void front_end(void *app, int grace_ms) {
   front_stop(grace_ms);
 }
 
-/* raw_unary forwards a unary call outside the table (the test route, or an
- * unknown method, refused before any upstream) without holding a worker. */
+/* raw_unary forwards a unary call outside the table (an unknown method,
+ * refused before any upstream; in the test build, the test route) without holding a worker. */
 static int raw_unary(rpc_ctx *ctx, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len) {
   (void)out;
   (void)out_len;
@@ -141,7 +127,7 @@ static int unary_method(rpc_ctx *ctx, const void *req, void *resp) {
 
 int main(int argc, char **argv) {
   /* Every unary method of the table is registered; streams, unknown methods
-   * and the test route take the generic path (raw). */
+   * and the test build's test route take the generic path (raw). */
   static rpc_method methods[128];
   int n = 0;
   for (int i = 0; authz_at(i) && n < (int)(sizeof methods / sizeof methods[0]); i++) {

@@ -2,7 +2,8 @@
  *
  * Decisions the issue leaves open:
  * - A new org's five default badges are created the first time any call
- *   names that org (idempotent, race-free: INSERT ... ON CONFLICT).
+ *   names that org (idempotent and race-free: an insert that does nothing
+ *   on a conflict).
  * - Reads need a verified identity of the org (any role); catalog and rule
  *   writes, revocation and direct grants need admin; GrantAward also accepts
  *   the service role (svc-nomination's outbox); GetAwardStats needs manager
@@ -102,24 +103,36 @@ int credential_status_list(rpc_ctx *ctx, const void *req, void *resp);
 int credential_get_prefs(rpc_ctx *ctx, const void *req, void *resp);
 int credential_update_prefs(rpc_ctx *ctx, const void *req, void *resp);
 /* award_page reads a keyset page request whose token holds a time (us) and
- * a UUID: |*limit| from |page_size| (0: 50, at most 200), |*has| whether a
- * token was given. Fails the call with INVALID_ARGUMENT on bad input. */
-int award_page(rpc_ctx *ctx, int32_t page_size, const char *token, int *limit, int *has, int64_t *after_us,
-               char **after_id);
+ * a UUID: |out->limit| from |page_size| (0: 50, at most 200), and where the
+ * page starts. Fails the call with INVALID_ARGUMENT on bad input. */
+typedef struct award_keyset {
+  int limit;
+  int64_t after_us;       /* 0 and */
+  const char *after_id;   /* NULL: the first page */
+} award_keyset;
+int award_page(rpc_ctx *ctx, int32_t page_size, const char *token, award_keyset *out);
 
 /* rules_evaluate grants the milestones |member| has now reached (inside the
  * caller's transaction), appending them to |*out| (arena). */
 int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth,
                    Accolade__V1__Award ***out, size_t *n, size_t *cap);
-/* grant_emit writes the outbox rows announcing |a|. */
-int grant_emit(rpc_ctx *ctx, const Accolade__V1__Award *a);
+/* emit.c. emit_granted writes the outbox rows announcing |a|; emit_revoked
+ * those retracting it (|reason| as given), inside the caller's transaction. */
+int emit_granted(rpc_ctx *ctx, const Accolade__V1__Award *a);
+int emit_revoked(rpc_ctx *ctx, const Accolade__V1__Award *a, const char *reason);
 
 struct award_new;
-/* grant_auto grants an award no one reviews (a milestone, a signal rule)
+/* emit_auto_grant grants an award no one reviews (a milestone, a signal rule)
  * inside the caller's transaction and announces it: RPC_OK with |*out|,
  * RPC_ALREADY_EXISTS when (source, recipient) has one, RPC_FAILED_PRECONDITION
  * when the badge is retired (nothing is granted). */
-int grant_auto(rpc_ctx *ctx, const struct award_new *an, Accolade__V1__Award **out);
+int emit_auto_grant(rpc_ctx *ctx, const struct award_new *an, Accolade__V1__Award **out);
+/* emit_rule_award grants what a rule earned (a milestone, a signal rule):
+ * |badge| to |member| from no giver, public, under |source|; RPC_OK with
+ * |*out| the award, or NULL when (source, member) has one or the badge is
+ * retired. |milestone_rule_id| may be NULL. */
+int emit_rule_award(rpc_ctx *ctx, const char *badge, const char *member, const char *team, const char *source,
+                    const char *justification, const char *milestone_rule_id, Accolade__V1__Award **out);
 /* award_list_push appends |a| to the arena-grown list (*out, *n, *cap). */
 void award_list_push(rpc_ctx *ctx, Accolade__V1__Award *a, Accolade__V1__Award ***out, size_t *n, size_t *cap);
 

@@ -5,6 +5,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 /* Orgs known to be seeded, so the check costs one query per org and process. */
@@ -156,10 +157,7 @@ int catalog_list_badges(rpc_ctx *ctx, const void *req, void *resp) {
   int rc = store_badge_list(ctx, ctx->id.org, has_cursor ? after : "", r->include_retired,
                             r->category, limit + 1, &badges, &n);
   if (rc) return pg_fail(ctx, rc, "list badges");
-  if (n > (size_t)limit) {
-    n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, 0, badges[n - 1]->id);
-  }
+  if (page_more(&n, limit)) out->next_page_token = page_token_make(ctx, 0, badges[n - 1]->id);
   out->badges = badges;
   out->n_badges = n;
   return RPC_OK;

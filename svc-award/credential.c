@@ -16,6 +16,7 @@
 #include "log.h"
 #include "ob3.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "rpc_client.h"
 #include "store.h"
 #include "svc.h"

@@ -1,71 +1,13 @@
-/* grant.c - GrantAward and RevokeAward, with their outbox events. */
+/* grant.c - GrantAward and RevokeAward; their outbox events are emit.c's. */
 #include <stdio.h>
 #include <string.h>
 
-#include "accolade/v1/events.pb-c.h"
-#include "accolade/v1/leaderboard.pb-c.h"
-#include "accolade/v1/notify.pb-c.h"
 #include "award.h"
 #include "check.h"
-#include "outbox.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
 #include "store.h"
-
-
-static void to_record(const char *org, const Accolade__V1__Award *a, Accolade__V1__AwardRecord *rec) {
-  accolade__v1__award_record__init(rec);
-  rec->award_id = a->id;
-  rec->org = (char *)org;
-  rec->badge_id = a->badge_id;
-  rec->badge_name = a->badge_name;
-  rec->category = a->category;
-  rec->points = a->points;
-  rec->recipient_id = a->recipient_id;
-  rec->recipient_team = a->recipient_team;
-  rec->recipient_name = a->recipient_name;
-  rec->giver_id = a->giver_id;
-  rec->giver_team = a->giver_team;
-  rec->source_id = a->source_id;
-  rec->granted_at_ms = a->grant_time_ms;
-  rec->public_ = a->public_;
-  rec->justification = a->justification;
-  rec->milestone = a->milestone;
-}
-
-int grant_emit(rpc_ctx *ctx, const Accolade__V1__Award *a) {
-  Accolade__V1__AwardRecord rec;
-  to_record(ctx->id.org, a, &rec);
-  int rc = outbox_enqueue(&accolade__v1__leaderboard_service__descriptor, "RecordAward", ctx->id.org, &rec.base, NULL);
-  if (rc) return rc;
-  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
-  ev.event_id = arena_printf(ctx->arena, "award-granted:%s", a->id);
-  ev.org = ctx->id.org;
-  ev.occurred_at_ms = a->grant_time_ms;
-  ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
-  ev.award_granted = &rec;
-  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
-}
-
-int grant_auto(rpc_ctx *ctx, const award_new *an, Accolade__V1__Award **out) {
-  Accolade__V1__Badge *b;
-  int rc = store_badge_get(ctx, ctx->id.org, an->badge_id, &b);
-  if (rc) return rc;
-  if (!b->active) return RPC_FAILED_PRECONDITION;
-  if ((rc = store_award_insert(ctx, ctx->id.org, an, out))) return rc;
-  return grant_emit(ctx, *out);
-}
-
-void award_list_push(rpc_ctx *ctx, Accolade__V1__Award *a, Accolade__V1__Award ***out, size_t *n, size_t *cap) {
-  if (*n == *cap) {
-    size_t ncap = *cap ? *cap * 2 : 4;
-    Accolade__V1__Award **grown = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, ncap);
-    if (*n) memcpy(grown, *out, *n * sizeof *grown);
-    *out = grown;
-    *cap = ncap;
-  }
-  (*out)[(*n)++] = a;
-}
 
 typedef struct grant_tx {
   rpc_ctx *ctx;
@@ -131,7 +73,7 @@ static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__
   if (rc) return rc;
   o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__GRANTED;
   o->award = a;
-  if ((rc = grant_emit(ctx, a))) return rc;
+  if ((rc = emit_granted(ctx, a))) return rc;
   return rules_evaluate(ctx, rcp->member_id, rcp->team, 0, &g->out->milestones, &g->out->n_milestones,
                         &g->milestones_cap);
 }
@@ -214,23 +156,7 @@ static int revoke_run(void *arg) {
   rpc_ctx *ctx = t->ctx;
   int rc = store_award_revoke(ctx, ctx->id.org, t->req->award_id, t->req->reason, &t->award);
   if (rc) return rc;
-  Accolade__V1__RetractAwardRequest rr = ACCOLADE__V1__RETRACT_AWARD_REQUEST__INIT;
-  rr.award_id = t->award->id;
-  rr.org = ctx->id.org;
-  rr.reason = t->req->reason;
-  if ((rc = outbox_enqueue(&accolade__v1__leaderboard_service__descriptor, "RetractAward", ctx->id.org, &rr.base, NULL))) return rc;
-  Accolade__V1__AwardRecord rec;
-  to_record(ctx->id.org, t->award, &rec);
-  Accolade__V1__AwardRevokedEvent rev = ACCOLADE__V1__AWARD_REVOKED_EVENT__INIT;
-  rev.award = &rec;
-  rev.reason = t->req->reason;
-  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
-  ev.event_id = arena_printf(ctx->arena, "award-revoked:%s", t->award->id);
-  ev.org = ctx->id.org;
-  ev.occurred_at_ms = t->award->revoke_time_ms;
-  ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_REVOKED;
-  ev.award_revoked = &rev;
-  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
+  return emit_revoked(ctx, t->award, t->req->reason);
 }
 
 int grant_revoke(rpc_ctx *ctx, const void *req, void *resp) {

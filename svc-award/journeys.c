@@ -6,10 +6,11 @@
 #include "award.h"
 #include "check.h"
 #include "directory.h"
-#include "journey_store.h"
+#include "store_journey.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
-#include "signal_store.h"
+#include "store_signal.h"
 #include "store.h"
 
 #define JOURNEY_STEPS_MAX 20
@@ -132,21 +133,14 @@ int journeys_list(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__ListJourneysRequest *r = req;
   Accolade__V1__ListJourneysResponse *out = resp;
   if (award_begin(ctx, ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)) return ctx->code;
-  int limit, has;
-  int64_t after_us;
-  char *after_id;
-  if (award_page(ctx, r->page_size, r->page_token, &limit, &has, &after_us, &after_id)) return ctx->code;
-  Accolade__V1__Journey **js;
+  award_keyset k;
+  if (award_page(ctx, r->page_size, r->page_token, &k)) return ctx->code;
   int64_t *cursors;
   size_t n;
-  int rc = jr_store_list(ctx, ctx->id.org, r->include_inactive, has ? after_us : 0, has ? after_id : NULL, limit + 1,
-                         &js, &cursors, &n);
+  int rc = jr_store_list(ctx, ctx->id.org, r->include_inactive, k.after_us, k.after_id, k.limit + 1, &out->journeys,
+                         &cursors, &n);
   if (rc) return pg_fail(ctx, rc, "list journeys");
-  if (n > (size_t)limit) {
-    n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, cursors[n - 1], js[n - 1]->id);
-  }
-  out->journeys = js;
+  if (page_more(&n, k.limit)) out->next_page_token = page_token_make(ctx, cursors[n - 1], out->journeys[n - 1]->id);
   out->n_journeys = n;
   return RPC_OK;
 }

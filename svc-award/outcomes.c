@@ -1,5 +1,5 @@
 /* outcomes.c - GetOutcomeStats: recognized members' signals next to others'
- * (see signal.h and signal_store.h for the definitions). */
+ * (see signal.h and store_signal.h for the definitions). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,8 +8,9 @@
 #include "check.h"
 #include "directory.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
-#include "signal_store.h"
+#include "store_signal.h"
 
 #define DAY_MS INT64_C(86400000)
 #define MAX_MS INT64_C(253402300799000)

@@ -12,8 +12,9 @@
 #include "directory.h"
 #include "outbox.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
-#include "signal_store.h"
+#include "store_signal.h"
 #include "store.h"
 
 

@@ -5,6 +5,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
 #include "store.h"
 
@@ -39,10 +40,7 @@ int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp) {
   size_t n;
   int rc = store_award_list(ctx, ctx->id.org, &f, limit + 1, &awards, &cursors, &n);
   if (rc) return pg_fail(ctx, rc, "list awards");
-  if (n > (size_t)limit) {
-    n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, cursors[n - 1], awards[n - 1]->id);
-  }
+  if (page_more(&n, limit)) out->next_page_token = page_token_make(ctx, cursors[n - 1], awards[n - 1]->id);
   out->awards = awards;
   out->n_awards = n;
   return RPC_OK;

@@ -6,6 +6,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth,
@@ -26,22 +27,11 @@ int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth
     int64_t current;
     if ((rc = store_rule_progress(org, x, member, &current))) return rc;
     if (current < x->threshold) continue;
-    award_new an = {
-        .badge_id = x->grant_badge_id,
-        .recipient_id = member,
-        .recipient_team = team,
-        .giver_id = "",
-        .giver_team = "",
-        .source_id = source,
-        .justification = arena_printf(ctx->arena, "Milestone: %s", x->name),
-        .public = 1,
-        .milestone_rule_id = x->id,
-    };
     Accolade__V1__Award *a;
-    rc = grant_auto(ctx, &an, &a);
-    /* Granted before, or a retired milestone badge: nothing to grant. */
-    if (rc == RPC_ALREADY_EXISTS || rc == RPC_FAILED_PRECONDITION) continue;
-    if (rc) return rc;
+    if ((rc = emit_rule_award(ctx, x->grant_badge_id, member, team, source,
+                              arena_printf(ctx->arena, "Milestone: %s", x->name), x->id, &a)))
+      return rc;
+    if (!a) continue;
     award_list_push(ctx, a, out, n, cap);
     /* A milestone may complete another rule (points, category, ...). */
     if ((rc = rules_evaluate(ctx, member, team, depth + 1, out, n, cap))) return rc;
@@ -143,12 +133,16 @@ int rules_update(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
-int award_page(rpc_ctx *ctx, int32_t size, const char *token, int *limit, int *has, int64_t *after_us,
-               char **after_id) {
-  *after_us = 0;
-  *after_id = NULL;
-  if (page_size(ctx, size, 50, 200, limit) || page_token_parse(ctx, token, has, after_us, after_id)) return ctx->code;
-  if (*has && check_uuid(ctx, "page_token", *after_id)) return ctx->code;
+int award_page(rpc_ctx *ctx, int32_t size, const char *token, award_keyset *out) {
+  int has;
+  char *after_id = NULL;
+  out->after_us = 0;
+  out->after_id = NULL;
+  if (page_size(ctx, size, 50, 200, &out->limit) || page_token_parse(ctx, token, &has, &out->after_us, &after_id))
+    return ctx->code;
+  if (!has) out->after_us = 0;
+  else if (check_uuid(ctx, "page_token", after_id)) return ctx->code;
+  else out->after_id = after_id;
   return RPC_OK;
 }
 
@@ -156,21 +150,13 @@ int rules_list(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__ListRulesRequest *r = req;
   Accolade__V1__ListRulesResponse *out = resp;
   if (award_begin(ctx, ANY_ROLE)) return ctx->code;
-  int limit, has;
-  int64_t after_us;
-  char *after_id;
-  if (award_page(ctx, r->page_size, r->page_token, &limit, &has, &after_us, &after_id)) return ctx->code;
-  Accolade__V1__Rule **rules;
+  award_keyset k;
+  if (award_page(ctx, r->page_size, r->page_token, &k)) return ctx->code;
   int64_t *cursors;
   size_t n;
-  int rc = store_rule_list(ctx, ctx->id.org, has ? after_us : 0, has ? after_id : NULL, limit + 1,
-                           &rules, &cursors, &n);
+  int rc = store_rule_list(ctx, ctx->id.org, k.after_us, k.after_id, k.limit + 1, &out->rules, &cursors, &n);
   if (rc) return pg_fail(ctx, rc, "list rules");
-  if (n > (size_t)limit) {
-    n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, cursors[n - 1], rules[n - 1]->id);
-  }
-  out->rules = rules;
+  if (page_more(&n, k.limit)) out->next_page_token = page_token_make(ctx, cursors[n - 1], out->rules[n - 1]->id);
   out->n_rules = n;
   return RPC_OK;
 }

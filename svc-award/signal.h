@@ -2,7 +2,7 @@
  * CRM or enablement tool, milestone rules over them, recognition prompts,
  * suggestions, badge journeys and outcome analytics. Files: signals.c (intake,
  * lists), signal_rules.c, prompts.c, suggest.c, journeys.c, outcomes.c; SQL in
- * signal_store.c and journey_store.c (migrations 017 and 018); the members
+ * store_signal.c and store_journey.c (migrations 017 and 018); the members
  * directory of svc-nomination through directory.c.
  *
  * Decisions the issue leaves open:
@@ -23,7 +23,7 @@
  *   rolling-window rules at most once per member. The award's source_id is
  *   "signal-rule:<rule id>:<period key>" so the award table's unique key
  *   (org, source, recipient) makes a re-sent or concurrent batch grant once;
- *   the grant writes the same outbox rows as any award (grant_emit) and may
+ *   the grant writes the same outbox rows as any award (emit_granted) and may
  *   complete award milestone rules. Rules are evaluated for each new signal in
  *   the batch's transaction, under a per-member lock. A rule counts signals
  *   from before it was created. A deleted rule's awards stay.

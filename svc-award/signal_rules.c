@@ -7,8 +7,9 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
-#include "signal_store.h"
+#include "store_signal.h"
 #include "store.h"
 
 #define RULES_MAX 1000   /* rules of one org evaluated and shown */
@@ -28,6 +29,11 @@ static void ids_push(rpc_ctx *ctx, char *id, char ***ids, size_t *n, size_t *cap
     *cap = ncap;
   }
   (*ids)[(*n)++] = id;
+}
+
+const char *signal_kind_name(int kind) {
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&accolade__v1__signal_kind__descriptor, kind);
+  return v ? v->name : "?";
 }
 
 int signal_rules_load(rpc_ctx *ctx, signal_rule_set *out) {
@@ -52,21 +58,11 @@ int signal_rules_evaluate(rpc_ctx *ctx, const signal_rule_set *rules, const Acco
     if (rc == RPC_OK) continue;   /* this period's award is granted: never twice */
     if (rc != RPC_NOT_FOUND) return rc;
     if (!team && (rc = sig_store_member_team(ctx, org, s->member_id, &team))) return rc;
-    award_new an = {
-        .badge_id = x->grant_badge_id,
-        .recipient_id = s->member_id,
-        .recipient_team = team,
-        .giver_id = "",
-        .giver_team = "",
-        .source_id = source,
-        .justification = strcmp(key, "all") ? arena_printf(ctx->arena, "Signal rule: %s (%s)", x->name, key)
-                                            : arena_printf(ctx->arena, "Signal rule: %s", x->name),
-        .public = 1,
-    };
+    const char *why = strcmp(key, "all") ? arena_printf(ctx->arena, "Signal rule: %s (%s)", x->name, key)
+                                         : arena_printf(ctx->arena, "Signal rule: %s", x->name);
     Accolade__V1__Award *a;
-    rc = grant_auto(ctx, &an, &a);
-    if (rc == RPC_ALREADY_EXISTS || rc == RPC_FAILED_PRECONDITION) continue;
-    if (rc) return rc;
+    if ((rc = emit_rule_award(ctx, x->grant_badge_id, s->member_id, team, source, why, NULL, &a))) return rc;
+    if (!a) continue;
     ids_push(ctx, a->id, ids, n, cap);
     /* The new award may complete an award milestone rule ("5 Deal Closer ..."). */
     Accolade__V1__Award **more = NULL;
@@ -120,21 +116,13 @@ int signal_rules_list(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__ListSignalRulesRequest *r = req;
   Accolade__V1__ListSignalRulesResponse *out = resp;
   if (award_begin(ctx, ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)) return ctx->code;
-  int limit, has;
-  int64_t after_us;
-  char *after_id;
-  if (award_page(ctx, r->page_size, r->page_token, &limit, &has, &after_us, &after_id)) return ctx->code;
-  Accolade__V1__SignalRule **rules;
+  award_keyset k;
+  if (award_page(ctx, r->page_size, r->page_token, &k)) return ctx->code;
   int64_t *cursors;
   size_t n;
-  int rc = sig_store_rule_list(ctx, ctx->id.org, 0, has ? after_us : 0, has ? after_id : NULL, limit + 1, &rules,
-                               &cursors, &n);
+  int rc = sig_store_rule_list(ctx, ctx->id.org, 0, k.after_us, k.after_id, k.limit + 1, &out->rules, &cursors, &n);
   if (rc) return pg_fail(ctx, rc, "list signal rules");
-  if (n > (size_t)limit) {
-    n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, cursors[n - 1], rules[n - 1]->id);
-  }
-  out->rules = rules;
+  if (page_more(&n, k.limit)) out->next_page_token = page_token_make(ctx, cursors[n - 1], out->rules[n - 1]->id);
   out->n_rules = n;
   return RPC_OK;
 }

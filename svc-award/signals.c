@@ -9,8 +9,9 @@
 #include "check.h"
 #include "directory.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
-#include "signal_store.h"
+#include "store_signal.h"
 
 /* ------------------------------------------------------------ validation */
 
@@ -56,11 +57,6 @@ static int field_set(const Accolade__V1__Signal *s, int f) {
     case F_PERCENT: return s->percent != 0;
     default: return *s->start_date != 0;
   }
-}
-
-const char *signal_kind_name(int kind) {
-  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&accolade__v1__signal_kind__descriptor, kind);
-  return v ? v->name : "?";
 }
 
 static int digits(const char *s, size_t n) {
@@ -293,10 +289,7 @@ int signals_list(rpc_ctx *ctx, const void *req, void *resp) {
   size_t n;
   int rc = sig_store_list(ctx, ctx->id.org, &f, limit + 1, &signals, &cursors, &n);
   if (rc) return pg_fail(ctx, rc, "list signals");
-  if (n > (size_t)limit) {
-    n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, cursors[n - 1], signals[n - 1]->id);
-  }
+  if (page_more(&n, limit)) out->next_page_token = page_token_make(ctx, cursors[n - 1], signals[n - 1]->id);
   out->signals = signals;
   out->n_signals = n;
   return RPC_OK;

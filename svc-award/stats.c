@@ -4,6 +4,7 @@
 #include "award.h"
 #include "check.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "rpc.h"
 #include "stats_math.h"
 #include "store.h"
@@ -27,9 +28,9 @@ int stats_get(rpc_ctx *ctx, const void *req, void *resp) {
   if (end - start > 3 * 366 * 24 * 3600 * 1000LL)
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "start_time_ms: the range may span at most 3 years");
   const char *org = ctx->id.org;
-  int rc = store_stats_by(ctx, org, "a.badge_id", start, end, r->team, &out->by_badge, &out->n_by_badge);
-  if (!rc) rc = store_stats_by(ctx, org, "b.category", start, end, r->team, &out->by_category, &out->n_by_category);
-  if (!rc) rc = store_stats_by(ctx, org, "a.recipient_team", start, end, r->team, &out->by_team, &out->n_by_team);
+  int rc = store_stats_by(ctx, org, STATS_BY_BADGE, start, end, r->team, &out->by_badge, &out->n_by_badge);
+  if (!rc) rc = store_stats_by(ctx, org, STATS_BY_CATEGORY, start, end, r->team, &out->by_category, &out->n_by_category);
+  if (!rc) rc = store_stats_by(ctx, org, STATS_BY_TEAM, start, end, r->team, &out->by_team, &out->n_by_team);
   if (!rc) rc = store_stats_weekly(ctx, org, start, end, r->team, &out->weekly, &out->n_weekly);
   double *points = NULL;
   size_t n = 0;

@@ -1,4 +1,5 @@
-/* store.c - svc-award's SQL. */
+/* store.c - svc-award's SQL: badges, awards, milestone rules, profiles and
+ * analytics (credentials in store_credential.c). */
 #include "store.h"
 
 #include <stdio.h>
@@ -33,6 +34,7 @@ static Accolade__V1__Badge *badge_row(rpc_ctx *ctx, PGresult *r, int i) {
   b->update_time_ms = pg_int(r, i, 13);
   return b;
 }
+static void *badge_item(void *arg, PGresult *r, int i) { return badge_row(arg, r, i); }
 
 /* One transaction: a concurrent caller that finds the org_seeded row (after
  * waiting on its unique key) also finds the badges. */
@@ -67,13 +69,7 @@ int store_ensure_org(const char *org) { return pg_tx(seed_run, (void *)org); }
 
 int store_badge_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Badge **out) {
   const char *p[] = {org, id};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT " BADGE_COLS " FROM badge WHERE org = $1 AND id = $2", 2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK) *out = badge_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one("SELECT " BADGE_COLS " FROM badge WHERE org = $1 AND id = $2", 2, p, badge_item, ctx, out);
 }
 
 static void badge_params(char buf[6][24], const Accolade__V1__Badge *b, const char *p[16]) {
@@ -118,18 +114,11 @@ int store_badge_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Badge 
   char buf[6][24];
   const char *p[16] = {org, b->id};
   badge_params(buf, b, p);
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "UPDATE badge SET name=$3, description=$4, category=$5, criteria=$6, points=$7, "
-                    "approval_policy=$8, active=$9, image_url=$10, cap_per_recipient=$11, "
-                    "cap_per_team=$12, cap_period=$13, updated_at=now() "
-                    "WHERE org=$1 AND id=$2 RETURNING " BADGE_COLS,
-                    13, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK) *out = badge_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one("UPDATE badge SET name=$3, description=$4, category=$5, criteria=$6, points=$7, "
+                "approval_policy=$8, active=$9, image_url=$10, cap_per_recipient=$11, "
+                "cap_per_team=$12, cap_period=$13, updated_at=now() "
+                "WHERE org=$1 AND id=$2 RETURNING " BADGE_COLS,
+                13, p, badge_item, ctx, out);
 }
 
 int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int include_retired,
@@ -137,17 +126,10 @@ int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int in
   char lim[16];
   snprintf(lim, sizeof lim, "%d", limit);
   const char *p[] = {org, after_id ? after_id : "", include_retired ? "true" : "false", category, lim};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT " BADGE_COLS " FROM badge WHERE org = $1 AND id > $2 "
-                    "AND (active OR $3::boolean) AND ($4 = '' OR category = $4) ORDER BY id LIMIT $5",
-                    5, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Badge *, *n + 1);
-  for (size_t i = 0; i < *n; i++) (*out)[i] = badge_row(ctx, r, (int)i);
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(ctx->arena,
+                 "SELECT " BADGE_COLS " FROM badge WHERE org = $1 AND id > $2 "
+                 "AND (active OR $3::boolean) AND ($4 = '' OR category = $4) ORDER BY id LIMIT $5",
+                 5, p, badge_item, ctx, out, -1, NULL, n);
 }
 
 /* ---------------------------------------------------------------- awards */
@@ -190,16 +172,11 @@ static Accolade__V1__Award *award_row(rpc_ctx *ctx, PGresult *r, int i) {
     a->evidence_links[a->n_evidence_links++] = l;
   return a;
 }
+static void *award_item(void *arg, PGresult *r, int i) { return award_row(arg, r, i); }
 
 static int award_one(rpc_ctx *ctx, const char *sql, int n, const char *const *p,
                      Accolade__V1__Award **out) {
-  PGresult *r;
-  int rc = pg_query(&r, sql, n, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK && out) *out = award_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one(sql, n, p, award_item, ctx, out);
 }
 
 int store_lock_badge(const char *org, const char *badge_id) {
@@ -307,30 +284,18 @@ int store_award_list(rpc_ctx *ctx, const char *org, const award_filter *f, int l
                      f->has_cursor ? f->cursor_id : "00000000-0000-0000-0000-000000000000",
                      lim,
                      f->milestones_only ? "true" : "false"};
-  PGresult *r;
-  int rc = pg_query(
-      &r,
-      "SELECT " AWARD_COLS " FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
-      "WHERE a.org = $1 AND ($2 = '' OR a.recipient_id = $2) AND ($3 = '' OR a.badge_id = $3) "
-      "AND ($4 = '' OR b.category = $4) AND ($5 = '' OR a.recipient_team = $5) "
-      "AND ($6::bigint = 0 OR a.granted_at >= to_timestamp($6::bigint / 1000.0)) "
-      "AND ($7::bigint = 0 OR a.granted_at < to_timestamp($7::bigint / 1000.0)) "
-      "AND ($8::boolean OR a.revoked_at IS NULL) AND (NOT $9::boolean OR a.public) "
-      "AND (NOT $14::boolean OR a.milestone_rule_id IS NOT NULL) "
-      "AND (NOT $10::boolean OR ((extract(epoch from a.granted_at) * 1000000)::bigint, a.id) "
-      "     < ($11::bigint, $12::uuid)) "
-      "ORDER BY (extract(epoch from a.granted_at) * 1000000)::bigint DESC, a.id DESC LIMIT $13",
-      14, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, *n + 1);
-  *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    (*out)[i] = award_row(ctx, r, (int)i);
-    (*cursors)[i] = pg_int(r, (int)i, 17);
-  }
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(ctx->arena,
+                 "SELECT " AWARD_COLS " FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
+                 "WHERE a.org = $1 AND ($2 = '' OR a.recipient_id = $2) AND ($3 = '' OR a.badge_id = $3) "
+                 "AND ($4 = '' OR b.category = $4) AND ($5 = '' OR a.recipient_team = $5) "
+                 "AND ($6::bigint = 0 OR a.granted_at >= to_timestamp($6::bigint / 1000.0)) "
+                 "AND ($7::bigint = 0 OR a.granted_at < to_timestamp($7::bigint / 1000.0)) "
+                 "AND ($8::boolean OR a.revoked_at IS NULL) AND (NOT $9::boolean OR a.public) "
+                 "AND (NOT $14::boolean OR a.milestone_rule_id IS NOT NULL) "
+                 "AND (NOT $10::boolean OR ((extract(epoch from a.granted_at) * 1000000)::bigint, a.id) "
+                 "     < ($11::bigint, $12::uuid)) "
+                 "ORDER BY (extract(epoch from a.granted_at) * 1000000)::bigint DESC, a.id DESC LIMIT $13",
+                 14, p, award_item, ctx, out, 17, cursors, n);
 }
 
 /* ----------------------------------------------------------------- rules */
@@ -353,6 +318,7 @@ static Accolade__V1__Rule *rule_row(rpc_ctx *ctx, PGresult *r, int i) {
   x->create_time_ms = pg_int(r, i, 8);
   return x;
 }
+static void *rule_item(void *arg, PGresult *r, int i) { return rule_row(arg, r, i); }
 
 /* rule_nums: a rule's numbers as query parameters. */
 typedef struct rule_nums {
@@ -409,35 +375,18 @@ int store_rule_list(rpc_ctx *ctx, const char *org, int64_t after_us, const char 
   snprintf(lim, sizeof lim, "%d", limit);
   snprintf(after, sizeof after, "%lld", (long long)after_us);
   const char *p[] = {org, after, after_id ? after_id : "00000000-0000-0000-0000-000000000000", lim};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT " RULE_COLS " FROM rule WHERE org = $1 AND deleted_at IS NULL "
-                    "AND ((extract(epoch from created_at) * 1000000)::bigint, id) > ($2::bigint, $3::uuid) "
-                    "ORDER BY (extract(epoch from created_at) * 1000000)::bigint, id LIMIT $4",
-                    4, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Rule *, *n + 1);
-  if (cursors) *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    (*out)[i] = rule_row(ctx, r, (int)i);
-    if (cursors) (*cursors)[i] = pg_int(r, (int)i, 9);
-  }
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(ctx->arena,
+                 "SELECT " RULE_COLS " FROM rule WHERE org = $1 AND deleted_at IS NULL "
+                 "AND ((extract(epoch from created_at) * 1000000)::bigint, id) > ($2::bigint, $3::uuid) "
+                 "ORDER BY (extract(epoch from created_at) * 1000000)::bigint, id LIMIT $4",
+                 4, p, rule_item, ctx, out, 9, cursors, n);
 }
 
 int store_rule_delete(const char *org, const char *id) {
   const char *p[] = {org, id};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "UPDATE rule SET deleted_at = now() WHERE org = $1 AND id = $2::uuid "
-                    "AND deleted_at IS NULL RETURNING id",
-                    2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  PQclear(r);
-  return rc;
+  return pg_one("UPDATE rule SET deleted_at = now() WHERE org = $1 AND id = $2::uuid "
+                "AND deleted_at IS NULL RETURNING id",
+                2, p, NULL, NULL, NULL);
 }
 
 int store_rule_progress(const char *org, const Accolade__V1__Rule *x, const char *member,
@@ -507,19 +456,23 @@ int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
   " a.org = $1 AND a.revoked_at IS NULL AND a.granted_at >= to_timestamp($2::bigint / 1000.0) " \
   "AND a.granted_at < to_timestamp($3::bigint / 1000.0) AND ($4 = '' OR a.recipient_team = $4) "
 
-int store_stats_by(rpc_ctx *ctx, const char *org, const char *group_sql, int64_t start_ms,
+#define STATS_BY(col)                                                                          \
+  "SELECT " col ", count(*), sum(a.points) FROM award a JOIN badge b ON b.org = a.org AND "      \
+  "b.id = a.badge_id WHERE" STATS_WHERE "GROUP BY 1 ORDER BY 2 DESC, 1"
+
+int store_stats_by(rpc_ctx *ctx, const char *org, store_stats_group by, int64_t start_ms,
                    int64_t end_ms, const char *team, Accolade__V1__CountBy ***out, size_t *n) {
-  char s[24], e[24], sql[1024];
+  static const char *const sql[] = {
+      [STATS_BY_BADGE] = STATS_BY("a.badge_id"),
+      [STATS_BY_CATEGORY] = STATS_BY("b.category"),
+      [STATS_BY_TEAM] = STATS_BY("a.recipient_team"),
+  };
+  char s[24], e[24];
   snprintf(s, sizeof s, "%lld", (long long)start_ms);
   snprintf(e, sizeof e, "%lld", (long long)end_ms);
-  /* |group_sql| is one of the handler's constant column expressions. */
-  snprintf(sql, sizeof sql,
-           "SELECT %s, count(*), sum(a.points) FROM award a JOIN badge b ON b.org = a.org AND "
-           "b.id = a.badge_id WHERE" STATS_WHERE "GROUP BY 1 ORDER BY 2 DESC, 1",
-           group_sql);
   const char *p[] = {org, s, e, team};
   PGresult *r;
-  int rc = pg_query(&r, sql, 4, p);
+  int rc = pg_query(&r, sql[by], 4, p);
   if (rc) return rc;
   *n = (size_t)PQntuples(r);
   *out = ARENA_ARRAY(ctx->arena, Accolade__V1__CountBy *, *n + 1);
@@ -595,119 +548,4 @@ int store_stats_points(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t 
   *with_giver_team = pg_int(r, 0, 2);
   PQclear(r);
   return RPC_OK;
-}
-
-/* ----------------------------------------------------------- credentials */
-
-int store_issuer_get(rpc_ctx *ctx, const char *org, Accolade__V1__IssuerProfile **out) {
-  const char *p[] = {org};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT url, name, image_url, email FROM issuer WHERE org = $1", 1, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK) {
-    Accolade__V1__IssuerProfile *x = ARENA_NEW(ctx->arena, Accolade__V1__IssuerProfile);
-    accolade__v1__issuer_profile__init(x);
-    x->id = arena_strdup(ctx->arena, pg_str(r, 0, 0));
-    x->name = arena_strdup(ctx->arena, pg_str(r, 0, 1));
-    x->image_url = arena_strdup(ctx->arena, pg_str(r, 0, 2));
-    x->email = arena_strdup(ctx->arena, pg_str(r, 0, 3));
-    *out = x;
-  }
-  PQclear(r);
-  return rc;
-}
-
-int store_issuer_put(const char *org, const Accolade__V1__IssuerProfile *x) {
-  const char *p[] = {org, x->id, x->name, x->image_url, x->email};
-  return pg_exec("INSERT INTO issuer (org, url, name, image_url, email) VALUES ($1, $2, $3, $4, $5) "
-                 "ON CONFLICT (org) DO UPDATE SET url = $2, name = $3, image_url = $4, email = $5, "
-                 "updated_at = now()",
-                 5, p);
-}
-
-typedef struct slot_tx {
-  rpc_ctx *ctx;
-  const char *org, *award_id, *new_salt;
-  char *salt;
-  int64_t index;
-} slot_tx;
-
-static int slot_run(void *arg) {
-  slot_tx *t = arg;
-  const char *p[] = {t->org, t->award_id};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT credential_salt, status_index FROM award WHERE org = $1 AND id = $2::uuid FOR UPDATE",
-                    2, p);
-  if (rc) return rc;
-  if (!PQntuples(r)) {
-    PQclear(r);
-    return RPC_NOT_FOUND;
-  }
-  if (!pg_isnull(r, 0, 0) && !pg_isnull(r, 0, 1)) {
-    t->salt = arena_strdup(t->ctx->arena, pg_str(r, 0, 0));
-    t->index = pg_int(r, 0, 1);
-    PQclear(r);
-    return RPC_OK;
-  }
-  PQclear(r);
-  rc = pg_query(&r,
-                "INSERT INTO credential_status_next (org, next) VALUES ($1, 1) ON CONFLICT (org) "
-                "DO UPDATE SET next = credential_status_next.next + 1 RETURNING next - 1",
-                1, p);
-  if (rc) return rc;
-  t->index = pg_int(r, 0, 0);
-  PQclear(r);
-  char idx[24];
-  snprintf(idx, sizeof idx, "%lld", (long long)t->index);
-  const char *u[] = {t->org, t->award_id, t->new_salt, idx};
-  t->salt = arena_strdup(t->ctx->arena, t->new_salt);
-  return pg_exec("UPDATE award SET credential_salt = $3, status_index = $4::bigint WHERE org = $1 AND id = $2::uuid",
-                 4, u);
-}
-
-int store_credential_slot(rpc_ctx *ctx, const char *org, const char *award_id, const char *new_salt, char **salt,
-                          int64_t *index) {
-  slot_tx t = {.ctx = ctx, .org = org, .award_id = award_id, .new_salt = new_salt};
-  int rc = pg_tx(slot_run, &t);
-  if (rc) return rc;
-  *salt = t.salt;
-  *index = t.index;
-  return RPC_OK;
-}
-
-int store_status_revoked(rpc_ctx *ctx, const char *org, int64_t **idx, size_t *n, int64_t *next) {
-  const char *p[] = {org};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT coalesce((SELECT next FROM credential_status_next WHERE org = $1), 0)", 1, p);
-  if (rc) return rc;
-  *next = pg_int(r, 0, 0);
-  PQclear(r);
-  rc = pg_query(&r,
-                "SELECT status_index FROM award WHERE org = $1 AND status_index IS NOT NULL "
-                "AND revoked_at IS NOT NULL ORDER BY status_index",
-                1, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *idx = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) (*idx)[i] = pg_int(r, (int)i, 0);
-  PQclear(r);
-  return RPC_OK;
-}
-
-int store_pref_get(const char *org, const char *member, int *export_disabled) {
-  const char *p[] = {org, member};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT export_disabled FROM credential_pref WHERE org = $1 AND member = $2", 2, p);
-  if (rc) return rc;
-  *export_disabled = PQntuples(r) && !strcmp(pg_str(r, 0, 0), "t");
-  PQclear(r);
-  return RPC_OK;
-}
-
-int store_pref_put(const char *org, const char *member, int export_disabled) {
-  const char *p[] = {org, member, export_disabled ? "true" : "false"};
-  return pg_exec("INSERT INTO credential_pref (org, member, export_disabled) VALUES ($1, $2, $3) "
-                 "ON CONFLICT (org, member) DO UPDATE SET export_disabled = $3, updated_at = now()",
-                 3, p);
 }

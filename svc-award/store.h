@@ -1,4 +1,7 @@
-/* store.h - svc-award's SQL, the only place that knows the schema.
+/* store.h - svc-award's SQL, the only place that knows the schema: badges,
+ * awards, milestone rules, credentials and analytics here; signals in
+ * store_signal.h, journeys in store_journey.h (store_*.c: every file that
+ * holds SQL says so by its name).
  *
  * Functions return pg codes (RPC_OK, RPC_NOT_FOUND, RPC_ALREADY_EXISTS,
  * RPC_UNAVAILABLE, ...). Messages they fill come from ctx->arena. Every query
@@ -88,7 +91,9 @@ int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
                          Accolade__V1__BadgeCount ***out, size_t *n, int64_t *points, int64_t *awards);
 
 /* Award analytics over [start_ms, end_ms), optionally one team. */
-int store_stats_by(rpc_ctx *ctx, const char *org, const char *group_sql, int64_t start_ms,
+/* store_stats_by: awards and points per badge, category or recipient team. */
+typedef enum store_stats_group { STATS_BY_BADGE, STATS_BY_CATEGORY, STATS_BY_TEAM } store_stats_group;
+int store_stats_by(rpc_ctx *ctx, const char *org, store_stats_group by, int64_t start_ms,
                    int64_t end_ms, const char *team, Accolade__V1__CountBy ***out, size_t *n);
 int store_stats_weekly(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t end_ms,
                        const char *team, Accolade__V1__WeekCount ***out, size_t *n);

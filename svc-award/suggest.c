@@ -8,8 +8,9 @@
 #include "check.h"
 #include "directory.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "signal.h"
-#include "signal_store.h"
+#include "store_signal.h"
 #include "store.h"
 
 #define DAY_MS INT64_C(86400000)

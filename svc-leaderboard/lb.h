@@ -42,7 +42,7 @@ int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp);
 int lb_get_around(rpc_ctx *ctx, const void *req, void *resp);
 int lb_rebuild(rpc_ctx *ctx, const void *req, void *resp);
 
-/* lb_config_load reads the retention settings (ACCOLADE_LEADERBOARD_
+/* settings.c. lb_config_load reads the retention settings (ACCOLADE_LEADERBOARD_
  * RETENTION_DAYS for windowed boards, default 400; ..._DAY_RETENTION_DAYS for
  * the daily buckets, default 62, at least 30). */
 void lb_config_load(void);
@@ -60,8 +60,10 @@ int lb_drop_leftovers(void);
 void lb_rebuild_wait_drops(void);
 /* lb_repair_start / stop: the thread applying pending ledger rows. */
 void lb_repair_start(void);
-/* lb_stopping: the process is shutting down (a rebuild gives up). */
+/* lb_stopping: the process is shutting down (a rebuild gives up);
+ * lb_set_stopping is the repair thread's (settings.c). */
 int lb_stopping(void);
+void lb_set_stopping(int stopping);
 void lb_repair_stop(void);
 /* lb_apply_pending applies every pending ledger row once; returns how many
  * rows were handled or -1 (Redis or Postgres unreachable). */

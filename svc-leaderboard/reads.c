@@ -316,10 +316,7 @@ int lb_get_top(rpc_ctx *ctx, const void *req, void *resp) {
   if (materialize(ctx, &b) ||
       range(ctx, &b, (long)offset, (long)(offset + limit), &out->entries, &out->n_entries, &out->total))
     return ctx->code;
-  if (out->n_entries > (size_t)limit) {
-    out->n_entries = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, offset + limit, "");
-  }
+  if (page_more(&out->n_entries, limit)) out->next_page_token = page_token_make(ctx, offset + limit, "");
   size_t len = accolade__v1__get_top_response__get_packed_size(out);
   uint8_t *buf = arena_alloc(ctx->arena, len ? len : 1);
   accolade__v1__get_top_response__pack(out, buf);

@@ -33,6 +33,7 @@
 #include "lb.h"
 #include "log.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "redis.h"
 #include "store.h"
 #include "tally.h"
@@ -424,6 +425,33 @@ static int switch_to(const char *org, int64_t from, int64_t to) {
   return ok ? 0 : -1;
 }
 
+/* next_generation names the generation |rb| writes (the live one + 1, in
+ * |*old| the live one) and its key prefix, cleared of anything a rebuild
+ * that died left in it, and of the one before the live one, should a
+ * process have died before it dropped it. RPC_OK or RPC_UNAVAILABLE. */
+static int next_generation(rebuild *rb, int64_t *old, char prefix[BOARD_KEY_MAX]) {
+  *old = live_generation(rb->org);
+  rb->gen = *old + 1;
+  if (*old < 0 || boards_prefix(prefix, BOARD_KEY_MAX, rb->org, rb->gen) != 0 ||
+      drop_generation(rb->org, rb->gen) != 0 || (*old > 0 && drop_generation(rb->org, *old - 1) != 0))
+    return RPC_UNAVAILABLE;
+  boards_registry(rb->registry, sizeof rb->registry, prefix);
+  return RPC_OK;
+}
+
+/* write_generation writes every board of |t| and the display names into the
+ * new generation. RPC_OK or RPC_UNAVAILABLE. */
+static int write_generation(rebuild *rb, tally *t, const char *prefix, const int64_t *from_ms) {
+  rb->w = redis_writer_start(QUEUE_BYTES, REBUILD_REDIS_TIMEOUT_MS);
+  int sent = tally_boards(t, prefix, from_ms, write_board, rb) == 0 && release(rb) == 0 && write_names(rb, t) == 0;
+  if (redis_writer_finish(rb->w) == 0 && sent) return RPC_OK;
+  if (lb_stopping())   /* shutting down: the next start repairs */
+    log_warn("rebuild %s: given up, the service is stopping", rb->org);
+  else
+    log_error("rebuild %s: writing the new boards failed (redis)", rb->org);
+  return RPC_UNAVAILABLE;
+}
+
 int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   *awards = *boards = 0;
   struct timespec now;
@@ -442,35 +470,14 @@ int lb_rebuild_org(const char *org, int64_t *awards, int64_t *boards) {
   int rc = store_lock_org(org, 1);
   int64_t old = -1;
   char prefix[BOARD_KEY_MAX];
-  if (!rc) {   /* the next generation, cleared of anything a rebuild that died left in it */
-    old = live_generation(org);
-    rb.gen = old + 1;
-    /* and of the one before the live one, should a process have died
-     * before it dropped it */
-    if (old < 0 || boards_prefix(prefix, sizeof prefix, org, rb.gen) != 0 || drop_generation(org, rb.gen) != 0 ||
-        (old > 0 && drop_generation(org, old - 1) != 0))
-      rc = RPC_UNAVAILABLE;
-    else
-      boards_registry(rb.registry, sizeof rb.registry, prefix);
-  }
+  if (!rc) rc = next_generation(&rb, &old, prefix);
   if (!rc) rc = store_ledger_read(org, add_row, t);
   t_read = mono_us();
   if (!rc) {
     rb.restore = write_mode(org);
     if (rb.restore < 0) rc = RPC_UNAVAILABLE;
   }
-  if (!rc) {
-    rb.w = redis_writer_start(QUEUE_BYTES, REBUILD_REDIS_TIMEOUT_MS);
-    int sent = tally_boards(t, prefix, from_ms, write_board, &rb) == 0 && release(&rb) == 0 &&
-               write_names(&rb, t) == 0;
-    if (redis_writer_finish(rb.w) != 0 || !sent) {
-      if (lb_stopping())   /* shutting down: the next start repairs */
-        log_warn("rebuild %s: given up, the service is stopping", org);
-      else
-        log_error("rebuild %s: writing the new boards failed (redis)", org);
-      rc = RPC_UNAVAILABLE;
-    }
-  }
+  if (!rc) rc = write_generation(&rb, t, prefix, from_ms);
   t_write = mono_us();
   /* The ledger's rows are marked applied in the transaction that commits
    * after the switch: a switch that fails rolls the marks back with it. */

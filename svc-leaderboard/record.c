@@ -1,11 +1,9 @@
-/* record.c - RecordAward, RetractAward and the repair thread. */
-#include <pthread.h>
-#include <stdatomic.h>
+/* record.c - RecordAward, RetractAward, and the pending ledger rows applied
+ * once Redis is back (lb_apply_pending, run by repair.c's thread). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "boards.h"
 #include "check.h"
@@ -13,6 +11,7 @@
 #include "lb.h"
 #include "log.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "redis.h"
 #include "store.h"
 #include "topcache.h"
@@ -60,20 +59,6 @@ static redis_script apply_script = {.source =
     "if delta > 0 and ARGV[6] ~= '' then redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end\n"
     "redis.call('SADD', KEYS[1], ARGV[1])\n"
     "return 1\n"};
-
-static long g_ttl_s = 400L * 86400;
-static long g_day_ttl_s = 62L * 86400;
-
-void lb_config_load(void) {
-  const char *days = getenv("ACCOLADE_LEADERBOARD_RETENTION_DAYS");
-  if (days && atol(days) > 0) g_ttl_s = atol(days) * 86400;
-  days = getenv("ACCOLADE_LEADERBOARD_DAY_RETENTION_DAYS");
-  if (days && atol(days) >= ROLLING_DAYS) g_day_ttl_s = atol(days) * 86400;
-}
-
-long lb_board_ttl(int window) {
-  return window == WIN_ALL ? 0 : window == WIN_DAY ? g_day_ttl_s : g_ttl_s;
-}
 
 #define CACHES_MAX (7 * ROLLING_DAYS)
 
@@ -250,7 +235,7 @@ int lb_retract(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
-/* ------------------------------------------------------------ repair */
+/* ------------------------------------------------------------ pending rows */
 
 int lb_apply_pending(void) {
   ledger_row rows[64];
@@ -277,61 +262,4 @@ int lb_apply_pending(void) {
     forget_marker(x, sign);
   }
   return n;
-}
-
-static atomic_int g_stop;
-static pthread_t g_thread;
-
-int lb_stopping(void) { return atomic_load(&g_stop); }
-
-/* ensure_epoch: a missing epoch key means Redis lost its data (flush,
- * restart without persistence): rebuild every org from the ledger. */
-static int ensure_epoch(void) {
-  redisReply *r = redis_cmd("EXISTS %s", LB_EPOCH_KEY);
-  if (!r) return -1;
-  int exists = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-  freeReplyObject(r);
-  if (exists) return 0;
-  char **orgs;
-  int n;
-  if (store_orgs(&orgs, &n) != RPC_OK) return -1;
-  int rc = 0;
-  for (int i = 0; i < n; i++) {
-    int64_t awards, boards;
-    if (rc == 0 && lb_rebuild_org(orgs[i], &awards, &boards) != RPC_OK) rc = -1;
-    free(orgs[i]);
-  }
-  free(orgs);
-  if (rc == 0) {
-    r = redis_cmd("SET %s %lld", LB_EPOCH_KEY, (long long)time(NULL));
-    if (r) freeReplyObject(r);
-    if (n) log_warn("leaderboards were missing from Redis: rebuilt %d org(s) from the ledger", n);
-  }
-  return rc;
-}
-
-static void *repair_main(void *arg) {
-  (void)arg;
-  int leftovers_done = 0;
-  while (!atomic_load(&g_stop)) {
-    if (ensure_epoch() == 0) {
-      lb_apply_pending();
-      /* once per start: an old generation a stopped process left */
-      if (!leftovers_done) leftovers_done = lb_drop_leftovers() == 0;
-    }
-    pg_release();   /* not held while it sleeps */
-    for (int i = 0; i < 10 && !atomic_load(&g_stop); i++) usleep(100 * 1000);
-  }
-  return NULL;
-}
-
-void lb_repair_start(void) {
-  atomic_store(&g_stop, 0);
-  pthread_create(&g_thread, NULL, repair_main, NULL);
-}
-
-void lb_repair_stop(void) {
-  atomic_store(&g_stop, 1);
-  pthread_join(g_thread, NULL);
-  lb_rebuild_wait_drops();   /* they stop early now: the next rebuild finishes them */
 }

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "nom.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 typedef struct upsert_tx {
@@ -77,10 +78,7 @@ int members_list(rpc_ctx *ctx, const void *req, void *resp) {
   int rc = store_member_list(ctx, ctx->id.org, r->team, r->include_inactive, has ? after : "", limit + 1,
                              &out->members, &n);
   if (rc) return pg_fail(ctx, rc, "list members");
-  if (n > (size_t)limit) {
-    n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, 0, out->members[n - 1]->member_id);
-  }
+  if (page_more(&n, limit)) out->next_page_token = page_token_make(ctx, 0, out->members[n - 1]->member_id);
   out->n_members = n;
   return RPC_OK;
 }

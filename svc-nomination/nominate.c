@@ -10,6 +10,7 @@
 #include "check.h"
 #include "nom.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "rpc_client.h"
 #include "store.h"
 #include "svc.h"
@@ -232,10 +233,7 @@ int nominate_list(rpc_ctx *ctx, const void *req, void *resp) {
     rc = store_nomination_list(ctx, ctx->id.org, ctx->id.user, r->role, r->status, r->badge_id, after_us, after_id,
                                limit + 1, &out->nominations, &cursors, &n);
   if (rc) return pg_fail(ctx, rc, "list nominations");
-  if (n > (size_t)limit) {
-    n = (size_t)limit;
-    out->next_page_token = page_token_make(ctx, cursors[n - 1], out->nominations[n - 1]->id);
-  }
+  if (page_more(&n, limit)) out->next_page_token = page_token_make(ctx, cursors[n - 1], out->nominations[n - 1]->id);
   for (size_t i = 0; i < n; i++) nom_visible(ctx, out->nominations[i], s->blind_review);
   out->n_nominations = n;
   return RPC_OK;

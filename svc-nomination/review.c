@@ -11,6 +11,7 @@
 #include "nom.h"
 #include "outbox.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 

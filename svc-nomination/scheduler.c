@@ -30,14 +30,9 @@ typedef struct remind_tx {
 
 static int remind_run(void *arg) {
   remind_tx *t = arg;
-  const char *p[] = {t->id};
-  PGresult *r;
-  int rc = pg_query(&r, "INSERT INTO overdue_reminder (nomination_id) VALUES ($1::uuid) ON CONFLICT DO NOTHING RETURNING 1",
-                    1, p);
-  if (rc) return rc;
-  int fresh = PQntuples(r) == 1;
-  PQclear(r);
-  if (!fresh) return RPC_OK;
+  int fresh;
+  int rc = store_overdue_claim(t->id, &fresh);
+  if (rc || !fresh) return rc;
   Accolade__V1__Nomination *n;
   if ((rc = store_nomination_get(t->ctx, t->ctx->id.org, t->id, 0, &n))) return rc;
   n->decide_time_ms = 0;
@@ -46,75 +41,64 @@ static int remind_run(void *arg) {
 
 /* scan_once reminds for every overdue nomination; returns how many. */
 int scheduler_scan_once(void) {
-  PGresult *r;
-  if (pg_query(&r,
-               "SELECT n.id, n.org, extract(day from now() - n.created_at)::bigint FROM nomination n "
-               "LEFT JOIN org_settings s ON s.org = n.org WHERE n.status = 1 "
-               "AND n.created_at < now() - make_interval(days => coalesce(s.overdue_days, 7)) "
-               "AND NOT EXISTS (SELECT 1 FROM overdue_reminder o WHERE o.nomination_id = n.id) LIMIT 100",
-               0, NULL) != RPC_OK)
+  arena scratch;
+  arena_init(&scratch);
+  store_overdue *due;
+  size_t n;
+  if (store_overdue_due(&scratch, &due, &n) != RPC_OK) {
+    arena_free(&scratch);
     return -1;
-  int n = PQntuples(r);
-  for (int i = 0; i < n; i++) {
+  }
+  for (size_t i = 0; i < n; i++) {
     arena a;
     rpc_ctx ctx;
-    rpc_ctx_background(&ctx, &a, "scheduler", pg_str(r, i, 1));
-    remind_tx t = {&ctx, pg_str(r, i, 0), pg_int(r, i, 2)};
+    rpc_ctx_background(&ctx, &a, "scheduler", due[i].org);
+    remind_tx t = {&ctx, due[i].id, due[i].days};
     if (pg_tx(remind_run, &t) != RPC_OK) log_warn("overdue reminder for %s failed; will retry", t.id);
     arena_free(&a);
   }
-  PQclear(r);
-  return n;
+  arena_free(&scratch);
+  return (int)n;
+}
+
+/* nudge_run records the org's nudge of the week and, if anyone has been
+ * quiet, enqueues its event: both or neither. */
+static int nudge_run(void *arg) {
+  const store_nudge *x = arg;
+  int rc = store_nudge_sent(x->org, x->week, x->nmembers);
+  if (rc || !x->nmembers) return rc;
+  arena a;
+  arena_init(&a);
+  Accolade__V1__Nudge nudge = ACCOLADE__V1__NUDGE__INIT;
+  nudge.member_ids = x->members;
+  nudge.n_member_ids = x->nmembers;
+  nudge.weeks_quiet = x->weeks_quiet;
+  nudge.text = arena_printf(&a, "Who helped you win lately? You have not recognised anyone for %lld weeks.",
+                            (long long)x->weeks_quiet);
+  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
+  ev.event_id = arena_printf(&a, "nudge:%s", x->week);
+  ev.org = (char *)x->org;
+  ev.kind_case = ACCOLADE__V1__EVENT__KIND_NUDGE;
+  ev.nudge = &nudge;
+  rc = outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", x->org, &ev.base, NULL);
+  arena_free(&a);
+  return rc;
 }
 
 /* nudge_once: once per org and ISO week, one Nudge event naming the active
  * members who have not nominated anyone for the org's nudge_after_weeks. */
 int scheduler_nudge_once(void) {
-  PGresult *r;
-  if (pg_query(&r,
-               "SELECT o.org, to_char(now(), 'IYYY-\"W\"IW'), coalesce(s.nudge_after_weeks, 4), "
-               "(SELECT string_agg(m.user_id, ',' ORDER BY m.user_id) FROM (SELECT user_id FROM member m WHERE m.org = o.org "
-               " AND m.active AND NOT EXISTS (SELECT 1 FROM nomination n WHERE n.org = m.org AND n.nominator_id = m.user_id "
-               " AND n.created_at >= now() - make_interval(weeks => coalesce(s.nudge_after_weeks, 4))) "
-               " ORDER BY user_id LIMIT 500) m) "
-               "FROM (SELECT DISTINCT org FROM member) o LEFT JOIN org_settings s ON s.org = o.org "
-               "WHERE coalesce(s.nudge_after_weeks, 4) > 0 AND NOT EXISTS (SELECT 1 FROM nudge_sent x "
-               "WHERE x.org = o.org AND x.week = to_char(now(), 'IYYY-\"W\"IW'))",
-               0, NULL) != RPC_OK)
+  arena scratch;
+  arena_init(&scratch);
+  store_nudge *due;
+  size_t n;
+  if (store_nudges_due(&scratch, &due, &n) != RPC_OK) {
+    arena_free(&scratch);
     return -1;
-  int n = PQntuples(r);
-  for (int i = 0; i < n; i++) {
-    arena a;
-    arena_init(&a);
-    const char *org = pg_str(r, i, 0), *week = pg_str(r, i, 1), *list = pg_str(r, i, 3);
-    size_t count = 0;
-    char *copy = arena_strdup(&a, list), *save = NULL;
-    char **ids = ARENA_ARRAY(&a, char *, 501);
-    for (char *t = strtok_r(copy, ",", &save); t && count < 500; t = strtok_r(NULL, ",", &save)) ids[count++] = t;
-    char cnt[16];
-    snprintf(cnt, sizeof cnt, "%zu", count);
-    const char *p[] = {org, week, cnt};
-    int ok = pg_exec("BEGIN", 0, NULL) == RPC_OK &&
-             pg_exec("INSERT INTO nudge_sent (org, week, members) VALUES ($1, $2, $3)", 3, p) == RPC_OK;
-    if (ok && count) {
-      Accolade__V1__Nudge nudge = ACCOLADE__V1__NUDGE__INIT;
-      nudge.member_ids = ids;
-      nudge.n_member_ids = count;
-      nudge.weeks_quiet = pg_int(r, i, 2);
-      nudge.text = arena_printf(&a, "Who helped you win lately? You have not recognised anyone for %lld weeks.",
-                                (long long)pg_int(r, i, 2));
-      Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
-      ev.event_id = arena_printf(&a, "nudge:%s", week);
-      ev.org = (char *)org;
-      ev.kind_case = ACCOLADE__V1__EVENT__KIND_NUDGE;
-      ev.nudge = &nudge;
-      ok = outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", org, &ev.base, NULL) == RPC_OK;
-    }
-    pg_exec(ok ? "COMMIT" : "ROLLBACK", 0, NULL);
-    arena_free(&a);
   }
-  PQclear(r);
-  return n;
+  for (size_t i = 0; i < n; i++) pg_tx(nudge_run, &due[i]);
+  arena_free(&scratch);
+  return (int)n;
 }
 
 static void *scheduler_main(void *arg) {

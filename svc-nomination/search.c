@@ -2,6 +2,7 @@
 #include "check.h"
 #include "nom.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 int search_recognitions(rpc_ctx *ctx, const void *req, void *resp) {

@@ -80,6 +80,7 @@ static Accolade__V1__Member *member_row(rpc_ctx *ctx, PGresult *r, int i) {
   m->deactivated = !m->active;
   return m;
 }
+static void *member_item(void *arg, PGresult *r, int i) { return member_row(arg, r, i); }
 
 int store_member_upsert(const char *org, const Accolade__V1__Member *m) {
   /* Active unless deactivated: proto3's default is an active member (Member.active is for answers). */
@@ -93,13 +94,7 @@ int store_member_upsert(const char *org, const Accolade__V1__Member *m) {
 
 static int member_one(rpc_ctx *ctx, const char *sql, const char *org, const char *user, Accolade__V1__Member **out) {
   const char *p[] = {org, user};
-  PGresult *r;
-  int rc = pg_query(&r, sql, 2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (!rc) *out = member_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one(sql, 2, p, member_item, ctx, out);
 }
 
 int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out) {
@@ -121,17 +116,10 @@ int store_member_list(rpc_ctx *ctx, const char *org, const char *team, int inclu
   char lim[16];
   snprintf(lim, sizeof lim, "%d", limit);
   const char *p[] = {org, team, include_inactive ? "true" : "false", after, lim};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND ($2='' OR team=$2) AND (active OR $3::boolean) "
-                    "AND user_id > $4 ORDER BY user_id LIMIT $5",
-                    5, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Member *, *n + 1);
-  for (size_t i = 0; i < *n; i++) (*out)[i] = member_row(ctx, r, (int)i);
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(ctx->arena,
+                 "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND ($2='' OR team=$2) AND (active OR $3::boolean) "
+                 "AND user_id > $4 ORDER BY user_id LIMIT $5",
+                 5, p, member_item, ctx, out, -1, NULL, n);
 }
 
 /* --------------------------------------------------------- nominations */
@@ -145,16 +133,18 @@ int store_member_list(rpc_ctx *ctx, const char *org, const char *team, int inclu
   "(extract(epoch from n.created_at) * 1000)::bigint, coalesce((extract(epoch from n.decided_at) * 1000)::bigint, 0), " \
   "n.request_id, (extract(epoch from n.created_at) * 1000000)::bigint, array_to_string(n.not_awarded_ids, ',')"
 
-static char **split(rpc_ctx *ctx, const char *s, const char *sep, size_t *n) {
+static char **split_in(arena *a, const char *s, const char *sep, size_t *n) {
   *n = 0;
   if (!*s) return NULL;
   size_t cap = 1;
   for (const char *p = s; *p; p++) cap += *p == sep[0];
-  char **out = ARENA_ARRAY(ctx->arena, char *, cap);
-  char *copy = arena_strdup(ctx->arena, s), *save = NULL;
+  char **out = ARENA_ARRAY(a, char *, cap);
+  char *copy = arena_strdup(a, s), *save = NULL;
   for (char *t = strtok_r(copy, sep, &save); t; t = strtok_r(NULL, sep, &save)) out[(*n)++] = t;
   return out;
 }
+
+static char **split(rpc_ctx *ctx, const char *s, const char *sep, size_t *n) { return split_in(ctx->arena, s, sep, n); }
 
 static Accolade__V1__Nomination *nom_row(rpc_ctx *ctx, PGresult *r, int i) {
   Accolade__V1__Nomination *n = ARENA_NEW(ctx->arena, Accolade__V1__Nomination);
@@ -178,15 +168,10 @@ static Accolade__V1__Nomination *nom_row(rpc_ctx *ctx, PGresult *r, int i) {
   n->not_awarded_ids = split(ctx, pg_str(r, i, 17), ",", &n->n_not_awarded_ids);
   return n;
 }
+static void *nom_item(void *arg, PGresult *r, int i) { return nom_row(arg, r, i); }
 
 static int nom_one(rpc_ctx *ctx, const char *sql, int np, const char *const *p, Accolade__V1__Nomination **out) {
-  PGresult *r;
-  int rc = pg_query(&r, sql, np, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (!rc) *out = nom_row(ctx, r, 0);
-  PQclear(r);
-  return rc;
+  return pg_one(sql, np, p, nom_item, ctx, out);
 }
 
 int store_lock_nominator(const char *org, const char *user) {
@@ -334,18 +319,7 @@ int store_nomination_list(rpc_ctx *ctx, const char *org, const char *user, int r
   snprintf(after, sizeof after, "%lld", (long long)after_us);
   const char *p[] = {org, user, st, badge, after, after_id,
                      ctx->id.role == ROLE_ADMIN ? "true" : "false", lim};
-  PGresult *r;
-  int rc = pg_query(&r, sql, 8, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Nomination *, *n + 1);
-  *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    (*out)[i] = nom_row(ctx, r, (int)i);
-    (*cursors)[i] = pg_int(r, (int)i, 16);
-  }
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(ctx->arena, sql, 8, p, nom_item, ctx, out, 16, cursors, n);
 }
 
 int store_endorse(const char *org, const char *id, const char *user, const char *comment, int64_t *count) {
@@ -445,4 +419,136 @@ int store_nomination_not_awarded(const char *org, const char *id, const char *us
   return pg_exec("UPDATE nomination SET not_awarded_ids = array_append(not_awarded_ids, $3) "
                  "WHERE org = $1 AND id::text = $2 AND NOT ($3 = ANY (not_awarded_ids))",
                  3, p);
+}
+
+/* ------------------------------------------------------------ scheduler */
+
+int store_overdue_due(arena *a, store_overdue **out, size_t *n) {
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT n.id, n.org, extract(day from now() - n.created_at)::bigint FROM nomination n "
+                    "LEFT JOIN org_settings s ON s.org = n.org WHERE n.status = 1 "
+                    "AND n.created_at < now() - make_interval(days => coalesce(s.overdue_days, 7)) "
+                    "AND NOT EXISTS (SELECT 1 FROM overdue_reminder o WHERE o.nomination_id = n.id) LIMIT 100",
+                    0, NULL);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, store_overdue, *n + 1);
+  for (size_t i = 0; i < *n; i++)
+    (*out)[i] = (store_overdue){arena_strdup(a, pg_str(r, (int)i, 0)), arena_strdup(a, pg_str(r, (int)i, 1)),
+                                pg_int(r, (int)i, 2)};
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_overdue_claim(const char *id, int *fresh) {
+  const char *p[] = {id};
+  PGresult *r;
+  int rc = pg_query(&r, "INSERT INTO overdue_reminder (nomination_id) VALUES ($1::uuid) ON CONFLICT DO NOTHING RETURNING 1",
+                    1, p);
+  if (rc) return rc;
+  *fresh = PQntuples(r) == 1;
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_nudges_due(arena *a, store_nudge **out, size_t *n) {
+  PGresult *r;
+  int rc = pg_query(&r,
+               "SELECT o.org, to_char(now(), 'IYYY-\"W\"IW'), coalesce(s.nudge_after_weeks, 4), "
+               "(SELECT string_agg(m.user_id, ',' ORDER BY m.user_id) FROM (SELECT user_id FROM member m WHERE m.org = o.org "
+               " AND m.active AND NOT EXISTS (SELECT 1 FROM nomination n WHERE n.org = m.org AND n.nominator_id = m.user_id "
+               " AND n.created_at >= now() - make_interval(weeks => coalesce(s.nudge_after_weeks, 4))) "
+               " ORDER BY user_id LIMIT 500) m) "
+               "FROM (SELECT DISTINCT org FROM member) o LEFT JOIN org_settings s ON s.org = o.org "
+               "WHERE coalesce(s.nudge_after_weeks, 4) > 0 AND NOT EXISTS (SELECT 1 FROM nudge_sent x "
+               "WHERE x.org = o.org AND x.week = to_char(now(), 'IYYY-\"W\"IW'))",
+               0, NULL);
+  if (rc) return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ARENA_ARRAY(a, store_nudge, *n + 1);
+  for (size_t i = 0; i < *n; i++) {
+    store_nudge *x = &(*out)[i];
+    x->org = arena_strdup(a, pg_str(r, (int)i, 0));
+    x->week = arena_strdup(a, pg_str(r, (int)i, 1));
+    x->weeks_quiet = pg_int(r, (int)i, 2);
+    x->members = split_in(a, pg_str(r, (int)i, 3), ",", &x->nmembers);
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_nudge_sent(const char *org, const char *week, size_t members) {
+  char cnt[24];
+  snprintf(cnt, sizeof cnt, "%zu", members);
+  const char *p[] = {org, week, cnt};
+  return pg_exec("INSERT INTO nudge_sent (org, week, members) VALUES ($1, $2, $3)", 3, p);
+}
+
+/* ------------------------------------------------------------ participation */
+
+/* All figures over nominations created in [$2, $3) of org $1, members of
+ * team $4 when set (as nominees for recognition figures). */
+static const char *participation_sql =
+    "WITH w AS (SELECT * FROM nomination n WHERE n.org = $1 "
+    "  AND n.created_at >= to_timestamp($2::bigint / 1000.0) AND n.created_at < to_timestamp($3::bigint / 1000.0) "
+    "  AND n.status <> 4 AND ($4 = '' OR EXISTS (SELECT 1 FROM nominee e JOIN member m ON m.org = e.org "
+    "  AND m.user_id = e.user_id WHERE e.nomination_id = n.id AND m.team = $4))), "
+    "e AS (SELECT w.*, x.user_id AS nominee, x.team AS nominee_team FROM w JOIN nominee x ON x.nomination_id = w.id), "
+    "act AS (SELECT * FROM member WHERE org = $1 AND active AND ($4 = '' OR team = $4)), "
+    "rec AS (SELECT DISTINCT nominee FROM e WHERE status = 2) "
+    "SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM act), "
+    "  (SELECT count(DISTINCT nominator_id) FROM w), (SELECT count(DISTINCT nominee) FROM e), "
+    "  (SELECT count(*) FILTER (WHERE status = 2) FROM w), (SELECT count(*) FILTER (WHERE status IN (2, 3)) FROM w), "
+    "  (SELECT coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch from decided_at - created_at) / 3600), 0) "
+    "     FROM w WHERE status IN (2, 3)), "
+    "  (SELECT count(*) FROM (SELECT DISTINCT least(a.nominator_id, a.nominee), greatest(a.nominator_id, a.nominee) "
+    "     FROM e a JOIN e b ON a.nominator_id = b.nominee AND a.nominee = b.nominator_id) p), "
+    "  (SELECT count(*) FROM act WHERE user_id NOT IN (SELECT nominee FROM rec)), "
+    "  (SELECT coalesce(string_agg(user_id, ',' ORDER BY user_id), '') FROM (SELECT user_id FROM act "
+    "     WHERE user_id NOT IN (SELECT nominee FROM rec) ORDER BY user_id LIMIT 50) s), "
+    "  (SELECT count(*) FILTER (WHERE nominator_team <> '' AND nominee_team <> '' AND nominator_team <> nominee_team) FROM e), "
+    "  (SELECT count(*) FILTER (WHERE nominator_team <> '' AND nominee_team <> '') FROM e), "
+    "  (SELECT count(*) FILTER (WHERE m.remote) FROM e JOIN member m ON m.org = $1 AND m.user_id = e.nominee WHERE e.status = 2), "
+    "  (SELECT count(*) FROM e WHERE status = 2), "
+    "  (SELECT count(*) FILTER (WHERE remote) FROM act)";
+
+int store_participation(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t end_ms, const char *team,
+                        store_participation_counts *out) {
+  char s[24], e[24];
+  snprintf(s, sizeof s, "%lld", (long long)start_ms);
+  snprintf(e, sizeof e, "%lld", (long long)end_ms);
+  const char *p[] = {org, s, e, team};
+  PGresult *r;
+  int rc = pg_query(&r, participation_sql, 4, p);
+  if (rc) return rc;
+  int64_t *fields[] = {&out->nominations, &out->active_members, &out->nominators, &out->nominees, &out->approved,
+                       &out->decided, NULL, &out->reciprocal_pairs, &out->never_recognized, NULL,
+                       &out->cross_team, &out->with_teams, &out->remote_recognized, &out->recognized,
+                       &out->remote_members};
+  for (int c = 0; c < (int)(sizeof fields / sizeof fields[0]); c++)
+    if (fields[c]) *fields[c] = pg_int(r, 0, c);
+  out->median_hours_to_review = strtod(pg_str(r, 0, 6), NULL);
+  out->never_recognized_sample = split(ctx, pg_str(r, 0, 9), ",", &out->n_never_recognized_sample);
+  PQclear(r);
+  rc = pg_query(&r,
+                "SELECT (extract(epoch from w) * 1000)::bigint, (SELECT count(*) FROM nomination n WHERE n.org = $1 "
+                "AND n.status <> 4 AND n.created_at >= w AND n.created_at < w + interval '1 week' "
+                "AND ($4 = '' OR EXISTS (SELECT 1 FROM nominee e JOIN member m ON m.org = e.org AND m.user_id = e.user_id "
+                "WHERE e.nomination_id = n.id AND m.team = $4))) FROM generate_series(date_trunc('week', "
+                "to_timestamp($2::bigint / 1000.0)), to_timestamp($3::bigint / 1000.0) - interval '1 microsecond', "
+                "interval '1 week') w ORDER BY w",
+                4, p);
+  if (rc) return rc;
+  out->n_weekly = (size_t)PQntuples(r);
+  out->weekly = ARENA_ARRAY(ctx->arena, Accolade__V1__PeriodCount *, out->n_weekly + 1);
+  for (size_t i = 0; i < out->n_weekly; i++) {
+    Accolade__V1__PeriodCount *c = ARENA_NEW(ctx->arena, Accolade__V1__PeriodCount);
+    accolade__v1__period_count__init(c);
+    c->week_start_ms = pg_int(r, (int)i, 0);
+    c->nominations = pg_int(r, (int)i, 1);
+    out->weekly[i] = c;
+  }
+  PQclear(r);
+  return RPC_OK;
 }

@@ -62,4 +62,43 @@ int store_index_doc(const char *org, const char *id);
 int store_search(rpc_ctx *ctx, const char *org, const Accolade__V1__SearchRecognitionsRequest *r, int limit,
                  Accolade__V1__SearchHit ***out, size_t *n);
 
+/* The scheduler's (scheduler.c). store_overdue_due: up to 100 pending
+ * nominations past their org's overdue_days with no reminder yet (in |a|). */
+typedef struct store_overdue {
+  const char *id, *org;
+  int64_t days;   /* pending this many days */
+} store_overdue;
+int store_overdue_due(arena *a, store_overdue **out, size_t *n);
+/* store_overdue_claim records the reminder of nomination |id| (in the
+ * caller's transaction): |*fresh| is 0 when it was recorded before. */
+int store_overdue_claim(const char *id, int *fresh);
+/* store_nudges_due: the orgs not yet nudged this ISO week whose nudge_after_weeks
+ * is on, each with the active members (up to 500, by id) who have not
+ * nominated anyone for that many weeks (in |a|). */
+typedef struct store_nudge {
+  const char *org, *week;
+  int64_t weeks_quiet;
+  char **members;
+  size_t nmembers;
+} store_nudge;
+int store_nudges_due(arena *a, store_nudge **out, size_t *n);
+/* store_nudge_sent records the org's nudge of |week| (PG_DUPLICATE: sent). */
+int store_nudge_sent(const char *org, const char *week, size_t members);
+
+/* store_participation: the raw counts of GetParticipationStats over the
+ * nominations created in [start_ms, end_ms) of |org| (|team|'s members when
+ * not ""), and the nominations per week; stats.c makes the shares. */
+typedef struct store_participation_counts {
+  int64_t nominations, active_members, nominators, nominees, approved, decided, reciprocal_pairs, never_recognized;
+  int64_t cross_team, with_teams;                 /* cross-team nominee pairs, of those with both teams */
+  int64_t remote_recognized, recognized, remote_members;
+  double median_hours_to_review;
+  char **never_recognized_sample;                 /* up to 50, by id */
+  size_t n_never_recognized_sample;
+  Accolade__V1__PeriodCount **weekly;
+  size_t n_weekly;
+} store_participation_counts;
+int store_participation(rpc_ctx *ctx, const char *org, int64_t start_ms, int64_t end_ms, const char *team,
+                        store_participation_counts *out);
+
 #endif

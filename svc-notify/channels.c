@@ -5,6 +5,7 @@
 #include "check.h"
 #include "notify.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 /* create_email_channel: a list address ("mailto:team@example.com") that gets
@@ -62,8 +63,8 @@ int channels_list(rpc_ctx *ctx, const void *req, void *resp) {
   size_t n;
   int rc = store_channel_page(ctx->arena, ctx->id.org, after, limit + 1, &out->channels, &cursors, &n);
   if (rc) return pg_fail(ctx, rc, "list channels");
-  out->n_channels = n < (size_t)limit ? n : (size_t)limit;
-  if (n > (size_t)limit) out->next_page_token = page_token_make(ctx, cursors[limit - 1], "");
+  if (page_more(&n, limit)) out->next_page_token = page_token_make(ctx, cursors[n - 1], "");
+  out->n_channels = n;
   return RPC_OK;
 }
 
@@ -113,7 +114,7 @@ int channels_deliveries(rpc_ctx *ctx, const void *req, void *resp) {
     if ((rc = store_channel_exists(ctx->id.org, r->channel_id, &found))) return pg_fail(ctx, rc, "list deliveries");
     return found ? RPC_OK : no_channel(ctx, r->channel_id);
   }
-  out->n_deliveries = n < (size_t)limit ? n : (size_t)limit;
-  if (n > (size_t)limit) out->next_page_token = page_token_make(ctx, out->deliveries[limit - 1]->id, "");
+  if (page_more(&n, limit)) out->next_page_token = page_token_make(ctx, out->deliveries[n - 1]->id, "");
+  out->n_deliveries = n;
   return RPC_OK;
 }

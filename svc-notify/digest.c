@@ -14,6 +14,7 @@
 #include "log.h"
 #include "notify.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "render.h"
 #include "rpc_client.h"
 #include "store.h"

@@ -6,6 +6,7 @@
 #include "check.h"
 #include "notify.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "store.h"
 
 int inbox_list(rpc_ctx *ctx, const void *req, void *resp) {
@@ -21,8 +22,8 @@ int inbox_list(rpc_ctx *ctx, const void *req, void *resp) {
   int rc = store_inbox_page(ctx->arena, ctx->id.org, ctx->id.user, has ? before : INT64_MAX, r->unread_only, limit + 1,
                             &out->notifications, &n);
   if (!rc) {
-    out->n_notifications = n < (size_t)limit ? n : (size_t)limit;
-    if (n > (size_t)limit) out->next_page_token = page_token_make(ctx, out->notifications[limit - 1]->id, "");
+    if (page_more(&n, limit)) out->next_page_token = page_token_make(ctx, out->notifications[n - 1]->id, "");
+    out->n_notifications = n;
     rc = store_unread(ctx->id.org, ctx->id.user, &out->unread_count);
   }
   if (rc) return pg_fail(ctx, rc, "list inbox");

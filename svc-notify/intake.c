@@ -9,6 +9,7 @@
 #include "check.h"
 #include "notify.h"
 #include "pg.h"
+#include "pg_status.h"
 #include "render.h"
 #include "store.h"
 

@@ -1,4 +1,5 @@
-/* render.c - see render.h. */
+/* render.c - see render.h: the digest as HTML (with its charts), text and a
+ * MIME message; Slack and Teams are render_chat.c's. */
 #include "render.h"
 
 #include <json-c/json.h>
@@ -8,67 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- a growing string ------------------------------------------------- */
-
-typedef struct sb {
-  char *p;
-  size_t n, cap;
-} sb;
-
-static void sb_put(sb *b, const char *s, size_t n) {
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (b->n + n + 1 > cap) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) abort();   /* as every allocation here: out of memory is fatal */
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = 0;
-}
-
-static void sb_str(sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sb *b, const char *fmt, ...) {
-  char small[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(small, sizeof small, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n < sizeof small) {
-    sb_put(b, small, (size_t)n);
-    return;
-  }
-  char *big = malloc((size_t)n + 1);
-  if (!big) abort();
-  va_start(ap, fmt);
-  vsnprintf(big, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  sb_put(b, big, (size_t)n);
-  free(big);
-}
-
-/* sb_esc appends |s| escaped for HTML text and attribute values. */
-static void sb_esc(sb *b, const char *s) {
-  for (; *s; s++) {
-    switch (*s) {
-      case '&': sb_str(b, "&amp;"); break;
-      case '<': sb_str(b, "&lt;"); break;
-      case '>': sb_str(b, "&gt;"); break;
-      case '"': sb_str(b, "&quot;"); break;
-      case '\'': sb_str(b, "&#39;"); break;
-      default: sb_put(b, s, 1);
-    }
-  }
-}
-
-static char *sb_take(sb *b) {
-  if (!b->p) sb_put(b, "", 0);
-  return b->p;
-}
+#include "render_sb.h"
 
 char *render_html_escape(const char *s) {
   sb b = {0};
@@ -77,10 +18,6 @@ char *render_html_escape(const char *s) {
 }
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int is_http_url(const char *u) {
-  return u && (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7)) && !strpbrk(u, " \"'<>\\\r\n\t");
-}
 
 char *render_excerpt(const char *s, size_t max) {
   size_t n = strlen(s);
@@ -160,34 +97,6 @@ char *render_badge_image(const char *image_url, const char *name, const char *ca
   return sb_take(&b);
 }
 
-/* link: |base|/recognitions/<id> into |b| (nothing if |base| is not http(s) or |id| is empty); 1 if written. */
-static int link_to(sb *b, const char *base, const char *id) {
-  if (!is_http_url(base) || !id || !*id) return 0;
-  size_t n = strlen(base);
-  sb_put(b, base, n && base[n - 1] == '/' ? n - 1 : n);
-  sb_str(b, "/recognitions/");
-  for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
-    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_.~:", *p))
-      sb_put(b, (const char *)p, 1);
-    else
-      sb_printf(b, "%%%02X", *p);
-  }
-  return 1;
-}
-
-static const char *period_label(const Accolade__V1__Digest *d, char *buf, size_t cap) {
-  static const char *const months[] = {"January", "February", "March",     "April",   "May",      "June",
-                                       "July",    "August",   "September", "October", "November", "December"};
-  int y = 0, m = 0;
-  if (*d->month && sscanf(d->month, "%4d-%2d", &y, &m) == 2 && m >= 1 && m <= 12)
-    snprintf(buf, cap, "%s %d", months[m - 1], y);
-  else if (sscanf(d->week, "%4d-W%2d", &y, &m) == 2)
-    snprintf(buf, cap, "Week %d, %d", m, y);
-  else
-    snprintf(buf, cap, "%s", *d->month ? d->month : d->week);
-  return buf;
-}
-
 static const Accolade__V1__DigestBadge *find_badge(const Accolade__V1__Digest *d, const char *id) {
   for (size_t i = 0; i < d->n_badges; i++)
     if (!strcmp(d->badges[i]->id, id)) return d->badges[i];
@@ -195,9 +104,6 @@ static const Accolade__V1__DigestBadge *find_badge(const Accolade__V1__Digest *d
 }
 
 static const char *mover_name(const Accolade__V1__DigestMover *m) { return *m->display_name ? m->display_name : m->id; }
-static const char *item_name(const Accolade__V1__DigestItem *it) {
-  return *it->recipient_name ? it->recipient_name : it->recipient_id;
-}
 
 /* ---- charts (inline SVG) ---------------------------------------------- */
 
@@ -364,6 +270,134 @@ static void html_head(sb *b, const char *title) {
             " .muted { color:#9ca3af !important; } }</style></head>\n");
 }
 
+/* html_masthead: the org, the team and the period's totals. */
+static void html_masthead(sb *b, const Accolade__V1__Digest *d, const char *org, const char *when) {
+  sb_str(b, "<p class=\"muted\" style=\"margin:0;font-size:13px;color:" MUTED ";\">");
+  sb_esc(b, org);
+  if (*d->team) {
+    sb_str(b, " &middot; team ");
+    sb_esc(b, d->team);
+  }
+  sb_str(b, "</p><h1 style=\"margin:4px 0 8px 0;font-size:26px;line-height:32px;color:" INK ";\">Recognition digest</h1>");
+  sb_str(b, "<p style=\"margin:0 0 16px 0;\">");
+  sb_esc(b, when);
+  sb_printf(b, ": <strong>%lld</strong> award%s, <strong>%lld</strong> points, <strong>%lld</strong> %s recognised.</p>",
+            (long long)d->awards, d->awards == 1 ? "" : "s", (long long)d->points, (long long)d->recipients,
+            d->recipients == 1 ? "person" : "people");
+}
+
+/* html_top: the top recognitions, with their reflections and links. */
+static void html_top(sb *b, const Accolade__V1__Digest *d, const char *link_base) {
+  sb_str(b, "<h2 style=\"" H2 "\">Top recognitions</h2>");
+  if (!d->n_top_recognitions) sb_str(b, "<p class=\"muted\" style=\"color:" MUTED ";\">No recognitions in this period yet.</p>");
+  for (size_t i = 0; i < d->n_top_recognitions; i++) {
+    const Accolade__V1__DigestItem *it = d->top_recognitions[i];
+    sb_str(b, "<table role=\"presentation\" class=\"recognition\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" "
+              "border=\"0\" style=\"margin:0 0 16px 0;\"><tr><td width=\"60\" valign=\"top\" style=\"width:60px;\">");
+    badge_img(b, d, it->badge_id, it->badge_name, it->category);
+    sb_str(b, "</td><td valign=\"top\"><p style=\"margin:0 0 6px 0;\"><strong>");
+    sb_esc(b, item_name(it));
+    sb_str(b, "</strong> earned <strong>");
+    sb_esc(b, it->badge_name);
+    sb_printf(b, "</strong> <span class=\"muted\" style=\"color:" MUTED ";\">+%lld points", (long long)it->points);
+    if (*it->recipient_team) {
+      sb_str(b, " &middot; ");
+      sb_esc(b, it->recipient_team);
+    }
+    sb_str(b, "</span></p><p class=\"quote justification\" style=\"margin:0;padding:10px 12px;background-color:#f1f5f9;"
+              "border-left:3px solid #2563eb;border-radius:4px;\">");
+    sb_esc(b, it->justification);
+    sb_str(b, "</p>");
+    for (size_t k = 0; k < it->n_reflections; k++) {
+      sb_str(b, "<p class=\"reflection\" style=\"margin:6px 0 0 0;font-size:14px;font-style:italic;\">");
+      sb_esc(b, it->reflections[k]->member_id);
+      sb_str(b, " reflects: &ldquo;");
+      sb_esc(b, it->reflections[k]->text);
+      sb_str(b, "&rdquo;</p>");
+    }
+    sb link = {0};
+    if (link_to(&link, link_base, it->source_id)) {
+      sb_str(b, "<p style=\"margin:6px 0 0 0;font-size:13px;\"><a href=\"");
+      sb_esc(b, link.p);
+      sb_str(b, "\" style=\"color:#2563eb;\">Read the recognition</a></p>");
+    }
+    free(link.p);
+    sb_str(b, "</td></tr></table>");
+  }
+}
+
+/* html_holders: who earned a badge for the first time. */
+static void html_holders(sb *b, const Accolade__V1__Digest *d) {
+  if (d->n_new_badge_holders) {
+    sb_str(b, "<h2 style=\"" H2 "\">New badge holders</h2><table role=\"presentation\" width=\"100%\" "
+              "cellpadding=\"0\" cellspacing=\"0\" border=\"0\">");
+    for (size_t i = 0; i < d->n_new_badge_holders; i++) {
+      const Accolade__V1__DigestItem *it = d->new_badge_holders[i];
+      sb_str(b, "<tr class=\"holder\"><td width=\"60\" style=\"width:60px;padding:0 0 10px 0;\">");
+      badge_img(b, d, it->badge_id, it->badge_name, it->category);
+      sb_str(b, "</td><td style=\"padding:0 0 10px 0;\"><strong>");
+      sb_esc(b, item_name(it));
+      sb_str(b, "</strong> earned <strong>");
+      sb_esc(b, it->badge_name);
+      sb_str(b, "</strong> for the first time</td></tr>");
+    }
+    sb_str(b, "</table>");
+  }
+}
+
+/* html_endorsed: the most endorsed nominations. */
+static void html_endorsed(sb *b, const Accolade__V1__Digest *d) {
+  if (d->n_most_endorsed) {
+    sb_str(b, "<h2 style=\"" H2 "\">Most endorsed</h2>");
+    for (size_t i = 0; i < d->n_most_endorsed; i++) {
+      const Accolade__V1__DigestEndorsed *e = d->most_endorsed[i];
+      sb_str(b, "<p style=\"margin:0 0 10px 0;\"><strong>");
+      for (size_t j = 0; j < e->n_nominee_ids; j++) {
+        if (j) sb_str(b, ", ");
+        sb_esc(b, e->nominee_ids[j]);
+      }
+      sb_str(b, "</strong> for ");
+      sb_esc(b, e->badge_name);
+      sb_printf(b, ", %lld endorsement%s: ", (long long)e->endorsements, e->endorsements == 1 ? "" : "s");
+      char *ex = render_excerpt(e->justification, 300);
+      sb_esc(b, ex);
+      free(ex);
+      sb_str(b, "</p>");
+    }
+  }
+}
+
+/* html_movers: who climbed the leaderboard. */
+static void html_movers(sb *b, const Accolade__V1__Digest *d) {
+  sb_str(b, "<h2 style=\"" H2 "\">Leaderboard movers</h2>");
+  if (d->movers_unavailable)
+    sb_str(b, "<p class=\"muted\" style=\"color:" MUTED ";\">Leaderboard movers are not available right now.</p>");
+  else if (!d->n_movers)
+    sb_str(b, "<p class=\"muted\" style=\"color:" MUTED ";\">Nobody climbed the board this time.</p>");
+  else {
+    sb_str(b, "<table role=\"presentation\" width=\"100%\" cellpadding=\"6\" cellspacing=\"0\" border=\"0\" "
+              "style=\"border-collapse:collapse;font-size:14px;\">");
+    for (size_t i = 0; i < d->n_movers; i++) {
+      const Accolade__V1__DigestMover *m = d->movers[i];
+      sb_str(b, "<tr class=\"mover\" style=\"border-bottom:1px solid #e4e7eb;\"><td><strong>");
+      sb_esc(b, mover_name(m));
+      sb_str(b, "</strong>");
+      if (*m->team) {
+        sb_str(b, " <span class=\"muted\" style=\"color:" MUTED ";\">");
+        sb_esc(b, m->team);
+        sb_str(b, "</span>");
+      }
+      if (m->previous_rank)
+        sb_printf(b, "</td><td align=\"right\">#%lld &rarr; <strong>#%lld</strong></td>", (long long)m->previous_rank,
+                  (long long)m->rank);
+      else
+        sb_printf(b, "</td><td align=\"right\">new &rarr; <strong>#%lld</strong></td>", (long long)m->rank);
+      sb_printf(b, "<td align=\"right\">%lld pts</td></tr>", (long long)m->points);
+    }
+    sb_str(b, "</table>");
+  }
+}
+
 char *render_digest_html(const Accolade__V1__Digest *d, const char *org, const char *link_base) {
   sb b = {0};
   char when[64];
@@ -377,124 +411,11 @@ char *render_digest_html(const Accolade__V1__Digest *d, const char *org, const c
              "<table role=\"presentation\" class=\"card\" width=\"600\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" "
              "style=\"width:600px;max-width:100%;" CARD "border-radius:10px;\"><tr><td style=\"padding:28px 20px;"
              "font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:22px;color:" INK ";\">");
-  /* masthead */
-  sb_str(&b, "<p class=\"muted\" style=\"margin:0;font-size:13px;color:" MUTED ";\">");
-  sb_esc(&b, org);
-  if (*d->team) {
-    sb_str(&b, " &middot; team ");
-    sb_esc(&b, d->team);
-  }
-  sb_str(&b, "</p><h1 style=\"margin:4px 0 8px 0;font-size:26px;line-height:32px;color:" INK ";\">Recognition digest</h1>");
-  sb_str(&b, "<p style=\"margin:0 0 16px 0;\">");
-  sb_esc(&b, when);
-  sb_printf(&b, ": <strong>%lld</strong> award%s, <strong>%lld</strong> points, <strong>%lld</strong> %s recognised.</p>",
-            (long long)d->awards, d->awards == 1 ? "" : "s", (long long)d->points, (long long)d->recipients,
-            d->recipients == 1 ? "person" : "people");
-
-  /* top recognitions */
-  sb_str(&b, "<h2 style=\"" H2 "\">Top recognitions</h2>");
-  if (!d->n_top_recognitions) sb_str(&b, "<p class=\"muted\" style=\"color:" MUTED ";\">No recognitions in this period yet.</p>");
-  for (size_t i = 0; i < d->n_top_recognitions; i++) {
-    const Accolade__V1__DigestItem *it = d->top_recognitions[i];
-    sb_str(&b, "<table role=\"presentation\" class=\"recognition\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" "
-               "border=\"0\" style=\"margin:0 0 16px 0;\"><tr><td width=\"60\" valign=\"top\" style=\"width:60px;\">");
-    badge_img(&b, d, it->badge_id, it->badge_name, it->category);
-    sb_str(&b, "</td><td valign=\"top\"><p style=\"margin:0 0 6px 0;\"><strong>");
-    sb_esc(&b, item_name(it));
-    sb_str(&b, "</strong> earned <strong>");
-    sb_esc(&b, it->badge_name);
-    sb_printf(&b, "</strong> <span class=\"muted\" style=\"color:" MUTED ";\">+%lld points", (long long)it->points);
-    if (*it->recipient_team) {
-      sb_str(&b, " &middot; ");
-      sb_esc(&b, it->recipient_team);
-    }
-    sb_str(&b, "</span></p><p class=\"quote justification\" style=\"margin:0;padding:10px 12px;background-color:#f1f5f9;"
-               "border-left:3px solid #2563eb;border-radius:4px;\">");
-    sb_esc(&b, it->justification);
-    sb_str(&b, "</p>");
-    for (size_t k = 0; k < it->n_reflections; k++) {
-      sb_str(&b, "<p class=\"reflection\" style=\"margin:6px 0 0 0;font-size:14px;font-style:italic;\">");
-      sb_esc(&b, it->reflections[k]->member_id);
-      sb_str(&b, " reflects: &ldquo;");
-      sb_esc(&b, it->reflections[k]->text);
-      sb_str(&b, "&rdquo;</p>");
-    }
-    sb link = {0};
-    if (link_to(&link, link_base, it->source_id)) {
-      sb_str(&b, "<p style=\"margin:6px 0 0 0;font-size:13px;\"><a href=\"");
-      sb_esc(&b, link.p);
-      sb_str(&b, "\" style=\"color:#2563eb;\">Read the recognition</a></p>");
-    }
-    free(link.p);
-    sb_str(&b, "</td></tr></table>");
-  }
-
-  /* new badge holders */
-  if (d->n_new_badge_holders) {
-    sb_str(&b, "<h2 style=\"" H2 "\">New badge holders</h2><table role=\"presentation\" width=\"100%\" "
-               "cellpadding=\"0\" cellspacing=\"0\" border=\"0\">");
-    for (size_t i = 0; i < d->n_new_badge_holders; i++) {
-      const Accolade__V1__DigestItem *it = d->new_badge_holders[i];
-      sb_str(&b, "<tr class=\"holder\"><td width=\"60\" style=\"width:60px;padding:0 0 10px 0;\">");
-      badge_img(&b, d, it->badge_id, it->badge_name, it->category);
-      sb_str(&b, "</td><td style=\"padding:0 0 10px 0;\"><strong>");
-      sb_esc(&b, item_name(it));
-      sb_str(&b, "</strong> earned <strong>");
-      sb_esc(&b, it->badge_name);
-      sb_str(&b, "</strong> for the first time</td></tr>");
-    }
-    sb_str(&b, "</table>");
-  }
-
-  /* most endorsed */
-  if (d->n_most_endorsed) {
-    sb_str(&b, "<h2 style=\"" H2 "\">Most endorsed</h2>");
-    for (size_t i = 0; i < d->n_most_endorsed; i++) {
-      const Accolade__V1__DigestEndorsed *e = d->most_endorsed[i];
-      sb_str(&b, "<p style=\"margin:0 0 10px 0;\"><strong>");
-      for (size_t j = 0; j < e->n_nominee_ids; j++) {
-        if (j) sb_str(&b, ", ");
-        sb_esc(&b, e->nominee_ids[j]);
-      }
-      sb_str(&b, "</strong> for ");
-      sb_esc(&b, e->badge_name);
-      sb_printf(&b, ", %lld endorsement%s: ", (long long)e->endorsements, e->endorsements == 1 ? "" : "s");
-      char *ex = render_excerpt(e->justification, 300);
-      sb_esc(&b, ex);
-      free(ex);
-      sb_str(&b, "</p>");
-    }
-  }
-
-  /* movers */
-  sb_str(&b, "<h2 style=\"" H2 "\">Leaderboard movers</h2>");
-  if (d->movers_unavailable)
-    sb_str(&b, "<p class=\"muted\" style=\"color:" MUTED ";\">Leaderboard movers are not available right now.</p>");
-  else if (!d->n_movers)
-    sb_str(&b, "<p class=\"muted\" style=\"color:" MUTED ";\">Nobody climbed the board this time.</p>");
-  else {
-    sb_str(&b, "<table role=\"presentation\" width=\"100%\" cellpadding=\"6\" cellspacing=\"0\" border=\"0\" "
-               "style=\"border-collapse:collapse;font-size:14px;\">");
-    for (size_t i = 0; i < d->n_movers; i++) {
-      const Accolade__V1__DigestMover *m = d->movers[i];
-      sb_str(&b, "<tr class=\"mover\" style=\"border-bottom:1px solid #e4e7eb;\"><td><strong>");
-      sb_esc(&b, mover_name(m));
-      sb_str(&b, "</strong>");
-      if (*m->team) {
-        sb_str(&b, " <span class=\"muted\" style=\"color:" MUTED ";\">");
-        sb_esc(&b, m->team);
-        sb_str(&b, "</span>");
-      }
-      if (m->previous_rank)
-        sb_printf(&b, "</td><td align=\"right\">#%lld &rarr; <strong>#%lld</strong></td>", (long long)m->previous_rank,
-                  (long long)m->rank);
-      else
-        sb_printf(&b, "</td><td align=\"right\">new &rarr; <strong>#%lld</strong></td>", (long long)m->rank);
-      sb_printf(&b, "<td align=\"right\">%lld pts</td></tr>", (long long)m->points);
-    }
-    sb_str(&b, "</table>");
-  }
-
+  html_masthead(&b, d, org, when);
+  html_top(&b, d, link_base);
+  html_holders(&b, d);
+  html_endorsed(&b, d);
+  html_movers(&b, d);
   /* charts */
   sb_str(&b, "<h2 style=\"" H2 "\">Badges by category, last 12 weeks</h2>");
   chart_categories(&b, d);
@@ -626,228 +547,4 @@ char *render_mime(const render_mail *m) {
   }
   sb_printf(&b, "--%s--\r\n", boundary);
   return sb_take(&b);
-}
-
-/* ---- chat: Slack Block Kit and Teams Adaptive Cards ------------------- */
-
-/* mrkdwn: |s| with Slack's three control characters escaped. */
-static char *mrkdwn(const char *s) {
-  sb b = {0};
-  for (; *s; s++) {
-    if (*s == '&') sb_str(&b, "&amp;");
-    else if (*s == '<') sb_str(&b, "&lt;");
-    else if (*s == '>') sb_str(&b, "&gt;");
-    else sb_put(&b, s, 1);
-  }
-  return sb_take(&b);
-}
-
-static json_object *jtext(const char *type, const char *text) {
-  json_object *t = json_object_new_object();
-  json_object_object_add(t, "type", json_object_new_string(type));
-  json_object_object_add(t, "text", json_object_new_string(text));
-  return t;
-}
-
-static json_object *jblock(const char *type) {
-  json_object *o = json_object_new_object();
-  json_object_object_add(o, "type", json_object_new_string(type));
-  return o;
-}
-
-static char *json_take(json_object *o) {
-  sb b = {0};
-  sb_str(&b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-  json_object_put(o);
-  return sb_take(&b);
-}
-
-/* slack_header: a header block (plain text, at most 150 characters). */
-static json_object *slack_header(const char *text) {
-  json_object *h = jblock("header");
-  char *ex = render_excerpt(text, 140);
-  json_object *t = jtext("plain_text", ex);
-  json_object_object_add(t, "emoji", json_object_new_boolean(1));
-  json_object_object_add(h, "text", t);
-  free(ex);
-  return h;
-}
-
-static json_object *slack_section(const char *mrkdwn_text) {
-  json_object *s = jblock("section");
-  json_object_object_add(s, "text", jtext("mrkdwn", mrkdwn_text));
-  return s;
-}
-
-static json_object *slack_button(const char *label, const char *url) {
-  json_object *a = jblock("actions"), *els = json_object_new_array(), *btn = jblock("button");
-  json_object_object_add(btn, "text", jtext("plain_text", label));
-  json_object_object_add(btn, "url", json_object_new_string(url));
-  json_object_object_add(btn, "action_id", json_object_new_string("open_recognition"));
-  json_object_array_add(els, btn);
-  json_object_object_add(a, "elements", els);
-  return a;
-}
-
-char *render_slack(const render_shout *s, const char *link_base) {
-  json_object *o = json_object_new_object(), *blocks = json_object_new_array();
-  json_object_object_add(o, "text", json_object_new_string(s->title));   /* notifications, old clients */
-  json_object_array_add(blocks, slack_header(s->title));
-  if (*s->who || *s->badge) {
-    json_object *sec = jblock("section"), *fields = json_object_new_array();
-    char *who = mrkdwn(*s->who ? s->who : "-"), *badge = mrkdwn(*s->badge ? s->badge : "-");
-    sb f = {0};
-    sb_printf(&f, "*Who*\n%s", who);
-    json_object_array_add(fields, jtext("mrkdwn", f.p));
-    f.n = 0;
-    sb_printf(&f, "*Badge*\n%s", badge);
-    if (s->points) sb_printf(&f, " (+%lld points)", (long long)s->points);
-    json_object_array_add(fields, jtext("mrkdwn", f.p));
-    free(f.p);
-    free(who);
-    free(badge);
-    json_object_object_add(sec, "fields", fields);
-    json_object_array_add(blocks, sec);
-  }
-  if (*s->justification) {
-    char *ex = render_excerpt(s->justification, 600), *md = mrkdwn(ex);
-    sb q = {0};
-    sb_str(&q, ">");
-    for (const char *p = md; *p; p++) sb_str(&q, *p == '\n' ? "\n>" : (char[2]){*p, 0});
-    json_object_array_add(blocks, slack_section(q.p));
-    free(q.p);
-    free(md);
-    free(ex);
-  }
-  sb link = {0};
-  if (link_to(&link, link_base, s->source_id)) json_object_array_add(blocks, slack_button("View recognition", link.p));
-  free(link.p);
-  json_object_object_add(o, "blocks", blocks);
-  return json_take(o);
-}
-
-static json_object *card_text(const char *text, const char *size, int bold, int subtle) {
-  json_object *t = jblock("TextBlock");
-  json_object_object_add(t, "text", json_object_new_string(text));
-  json_object_object_add(t, "wrap", json_object_new_boolean(1));
-  if (size) json_object_object_add(t, "size", json_object_new_string(size));
-  if (bold) json_object_object_add(t, "weight", json_object_new_string("Bolder"));
-  if (subtle) json_object_object_add(t, "isSubtle", json_object_new_boolean(1));
-  return t;
-}
-
-static json_object *card_fact(const char *title, const char *value) {
-  json_object *f = json_object_new_object();
-  json_object_object_add(f, "title", json_object_new_string(title));
-  json_object_object_add(f, "value", json_object_new_string(value));
-  return f;
-}
-
-/* teams_message wraps the card |body| (and |link| as an Action.OpenUrl) in
- * the message envelope Teams incoming webhooks take. */
-static char *teams_message(json_object *body, const char *link, const char *link_title) {
-  json_object *card = jblock("AdaptiveCard");
-  json_object_object_add(card, "$schema", json_object_new_string("http://adaptivecards.io/schemas/adaptive-card.json"));
-  json_object_object_add(card, "version", json_object_new_string("1.4"));
-  json_object_object_add(card, "body", body);
-  if (link) {
-    json_object *actions = json_object_new_array(), *open = jblock("Action.OpenUrl");
-    json_object_object_add(open, "title", json_object_new_string(link_title));
-    json_object_object_add(open, "url", json_object_new_string(link));
-    json_object_array_add(actions, open);
-    json_object_object_add(card, "actions", actions);
-  }
-  json_object *att = json_object_new_object();
-  json_object_object_add(att, "contentType", json_object_new_string("application/vnd.microsoft.card.adaptive"));
-  json_object_object_add(att, "contentUrl", NULL);
-  json_object_object_add(att, "content", card);
-  json_object *atts = json_object_new_array();
-  json_object_array_add(atts, att);
-  json_object *o = jblock("message");
-  json_object_object_add(o, "attachments", atts);
-  return json_take(o);
-}
-
-char *render_teams(const render_shout *s, const char *link_base) {
-  json_object *body = json_object_new_array();
-  json_object_array_add(body, card_text(s->title, "Medium", 1, 0));
-  if (*s->who || *s->badge) {
-    json_object *fs = jblock("FactSet"), *facts = json_object_new_array();
-    if (*s->who) json_object_array_add(facts, card_fact("Who", s->who));
-    if (*s->badge) {
-      char v[256];
-      if (s->points) snprintf(v, sizeof v, "%.200s (+%lld points)", s->badge, (long long)s->points);
-      else snprintf(v, sizeof v, "%.200s", s->badge);
-      json_object_array_add(facts, card_fact("Badge", v));
-    }
-    json_object_object_add(fs, "facts", facts);
-    json_object_array_add(body, fs);
-  }
-  if (*s->justification) {
-    char *ex = render_excerpt(s->justification, 600);
-    json_object_array_add(body, card_text(ex, NULL, 0, 1));
-    free(ex);
-  }
-  sb link = {0};
-  char *out = teams_message(body, link_to(&link, link_base, s->source_id) ? link.p : NULL, "View recognition");
-  free(link.p);
-  return out;
-}
-
-/* digest_lines: one line per top recognition, for chat. */
-static char *digest_lines(const Accolade__V1__Digest *d, int slack) {
-  sb b = {0};
-  for (size_t i = 0; i < d->n_top_recognitions; i++) {
-    const Accolade__V1__DigestItem *it = d->top_recognitions[i];
-    char *ex = render_excerpt(it->justification, 160);
-    sb_printf(&b, "%s%s%s%s earned %s (+%lld): %s\n", slack ? "• " : "- ", slack ? "*" : "**", item_name(it),
-              slack ? "*" : "**", it->badge_name, (long long)it->points, ex);
-    free(ex);
-  }
-  if (!d->n_top_recognitions) sb_str(&b, "No recognitions in this period yet.");
-  char *out = slack ? mrkdwn(b.p) : NULL;
-  if (out) {
-    free(b.p);
-    return out;
-  }
-  return sb_take(&b);
-}
-
-char *render_digest_slack(const Accolade__V1__Digest *d, const char *link_base) {
-  (void)link_base;
-  char when[64], title[128];
-  period_label(d, when, sizeof when);
-  snprintf(title, sizeof title, "Recognition digest: %s", when);
-  json_object *o = json_object_new_object(), *blocks = json_object_new_array();
-  json_object_object_add(o, "text", json_object_new_string(title));
-  json_object_array_add(blocks, slack_header(title));
-  sb s = {0};
-  sb_printf(&s, "*%lld* awards, *%lld* points, *%lld* people recognised.", (long long)d->awards, (long long)d->points,
-            (long long)d->recipients);
-  json_object_array_add(blocks, slack_section(s.p));
-  free(s.p);
-  json_object_array_add(blocks, jblock("divider"));
-  char *lines = digest_lines(d, 1);
-  char *cut = render_excerpt(lines, 2900);
-  json_object_array_add(blocks, slack_section(cut));
-  free(cut);
-  free(lines);
-  json_object_object_add(o, "blocks", blocks);
-  return json_take(o);
-}
-
-char *render_digest_teams(const Accolade__V1__Digest *d, const char *link_base) {
-  (void)link_base;
-  char when[64], title[128], stats[160];
-  period_label(d, when, sizeof when);
-  snprintf(title, sizeof title, "Recognition digest: %s", when);
-  snprintf(stats, sizeof stats, "%lld awards, %lld points, %lld people recognised.", (long long)d->awards,
-           (long long)d->points, (long long)d->recipients);
-  json_object *body = json_object_new_array();
-  json_object_array_add(body, card_text(title, "Large", 1, 0));
-  json_object_array_add(body, card_text(stats, NULL, 0, 1));
-  char *lines = digest_lines(d, 0);
-  json_object_array_add(body, card_text(lines, NULL, 0, 0));
-  free(lines);
-  return teams_message(body, NULL, NULL);
 }

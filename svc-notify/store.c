@@ -116,17 +116,11 @@ static Accolade__V1__Notification *note_row(arena *a, PGresult *r, int i) {
   n->read = pg_str(r, i, 6)[0] == 't';
   return n;
 }
+static void *note_item(void *arg, PGresult *r, int i) { return note_row(arg, r, i); }
 
 static int notes(arena *a, const char *sql, int np, const char *const *p, Accolade__V1__Notification ***out,
                  size_t *n) {
-  PGresult *r;
-  int rc = pg_query(&r, sql, np, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(a, Accolade__V1__Notification *, *n + 1);
-  for (size_t i = 0; i < *n; i++) (*out)[i] = note_row(a, r, (int)i);
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(a, sql, np, p, note_item, a, out, -1, NULL, n);
 }
 
 /* one_int runs |sql| and reads an int64 from its first cell. */
@@ -223,6 +217,7 @@ static Accolade__V1__Channel *channel_row(arena *a, PGresult *r, int i) {
   c->format = arena_strdup(a, pg_str(r, i, 5));
   return c;   /* the secret is write-only */
 }
+static void *channel_item(void *arg, PGresult *r, int i) { return channel_row(arg, r, i); }
 
 int store_channel_create(arena *a, const char *org, const Accolade__V1__Channel *c, Accolade__V1__Channel **out) {
   const char *p[] = {org, c->url, c->secret, pg_text_array(a, (const char *const *)c->kinds, c->n_kinds), c->team,
@@ -239,30 +234,18 @@ int store_channel_create(arena *a, const char *org, const Accolade__V1__Channel 
 int store_channel_page(arena *a, const char *org, int64_t after_us, int limit, Accolade__V1__Channel ***out,
                        int64_t **cursors, size_t *n) {
   const char *p[] = {org, i64(a, after_us), i64(a, limit)};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT " CHANNEL_COLS ", (extract(epoch from created_at) * 1000000)::bigint FROM channel "
-                        "WHERE org = $1 AND deleted_at IS NULL AND (extract(epoch from created_at) * 1000000)::bigint > $2::bigint "
-                        "ORDER BY created_at LIMIT $3", 3, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(a, Accolade__V1__Channel *, *n + 1);
-  *cursors = ARENA_ARRAY(a, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    (*out)[i] = channel_row(a, r, (int)i);
-    (*cursors)[i] = pg_int(r, (int)i, 5);
-  }
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(a,
+                 "SELECT " CHANNEL_COLS ", (extract(epoch from created_at) * 1000000)::bigint FROM channel "
+                 "WHERE org = $1 AND deleted_at IS NULL AND (extract(epoch from created_at) * 1000000)::bigint > $2::bigint "
+                 "ORDER BY created_at LIMIT $3",
+                 3, p, channel_item, a, out, 5, cursors, n);
 }
 
 /* found_rows runs |sql| and says whether it returned a row. */
 static int found_rows(const char *sql, int np, const char *const *p, int *found) {
-  PGresult *r;
-  int rc = pg_query(&r, sql, np, p);
-  if (rc) return rc;
-  *found = PQntuples(r) > 0;
-  PQclear(r);
-  return RPC_OK;
+  int rc = pg_one(sql, np, p, NULL, NULL, NULL);
+  *found = rc == PG_OK;
+  return rc == PG_NO_ROW ? PG_OK : rc;
 }
 
 int store_channel_delete(const char *org, const char *id, int *found) {
@@ -294,33 +277,30 @@ int store_delivery_test(const char *org, const char *id, const char *event_id, c
                  "WHERE org = $1 AND id = $2::uuid AND deleted_at IS NULL RETURNING id", 4, p, delivery_id);
 }
 
+static void *delivery_item(void *arg, PGresult *r, int i) {
+  arena *a = arg;
+  Accolade__V1__Delivery *d = ARENA_NEW(a, Accolade__V1__Delivery);
+  accolade__v1__delivery__init(d);
+  d->id = pg_int(r, i, 0);
+  d->channel_id = arena_strdup(a, pg_str(r, i, 1));
+  d->event_id = arena_strdup(a, pg_str(r, i, 2));
+  d->status = arena_strdup(a, pg_str(r, i, 3));
+  d->attempts = (int32_t)pg_int(r, i, 4);
+  d->last_error = arena_strdup(a, pg_str(r, i, 5));
+  d->create_time_ms = pg_int(r, i, 6);
+  d->deliver_time_ms = pg_int(r, i, 7);
+  return d;
+}
+
 int store_delivery_page(arena *a, const char *org, const char *channel_id, int64_t before, int limit,
                         Accolade__V1__Delivery ***out, size_t *n) {
   const char *p[] = {org, channel_id, i64(a, before), i64(a, limit)};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT id, channel_id, event_id, status, attempts, last_error, "
-                    "(extract(epoch from created_at) * 1000)::bigint, coalesce((extract(epoch from delivered_at) * 1000)::bigint, 0) "
-                    "FROM delivery WHERE org = $1 AND ($2 = '' OR channel_id::text = $2) AND id < $3::bigint "
-                    "ORDER BY id DESC LIMIT $4", 4, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(a, Accolade__V1__Delivery *, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    Accolade__V1__Delivery *d = ARENA_NEW(a, Accolade__V1__Delivery);
-    accolade__v1__delivery__init(d);
-    d->id = pg_int(r, (int)i, 0);
-    d->channel_id = arena_strdup(a, pg_str(r, (int)i, 1));
-    d->event_id = arena_strdup(a, pg_str(r, (int)i, 2));
-    d->status = arena_strdup(a, pg_str(r, (int)i, 3));
-    d->attempts = (int32_t)pg_int(r, (int)i, 4);
-    d->last_error = arena_strdup(a, pg_str(r, (int)i, 5));
-    d->create_time_ms = pg_int(r, (int)i, 6);
-    d->deliver_time_ms = pg_int(r, (int)i, 7);
-    (*out)[i] = d;
-  }
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(a,
+                 "SELECT id, channel_id, event_id, status, attempts, last_error, "
+                 "(extract(epoch from created_at) * 1000)::bigint, coalesce((extract(epoch from delivered_at) * 1000)::bigint, 0) "
+                 "FROM delivery WHERE org = $1 AND ($2 = '' OR channel_id::text = $2) AND id < $3::bigint "
+                 "ORDER BY id DESC LIMIT $4",
+                 4, p, delivery_item, a, out, -1, NULL, n);
 }
 
 void store_delivery_statements(delivery_engine *e) {

@@ -3,8 +3,9 @@
  * and Redis is flushed and restarted. Afterwards every count is exact in
  * every store: each approval gives one award, one ledger row, the right
  * points on the leaderboard and one notification - nothing lost, nothing
- * twice, and the Redis boards equal a rebuild from the ledger. Runs alone:
- * it stops the shared Postgres and Redis. */
+ * twice, and the Redis boards equal a rebuild from the ledger. Each kill
+ * comes with outbox rows still undelivered (checked; see hold()). Runs
+ * alone: it stops the shared Postgres and Redis. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +32,9 @@ static char org[64];
 /* call retries while the suite is recovering (UNAVAILABLE, deadline). */
 static int call(const char *user, const char *role, const char *method, const void *req,
                 const ProtobufCMessageDescriptor *d, arena *a, void **out, rpc_status *st) {
-  char bearer[2100];
-  snprintf(bearer, sizeof bearer, "Bearer %s", th_jwt(SECRET, org, user, role, "", 300));
-  const char *md[] = {"authorization", bearer, NULL};
-  rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};
   int rc = RPC_UNAVAILABLE;
   for (int i = 0; i < 120; i++) {
-    rc = rpc_call(suite.gateway.addr, method, req, d, &o, a, out, st);
+    rc = th_via_as(suite.gateway.addr, SECRET, org, user, role, "", 5000, method, req, d, a, out, st);
     if (rc != RPC_UNAVAILABLE && rc != RPC_DEADLINE_EXCEEDED) return rc;
     usleep(250 * 1000);
   }
@@ -81,6 +78,59 @@ static long long count(const char *sql) {
   long long n = v ? atoll(v) : -1;
   free(v);
   return n;
+}
+
+/* ---- The backlog at a kill ----
+ * A kill tests recovery only if work was left undelivered when it came. So
+ * before a round's kill the outbox rows its victim must send (its own
+ * outbox: |schema|) or receive (rows to |target|) are held: a trigger makes
+ * them due in an hour instead of at once. The test checks they are there,
+ * kills, then releases them for the restarted processes to deliver. */
+
+static const char *const outboxes[] = {"nomination", "award"};   /* the services with an outbox */
+
+static void hold(const char *schema, const char *target) {
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "CREATE OR REPLACE FUNCTION public.fault_hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+           "IF NEW.org = '%s' AND (TG_TABLE_SCHEMA = '%s' OR NEW.target = '%s') THEN "
+           "NEW.next_attempt_at := now() + interval '1 hour'; END IF; RETURN NEW; END $$",
+           org, schema, target);
+  free(th_sql(suite.dsn, sql));
+  for (size_t i = 0; i < sizeof outboxes / sizeof outboxes[0]; i++) {
+    snprintf(sql, sizeof sql,
+             "CREATE TRIGGER fault_hold BEFORE INSERT ON %s.outbox FOR EACH ROW EXECUTE FUNCTION public.fault_hold()",
+             outboxes[i]);
+    free(th_sql(suite.dsn, sql));
+  }
+}
+
+/* held: the undelivered rows of the org that |schema| sends or |target| receives. */
+static long long held(const char *schema, const char *target) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT (SELECT count(*) FROM nomination.outbox WHERE org = '%s' AND delivered_at IS NULL "
+           "AND ('nomination' = '%s' OR target = '%s')) + (SELECT count(*) FROM award.outbox WHERE org = '%s' "
+           "AND delivered_at IS NULL AND ('award' = '%s' OR target = '%s'))",
+           org, schema, target, org, schema, target);
+  char *v = th_sql(suite.dsn, sql);
+  long long n = v ? atoll(v) : -1;
+  free(v);
+  return n;
+}
+
+/* release drops the trigger and makes the held rows due now. */
+static void release(void) {
+  char sql[256];
+  for (size_t i = 0; i < sizeof outboxes / sizeof outboxes[0]; i++) {
+    snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS fault_hold ON %s.outbox", outboxes[i]);
+    free(th_sql(suite.dsn, sql));
+    snprintf(sql, sizeof sql,
+             "UPDATE %s.outbox SET next_attempt_at = now() WHERE org = '%s' AND delivered_at IS NULL "
+             "AND dead_at IS NULL",
+             outboxes[i], org);
+    free(th_sql(suite.dsn, sql));
+  }
 }
 
 /* settled: every store agrees with |approved| approvals. */
@@ -176,14 +226,25 @@ Test(fault, kills_and_outages_lose_nothing_and_double_nothing, .timeout = 600) {
 
   th_proc *victims[] = {&suite.award, &suite.lb, &suite.notify, &suite.nomination};
   const char *names[] = {"svc-award", "svc-leaderboard", "svc-notify", "svc-nomination"};
+  /* What each victim leaves undelivered: svc-award and svc-nomination their
+   * own outbox, the others the rows sent to them. */
+  const char *held_schema[] = {"award", "-", "-", "nomination"};
+  const char *held_target[] = {"-", "leaderboard", "notify", "-"};
   int k = 0;
   for (int round = 0; round < ROUNDS; round++) {
+    if (round < 4) hold(held_schema[round], held_target[round]);
     for (int i = 0; i < PER_ROUND / 2; i++) recognize(&a, k++);
     char what[64];
     if (round < 4) {
-      /* SIGKILL right after approvals, while their outboxes deliver. */
+      /* SIGKILL right after approvals, with their deliveries still to make. */
       snprintf(what, sizeof what, "kill -9 %s", names[round]);
+      long long backlog = 0;
+      for (int i = 0; i < 200 && (backlog = held(held_schema[round], held_target[round])) <= 0; i++)
+        usleep(50 * 1000);
+      cr_assert_gt(backlog, 0, "%s: no undelivered outbox rows at the kill: it would test no recovery", what);
+      fprintf(stderr, "%s with %lld outbox rows undelivered\n", what, backlog);
       th_kill(victims[round]);
+      release();
       for (int i = 0; i < PER_ROUND / 2 && round != 3; i++) recognize(&a, k++);   /* nomination is the way in */
       cr_assert_eq(th_suite_restart(&suite, victims[round]), 0, "%s did not come back", names[round]);
       if (round == 3)

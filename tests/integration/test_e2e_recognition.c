@@ -24,11 +24,7 @@ static const char *token(const char *user, const char *role) { return th_jwt(SEC
 
 static int via(const char *method, const void *req, const ProtobufCMessageDescriptor *d, const char *tok, arena *a,
                void **out, rpc_status *st) {
-  char bearer[2100];
-  snprintf(bearer, sizeof bearer, "Bearer %s", tok);
-  const char *md[] = {"authorization", bearer, NULL};
-  rpc_call_opts o = {.timeout_ms = 5000, .metadata = md};
-  return rpc_call(suite.gateway.addr, method, req, d, &o, a, out, st);
+  return th_via(suite.gateway.addr, tok, 5000, method, req, d, a, out, st);
 }
 
 Test(e2e, an_approved_nomination_reaches_the_leaderboard_and_the_inbox, .timeout = 180) {

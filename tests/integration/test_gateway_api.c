@@ -37,7 +37,7 @@ static void setup(void) {
   const char *genv[] = {route, award_addr, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
                         "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_GATEWAY_RATE_MEMBER=5",
                         "ACCOLADE_GATEWAY_BURST_MEMBER=40", "ACCOLADE_MAX_MESSAGE_BYTES=65536", NULL};
-  cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0, "gateway did not start");
+  cr_assert_eq(th_start(&gw, th_bin("gateway-test"), genv), 0, "gateway did not start");
 }
 
 static void teardown(void) {
@@ -51,11 +51,7 @@ TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 120);
 
 static int via(const char *method, const void *req, const ProtobufCMessageDescriptor *d, const char *tok,
                int timeout_ms, arena *a, void **out, rpc_status *st) {
-  static char bearer[2100];
-  const char *md[] = {"authorization", bearer, NULL};
-  snprintf(bearer, sizeof bearer, "Bearer %s", tok ? tok : "");
-  rpc_call_opts o = {.timeout_ms = timeout_ms, .metadata = tok ? md : NULL};
-  return rpc_call(gw.addr, method, req, d, &o, a, out, st);
+  return th_via(gw.addr, tok, timeout_ms, method, req, d, a, out, st);
 }
 
 #define ECHO "/accolade.test.v1.TestService/Echo"
@@ -85,6 +81,29 @@ Test(gateway, forwards_with_the_identity_from_the_token) {
   for (int i = 0; i < st.ntrailers; i++) trailer |= !strcmp(st.trailer_keys[i], "x-test-trailer");
   cr_assert(trailer);
   arena_free(&a);
+}
+
+/* The production binary has no test route: given one, it routes nothing
+ * outside the authz table (the test build, bin/gateway-test, does: every
+ * other test here goes through it to the test service). */
+Test(gateway, the_production_gateway_has_no_test_route) {
+  char route[200];
+  snprintf(route, sizeof route, "ACCOLADE_GATEWAY_TEST_ROUTE=/accolade.test.v1.TestService/=%s", testsvc.addr);
+  const char *env[] = {route, "ACCOLADE_JWT_HS256_SECRET=" SECRET, "ACCOLADE_GATEWAY_RATE_MEMBER=0",
+                       "ACCOLADE_GATEWAY_RATE_ORG=0", NULL};
+  th_proc prod;
+  cr_assert_eq(th_start(&prod, th_bin("gateway"), env), 0);
+  arena a;
+  arena_init(&a);
+  Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = "anyone there";
+  Accolade__Test__V1__EchoResponse *out;
+  rpc_status st;
+  cr_expect_eq(th_via(prod.addr, token("acme", "alice", "admin", 60, SECRET), 4000, ECHO, &req,
+                      &accolade__test__v1__echo_response__descriptor, &a, (void **)&out, &st),
+               RPC_UNIMPLEMENTED, "%s", st.message);
+  arena_free(&a);
+  cr_assert_eq(th_stop(&prod), 0);
 }
 
 Test(gateway, bad_tokens_are_unauthenticated) {
@@ -246,7 +265,7 @@ Test(gateway, messages_larger_than_the_windows_cross_the_front_both_ways) {
   snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
   const char *env[] = {route, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET, NULL};
   th_proc g2;
-  cr_assert_eq(th_start(&g2, th_bin("gateway"), env), 0);
+  cr_assert_eq(th_start(&g2, th_bin("gateway-test"), env), 0);
   arena a;
   arena_init(&a);
   size_t len = 3 << 20;
@@ -323,7 +342,7 @@ Test(gateway, rate_limits_are_taken_in_leases) {
                        "ACCOLADE_GATEWAY_RATE_MEMBER=10000", "ACCOLADE_GATEWAY_BURST_MEMBER=10000",
                        "ACCOLADE_GATEWAY_RATE_ORG=1000000", "ACCOLADE_GATEWAY_BURST_ORG=1000000", NULL};
   th_proc busy;
-  cr_assert_eq(th_start(&busy, th_bin("gateway"), env), 0);
+  cr_assert_eq(th_start(&busy, th_bin("gateway-test"), env), 0);
   arena a;
   arena_init(&a);
   char org[48], user[32];
@@ -386,7 +405,7 @@ Test(gateway, stopping_during_forwarded_calls_answers_them_and_exits_cleanly) {
   const char *env[] = {route, award_addr, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
                        "ACCOLADE_GATEWAY_RATE_MEMBER=0", "ACCOLADE_GATEWAY_RATE_ORG=0", NULL};   /* limits off */
   th_proc g2;
-  cr_assert_eq(th_start(&g2, th_bin("gateway"), env), 0);
+  cr_assert_eq(th_start(&g2, th_bin("gateway-test"), env), 0);
   hammer h = {.addr = g2.addr};
   snprintf(h.bearer, sizeof h.bearer, "Bearer %s", token("acme", "ada", "admin", 60, SECRET));
   pthread_t t[6];

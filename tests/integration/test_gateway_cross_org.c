@@ -18,14 +18,9 @@
 #include "accolade/v1/notify.pb-c.h"
 #include "accolade/v1/signal.pb-c.h"
 #include "harness.h"
+#include "method_paths.h"
 
 #define SECRET "cross-org-secret"
-#define NO "/accolade.v1.NominationService/"
-#define AW "/accolade.v1.AwardService/"
-#define CR "/accolade.v1.CredentialService/"
-#define LB "/accolade.v1.LeaderboardService/"
-#define NT "/accolade.v1.NotifyService/"
-#define SG "/accolade.v1.SignalService/"
 #define D(name) &accolade__v1__##name##__descriptor
 
 static th_suite suite;
@@ -38,11 +33,7 @@ static const char *const markers[] = {"ORGA-SECRET", "orga-secret-badge", "ORGA-
 
 static int call(const char *org, const char *user, const char *role, const char *method, const void *req,
                 const ProtobufCMessageDescriptor *d, arena *a, void **out, rpc_status *st) {
-  char bearer[2100];
-  snprintf(bearer, sizeof bearer, "Bearer %s", th_jwt(SECRET, org, user, role, "", 300));
-  const char *md[] = {"authorization", bearer, NULL};
-  rpc_call_opts o = {.timeout_ms = 10000, .metadata = md};
-  return rpc_call(suite.gateway.addr, method, req, d, &o, a, out, st);
+  return th_via_as(suite.gateway.addr, SECRET, org, user, role, "", 10000, method, req, d, a, out, st);
 }
 
 #define A_OK(user, role, method, req, desc, out)                                                     \

@@ -174,7 +174,7 @@ static void setup(void) {
                         "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1",
                         "ACCOLADE_GATEWAY_RATE_MEMBER=10000", "ACCOLADE_GATEWAY_BURST_MEMBER=10000",
                         "ACCOLADE_MAX_MESSAGE_BYTES=65536", NULL};
-  cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0, "gateway did not start");
+  cr_assert_eq(th_start(&gw, th_bin("gateway-test"), genv), 0, "gateway did not start");
 }
 
 static void teardown(void) {

@@ -73,11 +73,7 @@ TestSuite(prompts, .init = setup_notify, .fini = teardown, .timeout = 180);
 /* via calls |method| through the gateway as |user| of |o| with |role|. */
 static int via(const char *o, const char *user, const char *role, const char *method, const void *req,
                const ProtobufCMessageDescriptor *d, arena *a, void **out, rpc_status *st) {
-  char bearer[2100];
-  snprintf(bearer, sizeof bearer, "Bearer %s", th_jwt(SECRET, o, user, role, "east", 300));
-  const char *md[] = {"authorization", bearer, NULL};
-  rpc_call_opts opts = {.timeout_ms = 10000, .metadata = md};
-  return rpc_call(gw.addr, method, req, d, &opts, a, out, st);
+  return th_via_as(gw.addr, SECRET, o, user, role, "east", 10000, method, req, d, a, out, st);
 }
 
 /* count runs a count query built printf-style. */

@@ -113,7 +113,7 @@ def main():
                       "ACCOLADE_JWT_HS256_SECRET": "tls-test-secret",
                       "ACCOLADE_REDIS": "127.0.0.1:%s" % os.environ.get("ACCOLADE_TEST_REDIS_PORT", "6379"),
                       "ACCOLADE_GATEWAY_TEST_ROUTE": "/accolade.test.v1.TestService/=127.0.0.1:%d" % mtls_port}
-            procs.append(start("gateway", gw_env, gw_port))
+            procs.append(start("gateway-test", gw_env, gw_port))
             token = subprocess.run([os.path.join(BUILD, "bin", "accolade"), "token", "--secret", "tls-test-secret",
                                     "--user", "tina", "--org", "tls-org"], check=True, capture_output=True,
                                    text=True).stdout.strip()
@@ -138,7 +138,7 @@ def main():
             expect("unreadable_certificate_fails_start", rc != 0 and "missing.pem" in err, (rc, err[-300:]))
 
             # 5. The gateway's test route cannot open a real method.
-            bad = start("gateway", dict(gw_env, ACCOLADE_TLS_CERT="", ACCOLADE_GATEWAY_TEST_ROUTE=
+            bad = start("gateway-test", dict(gw_env, ACCOLADE_TLS_CERT="", ACCOLADE_GATEWAY_TEST_ROUTE=
                                         "/accolade.v1.LeaderboardService/=127.0.0.1:%d" % mtls_port), free_port())
             rc = bad.wait(timeout=30)
             expect("gateway_test_route_only_for_the_test_service", rc != 0, rc)

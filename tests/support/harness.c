@@ -200,6 +200,21 @@ int th_call(const char *addr, const char *method, const void *req,
   return rpc_call(addr, method, req, resp_desc, &o, a, out, st);
 }
 
+int th_via(const char *gateway, const char *token, int timeout_ms, const char *method, const void *req,
+           const ProtobufCMessageDescriptor *resp_desc, arena *a, void **out, rpc_status *st) {
+  char bearer[2100];
+  snprintf(bearer, sizeof bearer, "Bearer %s", token ? token : "");
+  const char *md[] = {"authorization", bearer, NULL};
+  rpc_call_opts o = {.timeout_ms = timeout_ms, .metadata = token ? md : NULL};
+  return rpc_call(gateway, method, req, resp_desc, &o, a, out, st);
+}
+
+int th_via_as(const char *gateway, const char *secret, const char *org, const char *user, const char *role,
+              const char *team, int timeout_ms, const char *method, const void *req,
+              const ProtobufCMessageDescriptor *resp_desc, arena *a, void **out, rpc_status *st) {
+  return th_via(gateway, th_jwt(secret, org, user, role, team, 300), timeout_ms, method, req, resp_desc, a, out, st);
+}
+
 char *th_sql(const char *dsn, const char *sql) {
   PGconn *c = PQconnectdb(dsn);
   char *out = NULL;
@@ -251,6 +266,15 @@ static const char *const *suite_env(th_suite *s, int i, const char *const *own, 
 
 static const char *const suite_bins[] = {"svc-leaderboard", "svc-notify", "svc-award", "svc-nomination", "gateway"};
 
+/* suite_bin: the binary of process |i|; a gateway given a test route is the
+ * test build's (bin/gateway-test): the production one has no test route. */
+static const char *suite_bin(const th_suite *s, int i) {
+  if (i == 4)
+    for (int k = 0; s->env[i][k]; k++)
+      if (!strncmp(s->env[i][k], "ACCOLADE_GATEWAY_TEST_ROUTE=", 28)) return th_bin("gateway-test");
+  return th_bin(suite_bins[i]);
+}
+
 void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const char *const *extra) {
   static char pg[600], redis[64], a_addr[96], l_addr[96], n_addr[96], o_addr[96], secret[256];
   snprintf(s->dsn, sizeof s->dsn, "%s", th_new_database(db));
@@ -279,13 +303,14 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
                "svc-notify did not start");
   snprintf(secret, sizeof secret, "ACCOLADE_JWT_HS256_SECRET=%s", jwt_secret);
   const char *genv[] = {redis, a_addr, l_addr, n_addr, o_addr, secret, NULL};
-  cr_assert_eq(th_start(all[4], th_bin(suite_bins[4]), suite_env(s, 4, genv, extra)), 0, "gateway did not start");
+  suite_env(s, 4, genv, extra);
+  cr_assert_eq(th_start(all[4], suite_bin(s, 4), s->env[4]), 0, "gateway did not start");
 }
 
 int th_suite_restart(th_suite *s, th_proc *p) {
   th_proc *all[] = {&s->lb, &s->notify, &s->award, &s->nomination, &s->gateway};
   for (int i = 0; i < 5; i++)
-    if (all[i] == p) return th_restart(p, th_bin(suite_bins[i]), s->env[i]);
+    if (all[i] == p) return th_restart(p, suite_bin(s, i), s->env[i]);
   return -1;
 }
 

@@ -129,6 +129,15 @@ void th_as(identity *id, const char *org, const char *user, const char *role, co
 int th_call(const char *addr, const char *method, const void *req,
             const ProtobufCMessageDescriptor *resp_desc, const identity *as, arena *a,
             void **out, rpc_status *st);
+/* th_via: a unary call through the gateway at |gateway| as a client does:
+ * "authorization: Bearer |token|" (NULL: no authorization), |timeout_ms|. */
+int th_via(const char *gateway, const char *token, int timeout_ms, const char *method, const void *req,
+           const ProtobufCMessageDescriptor *resp_desc, arena *a, void **out, rpc_status *st);
+/* th_via_as: th_via with an HS256 token of |secret| for |org|, |user|,
+ * |role| and |team|, valid 300 s. */
+int th_via_as(const char *gateway, const char *secret, const char *org, const char *user, const char *role,
+              const char *team, int timeout_ms, const char *method, const void *req,
+              const ProtobufCMessageDescriptor *resp_desc, arena *a, void **out, rpc_status *st);
 
 /* th_b64url writes base64url (no padding) of |n| bytes into |out|. */
 void th_b64url(const unsigned char *in, size_t n, char *out);

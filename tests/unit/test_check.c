@@ -108,3 +108,15 @@ Test(check, page_tokens_round_trip_and_reject_garbage) {
   cr_assert_eq(page_size(&ctx, 201, 50, 200, &size), RPC_INVALID_ARGUMENT);
   cr_assert_eq(page_size(&ctx, -1, 50, 200, &size), RPC_INVALID_ARGUMENT);
 }
+
+Test(check, page_more_cuts_the_extra_row_only) {
+  size_t n = 51;
+  cr_assert_eq(page_more(&n, 50), 1);
+  cr_assert_eq(n, 50);
+  n = 50;
+  cr_assert_eq(page_more(&n, 50), 0);
+  cr_assert_eq(n, 50);
+  n = 0;
+  cr_assert_eq(page_more(&n, 50), 0);
+  cr_assert_eq(n, 0);
+}

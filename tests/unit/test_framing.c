@@ -6,7 +6,6 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "accolade/v1/award.pb-c.h"
-#include "log.h"
 #include "rpc_internal.h"
 
 Test(framing, message_round_trips_through_a_byte_buffer) {
@@ -73,28 +72,4 @@ Test(framing, deadlines_convert_both_ways) {
   cr_assert_eq(rpc_deadline_to_ms(rpc_ms_to_deadline(now + 1234)), now + 1234);
   cr_assert_eq(rpc_deadline_to_ms(gpr_inf_future(GPR_CLOCK_REALTIME)), INT64_MAX);
   grpc_shutdown();
-}
-
-Test(framing, json_log_escaping_is_safe) {
-  char out[32];
-  log_json_escape(out, sizeof out, "a\"b\\c\nd\x01");
-  cr_assert_str_eq(out, "a\\\"b\\\\c\\nd\\u0001");
-  char tiny[4];
-  log_json_escape(tiny, sizeof tiny, "\"\"\"\"");
-  cr_assert_str_eq(tiny, "\\\"");
-}
-
-Test(framing, arena_allocations_are_zeroed_and_aligned) {
-  arena a;
-  arena_init(&a);
-  for (int i = 1; i < 5000; i += 37) {
-    unsigned char *p = arena_alloc(&a, (size_t)i);
-    cr_assert_eq(((uintptr_t)p) % 16, 0);
-    for (int k = 0; k < i; k++) cr_assert_eq(p[k], 0);
-    memset(p, 0xab, (size_t)i);
-  }
-  char *big = arena_alloc(&a, 1 << 20);
-  big[(1 << 20) - 1] = 1;
-  cr_assert_str_eq(arena_printf(&a, "%s-%d", "x", 42), "x-42");
-  arena_free(&a);
 }

@@ -1,5 +1,5 @@
-/* signal_store.c - the SQL of signals and signal rules. */
-#include "signal_store.h"
+/* store_signal.c - the SQL of signals and signal rules. */
+#include "store_signal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +50,7 @@ static Accolade__V1__Signal *signal_row_at(rpc_ctx *ctx, PGresult *r, int i, int
 }
 
 static Accolade__V1__Signal *signal_row(rpc_ctx *ctx, PGresult *r, int i) { return signal_row_at(ctx, r, i, 0); }
+static void *signal_item(void *arg, PGresult *r, int i) { return signal_row(arg, r, i); }
 
 int sig_store_lock_member(const char *org, const char *member) {
   const char *p[] = {org, member};
@@ -112,26 +113,14 @@ int sig_store_list(rpc_ctx *ctx, const char *org, const sig_filter *f, int limit
                      cur,
                      f->has_cursor ? f->cursor_id : "00000000-0000-0000-0000-000000000000",
                      lim};
-  PGresult *r;
-  int rc = pg_query(
-      &r,
-      "SELECT " SIGNAL_COLS " FROM signal WHERE org = $1 AND ($2 = '' OR member_id = $2) "
-      "AND (NOT $3::boolean OR member_id = ANY ($4::text[])) AND ($5::int = 0 OR kind = $5::int) "
-      "AND ($6::bigint = 0 OR occurred_at >= to_timestamp($6::bigint / 1000.0)) "
-      "AND ($7::bigint = 0 OR occurred_at < to_timestamp($7::bigint / 1000.0)) "
-      "AND (NOT $8::boolean OR ((extract(epoch from occurred_at) * 1000000)::bigint, id) < ($9::bigint, $10::uuid)) "
-      "ORDER BY (extract(epoch from occurred_at) * 1000000)::bigint DESC, id DESC LIMIT $11",
-      11, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Signal *, *n + 1);
-  *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    (*out)[i] = signal_row(ctx, r, (int)i);
-    (*cursors)[i] = pg_int(r, (int)i, 19);
-  }
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(ctx->arena,
+                 "SELECT " SIGNAL_COLS " FROM signal WHERE org = $1 AND ($2 = '' OR member_id = $2) "
+                 "AND (NOT $3::boolean OR member_id = ANY ($4::text[])) AND ($5::int = 0 OR kind = $5::int) "
+                 "AND ($6::bigint = 0 OR occurred_at >= to_timestamp($6::bigint / 1000.0)) "
+                 "AND ($7::bigint = 0 OR occurred_at < to_timestamp($7::bigint / 1000.0)) "
+                 "AND (NOT $8::boolean OR ((extract(epoch from occurred_at) * 1000000)::bigint, id) < ($9::bigint, $10::uuid)) "
+                 "ORDER BY (extract(epoch from occurred_at) * 1000000)::bigint DESC, id DESC LIMIT $11",
+                 11, p, signal_item, ctx, out, 19, cursors, n);
 }
 
 /* ----------------------------------------------------------------- rules */
@@ -158,6 +147,7 @@ static Accolade__V1__SignalRule *rule_row(rpc_ctx *ctx, PGresult *r, int i) {
   x->create_time_ms = pg_int(r, i, 11);
   return x;
 }
+static void *rule_item(void *arg, PGresult *r, int i) { return rule_row(arg, r, i); }
 
 int sig_store_rule_insert(rpc_ctx *ctx, const char *org, const Accolade__V1__SignalRule *x,
                           Accolade__V1__SignalRule **out) {
@@ -188,36 +178,19 @@ int sig_store_rule_list(rpc_ctx *ctx, const char *org, int kind, int64_t after_u
   snprintf(after, sizeof after, "%lld", (long long)after_us);
   snprintf(k, sizeof k, "%d", kind);
   const char *p[] = {org, after, after_id ? after_id : "00000000-0000-0000-0000-000000000000", lim, k};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT " RULE_COLS " FROM signal_rule WHERE org = $1 AND deleted_at IS NULL "
-                    "AND ($5::int = 0 OR signal_kind = $5::int) "
-                    "AND ((extract(epoch from created_at) * 1000000)::bigint, id) > ($2::bigint, $3::uuid) "
-                    "ORDER BY (extract(epoch from created_at) * 1000000)::bigint, id LIMIT $4",
-                    5, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__SignalRule *, *n + 1);
-  if (cursors) *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    (*out)[i] = rule_row(ctx, r, (int)i);
-    if (cursors) (*cursors)[i] = pg_int(r, (int)i, 12);
-  }
-  PQclear(r);
-  return RPC_OK;
+  return pg_page(ctx->arena,
+                 "SELECT " RULE_COLS " FROM signal_rule WHERE org = $1 AND deleted_at IS NULL "
+                 "AND ($5::int = 0 OR signal_kind = $5::int) "
+                 "AND ((extract(epoch from created_at) * 1000000)::bigint, id) > ($2::bigint, $3::uuid) "
+                 "ORDER BY (extract(epoch from created_at) * 1000000)::bigint, id LIMIT $4",
+                 5, p, rule_item, ctx, out, 12, cursors, n);
 }
 
 int sig_store_rule_delete(const char *org, const char *id) {
   const char *p[] = {org, id};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "UPDATE signal_rule SET deleted_at = now() WHERE org = $1 AND id = $2::uuid "
-                    "AND deleted_at IS NULL RETURNING id",
-                    2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  PQclear(r);
-  return rc;
+  return pg_one("UPDATE signal_rule SET deleted_at = now() WHERE org = $1 AND id = $2::uuid "
+                "AND deleted_at IS NULL RETURNING id",
+                2, p, NULL, NULL, NULL);
 }
 
 /* The signals a rule counts, for alias |a|: $1 org, $2 member, $4 kind, $5

@@ -1,7 +1,7 @@
-/* journey_store.h - the SQL of badge journeys (migrations/005_journeys.sql)
+/* store_journey.h - the SQL of badge journeys (migrations/005_journeys.sql)
  * and the step checks they need. Same conventions as store.h. */
-#ifndef AWARD_JOURNEY_STORE_H
-#define AWARD_JOURNEY_STORE_H
+#ifndef AWARD_STORE_JOURNEY_H
+#define AWARD_STORE_JOURNEY_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
-/* journey_store.c - the SQL of badge journeys. */
-#include "journey_store.h"
+/* store_journey.c - the SQL of badge journeys. */
+#include "store_journey.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +25,7 @@ static Accolade__V1__Journey *journey_row(rpc_ctx *ctx, PGresult *r, int i) {
   j->update_time_ms = pg_int(r, i, 8);
   return j;
 }
+static void *journey_item(void *arg, PGresult *r, int i) { return journey_row(arg, r, i); }
 
 /* load_steps fills the steps of |j| in order. */
 static int load_steps(rpc_ctx *ctx, Accolade__V1__Journey *j) {
@@ -81,12 +82,7 @@ static int write_one(rpc_ctx *ctx, const char *sql, int n, const Accolade__V1__J
   char buf[3][16];
   const char *p[8];
   journey_params(buf, org, j, p);
-  PGresult *r;
-  int rc = pg_query(&r, sql, n, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK) *out = journey_row(ctx, r, 0);
-  PQclear(r);
+  int rc = pg_one(sql, n, p, journey_item, ctx, out);
   if (rc) return rc;
   if ((rc = save_steps(j, (*out)->id))) return rc;
   return load_steps(ctx, *out);
@@ -109,12 +105,8 @@ int jr_store_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Journey *
 
 int jr_store_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Journey **out) {
   const char *p[] = {org, id};
-  PGresult *r;
-  int rc = pg_query(&r, "SELECT " JOURNEY_COLS " FROM journey WHERE org = $1 AND id = $2::uuid", 2, p);
-  if (rc) return rc;
-  rc = PQntuples(r) ? RPC_OK : RPC_NOT_FOUND;
-  if (rc == RPC_OK) *out = journey_row(ctx, r, 0);
-  PQclear(r);
+  int rc =
+      pg_one("SELECT " JOURNEY_COLS " FROM journey WHERE org = $1 AND id = $2::uuid", 2, p, journey_item, ctx, out);
   return rc ? rc : load_steps(ctx, *out);
 }
 
@@ -125,21 +117,11 @@ int jr_store_list(rpc_ctx *ctx, const char *org, int include_inactive, int64_t a
   snprintf(after, sizeof after, "%lld", (long long)after_us);
   const char *p[] = {org, include_inactive ? "true" : "false", after,
                      after_id ? after_id : "00000000-0000-0000-0000-000000000000", lim};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT " JOURNEY_COLS " FROM journey WHERE org = $1 AND (active OR $2::boolean) "
-                    "AND ((extract(epoch from created_at) * 1000000)::bigint, id) > ($3::bigint, $4::uuid) "
-                    "ORDER BY (extract(epoch from created_at) * 1000000)::bigint, id LIMIT $5",
-                    5, p);
-  if (rc) return rc;
-  *n = (size_t)PQntuples(r);
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Journey *, *n + 1);
-  if (cursors) *cursors = ARENA_ARRAY(ctx->arena, int64_t, *n + 1);
-  for (size_t i = 0; i < *n; i++) {
-    (*out)[i] = journey_row(ctx, r, (int)i);
-    if (cursors) (*cursors)[i] = pg_int(r, (int)i, 9);
-  }
-  PQclear(r);
+  int rc = pg_page(ctx->arena,
+                   "SELECT " JOURNEY_COLS " FROM journey WHERE org = $1 AND (active OR $2::boolean) "
+                   "AND ((extract(epoch from created_at) * 1000000)::bigint, id) > ($3::bigint, $4::uuid) "
+                   "ORDER BY (extract(epoch from created_at) * 1000000)::bigint, id LIMIT $5",
+                   5, p, journey_item, ctx, out, 9, cursors, n);
   for (size_t i = 0; rc == RPC_OK && i < *n; i++) rc = load_steps(ctx, (*out)[i]);
   return rc;
 }

@@ -1,10 +1,10 @@
-/* signal_store.h - the SQL of signals and signal rules (the tables of
+/* store_signal.h - the SQL of signals and signal rules (the tables of
  * migrations/004_signals.sql). Same conventions as store.h: pg codes back,
  * messages and rows from ctx->arena, every query scoped by org, transactions
  * are the caller's.
  */
-#ifndef AWARD_SIGNAL_STORE_H
-#define AWARD_SIGNAL_STORE_H
+#ifndef AWARD_STORE_SIGNAL_H
+#define AWARD_STORE_SIGNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
