@@ -208,7 +208,7 @@ for setting in "50 10" "4 25"; do
     printf '%-40s %10.0f %8s %8s %8.2f %12s\n' "$name" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok"
   done
   awk -v a="$(median gateway "$c" | awk '{print $1}')" -v b="$(median redis "$c" | awk '{print $1}')" \
-    'BEGIN {printf "GetTop through the gateway (limits off) / raw ZREVRANGE: %.2f\n", b > 0 ? a / b : 0}'
+    'BEGIN {printf "GetTop through the gateway (limits off) / raw ZREVRANGE: %.2f\n", (b > 0 ? a / b : 0)}'
 done
 
 # 1,000 members' tokens (20 in each of 50 orgs) spread over the calls, at the
