@@ -45,6 +45,36 @@ typedef struct th_proc {
   char addr[64];   /* "127.0.0.1:<port>" */
 } th_proc;
 
+/* ---- Redis Cluster on loopback ---------------------------------------- */
+
+#define TH_CLUSTER_NODES 6   /* 3 masters, each with one replica */
+
+typedef struct th_redis_cluster {
+  th_proc node[TH_CLUSTER_NODES];
+  char dir[128];
+  char seeds[256];   /* "127.0.0.1:p1,127.0.0.1:p2,..." every node's address */
+} th_redis_cluster;
+
+/* th_redis_node_start runs one `redis-server --cluster-enabled yes` (not
+ * joined to any cluster yet) on a free loopback port, its files in |dir|,
+ * as a child that dies with the test; 0 once it answers PING. */
+int th_redis_node_start(th_proc *p, const char *dir);
+/* th_redis_cluster_start runs six `redis-server --cluster-enabled yes` on
+ * free loopback ports (node timeout 1 s, replicas may always fail over),
+ * joins them with `redis-cli --cluster create ... --cluster-replicas 1` and
+ * waits for cluster_state:ok everywhere. 0, or -1. The nodes die with the test. */
+int th_redis_cluster_start(th_redis_cluster *c);
+void th_redis_cluster_stop(th_redis_cluster *c);
+/* th_redis_cluster_wait_ok: every running node says cluster_state:ok and
+ * every slot has a running master; 0, or -1 after |timeout_ms|. */
+int th_redis_cluster_wait_ok(th_redis_cluster *c, int timeout_ms);
+/* th_redis_cluster_owner: the index of the node serving |slot| as master
+ * (asked of a running node), or -1. */
+int th_redis_cluster_owner(th_redis_cluster *c, int slot);
+/* th_redis_cmd runs one command (hiredis format) on 127.0.0.1:|port|; the
+ * reply (freeReplyObject) or NULL. */
+struct redisReply *th_redis_cmd(int port, const char *fmt, ...);
+
 /* th_start runs |binary| (a path, see th_bin) with the env vars of the
  * NULL-terminated |env| list ("KEY=VALUE") added to the test's environment and
  * ACCOLADE_INTERNAL_KEY set, on a free port given as --listen; waits up to 20 s
