@@ -70,7 +70,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
 
   char env[128], deflisten[64];
   long threads, pollers, interval, grace, max_msg, outbox_threads, max_streams, first_msg, conn_streams,
-      keepalive, idle, max_attempts, pool, stream_workers, log_buffer;
+      keepalive, idle, max_age, max_attempts, pool, stream_workers, log_buffer;
   if (config_int(&cfg, "threads", "ACCOLADE_THREADS", 0, 0, 1024, &threads, err, sizeof err) ||
       config_int(&cfg, "pollers", "ACCOLADE_POLLERS", 0, 0, 64, &pollers, err, sizeof err) ||
       config_int(&cfg, "health-interval-ms", "ACCOLADE_HEALTH_INTERVAL_MS", 1000, 50, 60000,
@@ -88,6 +88,8 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       config_int(&cfg, "keepalive-ms", "ACCOLADE_KEEPALIVE_MS", 60000, 1000, 86400000, &keepalive, err,
                  sizeof err) ||
       config_int(&cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &idle, err, sizeof err) ||
+      config_int(&cfg, "max-connection-age-ms", "ACCOLADE_MAX_CONNECTION_AGE_MS", 300000, 0, 86400000, &max_age, err,
+                 sizeof err) ||
       config_int(&cfg, "outbox-max-attempts", "ACCOLADE_OUTBOX_MAX_ATTEMPTS", 100, 1, 1000000, &max_attempts, err,
                  sizeof err) ||
       config_int(&cfg, "pg-pool", "ACCOLADE_PG_POOL", 0, 0, 10000, &pool, err, sizeof err) ||
@@ -174,6 +176,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
       .max_connection_streams = (int)conn_streams,
       .keepalive_ms = (int)keepalive,
       .idle_ms = (int)idle,
+      .max_connection_age_ms = (int)max_age,
       .app = app,
       .raw = def->raw,
       .tls_cert = config_str(&cfg, "tls-cert", "ACCOLADE_TLS_CERT", NULL),

@@ -297,6 +297,67 @@ void th_suite_stop(th_suite *s) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cr_expect_eq(th_stop(all[i]), 0);
 }
 
+void th_fleet_start(th_fleet *f, const char *db, const char *jwt_secret, const char *const *extra) {
+  static char pg[600], redis[64], addrs[4][200], secret[256], listen_env[4 + TH_FLEET_GATEWAYS][TH_FLEET_REPLICAS][300];
+  static const char *envs[4 + TH_FLEET_GATEWAYS][TH_FLEET_REPLICAS][48];
+  static const char *const names[] = {"LEADERBOARD", "NOTIFY", "AWARD", "NOMINATION"};
+  memset(f, 0, sizeof *f);
+  snprintf(f->dsn, sizeof f->dsn, "%s", th_new_database(db));
+  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", f->dsn);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  snprintf(secret, sizeof secret, "ACCOLADE_JWT_HS256_SECRET=%s", jwt_secret);
+  /* Every port first: each process is told where all the others are. */
+  int port[4][TH_FLEET_REPLICAS];
+  for (int i = 0; i < 4; i++) {
+    size_t used = (size_t)snprintf(addrs[i], sizeof addrs[i], "ACCOLADE_%s_ADDR=", names[i]);
+    for (int r = 0; r < TH_FLEET_REPLICAS; r++) {
+      port[i][r] = th_free_port();
+      f->svc_metrics[i][r] = th_free_port();
+      used += (size_t)snprintf(addrs[i] + used, sizeof addrs[i] - used, "%s127.0.0.1:%d", r ? "," : "", port[i][r]);
+    }
+  }
+  for (int i = 0; i < 4 + TH_FLEET_GATEWAYS; i++) {
+    for (int r = 0; r < TH_FLEET_REPLICAS; r++) {
+      if (i >= 4 && r > 0) break;
+      const char *own[] = {pg, redis, addrs[0], addrs[1], addrs[2], addrs[3], listen_env[i][r], NULL};
+      if (i < 4)
+        snprintf(listen_env[i][r], sizeof listen_env[i][r], "ACCOLADE_METRICS_PORT=%d", f->svc_metrics[i][r]);
+      else
+        snprintf(listen_env[i][r], sizeof listen_env[i][r], "%s", secret);
+      env_join(envs[i][r], sizeof envs[i][r] / sizeof envs[i][r][0], own, extra);
+      int rc = i < 4 ? th_start_on(&f->svc[i][r], port[i][r], th_bin(suite_bins[i]), envs[i][r])
+                     : th_start(&f->gateway[i - 4], th_bin("gateway"), envs[i][r]);
+      cr_assert_eq(rc, 0, "%s (replica %d) did not start", i < 4 ? suite_bins[i] : "gateway", r);
+    }
+  }
+}
+
+void th_fleet_stop(th_fleet *f) {
+  for (int g = 0; g < TH_FLEET_GATEWAYS; g++) th_stop(&f->gateway[g]);
+  for (int i = 3; i >= 0; i--)
+    for (int r = 0; r < TH_FLEET_REPLICAS; r++) th_stop(&f->svc[i][r]);
+}
+
+long long th_metric_sum(int port, const char *name, const char *label) {
+  char *text = th_http_get(port, "/metrics");
+  if (!text) return -1;
+  long long sum = 0;
+  size_t n = strlen(name);
+  for (char *line = text; line && *line;) {
+    char *next = strchr(line, '\n');
+    if (next) *next++ = '\0';
+    if (!strncmp(line, name, n) && (line[n] == '{' || line[n] == ' ')) {
+      char *value = strrchr(line, ' ');
+      char *close = strchr(line, '}');
+      if (value && (!*label || (close && memmem(line, (size_t)(close - line), label, strlen(label)))))
+        sum += atoll(value + 1);
+    }
+    line = next;
+  }
+  free(text);
+  return sum;
+}
+
 void th_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *spec) {
   char err[256];
   cr_assert_eq(pb_fill(a, d, m, spec, err, sizeof err), 0, "%s", err);

@@ -105,6 +105,25 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
 int th_suite_restart(th_suite *s, th_proc *p);
 void th_suite_stop(th_suite *s);
 
+/* th_fleet: every service in TH_FLEET_REPLICAS replicas and TH_FLEET_GATEWAYS
+ * gateways, each a real process on its own loopback port with its own
+ * metrics port, each told every replica of the others ("ipv4:a,b": the
+ * gRPC channel balances round-robin); one fresh database, the test Redis.
+ * svc[i] follows the order leaderboard, notify, award, nomination. */
+#define TH_FLEET_REPLICAS 2
+#define TH_FLEET_GATEWAYS 2
+typedef struct th_fleet {
+  th_proc svc[4][TH_FLEET_REPLICAS];
+  int svc_metrics[4][TH_FLEET_REPLICAS];
+  th_proc gateway[TH_FLEET_GATEWAYS];
+  char dsn[512];
+} th_fleet;
+void th_fleet_start(th_fleet *f, const char *db, const char *jwt_secret, const char *const *extra);
+void th_fleet_stop(th_fleet *f);
+/* th_metric_sum: the sum of every sample of |name| whose labels contain
+ * |label| ("" for all) on the metrics port |port|, or -1 if unreachable. */
+long long th_metric_sum(int port, const char *name, const char *label);
+
 /* th_run runs the NULL-terminated |argv| (argv[0] a path) and waits for it;
  * its stdout lands in |out| and its stderr in |err| (NUL-terminated, cut to
  * fit; either may be NULL to let it through). Returns the exit status, or
