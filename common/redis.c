@@ -34,8 +34,8 @@
 #define NODES_MAX 64
 #define REFRESH_MIN_MS 100      /* the map is asked for at most this often */
 #define REFRESH_PERIOD_MS 1000  /* redis_failovers asks at least this often */
-#define REDIRECTS_MAX 16
-#define RETRY_SLEEP_MAX_MS 1500 /* TRYAGAIN / CLUSTERDOWN: sleeps of one command, in all */
+#define REDIRECTS_MAX 64       /* hops of one command: MOVED, ASK and retries */
+#define RETRY_SLEEP_MAX_MS 2000 /* TRYAGAIN / CLUSTERDOWN: sleeps of one command, in all */
 
 enum { MODE_UNKNOWN, MODE_SINGLE, MODE_CLUSTER };
 enum { ROLE_UNKNOWN, ROLE_MASTER, ROLE_REPLICA };
@@ -498,7 +498,7 @@ static redisReply *send_formatted(const char *cmd, size_t len) {
     } else if (is_retry(r) && slept < RETRY_SLEEP_MAX_MS) {
       usleep((useconds_t)sleep_ms * 1000);
       slept += sleep_ms;
-      sleep_ms = sleep_ms < 200 ? sleep_ms * 2 : 200;
+      sleep_ms = sleep_ms < 100 ? sleep_ms * 2 : 100;
       if (r->str[0] == 'C') refresh(REFRESH_MIN_MS);
     } else {
       return r;

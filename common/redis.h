@@ -8,7 +8,7 @@
  * Redis Cluster: the first node that answers says whether it is one (CLUSTER
  * SHARDS); then each command goes to the master owning the slot of its first
  * key (CRC16 of the key's {hash tag}), MOVED and ASK are followed, TRYAGAIN
- * and CLUSTERDOWN retried for up to 1.5 s, and the slot map is asked again
+ * and CLUSTERDOWN retried for up to 2 s, and the slot map is asked again
  * after a redirect or a lost node. A pipeline or a script must keep to one
  * slot: every key of ours carries its org's tag ({org}). A plain Redis sees
  * exactly the commands it saw before, plus one CLUSTER SHARDS per process.

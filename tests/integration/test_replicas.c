@@ -4,7 +4,8 @@
  * over both gateways give every award exactly once (award, ledger, board,
  * inbox) with calls served by both replicas of each service, also when one
  * replica of each is killed with SIGKILL half-way; the scheduled jobs
- * (overdue reminders, weekly nudges) run once across the replicas. */
+ * (overdue reminders, weekly nudges, the weekly digest) run once across the
+ * replicas. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "accolade/v1/nomination.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
 #include "flow.h"
 
 #define SECRET "fleet-secret"
@@ -56,11 +58,26 @@ static long long served(int i, int r) {
 }
 
 /* jobs_ran_once: a nomination left pending past the org's overdue days gets
- * one reminder, and the org one nudge for the week, though both
- * svc-nomination replicas scan every 200 ms. */
+ * one reminder, the org one nudge for the week and one weekly digest to its
+ * channel, though both replicas of svc-nomination and of svc-notify scan
+ * every 200 ms. */
 static void jobs_ran_once(void) {
   arena a;
   arena_init(&a);
+  /* A digest channel (nothing listens there: only what is queued counts). */
+  char *kinds[] = {"digest"};
+  Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
+  c.url = "http://127.0.0.1:9/digest";
+  c.secret = "fleet-channel-secret";
+  c.kinds = kinds;
+  c.n_kinds = 1;
+  Accolade__V1__CreateChannelRequest cc = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
+  cc.channel = &c;
+  void *ch;
+  rpc_status cst;
+  cr_assert_eq(th_gw_call(&gw, 0, org, "ada", "admin", "/accolade.v1.NotifyService/CreateChannel", &cc,
+                          &accolade__v1__channel__descriptor, 20, NULL, &a, &ch, &cst),
+               RPC_OK, "%s", cst.message);
   Accolade__V1__Nomination *n;
   cr_assert_eq(th_nominate(&gw, 0, org, "g1", "m1", "knowledge-sharer", "overdue-1", 20, NULL, &a, &n), RPC_OK);
   char sql[300];
@@ -81,6 +98,11 @@ static void jobs_ran_once(void) {
     usleep(100 * 1000);
   cr_assert_eq(q("SELECT count(*) FROM notify.inbox WHERE org = '%s' AND kind = 'nudge'"), named);
   cr_assert_eq(q("SELECT count(DISTINCT user_id) FROM notify.inbox WHERE org = '%s' AND kind = 'nudge'"), named);
+  for (int i = 0; i < 100 && q("SELECT count(*) FROM notify.digest_sent WHERE org = '%s'") < 1; i++)
+    usleep(100 * 1000);
+  cr_assert_eq(q("SELECT count(*) FROM notify.digest_sent WHERE org = '%s'"), 1, "digests this week");
+  cr_assert_eq(q("SELECT count(*) FROM notify.delivery WHERE org = '%s' AND event_id LIKE 'digest:%%'"), 1,
+               "digest deliveries queued");
   arena_free(&a);
 }
 
@@ -89,7 +111,8 @@ Test(replicas, approvals_over_two_gateways_land_once_while_a_replica_of_each_ser
   snprintf(org, sizeof org, "fleet-%d", (int)getpid());
   const char *extra[] = {"ACCOLADE_GATEWAY_RATE_MEMBER=100000", "ACCOLADE_GATEWAY_BURST_MEMBER=100000",
                          "ACCOLADE_GATEWAY_RATE_ORG=1000000", "ACCOLADE_GATEWAY_BURST_ORG=1000000",
-                         "ACCOLADE_NOMINATION_OVERDUE_SCAN_MS=200", "ACCOLADE_PG_POOL=12", NULL};
+                         "ACCOLADE_NOMINATION_OVERDUE_SCAN_MS=200", "ACCOLADE_NOTIFY_DIGEST_SCAN_MS=200",
+                         "ACCOLADE_NOTIFY_ALLOW_PRIVATE=1", "ACCOLADE_PG_POOL=12", NULL};
   th_fleet_start(&fleet, "fleet", SECRET, extra);
   gw = (th_gw){.addr = {fleet.gateway[0].addr, fleet.gateway[1].addr}, .n = 2, .secret = SECRET};
   /* The target form the deployments use (a name resolving to every pod),
@@ -134,6 +157,7 @@ Test(replicas, approvals_over_two_gateways_land_once_while_a_replica_of_each_ser
   cr_assert_eq(q("SELECT count(*) FROM notify.inbox WHERE org = '%s' AND kind = 'award_granted'"), APPROVALS);
   cr_assert_eq(q("SELECT count(*) FROM leaderboard.ledger WHERE org = '%s'"), APPROVALS);
   cr_assert_eq(q("SELECT count(*) FROM nomination.nudge_sent WHERE org = '%s'"), 1, "nudges this week");
+  cr_assert_eq(q("SELECT count(*) FROM notify.digest_sent WHERE org = '%s'"), 1, "digests this week");
   th_fleet_stop(&fleet);
   th_fini();
 }
