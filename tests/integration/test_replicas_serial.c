@@ -5,7 +5,8 @@
  * inbox) with calls served by both replicas of each service, also when one
  * replica of each is killed with SIGKILL half-way; the scheduled jobs
  * (overdue reminders, weekly nudges, the weekly digest) run once across the
- * replicas. */
+ * replicas. Runs alone: ten processes under load would starve the tests
+ * beside it on a small machine. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdarg.h>
