@@ -5,9 +5,10 @@
  * inbox) with calls served by both replicas of each service, also when one
  * replica of each is killed with SIGKILL half-way; the scheduled jobs
  * (overdue reminders, weekly nudges, the weekly digest) run once across the
- * replicas. Runs alone: ten processes under load would starve the tests
+ * replicas; replicas started together apply each migration once. Runs alone: ten processes under load would starve the tests
  * beside it on a small machine. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -160,5 +161,65 @@ Test(replicas, approvals_over_two_gateways_land_once_while_a_replica_of_each_ser
   cr_assert_eq(q("SELECT count(*) FROM nomination.nudge_sent WHERE org = '%s'"), 1, "nudges this week");
   cr_assert_eq(q("SELECT count(*) FROM notify.digest_sent WHERE org = '%s'"), 1, "digests this week");
   th_fleet_stop(&fleet);
+  th_fini();
+}
+
+/* ---- replicas starting together --------------------------------------- */
+
+typedef struct starter {
+  th_proc p;
+  const char *bin;
+  const char *const *env;
+  atomic_int rc, stop_rc, stop;
+} starter;
+
+/* replica starts a process and stops it when told: the thread lives as
+ * long as its child (which gets SIGKILL when the thread that forked it ends). */
+static void *replica(void *arg) {
+  starter *s = arg;
+  atomic_store(&s->rc, th_start(&s->p, s->bin, s->env) + 1);
+  while (!atomic_load(&s->stop)) usleep(20 * 1000);
+  atomic_store(&s->stop_rc, th_stop(&s->p));
+  return NULL;
+}
+
+/* Three svc-award replicas started at the same moment on an empty database
+ * all come up, and each migration is applied once (the advisory lock). */
+Test(replicas, replicas_started_together_apply_each_migration_once, .timeout = 120) {
+  th_init();
+  static char pg[600];
+  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", th_new_database("together"));
+  const char *dsn = pg + strlen("ACCOLADE_PG=");
+  static char redis[64];
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  const char *env[] = {pg, redis, NULL};
+  const char *bin = th_bin("svc-award");
+  starter s[3];
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++) {
+    memset(&s[i], 0, sizeof s[i]);
+    s[i].bin = bin;
+    s[i].env = env;
+    cr_assert_eq(pthread_create(&t[i], NULL, replica, &s[i]), 0);
+  }
+  for (int i = 0; i < 3; i++) {
+    while (!atomic_load(&s[i].rc)) usleep(20 * 1000);
+    cr_assert_eq(atomic_load(&s[i].rc), 1, "replica %d did not start", i);
+  }
+  /* Every file of common/migrations and svc-award/migrations, once. */
+  long long files = 0;
+  const char *dirs[] = {ACCOLADE_SOURCE_DIR "/common/migrations", ACCOLADE_SOURCE_DIR "/svc-award/migrations"};
+  for (int i = 0; i < 2; i++) {
+    DIR *d = opendir(dirs[i]);
+    cr_assert(d, "%s", dirs[i]);
+    for (struct dirent *e; (e = readdir(d));) files += strstr(e->d_name, ".sql") != NULL;
+    closedir(d);
+  }
+  cr_assert_eq(th_count(dsn, "SELECT count(*) FROM award.schema_migrations"), files);
+  for (int i = 0; i < 3; i++) atomic_store(&s[i].stop, 1);
+  for (int i = 0; i < 3; i++) {
+    pthread_join(t[i], NULL);
+    cr_expect_eq(atomic_load(&s[i].stop_rc), 0, "replica %d did not stop cleanly", i);
+  }
   th_fini();
 }
