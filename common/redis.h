@@ -1,8 +1,17 @@
-/* redis.h - Redis for a service: one connection per thread, scripts by SHA.
+/* redis.h - Redis for a service: one connection per thread (and node),
+ * scripts by SHA, a plain Redis or a Redis Cluster.
  *
  * redis_setup() names the server once; each thread connects on first use and
  * reconnects after an error. Scripts are sent with EVALSHA and loaded on
  * NOSCRIPT, so a flushed or restarted Redis needs no manual steps.
+ *
+ * Redis Cluster: the first node that answers says whether it is one (CLUSTER
+ * SHARDS); then each command goes to the master owning the slot of its first
+ * key (CRC16 of the key's {hash tag}), MOVED and ASK are followed, TRYAGAIN
+ * and CLUSTERDOWN retried for up to 2 s, and the slot map is asked again
+ * after a redirect or a lost node. A pipeline or a script must keep to one
+ * slot: every key of ours carries its org's tag ({org}). A plain Redis sees
+ * exactly the commands it saw before, plus one CLUSTER SHARDS per process.
  */
 #ifndef ACCOLADE_REDIS_H
 #define ACCOLADE_REDIS_H
@@ -11,15 +20,37 @@
 
 void redis_setup(const char *host, int port, const char *password);
 
-/* redis_setup_addr: the same from "host:port" (port 6379 when absent). */
-void redis_setup_addr(const char *host_port, const char *password);
+/* redis_setup_addr: the same from "host:port" (port 6379 when absent), or
+ * several seeds of a cluster, "host:port,host:port,..." (any that answers
+ * is enough). Call before any thread uses Redis. */
+void redis_setup_addr(const char *host_ports, const char *password);
 
-/* redis_set_timeout_ms changes this thread's command timeout (default 2 s;
- * a new connection starts with the default again). For long batch work. */
+/* redis_set_timeout_ms changes this thread's command timeout (default 2 s),
+ * on its connections and on those it opens until the next call. For long
+ * batch work; set it back after. */
 void redis_set_timeout_ms(int ms);
-/* redis_conn: this thread's connection, or NULL when Redis is unreachable. */
+/* redis_conn: this thread's connection (in a cluster, to some master), or
+ * NULL when Redis is unreachable. */
 redisContext *redis_conn(void);
+/* redis_conn_for: this thread's connection to the node serving |key| (for
+ * WATCH/MULTI/EXEC on one key's slot), or NULL. */
+redisContext *redis_conn_for(const char *key);
+/* redis_conn_for_command: the same for the first key of a formatted command. */
+redisContext *redis_conn_for_command(const char *cmd, size_t len);
+/* redis_disconnect closes this thread's connections. */
 void redis_disconnect(void);
+
+/* redis_key_slot: the Redis Cluster slot (0..16383) of |key|: CRC16 (XMODEM)
+ * of its hash tag, the part between the first '{' and the next '}' if not
+ * empty, else of the whole key, modulo 16384. */
+unsigned redis_key_slot(const char *key, size_t len);
+/* redis_cluster_mode: 1 when the server is a Redis Cluster (asks once). */
+int redis_cluster_mode(void);
+/* redis_failovers: how many times a replica was seen to become a master
+ * since redis_setup (its last writes may be lost: asynchronous
+ * replication). Refreshes the slot map if it is older than a second; 0
+ * for a plain Redis. */
+long redis_failovers(void);
 
 /* redis_cmd runs one command (hiredis format string). Returns the reply (free
  * with freeReplyObject) or NULL on a connection error (the connection is then

@@ -54,17 +54,18 @@ static int read_reply(redis_writer *w, redisContext *c) {
 
 static void *writer_main(void *arg) {
   redis_writer *w = arg;
-  redisContext *c = redis_conn();
-  if (c) redis_set_timeout_ms(w->timeout_ms);
-  int pending = 0, ok = c != NULL;
-  if (!ok) fail(w);
+  redis_set_timeout_ms(w->timeout_ms);   /* for the connection made below */
+  /* The connection is made for the first command: in a Redis Cluster, to
+   * the node of its key's slot (one writer, one slot: one org's boards). */
+  redisContext *c = NULL;
+  int pending = 0, ok = 1;
   for (;;) {
     pthread_mutex_lock(&w->mu);
     while (!w->head && !w->closed) {
       pthread_mutex_unlock(&w->mu);
       /* Nothing queued: let Redis have all that is appended before waiting. */
       int done = 0;
-      while (ok && !done) ok = redisBufferWrite(c, &done) == REDIS_OK;
+      while (c && ok && !done) ok = redisBufferWrite(c, &done) == REDIS_OK;
       if (!ok) fail(w);
       pthread_mutex_lock(&w->mu);
       if (!w->head && !w->closed) pthread_cond_wait(&w->more, &w->mu);
@@ -78,6 +79,10 @@ static void *writer_main(void *arg) {
     }
     pthread_mutex_unlock(&w->mu);
     if (!q) break;   /* closed and drained */
+    if (ok && !c && !(c = redis_conn_for_command(q->cmd, q->len))) {
+      ok = 0;
+      fail(w);
+    }
     if (ok) {
       ok = redisAppendFormattedCommand(c, q->cmd, q->len) == REDIS_OK;
       int done = 0;
@@ -90,7 +95,7 @@ static void *writer_main(void *arg) {
     redisFreeCommand(q->cmd);
     free(q);
   }
-  for (; ok && pending > 0; pending--) ok = read_reply(w, c) == 0;
+  for (; c && ok && pending > 0; pending--) ok = read_reply(w, c) == 0;
   if (!ok) fail(w);
   redis_disconnect();
   return NULL;

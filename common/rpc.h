@@ -253,6 +253,10 @@ typedef struct rpc_server_config {
   int max_connection_streams;  /* HTTP/2 concurrent streams per connection; 0 = 4096 */
   int keepalive_ms;          /* ping an idle connection this often; 0 = 60000 */
   int idle_ms;               /* close a connection with no call this long; 0 = 600000 */
+  /* Send a connection GOAWAY this long after it opened (its calls finish on
+   * it); 0 = never. Clients then connect again and re-resolve the name, so
+   * the gateway finds new pods behind a headless Service. */
+  int max_connection_age_ms;
   void *app;                 /* copied to every rpc_ctx */
   const rpc_raw_handler *raw;  /* optional: handles methods not in the table */
   /* Optional TLS (PEM files, see tls.h): certificate and key, and a CA that

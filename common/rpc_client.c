@@ -44,7 +44,7 @@ grpc_channel *rpc_channel_for(const char *target) {
   if (g_nchans < MAX_CHANNELS && strlen(target) < sizeof g_chans[0].target) {
     /* Reconnect quickly after a peer restarts (the default backoff starts
      * at 1 s and grows past 5 s), and keep the channel our own. */
-    grpc_arg args[7];
+    grpc_arg args[8];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -67,12 +67,18 @@ grpc_channel *rpc_channel_for(const char *target) {
     args[5].type = GRPC_ARG_STRING;
     args[5].key = GRPC_ARG_SERVICE_CONFIG;
     args[5].value.string = "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}";
-    grpc_channel_args ca = {6, args};
+    /* A "dns:///name:port" target (a headless Service: one record per pod)
+     * is resolved again when a connection drops or a server sends GOAWAY
+     * (max connection age); at most every 2 s rather than every 30 s. */
+    args[6].type = GRPC_ARG_INTEGER;
+    args[6].key = GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS;
+    args[6].value.integer = 2000;
+    grpc_channel_args ca = {7, args};
     if (tls_target_name()) {   /* check the servers' certificates for this name */
-      args[6].type = GRPC_ARG_STRING;
-      args[6].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
-      args[6].value.string = (char *)tls_target_name();
-      ca.num_args = 7;
+      args[7].type = GRPC_ARG_STRING;
+      args[7].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+      args[7].value.string = (char *)tls_target_name();
+      ca.num_args = 8;
     }
     grpc_channel_credentials *creds = tls_channel_credentials();
     ch = grpc_channel_create(target, creds, &ca);

@@ -27,6 +27,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -370,7 +371,9 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
 
   /* The caps gRPC core enforces per connection: message size, concurrent
    * streams (HTTP/2 SETTINGS), keepalive pings that find dead peers, and
-   * connections with no call for a long time closed (clients reconnect). */
+   * connections with no call for a long time closed (clients reconnect), and
+ * connections older than the maximum age told to go away (clients connect
+ * again, re-resolving the name: new replicas get their share). */
   struct { const char *key; int value; } ints[] = {
       {GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, s->cfg.max_message_bytes},
       {GRPC_ARG_ALLOW_REUSEPORT, 0},
@@ -378,6 +381,7 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
       {GRPC_ARG_KEEPALIVE_TIME_MS, s->cfg.keepalive_ms},
       {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000},
       {GRPC_ARG_MAX_CONNECTION_IDLE_MS, s->cfg.idle_ms},
+      {GRPC_ARG_MAX_CONNECTION_AGE_MS, s->cfg.max_connection_age_ms > 0 ? s->cfg.max_connection_age_ms : INT_MAX},
   };
   enum { NARGS = sizeof ints / sizeof ints[0] };
   grpc_arg args[NARGS];

@@ -61,7 +61,7 @@ static void env_name(char *out, size_t n, const svc_def *def, const char *suffix
 /* The process's numeric settings (flags and env; see README's table). */
 typedef struct svc_settings {
   long threads, pollers, interval, grace, max_msg, outbox_threads, max_streams, first_msg, conn_streams, keepalive,
-      idle, max_attempts, pool, stream_workers, log_buffer;
+      idle, max_age, max_attempts, pool, stream_workers, log_buffer;
 } svc_settings;
 
 /* read_settings: 0, or -1 with what is wrong in |err|. */
@@ -79,6 +79,8 @@ static int read_settings(const config *cfg, svc_settings *s, char *err, size_t c
                  &s->conn_streams, err, cap) ||
       config_int(cfg, "keepalive-ms", "ACCOLADE_KEEPALIVE_MS", 60000, 1000, 86400000, &s->keepalive, err, cap) ||
       config_int(cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &s->idle, err, cap) ||
+      config_int(cfg, "max-connection-age-ms", "ACCOLADE_MAX_CONNECTION_AGE_MS", 300000, 0, 86400000, &s->max_age,
+                 err, cap) ||
       config_int(cfg, "outbox-max-attempts", "ACCOLADE_OUTBOX_MAX_ATTEMPTS", 100, 1, 1000000, &s->max_attempts, err,
                  cap) ||
       config_int(cfg, "pg-pool", "ACCOLADE_PG_POOL", 0, 0, 10000, &s->pool, err, cap) ||
@@ -164,6 +166,7 @@ static rpc_server *new_server(const config *cfg, const svc_def *def, const svc_s
       .max_connection_streams = (int)s->conn_streams,
       .keepalive_ms = (int)s->keepalive,
       .idle_ms = (int)s->idle,
+      .max_connection_age_ms = (int)s->max_age,
       .app = app,
       .raw = def->raw,
       .tls_cert = config_str(cfg, "tls-cert", "ACCOLADE_TLS_CERT", NULL),

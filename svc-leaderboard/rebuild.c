@@ -390,38 +390,51 @@ void lb_rebuild_wait_drops(void) {
 }
 
 /* switch_to makes generation |to| live if |from| still is (WATCH), and
- * clears the marker sets (every award is on the new boards). */
+ * clears the marker sets (every award is on the new boards). All of it on
+ * one connection, to the node of the org's slot: a slot that moved meanwhile
+ * fails the switch (the repair thread starts again). */
 static int switch_to(const char *org, int64_t from, int64_t to) {
   char genkey[BOARD_KEY_MAX], add[BOARD_KEY_MAX], sub[BOARD_KEY_MAX];
   lb_gen_key(genkey, sizeof genkey, org);
   snprintf(add, sizeof add, "lb:{%s}:pending:add", org);
   snprintf(sub, sizeof sub, "lb:{%s}:pending:sub", org);
-  redisReply *r = redis_cmd("WATCH %s", genkey);
-  if (!r) return -1;
-  freeReplyObject(r);
-  int64_t now = live_generation(org);   /* under the WATCH: on this thread's connection */
-  if (now < 0) return -1;
-  if (now != from) {   /* Redis lost its data meanwhile: the repair thread starts again */
-    log_error("rebuild %s: generation %lld went live meanwhile", org, (long long)now);
-    r = redis_cmd("UNWATCH");
-    if (r) freeReplyObject(r);
+  redisContext *c = redis_conn_for(genkey);
+  if (!c) return -1;
+  redisAppendCommand(c, "WATCH %s", genkey);
+  redisAppendCommand(c, "GET %s", genkey);
+  redisReply *r[4] = {0};
+  int ok = 1;
+  for (int i = 0; i < 2; i++)
+    if (redisGetReply(c, (void **)&r[i]) != REDIS_OK || !r[i]) ok = 0;
+  int64_t now = -1;
+  if (ok && r[0]->type == REDIS_REPLY_STATUS && (r[1]->type == REDIS_REPLY_STRING || r[1]->type == REDIS_REPLY_NIL))
+    now = lb_gen_parse(r[1]->type == REDIS_REPLY_STRING ? r[1]->str : NULL);
+  for (int i = 0; i < 2; i++)
+    if (r[i]) freeReplyObject(r[i]);
+  if (!ok) {
+    redis_disconnect();
     return -1;
   }
-  redisContext *c = redis_conn();
-  if (!c) return -1;
+  if (now != from) {   /* Redis lost its data meanwhile (or the slot moved): the repair thread starts again */
+    log_error("rebuild %s: generation %lld went live meanwhile", org, (long long)now);
+    redisReply *u = redisCommand(c, "UNWATCH");
+    if (u) freeReplyObject(u);
+    else redis_disconnect();
+    return -1;
+  }
   redisAppendCommand(c, "MULTI");
   redisAppendCommand(c, "SET %s %lld", genkey, (long long)to);
   redisAppendCommand(c, "DEL %s %s", add, sub);
   redisAppendCommand(c, "EXEC");
-  int ok = 1;
   for (int i = 0; i < 4; i++) {
-    if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+    if (redisGetReply(c, (void **)&r[i]) != REDIS_OK || !r[i]) {
+      for (int k = 0; k < i; k++) freeReplyObject(r[k]);
       redis_disconnect();
       return -1;
     }
-    if (i == 3) ok = r->type == REDIS_REPLY_ARRAY;
-    freeReplyObject(r);
   }
+  ok = r[3]->type == REDIS_REPLY_ARRAY;
+  for (int i = 0; i < 4; i++) freeReplyObject(r[i]);
   return ok ? 0 : -1;
 }
 

@@ -30,6 +30,15 @@ def main():
         expect("compose_%s_has_healthcheck" % name, "healthcheck" in svc)
     expect("compose_has_postgres_and_redis",
            "postgres" in compose["services"] and "redis" in compose["services"])
+    # `docker compose up --scale svc-award=3`: a scaled service may not fix a
+    # container name or a host port, and callers reach every replica by name.
+    env = compose["x-accolade"]["environment"]
+    for name, port in PROCESSES.items():
+        svc = compose["services"].get(name, {})
+        if name.startswith("svc-"):
+            expect("compose_%s_scales" % name, "container_name" not in svc and "ports" not in svc, svc)
+            addr = env.get("ACCOLADE_%s_ADDR" % name[4:].upper(), "")
+            expect("compose_%s_addressed_by_dns" % name, addr == "dns:///%s:%d" % (name, port), addr)
 
     docs = []
     for path in sorted(glob.glob(os.path.join(SRC, "deploy", "k8s", "*.yaml"))):
@@ -68,6 +77,13 @@ def main():
         if name.startswith("svc-"):
             env = name[4:].upper()
             expect(name + "_has_own_dsn", "ACCOLADE_%s_PG" % env in secret["stringData"])
+            # The gateway calls every svc-*: a headless Service (one DNS record
+            # per ready pod) and a dns:/// target, so calls spread over pods.
+            expect(name + "_service_is_headless",
+                   svc is not None and svc["spec"].get("clusterIP") == "None", svc and svc["spec"])
+            addr = config["data"].get("ACCOLADE_%s_ADDR" % env, "")
+            expect(name + "_addressed_by_dns",
+                   addr == "dns:///%s.accolade.svc.cluster.local:%d" % (name, port), addr)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -7,9 +7,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +339,67 @@ void th_suite_stop(th_suite *s) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cr_expect_eq(th_stop(all[i]), 0);
 }
 
+void th_fleet_start(th_fleet *f, const char *db, const char *jwt_secret, const char *const *extra) {
+  static char pg[600], redis[64], addrs[4][200], secret[256], listen_env[4 + TH_FLEET_GATEWAYS][TH_FLEET_REPLICAS][300];
+  static const char *envs[4 + TH_FLEET_GATEWAYS][TH_FLEET_REPLICAS][48];
+  static const char *const names[] = {"LEADERBOARD", "NOTIFY", "AWARD", "NOMINATION"};
+  memset(f, 0, sizeof *f);
+  snprintf(f->dsn, sizeof f->dsn, "%s", th_new_database(db));
+  snprintf(pg, sizeof pg, "ACCOLADE_PG=%s", f->dsn);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  snprintf(secret, sizeof secret, "ACCOLADE_JWT_HS256_SECRET=%s", jwt_secret);
+  /* Every port first: each process is told where all the others are. */
+  int port[4][TH_FLEET_REPLICAS];
+  for (int i = 0; i < 4; i++) {
+    size_t used = (size_t)snprintf(addrs[i], sizeof addrs[i], "ACCOLADE_%s_ADDR=", names[i]);
+    for (int r = 0; r < TH_FLEET_REPLICAS; r++) {
+      port[i][r] = th_free_port();
+      f->svc_metrics[i][r] = th_free_port();
+      used += (size_t)snprintf(addrs[i] + used, sizeof addrs[i] - used, "%s127.0.0.1:%d", r ? "," : "", port[i][r]);
+    }
+  }
+  for (int i = 0; i < 4 + TH_FLEET_GATEWAYS; i++) {
+    for (int r = 0; r < TH_FLEET_REPLICAS; r++) {
+      if (i >= 4 && r > 0) break;
+      const char *own[] = {pg, redis, addrs[0], addrs[1], addrs[2], addrs[3], listen_env[i][r], NULL};
+      if (i < 4)
+        snprintf(listen_env[i][r], sizeof listen_env[i][r], "ACCOLADE_METRICS_PORT=%d", f->svc_metrics[i][r]);
+      else
+        snprintf(listen_env[i][r], sizeof listen_env[i][r], "%s", secret);
+      env_join(envs[i][r], sizeof envs[i][r] / sizeof envs[i][r][0], own, extra);
+      int rc = i < 4 ? th_start_on(&f->svc[i][r], port[i][r], th_bin(suite_bins[i]), envs[i][r])
+                     : th_start(&f->gateway[i - 4], th_bin("gateway"), envs[i][r]);
+      cr_assert_eq(rc, 0, "%s (replica %d) did not start", i < 4 ? suite_bins[i] : "gateway", r);
+    }
+  }
+}
+
+void th_fleet_stop(th_fleet *f) {
+  for (int g = 0; g < TH_FLEET_GATEWAYS; g++) th_stop(&f->gateway[g]);
+  for (int i = 3; i >= 0; i--)
+    for (int r = 0; r < TH_FLEET_REPLICAS; r++) th_stop(&f->svc[i][r]);
+}
+
+long long th_metric_sum(int port, const char *name, const char *label) {
+  char *text = th_http_get(port, "/metrics");
+  if (!text) return -1;
+  long long sum = 0;
+  size_t n = strlen(name);
+  for (char *line = text; line && *line;) {
+    char *next = strchr(line, '\n');
+    if (next) *next++ = '\0';
+    if (!strncmp(line, name, n) && (line[n] == '{' || line[n] == ' ')) {
+      char *value = strrchr(line, ' ');
+      char *close = strchr(line, '}');
+      if (value && (!*label || (close && memmem(line, (size_t)(close - line), label, strlen(label)))))
+        sum += atoll(value + 1);
+    }
+    line = next;
+  }
+  free(text);
+  return sum;
+}
+
 void th_fill(arena *a, const ProtobufCMessageDescriptor *d, void *m, const char *spec) {
   char err[256];
   cr_assert_eq(pb_fill(a, d, m, spec, err, sizeof err), 0, "%s", err);
@@ -479,4 +543,137 @@ char *th_http_get(int port, const char *path) {
   buf[len] = '\0';
   close(fd);
   return buf;
+}
+
+/* ---- Redis Cluster on loopback ---------------------------------------- */
+
+redisReply *th_redis_cmd(int port, const char *fmt, ...) {
+  struct timeval tv = {2, 0};
+  redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  if (!c || c->err) {
+    if (c) redisFree(c);
+    return NULL;
+  }
+  redisSetTimeout(c, tv);
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *r = redisvCommand(c, fmt, ap);
+  va_end(ap);
+  redisFree(c);
+  return r;
+}
+
+int th_redis_node_start(th_proc *p, const char *dir) {
+  memset(p, 0, sizeof *p);
+  p->port = th_free_port();
+  snprintf(p->addr, sizeof p->addr, "127.0.0.1:%d", p->port);
+  char port[16], bus[16], conf[64];
+  snprintf(port, sizeof port, "%d", p->port);
+  /* The cluster bus on a port of its own (the default, port + 10000, may be
+   * taken or past 65535). */
+  snprintf(bus, sizeof bus, "%d", th_free_port());
+  snprintf(conf, sizeof conf, "nodes-%d.conf", p->port);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 1);
+    execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", dir, "--save", "",
+           "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", conf, "--cluster-port", bus,
+           "--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0",
+           "--cluster-require-full-coverage", "no", (char *)NULL);
+    _exit(127);
+  }
+  p->pid = pid;
+  for (int waited = 0; waited < 10000; waited += 20) {
+    redisReply *r = th_redis_cmd(p->port, "PING");
+    int ok = r && r->type == REDIS_REPLY_STATUS;
+    if (r) freeReplyObject(r);
+    if (ok) return 0;
+    usleep(20 * 1000);
+  }
+  th_kill(p);
+  return -1;
+}
+
+int th_redis_cluster_start(th_redis_cluster *c) {
+  memset(c, 0, sizeof *c);
+  snprintf(c->dir, sizeof c->dir, "/tmp/accolade-cluster-XXXXXX");
+  if (!mkdtemp(c->dir)) return -1;
+  const char *argv[TH_CLUSTER_NODES + 8];
+  int k = 0;
+  argv[k++] = "/usr/bin/redis-cli";
+  argv[k++] = "--cluster";
+  argv[k++] = "create";
+  size_t used = 0;
+  for (int i = 0; i < TH_CLUSTER_NODES; i++) {
+    if (th_redis_node_start(&c->node[i], c->dir) != 0) return -1;
+    argv[k++] = c->node[i].addr;
+    used += (size_t)snprintf(c->seeds + used, sizeof c->seeds - used, "%s%s", i ? "," : "", c->node[i].addr);
+  }
+  argv[k++] = "--cluster-replicas";
+  argv[k++] = "1";
+  argv[k++] = "--cluster-yes";
+  argv[k] = NULL;
+  char out[8192], err[2048];
+  if (th_run(argv, out, sizeof out, err, sizeof err) != 0) {
+    fprintf(stderr, "redis-cli --cluster create: %s %s\n", out, err);
+    return -1;
+  }
+  return th_redis_cluster_wait_ok(c, 20000);
+}
+
+void th_redis_cluster_stop(th_redis_cluster *c) {
+  for (int i = 0; i < TH_CLUSTER_NODES; i++) th_kill(&c->node[i]);
+  char cmd[200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->dir);
+  if (c->dir[0] && system(cmd) != 0) {
+  }
+}
+
+/* cluster_owners fills |owner| (per slot, a node index or -1) from
+ * CLUSTER SLOTS asked of node |asked|; 0, or -1 when it does not answer. */
+static int cluster_owners(th_redis_cluster *c, int asked, int *owner) {
+  redisReply *r = th_redis_cmd(c->node[asked].port, "CLUSTER SLOTS");
+  if (!r || r->type != REDIS_REPLY_ARRAY) {
+    if (r) freeReplyObject(r);
+    return -1;
+  }
+  for (int s = 0; s < 16384; s++) owner[s] = -1;
+  for (size_t e = 0; e < r->elements; e++) {
+    redisReply *x = r->element[e];
+    if (x->elements < 3) continue;
+    int port = (int)x->element[2]->element[1]->integer, who = -1;
+    for (int i = 0; i < TH_CLUSTER_NODES; i++)
+      if (c->node[i].port == port) who = i;
+    for (long long s = x->element[0]->integer; s <= x->element[1]->integer; s++) owner[s] = who;
+  }
+  freeReplyObject(r);
+  return 0;
+}
+
+int th_redis_cluster_owner(th_redis_cluster *c, int slot) {
+  static int owner[16384];
+  for (int i = 0; i < TH_CLUSTER_NODES; i++)
+    if (c->node[i].pid > 0 && cluster_owners(c, i, owner) == 0) return owner[slot];
+  return -1;
+}
+
+int th_redis_cluster_wait_ok(th_redis_cluster *c, int timeout_ms) {
+  static int owner[16384];
+  for (int waited = 0; waited <= timeout_ms; waited += 100) {
+    int ok = 1;
+    for (int i = 0; i < TH_CLUSTER_NODES && ok; i++) {
+      if (c->node[i].pid <= 0) continue;
+      redisReply *r = th_redis_cmd(c->node[i].port, "CLUSTER INFO");
+      ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") != NULL;
+      if (r) freeReplyObject(r);
+      if (ok) ok = cluster_owners(c, i, owner) == 0;
+      for (int s = 0; s < 16384 && ok; s++) ok = owner[s] >= 0 && c->node[owner[s]].pid > 0;
+    }
+    if (ok) return 0;
+    usleep(100 * 1000);
+  }
+  return -1;
 }

@@ -45,6 +45,36 @@ typedef struct th_proc {
   char addr[64];   /* "127.0.0.1:<port>" */
 } th_proc;
 
+/* ---- Redis Cluster on loopback ---------------------------------------- */
+
+#define TH_CLUSTER_NODES 6   /* 3 masters, each with one replica */
+
+typedef struct th_redis_cluster {
+  th_proc node[TH_CLUSTER_NODES];
+  char dir[128];
+  char seeds[256];   /* "127.0.0.1:p1,127.0.0.1:p2,..." every node's address */
+} th_redis_cluster;
+
+/* th_redis_node_start runs one `redis-server --cluster-enabled yes` (not
+ * joined to any cluster yet) on a free loopback port, its files in |dir|,
+ * as a child that dies with the test; 0 once it answers PING. */
+int th_redis_node_start(th_proc *p, const char *dir);
+/* th_redis_cluster_start runs six `redis-server --cluster-enabled yes` on
+ * free loopback ports (node timeout 1 s, replicas may always fail over),
+ * joins them with `redis-cli --cluster create ... --cluster-replicas 1` and
+ * waits for cluster_state:ok everywhere. 0, or -1. The nodes die with the test. */
+int th_redis_cluster_start(th_redis_cluster *c);
+void th_redis_cluster_stop(th_redis_cluster *c);
+/* th_redis_cluster_wait_ok: every running node says cluster_state:ok and
+ * every slot has a running master; 0, or -1 after |timeout_ms|. */
+int th_redis_cluster_wait_ok(th_redis_cluster *c, int timeout_ms);
+/* th_redis_cluster_owner: the index of the node serving |slot| as master
+ * (asked of a running node), or -1. */
+int th_redis_cluster_owner(th_redis_cluster *c, int slot);
+/* th_redis_cmd runs one command (hiredis format) on 127.0.0.1:|port|; the
+ * reply (freeReplyObject) or NULL. */
+struct redisReply *th_redis_cmd(int port, const char *fmt, ...);
+
 /* th_start runs |binary| (a path, see th_bin) with the env vars of the
  * NULL-terminated |env| list ("KEY=VALUE") added to the test's environment and
  * ACCOLADE_INTERNAL_KEY set, on a free port given as --listen; waits up to 20 s
@@ -81,6 +111,25 @@ void th_suite_start(th_suite *s, const char *db, const char *jwt_secret, const c
  * again on the same port with the same env; 0 once it is SERVING. */
 int th_suite_restart(th_suite *s, th_proc *p);
 void th_suite_stop(th_suite *s);
+
+/* th_fleet: every service in TH_FLEET_REPLICAS replicas and TH_FLEET_GATEWAYS
+ * gateways, each a real process on its own loopback port with its own
+ * metrics port, each told every replica of the others ("ipv4:a,b": the
+ * gRPC channel balances round-robin); one fresh database, the test Redis.
+ * svc[i] follows the order leaderboard, notify, award, nomination. */
+#define TH_FLEET_REPLICAS 2
+#define TH_FLEET_GATEWAYS 2
+typedef struct th_fleet {
+  th_proc svc[4][TH_FLEET_REPLICAS];
+  int svc_metrics[4][TH_FLEET_REPLICAS];
+  th_proc gateway[TH_FLEET_GATEWAYS];
+  char dsn[512];
+} th_fleet;
+void th_fleet_start(th_fleet *f, const char *db, const char *jwt_secret, const char *const *extra);
+void th_fleet_stop(th_fleet *f);
+/* th_metric_sum: the sum of every sample of |name| whose labels contain
+ * |label| ("" for all) on the metrics port |port|, or -1 if unreachable. */
+long long th_metric_sum(int port, const char *name, const char *label);
 
 /* th_run runs the NULL-terminated |argv| (argv[0] a path) and waits for it;
  * its stdout lands in |out| and its stderr in |err| (NUL-terminated, cut to
