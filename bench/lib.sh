@@ -2,6 +2,8 @@
 # Postgres (database "bench") and Redis on free loopback ports, stopped with
 # every process in PIDS when the script exits. Source it after scripts/lib.sh.
 #   bench_stack NAME    sets BUILD, TMP, PG_PORT, REDIS_PORT, PIDS; psql_ runs SQL.
+# Postgres runs without fsync unless BENCH_PG_DURABLE=1 (then as scripts/run
+# starts it: durable commits).
 bench_stack() {
   acc_install_deps
   BUILD=$ACC_ROOT/build-bench
@@ -11,7 +13,7 @@ bench_stack() {
   PG_PORT=$(acc_free_port); REDIS_PORT=$(acc_free_port)
   PIDS=()
   trap bench_cleanup EXIT INT TERM
-  acc_pg_start "$TMP/pg" "$PG_PORT" fast
+  acc_pg_start "$TMP/pg" "$PG_PORT" $([ "${BENCH_PG_DURABLE:-}" = 1 ] || echo fast)
   acc_redis_start "$TMP/redis" "$REDIS_PORT"
   psql_ -c "CREATE DATABASE bench"
 }
