@@ -33,3 +33,50 @@ lb_key() {
   local gen; gen=$(redis-cli -p "$REDIS_PORT" get "lb:{$1}:gen")
   if [ -n "$gen" ] && [ "$gen" != 0 ]; then echo "lb:{$1}:g$gen:$2"; else echo "lb:{$1}:$2"; fi
 }
+
+# bench_services starts the four services and the gateway on free ports
+# against the bench stack (log level warn, no metrics port, the gateway's rate
+# limits raised out of the way), waiting for each to answer its health check.
+# Sets PORT[svc] and PID[svc] and GW (the gateway's address).
+bench_services() {
+  export ACCOLADE_LOG_LEVEL=warn ACCOLADE_METRICS_PORT=0 ACCOLADE_INTERNAL_KEY=bench-key
+  export ACCOLADE_JWT_HS256_SECRET=bench-secret
+  export ACCOLADE_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
+  export ACCOLADE_REDIS="127.0.0.1:$REDIS_PORT"
+  export ACCOLADE_GATEWAY_RATE_MEMBER=1000000 ACCOLADE_GATEWAY_BURST_MEMBER=1000000
+  export ACCOLADE_GATEWAY_RATE_ORG=1000000 ACCOLADE_GATEWAY_BURST_ORG=1000000
+  declare -gA PORT PID
+  local s
+  for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do PORT[$s]=$(acc_free_port); done
+  export ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:${PORT[svc-leaderboard]} ACCOLADE_NOTIFY_ADDR=127.0.0.1:${PORT[svc-notify]}
+  export ACCOLADE_AWARD_ADDR=127.0.0.1:${PORT[svc-award]} ACCOLADE_NOMINATION_ADDR=127.0.0.1:${PORT[svc-nomination]}
+  for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do
+    "$BUILD/bin/$s" --listen="127.0.0.1:${PORT[$s]}" 2>>"$TMP/$s.log" &
+    PID[$s]=$!; PIDS+=($!)
+    for _ in $(seq 1 200); do
+      "$BUILD/bin/accolade" --addr "127.0.0.1:${PORT[$s]}" health >/dev/null 2>&1 && break
+      sleep 0.05
+    done
+  done
+  GW=127.0.0.1:${PORT[gateway]}
+}
+
+# bench_visibility ORG PREFIX prints "count lb_p50 lb_p99 inbox_p50 inbox_p99"
+# (ms) over the approvals of ORG's nominations whose request id starts with
+# PREFIX, from the stores' clocks: the approval's decided_at to the ledger row
+# that put the award on the boards and to the recipient's inbox row.
+bench_visibility() {
+  psql_ bench -F ' ' -c "
+  WITH v AS (
+    SELECT extract(epoch FROM l.created_at - n.decided_at) * 1000 AS lb,
+           extract(epoch FROM i.created_at - n.decided_at) * 1000 AS inbox
+    FROM nomination.nomination n
+    JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
+    JOIN leaderboard.ledger l ON l.award_id = a.id::text
+    JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id AND i.kind = 'award_granted'
+    WHERE n.org = '$1' AND n.status = 2 AND n.request_id LIKE '$2-%')
+  SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lb)::numeric, 1),
+         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lb)::numeric, 1),
+         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY inbox)::numeric, 1),
+         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY inbox)::numeric, 1) FROM v"
+}

@@ -24,25 +24,7 @@ source "$(dirname "$0")/lib.sh"
 N=${1:-3000}; C=${2:-16}; T=${3:-15}
 BENCH_PG_DURABLE=1 bench_stack writepath
 
-export ACCOLADE_LOG_LEVEL=warn ACCOLADE_METRICS_PORT=0 ACCOLADE_INTERNAL_KEY=bench-key
-export ACCOLADE_JWT_HS256_SECRET=bench-secret
-export ACCOLADE_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
-export ACCOLADE_REDIS="127.0.0.1:$REDIS_PORT"
-export ACCOLADE_GATEWAY_RATE_MEMBER=1000000 ACCOLADE_GATEWAY_BURST_MEMBER=1000000
-export ACCOLADE_GATEWAY_RATE_ORG=1000000 ACCOLADE_GATEWAY_BURST_ORG=1000000
-declare -A PORT
-for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do PORT[$s]=$(acc_free_port); done
-export ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:${PORT[svc-leaderboard]} ACCOLADE_NOTIFY_ADDR=127.0.0.1:${PORT[svc-notify]}
-export ACCOLADE_AWARD_ADDR=127.0.0.1:${PORT[svc-award]} ACCOLADE_NOMINATION_ADDR=127.0.0.1:${PORT[svc-nomination]}
-for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do
-  "$BUILD/bin/$s" --listen="127.0.0.1:${PORT[$s]}" 2>>"$TMP/$s.log" &
-  PIDS+=($!)
-  for _ in $(seq 1 200); do
-    "$BUILD/bin/accolade" --addr "127.0.0.1:${PORT[$s]}" health >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-done
-GW=127.0.0.1:${PORT[gateway]}
+bench_services
 
 # Member m<i> is in team t<i % 20>, managed by mgr<i % 20>: nomination n (of
 # m<n % 200>) is routed to mgr<n % 20>.
@@ -96,19 +78,7 @@ RATE=$(echo "$OUT_REVIEW" | awk '{printf "%d", $4 * 0.8}')
 nominate paced "$((RATE * 10))" knowledge-sharer >/dev/null
 PACED=$(approve paced --rate "$RATE")
 for _ in $(seq 1 500); do [ "$(pending paced)" = "0|0" ] && break; sleep 0.05; done
-VIS=$(psql_ bench -F ' ' -c "
-  WITH v AS (
-    SELECT extract(epoch FROM l.created_at - n.decided_at) * 1000 AS lb,
-           extract(epoch FROM i.created_at - n.decided_at) * 1000 AS inbox
-    FROM nomination.nomination n
-    JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
-    JOIN leaderboard.ledger l ON l.award_id = a.id::text
-    JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id AND i.kind = 'award_granted'
-    WHERE n.org = 'wp' AND n.status = 2 AND n.request_id LIKE 'paced-%')
-  SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lb)::numeric, 1),
-         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lb)::numeric, 1),
-         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY inbox)::numeric, 1),
-         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY inbox)::numeric, 1) FROM v")
+VIS=$(bench_visibility wp paced)
 
 OUT_TOP=$("${LG[@]}" --method GetTop -n "$((N * 4))" --user 'm{n%200}' --fields 'page_size=10'); echo "$OUT_TOP"
 OUT_PROF=$("${LG[@]}" --method GetProfile -n "$((N * 2))" --user 'm{n%200}' --fields 'member_id=m{n%200}'); echo "$OUT_PROF"
