@@ -207,6 +207,11 @@ int store_lock_badge(const char *org, const char *badge_id) {
   return pg_exec("SELECT pg_advisory_xact_lock(hashtext('award.grant'), hashtext($1 || '/' || $2))", 2, p);
 }
 
+int store_lock_recipient(const char *org, const char *recipient_id) {
+  const char *p[] = {org, recipient_id};
+  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('award.recipient'), hashtext($1 || '/' || $2))", 2, p);
+}
+
 int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,
                      const char *recipient_id, Accolade__V1__Award **out) {
   const char *p[] = {org, source_id, recipient_id};

@@ -29,6 +29,10 @@ int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int in
 /* store_lock_badge serialises grants of one badge in one org until commit
  * (so scarcity caps hold under concurrency). */
 int store_lock_badge(const char *org, const char *badge_id);
+/* store_lock_recipient serialises grants to one member of one org until
+ * commit (so a milestone rule sees every award counted toward it). Taken
+ * after the badge's lock, if any. */
+int store_lock_recipient(const char *org, const char *recipient_id);
 int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,
                      const char *recipient_id, Accolade__V1__Award **out);
 /* store_cap_count counts unrevoked awards of |badge_id| in the current
