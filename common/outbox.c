@@ -56,13 +56,17 @@ int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method
     free(buf);
     return RPC_UNAVAILABLE;
   }
-  const char *params[4] = {target, method, org, (const char *)buf};
-  int lens[4] = {0, 0, 0, (int)n};
-  int fmts[4] = {0, 0, 0, 1};
+  /* The row and its NOTIFY (delivered to listeners only when the transaction
+   * commits) in one round trip. */
+  char ch[128];
+  channel_name(ch, sizeof ch);
+  const char *params[5] = {target, method, org, (const char *)buf, ch};
+  int lens[5] = {0, 0, 0, (int)n, 0};
+  int fmts[5] = {0, 0, 0, 1, 0};
   PGresult *r = PQexecParams(c,
-                             "INSERT INTO outbox(target, method, org, payload) VALUES ($1,$2,$3,$4) "
-                             "RETURNING event_id",
-                             4, NULL, params, lens, fmts, 0);
+                             "WITH ins AS (INSERT INTO outbox(target, method, org, payload) VALUES ($1,$2,$3,$4) "
+                             "RETURNING event_id) SELECT event_id, pg_notify($5, '') FROM ins",
+                             5, NULL, params, lens, fmts, 0);
   free(buf);
   int rc = RPC_OK;
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -72,13 +76,6 @@ int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method
     snprintf(out_event_id, 37, "%s", PQgetvalue(r, 0, 0));
   }
   PQclear(r);
-  if (rc == RPC_OK) {
-    /* Delivered to listeners only when the transaction commits. */
-    char ch[128], sql[200];
-    channel_name(ch, sizeof ch);
-    snprintf(sql, sizeof sql, "NOTIFY %s", ch);
-    rc = pg_exec(sql, 0, NULL);
-  }
   return rc;
 }
 
