@@ -194,20 +194,26 @@ Test(nomination, every_rejection_rule_has_its_status) {
   arena_free(&a);
 }
 
-Test(nomination, a_team_nomination_is_checked_per_nominee_and_a_rejection_says_when) {
-  arena a;
-  arena_init(&a);
+/* set_limits sets the org's allowance and pair cap (as the admin). */
+static void set_limits(arena *a, int allowance, int pair_cap) {
   Accolade__V1__OrgSettings s = ACCOLADE__V1__ORG_SETTINGS__INIT;
   s.nudge_after_weeks = 4;
-  s.allowance_per_month = 10;
-  s.pair_cap_per_quarter = 1;
+  s.allowance_per_month = allowance;
+  s.pair_cap_per_quarter = pair_cap;
   s.overdue_days = 7;
   Accolade__V1__UpdateOrgSettingsRequest ur = ACCOLADE__V1__UPDATE_ORG_SETTINGS_REQUEST__INIT;
   ur.settings = &s;
   void *out;
   rpc_status st;
-  cr_assert_eq(th_call(nom.addr, NOM "UpdateOrgSettings", &ur, &accolade__v1__org_settings__descriptor, &admin, &a, &out, &st),
-               RPC_OK);
+  cr_assert_eq(th_call(nom.addr, NOM "UpdateOrgSettings", &ur, &accolade__v1__org_settings__descriptor, &admin, a, &out, &st),
+               RPC_OK, "%s", st.message);
+}
+
+Test(nomination, a_team_nomination_is_checked_per_nominee_and_a_rejection_says_when) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  set_limits(&a, 10, 1);
   Accolade__V1__Nomination *n;
   cr_assert_eq(create(&a, &bob, "t1", "deal-closer", "mgr", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
   /* ann and mgr together: ann is free, mgr (the second, in id order) used up. */
@@ -222,9 +228,7 @@ Test(nomination, a_team_nomination_is_checked_per_nominee_and_a_rejection_says_w
                        (void **)&n, &st), RPC_RESOURCE_EXHAUSTED);
   cr_assert(strstr(st.message, "nominee_ids[1]: you have nominated mgr 1 times"), "%s", st.message);
   /* With room for both: one nomination, both nominees, routed to ann's manager. */
-  s.pair_cap_per_quarter = 2;
-  cr_assert_eq(th_call(nom.addr, NOM "UpdateOrgSettings", &ur, &accolade__v1__org_settings__descriptor, &admin, &a, &out, &st),
-               RPC_OK);
+  set_limits(&a, 10, 2);
   r.request_id = "t3";
   cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &r, &accolade__v1__nomination__descriptor, &bob, &a,
                        (void **)&n, &st), RPC_OK, "%s", st.message);
