@@ -62,7 +62,13 @@ pending() {
 }
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 printf '%-18s %7s %4s %10s %8s %8s %7s\n' "call" "calls" "c" "req/s" "p50 ms" "p99 ms" "errors"
+# undelivered: outbox rows of every service not delivered yet.
+undelivered() { psql_ bench -c "SELECT (SELECT count(*) FROM nomination.outbox WHERE delivered_at IS NULL) +
+  (SELECT count(*) FROM award.outbox WHERE delivered_at IS NULL)"; }
+CPU0=$(bench_server_cpu)
 OUT_CREATE=$(nominate burst "$N" deal-closer); echo "$OUT_CREATE"
+for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
+CPU1=$(bench_server_cpu)
 OUT_REVIEW=$(approve burst); echo "$OUT_REVIEW"
 T0=$(now_ms); LB_MS=""; IN_MS=""
 for _ in $(seq 1 3000); do
@@ -72,6 +78,8 @@ for _ in $(seq 1 3000); do
   [ -n "$LB_MS" ] && [ -n "$IN_MS" ] && break
   sleep 0.02
 done
+for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
+CPU2=$(bench_server_cpu)
 
 # A steady 80% of the burst's approval rate, 10 s of it.
 RATE=$(echo "$OUT_REVIEW" | awk '{printf "%d", $4 * 0.8}')
@@ -88,7 +96,9 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 psql_ -c "CREATE DATABASE pgb"
 PGB=(acc_as_postgres "$(acc_pg_bin)/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres)
 "${PGB[@]}" -i -q pgb >/dev/null 2>&1
+CPU3=$(bench_server_cpu)
 "${PGB[@]}" -n -b tpcb-like -c "$C" -j 2 -T "$T" pgb >"$TMP/tpcb.out" 2>&1
+CPU4=$(bench_server_cpu)
 psql_ pgb -c "CREATE TABLE one_row (id bigserial PRIMARY KEY, org text, payload text, created_at timestamptz DEFAULT now())"
 echo "INSERT INTO one_row (org, payload) VALUES ('wp', 'one row');" >"$TMP/insert.sql"
 "${PGB[@]}" -n -c "$C" -j 2 -T "$T" -f "$TMP/insert.sql" pgb >"$TMP/insert.out" 2>&1
@@ -102,6 +112,10 @@ echo "pgbench tpcb-like -c $C -j 2 -T $T: $TPCB tps; one-row INSERT: $INS tps"
 awk -v a="$(rps "$OUT_CREATE")" -v r="$(rps "$OUT_REVIEW")" -v b="$TPCB" \
   'BEGIN {printf "ratio CreateNomination / tpcb-like: %.2f, ReviewNomination / tpcb-like: %.2f (goal >= 0.5)\n", a / b, r / b}'
 awk -v a="$(rps "$OUT_PROF")" -v b="$(rps "$OUT_TOP")" 'BEGIN {printf "ratio GetProfile / GetTop: %.2f (goal >= 0.5)\n", a / b}'
+TPCB_N=$(awk '/number of transactions actually processed/ {print $NF; exit}' "$TMP/tpcb.out" | cut -d/ -f1)
+awk -v n="$N" -v t="$TPCB_N" -v c="$((CPU1 - CPU0))" -v r="$((CPU2 - CPU1))" -v p="$((CPU4 - CPU3))" 'BEGIN {
+  printf "server CPU (Postgres, Redis, services; the load generators not counted): a nomination %.2f ms, an approval %.2f ms with its awards delivered, a tpcb-like transaction %.3f ms: %.1f and %.1f tpcb-like transactions\n",
+    c / n, r / n, p / t, (c / n) / (p / t), (r / n) / (p / t) }'
 echo "burst of $N approvals: last on the board ${LB_MS:-(not within 60 s)} ms, last in the inbox ${IN_MS:-(not within 60 s)} ms after the last approval returned (goal <= 1000)"
 read -r vn lb50 lb99 in50 in99 <<<"$VIS"
 echo "steady $RATE approvals/s ($(echo "$PACED" | awk '{print "review p50 " $5 " ms, errors " $7}')), $vn approvals: leaderboard p50 $lb50 p99 $lb99 ms; inbox p50 $in50 p99 $in99 ms (goal p99 <= 50)"
