@@ -83,16 +83,23 @@ bench_visibility() {
 
 # bench_server_cpu prints the CPU time (ms, user + system) used so far by the
 # bench's Postgres (the postmaster, its live backends and those it reaped),
-# its Redis and the processes PID lists: a cost that the other work on a
-# shared machine does not inflate the way it does wall-clock rates.
+# then by its Redis and the processes in PID: a cost that the other work on
+# a shared machine does not inflate the way it does wall-clock rates.
 bench_server_cpu() {
-  local pm pids p
+  local pm kids
   pm=$(head -1 "$TMP/pg/postmaster.pid")
-  pids="$pm $(cat "$TMP/redis/redis.pid" 2>/dev/null) ${PID[*]:-}"
-  pids="$pids $(awk -v pm="$pm" '$4 == pm {split(FILENAME, f, "/"); print f[3]}' /proc/[0-9]*/stat 2>/dev/null)"
-  for p in $pids; do
-    # after the ")" of comm: field 12-15 are utime stime cutime cstime
-    sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk -v pm="$pm" -v p="$p" \
-      '{t = $12 + $13; if (p == pm) t += $14 + $15; print t}'
+  kids=$(awk -v pm="$pm" '$4 == pm {split(FILENAME, f, "/"); print f[3]}' /proc/[0-9]*/stat 2>/dev/null || true)
+  bench_cpu_of "$pm" $kids
+  bench_cpu_of "$(cat "$TMP/redis/redis.pid" 2>/dev/null)" "${PID[@]}"
+}
+
+# bench_cpu_of PID...: the CPU ms of those processes (and of the children
+# the first one reaped); processes gone meanwhile count nothing.
+bench_cpu_of() {
+  local first=$1 p
+  for p in "$@"; do
+    # after the ")" of comm: fields 12-15 are utime stime cutime cstime
+    { sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || true; } |
+      awk -v c="$([ "$p" = "$first" ] && echo 1 || echo 0)" '{print $12 + $13 + c * ($14 + $15)}'
   done | awk -v hz="$(getconf CLK_TCK)" '{s += $1} END {printf "%d\n", s * 1000 / hz}'
 }
