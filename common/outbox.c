@@ -56,17 +56,13 @@ int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method
     free(buf);
     return RPC_UNAVAILABLE;
   }
-  /* The row and its NOTIFY (delivered to listeners only when the transaction
-   * commits) in one round trip. */
-  char ch[128];
-  channel_name(ch, sizeof ch);
-  const char *params[5] = {target, method, org, (const char *)buf, ch};
-  int lens[5] = {0, 0, 0, (int)n, 0};
-  int fmts[5] = {0, 0, 0, 1, 0};
+  const char *params[4] = {target, method, org, (const char *)buf};
+  int lens[4] = {0, 0, 0, (int)n};
+  int fmts[4] = {0, 0, 0, 1};
   PGresult *r = PQexecParams(c,
-                             "WITH ins AS (INSERT INTO outbox(target, method, org, payload) VALUES ($1,$2,$3,$4) "
-                             "RETURNING event_id) SELECT event_id, pg_notify($5, '') FROM ins",
-                             5, NULL, params, lens, fmts, 0);
+                             "INSERT INTO outbox(target, method, org, payload) VALUES ($1,$2,$3,$4) "
+                             "RETURNING event_id",
+                             4, NULL, params, lens, fmts, 0);
   free(buf);
   int rc = RPC_OK;
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -76,6 +72,12 @@ int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method
     snprintf(out_event_id, 37, "%s", PQgetvalue(r, 0, 0));
   }
   PQclear(r);
+  if (rc == RPC_OK) {
+    /* The dispatchers are woken once the transaction has committed. */
+    char ch[128];
+    channel_name(ch, sizeof ch);
+    rc = pg_notify_after_commit(ch, "");
+  }
   return rc;
 }
 

@@ -79,6 +79,13 @@ int64_t pg_int8(const char *field);
  * or lock wait past it is cancelled by Postgres, RPC_DEADLINE_EXCEEDED. */
 int pg_tx(int (*fn)(void *arg), void *arg);
 
+/* pg_notify_after_commit asks for pg_notify(|channel|, |payload|) when the
+ * pg_tx this thread runs commits (not at all if it rolls back), sent after
+ * the COMMIT so that notifying transactions still share their commit
+ * flushes; once per distinct pair per transaction. Outside pg_tx (or past
+ * its room) it notifies at once, in the current transaction if any. */
+int pg_notify_after_commit(const char *channel, const char *payload);
+
 /* pg_fail maps a pg_* code onto the call with a message ("postgres
  * unavailable", ...) and returns the code to answer with. */
 int pg_fail(rpc_ctx *ctx, int code, const char *what);

@@ -49,16 +49,19 @@ int store_inbox_add(const char *org, const char *user, const char *event_id, con
                     const char *body) {
   /* One writer per inbox at a time: ids then commit in order, so a
    * Subscribe cursor can never pass a row that commits later. The lock (taken
-   * before the row's id is drawn: the insert reads it first), the row and the
-   * wake-up of this member's Subscribe streams at commit (live.c) are one
-   * statement. */
+   * before the row's id is drawn: the insert reads it first) and the row are
+   * one statement; this member's Subscribe streams are woken after the commit
+   * (live.c). */
   const char *q[] = {org, user, event_id, kind, title, body};
-  return pg_exec("WITH l AS (SELECT pg_advisory_xact_lock(hashtext('notify.inbox'), hashtext($1 || '/' || $2))) "
-                 "INSERT INTO inbox (org, user_id, event_id, kind, title, body) "
-                 "SELECT $1, $2, $3, $4, $5, $6 FROM l WHERE NOT EXISTS (SELECT 1 FROM preferences "
-                 "WHERE org = $1 AND user_id = $2 AND $4 = ANY (muted_kinds)) ON CONFLICT DO NOTHING "
-                 "RETURNING pg_notify('" LIVE_CHANNEL "', $1 || '/' || $2)",
-                 6, q);
+  int rc = pg_exec("WITH l AS (SELECT pg_advisory_xact_lock(hashtext('notify.inbox'), hashtext($1 || '/' || $2))) "
+                   "INSERT INTO inbox (org, user_id, event_id, kind, title, body) "
+                   "SELECT $1, $2, $3, $4, $5, $6 FROM l WHERE NOT EXISTS (SELECT 1 FROM preferences "
+                   "WHERE org = $1 AND user_id = $2 AND $4 = ANY (muted_kinds)) ON CONFLICT DO NOTHING",
+                   6, q);
+  if (rc) return rc;
+  char who[300];
+  snprintf(who, sizeof who, "%s/%s", org, user);
+  return pg_notify_after_commit(LIVE_CHANNEL, who);
 }
 
 int store_endorsed_add(arena *a, const char *org, const Accolade__V1__NominationEvent *n, int64_t approved_ms) {

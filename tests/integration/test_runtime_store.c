@@ -333,3 +333,56 @@ Test(store, outbox_sends_a_round_at_once_and_a_refused_reply_fails_only_its_row)
   pg_disconnect();
   th_fini();
 }
+
+/* notified waits up to |ms| on |l| for a notification, returning 1 if one came. */
+static int notified(PGconn *l, int ms) {
+  int64_t until = rpc_now_ms() + ms;
+  while (rpc_now_ms() < until) {
+    PQconsumeInput(l);
+    PGnotify *n = PQnotifies(l);
+    if (n) {
+      PQfreemem(n);
+      return 1;
+    }
+    usleep(20 * 1000);
+  }
+  return 0;
+}
+
+typedef struct {
+  const char *dsn;
+  int seen_inside;
+} notify_arg;
+
+/* enqueue_then_look enqueues, then (its transaction still open) looks from
+ * another connection whether the dispatchers were woken already. */
+static int enqueue_then_look(void *p) {
+  notify_arg *a = p;
+  enq_arg e = {"after commit", 0};
+  int rc = enqueue_tx(&e);
+  PGconn *l = PQconnectdb(a->dsn);
+  PQclear(PQexec(l, "LISTEN accolade_outbox_obnotify"));
+  a->seen_inside = notified(l, 300);
+  PQfinish(l);
+  return rc;
+}
+
+Test(store, outbox_wakes_its_dispatchers_after_the_commit_and_not_on_rollback) {
+  th_init();
+  const char *dsn = th_new_database("outbox_notify");
+  pg_setup(dsn, "obnotify");
+  cr_assert_eq(migrate_run(NULL), 0);
+  PGconn *l = PQconnectdb(dsn);
+  cr_assert_eq(PQstatus(l), CONNECTION_OK);
+  PQclear(PQexec(l, "LISTEN accolade_outbox_obnotify"));
+  enq_arg fail = {"lost", 1};
+  cr_assert_neq(pg_tx(enqueue_tx, &fail), RPC_OK);
+  cr_expect_eq(notified(l, 300), 0, "a rolled-back enqueue woke the dispatchers");
+  notify_arg a = {dsn, -1};
+  cr_assert_eq(pg_tx(enqueue_then_look, &a), RPC_OK);
+  cr_expect_eq(a.seen_inside, 0, "woken before the row was committed");
+  cr_expect_eq(notified(l, 2000), 1, "the commit woke nobody");
+  PQfinish(l);
+  pg_disconnect();
+  th_fini();
+}
