@@ -88,7 +88,8 @@ bench_visibility() {
 bench_server_cpu() {
   local pm kids
   pm=$(head -1 "$TMP/pg/postmaster.pid")
-  kids=$(awk -v pm="$pm" '$4 == pm {split(FILENAME, f, "/"); print f[3]}' /proc/[0-9]*/stat 2>/dev/null || true)
+  # cat, not awk on the files: mawk stops at the first process gone meanwhile
+  kids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$pm" '$4 == pm {print $1}' || true)
   bench_cpu_of "$pm" $kids
   bench_cpu_of "$(cat "$TMP/redis/redis.pid" 2>/dev/null)" "${PID[@]}"
 }
