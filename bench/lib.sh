@@ -2,6 +2,8 @@
 # Postgres (database "bench") and Redis on free loopback ports, stopped with
 # every process in PIDS when the script exits. Source it after scripts/lib.sh.
 #   bench_stack NAME    sets BUILD, TMP, PG_PORT, REDIS_PORT, PIDS; psql_ runs SQL.
+# Postgres runs without fsync unless BENCH_PG_DURABLE=1 (then as scripts/run
+# starts it: durable commits).
 bench_stack() {
   acc_install_deps
   BUILD=$ACC_ROOT/build-bench
@@ -11,7 +13,7 @@ bench_stack() {
   PG_PORT=$(acc_free_port); REDIS_PORT=$(acc_free_port)
   PIDS=()
   trap bench_cleanup EXIT INT TERM
-  acc_pg_start "$TMP/pg" "$PG_PORT" fast
+  acc_pg_start "$TMP/pg" "$PG_PORT" $([ "${BENCH_PG_DURABLE:-}" = 1 ] || echo fast)
   acc_redis_start "$TMP/redis" "$REDIS_PORT"
   psql_ -c "CREATE DATABASE bench"
 }
@@ -30,4 +32,75 @@ psql_() { acc_as_postgres "$(acc_pg_bin)/psql" -h 127.0.0.1 -p "$PG_PORT" -U pos
 lb_key() {
   local gen; gen=$(redis-cli -p "$REDIS_PORT" get "lb:{$1}:gen")
   if [ -n "$gen" ] && [ "$gen" != 0 ]; then echo "lb:{$1}:g$gen:$2"; else echo "lb:{$1}:$2"; fi
+}
+
+# bench_services starts the four services and the gateway on free ports
+# against the bench stack (log level warn, no metrics port, the gateway's rate
+# limits raised out of the way), waiting for each to answer its health check.
+# Sets PORT[svc] and PID[svc] and GW (the gateway's address).
+bench_services() {
+  export ACCOLADE_LOG_LEVEL=warn ACCOLADE_METRICS_PORT=0 ACCOLADE_INTERNAL_KEY=bench-key
+  export ACCOLADE_JWT_HS256_SECRET=bench-secret
+  export ACCOLADE_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
+  export ACCOLADE_REDIS="127.0.0.1:$REDIS_PORT"
+  export ACCOLADE_GATEWAY_RATE_MEMBER=1000000 ACCOLADE_GATEWAY_BURST_MEMBER=1000000
+  export ACCOLADE_GATEWAY_RATE_ORG=1000000 ACCOLADE_GATEWAY_BURST_ORG=1000000
+  declare -gA PORT PID
+  local s
+  for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do PORT[$s]=$(acc_free_port); done
+  export ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:${PORT[svc-leaderboard]} ACCOLADE_NOTIFY_ADDR=127.0.0.1:${PORT[svc-notify]}
+  export ACCOLADE_AWARD_ADDR=127.0.0.1:${PORT[svc-award]} ACCOLADE_NOMINATION_ADDR=127.0.0.1:${PORT[svc-nomination]}
+  for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do
+    "$BUILD/bin/$s" --listen="127.0.0.1:${PORT[$s]}" 2>>"$TMP/$s.log" &
+    PID[$s]=$!; PIDS+=($!)
+    for _ in $(seq 1 200); do
+      "$BUILD/bin/accolade" --addr "127.0.0.1:${PORT[$s]}" health >/dev/null 2>&1 && break
+      sleep 0.05
+    done
+  done
+  GW=127.0.0.1:${PORT[gateway]}
+}
+
+# bench_visibility ORG PREFIX prints "count lb_p50 lb_p99 inbox_p50 inbox_p99"
+# (ms) over the approvals of ORG's nominations whose request id starts with
+# PREFIX, from the stores' clocks: the approval's decided_at to the ledger row
+# that put the award on the boards and to the recipient's inbox row.
+bench_visibility() {
+  psql_ bench -F ' ' -c "
+  WITH v AS (
+    SELECT extract(epoch FROM l.created_at - n.decided_at) * 1000 AS lb,
+           extract(epoch FROM i.created_at - n.decided_at) * 1000 AS inbox
+    FROM nomination.nomination n
+    JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
+    JOIN leaderboard.ledger l ON l.award_id = a.id::text
+    JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id AND i.kind = 'award_granted'
+    WHERE n.org = '$1' AND n.status = 2 AND n.request_id LIKE '$2-%')
+  SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lb)::numeric, 1),
+         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lb)::numeric, 1),
+         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY inbox)::numeric, 1),
+         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY inbox)::numeric, 1) FROM v"
+}
+
+# bench_server_cpu prints the CPU time (ms, user + system) used so far by the
+# bench's Postgres (the postmaster, its live backends and those it reaped),
+# then by its Redis and the processes in PID: a cost that the other work on
+# a shared machine does not inflate the way it does wall-clock rates.
+bench_server_cpu() {
+  local pm kids
+  pm=$(head -1 "$TMP/pg/postmaster.pid")
+  # cat, not awk on the files: mawk stops at the first process gone meanwhile
+  kids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$pm" '$4 == pm {print $1}' || true)
+  bench_cpu_of "$pm" $kids
+  bench_cpu_of "$(cat "$TMP/redis/redis.pid" 2>/dev/null)" "${PID[@]}"
+}
+
+# bench_cpu_of PID...: the CPU ms of those processes (and of the children
+# the first one reaped); processes gone meanwhile count nothing.
+bench_cpu_of() {
+  local first=$1 p
+  for p in "$@"; do
+    # after the ")" of comm: fields 12-15 are utime stime cutime cstime
+    { sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || true; } |
+      awk -v c="$([ "$p" = "$first" ] && echo 1 || echo 0)" '{print $12 + $13 + c * ($14 + $15)}'
+  done | awk -v hz="$(getconf CLK_TCK)" '{s += $1} END {printf "%d\n", s * 1000 / hz}'
 }

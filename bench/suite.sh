@@ -20,25 +20,7 @@ source "$(dirname "$0")/lib.sh"
 N=${1:-4000}; C=${2:-16}
 bench_stack suitebench
 
-export ACCOLADE_LOG_LEVEL=warn ACCOLADE_METRICS_PORT=0 ACCOLADE_INTERNAL_KEY=bench-key
-export ACCOLADE_JWT_HS256_SECRET=bench-secret
-export ACCOLADE_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
-export ACCOLADE_REDIS="127.0.0.1:$REDIS_PORT"
-export ACCOLADE_GATEWAY_RATE_MEMBER=1000000 ACCOLADE_GATEWAY_BURST_MEMBER=1000000
-export ACCOLADE_GATEWAY_RATE_ORG=1000000 ACCOLADE_GATEWAY_BURST_ORG=1000000
-declare -A PORT PID
-for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do PORT[$s]=$(acc_free_port); done
-export ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:${PORT[svc-leaderboard]} ACCOLADE_NOTIFY_ADDR=127.0.0.1:${PORT[svc-notify]}
-export ACCOLADE_AWARD_ADDR=127.0.0.1:${PORT[svc-award]} ACCOLADE_NOMINATION_ADDR=127.0.0.1:${PORT[svc-nomination]}
-for s in svc-leaderboard svc-notify svc-award svc-nomination gateway; do
-  "$BUILD/bin/$s" --listen="127.0.0.1:${PORT[$s]}" 2>>"$TMP/$s.log" &
-  PID[$s]=$!; PIDS+=($!)
-  for _ in $(seq 1 200); do
-    "$BUILD/bin/accolade" --addr "127.0.0.1:${PORT[$s]}" health >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-done
-GW=127.0.0.1:${PORT[gateway]}
+bench_services
 
 # The org: a manager, 500 members in 10 teams, 200 givers; allowances that a
 # load test does not exhaust (100 a month, 100 per pair a quarter).
@@ -63,19 +45,7 @@ visibility() {
     [ "$done_" = t ] && break
     sleep 0.2
   done
-  psql_ bench -F ' ' -c "
-  WITH v AS (
-    SELECT extract(epoch FROM l.created_at - n.decided_at) * 1000 AS lb,
-           extract(epoch FROM i.created_at - n.decided_at) * 1000 AS inbox
-    FROM nomination.nomination n
-    JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
-    JOIN leaderboard.ledger l ON l.award_id = a.id::text
-    JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id AND i.kind = 'award_granted'
-    WHERE n.org = 'bench' AND n.status = 2 AND n.request_id LIKE '$1-%')
-  SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lb)::numeric, 1),
-         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lb)::numeric, 1),
-         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY inbox)::numeric, 1),
-         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY inbox)::numeric, 1) FROM v"
+  bench_visibility bench "$1"
 }
 
 rss() { for s in svc-nomination svc-award svc-leaderboard svc-notify gateway; do

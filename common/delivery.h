@@ -4,11 +4,12 @@
  * A round claims up to |batch| due rows with a lease, in one statement (their
  * next attempt pushed past the lease, SKIP LOCKED, so replicas share the work
  * and a crash mid-round leaves the rest due again when the lease ends). The
- * rows go one after another, so each row's lease is its place in the round
- * times |lease_ms| (one delivery's longest time): after a crash the first row
- * is due again within one delivery's time, not the whole round's. Each
- * row is delivered with no transaction open, and its outcome recorded as it
- * comes: delivered (with |on_delivered| in the same transaction, if given),
+ * rows go one after another (or |parallel| at a time), so each row's lease is
+ * its place in the round times |lease_ms| (one delivery's longest time): after
+ * a crash the first row is due again within one delivery's time, not the
+ * whole round's. Each row is delivered with no transaction open, and its
+ * outcome recorded: delivered (with |on_delivered| in the same transaction,
+ * if given; with |delivered_many_sql| the round's delivered rows together),
  * or a failed attempt, counted, then retried after a backoff (base doubling
  * per attempt, up to max) or dead-lettered: a permanent failure, or the last
  * of |max_attempts|. A failing |on_delivered| is a failed attempt like any
@@ -24,6 +25,9 @@
 #include <stdint.h>
 
 #include "arena.h"
+
+/* The most rows of a round that travel at once. */
+#define DELIVERY_MAX_PARALLEL 32
 
 typedef enum { DELIVERY_OK, DELIVERY_RETRY, DELIVERY_DEAD } delivery_verdict;
 
@@ -44,6 +48,15 @@ typedef struct delivery_engine {
    * from 1, in the round); rows id, attempts, ..., in the order of places */
   const char *claim_sql;
   const char *delivered_sql;   /* $1 id */
+  /* delivered_many_sql (may be NULL): $1 the ids of several rows (a text[]
+   * literal), marked delivered together with their |on_delivered| in one
+   * transaction, one commit for the round's deliveries. If that transaction
+   * fails, each row is recorded on its own as without it. */
+  const char *delivered_many_sql;
+  /* parallel: how many of a round's rows travel at once (0 or 1: one after
+   * another). |deliver| then runs on helper threads that hold no Postgres
+   * connection and must not query. */
+  int parallel;
   const char *failed_sql;      /* $1 id, $2 error, $3 next attempt in (an interval), $4 dead (bool) */
   int batch;
   int lease_ms;                /* per place in the round */

@@ -18,6 +18,7 @@
 #include "rpc_client.h"
 
 #define OUTBOX_BATCH 16
+#define OUTBOX_PARALLEL 16   /* a round's calls in flight at once */
 #define OUTBOX_MAX_THREADS 8
 #define OUTBOX_CALL_TIMEOUT_MS 5000
 
@@ -72,11 +73,10 @@ int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method
   }
   PQclear(r);
   if (rc == RPC_OK) {
-    /* Delivered to listeners only when the transaction commits. */
-    char ch[128], sql[200];
+    /* The dispatchers are woken once the transaction has committed. */
+    char ch[128];
     channel_name(ch, sizeof ch);
-    snprintf(sql, sizeof sql, "NOTIFY %s", ch);
-    rc = pg_exec(sql, 0, NULL);
+    rc = pg_notify_after_commit(ch, "");
   }
   return rc;
 }
@@ -199,6 +199,9 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
       .failed_sql = "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
                     "next_attempt_at = now() + $3::interval, dead_at = CASE WHEN $4::bool THEN now() END "
                     "WHERE id = $1 AND delivered_at IS NULL",
+      .delivered_many_sql = "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
+                            "WHERE id = ANY ($1::bigint[]) AND delivered_at IS NULL",
+      .parallel = OUTBOX_PARALLEL,
       .batch = OUTBOX_BATCH,
       .lease_ms = OUTBOX_CALL_TIMEOUT_MS + 1000,   /* per place: one call's longest time */
       .max_attempts = atomic_load(&g_max_attempts),

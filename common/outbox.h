@@ -5,9 +5,9 @@
  * with the delivery engine (delivery.h): claimed 16 at a time with a lease
  * (SKIP LOCKED, so several replicas share the work; if its claimer dies, a
  * claimed row comes due again 6 s times its place in the round after the
- * claim), each call made over gRPC as the
- * service acting for the row's org with no transaction open, each row's
- * outcome recorded. Failures, reply-hook
+ * claim), the round's 16 calls in flight at once, each made over gRPC as the
+ * service acting for the row's org with no transaction open, and the round's
+ * outcomes recorded (its delivered rows in one transaction). Failures, reply-hook
  * failures included, count an attempt and are retried with exponential
  * backoff (100 ms doubling, capped at 30 s) until the last attempt
  * (outbox_set_max_attempts, 100 by default), which dead-letters the row; a

@@ -461,19 +461,73 @@ static int tx_begin(void) {
   }
 }
 
+/* ------------------------------------------ notifications after commit */
+
+/* A transaction that NOTIFYs holds one cluster-wide lock from before its
+ * commit until the commit is flushed, so every such transaction waits for
+ * the flush of the one before it: no group commit among them. The
+ * notifications asked for inside pg_tx are therefore sent after its COMMIT,
+ * in a statement of their own (which writes no WAL): at most PG_NOTIFY_MAX
+ * distinct ones per transaction, the rest inside it as before. */
+#define PG_NOTIFY_MAX 16
+#define PG_NOTIFY_CHANNEL 64
+#define PG_NOTIFY_PAYLOAD 300
+static _Thread_local struct {
+  int in_tx, n;
+  char channel[PG_NOTIFY_MAX][PG_NOTIFY_CHANNEL], payload[PG_NOTIFY_MAX][PG_NOTIFY_PAYLOAD];
+} t_notify;
+
+int pg_notify_after_commit(const char *channel, const char *payload) {
+  if (t_notify.in_tx && strlen(channel) < PG_NOTIFY_CHANNEL && strlen(payload) < PG_NOTIFY_PAYLOAD) {
+    for (int i = 0; i < t_notify.n; i++)
+      if (!strcmp(t_notify.channel[i], channel) && !strcmp(t_notify.payload[i], payload)) return PG_OK;
+    if (t_notify.n < PG_NOTIFY_MAX) {
+      snprintf(t_notify.channel[t_notify.n], PG_NOTIFY_CHANNEL, "%s", channel);
+      snprintf(t_notify.payload[t_notify.n], PG_NOTIFY_PAYLOAD, "%s", payload);
+      t_notify.n++;
+      return PG_OK;
+    }
+  }
+  const char *p[] = {channel, payload};
+  return pg_exec("SELECT pg_notify($1, $2)", 2, p);
+}
+
+/* notify_flush sends the notifications of the transaction just committed. */
+static void notify_flush(void) {
+  if (!t_notify.n) return;
+  const char *ch[PG_NOTIFY_MAX], *pl[PG_NOTIFY_MAX];
+  for (int i = 0; i < t_notify.n; i++) {
+    ch[i] = t_notify.channel[i];
+    pl[i] = t_notify.payload[i];
+  }
+  arena a;
+  arena_init(&a);
+  const char *p[] = {pg_text_array(&a, ch, (size_t)t_notify.n), pg_text_array(&a, pl, (size_t)t_notify.n)};
+  t_notify.n = 0;
+  /* Listeners also poll: a notification lost here only delays them. */
+  if (pg_exec("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) t(c, p)", 2, p) != PG_OK)
+    log_warn("postgres: notifications after a commit were not sent");
+  arena_free(&a);
+}
+
 int pg_tx(int (*fn)(void *arg), void *arg) {
   int rc = PG_RETRY;
   for (int attempt = 0; attempt < 5 && rc == PG_RETRY; attempt++) {
     if (attempt) usleep((useconds_t)(1000 << attempt));
     rc = tx_begin();
     if (rc != PG_OK) return rc;
+    t_notify.in_tx = 1;
+    t_notify.n = 0;
     rc = fn(arg);
+    t_notify.in_tx = 0;
     if (rc == PG_OK) {
       rc = pg_exec("COMMIT", 0, NULL);
+      if (rc == PG_OK) notify_flush();
     } else {
       PGconn *c = pg_conn();
       if (c && PQtransactionStatus(c) != PQTRANS_IDLE) pg_exec("ROLLBACK", 0, NULL);
     }
+    t_notify.n = 0;
   }
   return rc;
 }

@@ -99,6 +99,13 @@ int64_t pg_int8(const char *field);
  * or lock wait past it is cancelled by Postgres, PG_TIMEOUT. */
 int pg_tx(int (*fn)(void *arg), void *arg);
 
+/* pg_notify_after_commit asks for pg_notify(|channel|, |payload|) when the
+ * pg_tx this thread runs commits (not at all if it rolls back), sent after
+ * the COMMIT so that notifying transactions still share their commit
+ * flushes; once per distinct pair per transaction. Outside pg_tx (or past
+ * its room) it notifies at once, in the current transaction if any. */
+int pg_notify_after_commit(const char *channel, const char *payload);
+
 /* pg_probe: health probe (SELECT 1 on the caller's connection). */
 int pg_probe(void *unused);
 

@@ -18,6 +18,11 @@
 #include "rpc_client.h"
 #include "tls.h"
 
+/* The fewest worker threads (and pooled connections for them) of a service
+ * with a Postgres schema when --threads is not given: 2 x cores + 2 is below
+ * it on small machines. */
+#define SVC_PG_MIN_WORKERS 16
+
 static char g_name[64] = "accolade";
 
 const char *svc_name(void) { return g_name; }
@@ -118,6 +123,7 @@ static int open_postgres(const config *cfg, const svc_def *def, const svc_settin
   if (pool == 0) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long workers = s->threads ? s->threads : (cores > 0 ? cores : 1) * 2 + 2;
+    if (!s->threads && workers < SVC_PG_MIN_WORKERS) workers = SVC_PG_MIN_WORKERS;
     pool = workers + s->stream_workers + s->outbox_threads + 6;
   }
   pg_pool_setup((int)pool);
@@ -152,6 +158,13 @@ static rpc_server *new_server(const config *cfg, const svc_def *def, const svc_s
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     threads = (cores > 0 ? cores : 1) * def->threads_per_core;
     if (threads > 256) threads = 256;
+  } else if (threads == 0 && def->schema) {
+    /* A handler of a Postgres-backed service spends most of its time waiting
+     * for its commit to be flushed: with more of them waiting at once, one
+     * flush commits them all (Postgres' group commit). */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = (cores > 0 ? cores : 1) * 2 + 2;
+    if (threads < SVC_PG_MIN_WORKERS) threads = SVC_PG_MIN_WORKERS;
   }
   rpc_server_config sc = {
       .name = def->name,

@@ -82,7 +82,12 @@ static int grant_run(void *arg) {
   grant_tx *g = arg;
   g->out->n_milestones = 0;
   g->milestones_cap = 0;
-  int rc = store_lock_badge(g->ctx->id.org, g->badge->id);
+  /* Grants of one badge wait for each other only where its caps need it;
+   * grants to one member always (milestone rules count their awards). */
+  const Accolade__V1__Badge *b = g->badge;
+  int rc = b->cap_per_recipient || b->cap_per_team ? store_lock_badge(g->ctx->id.org, b->id) : RPC_OK;
+  for (size_t i = 0; rc == RPC_OK && i < g->req->n_recipients; i++)
+    rc = store_lock_recipient(g->ctx->id.org, g->req->recipients[i]->member_id);
   for (size_t i = 0; rc == RPC_OK && i < g->req->n_recipients; i++)
     rc = grant_one(g, g->req->recipients[i], g->out->outcomes[i]);
   return rc;

@@ -54,17 +54,15 @@ int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
   if (check_member_id(ctx, "member_id", &member, 1)) return ctx->code;
   const char *org = ctx->id.org;
   out->member_id = (char *)member;
+  profile_has has;
   int rc = store_profile_badges(ctx, org, member, &out->badges, &out->n_badges,
-                                &out->total_points, &out->total_awards);
-  int64_t *cur;
-  award_filter recent = {.recipient_id = member, .badge_id = "", .category = "", .team = ""};
-  if (!rc) rc = store_award_list(ctx, org, &recent, 10, &out->recent_awards, &cur, &out->n_recent_awards);
-  award_filter ms = recent;
-  ms.milestones_only = 1;
-  if (!rc) rc = store_award_list(ctx, org, &ms, 100, &out->milestones, &cur, &out->n_milestones);
+                                &out->total_points, &out->total_awards, &has);
+  if (!rc)
+    rc = store_profile_awards(ctx, org, member, 10, 100, &out->recent_awards, &out->n_recent_awards,
+                              &out->milestones, &out->n_milestones);
   Accolade__V1__Rule **rules = NULL;
   size_t nrules = 0;
-  if (!rc) rc = store_rule_list(ctx, org, 0, NULL, 1000, &rules, NULL, &nrules);
+  if (!rc && has.rules) rc = store_rule_list(ctx, org, 0, NULL, 1000, &rules, NULL, &nrules);
   if (rc) return pg_fail(ctx, rc, "get profile");
   out->progress = ARENA_ARRAY(ctx->arena, Accolade__V1__RuleProgress *, nrules + 1);
   for (size_t i = 0; i < nrules; i++) {
@@ -90,7 +88,7 @@ int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
     p->text = arena_printf(ctx->arena, "%lld of %lld %s", (long long)shown, (long long)x->threshold, what);
     out->progress[out->n_progress++] = p;
   }
-  if ((rc = signal_rules_profile(ctx, member, out))) return pg_fail(ctx, rc, "get profile");
-  if (journeys_profile(ctx, member, out)) return ctx->code;
+  if (has.signal_rules && (rc = signal_rules_profile(ctx, member, out))) return pg_fail(ctx, rc, "get profile");
+  if (has.journeys && journeys_profile(ctx, member, out)) return ctx->code;
   return RPC_OK;
 }

@@ -184,6 +184,11 @@ int store_lock_badge(const char *org, const char *badge_id) {
   return pg_exec("SELECT pg_advisory_xact_lock(hashtext('award.grant'), hashtext($1 || '/' || $2))", 2, p);
 }
 
+int store_lock_recipient(const char *org, const char *recipient_id) {
+  const char *p[] = {org, recipient_id};
+  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('award.recipient'), hashtext($1 || '/' || $2))", 2, p);
+}
+
 int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,
                      const char *recipient_id, Accolade__V1__Award **out) {
   const char *p[] = {org, source_id, recipient_id};
@@ -423,17 +428,25 @@ int store_rule_progress(const char *org, const Accolade__V1__Rule *x, const char
 /* --------------------------------------------------------------- reads */
 
 int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
-                         Accolade__V1__BadgeCount ***out, size_t *n, int64_t *points, int64_t *awards) {
+                         Accolade__V1__BadgeCount ***out, size_t *n, int64_t *points, int64_t *awards,
+                         profile_has *has) {
   const char *p[] = {org, member};
   PGresult *r;
   int rc = pg_query(&r,
-                    "SELECT a.badge_id, b.name, count(*), sum(a.points) FROM award a "
-                    "JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
-                    "WHERE a.org = $1 AND a.recipient_id = $2 AND a.revoked_at IS NULL "
-                    "GROUP BY a.badge_id, b.name ORDER BY count(*) DESC, a.badge_id",
+                    "SELECT t.badge_id, b.name, t.awards, t.points, f.* FROM "
+                    "(SELECT EXISTS (SELECT 1 FROM rule WHERE org = $1 AND deleted_at IS NULL), "
+                    "  EXISTS (SELECT 1 FROM signal_rule WHERE org = $1 AND deleted_at IS NULL), "
+                    "  EXISTS (SELECT 1 FROM journey WHERE org = $1 AND active)) f "
+                    "LEFT JOIN (member_badge_total t JOIN badge b ON b.org = t.org AND b.id = t.badge_id) "
+                    "ON t.org = $1 AND t.member_id = $2 AND t.awards > 0 "
+                    "ORDER BY t.awards DESC, t.badge_id",
                     2, p);
   if (rc) return rc;
-  *n = (size_t)PQntuples(r);
+  int rows = PQntuples(r);
+  has->rules = rows && pg_str(r, 0, 4)[0] == 't';
+  has->signal_rules = rows && pg_str(r, 0, 5)[0] == 't';
+  has->journeys = rows && pg_str(r, 0, 6)[0] == 't';
+  *n = rows && !pg_isnull(r, 0, 0) ? (size_t)rows : 0;
   *out = ARENA_ARRAY(ctx->arena, Accolade__V1__BadgeCount *, *n + 1);
   *points = 0;
   *awards = 0;
@@ -447,6 +460,38 @@ int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
     *points += c->points;
     *awards += c->count;
     (*out)[i] = c;
+  }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_profile_awards(rpc_ctx *ctx, const char *org, const char *member, int recent, int milestones,
+                         Accolade__V1__Award ***recent_out, size_t *nrecent, Accolade__V1__Award ***ms_out,
+                         size_t *nms) {
+  char lr[16], lm[16];
+  snprintf(lr, sizeof lr, "%d", recent);
+  snprintf(lm, sizeof lm, "%d", milestones);
+  const char *p[] = {org, member, lr, lm};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "(SELECT " AWARD_COLS ", false FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
+                    " WHERE a.org = $1 AND a.recipient_id = $2 AND a.revoked_at IS NULL "
+                    " ORDER BY a.granted_at DESC, a.id DESC LIMIT $3) UNION ALL "
+                    "(SELECT " AWARD_COLS ", true FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
+                    " WHERE a.org = $1 AND a.recipient_id = $2 AND a.revoked_at IS NULL "
+                    " AND a.milestone_rule_id IS NOT NULL ORDER BY a.granted_at DESC, a.id DESC LIMIT $4)",
+                    4, p);
+  if (rc) return rc;
+  size_t rows = (size_t)PQntuples(r);
+  *recent_out = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, rows + 1);
+  *ms_out = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, rows + 1);
+  *nrecent = *nms = 0;
+  for (size_t i = 0; i < rows; i++) {
+    Accolade__V1__Award *a = award_row(ctx, r, (int)i);
+    if (pg_str(r, (int)i, 20)[0] == 't')
+      (*ms_out)[(*nms)++] = a;
+    else
+      (*recent_out)[(*nrecent)++] = a;
   }
   PQclear(r);
   return RPC_OK;

@@ -32,6 +32,10 @@ int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int in
 /* store_lock_badge serialises grants of one badge in one org until commit
  * (so scarcity caps hold under concurrency). */
 int store_lock_badge(const char *org, const char *badge_id);
+/* store_lock_recipient serialises grants to one member of one org until
+ * commit (so a milestone rule sees every award counted toward it). Taken
+ * after the badge's lock, if any. */
+int store_lock_recipient(const char *org, const char *recipient_id);
 int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,
                      const char *recipient_id, Accolade__V1__Award **out);
 /* store_cap_count counts unrevoked awards of |badge_id| in the current
@@ -87,8 +91,21 @@ int store_rule_delete(const char *org, const char *id);
 int store_rule_progress(const char *org, const Accolade__V1__Rule *r, const char *member,
                         int64_t *current);
 
+/* store_profile_badges: the member's live awards by badge (from the totals
+ * the award table's trigger keeps, migration 006), most awarded first, with
+ * their sums; and whether the org has milestone rules, signal rules and
+ * journeys at all (the rest of a profile), in one query. */
+typedef struct profile_has {
+  int rules, signal_rules, journeys;
+} profile_has;
 int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
-                         Accolade__V1__BadgeCount ***out, size_t *n, int64_t *points, int64_t *awards);
+                         Accolade__V1__BadgeCount ***out, size_t *n, int64_t *points, int64_t *awards,
+                         profile_has *has);
+/* store_profile_awards: the member's |recent| latest live awards and up to
+ * |milestones| live milestones, newest first, in one query. */
+int store_profile_awards(rpc_ctx *ctx, const char *org, const char *member, int recent, int milestones,
+                         Accolade__V1__Award ***recent_out, size_t *nrecent, Accolade__V1__Award ***ms_out,
+                         size_t *nms);
 
 /* Award analytics over [start_ms, end_ms), optionally one team. */
 /* store_stats_by: awards and points per badge, category or recipient team. */

@@ -85,38 +85,30 @@ static int create_run(void *arg) {
   const char *org = ctx->id.org, *me = ctx->id.user;
   int rc = store_lock_nominator(org, me);
   if (rc) return rc;
-  rc = store_nomination_by_request(ctx, org, me, t->req->request_id, &t->out);
-  if (rc == RPC_OK) {
-    t->replay = 1;   /* the same request again: the same nomination */
-    return RPC_OK;
+  nom_checks k;
+  if ((rc = store_nomination_checks(ctx, org, me, t->req->request_id, t->nn.badge_id, t->nn.nominee_key,
+                                    t->nn.nominees, t->nn.nnominees, &k)))
+    return rc;
+  if (*k.replay_id) {   /* the same request again: the same nomination */
+    t->replay = 1;
+    return store_nomination_get(ctx, org, k.replay_id, 0, &t->out);
   }
-  if (rc != RPC_NOT_FOUND) return rc;
-  int dup;
-  if ((rc = store_open_duplicate(org, me, t->nn.badge_id, t->nn.nominee_key, &dup))) return rc;
-  if (dup)
+  if (k.duplicate)
     return rpc_fail(ctx, RPC_ALREADY_EXISTS, "nominee_ids: an identical nomination for this badge is already open");
-  Accolade__V1__OrgSettings *s;
-  if ((rc = store_settings(ctx, org, &s))) return rc;
-  int used;
-  int64_t resets;
-  if ((rc = store_used_this_month(org, me, &used, &resets))) return rc;
-  if (used >= s->allowance_per_month) {
-    time_t rs = (time_t)(resets / 1000);
+  if (k.used >= k.allowance) {
+    time_t rs = (time_t)(k.resets_ms / 1000);
     struct tm tm;
     gmtime_r(&rs, &tm);
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "allowance: %d of %d nominations used this month; resets at %s", used,
-                    s->allowance_per_month, when);
+    return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "allowance: %d of %d nominations used this month; resets at %s", k.used,
+                    k.allowance, when);
   }
-  for (size_t i = 0; i < t->nn.nnominees; i++) {
-    int pairs;
-    if ((rc = store_pair_count(org, me, t->nn.nominees[i], &pairs, &resets))) return rc;
-    if (pairs >= s->pair_cap_per_quarter)
+  for (size_t i = 0; i < t->nn.nnominees; i++)
+    if (k.pairs[i] >= k.pair_cap)
       return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED,
                       "nominee_ids[%zu]: you have nominated %s %d times this quarter (the limit); try someone else",
-                      i, t->nn.nominees[i], pairs);
-  }
+                      i, t->nn.nominees[i], k.pairs[i]);
   if ((rc = store_nomination_insert(ctx, org, &t->nn, &t->out))) return rc;
   if ((rc = nom_event(ctx, t->out, "created"))) return rc;
   if (t->badge.auto_approve) return nom_approve(ctx, t->out, "auto", "AUTO badge");
@@ -154,14 +146,18 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
     sorted[i] = r->nominee_ids[i];
   }
   qsort(sorted, r->n_nominee_ids, sizeof *sorted, cmp_str);
+  /* The nominees and the nominator in one query. */
+  const char **who = ARENA_ARRAY(ctx->arena, const char *, r->n_nominee_ids + 1);
+  memcpy(who, sorted, r->n_nominee_ids * sizeof *who);
+  who[r->n_nominee_ids] = ctx->id.user;
+  Accolade__V1__Member **ms;
+  int rc = store_members_get(ctx, ctx->id.org, who, r->n_nominee_ids + 1, &ms);
+  if (rc) return pg_fail(ctx, rc, "create nomination");
   for (size_t i = 0; i < r->n_nominee_ids; i++) {
-    Accolade__V1__Member *m;
-    int rc = store_member_get(ctx, ctx->id.org, sorted[i], &m);
-    if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "nominee_ids: no member '%s'", sorted[i]);
-    if (rc == RPC_OK && !m->active)
+    if (!ms[i]) return rpc_fail(ctx, RPC_NOT_FOUND, "nominee_ids: no member '%s'", sorted[i]);
+    if (!ms[i]->active)
       return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nominee_ids: '%s' is not an active member of this org", sorted[i]);
-    if (rc) return pg_fail(ctx, rc, "create nomination");
-    teams[i] = m->team;
+    teams[i] = ms[i]->team;
   }
   if (badge_lookup(ctx, r->badge_id, &t.badge)) return ctx->code;
   if (!t.badge.active) return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "badge_id: '%s' is retired", r->badge_id);
@@ -172,8 +168,7 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
     if (i) strcat(key, ",");
     strcat(key, sorted[i]);
   }
-  Accolade__V1__Member *me;
-  const char *my_team = store_member_get(ctx, ctx->id.org, ctx->id.user, &me) == RPC_OK ? me->team : ctx->id.team;
+  const char *my_team = ms[r->n_nominee_ids] ? ms[r->n_nominee_ids]->team : ctx->id.team;
   t.nn = (nom_new){
       .request_id = r->request_id,
       .nominator = ctx->id.user,
@@ -189,7 +184,7 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
       .nominee_teams = teams,
       .nnominees = r->n_nominee_ids,
   };
-  int rc = pg_tx(create_run, &t);
+  rc = pg_tx(create_run, &t);
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "create nomination");
   *(Accolade__V1__Nomination *)resp = *t.out;
   return RPC_OK;

@@ -78,11 +78,17 @@ int nom_on_grant_reply(const char *org, const uint8_t *req, size_t req_len, cons
  * GrantAward to svc-award (idempotent there on the nomination id). */
 int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment) {
   const char *org = ctx->id.org;
-  int rc = store_nomination_decide(org, n->id, ACCOLADE__V1__NOMINATION_STATUS__APPROVED, reviewer, comment);
-  if (rc) return rc;
   char **teams;
   size_t nteams;
-  if ((rc = store_nominee_teams(ctx, org, n->id, &teams, &nteams))) return rc;
+  int rc = store_nomination_settle(ctx, org, n->id, ACCOLADE__V1__NOMINATION_STATUS__APPROVED, reviewer, comment,
+                                   &n->decide_time_ms, &teams, &nteams);
+  if (rc) return rc;
+  /* The giver and the nominees (names shown on the leaderboards) in one query. */
+  const char **who = ARENA_ARRAY(ctx->arena, const char *, n->n_nominee_ids + 1);
+  who[0] = n->nominator_id;
+  memcpy(who + 1, n->nominee_ids, n->n_nominee_ids * sizeof *who);
+  Accolade__V1__Member **ms;
+  if ((rc = store_members_get(ctx, org, who, n->n_nominee_ids + 1, &ms))) return rc;
   Accolade__V1__GrantAwardRequest g = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
   g.source_id = n->id;
   g.badge_id = n->badge_id;
@@ -91,8 +97,7 @@ int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer,
   g.evidence_links = n->evidence_links;   /* carried into Open Badges credentials */
   g.n_evidence_links = n->n_evidence_links;
   g.public_ = n->visibility != ACCOLADE__V1__VISIBILITY__PRIVATE;
-  Accolade__V1__Member *giver;
-  g.giver_team = store_member_get(ctx, org, n->nominator_id, &giver) == RPC_OK ? giver->team : "";
+  g.giver_team = ms[0] ? ms[0]->team : "";
   g.n_recipients = n->n_nominee_ids;
   g.recipients = ARENA_ARRAY(ctx->arena, Accolade__V1__Recipient *, n->n_nominee_ids);
   for (size_t i = 0; i < n->n_nominee_ids; i++) {
@@ -100,8 +105,7 @@ int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer,
     accolade__v1__recipient__init(g.recipients[i]);
     g.recipients[i]->member_id = n->nominee_ids[i];
     g.recipients[i]->team = i < nteams ? teams[i] : "";   /* both sorted by user id */
-    Accolade__V1__Member *m;   /* the name shown on the leaderboards */
-    if (store_member_get(ctx, org, n->nominee_ids[i], &m) == RPC_OK) g.recipients[i]->display_name = m->display_name;
+    if (ms[i + 1]) g.recipients[i]->display_name = ms[i + 1]->display_name;
   }
   if ((rc = outbox_enqueue(&accolade__v1__award_service__descriptor, "GrantAward", org, &g.base, NULL))) return rc;
   if ((rc = store_index_doc(org, n->id))) return rc;
@@ -147,8 +151,10 @@ static int review_run(void *arg) {
                     nom_status_name(n->status));
   }
   if (t->req->approve) return nom_approve(ctx, n, ctx->id.user, t->req->comment);
-  if ((rc = store_nomination_decide(org, n->id, ACCOLADE__V1__NOMINATION_STATUS__REJECTED, ctx->id.user,
-                                    t->req->comment)))
+  char **teams;
+  size_t nteams;
+  if ((rc = store_nomination_settle(ctx, org, n->id, ACCOLADE__V1__NOMINATION_STATUS__REJECTED, ctx->id.user,
+                                    t->req->comment, &n->decide_time_ms, &teams, &nteams)))
     return rc;
   n->status = ACCOLADE__V1__NOMINATION_STATUS__REJECTED;
   n->reviewer_id = ctx->id.user;
@@ -165,10 +171,7 @@ int review_decide(rpc_ctx *ctx, const void *req, void *resp) {
   int rc = pg_tx(review_run, &t);
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "nomination_id: no nomination '%s'", r->nomination_id);
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "review");
-  Accolade__V1__Nomination *n;
-  rc = store_nomination_get(ctx, ctx->id.org, r->nomination_id, 0, &n);
-  if (rc) return pg_fail(ctx, rc, "review");
-  *(Accolade__V1__Nomination *)resp = *n;
+  *(Accolade__V1__Nomination *)resp = *t.n;   /* as the transaction left it */
   return RPC_OK;
 }
 

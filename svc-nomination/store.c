@@ -101,6 +101,25 @@ int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__
   return member_one(ctx, "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND user_id=$2", org, user, out);
 }
 
+int store_members_get(rpc_ctx *ctx, const char *org, const char *const *users, size_t n,
+                      Accolade__V1__Member ***out) {
+  const char *p[] = {org, pg_text_array(ctx->arena, users, n)};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT " MEMBER_COLS ", u.i FROM unnest($2::text[]) WITH ORDINALITY u(id, i) "
+                    "JOIN member ON org = $1 AND user_id = u.id",
+                    2, p);
+  if (rc) return rc;
+  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Member *, n + 1);
+  for (size_t i = 0; i < n; i++) (*out)[i] = NULL;
+  for (int i = 0; i < PQntuples(r); i++) {
+    long long k = pg_int(r, i, 7) - 1;
+    if (k >= 0 && (size_t)k < n) (*out)[k] = member_row(ctx, r, i);
+  }
+  PQclear(r);
+  return PG_OK;
+}
+
 int store_member_set_active(rpc_ctx *ctx, const char *org, const char *user, int active,
                             Accolade__V1__Member **out) {
   return member_one(ctx,
@@ -179,13 +198,6 @@ int store_lock_nominator(const char *org, const char *user) {
   return pg_exec("SELECT pg_advisory_xact_lock(hashtext('nom.nominator'), hashtext($1 || '/' || $2))", 2, p);
 }
 
-int store_nomination_by_request(rpc_ctx *ctx, const char *org, const char *nominator, const char *request_id,
-                                Accolade__V1__Nomination **out) {
-  const char *p[] = {org, nominator, request_id};
-  return nom_one(ctx, "SELECT " NOM_COLS " FROM nomination n WHERE n.org=$1 AND n.nominator_id=$2 AND n.request_id=$3",
-                 3, p, out);
-}
-
 int store_nomination_get(rpc_ctx *ctx, const char *org, const char *id, int for_update,
                          Accolade__V1__Nomination **out) {
   const char *p[] = {org, id};
@@ -193,20 +205,6 @@ int store_nomination_get(rpc_ctx *ctx, const char *org, const char *id, int for_
                  for_update ? "SELECT " NOM_COLS " FROM nomination n WHERE n.org=$1 AND n.id=$2::uuid FOR UPDATE"
                             : "SELECT " NOM_COLS " FROM nomination n WHERE n.org=$1 AND n.id=$2::uuid",
                  2, p, out);
-}
-
-int store_open_duplicate(const char *org, const char *nominator, const char *badge, const char *nominee_key,
-                         int *dupe) {
-  const char *p[] = {org, nominator, badge, nominee_key};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT 1 FROM nomination WHERE org=$1 AND nominator_id=$2 AND badge_id=$3 AND nominee_key=$4 "
-                    "AND status = 1 LIMIT 1",
-                    4, p);
-  if (rc) return rc;
-  *dupe = PQntuples(r) > 0;
-  PQclear(r);
-  return RPC_OK;
 }
 
 static int count_since(const char *sql, int np, const char *const *p, int *n, int64_t *resets_ms) {
@@ -227,44 +225,74 @@ int store_used_this_month(const char *org, const char *nominator, int *used, int
                      2, p, used, resets_ms);
 }
 
-int store_pair_count(const char *org, const char *nominator, const char *nominee, int *n, int64_t *resets_ms) {
-  const char *p[] = {org, nominator, nominee};
-  return count_since("SELECT count(*), (extract(epoch from date_trunc('quarter', now()) + interval '3 months') * 1000)::bigint "
-                     "FROM nomination n JOIN nominee e ON e.nomination_id = n.id WHERE n.org=$1 AND n.nominator_id=$2 "
-                     "AND e.user_id=$3 AND n.status <> 4 AND n.created_at >= date_trunc('quarter', now())",
-                     3, p, n, resets_ms);
+int store_nomination_checks(rpc_ctx *ctx, const char *org, const char *nominator, const char *request_id,
+                            const char *badge, const char *nominee_key, const char *const *nominees, size_t n,
+                            nom_checks *out) {
+  const char *p[] = {org, nominator, request_id, badge, nominee_key, pg_text_array(ctx->arena, nominees, n)};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT (SELECT id::text FROM nomination WHERE org = $1 AND nominator_id = $2 AND request_id = $3), "
+                    "EXISTS (SELECT 1 FROM nomination WHERE org = $1 AND nominator_id = $2 AND badge_id = $4 "
+                    "  AND nominee_key = $5 AND status = 1), "
+                    "s.allowance_per_month, s.pair_cap_per_quarter, "
+                    "(SELECT count(*) FROM nomination WHERE org = $1 AND nominator_id = $2 AND status <> 4 "
+                    "  AND created_at >= date_trunc('month', now())), "
+                    "(extract(epoch from date_trunc('month', now()) + interval '1 month') * 1000)::bigint, "
+                    "(SELECT array_to_string(array_agg((SELECT count(*) FROM nomination n JOIN nominee e "
+                    "  ON e.nomination_id = n.id WHERE n.org = $1 AND n.nominator_id = $2 AND e.user_id = u.id "
+                    "  AND n.status <> 4 AND n.created_at >= date_trunc('quarter', now())) ORDER BY u.i), ',') "
+                    "  FROM unnest($6::text[]) WITH ORDINALITY u(id, i)) "
+                    "FROM (SELECT allowance_per_month, pair_cap_per_quarter FROM org_settings WHERE org = $1 "
+                    "  UNION ALL SELECT 5, 3 LIMIT 1) s",
+                    6, p);
+  if (rc) return rc;
+  out->replay_id = dup(ctx, r, 0, 0);
+  out->duplicate = is_true(r, 0, 1);
+  out->allowance = (int)pg_int(r, 0, 2);
+  out->pair_cap = (int)pg_int(r, 0, 3);
+  out->used = (int)pg_int(r, 0, 4);
+  out->resets_ms = pg_int(r, 0, 5);
+  out->pairs = ARENA_ARRAY(ctx->arena, int, n + 1);
+  const char *c = pg_str(r, 0, 6);
+  for (size_t i = 0; i < n; i++) {
+    char *end;
+    out->pairs[i] = (int)strtol(c, &end, 10);
+    c = *end == ',' ? end + 1 : end;
+  }
+  PQclear(r);
+  return RPC_OK;
 }
 
 int store_nomination_insert(rpc_ctx *ctx, const char *org, const nom_new *x, Accolade__V1__Nomination **out) {
   const char *arr = pg_text_array(ctx->arena, x->evidence, x->nevidence);
   const char *p[] = {org, x->request_id, x->nominator, x->nominator_team, x->badge_id, x->badge_name,
-                     x->justification, arr, x->public_ ? "true" : "false", x->nominee_key};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "INSERT INTO nomination (org, request_id, nominator_id, nominator_team, badge_id, badge_name, "
-                    "justification, evidence, public, nominee_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8::text[],$9,$10) "
-                    "RETURNING id",
-                    10, p);
-  if (rc) return rc;
-  char *id = arena_strdup(ctx->arena, pg_str(r, 0, 0));
-  PQclear(r);
-  for (size_t i = 0; i < x->nnominees && !rc; i++) {
-    const char *q[] = {id, org, x->nominees[i], x->nominee_teams[i]};
-    rc = pg_exec("INSERT INTO nominee VALUES ($1::uuid, $2, $3, $4)", 4, q);
-  }
-  /* Reviewers: the nominees' managers, when they are active members. */
-  const char *q[] = {id, org};
-  if (!rc)
-    /* Driven from the nominees (a handful), with the manager check as a
-     * semi-join: joining member twice let the planner loop over every member
-     * of the org for each of them (312 ms per nomination at 700 members). */
-    rc = pg_exec("INSERT INTO reviewer SELECT DISTINCT $1::uuid, $2, m.manager_id FROM nominee e "
-                 "JOIN member m ON m.org = e.org AND m.user_id = e.user_id "
-                 "WHERE e.nomination_id = $1::uuid AND m.manager_id <> '' AND EXISTS (SELECT 1 FROM member mgr "
-                 "WHERE mgr.org = m.org AND mgr.user_id = m.manager_id AND mgr.active)",
-                 2, q);
-  if (rc) return rc;
-  return store_nomination_get(ctx, org, id, 0, out);
+                     x->justification, arr, x->public_ ? "true" : "false", x->nominee_key,
+                     pg_text_array(ctx->arena, x->nominees, x->nnominees),
+                     pg_text_array(ctx->arena, x->nominee_teams, x->nnominees)};
+  /* One statement: the nomination, its nominees and its reviewers (the
+   * nominees' managers, when they are active members), read back from what
+   * the statement wrote (its own rows are not visible to its SELECT). The
+   * manager check is a semi-join driven from the nominees: joining member
+   * twice let the planner loop over every member of the org for each of them
+   * (312 ms per nomination at 700 members). */
+  return nom_one(ctx,
+                 "WITH n AS (INSERT INTO nomination (org, request_id, nominator_id, nominator_team, badge_id, "
+                 "  badge_name, justification, evidence, public, nominee_key) "
+                 "  VALUES ($1,$2,$3,$4,$5,$6,$7,$8::text[],$9,$10) RETURNING *), "
+                 "e AS (INSERT INTO nominee SELECT n.id, $1, u.id, u.team FROM n, "
+                 "  unnest($11::text[], $12::text[]) u(id, team) RETURNING user_id), "
+                 "v AS (INSERT INTO reviewer SELECT DISTINCT n.id, $1, m.manager_id FROM n, member m "
+                 "  WHERE m.org = $1 AND m.user_id = ANY ($11::text[]) AND m.manager_id <> '' AND EXISTS "
+                 "  (SELECT 1 FROM member mgr WHERE mgr.org = m.org AND mgr.user_id = m.manager_id AND mgr.active) "
+                 "  RETURNING user_id) "
+                 "SELECT n.id, n.badge_id, n.badge_name, n.nominator_id, "
+                 "(SELECT coalesce(string_agg(user_id, ',' ORDER BY user_id), '') FROM e), "
+                 "n.justification, array_to_string(n.evidence, ' '), n.public, n.status, "
+                 "(SELECT coalesce(string_agg(user_id, ',' ORDER BY user_id), '') FROM v), "
+                 "n.reviewer_id, n.review_comment, 0, (extract(epoch from n.created_at) * 1000)::bigint, 0, "
+                 "n.request_id, (extract(epoch from n.created_at) * 1000000)::bigint, "
+                 "array_to_string(n.not_awarded_ids, ',') FROM n",
+                 12, p, out);
 }
 
 int store_nomination_decide(const char *org, const char *id, int status, const char *reviewer, const char *comment) {
@@ -276,14 +304,27 @@ int store_nomination_decide(const char *org, const char *id, int status, const c
                  5, p);
 }
 
-int store_nominee_teams(rpc_ctx *ctx, const char *org, const char *id, char ***teams, size_t *n) {
-  const char *p[] = {org, id};
+int store_nomination_settle(rpc_ctx *ctx, const char *org, const char *id, int status, const char *reviewer,
+                            const char *comment, int64_t *decided_ms, char ***teams, size_t *n) {
+  char st[8];
+  snprintf(st, sizeof st, "%d", status);
+  const char *p[] = {org, id, reviewer, comment, st};
   PGresult *r;
-  int rc = pg_query(&r, "SELECT team FROM nominee WHERE org=$1 AND nomination_id=$2::uuid ORDER BY user_id", 2, p);
+  int rc = pg_query(&r,
+                    "WITH d AS (UPDATE nomination SET status = $5::smallint, reviewer_id = $3, review_comment = $4, "
+                    "  decided_at = now() WHERE org = $1 AND id = $2::uuid RETURNING decided_at) "
+                    "SELECT (extract(epoch from d.decided_at) * 1000)::bigint, e.team FROM d "
+                    "LEFT JOIN nominee e ON e.org = $1 AND e.nomination_id = $2::uuid ORDER BY e.user_id",
+                    5, p);
   if (rc) return rc;
-  *n = (size_t)PQntuples(r);
+  if (!PQntuples(r)) {
+    PQclear(r);
+    return RPC_NOT_FOUND;
+  }
+  *decided_ms = pg_int(r, 0, 0);
+  *n = pg_isnull(r, 0, 1) ? 0 : (size_t)PQntuples(r);
   *teams = ARENA_ARRAY(ctx->arena, char *, *n + 1);
-  for (size_t i = 0; i < *n; i++) (*teams)[i] = dup(ctx, r, (int)i, 0);
+  for (size_t i = 0; i < *n; i++) (*teams)[i] = dup(ctx, r, (int)i, 1);
   PQclear(r);
   return RPC_OK;
 }

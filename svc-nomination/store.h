@@ -14,6 +14,10 @@ int store_time_zone_known(const char *tz, int *known);
 
 int store_member_upsert(const char *org, const Accolade__V1__Member *m);
 int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__V1__Member **out);
+/* store_members_get: the members |users| (n of them) in one query, (*out)[i]
+ * for users[i], NULL where there is none. */
+int store_members_get(rpc_ctx *ctx, const char *org, const char *const *users, size_t n,
+                      Accolade__V1__Member ***out);
 int store_member_list(rpc_ctx *ctx, const char *org, const char *team, int include_inactive,
                       const char *after, int limit, Accolade__V1__Member ***out, size_t *n);
 /* store_member_set_active (de)activates a member: NOT_FOUND when there is none. */
@@ -21,16 +25,26 @@ int store_member_set_active(rpc_ctx *ctx, const char *org, const char *user, int
                             Accolade__V1__Member **out);
 
 int store_lock_nominator(const char *org, const char *user);
-int store_nomination_by_request(rpc_ctx *ctx, const char *org, const char *nominator, const char *request_id,
-                                Accolade__V1__Nomination **out);
 int store_nomination_get(rpc_ctx *ctx, const char *org, const char *id, int for_update,
                          Accolade__V1__Nomination **out);
-/* store_open_duplicate: 1 when an identical pending nomination exists. */
-int store_open_duplicate(const char *org, const char *nominator, const char *badge, const char *nominee_key,
-                         int *dup);
-/* store_used_this_month / store_pair_count: counts in the current UTC period. */
+/* What a new nomination is checked against, read in one query (under the
+ * nominator's lock): the nomination already made with the request id (its
+ * id, "" if none), whether an identical one is open, the org's allowance and
+ * pair cap, the nominations used this month (and when that resets) and, for
+ * each of the nominees, how often they were nominated by the nominator this
+ * quarter. */
+typedef struct nom_checks {
+  const char *replay_id;
+  int duplicate, allowance, pair_cap, used;
+  int64_t resets_ms;
+  int *pairs;   /* one per nominee */
+} nom_checks;
+int store_nomination_checks(rpc_ctx *ctx, const char *org, const char *nominator, const char *request_id,
+                            const char *badge, const char *nominee_key, const char *const *nominees, size_t n,
+                            nom_checks *out);
+/* store_used_this_month: the nominations counted against the allowance in
+ * the current UTC month. */
 int store_used_this_month(const char *org, const char *nominator, int *used, int64_t *resets_ms);
-int store_pair_count(const char *org, const char *nominator, const char *nominee, int *n, int64_t *resets_ms);
 
 typedef struct nom_new {
   const char *request_id, *nominator, *nominator_team, *badge_id, *badge_name, *justification;
@@ -47,7 +61,11 @@ int store_nomination_insert(rpc_ctx *ctx, const char *org, const nom_new *n, Acc
 int store_nomination_not_awarded(const char *org, const char *id, const char *user);
 int store_nomination_decide(const char *org, const char *id, int status, const char *reviewer,
                             const char *comment);
-int store_nominee_teams(rpc_ctx *ctx, const char *org, const char *id, char ***teams, size_t *n);
+/* store_nomination_settle decides nomination |id| (|status|: approved or
+ * rejected) and reads back, in one statement, its decision time and its
+ * nominees' teams (at nomination, in user id order; n of them). */
+int store_nomination_settle(rpc_ctx *ctx, const char *org, const char *id, int status, const char *reviewer,
+                            const char *comment, int64_t *decided_ms, char ***teams, size_t *n);
 int store_nomination_list(rpc_ctx *ctx, const char *org, const char *user, int role, int status,
                           const char *badge, int64_t after_us, const char *after_id, int limit,
                           Accolade__V1__Nomination ***out, int64_t **cursors, size_t *n);

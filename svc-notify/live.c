@@ -1,8 +1,9 @@
 /* live.c - waking Subscribe streams when their member's inbox changes.
  *
- * One thread per process LISTENs on LIVE_CHANNEL; the intake transaction
- * sends pg_notify(LIVE_CHANNEL, 'org/user') for every inbox row it writes, so
- * the notification arrives after the row is committed. Each (org, user) maps
+ * One thread per process LISTENs on LIVE_CHANNEL; the intake asks for
+ * pg_notify(LIVE_CHANNEL, 'org/user') for every inbox row it writes, sent
+ * after its transaction commits (pg_notify_after_commit), so the notification
+ * arrives after the row is committed. Each (org, user) maps
  * to one of LIVE_BUCKETS version counters; a stream queries Postgres only when
  * its counter moves (a hash collision costs one extra query, never a missed
  * row). Streams sleep in the runtime's scheduler with "my counter moved" as

@@ -48,18 +48,20 @@ int store_event_claim(const char *org, const char *event_id, int *first) {
 int store_inbox_add(const char *org, const char *user, const char *event_id, const char *kind, const char *title,
                     const char *body) {
   /* One writer per inbox at a time: ids then commit in order, so a
-   * Subscribe cursor can never pass a row that commits later. */
-  const char *l[] = {org, user};
-  int rc = pg_exec("SELECT pg_advisory_xact_lock(hashtext('notify.inbox'), hashtext($1 || '/' || $2))", 2, l);
-  if (rc) return rc;
+   * Subscribe cursor can never pass a row that commits later. The lock (taken
+   * before the row's id is drawn: the insert reads it first) and the row are
+   * one statement; this member's Subscribe streams are woken after the commit
+   * (live.c). */
   const char *q[] = {org, user, event_id, kind, title, body};
-  rc = pg_exec("INSERT INTO inbox (org, user_id, event_id, kind, title, body) "
-               "SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM preferences "
-               "WHERE org = $1 AND user_id = $2 AND $4 = ANY (muted_kinds)) ON CONFLICT DO NOTHING",
-               6, q);
-  /* wakes this member's Subscribe streams at commit (live.c) */
-  if (!rc) rc = pg_exec("SELECT pg_notify('" LIVE_CHANNEL "', $1 || '/' || $2)", 2, l);
-  return rc;
+  int rc = pg_exec("WITH l AS (SELECT pg_advisory_xact_lock(hashtext('notify.inbox'), hashtext($1 || '/' || $2))) "
+                   "INSERT INTO inbox (org, user_id, event_id, kind, title, body) "
+                   "SELECT $1, $2, $3, $4, $5, $6 FROM l WHERE NOT EXISTS (SELECT 1 FROM preferences "
+                   "WHERE org = $1 AND user_id = $2 AND $4 = ANY (muted_kinds)) ON CONFLICT DO NOTHING",
+                   6, q);
+  if (rc) return rc;
+  char who[300];
+  snprintf(who, sizeof who, "%s/%s", org, user);
+  return pg_notify_after_commit(LIVE_CHANNEL, who);
 }
 
 int store_endorsed_add(arena *a, const char *org, const Accolade__V1__NominationEvent *n, int64_t approved_ms) {

@@ -288,6 +288,65 @@ Test(award, revoke_marks_the_award_and_emits_events) {
   arena_free(&a);
 }
 
+/* totals_off: member/badge pairs whose kept totals differ from the awards
+ * themselves (either way), for this org. */
+static long long totals_off(void) {
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM ((SELECT member_id, badge_id, awards, points FROM award.member_badge_total "
+           "WHERE org = '%1$s' AND awards <> 0 EXCEPT SELECT recipient_id, badge_id, count(*), sum(points) "
+           "FROM award.award WHERE org = '%1$s' AND revoked_at IS NULL GROUP BY 1, 2) UNION ALL "
+           "(SELECT recipient_id, badge_id, count(*), sum(points) FROM award.award WHERE org = '%1$s' "
+           "AND revoked_at IS NULL GROUP BY 1, 2 EXCEPT SELECT member_id, badge_id, awards, points "
+           "FROM award.member_badge_total WHERE org = '%1$s')) x",
+           org);
+  char *v = th_sql(dsn, sql);
+  long long n = v ? atoll(v) : -1;
+  free(v);
+  return n;
+}
+
+Test(award, profile_totals_equal_the_awards_after_grants_and_revokes) {
+  arena a;
+  arena_init(&a);
+  int rc;
+  rpc_status st;
+  const char *two[] = {"pia", "pat"}, *one[] = {"pia"};
+  Accolade__V1__GrantAwardResponse *o = grant(&a, &service, "t1", "deal-closer", two, 2, &rc, &st);
+  cr_assert_eq(rc, RPC_OK, "%s", st.message);
+  const char *revoke_id = o->outcomes[0]->award->id;
+  cr_assert_eq((grant(&a, &service, "t2", "deal-closer", one, 1, &rc, &st), rc), RPC_OK);
+  cr_assert_eq((grant(&a, &service, "t3", "knowledge-sharer", one, 1, &rc, &st), rc), RPC_OK);
+  cr_assert_eq((grant(&a, &service, "t3", "knowledge-sharer", one, 1, &rc, &st), rc), RPC_OK, "a replay adds nothing");
+  cr_assert_eq(totals_off(), 0, "the totals after grants");
+  Accolade__V1__RevokeAwardRequest rr = ACCOLADE__V1__REVOKE_AWARD_REQUEST__INIT;
+  rr.award_id = (char *)revoke_id;
+  rr.reason = "Granted twice by mistake";
+  Accolade__V1__Award *out;
+  cr_assert_eq(call("RevokeAward", &rr, &accolade__v1__award__descriptor, &admin, &a, (void **)&out, &st), RPC_OK);
+  cr_assert_eq(call("RevokeAward", &rr, &accolade__v1__award__descriptor, &admin, &a, (void **)&out, &st),
+               RPC_FAILED_PRECONDITION);
+  cr_assert_eq(totals_off(), 0, "the totals after a revoke");
+  /* The profile reads them: one Deal Closer and one Knowledge Sharer left. */
+  Accolade__V1__GetProfileRequest pr = ACCOLADE__V1__GET_PROFILE_REQUEST__INIT;
+  pr.member_id = "pia";
+  Accolade__V1__Profile *p;
+  cr_assert_eq(call("GetProfile", &pr, &accolade__v1__profile__descriptor, &member, &a, (void **)&p, &st), RPC_OK);
+  long long points = count("SELECT sum(points) FROM award.award WHERE org = '%s' AND recipient_id = 'pia' "
+                           "AND revoked_at IS NULL");
+  cr_assert_eq(p->total_awards, 2);
+  cr_assert_eq(p->total_points, points);
+  cr_assert_eq(p->n_badges, 2);
+  cr_assert_eq(p->badges[0]->count + p->badges[1]->count, 2);
+  cr_assert_eq(p->n_recent_awards, 2, "revoked awards are not recent ones");
+  cr_assert_eq(p->n_milestones, 0);
+  /* An award removed outside the API takes its totals with it. */
+  cr_assert_eq(count("WITH d AS (DELETE FROM award.award WHERE org = '%s' AND recipient_id = 'pat' RETURNING 1) "
+                     "SELECT count(*) FROM d"), 1);
+  cr_assert_eq(totals_off(), 0, "the totals after a delete");
+  arena_free(&a);
+}
+
 Test(award, paging_is_stable_under_inserts) {
   arena a;
   arena_init(&a);

@@ -117,6 +117,8 @@ Test(nomination, nominate_review_award_the_whole_path) {
   cr_assert_eq(review(&a, &bob, n->id, 1, &r, &st), RPC_PERMISSION_DENIED);
   cr_assert_eq(review(&a, &mgr, n->id, 1, &r, &st), RPC_OK, "%s", st.message);
   cr_assert_eq(r->status, ACCOLADE__V1__NOMINATION_STATUS__APPROVED);
+  cr_assert_str_eq(r->reviewer_id, "mgr");
+  cr_assert_geq(r->decide_time_ms, r->create_time_ms, "the reply carries the decision's time");
   cr_assert_eq(review(&a, &mgr, n->id, 0, &r, &st), RPC_FAILED_PRECONDITION, "not pending any more");
   cr_assert(strstr(st.message, "not pending (it is APPROVED)"), "%s", st.message);
   /* The same decision by the same reviewer again (a retry whose reply was
@@ -192,6 +194,58 @@ Test(nomination, every_rejection_rule_has_its_status) {
                RPC_OK);
   cr_assert_eq(create(&a, &bob, "s10", "collaboration-leader", "ann", JUST, 0, &n, &st), RPC_RESOURCE_EXHAUSTED);
   cr_assert(strstr(st.message, "nominee_ids[0]"), "%s", st.message);
+  arena_free(&a);
+}
+
+/* set_limits sets the org's allowance and pair cap (as the admin). */
+static void set_limits(arena *a, int allowance, int pair_cap) {
+  Accolade__V1__OrgSettings s = ACCOLADE__V1__ORG_SETTINGS__INIT;
+  s.nudge_after_weeks = 4;
+  s.allowance_per_month = allowance;
+  s.pair_cap_per_quarter = pair_cap;
+  s.overdue_days = 7;
+  Accolade__V1__UpdateOrgSettingsRequest ur = ACCOLADE__V1__UPDATE_ORG_SETTINGS_REQUEST__INIT;
+  ur.settings = &s;
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(nom.addr, NOM "UpdateOrgSettings", &ur, &accolade__v1__org_settings__descriptor, &admin, a, &out, &st),
+               RPC_OK, "%s", st.message);
+}
+
+Test(nomination, a_team_nomination_is_checked_per_nominee_and_a_rejection_says_when) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  set_limits(&a, 10, 1);
+  Accolade__V1__Nomination *n;
+  cr_assert_eq(create(&a, &bob, "t1", "deal-closer", "mgr", JUST, 0, &n, &st), RPC_OK, "%s", st.message);
+  /* ann and mgr together: ann is free, mgr (the second, in id order) used up. */
+  Accolade__V1__CreateNominationRequest r = ACCOLADE__V1__CREATE_NOMINATION_REQUEST__INIT;
+  char *ids[] = {"mgr", "ann"};
+  r.badge_id = "customer-champion";
+  r.nominee_ids = ids;
+  r.n_nominee_ids = 2;
+  r.justification = JUST;
+  r.request_id = "t2";
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &r, &accolade__v1__nomination__descriptor, &bob, &a,
+                       (void **)&n, &st), RPC_RESOURCE_EXHAUSTED);
+  cr_assert(strstr(st.message, "nominee_ids[1]: you have nominated mgr 1 times"), "%s", st.message);
+  /* With room for both: one nomination, both nominees, routed to ann's manager. */
+  set_limits(&a, 10, 2);
+  r.request_id = "t3";
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &r, &accolade__v1__nomination__descriptor, &bob, &a,
+                       (void **)&n, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(n->n_nominee_ids, 2);
+  cr_assert_str_eq(n->nominee_ids[0], "ann");
+  cr_assert_str_eq(n->nominee_ids[1], "mgr");
+  cr_assert_eq(n->n_reviewer_ids, 1);
+  cr_assert_str_eq(n->reviewer_ids[0], "mgr");
+  /* mgr is a nominee: an admin rejects it, and the reply says when. */
+  Accolade__V1__Nomination *d;
+  cr_assert_eq(review(&a, &admin, n->id, 0, &d, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(d->status, ACCOLADE__V1__NOMINATION_STATUS__REJECTED);
+  cr_assert_str_eq(d->reviewer_id, "ada");
+  cr_assert_geq(d->decide_time_ms, d->create_time_ms);
   arena_free(&a);
 }
 

@@ -271,3 +271,118 @@ Test(store, outbox_holds_no_transaction_while_a_receiver_hangs) {
   pg_disconnect();
   th_fini();
 }
+
+/* A hook that refuses the reply to the request "refused" and counts the
+ * others' texts (r<i>: slot i). */
+static atomic_int picky_seen[32];
+static int picky_hook(const char *org, const uint8_t *req, size_t req_len, const uint8_t *reply, size_t reply_len) {
+  (void)org; (void)reply; (void)reply_len;
+  Accolade__Test__V1__EchoRequest *r = accolade__test__v1__echo_request__unpack(NULL, req_len, req);
+  if (!r) return -1;
+  int refuse = !strcmp(r->text, "refused"), i = -1;
+  if (sscanf(r->text, "r%d", &i) == 1 && i >= 0 && i < 32) atomic_fetch_add(&picky_seen[i], 1);
+  accolade__test__v1__echo_request__free_unpacked(r, NULL);
+  return refuse ? -1 : 0;
+}
+
+static int enqueue_round_tx(void *p) {
+  (void)p;
+  for (int i = 0; i < 16; i++) {
+    Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+    char text[16];
+    snprintf(text, sizeof text, "r%d", i);
+    req.text = i == 7 ? "refused" : text;
+    req.sleep_ms = 400;
+    int rc = outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base, NULL);
+    if (rc != RPC_OK) return rc;
+  }
+  return RPC_OK;
+}
+
+Test(store, outbox_sends_a_round_at_once_and_a_refused_reply_fails_only_its_row) {
+  th_init();
+  const char *dsn = th_new_database("outbox_round");
+  pg_setup(dsn, "obround");
+  cr_assert_eq(migrate_run(NULL), 0);
+  th_proc p;
+  cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), NULL), 0);
+  snprintf(ob_target, sizeof ob_target, "%s", p.addr);
+  outbox_on_reply(&accolade__test__v1__test_service__descriptor, "Echo", picky_hook);
+  cr_assert_eq(pg_tx(enqueue_round_tx, NULL), RPC_OK);
+  /* 16 calls of 400 ms each: one after another they would take 6.4 s. */
+  int64_t t0 = rpc_now_ms();
+  cr_assert_eq(outbox_dispatch_once("test", resolve), 16);
+  int64_t took = rpc_now_ms() - t0;
+  cr_expect_lt(took, 3000, "the round's calls went one after another (%lld ms)", (long long)took);
+  /* The refused reply rolled back the round's shared record; each row was
+   * then recorded alone: 15 delivered once, the refused one retried. */
+  char *d = th_sql(dsn, "SELECT count(*) FILTER (WHERE delivered_at IS NOT NULL AND attempts = 1) || ':' || "
+                        "count(*) FILTER (WHERE delivered_at IS NULL AND attempts = 1 AND last_error LIKE 'reply hook%') "
+                        "FROM obround.outbox");
+  cr_expect_str_eq(d, "15:1");
+  free(d);
+  for (int i = 0; i < 16; i++)
+    if (i != 7) cr_expect_geq(atomic_load(&picky_seen[i]), 1, "no hook ran for r%d", i);
+  /* Only the refused row comes back. */
+  pg_exec("UPDATE outbox SET next_attempt_at = now()", 0, NULL);
+  cr_expect_eq(outbox_dispatch_once("test", resolve), 1);
+  d = th_sql(dsn, "SELECT count(*) FROM obround.outbox WHERE delivered_at IS NOT NULL");
+  cr_expect_str_eq(d, "15");
+  free(d);
+  th_stop(&p);
+  pg_disconnect();
+  th_fini();
+}
+
+/* notified waits up to |ms| on |l| for a notification, returning 1 if one came. */
+static int notified(PGconn *l, int ms) {
+  int64_t until = rpc_now_ms() + ms;
+  while (rpc_now_ms() < until) {
+    PQconsumeInput(l);
+    PGnotify *n = PQnotifies(l);
+    if (n) {
+      PQfreemem(n);
+      return 1;
+    }
+    usleep(20 * 1000);
+  }
+  return 0;
+}
+
+typedef struct {
+  const char *dsn;
+  int seen_inside;
+} notify_arg;
+
+/* enqueue_then_look enqueues, then (its transaction still open) looks from
+ * another connection whether the dispatchers were woken already. */
+static int enqueue_then_look(void *p) {
+  notify_arg *a = p;
+  enq_arg e = {"after commit", 0};
+  int rc = enqueue_tx(&e);
+  PGconn *l = PQconnectdb(a->dsn);
+  PQclear(PQexec(l, "LISTEN accolade_outbox_obnotify"));
+  a->seen_inside = notified(l, 300);
+  PQfinish(l);
+  return rc;
+}
+
+Test(store, outbox_wakes_its_dispatchers_after_the_commit_and_not_on_rollback) {
+  th_init();
+  const char *dsn = th_new_database("outbox_notify");
+  pg_setup(dsn, "obnotify");
+  cr_assert_eq(migrate_run(NULL), 0);
+  PGconn *l = PQconnectdb(dsn);
+  cr_assert_eq(PQstatus(l), CONNECTION_OK);
+  PQclear(PQexec(l, "LISTEN accolade_outbox_obnotify"));
+  enq_arg fail = {"lost", 1};
+  cr_assert_neq(pg_tx(enqueue_tx, &fail), RPC_OK);
+  cr_expect_eq(notified(l, 300), 0, "a rolled-back enqueue woke the dispatchers");
+  notify_arg a = {dsn, -1};
+  cr_assert_eq(pg_tx(enqueue_then_look, &a), RPC_OK);
+  cr_expect_eq(a.seen_inside, 0, "woken before the row was committed");
+  cr_expect_eq(notified(l, 2000), 1, "the commit woke nobody");
+  PQfinish(l);
+  pg_disconnect();
+  th_fini();
+}
