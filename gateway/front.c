@@ -759,6 +759,12 @@ static void finish_log(pstream *ps) {
 /* The caller's stream ended: logged; an upstream call still going is
  * cancelled. */
 static void down_gone(pstream *ps, uint32_t error) {
+  /* The same for the caller's bytes not yet sent upstream (up_gone). */
+  size_t owed = ps->req.len - ps->req.off;
+  if (owed && !ps->down->dead) {
+    nghttp2_session_consume_connection(ps->down->s, owed);
+    mark(ps->down);
+  }
   if (error && !ps->resp_eof && ps->code == 0) {
     ps->code = RPC_CANCELLED;
     snprintf(ps->message, sizeof ps->message, "cancelled by the caller");
@@ -837,6 +843,16 @@ static int up_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
 /* The upstream's stream ended: if the caller has not had the whole answer,
  * it gets UNAVAILABLE (in trailers if the headers went). */
 static void up_gone(pstream *ps) {
+  /* Its bytes still waiting for the caller were counted against the
+   * upstream connection's window and will never be consumed through the
+   * stream: give that window back now, or every answer that ends before its
+   * caller took it (most: DATA and trailers come together) would shrink the
+   * connection's window for good, until the service can send nothing. */
+  size_t owed = ps->resp.len - ps->resp.off;
+  if (owed && !ps->up->dead) {
+    nghttp2_session_consume_connection(ps->up->s, owed);
+    mark(ps->up);
+  }
   unlink_up(ps);
   ps->up = NULL;
   if (ps->down && !ps->resp_eof) {

@@ -258,12 +258,14 @@ Test(gateway, an_oversized_request_to_a_public_method_is_refused_at_the_gateway)
 }
 
 /* Messages larger than the HTTP/2 windows (1 MiB a stream) cross the front
- * both ways: it gives the windows back as the bytes move on. */
+ * both ways, and so do answers adding up to more than a connection's window:
+ * it gives the windows back as the bytes move on. */
 Test(gateway, messages_larger_than_the_windows_cross_the_front_both_ways) {
   char route[200], redis[64];
   snprintf(route, sizeof route, "ACCOLADE_GATEWAY_TEST_ROUTE=/accolade.test.v1.TestService/=%s", testsvc.addr);
   snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
-  const char *env[] = {route, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET, NULL};
+  const char *env[] = {route, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET, "ACCOLADE_GATEWAY_RATE_MEMBER=0",
+                       "ACCOLADE_GATEWAY_RATE_ORG=0", NULL};
   th_proc g2;
   cr_assert_eq(th_start(&g2, th_bin("gateway-test"), env), 0);
   arena a;
@@ -285,6 +287,21 @@ Test(gateway, messages_larger_than_the_windows_cross_the_front_both_ways) {
                  RPC_OK, "%s", st.message);
     cr_assert_eq(strlen(out->text), len);
     cr_assert_eq(memcmp(out->text, text, len), 0, "the 3 MiB came back changed");
+  }
+  /* Small answers adding up to more than a connection's window (16 MiB):
+   * each ends (DATA and trailers together) before the caller has taken it,
+   * and the front must still give the window back, or the service's
+   * connection stalls for good once 16 MiB have passed. */
+  text[16384] = '\0';
+  rpc_call_opts quick = {.timeout_ms = 5000, .metadata = md};
+  for (int i = 0; i < 1200; i++) {
+    arena call;
+    arena_init(&call);
+    int rc = rpc_call(g2.addr, ECHO, &req.base, &accolade__test__v1__echo_response__descriptor, &quick, &call,
+                      (void **)&out, &st);
+    cr_assert_eq(rc, RPC_OK, "answer %d of 1200 (%d KiB through): %s", i, i * 16, st.message);
+    cr_assert_eq(strlen(out->text), 16384);
+    arena_free(&call);
   }
   arena_free(&a);
   cr_assert_eq(th_stop(&g2), 0);
