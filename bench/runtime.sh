@@ -107,7 +107,7 @@ cxx=$(best "${RPS[C++ async server Health/Check (1)]}" "${RPS[C++ async server H
 awk -v a="$ours" -v b="$cxx" 'BEGIN { printf "Health/Check, best round each: runtime %.0f, C++ async %.0f req/s: %.2fx\n", a, b, a / b }'
 awk -v a="${CPU[Health/Check (1)]}" -v b="${CPU[Health/Check (2)]}" -v c="${CPU[C++ async server Health/Check (1)]}" \
   -v d="${CPU[C++ async server Health/Check (2)]}" \
-  'BEGIN { r = (a + b) / 2; x = (c + d) / 2; printf "server CPU per Check, mean of the rounds: runtime %.1f us, C++ async %.1f us: %.2fx less\n", r, x, x / r }'
+  'BEGIN { r = (a + b) / 2; x = (c + d) / 2; printf "server CPU per Check, mean of the rounds: runtime %.1f us, C++ async %.1f us (runtime / C++: %.2f)\n", r, x, r / x }'
 start_server ACCOLADE_ACCESS_LOG_BUFFER=0
 run "Health/Check, log unbuffered" /grpc.health.v1.Health/Check "$TMP/health.bin"
 run "TestService/Echo, log unbuffered" /accolade.test.v1.TestService/Echo "$TMP/echo.bin"

@@ -35,10 +35,10 @@
  * (cached GetTop, limits off, other work on the 2 cores): 30.2k req/s at
  * h2load -c 50 -m 10 against HAProxy's 22.0k and the gRPC-core gateway's
  * 16.2k; 31.8k at -c 4 -m 25 against HAProxy's 32.3k and 14.8k. So the
- * front serves the public port. As it now runs (bench/gateway.sh 30000 3,
- * same machine, other work on it): 45.1k req/s against HAProxy's 37.0k
- * (1.22x) and 41.4k against 37.5k (1.10x); the gRPC-core path 0.53x and
- * 0.44x in the same run. bench/README.md has the tables.
+ * front serves the public port. As it now runs (bench/gateway.sh 40000 3,
+ * quiet machine): 47.6k req/s against HAProxy's 46.0k (1.04x) at -c 50
+ * -m 10 and 45.1k against 47.9k (0.94x) at -c 4 -m 25; the gRPC-core path
+ * 0.42x at both in the same run. bench/README.md has the tables.
  *
  * Decisions (tested in tests/integration/test_gateway_security.c):
  *   - Authentication comes before routing: an anonymous caller gets
