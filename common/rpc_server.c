@@ -94,20 +94,6 @@ static const char *md_str(call *c, const char *key) {
   return v ? rpc_slice_dup(&c->arena, *v) : NULL;
 }
 
-static void random_hex(char *out, size_t nbytes) {
-  unsigned char b[32];
-  if (nbytes > sizeof b) nbytes = sizeof b;
-  static _Thread_local unsigned long long state;
-  if (!state) state = (unsigned long long)rpc_now_us() ^ ((unsigned long long)pthread_self() << 1);
-  for (size_t i = 0; i < nbytes; i++) {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    b[i] = (unsigned char)(state >> 24);
-  }
-  hex_encode(out, b, nbytes);
-}
-
 /* ctx_init fills the handler's view of the call: identity, deadline, ids. */
 static void ctx_init(call *c, const char *method) {
   rpc_ctx *x = &c->ctx;
@@ -123,7 +109,7 @@ static void ctx_init(call *c, const char *method) {
   if (rid && *rid && strlen(rid) < RPC_REQUEST_ID_MAX && !strpbrk(rid, "\"\\\r\n"))
     snprintf(x->request_id, sizeof x->request_id, "%s", rid);
   else
-    random_hex(x->request_id, 8);
+    hex_random(x->request_id, 8);
   const char *why = NULL;
   identity_verify(md_str(c, "x-accolade-org"), md_str(c, "x-accolade-user"),
                   md_str(c, "x-accolade-role"), md_str(c, "x-accolade-team"),

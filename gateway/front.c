@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "authz.h"
+#include "hex.h"
 #include "identity.h"
 #include "log.h"
 #include "metrics.h"
@@ -503,7 +504,10 @@ static conn *upstream(loop *lp, int service) {
     u->c[i] = conn_new(lp, fd, 1);
     return u->c[i];
   }
-  if (service != INNER) u->resolved_ms = 0;   /* nothing answers: resolve again next time */
+  /* Nothing answers: look the name up again in a second, not on every call
+   * (the lookup runs on the loop, and a service down is no reason to ask DNS
+   * once per call while it is). */
+  if (service != INNER) u->resolved_ms = now_us() / 1000 - RESOLVE_MS + 1000;
   return NULL;
 }
 
@@ -632,14 +636,7 @@ static void send_upstream(pstream *ps) {
   long long t = (long long)time(NULL);
   snprintf(ts, sizeof ts, "%lld", t);
   identity_sign(&ps->id, t, sig);
-  if (!ps->reqid[0]) {   /* as the runtime does: a fresh id when the caller sent none */
-    static _Thread_local uint64_t x;
-    if (!x) x = (uint64_t)now_us() * 0x9E3779B97F4A7C15ull | 1;
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;   /* xorshift: unique enough for a log id */
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) ps->reqid[i] = hex[(x >> (i * 4)) & 15];
-    ps->reqid[16] = '\0';
-  }
+  if (!ps->reqid[0]) hex_random(ps->reqid, 8);   /* as the runtime does: one when the caller sent none */
   /* A unary call without a deadline gets the gateway's 30 s, as forward.c. */
   if (!ps->timeout[0] && !rule->stream) snprintf(ps->timeout, sizeof ps->timeout, "30S");
   nghttp2_nv nv[16] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":authority", k_services[svc]),
