@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "blocking.h"
 #include "clock.h"
 #include "hash.h"
 #include "log.h"
@@ -202,6 +203,7 @@ static pg_slot *slot_take(void) {
 }
 
 PGconn *pg_conn(void) {
+  blocking_enter();   /* whatever comes next waits on Postgres */
   if (!t_slot) {
     if (!(t_slot = slot_take())) return NULL;
     pthread_once(&g_key_once, make_key);

@@ -1,7 +1,7 @@
 /* rpc.h - the gRPC server runtime every Accolade process stands on.
  *
  * A service describes its methods in a table and the runtime does the rest:
- * a few completion queues shared by the worker threads; decoding the request; identity;
+ * a completion queue per core and the threads serving them; decoding the request; identity;
  * deadlines; encoding the reply; the access log; health; graceful shutdown.
  * Handlers never see gRPC core.
  *
@@ -16,10 +16,12 @@
  *               accolade__v1__badge, get_badge),
  *   };
  *
- * Threading: worker threads (more than cores: handlers block on Postgres)
- * share a few completion queues and run unary handlers where the call
- * arrives; a slow handler delays other calls only when every worker of its
- * queue is busy. Server streams hold no thread: their handlers are steps,
+ * Threading: a completion queue per core, each polled by one thread that
+ * runs unary handlers where the call arrives (no hand-off: as gRPC's own
+ * C++ server runs); the other worker threads (more than cores: handlers
+ * block on Postgres) are spares, one of which polls a queue while its
+ * poller's handler blocks (rpc_pool.c), so a slow handler delays other
+ * calls only when every worker is busy. Server streams hold no thread: their handlers are steps,
  * run by a few stream workers (stream_workers), at most max_streams streams
  * at once. No worker ever waits on a client: a call to a method outside the
  * table waits for its message on the queue, and is ended if it does not
@@ -241,8 +243,8 @@ typedef struct rpc_server rpc_server;
 typedef struct rpc_server_config {
   const char *name;          /* "svc-award": logs and the health service name */
   const char *listen;        /* "0.0.0.0:50052"; port 0 picks a free one */
-  int threads;               /* worker threads; 0 = 2 x cores + 2 */
-  int pollers;               /* completion queues shared by them; 0 = one per 4 cores */
+  int threads;               /* worker threads, spares included; 0 = 2 x cores + 2 */
+  int pollers;               /* completion queues, one thread polling each; 0 = one per core */
   int max_streams;           /* concurrent streaming calls in the process; 0 = 1000.
                                 One more is answered RESOURCE_EXHAUSTED. */
   int stream_workers;        /* threads stepping every stream; 0 = 2 */

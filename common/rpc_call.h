@@ -3,7 +3,8 @@
  *
  *   rpc_call.c     one call: context, decoding, replies, the access line;
  *                  the server's counts of handlers and streams
- *   rpc_server.c   the unary path, the worker loop, the server's life
+ *   rpc_server.c   the unary path, the server's life
+ *   rpc_pool.c     the threads serving the completion queues
  *   rpc_generic.c  methods outside the table: the message awaited on the
  *                  queue under the first-message bound (the reaper)
  *   rpc_stream.c   server streams: stepped by a few stream workers (no
@@ -23,11 +24,33 @@ typedef struct method_entry {
   void *handle;          /* from grpc_server_register_method */
 } method_entry;
 
+/* A completion queue and the threads serving it (rpc_pool.c): one polls it,
+ * more only while a handler of the queue blocks. A call keeps the worker
+ * whose queue it arrived on. */
 typedef struct worker {
   struct rpc_server *srv;
   grpc_completion_queue *cq;
-  pthread_t thread;
+  atomic_int polling;     /* threads waiting on the queue, or woken to */
+  atomic_uint taken;      /* events taken off the queue: the watcher's mark */
+  unsigned seen;          /* the watcher's: |taken| at its last look, */
+  int stuck;              /* and how many looks it has not moved */
 } worker;
+
+/* The threads of the queues: pollers, and spares parked until a queue's
+ * poller blocks in a handler (rpc_pool.c). */
+typedef struct thread_pool {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;      /* spares wait here */
+  pthread_cond_t watch_cv;   /* the watcher sleeps here */
+  worker **wanted;        /* queues a spare was woken for, in order */
+  int nwanted;
+  int parked;
+  int stop;
+  pthread_t *threads;
+  int nthreads;
+  pthread_t watcher;
+  int watching;
+} thread_pool;
 
 struct call;
 
@@ -52,9 +75,10 @@ struct rpc_server {
   char name[64];
   grpc_server *server;
   int port;
-  int nworkers;
-  int ncqs;          /* workers[0..ncqs) own the queues; the rest share them */
-  worker *workers;
+  int nworkers;      /* threads serving the queues, spares included */
+  int ncqs;
+  worker *workers;   /* one per completion queue */
+  thread_pool pool;
   method_entry *entries;
   int nentries;
   atomic_int stopping;
@@ -154,6 +178,17 @@ typedef struct call {
 
 /* rpc_server.c: a call posted on a worker's queue. */
 call *call_new(worker *w, method_entry *me);
+/* server_post_requests posts one request per method (and a generic one) on
+ * |w|'s queue. */
+void server_post_requests(worker *w);
+
+/* rpc_pool.c */
+/* pool_start starts the queues' threads (one polling each queue, the rest
+ * parked) and the watcher that wakes a spare for a queue whose poller is
+ * held by a handler; pool_stop ends them once the queues are shut down, and
+ * drains what is left on the queues. */
+int pool_start(rpc_server *s);
+void pool_stop(rpc_server *s);
 
 /* rpc_call.c */
 int64_t rpc_now_us(void);

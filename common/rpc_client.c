@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blocking.h"
 #include "log.h"
 #include "rpc_internal.h"
 #include "tls.h"
@@ -337,6 +338,7 @@ static int unary_once(grpc_channel *ch, const char *method, const uint8_t *req, 
     set_status(st, a, RPC_INTERNAL, "client: cannot start call");
     rc = RPC_INTERNAL;
   } else {
+    blocking_enter();
     grpc_completion_queue_pluck(cc.cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     rc = unary_outcome(&cc, recv, a, out, out_len, st);
   }

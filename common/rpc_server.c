@@ -1,12 +1,11 @@
 /* rpc_server.c - the gRPC server loop over gRPC core: the unary path, the
  * worker loop and the server's life (rpc_call.h lists the rest).
  *
- * Worker threads share a few completion queues (one per 4 cores by default),
- * and every worker keeps one request posted per registered method (plus one
- * generic request for unknown methods) on its queue. Any idle worker of a
- * queue takes the next event of that queue, so a handler blocked on Postgres
- * delays nothing while another worker of its queue is free, and no call is
- * handed from thread to thread. No worker ever waits on a client. A call
+ * A completion queue per core, each polled by one thread, with requests
+ * posted ahead per registered method (plus generic ones for unknown methods);
+ * the thread that takes a call runs its handler, and a spare thread polls
+ * the queue while a handler blocks (rpc_pool.c), so no quick call is handed
+ * from thread to thread. No worker ever waits on a client. A call
  * moves through a small state machine driven by its tags:
  *
  *   unary (registered):   REQUESTED -> handler -> REPLYING -> freed
@@ -260,20 +259,10 @@ static void post_request(worker *w, method_entry *me) {
   }
 }
 
-static void *worker_main(void *arg) {
-  worker *w = arg;
+void server_post_requests(worker *w) {
   rpc_server *s = w->srv;
   for (int i = 0; i < s->nentries; i++) post_request(w, &s->entries[i]);
   post_request(w, NULL);
-  for (;;) {
-    grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
-    if (ev.type != GRPC_OP_COMPLETE) continue;
-    rpc_tag *t = ev.tag;
-    t->on_event(t, ev.success);
-    server_after_call();
-  }
-  return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -335,10 +324,9 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
   s->cfg.name = s->name;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   if (cores < 1) cores = 1;
-  /* All threads of a queue take its calls, so a slow handler delays a call
-   * only when every thread of that queue is busy: few queues, many threads
-   * each. A queue per 4 cores keeps queue contention low on big machines. */
-  s->ncqs = cfg->pollers > 0 ? cfg->pollers : (int)(cores + 3) / 4;
+  /* A queue per core, each polled by one thread; the other threads are
+   * spares for a queue whose poller blocks in a handler (rpc_pool.c). */
+  s->ncqs = cfg->pollers > 0 ? cfg->pollers : (int)cores;
   s->nworkers = cfg->threads > 0 ? cfg->threads : (int)cores * 2 + 2;
   if (s->ncqs > s->nworkers) s->ncqs = s->nworkers;
 
@@ -380,7 +368,7 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
   grpc_channel_args ca = {NARGS, args};
   s->server = grpc_server_create(&ca, NULL);
   s->entries = calloc((size_t)nmethods + 4, sizeof *s->entries);
-  s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
+  s->workers = calloc((size_t)s->ncqs, sizeof *s->workers);
   for (int i = 0; i < nmethods; i++)
     if (add_method(s, &methods[i]) != 0) goto err;
   for (int i = 0; i < 2; i++)
@@ -388,14 +376,10 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
       goto err;
   /* a raw handler serves the whole contract: reflection lists all of it */
   if (cfg->raw) s->more_services = reflection_all_services;
-  for (int i = 0; i < s->nworkers; i++) {
+  for (int i = 0; i < s->ncqs; i++) {
     s->workers[i].srv = s;
-    if (i < s->ncqs) {
-      s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
-      grpc_server_register_completion_queue(s->server, s->workers[i].cq, NULL);
-    } else {
-      s->workers[i].cq = s->workers[i % s->ncqs].cq;   /* threads share the queue */
-    }
+    s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->workers[i].cq, NULL);
   }
   char err[256];
   grpc_server_credentials *creds =
@@ -415,7 +399,7 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
   return s;
 err:
   grpc_server_destroy(s->server);
-  for (int i = 0; i < s->ncqs && i < s->nworkers; i++)
+  for (int i = 0; i < s->ncqs; i++)
     if (s->workers[i].cq) grpc_completion_queue_destroy(s->workers[i].cq);
   free(s->workers);
   free(s->entries);
@@ -427,9 +411,8 @@ int rpc_server_port(const rpc_server *s) { return s->port; }
 
 int rpc_server_start(rpc_server *s) {
   grpc_server_start(s->server);
-  for (int i = 0; i < s->nworkers; i++)
-    if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) return -1;
   s->started = 1;
+  if (pool_start(s) != 0) return -1;
   if (streams_start(s) != 0 || generic_reaper_start(s) != 0) return -1;
   log_info("%s serving gRPC on port %d: %d threads over %d completion queues", s->name, s->port,
            s->nworkers, s->ncqs);
@@ -480,8 +463,7 @@ void rpc_server_stop(rpc_server *s) {
   pthread_mutex_unlock(&s->mu);
   if (s->started) streams_stop(s);
   for (int i = 0; i < s->ncqs; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
-  if (s->started)
-    for (int i = 0; i < s->nworkers; i++) pthread_join(s->workers[i].thread, NULL);
+  if (s->started) pool_stop(s);
   log_debug("%s: workers joined", s->name);
   generic_reaper_stop(s);
   grpc_server_destroy(s->server);
