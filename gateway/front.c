@@ -20,9 +20,12 @@
  * gathered per connection and written once per loop turn.
  *
  * Limits: streams per connection 4096 (as the runtime); open streams per
- * member as the gateway's (gateway_stream_enter); a stream's bytes wait here
- * at most up to the HTTP/2 windows (1 MiB a stream, 16 MiB a connection):
- * windows are given back only as the other side takes the bytes. A call
+ * member as the gateway's (gateway_stream_enter); MAX_CALLERS connections;
+ * a stream's bytes wait here at most up to the HTTP/2 windows (1 MiB a
+ * stream, 16 MiB a connection): windows are given back only as the other
+ * side takes the bytes. Answers whose upstream stream ended wait outside
+ * any window; a caller leaving more than a connection window of them unread
+ * has its connection closed. A call
  * whose rate-limit lease must come from Redis waits for it on a limiter
  * thread, not on the loop (the loop is told by an eventfd).
  */
@@ -37,6 +40,7 @@
 #include <nghttp2/nghttp2.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +65,9 @@
 #define MAX_ADDRS 16      /* addresses per service */
 #define RESOLVE_MS 30000  /* names are resolved again this often */
 #define LIMITERS 4        /* threads waiting on Redis for rate-limit leases */
+#define CONN_WINDOW (16 << 20)   /* a connection's window (a stream's: 1 MiB) */
+#define CALLER_HELD_MAX (32 << 20)   /* the most bytes held for one caller's connection */
+#define MAX_CALLERS 16384 /* callers' connections at once, all loops together */
 static const char *const k_services[NSERVICES] = {"award", "nomination", "leaderboard", "notify"};
 
 /* ---- byte buffers ---------------------------------------------------- */
@@ -229,10 +236,12 @@ typedef struct conn {
   nghttp2_session *s;
   loop *lp;
   buf out;             /* bytes nghttp2 gave us that the socket did not take */
-  int dirty, want_out, dead, goaway;
+  int dirty, want_out, dead, goaway, kill;
   int64_t last_ms;     /* the last bytes read */
   struct conn *next_dirty, *next_all;
   pstream *streams;    /* the proxied streams on this connection */
+  size_t held;         /* a caller's: bytes held for it (requests not yet
+                          forwarded, answers not yet taken), all streams */
   char peer[64];
 } conn;
 
@@ -245,6 +254,7 @@ struct pstream {
   char *auth;
   int req_eof, resp_eof, responded, code, logged, counted, slot, dropped;
   size_t req_bytes;
+  size_t held;              /* its part of down->held */
   const authz_rule *rule;   /* while it waits for the rate limiter */
   const char *limited;      /* the limiter's answer: NULL allowed */
   pstream *next_job;        /* the limiter's queues; the loop's pool */
@@ -286,6 +296,8 @@ static struct {
   int nloops;
   volatile int stopping, stop;
   int idle_ms;       /* a caller's connection without calls is closed after this */
+  atomic_int callers;   /* callers' connections open, all loops */
+  atomic_llong refused_log_s;   /* when a refused connection was last logged */
   size_t max_msg;    /* the largest request message taken, as gRPC core's limit */
   nghttp2_session_callbacks *down_cbs, *up_cbs;
   nghttp2_option *opt;
@@ -335,6 +347,29 @@ static void unlink_up(pstream *ps) {
   ps->unext = ps->uprev = NULL;
 }
 
+/* held_add / held_sub count bytes buffered here for a stream's caller. A
+ * stream holds at most its window (1 MiB) while both sides are open, but
+ * streams are many (4096 a connection), and an answer whose upstream ended
+ * waits outside any window: a caller holding more than CALLER_HELD_MAX
+ * (one that opens streams and never reads) has its connection closed. */
+static void held_add(pstream *ps, size_t n) {
+  conn *c = ps->down;
+  if (!c) return;
+  ps->held += n;
+  c->held += n;
+  if (c->held > CALLER_HELD_MAX && !c->kill) {
+    log_warn("front: %s holds over %d MiB unread; closing its connection", c->peer, CALLER_HELD_MAX >> 20);
+    c->goaway = c->kill = 1;   /* closed at the loop's next write */
+    mark(c);
+  }
+}
+static void held_sub(pstream *ps, size_t n) {
+  if (!ps->down) return;
+  if (n > ps->held) n = ps->held;
+  ps->held -= n;
+  ps->down->held -= n;
+}
+
 #define POOL_MAX 512   /* ended streams a loop keeps for reuse */
 
 /* ps_new: a stream for |lp|, reused from its pool when it can (a call's
@@ -349,6 +384,7 @@ static pstream *ps_new(loop *lp) {
   hdrs_clear(&ps->rh);
   hdrs_clear(&ps->tr);
   ps->req.off = ps->req.len = ps->resp.off = ps->resp.len = 0;
+  ps->held = 0;
   return ps;
 }
 
@@ -387,15 +423,16 @@ static void unref(pstream *ps) {
 
 /* ---- answering the caller -------------------------------------------- */
 
-/* The upstream's bytes for the caller; the upstream's window is given back
- * as they leave. */
+/* The upstream's bytes for the caller; the upstream's stream window is given
+ * back as they leave (its connection window was at once: up_data). */
 static ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
                          nghttp2_data_source *src, void *ud) {
   (void)ud;
   pstream *ps = src->ptr;
   size_t n = buf_take(&ps->resp, out, len);
+  held_sub(ps, n);
   if (n && ps->up) {
-    nghttp2_session_consume(ps->up->s, ps->up_id, n);
+    nghttp2_session_consume_stream(ps->up->s, ps->up_id, n);
     mark(ps->up);
   }
   if (ps->resp.off == ps->resp.len) {
@@ -522,8 +559,9 @@ static ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t le
   (void)ud;
   pstream *ps = src->ptr;
   size_t n = buf_take(&ps->req, out, len);
+  held_sub(ps, n);
   if (n && ps->down) {
-    nghttp2_session_consume(ps->down->s, ps->down_id, n);
+    nghttp2_session_consume_stream(ps->down->s, ps->down_id, n);
     mark(ps->down);
   }
   if (ps->req.off == ps->req.len) {
@@ -717,10 +755,11 @@ static int down_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
 
 static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *ud) {
   (void)flags;
-  (void)ud;
+  nghttp2_session_consume_connection(s, len);   /* as up_data */
+  mark(ud);
   pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
   if (!ps || ps->dropped) {   /* refused: its bytes go nowhere, the window comes back */
-    nghttp2_session_consume(s, sid, len);
+    nghttp2_session_consume_stream(s, sid, len);
     return 0;
   }
   ps->req_bytes += len;
@@ -733,10 +772,11 @@ static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8
     }
     if (!ps->responded) refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
     ps->dropped = 1;
-    nghttp2_session_consume(s, sid, len);
+    nghttp2_session_consume_stream(s, sid, len);
     return 0;
   }
   buf_put(&ps->req, data, len);   /* kept while the limiter answers */
+  held_add(ps, len);
   if (ps->up) {
     nghttp2_session_resume_data(ps->up->s, ps->up_id);
     mark(ps->up);
@@ -756,17 +796,12 @@ static void finish_log(pstream *ps) {
 /* The caller's stream ended: logged; an upstream call still going is
  * cancelled. */
 static void down_gone(pstream *ps, uint32_t error) {
-  /* The same for the caller's bytes not yet sent upstream (up_gone). */
-  size_t owed = ps->req.len - ps->req.off;
-  if (owed && !ps->down->dead) {
-    nghttp2_session_consume_connection(ps->down->s, owed);
-    mark(ps->down);
-  }
   if (error && !ps->resp_eof && ps->code == 0) {
     ps->code = RPC_CANCELLED;
     snprintf(ps->message, sizeof ps->message, "cancelled by the caller");
   }
   finish_log(ps);
+  held_sub(ps, ps->held);
   unlink_down(ps);
   ps->down = NULL;
   if (ps->up && !ps->resp_eof) {
@@ -825,13 +860,18 @@ static int up_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
 
 static int up_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *ud) {
   (void)flags;
-  (void)ud;
+  /* A connection's window comes back at once, so that one stream's caller
+   * that does not read cannot stall the connection's other streams; each
+   * stream's window comes back only as its bytes leave. */
+  nghttp2_session_consume_connection(s, len);
+  mark(ud);
   pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
   if (!ps || !ps->down) {
-    nghttp2_session_consume(s, sid, len);
+    nghttp2_session_consume_stream(s, sid, len);
     return 0;
   }
   buf_put(&ps->resp, data, len);
+  held_add(ps, len);
   nghttp2_session_resume_data(ps->down->s, ps->down_id);
   mark(ps->down);
   return 0;
@@ -840,16 +880,6 @@ static int up_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
 /* The upstream's stream ended: if the caller has not had the whole answer,
  * it gets UNAVAILABLE (in trailers if the headers went). */
 static void up_gone(pstream *ps) {
-  /* Its bytes still waiting for the caller were counted against the
-   * upstream connection's window and will never be consumed through the
-   * stream: give that window back now, or every answer that ends before its
-   * caller took it (most: DATA and trailers come together) would shrink the
-   * connection's window for good, until the service can send nothing. */
-  size_t owed = ps->resp.len - ps->resp.off;
-  if (owed && !ps->up->dead) {
-    nghttp2_session_consume_connection(ps->up->s, owed);
-    mark(ps->up);
-  }
   unlink_up(ps);
   ps->up = NULL;
   if (ps->down && !ps->resp_eof) {
@@ -945,9 +975,9 @@ static conn *conn_new(loop *lp, int fd, int up) {
   if (up) nghttp2_session_client_new3(&c->s, g.up_cbs, c, g.opt, &g_mem);
   else nghttp2_session_server_new3(&c->s, g.down_cbs, c, g.opt, &g_mem);
   nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 4096},
-                                 {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
+                                 {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};   /* a stream's window */
   nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, 2);
-  nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0, 16 << 20);
+  nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
   epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev);
   c->next_all = lp->all;
@@ -975,6 +1005,15 @@ static void accept_all(loop *lp) {
   socklen_t sl = sizeof sa;
   int fd;
   while ((fd = accept4(lp->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK)) >= 0) {
+    if (atomic_fetch_add(&g.callers, 1) >= MAX_CALLERS) {   /* each holds sessions and buffers */
+      atomic_fetch_sub(&g.callers, 1);
+      close(fd);
+      long long now_s = now_us() / 1000000, was = atomic_load(&g.refused_log_s);
+      if (now_s != was && atomic_compare_exchange_strong(&g.refused_log_s, &was, now_s))
+        log_warn("front: %d callers' connections open; refusing more", MAX_CALLERS);
+      sl = sizeof sa;
+      continue;
+    }
     conn *c = conn_new(lp, fd, 0);
     char ip[INET_ADDRSTRLEN] = "?";
     if (sa.sin_family == AF_INET) inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
@@ -1047,7 +1086,8 @@ static void *loop_run(void *arg) {
       conn *c = lp->dirty;
       lp->dirty = c->next_dirty;
       c->dirty = 0;
-      conn_flush(c);
+      if (c->kill) conn_close(c);
+      else conn_flush(c);
     }
     for (conn **pp = &lp->all; *pp;) {   /* the connections that died this turn */
       conn *c = *pp;
@@ -1059,6 +1099,7 @@ static void *loop_run(void *arg) {
       for (int s = 0; s <= NSERVICES; s++)
         for (int j = 0; j < lp->ups[s].n; j++)
           if (lp->ups[s].c[j] == c) lp->ups[s].c[j] = NULL;
+      if (!c->upstream) atomic_fetch_sub(&g.callers, 1);
       free(c->out.p);
       free(c);
     }
@@ -1067,6 +1108,7 @@ static void *loop_run(void *arg) {
   while (lp->all) {
     conn *c = lp->all;
     lp->all = c->next_all;
+    if (!c->upstream) atomic_fetch_sub(&g.callers, 1);
     free(c->out.p);
     free(c);
   }
