@@ -15,7 +15,7 @@
  * on an internal socket, which answers it as before.
  *
  * Shape: one event loop per core (epoll), each with its own listening socket
- * (SO_REUSEPORT: the kernel spreads connections), its own HTTP/2 connections
+ * (SO_REUSEPORT), callers' connections dealt to the loops in turn, its own HTTP/2 connections
  * to each service address, and libnghttp2 sessions on both sides. Output is
  * gathered per connection and written once per loop turn.
  *
@@ -287,7 +287,15 @@ struct loop {
   int npool;
   pthread_mutex_t mu;
   pstream *answered;     /* streams the limiter answered, under mu */
+  struct handed *handed; /* callers' connections another loop accepted for this one, under mu */
 };
+
+/* A caller's connection accepted by one loop for another. */
+typedef struct handed {
+  int fd;
+  char peer[64];
+  struct handed *next;
+} handed;
 
 static struct {
   gateway *gw;
@@ -297,6 +305,7 @@ static struct {
   volatile int stopping, stop;
   int idle_ms;       /* a caller's connection without calls is closed after this */
   atomic_int callers;   /* callers' connections open, all loops */
+  atomic_uint next_loop;   /* the loop the next accepted connection goes to */
   atomic_llong refused_log_s;   /* when a refused connection was last logged */
   size_t max_msg;    /* the largest request message taken, as gRPC core's limit */
   nghttp2_session_callbacks *down_cbs, *up_cbs;
@@ -620,7 +629,8 @@ static void *limiter(void *arg) {
   return NULL;
 }
 
-/* answers: the streams the limiter let through go on, the others are refused. */
+/* answers: the streams the limiter let through go on, the others are
+ * refused; connections handed over by other loops are taken. */
 static void answers(loop *lp) {
   uint64_t n;
   ssize_t r = read(lp->efd, &n, sizeof n);
@@ -628,7 +638,20 @@ static void answers(loop *lp) {
   pthread_mutex_lock(&lp->mu);
   pstream *ps = lp->answered;
   lp->answered = NULL;
+  handed *h = lp->handed;
+  lp->handed = NULL;
   pthread_mutex_unlock(&lp->mu);
+  while (h) {
+    handed *next = h->next;
+    if (!g.stopping) {
+      snprintf(conn_new(lp, h->fd, 0)->peer, sizeof h->peer, "%s", h->peer);
+    } else {   /* no new callers once stopping */
+      close(h->fd);
+      atomic_fetch_sub(&g.callers, 1);
+    }
+    free(h);
+    h = next;
+  }
   while (ps) {
     pstream *next = ps->next_job;
     if (!ps->down || ps->responded) {}   /* the caller left, or it was refused, meanwhile */
@@ -1014,11 +1037,29 @@ static void accept_all(loop *lp) {
       sl = sizeof sa;
       continue;
     }
-    conn *c = conn_new(lp, fd, 0);
-    char ip[INET_ADDRSTRLEN] = "?";
+    char ip[INET_ADDRSTRLEN] = "?", peer[64];
     if (sa.sin_family == AF_INET) inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-    snprintf(c->peer, sizeof c->peer, "ipv4:%s:%d", ip, ntohs(sa.sin_port));
+    snprintf(peer, sizeof peer, "ipv4:%s:%d", ip, ntohs(sa.sin_port));
     sl = sizeof sa;
+    /* The kernel spreads connections over the loops' sockets by a hash of
+     * their addresses: with few callers (a backend's 4 connections) one
+     * loop may get them all. Connections go to the loops in turn instead. */
+    loop *to = &g.loops[atomic_fetch_add(&g.next_loop, 1) % (unsigned)g.nloops];
+    if (to == lp) {
+      snprintf(conn_new(lp, fd, 0)->peer, sizeof peer, "%s", peer);
+      continue;
+    }
+    handed *h = malloc(sizeof *h);
+    if (!h) abort();
+    h->fd = fd;
+    snprintf(h->peer, sizeof h->peer, "%s", peer);
+    pthread_mutex_lock(&to->mu);
+    h->next = to->handed;
+    to->handed = h;
+    pthread_mutex_unlock(&to->mu);
+    uint64_t one = 1;
+    ssize_t w = write(to->efd, &one, sizeof one);
+    (void)w;
   }
 }
 
