@@ -302,15 +302,15 @@ grpc_call *rpc_ctx_call(const rpc_ctx *ctx) { return ((const call *)ctx->call_st
 /* handler_begin / handler_end bracket a handler running on a worker, so that
  * shutdown never closes the queues under a handler whose call was already
  * cancelled (by its deadline, say) and which will still start its reply. */
-void server_handler_begin(rpc_server *s) {
-  pthread_mutex_lock(&s->mu);
-  s->handlers++;
-  pthread_mutex_unlock(&s->mu);
-}
+void server_handler_begin(rpc_server *s) { atomic_fetch_add(&s->handlers, 1); }
 
+/* The count is atomic (two locks per call were contended across the
+ * queues' threads); the last handler out wakes rpc_server_stop under the
+ * lock it waits with, so the wake cannot fall between its check and its wait. */
 void server_handler_end(rpc_server *s) {
+  if (atomic_fetch_sub(&s->handlers, 1) != 1) return;
   pthread_mutex_lock(&s->mu);
-  if (--s->handlers == 0) pthread_cond_broadcast(&s->cv);
+  pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
 }
 

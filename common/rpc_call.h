@@ -93,7 +93,7 @@ struct rpc_server {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int active_streams;   /* streams admitted and not yet freed */
-  int handlers;         /* unary and generic handlers running on workers */
+  atomic_int handlers;  /* unary and generic handlers running on workers */
   /* services served beyond the table (reflection_all_services for a raw
    * handler such as the gateway's), listed by rpc_server_services */
   int (*more_services)(const char **out, int cap);

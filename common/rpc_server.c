@@ -439,7 +439,7 @@ void rpc_server_stop(rpc_server *s) {
     grpc_event ev = grpc_completion_queue_pluck(scq, &tag, rpc_ms_to_deadline(step < until ? step : until), NULL);
     if (ev.type == GRPC_OP_COMPLETE) break;
     pthread_mutex_lock(&s->mu);
-    idle = s->handlers == 0 && s->active_streams == 0 ? idle + 1 : 0;
+    idle = atomic_load(&s->handlers) == 0 && s->active_streams == 0 ? idle + 1 : 0;
     pthread_mutex_unlock(&s->mu);
     int late = rpc_now_ms() >= until;
     if (late || idle >= IDLE_CHECKS) {
@@ -459,7 +459,7 @@ void rpc_server_stop(rpc_server *s) {
   /* Stream threads end once their calls are done (shutdown waited for them);
    * a handler whose call was cancelled may still be running: let it finish. */
   pthread_mutex_lock(&s->mu);
-  while (s->active_streams > 0 || s->handlers > 0) pthread_cond_wait(&s->cv, &s->mu);
+  while (s->active_streams > 0 || atomic_load(&s->handlers) > 0) pthread_cond_wait(&s->cv, &s->mu);
   pthread_mutex_unlock(&s->mu);
   if (s->started) streams_stop(s);
   for (int i = 0; i < s->ncqs; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
