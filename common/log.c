@@ -1,6 +1,7 @@
 /* log.c - JSON lines on stderr. Lines are whole in every write(2), so they
  * never interleave; access lines are gathered in a buffer (log_set_buffer)
- * and written together, at the latest LOG_FLUSH_MS after the first. */
+ * and written together by a thread of their own, at the latest LOG_FLUSH_MS
+ * after the first. */
 #include "log.h"
 
 #include <pthread.h>
@@ -16,13 +17,20 @@ static char g_service[64] = "accolade";
 static log_level g_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-/* The access-log buffer, and the thread that flushes it once a line has
- * waited LOG_FLUSH_MS. Other lines flush it first, so lines keep their order. */
+/* The access-log buffers. Lines go into |g_buf|; a full one is handed to
+ * the flusher thread (|g_full|), which writes it outside the lock while
+ * lines go into the other (|g_spare| is NULL meanwhile), and which hands off
+ * and writes a buffer whose first line has waited LOG_FLUSH_MS. So no caller
+ * of log_access waits for a write(2), only for the lock (a memcpy) or, when
+ * both buffers are full, for the flusher. Other lines first wait until
+ * everything buffered is written, so lines keep their order. */
 #define LOG_FLUSH_MS 500
 static pthread_mutex_t g_buf_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_buf_cv = PTHREAD_COND_INITIALIZER;
-static char *g_buf;
-static size_t g_buf_cap, g_buf_len;
+static pthread_cond_t g_buf_cv = PTHREAD_COND_INITIALIZER;       /* the flusher waits here */
+static pthread_cond_t g_written_cv = PTHREAD_COND_INITIALIZER;   /* a write is done */
+static char *g_buf, *g_full, *g_spare;
+static size_t g_buf_cap, g_buf_len, g_full_len;
+static struct timespec g_first;   /* when g_buf's first line came */
 static pthread_t g_flusher;
 static int g_flusher_running, g_flusher_stop;
 
@@ -35,8 +43,21 @@ static void write_all(const char *p, size_t n) {
   }
 }
 
-/* flush_locked writes what the buffer holds (lock held). */
+/* hand_off_locked gives g_buf to the flusher and fills the spare next,
+ * waiting for the flusher to finish with it first. */
+static void hand_off_locked(void) {
+  while (!g_spare) pthread_cond_wait(&g_written_cv, &g_buf_mu);
+  g_full = g_buf;
+  g_full_len = g_buf_len;
+  g_buf = g_spare;
+  g_spare = NULL;
+  g_buf_len = 0;
+  pthread_cond_signal(&g_buf_cv);
+}
+
+/* flush_locked writes everything buffered, in order (lock held). */
 static void flush_locked(void) {
+  while (g_buf && !g_spare) pthread_cond_wait(&g_written_cv, &g_buf_mu);   /* the flusher's write */
   if (g_buf_len) write_all(g_buf, g_buf_len);
   g_buf_len = 0;
 }
@@ -44,20 +65,33 @@ static void flush_locked(void) {
 static void *flusher_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&g_buf_mu);
-  while (!g_flusher_stop) {
+  for (;;) {
+    if (g_full) {   /* write it outside the lock */
+      char *p = g_full;
+      size_t n = g_full_len;
+      g_full = NULL;
+      pthread_mutex_unlock(&g_buf_mu);
+      write_all(p, n);
+      pthread_mutex_lock(&g_buf_mu);
+      g_spare = p;
+      pthread_cond_broadcast(&g_written_cv);
+      continue;
+    }
+    if (g_flusher_stop) break;
     if (!g_buf_len) {
       pthread_cond_wait(&g_buf_cv, &g_buf_mu);   /* until a line is buffered */
       continue;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += LOG_FLUSH_MS * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&g_buf_cv, &g_buf_mu, &ts);
-    if (!g_flusher_stop) flush_locked();
+    struct timespec now, due = g_first;
+    due.tv_nsec += LOG_FLUSH_MS * 1000000L;
+    due.tv_sec += due.tv_nsec / 1000000000L;
+    due.tv_nsec %= 1000000000L;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec > due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec))
+      hand_off_locked();
+    else
+      pthread_cond_timedwait(&g_buf_cv, &g_buf_mu, &due);
   }
-  flush_locked();
   pthread_mutex_unlock(&g_buf_mu);
   return NULL;
 }
@@ -66,29 +100,41 @@ void log_set_buffer(size_t bytes) {
   pthread_mutex_lock(&g_buf_mu);
   flush_locked();
   free(g_buf);
-  g_buf = NULL;
+  free(g_spare);
+  g_buf = g_spare = NULL;
   g_buf_cap = 0;
-  if (bytes >= 4096 && (g_buf = malloc(bytes))) g_buf_cap = bytes;
+  if (bytes >= 4096 && (g_buf = malloc(bytes)) && (g_spare = malloc(bytes))) {
+    g_buf_cap = bytes;
+  } else {
+    free(g_buf);
+    g_buf = NULL;
+  }
   if (g_buf && !g_flusher_running) {
     g_flusher_stop = 0;
     g_flusher_running = pthread_create(&g_flusher, NULL, flusher_main, NULL) == 0;
+    if (!g_flusher_running) {   /* no thread to write them: every line at once */
+      free(g_buf);
+      free(g_spare);
+      g_buf = g_spare = NULL;
+      g_buf_cap = 0;
+    }
   }
   pthread_mutex_unlock(&g_buf_mu);
 }
 
 void log_flush(void) {
   pthread_mutex_lock(&g_buf_mu);
-  flush_locked();
   int running = g_flusher_running;
   g_flusher_stop = 1;
   g_flusher_running = 0;
   pthread_cond_broadcast(&g_buf_cv);
   pthread_mutex_unlock(&g_buf_mu);
-  if (running) pthread_join(g_flusher, NULL);
+  if (running) pthread_join(g_flusher, NULL);   /* it writes what it was handed first */
   pthread_mutex_lock(&g_buf_mu);
   flush_locked();
   free(g_buf);
-  g_buf = NULL;
+  free(g_spare);
+  g_buf = g_spare = NULL;
   g_buf_cap = 0;
   pthread_mutex_unlock(&g_buf_mu);
 }
@@ -154,9 +200,12 @@ static void emit(char *buf, size_t n, size_t cap, int buffered) {
   buf[n++] = '\n';
   pthread_mutex_lock(&g_buf_mu);
   if (buffered && g_buf) {
-    if (g_buf_len + n > g_buf_cap) flush_locked();
+    if (g_buf_len + n > g_buf_cap) hand_off_locked();
+    if (g_buf_len == 0) {   /* the flusher starts its clock */
+      clock_gettime(CLOCK_REALTIME, &g_first);
+      pthread_cond_signal(&g_buf_cv);
+    }
     memcpy(g_buf + g_buf_len, buf, n);
-    if (g_buf_len == 0) pthread_cond_signal(&g_buf_cv);   /* the flusher starts its clock */
     g_buf_len += n;
   } else {
     flush_locked();

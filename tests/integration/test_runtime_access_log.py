@@ -4,7 +4,9 @@ operator reads it, with python3-grpcio as the client:
 - every call's line is written within a second of the call, with no further
   traffic to push it out;
 - a clean stop (SIGTERM) writes every line still buffered: none is lost;
-- with the buffer off (0) the same holds, each line written as its call ends.
+- with the buffer off (0) the same holds, each line written as its call ends;
+- with a buffer small enough to fill many times over (4096 bytes) under
+  calls from several threads, every line is there, whole.
 """
 import json
 import os
@@ -12,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import grpc
@@ -69,7 +72,12 @@ def run(buffer_bytes):
         try:
             ch = grpc.insecure_channel("127.0.0.1:%d" % port)
             grpc.channel_ready_future(ch).result(timeout=20)
-            calls(ch, "first", 200)
+            # four threads of 50 calls each: lines from both queues' threads at once
+            ts = [threading.Thread(target=calls, args=(ch, "first-%d" % t, 50)) for t in range(4)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
             deadline = time.monotonic() + 1.0
             while access_lines(path, "first") < 200 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -87,6 +95,7 @@ def run(buffer_bytes):
 
 def main():
     run(65536)
+    run(4096)
     run(0)
     print("%d passed, %d failed" % (passes, failures))
     sys.exit(1 if failures else 0)
