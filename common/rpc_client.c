@@ -44,7 +44,12 @@ grpc_channel *rpc_channel_for(const char *target) {
   grpc_channel *ch = NULL;
   if (g_nchans < MAX_CHANNELS && strlen(target) < sizeof g_chans[0].target) {
     /* Reconnect quickly after a peer restarts (the default backoff starts
-     * at 1 s and grows past 5 s), and keep the channel our own. */
+     * at 1 s and grows past 5 s), and keep the channel our own. gRPC core
+     * takes the "min reconnect backoff" as the time one connection attempt
+     * (TCP, then the server's SETTINGS) may take: at 100 ms a busy server,
+     * or a loaded machine, failed attempts that were merely slow, and calls
+     * then failed UNAVAILABLE until the next one. 2 s; a refused connect
+     * fails at once either way. */
     grpc_arg args[8];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
@@ -55,7 +60,7 @@ grpc_channel *rpc_channel_for(const char *target) {
     args[1].value.integer = 100;
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
-    args[2].value.integer = 100;
+    args[2].value.integer = 2000;
     args[3].type = GRPC_ARG_INTEGER;
     args[3].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
     args[3].value.integer = 2000;
