@@ -36,6 +36,7 @@
 #define LB_EPOCH_KEY "accolade:lb:epoch"
 
 int lb_record(rpc_ctx *ctx, const void *req, void *resp);
+int lb_record_many(rpc_ctx *ctx, const void *req, void *resp);   /* RecordAwards */
 int lb_retract(rpc_ctx *ctx, const void *req, void *resp);
 int lb_get_top(rpc_ctx *ctx, const void *req, void *resp);
 int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp);

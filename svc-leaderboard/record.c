@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batch.h"
 #include "boards.h"
 #include "check.h"
 #include "gen.h"
@@ -154,17 +155,32 @@ typedef struct record_tx {
   int applied_now;
 } record_tx;
 
-static int record_run(void *arg) {
-  record_tx *t = arg;
-  int rc = store_lock_org(t->a->org, 0);
-  if (!rc) rc = store_ledger_record(t->a, &t->row, &t->inserted);
-  if (rc) return rc;
+/* record_one records one award and applies it to the boards, inside a
+ * transaction holding the org's shared lock. */
+static int record_one(record_tx *t) {
   t->applied_now = 0;
+  t->inserted = 0;
+  int rc = store_ledger_record(t->a, &t->row, &t->inserted);
+  if (rc) return rc;
   if (t->row.recorded && !t->row.applied && !t->row.retracted && apply_row(&t->row, 1) == 0) {
     rc = store_ledger_set(t->row.award_id, "applied");
     t->applied_now = rc == RPC_OK;
   }
   return rc;
+}
+
+static int record_run(void *arg) {
+  record_tx *t = arg;
+  int rc = store_lock_org(t->a->org, 0);
+  return rc ? rc : record_one(t);
+}
+
+/* recorded: after the commit, the boards' marker goes (or the award waits
+ * for Redis). */
+static void recorded(const record_tx *t) {
+  if (t->applied_now) forget_marker(&t->row, 1);
+  else if (t->row.recorded && !t->row.applied && !t->row.retracted)
+    log_warn("award %s is in the ledger; the boards will catch up when Redis is back", t->a->award_id);
 }
 
 static int check_service_org(rpc_ctx *ctx, const char *org) {
@@ -174,9 +190,9 @@ static int check_service_org(rpc_ctx *ctx, const char *org) {
   return RPC_OK;
 }
 
-int lb_record(rpc_ctx *ctx, const void *req, void *resp) {
-  const Accolade__V1__AwardRecord *a = req;
-  Accolade__V1__RecordAwardResponse *out = resp;
+/* check_record: the checks of an award to record (RecordAward and each of
+ * RecordAwards'). */
+static int check_record(rpc_ctx *ctx, const Accolade__V1__AwardRecord *a) {
   if (check_service_org(ctx, a->org) || check_len(ctx, "award_id", a->award_id, 1, 128) ||
       check_id(ctx, "recipient_id", a->recipient_id, 128) ||
       (*a->recipient_team && check_id(ctx, "recipient_team", a->recipient_team, 128)) ||
@@ -184,14 +200,55 @@ int lb_record(rpc_ctx *ctx, const void *req, void *resp) {
       check_range(ctx, "points", a->points, 0, 10000) ||
       check_range(ctx, "granted_at_ms", a->granted_at_ms, SCORE_EPOCH_S * 1000, INT64_C(253402300799000)))
     return ctx->code;
+  return RPC_OK;
+}
+
+int lb_record(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__AwardRecord *a = req;
+  Accolade__V1__RecordAwardResponse *out = resp;
+  if (check_record(ctx, a)) return ctx->code;
   record_tx t = {.a = a};
   int rc = pg_tx(record_run, &t);
   if (rc == RPC_ALREADY_EXISTS) return rpc_fail(ctx, RPC_ALREADY_EXISTS, "award_id: used by another org");
   if (rc) return pg_fail(ctx, rc, "record award");
-  if (t.applied_now) forget_marker(&t.row, 1);
-  else if (t.row.recorded && !t.row.applied && !t.row.retracted)
-    log_warn("award %s is in the ledger; the boards will catch up when Redis is back", a->award_id);
+  recorded(&t);
   out->recorded = t.inserted;
+  return RPC_OK;
+}
+
+/* RecordAwards: the batch (batch.h), under one shared lock of the org. */
+typedef struct records_tx {
+  rpc_ctx *ctx;
+  record_tx *items;
+} records_tx;
+
+static int records_check(void *arg, size_t i) {
+  records_tx *t = arg;
+  return check_record(t->ctx, t->items[i].a);
+}
+
+static int records_begin(void *arg) { return store_lock_org(((records_tx *)arg)->ctx->id.org, 0); }
+
+static int records_item(void *arg, size_t i, int *applied) {
+  record_tx *x = &((records_tx *)arg)->items[i];
+  int rc = record_one(x);
+  *applied = x->inserted;
+  return rc;
+}
+
+static const char *records_key(void *arg, size_t i) { return ((records_tx *)arg)->items[i].a->award_id; }
+
+int lb_record_many(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__RecordAwardsRequest *r = req;
+  Accolade__V1__RecordAwardsResponse *out = resp;
+  if (rpc_require(ctx, ROLE_SERVICE)) return ctx->code;
+  records_tx t = {ctx, ARENA_ARRAY(ctx->arena, record_tx, r->n_awards + 1)};
+  for (size_t i = 0; i < r->n_awards; i++) t.items[i] = (record_tx){.a = r->awards[i]};
+  batch_spec spec = {"record award", records_check, records_begin, records_item, records_key, &t};
+  if (!(out->results = batch_serve(ctx, "awards", r->n_awards, &spec))) return ctx->code;
+  out->n_results = r->n_awards;
+  for (size_t i = 0; i < r->n_awards; i++)
+    if (out->results[i]->code == RPC_OK) recorded(&t.items[i]);
   return RPC_OK;
 }
 

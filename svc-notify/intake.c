@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batch.h"
 #include "check.h"
 #include "notify.h"
 #include "pg.h"
@@ -164,17 +165,72 @@ static int publish_run(void *arg) {
   return store_deliveries_queue(org, ev->event_id, &bodies, t->r.kind, t->r.team);
 }
 
+/* check_event checks an event (PublishEvent's, or one of PublishEvents')
+ * and renders it into |t|. */
+static int check_event(rpc_ctx *ctx, const Accolade__V1__Event *ev, publish_tx *t) {
+  *t = (publish_tx){.ctx = ctx, .ev = ev};
+  if (strcmp(ev->org, ctx->id.org) != 0) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "org: must be the caller's org");
+  if (check_len(ctx, "event_id", ev->event_id, 1, 200)) return ctx->code;
+  render(ctx, ev, &t->r);
+  if (!t->r.kind) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "kind: an event kind is required");
+  return RPC_OK;
+}
+
 int intake_publish(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__Event *ev = req;
   Accolade__V1__PublishEventResponse *out = resp;
   if (rpc_require(ctx, ROLE_SERVICE)) return ctx->code;
-  if (strcmp(ev->org, ctx->id.org) != 0) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "org: must be the caller's org");
-  if (check_len(ctx, "event_id", ev->event_id, 1, 200)) return ctx->code;
-  publish_tx t = {.ctx = ctx, .ev = ev};
-  render(ctx, ev, &t.r);
-  if (!t.r.kind) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "kind: an event kind is required");
+  publish_tx t;
+  if (check_event(ctx, ev, &t)) return ctx->code;
   int rc = pg_tx(publish_run, &t);
   if (rc) return pg_fail(ctx, rc, "publish event");
   out->accepted = t.accepted;
+  return RPC_OK;
+}
+
+/* PublishEvents: the batch (batch.h). Its transaction first takes the
+ * inbox locks of every recipient in one order, so batches that share
+ * recipients cannot deadlock. */
+typedef struct publish_many {
+  rpc_ctx *ctx;
+  Accolade__V1__Event **events;
+  publish_tx *items;
+  size_t n;
+} publish_many;
+
+static int publish_check(void *arg, size_t i) {
+  publish_many *m = arg;
+  return check_event(m->ctx, m->events[i], &m->items[i]);
+}
+
+static int publish_begin(void *arg) {
+  publish_many *m = arg;
+  size_t n = 0;
+  for (size_t i = 0; i < m->n; i++) n += m->items[i].r.nto;   /* 0 for a refused event */
+  const char **users = ARENA_ARRAY(m->ctx->arena, const char *, n + 1);
+  n = 0;
+  for (size_t i = 0; i < m->n; i++)
+    for (size_t k = 0; k < m->items[i].r.nto; k++)
+      if (*m->items[i].r.to[k]) users[n++] = m->items[i].r.to[k];
+  return store_inbox_lock(m->ctx->arena, m->ctx->id.org, users, n);
+}
+
+static int publish_item(void *arg, size_t i, int *applied) {
+  publish_tx *t = &((publish_many *)arg)->items[i];
+  int rc = publish_run(t);
+  *applied = t->accepted;
+  return rc;
+}
+
+static const char *publish_key(void *arg, size_t i) { return ((publish_many *)arg)->events[i]->event_id; }
+
+int intake_publish_many(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__PublishEventsRequest *r = req;
+  Accolade__V1__PublishEventsResponse *out = resp;
+  if (rpc_require(ctx, ROLE_SERVICE)) return ctx->code;
+  publish_many m = {ctx, r->events, ARENA_ARRAY(ctx->arena, publish_tx, r->n_events + 1), r->n_events};
+  batch_spec spec = {"publish event", publish_check, publish_begin, publish_item, publish_key, &m};
+  if (!(out->results = batch_serve(ctx, "events", r->n_events, &spec))) return ctx->code;
+  out->n_results = r->n_events;
   return RPC_OK;
 }

@@ -68,6 +68,7 @@
 #define ANY_ROLE (ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)
 
 int intake_publish(rpc_ctx *ctx, const void *req, void *resp);
+int intake_publish_many(rpc_ctx *ctx, const void *req, void *resp);   /* PublishEvents */
 int inbox_list(rpc_ctx *ctx, const void *req, void *resp);
 int inbox_mark_read(rpc_ctx *ctx, const void *req, void *resp);
 int inbox_subscribe(rpc_ctx *ctx, const void *req, rpc_stream *s);

@@ -17,6 +17,9 @@
 
 /* Intake (inside one transaction). */
 int store_event_claim(const char *org, const char *event_id, int *first);
+/* store_inbox_lock takes the inbox locks of |n| members (those
+ * store_inbox_add takes), in one order whatever theirs: a batch's first step. */
+int store_inbox_lock(arena *a, const char *org, const char *const *users, size_t n);
 int store_inbox_add(const char *org, const char *user, const char *event_id, const char *kind, const char *title,
                     const char *body);
 int store_endorsed_add(arena *a, const char *org, const Accolade__V1__NominationEvent *n, int64_t approved_ms);
