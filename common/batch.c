@@ -21,19 +21,25 @@ typedef struct batch_tx {
   Accolade__V1__BatchItemResult **res;
   size_t n, only;    /* only: one item (< n), or all of them (n) */
   const size_t *order;
+  size_t *runs;      /* room for n: the items of this transaction */
   const batch_spec *spec;
 } batch_tx;
 
 static int batch_tx_run(void *arg) {
   batch_tx *t = arg;
-  int rc = t->spec->begin ? t->spec->begin(t->spec->arg) : PG_OK;
-  for (size_t k = 0; k < t->n && rc == PG_OK; k++) {
+  const batch_spec *s = t->spec;
+  size_t m = 0;
+  for (size_t k = 0; k < t->n; k++) {
     size_t i = t->order[k];
-    if ((t->only != t->n && t->only != i) || t->res[i]->code != RPC_OK) continue;
-    int applied = 0;
-    rc = t->spec->item(t->spec->arg, i, &applied);
-    t->res[i]->applied = rc == PG_OK && applied;
+    if ((t->only == t->n || t->only == i) && t->res[i]->code == RPC_OK) t->runs[m++] = i;
   }
+  int rc = s->begin ? s->begin(s->arg, t->runs, m) : PG_OK;
+  for (size_t k = 0; k < m && rc == PG_OK; k++) {
+    int applied = 0;
+    rc = s->item(s->arg, t->runs[k], &applied);
+    t->res[t->runs[k]]->applied = rc == PG_OK && applied;
+  }
+  if (rc == PG_OK && s->end) rc = s->end(s->arg, t->runs, m);
   return rc;
 }
 
@@ -53,7 +59,7 @@ static size_t *batch_order(rpc_ctx *ctx, size_t n, const batch_spec *spec) {
 /* batch_run runs the items whose results are still OK in one transaction,
  * else each in its own, and records how each went. */
 static void batch_run(rpc_ctx *ctx, Accolade__V1__BatchItemResult **res, size_t n, const batch_spec *spec) {
-  batch_tx t = {res, n, n, batch_order(ctx, n, spec), spec};
+  batch_tx t = {res, n, n, batch_order(ctx, n, spec), ARENA_ARRAY(ctx->arena, size_t, n), spec};
   int rc = pg_tx(batch_tx_run, &t);
   if (rc == PG_OK) return;
   /* Postgres away or the deadline spent: no item would fare better alone. */

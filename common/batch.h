@@ -25,8 +25,11 @@ typedef struct batch_spec {
   /* check (may be NULL) checks item |i| before any transaction; a failure
    * it sets on the call (rpc_fail, check.h) becomes the item's result. */
   int (*check)(void *arg, size_t i);
-  /* begin (may be NULL) runs first in each transaction (a lock). */
-  int (*begin)(void *arg);
+  /* begin (may be NULL) runs first in each transaction (a lock, statements
+   * for all its items at once), end (may be NULL) last; |items| are the
+   * indices of the |n| items that run in it, in the order they run. */
+  int (*begin)(void *arg, const size_t *items, size_t n);
+  int (*end)(void *arg, const size_t *items, size_t n);
   /* item runs item |i| inside the transaction and returns a pg code (or a
    * status), with |*applied| 0 when the item was there before. It sets its
    * own outputs afresh each time: it runs again alone if the shared

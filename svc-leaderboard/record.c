@@ -153,6 +153,8 @@ typedef struct record_tx {
   ledger_row row;
   int inserted;
   int applied_now;
+  int in_bulk;    /* RecordAwards: inserted by the batch's one INSERT */
+  int to_mark;    /* ... and applied, to be marked by its one UPDATE */
 } record_tx;
 
 /* record_one records one award and applies it to the boards, inside a
@@ -216,7 +218,10 @@ int lb_record(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
-/* RecordAwards: the batch (batch.h), under one shared lock of the org. */
+/* RecordAwards: the batch (batch.h), under one shared lock of the org:
+ * the new awards inserted by one statement, applied to the boards one by
+ * one, and marked applied by one statement; an award seen before (or a
+ * tombstone, or another org's id) goes the way of RecordAward. */
 typedef struct records_tx {
   rpc_ctx *ctx;
   record_tx *items;
@@ -227,12 +232,45 @@ static int records_check(void *arg, size_t i) {
   return check_record(t->ctx, t->items[i].a);
 }
 
-static int records_begin(void *arg) { return store_lock_org(((records_tx *)arg)->ctx->id.org, 0); }
+static int records_begin(void *arg, const size_t *run, size_t n) {
+  records_tx *t = arg;
+  arena *ar = t->ctx->arena;
+  int rc = store_lock_org(t->ctx->id.org, 0);
+  if (rc || !n) return rc;
+  const Accolade__V1__AwardRecord **a = ARENA_ARRAY(ar, const Accolade__V1__AwardRecord *, n);
+  ledger_row **rows = ARENA_ARRAY(ar, ledger_row *, n);
+  int **in_bulk = ARENA_ARRAY(ar, int *, n);
+  for (size_t k = 0; k < n; k++) {
+    record_tx *x = &t->items[run[k]];
+    x->to_mark = x->applied_now = 0;
+    a[k] = x->a;
+    rows[k] = &x->row;
+    in_bulk[k] = &x->in_bulk;
+  }
+  return store_ledger_insert_many(ar, a, n, rows, in_bulk);
+}
 
 static int records_item(void *arg, size_t i, int *applied) {
   record_tx *x = &((records_tx *)arg)->items[i];
-  int rc = record_one(x);
-  *applied = x->inserted;
+  if (!x->in_bulk) {
+    int rc = record_one(x);
+    *applied = x->inserted;
+    return rc;
+  }
+  x->inserted = *applied = 1;
+  x->to_mark = !x->row.applied && !x->row.retracted && apply_row(&x->row, 1) == 0;
+  return RPC_OK;
+}
+
+static int records_end(void *arg, const size_t *run, size_t n) {
+  records_tx *t = arg;
+  const char **ids = ARENA_ARRAY(t->ctx->arena, const char *, n + 1);
+  size_t m = 0;
+  for (size_t k = 0; k < n; k++)
+    if (t->items[run[k]].to_mark) ids[m++] = t->items[run[k]].row.award_id;
+  int rc = store_ledger_applied_many(t->ctx->arena, ids, m);
+  for (size_t k = 0; k < n && rc == RPC_OK; k++)
+    if (t->items[run[k]].to_mark) t->items[run[k]].applied_now = 1;
   return rc;
 }
 
@@ -244,7 +282,8 @@ int lb_record_many(rpc_ctx *ctx, const void *req, void *resp) {
   if (rpc_require(ctx, ROLE_SERVICE)) return ctx->code;
   records_tx t = {ctx, ARENA_ARRAY(ctx->arena, record_tx, r->n_awards + 1)};
   for (size_t i = 0; i < r->n_awards; i++) t.items[i] = (record_tx){.a = r->awards[i]};
-  batch_spec spec = {"record award", records_check, records_begin, records_item, records_key, &t};
+  batch_spec spec = {.what = "record award", .check = records_check, .begin = records_begin, .end = records_end,
+                     .item = records_item, .key = records_key, .arg = &t};
   if (!(out->results = batch_serve(ctx, "awards", r->n_awards, &spec))) return ctx->code;
   out->n_results = r->n_awards;
   for (size_t i = 0; i < r->n_awards; i++)

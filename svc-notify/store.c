@@ -45,14 +45,6 @@ int store_event_claim(const char *org, const char *event_id, int *first) {
   return RPC_OK;
 }
 
-int store_inbox_lock(arena *a, const char *org, const char *const *users, size_t n) {
-  if (!n) return RPC_OK;
-  const char *q[] = {org, pg_text_array(a, users, n)};
-  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('notify.inbox'), k) FROM "
-                 "(SELECT DISTINCT hashtext($1 || '/' || u) AS k FROM unnest($2::text[]) u ORDER BY k OFFSET 0) s",
-                 2, q);
-}
-
 int store_inbox_add(const char *org, const char *user, const char *event_id, const char *kind, const char *title,
                     const char *body) {
   /* One writer per inbox at a time: ids then commit in order, so a

@@ -186,6 +186,17 @@ static char *publish_events(const identity *as, Accolade__V1__Event **events, si
                     buf, cap);
 }
 
+/* count: how many of the org's rows notify's |table| holds (a static buffer). */
+static const char *count(const char *table) {
+  static char out[32];
+  char q[200];
+  snprintf(q, sizeof q, "SELECT count(*) FROM notify.%s WHERE org = '%s'", table, org);
+  char *v = th_sql(dsn, q);
+  snprintf(out, sizeof out, "%s", v ? v : "?");
+  free(v);
+  return out;
+}
+
 /* inboxes: "user:rows,..." of the org's inboxes. */
 static char *inboxes(void) {
   char q[300];
@@ -205,6 +216,20 @@ Test(batches, publish_events_takes_a_batch_once_even_when_it_is_sent_again) {
   char *in = inboxes();
   cr_expect_str_eq(in, "alice:2,bob:1");
   free(in);
+  cr_expect_str_eq(count("recognition"), "3", "the digest's feed has each public award once");
+  cr_expect_str_eq(count("delivery"), "0", "no channel, nothing queued");
+}
+
+Test(batches, publish_events_queues_a_delivery_per_event_for_each_channel) {
+  char buf[256], q[300];
+  snprintf(q, sizeof q,
+           "INSERT INTO notify.channel (org, url, secret) VALUES ('%s', 'http://127.0.0.1:1/a', 's'), "
+           "('%s', 'http://127.0.0.1:1/b', 's') RETURNING 1", org, org);
+  free(th_sql(dsn, q));
+  Accolade__V1__Event *v[] = {event(&mem, org, "g1", "alice"), event(&mem, org, "g2", "bob")};
+  cr_expect_str_eq(publish_events(&svc, v, 2, buf, sizeof buf), "0/1,0/1");
+  cr_expect_str_eq(publish_events(&svc, v, 2, buf, sizeof buf), "0/0,0/0");
+  cr_expect_str_eq(count("delivery"), "4", "two events to two channels, once");
 }
 
 Test(batches, publish_events_skips_an_event_taken_before_and_a_bad_event_fails_alone) {
