@@ -109,7 +109,7 @@ static void send_round(round *rd, int parallel) {
 }
 
 /* group_rows puts each of the |n| rows in its unit: alone, or with the
- * round's other rows of its group key; each unit's rows lie side by side in
+ * round's other rows of its group key (|group_max| a unit); each unit's rows lie side by side in
  * |slots|, in the round's order. |units|, |slots| and |unit_of| have room for
  * |n|. Returns the number of units. */
 static int group_rows(const delivery_engine *e, round_row *rows, int n, round_unit *units, round_row **slots,
@@ -119,7 +119,7 @@ static int group_rows(const delivery_engine *e, round_row *rows, int n, round_un
     const char *key = e->group_key && e->deliver_group ? e->group_key(e->arg, &rows[i].row) : NULL;
     int u = nunits;
     for (int k = 0; key && k < nunits && u == nunits; k++)
-      if (units[k].key && !strcmp(units[k].key, key)) u = k;
+      if (units[k].key && !strcmp(units[k].key, key) && (e->group_max <= 0 || units[k].n < e->group_max)) u = k;
     if (u == nunits) units[nunits++] = (round_unit){key, 0, NULL};
     units[u].n++;
     unit_of[i] = u;

@@ -80,11 +80,12 @@ typedef struct delivery_engine {
   int (*on_delivered)(void *arg, delivery_row *row);
   /* group_key (may be NULL) names the group a row travels in (a string in
    * the row's arena), or NULL for a row that goes alone through |deliver|.
-   * Two or more rows of a round with one key go together, as one call of
-   * |deliver_group| (on a helper thread, like |deliver|), which sets each of
-   * |out[0..n-1]|. */
+   * Two or more rows of a round with one key go together (|group_max| at
+   * most, 0: no limit), as one call of |deliver_group| (on a helper thread,
+   * like |deliver|), which sets each of |out[0..n-1]|. */
   const char *(*group_key)(void *arg, delivery_row *row);
   void (*deliver_group)(void *arg, delivery_row **rows, delivery_outcome **out, int n);
+  int group_max;
   void *arg;
 } delivery_engine;
 

@@ -173,6 +173,12 @@ void outbox_set_max_attempts(int n) {
   if (n > 0) atomic_store(&g_max_attempts, n);
 }
 
+static atomic_int g_batch_max = OUTBOX_BATCH;
+
+void outbox_set_batch(int n) {
+  if (n > 0) atomic_store(&g_batch_max, n);
+}
+
 /* What a delivered call hands to its reply hook. */
 typedef struct outbox_reply {
   outbox_reply_fn hook;
@@ -352,6 +358,7 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
       .on_delivered = on_delivered,
       .group_key = group_key,
       .deliver_group = deliver_group,
+      .group_max = atomic_load(&g_batch_max),
       .arg = &from,
   };
   return delivery_round(&e);

@@ -77,6 +77,10 @@ void outbox_stop(void);
 /* outbox_set_max_attempts: attempts before a row is dead-lettered (> 0). */
 void outbox_set_max_attempts(int n);
 
+/* outbox_set_batch: the most rows in one batch call (> 0; 1: every row a
+ * call of its own; 16 by default, a round's rows). */
+void outbox_set_batch(int n);
+
 /* outbox_dispatch_once delivers the due rows once on the calling thread and
  * returns how many were attempted, or -1 when Postgres is unreachable (tests). */
 int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve);
