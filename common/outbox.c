@@ -129,9 +129,11 @@ static outbox_reply_fn hook_for(const char *method) {
 /* ---------------------------------------------------------------- batches */
 
 #define MAX_BATCHED 8
+#define BATCH_OFF_MS 60000   /* after UNIMPLEMENTED, rows go one by one this long */
 static struct {
   const char *method, *batch;                 /* paths */
   const ProtobufCMessageDescriptor *reply;    /* the batch method's */
+  _Atomic int64_t off_until_ms;               /* the receiver lacks the batch method */
 } g_batched[MAX_BATCHED];
 static int g_nbatched;
 
@@ -156,8 +158,9 @@ int outbox_batch_as(const ProtobufCServiceDescriptor *service, const char *metho
     log_error("outbox: %s.%s cannot carry batches of %s", service->name, batch_method, method);
     return -1;
   }
-  g_batched[g_nbatched++] = (typeof(g_batched[0])){method_path(service, method), method_path(service, batch_method),
-                                                   bd->output};
+  g_batched[g_nbatched].method = method_path(service, method);
+  g_batched[g_nbatched].batch = method_path(service, batch_method);
+  g_batched[g_nbatched++].reply = bd->output;
   return 0;
 }
 
@@ -244,7 +247,8 @@ static delivery_verdict deliver(void *arg, delivery_row *row, char *err, size_t 
 static const char *group_key(void *arg, delivery_row *row) {
   (void)arg;
   const char *method = PQgetvalue(row->r, row->row, 3);
-  if (batch_for(method) < 0 || hook_for(method)) return NULL;
+  int b = batch_for(method);
+  if (b < 0 || hook_for(method) || atomic_load(&g_batched[b].off_until_ms) > rpc_now_ms()) return NULL;
   return arena_printf(row->a, "%s\n%s\n%s", PQgetvalue(row->r, row->row, 2), method,
                       PQgetvalue(row->r, row->row, 4));
 }
@@ -317,7 +321,9 @@ static void deliver_group(void *arg, delivery_row **rows, delivery_outcome **out
     }
     return;
   }
-  log_msg(code == RPC_UNIMPLEMENTED ? LOG_DEBUG : LOG_WARN, "outbox: a batch of %d to %s went one by one: %s", n,
+  /* An older receiver: one call per row for a while, not two. */
+  if (code == RPC_UNIMPLEMENTED) atomic_store(&g_batched[b].off_until_ms, rpc_now_ms() + BATCH_OFF_MS);
+  log_msg(code == RPC_UNIMPLEMENTED ? LOG_INFO : LOG_WARN, "outbox: a batch of %d to %s went one by one: %s", n,
           target, code == RPC_OK ? "its reply did not fit" : err);
   for (int i = 0; i < n; i++) out[i]->v = deliver(arg, rows[i], out[i]->err, sizeof out[i]->err);
 }

@@ -23,7 +23,8 @@
  * it had gone alone. A receiver that does not know the batch method
  * (UNIMPLEMENTED: an older one), or refuses the batch as a whole with a
  * permanent error, or answers with the wrong number of results, gets the
- * rows again one call each.
+ * rows again one call each (after UNIMPLEMENTED, without trying a batch for
+ * a minute).
  */
 #ifndef ACCOLADE_OUTBOX_H
 #define ACCOLADE_OUTBOX_H
