@@ -73,6 +73,10 @@ OUT_CREATE=$(nominate burst "$N" deal-closer); echo "$OUT_CREATE"
 for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU1=$(cpu_all)
 SPLIT1=$(bench_cpu_split)
+# With BENCH_KEEP_LOGS and ACC_PG_OPTS="-c shared_preload_libraries=pg_stat_statements",
+# the burst's statements go there too.
+stmts() { [ -z "${BENCH_KEEP_LOGS:-}" ] || psql_ bench -c "$1" 2>/dev/null || true; }
+stmts "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
 OUT_REVIEW=$(approve burst); echo "$OUT_REVIEW"
 T0=$(now_ms); LB_MS=""; IN_MS=""
 for _ in $(seq 1 3000); do
@@ -85,6 +89,8 @@ done
 for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU2=$(cpu_all)
 SPLIT2=$(bench_cpu_split)
+stmts "SELECT calls, round(total_exec_time), left(regexp_replace(query, '\s+', ' ', 'g'), 150)
+  FROM pg_stat_statements ORDER BY calls DESC LIMIT 60" >"${BENCH_KEEP_LOGS:-/dev/null}/statements.txt"
 
 # A steady 80% of the burst's approval rate, 10 s of it.
 RATE=$(echo "$OUT_REVIEW" | awk '{printf "%d", $4 * 0.8}')
