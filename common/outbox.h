@@ -79,7 +79,7 @@ void outbox_stop(void);
 void outbox_set_max_attempts(int n);
 
 /* outbox_set_batch: the most rows in one batch call (> 0; 1: every row a
- * call of its own; 16 by default, a round's rows). */
+ * call of its own; 16 by default: a round's rows, the most it can be). */
 void outbox_set_batch(int n);
 
 /* outbox_dispatch_once delivers the due rows once on the calling thread and
