@@ -89,8 +89,9 @@ done
 for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU2=$(cpu_all)
 SPLIT2=$(bench_cpu_split)
-stmts "SELECT calls, round(total_exec_time), left(regexp_replace(query, '\s+', ' ', 'g'), 150)
-  FROM pg_stat_statements ORDER BY calls DESC LIMIT 60" >"${BENCH_KEEP_LOGS:-/dev/null}/statements.txt"
+[ -z "${BENCH_KEEP_LOGS:-}" ] || stmts "SELECT calls, round(total_exec_time),
+  left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements ORDER BY calls DESC LIMIT 60" \
+  >"$BENCH_KEEP_LOGS/statements.txt"
 
 # A steady 80% of the burst's approval rate, 10 s of it.
 RATE=$(echo "$OUT_REVIEW" | awk '{printf "%d", $4 * 0.8}')
