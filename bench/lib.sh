@@ -21,9 +21,14 @@ bench_stack() {
   psql_ -c "CREATE DATABASE bench"
 }
 
+# BENCH_KEEP_LOGS=DIR: the processes' logs and Postgres' are copied there at
+# the end.
 bench_cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
+    mkdir -p "$BENCH_KEEP_LOGS" && cp "$TMP"/*.log "$TMP/pg/server.log" "$BENCH_KEEP_LOGS/" 2>/dev/null || true
+  fi
   acc_redis_stop "$TMP/redis"; acc_pg_stop "$TMP/pg"; rm -rf "$TMP"
 }
 
@@ -124,6 +129,15 @@ bench_server_cpu() {
   kids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$pm" '$4 == pm {print $1}' || true)
   bench_cpu_of "$pm" $kids
   bench_cpu_of "$(cat "$TMP/redis/redis.pid" 2>/dev/null)" "${PID[@]}"
+}
+
+# bench_cpu_split prints "name ms" for Postgres, Redis and each of PID's
+# processes (bench_services), one a line.
+bench_cpu_split() {
+  local s
+  echo "postgres $(bench_server_cpu | sed -n 1p)"
+  echo "redis $(bench_cpu_of "$(cat "$TMP/redis/redis.pid" 2>/dev/null)")"
+  for s in "${!PID[@]}"; do echo "$s $(bench_cpu_of "${PID[$s]}")"; done
 }
 
 # bench_cpu_of PID...: the CPU ms of those processes (and of the children

@@ -72,6 +72,11 @@ CPU0=$(cpu_all)
 OUT_CREATE=$(nominate burst "$N" deal-closer); echo "$OUT_CREATE"
 for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU1=$(cpu_all)
+SPLIT1=$(bench_cpu_split)
+# With BENCH_KEEP_LOGS and ACC_PG_OPTS="-c shared_preload_libraries=pg_stat_statements",
+# the burst's statements go there too.
+stmts() { [ -z "${BENCH_KEEP_LOGS:-}" ] || psql_ bench -c "$1" 2>/dev/null || true; }
+stmts "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
 OUT_REVIEW=$(approve burst); echo "$OUT_REVIEW"
 T0=$(now_ms); LB_MS=""; IN_MS=""
 for _ in $(seq 1 3000); do
@@ -83,6 +88,10 @@ for _ in $(seq 1 3000); do
 done
 for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU2=$(cpu_all)
+SPLIT2=$(bench_cpu_split)
+[ -z "${BENCH_KEEP_LOGS:-}" ] || stmts "SELECT calls, round(total_exec_time),
+  left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements ORDER BY calls DESC LIMIT 60" \
+  >"$BENCH_KEEP_LOGS/statements.txt"
 
 # A steady 80% of the burst's approval rate, 10 s of it.
 RATE=$(echo "$OUT_REVIEW" | awk '{printf "%d", $4 * 0.8}')
@@ -90,6 +99,17 @@ nominate paced "$((RATE * 10))" knowledge-sharer >/dev/null
 PACED=$(approve paced --rate "$RATE")
 for _ in $(seq 1 500); do [ "$(pending paced)" = "0|0" ] && break; sleep 0.05; done
 VIS=$(bench_visibility wp paced)
+# With BENCH_KEEP_LOGS, each paced approval's legs (ms from its commit: the
+# award's commit, the ledger's, the inbox's) go there too.
+if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS"; psql_ bench -F ' ' -c "
+  SELECT to_char(c.t, 'HH24:MI:SS.MS'), round(extract(epoch FROM pg_xact_commit_timestamp(a.xmin) - c.t) * 1000),
+         round(extract(epoch FROM pg_xact_commit_timestamp(l.xmin) - c.t) * 1000),
+         round(extract(epoch FROM pg_xact_commit_timestamp(i.xmin) - c.t) * 1000)
+  FROM nomination.nomination n CROSS JOIN LATERAL (SELECT pg_xact_commit_timestamp(n.xmin) AS t) c
+  JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
+  JOIN leaderboard.ledger l ON l.award_id = a.id::text
+  JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id
+  WHERE n.org = 'wp' AND n.status = 2 AND n.request_id LIKE 'paced-%' ORDER BY c.t" >"$BENCH_KEEP_LOGS/paced.txt"; fi
 
 OUT_TOP=$("${LG[@]}" --method GetTop -n "$((N * 4))" --user 'm{n%200}' --fields 'page_size=10'); echo "$OUT_TOP"
 OUT_PROF=$("${LG[@]}" --method GetProfile -n "$((N * 2))" --user 'm{n%200}' --fields 'member_id=m{n%200}'); echo "$OUT_PROF"
@@ -120,6 +140,9 @@ awk -v n="$N" -v t="$TPCB_N" -v c="$((CPU1 - CPU0))" -v r="$((CPU2 - CPU1))" -v 
   printf "server CPU (ours: Postgres, Redis, services; pgbench: Postgres; no load generator counted): a nomination %.2f ms, an approval %.2f ms with its awards delivered, a tpcb-like transaction %.3f ms: %.1f and %.1f tpcb-like transactions\n",
     c / n, r / n, p / t, (c / n) / (p / t), (r / n) / (p / t)
   printf "  (CPU ms: %d for the nominations, %d for the approvals, %d for %d tpcb-like transactions)\n", c, r, p, t }'
+# Where an approval's CPU went, process by process.
+join <(sort <<<"$SPLIT1") <(sort <<<"$SPLIT2") | awk '{print $1, $3 - $2}' | sort -k2,2nr |
+  awk -v n="$N" '{printf "%s%s %.2f", (NR > 1 ? ", " : "  (an approval: "), $1, $2 / n} END {print " ms)"}'
 echo "burst of $N approvals: last on the board ${LB_MS:-(not within 60 s)} ms, last in the inbox ${IN_MS:-(not within 60 s)} ms after the last approval returned (goal <= 1000)"
 read -r vn lb50 lb99 in50 in99 <<<"$VIS"
 echo "steady $RATE approvals/s ($(echo "$PACED" | awk '{print "review p50 " $5 " ms, errors " $7}')), $vn approvals: leaderboard p50 $lb50 p99 $lb99 ms; inbox p50 $in50 p99 $in99 ms (goal p99 <= 50)"

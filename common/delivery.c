@@ -54,40 +54,82 @@ static void record_failure(const delivery_engine *e, const delivery_row *row, in
              pg_code_name(rc));
 }
 
-/* One row of a round on its way: its scratch memory, verdict and error. */
+/* One row of a round on its way: its scratch memory and outcome. */
 typedef struct round_row {
   delivery_row row;
   arena a;
-  delivery_verdict v;
-  char err[512];
+  delivery_outcome o;
 } round_row;
+
+/* What travels as one call: one row, or a group of rows with one key. */
+typedef struct round_unit {
+  const char *key;
+  int n;
+  round_row **rows;
+} round_unit;
 
 typedef struct round {
   const delivery_engine *e;
-  round_row *rows;
-  int n;
+  round_unit *units;
+  int nunits;
   atomic_int next;
 } round;
 
-/* send_rows delivers the round's rows not yet taken, one at a time. */
-static void *send_rows(void *arg) {
+/* send_units delivers the round's units not yet taken, one at a time. */
+static void *send_units(void *arg) {
   round *rd = arg;
-  for (int i; (i = atomic_fetch_add(&rd->next, 1)) < rd->n;) {
-    round_row *x = &rd->rows[i];
-    x->v = rd->e->deliver(rd->e->arg, &x->row, x->err, sizeof x->err);
+  const delivery_engine *e = rd->e;
+  for (int i; (i = atomic_fetch_add(&rd->next, 1)) < rd->nunits;) {
+    round_unit *u = &rd->units[i];
+    if (u->n == 1) {
+      round_row *x = u->rows[0];
+      x->o.v = e->deliver(e->arg, &x->row, x->o.err, sizeof x->o.err);
+      continue;
+    }
+    delivery_row **rows = ARENA_ARRAY(&u->rows[0]->a, delivery_row *, (size_t)u->n);
+    delivery_outcome **out = ARENA_ARRAY(&u->rows[0]->a, delivery_outcome *, (size_t)u->n);
+    for (int k = 0; k < u->n; k++) {
+      rows[k] = &u->rows[k]->row;
+      out[k] = &u->rows[k]->o;
+    }
+    e->deliver_group(e->arg, rows, out, u->n);
   }
   return NULL;
 }
 
-/* send_round delivers every row of |rd|, |parallel| at a time: helper
+/* send_round delivers every unit of |rd|, |parallel| at a time: helper
  * threads beside the calling one (if a thread cannot start, fewer). */
 static void send_round(round *rd, int parallel) {
   pthread_t th[DELIVERY_MAX_PARALLEL];
   int nth = 0;
   if (parallel > DELIVERY_MAX_PARALLEL) parallel = DELIVERY_MAX_PARALLEL;
-  while (nth + 1 < parallel && nth + 1 < rd->n && pthread_create(&th[nth], NULL, send_rows, rd) == 0) nth++;
-  send_rows(rd);
+  while (nth + 1 < parallel && nth + 1 < rd->nunits && pthread_create(&th[nth], NULL, send_units, rd) == 0) nth++;
+  send_units(rd);
   for (int i = 0; i < nth; i++) pthread_join(th[i], NULL);
+}
+
+/* group_rows puts each of the |n| rows in its unit: alone, or with the
+ * round's other rows of its group key (|group_max| a unit); each unit's rows lie side by side in
+ * |slots|, in the round's order. |units|, |slots| and |unit_of| have room for
+ * |n|. Returns the number of units. */
+static int group_rows(const delivery_engine *e, round_row *rows, int n, round_unit *units, round_row **slots,
+                      int *unit_of) {
+  int nunits = 0;
+  for (int i = 0; i < n; i++) {
+    const char *key = e->group_key && e->deliver_group ? e->group_key(e->arg, &rows[i].row) : NULL;
+    int u = nunits;
+    for (int k = 0; key && k < nunits && u == nunits; k++)
+      if (units[k].key && !strcmp(units[k].key, key) && (e->group_max <= 0 || units[k].n < e->group_max)) u = k;
+    if (u == nunits) units[nunits++] = (round_unit){key, 0, NULL};
+    units[u].n++;
+    unit_of[i] = u;
+  }
+  for (int u = 0, used = 0; u < nunits; used += units[u].n, units[u].n = 0, u++) units[u].rows = slots + used;
+  for (int i = 0; i < n; i++) {
+    round_unit *u = &units[unit_of[i]];
+    u->rows[u->n++] = &rows[i];
+  }
+  return nunits;
 }
 
 typedef struct many_tx {
@@ -104,7 +146,7 @@ static int mark_many(void *arg) {
   const char **ids = arena_alloc(t->a, sizeof *ids * (size_t)t->n);
   int k = 0;
   for (int i = 0; i < t->n; i++) {
-    if (t->rows[i].v != DELIVERY_OK) continue;
+    if (t->rows[i].o.v != DELIVERY_OK) continue;
     if (t->e->on_delivered && t->e->on_delivered(t->e->arg, &t->rows[i].row) != 0) return PG_ERROR;
     ids[k++] = t->rows[i].row.id;
   }
@@ -114,8 +156,8 @@ static int mark_many(void *arg) {
 
 /* record_one records the outcome of one delivered or failed row. */
 static void record_one(const delivery_engine *e, round_row *x) {
-  if (x->v != DELIVERY_OK) {
-    record_failure(e, &x->row, x->v == DELIVERY_DEAD, x->err[0] ? x->err : "failed");
+  if (x->o.v != DELIVERY_OK) {
+    record_failure(e, &x->row, x->o.v == DELIVERY_DEAD, x->o.err[0] ? x->o.err : "failed");
     return;
   }
   delivered_tx t = {e, &x->row};
@@ -124,9 +166,9 @@ static void record_one(const delivery_engine *e, round_row *x) {
     count(e, "delivered");
     return;
   }
-  snprintf(x->err, sizeof x->err, "%s after delivery: %s", e->on_delivered ? "reply hook or record" : "record",
-           pg_code_name(rc));
-  record_failure(e, &x->row, 0, x->err);
+  snprintf(x->o.err, sizeof x->o.err, "%s after delivery: %s",
+           e->on_delivered ? "reply hook or record" : "record", pg_code_name(rc));
+  record_failure(e, &x->row, 0, x->o.err);
 }
 
 int delivery_round(const delivery_engine *e) {
@@ -138,22 +180,26 @@ int delivery_round(const delivery_engine *e) {
   if (pg_query(&r, e->claim_sql, 2, lp) != PG_OK) return -1;
   pg_release();   /* no connection held while the rows travel */
   int n = PQntuples(r);
-  round_row *rows = calloc((size_t)(n ? n : 1), sizeof *rows);
-  if (!rows) {   /* the leases bring the rows back */
-    PQclear(r);
-    return -1;
+  size_t cap = (size_t)(n ? n : 1);
+  round_row *rows = calloc(cap, sizeof *rows);
+  round_unit *units = calloc(cap, sizeof *units);
+  round_row **slots = calloc(cap, sizeof *slots);
+  int *unit_of = calloc(cap, sizeof *unit_of);
+  if (!rows || !units || !slots || !unit_of) {   /* the leases bring the rows back */
+    n = -1;
+    goto out;
   }
   for (int i = 0; i < n; i++) {
     arena_init(&rows[i].a);
     rows[i].row = (delivery_row){r, i, PQgetvalue(r, i, 0), (int)pg_int(r, i, 1), &rows[i].a, NULL};
   }
-  round rd = {.e = e, .rows = rows, .n = n};
+  round rd = {.e = e, .units = units, .nunits = group_rows(e, rows, n, units, slots, unit_of)};
   atomic_init(&rd.next, 0);
   send_round(&rd, e->parallel > 1 ? e->parallel : 1);
   /* Outcomes: the delivered rows together when the engine can, else (or if
    * that fails) each on its own. */
   int ok = 0, together = 0;
-  for (int i = 0; i < n; i++) ok += rows[i].v == DELIVERY_OK;
+  for (int i = 0; i < n; i++) ok += rows[i].o.v == DELIVERY_OK;
   if (e->delivered_many_sql && ok > 1) {
     arena a;
     arena_init(&a);
@@ -164,11 +210,15 @@ int delivery_round(const delivery_engine *e) {
       for (int i = 0; i < ok; i++) count(e, "delivered");
   }
   for (int i = 0; i < n; i++) {
-    if (!together || rows[i].v != DELIVERY_OK) record_one(e, &rows[i]);
+    if (!together || rows[i].o.v != DELIVERY_OK) record_one(e, &rows[i]);
     pg_release();
     arena_free(&rows[i].a);
   }
+out:
   free(rows);
+  free(units);
+  free(slots);
+  free(unit_of);
   PQclear(r);
   return n;
 }

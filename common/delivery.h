@@ -15,6 +15,10 @@
  * of |max_attempts|. A failing |on_delivered| is a failed attempt like any
  * other. Outcomes are counted in accolade_<name>_deliveries_total{outcome}.
  *
+ * Rows may also travel in groups: the rows of a round that |group_key| gives
+ * one key go as one call of |deliver_group| (a batch RPC), which sets each
+ * row's own outcome; each is then recorded as if it had gone alone.
+ *
  * The outbox (outbox.c) and svc-notify's webhooks and emails run on it.
  */
 #ifndef ACCOLADE_DELIVERY_H
@@ -42,6 +46,12 @@ typedef struct delivery_row {
   void *data;         /* for |deliver| to hand to |on_delivered| */
 } delivery_row;
 
+/* A row's outcome, as |deliver_group| reports it. */
+typedef struct delivery_outcome {
+  delivery_verdict v;
+  char err[512];      /* why, for RETRY and DEAD */
+} delivery_outcome;
+
 typedef struct delivery_engine {
   const char *name;            /* "outbox", "webhook": logs and metrics */
   /* $1 batch, $2 lease per place (an interval; multiply by the row's place,
@@ -68,6 +78,14 @@ typedef struct delivery_engine {
   /* on_delivered (may be NULL) runs in the transaction that marks the row
    * delivered; non-zero rolls both back and counts a failed attempt. */
   int (*on_delivered)(void *arg, delivery_row *row);
+  /* group_key (may be NULL) names the group a row travels in (a string in
+   * the row's arena), or NULL for a row that goes alone through |deliver|.
+   * Two or more rows of a round with one key go together (|group_max| at
+   * most, 0: no limit), as one call of |deliver_group| (on a helper thread,
+   * like |deliver|), which sets each of |out[0..n-1]|. */
+  const char *(*group_key)(void *arg, delivery_row *row);
+  void (*deliver_group)(void *arg, delivery_row **rows, delivery_outcome **out, int n);
+  int group_max;
   void *arg;
 } delivery_engine;
 

@@ -95,6 +95,14 @@ static int permanent(int code) {
   }
 }
 
+/* method_path: "/pkg.Service/Method", malloc'd (registrations live as long
+ * as the process). */
+static char *method_path(const ProtobufCServiceDescriptor *service, const char *method) {
+  char *path = malloc(strlen(service->name) + strlen(method) + 3);
+  if (path) sprintf(path, "/%s/%s", service->name, method);
+  return path;
+}
+
 #define MAX_HOOKS 8
 static struct {
   const char *method;
@@ -107,9 +115,8 @@ void outbox_on_reply(const ProtobufCServiceDescriptor *service, const char *meth
     log_error("outbox: no room for a reply hook, or %s has no method %s", service->name, method);
     return;
   }
-  char *path = malloc(strlen(service->name) + strlen(method) + 3);
+  char *path = method_path(service, method);
   if (!path) return;
-  sprintf(path, "/%s/%s", service->name, method);
   g_hooks[g_nhooks++] = (typeof(g_hooks[0])){path, fn};
 }
 
@@ -119,10 +126,60 @@ static outbox_reply_fn hook_for(const char *method) {
   return NULL;
 }
 
+/* ---------------------------------------------------------------- batches */
+
+#define MAX_BATCHED 8
+#define BATCH_OFF_MS 60000   /* after UNIMPLEMENTED, rows go one by one this long */
+static struct {
+  const char *method, *batch;                 /* paths */
+  const ProtobufCMessageDescriptor *reply;    /* the batch method's */
+  _Atomic int64_t off_until_ms;               /* the receiver lacks the batch method */
+} g_batched[MAX_BATCHED];
+static int g_nbatched;
+
+/* result_fields finds, in a batch reply, the repeated results (field 1) and
+ * each one's code (1, int32) and message (2, string). 0, or -1 if absent. */
+static int result_fields(const ProtobufCMessageDescriptor *reply, const ProtobufCFieldDescriptor **list,
+                         const ProtobufCFieldDescriptor **code, const ProtobufCFieldDescriptor **msg) {
+  *list = protobuf_c_message_descriptor_get_field(reply, 1);
+  if (!*list || (*list)->label != PROTOBUF_C_LABEL_REPEATED || (*list)->type != PROTOBUF_C_TYPE_MESSAGE) return -1;
+  *code = protobuf_c_message_descriptor_get_field((*list)->descriptor, 1);
+  *msg = protobuf_c_message_descriptor_get_field((*list)->descriptor, 2);
+  return *code && (*code)->type == PROTOBUF_C_TYPE_INT32 && *msg && (*msg)->type == PROTOBUF_C_TYPE_STRING ? 0 : -1;
+}
+
+int outbox_batch_as(const ProtobufCServiceDescriptor *service, const char *method, const char *batch_method) {
+  const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(service, method);
+  const ProtobufCMethodDescriptor *bd = protobuf_c_service_descriptor_get_method_by_name(service, batch_method);
+  const ProtobufCFieldDescriptor *items = bd ? protobuf_c_message_descriptor_get_field(bd->input, 1) : NULL, *l, *c,
+                                 *m;
+  if (!md || !items || g_nbatched == MAX_BATCHED || items->label != PROTOBUF_C_LABEL_REPEATED ||
+      items->descriptor != md->input || result_fields(bd->output, &l, &c, &m) != 0) {
+    log_error("outbox: %s.%s cannot carry batches of %s", service->name, batch_method, method);
+    return -1;
+  }
+  g_batched[g_nbatched].method = method_path(service, method);
+  g_batched[g_nbatched].batch = method_path(service, batch_method);
+  g_batched[g_nbatched++].reply = bd->output;
+  return 0;
+}
+
+static int batch_for(const char *method) {
+  for (int i = 0; i < g_nbatched; i++)
+    if (g_batched[i].method && !strcmp(g_batched[i].method, method)) return i;
+  return -1;
+}
+
 static atomic_int g_max_attempts = 100;
 
 void outbox_set_max_attempts(int n) {
   if (n > 0) atomic_store(&g_max_attempts, n);
+}
+
+static atomic_int g_batch_max = OUTBOX_BATCH;
+
+void outbox_set_batch(int n) {
+  if (n > 0) atomic_store(&g_batch_max, n);
 }
 
 /* What a delivered call hands to its reply hook. */
@@ -139,47 +196,143 @@ typedef struct outbox_sender {
   outbox_resolve_fn resolve;
 } outbox_sender;
 
+/* row_payload: the claimed row's payload (column 5), in its arena. */
+static uint8_t *row_payload(delivery_row *row, size_t *len) {
+  *len = 0;
+  unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(row->r, row->row, 5), len);
+  uint8_t *payload = arena_alloc(row->a, *len ? *len : 1);
+  if (raw && *len) memcpy(payload, raw, *len);
+  PQfreemem(raw);
+  return payload;
+}
+
+/* call makes one call of |method| on |target| as the service acting for
+ * |org|: the status code, with |err| set when it is not RPC_OK. */
+static int call(const outbox_sender *from, const char *target, const char *method, const char *org,
+                const uint8_t *req, size_t len, arena *a, uint8_t **out, size_t *out_len, char *err, size_t cap) {
+  const char *addr = from->resolve ? from->resolve(target) : NULL;
+  if (!addr) {
+    snprintf(err, cap, "UNAVAILABLE: no address for target %s", target);
+    return RPC_UNAVAILABLE;
+  }
+  identity as;
+  rpc_service_identity(&as, from->service_name, org);
+  rpc_call_opts opts = {.as = &as, .timeout_ms = OUTBOX_CALL_TIMEOUT_MS, .max_attempts = 1};
+  rpc_status st = {0};
+  int code = rpc_call_raw(addr, method, req, len, &opts, a, out, out_len, &st);
+  if (code != RPC_OK)
+    snprintf(err, cap, "%s: %s (%s to %s)", rpc_code_name(code), st.message ? st.message : "", method, target);
+  return code;
+}
+
 /* deliver calls the row's target (claimed columns: id, attempts, target,
  * method, org, payload), as the service acting for the row's org. */
 static delivery_verdict deliver(void *arg, delivery_row *row, char *err, size_t cap) {
-  const outbox_sender *from = arg;
-  const char *service_name = from->service_name;
-  outbox_resolve_fn resolve = from->resolve;
   const char *target = PQgetvalue(row->r, row->row, 2);
   const char *method = PQgetvalue(row->r, row->row, 3);
   const char *org = PQgetvalue(row->r, row->row, 4);
-  size_t len = 0;
-  unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(row->r, row->row, 5), &len);
-  uint8_t *payload = arena_alloc(row->a, len ? len : 1);
-  if (raw && len) memcpy(payload, raw, len);
-  PQfreemem(raw);
-  const char *addr = resolve ? resolve(target) : NULL;
-  if (!addr) {
-    snprintf(err, cap, "UNAVAILABLE: no address for target %s", target);
-    return DELIVERY_RETRY;
-  }
-  identity as;
-  rpc_service_identity(&as, service_name, org);
-  rpc_call_opts opts = {.as = &as, .timeout_ms = OUTBOX_CALL_TIMEOUT_MS, .max_attempts = 1};
-  rpc_status st = {0};
-  uint8_t *out = NULL;
+  size_t len;
+  uint8_t *payload = row_payload(row, &len), *out = NULL;
   size_t out_len = 0;
-  int code = rpc_call_raw(addr, method, payload, len, &opts, row->a, &out, &out_len, &st);
-  if (code != RPC_OK) {
-    snprintf(err, cap, "%s: %s (%s to %s)", rpc_code_name(code), st.message ? st.message : "", method, target);
-    return permanent(code) ? DELIVERY_DEAD : DELIVERY_RETRY;
-  }
+  int code = call(arg, target, method, org, payload, len, row->a, &out, &out_len, err, cap);
+  if (code != RPC_OK) return permanent(code) ? DELIVERY_DEAD : DELIVERY_RETRY;
   outbox_reply *rep = arena_alloc(row->a, sizeof *rep);
   *rep = (outbox_reply){hook_for(method), org, payload, out, len, out_len};
   row->data = rep;
   return DELIVERY_OK;
 }
 
+/* group_key: rows of a batched method (without a reply hook) travel
+ * together per target, method and org. */
+static const char *group_key(void *arg, delivery_row *row) {
+  (void)arg;
+  const char *method = PQgetvalue(row->r, row->row, 3);
+  int b = batch_for(method);
+  if (b < 0 || hook_for(method) || atomic_load(&g_batched[b].off_until_ms) > rpc_now_ms()) return NULL;
+  return arena_printf(row->a, "%s\n%s\n%s", PQgetvalue(row->r, row->row, 2), method,
+                      PQgetvalue(row->r, row->row, 4));
+}
+
+/* batch_request: each row's payload as one field 1 of the batch request. */
+static uint8_t *batch_request(delivery_row **rows, int n, size_t *len) {
+  size_t *lens = ARENA_ARRAY(rows[0]->a, size_t, (size_t)n), cap = 1;
+  uint8_t **p = ARENA_ARRAY(rows[0]->a, uint8_t *, (size_t)n);
+  for (int i = 0; i < n; i++) {
+    p[i] = row_payload(rows[i], &lens[i]);
+    cap += lens[i] + 11;   /* the tag and at most ten bytes of length */
+  }
+  uint8_t *req = arena_alloc(rows[0]->a, cap), *w = req;
+  for (int i = 0; i < n; i++) {
+    *w++ = 0x0a;   /* field 1, length-delimited */
+    for (size_t v = lens[i]; ; v >>= 7) {
+      *w++ = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+      if (v <= 0x7f) break;
+    }
+    memcpy(w, p[i], lens[i]);
+    w += lens[i];
+  }
+  *len = (size_t)(w - req);
+  return req;
+}
+
+/* batch_results sets each row's outcome from a batch reply; -1 when the
+ * reply is not one result per row. */
+static int batch_results(int b, const uint8_t *reply, size_t len, delivery_row **rows, delivery_outcome **out, int n,
+                         const char *target) {
+  const ProtobufCFieldDescriptor *list, *fc, *fm;
+  ProtobufCMessage *m = protobuf_c_message_unpack(g_batched[b].reply, NULL, len, reply);
+  if (!m || result_fields(g_batched[b].reply, &list, &fc, &fm) != 0 ||
+      *(size_t *)((char *)m + list->quantifier_offset) != (size_t)n) {
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    return -1;
+  }
+  ProtobufCMessage **res = *(ProtobufCMessage ***)((char *)m + list->offset);
+  for (int i = 0; i < n; i++) {
+    int code = *(int32_t *)((char *)res[i] + fc->offset);
+    const char *why = *(char **)((char *)res[i] + fm->offset);
+    out[i]->v = code == RPC_OK ? DELIVERY_OK : permanent(code) ? DELIVERY_DEAD : DELIVERY_RETRY;
+    if (code != RPC_OK)
+      snprintf(out[i]->err, sizeof out[i]->err, "%s: %s (%s to %s, in a batch of %d)", rpc_code_name(code),
+               why ? why : "", g_batched[b].batch, target, n);
+    rows[i]->data = NULL;   /* no reply hook */
+  }
+  protobuf_c_message_free_unpacked(m, NULL);
+  return 0;
+}
+
+/* deliver_group sends rows of one batched method, target and org as one
+ * call of the batch method; a receiver without it (UNIMPLEMENTED), a batch
+ * refused whole with a permanent error, or a reply that does not fit, and
+ * the rows go one call each. */
+static void deliver_group(void *arg, delivery_row **rows, delivery_outcome **out, int n) {
+  const char *target = PQgetvalue(rows[0]->r, rows[0]->row, 2);
+  const char *method = PQgetvalue(rows[0]->r, rows[0]->row, 3);
+  const char *org = PQgetvalue(rows[0]->r, rows[0]->row, 4);
+  int b = batch_for(method);
+  size_t len, reply_len = 0;
+  uint8_t *req = batch_request(rows, n, &len), *reply = NULL;
+  char err[sizeof out[0]->err];
+  int code = call(arg, target, g_batched[b].batch, org, req, len, rows[0]->a, &reply, &reply_len, err, sizeof err);
+  if (code == RPC_OK && batch_results(b, reply, reply_len, rows, out, n, target) == 0) return;
+  if (code != RPC_OK && code != RPC_UNIMPLEMENTED && !permanent(code)) {
+    for (int i = 0; i < n; i++) {   /* transient: the whole batch again later */
+      out[i]->v = DELIVERY_RETRY;
+      snprintf(out[i]->err, sizeof out[i]->err, "%s", err);
+    }
+    return;
+  }
+  /* An older receiver: one call per row for a while, not two. */
+  if (code == RPC_UNIMPLEMENTED) atomic_store(&g_batched[b].off_until_ms, rpc_now_ms() + BATCH_OFF_MS);
+  log_msg(code == RPC_UNIMPLEMENTED ? LOG_INFO : LOG_WARN, "outbox: a batch of %d to %s went one by one: %s", n,
+          target, code == RPC_OK ? "its reply did not fit" : err);
+  for (int i = 0; i < n; i++) out[i]->v = deliver(arg, rows[i], out[i]->err, sizeof out[i]->err);
+}
+
 /* on_delivered runs the method's reply hook in the delivery's transaction. */
 static int on_delivered(void *arg, delivery_row *row) {
   (void)arg;
   const outbox_reply *rep = row->data;
-  return rep->hook ? rep->hook(rep->org, rep->req, rep->req_len, rep->reply, rep->reply_len) : 0;
+  return rep && rep->hook ? rep->hook(rep->org, rep->req, rep->req_len, rep->reply, rep->reply_len) : 0;
 }
 
 int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
@@ -209,6 +362,9 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
       .retry_max_ms = 30000,
       .deliver = deliver,
       .on_delivered = on_delivered,
+      .group_key = group_key,
+      .deliver_group = deliver_group,
+      .group_max = atomic_load(&g_batch_max),
       .arg = &from,
   };
   return delivery_round(&e);

@@ -15,6 +15,16 @@
  * UNAUTHENTICATED, FAILED_PRECONDITION, ALREADY_EXISTS) dead-letters it at once. Delivery is at least once: receivers must be
  * idempotent. The dispatcher sleeps on LISTEN and wakes on the NOTIFY that
  * outbox_enqueue issues, so a committed event leaves in milliseconds.
+ *
+ * Batches: a method given a batch form (outbox_batch_as) has a round's rows
+ * for one target and org sent as one call of the batch method, which the
+ * receiver applies in one transaction (one commit for many events) and
+ * answers with a status per row; each row's status is then recorded as if
+ * it had gone alone. A receiver that does not know the batch method
+ * (UNIMPLEMENTED: an older one), or refuses the batch as a whole with a
+ * permanent error, or answers with the wrong number of results, gets the
+ * rows again one call each (after UNIMPLEMENTED, without trying a batch for
+ * a minute).
  */
 #ifndef ACCOLADE_OUTBOX_H
 #define ACCOLADE_OUTBOX_H
@@ -52,6 +62,14 @@ typedef int (*outbox_reply_fn)(const char *org, const uint8_t *req, size_t req_l
  * name; before outbox_start). The registration lives as long as the process. */
 void outbox_on_reply(const ProtobufCServiceDescriptor *service, const char *method, outbox_reply_fn fn);
 
+/* outbox_batch_as makes |service|'s |batch_method| the batch form of its
+ * |method| (names; before outbox_start): its request's field 1 repeats
+ * |method|'s request (the rows' payloads), its reply's field 1 repeats a
+ * message of {int32 code = 1; string message = 2}, a gRPC status per row in
+ * the request's order. Methods with a reply hook are never batched.
+ * Returns 0, or -1 (logged) when the methods do not have those shapes. */
+int outbox_batch_as(const ProtobufCServiceDescriptor *service, const char *method, const char *batch_method);
+
 /* outbox_start starts |threads| dispatcher threads (0 = 1) for this process's
  * schema; |service_name| signs the calls. outbox_stop stops and joins them. */
 int outbox_start(const char *service_name, outbox_resolve_fn resolve, int threads);
@@ -59,6 +77,10 @@ void outbox_stop(void);
 
 /* outbox_set_max_attempts: attempts before a row is dead-lettered (> 0). */
 void outbox_set_max_attempts(int n);
+
+/* outbox_set_batch: the most rows in one batch call (> 0; 1: every row a
+ * call of its own; 16 by default: a round's rows, the most it can be). */
+void outbox_set_batch(int n);
 
 /* outbox_dispatch_once delivers the due rows once on the calling thread and
  * returns how many were attempted, or -1 when Postgres is unreachable (tests). */

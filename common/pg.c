@@ -471,7 +471,7 @@ static int tx_begin(void) {
  * notifications asked for inside pg_tx are therefore sent after its COMMIT,
  * in a statement of their own (which writes no WAL): at most PG_NOTIFY_MAX
  * distinct ones per transaction, the rest inside it as before. */
-#define PG_NOTIFY_MAX 16
+#define PG_NOTIFY_MAX 64   /* a batch of events wakes one inbox per recipient */
 #define PG_NOTIFY_CHANNEL 64
 #define PG_NOTIFY_PAYLOAD 300
 static _Thread_local struct {

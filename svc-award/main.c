@@ -2,7 +2,10 @@
  * analytics and Open Badges 3.0 credentials; and accolade.v1.SignalService
  * (signals, rules over them, prompts, suggestions, journeys, outcome
  * analytics). Wiring only; see award.h and signal.h for the decisions. */
+#include "accolade/v1/leaderboard.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
 #include "award.h"
+#include "outbox.h"
 #include "signal.h"
 #include "svc.h"
 
@@ -53,7 +56,14 @@ static const rpc_method methods[] = {
     S("GetOutcomeStats", get_outcome_stats_request, outcome_stats, signals_outcomes),
 };
 
-static int init(const config *cfg, void **app) { return credential_init(cfg); }
+static int init(const config *cfg, void **app) {
+  (void)app;
+  /* A round's awards and events leave as one call (and commit) per receiver. */
+  if (outbox_batch_as(&accolade__v1__leaderboard_service__descriptor, "RecordAward", "RecordAwards") ||
+      outbox_batch_as(&accolade__v1__notify_service__descriptor, "PublishEvent", "PublishEvents"))
+    return -1;
+  return credential_init(cfg);
+}
 static void fini(void *app) { credential_fini(); }
 
 int main(int argc, char **argv) {

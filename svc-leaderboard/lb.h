@@ -7,6 +7,10 @@
  *   per-org advisory lock that RebuildLeaderboards takes exclusively: an award
  *   recorded during a rebuild waits for it (the outbox retries on a timeout),
  *   so nothing is lost or counted twice.
+ * - RecordAwards (svc-award's outbox batches, batch.h): the same for many
+ *   awards in one transaction, new ones inserted by one statement and marked
+ *   applied by one; the awards in id order, so batches sharing one cannot
+ *   deadlock.
  * - The script is idempotent by itself: it records the award id in a per-org
  *   marker set until the ledger says "applied", so a crash between Redis and
  *   the commit cannot double-count.
@@ -36,6 +40,7 @@
 #define LB_EPOCH_KEY "accolade:lb:epoch"
 
 int lb_record(rpc_ctx *ctx, const void *req, void *resp);
+int lb_record_many(rpc_ctx *ctx, const void *req, void *resp);   /* RecordAwards */
 int lb_retract(rpc_ctx *ctx, const void *req, void *resp);
 int lb_get_top(rpc_ctx *ctx, const void *req, void *resp);
 int lb_get_rank(rpc_ctx *ctx, const void *req, void *resp);

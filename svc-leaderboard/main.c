@@ -9,6 +9,7 @@
 
 static const rpc_method methods[] = {
     M("RecordAward", award_record, record_award_response, lb_record),
+    M("RecordAwards", record_awards_request, record_awards_response, lb_record_many),
     M("RetractAward", retract_award_request, retract_award_response, lb_retract),
     M("GetTop", get_top_request, get_top_response, lb_get_top),
     M("GetRank", get_rank_request, get_rank_response, lb_get_rank),

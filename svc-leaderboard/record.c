@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batch.h"
 #include "boards.h"
 #include "check.h"
 #include "gen.h"
@@ -152,19 +153,36 @@ typedef struct record_tx {
   ledger_row row;
   int inserted;
   int applied_now;
+  int in_bulk;    /* RecordAwards: inserted by the batch's one INSERT */
+  int to_mark;    /* ... and applied, to be marked by its one UPDATE */
 } record_tx;
 
-static int record_run(void *arg) {
-  record_tx *t = arg;
-  int rc = store_lock_org(t->a->org, 0);
-  if (!rc) rc = store_ledger_record(t->a, &t->row, &t->inserted);
-  if (rc) return rc;
+/* record_one records one award and applies it to the boards, inside a
+ * transaction holding the org's shared lock. */
+static int record_one(record_tx *t) {
   t->applied_now = 0;
+  t->inserted = 0;
+  int rc = store_ledger_record(t->a, &t->row, &t->inserted);
+  if (rc) return rc;
   if (t->row.recorded && !t->row.applied && !t->row.retracted && apply_row(&t->row, 1) == 0) {
     rc = store_ledger_set(t->row.award_id, "applied");
     t->applied_now = rc == RPC_OK;
   }
   return rc;
+}
+
+static int record_run(void *arg) {
+  record_tx *t = arg;
+  int rc = store_lock_org(t->a->org, 0);
+  return rc ? rc : record_one(t);
+}
+
+/* recorded: after the commit, the boards' marker goes (or the award waits
+ * for Redis). */
+static void recorded(const record_tx *t) {
+  if (t->applied_now) forget_marker(&t->row, 1);
+  else if (t->row.recorded && !t->row.applied && !t->row.retracted)
+    log_warn("award %s is in the ledger; the boards will catch up when Redis is back", t->a->award_id);
 }
 
 static int check_service_org(rpc_ctx *ctx, const char *org) {
@@ -174,9 +192,9 @@ static int check_service_org(rpc_ctx *ctx, const char *org) {
   return RPC_OK;
 }
 
-int lb_record(rpc_ctx *ctx, const void *req, void *resp) {
-  const Accolade__V1__AwardRecord *a = req;
-  Accolade__V1__RecordAwardResponse *out = resp;
+/* check_record: the checks of an award to record (RecordAward and each of
+ * RecordAwards'). */
+static int check_record(rpc_ctx *ctx, const Accolade__V1__AwardRecord *a) {
   if (check_service_org(ctx, a->org) || check_len(ctx, "award_id", a->award_id, 1, 128) ||
       check_id(ctx, "recipient_id", a->recipient_id, 128) ||
       (*a->recipient_team && check_id(ctx, "recipient_team", a->recipient_team, 128)) ||
@@ -184,14 +202,92 @@ int lb_record(rpc_ctx *ctx, const void *req, void *resp) {
       check_range(ctx, "points", a->points, 0, 10000) ||
       check_range(ctx, "granted_at_ms", a->granted_at_ms, SCORE_EPOCH_S * 1000, INT64_C(253402300799000)))
     return ctx->code;
+  return RPC_OK;
+}
+
+int lb_record(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__AwardRecord *a = req;
+  Accolade__V1__RecordAwardResponse *out = resp;
+  if (check_record(ctx, a)) return ctx->code;
   record_tx t = {.a = a};
   int rc = pg_tx(record_run, &t);
   if (rc == RPC_ALREADY_EXISTS) return rpc_fail(ctx, RPC_ALREADY_EXISTS, "award_id: used by another org");
   if (rc) return pg_fail(ctx, rc, "record award");
-  if (t.applied_now) forget_marker(&t.row, 1);
-  else if (t.row.recorded && !t.row.applied && !t.row.retracted)
-    log_warn("award %s is in the ledger; the boards will catch up when Redis is back", a->award_id);
+  recorded(&t);
   out->recorded = t.inserted;
+  return RPC_OK;
+}
+
+/* RecordAwards: the batch (batch.h), under one shared lock of the org:
+ * the new awards inserted by one statement, applied to the boards one by
+ * one, and marked applied by one statement; an award seen before (or a
+ * tombstone, or another org's id) goes the way of RecordAward. */
+typedef struct records_tx {
+  rpc_ctx *ctx;
+  record_tx *items;
+} records_tx;
+
+static int records_check(void *arg, size_t i) {
+  records_tx *t = arg;
+  return check_record(t->ctx, t->items[i].a);
+}
+
+static int records_begin(void *arg, const size_t *run, size_t n) {
+  records_tx *t = arg;
+  arena *ar = t->ctx->arena;
+  int rc = store_lock_org(t->ctx->id.org, 0);
+  if (rc || !n) return rc;
+  const Accolade__V1__AwardRecord **a = ARENA_ARRAY(ar, const Accolade__V1__AwardRecord *, n);
+  ledger_row **rows = ARENA_ARRAY(ar, ledger_row *, n);
+  int **in_bulk = ARENA_ARRAY(ar, int *, n);
+  for (size_t k = 0; k < n; k++) {
+    record_tx *x = &t->items[run[k]];
+    x->to_mark = x->applied_now = 0;
+    a[k] = x->a;
+    rows[k] = &x->row;
+    in_bulk[k] = &x->in_bulk;
+  }
+  return store_ledger_insert_many(ar, a, n, rows, in_bulk);
+}
+
+static int records_item(void *arg, size_t i, int *applied) {
+  record_tx *x = &((records_tx *)arg)->items[i];
+  if (!x->in_bulk) {
+    int rc = record_one(x);
+    *applied = x->inserted;
+    return rc;
+  }
+  x->inserted = *applied = 1;
+  x->to_mark = !x->row.applied && !x->row.retracted && apply_row(&x->row, 1) == 0;
+  return RPC_OK;
+}
+
+static int records_end(void *arg, const size_t *run, size_t n) {
+  records_tx *t = arg;
+  const char **ids = ARENA_ARRAY(t->ctx->arena, const char *, n + 1);
+  size_t m = 0;
+  for (size_t k = 0; k < n; k++)
+    if (t->items[run[k]].to_mark) ids[m++] = t->items[run[k]].row.award_id;
+  int rc = store_ledger_applied_many(t->ctx->arena, ids, m);
+  for (size_t k = 0; k < n && rc == RPC_OK; k++)
+    if (t->items[run[k]].to_mark) t->items[run[k]].applied_now = 1;
+  return rc;
+}
+
+static const char *records_key(void *arg, size_t i) { return ((records_tx *)arg)->items[i].a->award_id; }
+
+int lb_record_many(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__RecordAwardsRequest *r = req;
+  Accolade__V1__RecordAwardsResponse *out = resp;
+  if (rpc_require(ctx, ROLE_SERVICE)) return ctx->code;
+  records_tx t = {ctx, ARENA_ARRAY(ctx->arena, record_tx, r->n_awards + 1)};
+  for (size_t i = 0; i < r->n_awards; i++) t.items[i] = (record_tx){.a = r->awards[i]};
+  batch_spec spec = {.what = "record award", .check = records_check, .begin = records_begin, .end = records_end,
+                     .item = records_item, .key = records_key, .arg = &t};
+  if (!(out->results = batch_serve(ctx, "awards", r->n_awards, &spec))) return ctx->code;
+  out->n_results = r->n_awards;
+  for (size_t i = 0; i < r->n_awards; i++)
+    if (out->results[i]->code == RPC_OK) recorded(&t.items[i]);
   return RPC_OK;
 }
 

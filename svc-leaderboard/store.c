@@ -78,6 +78,46 @@ int store_ledger_record(const Accolade__V1__AwardRecord *a, ledger_row *row, int
   return rc;
 }
 
+int store_ledger_insert_many(arena *ar, const Accolade__V1__AwardRecord *const *a, size_t n, ledger_row **rows,
+                             int **inserted) {
+  const char **col[9];
+  for (int c = 0; c < 9; c++) col[c] = ARENA_ARRAY(ar, const char *, n + 1);
+  for (size_t i = 0; i < n; i++) {
+    *inserted[i] = 0;
+    const char *v[9] = {a[i]->award_id, a[i]->org, a[i]->recipient_id, a[i]->recipient_team, a[i]->badge_id,
+                        a[i]->category, arena_printf(ar, "%lld", (long long)a[i]->points),
+                        arena_printf(ar, "%lld", (long long)a[i]->granted_at_ms), a[i]->recipient_name};
+    for (int c = 0; c < 9; c++) col[c][i] = v[c];
+  }
+  const char *p[9];
+  for (int c = 0; c < 9; c++) p[c] = pg_text_array(ar, col[c], n);
+  PGresult *r;
+  /* WITH ORDINALITY keeps the batch's order: its rows are locked in it. */
+  int rc = pg_query(&r,
+                    "INSERT INTO ledger (award_id, org, recipient_id, recipient_team, badge_id, category, points, "
+                    "granted_at_ms, recipient_name) SELECT i, o, r, t, b, c, p::bigint, g::bigint, nm FROM "
+                    "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+                    "$8::text[], $9::text[]) WITH ORDINALITY AS u(i, o, r, t, b, c, p, g, nm, k) ORDER BY k "
+                    "ON CONFLICT (award_id) DO NOTHING RETURNING " ROW_COLS,
+                    9, p);
+  if (rc) return rc;
+  for (int k = 0; k < PQntuples(r); k++)
+    for (size_t i = 0; i < n; i++)
+      if (!*inserted[i] && !strcmp(a[i]->award_id, pg_str(r, k, 0))) {
+        read_row(r, k, rows[i]);
+        *inserted[i] = 1;
+        break;
+      }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_ledger_applied_many(arena *ar, const char *const *ids, size_t n) {
+  if (!n) return RPC_OK;
+  const char *p[] = {pg_text_array(ar, ids, n)};
+  return pg_exec("UPDATE ledger SET applied = true WHERE award_id = ANY ($1::text[])", 1, p);
+}
+
 int store_ledger_retract(const char *org, const char *award_id, ledger_row *row, int *changed) {
   const char *p[] = {award_id, org};
   PGresult *r;

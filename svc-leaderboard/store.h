@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "accolade/v1/events.pb-c.h"
+#include "arena.h"
 #include "rpc.h"
 
 typedef struct ledger_row {
@@ -32,6 +33,14 @@ int store_ledger_record(const Accolade__V1__AwardRecord *a, ledger_row *row, int
  * |*row| is the row before the change, |*changed| 0 if already retracted. */
 int store_ledger_retract(const char *org, const char *award_id, ledger_row *row, int *changed);
 int store_ledger_set(const char *award_id, const char *column);   /* "applied" | "retract_applied" */
+/* store_ledger_insert_many inserts |n| awards in one statement, those whose
+ * ids are new: |*inserted[i]| says whether award i's row was created by it
+ * (the first of equal ids), and |*rows[i]| is then the row. The others (seen
+ * before, tombstones, another org's ids) are for store_ledger_record. */
+int store_ledger_insert_many(arena *ar, const Accolade__V1__AwardRecord *const *a, size_t n, ledger_row **rows,
+                             int **inserted);
+/* store_ledger_applied_many marks |n| awards applied in one statement. */
+int store_ledger_applied_many(arena *ar, const char *const *ids, size_t n);
 /* store_pending returns up to |cap| rows waiting for Redis. */
 int store_pending(ledger_row *rows, int cap, int *n);
 /* store_orgs lists every org in the ledger (malloc'd strings, caller frees). */

@@ -1,6 +1,7 @@
 /* svc-nomination: members, nominations and review, endorsements,
  * reflections, allowances, search. Wiring only; see nom.h. */
 #include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/notify.pb-c.h"
 #include "nom.h"
 #include "outbox.h"
 #include "svc.h"
@@ -33,6 +34,8 @@ static int init(const config *cfg, void **app) {
   (void)cfg;
   (void)app;
   outbox_on_reply(&accolade__v1__award_service__descriptor, "GrantAward", nom_on_grant_reply);
+  /* A round's events for svc-notify leave as one call (and commit). */
+  if (outbox_batch_as(&accolade__v1__notify_service__descriptor, "PublishEvent", "PublishEvents")) return -1;
   scheduler_start();
   return 0;
 }

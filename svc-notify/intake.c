@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batch.h"
 #include "check.h"
 #include "notify.h"
 #include "pg.h"
@@ -130,6 +131,10 @@ typedef struct publish_tx {
   const Accolade__V1__Event *ev;
   rendered r;
   int accepted;
+  /* In a batch: the rows it writes at its end (claimed at its start:
+   * |accepted| is set), and whether the org has channels. */
+  store_intake_rows *rows;
+  int channels;
 } publish_tx;
 
 static int publish_run(void *arg) {
@@ -137,10 +142,22 @@ static int publish_run(void *arg) {
   rpc_ctx *ctx = t->ctx;
   const char *org = ctx->id.org;
   const Accolade__V1__Event *ev = t->ev;
-  int rc = store_event_claim(org, ev->event_id, &t->accepted);
+  store_intake_rows *w = t->rows;
+  int rc = w ? RPC_OK : store_event_claim(org, ev->event_id, &t->accepted);
   if (rc || !t->accepted) return rc;   /* seen before: nothing again */
-  for (size_t i = 0; i < t->r.nto && !rc; i++)
-    if (*t->r.to[i]) rc = store_inbox_add(org, t->r.to[i], ev->event_id, t->r.kind, t->r.title, t->r.body);
+  for (size_t i = 0; i < t->r.nto && !rc; i++) {
+    if (!*t->r.to[i]) continue;
+    if (!w) {
+      rc = store_inbox_add(org, t->r.to[i], ev->event_id, t->r.kind, t->r.title, t->r.body);
+      continue;
+    }
+    size_t k = w->n_inbox++;
+    w->user[k] = t->r.to[i];
+    w->event_id[k] = ev->event_id;
+    w->kind[k] = t->r.kind;
+    w->title[k] = t->r.title;
+    w->body[k] = t->r.body;
+  }
   if (rc) return rc;
   if (ev->kind_case == ACCOLADE__V1__EVENT__KIND_RECOGNITION_PROMPT) return RPC_OK;   /* private: no channels */
   int64_t when = ev->occurred_at_ms ? ev->occurred_at_ms : (int64_t)time(NULL) * 1000;
@@ -151,11 +168,18 @@ static int publish_run(void *arg) {
   if (ev->kind_case == ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED) {
     const Accolade__V1__AwardRecord *a = ev->award_granted;
     if (!a->public_) return RPC_OK;   /* private awards: no feed, no channels */
-    if ((rc = store_recognition_add(org, a, a->granted_at_ms ? a->granted_at_ms : when))) return rc;
+    int64_t ms = a->granted_at_ms ? a->granted_at_ms : when;
+    if (w) {
+      w->recog[w->n_recog] = a;
+      w->recog_ms[w->n_recog++] = arena_printf(ctx->arena, "%lld", (long long)ms);
+    } else if ((rc = store_recognition_add(org, a, ms))) {
+      return rc;
+    }
   }
   if (ev->kind_case == ACCOLADE__V1__EVENT__KIND_AWARD_REVOKED && ev->award_revoked->award &&
       (rc = store_recognition_revoke(org, ev->award_revoked->award->award_id)))
     return rc;
+  if (w && !t->channels) return RPC_OK;   /* nothing to deliver to */
   store_bodies bodies = {
       .json = webhook_body(ctx, ev, &t->r),
       .slack = notify_adopt(ctx->arena, render_slack(&t->r.shout, digest_link_base())),
@@ -164,17 +188,91 @@ static int publish_run(void *arg) {
   return store_deliveries_queue(org, ev->event_id, &bodies, t->r.kind, t->r.team);
 }
 
+/* check_event checks an event (PublishEvent's, or one of PublishEvents')
+ * and renders it into |t|. */
+static int check_event(rpc_ctx *ctx, const Accolade__V1__Event *ev, publish_tx *t) {
+  *t = (publish_tx){.ctx = ctx, .ev = ev};
+  if (strcmp(ev->org, ctx->id.org) != 0) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "org: must be the caller's org");
+  if (check_len(ctx, "event_id", ev->event_id, 1, 200)) return ctx->code;
+  render(ctx, ev, &t->r);
+  if (!t->r.kind) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "kind: an event kind is required");
+  return RPC_OK;
+}
+
 int intake_publish(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__Event *ev = req;
   Accolade__V1__PublishEventResponse *out = resp;
   if (rpc_require(ctx, ROLE_SERVICE)) return ctx->code;
-  if (strcmp(ev->org, ctx->id.org) != 0) return rpc_fail(ctx, RPC_PERMISSION_DENIED, "org: must be the caller's org");
-  if (check_len(ctx, "event_id", ev->event_id, 1, 200)) return ctx->code;
-  publish_tx t = {.ctx = ctx, .ev = ev};
-  render(ctx, ev, &t.r);
-  if (!t.r.kind) return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "kind: an event kind is required");
+  publish_tx t;
+  if (check_event(ctx, ev, &t)) return ctx->code;
   int rc = pg_tx(publish_run, &t);
   if (rc) return pg_fail(ctx, rc, "publish event");
   out->accepted = t.accepted;
+  return RPC_OK;
+}
+
+/* PublishEvents: the batch (batch.h). Its first statement takes the inbox
+ * locks of every recipient in one order (batches that share recipients
+ * cannot deadlock) and claims the events; the events' inbox rows and
+ * recognitions are written by one statement each at its end. */
+typedef struct publish_many {
+  rpc_ctx *ctx;
+  Accolade__V1__Event **events;
+  publish_tx *items;
+  store_intake_rows rows;
+} publish_many;
+
+static int publish_check(void *arg, size_t i) {
+  publish_many *m = arg;
+  return check_event(m->ctx, m->events[i], &m->items[i]);
+}
+
+static int publish_begin(void *arg, const size_t *run, size_t n) {
+  publish_many *m = arg;
+  arena *a = m->ctx->arena;
+  size_t nusers = 0;
+  for (size_t k = 0; k < n; k++) nusers += m->items[run[k]].r.nto;
+  const char **users = ARENA_ARRAY(a, const char *, nusers + 1), **ids = ARENA_ARRAY(a, const char *, n + 1);
+  int **accepted = ARENA_ARRAY(a, int *, n + 1);
+  nusers = 0;
+  for (size_t k = 0; k < n; k++) {
+    publish_tx *t = &m->items[run[k]];
+    for (size_t j = 0; j < t->r.nto; j++)
+      if (*t->r.to[j]) users[nusers++] = t->r.to[j];
+    ids[k] = t->ev->event_id;
+    accepted[k] = &t->accepted;
+    t->rows = &m->rows;
+  }
+  store_intake_rows_init(a, &m->rows, nusers + n);
+  int channels = 1, rc = store_intake_begin(a, m->ctx->id.org, users, nusers, &channels);
+  for (size_t k = 0; k < n; k++) m->items[run[k]].channels = channels;
+  return rc ? rc : store_events_claim_many(a, m->ctx->id.org, ids, n, accepted);
+}
+
+static int publish_item(void *arg, size_t i, int *applied) {
+  publish_tx *t = &((publish_many *)arg)->items[i];
+  int rc = publish_run(t);
+  *applied = t->accepted;
+  return rc;
+}
+
+static int publish_end(void *arg, const size_t *run, size_t n) {
+  (void)run;
+  (void)n;
+  publish_many *m = arg;
+  return store_intake_rows_write(m->ctx->arena, m->ctx->id.org, &m->rows);
+}
+
+static const char *publish_key(void *arg, size_t i) { return ((publish_many *)arg)->events[i]->event_id; }
+
+int intake_publish_many(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__PublishEventsRequest *r = req;
+  Accolade__V1__PublishEventsResponse *out = resp;
+  if (rpc_require(ctx, ROLE_SERVICE)) return ctx->code;
+  publish_many m = {ctx, r->events, ARENA_ARRAY(ctx->arena, publish_tx, r->n_events + 1), {0}};
+  batch_spec spec = {.what = "publish event", .check = publish_check, .begin = publish_begin, .end = publish_end,
+                     .item = publish_item, .key = publish_key, .arg = &m};
+  if (!(out->results = batch_serve(ctx, "events", r->n_events, &spec))) return ctx->code;
+  out->n_results = r->n_events;
   return RPC_OK;
 }

@@ -8,6 +8,7 @@
 
 static const rpc_method methods[] = {
     M("PublishEvent", event, publish_event_response, intake_publish),
+    M("PublishEvents", publish_events_request, publish_events_response, intake_publish_many),
     M("ListInbox", list_inbox_request, list_inbox_response, inbox_list),
     M("MarkRead", mark_read_request, mark_read_response, inbox_mark_read),
     RPC_STREAM("/accolade.v1.NotifyService/Subscribe", accolade__v1__subscribe_request, accolade__v1__notification,

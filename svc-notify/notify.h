@@ -8,6 +8,11 @@
  *   first call writes inbox rows for the recipients (muted kinds skipped) and
  *   a webhook delivery per matching channel, in one transaction; repeats
  *   answer accepted = false and write nothing.
+ * - PublishEvents (the outboxes' batches, batch.h) does the same for many
+ *   events in one transaction: one statement takes the recipients' inbox
+ *   locks in one order (no deadlock between batches) and asks whether the
+ *   org has channels (none: no webhook body is rendered), one claims the
+ *   events, one writes the inbox rows, one the recognitions (store_intake.c).
  * - Recipients: nomination_created and review_overdue go to the reviewers,
  *   nomination_approved/rejected to the nominator, award_granted/revoked to
  *   the recipient, nudges to the members named.
@@ -68,6 +73,7 @@
 #define ANY_ROLE (ROLE_MEMBER | ROLE_MANAGER | ROLE_ADMIN)
 
 int intake_publish(rpc_ctx *ctx, const void *req, void *resp);
+int intake_publish_many(rpc_ctx *ctx, const void *req, void *resp);   /* PublishEvents */
 int inbox_list(rpc_ctx *ctx, const void *req, void *resp);
 int inbox_mark_read(rpc_ctx *ctx, const void *req, void *resp);
 int inbox_subscribe(rpc_ctx *ctx, const void *req, rpc_stream *s);

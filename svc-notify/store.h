@@ -21,6 +21,25 @@ int store_inbox_add(const char *org, const char *user, const char *event_id, con
                     const char *body);
 int store_endorsed_add(arena *a, const char *org, const Accolade__V1__NominationEvent *n, int64_t approved_ms);
 int store_recognition_add(const char *org, const Accolade__V1__AwardRecord *r, int64_t granted_ms);
+
+/* A batch of events (PublishEvents; store_intake.c): its first statement
+ * takes the inbox locks of its |n| recipients (those store_inbox_add
+ * takes), in one order whatever theirs, and says whether the org has
+ * channels (else no delivery is queued, nor a body rendered). */
+int store_intake_begin(arena *a, const char *org, const char *const *users, size_t n, int *channels);
+/* store_events_claim_many: store_event_claim for |n| events in one
+ * statement; |*first[i]| for the first of equal ids only. */
+int store_events_claim_many(arena *a, const char *org, const char *const *ids, size_t n, int **first);
+/* The inbox rows and recognitions a batch writes at its end, one statement
+ * each (arena arrays of |cap|). */
+typedef struct store_intake_rows {
+  size_t n_inbox, n_recog;
+  const char **user, **event_id, **kind, **title, **body;
+  const Accolade__V1__AwardRecord **recog;
+  const char **recog_ms;
+} store_intake_rows;
+void store_intake_rows_init(arena *a, store_intake_rows *rows, size_t cap);
+int store_intake_rows_write(arena *a, const char *org, const store_intake_rows *rows);
 int store_recognition_revoke(const char *org, const char *award_id);
 /* One message in each channel format: a channel gets the body of its own. */
 typedef struct store_bodies {

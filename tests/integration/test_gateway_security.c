@@ -362,7 +362,8 @@ static const char *const any_member[] = {SG "ListSignals", SG "ListSignalRules",
                                         SG "ListJourneys", AW "GetRule", NO "ListReflections"};
 static const char *const manager_up[] = {AW "GetAwardStats", NO "ReviewNomination", NO "GetParticipationStats",
                                         SG "GetOutcomeStats"};
-static const char *const internal[] = {LB "RecordAward", LB "RetractAward", NT "PublishEvent"};
+static const char *const internal[] = {LB "RecordAward", LB "RecordAwards", LB "RetractAward", NT "PublishEvent",
+                                       NT "PublishEvents"};
 #define N(x) (sizeof(x) / sizeof((x)[0]))
 
 static void expect_code(const char *method, const char *role, int want) {
@@ -423,7 +424,7 @@ Test(gateway_security, unknown_methods_are_refused) {
       AW "GetBadge/",
       "/accolade.v1.AwardService.GetBadge",
       "/accolade.v1.AdminService/Anything",
-      "/accolade.v1.LeaderboardService/RecordAwards",
+      "/accolade.v1.LeaderboardService/RecordAwardsNow",
       "/accolade.test.v1.TestServiceX/Echo",
       "/grpc.reflection.v1alpha.ServerReflectionX/Info",
   };

@@ -3,11 +3,15 @@
  * Echo: echoes text and what the runtime saw (identity, request id, time
  * left); can sleep first or fail with a given code, message and a trailer.
  * Stream: |count| replies, 20 ms apart, as long as the client listens.
+ * EchoBatch: a result per item, its fail_code and fail_message (the shape of
+ * the outbox's batches); Echo's seq says how many EchoBatch calls came.
+ * ACCOLADE_TESTSVC_NO_BATCH leaves EchoBatch out (an older receiver).
  * Relay: calls Echo on ACCOLADE_TESTSVC_RELAY_TARGET as the same caller,
  * propagating the deadline (to test the client side).
  * With ACCOLADE_TESTSVC_PG set it uses Postgres (schema testsvc), so its
  * health follows the database.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +34,8 @@ static int fill(rpc_ctx *ctx, const Accolade__Test__V1__EchoRequest *r,
   return RPC_OK;
 }
 
+static atomic_int batch_calls;
+
 static int echo(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__Test__V1__EchoRequest *r = req;
   if (r->sleep_ms < 0 || r->sleep_ms > 60000)
@@ -39,7 +45,23 @@ static int echo(rpc_ctx *ctx, const void *req, void *resp) {
     rpc_add_trailer(ctx, "x-test-trailer", "present");
     return rpc_fail(ctx, r->fail_code, "%s", r->fail_message);
   }
+  ((Accolade__Test__V1__EchoResponse *)resp)->seq = atomic_load(&batch_calls);
   return fill(ctx, r, resp);
+}
+
+static int echo_batch(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__Test__V1__EchoBatchRequest *r = req;
+  Accolade__Test__V1__EchoBatchResponse *out = resp;
+  atomic_fetch_add(&batch_calls, 1);
+  out->n_results = r->n_items;
+  out->results = ARENA_ARRAY(ctx->arena, Accolade__Test__V1__EchoItemResult *, r->n_items + 1);
+  for (size_t i = 0; i < r->n_items; i++) {
+    out->results[i] = ARENA_NEW(ctx->arena, Accolade__Test__V1__EchoItemResult);
+    accolade__test__v1__echo_item_result__init(out->results[i]);
+    out->results[i]->code = r->items[i]->fail_code;
+    out->results[i]->message = r->items[i]->fail_message;
+  }
+  return RPC_OK;
 }
 
 /* stream, a step: |count| replies, |sleep_ms| apart (and after the last). */
@@ -84,6 +106,8 @@ static const rpc_method methods[] = {
                accolade__test__v1__echo_response, stream),
     RPC_UNARY("/accolade.test.v1.TestService/Relay", accolade__test__v1__echo_request,
               accolade__test__v1__echo_response, relay),
+    RPC_UNARY("/accolade.test.v1.TestService/EchoBatch", accolade__test__v1__echo_batch_request,
+              accolade__test__v1__echo_batch_response, echo_batch),   /* last: see main */
 };
 
 int main(int argc, char **argv) {
@@ -95,7 +119,7 @@ int main(int argc, char **argv) {
       .schema = with_pg ? "testsvc" : NULL,
       .migrations = NULL,
       .methods = methods,
-      .nmethods = (int)(sizeof methods / sizeof methods[0]),
+      .nmethods = (int)(sizeof methods / sizeof methods[0]) - (getenv("ACCOLADE_TESTSVC_NO_BATCH") != NULL),
   };
   return svc_main(argc, argv, &def);
 }

@@ -60,7 +60,9 @@ Test(gateway_authz, every_rule_names_a_proto_method_once) {
 Test(gateway_authz, internal_methods_are_closed_and_grant_is_admin_only) {
   const char *internal[] = {"/accolade.v1.LeaderboardService/RecordAward",
                             "/accolade.v1.LeaderboardService/RetractAward",
-                            "/accolade.v1.NotifyService/PublishEvent"};
+                            "/accolade.v1.NotifyService/PublishEvent",
+                            "/accolade.v1.LeaderboardService/RecordAwards",
+                            "/accolade.v1.NotifyService/PublishEvents"};
   for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++) {
     const authz_rule *r = authz_find(internal[i]);
     cr_assert_not_null(r);
