@@ -55,11 +55,7 @@ int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
   const char *org = ctx->id.org;
   out->member_id = (char *)member;
   profile_has has;
-  int rc = store_profile_badges(ctx, org, member, &out->badges, &out->n_badges,
-                                &out->total_points, &out->total_awards, &has);
-  if (!rc)
-    rc = store_profile_awards(ctx, org, member, 10, 100, &out->recent_awards, &out->n_recent_awards,
-                              &out->milestones, &out->n_milestones);
+  int rc = store_profile_read(ctx, org, member, 10, 100, out, &has);
   Accolade__V1__Rule **rules = NULL;
   size_t nrules = 0;
   if (!rc && has.rules) rc = store_rule_list(ctx, org, 0, NULL, 1000, &rules, NULL, &nrules);
