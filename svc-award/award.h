@@ -88,6 +88,14 @@ int rules_list(rpc_ctx *ctx, const void *req, void *resp);
 int rules_delete(rpc_ctx *ctx, const void *req, void *resp);
 int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp);
 int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp);
+/* award_touched: RPC_OK when |rc|, a profcache_touch_* result, is 0; else
+ * fails the call UNAVAILABLE (its change is committed; a repeat tells the
+ * profile caches). */
+int award_touched(rpc_ctx *ctx, int rc);
+/* award_org_changed tells the profile caches that the org's catalog
+ * changed (badges, rules, signal rules, journeys): RPC_OK, or as
+ * award_touched. */
+int award_org_changed(rpc_ctx *ctx);
 int stats_get(rpc_ctx *ctx, const void *req, void *resp);
 
 /* CredentialService (credential.c). credential_init loads the signing keys

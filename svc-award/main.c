@@ -3,6 +3,7 @@
  * (signals, rules over them, prompts, suggestions, journeys, outcome
  * analytics). Wiring only; see award.h and signal.h for the decisions. */
 #include "award.h"
+#include "profcache.h"
 #include "signal.h"
 #include "svc.h"
 
@@ -53,7 +54,10 @@ static const rpc_method methods[] = {
     S("GetOutcomeStats", get_outcome_stats_request, outcome_stats, signals_outcomes),
 };
 
-static int init(const config *cfg, void **app) { return credential_init(cfg); }
+static int init(const config *cfg, void **app) {
+  profcache_init(cfg);
+  return credential_init(cfg);
+}
 static void fini(void *app) { credential_fini(); }
 
 int main(int argc, char **argv) {
@@ -63,6 +67,7 @@ int main(int argc, char **argv) {
       .port = 50052,
       .schema = "award",
       .migrations = AWARD_MIGRATIONS_DIR,
+      .redis = SVC_REDIS_OPTIONAL,   /* the profile caches' tokens (profcache.h) */
       .outbox = 1,
       .methods = methods,
       .nmethods = (int)(sizeof methods / sizeof methods[0]),

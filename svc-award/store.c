@@ -263,8 +263,7 @@ int store_award_revoke(rpc_ctx *ctx, const char *org, const char *id, const char
                      "SELECT " AWARD_COLS " FROM up a JOIN badge b ON b.org = a.org AND b.id = a.badge_id",
                      3, p, out);
   if (rc != RPC_NOT_FOUND) return rc;
-  Accolade__V1__Award *existing;
-  rc = store_award_get(ctx, org, id, &existing);
+  rc = store_award_get(ctx, org, id, out);
   return rc == RPC_OK ? RPC_FAILED_PRECONDITION : rc;
 }
 

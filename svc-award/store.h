@@ -59,7 +59,8 @@ typedef struct award_new {
 /* store_award_insert returns RPC_ALREADY_EXISTS when (source, recipient) has one. */
 int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out);
 int store_award_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Award **out);
-/* store_award_revoke: RPC_NOT_FOUND, or RPC_FAILED_PRECONDITION if already revoked. */
+/* store_award_revoke: RPC_NOT_FOUND, or RPC_FAILED_PRECONDITION if already
+ * revoked (*out the award as it is). */
 int store_award_revoke(rpc_ctx *ctx, const char *org, const char *id, const char *reason,
                        Accolade__V1__Award **out);
 
