@@ -21,6 +21,13 @@
  *   (AwardRecord) for svc-leaderboard and PublishEvent(award_granted) for
  *   svc-notify; a revocation writes RetractAward and PublishEvent(award_revoked).
  * - Page tokens are keyset positions (time, id), stable under inserts.
+ * - GetProfile: one round trip (profile_read, migration 007) for the totals
+ *   the award trigger keeps, recent awards and milestones; that part is kept
+ *   in the process and used while the member's and the org's tokens in Redis
+ *   are unchanged (profcache.h). Grants, revokes, signal imports and catalog
+ *   changes set those tokens before their call returns, or fail UNAVAILABLE
+ *   (committed; a repeat sets them). Rule, signal-rule and journey progress
+ *   is computed at each read.
  *
  * Open Badges 3.0 credentials (CredentialService, credential.c + ob3.c):
  * - GetCredential turns one public, unrevoked award into an
