@@ -19,7 +19,7 @@
  * whose token cannot be set fails UNAVAILABLE after its commit (every such
  * write repeats safely: the outbox repeats GrantAward, a repeat sets the
  * token again). Copies expire after ACCOLADE_AWARD_PROFILE_CACHE_MS (default
- * 60000), which bounds what a failed write whose caller gives up leaves, and
+ * 60000; 0 is off, as a budget of 0), which bounds what a failed write whose caller gives up leaves, and
  * what a change made behind the API's back (SQL by hand) leaves; tokens
  * expire after 7 days (a missing token is made anew: a miss).
  *
