@@ -1,6 +1,7 @@
-/* profcache.c - see profcache.h. A fixed table of slots, one lock each, a
- * copy per slot (colliding members replace each other); the bytes held are
- * counted, and a clock over the slots drops copies to make room. */
+/* profcache.c - see profcache.h. A fixed table of buckets, one lock each,
+ * of WAYS copies each (members whose hashes collide share a bucket; the
+ * oldest copy gives way); the bytes held are counted, and a clock over the
+ * copies drops them to make room. */
 #include "profcache.h"
 
 #include <openssl/rand.h>
@@ -15,19 +16,24 @@
 #include "hex.h"
 #include "redis.h"
 
-#define SLOTS 4096
+#define BUCKETS 4096
+#define WAYS 4
 #define TOKEN_TTL_S "604800"   /* 7 days */
 
-typedef struct slot {
-  pthread_mutex_t mu;
+typedef struct copy {
   char *key;      /* "org\nmember", then the copy's bytes (buf) */
   profcache_tokens tok;
   uint8_t *buf;
   size_t len, size;   /* size: what it counts against the budget */
   int64_t expires_us;
-} slot;
+} copy;
 
-static slot g_slots[SLOTS];
+typedef struct bucket {
+  pthread_mutex_t mu;
+  copy c[WAYS];
+} bucket;
+
+static bucket g_buckets[BUCKETS];
 static atomic_size_t g_bytes, g_hand;
 static size_t g_budget = 16u << 20;
 static int64_t g_ttl_us = 60 * 1000000LL;
@@ -41,7 +47,7 @@ static int64_t now_us(void) {
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void init_locks(void) {
-  for (int i = 0; i < SLOTS; i++) pthread_mutex_init(&g_slots[i].mu, NULL);
+  for (int i = 0; i < BUCKETS; i++) pthread_mutex_init(&g_buckets[i].mu, NULL);
 }
 
 void profcache_config(size_t bytes, int64_t ttl_ms) {
@@ -175,79 +181,85 @@ int profcache_touch_org(const char *org) {
 
 /* --------------------------------------------------------------- copies */
 
-static slot *slot_of(const char *org, const char *member) {
-  return &g_slots[hash_str(hash_str(hash_str(HASH_INIT, org), "\n"), member) % SLOTS];
+static bucket *bucket_of(const char *org, const char *member) {
+  return &g_buckets[hash_str(hash_str(hash_str(HASH_INIT, org), "\n"), member) % BUCKETS];
 }
 
-static int key_is(const char *key, const char *org, const char *member) {
+/* find: |org|/|member|'s copy in |b| (its lock held), or NULL. */
+static copy *find(bucket *b, const char *org, const char *member) {
   size_t lo = strlen(org);
-  return strncmp(key, org, lo) == 0 && key[lo] == '\n' && strcmp(key + lo + 1, member) == 0;
+  for (int i = 0; i < WAYS; i++) {
+    const char *k = b->c[i].key;
+    if (k && strncmp(k, org, lo) == 0 && k[lo] == '\n' && strcmp(k + lo + 1, member) == 0) return &b->c[i];
+  }
+  return NULL;
 }
 
-/* slot_drop frees |s|'s copy (its lock held). */
-static void slot_drop(slot *s) {
-  if (!s->key) return;
-  atomic_fetch_sub(&g_bytes, s->size);
-  free(s->key);   /* and the bytes after it */
-  s->key = NULL;
-  s->buf = NULL;
-  s->len = s->size = 0;
+/* copy_drop frees |c| (its bucket's lock held). */
+static void copy_drop(copy *c) {
+  if (!c || !c->key) return;
+  atomic_fetch_sub(&g_bytes, c->size);
+  free(c->key);   /* and the bytes after it */
+  *c = (copy){0};
 }
 
 int profcache_get(const char *org, const char *member, const profcache_tokens *t, arena *a, const uint8_t **buf,
                   size_t *len) {
   if (!enabled()) return 0;
-  slot *s = slot_of(org, member);
+  bucket *b = bucket_of(org, member);
   int hit = 0;
-  pthread_mutex_lock(&s->mu);
-  if (s->key && key_is(s->key, org, member)) {
-    if (s->expires_us > now_us() && !strcmp(s->tok.org, t->org) && !strcmp(s->tok.member, t->member)) {
-      uint8_t *copy = arena_alloc(a, s->len ? s->len : 1);
-      memcpy(copy, s->buf, s->len);
-      *buf = copy;
-      *len = s->len;
-      hit = 1;
-    } else {
-      slot_drop(s);   /* outdated for good: its tokens never come back */
-    }
+  pthread_mutex_lock(&b->mu);
+  copy *c = find(b, org, member);
+  if (c && c->expires_us > now_us() && !strcmp(c->tok.org, t->org) && !strcmp(c->tok.member, t->member)) {
+    uint8_t *out = arena_alloc(a, c->len ? c->len : 1);
+    memcpy(out, c->buf, c->len);
+    *buf = out;
+    *len = c->len;
+    hit = 1;
+  } else {
+    copy_drop(c);   /* outdated for good: its tokens never come back */
   }
-  pthread_mutex_unlock(&s->mu);
+  pthread_mutex_unlock(&b->mu);
   return hit;
 }
 
 /* make_room drops copies on the clock until |need| more bytes fit, looking
- * at each slot once at most. A slot another thread holds is passed over. */
+ * at each copy once at most. A bucket another thread holds is passed over. */
 static void make_room(size_t need) {
-  for (int i = 0; i < SLOTS && atomic_load(&g_bytes) + need > g_budget; i++) {
-    slot *s = &g_slots[atomic_fetch_add(&g_hand, 1) % SLOTS];
-    if (pthread_mutex_trylock(&s->mu) != 0) continue;
-    slot_drop(s);
-    pthread_mutex_unlock(&s->mu);
+  for (int i = 0; i < BUCKETS * WAYS && atomic_load(&g_bytes) + need > g_budget; i++) {
+    size_t at = atomic_fetch_add(&g_hand, 1) % (BUCKETS * WAYS);
+    bucket *b = &g_buckets[at / WAYS];
+    if (pthread_mutex_trylock(&b->mu) != 0) continue;
+    copy_drop(&b->c[at % WAYS]);
+    pthread_mutex_unlock(&b->mu);
   }
 }
 
 void profcache_put(const char *org, const char *member, const profcache_tokens *t, const uint8_t *buf, size_t len) {
   size_t klen = strlen(org) + 1 + strlen(member) + 1;
-  size_t size = len + klen + sizeof(slot);
+  size_t size = len + klen + sizeof(copy);
   if (!enabled() || size > g_budget / 64) return;
   char *k = malloc(klen + len);   /* the key, then the bytes: one allocation */
   if (!k) return;
   snprintf(k, klen, "%s\n%s", org, member);
-  uint8_t *b = (uint8_t *)k + klen;
-  memcpy(b, buf, len);
-  slot *s = slot_of(org, member);
-  pthread_mutex_lock(&s->mu);
-  slot_drop(s);
-  pthread_mutex_unlock(&s->mu);
+  uint8_t *bytes = (uint8_t *)k + klen;
+  memcpy(bytes, buf, len);
+  bucket *b = bucket_of(org, member);
+  pthread_mutex_lock(&b->mu);
+  copy_drop(find(b, org, member));
+  pthread_mutex_unlock(&b->mu);
   make_room(size);
-  pthread_mutex_lock(&s->mu);
-  slot_drop(s);   /* another thread's copy may have come meanwhile */
-  s->key = k;
-  s->buf = b;
-  s->len = len;
-  s->size = size;
-  s->tok = *t;
-  s->expires_us = now_us() + g_ttl_us;
+  pthread_mutex_lock(&b->mu);
+  copy *c = find(b, org, member);   /* another thread's copy may have come meanwhile */
+  for (int i = 0; !c && i < WAYS; i++)
+    if (!b->c[i].key) c = &b->c[i];
+  if (!c) {   /* else the oldest gives way */
+    c = &b->c[0];
+    for (int i = 1; i < WAYS; i++)
+      if (b->c[i].expires_us < c->expires_us) c = &b->c[i];
+  }
+  copy_drop(c);
+  *c = (copy){.key = k, .tok = *t, .buf = bytes, .len = len, .size = size, .expires_us = now_us() + g_ttl_us};
   atomic_fetch_add(&g_bytes, size);
-  pthread_mutex_unlock(&s->mu);
+  pthread_mutex_unlock(&b->mu);
 }

@@ -27,8 +27,9 @@
  * scripts/run, compose.yaml and deploy/k8s do); without one, no cache and
  * no tokens. Memory: ACCOLADE_AWARD_PROFILE_CACHE_BYTES (default 16 MiB; 0
  * turns the cache and the tokens off - give every replica the same setting)
- * bounds the copies, in 4096 slots; a copy larger than 1/64 of it is not
- * kept; slots taken in turn on a clock are emptied to make room.
+ * bounds the copies, in 4096 buckets of 4 (members whose hashes collide
+ * share one; the oldest copy gives way); a copy larger than 1/64 of it is
+ * not kept; copies taken in turn on a clock are dropped to make room.
  */
 #ifndef AWARD_PROFCACHE_H
 #define AWARD_PROFCACHE_H

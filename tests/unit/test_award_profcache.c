@@ -78,3 +78,20 @@ Test(profcache, a_copy_expires) {
   usleep(80 * 1000);
   cr_assert_not(get("o", "m", &t1, got, sizeof got));
 }
+
+Test(profcache, a_thousand_members_copies_are_all_kept_when_the_budget_allows) {
+  /* 4096 buckets of four: members whose hashes collide share a bucket
+   * instead of pushing each other out at every read. */
+  profcache_config(16 << 20, 60000);
+  for (int i = 0; i < 1000; i++) {
+    char m[32];
+    snprintf(m, sizeof m, "m%d", i);
+    put("bench", m, &t1, m);
+  }
+  for (int i = 0; i < 1000; i++) {
+    char m[32], got[32];
+    snprintf(m, sizeof m, "m%d", i);
+    cr_assert(get("bench", m, &t1, got, sizeof got), "%s was pushed out", m);
+    cr_assert_str_eq(got, m);
+  }
+}
