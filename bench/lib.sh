@@ -140,6 +140,13 @@ bench_cpu_split() {
   for s in "${!PID[@]}"; do echo "$s $(bench_cpu_of "${PID[$s]}")"; done
 }
 
+# bench_cpu_total: bench_server_cpu summed (ms).
+bench_cpu_total() { bench_server_cpu | awk '{s += $1} END {print s}'; }
+
+# bench_per_call MS_BEFORE MS_AFTER OUTPUT: the server CPU ms per call of a
+# loadgen run (its OUTPUT line gives the calls), from two bench_cpu_total.
+bench_per_call() { echo "$3" | awk -v c="$(($2 - $1))" '{printf "%.3f", c / $2}'; }
+
 # bench_cpu_of PID...: the CPU ms of those processes (and of the children
 # the first one reaped); processes gone meanwhile count nothing.
 bench_cpu_of() {

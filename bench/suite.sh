@@ -11,7 +11,8 @@
 #   3. GetTop, GetRank, GetProfile and ListInbox;
 #   4. the baselines in the same run: redis-benchmark ZREVRANGE 0 9 WITHSCORES
 #      on the org's board and pgbench with a one-row INSERT transaction, and
-#      the ratios GetTop/ZREVRANGE and CreateNomination/INSERT;
+#      the ratios GetTop/ZREVRANGE, CreateNomination/INSERT and
+#      GetProfile/GetTop, with the server CPU per GetTop and GetProfile;
 #   5. the resident memory of each process, idle and after the load.
 #
 #   bench/suite.sh [calls=4000] [concurrency=16]
@@ -71,10 +72,15 @@ PACED=$("${LG[@]}" --method ReviewNomination -n "$(wc -l <"$TMP/ids2")" --user m
   --rate "$RATE" --fields 'nomination_id={id};approve=1')
 VIS_PACED=$(visibility paced)
 
+CPU0=$(bench_cpu_total)
 OUT_TOP=$("${LG[@]}" --method GetTop -n "$((N * 5))" --user 'm{n%500}' --fields 'page_size=10')
 echo "$OUT_TOP"
+CPU1=$(bench_cpu_total)
 "${LG[@]}" --method GetRank -n "$((N * 5))" --user 'm{n%500}' --fields 'subject_id=m{n%500}'
-"${LG[@]}" --method GetProfile -n "$((N * 2))" --user 'm{n%500}' --fields 'member_id=m{n%500}'
+CPU2=$(bench_cpu_total)
+OUT_PROF=$("${LG[@]}" --method GetProfile -n "$((N * 2))" --user 'm{n%500}' --fields 'member_id=m{n%500}')
+echo "$OUT_PROF"
+CPU3=$(bench_cpu_total)
 "${LG[@]}" --method ListInbox -n "$((N * 2))" --user 'm{n%500}' --fields 'page_size=20'
 RSS_LOAD=$(rss)
 
@@ -95,6 +101,8 @@ echo "baseline redis-benchmark -c $C: $ZR"
 echo "baseline pgbench one-row INSERT, -c $C -j 2 -T 10: $TPS tps"
 awk -v a="$TOP_RPS" -v b="$ZRPS" 'BEGIN {printf "ratio GetTop / ZREVRANGE: %.2f (goal >= 1.0)\n", a / b}'
 awk -v a="$CREATE_RPS" -v b="$TPS" 'BEGIN {printf "ratio CreateNomination / INSERT: %.2f (goal >= 0.6)\n", a / b}'
+awk -v a="$(echo "$OUT_PROF" | awk '{print $4}')" -v b="$TOP_RPS" 'BEGIN {printf "ratio GetProfile / GetTop: %.2f (goal >= 0.5)\n", a / b}'
+echo "server CPU per read (Postgres, Redis, the services): GetTop $(bench_per_call "$CPU0" "$CPU1" "$OUT_TOP") ms, GetProfile $(bench_per_call "$CPU2" "$CPU3" "$OUT_PROF") ms"
 read -r vn lb50 lb99 in50 in99 <<<"$VIS"
 echo "recognition to visibility over $vn approvals at full speed (a backlog draining): leaderboard p50 $lb50 ms p99 $lb99 ms; inbox p50 $in50 ms p99 $in99 ms"
 read -r vn lb50 lb99 in50 in99 <<<"$VIS_PACED"

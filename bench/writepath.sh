@@ -63,7 +63,7 @@ pending() {
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 printf '%-18s %7s %4s %10s %8s %8s %7s\n' "call" "calls" "c" "req/s" "p50 ms" "p99 ms" "errors"
 # cpu_all: Postgres, Redis and the services; cpu_pg: Postgres alone (ms).
-cpu_all() { bench_server_cpu | awk '{s += $1} END {print s}'; }
+cpu_all() { bench_cpu_total; }
 cpu_pg() { bench_server_cpu | sed -n 1p; }
 # undelivered: outbox rows of every service not delivered yet.
 undelivered() { psql_ bench -c "SELECT (SELECT count(*) FROM nomination.outbox WHERE delivered_at IS NULL) +
@@ -111,8 +111,11 @@ if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS"; psql_ bench 
   JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id
   WHERE n.org = 'wp' AND n.status = 2 AND n.request_id LIKE 'paced-%' ORDER BY c.t" >"$BENCH_KEEP_LOGS/paced.txt"; fi
 
+CPU5=$(cpu_all)
 OUT_TOP=$("${LG[@]}" --method GetTop -n "$((N * 4))" --user 'm{n%200}' --fields 'page_size=10'); echo "$OUT_TOP"
+CPU6=$(cpu_all)
 OUT_PROF=$("${LG[@]}" --method GetProfile -n "$((N * 2))" --user 'm{n%200}' --fields 'member_id=m{n%200}'); echo "$OUT_PROF"
+CPU7=$(cpu_all)
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # pgbench on the same Postgres, its own database.
@@ -135,6 +138,7 @@ echo "pgbench tpcb-like -c $C -j 2 -T $T: $TPCB tps; one-row INSERT: $INS tps"
 awk -v a="$(rps "$OUT_CREATE")" -v r="$(rps "$OUT_REVIEW")" -v b="$TPCB" \
   'BEGIN {printf "ratio CreateNomination / tpcb-like: %.2f, ReviewNomination / tpcb-like: %.2f (goal >= 0.5)\n", a / b, r / b}'
 awk -v a="$(rps "$OUT_PROF")" -v b="$(rps "$OUT_TOP")" 'BEGIN {printf "ratio GetProfile / GetTop: %.2f (goal >= 0.5)\n", a / b}'
+echo "server CPU per read: GetTop $(bench_per_call "$CPU5" "$CPU6" "$OUT_TOP") ms, GetProfile $(bench_per_call "$CPU6" "$CPU7" "$OUT_PROF") ms"
 TPCB_N=$(awk '/number of transactions actually processed/ {print $NF; exit}' "$TMP/tpcb.out" | cut -d/ -f1)
 awk -v n="$N" -v t="$TPCB_N" -v c="$((CPU1 - CPU0))" -v r="$((CPU2 - CPU1))" -v p="$((CPU4 - CPU3))" 'BEGIN {
   printf "server CPU (ours: Postgres, Redis, services; pgbench: Postgres; no load generator counted): a nomination %.2f ms, an approval %.2f ms with its awards delivered, a tpcb-like transaction %.3f ms: %.1f and %.1f tpcb-like transactions\n",

@@ -232,10 +232,12 @@ int svc_main(int argc, char **argv, const svc_def *def) {
   rpc_server *srv = NULL;
   int outbox_running = 0, front_running = 0;
   if (def->schema && open_postgres(&cfg, def, &s) != 0) goto out;
-  if (def->redis) {
-    redis_setup_addr(config_str(&cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379"),
-                     config_str(&cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
-    health_add_dependency("redis", redis_probe, NULL);
+  const char *redis = def->redis == SVC_REDIS_REQUIRED ? config_str(&cfg, "redis", "ACCOLADE_REDIS", "127.0.0.1:6379")
+                      : def->redis ? config_str(&cfg, "redis", "ACCOLADE_REDIS", NULL)
+                                   : NULL;
+  if (redis) {
+    redis_setup_addr(redis, config_str(&cfg, "redis-password", "ACCOLADE_REDIS_PASSWORD", NULL));
+    if (def->redis == SVC_REDIS_REQUIRED) health_add_dependency("redis", redis_probe, NULL);
   }
   if (def->init && def->init(&cfg, &app) != 0) {
     log_error("%s: initialisation failed", def->name);

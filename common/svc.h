@@ -44,13 +44,17 @@
 #include "config.h"
 #include "rpc.h"
 
+enum { SVC_REDIS_REQUIRED = 1, SVC_REDIS_OPTIONAL = 2 };
+
 typedef struct svc_def {
   const char *name;        /* "svc-award" */
   const char *env;         /* "AWARD": the prefix of this service's own settings */
   int port;                /* default gRPC port */
   const char *schema;      /* Postgres schema, NULL for none */
   const char *migrations;  /* default migrations folder */
-  int redis;               /* 1 if Redis is a required dependency */
+  int redis;               /* SVC_REDIS_REQUIRED: a dependency (health follows it);
+                              SVC_REDIS_OPTIONAL: set up only when one is named
+                              (--redis, ACCOLADE_REDIS), not a health dependency */
   int outbox;              /* 1 to run the outbox dispatcher */
   const rpc_method *methods;
   int nmethods;

@@ -21,6 +21,13 @@
  *   (AwardRecord) for svc-leaderboard and PublishEvent(award_granted) for
  *   svc-notify; a revocation writes RetractAward and PublishEvent(award_revoked).
  * - Page tokens are keyset positions (time, id), stable under inserts.
+ * - GetProfile: one round trip (profile_read, migration 007) for the totals
+ *   the award trigger keeps, recent awards and milestones; that part is kept
+ *   in the process and used while the member's and the org's tokens in Redis
+ *   are unchanged (profcache.h). Grants, revokes, signal imports and catalog
+ *   changes set those tokens before their call returns, or fail UNAVAILABLE
+ *   (committed; a repeat sets them). Rule, signal-rule and journey progress
+ *   is computed at each read.
  *
  * Open Badges 3.0 credentials (CredentialService, credential.c + ob3.c):
  * - GetCredential turns one public, unrevoked award into an
@@ -88,6 +95,14 @@ int rules_list(rpc_ctx *ctx, const void *req, void *resp);
 int rules_delete(rpc_ctx *ctx, const void *req, void *resp);
 int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp);
 int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp);
+/* award_touched: RPC_OK when |rc|, a profcache_touch_* result, is 0; else
+ * fails the call UNAVAILABLE (its change is committed; a repeat tells the
+ * profile caches). */
+int award_touched(rpc_ctx *ctx, int rc);
+/* award_org_changed tells the profile caches that the org's catalog
+ * changed (badges, rules, signal rules, journeys): RPC_OK, or as
+ * award_touched. */
+int award_org_changed(rpc_ctx *ctx);
 int stats_get(rpc_ctx *ctx, const void *req, void *resp);
 
 /* CredentialService (credential.c). credential_init loads the signing keys

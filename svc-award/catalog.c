@@ -71,7 +71,7 @@ int catalog_create_badge(rpc_ctx *ctx, const void *req, void *resp) {
     return rpc_fail(ctx, RPC_ALREADY_EXISTS, "badge.id: '%s' already exists", b.id);
   if (rc) return pg_fail(ctx, rc, "create badge");
   *(Accolade__V1__Badge *)resp = *out;
-  return RPC_OK;
+  return award_org_changed(ctx);
 }
 
 static int has(const Accolade__V1__UpdateBadgeRequest *r, const char *field) {
@@ -112,7 +112,7 @@ int catalog_update_badge(rpc_ctx *ctx, const void *req, void *resp) {
   rc = store_badge_update(ctx, ctx->id.org, &b, &out);
   if (rc) return pg_fail(ctx, rc, "update badge");
   *(Accolade__V1__Badge *)resp = *out;
-  return RPC_OK;
+  return award_org_changed(ctx);
 }
 
 int catalog_retire_badge(rpc_ctx *ctx, const void *req, void *resp) {
@@ -126,7 +126,7 @@ int catalog_retire_badge(rpc_ctx *ctx, const void *req, void *resp) {
   b.active = 0;   /* retired: no new nominations or grants; awards stay */
   if ((rc = store_badge_update(ctx, ctx->id.org, &b, &out))) return pg_fail(ctx, rc, "retire badge");
   *(Accolade__V1__Badge *)resp = *out;
-  return RPC_OK;
+  return award_org_changed(ctx);
 }
 
 int catalog_get_badge(rpc_ctx *ctx, const void *req, void *resp) {

@@ -6,6 +6,7 @@
 #include "check.h"
 #include "pg.h"
 #include "pg_status.h"
+#include "profcache.h"
 #include "signal.h"
 #include "store.h"
 
@@ -147,7 +148,11 @@ int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
   }
   rc = pg_tx(grant_run, &g);
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "grant award");
-  return RPC_OK;
+  /* Every recipient, also when already granted: a repeat after a failed
+   * touch makes it. */
+  const char **members = ARENA_ARRAY(ctx->arena, const char *, r->n_recipients);
+  for (size_t i = 0; i < r->n_recipients; i++) members[i] = r->recipients[i]->member_id;
+  return award_touched(ctx, profcache_touch_members(ctx->id.org, members, r->n_recipients));
 }
 
 typedef struct revoke_tx {
@@ -172,6 +177,11 @@ int grant_revoke(rpc_ctx *ctx, const void *req, void *resp) {
   revoke_tx t = {.ctx = ctx, .req = r};
   int rc = pg_tx(revoke_run, &t);
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "award_id: no award '%s'", r->award_id);
+  /* Revoked, now or before (a repeat after a failed touch makes it). */
+  const char *member = t.award ? t.award->recipient_id : "";
+  if ((rc == RPC_OK || rc == RPC_FAILED_PRECONDITION) &&
+      award_touched(ctx, profcache_touch_members(ctx->id.org, &member, 1)))
+    return ctx->code;
   if (rc == RPC_FAILED_PRECONDITION)
     return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "award_id: '%s' is already revoked", r->award_id);
   if (rc) return pg_fail(ctx, rc, "revoke award");

@@ -85,7 +85,7 @@ int journeys_create(rpc_ctx *ctx, const void *req, void *resp) {
   int rc = pg_tx(journey_run, &t);
   if (rc) return pg_fail(ctx, rc, "create journey");
   *(Accolade__V1__Journey *)resp = *t.out;
-  return RPC_OK;
+  return award_org_changed(ctx);
 }
 
 int journeys_update(rpc_ctx *ctx, const void *req, void *resp) {
@@ -126,7 +126,7 @@ int journeys_update(rpc_ctx *ctx, const void *req, void *resp) {
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "journey.id: no journey '%s'", in->id);
   if (rc) return pg_fail(ctx, rc, "update journey");
   *(Accolade__V1__Journey *)resp = *t.out;
-  return RPC_OK;
+  return award_org_changed(ctx);
 }
 
 int journeys_list(rpc_ctx *ctx, const void *req, void *resp) {

@@ -6,6 +6,7 @@
 #include "accolade/v1/notify.pb-c.h"
 #include "award.h"
 #include "outbox.h"
+#include "profcache.h"
 #include "signal.h"
 #include "svc.h"
 
@@ -62,6 +63,7 @@ static int init(const config *cfg, void **app) {
   if (outbox_batch_as(&accolade__v1__leaderboard_service__descriptor, "RecordAward", "RecordAwards") ||
       outbox_batch_as(&accolade__v1__notify_service__descriptor, "PublishEvent", "PublishEvents"))
     return -1;
+  profcache_init(cfg);
   return credential_init(cfg);
 }
 static void fini(void *app) { credential_fini(); }
@@ -73,6 +75,7 @@ int main(int argc, char **argv) {
       .port = 50052,
       .schema = "award",
       .migrations = AWARD_MIGRATIONS_DIR,
+      .redis = SVC_REDIS_OPTIONAL,   /* the profile caches' tokens (profcache.h) */
       .outbox = 1,
       .methods = methods,
       .nmethods = (int)(sizeof methods / sizeof methods[0]),

@@ -6,6 +6,7 @@
 #include "check.h"
 #include "pg.h"
 #include "pg_status.h"
+#include "profcache.h"
 #include "signal.h"
 #include "store.h"
 
@@ -46,6 +47,51 @@ int reads_list_awards(rpc_ctx *ctx, const void *req, void *resp) {
   return RPC_OK;
 }
 
+int award_touched(rpc_ctx *ctx, int rc) {
+  if (rc == 0) return RPC_OK;
+  return rpc_fail(ctx, RPC_UNAVAILABLE, "profiles: the change is made but the profile caches could not be "
+                  "told (Redis did not answer): repeat the call");
+}
+
+int award_org_changed(rpc_ctx *ctx) { return award_touched(ctx, profcache_touch_org(ctx->id.org)); }
+
+enum { HAS_RULES = 1, HAS_SIGNAL_RULES = 2, HAS_JOURNEYS = 4 };
+
+/* profile_stored fills the stored part of |out| (store_profile_read) from
+ * this process's copy when the tokens say it is current, else from Postgres,
+ * keeping a copy (profcache.h): one byte of HAS_* bits, then the encoded
+ * Profile. When the org has no rules, signal rules or journeys that is the
+ * whole reply: *reply and *reply_len are then set to its bytes. */
+static int profile_stored(rpc_ctx *ctx, const char *member, Accolade__V1__Profile *out, profile_has *has,
+                          const uint8_t **reply, size_t *reply_len) {
+  const char *org = ctx->id.org;
+  profcache_tokens tok;
+  int cache = profcache_tokens_get(org, member, &tok) == 0;
+  const uint8_t *buf;
+  size_t len;
+  int hit = cache && profcache_get(org, member, &tok, ctx->arena, &buf, &len);
+  Accolade__V1__Profile *kept;
+  if (hit && !buf[0]) {
+    /* the whole reply as kept */
+  } else if (hit && (kept = accolade__v1__profile__unpack(&ctx->arena->pb, len - 1, buf + 1))) {
+    *out = *kept;
+  } else {
+    int rc = store_profile_read(ctx, org, member, 10, 100, out, has);
+    if (rc) return rc;
+    len = accolade__v1__profile__get_packed_size(out) + 1;
+    uint8_t *b = arena_alloc(ctx->arena, len);
+    b[0] = (uint8_t)((has->rules ? HAS_RULES : 0) | (has->signal_rules ? HAS_SIGNAL_RULES : 0) |
+                     (has->journeys ? HAS_JOURNEYS : 0));
+    accolade__v1__profile__pack(out, b + 1);
+    if (cache) profcache_put(org, member, &tok, b, len);
+    buf = b;
+  }
+  *has = (profile_has){.rules = !!(buf[0] & HAS_RULES), .signal_rules = !!(buf[0] & HAS_SIGNAL_RULES),
+                       .journeys = !!(buf[0] & HAS_JOURNEYS)};
+  if (!buf[0]) *reply = buf + 1, *reply_len = len - 1;
+  return RPC_OK;
+}
+
 int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GetProfileRequest *r = req;
   Accolade__V1__Profile *out = resp;
@@ -55,11 +101,13 @@ int reads_get_profile(rpc_ctx *ctx, const void *req, void *resp) {
   const char *org = ctx->id.org;
   out->member_id = (char *)member;
   profile_has has;
-  int rc = store_profile_badges(ctx, org, member, &out->badges, &out->n_badges,
-                                &out->total_points, &out->total_awards, &has);
-  if (!rc)
-    rc = store_profile_awards(ctx, org, member, 10, 100, &out->recent_awards, &out->n_recent_awards,
-                              &out->milestones, &out->n_milestones);
+  const uint8_t *reply = NULL;
+  size_t reply_len = 0;
+  int rc = profile_stored(ctx, member, out, &has, &reply, &reply_len);
+  if (!rc && reply) {
+    rpc_reply_encoded(ctx, reply, reply_len);
+    return RPC_OK;
+  }
   Accolade__V1__Rule **rules = NULL;
   size_t nrules = 0;
   if (!rc && has.rules) rc = store_rule_list(ctx, org, 0, NULL, 1000, &rules, NULL, &nrules);

@@ -81,7 +81,7 @@ int rules_create(rpc_ctx *ctx, const void *req, void *resp) {
   int rc = store_rule_insert(ctx, ctx->id.org, &clean, &out);
   if (rc) return pg_fail(ctx, rc, "create rule");
   *(Accolade__V1__Rule *)resp = *out;
-  return RPC_OK;
+  return award_org_changed(ctx);
 }
 
 /* rule_load: the org's live rule |id|, or NOT_FOUND naming |field|. */
@@ -130,7 +130,7 @@ int rules_update(rpc_ctx *ctx, const void *req, void *resp) {
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "rule.id: no rule '%s'", in->id);
   if (rc) return pg_fail(ctx, rc, "update rule");
   *(Accolade__V1__Rule *)resp = *out;
-  return RPC_OK;
+  return award_org_changed(ctx);
 }
 
 int award_page(rpc_ctx *ctx, int32_t size, const char *token, award_keyset *out) {
@@ -169,5 +169,5 @@ int rules_delete(rpc_ctx *ctx, const void *req, void *resp) {
   int rc = store_rule_delete(ctx->id.org, r->rule_id);
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "rule_id: no rule '%s'", r->rule_id);
   if (rc) return pg_fail(ctx, rc, "delete rule");
-  return RPC_OK;
+  return award_org_changed(ctx);
 }

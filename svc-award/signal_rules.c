@@ -109,7 +109,7 @@ int signal_rules_create(rpc_ctx *ctx, const void *req, void *resp) {
   rc = sig_store_rule_insert(ctx, ctx->id.org, x, &out);
   if (rc) return pg_fail(ctx, rc, "create signal rule");
   *(Accolade__V1__SignalRule *)resp = *out;
-  return RPC_OK;
+  return award_org_changed(ctx);
 }
 
 int signal_rules_list(rpc_ctx *ctx, const void *req, void *resp) {
@@ -135,7 +135,7 @@ int signal_rules_delete(rpc_ctx *ctx, const void *req, void *resp) {
   int rc = sig_store_rule_delete(ctx->id.org, r->rule_id);
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "rule_id: no signal rule '%s'", r->rule_id);
   if (rc) return pg_fail(ctx, rc, "delete signal rule");
-  return RPC_OK;
+  return award_org_changed(ctx);
 }
 
 /* --------------------------------------------------------------- profile */

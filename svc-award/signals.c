@@ -10,6 +10,7 @@
 #include "directory.h"
 #include "pg.h"
 #include "pg_status.h"
+#include "profcache.h"
 #include "signal.h"
 #include "store_signal.h"
 
@@ -224,7 +225,9 @@ int signals_ingest(rpc_ctx *ctx, const void *req, void *resp) {
   if (prompts_prepare(ctx, r, valid, &t.prompts)) return ctx->code;
   int rc = pg_tx(ingest_run, &t);
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "ingest signals");
-  return RPC_OK;
+  /* Signal rules may have granted: every member of the batch, also when
+   * nothing was new (a repeat after a failed touch makes it). */
+  return award_touched(ctx, profcache_touch_members(ctx->id.org, t.members, t.nmembers));
 }
 
 /* reports_of lists the members whose manager is |manager| (the directory,

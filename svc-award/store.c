@@ -263,8 +263,7 @@ int store_award_revoke(rpc_ctx *ctx, const char *org, const char *id, const char
                      "SELECT " AWARD_COLS " FROM up a JOIN badge b ON b.org = a.org AND b.id = a.badge_id",
                      3, p, out);
   if (rc != RPC_NOT_FOUND) return rc;
-  Accolade__V1__Award *existing;
-  rc = store_award_get(ctx, org, id, &existing);
+  rc = store_award_get(ctx, org, id, out);
   return rc == RPC_OK ? RPC_FAILED_PRECONDITION : rc;
 }
 
@@ -427,71 +426,42 @@ int store_rule_progress(const char *org, const Accolade__V1__Rule *x, const char
 
 /* --------------------------------------------------------------- reads */
 
-int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
-                         Accolade__V1__BadgeCount ***out, size_t *n, int64_t *points, int64_t *awards,
-                         profile_has *has) {
-  const char *p[] = {org, member};
-  PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT t.badge_id, b.name, t.awards, t.points, f.* FROM "
-                    "(SELECT EXISTS (SELECT 1 FROM rule WHERE org = $1 AND deleted_at IS NULL), "
-                    "  EXISTS (SELECT 1 FROM signal_rule WHERE org = $1 AND deleted_at IS NULL), "
-                    "  EXISTS (SELECT 1 FROM journey WHERE org = $1 AND active)) f "
-                    "LEFT JOIN (member_badge_total t JOIN badge b ON b.org = t.org AND b.id = t.badge_id) "
-                    "ON t.org = $1 AND t.member_id = $2 AND t.awards > 0 "
-                    "ORDER BY t.awards DESC, t.badge_id",
-                    2, p);
-  if (rc) return rc;
-  int rows = PQntuples(r);
-  has->rules = rows && pg_str(r, 0, 4)[0] == 't';
-  has->signal_rules = rows && pg_str(r, 0, 5)[0] == 't';
-  has->journeys = rows && pg_str(r, 0, 6)[0] == 't';
-  *n = rows && !pg_isnull(r, 0, 0) ? (size_t)rows : 0;
-  *out = ARENA_ARRAY(ctx->arena, Accolade__V1__BadgeCount *, *n + 1);
-  *points = 0;
-  *awards = 0;
-  for (size_t i = 0; i < *n; i++) {
-    Accolade__V1__BadgeCount *c = ARENA_NEW(ctx->arena, Accolade__V1__BadgeCount);
-    accolade__v1__badge_count__init(c);
-    c->badge_id = arena_strdup(ctx->arena, pg_str(r, (int)i, 0));
-    c->badge_name = arena_strdup(ctx->arena, pg_str(r, (int)i, 1));
-    c->count = pg_int(r, (int)i, 2);
-    c->points = pg_int(r, (int)i, 3);
-    *points += c->points;
-    *awards += c->count;
-    (*out)[i] = c;
-  }
-  PQclear(r);
-  return RPC_OK;
-}
-
-int store_profile_awards(rpc_ctx *ctx, const char *org, const char *member, int recent, int milestones,
-                         Accolade__V1__Award ***recent_out, size_t *nrecent, Accolade__V1__Award ***ms_out,
-                         size_t *nms) {
+int store_profile_read(rpc_ctx *ctx, const char *org, const char *member, int recent, int milestones,
+                       Accolade__V1__Profile *out, profile_has *has) {
   char lr[16], lm[16];
   snprintf(lr, sizeof lr, "%d", recent);
   snprintf(lm, sizeof lm, "%d", milestones);
   const char *p[] = {org, member, lr, lm};
   PGresult *r;
-  int rc = pg_query(&r,
-                    "(SELECT " AWARD_COLS ", false FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
-                    " WHERE a.org = $1 AND a.recipient_id = $2 AND a.revoked_at IS NULL "
-                    " ORDER BY a.granted_at DESC, a.id DESC LIMIT $3) UNION ALL "
-                    "(SELECT " AWARD_COLS ", true FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
-                    " WHERE a.org = $1 AND a.recipient_id = $2 AND a.revoked_at IS NULL "
-                    " AND a.milestone_rule_id IS NOT NULL ORDER BY a.granted_at DESC, a.id DESC LIMIT $4)",
-                    4, p);
+  int rc = pg_query(&r, "SELECT * FROM profile_read($1, $2, $3::int, $4::int)", 4, p);
   if (rc) return rc;
   size_t rows = (size_t)PQntuples(r);
-  *recent_out = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, rows + 1);
-  *ms_out = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, rows + 1);
-  *nrecent = *nms = 0;
-  for (size_t i = 0; i < rows; i++) {
-    Accolade__V1__Award *a = award_row(ctx, r, (int)i);
-    if (pg_str(r, (int)i, 20)[0] == 't')
-      (*ms_out)[(*nms)++] = a;
-    else
-      (*recent_out)[(*nrecent)++] = a;
+  out->badges = ARENA_ARRAY(ctx->arena, Accolade__V1__BadgeCount *, rows + 1);
+  out->recent_awards = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, rows + 1);
+  out->milestones = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, rows + 1);
+  out->n_badges = out->n_recent_awards = out->n_milestones = 0;
+  out->total_points = out->total_awards = 0;
+  *has = (profile_has){0};
+  for (int i = 0; i < (int)rows; i++) {
+    char kind = pg_str(r, i, 20)[0];
+    if (kind == 'f') {
+      long long bits = pg_int(r, i, 21);
+      *has = (profile_has){.rules = !!(bits & 1), .signal_rules = !!(bits & 2), .journeys = !!(bits & 4)};
+    } else if (kind == 't') {
+      Accolade__V1__BadgeCount *c = ARENA_NEW(ctx->arena, Accolade__V1__BadgeCount);
+      accolade__v1__badge_count__init(c);
+      c->badge_id = arena_strdup(ctx->arena, pg_str(r, i, 1));
+      c->badge_name = arena_strdup(ctx->arena, pg_str(r, i, 2));
+      c->points = pg_int(r, i, 4);
+      c->count = pg_int(r, i, 21);
+      out->total_points += c->points;
+      out->total_awards += c->count;
+      out->badges[out->n_badges++] = c;
+    } else if (kind == 'm') {
+      out->milestones[out->n_milestones++] = award_row(ctx, r, i);
+    } else {
+      out->recent_awards[out->n_recent_awards++] = award_row(ctx, r, i);
+    }
   }
   PQclear(r);
   return RPC_OK;

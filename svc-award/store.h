@@ -59,7 +59,8 @@ typedef struct award_new {
 /* store_award_insert returns RPC_ALREADY_EXISTS when (source, recipient) has one. */
 int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out);
 int store_award_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Award **out);
-/* store_award_revoke: RPC_NOT_FOUND, or RPC_FAILED_PRECONDITION if already revoked. */
+/* store_award_revoke: RPC_NOT_FOUND, or RPC_FAILED_PRECONDITION if already
+ * revoked (*out the award as it is). */
 int store_award_revoke(rpc_ctx *ctx, const char *org, const char *id, const char *reason,
                        Accolade__V1__Award **out);
 
@@ -91,21 +92,17 @@ int store_rule_delete(const char *org, const char *id);
 int store_rule_progress(const char *org, const Accolade__V1__Rule *r, const char *member,
                         int64_t *current);
 
-/* store_profile_badges: the member's live awards by badge (from the totals
- * the award table's trigger keeps, migration 006), most awarded first, with
- * their sums; and whether the org has milestone rules, signal rules and
- * journeys at all (the rest of a profile), in one query. */
+/* store_profile_read fills the stored part of |out| in one round trip
+ * (migration 007): the member's live awards by badge (from the totals the
+ * award table's trigger keeps, migration 006), most awarded first, with
+ * their sums; the |recent| latest live awards and up to |milestones| live
+ * milestones, newest first; and in |has| whether the org has milestone
+ * rules, signal rules and journeys at all (the rest of a profile). */
 typedef struct profile_has {
   int rules, signal_rules, journeys;
 } profile_has;
-int store_profile_badges(rpc_ctx *ctx, const char *org, const char *member,
-                         Accolade__V1__BadgeCount ***out, size_t *n, int64_t *points, int64_t *awards,
-                         profile_has *has);
-/* store_profile_awards: the member's |recent| latest live awards and up to
- * |milestones| live milestones, newest first, in one query. */
-int store_profile_awards(rpc_ctx *ctx, const char *org, const char *member, int recent, int milestones,
-                         Accolade__V1__Award ***recent_out, size_t *nrecent, Accolade__V1__Award ***ms_out,
-                         size_t *nms);
+int store_profile_read(rpc_ctx *ctx, const char *org, const char *member, int recent, int milestones,
+                       Accolade__V1__Profile *out, profile_has *has);
 
 /* Award analytics over [start_ms, end_ms), optionally one team. */
 /* store_stats_by: awards and points per badge, category or recipient team. */

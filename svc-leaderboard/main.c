@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
       .port = 50053,
       .schema = "leaderboard",
       .migrations = LEADERBOARD_MIGRATIONS_DIR,
-      .redis = 1,
+      .redis = SVC_REDIS_REQUIRED,
       .methods = methods,
       .nmethods = (int)(sizeof methods / sizeof methods[0]),
       .init = init,

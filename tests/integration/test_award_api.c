@@ -62,10 +62,7 @@ static long long count(const char *sql_fmt) {
     }
   }
   sql[k] = '\0';
-  char *v = th_sql(dsn, sql);
-  long long n = v ? atoll(v) : -1;
-  free(v);
-  return n;
+  return th_sql_int(dsn, sql);
 }
 
 static Accolade__V1__GrantAwardResponse *grant(arena *a, const identity *as, const char *source,
@@ -300,10 +297,7 @@ static long long totals_off(void) {
            "AND revoked_at IS NULL GROUP BY 1, 2 EXCEPT SELECT member_id, badge_id, awards, points "
            "FROM award.member_badge_total WHERE org = '%1$s')) x",
            org);
-  char *v = th_sql(dsn, sql);
-  long long n = v ? atoll(v) : -1;
-  free(v);
-  return n;
+  return th_sql_int(dsn, sql);
 }
 
 Test(award, profile_totals_equal_the_awards_after_grants_and_revokes) {

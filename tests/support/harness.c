@@ -232,6 +232,13 @@ char *th_sql(const char *dsn, const char *sql) {
   return out;
 }
 
+long long th_sql_int(const char *dsn, const char *sql) {
+  char *v = th_sql(dsn, sql);
+  long long n = v ? atoll(v) : -1;
+  free(v);
+  return n;
+}
+
 void th_b64url(const unsigned char *in, size_t n, char *out) { jws_b64url_encode(in, n, out); }
 
 const char *th_jwt(const char *secret, const char *org, const char *user, const char *role, const char *team,

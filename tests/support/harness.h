@@ -199,5 +199,7 @@ const char *th_jwt(const char *secret, const char *org, const char *user, const 
  * returns the first column of the first row as a malloc'd string (caller frees),
  * or NULL on error or no rows. */
 char *th_sql(const char *dsn, const char *sql);
+/* th_sql_int: th_sql's value as a number; -1 on error or no rows. */
+long long th_sql_int(const char *dsn, const char *sql);
 
 #endif
