@@ -144,7 +144,7 @@ static int start_on(th_proc *p, int port, const char *binary, const char *const 
     int status;
     if (waitpid(pid, &status, WNOHANG) == pid) {
       p->pid = 0;
-      return -1;
+      return -2;   /* it exited: a bad setting, or its port was taken */
     }
     if (th_health(p->addr) == 1) return 0;
     usleep(50 * 1000);
@@ -153,12 +153,19 @@ static int start_on(th_proc *p, int port, const char *binary, const char *const 
   return -1;
 }
 
+/* th_free_port's port is free when it is picked, not when the process
+ * binds it: another test's process or an outgoing connection may take it
+ * meanwhile (seen: a replica of test_replicas_serial exiting "cannot listen
+ * on ...: Address already in use"). A process that exits at once is started
+ * again on a fresh port, twice at most. */
 int th_start(th_proc *p, const char *binary, const char *const *env) {
-  return start_on(p, th_free_port(), binary, env);
+  int rc = -2;
+  for (int attempt = 0; attempt < 3 && rc == -2; attempt++) rc = start_on(p, th_free_port(), binary, env);
+  return rc == 0 ? 0 : -1;
 }
 
 int th_start_on(th_proc *p, int port, const char *binary, const char *const *env) {
-  return start_on(p, port, binary, env);
+  return start_on(p, port, binary, env) == 0 ? 0 : -1;
 }
 
 int th_restart(th_proc *p, const char *binary, const char *const *env) {
