@@ -62,7 +62,14 @@
 
 #define NSERVICES 4
 #define INNER NSERVICES   /* the gateway's own gRPC server */
-#define MAX_ADDRS 16      /* addresses per service */
+#define MAX_ADDRS 16      /* connections per service per loop */
+/* Connections per service address per loop. gRPC core reads a connection's
+ * frames one batch at a time and hands its calls to one completion queue
+ * first, so a service behind one connection per loop works on fewer cores
+ * than it has: bench/gateway.sh, 2026-12-01, 1 / 2 / 4 connections, gateway
+ * against HAProxy 1.03 / 1.08 / 1.12x at -c 50 -m 10 and 0.87 / 0.97 / 0.85x
+ * at -c 4 -m 25 (one run each; HAProxy itself moved by 10% between runs). */
+#define UP_CONNS 2
 #define RESOLVE_MS 30000  /* names are resolved again this often */
 #define LIMITERS 4        /* threads waiting on Redis for rate-limit leases */
 #define CONN_WINDOW (16 << 20)   /* a connection's window (a stream's: 1 MiB) */
@@ -500,10 +507,11 @@ static void resolve(loop *lp, upset *u, const char *target) {
     *colon = '\0';
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     if (getaddrinfo(hp, colon + 1, &hints, &ai) != 0) continue;
-    for (struct addrinfo *a = ai; a && fresh.n < MAX_ADDRS; a = a->ai_next) {
-      memcpy(&fresh.addr[fresh.n], a->ai_addr, a->ai_addrlen);
-      fresh.alen[fresh.n++] = a->ai_addrlen;
-    }
+    for (struct addrinfo *a = ai; a && fresh.n < MAX_ADDRS; a = a->ai_next)
+      for (int k = 0; k < UP_CONNS && fresh.n < MAX_ADDRS; k++) {
+        memcpy(&fresh.addr[fresh.n], a->ai_addr, a->ai_addrlen);
+        fresh.alen[fresh.n++] = a->ai_addrlen;
+      }
     freeaddrinfo(ai);
   }
   for (int i = 0; i < fresh.n; i++)
