@@ -36,9 +36,10 @@
  * h2load -c 50 -m 10 against HAProxy's 22.0k and the gRPC-core gateway's
  * 16.2k; 31.8k at -c 4 -m 25 against HAProxy's 32.3k and 14.8k. So the
  * front serves the public port. As it now runs (bench/gateway.sh 40000 3,
- * quiet machine): 47.6k req/s against HAProxy's 46.0k (1.04x) at -c 50
- * -m 10 and 45.1k against 47.9k (0.94x) at -c 4 -m 25; the gRPC-core path
- * 0.42x at both in the same run. bench/README.md has the tables.
+ * quiet machine, 2026-12-01, third session): 50.9k req/s against HAProxy's
+ * 46.0k (1.11x) at -c 50 -m 10 and 53.6k against 59.0k (0.91x) at -c 4
+ * -m 25; the gRPC-core path 0.47x and 0.35x in the same run.
+ * bench/README.md has the tables.
  *
  * Decisions (tested in tests/integration/test_gateway_security.c):
  *   - Authentication comes before routing: an anonymous caller gets
