@@ -76,6 +76,7 @@ SPLIT1=$(bench_cpu_split)
 # With BENCH_KEEP_LOGS and ACC_PG_OPTS="-c shared_preload_libraries=pg_stat_statements",
 # the burst's statements go there too.
 stmts() { [ -z "${BENCH_KEEP_LOGS:-}" ] || psql_ bench -c "$1" 2>/dev/null || true; }
+[ -z "${BENCH_KEEP_LOGS:-}" ] || mkdir -p "$BENCH_KEEP_LOGS"
 stmts "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
 OUT_REVIEW=$(approve burst); echo "$OUT_REVIEW"
 T0=$(now_ms); LB_MS=""; IN_MS=""
