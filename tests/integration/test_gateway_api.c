@@ -13,6 +13,7 @@
 #include "accolade/v1/award.pb-c.h"
 #include "accolade/v1/leaderboard.pb-c.h"
 #include "harness.h"
+#include "hash.h"
 
 #define SECRET "gateway-test-secret"
 
@@ -377,6 +378,40 @@ Test(gateway, rate_limits_are_taken_in_leases) {
   cr_assert(more >= 100 && more <= 106, "%ld Redis round trips for 100 members", more);
   arena_free(&a);
   cr_assert_eq(th_stop(&busy), 0);
+}
+
+/* A member whose lease shares a place in the gateway's lease table with its
+ * org's: each call must not throw away the lease the other just fetched.
+ * With one lease per place (4096 of them) it did, 50 tokens of a 1000-token
+ * member bucket a call, and the member was refused after ~20 calls, far
+ * under its limit (bench/gateway.sh saw it as 25 of 40,000 calls refused
+ * with 1,000 members' tokens). */
+Test(gateway, a_member_whose_lease_collides_with_its_orgs_is_not_refused) {
+  char route[200], redis[64];
+  snprintf(route, sizeof route, "ACCOLADE_GATEWAY_TEST_ROUTE=/accolade.test.v1.TestService/=%s", testsvc.addr);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  /* member: 1000/s, burst 1000 -> leases of 50; org: 1000/s, burst 2000 -> 50 */
+  const char *env[] = {route, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
+                       "ACCOLADE_GATEWAY_RATE_MEMBER=1000", "ACCOLADE_GATEWAY_BURST_MEMBER=1000",
+                       "ACCOLADE_GATEWAY_RATE_ORG=1000", "ACCOLADE_GATEWAY_BURST_ORG=2000", NULL};
+  th_proc g2;
+  cr_assert_eq(th_start(&g2, th_bin("gateway-test"), env), 0);
+  char org[48], user[32] = "", key[128];
+  snprintf(org, sizeof org, "collide-%d", getpid());
+  snprintf(key, sizeof key, "o:%s", org);
+  uint32_t want = hash_str(HASH_INIT, key) % 4096;
+  for (int i = 0; i < 1000000 && !user[0]; i++) {
+    char u[32];
+    snprintf(u, sizeof u, "u%d", i);
+    snprintf(key, sizeof key, "m:%s/%s", org, u);
+    if (hash_str(HASH_INIT, key) % 4096 == want) snprintf(user, sizeof user, "%s", u);
+  }
+  cr_assert(user[0], "no member name collides with the org's lease");
+  arena a;
+  arena_init(&a);
+  for (int i = 0; i < 60; i++) echo_as(g2.addr, org, user, &a);   /* 60 calls: a burst's 6% */
+  arena_free(&a);
+  cr_assert_eq(th_stop(&g2), 0);
 }
 
 /* Forwarded calls finish on the workers' queue after the handler returned
