@@ -32,6 +32,7 @@
 #include "identity.h"
 #include "rpc_client.h"
 #include "token.h"
+#include "clock.h"
 
 #define D(name) &accolade__v1__##name##__descriptor
 
@@ -73,11 +74,6 @@ typedef struct tok {
 static tok **g_toks;   /* each allocated once: callers keep pointers into them */
 static int g_ntoks, g_captoks;
 
-static int64_t now_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
 
 /* expand writes |tpl| with {n}, {n%K} and {id} filled for call |n|. */
 static char *expand(arena *a, const char *tpl, long n) {
@@ -132,7 +128,7 @@ static void *worker(void *arg) {
     int64_t due = 0;
     if (g.rate > 0) {   /* pace: call n is due n/rate seconds after the start */
       due = g_start_us + (int64_t)((double)n * 1e6 / g.rate);
-      int64_t wait = due - now_us();
+      int64_t wait = due - clock_now_us();
       if (wait > 0) {
         struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
         nanosleep(&ts, NULL);
@@ -157,9 +153,9 @@ static void *worker(void *arg) {
     /* Under --rate a call's latency counts from when it was due, not from
      * when a free thread got to it: a stall shows in every call it delayed
      * (no coordinated omission). */
-    int64_t t0 = due ? due : now_us();
+    int64_t t0 = due ? due : clock_now_us();
     int code = rpc_call(g.addr, g.m->path, req, g.m->resp, &o, &a, &out, &st);
-    g_lat_us[n] = now_us() - t0;
+    g_lat_us[n] = clock_now_us() - t0;
     g_code[n] = code;
     if (code != RPC_OK) {
       pthread_mutex_lock(&g_mu);
@@ -242,11 +238,11 @@ int main(int argc, char **argv) {
   g_lat_us = calloc((size_t)g.n, sizeof *g_lat_us);
   g_code = calloc((size_t)g.n, sizeof *g_code);
   pthread_t *t = calloc((size_t)g.c, sizeof *t);
-  int64_t t0 = now_us();
+  int64_t t0 = clock_now_us();
   g_start_us = t0;
   for (int i = 0; i < g.c; i++) pthread_create(&t[i], NULL, worker, NULL);
   for (int i = 0; i < g.c; i++) pthread_join(t[i], NULL);
-  double secs = (double)(now_us() - t0) / 1e6;
+  double secs = (double)(clock_now_us() - t0) / 1e6;
   long errors = 0;
   for (long i = 0; i < g.n; i++) errors += g_code[i] != RPC_OK;
   qsort(g_lat_us, (size_t)g.n, sizeof *g_lat_us, cmp64);

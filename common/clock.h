@@ -13,6 +13,13 @@ static inline int64_t clock_now_ms(void) {
   return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* clock_now_us: CLOCK_MONOTONIC in microseconds. */
+static inline int64_t clock_now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 /* clock_realtime_after: CLOCK_REALTIME |ms| from now, for pthread_cond_timedwait. */
 static inline struct timespec clock_realtime_after(int64_t ms) {
   struct timespec ts;

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 static char g_service[64] = "accolade";
 static log_level g_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -30,7 +32,7 @@ static pthread_cond_t g_buf_cv = PTHREAD_COND_INITIALIZER;       /* the flusher 
 static pthread_cond_t g_written_cv = PTHREAD_COND_INITIALIZER;   /* a write is done */
 static char *g_buf, *g_full, *g_spare;
 static size_t g_buf_cap, g_buf_len, g_full_len;
-static struct timespec g_first;   /* when g_buf's first line came */
+static struct timespec g_due;   /* LOG_FLUSH_MS after g_buf's first line */
 static pthread_t g_flusher;
 static int g_flusher_running, g_flusher_stop;
 
@@ -82,15 +84,12 @@ static void *flusher_main(void *arg) {
       pthread_cond_wait(&g_buf_cv, &g_buf_mu);   /* until a line is buffered */
       continue;
     }
-    struct timespec now, due = g_first;
-    due.tv_nsec += LOG_FLUSH_MS * 1000000L;
-    due.tv_sec += due.tv_nsec / 1000000000L;
-    due.tv_nsec %= 1000000000L;
+    struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (now.tv_sec > due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec))
+    if (now.tv_sec > g_due.tv_sec || (now.tv_sec == g_due.tv_sec && now.tv_nsec >= g_due.tv_nsec))
       hand_off_locked();
     else
-      pthread_cond_timedwait(&g_buf_cv, &g_buf_mu, &due);
+      pthread_cond_timedwait(&g_buf_cv, &g_buf_mu, &g_due);
   }
   pthread_mutex_unlock(&g_buf_mu);
   return NULL;
@@ -202,7 +201,7 @@ static void emit(char *buf, size_t n, size_t cap, int buffered) {
   if (buffered && g_buf) {
     if (g_buf_len + n > g_buf_cap) hand_off_locked();
     if (g_buf_len == 0) {   /* the flusher starts its clock */
-      clock_gettime(CLOCK_REALTIME, &g_first);
+      g_due = clock_realtime_after(LOG_FLUSH_MS);
       pthread_cond_signal(&g_buf_cv);
     }
     memcpy(g_buf + g_buf_len, buf, n);

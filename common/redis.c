@@ -29,6 +29,7 @@
 
 #include "hex.h"
 #include "log.h"
+#include "clock.h"
 
 #define SLOTS 16384
 #define NODES_MAX 64
@@ -89,11 +90,6 @@ static conns *thread_conns(void) {
   return t_conns;
 }
 
-static int64_t now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ slots */
 
@@ -355,7 +351,7 @@ static void apply_map(const redisReply *r, const char *asked, int shards) {
  * single from then on. At most once per |min_ms|. */
 static void refresh(int min_ms) {
   pthread_mutex_lock(&g_refresh_mu);
-  int64_t now = now_ms();
+  int64_t now = clock_now_ms();
   if (g_refreshed_ms && now - g_refreshed_ms < min_ms) {
     pthread_mutex_unlock(&g_refresh_mu);
     return;

@@ -9,7 +9,7 @@
  * poller again, its thread parks. A handler says it blocks through
  * blocking_enter (pg.c and the blocking client calls do). For one that
  * blocks without saying so (a long computation, a sleep, a stalled Redis)
- * the watcher looks at every queue each WATCH_BUSY_US while one has no
+ * the watcher looks at every queue each WATCH_BUSY_MS while one has no
  * poller, and wakes a spare for a queue that took no event for WATCH_LOOKS
  * looks. So a call waits behind a blocked handler only when every thread is
  * busy, as it did with all threads on one queue, but a quick call is never
@@ -23,13 +23,14 @@
 #include <time.h>
 
 #include "blocking.h"
+#include "clock.h"
 #include "log.h"
 #include "rpc_call.h"
 
 /* The watcher's pace: while some queue has no poller, and while all have;
  * and how many looks in a row a queue's handler must hold it (a thread merely
  * preempted for a few milliseconds on a busy machine is not blocked). */
-enum { WATCH_BUSY_US = 2000, WATCH_IDLE_US = 20000, WATCH_LOOKS = 3 };
+enum { WATCH_BUSY_MS = 2, WATCH_IDLE_MS = 20, WATCH_LOOKS = 3 };
 
 static _Thread_local worker *t_serving;   /* the queue whose event this thread handles */
 static _Thread_local int t_handed;         /* a spare was woken for it already */
@@ -122,11 +123,7 @@ static void *watcher_main(void *arg) {
       }
       w->seen = taken;
     }
-    struct timespec at;
-    clock_gettime(CLOCK_MONOTONIC, &at);
-    long ns = at.tv_nsec + (busy ? WATCH_BUSY_US : WATCH_IDLE_US) * 1000L;
-    at.tv_sec += ns / 1000000000L;
-    at.tv_nsec = ns % 1000000000L;
+    struct timespec at = clock_realtime_after(busy ? WATCH_BUSY_MS : WATCH_IDLE_MS);
     pthread_cond_timedwait(&p->watch_cv, &p->mu, &at);
   }
   pthread_mutex_unlock(&p->mu);
@@ -137,11 +134,7 @@ int pool_start(rpc_server *s) {
   thread_pool *p = &s->pool;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&p->watch_cv, &ca);
-  pthread_condattr_destroy(&ca);
+  pthread_cond_init(&p->watch_cv, NULL);
   p->wanted = calloc((size_t)s->nworkers, sizeof *p->wanted);
   p->threads = calloc((size_t)s->nworkers, sizeof *p->threads);
   if (!p->wanted || !p->threads) return -1;

@@ -59,6 +59,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "svc.h"
+#include "clock.h"
 
 #define NSERVICES 4
 #define INNER NSERVICES   /* the gateway's own gRPC server */
@@ -325,11 +326,6 @@ static struct {
   pthread_t limiters[LIMITERS];
 } g = {.jmu = PTHREAD_MUTEX_INITIALIZER, .jcv = PTHREAD_COND_INITIALIZER};
 
-static int64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void mark(conn *c) {
   if (c && !c->dirty && !c->dead) {
@@ -527,7 +523,7 @@ static void resolve(loop *lp, upset *u, const char *target) {
       mark(u->c[j]);
     }
   (void)lp;
-  fresh.resolved_ms = now_us() / 1000;
+  fresh.resolved_ms = clock_now_us() / 1000;
   fresh.next = u->next;
   *u = fresh;
 }
@@ -536,7 +532,7 @@ static void resolve(loop *lp, upset *u, const char *target) {
  * robin over its addresses; a connection is made (non-blocking) when needed. */
 static conn *upstream(loop *lp, int service) {
   upset *u = &lp->ups[service];
-  if (service != INNER && (u->n == 0 || now_us() / 1000 - u->resolved_ms > RESOLVE_MS))
+  if (service != INNER && (u->n == 0 || clock_now_us() / 1000 - u->resolved_ms > RESOLVE_MS))
     resolve(lp, u, svc_addr(k_services[service]));
   if (service == INNER && u->n == 0) {
     struct sockaddr_un *sa = (struct sockaddr_un *)&u->addr[0];
@@ -561,7 +557,7 @@ static conn *upstream(loop *lp, int service) {
   /* Nothing answers: look the name up again in a second, not on every call
    * (the lookup runs on the loop, and a service down is no reason to ask DNS
    * once per call while it is). */
-  if (service != INNER) u->resolved_ms = now_us() / 1000 - RESOLVE_MS + 1000;
+  if (service != INNER) u->resolved_ms = clock_now_us() / 1000 - RESOLVE_MS + 1000;
   return NULL;
 }
 
@@ -731,7 +727,7 @@ static int down_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *
   ps->lp = c->lp;
   ps->down_id = f->hd.stream_id;
   ps->refs = 1;
-  ps->start_us = now_us();
+  ps->start_us = clock_now_us();
   link_down(ps);
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, ps);
   return 0;
@@ -818,7 +814,7 @@ static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8
 static void finish_log(pstream *ps) {
   if (ps->logged || ps->counted) return;
   ps->logged = 1;
-  int64_t us = now_us() - ps->start_us;
+  int64_t us = clock_now_us() - ps->start_us;
   metrics_observe_rpc(ps->path, ps->code, us);
   log_access(ps->path, ps->code, ps->code ? ps->message : NULL, us, ps->down ? ps->down->peer : NULL, ps->reqid,
              ps->id.valid ? ps->id.org : NULL, ps->id.valid ? ps->id.user : NULL);
@@ -1000,7 +996,7 @@ static conn *conn_new(loop *lp, int fd, int up) {
   c->fd = fd;
   c->lp = lp;
   c->upstream = up;
-  c->last_ms = now_us() / 1000;
+  c->last_ms = clock_now_us() / 1000;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   /* fails harmlessly on unix sockets */
   if (up) nghttp2_session_client_new3(&c->s, g.up_cbs, c, g.opt, &g_mem);
@@ -1028,7 +1024,7 @@ static void conn_readable(conn *c) {
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && errno == EAGAIN) break;
     if (r <= 0) return conn_close(c);
-    c->last_ms = now_us() / 1000;
+    c->last_ms = clock_now_us() / 1000;
     if (nghttp2_session_mem_recv(c->s, in, (size_t)r) < 0) return conn_close(c);
     mark(c);
     if ((size_t)r < sizeof in) break;
@@ -1043,7 +1039,7 @@ static void accept_all(loop *lp) {
     if (atomic_fetch_add(&g.callers, 1) >= MAX_CALLERS) {   /* each holds sessions and buffers */
       atomic_fetch_sub(&g.callers, 1);
       close(fd);
-      long long now_s = now_us() / 1000000, was = atomic_load(&g.refused_log_s);
+      long long now_s = clock_now_us() / 1000000, was = atomic_load(&g.refused_log_s);
       if (now_s != was && atomic_compare_exchange_strong(&g.refused_log_s, &was, now_s))
         log_warn("front: %d callers' connections open; refusing more", MAX_CALLERS);
       sl = sizeof sa;
@@ -1115,7 +1111,7 @@ static void *loop_run(void *arg) {
       begin_stop(lp);
     }
     int n = epoll_wait(lp->ep, evs, 128, 100);
-    int64_t now_ms = now_us() / 1000;
+    int64_t now_ms = clock_now_us() / 1000;
     if (now_ms - idle_check > 1000) {
       idle_check = now_ms;
       close_idle(lp, now_ms);
@@ -1244,10 +1240,10 @@ int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t 
 void front_stop(int grace_ms) {
   if (!g.loops) return;
   g.stopping = 1;   /* GOAWAY; the loops end when their callers' calls have */
-  int64_t until = now_us() + (int64_t)grace_ms * 1000;
+  int64_t until = clock_now_us() + (int64_t)grace_ms * 1000;
   int *joined = calloc((size_t)g.nloops, sizeof *joined);
   for (int i = 0; i < g.nloops; i++)
-    while (!(joined[i] = pthread_tryjoin_np(g.loops[i].th, NULL) == 0) && now_us() < until) usleep(10000);
+    while (!(joined[i] = pthread_tryjoin_np(g.loops[i].th, NULL) == 0) && clock_now_us() < until) usleep(10000);
   pthread_mutex_lock(&g.jmu);
   g.stop = 1;
   pthread_cond_broadcast(&g.jcv);

@@ -15,6 +15,7 @@
 #include "hash.h"
 #include "hex.h"
 #include "redis.h"
+#include "clock.h"
 
 #define BUCKETS 4096
 #define WAYS 4
@@ -38,11 +39,6 @@ static atomic_size_t g_bytes, g_hand;
 static size_t g_budget = 16u << 20;
 static int64_t g_ttl_us = 60 * 1000000LL;
 
-static int64_t now_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -210,7 +206,7 @@ int profcache_get(const char *org, const char *member, const profcache_tokens *t
   int hit = 0;
   pthread_mutex_lock(&b->mu);
   copy *c = find(b, org, member);
-  if (c && c->expires_us > now_us() && !strcmp(c->tok.org, t->org) && !strcmp(c->tok.member, t->member)) {
+  if (c && c->expires_us > clock_now_us() && !strcmp(c->tok.org, t->org) && !strcmp(c->tok.member, t->member)) {
     uint8_t *out = arena_alloc(a, c->len ? c->len : 1);
     memcpy(out, c->buf, c->len);
     *buf = out;
@@ -259,7 +255,7 @@ void profcache_put(const char *org, const char *member, const profcache_tokens *
       if (b->c[i].expires_us < c->expires_us) c = &b->c[i];
   }
   copy_drop(c);
-  *c = (copy){.key = k, .tok = *t, .buf = bytes, .len = len, .size = size, .expires_us = now_us() + g_ttl_us};
+  *c = (copy){.key = k, .tok = *t, .buf = bytes, .len = len, .size = size, .expires_us = clock_now_us() + g_ttl_us};
   atomic_fetch_add(&g_bytes, size);
   pthread_mutex_unlock(&b->mu);
 }

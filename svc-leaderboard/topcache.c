@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "hash.h"
+#include "clock.h"
 
 #define SLOTS 512
 
@@ -25,11 +26,6 @@ static slot g_slots[SLOTS];
 static atomic_uint g_gen;
 static int64_t g_ttl_us = 250 * 1000;
 
-static int64_t now_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
 
 static slot *slot_of(const char *key) {
   return &g_slots[hash_str(HASH_INIT, key) % SLOTS];
@@ -46,7 +42,7 @@ int topcache_get(const char *key, arena *a, const uint8_t **buf, size_t *len) {
   slot *s = slot_of(key);
   int hit = 0;
   pthread_mutex_lock(&s->mu);
-  if (s->key && s->gen == atomic_load(&g_gen) && s->expires_us > now_us() && strcmp(s->key, key) == 0) {
+  if (s->key && s->gen == atomic_load(&g_gen) && s->expires_us > clock_now_us() && strcmp(s->key, key) == 0) {
     uint8_t *copy = arena_alloc(a, s->len ? s->len : 1);
     memcpy(copy, s->buf, s->len);
     *buf = copy;
@@ -77,7 +73,7 @@ void topcache_put(const char *key, unsigned gen, const uint8_t *buf, size_t len)
   s->buf = b;
   s->len = len;
   s->gen = gen;
-  s->expires_us = now_us() + g_ttl_us;
+  s->expires_us = clock_now_us() + g_ttl_us;
   pthread_mutex_unlock(&s->mu);
 }
 
