@@ -607,6 +607,14 @@ static void pass_through(pstream *ps) {
 
 static void send_upstream(pstream *ps);
 
+/* loop_kick wakes |lp| from another thread: something waits on its lists
+ * (the limiter's answers, connections handed to it). */
+static void loop_kick(loop *lp) {
+  uint64_t one = 1;
+  ssize_t w = write(lp->efd, &one, sizeof one);
+  (void)w;
+}
+
 /* limiter: takes a waiting stream's rate limits (the Redis round trip of a
  * lease) and hands it back to its loop. */
 static void *limiter(void *arg) {
@@ -624,9 +632,7 @@ static void *limiter(void *arg) {
     ps->next_job = lp->answered;
     lp->answered = ps;
     pthread_mutex_unlock(&lp->mu);
-    uint64_t one = 1;
-    ssize_t w = write(lp->efd, &one, sizeof one);
-    (void)w;
+    loop_kick(lp);
     pthread_mutex_lock(&g.jmu);
   }
   pthread_mutex_unlock(&g.jmu);
@@ -1065,9 +1071,7 @@ static void accept_all(loop *lp) {
     h->next = to->handed;
     to->handed = h;
     pthread_mutex_unlock(&to->mu);
-    uint64_t one = 1;
-    ssize_t w = write(to->efd, &one, sizeof one);
-    (void)w;
+    loop_kick(to);
   }
 }
 
