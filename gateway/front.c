@@ -844,6 +844,20 @@ static void down_gone(pstream *ps, uint32_t error) {
   unref(ps);
 }
 
+/* down_sent: once the caller has the whole answer (END_STREAM sent) but has
+ * not ended its own half, the stream is reset (NO_ERROR, as gRPC core does):
+ * else a caller that never ends its half, token or not, would keep the
+ * stream and its state here until the connection closed, up to 4096 of
+ * them a connection. */
+static int down_sent(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      !nghttp2_session_get_stream_remote_close(s, f->hd.stream_id)) {
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+    mark(ud);
+  }
+  return 0;
+}
+
 static int down_close(nghttp2_session *s, int32_t sid, uint32_t error, void *ud) {
   (void)ud;
   pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
@@ -1213,6 +1227,7 @@ int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t 
   nghttp2_session_callbacks_set_on_frame_recv_callback(g.down_cbs, down_frame);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(g.down_cbs, down_data);
   nghttp2_session_callbacks_set_on_stream_close_callback(g.down_cbs, down_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(g.down_cbs, down_sent);
   nghttp2_session_callbacks_new(&g.up_cbs);
   nghttp2_session_callbacks_set_on_header_callback(g.up_cbs, up_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(g.up_cbs, up_frame);

@@ -54,6 +54,8 @@ TestSuite(gateway_front_bounds, .init = setup, .fini = teardown, .timeout = 120)
 typedef struct caller {
   int fd;
   size_t data;      /* DATA bytes received, never given back as window */
+  int closed_sid;   /* the last stream the gateway closed, */
+  uint32_t closed_error;   /* and how */
 } caller;
 
 static ssize_t send_cb(nghttp2_session *s, const uint8_t *d, size_t n, int flags, void *ud) {
@@ -68,6 +70,20 @@ static int data_cb(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
   (void)s, (void)flags, (void)sid, (void)d;
   ((caller *)ud)->data += n;
   return 0;
+}
+
+static int close_cb(nghttp2_session *s, int32_t sid, uint32_t error, void *ud) {
+  (void)s;
+  ((caller *)ud)->closed_sid = sid;
+  ((caller *)ud)->closed_error = error;
+  return 0;
+}
+
+/* never_ends: a request body that never comes (the caller's half stays open). */
+static ssize_t never_ends(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+                          nghttp2_data_source *src, void *ud) {
+  (void)s, (void)sid, (void)out, (void)len, (void)flags, (void)src, (void)ud;
+  return NGHTTP2_ERR_DEFERRED;
 }
 
 /* The request body: one gRPC frame of an EchoRequest asking for |count|
@@ -212,4 +228,47 @@ Test(gateway_front_bounds, a_caller_that_does_not_read_stalls_no_one_else) {
   served("carol");
   cr_expect_lt(clock_now_ms() - t0, 2000, "another caller waited behind the hoarder");
   hoard_end(&h);
+}
+
+Test(gateway_front_bounds, a_stream_answered_while_its_caller_keeps_its_half_open_is_reset) {
+  /* No token: refused at once (UNAUTHENTICATED, trailers only), and the
+   * caller never ends its half. The gateway resets the stream (NO_ERROR)
+   * rather than keep it until the connection closes. */
+  caller c = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw.port)};
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  cr_assert_eq(connect(c.fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  nghttp2_session_callbacks *cbs;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_send_callback(cbs, send_cb);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, close_cb);
+  nghttp2_session *s;
+  nghttp2_session_client_new(&s, cbs, &c);
+  nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, NULL, 0);
+  char authority[64];
+  snprintf(authority, sizeof authority, "127.0.0.1:%d", gw.port);
+  /* a method of the table: the front answers it itself (a path outside goes
+   * to the gateway's gRPC server, which waits first_message_ms for the message) */
+  nghttp2_nv nv[] = {HDR(":method", "POST"), HDR(":scheme", "http"),
+                     HDR(":path", "/accolade.v1.LeaderboardService/GetTop"), HDR(":authority", authority),
+                     HDR("content-type", "application/grpc"), HDR("te", "trailers")};
+  nghttp2_data_provider dp = {.read_callback = never_ends};
+  int32_t sid = nghttp2_submit_request(s, NULL, nv, sizeof nv / sizeof nv[0], &dp, NULL);
+  cr_assert_gt(sid, 0);
+  cr_assert_eq(nghttp2_session_send(s), 0);
+  int64_t until = clock_now_ms() + 5000;
+  uint8_t in[16384];
+  while (c.closed_sid != sid && clock_now_ms() < until) {
+    struct pollfd p = {.fd = c.fd, .events = POLLIN};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t k = recv(c.fd, in, sizeof in, 0);
+    if (k <= 0) break;
+    nghttp2_session_mem_recv(s, in, (size_t)k);
+    nghttp2_session_send(s);
+  }
+  close(c.fd);
+  nghttp2_session_del(s);
+  nghttp2_session_callbacks_del(cbs);
+  cr_assert_eq(c.closed_sid, sid, "the stream was kept open by the caller's open half");
+  cr_expect_eq(c.closed_error, NGHTTP2_NO_ERROR);
 }
