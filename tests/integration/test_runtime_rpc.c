@@ -361,17 +361,9 @@ Test(rpc, slow_handlers_do_not_delay_calls_queued_behind_them) {
 Test(rpc, idempotent_calls_retry_unavailable_until_the_server_is_up) {
   /* Nothing listens yet on this port; a server starts there 300 ms later. */
   int port = th_free_port();
-  char addr[64], listen[96];
+  char addr[64];
   snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-  snprintf(listen, sizeof listen, "--listen=%s", addr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    usleep(300 * 1000);
-    setenv("ACCOLADE_INTERNAL_KEY", TH_INTERNAL_KEY, 1);
-    setenv("ACCOLADE_LOG_LEVEL", "warn", 1);
-    execl(th_bin("accolade-testsvc"), "accolade-testsvc", listen, (char *)NULL);
-    _exit(127);
-  }
+  pid_t pid = th_spawn(th_bin("accolade-testsvc"), port, NULL, 300);
   arena a;
   arena_init(&a);
   Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;

@@ -140,15 +140,7 @@ Test(store, outbox_retries_until_the_target_is_up_then_delivers_once) {
   free(att);
   /* Start the target on that port and wait for the retry to come due. */
   th_proc p;
-  char listen[96];
-  snprintf(listen, sizeof listen, "--listen=%s", ob_target);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("ACCOLADE_INTERNAL_KEY", TH_INTERNAL_KEY, 1);
-    setenv("ACCOLADE_LOG_LEVEL", "warn", 1);
-    execl(th_bin("accolade-testsvc"), "accolade-testsvc", listen, (char *)NULL);
-    _exit(127);
-  }
+  pid_t pid = th_spawn(th_bin("accolade-testsvc"), ob_target_port, NULL, 0);
   p.pid = pid;
   cr_assert_eq(th_wait_health(ob_target, 1, 20000), 0);
   int delivered = 0;

@@ -118,25 +118,72 @@ int th_wait_health(const char *addr, int want, int timeout_ms) {
   return -1;
 }
 
-static int start_on(th_proc *p, int port, const char *binary, const char *const *env) {
-  memset(p, 0, sizeof *p);
-  p->port = port;
-  snprintf(p->addr, sizeof p->addr, "127.0.0.1:%d", p->port);
+/* env_key_len: the length of the name in "NAME=value" (all of it without '='). */
+static size_t env_key_len(const char *e) {
+  const char *eq = strchr(e, '=');
+  return eq ? (size_t)(eq - e) : strlen(e);
+}
+
+static int env_has(char *const *list, int n, const char *e) {
+  size_t k = env_key_len(e);
+  for (int i = 0; i < n; i++)
+    if (env_key_len(list[i]) == k && strncmp(list[i], e, k) == 0) return 1;
+  return 0;
+}
+
+/* child_env builds a started service's environment in the parent: the
+ * harness's settings, then |env| (a later entry for a name wins), then the
+ * test's own environment. The child of a threaded process may only call
+ * async-signal-safe functions before exec: a setenv there can wait forever
+ * on a lock another thread held at the fork (a replica of
+ * test_replicas_serial, started while two others were, never answered). */
+static char **child_env(const char *const *env) {
+  extern char **environ;
+  static char key[] = "ACCOLADE_INTERNAL_KEY=" TH_INTERNAL_KEY, level[] = "ACCOLADE_LOG_LEVEL=warn",
+              metrics[] = "ACCOLADE_METRICS_PORT=0";   /* tests run many instances at once */
+  int n_env = 0, n_own = 0;
+  while (env && env[n_env]) n_env++;
+  while (environ[n_own]) n_own++;
+  char **out = calloc((size_t)(n_env + n_own + 4), sizeof *out);
+  cr_assert(out);
+  int n = 0;
+  for (int i = n_env - 1; i >= 0; i--)
+    if (!env_has(out, n, env[i])) out[n++] = (char *)env[i];
+  char *mine[] = {key, metrics, getenv("ACCOLADE_LOG_LEVEL") ? NULL : level};
+  for (int i = 0; i < 3; i++)
+    if (mine[i] && !env_has(out, n, mine[i])) out[n++] = mine[i];
+  for (int i = 0; i < n_own; i++)
+    if (!env_has(out, n, environ[i])) out[n++] = environ[i];
+  return out;
+}
+
+pid_t th_spawn(const char *binary, int port, const char *const *env, int delay_ms) {
   char listen[64];
-  snprintf(listen, sizeof listen, "--listen=127.0.0.1:%d", p->port);
+  snprintf(listen, sizeof listen, "--listen=127.0.0.1:%d", port);
+  char **envp = child_env(env);
   pid_t pid = fork();
-  if (pid < 0) return -1;
   if (pid == 0) {
     /* A test that fails an assertion exits at once: the service must not
      * outlive it (it would hold ctest's output pipe open until the timeout). */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    setenv("ACCOLADE_INTERNAL_KEY", TH_INTERNAL_KEY, 1);
-    if (!getenv("ACCOLADE_LOG_LEVEL")) setenv("ACCOLADE_LOG_LEVEL", "warn", 1);
-    setenv("ACCOLADE_METRICS_PORT", "0", 1);   /* tests run many instances at once */
-    for (int i = 0; env && env[i]; i++) putenv((char *)env[i]);
-    execl(binary, binary, listen, (char *)NULL);
+    if (delay_ms > 0) {
+      struct timespec d = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
+      nanosleep(&d, NULL);
+    }
+    char *const argv[] = {(char *)binary, listen, NULL};
+    execve(binary, argv, envp);
     _exit(127);
   }
+  free(envp);
+  return pid;
+}
+
+static int start_on(th_proc *p, int port, const char *binary, const char *const *env) {
+  memset(p, 0, sizeof *p);
+  p->port = port;
+  snprintf(p->addr, sizeof p->addr, "127.0.0.1:%d", p->port);
+  pid_t pid = th_spawn(binary, p->port, env, 0);
+  if (pid < 0) return -1;
   p->pid = pid;
   /* 60 s: under ASan on 2 busy cores, three replicas migrating one empty
    * database at once took longer than 20 s to answer health. */

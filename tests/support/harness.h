@@ -77,12 +77,17 @@ struct redisReply *th_redis_cmd(int port, const char *fmt, ...);
 
 /* th_start runs |binary| (a path, see th_bin) with the env vars of the
  * NULL-terminated |env| list ("KEY=VALUE") added to the test's environment and
- * ACCOLADE_INTERNAL_KEY set, on a free port given as --listen; waits up to 20 s
+ * ACCOLADE_INTERNAL_KEY set, on a free port given as --listen; waits up to 60 s
  * for Health.Check to answer SERVING. Returns 0, or -1 (the process is killed). */
 int th_start(th_proc *p, const char *binary, const char *const *env);
 /* th_start_on is th_start on a given |port| (chosen with th_free_port, so
  * that processes that call each other can be told the address first). */
 int th_start_on(th_proc *p, int port, const char *binary, const char *const *env);
+/* th_spawn forks and execs |binary| --listen=127.0.0.1:|port| with th_start's
+ * environment, after |delay_ms| in the child, and returns its pid (-1 if fork
+ * failed) without waiting. The environment is built before the fork: the child
+ * of a threaded test runs nothing that takes a lock before exec. */
+pid_t th_spawn(const char *binary, int port, const char *const *env, int delay_ms);
 /* th_restart: SIGKILL |p| if it runs, then start |binary| again on p's port. */
 int th_restart(th_proc *p, const char *binary, const char *const *env);
 /* th_stop sends SIGTERM and waits; returns the exit status (or -1). */
