@@ -50,7 +50,7 @@ grpc_channel *rpc_channel_for(const char *target) {
      * or a loaded machine, failed attempts that were merely slow, and calls
      * then failed UNAVAILABLE until the next one. 2 s; a refused connect
      * fails at once either way. */
-    grpc_arg args[8];
+    grpc_arg args[9];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -79,12 +79,16 @@ grpc_channel *rpc_channel_for(const char *target) {
     args[6].type = GRPC_ARG_INTEGER;
     args[6].key = GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS;
     args[6].value.integer = 2000;
-    grpc_channel_args ca = {7, args};
+    /* No channelz counters on every call: no channelz service reads them. */
+    args[7].type = GRPC_ARG_INTEGER;
+    args[7].key = GRPC_ARG_ENABLE_CHANNELZ;
+    args[7].value.integer = 0;
+    grpc_channel_args ca = {8, args};
     if (tls_target_name()) {   /* check the servers' certificates for this name */
-      args[7].type = GRPC_ARG_STRING;
-      args[7].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
-      args[7].value.string = (char *)tls_target_name();
-      ca.num_args = 8;
+      args[8].type = GRPC_ARG_STRING;
+      args[8].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+      args[8].value.string = (char *)tls_target_name();
+      ca.num_args = 9;
     }
     grpc_channel_credentials *creds = tls_channel_credentials();
     ch = grpc_channel_create(target, creds, &ca);

@@ -356,6 +356,15 @@ rpc_server *rpc_server_new(const rpc_server_config *cfg, const rpc_method *metho
       {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000},
       {GRPC_ARG_MAX_CONNECTION_IDLE_MS, s->cfg.idle_ms},
       {GRPC_ARG_MAX_CONNECTION_AGE_MS, s->cfg.max_connection_age_ms > 0 ? s->cfg.max_connection_age_ms : INT_MAX},
+      /* Two of core's defaults that cost every call and serve nothing here:
+       * channelz's per-call counters (no channelz service is exposed), and
+       * the flow-control window probes (pings whenever data arrives, which
+       * grow the receive window for large uploads over long links; the
+       * messages here are small and the default window holds them). Off,
+       * the server's CPU per Health.Check fell 3-7% in paired runs under
+       * h2load (14.3 to 13.8 us in four alternating rounds). */
+      {GRPC_ARG_ENABLE_CHANNELZ, 0},
+      {GRPC_ARG_HTTP2_BDP_PROBE, 0},
   };
   enum { NARGS = sizeof ints / sizeof ints[0] };
   grpc_arg args[NARGS];
