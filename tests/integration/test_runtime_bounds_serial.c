@@ -110,12 +110,23 @@ static int hold_idle(const char *addr, const char *method, int bound_ms, grpc_st
   }
   int64_t opened = rpc_now_ms();
   usleep(300 * 1000);   /* let them all reach the server */
-  int64_t worst = 0;
+  /* Idle calls that held threads would hold every check until their bound
+   * (seconds). One check slowed by the machine (ASan on two busy cores,
+   * seen at 100-200 ms) is not that: the median must be quick, the worst
+   * well under the bound. */
+  int64_t ms[5];
   for (int k = 0; k < 5; k++) {
-    int64_t ms = health_ms(addr);
-    if (ms > worst) worst = ms;
+    ms[k] = health_ms(addr);
+    for (int j = k; j > 0 && ms[j] < ms[j - 1]; j--) {
+      int64_t t = ms[j];
+      ms[j] = ms[j - 1];
+      ms[j - 1] = t;
+    }
   }
-  cr_expect_lt(worst, 100, "%s: Health.Check took %lld ms beside 400 idle calls", addr, (long long)worst);
+  cr_expect_lt(ms[2], 100, "%s: Health.Check took %lld ms (median of 5) beside 400 idle calls", addr,
+               (long long)ms[2]);
+  cr_expect_lt(ms[4], 1000, "%s: Health.Check took %lld ms (worst of 5) beside 400 idle calls", addr,
+               (long long)ms[4]);
   int ended = 0;
   if (bound_ms > 0) {
     ended = idle_collect(cq, opened + bound_ms + 3000);
