@@ -92,7 +92,9 @@ Test(cli, every_subcommand_against_the_running_suite, .timeout = 240) {
   cr_assert_eq(run_cli(NULL, "health", NULL), 0, "%s", err_buf);
   cr_assert_eq(run_cli(NULL, "badges", NULL), 16, "no token: UNAUTHENTICATED, got %s", err_buf);
   cr_assert_eq(run_cli(bob, "--json", "badges", "create", "--id", "x", "--name", "X", NULL), 7, "%s", out_buf);
-  cr_assert_str_eq(str(get(json_out(), "error"), "code"), "PERMISSION_DENIED");
+  json_object *refused = json_out();
+  cr_assert_str_eq(str(get(refused, "error"), "code"), "PERMISSION_DENIED");
+  json_object_put(refused);
   cr_assert_eq(run_cli(ada, "nomination", "00000000-0000-4000-8000-000000000000", NULL), 5, "%s", err_buf);
   cr_assert_eq(run_cli(ada, "review", "x", NULL), 64, "review needs --approve or --reject");
   cr_assert_eq(run_cli(ada, "leaderboard", "--window", "fortnight", NULL), 64);
