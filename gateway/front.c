@@ -256,7 +256,7 @@ typedef struct conn {
 struct pstream {
   conn *down, *up;
   int32_t down_id, up_id;
-  pstream *dnext, *dprev, *unext, *uprev;
+  pstream *next[2], *prev[2];   /* on its connections' lists (ps_link) */
   int refs;
   char path[192], timeout[32], reqid[80], enc[32], accept_enc[64];
   char *auth;
@@ -335,28 +335,30 @@ static void mark(conn *c) {
   }
 }
 
-static void link_down(pstream *ps) {
-  ps->dnext = ps->down->streams;
-  if (ps->dnext) ps->dnext->dprev = ps;
-  ps->down->streams = ps;
+/* resume: stream |id| of |c| (NULL: none) has bytes, or its end, to send;
+ * nghttp2 asks its data provider again at the loop's write. */
+static void resume(conn *c, int32_t id) {
+  if (!c) return;
+  nghttp2_session_resume_data(c->s, id);
+  mark(c);
 }
-static void unlink_down(pstream *ps) {
-  if (ps->dprev) ps->dprev->dnext = ps->dnext;
-  else if (ps->down) ps->down->streams = ps->dnext;
-  if (ps->dnext) ps->dnext->dprev = ps->dprev;
-  ps->dnext = ps->dprev = NULL;
+
+/* A stream is on two connections' lists of streams, its caller's (DOWN) and
+ * its service's (UP), through next[side] and prev[side]. */
+enum { DOWN, UP };
+
+static void ps_link(pstream *ps, int side) {
+  conn *c = side == DOWN ? ps->down : ps->up;
+  ps->next[side] = c->streams;
+  if (ps->next[side]) ps->next[side]->prev[side] = ps;
+  c->streams = ps;
 }
-/* An upstream connection lists its streams through unext/uprev. */
-static void link_up(pstream *ps) {
-  ps->unext = ps->up->streams;
-  if (ps->unext) ps->unext->uprev = ps;
-  ps->up->streams = ps;
-}
-static void unlink_up(pstream *ps) {
-  if (ps->uprev) ps->uprev->unext = ps->unext;
-  else if (ps->up) ps->up->streams = ps->unext;
-  if (ps->unext) ps->unext->uprev = ps->uprev;
-  ps->unext = ps->uprev = NULL;
+static void ps_unlink(pstream *ps, int side) {
+  conn *c = side == DOWN ? ps->down : ps->up;
+  if (ps->prev[side]) ps->prev[side]->next[side] = ps->next[side];
+  else if (c) c->streams = ps->next[side];
+  if (ps->next[side]) ps->next[side]->prev[side] = ps->prev[side];
+  ps->next[side] = ps->prev[side] = NULL;
 }
 
 /* held_add / held_sub count bytes buffered here for a stream's caller. A
@@ -380,6 +382,19 @@ static void held_sub(pstream *ps, size_t n) {
   if (n > ps->held) n = ps->held;
   ps->held -= n;
   ps->down->held -= n;
+}
+
+/* hand_on takes up to |len| of the bytes |b| holds for |ps| into |out|; the
+ * window of the stream they came on (|from|'s |from_id|, if it is still
+ * there) is given back as they leave. */
+static size_t hand_on(pstream *ps, buf *b, uint8_t *out, size_t len, conn *from, int32_t from_id) {
+  size_t n = buf_take(b, out, len);
+  held_sub(ps, n);
+  if (n && from) {
+    nghttp2_session_consume_stream(from->s, from_id, n);
+    mark(from);
+  }
+  return n;
 }
 
 #define POOL_MAX 512   /* ended streams a loop keeps for reuse */
@@ -441,12 +456,7 @@ static ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t l
                          nghttp2_data_source *src, void *ud) {
   (void)ud;
   pstream *ps = src->ptr;
-  size_t n = buf_take(&ps->resp, out, len);
-  held_sub(ps, n);
-  if (n && ps->up) {
-    nghttp2_session_consume_stream(ps->up->s, ps->up_id, n);
-    mark(ps->up);
-  }
+  size_t n = hand_on(ps, &ps->resp, out, len, ps->up, ps->up_id);
   if (ps->resp.off == ps->resp.len) {
     if (!ps->resp_eof) return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
     *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -571,12 +581,7 @@ static ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t le
   (void)sid;
   (void)ud;
   pstream *ps = src->ptr;
-  size_t n = buf_take(&ps->req, out, len);
-  held_sub(ps, n);
-  if (n && ps->down) {
-    nghttp2_session_consume_stream(ps->down->s, ps->down_id, n);
-    mark(ps->down);
-  }
+  size_t n = hand_on(ps, &ps->req, out, len, ps->down, ps->down_id);
   if (ps->req.off == ps->req.len) {
     if (ps->req_eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
     else if (!n) return NGHTTP2_ERR_DEFERRED;
@@ -591,7 +596,7 @@ static int submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n) {
   ps->up = up;
   ps->up_id = id;
   ps->refs++;
-  link_up(ps);
+  ps_link(ps, UP);
   mark(up);
   return 0;
 }
@@ -734,7 +739,7 @@ static int down_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *
   ps->down_id = f->hd.stream_id;
   ps->refs = 1;
   ps->start_us = clock_now_us();
-  link_down(ps);
+  ps_link(ps, DOWN);
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, ps);
   return 0;
 }
@@ -778,10 +783,7 @@ static int down_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   }
   if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     ps->req_eof = 1;
-    if (ps->up) {
-      nghttp2_session_resume_data(ps->up->s, ps->up_id);
-      mark(ps->up);
-    }
+    resume(ps->up, ps->up_id);
   }
   return 0;
 }
@@ -810,10 +812,7 @@ static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8
   }
   buf_put(&ps->req, data, len);   /* kept while the limiter answers */
   held_add(ps, len);
-  if (ps->up) {
-    nghttp2_session_resume_data(ps->up->s, ps->up_id);
-    mark(ps->up);
-  }
+  resume(ps->up, ps->up_id);
   return 0;
 }
 
@@ -835,7 +834,7 @@ static void down_gone(pstream *ps, uint32_t error) {
   }
   finish_log(ps);
   held_sub(ps, ps->held);
-  unlink_down(ps);
+  ps_unlink(ps, DOWN);
   ps->down = NULL;
   if (ps->up && !ps->resp_eof) {
     nghttp2_submit_rst_stream(ps->up->s, NGHTTP2_FLAG_NONE, ps->up_id, NGHTTP2_CANCEL);
@@ -897,10 +896,7 @@ static int up_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     }
   } else if (end) {   /* trailers, or the last DATA */
     ps->resp_eof = 1;
-    if (ps->down) {
-      nghttp2_session_resume_data(ps->down->s, ps->down_id);
-      mark(ps->down);
-    }
+    resume(ps->down, ps->down_id);
   }
   return 0;
 }
@@ -919,15 +915,14 @@ static int up_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
   }
   buf_put(&ps->resp, data, len);
   held_add(ps, len);
-  nghttp2_session_resume_data(ps->down->s, ps->down_id);
-  mark(ps->down);
+  resume(ps->down, ps->down_id);
   return 0;
 }
 
 /* The upstream's stream ended: if the caller has not had the whole answer,
  * it gets UNAVAILABLE (in trailers if the headers went). */
 static void up_gone(pstream *ps) {
-  unlink_up(ps);
+  ps_unlink(ps, UP);
   ps->up = NULL;
   if (ps->down && !ps->resp_eof) {
     if (!ps->responded) {
@@ -939,8 +934,7 @@ static void up_gone(pstream *ps) {
       hdrs_add(&ps->tr, (const uint8_t *)"grpc-status", 11, (const uint8_t *)"14", 2);
       hdrs_add(&ps->tr, (const uint8_t *)"grpc-message", 12, (const uint8_t *)ps->message, strlen(ps->message));
       ps->resp_eof = 1;
-      nghttp2_session_resume_data(ps->down->s, ps->down_id);
-      mark(ps->down);
+      resume(ps->down, ps->down_id);
     }
   }
   unref(ps);
