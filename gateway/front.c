@@ -60,250 +60,9 @@
 #include "metrics.h"
 #include "svc.h"
 #include "clock.h"
+#include "front_internal.h"
 
-#define NSERVICES 4
-#define INNER NSERVICES   /* the gateway's own gRPC server */
-#define MAX_ADDRS 16      /* connections per service per loop */
-/* Connections per service address per loop. gRPC core reads a connection's
- * frames one batch at a time and hands its calls to one completion queue
- * first, so a service behind one connection per loop works on fewer cores
- * than it has: bench/gateway.sh, 2026-12-01, 1 / 2 / 4 connections, gateway
- * against HAProxy 1.03 / 1.08 / 1.12x at -c 50 -m 10 and 0.87 / 0.97 / 0.85x
- * at -c 4 -m 25 (one run each; HAProxy itself moved by 10% between runs). */
-#define UP_CONNS 2
-#define RESOLVE_MS 30000  /* names are resolved again this often */
-#define LIMITERS 4        /* threads waiting on Redis for rate-limit leases */
-#define CONN_WINDOW (16 << 20)   /* a connection's window (a stream's: 1 MiB) */
-#define CALLER_HELD_MAX (32 << 20)   /* the most bytes held for one caller's connection */
-#define MAX_CALLERS 16384 /* callers' connections at once, all loops together */
 static const char *const k_services[NSERVICES] = {"award", "nomination", "leaderboard", "notify"};
-
-/* ---- byte buffers ---------------------------------------------------- */
-
-typedef struct buf {
-  uint8_t *p;
-  size_t off, len, cap;
-} buf;
-
-static void buf_put(buf *b, const uint8_t *d, size_t n) {
-  if (!n) return;
-  if (b->off == b->len) b->off = b->len = 0;
-  if (b->len + n > b->cap && b->off) {   /* slide what is left to the front first */
-    memmove(b->p, b->p + b->off, b->len - b->off);
-    b->len -= b->off;
-    b->off = 0;
-  }
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 512;
-    while (cap < b->len + n) cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p) abort();
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, d, n);
-  b->len += n;
-}
-
-static size_t buf_take(buf *b, uint8_t *out, size_t max) {
-  size_t n = b->len - b->off < max ? b->len - b->off : max;
-  if (!n) return 0;
-  memcpy(out, b->p + b->off, n);
-  b->off += n;
-  return n;
-}
-
-/* ---- header lists ---------------------------------------------------- */
-
-#define MAX_HDRS 32
-typedef struct hdrs {
-  nghttp2_nv nv[MAX_HDRS];
-  int n;
-  buf store;   /* names and values; nv points into it once sealed */
-  size_t at[MAX_HDRS][2];
-} hdrs;
-
-static void hdrs_add(hdrs *h, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen) {
-  if (h->n == MAX_HDRS) return;
-  h->at[h->n][0] = h->store.len;
-  buf_put(&h->store, name, nlen);
-  h->at[h->n][1] = h->store.len;
-  buf_put(&h->store, value, vlen);
-  h->nv[h->n] = (nghttp2_nv){NULL, NULL, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
-  h->n++;
-}
-
-static void hdrs_clear(hdrs *h) {
-  h->n = 0;
-  h->store.off = h->store.len = 0;
-}
-
-/* hdrs_seal points the list at its store (which no longer moves). */
-static nghttp2_nv *hdrs_seal(hdrs *h) {
-  for (int i = 0; i < h->n; i++) {
-    h->nv[i].name = h->store.p + h->at[i][0];
-    h->nv[i].value = h->store.p + h->at[i][1];
-  }
-  return h->nv;
-}
-
-/* ---- nghttp2's memory ------------------------------------------------ */
-
-/* nghttp2 allocates and frees several small blocks per stream (its stream,
- * header buffers, frames): a fifth of the front's time went to malloc and
- * free. Each loop keeps the blocks its sessions free, by size class, for the
- * next (every session is used only on its loop's thread). */
-#define MEM_CLASSES 7   /* 64 .. 4096 bytes, with the header */
-#define MEM_KEEP 2048   /* blocks kept per class */
-typedef struct memhdr {
-  size_t cls;           /* MEM_CLASSES: from malloc, freed to it */
-  size_t pad;           /* the block after the header stays 16-byte aligned */
-} memhdr;
-static _Thread_local struct {
-  memhdr *free[MEM_CLASSES];
-  int n[MEM_CLASSES];
-} t_mem;
-
-static size_t mem_class(size_t size) {
-  size_t c = 0;
-  while (c < MEM_CLASSES && (size_t)64 << c < size + sizeof(memhdr)) c++;
-  return c;
-}
-
-static void *mem_malloc(size_t size, void *ud) {
-  (void)ud;
-  size_t c = mem_class(size);
-  memhdr *h = c < MEM_CLASSES ? t_mem.free[c] : NULL;
-  if (h) {
-    t_mem.free[c] = *(memhdr **)(h + 1);
-    t_mem.n[c]--;
-  } else {
-    h = malloc(c < MEM_CLASSES ? (size_t)64 << c : size + sizeof *h);
-    if (!h) return NULL;
-    h->cls = c;
-  }
-  return h + 1;
-}
-
-static void mem_free(void *p, void *ud) {
-  (void)ud;
-  if (!p) return;
-  memhdr *h = (memhdr *)p - 1;
-  size_t c = h->cls;
-  if (c >= MEM_CLASSES || t_mem.n[c] >= MEM_KEEP) return free(h);
-  *(memhdr **)(h + 1) = t_mem.free[c];
-  t_mem.free[c] = h;
-  t_mem.n[c]++;
-}
-
-static void *mem_calloc(size_t n, size_t size, void *ud) {
-  if (size && n > SIZE_MAX / size) return NULL;
-  void *p = mem_malloc(n * size, ud);
-  if (p) memset(p, 0, n * size);
-  return p;
-}
-
-static void *mem_realloc(void *p, size_t size, void *ud) {
-  if (!p) return mem_malloc(size, ud);
-  memhdr *h = (memhdr *)p - 1;
-  if (h->cls >= MEM_CLASSES) {   /* a large block: libc's realloc */
-    memhdr *r = realloc(h, size + sizeof *h);
-    return r ? r + 1 : NULL;
-  }
-  size_t have = ((size_t)64 << h->cls) - sizeof *h;
-  if (size <= have) return p;
-  void *q = mem_malloc(size, ud);
-  if (!q) return NULL;
-  memcpy(q, p, have);
-  mem_free(p, ud);
-  return q;
-}
-
-static nghttp2_mem g_mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
-
-/* mem_drain gives this thread's kept blocks back (its loop has ended). */
-static void mem_drain(void) {
-  for (int c = 0; c < MEM_CLASSES; c++) {
-    while (t_mem.free[c]) {
-      memhdr *h = t_mem.free[c];
-      t_mem.free[c] = *(memhdr **)(h + 1);
-      free(h);
-    }
-    t_mem.n[c] = 0;
-  }
-}
-
-/* ---- connections and proxied streams --------------------------------- */
-
-typedef struct loop loop;
-typedef struct pstream pstream;
-
-typedef struct conn {
-  int fd;
-  int upstream;        /* 1: our client session to a service */
-  nghttp2_session *s;
-  loop *lp;
-  buf out;             /* bytes nghttp2 gave us that the socket did not take */
-  int dirty, want_out, dead, goaway, kill;
-  int64_t last_ms;     /* the last bytes read */
-  struct conn *next_dirty, *next_all;
-  pstream *streams;    /* the proxied streams on this connection */
-  size_t held;         /* a caller's: bytes held for it (requests not yet
-                          forwarded, answers not yet taken), all streams */
-  char peer[64];
-} conn;
-
-struct pstream {
-  conn *down, *up;
-  int32_t down_id, up_id;
-  pstream *next[2], *prev[2];   /* on its connections' lists (ps_link) */
-  int refs;
-  char path[192], timeout[32], reqid[80], enc[32], accept_enc[64];
-  char *auth;
-  int req_eof, resp_eof, responded, code, logged, counted, slot, dropped;
-  size_t req_bytes;
-  size_t held;              /* its part of down->held */
-  const authz_rule *rule;   /* while it waits for the rate limiter */
-  const char *limited;      /* the limiter's answer: NULL allowed */
-  pstream *next_job;        /* the limiter's queues; the loop's pool */
-  loop *lp;                 /* the caller's loop (ps->down is the loop's to change) */
-  char message[160];
-  identity id;
-  int64_t start_us;
-  /* Kept, emptied, when the loop reuses the stream (ps_new): */
-  hdrs qh;                  /* the caller's headers, for a path passed through whole */
-  hdrs rh, tr;              /* the upstream's headers and trailers */
-  buf req, resp;
-};
-
-/* The addresses of one upstream, each with this loop's connection to it. */
-typedef struct upset {
-  struct sockaddr_storage addr[MAX_ADDRS];
-  socklen_t alen[MAX_ADDRS];
-  conn *c[MAX_ADDRS];
-  int n, next;
-  int64_t resolved_ms;
-} upset;
-
-struct loop {
-  int ep, lfd;
-  upset ups[NSERVICES + 1];
-  conn *dirty, *all;
-  pthread_t th;
-  int efd;               /* the limiter's "answers ready" (eventfd) */
-  pstream *pool;         /* ended streams, for reuse */
-  int npool;
-  pthread_mutex_t mu;
-  pstream *answered;     /* streams the limiter answered, under mu */
-  struct handed *handed; /* callers' connections another loop accepted for this one, under mu */
-};
-
-/* A caller's connection accepted by one loop for another. */
-typedef struct handed {
-  int fd;
-  char peer[64];
-  struct handed *next;
-} handed;
 
 static struct {
   gateway *gw;
@@ -326,22 +85,6 @@ static struct {
   pthread_t limiters[LIMITERS];
 } g = {.jmu = PTHREAD_MUTEX_INITIALIZER, .jcv = PTHREAD_COND_INITIALIZER};
 
-
-static void mark(conn *c) {
-  if (c && !c->dirty && !c->dead) {
-    c->dirty = 1;
-    c->next_dirty = c->lp->dirty;
-    c->lp->dirty = c;
-  }
-}
-
-/* resume: stream |id| of |c| (NULL: none) has bytes, or its end, to send;
- * nghttp2 asks its data provider again at the loop's write. */
-static void resume(conn *c, int32_t id) {
-  if (!c) return;
-  nghttp2_session_resume_data(c->s, id);
-  mark(c);
-}
 
 /* A stream is on two connections' lists of streams, its caller's (DOWN) and
  * its service's (UP), through next[side] and prev[side]. */
@@ -467,8 +210,6 @@ static ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t l
   }
   return (ssize_t)n;
 }
-
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
 
 /* refuse answers the call now with |code| and |msg| (trailers only). */
 static void refuse(pstream *ps, int code, const char *msg) {
@@ -612,14 +353,6 @@ static void pass_through(pstream *ps) {
 
 static void send_upstream(pstream *ps);
 
-/* loop_kick wakes |lp| from another thread: something waits on its lists
- * (the limiter's answers, connections handed to it). */
-static void loop_kick(loop *lp) {
-  uint64_t one = 1;
-  ssize_t w = write(lp->efd, &one, sizeof one);
-  (void)w;
-}
-
 /* limiter: takes a waiting stream's rate limits (the Redis round trip of a
  * lease) and hands it back to its loop. */
 static void *limiter(void *arg) {
@@ -742,12 +475,6 @@ static int down_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *
   ps_link(ps, DOWN);
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, ps);
   return 0;
-}
-
-static void copy_value(char *dst, size_t cap, const uint8_t *v, size_t vlen) {
-  if (vlen >= cap) vlen = cap - 1;
-  memcpy(dst, v, vlen);
-  dst[vlen] = '\0';
 }
 
 static int down_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
@@ -1013,8 +740,8 @@ static conn *conn_new(loop *lp, int fd, int up) {
   c->last_ms = clock_now_us() / 1000;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   /* fails harmlessly on unix sockets */
-  if (up) nghttp2_session_client_new3(&c->s, g.up_cbs, c, g.opt, &g_mem);
-  else nghttp2_session_server_new3(&c->s, g.down_cbs, c, g.opt, &g_mem);
+  if (up) nghttp2_session_client_new3(&c->s, g.up_cbs, c, g.opt, &front_mem);
+  else nghttp2_session_server_new3(&c->s, g.down_cbs, c, g.opt, &front_mem);
   /* No RFC 7540 priority tree: gRPC has no use for it, and nghttp2 then
    * keeps no closed stream for it (a connection's memory is its open
    * streams'). No change in bench/gateway.sh's rates (one run). */
