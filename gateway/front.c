@@ -86,154 +86,6 @@ static struct {
 } g = {.jmu = PTHREAD_MUTEX_INITIALIZER, .jcv = PTHREAD_COND_INITIALIZER};
 
 
-/* A stream is on two connections' lists of streams, its caller's (DOWN) and
- * its service's (UP), through next[side] and prev[side]. */
-enum { DOWN, UP };
-
-static void ps_link(pstream *ps, int side) {
-  conn *c = side == DOWN ? ps->down : ps->up;
-  ps->next[side] = c->streams;
-  if (ps->next[side]) ps->next[side]->prev[side] = ps;
-  c->streams = ps;
-}
-static void ps_unlink(pstream *ps, int side) {
-  conn *c = side == DOWN ? ps->down : ps->up;
-  if (ps->prev[side]) ps->prev[side]->next[side] = ps->next[side];
-  else if (c) c->streams = ps->next[side];
-  if (ps->next[side]) ps->next[side]->prev[side] = ps->prev[side];
-  ps->next[side] = ps->prev[side] = NULL;
-}
-
-/* held_add / held_sub count bytes buffered here for a stream's caller. A
- * stream holds at most its window (1 MiB) while both sides are open, but
- * streams are many (4096 a connection), and an answer whose upstream ended
- * waits outside any window: a caller holding more than CALLER_HELD_MAX
- * (one that opens streams and never reads) has its connection closed. */
-static void held_add(pstream *ps, size_t n) {
-  conn *c = ps->down;
-  if (!c) return;
-  ps->held += n;
-  c->held += n;
-  if (c->held > CALLER_HELD_MAX && !c->kill) {
-    log_warn("front: %s holds over %d MiB unread; closing its connection", c->peer, CALLER_HELD_MAX >> 20);
-    c->goaway = c->kill = 1;   /* closed at the loop's next write */
-    mark(c);
-  }
-}
-static void held_sub(pstream *ps, size_t n) {
-  if (!ps->down) return;
-  if (n > ps->held) n = ps->held;
-  ps->held -= n;
-  ps->down->held -= n;
-}
-
-/* hand_on takes up to |len| of the bytes |b| holds for |ps| into |out|; the
- * window of the stream they came on (|from|'s |from_id|, if it is still
- * there) is given back as they leave. */
-static size_t hand_on(pstream *ps, buf *b, uint8_t *out, size_t len, conn *from, int32_t from_id) {
-  size_t n = buf_take(b, out, len);
-  held_sub(ps, n);
-  if (n && from) {
-    nghttp2_session_consume_stream(from->s, from_id, n);
-    mark(from);
-  }
-  return n;
-}
-
-#define POOL_MAX 512   /* ended streams a loop keeps for reuse */
-
-/* ps_new: a stream for |lp|, reused from its pool when it can (a call's
- * state and buffers without a malloc each). */
-static pstream *ps_new(loop *lp) {
-  pstream *ps = lp->pool;
-  if (!ps) return calloc(1, sizeof *ps);
-  lp->pool = ps->next_job;
-  lp->npool--;
-  memset(ps, 0, offsetof(pstream, qh));
-  hdrs_clear(&ps->qh);
-  hdrs_clear(&ps->rh);
-  hdrs_clear(&ps->tr);
-  ps->req.off = ps->req.len = ps->resp.off = ps->resp.len = 0;
-  ps->held = 0;
-  return ps;
-}
-
-static void ps_free(pstream *ps) {
-  free(ps->req.p);
-  free(ps->resp.p);
-  free(ps->qh.store.p);
-  free(ps->rh.store.p);
-  free(ps->tr.store.p);
-  free(ps);
-}
-
-static void pool_free(loop *lp) {
-  while (lp->pool) {
-    pstream *ps = lp->pool;
-    lp->pool = ps->next_job;
-    ps_free(ps);
-  }
-  lp->npool = 0;
-}
-
-static void unref(pstream *ps) {
-  if (--ps->refs > 0) return;
-  if (ps->slot) gateway_stream_leave(&ps->id);
-  free(ps->auth);
-  ps->auth = NULL;
-  loop *lp = ps->lp;
-  if (lp && lp->npool < POOL_MAX && ps->req.cap <= 65536 && ps->resp.cap <= 65536) {
-    ps->next_job = lp->pool;
-    lp->pool = ps;
-    lp->npool++;
-  } else {
-    ps_free(ps);
-  }
-}
-
-/* ---- answering the caller -------------------------------------------- */
-
-/* The upstream's bytes for the caller; the upstream's stream window is given
- * back as they leave (its connection window was at once: up_data). */
-static ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
-                         nghttp2_data_source *src, void *ud) {
-  (void)ud;
-  pstream *ps = src->ptr;
-  size_t n = hand_on(ps, &ps->resp, out, len, ps->up, ps->up_id);
-  if (ps->resp.off == ps->resp.len) {
-    if (!ps->resp_eof) return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (ps->tr.n) {
-      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      nghttp2_submit_trailer(s, sid, hdrs_seal(&ps->tr), (size_t)ps->tr.n);
-    }
-  }
-  return (ssize_t)n;
-}
-
-/* refuse answers the call now with |code| and |msg| (trailers only). */
-static void refuse(pstream *ps, int code, const char *msg) {
-  snprintf(ps->message, sizeof ps->message, "%s", msg);
-  ps->code = code;
-  ps->responded = 1;
-  ps->dropped = 1;   /* what the caller still sends goes nowhere */
-  char status[8], enc[3 * sizeof ps->message];
-  snprintf(status, sizeof status, "%d", code);
-  size_t j = 0;   /* grpc-message is percent-encoded */
-  for (const char *p = ps->message; *p && j + 4 < sizeof enc; p++) {
-    unsigned char ch = (unsigned char)*p;
-    if (ch >= 0x20 && ch < 0x7f && ch != '%') enc[j++] = (char)ch;
-    else j += (size_t)snprintf(enc + j, 4, "%%%02X", ch);
-  }
-  enc[j] = '\0';
-  nghttp2_nv nv[] = {NV(":status", "200"), NV("content-type", "application/grpc"), NV("grpc-status", status),
-                     NV("grpc-message", enc)};
-  if (ps->down) {
-    nghttp2_submit_response(ps->down->s, ps->down_id, nv, 4, NULL);
-    mark(ps->down);
-  }
-}
-
 /* ---- upstream connections -------------------------------------------- */
 
 static conn *conn_new(loop *lp, int fd, int up);
@@ -314,22 +166,6 @@ static conn *upstream(loop *lp, int service) {
 
 /* ---- forwarding ------------------------------------------------------ */
 
-/* The caller's bytes for the upstream; the caller's window is given back as
- * they leave. */
-static ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
-                        nghttp2_data_source *src, void *ud) {
-  (void)s;
-  (void)sid;
-  (void)ud;
-  pstream *ps = src->ptr;
-  size_t n = hand_on(ps, &ps->req, out, len, ps->down, ps->down_id);
-  if (ps->req.off == ps->req.len) {
-    if (ps->req_eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
-    else if (!n) return NGHTTP2_ERR_DEFERRED;
-  }
-  return (ssize_t)n;
-}
-
 static int submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n) {
   nghttp2_data_provider prd = {.source.ptr = ps, .read_callback = req_read};
   int32_t id = nghttp2_submit_request(up->s, NULL, nv, n, &prd, ps);
@@ -347,7 +183,7 @@ static int submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n) {
 static void pass_through(pstream *ps) {
   conn *up = upstream(ps->down->lp, INNER);
   if (!up || submit(ps, up, hdrs_seal(&ps->qh), (size_t)ps->qh.n) != 0)
-    refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the gateway is starting or stopping");
+    ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the gateway is starting or stopping");
   ps->counted = 1;   /* the inner server counts and logs it */
 }
 
@@ -403,7 +239,7 @@ static void answers(loop *lp) {
   while (ps) {
     pstream *next = ps->next_job;
     if (!ps->down || ps->responded) {}   /* the caller left, or it was refused, meanwhile */
-    else if (ps->limited) refuse(ps, RPC_RESOURCE_EXHAUSTED, ps->limited);
+    else if (ps->limited) ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, ps->limited);
     else send_upstream(ps);
     unref(ps);   /* the limiter's reference */
     ps = next;
@@ -414,7 +250,7 @@ static void forward(pstream *ps) {
   if (!authz_find(ps->path)) return pass_through(ps);
   char msg[300];
   int code = gateway_admit(g.gw, ps->path, ps->auth, (int64_t)time(NULL), &ps->id, &ps->rule, msg, sizeof msg);
-  if (code != RPC_OK) return refuse(ps, code, msg);
+  if (code != RPC_OK) return ps_refuse(ps, code, msg);
   if (ratelimit_take_local(g.gw, &ps->id)) return send_upstream(ps);
   /* A lease to fetch: the limiter waits on Redis, not the loop. The stream
    * keeps what the caller sends meanwhile. */
@@ -432,14 +268,14 @@ static void send_upstream(pstream *ps) {
   if (rule->stream) {
     if (!gateway_stream_enter(&ps->id, g.gw->max_streams)) {
       snprintf(msg, sizeof msg, "streams: at most %d open streams per member", g.gw->max_streams);
-      return refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
+      return ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
     }
     ps->slot = 1;
   }
   int svc = 0;
   while (svc < NSERVICES && strcmp(k_services[svc], rule->service)) svc++;
   conn *up = svc < NSERVICES ? upstream(ps->down->lp, svc) : NULL;
-  if (!up) return refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
+  if (!up) return ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
 
   char ts[24], sig[65];
   long long t = (long long)time(NULL);
@@ -457,7 +293,7 @@ static void send_upstream(pstream *ps) {
   if (ps->timeout[0]) nv[n++] = (nghttp2_nv)NV("grpc-timeout", ps->timeout);
   if (ps->enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-encoding", ps->enc);
   if (ps->accept_enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-accept-encoding", ps->accept_enc);
-  if (submit(ps, up, nv, n) != 0) refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
+  if (submit(ps, up, nv, n) != 0) ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
 }
 
 /* ---- the caller's side (server sessions) ----------------------------- */
@@ -503,7 +339,7 @@ static int down_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     if (ps->auth && strlen(ps->auth) > JWT_MAX_TOKEN + 7) {
       ps->id.valid = 0;
-      refuse(ps, RPC_UNAUTHENTICATED, "authorization: token too large");
+      ps_refuse(ps, RPC_UNAUTHENTICATED, "authorization: token too large");
     } else {
       forward(ps);
     }
@@ -532,7 +368,7 @@ static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8
       nghttp2_submit_rst_stream(ps->up->s, NGHTTP2_FLAG_NONE, ps->up_id, NGHTTP2_CANCEL);
       mark(ps->up);
     }
-    if (!ps->responded) refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
+    if (!ps->responded) ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
     ps->dropped = 1;
     nghttp2_session_consume_stream(s, sid, len);
     return 0;
@@ -541,33 +377,6 @@ static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8
   held_add(ps, len);
   resume(ps->up, ps->up_id);
   return 0;
-}
-
-static void finish_log(pstream *ps) {
-  if (ps->logged || ps->counted) return;
-  ps->logged = 1;
-  int64_t us = clock_now_us() - ps->start_us;
-  metrics_observe_rpc(ps->path, ps->code, us);
-  log_access(ps->path, ps->code, ps->code ? ps->message : NULL, us, ps->down ? ps->down->peer : NULL, ps->reqid,
-             ps->id.valid ? ps->id.org : NULL, ps->id.valid ? ps->id.user : NULL);
-}
-
-/* The caller's stream ended: logged; an upstream call still going is
- * cancelled. */
-static void down_gone(pstream *ps, uint32_t error) {
-  if (error && !ps->resp_eof && ps->code == 0) {
-    ps->code = RPC_CANCELLED;
-    snprintf(ps->message, sizeof ps->message, "cancelled by the caller");
-  }
-  finish_log(ps);
-  held_sub(ps, ps->held);
-  ps_unlink(ps, DOWN);
-  ps->down = NULL;
-  if (ps->up && !ps->resp_eof) {
-    nghttp2_submit_rst_stream(ps->up->s, NGHTTP2_FLAG_NONE, ps->up_id, NGHTTP2_CANCEL);
-    mark(ps->up);
-  }
-  unref(ps);
 }
 
 /* down_sent: once the caller has the whole answer (END_STREAM sent) but has
@@ -644,27 +453,6 @@ static int up_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
   held_add(ps, len);
   resume(ps->down, ps->down_id);
   return 0;
-}
-
-/* The upstream's stream ended: if the caller has not had the whole answer,
- * it gets UNAVAILABLE (in trailers if the headers went). */
-static void up_gone(pstream *ps) {
-  ps_unlink(ps, UP);
-  ps->up = NULL;
-  if (ps->down && !ps->resp_eof) {
-    if (!ps->responded) {
-      refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the service ended the call");
-    } else {
-      ps->code = RPC_UNAVAILABLE;
-      snprintf(ps->message, sizeof ps->message, "UNAVAILABLE: the service ended the call");
-      hdrs_clear(&ps->tr);
-      hdrs_add(&ps->tr, (const uint8_t *)"grpc-status", 11, (const uint8_t *)"14", 2);
-      hdrs_add(&ps->tr, (const uint8_t *)"grpc-message", 12, (const uint8_t *)ps->message, strlen(ps->message));
-      ps->resp_eof = 1;
-      resume(ps->down, ps->down_id);
-    }
-  }
-  unref(ps);
 }
 
 static int up_close(nghttp2_session *s, int32_t sid, uint32_t error, void *ud) {

@@ -4,6 +4,8 @@
  * The front's parts, lowest first; each calls only into those above it in
  * this list (and the inline helpers below):
  *   front_mem.c     byte buffers, header lists, nghttp2's memory
+ *   front_stream.c  a proxied stream: its lists, the bytes held for its caller
+ *                   and handed on, its reuse, a refusal, the end of either side
  *   front.c         the rest: the loops and what is not split out yet
  */
 #ifndef GATEWAY_FRONT_INTERNAL_H
@@ -167,5 +169,30 @@ void copy_value(char *dst, size_t cap, const uint8_t *v, size_t vlen);
  * what the calling loop's thread kept of it. */
 extern nghttp2_mem front_mem;
 void mem_drain(void);
+
+/* ---- front_stream.c --------------------------------------------------- */
+
+/* A stream is on two connections' lists of streams, its caller's (DOWN) and
+ * its service's (UP), through next[side] and prev[side]; ps_link puts it on
+ * one (its down or up already set). */
+enum { DOWN, UP };
+void ps_link(pstream *ps, int side);
+/* held_add counts |n| more bytes held for |ps|'s caller. */
+void held_add(pstream *ps, size_t n);
+/* The data providers: the service's bytes for the caller (resp_read) and
+ * the caller's bytes for the service (req_read). */
+ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+                  nghttp2_data_source *src, void *ud);
+ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+                 nghttp2_data_source *src, void *ud);
+pstream *ps_new(loop *lp);
+/* unref drops a reference; the last puts the stream in its loop's pool. */
+void unref(pstream *ps);
+/* pool_free frees the streams |lp| keeps for reuse. */
+void pool_free(loop *lp);
+void ps_refuse(pstream *ps, int code, const char *msg);
+/* down_gone / up_gone: the caller's / the service's side of |ps| ended. */
+void down_gone(pstream *ps, uint32_t error);
+void up_gone(pstream *ps);
 
 #endif
