@@ -64,9 +64,9 @@
 
 static const char *const k_services[NSERVICES] = {"award", "nomination", "leaderboard", "notify"};
 
+front_config front_cfg;
+
 static struct {
-  gateway *gw;
-  char inner[108];   /* the gateway's gRPC server: an abstract unix socket's name */
   loop *loops;
   int nloops;
   volatile int stopping, stop;
@@ -74,9 +74,6 @@ static struct {
   atomic_int callers;   /* callers' connections open, all loops */
   atomic_uint next_loop;   /* the loop the next accepted connection goes to */
   atomic_llong refused_log_s;   /* when a refused connection was last logged */
-  size_t max_msg;    /* the largest request message taken, as gRPC core's limit */
-  nghttp2_session_callbacks *down_cbs, *up_cbs;
-  nghttp2_option *opt;
   /* The limiter: threads that fetch rate-limit leases from Redis for the
    * loops, which never wait on Redis themselves. */
   pthread_mutex_t jmu;
@@ -87,8 +84,6 @@ static struct {
 
 
 /* ---- upstream connections -------------------------------------------- */
-
-static conn *conn_new(loop *lp, int fd, int up);
 
 /* resolve fills |u| with the addresses of |target| ("host:port", several
  * comma-separated, "ipv4:" or "dns:///" in front, every record of a name),
@@ -140,8 +135,8 @@ static conn *upstream(loop *lp, int service) {
   if (service == INNER && u->n == 0) {
     struct sockaddr_un *sa = (struct sockaddr_un *)&u->addr[0];
     sa->sun_family = AF_UNIX;
-    size_t len = strlen(g.inner);   /* abstract: a NUL, then the name */
-    memcpy(sa->sun_path + 1, g.inner, len);
+    size_t len = strlen(front_cfg.inner);   /* abstract: a NUL, then the name */
+    memcpy(sa->sun_path + 1, front_cfg.inner, len);
     u->alen[0] = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
     u->n = 1;
   }
@@ -200,7 +195,7 @@ static void *limiter(void *arg) {
     pstream *ps = g.jobs;
     g.jobs = ps->next_job;
     pthread_mutex_unlock(&g.jmu);
-    ps->limited = ratelimit_take(g.gw, &ps->id);
+    ps->limited = ratelimit_take(front_cfg.gw, &ps->id);
     loop *lp = ps->lp;
     pthread_mutex_lock(&lp->mu);
     ps->next_job = lp->answered;
@@ -249,9 +244,10 @@ static void answers(loop *lp) {
 static void forward(pstream *ps) {
   if (!authz_find(ps->path)) return pass_through(ps);
   char msg[300];
-  int code = gateway_admit(g.gw, ps->path, ps->auth, (int64_t)time(NULL), &ps->id, &ps->rule, msg, sizeof msg);
+  int code = gateway_admit(front_cfg.gw, ps->path, ps->auth, (int64_t)time(NULL), &ps->id, &ps->rule, msg,
+                           sizeof msg);
   if (code != RPC_OK) return ps_refuse(ps, code, msg);
-  if (ratelimit_take_local(g.gw, &ps->id)) return send_upstream(ps);
+  if (ratelimit_take_local(front_cfg.gw, &ps->id)) return send_upstream(ps);
   /* A lease to fetch: the limiter waits on Redis, not the loop. The stream
    * keeps what the caller sends meanwhile. */
   ps->refs++;
@@ -266,8 +262,8 @@ static void send_upstream(pstream *ps) {
   const authz_rule *rule = ps->rule;
   char msg[160];
   if (rule->stream) {
-    if (!gateway_stream_enter(&ps->id, g.gw->max_streams)) {
-      snprintf(msg, sizeof msg, "streams: at most %d open streams per member", g.gw->max_streams);
+    if (!gateway_stream_enter(&ps->id, front_cfg.gw->max_streams)) {
+      snprintf(msg, sizeof msg, "streams: at most %d open streams per member", front_cfg.gw->max_streams);
       return ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
     }
     ps->slot = 1;
@@ -361,9 +357,9 @@ static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8
     return 0;
   }
   ps->req_bytes += len;
-  if (ps->req_bytes > g.max_msg + 5) {   /* one message and its 5-byte prefix */
+  if (ps->req_bytes > front_cfg.max_msg + 5) {   /* one message and its 5-byte prefix */
     char msg[128];
-    snprintf(msg, sizeof msg, "request message larger than max (%zu vs. %zu)", ps->req_bytes - 5, g.max_msg);
+    snprintf(msg, sizeof msg, "request message larger than max (%zu vs. %zu)", ps->req_bytes - 5, front_cfg.max_msg);
     if (ps->up) {
       nghttp2_submit_rst_stream(ps->up->s, NGHTTP2_FLAG_NONE, ps->up_id, NGHTTP2_CANCEL);
       mark(ps->up);
@@ -461,103 +457,6 @@ static int up_close(nghttp2_session *s, int32_t sid, uint32_t error, void *ud) {
   pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
   if (ps) up_gone(ps);
   return 0;
-}
-
-/* ---- sockets --------------------------------------------------------- */
-
-static void conn_close(conn *c) {
-  if (c->dead) return;
-  c->dead = 1;
-  epoll_ctl(c->lp->ep, EPOLL_CTL_DEL, c->fd, NULL);
-  close(c->fd);
-  /* nghttp2_session_del calls no stream-close callback: end ours here. */
-  while (c->streams) {
-    if (c->upstream) up_gone(c->streams);
-    else down_gone(c->streams, NGHTTP2_CANCEL);
-  }
-  nghttp2_session_del(c->s);
-  c->s = NULL;
-  /* freed by the loop at the end of its turn (lists may still hold it) */
-}
-
-/* conn_flush writes what nghttp2 has for the socket, gathered. */
-static void conn_flush(conn *c) {
-  uint8_t chunk[65536];
-  while (!c->dead) {
-    if (c->out.len > c->out.off) {
-      ssize_t w = write(c->fd, c->out.p + c->out.off, c->out.len - c->out.off);
-      if (w < 0 && (errno == EAGAIN || errno == EINTR)) break;
-      if (w < 0) return conn_close(c);
-      c->out.off += (size_t)w;
-      if (c->out.off < c->out.len) break;
-      c->out.off = c->out.len = 0;
-    }
-    size_t n = 0;
-    const uint8_t *d;
-    ssize_t k;
-    while ((k = nghttp2_session_mem_send(c->s, &d)) > 0) {
-      if (n + (size_t)k > sizeof chunk) {   /* does not fit: all of it goes to out */
-        buf_put(&c->out, chunk, n);
-        buf_put(&c->out, d, (size_t)k);
-        n = 0;
-        break;
-      }
-      memcpy(chunk + n, d, (size_t)k);
-      n += (size_t)k;
-    }
-    if (k < 0) return conn_close(c);
-    if (n) buf_put(&c->out, chunk, n);
-    if (c->out.len == c->out.off) break;
-  }
-  if (c->dead) return;
-  int want = c->out.len > c->out.off;
-  if (want != c->want_out) {
-    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(c->lp->ep, EPOLL_CTL_MOD, c->fd, &ev);
-    c->want_out = want;
-  }
-  if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s) && !want) conn_close(c);
-}
-
-static conn *conn_new(loop *lp, int fd, int up) {
-  conn *c = calloc(1, sizeof *c);
-  if (!c) abort();
-  c->fd = fd;
-  c->lp = lp;
-  c->upstream = up;
-  c->last_ms = clock_now_us() / 1000;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   /* fails harmlessly on unix sockets */
-  if (up) nghttp2_session_client_new3(&c->s, g.up_cbs, c, g.opt, &front_mem);
-  else nghttp2_session_server_new3(&c->s, g.down_cbs, c, g.opt, &front_mem);
-  /* No RFC 7540 priority tree: gRPC has no use for it, and nghttp2 then
-   * keeps no closed stream for it (a connection's memory is its open
-   * streams'). No change in bench/gateway.sh's rates (one run). */
-  nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 4096},
-                                 {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},   /* a stream's window */
-                                 {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1}};
-  nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, 3);
-  nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-  epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev);
-  c->next_all = lp->all;
-  lp->all = c;
-  mark(c);
-  return c;
-}
-
-static void conn_readable(conn *c) {
-  uint8_t in[65536];
-  for (;;) {
-    ssize_t r = read(c->fd, in, sizeof in);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && errno == EAGAIN) break;
-    if (r <= 0) return conn_close(c);
-    c->last_ms = clock_now_us() / 1000;
-    if (nghttp2_session_mem_recv(c->s, in, (size_t)r) < 0) return conn_close(c);
-    mark(c);
-    if ((size_t)r < sizeof in) break;
-  }
 }
 
 static void accept_all(loop *lp) {
@@ -714,34 +613,35 @@ static int listen_on(const char *addr) {
 
 const char *front_inner_address(void) {
   static char addr[128];
-  if (!g.inner[0]) snprintf(g.inner, sizeof g.inner, "accolade-gateway-%d", (int)getpid());
-  snprintf(addr, sizeof addr, "unix-abstract:%s", g.inner);
+  if (!front_cfg.inner[0])
+    snprintf(front_cfg.inner, sizeof front_cfg.inner, "accolade-gateway-%d", (int)getpid());
+  snprintf(addr, sizeof addr, "unix-abstract:%s", front_cfg.inner);
   return addr;
 }
 
 int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg) {
   front_inner_address();
-  g.gw = gw;
+  front_cfg.gw = gw;
   g.idle_ms = idle_ms;
-  g.max_msg = max_msg;
-  nghttp2_option_new(&g.opt);
-  nghttp2_option_set_no_auto_window_update(g.opt, 1);
+  front_cfg.max_msg = max_msg;
+  nghttp2_option_new(&front_cfg.opt);
+  nghttp2_option_set_no_auto_window_update(front_cfg.opt, 1);
   /* "Bearer " with its space must reach admit.c and be refused with a
    * reason, as gRPC core lets it, not reset the stream. */
-  nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(g.opt, 1);
-  nghttp2_option_set_no_closed_streams(g.opt, 1);
-  nghttp2_session_callbacks_new(&g.down_cbs);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(g.down_cbs, down_begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(g.down_cbs, down_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(g.down_cbs, down_frame);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(g.down_cbs, down_data);
-  nghttp2_session_callbacks_set_on_stream_close_callback(g.down_cbs, down_close);
-  nghttp2_session_callbacks_set_on_frame_send_callback(g.down_cbs, down_sent);
-  nghttp2_session_callbacks_new(&g.up_cbs);
-  nghttp2_session_callbacks_set_on_header_callback(g.up_cbs, up_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(g.up_cbs, up_frame);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(g.up_cbs, up_data);
-  nghttp2_session_callbacks_set_on_stream_close_callback(g.up_cbs, up_close);
+  nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(front_cfg.opt, 1);
+  nghttp2_option_set_no_closed_streams(front_cfg.opt, 1);
+  nghttp2_session_callbacks_new(&front_cfg.down_cbs);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(front_cfg.down_cbs, down_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(front_cfg.down_cbs, down_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(front_cfg.down_cbs, down_frame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(front_cfg.down_cbs, down_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(front_cfg.down_cbs, down_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(front_cfg.down_cbs, down_sent);
+  nghttp2_session_callbacks_new(&front_cfg.up_cbs);
+  nghttp2_session_callbacks_set_on_header_callback(front_cfg.up_cbs, up_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(front_cfg.up_cbs, up_frame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(front_cfg.up_cbs, up_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(front_cfg.up_cbs, up_close);
   g.nloops = loops > 0 ? loops : 1;
   g.loops = calloc((size_t)g.nloops, sizeof *g.loops);
   for (int i = 0; i < g.nloops; i++) {
@@ -789,7 +689,7 @@ void front_stop(int grace_ms) {
   free(joined);
   free(g.loops);
   g.loops = NULL;
-  nghttp2_session_callbacks_del(g.down_cbs);
-  nghttp2_session_callbacks_del(g.up_cbs);
-  nghttp2_option_del(g.opt);
+  nghttp2_session_callbacks_del(front_cfg.down_cbs);
+  nghttp2_session_callbacks_del(front_cfg.up_cbs);
+  nghttp2_option_del(front_cfg.opt);
 }

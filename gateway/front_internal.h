@@ -6,6 +6,8 @@
  *   front_mem.c     byte buffers, header lists, nghttp2's memory
  *   front_stream.c  a proxied stream: its lists, the bytes held for its caller
  *                   and handed on, its reuse, a refusal, the end of either side
+ *   front_conn.c    a connection: its socket and session, reads, the gathered
+ *                   write, closing
  *   front.c         the rest: the loops and what is not split out yet
  */
 #ifndef GATEWAY_FRONT_INTERNAL_H
@@ -125,6 +127,17 @@ typedef struct handed {
   struct handed *next;
 } handed;
 
+/* front_cfg: what front_start was given and made (front.c), set
+ * before the loops start and only read while they run. */
+typedef struct front_config {
+  gateway *gw;
+  char inner[108];   /* the gateway's gRPC server: an abstract unix socket's name */
+  size_t max_msg;    /* the largest request message taken, as gRPC core's limit */
+  nghttp2_session_callbacks *down_cbs, *up_cbs;
+  nghttp2_option *opt;
+} front_config;
+extern front_config front_cfg;
+
 /* mark: |c| has something to write; its loop writes it once, at the end of
  * the turn (after every frame read). */
 static inline void mark(conn *c) {
@@ -194,5 +207,14 @@ void ps_refuse(pstream *ps, int code, const char *msg);
 /* down_gone / up_gone: the caller's / the service's side of |ps| ended. */
 void down_gone(pstream *ps, uint32_t error);
 void up_gone(pstream *ps);
+
+/* ---- front_conn.c ----------------------------------------------------- */
+
+/* conn_new: a connection on |fd| for |lp|, a client session to a service
+ * when |up|, else a server session for a caller. */
+conn *conn_new(loop *lp, int fd, int up);
+void conn_close(conn *c);
+void conn_flush(conn *c);
+void conn_readable(conn *c);
 
 #endif
