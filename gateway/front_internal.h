@@ -8,6 +8,7 @@
  *                   and handed on, its reuse, a refusal, the end of either side
  *   front_conn.c    a connection: its socket and session, reads, the gathered
  *                   write, closing
+ *   front_up.c      the services' side: addresses, connections, client sessions
  *   front.c         the rest: the loops and what is not split out yet
  */
 #ifndef GATEWAY_FRONT_INTERNAL_H
@@ -41,6 +42,8 @@
 #define CONN_WINDOW (16 << 20)   /* a connection's window (a stream's: 1 MiB) */
 #define CALLER_HELD_MAX (32 << 20)   /* the most bytes held for one caller's connection */
 #define MAX_CALLERS 16384 /* callers' connections at once, all loops together */
+/* k_services: the upstreams' names, by index (front_up.c). */
+extern const char *const k_services[NSERVICES];
 
 /* ---- buffers, connections and proxied streams ------------------------ */
 
@@ -216,5 +219,13 @@ conn *conn_new(loop *lp, int fd, int up);
 void conn_close(conn *c);
 void conn_flush(conn *c);
 void conn_readable(conn *c);
+
+/* ---- front_up.c ------------------------------------------------------- */
+
+conn *upstream(loop *lp, int service);
+/* submit sends |ps| to the service on |up| with the headers |nv|: 0, or -1. */
+int submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n);
+/* up_callbacks_new: the client sessions' callbacks (the caller frees them) */
+nghttp2_session_callbacks *up_callbacks_new(void);
 
 #endif
