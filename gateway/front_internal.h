@@ -9,6 +9,8 @@
  *   front_conn.c    a connection: its socket and session, reads, the gathered
  *                   write, closing
  *   front_up.c      the services' side: addresses, connections, client sessions
+ *   front_admit.c   a call's admission: the checks, the limiter threads, the
+ *                   HEADERS rewritten for the service
  *   front.c         the rest: the loops and what is not split out yet
  */
 #ifndef GATEWAY_FRONT_INTERNAL_H
@@ -227,5 +229,16 @@ conn *upstream(loop *lp, int service);
 int submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n);
 /* up_callbacks_new: the client sessions' callbacks (the caller frees them) */
 nghttp2_session_callbacks *up_callbacks_new(void);
+
+/* ---- front_admit.c ---------------------------------------------------- */
+
+/* forward: |ps|'s HEADERS are in; it is checked, then sent on or refused. */
+void forward(pstream *ps);
+/* limiter_answered goes on with the streams (a list through next_job) the
+ * limiter has answered, on their loop. */
+void limiter_answered(pstream *ps);
+void limiter_start(void);
+/* limiter_stop ends the limiter's threads once its queue is empty. */
+void limiter_stop(void);
 
 #endif
