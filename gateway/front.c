@@ -28,20 +28,16 @@
  * has its connection closed. A call
  * whose rate-limit lease must come from Redis waits for it on a limiter
  * thread, not on the loop (the loop is told by an eventfd).
+ *
+ * Files: this one runs the loops (front.h's functions); the rest are listed,
+ * lowest first, in front_internal.h.
  */
 #include "front.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <nghttp2/nghttp2.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,22 +45,15 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "authz.h"
-#include "hex.h"
-#include "identity.h"
-#include "log.h"
-#include "metrics.h"
-#include "svc.h"
 #include "clock.h"
 #include "front_internal.h"
-
+#include "log.h"
 
 front_config front_cfg;
 
+/* The loops and what they share. */
 static struct {
   loop *loops;
   int nloops;
@@ -74,7 +63,6 @@ static struct {
   atomic_uint next_loop;   /* the loop the next accepted connection goes to */
   atomic_llong refused_log_s;   /* when a refused connection was last logged */
 } g;
-
 
 /* answers: the streams the limiter let through go on, the others are
  * refused; connections handed over by other loops are taken. */
@@ -100,110 +88,6 @@ static void answers(loop *lp) {
     h = next;
   }
   limiter_answered(ps);
-}
-
-/* ---- the caller's side (server sessions) ----------------------------- */
-
-static int down_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  conn *c = ud;
-  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  pstream *ps = ps_new(c->lp);
-  if (!ps) return NGHTTP2_ERR_CALLBACK_FAILURE;
-  ps->down = c;
-  ps->lp = c->lp;
-  ps->down_id = f->hd.stream_id;
-  ps->refs = 1;
-  ps->start_us = clock_now_us();
-  ps_link(ps, DOWN);
-  nghttp2_session_set_stream_user_data(s, f->hd.stream_id, ps);
-  return 0;
-}
-
-static int down_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                       const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
-  (void)flags;
-  (void)ud;
-  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  pstream *ps = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (!ps) return 0;
-  hdrs_add(&ps->qh, name, nlen, value, vlen);
-#define IS(lit) (nlen == sizeof(lit) - 1 && !memcmp(name, lit, nlen))
-  if (IS(":path")) copy_value(ps->path, sizeof ps->path, value, vlen);
-  else if (IS("authorization") && !ps->auth) ps->auth = strndup((const char *)value, vlen);
-  else if (IS("grpc-timeout")) copy_value(ps->timeout, sizeof ps->timeout, value, vlen);
-  else if (IS("x-request-id")) copy_value(ps->reqid, sizeof ps->reqid, value, vlen);
-  else if (IS("grpc-encoding")) copy_value(ps->enc, sizeof ps->enc, value, vlen);
-  else if (IS("grpc-accept-encoding")) copy_value(ps->accept_enc, sizeof ps->accept_enc, value, vlen);
-#undef IS
-  return 0;
-}
-
-static int down_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  (void)ud;
-  pstream *ps = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (!ps) return 0;
-  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
-    if (ps->auth && strlen(ps->auth) > JWT_MAX_TOKEN + 7) {
-      ps->id.valid = 0;
-      ps_refuse(ps, RPC_UNAUTHENTICATED, "authorization: token too large");
-    } else {
-      forward(ps);
-    }
-  }
-  if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-    ps->req_eof = 1;
-    resume(ps->up, ps->up_id);
-  }
-  return 0;
-}
-
-static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *ud) {
-  (void)flags;
-  nghttp2_session_consume_connection(s, len);   /* as up_data */
-  mark(ud);
-  pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
-  if (!ps || ps->dropped) {   /* refused: its bytes go nowhere, the window comes back */
-    nghttp2_session_consume_stream(s, sid, len);
-    return 0;
-  }
-  ps->req_bytes += len;
-  if (ps->req_bytes > front_cfg.max_msg + 5) {   /* one message and its 5-byte prefix */
-    char msg[128];
-    snprintf(msg, sizeof msg, "request message larger than max (%zu vs. %zu)", ps->req_bytes - 5, front_cfg.max_msg);
-    if (ps->up) {
-      nghttp2_submit_rst_stream(ps->up->s, NGHTTP2_FLAG_NONE, ps->up_id, NGHTTP2_CANCEL);
-      mark(ps->up);
-    }
-    if (!ps->responded) ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
-    ps->dropped = 1;
-    nghttp2_session_consume_stream(s, sid, len);
-    return 0;
-  }
-  buf_put(&ps->req, data, len);   /* kept while the limiter answers */
-  held_add(ps, len);
-  resume(ps->up, ps->up_id);
-  return 0;
-}
-
-/* down_sent: once the caller has the whole answer (END_STREAM sent) but has
- * not ended its own half, the stream is reset (NO_ERROR, as gRPC core does):
- * else a caller that never ends its half, token or not, would keep the
- * stream and its state here until the connection closed, up to 4096 of
- * them a connection. */
-static int down_sent(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
-      !nghttp2_session_get_stream_remote_close(s, f->hd.stream_id)) {
-    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
-    mark(ud);
-  }
-  return 0;
-}
-
-static int down_close(nghttp2_session *s, int32_t sid, uint32_t error, void *ud) {
-  (void)ud;
-  pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
-  if (ps) down_gone(ps, error);
-  return 0;
 }
 
 static void accept_all(loop *lp) {
@@ -377,13 +261,7 @@ int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t 
    * reason, as gRPC core lets it, not reset the stream. */
   nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(front_cfg.opt, 1);
   nghttp2_option_set_no_closed_streams(front_cfg.opt, 1);
-  nghttp2_session_callbacks_new(&front_cfg.down_cbs);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(front_cfg.down_cbs, down_begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(front_cfg.down_cbs, down_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(front_cfg.down_cbs, down_frame);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(front_cfg.down_cbs, down_data);
-  nghttp2_session_callbacks_set_on_stream_close_callback(front_cfg.down_cbs, down_close);
-  nghttp2_session_callbacks_set_on_frame_send_callback(front_cfg.down_cbs, down_sent);
+  front_cfg.down_cbs = down_callbacks_new();
   front_cfg.up_cbs = up_callbacks_new();
   g.nloops = loops > 0 ? loops : 1;
   g.loops = calloc((size_t)g.nloops, sizeof *g.loops);

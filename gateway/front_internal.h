@@ -11,7 +11,9 @@
  *   front_up.c      the services' side: addresses, connections, client sessions
  *   front_admit.c   a call's admission: the checks, the limiter threads, the
  *                   HEADERS rewritten for the service
- *   front.c         the rest: the loops and what is not split out yet
+ *   front_down.c    the caller's side: server sessions
+ *   front.c         the event loops, callers' connections accepted and dealt
+ *                   to them, start and stop (front.h)
  */
 #ifndef GATEWAY_FRONT_INTERNAL_H
 #define GATEWAY_FRONT_INTERNAL_H
@@ -240,5 +242,10 @@ void limiter_answered(pstream *ps);
 void limiter_start(void);
 /* limiter_stop ends the limiter's threads once its queue is empty. */
 void limiter_stop(void);
+
+/* ---- front_down.c ----------------------------------------------------- */
+
+/* down_callbacks_new: the server sessions' callbacks (the caller frees them) */
+nghttp2_session_callbacks *down_callbacks_new(void);
 
 #endif
