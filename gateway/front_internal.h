@@ -12,7 +12,7 @@
  *   front_admit.c   a call's admission: the checks, the limiter threads, the
  *                   HEADERS rewritten for the service
  *   front_down.c    the caller's side: server sessions
- *   front.c         the event loops, callers' connections accepted and dealt
+ *   front_loop.c    the event loops, callers' connections accepted and dealt
  *                   to them, start and stop (front.h)
  */
 #ifndef GATEWAY_FRONT_INTERNAL_H
@@ -134,7 +134,7 @@ typedef struct handed {
   struct handed *next;
 } handed;
 
-/* front_cfg: what front_start was given and made (front.c), set
+/* front_cfg: what front_start was given and made (front_loop.c), set
  * before the loops start and only read while they run. */
 typedef struct front_config {
   gateway *gw;

@@ -1,4 +1,4 @@
-/* front.c - the gateway's public hop at the HTTP/2 frame level.
+/* front_loop.c - the gateway's public hop at the HTTP/2 frame level.
  *
  * Per call it does what the gateway's gRPC-core path (forward.c) does, through
  * the same admit.c: the bearer token verified (or found in the cache of
