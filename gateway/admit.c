@@ -1,5 +1,5 @@
 /* admit.c - what every call through the gateway passes before it reaches a
- * service, whichever path carries it (forward.c on gRPC core, front.c at
+ * service, whichever path carries it (forward.c on gRPC core, front_admit.c at
  * the frame level): the bearer token verified (or found in the cache of
  * verified tokens), the identity made from its claims, the method found in
  * the authorization table and the role checked. The rate limits come next,

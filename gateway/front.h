@@ -1,4 +1,5 @@
-/* front.h - the gateway's public hop at the HTTP/2 frame level (front.c).
+/* front.h - the gateway's public hop at the HTTP/2 frame level (front_loop.c;
+ * its parts are listed in front_internal.h).
  *
  * Decision (issue 15, measured by bench/gateway.sh, figures in gateway.h):
  * the public port is served by this front, which checks each call's

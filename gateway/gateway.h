@@ -27,7 +27,7 @@
  * the kernel 23.6%, libc 12.7%, absl's mutexes 6.8%, the gateway's own code
  * 1.8%: nothing of ours left to remove. HAProxy forwards at the HTTP/2
  * frame level and did the same hop at 2.6x the gateway's rate. The front
- * (front.c, libnghttp2) does what the gateway does per call (JWT,
+ * (front.h, libnghttp2) does what the gateway does per call (JWT,
  * authorization, rate limits, signed identity, request id, deadline, access
  * line, metrics) on the HEADERS and passes the DATA through; everything
  * outside the authorization table still reaches the gRPC-core server behind

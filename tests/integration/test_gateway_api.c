@@ -233,7 +233,7 @@ Test(gateway, rate_limits_and_message_size) {
   arena_free(&a);
 }
 
-/* The front (gateway/front.c) enforces the message limit itself on public
+/* The front (gateway/front_down.c) enforces the message limit itself on public
  * methods, which gRPC core enforced before; the connection stays usable. */
 Test(gateway, an_oversized_request_to_a_public_method_is_refused_at_the_gateway) {
   arena a;

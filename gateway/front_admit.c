@@ -1,0 +1,143 @@
+/* front_admit.c - a call's admission on the front, once its HEADERS are in:
+ * a path outside the authorization table is passed through to the
+ * gateway's own server; any other is checked as the gRPC-core path checks
+ * it (admit.c: token, method, role), its rate limits taken (by the limiter
+ * threads when a lease must come from Redis), and sent to its service with
+ * the HEADERS rewritten: the signed identity, a request id, the deadline. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "authz.h"
+#include "front_internal.h"
+#include "hex.h"
+#include "identity.h"
+
+/* ---- forwarding ------------------------------------------------------ */
+
+/* pass_through sends a path outside the table to the gateway's own server
+ * with the caller's headers as they came. */
+static void pass_through(pstream *ps) {
+  conn *up = upstream(ps->down->lp, INNER);
+  if (!up || submit(ps, up, hdrs_seal(&ps->qh), (size_t)ps->qh.n) != 0)
+    ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the gateway is starting or stopping");
+  ps->counted = 1;   /* the inner server counts and logs it */
+}
+
+static void send_upstream(pstream *ps);
+
+/* ---- the limiter ----------------------------------------------------- */
+
+/* The limiter: threads that fetch rate-limit leases from Redis for the
+ * loops, which never wait on Redis themselves. */
+static struct {
+  pthread_mutex_t jmu;
+  pthread_cond_t jcv;
+  pstream *jobs;
+  int stop;
+  pthread_t threads[LIMITERS];
+} lim = {.jmu = PTHREAD_MUTEX_INITIALIZER, .jcv = PTHREAD_COND_INITIALIZER};
+
+/* limiter: takes a waiting stream's rate limits (the Redis round trip of a
+ * lease) and hands it back to its loop. */
+static void *limiter(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&lim.jmu);
+  for (;;) {
+    while (!lim.jobs && !lim.stop) pthread_cond_wait(&lim.jcv, &lim.jmu);
+    if (!lim.jobs) break;
+    pstream *ps = lim.jobs;
+    lim.jobs = ps->next_job;
+    pthread_mutex_unlock(&lim.jmu);
+    ps->limited = ratelimit_take(front_cfg.gw, &ps->id);
+    loop *lp = ps->lp;
+    pthread_mutex_lock(&lp->mu);
+    ps->next_job = lp->answered;
+    lp->answered = ps;
+    pthread_mutex_unlock(&lp->mu);
+    loop_kick(lp);
+    pthread_mutex_lock(&lim.jmu);
+  }
+  pthread_mutex_unlock(&lim.jmu);
+  return NULL;
+}
+
+/* limiter_answered: the streams the limiter let through go on, the others
+ * are refused. */
+void limiter_answered(pstream *ps) {
+  while (ps) {
+    pstream *next = ps->next_job;
+    if (!ps->down || ps->responded) {}   /* the caller left, or it was refused, meanwhile */
+    else if (ps->limited) ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, ps->limited);
+    else send_upstream(ps);
+    unref(ps);   /* the limiter's reference */
+    ps = next;
+  }
+}
+
+void limiter_start(void) {
+  for (int i = 0; i < LIMITERS; i++) pthread_create(&lim.threads[i], NULL, limiter, NULL);
+}
+
+void limiter_stop(void) {
+  pthread_mutex_lock(&lim.jmu);
+  lim.stop = 1;
+  pthread_cond_broadcast(&lim.jcv);
+  pthread_mutex_unlock(&lim.jmu);
+  for (int i = 0; i < LIMITERS; i++) pthread_join(lim.threads[i], NULL);
+}
+
+/* ---- admission ------------------------------------------------------- */
+
+void forward(pstream *ps) {
+  if (!authz_find(ps->path)) return pass_through(ps);
+  char msg[300];
+  int code = gateway_admit(front_cfg.gw, ps->path, ps->auth, (int64_t)time(NULL), &ps->id, &ps->rule, msg,
+                           sizeof msg);
+  if (code != RPC_OK) return ps_refuse(ps, code, msg);
+  if (ratelimit_take_local(front_cfg.gw, &ps->id)) return send_upstream(ps);
+  /* A lease to fetch: the limiter waits on Redis, not the loop. The stream
+   * keeps what the caller sends meanwhile. */
+  ps->refs++;
+  pthread_mutex_lock(&lim.jmu);
+  ps->next_job = lim.jobs;
+  lim.jobs = ps;
+  pthread_cond_signal(&lim.jcv);
+  pthread_mutex_unlock(&lim.jmu);
+}
+
+static void send_upstream(pstream *ps) {
+  const authz_rule *rule = ps->rule;
+  char msg[160];
+  if (rule->stream) {
+    if (!gateway_stream_enter(&ps->id, front_cfg.gw->max_streams)) {
+      snprintf(msg, sizeof msg, "streams: at most %d open streams per member", front_cfg.gw->max_streams);
+      return ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
+    }
+    ps->slot = 1;
+  }
+  int svc = 0;
+  while (svc < NSERVICES && strcmp(k_services[svc], rule->service)) svc++;
+  conn *up = svc < NSERVICES ? upstream(ps->down->lp, svc) : NULL;
+  if (!up) return ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
+
+  char ts[24], sig[65];
+  long long t = (long long)time(NULL);
+  snprintf(ts, sizeof ts, "%lld", t);
+  identity_sign(&ps->id, t, sig);
+  if (!ps->reqid[0]) hex_random(ps->reqid, 8);   /* as the runtime does: one when the caller sent none */
+  /* A unary call without a deadline gets the gateway's 30 s, as forward.c. */
+  if (!ps->timeout[0] && !rule->stream) snprintf(ps->timeout, sizeof ps->timeout, "30S");
+  nghttp2_nv nv[16] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":authority", k_services[svc]),
+                       NV(":path", ps->path), NV("content-type", "application/grpc"), NV("te", "trailers"),
+                       NV("x-accolade-org", ps->id.org), NV("x-accolade-user", ps->id.user),
+                       NV("x-accolade-role", identity_role_name(ps->id.role)), NV("x-accolade-team", ps->id.team),
+                       NV("x-accolade-ts", ts), NV("x-accolade-sig", sig), NV("x-request-id", ps->reqid)};
+  size_t n = 13;
+  if (ps->timeout[0]) nv[n++] = (nghttp2_nv)NV("grpc-timeout", ps->timeout);
+  if (ps->enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-encoding", ps->enc);
+  if (ps->accept_enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-accept-encoding", ps->accept_enc);
+  if (submit(ps, up, nv, n) != 0) ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
+}

@@ -1,0 +1,251 @@
+/* front_internal.h - shared between the front's files; not for the rest of
+ * the gateway, which sees only front.h.
+ *
+ * The front's parts, lowest first; each calls only into those above it in
+ * this list (and the inline helpers below):
+ *   front_mem.c     byte buffers, header lists, nghttp2's memory
+ *   front_stream.c  a proxied stream: its lists, the bytes held for its caller
+ *                   and handed on, its reuse, a refusal, the end of either side
+ *   front_conn.c    a connection: its socket and session, reads, the gathered
+ *                   write, closing
+ *   front_up.c      the services' side: addresses, connections, client sessions
+ *   front_admit.c   a call's admission: the checks, the limiter threads, the
+ *                   HEADERS rewritten for the service
+ *   front_down.c    the caller's side: server sessions
+ *   front_loop.c    the event loops, callers' connections accepted and dealt
+ *                   to them, start and stop (front.h)
+ */
+#ifndef GATEWAY_FRONT_INTERNAL_H
+#define GATEWAY_FRONT_INTERNAL_H
+
+#include <nghttp2/nghttp2.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "authz.h"
+#include "front.h"
+#include "identity.h"
+
+#define NSERVICES 4
+#define INNER NSERVICES   /* the gateway's own gRPC server */
+#define MAX_ADDRS 16      /* connections per service per loop */
+/* Connections per service address per loop. gRPC core reads a connection's
+ * frames one batch at a time and hands its calls to one completion queue
+ * first, so a service behind one connection per loop works on fewer cores
+ * than it has: bench/gateway.sh, 2026-12-01, 1 / 2 / 4 connections, gateway
+ * against HAProxy 1.03 / 1.08 / 1.12x at -c 50 -m 10 and 0.87 / 0.97 / 0.85x
+ * at -c 4 -m 25 (one run each; HAProxy itself moved by 10% between runs). */
+#define UP_CONNS 2
+#define RESOLVE_MS 30000  /* names are resolved again this often */
+#define LIMITERS 4        /* threads waiting on Redis for rate-limit leases */
+#define CONN_WINDOW (16 << 20)   /* a connection's window (a stream's: 1 MiB) */
+#define CALLER_HELD_MAX (32 << 20)   /* the most bytes held for one caller's connection */
+#define MAX_CALLERS 16384 /* callers' connections at once, all loops together */
+/* k_services: the upstreams' names, by index (front_up.c). */
+extern const char *const k_services[NSERVICES];
+
+/* ---- buffers, connections and proxied streams ------------------------ */
+
+typedef struct buf {
+  uint8_t *p;
+  size_t off, len, cap;
+} buf;
+
+#define MAX_HDRS 32
+typedef struct hdrs {
+  nghttp2_nv nv[MAX_HDRS];
+  int n;
+  buf store;   /* names and values; nv points into it once sealed */
+  size_t at[MAX_HDRS][2];
+} hdrs;
+
+typedef struct loop loop;
+typedef struct pstream pstream;
+
+typedef struct conn {
+  int fd;
+  int upstream;        /* 1: our client session to a service */
+  nghttp2_session *s;
+  loop *lp;
+  buf out;             /* bytes nghttp2 gave us that the socket did not take */
+  int dirty, want_out, dead, goaway, kill;
+  int64_t last_ms;     /* the last bytes read */
+  struct conn *next_dirty, *next_all;
+  pstream *streams;    /* the proxied streams on this connection */
+  size_t held;         /* a caller's: bytes held for it (requests not yet
+                          forwarded, answers not yet taken), all streams */
+  char peer[64];
+} conn;
+
+struct pstream {
+  conn *down, *up;
+  int32_t down_id, up_id;
+  pstream *next[2], *prev[2];   /* on its connections' lists (ps_link) */
+  int refs;
+  char path[192], timeout[32], reqid[80], enc[32], accept_enc[64];
+  char *auth;
+  int req_eof, resp_eof, responded, code, logged, counted, slot, dropped;
+  size_t req_bytes;
+  size_t held;              /* its part of down->held */
+  const authz_rule *rule;   /* while it waits for the rate limiter */
+  const char *limited;      /* the limiter's answer: NULL allowed */
+  pstream *next_job;        /* the limiter's queues; the loop's pool */
+  loop *lp;                 /* the caller's loop (ps->down is the loop's to change) */
+  char message[160];
+  identity id;
+  int64_t start_us;
+  /* Kept, emptied, when the loop reuses the stream (ps_new): */
+  hdrs qh;                  /* the caller's headers, for a path passed through whole */
+  hdrs rh, tr;              /* the upstream's headers and trailers */
+  buf req, resp;
+};
+
+/* The addresses of one upstream, each with this loop's connection to it. */
+typedef struct upset {
+  struct sockaddr_storage addr[MAX_ADDRS];
+  socklen_t alen[MAX_ADDRS];
+  conn *c[MAX_ADDRS];
+  int n, next;
+  int64_t resolved_ms;
+} upset;
+
+struct loop {
+  int ep, lfd;
+  upset ups[NSERVICES + 1];
+  conn *dirty, *all;
+  pthread_t th;
+  int efd;               /* the limiter's "answers ready" (eventfd) */
+  pstream *pool;         /* ended streams, for reuse */
+  int npool;
+  pthread_mutex_t mu;
+  pstream *answered;     /* streams the limiter answered, under mu */
+  struct handed *handed; /* callers' connections another loop accepted for this one, under mu */
+};
+
+/* A caller's connection accepted by one loop for another. */
+typedef struct handed {
+  int fd;
+  char peer[64];
+  struct handed *next;
+} handed;
+
+/* front_cfg: what front_start was given and made (front_loop.c), set
+ * before the loops start and only read while they run. */
+typedef struct front_config {
+  gateway *gw;
+  char inner[108];   /* the gateway's gRPC server: an abstract unix socket's name */
+  size_t max_msg;    /* the largest request message taken, as gRPC core's limit */
+  nghttp2_session_callbacks *down_cbs, *up_cbs;
+  nghttp2_option *opt;
+} front_config;
+extern front_config front_cfg;
+
+/* mark: |c| has something to write; its loop writes it once, at the end of
+ * the turn (after every frame read). */
+static inline void mark(conn *c) {
+  if (c && !c->dirty && !c->dead) {
+    c->dirty = 1;
+    c->next_dirty = c->lp->dirty;
+    c->lp->dirty = c;
+  }
+}
+
+/* resume: stream |id| of |c| (NULL: none) has bytes, or its end, to send;
+ * nghttp2 asks its data provider again at the loop's write. */
+static inline void resume(conn *c, int32_t id) {
+  if (!c) return;
+  nghttp2_session_resume_data(c->s, id);
+  mark(c);
+}
+
+/* loop_kick wakes |lp| from another thread: something waits on its lists
+ * (the limiter's answers, connections handed to it). */
+static inline void loop_kick(loop *lp) {
+  uint64_t one = 1;
+  ssize_t w = write(lp->efd, &one, sizeof one);
+  (void)w;
+}
+
+/* NV: an nghttp2 header of a literal name and a string value. */
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+
+/* ---- front_mem.c ------------------------------------------------------ */
+
+void buf_put(buf *b, const uint8_t *d, size_t n);
+/* buf_take moves up to |max| bytes of |b| to |out|: how many. */
+size_t buf_take(buf *b, uint8_t *out, size_t max);
+/* hdrs_add copies a header (at most MAX_HDRS; more are dropped). */
+void hdrs_add(hdrs *h, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen);
+void hdrs_clear(hdrs *h);
+nghttp2_nv *hdrs_seal(hdrs *h);
+/* copy_value copies a header's value to |dst| as a string, cut to |cap|. */
+void copy_value(char *dst, size_t cap, const uint8_t *v, size_t vlen);
+/* front_mem: the allocator of every session of the front; mem_drain frees
+ * what the calling loop's thread kept of it. */
+extern nghttp2_mem front_mem;
+void mem_drain(void);
+
+/* ---- front_stream.c --------------------------------------------------- */
+
+/* A stream is on two connections' lists of streams, its caller's (DOWN) and
+ * its service's (UP), through next[side] and prev[side]; ps_link puts it on
+ * one (its down or up already set). */
+enum { DOWN, UP };
+void ps_link(pstream *ps, int side);
+/* held_add counts |n| more bytes held for |ps|'s caller. */
+void held_add(pstream *ps, size_t n);
+/* The data providers: the service's bytes for the caller (resp_read) and
+ * the caller's bytes for the service (req_read). */
+ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+                  nghttp2_data_source *src, void *ud);
+ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+                 nghttp2_data_source *src, void *ud);
+pstream *ps_new(loop *lp);
+/* unref drops a reference; the last puts the stream in its loop's pool. */
+void unref(pstream *ps);
+/* pool_free frees the streams |lp| keeps for reuse. */
+void pool_free(loop *lp);
+void ps_refuse(pstream *ps, int code, const char *msg);
+/* down_gone / up_gone: the caller's / the service's side of |ps| ended. */
+void down_gone(pstream *ps, uint32_t error);
+void up_gone(pstream *ps);
+
+/* ---- front_conn.c ----------------------------------------------------- */
+
+/* conn_new: a connection on |fd| for |lp|, a client session to a service
+ * when |up|, else a server session for a caller. */
+conn *conn_new(loop *lp, int fd, int up);
+void conn_close(conn *c);
+void conn_flush(conn *c);
+void conn_readable(conn *c);
+
+/* ---- front_up.c ------------------------------------------------------- */
+
+conn *upstream(loop *lp, int service);
+/* submit sends |ps| to the service on |up| with the headers |nv|: 0, or -1. */
+int submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n);
+/* up_callbacks_new: the client sessions' callbacks (the caller frees them) */
+nghttp2_session_callbacks *up_callbacks_new(void);
+
+/* ---- front_admit.c ---------------------------------------------------- */
+
+/* forward: |ps|'s HEADERS are in; it is checked, then sent on or refused. */
+void forward(pstream *ps);
+/* limiter_answered goes on with the streams (a list through next_job) the
+ * limiter has answered, on their loop. */
+void limiter_answered(pstream *ps);
+void limiter_start(void);
+/* limiter_stop ends the limiter's threads once its queue is empty. */
+void limiter_stop(void);
+
+/* ---- front_down.c ----------------------------------------------------- */
+
+/* down_callbacks_new: the server sessions' callbacks (the caller frees them) */
+nghttp2_session_callbacks *down_callbacks_new(void);
+
+#endif
