@@ -23,7 +23,7 @@ static void pass_through(pstream *ps) {
   conn *up = upstream(ps->down->lp, INNER);
   if (!up || submit(ps, up, hdrs_seal(&ps->qh), (size_t)ps->qh.n) != 0)
     ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the gateway is starting or stopping");
-  ps->counted = 1;   /* the inner server counts and logs it */
+  ps->inner = 1;
 }
 
 static void send_upstream(pstream *ps);

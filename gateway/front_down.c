@@ -74,7 +74,10 @@ static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8
     return 0;
   }
   ps->req_bytes += len;
-  if (ps->req_bytes > front_cfg.max_msg + 5) {   /* one message and its 5-byte prefix */
+  /* A method of the table takes one message: its bytes are bounded here. A
+   * path passed through may stream many (reflection), each bounded by the
+   * inner server's own limit, and what waits here by the stream's window. */
+  if (!ps->inner && ps->req_bytes > front_cfg.max_msg + 5) {   /* one message and its 5-byte prefix */
     char msg[128];
     snprintf(msg, sizeof msg, "request message larger than max (%zu vs. %zu)", ps->req_bytes - 5, front_cfg.max_msg);
     if (ps->up) {

@@ -8,6 +8,7 @@
  *                   and handed on, its reuse, a refusal, the end of either side
  *   front_conn.c    a connection: its socket and session, reads, the gathered
  *                   write, closing
+ *   front_names.c   the services' addresses, looked up on a thread of their own
  *   front_up.c      the services' side: addresses, connections, client sessions
  *   front_admit.c   a call's admission: the checks, the limiter threads, the
  *                   HEADERS rewritten for the service
@@ -41,12 +42,13 @@
  * against HAProxy 1.03 / 1.08 / 1.12x at -c 50 -m 10 and 0.87 / 0.97 / 0.85x
  * at -c 4 -m 25 (one run each; HAProxy itself moved by 10% between runs). */
 #define UP_CONNS 2
-#define RESOLVE_MS 30000  /* names are resolved again this often */
+#define MAX_NAMES (MAX_ADDRS / UP_CONNS)   /* addresses kept per service */
 #define LIMITERS 4        /* threads waiting on Redis for rate-limit leases */
 #define CONN_WINDOW (16 << 20)   /* a connection's window (a stream's: 1 MiB) */
 #define CALLER_HELD_MAX (32 << 20)   /* the most bytes held for one caller's connection */
 #define MAX_CALLERS 16384 /* callers' connections at once, all loops together */
-/* k_services: the upstreams' names, by index (front_up.c). */
+#define ACCEPT_PAUSE_MS 100   /* no accepting for this long once out of descriptors */
+/* k_services: the upstreams' names, by index (front_names.c). */
 extern const char *const k_services[NSERVICES];
 
 /* ---- buffers, connections and proxied streams ------------------------ */
@@ -89,7 +91,8 @@ struct pstream {
   int refs;
   char path[192], timeout[32], reqid[80], enc[32], accept_enc[64];
   char *auth;
-  int req_eof, resp_eof, responded, code, logged, counted, slot, dropped;
+  int req_eof, resp_eof, responded, code, logged, slot, dropped;
+  int inner;                /* passed through to the gateway's own server, which counts, logs and limits it */
   size_t req_bytes;
   size_t held;              /* its part of down->held */
   const authz_rule *rule;   /* while it waits for the rate limiter */
@@ -111,7 +114,7 @@ typedef struct upset {
   socklen_t alen[MAX_ADDRS];
   conn *c[MAX_ADDRS];
   int n, next;
-  int64_t resolved_ms;
+  unsigned gen;   /* of the addresses taken (names_take) */
 } upset;
 
 struct loop {
@@ -125,6 +128,7 @@ struct loop {
   pthread_mutex_t mu;
   pstream *answered;     /* streams the limiter answered, under mu */
   struct handed *handed; /* callers' connections another loop accepted for this one, under mu */
+  int64_t accept_at_ms;  /* out of descriptors: accepting again at this time (0: accepting) */
 };
 
 /* A caller's connection accepted by one loop for another. */
@@ -223,6 +227,24 @@ conn *conn_new(loop *lp, int fd, int up);
 void conn_close(conn *c);
 void conn_flush(conn *c);
 void conn_readable(conn *c);
+
+/* ---- front_names.c ---------------------------------------------------- */
+
+/* The distinct addresses of a service, as last looked up. */
+typedef struct names {
+  struct sockaddr_storage addr[MAX_NAMES];
+  socklen_t alen[MAX_NAMES];
+  int n;
+} names;
+/* names_start looks every service up (before it returns) and again every
+ * |every_ms| on a thread of its own: 0, or -1. */
+int names_start(int every_ms);
+void names_stop(void);
+/* names_take: 1 and service |s|'s addresses in |out| if they changed since
+ * generation |*gen| (then updated); else 0. */
+int names_take(int s, unsigned *gen, names *out);
+/* names_ask: none of service |s|'s addresses answers; look it up again soon. */
+void names_ask(int s);
 
 /* ---- front_up.c ------------------------------------------------------- */
 

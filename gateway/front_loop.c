@@ -24,8 +24,8 @@
  * a stream's bytes wait here at most up to the HTTP/2 windows (1 MiB a
  * stream, 16 MiB a connection): windows are given back only as the other
  * side takes the bytes. Answers whose upstream stream ended wait outside
- * any window; a caller leaving more than a connection window of them unread
- * has its connection closed. A call
+ * any window; a caller leaving more than CALLER_HELD_MAX (32 MiB) of them
+ * unread has its connection closed. A call
  * whose rate-limit lease must come from Redis waits for it on a limiter
  * thread, not on the loop (the loop is told by an eventfd).
  *
@@ -35,6 +35,7 @@
 #include "front.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -57,7 +58,7 @@ front_config front_cfg;
 static struct {
   loop *loops;
   int nloops;
-  volatile int stopping, stop;
+  atomic_int stopping, stop;
   int idle_ms;       /* a caller's connection without calls is closed after this */
   atomic_int callers;   /* callers' connections open, all loops */
   atomic_uint next_loop;   /* the loop the next accepted connection goes to */
@@ -126,6 +127,25 @@ static void accept_all(loop *lp) {
     pthread_mutex_unlock(&to->mu);
     loop_kick(to);
   }
+  if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+    /* Out of descriptors or memory: the listening socket stays readable and
+     * accepting again at once would spin the loop. Callers wait in the
+     * backlog meanwhile, as nginx makes them. */
+    epoll_ctl(lp->ep, EPOLL_CTL_DEL, lp->lfd, NULL);
+    lp->accept_at_ms = clock_now_us() / 1000 + ACCEPT_PAUSE_MS;
+    long long now_s = clock_now_us() / 1000000, was = atomic_load(&g.refused_log_s);
+    if (now_s != was && atomic_compare_exchange_strong(&g.refused_log_s, &was, now_s))
+      log_warn("front: cannot accept a connection: %s; accepting again in %d ms", strerror(errno), ACCEPT_PAUSE_MS);
+  }
+}
+
+/* accept_again: the pause after running out of descriptors is over. */
+static void accept_again(loop *lp, int64_t now_ms) {
+  if (!lp->accept_at_ms || now_ms < lp->accept_at_ms || lp->lfd < 0) return;
+  lp->accept_at_ms = 0;
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->lfd, &ev);
+  accept_all(lp);
 }
 
 /* begin_stop: no new calls (GOAWAY), the listening socket closed. */
@@ -169,6 +189,7 @@ static void *loop_run(void *arg) {
     }
     int n = epoll_wait(lp->ep, evs, 128, 100);
     int64_t now_ms = clock_now_us() / 1000;
+    accept_again(lp, now_ms);
     if (now_ms - idle_check > 1000) {
       idle_check = now_ms;
       close_idle(lp, now_ms);
@@ -250,7 +271,7 @@ const char *front_inner_address(void) {
   return addr;
 }
 
-int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg) {
+int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg, int resolve_ms) {
   front_inner_address();
   front_cfg.gw = gw;
   g.idle_ms = idle_ms;
@@ -280,6 +301,7 @@ int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t 
     struct epoll_event eev = {.events = EPOLLIN, .data.ptr = lp};   /* the loop itself marks its eventfd */
     epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->efd, &eev);
   }
+  if (names_start(resolve_ms) != 0) return -1;
   limiter_start();
   for (int i = 0; i < g.nloops; i++) pthread_create(&g.loops[i].th, NULL, loop_run, &g.loops[i]);
   log_info("serving on %s: HTTP/2 frame-level front, %d loops", listen, g.nloops);
@@ -295,6 +317,7 @@ void front_stop(int grace_ms) {
     while (!(joined[i] = pthread_tryjoin_np(g.loops[i].th, NULL) == 0) && clock_now_us() < until) usleep(10000);
   g.stop = 1;        /* the loops still running end at their next turn */
   limiter_stop();    /* its threads end once their queue is empty */
+  names_stop();
   for (int i = 0; i < g.nloops; i++) {
     if (!joined[i]) pthread_join(g.loops[i].th, NULL);
     answers(&g.loops[i]);   /* the limiter's last answers: their references */

@@ -182,7 +182,7 @@ void ps_refuse(pstream *ps, int code, const char *msg) {
 /* ---- the end of either side ------------------------------------------ */
 
 static void finish_log(pstream *ps) {
-  if (ps->logged || ps->counted) return;
+  if (ps->logged || ps->inner) return;
   ps->logged = 1;
   int64_t us = clock_now_us() - ps->start_us;
   metrics_observe_rpc(ps->path, ps->code, us);

@@ -1,9 +1,8 @@
 /* front_up.c - the services' side of the front: each loop's connections to
- * every address of a service (names resolved again every RESOLVE_MS), a
+ * every address of a service (as front_names.c last found them), a
  * call's stream on one of them, and the client sessions' callbacks that
  * pass the service's headers, DATA and trailers back to the caller. */
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,42 +13,25 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "front_internal.h"
-#include "svc.h"
-
-const char *const k_services[NSERVICES] = {"award", "nomination", "leaderboard", "notify"};
 
 /* ---- upstream connections -------------------------------------------- */
 
-/* resolve fills |u| with the addresses of |target| ("host:port", several
- * comma-separated, "ipv4:" or "dns:///" in front, every record of a name),
- * keeping the connections of addresses still there. */
-static void resolve(loop *lp, upset *u, const char *target) {
-  upset fresh = {0};
-  char list[512];
-  snprintf(list, sizeof list, "%s", target);
-  char *t = list;
-  if (!strncmp(t, "ipv4:", 5)) t += 5;
-  if (!strncmp(t, "dns:///", 7)) t += 7;
-  for (char *save = NULL, *hp = strtok_r(t, ",", &save); hp && fresh.n < MAX_ADDRS; hp = strtok_r(NULL, ",", &save)) {
-    char *colon = strrchr(hp, ':');
-    if (!colon) continue;
-    *colon = '\0';
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo(hp, colon + 1, &hints, &ai) != 0) continue;
-    for (struct addrinfo *a = ai; a && fresh.n < MAX_ADDRS; a = a->ai_next)
-      for (int k = 0; k < UP_CONNS && fresh.n < MAX_ADDRS; k++) {
-        memcpy(&fresh.addr[fresh.n], a->ai_addr, a->ai_addrlen);
-        fresh.alen[fresh.n++] = a->ai_addrlen;
-      }
-    freeaddrinfo(ai);
-  }
-  for (int i = 0; i < fresh.n; i++)
+/* adopt makes |names| the addresses of |u|, each UP_CONNS times, keeping
+ * the connections to addresses still there (each connection once). */
+static void adopt(upset *u, const names *fresh) {
+  upset next = {0};
+  for (int i = 0; i < fresh->n; i++)
+    for (int k = 0; k < UP_CONNS && next.n < MAX_ADDRS; k++) {
+      next.addr[next.n] = fresh->addr[i];
+      next.alen[next.n++] = fresh->alen[i];
+    }
+  for (int i = 0; i < next.n; i++)
     for (int j = 0; j < u->n; j++)
-      if (u->c[j] && u->alen[j] == fresh.alen[i] && !memcmp(&u->addr[j], &fresh.addr[i], fresh.alen[i])) {
-        fresh.c[i] = u->c[j];
+      if (u->c[j] && u->alen[j] == next.alen[i] && !memcmp(&u->addr[j], &next.addr[i], next.alen[i])) {
+        next.c[i] = u->c[j];
         u->c[j] = NULL;
+        break;
       }
   /* Connections to addresses gone: no new streams; they end with their last. */
   for (int j = 0; j < u->n; j++)
@@ -57,18 +39,17 @@ static void resolve(loop *lp, upset *u, const char *target) {
       nghttp2_session_terminate_session(u->c[j]->s, NGHTTP2_NO_ERROR);
       mark(u->c[j]);
     }
-  (void)lp;
-  fresh.resolved_ms = clock_now_us() / 1000;
-  fresh.next = u->next;
-  *u = fresh;
+  next.gen = u->gen;
+  next.next = u->next;
+  *u = next;
 }
 
 /* upstream: this loop's connection for the next call to |service|, round
  * robin over its addresses; a connection is made (non-blocking) when needed. */
 conn *upstream(loop *lp, int service) {
   upset *u = &lp->ups[service];
-  if (service != INNER && (u->n == 0 || clock_now_us() / 1000 - u->resolved_ms > RESOLVE_MS))
-    resolve(lp, u, svc_addr(k_services[service]));
+  names fresh;
+  if (service != INNER && names_take(service, &u->gen, &fresh)) adopt(u, &fresh);
   if (service == INNER && u->n == 0) {
     struct sockaddr_un *sa = (struct sockaddr_un *)&u->addr[0];
     sa->sun_family = AF_UNIX;
@@ -89,10 +70,8 @@ conn *upstream(loop *lp, int service) {
     u->c[i] = conn_new(lp, fd, 1);
     return u->c[i];
   }
-  /* Nothing answers: look the name up again in a second, not on every call
-   * (the lookup runs on the loop, and a service down is no reason to ask DNS
-   * once per call while it is). */
-  if (service != INNER) u->resolved_ms = clock_now_us() / 1000 - RESOLVE_MS + 1000;
+  /* Nothing answers: the name may have moved (a service's pods replaced). */
+  if (service != INNER) names_ask(service);
   return NULL;
 }
 
