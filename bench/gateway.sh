@@ -251,3 +251,26 @@ for p in "${TPATHS[@]}"; do
   esac
   printf '%-44s %10.0f %8s %8s %8.2f %8s\n' "$name" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok/$N"
 done
+
+# BENCH_PERF=1: where the gateway's time goes (limits off, h2load -c 4 -m 25)
+# and HAProxy's on the same calls, from perf (Debian's linux-perf), by
+# library and by symbol.
+# profile NAME PID PORT [headers...]
+profile() {
+  local name=$1 pid=$2 port=$3; shift 3
+  perf record -F 999 -g -o "$TMP/perf-$name.data" -p "$pid" -- sleep 3 >/dev/null 2>&1 &
+  local pp=$!
+  sleep 0.2
+  N=200000 one "$port" 4 25 "$@" >/dev/null
+  wait "$pp" || true
+  printf '\nperf, %s under h2load -c 4 -m 25: by library\n' "$name"
+  perf report -i "$TMP/perf-$name.data" --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+  printf 'by symbol\n'
+  perf report -i "$TMP/perf-$name.data" --no-children --sort sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
+}
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+  command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+  fresh_identity
+  profile gateway "$(pgrep -f -- "--listen=127.0.0.1:$GW_PORT" | head -1)" "$GW_PORT" -H "authorization: Bearer $TOKEN"
+  profile haproxy "$(pgrep -f -- "haproxy -f $TMP/haproxy.cfg" | head -1)" "$HA_PORT" "${IDH[@]}"
+fi

@@ -129,14 +129,17 @@ static void send_upstream(pstream *ps) {
   identity_sign(&ps->id, t, sig);
   if (!ps->reqid[0]) hex_random(ps->reqid, 8);   /* as the runtime does: one when the caller sent none */
   /* A unary call without a deadline gets the gateway's 30 s, as forward.c. */
-  if (!ps->timeout[0] && !rule->stream) snprintf(ps->timeout, sizeof ps->timeout, "30S");
+  int own_timeout = !ps->timeout[0] && !rule->stream;
+  if (own_timeout) snprintf(ps->timeout, sizeof ps->timeout, "30S");
   nghttp2_nv nv[16] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":authority", k_services[svc]),
                        NV(":path", ps->path), NV("content-type", "application/grpc"), NV("te", "trailers"),
                        NV("x-accolade-org", ps->id.org), NV("x-accolade-user", ps->id.user),
                        NV("x-accolade-role", identity_role_name(ps->id.role)), NV("x-accolade-team", ps->id.team),
-                       NV("x-accolade-ts", ts), NV("x-accolade-sig", sig), NV("x-request-id", ps->reqid)};
+                       NV("x-accolade-ts", ts), NV("x-accolade-sig", sig), NV_ONCE("x-request-id", ps->reqid)};
   size_t n = 13;
-  if (ps->timeout[0]) nv[n++] = (nghttp2_nv)NV("grpc-timeout", ps->timeout);
+  /* The gateway's 30S repeats; a caller's remaining time differs each call. */
+  if (own_timeout) nv[n++] = (nghttp2_nv)NV("grpc-timeout", ps->timeout);
+  else if (ps->timeout[0]) nv[n++] = (nghttp2_nv)NV_ONCE("grpc-timeout", ps->timeout);
   if (ps->enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-encoding", ps->enc);
   if (ps->accept_enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-accept-encoding", ps->accept_enc);
   if (submit(ps, up, nv, n) != 0) ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");

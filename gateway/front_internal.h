@@ -177,6 +177,10 @@ static inline void loop_kick(loop *lp) {
 
 /* NV: an nghttp2 header of a literal name and a string value. */
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+/* NV_ONCE: a header whose value is new on every call (a request id, a
+ * deadline): sent as a literal, never entered in the peer's HPACK table,
+ * where each would evict a value that does repeat. */
+#define NV_ONCE(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_INDEX}
 
 /* ---- front_mem.c ------------------------------------------------------ */
 
