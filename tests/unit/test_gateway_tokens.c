@@ -53,3 +53,18 @@ Test(tokens, many_tokens_stay_within_the_bound_and_never_mix) {
   jwt_claims out;
   cr_assert_eq(tokens_get(tok, 100, &out), 1, "the newest is remembered");
 }
+
+Test(tokens, a_token_over_the_size_bound_is_not_kept_and_a_replaced_one_is_forgotten) {
+  static char big[TOKENS_MAX_BYTES + 2];
+  memset(big, 'x', sizeof big - 1);
+  jwt_claims in = claims_of("eve"), out;
+  tokens_put(big, &in, 5000);
+  cr_assert_eq(tokens_get(big, 100, &out), 0, "verified every time, never held");
+  big[TOKENS_MAX_BYTES] = '\0';   /* exactly the bound: kept */
+  tokens_put(big, &in, 5000);
+  cr_assert_eq(tokens_get(big, 100, &out), 1);
+  jwt_claims again = claims_of("eve2");
+  tokens_put(big, &again, 6000);   /* the same token again: its slot's copy replaced */
+  cr_assert_eq(tokens_get(big, 100, &out), 1);
+  cr_assert_str_eq(out.sub, "eve2");
+}
