@@ -133,6 +133,9 @@ static outbox_reply_fn hook_for(const char *method) {
 static struct {
   const char *method, *batch;                 /* paths */
   const ProtobufCMessageDescriptor *reply;    /* the batch method's */
+  /* In each result, the field holding the method's own reply (NULL: none,
+   * and a method with a reply hook then goes alone). */
+  const ProtobufCFieldDescriptor *item_reply;
   _Atomic int64_t off_until_ms;               /* the receiver lacks the batch method */
 } g_batched[MAX_BATCHED];
 static int g_nbatched;
@@ -160,7 +163,15 @@ int outbox_batch_as(const ProtobufCServiceDescriptor *service, const char *metho
   }
   g_batched[g_nbatched].method = method_path(service, method);
   g_batched[g_nbatched].batch = method_path(service, batch_method);
-  g_batched[g_nbatched++].reply = bd->output;
+  g_batched[g_nbatched].reply = bd->output;
+  g_batched[g_nbatched].item_reply = NULL;
+  const ProtobufCMessageDescriptor *result = l->descriptor;
+  for (unsigned f = 0; f < result->n_fields; f++) {
+    const ProtobufCFieldDescriptor *fd = &result->fields[f];
+    if (fd->type == PROTOBUF_C_TYPE_MESSAGE && fd->label != PROTOBUF_C_LABEL_REPEATED && fd->descriptor == md->output)
+      g_batched[g_nbatched].item_reply = fd;
+  }
+  g_nbatched++;
   return 0;
 }
 
@@ -242,21 +253,34 @@ static delivery_verdict deliver(void *arg, delivery_row *row, char *err, size_t 
   return DELIVERY_OK;
 }
 
-/* group_key: rows of a batched method (without a reply hook) travel
- * together per target, method and org. */
+/* group_key: rows of a batched method travel together per target, method
+ * and org (a method with a reply hook only if the batch's results carry
+ * each row's reply). */
 static const char *group_key(void *arg, delivery_row *row) {
   (void)arg;
   const char *method = PQgetvalue(row->r, row->row, 3);
   int b = batch_for(method);
-  if (b < 0 || hook_for(method) || atomic_load(&g_batched[b].off_until_ms) > rpc_now_ms()) return NULL;
+  if (b < 0 || (hook_for(method) && !g_batched[b].item_reply) ||
+      atomic_load(&g_batched[b].off_until_ms) > rpc_now_ms())
+    return NULL;
   return arena_printf(row->a, "%s\n%s\n%s", PQgetvalue(row->r, row->row, 2), method,
                       PQgetvalue(row->r, row->row, 4));
 }
 
+/* A batch's rows: their payloads, kept for the reply hook. */
+typedef struct batch_rows {
+  delivery_row **rows;
+  int n;
+  uint8_t **p;
+  size_t *lens;
+} batch_rows;
+
 /* batch_request: each row's payload as one field 1 of the batch request. */
-static uint8_t *batch_request(delivery_row **rows, int n, size_t *len) {
-  size_t *lens = ARENA_ARRAY(rows[0]->a, size_t, (size_t)n), cap = 1;
-  uint8_t **p = ARENA_ARRAY(rows[0]->a, uint8_t *, (size_t)n);
+static uint8_t *batch_request(batch_rows *br, size_t *len) {
+  delivery_row **rows = br->rows;
+  int n = br->n;
+  size_t *lens = br->lens = ARENA_ARRAY(rows[0]->a, size_t, (size_t)n), cap = 1;
+  uint8_t **p = br->p = ARENA_ARRAY(rows[0]->a, uint8_t *, (size_t)n);
   for (int i = 0; i < n; i++) {
     p[i] = row_payload(rows[i], &lens[i]);
     cap += lens[i] + 11;   /* the tag and at most ten bytes of length */
@@ -275,18 +299,33 @@ static uint8_t *batch_request(delivery_row **rows, int n, size_t *len) {
   return req;
 }
 
-/* batch_results sets each row's outcome from a batch reply; -1 when the
- * reply is not one result per row. */
-static int batch_results(int b, const uint8_t *reply, size_t len, delivery_row **rows, delivery_outcome **out, int n,
+/* item_reply: result |res|'s own reply (NULL when it has none). */
+static const ProtobufCMessage *item_reply(int b, const ProtobufCMessage *res) {
+  const ProtobufCFieldDescriptor *f = g_batched[b].item_reply;
+  return f ? *(const ProtobufCMessage *const *)((const char *)res + f->offset) : NULL;
+}
+
+/* batch_results sets each row's outcome from a batch reply, and for each
+ * delivered row of a method with a reply hook, what the hook sees: the
+ * row's request and its own reply. -1 when the reply is not one result per
+ * row, or lacks a delivered row's reply that a hook needs. */
+static int batch_results(int b, const uint8_t *reply, size_t len, const batch_rows *br, delivery_outcome **out,
                          const char *target) {
+  delivery_row **rows = br->rows;
+  int n = br->n;
+  const char *method = PQgetvalue(rows[0]->r, rows[0]->row, 3);
+  outbox_reply_fn hook = hook_for(method);
   const ProtobufCFieldDescriptor *list, *fc, *fm;
   ProtobufCMessage *m = protobuf_c_message_unpack(g_batched[b].reply, NULL, len, reply);
-  if (!m || result_fields(g_batched[b].reply, &list, &fc, &fm) != 0 ||
-      *(size_t *)((char *)m + list->quantifier_offset) != (size_t)n) {
+  int fits = m && result_fields(g_batched[b].reply, &list, &fc, &fm) == 0 &&
+             *(size_t *)((char *)m + list->quantifier_offset) == (size_t)n;
+  ProtobufCMessage **res = fits ? *(ProtobufCMessage ***)((char *)m + list->offset) : NULL;
+  for (int i = 0; fits && hook && i < n; i++)
+    fits = *(int32_t *)((char *)res[i] + fc->offset) != RPC_OK || item_reply(b, res[i]);
+  if (!fits) {
     if (m) protobuf_c_message_free_unpacked(m, NULL);
     return -1;
   }
-  ProtobufCMessage **res = *(ProtobufCMessage ***)((char *)m + list->offset);
   for (int i = 0; i < n; i++) {
     int code = *(int32_t *)((char *)res[i] + fc->offset);
     const char *why = *(char **)((char *)res[i] + fm->offset);
@@ -294,7 +333,16 @@ static int batch_results(int b, const uint8_t *reply, size_t len, delivery_row *
     if (code != RPC_OK)
       snprintf(out[i]->err, sizeof out[i]->err, "%s: %s (%s to %s, in a batch of %d)", rpc_code_name(code),
                why ? why : "", g_batched[b].batch, target, n);
-    rows[i]->data = NULL;   /* no reply hook */
+    rows[i]->data = NULL;
+    if (code != RPC_OK || !hook) continue;
+    /* The hook runs for the row as if it had gone alone. */
+    const ProtobufCMessage *own = item_reply(b, res[i]);
+    size_t own_len = protobuf_c_message_get_packed_size(own);
+    uint8_t *buf = arena_alloc(rows[i]->a, own_len ? own_len : 1);
+    protobuf_c_message_pack(own, buf);
+    outbox_reply *rep = arena_alloc(rows[i]->a, sizeof *rep);
+    *rep = (outbox_reply){hook, PQgetvalue(rows[i]->r, rows[i]->row, 4), br->p[i], buf, br->lens[i], own_len};
+    rows[i]->data = rep;
   }
   protobuf_c_message_free_unpacked(m, NULL);
   return 0;
@@ -310,10 +358,11 @@ static void deliver_group(void *arg, delivery_row **rows, delivery_outcome **out
   const char *org = PQgetvalue(rows[0]->r, rows[0]->row, 4);
   int b = batch_for(method);
   size_t len, reply_len = 0;
-  uint8_t *req = batch_request(rows, n, &len), *reply = NULL;
+  batch_rows br = {rows, n, NULL, NULL};
+  uint8_t *req = batch_request(&br, &len), *reply = NULL;
   char err[sizeof out[0]->err];
   int code = call(arg, target, g_batched[b].batch, org, req, len, rows[0]->a, &reply, &reply_len, err, sizeof err);
-  if (code == RPC_OK && batch_results(b, reply, reply_len, rows, out, n, target) == 0) return;
+  if (code == RPC_OK && batch_results(b, reply, reply_len, &br, out, target) == 0) return;
   if (code != RPC_OK && code != RPC_UNIMPLEMENTED && !permanent(code)) {
     for (int i = 0; i < n; i++) {   /* transient: the whole batch again later */
       out[i]->v = DELIVERY_RETRY;
