@@ -10,6 +10,16 @@
  *   or admin.
  * - GrantAward on a retired badge is FAILED_PRECONDITION; a retired badge
  *   stays on profiles and in lists of awards.
+ * - GrantAwards takes up to 100 GrantAwardRequests (svc-nomination's
+ *   outbox sends a round's approvals so) from the same callers as GrantAward
+ *   (the gateway does not route it) and applies them in one transaction
+ *   (batch.h): every grant's badge and recipient locks first, in the order
+ *   of their names, then each grant exactly as GrantAward would. A result per
+ *   grant: the status GrantAward would have answered and, when OK, its
+ *   GrantAwardResponse, so the outbox's reply hook sees each grant's own
+ *   reply. A grant refused by its checks fails alone (naming the field); one
+ *   whose statements fail rolls the batch back and each grant runs again
+ *   alone. Replays are idempotent as for GrantAward.
  * - Caps count unrevoked awards since the start of the current UTC period
  *   (ISO week, month, quarter, year). Grants of one badge in one org are
  *   serialised by an advisory lock so concurrent grants cannot exceed a cap.
@@ -87,6 +97,9 @@ int catalog_retire_badge(rpc_ctx *ctx, const void *req, void *resp);
 int catalog_get_badge(rpc_ctx *ctx, const void *req, void *resp);
 int catalog_list_badges(rpc_ctx *ctx, const void *req, void *resp);
 int grant_award(rpc_ctx *ctx, const void *req, void *resp);
+/* grant_awards: GrantAwards, the batch form of GrantAward that
+ * svc-nomination's outbox sends (see the header comment above). */
+int grant_awards(rpc_ctx *ctx, const void *req, void *resp);
 int grant_revoke(rpc_ctx *ctx, const void *req, void *resp);
 int rules_create(rpc_ctx *ctx, const void *req, void *resp);
 int rules_get(rpc_ctx *ctx, const void *req, void *resp);

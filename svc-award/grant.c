@@ -1,8 +1,10 @@
-/* grant.c - GrantAward and RevokeAward; their outbox events are emit.c's. */
+/* grant.c - GrantAward, GrantAwards (many grants, one transaction) and
+ * RevokeAward; their outbox events are emit.c's. */
 #include <stdio.h>
 #include <string.h>
 
 #include "award.h"
+#include "batch.h"
 #include "check.h"
 #include "pg.h"
 #include "pg_status.h"
@@ -10,12 +12,15 @@
 #include "signal.h"
 #include "store.h"
 
+/* One grant on its way: its request, its badge (looked up before any
+ * transaction) and its reply. */
 typedef struct grant_tx {
   rpc_ctx *ctx;
   const Accolade__V1__GrantAwardRequest *req;
   Accolade__V1__GrantAwardResponse *out;
   Accolade__V1__Badge *badge;
   size_t milestones_cap;
+  int granted;   /* recipients granted now */
 } grant_tx;
 
 static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__V1__GrantOutcome *o) {
@@ -74,30 +79,63 @@ static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__
   if (rc) return rc;
   o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__GRANTED;
   o->award = a;
+  g->granted++;
   if ((rc = emit_granted(ctx, a))) return rc;
   return rules_evaluate(ctx, rcp->member_id, rcp->team, 0, &g->out->milestones, &g->out->n_milestones,
                         &g->milestones_cap);
 }
 
-static int grant_run(void *arg) {
-  grant_tx *g = arg;
+/* grant_apply grants |g| inside the caller's transaction (its locks taken),
+ * its reply made afresh: it runs again if the transaction is retried. */
+static int grant_apply(grant_tx *g) {
   g->out->n_milestones = 0;
   g->milestones_cap = 0;
-  /* Grants of one badge wait for each other only where its caps need it;
-   * grants to one member always (milestone rules count their awards). */
-  const Accolade__V1__Badge *b = g->badge;
-  int rc = b->cap_per_recipient || b->cap_per_team ? store_lock_badge(g->ctx->id.org, b->id) : RPC_OK;
-  for (size_t i = 0; rc == RPC_OK && i < g->req->n_recipients; i++)
-    rc = store_lock_recipient(g->ctx->id.org, g->req->recipients[i]->member_id);
-  for (size_t i = 0; rc == RPC_OK && i < g->req->n_recipients; i++)
+  g->granted = 0;
+  int rc = RPC_OK;
+  for (size_t i = 0; rc == RPC_OK && i < g->req->n_recipients; i++) {
+    accolade__v1__grant_outcome__init(g->out->outcomes[i]);
     rc = grant_one(g, g->req->recipients[i], g->out->outcomes[i]);
+  }
   return rc;
 }
 
-int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
-  const Accolade__V1__GrantAwardRequest *r = req;
-  Accolade__V1__GrantAwardResponse *out = resp;
-  if (award_begin(ctx, ROLE_SERVICE | ROLE_ADMIN)) return ctx->code;
+/* grant_members: the recipients of the |n| grants |run| of |gs|, |*m| of
+ * them, in the call's arena. */
+static const char **grant_members(rpc_ctx *ctx, const grant_tx *gs, const size_t *run, size_t n, size_t *m) {
+  size_t cap = 0;
+  for (size_t k = 0; k < n; k++) cap += gs[run[k]].req->n_recipients;
+  const char **members = ARENA_ARRAY(ctx->arena, const char *, cap + 1);
+  *m = 0;
+  for (size_t k = 0; k < n; k++)
+    for (size_t i = 0; i < gs[run[k]].req->n_recipients; i++) members[(*m)++] = gs[run[k]].req->recipients[i]->member_id;
+  return members;
+}
+
+/* grant_lock takes, for the |n| grants |run| of |gs|, the locks their
+ * transaction needs: the capped badges' (so concurrent grants cannot pass a
+ * cap), then every recipient's (milestone rules count their awards). */
+static int grant_lock(rpc_ctx *ctx, const grant_tx *gs, const size_t *run, size_t n) {
+  const char **badges = ARENA_ARRAY(ctx->arena, const char *, n + 1);
+  size_t nb = 0, nm;
+  for (size_t k = 0; k < n; k++)
+    if (gs[run[k]].badge->cap_per_recipient || gs[run[k]].badge->cap_per_team) badges[nb++] = gs[run[k]].badge->id;
+  int rc = store_lock_badges(ctx->arena, ctx->id.org, badges, nb);
+  const char **members = grant_members(ctx, gs, run, n, &nm);
+  return rc ? rc : store_lock_recipients(ctx->arena, ctx->id.org, members, nm);
+}
+
+/* The one grant of a GrantAward, as a run of grants (grant_lock, grant_touch). */
+static const size_t alone[1] = {0};
+
+static int grant_run(void *arg) {
+  grant_tx *g = arg;
+  int rc = grant_lock(g->ctx, g, alone, 1);
+  return rc ? rc : grant_apply(g);
+}
+
+/* grant_check: GrantAward's checks of |r| (the caller's role aside), failing
+ * the call with a message that names the field. */
+static int grant_check(rpc_ctx *ctx, const Accolade__V1__GrantAwardRequest *r) {
   if (check_len(ctx, "source_id", r->source_id, 1, 128) ||
       check_slug(ctx, "badge_id", r->badge_id) ||
       check_len(ctx, "justification", r->justification, 0, 4000) ||
@@ -134,25 +172,123 @@ int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
     if (check_len(ctx, field, r->evidence_links[i], 1, 500) || check_url(ctx, field, r->evidence_links[i], 500))
       return ctx->code;
   }
-  grant_tx g = {.ctx = ctx, .req = r, .out = out};
-  int rc = store_badge_get(ctx, ctx->id.org, r->badge_id, &g.badge);
+  return RPC_OK;
+}
+
+/* grant_prepare checks |r| and readies |g| to grant it: its badge (|known|,
+ * when not NULL, is one already looked up for this call: it is used if it is
+ * the same), which must be active, and its reply's outcomes. Fails the call
+ * naming the field. */
+static int grant_prepare(rpc_ctx *ctx, const Accolade__V1__GrantAwardRequest *r, Accolade__V1__Badge *known,
+                         grant_tx *g) {
+  *g = (grant_tx){.ctx = ctx, .req = r};
+  if (grant_check(ctx, r)) return ctx->code;
+  int rc = RPC_OK;
+  if (known && !strcmp(known->id, r->badge_id)) g->badge = known;
+  else rc = store_badge_get(ctx, ctx->id.org, r->badge_id, &g->badge);
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "badge_id: no badge '%s'", r->badge_id);
   if (rc) return pg_fail(ctx, rc, "grant award");
-  if (!g.badge->active)
+  if (!g->badge->active)
     return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "badge_id: '%s' is retired", r->badge_id);
-  out->n_outcomes = r->n_recipients;
-  out->outcomes = ARENA_ARRAY(ctx->arena, Accolade__V1__GrantOutcome *, r->n_recipients);
+  g->out = ARENA_NEW(ctx->arena, Accolade__V1__GrantAwardResponse);
+  accolade__v1__grant_award_response__init(g->out);
+  g->out->n_outcomes = r->n_recipients;
+  g->out->outcomes = ARENA_ARRAY(ctx->arena, Accolade__V1__GrantOutcome *, r->n_recipients);
   for (size_t i = 0; i < r->n_recipients; i++) {
-    out->outcomes[i] = ARENA_NEW(ctx->arena, Accolade__V1__GrantOutcome);
-    accolade__v1__grant_outcome__init(out->outcomes[i]);
+    g->out->outcomes[i] = ARENA_NEW(ctx->arena, Accolade__V1__GrantOutcome);
+    accolade__v1__grant_outcome__init(g->out->outcomes[i]);
   }
-  rc = pg_tx(grant_run, &g);
+  return RPC_OK;
+}
+
+/* grant_touch tells the profile caches of the recipients of the |n| grants
+ * |run| of |gs|: every recipient, also when already granted, as a repeat
+ * after a failed touch makes it. RPC_OK, or as award_touched. */
+static int grant_touch(rpc_ctx *ctx, const grant_tx *gs, const size_t *run, size_t n) {
+  size_t m;
+  const char **members = grant_members(ctx, gs, run, n, &m);
+  return award_touched(ctx, profcache_touch_members(ctx->id.org, members, m));
+}
+
+int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__GrantAwardRequest *r = req;
+  grant_tx g;
+  if (award_begin(ctx, ROLE_SERVICE | ROLE_ADMIN) || grant_prepare(ctx, r, NULL, &g)) return ctx->code;
+  int rc = pg_tx(grant_run, &g);
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "grant award");
-  /* Every recipient, also when already granted: a repeat after a failed
-   * touch makes it. */
-  const char **members = ARENA_ARRAY(ctx->arena, const char *, r->n_recipients);
-  for (size_t i = 0; i < r->n_recipients; i++) members[i] = r->recipients[i]->member_id;
-  return award_touched(ctx, profcache_touch_members(ctx->id.org, members, r->n_recipients));
+  *(Accolade__V1__GrantAwardResponse *)resp = *g.out;
+  return grant_touch(ctx, &g, alone, 1);
+}
+
+/* ------------------------------------------------------------ GrantAwards */
+
+/* GrantAwards: the batch (batch.h). Each grant is checked and its badge
+ * looked up before the transaction, then all of them run in one: the locks
+ * of every grant first (grant_lock), then each grant as GrantAward would. */
+typedef struct grants_tx {
+  rpc_ctx *ctx;
+  const Accolade__V1__GrantAwardsRequest *req;
+  grant_tx *items;
+} grants_tx;
+
+static int grants_check(void *arg, size_t i) {
+  grants_tx *t = arg;
+  /* Grants of one batch mostly share a badge: the last one looked up. */
+  Accolade__V1__Badge *known = NULL;
+  for (size_t k = i; k-- > 0 && !known;) known = t->items[k].badge;
+  return grant_prepare(t->ctx, t->req->grants[i], known, &t->items[i]);
+}
+
+static int grants_begin(void *arg, const size_t *run, size_t n) {
+  grants_tx *t = arg;
+  return grant_lock(t->ctx, t->items, run, n);
+}
+
+static int grants_item(void *arg, size_t i, int *applied) {
+  grant_tx *g = &((grants_tx *)arg)->items[i];
+  int rc = grant_apply(g);
+  *applied = g->granted > 0;
+  return rc;
+}
+
+static const char *grants_key(void *arg, size_t i) { return ((grants_tx *)arg)->req->grants[i]->source_id; }
+
+int grant_awards(rpc_ctx *ctx, const void *req, void *resp) {
+  const Accolade__V1__GrantAwardsRequest *r = req;
+  Accolade__V1__GrantAwardsResponse *out = resp;
+  if (award_begin(ctx, ROLE_SERVICE | ROLE_ADMIN)) return ctx->code;
+  grants_tx t = {ctx, r, ARENA_ARRAY(ctx->arena, grant_tx, r->n_grants + 1)};
+  batch_spec spec = {.what = "grant award", .check = grants_check, .begin = grants_begin, .item = grants_item,
+                     .key = grants_key, .arg = &t};
+  Accolade__V1__BatchItemResult **res = batch_serve(ctx, "grants", r->n_grants, &spec);
+  if (!res) return ctx->code;
+  size_t *ok = ARENA_ARRAY(ctx->arena, size_t, r->n_grants), nok = 0;
+  for (size_t i = 0; i < r->n_grants; i++)
+    if (res[i]->code == RPC_OK) ok[nok++] = i;
+  /* The profile caches, for every grant that is in: if they cannot be told,
+   * each of those grants fails as GrantAward would (made; repeat it). */
+  const char *untold = NULL;
+  if (nok && grant_touch(ctx, t.items, ok, nok)) {
+    untold = ctx->message;
+    ctx->code = RPC_OK;
+    ctx->message = NULL;
+  }
+  out->n_results = r->n_grants;
+  out->results = ARENA_ARRAY(ctx->arena, Accolade__V1__GrantAwardResult *, r->n_grants);
+  for (size_t i = 0; i < r->n_grants; i++) {
+    Accolade__V1__GrantAwardResult *x = out->results[i] = ARENA_NEW(ctx->arena, Accolade__V1__GrantAwardResult);
+    accolade__v1__grant_award_result__init(x);
+    x->code = res[i]->code;
+    x->message = res[i]->message;
+    x->applied = res[i]->applied;
+    if (x->code == RPC_OK && untold) {
+      x->code = RPC_UNAVAILABLE;
+      x->message = (char *)untold;
+      x->applied = 0;
+    }
+    if (x->code == RPC_OK) x->response = t.items[i].out;
+  }
+  return RPC_OK;
 }
 
 typedef struct revoke_tx {

@@ -179,14 +179,23 @@ static int award_one(rpc_ctx *ctx, const char *sql, int n, const char *const *p,
   return pg_one(sql, n, p, award_item, ctx, out);
 }
 
-int store_lock_badge(const char *org, const char *badge_id) {
-  const char *p[] = {org, badge_id};
-  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('award.grant'), hashtext($1 || '/' || $2))", 2, p);
+
+/* lock_names takes the advisory lock (|space|, hashtext(org/name)) of each
+ * of the |n| |names|, in one statement, in the order of the keys. */
+static int lock_names(arena *a, const char *space, const char *org, const char *const *names, size_t n) {
+  if (n == 0) return RPC_OK;
+  const char *p[] = {space, org, pg_text_array(a, names, n)};
+  return pg_exec("SELECT count(pg_advisory_xact_lock(hashtext($1), k)) FROM "
+                 "(SELECT DISTINCT hashtext($2 || '/' || m) AS k FROM unnest($3::text[]) m ORDER BY k) s",
+                 3, p);
 }
 
-int store_lock_recipient(const char *org, const char *recipient_id) {
-  const char *p[] = {org, recipient_id};
-  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('award.recipient'), hashtext($1 || '/' || $2))", 2, p);
+int store_lock_badges(arena *a, const char *org, const char *const *badges, size_t n) {
+  return lock_names(a, "award.grant", org, badges, n);
+}
+
+int store_lock_recipients(arena *a, const char *org, const char *const *recipients, size_t n) {
+  return lock_names(a, "award.recipient", org, recipients, n);
 }
 
 int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,

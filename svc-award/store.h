@@ -29,13 +29,15 @@ int store_badge_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Badge 
 int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int include_retired,
                      const char *category, int limit, Accolade__V1__Badge ***out, size_t *n);
 
-/* store_lock_badge serialises grants of one badge in one org until commit
- * (so scarcity caps hold under concurrency). */
-int store_lock_badge(const char *org, const char *badge_id);
-/* store_lock_recipient serialises grants to one member of one org until
- * commit (so a milestone rule sees every award counted toward it). Taken
- * after the badge's lock, if any. */
-int store_lock_recipient(const char *org, const char *recipient_id);
+/* store_lock_badges serialises grants of each of the |n| |badges| of one
+ * org until commit (so scarcity caps hold under concurrency), and
+ * store_lock_recipients grants to each of the |n| |recipients| (so a
+ * milestone rule sees every award counted toward them). Each takes its locks
+ * in one statement, in one global order (of their keys; a name listed twice
+ * once), so transactions locking overlapping sets wait for each other
+ * rather than deadlock. Badges first, then recipients. */
+int store_lock_badges(arena *a, const char *org, const char *const *badges, size_t n);
+int store_lock_recipients(arena *a, const char *org, const char *const *recipients, size_t n);
 int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,
                      const char *recipient_id, Accolade__V1__Award **out);
 /* store_cap_count counts unrevoked awards of |badge_id| in the current
