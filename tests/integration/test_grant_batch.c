@@ -1,8 +1,9 @@
 /* GrantAwards, the batch form of GrantAward, on a real svc-award and
- * Postgres: a batch lands each grant once, a replayed batch doubles nothing,
- * and a bad grant fails alone with a status naming its field while the
- * others land (whether its checks refuse it or its statements fail inside
- * the batch's transaction). */
+ * Postgres, and svc-nomination's outbox sending approvals in it: a batch
+ * lands each grant once, a replayed batch doubles nothing, a bad grant fails
+ * alone with a status naming its field while the others land (whether its
+ * checks refuse it or its statements fail inside the batch's transaction),
+ * and the outbox's reply hook still runs for each approval of a batch. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,12 +11,14 @@
 #include <unistd.h>
 
 #include "accolade/v1/award.pb-c.h"
+#include "accolade/v1/nomination.pb-c.h"
 #include "harness.h"
 
 #define AW "/accolade.v1.AwardService/"
+#define NOM "/accolade.v1.NominationService/"
 #define JUST "Ran the Q3 pricing workshop and wrote the objection-handling playbook the team now uses."
 
-static th_proc award;
+static th_proc award, nom;
 static char award_dsn[600];
 static char org[64];
 static identity admin, service, member, manager;
@@ -247,4 +250,181 @@ Test(grants, caps_and_milestone_rules_count_the_grants_before_them_in_the_batch)
   cr_expect_eq(o->results[3]->response->n_milestones, 0, "a milestone is never granted twice");
   cr_expect_eq(count("award", "recipient_id = 'kim'"), 3);
   cr_expect_eq(count("award", "recipient_id = 'tom'"), 1);
+}
+
+/* ------------------------------------------- svc-nomination's outbox */
+
+static int award_port, award_metrics, nom_port;
+static const char *award_env[8], *nom_env[8];
+static char nom_dsn[600];
+
+static void start_award(void) {
+  cr_assert_eq(th_start_on(&award, award_port, th_bin("svc-award"), award_env), 0, "svc-award did not start");
+}
+static void start_nom(void) {
+  cr_assert_eq(th_start_on(&nom, nom_port, th_bin("svc-nomination"), nom_env), 0, "svc-nomination did not start");
+}
+
+static void flow_setup(void) {
+  th_init();
+  static char apg[700], npg[700], aaddr[64], metrics[64];
+  snprintf(award_dsn, sizeof award_dsn, "%s", th_new_database("grantflowaward"));
+  snprintf(apg, sizeof apg, "ACCOLADE_AWARD_PG=%s", award_dsn);
+  snprintf(nom_dsn, sizeof nom_dsn, "%s", th_new_database("grantflownom"));
+  snprintf(npg, sizeof npg, "ACCOLADE_NOMINATION_PG=%s", nom_dsn);
+  award_port = th_free_port();
+  nom_port = th_free_port();
+  award_metrics = th_free_port();
+  snprintf(aaddr, sizeof aaddr, "ACCOLADE_AWARD_ADDR=127.0.0.1:%d", award_port);
+  snprintf(metrics, sizeof metrics, "ACCOLADE_AWARD_METRICS_PORT=%d", award_metrics);
+  const char *aenv[] = {apg, metrics, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  /* One dispatcher: the rows due at once are one round, so one batch. */
+  const char *nenv[] = {npg, aaddr, "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", "ACCOLADE_OUTBOX_THREADS=1", NULL};
+  memcpy(award_env, aenv, sizeof aenv);
+  memcpy(nom_env, nenv, sizeof nenv);
+  start_award();
+  start_nom();
+  ids("gf");
+}
+
+static void flow_teardown(void) {
+  arena_free(&mem);
+  cr_expect_eq(th_stop(&nom), 0);
+  cr_expect_eq(th_stop(&award), 0);
+  th_fini();
+}
+
+TestSuite(grant_flow, .init = flow_setup, .fini = flow_teardown, .timeout = 120);
+
+static Accolade__V1__Nomination *nominate(const identity *as, const char *req_id, const char *badge,
+                                          const char *nominee) {
+  Accolade__V1__CreateNominationRequest r = ACCOLADE__V1__CREATE_NOMINATION_REQUEST__INIT;
+  char *who[] = {(char *)nominee};
+  r.badge_id = (char *)badge;
+  r.nominee_ids = who;
+  r.n_nominee_ids = 1;
+  r.justification = JUST;
+  r.request_id = (char *)req_id;
+  Accolade__V1__Nomination *n;
+  rpc_status st;
+  cr_assert_eq(th_call(nom.addr, NOM "CreateNomination", &r, &accolade__v1__nomination__descriptor, as, &mem,
+                       (void **)&n, &st), RPC_OK, "%s", st.message);
+  return n;
+}
+
+static void approve(const Accolade__V1__Nomination *n) {
+  Accolade__V1__ReviewNominationRequest r = ACCOLADE__V1__REVIEW_NOMINATION_REQUEST__INIT;
+  r.nomination_id = n->id;
+  r.approve = 1;
+  r.comment = "Well deserved";
+  r.request_id = arena_printf(&mem, "review-%s", n->id);
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(nom.addr, NOM "ReviewNomination", &r, &accolade__v1__nomination__descriptor, &manager, &mem,
+                       &out, &st), RPC_OK, "%s", st.message);
+}
+
+/* not_awarded: the nomination's not_awarded_ids, comma-separated. */
+static const char *not_awarded(const Accolade__V1__Nomination *n) {
+  Accolade__V1__GetNominationRequest g = ACCOLADE__V1__GET_NOMINATION_REQUEST__INIT;
+  g.nomination_id = n->id;
+  Accolade__V1__Nomination *seen;
+  rpc_status st;
+  cr_assert_eq(th_call(nom.addr, NOM "GetNomination", &g, &accolade__v1__nomination__descriptor, &manager, &mem,
+                       (void **)&seen, &st), RPC_OK, "%s", st.message);
+  char *out = arena_alloc(&mem, 256);
+  size_t k = 0;
+  out[0] = 0;
+  for (size_t i = 0; i < seen->n_not_awarded_ids; i++)
+    k += (size_t)snprintf(out + k, 256 - k, "%s%s", i ? "," : "", seen->not_awarded_ids[i]);
+  return out;
+}
+
+/* grants_delivered waits (up to 10 s) until svc-nomination's outbox has
+ * delivered |n| GrantAward rows; their count. */
+static long long grants_delivered(long long n) {
+  long long got = -1;
+  for (int i = 0; i < 100 && got != n; i++) {
+    if (i) usleep(100 * 1000);
+    got = th_sql_int(nom_dsn, "SELECT count(*) FROM nomination.outbox WHERE method LIKE '%/GrantAward' "
+                              "AND delivered_at IS NOT NULL");
+  }
+  return got;
+}
+
+static long long calls_of(const char *method) {
+  char label[128];
+  snprintf(label, sizeof label, "method=\"" AW "%s\"", method);
+  return th_metric_sum(award_metrics, "accolade_rpc_requests_total", label);
+}
+
+Test(grant_flow, approvals_due_together_go_as_one_batch_and_each_reply_reaches_its_nomination) {
+  Accolade__V1__Member m[5], *mp[5];
+  const char *who[] = {"mgr", "ann", "bob", "cy", "dan"};
+  for (int i = 0; i < 5; i++) {
+    accolade__v1__member__init(&m[i]);
+    m[i].member_id = (char *)who[i];
+    m[i].display_name = (char *)who[i];
+    m[i].team = "east";
+    m[i].manager_id = i ? "mgr" : "";
+    mp[i] = &m[i];
+  }
+  Accolade__V1__UpsertMembersRequest ur = ACCOLADE__V1__UPSERT_MEMBERS_REQUEST__INIT;
+  ur.members = mp;
+  ur.n_members = 5;
+  ur.request_id = "members-1";
+  void *out;
+  rpc_status st;
+  cr_assert_eq(th_call(nom.addr, NOM "UpsertMembers", &ur, &accolade__v1__upsert_members_response__descriptor, &admin,
+                       &mem, &out, &st), RPC_OK, "%s", st.message);
+  make_badge("once-a-year", 1);
+  identity cy, dan, ann;
+  th_as(&cy, org, "cy", "member", "east");
+  th_as(&dan, org, "dan", "member", "east");
+  th_as(&ann, org, "ann", "member", "east");
+  /* Two nominations of ann for a badge she may hold once: one of them is
+   * capped, and only its nomination may say so. */
+  Accolade__V1__Nomination *n[] = {nominate(&cy, "n1", "once-a-year", "ann"), nominate(&dan, "n2", "once-a-year", "ann"),
+                                   nominate(&ann, "n3", "knowledge-sharer", "bob"),
+                                   nominate(&cy, "n4", "once-a-year", "bob")};
+  /* Approved while svc-award is away; then, svc-nomination stopped, every
+   * grant is made due at once and its other rows put off. */
+  cr_assert_eq(th_stop(&award), 0);
+  for (int i = 0; i < 4; i++) approve(n[i]);
+  cr_assert_eq(th_stop(&nom), 0);
+  cr_assert_eq(th_sql_int(nom_dsn, "WITH u AS (UPDATE nomination.outbox SET next_attempt_at = CASE WHEN method "
+                                   "LIKE '%/GrantAward' THEN now() ELSE now() + interval '1 hour' END "
+                                   "WHERE delivered_at IS NULL AND dead_at IS NULL RETURNING method) "
+                                   "SELECT count(*) FILTER (WHERE method LIKE '%/GrantAward') FROM u"),
+               4);
+  start_award();
+  start_nom();
+  cr_assert_eq(grants_delivered(4), 4, "the approvals became grants");
+  cr_expect_eq(calls_of("GrantAwards"), 1, "the four grants went as one batch");
+  cr_expect_eq(calls_of("GrantAward"), 0, "no grant went alone");
+  /* The reply hook ran for each approval with its own reply. */
+  const char *capped[] = {not_awarded(n[0]), not_awarded(n[1])};
+  cr_expect(!strcmp(capped[0], "ann") != !strcmp(capped[1], "ann"), "exactly one of ann's two is capped: '%s', '%s'",
+            capped[0], capped[1]);
+  cr_expect(!*capped[0] || !*capped[1], "'%s', '%s'", capped[0], capped[1]);
+  cr_expect_str_eq(not_awarded(n[2]), "");
+  cr_expect_str_eq(not_awarded(n[3]), "");
+  char q[300];
+  snprintf(q, sizeof q, "SELECT source_id FROM award.award WHERE org = '%s' AND recipient_id = 'ann'", org);
+  char *src = th_sql(award_dsn, q);
+  cr_expect_str_eq(src ? src : "", *capped[0] ? n[1]->id : n[0]->id, "ann's award is from the uncapped nomination");
+  free(src);
+  cr_expect_eq(count("award", "recipient_id = 'bob'"), 2);
+  cr_expect_eq(count("award", "true"), 3);
+  /* The outbox sends the batch again (its delivery lost, say): nothing
+   * doubles, and the hook's notes stay as they were. */
+  cr_assert_eq(th_sql_int(nom_dsn, "WITH u AS (UPDATE nomination.outbox SET delivered_at = NULL, next_attempt_at = "
+                                   "now() WHERE method LIKE '%/GrantAward' RETURNING 1) SELECT count(*) FROM u"),
+               4);
+  cr_assert_eq(grants_delivered(4), 4);
+  cr_expect_eq(calls_of("GrantAwards"), 2);
+  cr_expect_eq(calls_of("GrantAward"), 0);
+  cr_expect_eq(count("award", "true"), 3, "a replayed batch doubled an award");
+  cr_expect_str_eq(not_awarded(n[0]), capped[0]);
+  cr_expect_str_eq(not_awarded(n[1]), capped[1]);
 }
