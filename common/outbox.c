@@ -32,14 +32,19 @@ static void channel_name(char *out, size_t n) {
   snprintf(out, n, "accolade_outbox_%s", pg_schema());
 }
 
-int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
-                   const ProtobufCMessage *msg, char *out_event_id) {
+/* enqueue writes one row for each of the |n| |msgs| (calls of |service|'s
+ * |method_name| for |org|) in one statement; |out_event_id| (may be NULL)
+ * receives the first row's event id. */
+static int enqueue(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
+                   const ProtobufCMessage *const *msgs, size_t n, char *out_event_id) {
   const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(service, method_name);
-  if (!md || md->input != msg->descriptor) {
-    log_error("outbox: %s.%s %s", service->name, method_name,
-              md ? "takes another message type" : "is not a method of the service");
-    return RPC_INTERNAL;
-  }
+  for (size_t i = 0; i < n; i++)
+    if (!md || md->input != msgs[i]->descriptor) {
+      log_error("outbox: %s.%s %s", service->name, method_name,
+                md ? "takes another message type" : "is not a method of the service");
+      return RPC_INTERNAL;
+    }
+  if (n == 0) return RPC_OK;
   char method[256], target[64];
   snprintf(method, sizeof method, "/%s/%s", service->name, method_name);
   /* The logical target: "AwardService" -> "award". */
@@ -47,23 +52,30 @@ int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method
   for (const char *c = service->short_name; *c && k + 1 < sizeof target; c++) target[k++] = (char)tolower((unsigned char)*c);
   target[k] = '\0';
   if (k > 7 && !strcmp(target + k - 7, "service")) target[k - 7] = '\0';
-  size_t n = protobuf_c_message_get_packed_size(msg);
-  uint8_t *buf = malloc(n ? n : 1);
-  if (!buf) return RPC_INTERNAL;
-  protobuf_c_message_pack(msg, buf);
   PGconn *c = pg_conn();
-  if (!c) {
-    free(buf);
-    return RPC_UNAVAILABLE;
+  if (!c) return RPC_UNAVAILABLE;
+  /* Rows ($1,$2,$3,$4), ($1,$2,$3,$5), ...: the payloads as binary parameters. */
+  arena a;
+  arena_init(&a);
+  const char **params = ARENA_ARRAY(&a, const char *, n + 3);
+  int *lens = ARENA_ARRAY(&a, int, n + 3), *fmts = ARENA_ARRAY(&a, int, n + 3);
+  char *sql = arena_alloc(&a, 96 + 24 * n), *w = sql;
+  params[0] = target;
+  params[1] = method;
+  params[2] = org;
+  w += sprintf(w, "INSERT INTO outbox(target, method, org, payload) VALUES ");
+  for (size_t i = 0; i < n; i++) {
+    size_t len = protobuf_c_message_get_packed_size(msgs[i]);
+    uint8_t *buf = arena_alloc(&a, len ? len : 1);
+    protobuf_c_message_pack(msgs[i], buf);
+    params[i + 3] = (const char *)buf;
+    lens[i + 3] = (int)len;
+    fmts[i + 3] = 1;
+    w += sprintf(w, "%s($1,$2,$3,$%zu)", i ? "," : "", i + 4);
   }
-  const char *params[4] = {target, method, org, (const char *)buf};
-  int lens[4] = {0, 0, 0, (int)n};
-  int fmts[4] = {0, 0, 0, 1};
-  PGresult *r = PQexecParams(c,
-                             "INSERT INTO outbox(target, method, org, payload) VALUES ($1,$2,$3,$4) "
-                             "RETURNING event_id",
-                             4, NULL, params, lens, fmts, 0);
-  free(buf);
+  sprintf(w, " RETURNING event_id");
+  PGresult *r = PQexecParams(c, sql, (int)n + 3, NULL, params, lens, fmts, 0);
+  arena_free(&a);
   int rc = RPC_OK;
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     log_error("outbox: enqueue failed: %s", PQresultErrorMessage(r));
@@ -79,6 +91,16 @@ int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method
     rc = pg_notify_after_commit(ch, "");
   }
   return rc;
+}
+
+int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
+                   const ProtobufCMessage *msg, char *out_event_id) {
+  return enqueue(service, method_name, org, &msg, 1, out_event_id);
+}
+
+int outbox_enqueue_many(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
+                        const ProtobufCMessage *const *msgs, size_t n) {
+  return enqueue(service, method_name, org, msgs, n, NULL);
 }
 
 static int permanent(int code) {

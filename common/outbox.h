@@ -52,6 +52,10 @@ typedef const char *(*outbox_resolve_fn)(const char *target);
  * on success), RPC_INTERNAL (logged) for a method or type that does not fit. */
 int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method, const char *org,
                    const ProtobufCMessage *msg, char *out_event_id);
+/* outbox_enqueue_many is outbox_enqueue for each of the |n| |msgs| (all
+ * for |org|; no event ids), in one statement. */
+int outbox_enqueue_many(const ProtobufCServiceDescriptor *service, const char *method, const char *org,
+                        const ProtobufCMessage *const *msgs, size_t n);
 
 /* A reply hook sees the reply to a delivered call, with its request, inside
  * the transaction that marks the row delivered: what it writes commits with
