@@ -21,42 +21,20 @@ typedef struct grant_tx {
   Accolade__V1__Badge *badge;
   size_t milestones_cap;
   int granted;   /* recipients granted now */
+  /* In a batch, what its statements (grants_begin) learnt for each
+   * recipient: |found[i]| the award it had already (else NULL), |made[i]|
+   * the award they made (announced by grants_end; else NULL); and |rules|,
+   * whether the org has milestone rules (-1: not known). Outside a batch
+   * found and made are NULL and each grant asks for itself. */
+  Accolade__V1__Award **found, **made;
+  int rules;
 } grant_tx;
 
-static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__V1__GrantOutcome *o) {
-  rpc_ctx *ctx = g->ctx;
-  const char *org = ctx->id.org;
-  o->recipient_id = rcp->member_id;
-  Accolade__V1__Award *a;
-  int rc = store_award_find(ctx, org, g->req->source_id, rcp->member_id, &a);
-  if (rc == RPC_OK) {
-    o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__ALREADY_GRANTED;
-    o->award = a;
-    return RPC_OK;
-  }
-  if (rc != RPC_NOT_FOUND) return rc;
-  const Accolade__V1__Badge *b = g->badge;
-  if (b->cap_per_recipient || b->cap_per_team) {
-    int64_t n = 0;
-    if (b->cap_per_recipient) {
-      rc = store_cap_count(org, b->id, rcp->member_id, NULL, b->cap_period, &n);
-      if (rc) return rc;
-      if (n >= b->cap_per_recipient) {
-        o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__CAP_REACHED;
-        return RPC_OK;
-      }
-    }
-    if (b->cap_per_team && *rcp->team) {
-      rc = store_cap_count(org, b->id, NULL, rcp->team, b->cap_period, &n);
-      if (rc) return rc;
-      if (n >= b->cap_per_team) {
-        o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__CAP_REACHED;
-        return RPC_OK;
-      }
-    }
-  }
-  award_new an = {
-      .badge_id = b->id,
+/* grant_award_new: the award |g| makes for its recipient |i|. */
+static award_new grant_award_new(const grant_tx *g, size_t i) {
+  const Accolade__V1__Recipient *rcp = g->req->recipients[i];
+  return (award_new){
+      .badge_id = g->badge->id,
       .recipient_id = rcp->member_id,
       .recipient_team = rcp->team,
       .recipient_name = rcp->display_name,
@@ -68,19 +46,61 @@ static int grant_one(grant_tx *g, const Accolade__V1__Recipient *rcp, Accolade__
       .evidence = (const char *const *)g->req->evidence_links,
       .nevidence = g->req->n_evidence_links,
   };
-  rc = store_award_insert(ctx, org, &an, &a);
-  if (rc == RPC_ALREADY_EXISTS) {   /* a concurrent identical grant won */
-    rc = store_award_find(ctx, org, g->req->source_id, rcp->member_id, &a);
-    if (rc) return rc;
+}
+
+static int capped(const Accolade__V1__Badge *b) { return b->cap_per_recipient || b->cap_per_team; }
+
+/* grant_cap_reached: has |rcp| (or their team) as many awards of |b| this
+ * period as its caps allow? */
+static int grant_cap_reached(const char *org, const Accolade__V1__Badge *b, const Accolade__V1__Recipient *rcp,
+                             int *reached) {
+  int64_t n = 0;
+  int rc = RPC_OK;
+  *reached = 0;
+  if (b->cap_per_recipient && !(rc = store_cap_count(org, b->id, rcp->member_id, NULL, b->cap_period, &n)))
+    *reached = n >= b->cap_per_recipient;
+  if (!rc && !*reached && b->cap_per_team && *rcp->team &&
+      !(rc = store_cap_count(org, b->id, NULL, rcp->team, b->cap_period, &n)))
+    *reached = n >= b->cap_per_team;
+  return rc;
+}
+
+/* grant_one grants |g| to its recipient |i|, outcome in |o|. */
+static int grant_one(grant_tx *g, size_t i, Accolade__V1__GrantOutcome *o) {
+  rpc_ctx *ctx = g->ctx;
+  const char *org = ctx->id.org;
+  const Accolade__V1__Recipient *rcp = g->req->recipients[i];
+  o->recipient_id = rcp->member_id;
+  Accolade__V1__Award *a = g->found ? g->found[i] : NULL;
+  int rc = a ? RPC_OK : g->found ? RPC_NOT_FOUND : store_award_find(ctx, org, g->req->source_id, rcp->member_id, &a);
+  if (rc == RPC_OK) {
     o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__ALREADY_GRANTED;
     o->award = a;
     return RPC_OK;
   }
-  if (rc) return rc;
+  if (rc != RPC_NOT_FOUND) return rc;
+  if (!(a = g->made ? g->made[i] : NULL)) {
+    int reached = 0;
+    if (capped(g->badge) && (rc = grant_cap_reached(org, g->badge, rcp, &reached))) return rc;
+    if (reached) {
+      o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__CAP_REACHED;
+      return RPC_OK;
+    }
+    award_new an = grant_award_new(g, i);
+    rc = store_award_insert(ctx, org, &an, &a);
+    if (rc == RPC_ALREADY_EXISTS) {   /* a concurrent identical grant won (or one before it in the batch) */
+      rc = store_award_find(ctx, org, g->req->source_id, rcp->member_id, &a);
+      if (rc) return rc;
+      o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__ALREADY_GRANTED;
+      o->award = a;
+      return RPC_OK;
+    }
+    if (rc || (rc = emit_granted(ctx, a))) return rc;
+  }
   o->result = ACCOLADE__V1__GRANT_OUTCOME__RESULT__GRANTED;
   o->award = a;
   g->granted++;
-  if ((rc = emit_granted(ctx, a))) return rc;
+  if (!g->rules) return RPC_OK;
   return rules_evaluate(ctx, rcp->member_id, rcp->team, 0, &g->out->milestones, &g->out->n_milestones,
                         &g->milestones_cap);
 }
@@ -94,7 +114,7 @@ static int grant_apply(grant_tx *g) {
   int rc = RPC_OK;
   for (size_t i = 0; rc == RPC_OK && i < g->req->n_recipients; i++) {
     accolade__v1__grant_outcome__init(g->out->outcomes[i]);
-    rc = grant_one(g, g->req->recipients[i], g->out->outcomes[i]);
+    rc = grant_one(g, i, g->out->outcomes[i]);
   }
   return rc;
 }
@@ -181,7 +201,7 @@ static int grant_check(rpc_ctx *ctx, const Accolade__V1__GrantAwardRequest *r) {
  * naming the field. */
 static int grant_prepare(rpc_ctx *ctx, const Accolade__V1__GrantAwardRequest *r, Accolade__V1__Badge *known,
                          grant_tx *g) {
-  *g = (grant_tx){.ctx = ctx, .req = r};
+  *g = (grant_tx){.ctx = ctx, .req = r, .rules = -1};
   if (grant_check(ctx, r)) return ctx->code;
   int rc = RPC_OK;
   if (known && !strcmp(known->id, r->badge_id)) g->badge = known;
@@ -224,7 +244,10 @@ int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
 
 /* GrantAwards: the batch (batch.h). Each grant is checked and its badge
  * looked up before the transaction, then all of them run in one: the locks
- * of every grant first (grant_lock), then each grant as GrantAward would. */
+ * of every grant and one statement per kind of row for all of them first
+ * (grants_begin), then each grant as GrantAward would, with what those
+ * statements learnt, and the new awards' outbox rows together at the end
+ * (grants_end). */
 typedef struct grants_tx {
   rpc_ctx *ctx;
   const Accolade__V1__GrantAwardsRequest *req;
@@ -239,9 +262,59 @@ static int grants_check(void *arg, size_t i) {
   return grant_prepare(t->ctx, t->req->grants[i], known, &t->items[i]);
 }
 
+/* grants_begin takes the locks of the |n| grants |run|, then finds in one
+ * query the awards any of them made before, makes in one statement the new
+ * ones of badges without caps (those with caps are counted grant by grant),
+ * and asks once whether the org has milestone rules. */
 static int grants_begin(void *arg, const size_t *run, size_t n) {
   grants_tx *t = arg;
-  return grant_lock(t->ctx, t->items, run, n);
+  rpc_ctx *ctx = t->ctx;
+  int rc = grant_lock(ctx, t->items, run, n);
+  size_t m, nnew = 0;
+  const char **members = grant_members(ctx, t->items, run, n, &m);
+  const char **sources = ARENA_ARRAY(ctx->arena, const char *, m + 1);
+  Accolade__V1__Award **found = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, m + 1);
+  Accolade__V1__Award **made = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, m + 1);
+  for (size_t k = 0, j = 0; k < n; k++)
+    for (size_t i = 0; i < t->items[run[k]].req->n_recipients; i++) sources[j++] = t->items[run[k]].req->source_id;
+  if (rc || (rc = store_award_find_many(ctx, ctx->id.org, sources, members, m, found))) return rc;
+  award_new *news = ARENA_ARRAY(ctx->arena, award_new, m + 1);
+  size_t *slot = ARENA_ARRAY(ctx->arena, size_t, m + 1);
+  for (size_t k = 0, j = 0; k < n; k++) {
+    grant_tx *g = &t->items[run[k]];
+    g->found = found + j;
+    g->made = made + j;
+    for (size_t i = 0; i < g->req->n_recipients; i++, j++)
+      if (!found[j] && !capped(g->badge)) {
+        news[nnew] = grant_award_new(g, i);
+        slot[nnew++] = j;
+      }
+  }
+  Accolade__V1__Award **ins = ARENA_ARRAY(ctx->arena, Accolade__V1__Award *, nnew + 1);
+  if ((rc = store_award_insert_many(ctx, ctx->id.org, news, nnew, ins))) return rc;
+  for (size_t q = 0; q < nnew; q++) made[slot[q]] = ins[q];
+  int rules = -1;
+  if (nnew) {
+    Accolade__V1__Rule **any;
+    size_t nrules;
+    if ((rc = store_rule_list(ctx, ctx->id.org, 0, NULL, 1, &any, NULL, &nrules))) return rc;
+    rules = nrules > 0;
+  }
+  for (size_t k = 0; k < n; k++) t->items[run[k]].rules = rules;
+  return RPC_OK;
+}
+
+/* grants_end announces, in one statement per receiver, the awards that
+ * grants_begin made. */
+static int grants_end(void *arg, const size_t *run, size_t n) {
+  grants_tx *t = arg;
+  size_t m = 0, cap = 0;
+  for (size_t k = 0; k < n; k++) cap += t->items[run[k]].req->n_recipients;
+  Accolade__V1__Award **made = ARENA_ARRAY(t->ctx->arena, Accolade__V1__Award *, cap + 1);
+  for (size_t k = 0; k < n; k++)
+    for (size_t i = 0; i < t->items[run[k]].req->n_recipients; i++)
+      if (t->items[run[k]].made[i]) made[m++] = t->items[run[k]].made[i];
+  return emit_granted_many(t->ctx, made, m);
 }
 
 static int grants_item(void *arg, size_t i, int *applied) {
@@ -258,8 +331,8 @@ int grant_awards(rpc_ctx *ctx, const void *req, void *resp) {
   Accolade__V1__GrantAwardsResponse *out = resp;
   if (award_begin(ctx, ROLE_SERVICE | ROLE_ADMIN)) return ctx->code;
   grants_tx t = {ctx, r, ARENA_ARRAY(ctx->arena, grant_tx, r->n_grants + 1)};
-  batch_spec spec = {.what = "grant award", .check = grants_check, .begin = grants_begin, .item = grants_item,
-                     .key = grants_key, .arg = &t};
+  batch_spec spec = {.what = "grant award", .check = grants_check, .begin = grants_begin, .end = grants_end,
+                     .item = grants_item, .key = grants_key, .arg = &t};
   Accolade__V1__BatchItemResult **res = batch_serve(ctx, "grants", r->n_grants, &spec);
   if (!res) return ctx->code;
   size_t *ok = ARENA_ARRAY(ctx->arena, size_t, r->n_grants), nok = 0;

@@ -60,6 +60,14 @@ typedef struct award_new {
 
 /* store_award_insert returns RPC_ALREADY_EXISTS when (source, recipient) has one. */
 int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out);
+/* store_award_insert_many inserts the |n| awards |a| in one statement, in
+ * their order: |out[i]| the award made of |a[i]|, or NULL when (source,
+ * recipient) already had one (a pair listed twice: the first). */
+int store_award_insert_many(rpc_ctx *ctx, const char *org, const award_new *a, size_t n, Accolade__V1__Award **out);
+/* store_award_find_many: |out[i]| the award of (|sources[i]|,
+ * |recipients[i]|), or NULL, for each of the |n| pairs, in one query. */
+int store_award_find_many(rpc_ctx *ctx, const char *org, const char *const *sources, const char *const *recipients,
+                          size_t n, Accolade__V1__Award **out);
 int store_award_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Award **out);
 /* store_award_revoke: RPC_NOT_FOUND, or RPC_FAILED_PRECONDITION if already
  * revoked (*out the award as it is). */

@@ -226,7 +226,7 @@ Test(grants, a_batch_is_for_grant_awards_callers_and_holds_1_to_100_grants) {
   cr_expect_eq(count("award", "true"), 100);
 }
 
-Test(grants, caps_and_milestone_rules_count_the_grants_before_them_in_the_batch) {
+Test(grants, caps_and_milestone_rules_count_the_other_grants_of_the_batch) {
   make_badge("rare-gem", 1);
   make_badge("mentor", 0);
   Accolade__V1__Rule x = ACCOLADE__V1__RULE__INIT;
@@ -243,9 +243,11 @@ Test(grants, caps_and_milestone_rules_count_the_grants_before_them_in_the_batch)
                                           grant_req("m2", "knowledge-sharer", "kim")};
   Accolade__V1__GrantAwardsResponse *o;
   cr_assert_str_eq(grant_awards(&service, g, 4, &o), "0/1/G,0/0/C,0/1/G,0/1/G");
-  cr_expect_eq(o->results[2]->response->n_milestones, 0);
-  cr_assert_eq(o->results[3]->response->n_milestones, 1, "the second Knowledge Sharer of the batch earns Mentor");
-  cr_expect_str_eq(o->results[3]->response->milestones[0]->badge_id, "mentor");
+  /* The batch's two Knowledge Sharer awards earn Mentor, once; the rules
+   * see every award of the batch, so either grant may carry it. */
+  Accolade__V1__GrantAwardResponse *m1 = o->results[2]->response, *m2 = o->results[3]->response;
+  cr_assert_eq(m1->n_milestones + m2->n_milestones, 1, "Mentor once");
+  cr_expect_str_eq((m1->n_milestones ? m1 : m2)->milestones[0]->badge_id, "mentor");
   cr_assert_str_eq(grant_awards(&service, g, 4, &o), "0/0/A,0/0/C,0/0/A,0/0/A");
   cr_expect_eq(o->results[3]->response->n_milestones, 0, "a milestone is never granted twice");
   cr_expect_eq(count("award", "recipient_id = 'kim'"), 3);
