@@ -32,14 +32,19 @@ static void channel_name(char *out, size_t n) {
   snprintf(out, n, "accolade_outbox_%s", pg_schema());
 }
 
-int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
-                   const ProtobufCMessage *msg, char *out_event_id) {
+/* enqueue writes one row for each of the |n| |msgs| (calls of |service|'s
+ * |method_name| for |org|) in one statement; |out_event_id| (may be NULL)
+ * receives the first row's event id. */
+static int enqueue(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
+                   const ProtobufCMessage *const *msgs, size_t n, char *out_event_id) {
   const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(service, method_name);
-  if (!md || md->input != msg->descriptor) {
-    log_error("outbox: %s.%s %s", service->name, method_name,
-              md ? "takes another message type" : "is not a method of the service");
-    return RPC_INTERNAL;
-  }
+  for (size_t i = 0; i < n; i++)
+    if (!md || md->input != msgs[i]->descriptor) {
+      log_error("outbox: %s.%s %s", service->name, method_name,
+                md ? "takes another message type" : "is not a method of the service");
+      return RPC_INTERNAL;
+    }
+  if (n == 0) return RPC_OK;
   char method[256], target[64];
   snprintf(method, sizeof method, "/%s/%s", service->name, method_name);
   /* The logical target: "AwardService" -> "award". */
@@ -47,23 +52,30 @@ int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method
   for (const char *c = service->short_name; *c && k + 1 < sizeof target; c++) target[k++] = (char)tolower((unsigned char)*c);
   target[k] = '\0';
   if (k > 7 && !strcmp(target + k - 7, "service")) target[k - 7] = '\0';
-  size_t n = protobuf_c_message_get_packed_size(msg);
-  uint8_t *buf = malloc(n ? n : 1);
-  if (!buf) return RPC_INTERNAL;
-  protobuf_c_message_pack(msg, buf);
   PGconn *c = pg_conn();
-  if (!c) {
-    free(buf);
-    return RPC_UNAVAILABLE;
+  if (!c) return RPC_UNAVAILABLE;
+  /* Rows ($1,$2,$3,$4), ($1,$2,$3,$5), ...: the payloads as binary parameters. */
+  arena a;
+  arena_init(&a);
+  const char **params = ARENA_ARRAY(&a, const char *, n + 3);
+  int *lens = ARENA_ARRAY(&a, int, n + 3), *fmts = ARENA_ARRAY(&a, int, n + 3);
+  char *sql = arena_alloc(&a, 96 + 24 * n), *w = sql;
+  params[0] = target;
+  params[1] = method;
+  params[2] = org;
+  w += sprintf(w, "INSERT INTO outbox(target, method, org, payload) VALUES ");
+  for (size_t i = 0; i < n; i++) {
+    size_t len = protobuf_c_message_get_packed_size(msgs[i]);
+    uint8_t *buf = arena_alloc(&a, len ? len : 1);
+    protobuf_c_message_pack(msgs[i], buf);
+    params[i + 3] = (const char *)buf;
+    lens[i + 3] = (int)len;
+    fmts[i + 3] = 1;
+    w += sprintf(w, "%s($1,$2,$3,$%zu)", i ? "," : "", i + 4);
   }
-  const char *params[4] = {target, method, org, (const char *)buf};
-  int lens[4] = {0, 0, 0, (int)n};
-  int fmts[4] = {0, 0, 0, 1};
-  PGresult *r = PQexecParams(c,
-                             "INSERT INTO outbox(target, method, org, payload) VALUES ($1,$2,$3,$4) "
-                             "RETURNING event_id",
-                             4, NULL, params, lens, fmts, 0);
-  free(buf);
+  sprintf(w, " RETURNING event_id");
+  PGresult *r = PQexecParams(c, sql, (int)n + 3, NULL, params, lens, fmts, 0);
+  arena_free(&a);
   int rc = RPC_OK;
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     log_error("outbox: enqueue failed: %s", PQresultErrorMessage(r));
@@ -79,6 +91,16 @@ int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method
     rc = pg_notify_after_commit(ch, "");
   }
   return rc;
+}
+
+int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
+                   const ProtobufCMessage *msg, char *out_event_id) {
+  return enqueue(service, method_name, org, &msg, 1, out_event_id);
+}
+
+int outbox_enqueue_many(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
+                        const ProtobufCMessage *const *msgs, size_t n) {
+  return enqueue(service, method_name, org, msgs, n, NULL);
 }
 
 static int permanent(int code) {
@@ -133,6 +155,9 @@ static outbox_reply_fn hook_for(const char *method) {
 static struct {
   const char *method, *batch;                 /* paths */
   const ProtobufCMessageDescriptor *reply;    /* the batch method's */
+  /* In each result, the field holding the method's own reply (NULL: none,
+   * and a method with a reply hook then goes alone). */
+  const ProtobufCFieldDescriptor *item_reply;
   _Atomic int64_t off_until_ms;               /* the receiver lacks the batch method */
 } g_batched[MAX_BATCHED];
 static int g_nbatched;
@@ -160,7 +185,15 @@ int outbox_batch_as(const ProtobufCServiceDescriptor *service, const char *metho
   }
   g_batched[g_nbatched].method = method_path(service, method);
   g_batched[g_nbatched].batch = method_path(service, batch_method);
-  g_batched[g_nbatched++].reply = bd->output;
+  g_batched[g_nbatched].reply = bd->output;
+  g_batched[g_nbatched].item_reply = NULL;
+  const ProtobufCMessageDescriptor *result = l->descriptor;
+  for (unsigned f = 0; f < result->n_fields; f++) {
+    const ProtobufCFieldDescriptor *fd = &result->fields[f];
+    if (fd->type == PROTOBUF_C_TYPE_MESSAGE && fd->label != PROTOBUF_C_LABEL_REPEATED && fd->descriptor == md->output)
+      g_batched[g_nbatched].item_reply = fd;
+  }
+  g_nbatched++;
   return 0;
 }
 
@@ -242,21 +275,34 @@ static delivery_verdict deliver(void *arg, delivery_row *row, char *err, size_t 
   return DELIVERY_OK;
 }
 
-/* group_key: rows of a batched method (without a reply hook) travel
- * together per target, method and org. */
+/* group_key: rows of a batched method travel together per target, method
+ * and org (a method with a reply hook only if the batch's results carry
+ * each row's reply). */
 static const char *group_key(void *arg, delivery_row *row) {
   (void)arg;
   const char *method = PQgetvalue(row->r, row->row, 3);
   int b = batch_for(method);
-  if (b < 0 || hook_for(method) || atomic_load(&g_batched[b].off_until_ms) > rpc_now_ms()) return NULL;
+  if (b < 0 || (hook_for(method) && !g_batched[b].item_reply) ||
+      atomic_load(&g_batched[b].off_until_ms) > rpc_now_ms())
+    return NULL;
   return arena_printf(row->a, "%s\n%s\n%s", PQgetvalue(row->r, row->row, 2), method,
                       PQgetvalue(row->r, row->row, 4));
 }
 
+/* A batch's rows: their payloads, kept for the reply hook. */
+typedef struct batch_rows {
+  delivery_row **rows;
+  int n;
+  uint8_t **p;
+  size_t *lens;
+} batch_rows;
+
 /* batch_request: each row's payload as one field 1 of the batch request. */
-static uint8_t *batch_request(delivery_row **rows, int n, size_t *len) {
-  size_t *lens = ARENA_ARRAY(rows[0]->a, size_t, (size_t)n), cap = 1;
-  uint8_t **p = ARENA_ARRAY(rows[0]->a, uint8_t *, (size_t)n);
+static uint8_t *batch_request(batch_rows *br, size_t *len) {
+  delivery_row **rows = br->rows;
+  int n = br->n;
+  size_t *lens = br->lens = ARENA_ARRAY(rows[0]->a, size_t, (size_t)n), cap = 1;
+  uint8_t **p = br->p = ARENA_ARRAY(rows[0]->a, uint8_t *, (size_t)n);
   for (int i = 0; i < n; i++) {
     p[i] = row_payload(rows[i], &lens[i]);
     cap += lens[i] + 11;   /* the tag and at most ten bytes of length */
@@ -275,18 +321,33 @@ static uint8_t *batch_request(delivery_row **rows, int n, size_t *len) {
   return req;
 }
 
-/* batch_results sets each row's outcome from a batch reply; -1 when the
- * reply is not one result per row. */
-static int batch_results(int b, const uint8_t *reply, size_t len, delivery_row **rows, delivery_outcome **out, int n,
+/* item_reply: result |res|'s own reply (NULL when it has none). */
+static const ProtobufCMessage *item_reply(int b, const ProtobufCMessage *res) {
+  const ProtobufCFieldDescriptor *f = g_batched[b].item_reply;
+  return f ? *(const ProtobufCMessage *const *)((const char *)res + f->offset) : NULL;
+}
+
+/* batch_results sets each row's outcome from a batch reply, and for each
+ * delivered row of a method with a reply hook, what the hook sees: the
+ * row's request and its own reply. -1 when the reply is not one result per
+ * row, or lacks a delivered row's reply that a hook needs. */
+static int batch_results(int b, const uint8_t *reply, size_t len, const batch_rows *br, delivery_outcome **out,
                          const char *target) {
+  delivery_row **rows = br->rows;
+  int n = br->n;
+  const char *method = PQgetvalue(rows[0]->r, rows[0]->row, 3);
+  outbox_reply_fn hook = hook_for(method);
   const ProtobufCFieldDescriptor *list, *fc, *fm;
   ProtobufCMessage *m = protobuf_c_message_unpack(g_batched[b].reply, NULL, len, reply);
-  if (!m || result_fields(g_batched[b].reply, &list, &fc, &fm) != 0 ||
-      *(size_t *)((char *)m + list->quantifier_offset) != (size_t)n) {
+  int fits = m && result_fields(g_batched[b].reply, &list, &fc, &fm) == 0 &&
+             *(size_t *)((char *)m + list->quantifier_offset) == (size_t)n;
+  ProtobufCMessage **res = fits ? *(ProtobufCMessage ***)((char *)m + list->offset) : NULL;
+  for (int i = 0; fits && hook && i < n; i++)
+    fits = *(int32_t *)((char *)res[i] + fc->offset) != RPC_OK || item_reply(b, res[i]);
+  if (!fits) {
     if (m) protobuf_c_message_free_unpacked(m, NULL);
     return -1;
   }
-  ProtobufCMessage **res = *(ProtobufCMessage ***)((char *)m + list->offset);
   for (int i = 0; i < n; i++) {
     int code = *(int32_t *)((char *)res[i] + fc->offset);
     const char *why = *(char **)((char *)res[i] + fm->offset);
@@ -294,7 +355,16 @@ static int batch_results(int b, const uint8_t *reply, size_t len, delivery_row *
     if (code != RPC_OK)
       snprintf(out[i]->err, sizeof out[i]->err, "%s: %s (%s to %s, in a batch of %d)", rpc_code_name(code),
                why ? why : "", g_batched[b].batch, target, n);
-    rows[i]->data = NULL;   /* no reply hook */
+    rows[i]->data = NULL;
+    if (code != RPC_OK || !hook) continue;
+    /* The hook runs for the row as if it had gone alone. */
+    const ProtobufCMessage *own = item_reply(b, res[i]);
+    size_t own_len = protobuf_c_message_get_packed_size(own);
+    uint8_t *buf = arena_alloc(rows[i]->a, own_len ? own_len : 1);
+    protobuf_c_message_pack(own, buf);
+    outbox_reply *rep = arena_alloc(rows[i]->a, sizeof *rep);
+    *rep = (outbox_reply){hook, PQgetvalue(rows[i]->r, rows[i]->row, 4), br->p[i], buf, br->lens[i], own_len};
+    rows[i]->data = rep;
   }
   protobuf_c_message_free_unpacked(m, NULL);
   return 0;
@@ -310,10 +380,11 @@ static void deliver_group(void *arg, delivery_row **rows, delivery_outcome **out
   const char *org = PQgetvalue(rows[0]->r, rows[0]->row, 4);
   int b = batch_for(method);
   size_t len, reply_len = 0;
-  uint8_t *req = batch_request(rows, n, &len), *reply = NULL;
+  batch_rows br = {rows, n, NULL, NULL};
+  uint8_t *req = batch_request(&br, &len), *reply = NULL;
   char err[sizeof out[0]->err];
   int code = call(arg, target, g_batched[b].batch, org, req, len, rows[0]->a, &reply, &reply_len, err, sizeof err);
-  if (code == RPC_OK && batch_results(b, reply, reply_len, rows, out, n, target) == 0) return;
+  if (code == RPC_OK && batch_results(b, reply, reply_len, &br, out, target) == 0) return;
   if (code != RPC_OK && code != RPC_UNIMPLEMENTED && !permanent(code)) {
     for (int i = 0; i < n; i++) {   /* transient: the whole batch again later */
       out[i]->v = DELIVERY_RETRY;

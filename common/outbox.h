@@ -20,10 +20,12 @@
  * for one target and org sent as one call of the batch method, which the
  * receiver applies in one transaction (one commit for many events) and
  * answers with a status per row; each row's status is then recorded as if
- * it had gone alone. A receiver that does not know the batch method
+ * it had gone alone, its reply hook included (run with the row's own reply,
+ * which the batch's result for it carries). A receiver that does not know
+ * the batch method
  * (UNIMPLEMENTED: an older one), or refuses the batch as a whole with a
- * permanent error, or answers with the wrong number of results, gets the
- * rows again one call each (after UNIMPLEMENTED, without trying a batch for
+ * permanent error, or answers with the wrong number of results (or without
+ * the reply a delivered row's hook needs), gets the rows again one call each (after UNIMPLEMENTED, without trying a batch for
  * a minute).
  */
 #ifndef ACCOLADE_OUTBOX_H
@@ -50,6 +52,10 @@ typedef const char *(*outbox_resolve_fn)(const char *target);
  * on success), RPC_INTERNAL (logged) for a method or type that does not fit. */
 int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method, const char *org,
                    const ProtobufCMessage *msg, char *out_event_id);
+/* outbox_enqueue_many is outbox_enqueue for each of the |n| |msgs| (all
+ * for |org|; no event ids), in one statement. */
+int outbox_enqueue_many(const ProtobufCServiceDescriptor *service, const char *method, const char *org,
+                        const ProtobufCMessage *const *msgs, size_t n);
 
 /* A reply hook sees the reply to a delivered call, with its request, inside
  * the transaction that marks the row delivered: what it writes commits with
@@ -66,8 +72,12 @@ void outbox_on_reply(const ProtobufCServiceDescriptor *service, const char *meth
  * |method| (names; before outbox_start): its request's field 1 repeats
  * |method|'s request (the rows' payloads), its reply's field 1 repeats a
  * message of {int32 code = 1; string message = 2}, a gRPC status per row in
- * the request's order. Methods with a reply hook are never batched.
- * Returns 0, or -1 (logged) when the methods do not have those shapes. */
+ * the request's order. If that message also has a field of |method|'s reply
+ * type (GrantAwardResult.response), it is the row's reply when its code is
+ * 0, and the method's reply hook (outbox_on_reply) runs on it for each
+ * delivered row; without such a field, a method with a reply hook is never
+ * batched. Returns 0, or -1 (logged) when the methods do not have those
+ * shapes. */
 int outbox_batch_as(const ProtobufCServiceDescriptor *service, const char *method, const char *batch_method);
 
 /* outbox_start starts |threads| dispatcher threads (0 = 1) for this process's

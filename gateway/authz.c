@@ -17,6 +17,7 @@ static const authz_rule table[] = {
     {AW "GetBadge", "award", AZ_ALL, 0},
     {AW "ListBadges", "award", AZ_ALL, 0},
     {AW "GrantAward", "award", AZ_A, 0},   /* admins' direct awards; nominations use the outbox */
+    {AW "GrantAwards", "award", AZ_INTERNAL, 0},   /* the outbox's batches of approvals */
     {AW "RevokeAward", "award", AZ_A, 0},
     {AW "ListAwards", "award", AZ_ALL, 0},
     {AW "CreateRule", "award", AZ_A, 0},

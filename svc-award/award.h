@@ -10,6 +10,19 @@
  *   or admin.
  * - GrantAward on a retired badge is FAILED_PRECONDITION; a retired badge
  *   stays on profiles and in lists of awards.
+ * - GrantAwards takes up to 100 GrantAwardRequests (svc-nomination's
+ *   outbox sends a round's approvals so) from the same callers as GrantAward
+ *   (the gateway does not route it) and applies them in one transaction
+ *   (batch.h): every grant's badge and recipient locks first, in one order,
+ *   then one query finding the awards made before, one statement making
+ *   the new ones (badges with caps: grant by grant, counting), the milestone
+ *   rules evaluated per recipient as GrantAward does (they see every award of
+ *   the batch), and one statement per receiver for the outbox. A result per
+ *   grant: the status GrantAward would have answered and, when OK, its
+ *   GrantAwardResponse, so the outbox's reply hook sees each grant's own
+ *   reply. A grant refused by its checks fails alone (naming the field); one
+ *   whose statements fail rolls the batch back and each grant runs again
+ *   alone. Replays are idempotent as for GrantAward.
  * - Caps count unrevoked awards since the start of the current UTC period
  *   (ISO week, month, quarter, year). Grants of one badge in one org are
  *   serialised by an advisory lock so concurrent grants cannot exceed a cap.
@@ -87,6 +100,9 @@ int catalog_retire_badge(rpc_ctx *ctx, const void *req, void *resp);
 int catalog_get_badge(rpc_ctx *ctx, const void *req, void *resp);
 int catalog_list_badges(rpc_ctx *ctx, const void *req, void *resp);
 int grant_award(rpc_ctx *ctx, const void *req, void *resp);
+/* grant_awards: GrantAwards, the batch form of GrantAward that
+ * svc-nomination's outbox sends (see the header comment above). */
+int grant_awards(rpc_ctx *ctx, const void *req, void *resp);
 int grant_revoke(rpc_ctx *ctx, const void *req, void *resp);
 int rules_create(rpc_ctx *ctx, const void *req, void *resp);
 int rules_get(rpc_ctx *ctx, const void *req, void *resp);
@@ -131,9 +147,12 @@ int award_page(rpc_ctx *ctx, int32_t page_size, const char *token, award_keyset 
  * caller's transaction), appending them to |*out| (arena). */
 int rules_evaluate(rpc_ctx *ctx, const char *member, const char *team, int depth,
                    Accolade__V1__Award ***out, size_t *n, size_t *cap);
-/* emit.c. emit_granted writes the outbox rows announcing |a|; emit_revoked
- * those retracting it (|reason| as given), inside the caller's transaction. */
-int emit_granted(rpc_ctx *ctx, const Accolade__V1__Award *a);
+/* emit.c. emit_granted writes the outbox rows announcing |a|, and
+ * emit_granted_many those announcing each of the |n| |a| (one statement per
+ * receiver); emit_revoked those retracting |a| (|reason| as given); inside
+ * the caller's transaction. */
+int emit_granted(rpc_ctx *ctx, Accolade__V1__Award *a);
+int emit_granted_many(rpc_ctx *ctx, Accolade__V1__Award *const *a, size_t n);
 int emit_revoked(rpc_ctx *ctx, const Accolade__V1__Award *a, const char *reason);
 
 struct award_new;

@@ -31,19 +31,29 @@ static void to_record(const char *org, const Accolade__V1__Award *a, Accolade__V
   rec->milestone = a->milestone;
 }
 
-int emit_granted(rpc_ctx *ctx, const Accolade__V1__Award *a) {
-  Accolade__V1__AwardRecord rec;
-  to_record(ctx->id.org, a, &rec);
-  int rc = outbox_enqueue(&accolade__v1__leaderboard_service__descriptor, "RecordAward", ctx->id.org, &rec.base, NULL);
+int emit_granted_many(rpc_ctx *ctx, Accolade__V1__Award *const *a, size_t n) {
+  const char *org = ctx->id.org;
+  Accolade__V1__AwardRecord *rec = ARENA_ARRAY(ctx->arena, Accolade__V1__AwardRecord, n + 1);
+  Accolade__V1__Event *ev = ARENA_ARRAY(ctx->arena, Accolade__V1__Event, n + 1);
+  const ProtobufCMessage **recs = ARENA_ARRAY(ctx->arena, const ProtobufCMessage *, n + 1);
+  const ProtobufCMessage **evs = ARENA_ARRAY(ctx->arena, const ProtobufCMessage *, n + 1);
+  for (size_t i = 0; i < n; i++) {
+    to_record(org, a[i], &rec[i]);
+    accolade__v1__event__init(&ev[i]);
+    ev[i].event_id = arena_printf(ctx->arena, "award-granted:%s", a[i]->id);
+    ev[i].org = (char *)org;
+    ev[i].occurred_at_ms = a[i]->grant_time_ms;
+    ev[i].kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
+    ev[i].award_granted = &rec[i];
+    recs[i] = &rec[i].base;
+    evs[i] = &ev[i].base;
+  }
+  int rc = outbox_enqueue_many(&accolade__v1__leaderboard_service__descriptor, "RecordAward", org, recs, n);
   if (rc) return rc;
-  Accolade__V1__Event ev = ACCOLADE__V1__EVENT__INIT;
-  ev.event_id = arena_printf(ctx->arena, "award-granted:%s", a->id);
-  ev.org = ctx->id.org;
-  ev.occurred_at_ms = a->grant_time_ms;
-  ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_GRANTED;
-  ev.award_granted = &rec;
-  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
+  return outbox_enqueue_many(&accolade__v1__notify_service__descriptor, "PublishEvent", org, evs, n);
 }
+
+int emit_granted(rpc_ctx *ctx, Accolade__V1__Award *a) { return emit_granted_many(ctx, &a, 1); }
 
 int emit_auto_grant(rpc_ctx *ctx, const award_new *an, Accolade__V1__Award **out) {
   Accolade__V1__Badge *b;

@@ -25,6 +25,7 @@ static const rpc_method methods[] = {
     M("GetBadge", get_badge_request, badge, catalog_get_badge),
     M("ListBadges", list_badges_request, list_badges_response, catalog_list_badges),
     M("GrantAward", grant_award_request, grant_award_response, grant_award),
+    M("GrantAwards", grant_awards_request, grant_awards_response, grant_awards),
     M("RevokeAward", revoke_award_request, award, grant_revoke),
     M("ListAwards", list_awards_request, list_awards_response, reads_list_awards),
     M("CreateRule", create_rule_request, rule, rules_create),

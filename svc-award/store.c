@@ -179,14 +179,23 @@ static int award_one(rpc_ctx *ctx, const char *sql, int n, const char *const *p,
   return pg_one(sql, n, p, award_item, ctx, out);
 }
 
-int store_lock_badge(const char *org, const char *badge_id) {
-  const char *p[] = {org, badge_id};
-  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('award.grant'), hashtext($1 || '/' || $2))", 2, p);
+
+/* lock_names takes the advisory lock (|space|, hashtext(org/name)) of each
+ * of the |n| |names|, in one statement, in the order of the keys. */
+static int lock_names(arena *a, const char *space, const char *org, const char *const *names, size_t n) {
+  if (n == 0) return RPC_OK;
+  const char *p[] = {space, org, pg_text_array(a, names, n)};
+  return pg_exec("SELECT count(pg_advisory_xact_lock(hashtext($1), k)) FROM "
+                 "(SELECT DISTINCT hashtext($2 || '/' || m) AS k FROM unnest($3::text[]) m ORDER BY k) s",
+                 3, p);
 }
 
-int store_lock_recipient(const char *org, const char *recipient_id) {
-  const char *p[] = {org, recipient_id};
-  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('award.recipient'), hashtext($1 || '/' || $2))", 2, p);
+int store_lock_badges(arena *a, const char *org, const char *const *badges, size_t n) {
+  return lock_names(a, "award.grant", org, badges, n);
+}
+
+int store_lock_recipients(arena *a, const char *org, const char *const *recipients, size_t n) {
+  return lock_names(a, "award.recipient", org, recipients, n);
 }
 
 int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,
@@ -227,23 +236,76 @@ int store_cap_count(const char *org, const char *badge_id, const char *recipient
   return RPC_OK;
 }
 
-int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out) {
-  const char *p[] = {org, a->badge_id, a->recipient_id, a->recipient_team, a->giver_id,
-                     a->giver_team, a->source_id, a->justification, a->public ? "true" : "false",
-                     a->milestone_rule_id, a->recipient_name ? a->recipient_name : "",
-                     pg_text_array(ctx->arena, a->evidence, a->nevidence)};
+int store_award_insert_many(rpc_ctx *ctx, const char *org, const award_new *a, size_t n, Accolade__V1__Award **out) {
+  if (n == 0) return RPC_OK;
+  enum { NCOLS = 11 };
+  const char **col[NCOLS];
+  for (int c = 0; c < NCOLS; c++) col[c] = ARENA_ARRAY(ctx->arena, const char *, n + 1);
+  for (size_t i = 0; i < n; i++) {
+    out[i] = NULL;
+    /* Links are URLs, checked to hold no spaces: one string a row. */
+    size_t len = 1;
+    for (size_t k = 0; k < a[i].nevidence; k++) len += strlen(a[i].evidence[k]) + 1;
+    char *links = arena_alloc(ctx->arena, len), *w = links;
+    for (size_t k = 0; k < a[i].nevidence; k++) w += sprintf(w, "%s%s", k ? " " : "", a[i].evidence[k]);
+    const char *v[NCOLS] = {a[i].badge_id,     a[i].recipient_id,  a[i].recipient_team,
+                            a[i].giver_id,     a[i].giver_team,    a[i].source_id,
+                            a[i].justification, a[i].public ? "t" : "f",
+                            a[i].milestone_rule_id ? a[i].milestone_rule_id : "",
+                            a[i].recipient_name ? a[i].recipient_name : "", links};
+    for (int c = 0; c < NCOLS; c++) col[c][i] = v[c];
+  }
+  const char *p[NCOLS + 1] = {org};
+  for (int c = 0; c < NCOLS; c++) p[c + 1] = pg_text_array(ctx->arena, col[c], n);
   /* No name given (a milestone): the recipient's last known one. */
-  int rc = award_one(
-             ctx,
-             "WITH ins AS (INSERT INTO award (org, badge_id, recipient_id, recipient_team, giver_id, "
-             "giver_team, source_id, justification, public, points, milestone_rule_id, recipient_name, evidence) "
-             "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, points, $10::uuid, CASE WHEN $11 <> '' THEN $11 "
-             "ELSE coalesce((SELECT recipient_name FROM award WHERE org = $1 AND recipient_id = $3 "
-             "AND recipient_name <> '' ORDER BY granted_at DESC LIMIT 1), '') END, $12::text[] FROM badge "
-             "WHERE org = $1 AND id = $2 ON CONFLICT (org, source_id, recipient_id) DO NOTHING RETURNING *) "
-             "SELECT " AWARD_COLS " FROM ins a JOIN badge b ON b.org = a.org AND b.id = a.badge_id",
-             12, p, out);
-  return rc == RPC_NOT_FOUND ? RPC_ALREADY_EXISTS : rc;
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "WITH ins AS (INSERT INTO award (org, badge_id, recipient_id, recipient_team, giver_id, "
+                    "giver_team, source_id, justification, public, points, milestone_rule_id, recipient_name, "
+                    "evidence) SELECT $1, u.b, u.r, u.t, u.g, u.gt, u.s, u.j, u.pub::boolean, badge.points, "
+                    "NULLIF(u.rule, '')::uuid, CASE WHEN u.nm <> '' THEN u.nm ELSE coalesce((SELECT "
+                    "recipient_name FROM award WHERE org = $1 AND recipient_id = u.r AND recipient_name <> '' "
+                    "ORDER BY granted_at DESC LIMIT 1), '') END, string_to_array(u.ev, ' ') "
+                    "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+                    "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY "
+                    "AS u(b, r, t, g, gt, s, j, pub, rule, nm, ev, k) JOIN badge ON badge.org = $1 AND badge.id = u.b "
+                    "ORDER BY u.k ON CONFLICT (org, source_id, recipient_id) DO NOTHING RETURNING *) "
+                    "SELECT " AWARD_COLS " FROM ins a JOIN badge b ON b.org = a.org AND b.id = a.badge_id",
+                    NCOLS + 1, p);
+  if (rc) return rc;
+  for (int k = 0; k < PQntuples(r); k++)
+    for (size_t i = 0; i < n; i++)
+      if (!out[i] && !strcmp(a[i].source_id, pg_str(r, k, 9)) && !strcmp(a[i].recipient_id, pg_str(r, k, 5))) {
+        out[i] = award_row(ctx, r, k);
+        break;
+      }
+  PQclear(r);
+  return RPC_OK;
+}
+
+int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out) {
+  int rc = store_award_insert_many(ctx, org, a, 1, out);
+  return rc == RPC_OK && !*out ? RPC_ALREADY_EXISTS : rc;
+}
+
+int store_award_find_many(rpc_ctx *ctx, const char *org, const char *const *sources, const char *const *recipients,
+                          size_t n, Accolade__V1__Award **out) {
+  for (size_t i = 0; i < n; i++) out[i] = NULL;
+  if (n == 0) return RPC_OK;
+  const char *p[] = {org, pg_text_array(ctx->arena, sources, n), pg_text_array(ctx->arena, recipients, n)};
+  PGresult *r;
+  int rc = pg_query(&r,
+                    "SELECT " AWARD_COLS " FROM award a JOIN badge b ON b.org = a.org AND b.id = a.badge_id "
+                    "WHERE a.org = $1 AND (a.source_id, a.recipient_id) IN "
+                    "(SELECT * FROM unnest($2::text[], $3::text[]))",
+                    3, p);
+  if (rc) return rc;
+  for (int k = 0; k < PQntuples(r); k++)
+    for (size_t i = 0; i < n; i++)
+      if (!out[i] && !strcmp(sources[i], pg_str(r, k, 9)) && !strcmp(recipients[i], pg_str(r, k, 5)))
+        out[i] = award_row(ctx, r, k);
+  PQclear(r);
+  return RPC_OK;
 }
 
 int store_award_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Award **out) {

@@ -29,13 +29,15 @@ int store_badge_update(rpc_ctx *ctx, const char *org, const Accolade__V1__Badge 
 int store_badge_list(rpc_ctx *ctx, const char *org, const char *after_id, int include_retired,
                      const char *category, int limit, Accolade__V1__Badge ***out, size_t *n);
 
-/* store_lock_badge serialises grants of one badge in one org until commit
- * (so scarcity caps hold under concurrency). */
-int store_lock_badge(const char *org, const char *badge_id);
-/* store_lock_recipient serialises grants to one member of one org until
- * commit (so a milestone rule sees every award counted toward it). Taken
- * after the badge's lock, if any. */
-int store_lock_recipient(const char *org, const char *recipient_id);
+/* store_lock_badges serialises grants of each of the |n| |badges| of one
+ * org until commit (so scarcity caps hold under concurrency), and
+ * store_lock_recipients grants to each of the |n| |recipients| (so a
+ * milestone rule sees every award counted toward them). Each takes its locks
+ * in one statement, in one global order (of their keys; a name listed twice
+ * once), so transactions locking overlapping sets wait for each other
+ * rather than deadlock. Badges first, then recipients. */
+int store_lock_badges(arena *a, const char *org, const char *const *badges, size_t n);
+int store_lock_recipients(arena *a, const char *org, const char *const *recipients, size_t n);
 int store_award_find(rpc_ctx *ctx, const char *org, const char *source_id,
                      const char *recipient_id, Accolade__V1__Award **out);
 /* store_cap_count counts unrevoked awards of |badge_id| in the current
@@ -58,6 +60,14 @@ typedef struct award_new {
 
 /* store_award_insert returns RPC_ALREADY_EXISTS when (source, recipient) has one. */
 int store_award_insert(rpc_ctx *ctx, const char *org, const award_new *a, Accolade__V1__Award **out);
+/* store_award_insert_many inserts the |n| awards |a| in one statement, in
+ * their order: |out[i]| the award made of |a[i]|, or NULL when (source,
+ * recipient) already had one (a pair listed twice: the first). */
+int store_award_insert_many(rpc_ctx *ctx, const char *org, const award_new *a, size_t n, Accolade__V1__Award **out);
+/* store_award_find_many: |out[i]| the award of (|sources[i]|,
+ * |recipients[i]|), or NULL, for each of the |n| pairs, in one query. */
+int store_award_find_many(rpc_ctx *ctx, const char *org, const char *const *sources, const char *const *recipients,
+                          size_t n, Accolade__V1__Award **out);
 int store_award_get(rpc_ctx *ctx, const char *org, const char *id, Accolade__V1__Award **out);
 /* store_award_revoke: RPC_NOT_FOUND, or RPC_FAILED_PRECONDITION if already
  * revoked (*out the award as it is). */

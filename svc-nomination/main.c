@@ -34,8 +34,12 @@ static int init(const config *cfg, void **app) {
   (void)cfg;
   (void)app;
   outbox_on_reply(&accolade__v1__award_service__descriptor, "GrantAward", nom_on_grant_reply);
-  /* A round's events for svc-notify leave as one call (and commit). */
-  if (outbox_batch_as(&accolade__v1__notify_service__descriptor, "PublishEvent", "PublishEvents")) return -1;
+  /* A round's approvals for svc-award and its events for svc-notify leave as
+   * one call (and commit) each; the grants' replies come back one per
+   * approval, for nom_on_grant_reply. */
+  if (outbox_batch_as(&accolade__v1__award_service__descriptor, "GrantAward", "GrantAwards") ||
+      outbox_batch_as(&accolade__v1__notify_service__descriptor, "PublishEvent", "PublishEvents"))
+    return -1;
   scheduler_start();
   return 0;
 }

@@ -363,7 +363,7 @@ static const char *const any_member[] = {SG "ListSignals", SG "ListSignalRules",
 static const char *const manager_up[] = {AW "GetAwardStats", NO "ReviewNomination", NO "GetParticipationStats",
                                         SG "GetOutcomeStats"};
 static const char *const internal[] = {LB "RecordAward", LB "RecordAwards", LB "RetractAward", NT "PublishEvent",
-                                       NT "PublishEvents"};
+                                       NT "PublishEvents", AW "GrantAwards"};
 #define N(x) (sizeof(x) / sizeof((x)[0]))
 
 static void expect_code(const char *method, const char *role, int want) {

@@ -51,6 +51,12 @@ static void start(th_proc *p, const char *name, const char *const *env) {
   cr_assert_eq(outbox_batch_as(&accolade__test__v1__test_service__descriptor, "Echo", "EchoBatch"), 0);
 }
 
+static void stop(th_proc *p) {
+  th_stop(p);
+  pg_disconnect();
+  th_fini();
+}
+
 /* batch_calls: how many EchoBatch calls the test service has served. */
 static int batch_calls(const char *addr) {
   Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
@@ -98,9 +104,7 @@ Test(outbox_batch, a_rounds_rows_travel_as_one_call_per_org_and_each_row_keeps_i
   d = sql("SELECT attempts FROM outbox WHERE dead_at IS NULL AND delivered_at IS NULL");
   cr_expect_str_eq(d, "2");
   free(d);
-  th_stop(&p);
-  pg_disconnect();
-  th_fini();
+  stop(&p);
 }
 
 Test(outbox_batch, a_receiver_without_the_batch_method_gets_the_rows_one_call_each) {
@@ -115,7 +119,73 @@ Test(outbox_batch, a_receiver_without_the_batch_method_gets_the_rows_one_call_ea
   cr_expect_str_eq(d, "4:1");
   free(d);
   cr_expect_eq(batch_calls(p.addr), 0);
-  th_stop(&p);
-  pg_disconnect();
-  th_fini();
+  stop(&p);
+}
+
+/* ------------------------------------------------- batches and reply hooks */
+
+/* hook_saw: the reply hook of these tests notes what it saw, in the
+ * delivery's transaction: the request's text and its reply's. */
+static int hook_saw(const char *org, const uint8_t *req, size_t req_len, const uint8_t *reply, size_t reply_len) {
+  Accolade__Test__V1__EchoRequest *q = accolade__test__v1__echo_request__unpack(NULL, req_len, req);
+  Accolade__Test__V1__EchoResponse *r = accolade__test__v1__echo_response__unpack(NULL, reply_len, reply);
+  int rc = RPC_INTERNAL;
+  if (q && r) {
+    const char *p[] = {org, q->text, r->text};
+    rc = pg_exec("INSERT INTO hooked (org, req, reply) VALUES ($1, $2, $3)", 3, p);
+  }
+  if (q) accolade__test__v1__echo_request__free_unpacked(q, NULL);
+  if (r) accolade__test__v1__echo_response__free_unpacked(r, NULL);
+  return rc;
+}
+
+/* start_hooked: start() with the hook on Echo and its table. */
+static void start_hooked(th_proc *p, const char *name, const char *const *env) {
+  outbox_on_reply(&accolade__test__v1__test_service__descriptor, "Echo", hook_saw);
+  start(p, name, env);
+  cr_assert_eq(pg_exec("CREATE TABLE hooked (org text, req text, reply text)", 0, NULL), RPC_OK);
+}
+
+/* hooked: "org:req=reply,..." in order, what the hook saw. */
+static char *hooked(void) {
+  return sql("SELECT COALESCE(string_agg(org || ':' || req || '=' || reply, ',' ORDER BY req), '') FROM hooked");
+}
+
+Test(outbox_batch, a_method_with_a_reply_hook_travels_in_a_batch_and_its_hook_runs_per_row) {
+  th_proc p;
+  start_hooked(&p, "obhook", NULL);
+  rows_arg acme = {"acme", 4, 2, RPC_INVALID_ARGUMENT}, globex = {"globex", 2, -1, 0};
+  cr_assert_eq(pg_tx(enqueue_rows, &acme), RPC_OK);
+  cr_assert_eq(pg_tx(enqueue_rows, &globex), RPC_OK);
+  cr_assert_eq(outbox_dispatch_once("test", resolve), 6);
+  cr_expect_eq(batch_calls(p.addr), 2, "one batch per org, the hook notwithstanding");
+  /* Each delivered row's hook saw its own request and its own reply; the
+   * refused row is dead and its hook never ran. */
+  char *h = hooked();
+  cr_expect_str_eq(h, "acme:acme-0=acme-0,acme:acme-1=acme-1,acme:acme-3=acme-3,globex:globex-0=globex-0,"
+                      "globex:globex-1=globex-1");
+  free(h);
+  char *d = sql("SELECT count(*) FILTER (WHERE delivered_at IS NOT NULL) || ':' || "
+                "count(*) FILTER (WHERE dead_at IS NOT NULL) FROM outbox");
+  cr_expect_str_eq(d, "5:1");
+  free(d);
+  stop(&p);
+}
+
+Test(outbox_batch, a_batch_reply_without_the_rows_replies_sends_a_hooked_method_one_call_each) {
+  th_proc p;
+  const char *env[] = {"ACCOLADE_TESTSVC_NO_ITEM_REPLY=1", NULL};
+  start_hooked(&p, "obnoreply", env);
+  rows_arg acme = {"acme", 3, -1, 0};
+  cr_assert_eq(pg_tx(enqueue_rows, &acme), RPC_OK);
+  cr_assert_eq(outbox_dispatch_once("test", resolve), 3);
+  cr_expect_eq(batch_calls(p.addr), 1, "the batch was tried");
+  /* Its replies were not there: each row again alone, and each hook once. */
+  char *h = hooked();
+  cr_expect_str_eq(h, "acme:acme-0=acme-0,acme:acme-1=acme-1,acme:acme-2=acme-2");
+  free(h);
+  char *d = sql("SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL AND attempts = 1");
+  cr_expect_str_eq(d, "3");
+  free(d);
+  stop(&p);
 }

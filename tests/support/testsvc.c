@@ -3,9 +3,11 @@
  * Echo: echoes text and what the runtime saw (identity, request id, time
  * left); can sleep first or fail with a given code, message and a trailer.
  * Stream: |count| replies, 20 ms apart, as long as the client listens.
- * EchoBatch: a result per item, its fail_code and fail_message (the shape of
- * the outbox's batches); Echo's seq says how many EchoBatch calls came.
- * ACCOLADE_TESTSVC_NO_BATCH leaves EchoBatch out (an older receiver).
+ * EchoBatch: a result per item, its fail_code and fail_message, and when
+ * that is 0 Echo's reply (the shape of the outbox's batches); Echo's seq
+ * says how many EchoBatch calls came. ACCOLADE_TESTSVC_NO_BATCH leaves
+ * EchoBatch out (an older receiver); ACCOLADE_TESTSVC_NO_ITEM_REPLY leaves
+ * the replies out of its results.
  * Relay: calls Echo on ACCOLADE_TESTSVC_RELAY_TARGET as the same caller,
  * propagating the deadline (to test the client side).
  * With ACCOLADE_TESTSVC_PG set it uses Postgres (schema testsvc), so its
@@ -60,6 +62,12 @@ static int echo_batch(rpc_ctx *ctx, const void *req, void *resp) {
     accolade__test__v1__echo_item_result__init(out->results[i]);
     out->results[i]->code = r->items[i]->fail_code;
     out->results[i]->message = r->items[i]->fail_message;
+    if (r->items[i]->fail_code || getenv("ACCOLADE_TESTSVC_NO_ITEM_REPLY")) continue;
+    Accolade__Test__V1__EchoResponse *reply = ARENA_NEW(ctx->arena, Accolade__Test__V1__EchoResponse);
+    accolade__test__v1__echo_response__init(reply);
+    if (fill(ctx, r->items[i], reply) == RPC_OK) out->results[i]->response = reply;
+    ctx->code = RPC_OK;   /* an item's refusal is its own */
+    ctx->message = NULL;
   }
   return RPC_OK;
 }

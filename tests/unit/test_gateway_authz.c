@@ -62,7 +62,8 @@ Test(gateway_authz, internal_methods_are_closed_and_grant_is_admin_only) {
                             "/accolade.v1.LeaderboardService/RetractAward",
                             "/accolade.v1.NotifyService/PublishEvent",
                             "/accolade.v1.LeaderboardService/RecordAwards",
-                            "/accolade.v1.NotifyService/PublishEvents"};
+                            "/accolade.v1.NotifyService/PublishEvents",
+                            "/accolade.v1.AwardService/GrantAwards"};
   for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++) {
     const authz_rule *r = authz_find(internal[i]);
     cr_assert_not_null(r);
