@@ -591,19 +591,32 @@ int redis_pipeline(int n, const int *argc, const char *const *const *argv, redis
   if (n <= 0) return 0;
   char **cmd = calloc((size_t)n, sizeof *cmd);
   size_t *len = calloc((size_t)n, sizeof *len);
-  int rc = -1, i = 0, got = 0, owner = 0;
-  if (!cmd || !len) goto done;
-  for (i = 0; i < n; i++) {
-    long long l = redisFormatCommandArgv(&cmd[i], argc[i], (const char **)argv[i], NULL);
-    if (l < 0) goto done;
-    len[i] = (size_t)l;
+  int rc = -1;
+  if (cmd && len) {
+    int i = 0;
+    for (; i < n; i++) {
+      long long l = redisFormatCommandArgv(&cmd[i], argc[i], (const char **)argv[i], NULL);
+      if (l < 0) break;
+      len[i] = (size_t)l;
+    }
+    if (i == n) rc = redis_pipeline_formatted(n, (const char *const *)cmd, len, out);
   }
+  for (int i = 0; cmd && i < n; i++)
+    if (cmd[i]) redisFreeCommand(cmd[i]);
+  free(cmd);
+  free(len);
+  return rc;
+}
+
+int redis_pipeline_formatted(int n, const char *const *cmd, const size_t *len, redisReply **out) {
+  if (n <= 0) return 0;
+  int rc = -1, i = 0, got = 0, owner = 0;
   /* One slot per pipeline (keys share the org's tag): the first key's. */
   if (mode() == MODE_CLUSTER) owner = slot_owner(command_slot(cmd[0], len[0]));
   redisContext *c = node_conn(owner);
   if (!c) {
     if (mode() == MODE_CLUSTER) refresh(REFRESH_MIN_MS);
-    goto done;
+    return -1;
   }
   for (i = 0; i < n; i++)
     if (redisAppendFormattedCommand(c, cmd[i], len[i]) != REDIS_OK) goto lost;
@@ -621,17 +634,12 @@ int redis_pipeline(int n, const int *argc, const char *const *const *argv, redis
       rc = -1;
     }
   }
-  goto done;
+  return rc;
 lost:
   for (int k = 0; k < got; k++) freeReplyObject(out[k]);
   node_drop(owner);
   if (mode() == MODE_CLUSTER) refresh(REFRESH_MIN_MS);
-done:
-  for (i = 0; cmd && i < n; i++)
-    if (cmd[i]) redisFreeCommand(cmd[i]);
-  free(cmd);
-  free(len);
-  return rc;
+  return -1;
 }
 
 static void script_sha(redis_script *s) {
@@ -641,16 +649,33 @@ static void script_sha(redis_script *s) {
   hex_encode(s->sha, d, SHA_DIGEST_LENGTH);
 }
 
-redisReply *redis_eval(redis_script *script, int nkeys, int argc, const char **argv) {
+/* eval_argv: EVALSHA, the script's digest, |nkeys| (written in |nk|), then
+ * |argv| (free the vector). */
+static const char **eval_argv(redis_script *script, int nkeys, int argc, const char **argv, char nk[16]) {
   script_sha(script);
   const char **av = malloc(sizeof(char *) * (size_t)(argc + 3));
   if (!av) return NULL;
-  char nk[16];
-  snprintf(nk, sizeof nk, "%d", nkeys);
+  snprintf(nk, 16, "%d", nkeys);
   av[0] = "EVALSHA";
   av[1] = script->sha;
   av[2] = nk;
-  for (int i = 0; i < argc; i++) av[3 + i] = argv[i];
+  memcpy(av + 3, argv, sizeof(char *) * (size_t)argc);
+  return av;
+}
+
+long long redis_eval_format(redis_script *script, int nkeys, int argc, const char **argv, char **out) {
+  char nk[16];
+  const char **av = eval_argv(script, nkeys, argc, argv, nk);
+  if (!av) return -1;
+  long long len = redisFormatCommandArgv(out, 3 + argc, av, NULL);
+  free(av);
+  return len;
+}
+
+redisReply *redis_eval(redis_script *script, int nkeys, int argc, const char **argv) {
+  char nk[16];
+  const char **av = eval_argv(script, nkeys, argc, argv, nk);
+  if (!av) return NULL;
   redisReply *r = redis_cmd_argv(3 + argc, av, NULL);
   if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
     freeReplyObject(r);

@@ -64,6 +64,9 @@ redisReply *redis_cmd_argv(int argc, const char **argv, const size_t *argvlen);
  * trip. Returns 0, or -1 on a connection error (nothing to free; the
  * connection is dropped and retried at the next call). */
 int redis_pipeline(int n, const int *argc, const char *const *const *argv, redisReply **out);
+/* redis_pipeline_formatted: the same with commands already formatted
+ * (redisFormatCommandArgv, redis_eval_format). */
+int redis_pipeline_formatted(int n, const char *const *cmd, const size_t *len, redisReply **out);
 
 /* A redis_writer sends a stream of commands from a thread of its own, on its
  * own connection, keeping up to 64 in flight: the caller goes on with its
@@ -94,6 +97,10 @@ typedef struct redis_script {
 /* redis_eval runs |script| with |nkeys| keys followed by args (argc total
  * strings after the script). Returns the reply or NULL as redis_cmd does. */
 redisReply *redis_eval(redis_script *script, int nkeys, int argc, const char **argv);
+/* redis_eval_format formats redis_eval's EVALSHA into |*out| (free with
+ * redisFreeCommand) for a pipeline: its length, or -1. A NOSCRIPT reply
+ * means the script must go once through redis_eval. */
+long long redis_eval_format(redis_script *script, int nkeys, int argc, const char **argv, char **out);
 
 /* redis_probe: health probe (PING). */
 int redis_probe(void *unused);

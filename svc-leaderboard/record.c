@@ -63,10 +63,31 @@ static redis_script apply_script = {.source =
 
 #define CACHES_MAX (7 * ROLLING_DAYS)
 
+/* pending_key: the set of |org|'s awards applied to the boards (sign 1) or
+ * taken off them (-1), until the ledger says so. */
+static void pending_key(char *out, size_t n, const char *org, int sign) {
+  snprintf(out, n, "lb:{%s}:pending:%s", org, sign > 0 ? "add" : "sub");
+}
+
+/* apply_reply reads the apply script's reply: 0 applied (now or before),
+ * -1 an error (Redis unreachable: NULL), or 1 with |*live| the org's
+ * generation when the keys were named in another one. */
+static int apply_reply(redisReply *r, int64_t *live) {
+  int ok = r && r->type == REDIS_REPLY_INTEGER;
+  if (r && !ok) log_error("leaderboard script: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+  if (ok && r->integer < 0) {
+    *live = -1 - r->integer;
+    return 1;
+  }
+  return ok ? 0 : -1;
+}
+
 /* apply_once applies a ledger row to the boards of generation |gen|.
  * Returns 0, -1 when Redis is unreachable, or 1 with |*live| the org's
- * generation when that is another one. */
-static int apply_once(const ledger_row *x, int sign, int64_t gen, int64_t *live) {
+ * generation when that is another one. With |formatted| it sends nothing:
+ * the script's call goes to |*formatted| (its length in |*flen|) for a
+ * pipeline, and 0 or -1 is returned. */
+static int apply_once(const ledger_row *x, int sign, int64_t gen, int64_t *live, char **formatted, long long *flen) {
   char prefix[BOARD_KEY_MAX];
   if (boards_prefix(prefix, sizeof prefix, x->org, gen) != 0) return -1;
   board_ref refs[BOARDS_MAX_PER_AWARD + CACHES_MAX];
@@ -86,7 +107,7 @@ static int apply_once(const ledger_row *x, int sign, int64_t gen, int64_t *live)
   char marker[BOARD_KEY_MAX], registry[BOARD_KEY_MAX + 8], who[BOARD_KEY_MAX], genkey[BOARD_KEY_MAX], delta[32], t[32],
       nbs[16], gens[24];
   char *value = NULL;
-  snprintf(marker, sizeof marker, "lb:{%s}:pending:%s", x->org, sign > 0 ? "add" : "sub");
+  pending_key(marker, sizeof marker, x->org, sign);
   boards_registry(registry, sizeof registry, prefix);
   snprintf(who, sizeof who, "lb:{%s}:who", x->org);
   lb_gen_key(genkey, sizeof genkey, x->org);
@@ -113,16 +134,15 @@ static int apply_once(const ledger_row *x, int sign, int64_t gen, int64_t *live)
     snprintf(ttls[i], sizeof ttls[i], "%ld", lb_board_ttl(refs[i].window));
     argv[k++] = ttls[i];
   }
+  if (formatted) {
+    *flen = redis_eval_format(&apply_script, n + 4, k, argv, formatted);
+    free(value);
+    return *flen < 0 ? -1 : 0;
+  }
   redisReply *r = redis_eval(&apply_script, n + 4, k, argv);
   topcache_invalidate();
   free(value);
-  int ok = r && r->type == REDIS_REPLY_INTEGER;
-  if (r && !ok) log_error("leaderboard script: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-  int rc = ok ? 0 : -1;
-  if (ok && r->integer < 0) {
-    *live = -1 - r->integer;
-    rc = 1;
-  }
+  int rc = apply_reply(r, live);
   if (r) freeReplyObject(r);
   return rc;
 }
@@ -133,17 +153,52 @@ static int apply_once(const ledger_row *x, int sign, int64_t gen, int64_t *live)
 static int apply_row(const ledger_row *x, int sign) {
   int64_t gen = lb_gen_get(x->org);
   for (int tries = 0; tries < 3; tries++) {
-    int rc = apply_once(x, sign, gen, &gen);
+    int rc = apply_once(x, sign, gen, &gen, NULL, NULL);
     if (rc <= 0) return rc;
     lb_gen_set(x->org, gen);
   }
   return -1;
 }
 
+/* apply_many adds the points of |n| ledger rows of one org in one round trip
+ * (a pipeline of the script's calls); ok[i] says row i is on the boards. A
+ * row the pipeline could not apply (the generation moved, the script not yet
+ * loaded, an error) goes again alone (apply_row). */
+static void apply_many(arena *a, ledger_row *const *rows, size_t n, int *ok) {
+  if (!n) return;
+  int64_t gen = lb_gen_get(rows[0]->org), live = gen;
+  char **cmd = ARENA_ARRAY(a, char *, n);
+  size_t *len = ARENA_ARRAY(a, size_t, n);
+  redisReply **r = ARENA_ARRAY(a, redisReply *, n);
+  size_t built = 0;
+  for (; built < n; built++) {
+    long long l;
+    if (apply_once(rows[built], 1, gen, &live, &cmd[built], &l) != 0) break;
+    len[built] = (size_t)l;
+  }
+  int sent = built == n && redis_pipeline_formatted((int)n, (const char *const *)cmd, len, r) == 0;
+  for (size_t i = 0; i < built; i++) redisFreeCommand(cmd[i]);
+  if (sent) topcache_invalidate();
+  for (size_t i = 0; i < n; i++) {
+    /* Not sent because Redis is unreachable: the pending markers stay and
+     * repair applies the rows; not built (a key too long): each alone. */
+    int rc = -1, again = built < n;
+    if (sent) {
+      if (r[i]->type == REDIS_REPLY_ERROR && !strncmp(r[i]->str, "NOSCRIPT", 8)) again = 1;
+      else if ((rc = apply_reply(r[i], &live)) == 1) {
+        lb_gen_set(rows[i]->org, live);
+        again = 1;
+      }
+      freeReplyObject(r[i]);
+    }
+    ok[i] = rc == 0 || (again && apply_row(rows[i], 1) == 0);
+  }
+}
+
 /* forget_marker drops the award from the marker set once the ledger knows. */
 static void forget_marker(const ledger_row *x, int sign) {
   char marker[BOARD_KEY_MAX];
-  snprintf(marker, sizeof marker, "lb:{%s}:pending:%s", x->org, sign > 0 ? "add" : "sub");
+  pending_key(marker, sizeof marker, x->org, sign);
   redisReply *r = redis_cmd("SREM %s %s", marker, x->award_id);
   if (r) freeReplyObject(r);
 }
@@ -258,16 +313,30 @@ static int records_item(void *arg, size_t i, int *applied) {
     return rc;
   }
   x->inserted = *applied = 1;
-  x->to_mark = !x->row.applied && !x->row.retracted && apply_row(&x->row, 1) == 0;
+  x->to_mark = !x->row.applied && !x->row.retracted;   /* applied by records_end, all in one round trip */
   return RPC_OK;
 }
 
 static int records_end(void *arg, const size_t *run, size_t n) {
   records_tx *t = arg;
-  const char **ids = ARENA_ARRAY(t->ctx->arena, const char *, n + 1);
+  arena *ar = t->ctx->arena;
+  ledger_row **rows = ARENA_ARRAY(ar, ledger_row *, n + 1);
+  record_tx **of = ARENA_ARRAY(ar, record_tx *, n + 1);
+  int *ok = ARENA_ARRAY(ar, int, n + 1);
   size_t m = 0;
   for (size_t k = 0; k < n; k++)
-    if (t->items[run[k]].to_mark) ids[m++] = t->items[run[k]].row.award_id;
+    if (t->items[run[k]].to_mark) {
+      of[m] = &t->items[run[k]];
+      rows[m++] = &t->items[run[k]].row;
+    }
+  apply_many(ar, rows, m, ok);
+  const char **ids = ARENA_ARRAY(ar, const char *, n + 1);
+  size_t applied = 0;
+  for (size_t k = 0; k < m; k++) {
+    of[k]->to_mark = ok[k];
+    if (ok[k]) ids[applied++] = of[k]->row.award_id;
+  }
+  m = applied;
   int rc = store_ledger_applied_many(t->ctx->arena, ids, m);
   for (size_t k = 0; k < n && rc == RPC_OK; k++)
     if (t->items[run[k]].to_mark) t->items[run[k]].applied_now = 1;
@@ -286,8 +355,22 @@ int lb_record_many(rpc_ctx *ctx, const void *req, void *resp) {
                      .item = records_item, .key = records_key, .arg = &t};
   if (!(out->results = batch_serve(ctx, "awards", r->n_awards, &spec))) return ctx->code;
   out->n_results = r->n_awards;
-  for (size_t i = 0; i < r->n_awards; i++)
-    if (out->results[i]->code == RPC_OK) recorded(&t.items[i]);
+  /* The markers of the awards applied, gone in one SREM (one org's set). */
+  const char **argv = ARENA_ARRAY(ctx->arena, const char *, r->n_awards + 2);
+  char marker[BOARD_KEY_MAX];
+  pending_key(marker, sizeof marker, ctx->id.org, 1);
+  int argc = 2;
+  argv[0] = "SREM";
+  argv[1] = marker;
+  for (size_t i = 0; i < r->n_awards; i++) {
+    if (out->results[i]->code != RPC_OK) continue;
+    if (t.items[i].applied_now) argv[argc++] = t.items[i].row.award_id;
+    else recorded(&t.items[i]);
+  }
+  if (argc > 2) {
+    redisReply *rr = redis_cmd_argv(argc, argv, NULL);
+    if (rr) freeReplyObject(rr);
+  }
   return RPC_OK;
 }
 

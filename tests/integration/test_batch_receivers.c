@@ -4,6 +4,7 @@
  * again, and a bad event fails alone, whether its checks refuse it or its
  * statements fail inside the batch's transaction. */
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,39 @@ Test(batches, record_awards_applies_a_batch_once_even_when_it_is_sent_again) {
   Accolade__V1__AwardRecord *twice[] = {award(&mem, org, "b4", "carl", 7), award(&mem, org, "b4", "carl", 7)};
   cr_expect_str_eq(record_awards(&svc, twice, 2, buf, sizeof buf), "0/1,0/0");
   cr_expect_str_eq(board(b, sizeof b), "bob=20,alice=15,carl=7");
+}
+
+/* pending: how many awards of |org| wait in the "applied to the boards, not
+ * yet in the ledger" marker set (0 once each batch is done). */
+static long long pending(void) {
+  redisReply *r = th_redis_cmd(th_redis_port(), "SCARD lb:{%s}:pending:add", org);
+  cr_assert(r && r->type == REDIS_REPLY_INTEGER);
+  long long n = r->integer;
+  freeReplyObject(r);
+  return n;
+}
+
+/* A batch's awards go to Redis in one pipeline of the boards script; one that
+ * Redis answers NOSCRIPT (its scripts flushed, or a new node) goes again
+ * alone, loading the script. */
+Test(batches, record_awards_lands_a_batch_when_redis_has_forgotten_the_script) {
+  char buf[256], b[256];
+  Accolade__V1__AwardRecord *first[] = {award(&mem, org, "s1", "alice", 10)};
+  cr_assert_str_eq(record_awards(&svc, first, 1, buf, sizeof buf), "0/1");
+  redisReply *r = th_redis_cmd(th_redis_port(), "SCRIPT FLUSH");
+  cr_assert(r && r->type == REDIS_REPLY_STATUS);
+  freeReplyObject(r);
+  Accolade__V1__AwardRecord *v[] = {award(&mem, org, "s2", "bob", 20), award(&mem, org, "s3", "alice", 5),
+                                    award(&mem, org, "s4", "carl", 1)};
+  cr_expect_str_eq(record_awards(&svc, v, 3, buf, sizeof buf), "0/1,0/1,0/1");
+  cr_expect_str_eq(board(b, sizeof b), "bob=20,alice=15,carl=1");
+  cr_expect_eq(pending(), 0, "the markers of the applied awards are gone");
+  char q[256];
+  snprintf(q, sizeof q, "SELECT count(*) FROM leaderboard.ledger WHERE org = '%s' AND applied AND award_id LIKE 's%%'",
+           org);
+  char *applied = th_sql(dsn, q);
+  cr_expect_str_eq(applied, "4", "every award marked applied in the ledger");
+  free(applied);
 }
 
 Test(batches, record_awards_skips_an_award_recorded_before_and_applies_the_rest) {
