@@ -17,7 +17,7 @@
 #include "pg.h"
 #include "rpc_client.h"
 
-#define OUTBOX_BATCH 16
+#define OUTBOX_BATCH 64
 #define OUTBOX_PARALLEL 16   /* a round's calls in flight at once */
 #define OUTBOX_MAX_THREADS 8
 #define OUTBOX_CALL_TIMEOUT_MS 5000

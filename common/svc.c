@@ -88,7 +88,7 @@ static int read_settings(const config *cfg, svc_settings *s, char *err, size_t c
                  err, cap) ||
       config_int(cfg, "outbox-max-attempts", "ACCOLADE_OUTBOX_MAX_ATTEMPTS", 100, 1, 1000000, &s->max_attempts, err,
                  cap) ||
-      config_int(cfg, "outbox-batch", "ACCOLADE_OUTBOX_BATCH", 16, 1, 16, &s->outbox_batch, err, cap) ||
+      config_int(cfg, "outbox-batch", "ACCOLADE_OUTBOX_BATCH", 64, 1, 64, &s->outbox_batch, err, cap) ||
       config_int(cfg, "pg-pool", "ACCOLADE_PG_POOL", 0, 0, 10000, &s->pool, err, cap) ||
       config_int(cfg, "stream-workers", "ACCOLADE_STREAM_WORKERS", 2, 1, 64, &s->stream_workers, err, cap) ||
       config_int(cfg, "access-log-buffer", "ACCOLADE_ACCESS_LOG_BUFFER", 65536, 0, 64 << 20, &s->log_buffer, err,
