@@ -31,7 +31,6 @@ void conn_close(conn *c) {
 
 /* conn_flush writes what nghttp2 has for the socket, gathered. */
 void conn_flush(conn *c) {
-  uint8_t chunk[65536];
   while (!c->dead) {
     if (c->out.len > c->out.off) {
       ssize_t w = write(c->fd, c->out.p + c->out.off, c->out.len - c->out.off);
@@ -41,21 +40,12 @@ void conn_flush(conn *c) {
       if (c->out.off < c->out.len) break;
       c->out.off = c->out.len = 0;
     }
-    size_t n = 0;
+    /* The session's frames, gathered straight into the output buffer (up to
+     * OUT_GATHER a write), then written at once. */
     const uint8_t *d;
-    ssize_t k;
-    while ((k = nghttp2_session_mem_send(c->s, &d)) > 0) {
-      if (n + (size_t)k > sizeof chunk) {   /* does not fit: all of it goes to out */
-        buf_put(&c->out, chunk, n);
-        buf_put(&c->out, d, (size_t)k);
-        n = 0;
-        break;
-      }
-      memcpy(chunk + n, d, (size_t)k);
-      n += (size_t)k;
-    }
-    if (k < 0) return conn_close(c);
-    if (n) buf_put(&c->out, chunk, n);
+    ssize_t k = 0;
+    while (c->out.len < OUT_GATHER && (k = nghttp2_session_mem_send(c->s, &d)) > 0) buf_put(&c->out, d, (size_t)k);
+    if (c->out.len < OUT_GATHER && k < 0) return conn_close(c);
     if (c->out.len == c->out.off) break;
   }
   if (c->dead) return;

@@ -47,6 +47,7 @@
 #define CONN_WINDOW (16 << 20)   /* a connection's window (a stream's: 1 MiB) */
 #define CALLER_HELD_MAX (32 << 20)   /* the most bytes held for one caller's connection */
 #define MAX_CALLERS 16384 /* callers' connections at once, all loops together */
+#define OUT_GATHER 65536  /* a connection's frames gathered for one write */
 #define ACCEPT_PAUSE_MS 100   /* no accepting for this long once out of descriptors */
 /* k_services: the upstreams' names, by index (front_names.c). */
 extern const char *const k_services[NSERVICES];
