@@ -51,8 +51,8 @@ trap '[ -n "$SVC" ] && kill $SVC 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' E
 printf '\x00\x00\x00\x00\x00' > "$TMP/health.bin"
 printf '\x00\x00\x00\x00\x07\x0a\x05hello' > "$TMP/echo.bin"
 
-printf '%-40s %10s %9s %9s %8s %9s\n' "call ($N requests, -c $C -m $M, threads ${THREADS:-default})" "req/s" "p50 ms" "p99 ms" "errors" "CPU us"
-declare -A RPS CPU
+printf '%-40s %10s %9s %9s %8s %9s %9s\n' "call ($N requests, -c $C -m $M, threads ${THREADS:-default})" "req/s" "p50 ms" "p99 ms" "errors" "CPU us" "h2load us"
+declare -A RPS CPU LGCPU
 # cpu_ticks: the server's user + system CPU so far, in clock ticks (the
 # "CPU us" column: the server's CPU per call, whatever h2load takes).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SVC/stat"; }
@@ -62,9 +62,12 @@ run() {
   local before; before=$(grep -c '"type":"access"' "$TMP/server.log" || true)
   local okbefore; okbefore=$(grep -c '"code":0,' "$TMP/server.log" || true)
   local cpu0; cpu0=$(cpu_ticks)
-  h2load -n "$N" -c "$C" -m "$M" -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' \
-    --log-file="$TMP/h2.log" "http://127.0.0.1:$PORT$path" > "$TMP/h2.out" 2>&1
+  # h2load's own CPU (bash's time: user and system seconds), on the same cores.
+  local TIMEFORMAT='%U %S'
+  { time h2load -n "$N" -c "$C" -m "$M" -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' \
+    --log-file="$TMP/h2.log" "http://127.0.0.1:$PORT$path" > "$TMP/h2.out" 2>&1; } 2> "$TMP/h2.time"
   local cpu1; cpu1=$(cpu_ticks)
+  local lg_us; lg_us=$(awk -v n="$N" '{printf "%.1f", ($1 + $2) * 1e6 / n}' "$TMP/h2.time")
   sleep 1   # buffered access lines are written within 500 ms
   local us; us=$(awk -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
   local rps; rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$TMP/h2.out")
@@ -77,9 +80,10 @@ run() {
   # h2load's log: start time (us), status, duration (us); percentiles from it.
   read -r p50 p99 < <(awk '{print $3}' "$TMP/h2.log" | sort -n | awk '{a[NR]=$1} END {
       printf "%.2f %.2f\n", a[int(NR*0.50)]/1000, a[int(NR*0.99)]/1000 }')
-  printf '%-40s %10s %9s %9s %8s %9s\n' "$name" "$rps" "$p50" "$p99" "$errs" "$us"
+  printf '%-40s %10s %9s %9s %8s %9s %9s\n' "$name" "$rps" "$p50" "$p99" "$errs" "$us" "$lg_us"
   RPS[$name]=$rps
   CPU[$name]=$us
+  LGCPU[$name]=$lg_us
 }
 # start_cxx: the C++ async server on the same port, one thread per core.
 start_cxx() {
@@ -108,6 +112,12 @@ awk -v a="$ours" -v b="$cxx" 'BEGIN { printf "Health/Check, best round each: run
 awk -v a="${CPU[Health/Check (1)]}" -v b="${CPU[Health/Check (2)]}" -v c="${CPU[C++ async server Health/Check (1)]}" \
   -v d="${CPU[C++ async server Health/Check (2)]}" \
   'BEGIN { r = (a + b) / 2; x = (c + d) / 2; printf "server CPU per Check, mean of the rounds: runtime %.1f us, C++ async %.1f us (runtime / C++: %.2f)\n", r, x, r / x }'
+# Both servers share the two cores with h2load: a rate is about cores / (server
+# CPU + h2load CPU) per call, so this is the server CPU per call 1.2x the C++
+# server's rate would take.
+awk -v x="${CPU[C++ async server Health/Check (1)]}" -v y="${CPU[C++ async server Health/Check (2)]}" \
+  -v g1="${LGCPU[Health/Check (1)]}" -v g2="${LGCPU[Health/Check (2)]}" \
+  'BEGIN { c = (x + y) / 2; g = (g1 + g2) / 2; printf "h2load CPU per Check: %.1f us; 1.2x the C++ server'"'"'s rate would need about %.1f us of server CPU per call\n", g, (c + g) / 1.2 - g }'
 start_server ACCOLADE_ACCESS_LOG_BUFFER=0
 run "Health/Check, log unbuffered" /grpc.health.v1.Health/Check "$TMP/health.bin"
 run "TestService/Echo, log unbuffered" /accolade.test.v1.TestService/Echo "$TMP/echo.bin"

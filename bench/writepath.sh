@@ -100,9 +100,9 @@ nominate paced "$((RATE * 10))" knowledge-sharer >/dev/null
 PACED=$(approve paced --rate "$RATE")
 for _ in $(seq 1 500); do [ "$(pending paced)" = "0|0" ] && break; sleep 0.05; done
 VIS=$(bench_visibility wp paced)
-# With BENCH_KEEP_LOGS, each paced approval's legs (ms from its commit: the
-# award's commit, the ledger's, the inbox's) go there too.
-if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS"; psql_ bench -F ' ' -c "
+# Each paced approval's legs (ms from its commit: the award's commit, the
+# ledger's, the inbox's), printed below; with BENCH_KEEP_LOGS kept there too.
+psql_ bench -F ' ' -c "
   SELECT to_char(c.t, 'HH24:MI:SS.MS'), round(extract(epoch FROM pg_xact_commit_timestamp(a.xmin) - c.t) * 1000),
          round(extract(epoch FROM pg_xact_commit_timestamp(l.xmin) - c.t) * 1000),
          round(extract(epoch FROM pg_xact_commit_timestamp(i.xmin) - c.t) * 1000)
@@ -110,7 +110,8 @@ if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS"; psql_ bench 
   JOIN award.award a ON a.org = n.org AND a.source_id = n.id::text
   JOIN leaderboard.ledger l ON l.award_id = a.id::text
   JOIN notify.inbox i ON i.org = n.org AND i.event_id = 'award-granted:' || a.id
-  WHERE n.org = 'wp' AND n.status = 2 AND n.request_id LIKE 'paced-%' ORDER BY c.t" >"$BENCH_KEEP_LOGS/paced.txt"; fi
+  WHERE n.org = 'wp' AND n.status = 2 AND n.request_id LIKE 'paced-%' ORDER BY c.t" >"$TMP/paced.txt"
+if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS"; cp "$TMP/paced.txt" "$BENCH_KEEP_LOGS/"; fi
 
 CPU5=$(cpu_all)
 OUT_TOP=$("${LG[@]}" --method GetTop -n "$((N * 4))" --user 'm{n%200}' --fields 'page_size=10'); echo "$OUT_TOP"
@@ -151,4 +152,14 @@ join <(sort <<<"$SPLIT1") <(sort <<<"$SPLIT2") | awk '{print $1, $3 - $2}' | sor
 echo "burst of $N approvals: last on the board ${LB_MS:-(not within 60 s)} ms, last in the inbox ${IN_MS:-(not within 60 s)} ms after the last approval returned (goal <= 1000)"
 read -r vn lb50 lb99 in50 in99 <<<"$VIS"
 echo "steady $RATE approvals/s ($(echo "$PACED" | awk '{print "review p50 " $5 " ms, errors " $7}')), $vn approvals: leaderboard p50 $lb50 p99 $lb99 ms; inbox p50 $in50 p99 $in99 ms (goal p99 <= 50)"
+# The legs, whole run, and each second's medians (does a leg grow?).
+for leg in "2 award" "3 ledger" "4 inbox"; do
+  read -r col name <<<"$leg"
+  q=$(awk -v c="$col" '{print $c}' "$TMP/paced.txt" | sort -n | awk '{a[NR] = $1} END {
+    if (NR) printf "p50 %d p90 %d p99 %d", a[int(NR * 0.5) + 1], a[int(NR * 0.9) + 1], a[int(NR * 0.99) + 1] }')
+  per_s=$(awk -v c="$col" '{print substr($1, 1, 8), $c}' "$TMP/paced.txt" | sort -k1,1 -k2n | awk '
+    $1 != s { if (s != "") out = out " " v[int(n / 2) + 1]; s = $1; n = 0 } { v[++n] = $2 }
+    END { if (s != "") out = out " " v[int(n / 2) + 1]; print out }')
+  echo "steady leg, ms from the approval's commit to the $name's: $q; median of each second:$per_s"
+done
 echo "load average: before $LOAD0, after the services' load $LOAD1, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
