@@ -165,7 +165,15 @@ one() {
   local after; after=$(ok_calls); after=${after:-0}
   read -r p50 p99 < <(awk '{print $3}' "$TMP/h2.log" | sort -n | awk '{a[NR]=$1} END {
       printf "%.2f %.2f\n", a[int(NR*0.50)]/1000, a[int(NR*0.99)]/1000 }')
+  awk '{print $3}' "$TMP/h2.log" >> "$TMP/lat-$port-$c"   # every round's calls, for pooled_p99
   echo "${rps:-0} $p50 $p99 $((after - before))"
+}
+
+# pooled_p99 PORT C: p99 over every call of every round to PORT at -c C (a
+# stall of the service in one round weighs as much as it lasted, not more).
+pooled_p99() {
+  [ -s "$TMP/lat-$1-$2" ] || { echo -; return; }
+  sort -n "$TMP/lat-$1-$2" | awk '{a[NR]=$1} END {printf "%.2f\n", a[int(NR*0.99)]/1000}'
 }
 
 # rb C: raw ZREVRANGE of the same top 10 on the same Redis, C connections (the
@@ -199,9 +207,14 @@ for setting in "50 10" "4 25"; do
   read -r c m <<<"$setting"
   ha=$(median haproxy "$c" | awk '{print $1}')
   printf '\nGetTop, %d calls, h2load -c %d -m %d, median of %d rounds\n' "$N" "$c" "$m" "$ROUNDS"
-  printf '%-40s %10s %8s %8s %8s %12s\n' "path" "req/s" "p50 ms" "p99 ms" "x HAProxy" "OK at service"
+  printf '%-40s %10s %8s %8s %10s %8s %12s\n' "path" "req/s" "p50 ms" "p99 ms" "p99 all ms" "x HAProxy" "OK at service"
   for p in "${PATHS[@]}"; do
     read -r rps p50 p99 ok <<<"$(median "$p" "$c")"
+    case $p in
+      direct) port=$LB_PORT;; haproxy) port=$HA_PORT;; nginx) port=$NG_PORT;; gateway) port=$GW_PORT;;
+      gateway-limits) port=$GW2_PORT;; gateway-core) port=$CORE_PORT;; *) port=none;;
+    esac
+    pall=$(pooled_p99 "$port" "$c")
     name=$p
     case $p in
       direct) name="straight to svc-leaderboard";;
@@ -213,7 +226,7 @@ for setting in "50 10" "4 25"; do
       redis) name="redis-benchmark ZREVRANGE 0 9, -c $((c * m))";;
     esac
     [ "$ok" != - ] && ok="$ok/$N"
-    printf '%-40s %10.0f %8s %8s %8.2f %12s\n' "$name" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok"
+    printf '%-40s %10.0f %8s %8s %10s %8.2f %12s\n' "$name" "$rps" "$p50" "$p99" "$pall" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok"
   done
   awk -v a="$(median gateway "$c" | awk '{print $1}')" -v b="$(median redis "$c" | awk '{print $1}')" \
     'BEGIN {printf "GetTop through the gateway (limits off) / raw ZREVRANGE: %.2f\n", (b > 0 ? a / b : 0)}'

@@ -36,11 +36,11 @@
  * h2load -c 50 -m 10 against HAProxy's 22.0k and the gRPC-core gateway's
  * 16.2k; 31.8k at -c 4 -m 25 against HAProxy's 32.3k and 14.8k. So the
  * front serves the public port. As it now runs (bench/gateway.sh 40000 3,
- * three runs on a quiet machine, 2026-12-01, fourth session): 57.6-58.5k
- * req/s against HAProxy's 44.2-46.8k (1.25-1.30x) at -c 50 -m 10, with a
- * worse p99 (56-73 ms against 19-52), and 55.9-60.7k against 52.2-61.4k
- * (0.99-1.07x) at -c 4 -m 25, p99 within 5 ms either way; the gRPC-core
- * path 0.47-0.50x and 0.37-0.44x in the same runs. bench/README.md has
+ * four runs on a quiet machine, 2026-12-01, fourth session): 56.6-58.5k
+ * req/s against HAProxy's 44.1-46.8k (1.25-1.30x) at -c 50 -m 10, with a
+ * worse p99 (56-83 ms against 19-64), and 55.9-60.7k against 47.4-61.4k
+ * (0.99-1.27x) at -c 4 -m 25, p99 within 8 ms either way; the gRPC-core
+ * path 0.47-0.50x and 0.37-0.45x in the same runs. bench/README.md has
  * the tables.
  *
  * Decisions (tested in tests/integration/test_gateway_security.c):
