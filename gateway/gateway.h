@@ -40,8 +40,11 @@
  * req/s against HAProxy's 44.1-46.8k (1.25-1.30x) at -c 50 -m 10, with a
  * worse p99 (56-83 ms against 19-64), and 55.9-60.7k against 47.4-61.4k
  * (0.99-1.27x) at -c 4 -m 25, p99 within 8 ms either way; the gRPC-core
- * path 0.47-0.50x and 0.37-0.45x in the same runs. bench/README.md has
- * the tables.
+ * path 0.47-0.50x and 0.37-0.45x in the same runs. Those runs always
+ * measured the gateway right after nginx, whose rounds worsened the next
+ * path's tail; with the order fixed (two runs): 1.31x and 1.15x at -c 50
+ * -m 10, 1.06x and 1.12x at -c 4 -m 25, p99 over all rounds at or below
+ * HAProxy's at both. bench/README.md has the tables.
  *
  * Decisions (tested in tests/integration/test_gateway_security.c):
  *   - Authentication comes before routing: an anonymous caller gets
