@@ -20,8 +20,11 @@ const char *front_inner_address(void);
  * (one per core is right); a caller's connection without a call for
  * |idle_ms| is closed (GOAWAY); a request message over |max_msg| bytes is
  * RESOURCE_EXHAUSTED, as gRPC core refuses it; the services' names are
- * looked up again every |resolve_ms|. 0, or -1 if it cannot listen. */
-int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg, int resolve_ms);
+ * looked up again every |resolve_ms|; at most |limiter_queue| calls wait
+ * for a rate-limit lease from Redis (more are UNAVAILABLE at once). 0, or
+ * -1 if it cannot listen. */
+int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg, int resolve_ms,
+                int limiter_queue);
 /* front_stop: GOAWAY to every caller, the calls in flight given up to
  * |grace_ms| to end, then every connection closed. */
 void front_stop(int grace_ms);

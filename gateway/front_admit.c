@@ -35,7 +35,8 @@ static void send_upstream(pstream *ps);
 static struct {
   pthread_mutex_t jmu;
   pthread_cond_t jcv;
-  pstream *jobs;
+  pstream *head, *tail;   /* first come, first served */
+  int n;                  /* waiting, at most front_cfg.limiter_queue */
   int stop;
   pthread_t threads[LIMITERS];
 } lim = {.jmu = PTHREAD_MUTEX_INITIALIZER, .jcv = PTHREAD_COND_INITIALIZER};
@@ -46,10 +47,12 @@ static void *limiter(void *arg) {
   (void)arg;
   pthread_mutex_lock(&lim.jmu);
   for (;;) {
-    while (!lim.jobs && !lim.stop) pthread_cond_wait(&lim.jcv, &lim.jmu);
-    if (!lim.jobs) break;
-    pstream *ps = lim.jobs;
-    lim.jobs = ps->next_job;
+    while (!lim.head && !lim.stop) pthread_cond_wait(&lim.jcv, &lim.jmu);
+    if (!lim.head) break;
+    pstream *ps = lim.head;
+    lim.head = ps->next_job;
+    if (!lim.head) lim.tail = NULL;
+    lim.n--;
     pthread_mutex_unlock(&lim.jmu);
     ps->limited = ratelimit_take(front_cfg.gw, &ps->id);
     loop *lp = ps->lp;
@@ -99,13 +102,22 @@ void forward(pstream *ps) {
   if (code != RPC_OK) return ps_refuse(ps, code, msg);
   if (ratelimit_take_local(front_cfg.gw, &ps->id)) return send_upstream(ps);
   /* A lease to fetch: the limiter waits on Redis, not the loop. The stream
-   * keeps what the caller sends meanwhile. */
-  ps->refs++;
+   * keeps what the caller sends meanwhile. While Redis is slow the calls
+   * waiting are bounded: past the bound a call is refused at once (calls
+   * retry UNAVAILABLE), neither let through unlimited nor held. */
   pthread_mutex_lock(&lim.jmu);
-  ps->next_job = lim.jobs;
-  lim.jobs = ps;
-  pthread_cond_signal(&lim.jcv);
+  int full = lim.n >= front_cfg.limiter_queue;
+  if (!full) {
+    ps->refs++;
+    ps->next_job = NULL;
+    if (lim.tail) lim.tail->next_job = ps;
+    else lim.head = ps;
+    lim.tail = ps;
+    lim.n++;
+    pthread_cond_signal(&lim.jcv);
+  }
   pthread_mutex_unlock(&lim.jmu);
+  if (full) ps_refuse(ps, RPC_UNAVAILABLE, "rate limits: too many calls waiting for the rate limiter (Redis slow); retry");
 }
 
 static void send_upstream(pstream *ps) {

@@ -145,6 +145,7 @@ typedef struct front_config {
   gateway *gw;
   char inner[108];   /* the gateway's gRPC server: an abstract unix socket's name */
   size_t max_msg;    /* the largest request message taken, as gRPC core's limit */
+  int limiter_queue; /* calls waiting for a rate-limit lease, at most */
   nghttp2_session_callbacks *down_cbs, *up_cbs;
   nghttp2_option *opt;
 } front_config;

@@ -271,11 +271,13 @@ const char *front_inner_address(void) {
   return addr;
 }
 
-int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg, int resolve_ms) {
+int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg, int resolve_ms,
+                int limiter_queue) {
   front_inner_address();
   front_cfg.gw = gw;
   g.idle_ms = idle_ms;
   front_cfg.max_msg = max_msg;
+  front_cfg.limiter_queue = limiter_queue > 0 ? limiter_queue : 4096;
   nghttp2_option_new(&front_cfg.opt);
   nghttp2_option_set_no_auto_window_update(front_cfg.opt, 1);
   /* "Bearer " with its space must reach admit.c and be refused with a

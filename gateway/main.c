@@ -78,17 +78,20 @@ static void fini(void *app) {
  * plaintext HTTP/2 to them; with TLS the gateway serves through gRPC core
  * as before). ACCOLADE_GATEWAY_LOOPS: its event loops, one per core;
  * ACCOLADE_GATEWAY_RESOLVE_MS: how often the services' names are looked up
- * again (30 s), on a thread of their own. */
+ * again (30 s), on a thread of their own; ACCOLADE_GATEWAY_LIMITER_QUEUE:
+ * the calls that may wait for a rate-limit lease from Redis (4096). */
 static const char *front(const config *cfg, const char *listen, void *app) {
   int on;
-  long cores = sysconf(_SC_NPROCESSORS_ONLN), loops, idle, max_msg, resolve;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN), loops, idle, max_msg, resolve, limiter_queue;
   char err[256];
   if (config_bool(cfg, "front", "ACCOLADE_GATEWAY_FRONT", 1, &on, err, sizeof err) ||
       config_int(cfg, "loops", "ACCOLADE_GATEWAY_LOOPS", cores > 0 ? cores : 1, 1, 256, &loops, err, sizeof err) ||
       config_int(cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &idle, err, sizeof err) ||
       config_int(cfg, "max-message-bytes", "ACCOLADE_MAX_MESSAGE_BYTES", 4 << 20, 1024, 64 << 20, &max_msg, err,
                  sizeof err) ||
-      config_int(cfg, "resolve-ms", "ACCOLADE_GATEWAY_RESOLVE_MS", 30000, 100, 3600000, &resolve, err, sizeof err)) {
+      config_int(cfg, "resolve-ms", "ACCOLADE_GATEWAY_RESOLVE_MS", 30000, 100, 3600000, &resolve, err, sizeof err) ||
+      config_int(cfg, "limiter-queue", "ACCOLADE_GATEWAY_LIMITER_QUEUE", 4096, 1, 1000000, &limiter_queue, err,
+                 sizeof err)) {
     log_error("%s", err);
     return NULL;
   }
@@ -97,7 +100,7 @@ static const char *front(const config *cfg, const char *listen, void *app) {
     log_info("upstream TLS: the public port is served through gRPC core, not the frame-level front");
     return listen;
   }
-  return front_start(app, listen, (int)loops, (int)idle, (size_t)max_msg, (int)resolve) == 0 ? front_inner_address() : NULL;
+  return front_start(app, listen, (int)loops, (int)idle, (size_t)max_msg, (int)resolve, (int)limiter_queue) == 0 ? front_inner_address() : NULL;
 }
 
 static void front_end(void *app, int grace_ms) {
