@@ -195,12 +195,25 @@ static void apply_many(arena *a, ledger_row *const *rows, size_t n, int *ok) {
   }
 }
 
-/* forget_marker drops the award from the marker set once the ledger knows. */
-static void forget_marker(const ledger_row *x, int sign) {
+/* forget_markers drops |n| awards of |org| from its marker set (|sign| as
+ * pending_key's) once the ledger knows, in one SREM. */
+static void forget_markers(const char *org, int sign, const char *const *ids, size_t n) {
+  const char **argv = n ? malloc(sizeof *argv * (n + 2)) : NULL;
+  if (!argv) return;
   char marker[BOARD_KEY_MAX];
-  pending_key(marker, sizeof marker, x->org, sign);
-  redisReply *r = redis_cmd("SREM %s %s", marker, x->award_id);
+  pending_key(marker, sizeof marker, org, sign);
+  argv[0] = "SREM";
+  argv[1] = marker;
+  memcpy(argv + 2, ids, sizeof *argv * n);
+  redisReply *r = redis_cmd_argv((int)n + 2, argv, NULL);
   if (r) freeReplyObject(r);
+  free(argv);
+}
+
+/* forget_marker: forget_markers of one ledger row. */
+static void forget_marker(const ledger_row *x, int sign) {
+  const char *id = x->award_id;
+  forget_markers(x->org, sign, &id, 1);
 }
 
 typedef struct record_tx {
@@ -336,8 +349,7 @@ static int records_end(void *arg, const size_t *run, size_t n) {
     of[k]->to_mark = ok[k];
     if (ok[k]) ids[applied++] = of[k]->row.award_id;
   }
-  m = applied;
-  int rc = store_ledger_applied_many(t->ctx->arena, ids, m);
+  int rc = store_ledger_applied_many(ar, ids, applied);
   for (size_t k = 0; k < n && rc == RPC_OK; k++)
     if (t->items[run[k]].to_mark) t->items[run[k]].applied_now = 1;
   return rc;
@@ -355,22 +367,15 @@ int lb_record_many(rpc_ctx *ctx, const void *req, void *resp) {
                      .item = records_item, .key = records_key, .arg = &t};
   if (!(out->results = batch_serve(ctx, "awards", r->n_awards, &spec))) return ctx->code;
   out->n_results = r->n_awards;
-  /* The markers of the awards applied, gone in one SREM (one org's set). */
-  const char **argv = ARENA_ARRAY(ctx->arena, const char *, r->n_awards + 2);
-  char marker[BOARD_KEY_MAX];
-  pending_key(marker, sizeof marker, ctx->id.org, 1);
-  int argc = 2;
-  argv[0] = "SREM";
-  argv[1] = marker;
+  /* The markers of the awards applied go together (one org's set). */
+  const char **ids = ARENA_ARRAY(ctx->arena, const char *, r->n_awards + 1);
+  size_t n = 0;
   for (size_t i = 0; i < r->n_awards; i++) {
     if (out->results[i]->code != RPC_OK) continue;
-    if (t.items[i].applied_now) argv[argc++] = t.items[i].row.award_id;
+    if (t.items[i].applied_now) ids[n++] = t.items[i].row.award_id;
     else recorded(&t.items[i]);
   }
-  if (argc > 2) {
-    redisReply *rr = redis_cmd_argv(argc, argv, NULL);
-    if (rr) freeReplyObject(rr);
-  }
+  forget_markers(ctx->id.org, 1, ids, n);
   return RPC_OK;
 }
 
