@@ -91,6 +91,13 @@ static void answers(loop *lp) {
   limiter_answered(ps);
 }
 
+/* refusal_log_due: 1 at most once a second, for the loops together: a
+ * refused connection is logged, not every one of a flood. */
+static int refusal_log_due(void) {
+  long long now_s = clock_now_us() / 1000000, was = atomic_load(&g.refused_log_s);
+  return now_s != was && atomic_compare_exchange_strong(&g.refused_log_s, &was, now_s);
+}
+
 static void accept_all(loop *lp) {
   struct sockaddr_in sa;
   socklen_t sl = sizeof sa;
@@ -99,9 +106,7 @@ static void accept_all(loop *lp) {
     if (atomic_fetch_add(&g.callers, 1) >= MAX_CALLERS) {   /* each holds sessions and buffers */
       atomic_fetch_sub(&g.callers, 1);
       close(fd);
-      long long now_s = clock_now_us() / 1000000, was = atomic_load(&g.refused_log_s);
-      if (now_s != was && atomic_compare_exchange_strong(&g.refused_log_s, &was, now_s))
-        log_warn("front: %d callers' connections open; refusing more", MAX_CALLERS);
+      if (refusal_log_due()) log_warn("front: %d callers' connections open; refusing more", MAX_CALLERS);
       sl = sizeof sa;
       continue;
     }
@@ -127,15 +132,15 @@ static void accept_all(loop *lp) {
     pthread_mutex_unlock(&to->mu);
     loop_kick(to);
   }
-  if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+  int err = errno;   /* accept4's */
+  if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
     /* Out of descriptors or memory: the listening socket stays readable and
      * accepting again at once would spin the loop. Callers wait in the
      * backlog meanwhile, as nginx makes them. */
     epoll_ctl(lp->ep, EPOLL_CTL_DEL, lp->lfd, NULL);
     lp->accept_at_ms = clock_now_us() / 1000 + ACCEPT_PAUSE_MS;
-    long long now_s = clock_now_us() / 1000000, was = atomic_load(&g.refused_log_s);
-    if (now_s != was && atomic_compare_exchange_strong(&g.refused_log_s, &was, now_s))
-      log_warn("front: cannot accept a connection: %s; accepting again in %d ms", strerror(errno), ACCEPT_PAUSE_MS);
+    if (refusal_log_due())
+      log_warn("front: cannot accept a connection: %s; accepting again in %d ms", strerror(err), ACCEPT_PAUSE_MS);
   }
 }
 

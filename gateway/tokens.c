@@ -38,8 +38,9 @@ int tokens_get(const char *token, int64_t now, jwt_claims *out) {
 }
 
 void tokens_put(const char *token, const jwt_claims *claims, int64_t not_after) {
-  size_t len = strlen(token), i = slot_of(token, len);
+  size_t len = strlen(token);
   if (len > TOKENS_MAX_BYTES) return;
+  size_t i = slot_of(token, len);
   char *copy = malloc(len);
   if (!copy) return;
   memcpy(copy, token, len);
