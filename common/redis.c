@@ -90,7 +90,6 @@ static conns *thread_conns(void) {
   return t_conns;
 }
 
-
 /* ------------------------------------------------------------ slots */
 
 /* CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, no reflection,

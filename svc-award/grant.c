@@ -138,7 +138,7 @@ static int grant_lock(rpc_ctx *ctx, const grant_tx *gs, const size_t *run, size_
   const char **badges = ARENA_ARRAY(ctx->arena, const char *, n + 1);
   size_t nb = 0, nm;
   for (size_t k = 0; k < n; k++)
-    if (gs[run[k]].badge->cap_per_recipient || gs[run[k]].badge->cap_per_team) badges[nb++] = gs[run[k]].badge->id;
+    if (capped(gs[run[k]].badge)) badges[nb++] = gs[run[k]].badge->id;
   int rc = store_lock_badges(ctx->arena, ctx->id.org, badges, nb);
   const char **members = grant_members(ctx, gs, run, n, &nm);
   return rc ? rc : store_lock_recipients(ctx->arena, ctx->id.org, members, nm);

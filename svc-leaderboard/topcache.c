@@ -26,7 +26,6 @@ static slot g_slots[SLOTS];
 static atomic_uint g_gen;
 static int64_t g_ttl_us = 250 * 1000;
 
-
 static slot *slot_of(const char *key) {
   return &g_slots[hash_str(HASH_INIT, key) % SLOTS];
 }
