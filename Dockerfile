@@ -6,7 +6,7 @@ FROM debian:12 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
       protobuf-compiler libhiredis-dev libpq-dev libssl-dev libcurl4-openssl-dev libjson-c-dev \
-      libmicrohttpd-dev libnghttp2-dev zlib1g-dev \
+      libmicrohttpd-dev libnghttp2-dev zlib1g-dev libabsl-dev libgoogle-perftools-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -20,6 +20,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DACCOLADE_TESTS=OFF \
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       libgrpc29 libprotobuf-c1 libhiredis0.14 libpq5 libssl3 libcurl4 libjson-c5 libmicrohttpd12 libnghttp2-14 \
+      libtcmalloc-minimal4 libabsl20220623 \
       ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 accolade

@@ -2,7 +2,7 @@
 # a private Postgres cluster and Redis on loopback. Source it; do not run it.
 
 ACC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ACC_PACKAGES="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
+ACC_PACKAGES="build-essential cmake pkg-config libgrpc-dev libabsl-dev libgoogle-perftools-dev protobuf-c-compiler libprotobuf-c-dev
   protobuf-compiler libhiredis-dev libpq-dev libssl-dev libcriterion-dev libcurl4-openssl-dev
   libjson-c-dev libmicrohttpd-dev libnghttp2-dev zlib1g-dev postgresql redis-server nghttp2-client python3-grpcio
   python3-protobuf python3-yaml python3-cryptography docker-compose chromium python3-websocket python3-aiosmtpd"
