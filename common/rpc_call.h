@@ -178,8 +178,8 @@ typedef struct call {
 
 /* rpc_server.c: a call posted on a worker's queue. */
 call *call_new(worker *w, method_entry *me);
-/* server_post_requests posts one request per method (and a generic one) on
- * |w|'s queue. */
+/* server_post_requests posts the requests of every method (several for a
+ * unary one) and a generic one on |w|'s queue. */
 void server_post_requests(worker *w);
 
 /* rpc_pool.c */
