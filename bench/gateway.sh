@@ -159,6 +159,7 @@ ok_calls() {
 one() {
   local port=$1 c=$2 m=$3; shift 3
   local before; before=$(ok_calls); before=${before:-0}
+  rm -f "$TMP/h2.log"   # h2load appends to its --log-file: this run's calls only
   h2load -n "$N" -c "$c" -m "$m" -d "$TMP/gettop.bin" -H 'content-type: application/grpc' -H 'te: trailers' "$@" \
     --log-file="$TMP/h2.log" "http://127.0.0.1:$port/accolade.v1.LeaderboardService/GetTop" > "$TMP/h2.out" 2>&1
   local rps; rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$TMP/h2.out")

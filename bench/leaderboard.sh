@@ -110,6 +110,7 @@ printf '\x00\x00\x00\x00\x07\x12\x05m4321' > "$TMP/rank.bin"          # GetRankR
 printf '\n%-44s %10s %9s %9s %8s\n' "call (-n $N -c $C -m $M)" "req/s" "p50 ms" "p99 ms" "errors"
 h2() {
   local name=$1 org=$2 method=$3 body=$4
+  rm -f "$TMP/h2.log"   # h2load appends to its --log-file: this run's calls only
   # shellcheck disable=SC2046
   h2load -n "$N" -c "$C" -m "$M" -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' \
     $(sign "$org" bench member) --log-file="$TMP/h2.log" \

@@ -64,6 +64,7 @@ run() {
   local cpu0; cpu0=$(cpu_ticks)
   # h2load's own CPU (bash's time: user and system seconds), on the same cores.
   local TIMEFORMAT='%U %S'
+  rm -f "$TMP/h2.log"   # h2load appends to its --log-file: this run's calls only
   { time h2load -n "$N" -c "$C" -m "$M" -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' \
     --log-file="$TMP/h2.log" "http://127.0.0.1:$PORT$path" > "$TMP/h2.out" 2>&1; } 2> "$TMP/h2.time"
   local cpu1; cpu1=$(cpu_ticks)
