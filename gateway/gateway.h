@@ -17,7 +17,7 @@
  *   ACCOLADE_GATEWAY_FRONT       1 (default): the public port is served by the
  *                                frame-level front (front.h); 0: by gRPC core
  *                                (as it was; also whenever TLS is set)
- *   ACCOLADE_GATEWAY_LOOPS       the front's event loops (one per core)
+ *   ACCOLADE_GATEWAY_LOOPS       the front's event loops (one per two cores)
  *
  * The public hop, decided from a measured prototype (issue 15). Forwarding
  * through gRPC core makes two full calls per hop: a server call in, a client

@@ -76,7 +76,12 @@ static void fini(void *app) {
 /* front takes the public port for the frame-level front (front.h) unless
  * ACCOLADE_GATEWAY_FRONT=0 or the upstreams take TLS (the front speaks
  * plaintext HTTP/2 to them; with TLS the gateway serves through gRPC core
- * as before). ACCOLADE_GATEWAY_LOOPS: its event loops, one per core;
+ * as before). ACCOLADE_GATEWAY_LOOPS: its event loops, one per two cores
+ * (rounded up): the services and the kernel's network work share the
+ * cores. On 2 cores, with h2load and svc-leaderboard beside it, two loops
+ * forwarded GetTop 1.20-1.35x HAProxy's rate but with a p99 at -c 4 -m 25
+ * of 5.4 ms against HAProxy's 3.9; one loop, 1.11-1.21x with p99s under
+ * HAProxy's at both settings (bench/gateway.sh, 2026-12-01);
  * ACCOLADE_GATEWAY_RESOLVE_MS: how often the services' names are looked up
  * again (30 s), on a thread of their own; ACCOLADE_GATEWAY_LIMITER_QUEUE:
  * the calls that may wait for a rate-limit lease from Redis (4096). */
@@ -85,7 +90,7 @@ static const char *front(const config *cfg, const char *listen, void *app) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN), loops, idle, max_msg, resolve, limiter_queue;
   char err[256];
   if (config_bool(cfg, "front", "ACCOLADE_GATEWAY_FRONT", 1, &on, err, sizeof err) ||
-      config_int(cfg, "loops", "ACCOLADE_GATEWAY_LOOPS", cores > 0 ? cores : 1, 1, 256, &loops, err, sizeof err) ||
+      config_int(cfg, "loops", "ACCOLADE_GATEWAY_LOOPS", cores > 1 ? (cores + 1) / 2 : 1, 1, 256, &loops, err, sizeof err) ||
       config_int(cfg, "idle-ms", "ACCOLADE_IDLE_MS", 600000, 1000, 86400000, &idle, err, sizeof err) ||
       config_int(cfg, "max-message-bytes", "ACCOLADE_MAX_MESSAGE_BYTES", 4 << 20, 1024, 64 << 20, &max_msg, err,
                  sizeof err) ||
