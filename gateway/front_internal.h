@@ -119,7 +119,8 @@ typedef struct upset {
 } upset;
 
 struct loop {
-  int ep, lfd;
+  int ep;
+  int listening;         /* the shared listening socket is in |ep| */
   upset ups[NSERVICES + 1];
   conn *dirty, *all;
   pthread_t th;

@@ -14,8 +14,9 @@
  * unknown method) goes through untouched to the gateway's own gRPC server
  * on an internal socket, which answers it as before.
  *
- * Shape: one event loop per core (epoll), each with its own listening socket
- * (SO_REUSEPORT), callers' connections dealt to the loops in turn, its own HTTP/2 connections
+ * Shape: event loops (epoll; one per two cores by default) sharing one
+ * listening socket (IPv4, or both families on [::]), callers' connections
+ * dealt to the loops in turn, each loop with its own HTTP/2 connections
  * to each service address, and libnghttp2 sessions on both sides. Output is
  * gathered per connection and written once per loop turn.
  *
@@ -36,6 +37,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -58,6 +60,7 @@ front_config front_cfg;
 static struct {
   loop *loops;
   int nloops;
+  int lfd;           /* the listening socket, in every loop's epoll (EPOLLEXCLUSIVE) */
   atomic_int stopping, stop;
   int idle_ms;       /* a caller's connection without calls is closed after this */
   atomic_int callers;   /* callers' connections open, all loops */
@@ -98,11 +101,26 @@ static int refusal_log_due(void) {
   return now_s != was && atomic_compare_exchange_strong(&g.refused_log_s, &was, now_s);
 }
 
+/* peer_name writes |sa| as gRPC core names peers: "ipv4:1.2.3.4:5",
+ * "ipv6:[::1]:5". */
+static void peer_name(const struct sockaddr_storage *sa, char *out, size_t cap) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (sa->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+    snprintf(out, cap, "ipv6:[%s]:%d", ip, ntohs(s6->sin6_port));
+  } else {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    if (sa->ss_family == AF_INET) inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+    snprintf(out, cap, "ipv4:%s:%d", ip, ntohs(s4->sin_port));
+  }
+}
+
 static void accept_all(loop *lp) {
-  struct sockaddr_in sa;
+  struct sockaddr_storage sa;
   socklen_t sl = sizeof sa;
   int fd;
-  while ((fd = accept4(lp->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK)) >= 0) {
+  while ((fd = accept4(g.lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK)) >= 0) {
     if (atomic_fetch_add(&g.callers, 1) >= MAX_CALLERS) {   /* each holds sessions and buffers */
       atomic_fetch_sub(&g.callers, 1);
       close(fd);
@@ -110,9 +128,8 @@ static void accept_all(loop *lp) {
       sl = sizeof sa;
       continue;
     }
-    char ip[INET_ADDRSTRLEN] = "?", peer[64];
-    if (sa.sin_family == AF_INET) inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-    snprintf(peer, sizeof peer, "ipv4:%s:%d", ip, ntohs(sa.sin_port));
+    char peer[64];
+    peer_name(&sa, peer, sizeof peer);
     sl = sizeof sa;
     /* The kernel spreads connections over the loops' sockets by a hash of
      * their addresses: with few callers (a backend's 4 connections) one
@@ -137,27 +154,36 @@ static void accept_all(loop *lp) {
     /* Out of descriptors or memory: the listening socket stays readable and
      * accepting again at once would spin the loop. Callers wait in the
      * backlog meanwhile, as nginx makes them. */
-    epoll_ctl(lp->ep, EPOLL_CTL_DEL, lp->lfd, NULL);
+    epoll_ctl(lp->ep, EPOLL_CTL_DEL, g.lfd, NULL);
     lp->accept_at_ms = clock_now_us() / 1000 + ACCEPT_PAUSE_MS;
     if (refusal_log_due())
       log_warn("front: cannot accept a connection: %s; accepting again in %d ms", strerror(err), ACCEPT_PAUSE_MS);
   }
 }
 
+/* listen_here adds the listening socket to |lp|'s epoll: one loop is woken
+ * per new connection, not all. */
+static int listen_here(loop *lp) {
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
+  return epoll_ctl(lp->ep, EPOLL_CTL_ADD, g.lfd, &ev);
+}
+
 /* accept_again: the pause after running out of descriptors is over. */
 static void accept_again(loop *lp, int64_t now_ms) {
-  if (!lp->accept_at_ms || now_ms < lp->accept_at_ms || lp->lfd < 0) return;
+  if (!lp->accept_at_ms || now_ms < lp->accept_at_ms || !lp->listening) return;
   lp->accept_at_ms = 0;
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->lfd, &ev);
+  listen_here(lp);
   accept_all(lp);
 }
 
 /* begin_stop: no new calls (GOAWAY), the listening socket closed. */
 static void begin_stop(loop *lp) {
-  epoll_ctl(lp->ep, EPOLL_CTL_DEL, lp->lfd, NULL);
-  close(lp->lfd);
-  lp->lfd = -1;
+  epoll_ctl(lp->ep, EPOLL_CTL_DEL, g.lfd, NULL);
+  lp->listening = 0;
+  /* Refuses new connections at once, for every loop; the descriptor stays
+   * open (no other socket takes its number while loops may still use it)
+   * until loops_free. */
+  shutdown(g.lfd, SHUT_RDWR);
   for (conn *c = lp->all; c; c = c->next_all)
     if (!c->dead && !c->upstream) {
       nghttp2_submit_goaway(c->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->s),
@@ -249,22 +275,44 @@ static void *loop_run(void *arg) {
   return NULL;
 }
 
+/* listen_on binds |addr| ("host:port", "[v6]:port", ":port"): an empty host
+ * or 0.0.0.0 is every IPv4 address, [::] every address of both families. */
 static int listen_on(const char *addr) {
   char host[128];
   snprintf(host, sizeof host, "%s", addr);
   char *colon = strrchr(host, ':');
-  if (!colon) return -1;
-  *colon = '\0';
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-  if (!*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]")) sa.sin_addr.s_addr = htonl(INADDR_ANY);
-  else if (inet_pton(AF_INET, !strcmp(host, "localhost") ? "127.0.0.1" : host, &sa.sin_addr) != 1) return -1;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
-    close(fd);
+  if (!colon) {
+    errno = EINVAL;
     return -1;
   }
+  *colon = '\0';
+  const char *port = colon + 1, *h = host;
+  if (host[0] == '[' && colon > host + 1 && colon[-1] == ']') {
+    colon[-1] = '\0';
+    h = host + 1;
+  }
+  if (!*h) h = "0.0.0.0";
+  if (!strcmp(h, "localhost")) h = "127.0.0.1";
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                  *ai = NULL;
+  if (getaddrinfo(h, port, &hints, &ai) != 0) {
+    errno = EADDRNOTAVAIL;
+    return -1;
+  }
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, zero = 0;
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+      int err = errno;
+      close(fd);
+      fd = -1;
+      errno = err;
+    }
+  }
+  int err = errno;
+  freeaddrinfo(ai);
+  errno = err;
   return fd;
 }
 
@@ -274,6 +322,27 @@ const char *front_inner_address(void) {
     snprintf(front_cfg.inner, sizeof front_cfg.inner, "accolade-gateway-%d", (int)getpid());
   snprintf(addr, sizeof addr, "unix-abstract:%s", front_cfg.inner);
   return addr;
+}
+
+/* loops_free closes the first |made| loops' descriptors and frees the loops,
+ * once no loop thread runs (front_stop, or front_start's failure). */
+static void loops_free(int made) {
+  for (int i = 0; i < made; i++) {
+    loop *lp = &g.loops[i];
+    if (lp->efd >= 0) close(lp->efd);
+    if (lp->ep >= 0) close(lp->ep);
+    pthread_mutex_destroy(&lp->mu);
+  }
+  free(g.loops);
+  g.loops = NULL;
+  g.nloops = 0;
+  if (g.lfd >= 0) close(g.lfd);
+  g.lfd = -1;
+  nghttp2_session_callbacks_del(front_cfg.down_cbs);
+  nghttp2_session_callbacks_del(front_cfg.up_cbs);
+  nghttp2_option_del(front_cfg.opt);
+  front_cfg.down_cbs = front_cfg.up_cbs = NULL;
+  front_cfg.opt = NULL;
 }
 
 int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg, int resolve_ms,
@@ -293,22 +362,33 @@ int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t 
   front_cfg.up_cbs = up_callbacks_new();
   g.nloops = loops > 0 ? loops : 1;
   g.loops = calloc((size_t)g.nloops, sizeof *g.loops);
+  if (!g.loops) abort();
+  /* One listening socket for all loops, without SO_REUSEPORT: a second
+   * gateway started on a port in use fails here instead of silently taking
+   * a share of its connections. */
+  g.lfd = listen_on(listen);
+  if (g.lfd < 0) {
+    log_error("front: cannot listen on %s: %s", listen, strerror(errno));
+    loops_free(0);
+    return -1;
+  }
   for (int i = 0; i < g.nloops; i++) {
     loop *lp = &g.loops[i];
     lp->ep = epoll_create1(EPOLL_CLOEXEC);
-    lp->lfd = listen_on(listen);
-    if (lp->lfd < 0) {
-      log_error("cannot listen on %s", listen);
-      return -1;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->lfd, &ev);
     lp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&lp->mu, NULL);
     struct epoll_event eev = {.events = EPOLLIN, .data.ptr = lp};   /* the loop itself marks its eventfd */
-    epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->efd, &eev);
+    if (lp->ep < 0 || lp->efd < 0 || listen_here(lp) != 0 || epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->efd, &eev) != 0) {
+      log_error("front: cannot set up loop %d: %s", i, strerror(errno));
+      loops_free(i + 1);
+      return -1;
+    }
+    lp->listening = 1;
   }
-  if (names_start(resolve_ms) != 0) return -1;
+  if (names_start(resolve_ms) != 0) {
+    loops_free(g.nloops);
+    return -1;
+  }
   limiter_start();
   for (int i = 0; i < g.nloops; i++) pthread_create(&g.loops[i].th, NULL, loop_run, &g.loops[i]);
   log_info("serving on %s: HTTP/2 frame-level front, %d loops", listen, g.nloops);
@@ -329,15 +409,7 @@ void front_stop(int grace_ms) {
     if (!joined[i]) pthread_join(g.loops[i].th, NULL);
     answers(&g.loops[i]);   /* the limiter's last answers: their references */
     pool_free(&g.loops[i]);
-    close(g.loops[i].efd);
-    pthread_mutex_destroy(&g.loops[i].mu);
-    if (g.loops[i].lfd >= 0) close(g.loops[i].lfd);
-    close(g.loops[i].ep);
   }
   free(joined);
-  free(g.loops);
-  g.loops = NULL;
-  nghttp2_session_callbacks_del(front_cfg.down_cbs);
-  nghttp2_session_callbacks_del(front_cfg.up_cbs);
-  nghttp2_option_del(front_cfg.opt);
+  loops_free(g.nloops);
 }

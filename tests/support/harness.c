@@ -159,7 +159,13 @@ static char **child_env(const char *const *env) {
 
 pid_t th_spawn(const char *binary, int port, const char *const *env, int delay_ms) {
   char listen[64];
-  snprintf(listen, sizeof listen, "--listen=127.0.0.1:%d", port);
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+  return th_spawn_listen(binary, listen, env, delay_ms);
+}
+
+pid_t th_spawn_listen(const char *binary, const char *address, const char *const *env, int delay_ms) {
+  char listen[160];
+  snprintf(listen, sizeof listen, "--listen=%s", address);
   char **envp = child_env(env);
   pid_t pid = fork();
   if (pid == 0) {

@@ -88,6 +88,8 @@ int th_start_on(th_proc *p, int port, const char *binary, const char *const *env
  * failed) without waiting. The environment is built before the fork: the child
  * of a threaded test runs nothing that takes a lock before exec. */
 pid_t th_spawn(const char *binary, int port, const char *const *env, int delay_ms);
+/* th_spawn_listen is th_spawn with --listen=|address| as given ("[::]:5000"). */
+pid_t th_spawn_listen(const char *binary, const char *address, const char *const *env, int delay_ms);
 /* th_restart: SIGKILL |p| if it runs, then start |binary| again on p's port. */
 int th_restart(th_proc *p, const char *binary, const char *const *env);
 /* th_stop sends SIGTERM and waits; returns the exit status (or -1). */
