@@ -36,15 +36,14 @@
  * h2load -c 50 -m 10 against HAProxy's 22.0k and the gRPC-core gateway's
  * 16.2k; 31.8k at -c 4 -m 25 against HAProxy's 32.3k and 14.8k. So the
  * front serves the public port. As it now runs (bench/gateway.sh 40000 3,
- * four runs on a quiet machine, 2026-12-01, fourth session): 56.6-58.5k
- * req/s against HAProxy's 44.1-46.8k (1.25-1.30x) at -c 50 -m 10, with a
- * worse p99 (56-83 ms against 19-64), and 55.9-60.7k against 47.4-61.4k
- * (0.99-1.27x) at -c 4 -m 25, p99 within 8 ms either way; the gRPC-core
- * path 0.47-0.50x and 0.37-0.45x in the same runs. Those runs always
- * measured the gateway right after nginx, whose rounds worsened the next
- * path's tail; with the order fixed (two runs): 1.31x and 1.15x at -c 50
- * -m 10, 1.06x and 1.12x at -c 4 -m 25, p99 over all rounds at or below
- * HAProxy's at both. bench/README.md has the tables.
+ * quiet machine, 2026-12-01 11:20 UTC, one loop on the 2 cores): 57.0k req/s
+ * against HAProxy's 51.4k (1.11x) at -c 50 -m 10, p99 16.7 ms against 18.3;
+ * 56.8k against 49.0k (1.16x) at -c 4 -m 25, p99 3.6 ms against 4.5; the
+ * gRPC-core path 0.40x and 0.44x. (Percentiles printed before 11:03 that
+ * day pooled every earlier h2load run of the script: h2load appends to its
+ * log. Rates were right: 1.15-1.31x and 0.99-1.27x in six runs.) From
+ * 1,000 members' tokens at the default rate limits, 0.83x HAProxy, which
+ * limits nothing; limits off, 1.04x. bench/README.md has the tables.
  *
  * Decisions (tested in tests/integration/test_gateway_security.c):
  *   - Authentication comes before routing: an anonymous caller gets
