@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -30,6 +31,22 @@ static void send_upstream(pstream *ps);
 
 /* ---- the limiter ----------------------------------------------------- */
 
+/* QUEUE_PUSH appends |item| to the list |head|..|tail| linked by |link|. */
+#define QUEUE_PUSH(head, tail, item, link) \
+  do {                                      \
+    (item)->link = NULL;                    \
+    if (tail) (tail)->link = (item);        \
+    else (head) = (item);                   \
+    (tail) = (item);                        \
+  } while (0)
+
+/* A lease left low by a call that went on: topped up in the background. */
+typedef struct refill_job {
+  identity id;
+  int which;   /* RL_MEMBER, RL_ORG */
+  struct refill_job *next;
+} refill_job;
+
 /* The limiter: threads that fetch rate-limit leases from Redis for the
  * loops, which never wait on Redis themselves. */
 static struct {
@@ -37,17 +54,43 @@ static struct {
   pthread_cond_t jcv;
   pstream *head, *tail;   /* first come, first served */
   int n;                  /* waiting, at most front_cfg.limiter_queue */
+  refill_job *refills, *refills_tail;   /* after the waiting calls */
+  int nrefills;           /* at most front_cfg.limiter_queue; past it dropped */
+  int refilling;          /* threads on a refill: at most half, so that calls
+                           * waiting for a lease never wait behind refills
+                           * when Redis is slow */
   int stop;
   pthread_t threads[LIMITERS];
 } lim = {.jmu = PTHREAD_MUTEX_INITIALIZER, .jcv = PTHREAD_COND_INITIALIZER};
 
+/* refill_next (jmu held) runs the oldest refill, unlocking meanwhile. */
+static void refill_next(void) {
+  refill_job *j = lim.refills;
+  lim.refills = j->next;
+  if (!lim.refills) lim.refills_tail = NULL;
+  lim.nrefills--;
+  lim.refilling++;
+  pthread_mutex_unlock(&lim.jmu);
+  ratelimit_refill(front_cfg.gw, &j->id, j->which);
+  free(j);
+  pthread_mutex_lock(&lim.jmu);
+  lim.refilling--;
+}
+
 /* limiter: takes a waiting stream's rate limits (the Redis round trip of a
- * lease) and hands it back to its loop. */
+ * lease) and hands it back to its loop; with no stream waiting, tops up a
+ * lease left low. */
 static void *limiter(void *arg) {
   (void)arg;
   pthread_mutex_lock(&lim.jmu);
   for (;;) {
-    while (!lim.head && !lim.stop) pthread_cond_wait(&lim.jcv, &lim.jmu);
+    int refill_due = 0;
+    while (!lim.head && !(refill_due = lim.refills && lim.refilling < LIMITERS / 2) && !lim.stop)
+      pthread_cond_wait(&lim.jcv, &lim.jmu);
+    if (!lim.head && refill_due && !lim.stop) {
+      refill_next();
+      continue;
+    }
     if (!lim.head) break;
     pstream *ps = lim.head;
     lim.head = ps->next_job;
@@ -90,6 +133,30 @@ void limiter_stop(void) {
   pthread_cond_broadcast(&lim.jcv);
   pthread_mutex_unlock(&lim.jmu);
   for (int i = 0; i < LIMITERS; i++) pthread_join(lim.threads[i], NULL);
+  while (lim.refills) {   /* the threads end once no call waits; refills left are dropped */
+    refill_job *j = lim.refills;
+    lim.refills = j->next;
+    free(j);
+  }
+  lim.refills_tail = NULL;
+  lim.nrefills = 0;
+}
+
+/* refill_ask queues a top-up of the leases in |which| for |id|. */
+static void refill_ask(const identity *id, int which) {
+  refill_job *j = malloc(sizeof *j);
+  if (!j) abort();
+  j->id = *id;
+  j->which = which;
+  pthread_mutex_lock(&lim.jmu);
+  int full = lim.nrefills >= front_cfg.limiter_queue;
+  if (!full) {
+    QUEUE_PUSH(lim.refills, lim.refills_tail, j, next);
+    lim.nrefills++;
+    pthread_cond_signal(&lim.jcv);
+  }
+  pthread_mutex_unlock(&lim.jmu);
+  if (full) free(j);   /* the lease's mark lapses after LEASE_MS; a later call asks again */
 }
 
 /* ---- admission ------------------------------------------------------- */
@@ -100,7 +167,11 @@ void forward(pstream *ps) {
   int code = gateway_admit(front_cfg.gw, ps->path, ps->auth, (int64_t)time(NULL), &ps->id, &ps->rule, msg,
                            sizeof msg);
   if (code != RPC_OK) return ps_refuse(ps, code, msg);
-  if (ratelimit_take_local(front_cfg.gw, &ps->id)) return send_upstream(ps);
+  int refill;
+  if (ratelimit_take_local(front_cfg.gw, &ps->id, &refill)) {
+    if (refill) refill_ask(&ps->id, refill);
+    return send_upstream(ps);
+  }
   /* A lease to fetch: the limiter waits on Redis, not the loop. The stream
    * keeps what the caller sends meanwhile. While Redis is slow the calls
    * waiting are bounded: past the bound a call is refused at once (calls
@@ -109,10 +180,7 @@ void forward(pstream *ps) {
   int full = lim.n >= front_cfg.limiter_queue;
   if (!full) {
     ps->refs++;
-    ps->next_job = NULL;
-    if (lim.tail) lim.tail->next_job = ps;
-    else lim.head = ps;
-    lim.tail = ps;
+    QUEUE_PUSH(lim.head, lim.tail, ps, next_job);
     lim.n++;
     pthread_cond_signal(&lim.jcv);
   }

@@ -102,8 +102,13 @@ int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id);
  * reason (a static string). It may wait for Redis (one round trip a lease). */
 const char *ratelimit_take(const gateway *g, const identity *id);
 /* ratelimit_take_local spends a token of the leases this process holds,
- * never waiting: 1 when it could (or the limits are off), 0 when a lease
- * must be fetched first (ratelimit_take, on a thread that may wait). */
-int ratelimit_take_local(const gateway *g, const identity *id);
+ * without waiting: 1 when both leases held one, 0 when one of them must be
+ * fetched first (ratelimit_take, on a thread that may wait). |refill| gets
+ * RL_MEMBER and RL_ORG for the leases this take left low: the caller asks
+ * ratelimit_refill for them, on a thread that may wait, and goes on. */
+enum { RL_MEMBER = 1, RL_ORG = 2 };
+int ratelimit_take_local(const gateway *g, const identity *id, int *refill);
+/* ratelimit_refill tops up the leases marked in |refill| from Redis. */
+void ratelimit_refill(const gateway *g, const identity *id, int refill);
 
 #endif

@@ -9,7 +9,12 @@
  * a time, so small limits hold exactly. Tokens left in a lease when it goes
  * stale (LEASE_MS after its last fetch) are dropped: a gateway admits at most
  * what its leases hold beyond the shared bucket, and never hoards. Redis
- * unreachable: fail open, as before. */
+ * unreachable: fail open, as before.
+ *
+ * A lease is topped up before it runs out: the call that takes it to half
+ * or below is let through and asks for a refill (ratelimit_refill, on the
+ * front's limiter threads), so a member calling steadily finds tokens on
+ * hand and waits for Redis only when the refill falls behind. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +66,7 @@ typedef struct lease {
   char key[300];   /* "m:<org>/<user>" or "o:<org>" */
   long tokens;
   int64_t until_ms;
+  int64_t refill_until_ms;   /* a refill was asked and is not due back before this */
 } lease;
 
 static lease g_lease[LEASE_BUCKETS][LEASE_WAYS];
@@ -91,6 +97,7 @@ static lease *slot(const char *key, int64_t now, const lease *keep) {
   snprintf(l->key, sizeof l->key, "%s", key);
   l->tokens = 0;
   l->until_ms = 0;
+  l->refill_until_ms = 0;
   return l;
 }
 
@@ -100,9 +107,21 @@ static long lease_size(double rate, double burst) {
   return want < 1 ? 1 : (long)want;
 }
 
+/* low: |l|, of leases of |size|, is at half or below and no refill of it is
+ * out; the refill is then counted as out (for LEASE_MS at most: a refill
+ * that never comes back does not stop the next). Leases of one token are
+ * never topped up: a small limit is taken a token at a time, exactly. */
+static int low(lease *l, long size, int64_t now) {
+  if (size < 2 || l->tokens * 2 > size || l->refill_until_ms > now) return 0;
+  l->refill_until_ms = now + LEASE_MS;
+  return 1;
+}
+
 /* take spends one token of each lease if both hold one; else says which
- * must be fetched. */
-static int take(const char *mkey, const char *okey, int64_t now, int *need_m, int *need_o) {
+ * must be fetched. With |refill|, a lease left low after the take is
+ * marked in it (RL_MEMBER, RL_ORG) for ratelimit_refill. */
+static int take(const gateway *g, const char *mkey, const char *okey, int64_t now, int *need_m, int *need_o,
+                int *refill) {
   pthread_mutex_lock(&g_mu);
   lease *m = slot(mkey, now, NULL), *o = slot(okey, now, m);
   *need_m = !live(m, now);
@@ -111,6 +130,11 @@ static int take(const char *mkey, const char *okey, int64_t now, int *need_m, in
   if (ok) {
     m->tokens--;
     o->tokens--;
+    if (refill) {
+      *refill = 0;
+      if (low(m, lease_size(g->member_rate, g->member_burst), now)) *refill |= RL_MEMBER;
+      if (low(o, lease_size(g->org_rate, g->org_burst), now)) *refill |= RL_ORG;
+    }
   }
   pthread_mutex_unlock(&g_mu);
   return ok;
@@ -123,6 +147,15 @@ static void add(const char *key, long tokens, int64_t now) {
   lease *l = slot(key, now, NULL);
   l->tokens = l->until_ms > now ? l->tokens + tokens : tokens;
   l->until_ms = now + LEASE_MS;
+  l->refill_until_ms = 0;
+  pthread_mutex_unlock(&g_mu);
+}
+
+/* refilled: a refill of |key| came back with nothing (its bucket is empty,
+ * or Redis failed); the next low take may ask again. */
+static void refilled(const char *key, int64_t now) {
+  pthread_mutex_lock(&g_mu);
+  slot(key, now, NULL)->refill_until_ms = 0;
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -132,50 +165,76 @@ static void lease_keys(const identity *id, char mkey[300], char okey[300]) {
   snprintf(okey, 300, "o:%s", id->org);
 }
 
-int ratelimit_take_local(const gateway *g, const identity *id) {
+int ratelimit_take_local(const gateway *g, const identity *id, int *refill) {
+  *refill = 0;
   if (g->member_rate <= 0 && g->org_rate <= 0) return 1;   /* limits off */
   char mkey[300], okey[300];
   int need_m, need_o;
   lease_keys(id, mkey, okey);
-  return take(mkey, okey, rpc_now_ms(), &need_m, &need_o);
+  return take(g, mkey, okey, rpc_now_ms(), &need_m, &need_o, refill);
 }
 
-const char *ratelimit_take(const gateway *g, const identity *id) {
-  if (g->member_rate <= 0 && g->org_rate <= 0) return NULL;   /* limits off */
-  char mkey[300], okey[300], mk[300], ok[200], a[6][32];
-  lease_keys(id, mkey, okey);
+/* fetch asks Redis for a lease of the member's bucket (|want_m|) and of the
+ * org's (|want_o|) and adds what it grants to the leases held. Returns 1
+ * when granted, 0 when Redis failed (fail open), -1 / -2 when the member's
+ * / the org's bucket is empty. */
+static int fetch(const gateway *g, const identity *id, const char *mkey, const char *okey, int want_m,
+                 int want_o, int64_t now) {
+  char mk[300], ok[200], a[6][32];
   snprintf(mk, sizeof mk, "rl:{%s}:member:%s", id->org, id->user);
   snprintf(ok, sizeof ok, "rl:{%s}:org", id->org);
   snprintf(a[0], sizeof a[0], "%g", g->member_rate);
   snprintf(a[1], sizeof a[1], "%g", g->member_burst);
   snprintf(a[2], sizeof a[2], "%g", g->org_rate);
   snprintf(a[3], sizeof a[3], "%g", g->org_burst);
+  snprintf(a[4], sizeof a[4], "%ld", want_m ? lease_size(g->member_rate, g->member_burst) : 0L);
+  snprintf(a[5], sizeof a[5], "%ld", want_o ? lease_size(g->org_rate, g->org_burst) : 0L);
+  const char *argv[] = {mk, ok, a[0], a[1], a[2], a[3], a[4], a[5]};
+  metrics_count("accolade_gateway_ratelimit_redis_calls_total", "", 1);
+  redisReply *r = redis_eval(&lease_script, 2, 8, argv);
+  if (!r || (r->type != REDIS_REPLY_INTEGER && (r->type != REDIS_REPLY_ARRAY || r->elements != 2))) {
+    if (r) freeReplyObject(r);
+    return 0;
+  }
+  if (r->type == REDIS_REPLY_INTEGER) {
+    int v = r->integer == -1 ? -1 : -2;
+    freeReplyObject(r);
+    return v;
+  }
+  if (want_m) add(mkey, (long)r->element[0]->integer, now);
+  if (want_o) add(okey, (long)r->element[1]->integer, now);
+  freeReplyObject(r);
+  return 1;
+}
+
+const char *ratelimit_take(const gateway *g, const identity *id) {
+  if (g->member_rate <= 0 && g->org_rate <= 0) return NULL;   /* limits off */
+  char mkey[300], okey[300];
+  lease_keys(id, mkey, okey);
   /* Another thread may spend what we fetched before we do: try again. */
   for (int attempt = 0; attempt < 4; attempt++) {
     int64_t now = rpc_now_ms();
     int need_m, need_o;
-    if (take(mkey, okey, now, &need_m, &need_o)) return NULL;
-    snprintf(a[4], sizeof a[4], "%ld", need_m ? lease_size(g->member_rate, g->member_burst) : 0L);
-    snprintf(a[5], sizeof a[5], "%ld", need_o ? lease_size(g->org_rate, g->org_burst) : 0L);
-    const char *argv[] = {mk, ok, a[0], a[1], a[2], a[3], a[4], a[5]};
-    metrics_count("accolade_gateway_ratelimit_redis_calls_total", "", 1);
-    redisReply *r = redis_eval(&lease_script, 2, 8, argv);
-    if (!r || (r->type != REDIS_REPLY_INTEGER && (r->type != REDIS_REPLY_ARRAY || r->elements != 2))) {
-      /* Fail open: an unreachable rate limiter must not take the API down. */
-      if (r) freeReplyObject(r);
-      return NULL;
-    }
-    if (r->type == REDIS_REPLY_INTEGER) {
-      long long v = r->integer;
-      freeReplyObject(r);
-      return v == -1 ? "rate limit: too many requests for this member, slow down"
-                     : "rate limit: too many requests for this org, slow down";
-    }
-    if (need_m) add(mkey, (long)r->element[0]->integer, now);
-    if (need_o) add(okey, (long)r->element[1]->integer, now);
-    freeReplyObject(r);
+    if (take(g, mkey, okey, now, &need_m, &need_o, NULL)) return NULL;
+    int got = fetch(g, id, mkey, okey, need_m, need_o, now);
+    /* Fail open: an unreachable rate limiter must not take the API down. */
+    if (got == 0) return NULL;
+    if (got == -1) return "rate limit: too many requests for this member, slow down";
+    if (got == -2) return "rate limit: too many requests for this org, slow down";
   }
   return NULL;   /* still contended after four leases: let this one through */
+}
+
+void ratelimit_refill(const gateway *g, const identity *id, int refill) {
+  char mkey[300], okey[300];
+  lease_keys(id, mkey, okey);
+  int64_t now = rpc_now_ms();
+  metrics_count("accolade_gateway_ratelimit_refills_total", "", 1);
+  if (fetch(g, id, mkey, okey, refill & RL_MEMBER, refill & RL_ORG, now) == 1) return;
+  /* An empty bucket or no Redis: the leases run out and the next call
+   * fetches (and is refused, or let through) as before. */
+  if (refill & RL_MEMBER) refilled(mkey, now);
+  if (refill & RL_ORG) refilled(okey, now);
 }
 
 int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id) {

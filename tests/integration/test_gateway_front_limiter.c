@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -96,5 +97,59 @@ Test(gateway_front_limiter, calls_past_the_limiters_queue_are_refused_at_once_wh
   cr_assert_eq(th_stop(&gw), 0, "gateway exit status (sanitizers clean)");
   cr_assert_eq(th_stop(&award), 0);
   close(mute);
+  th_fini();
+}
+
+/* metric: the value of counter |name| (no labels) on the gateway's metrics
+ * port, 0 when not counted yet. */
+static long metric(int port, const char *name) {
+  char *body = th_http_get(port, "/metrics"), pat[128];
+  snprintf(pat, sizeof pat, "\n%s{} ", name);
+  const char *m = strstr(body, pat);
+  long v = m ? atol(m + strlen(pat)) : 0;
+  free(body);
+  return v;
+}
+
+/* A member calling steadily finds tokens on hand: the call that leaves its
+ * lease at half asks for a refill in the background and goes on, so only
+ * the first call of the run waits for Redis, not one call per lease. */
+Test(gateway_front_limiter, a_steady_members_lease_is_topped_up_before_it_runs_out, .timeout = 120) {
+  th_init();
+  static char pg[600], award_addr[128], redis[64], metrics[64];
+  snprintf(pg, sizeof pg, "ACCOLADE_AWARD_PG=%s", th_new_database("refill"));
+  const char *aenv[] = {pg, "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1", "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", NULL};
+  th_proc award, gw;
+  cr_assert_eq(th_start(&award, th_bin("svc-award"), aenv), 0, "svc-award did not start");
+  int mport = th_free_port();
+  snprintf(award_addr, sizeof award_addr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
+  snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
+  snprintf(metrics, sizeof metrics, "ACCOLADE_GATEWAY_METRICS_PORT=%d", mport);
+  /* member: 200/s, burst 400 -> leases of 10 tokens; the org's far larger */
+  const char *genv[] = {award_addr, redis, metrics, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
+                        "ACCOLADE_NOMINATION_ADDR=127.0.0.1:1", "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1",
+                        "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", "ACCOLADE_GATEWAY_RATE_MEMBER=200",
+                        "ACCOLADE_GATEWAY_BURST_MEMBER=400", "ACCOLADE_GATEWAY_RATE_ORG=100000",
+                        "ACCOLADE_GATEWAY_BURST_ORG=100000", NULL};
+  cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0, "gateway did not start");
+
+  caller c = {.addr = gw.addr};
+  char org[48];
+  snprintf(org, sizeof org, "refill-%d", (int)getpid());
+  snprintf(c.token, sizeof c.token, "%s", th_jwt(SECRET, org, "steady", "member", "", 300));
+  /* 100 calls one after another, about 2 ms apart: 100 tokens, 10 leases. */
+  for (int i = 0; i < 100; i++) {
+    call(&c);
+    cr_assert_eq(c.code, RPC_OK, "call %d: %s", i, c.msg);
+    usleep(2000);
+  }
+  long trips = metric(mport, "accolade_gateway_ratelimit_redis_calls_total");
+  long refills = metric(mport, "accolade_gateway_ratelimit_refills_total");
+  cr_expect_geq(trips, 9, "100 calls on leases of 10 took %ld Redis round trips", trips);
+  cr_expect_geq(refills, 8, "%ld of the %ld round trips were refills in the background", refills, trips);
+  cr_expect_leq(trips - refills, 3, "%ld calls waited for a lease (without refills: one per lease, 10)",
+                trips - refills);
+  cr_assert_eq(th_stop(&gw), 0, "gateway exit status (sanitizers clean)");
+  cr_assert_eq(th_stop(&award), 0);
   th_fini();
 }
