@@ -9,7 +9,7 @@
  *   ACCOLADE_GATEWAY_RATE_ORG / _BURST_ORG        per org (1000 / 2000); both rates 0:
  *                                                 no limits, no Redis round trip. Tokens
  *                                                 are taken from Redis in leases of up to
- *                                                 rate/20 (ratelimit.c)
+ *                                                 rate/10 (ratelimit.c)
  *   ACCOLADE_GATEWAY_MAX_STREAMS                  open streams per member (5)
  *   ACCOLADE_REDIS                                the rate limiter (fails open when down)
  *   ACCOLADE_<SERVICE>_ADDR                       upstreams; several comma-separated

@@ -355,7 +355,7 @@ Test(gateway, rate_limits_are_taken_in_leases) {
   snprintf(metrics, sizeof metrics, "ACCOLADE_GATEWAY_METRICS_PORT=%d", mport);
   snprintf(route, sizeof route, "ACCOLADE_GATEWAY_TEST_ROUTE=/accolade.test.v1.TestService/=%s", testsvc.addr);
   snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
-  /* member: 10000/s, burst 10000 -> leases of 500; org: 1M/s, burst 1M -> 50000 */
+  /* member: 10000/s, burst 10000 -> leases of 1000; org: 1M/s, burst 1M -> 100000 */
   const char *env[] = {metrics, route, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
                        "ACCOLADE_GATEWAY_RATE_MEMBER=10000", "ACCOLADE_GATEWAY_BURST_MEMBER=10000",
                        "ACCOLADE_GATEWAY_RATE_ORG=1000000", "ACCOLADE_GATEWAY_BURST_ORG=1000000", NULL};
@@ -369,7 +369,7 @@ Test(gateway, rate_limits_are_taken_in_leases) {
   long trips = metric_value(mport, "accolade_gateway_ratelimit_redis_calls_total");
   cr_assert(trips >= 1 && trips <= 3, "%ld Redis round trips for 200 calls of one member", trips);
   /* 100 members: one member lease each, the org's lease is still good (taking
-   * 50000 org tokens per member would empty the 1M bucket after 20 of them) */
+   * 100000 org tokens per member would empty the 1M bucket after 10 of them) */
   for (int i = 0; i < 100; i++) {
     snprintf(user, sizeof user, "m%d", i);
     echo_as(busy.addr, org, user, &a);
@@ -390,7 +390,7 @@ Test(gateway, a_member_whose_lease_collides_with_its_orgs_is_not_refused) {
   char route[200], redis[64];
   snprintf(route, sizeof route, "ACCOLADE_GATEWAY_TEST_ROUTE=/accolade.test.v1.TestService/=%s", testsvc.addr);
   snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
-  /* member: 1000/s, burst 1000 -> leases of 50; org: 1000/s, burst 2000 -> 50 */
+  /* member: 1000/s, burst 1000 -> leases of 100; org: 1000/s, burst 2000 -> 100 */
   const char *env[] = {route, redis, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
                        "ACCOLADE_GATEWAY_RATE_MEMBER=1000", "ACCOLADE_GATEWAY_BURST_MEMBER=1000",
                        "ACCOLADE_GATEWAY_RATE_ORG=1000", "ACCOLADE_GATEWAY_BURST_ORG=2000", NULL};

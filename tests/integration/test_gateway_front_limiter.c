@@ -125,10 +125,10 @@ Test(gateway_front_limiter, a_steady_members_lease_is_topped_up_before_it_runs_o
   snprintf(award_addr, sizeof award_addr, "ACCOLADE_AWARD_ADDR=%s", award.addr);
   snprintf(redis, sizeof redis, "ACCOLADE_REDIS=127.0.0.1:%d", th_redis_port());
   snprintf(metrics, sizeof metrics, "ACCOLADE_GATEWAY_METRICS_PORT=%d", mport);
-  /* member: 200/s, burst 400 -> leases of 10 tokens; the org's far larger */
+  /* member: 100/s, burst 400 -> leases of 10 tokens; the org's far larger */
   const char *genv[] = {award_addr, redis, metrics, "ACCOLADE_JWT_HS256_SECRET=" SECRET,
                         "ACCOLADE_NOMINATION_ADDR=127.0.0.1:1", "ACCOLADE_LEADERBOARD_ADDR=127.0.0.1:1",
-                        "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", "ACCOLADE_GATEWAY_RATE_MEMBER=200",
+                        "ACCOLADE_NOTIFY_ADDR=127.0.0.1:1", "ACCOLADE_GATEWAY_RATE_MEMBER=100",
                         "ACCOLADE_GATEWAY_BURST_MEMBER=400", "ACCOLADE_GATEWAY_RATE_ORG=100000",
                         "ACCOLADE_GATEWAY_BURST_ORG=100000", NULL};
   cr_assert_eq(th_start(&gw, th_bin("gateway"), genv), 0, "gateway did not start");
