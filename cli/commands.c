@@ -403,8 +403,8 @@ static void *progress_main(void *p_) {
   int64_t start = rpc_now_ms();
   pthread_mutex_lock(&p->mu);
   while (!p->done) {
-    struct timespec until = rpc_realtime_after(1000);
-    pthread_cond_timedwait(&p->cv, &p->mu, &until);
+    struct timespec until = rpc_deadline_after(1000);
+    rpc_cond_wait(&p->cv, &p->mu, &until);
     if (!p->done) fprintf(stderr, "\r%s: %llds elapsed", p->what, (long long)((rpc_now_ms() - start) / 1000));
   }
   pthread_mutex_unlock(&p->mu);

@@ -72,8 +72,8 @@ static void *monitor(void *arg) {
     probe_all();
     pg_release();   /* not held between probes */
     pthread_mutex_lock(&g_mu);
-    struct timespec ts = rpc_realtime_after(g_interval_ms);
-    if (!g_stop) pthread_cond_timedwait(&g_cv, &g_mu, &ts);
+    struct timespec ts = rpc_deadline_after(g_interval_ms);
+    if (!g_stop) rpc_cond_wait(&g_cv, &g_mu, &ts);
   }
   pthread_mutex_unlock(&g_mu);
   /* The probes used this thread's own connections. */

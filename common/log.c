@@ -85,11 +85,11 @@ static void *flusher_main(void *arg) {
       continue;
     }
     struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
+    clock_gettime(CLOCK_MONOTONIC, &now);
     if (now.tv_sec > g_due.tv_sec || (now.tv_sec == g_due.tv_sec && now.tv_nsec >= g_due.tv_nsec))
       hand_off_locked();
     else
-      pthread_cond_timedwait(&g_buf_cv, &g_buf_mu, &g_due);
+      clock_cond_wait(&g_buf_cv, &g_buf_mu, &g_due);
   }
   pthread_mutex_unlock(&g_buf_mu);
   return NULL;
@@ -201,7 +201,7 @@ static void emit(char *buf, size_t n, size_t cap, int buffered) {
   if (buffered && g_buf) {
     if (g_buf_len + n > g_buf_cap) hand_off_locked();
     if (g_buf_len == 0) {   /* the flusher starts its clock */
-      g_due = clock_realtime_after(LOG_FLUSH_MS);
+      g_due = clock_deadline_after(LOG_FLUSH_MS);
       pthread_cond_signal(&g_buf_cv);
     }
     memcpy(g_buf + g_buf_len, buf, n);

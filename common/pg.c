@@ -184,7 +184,7 @@ int pg_pool_size(void) { return g_size; }
 static pg_slot *slot_take(void) {
   int64_t left = remaining_ms();
   if (left > 5000) left = 5000;
-  struct timespec until = clock_realtime_after(left > 0 ? left : 0);
+  struct timespec until = clock_deadline_after(left > 0 ? left : 0);
   pthread_mutex_lock(&g_pool_mu);
   if (!g_pool) g_pool = calloc((size_t)g_size, sizeof *g_pool);
   pg_slot *sl = NULL;
@@ -194,7 +194,7 @@ static pg_slot *slot_take(void) {
       if (!sl || (!sl->conn && g_pool[i].conn)) sl = &g_pool[i];
       if (sl->conn) break;
     }
-    if (sl || pthread_cond_timedwait(&g_pool_cv, &g_pool_mu, &until) != 0) break;
+    if (sl || clock_cond_wait(&g_pool_cv, &g_pool_mu, &until) != 0) break;
   }
   if (sl) sl->busy = 1;
   pthread_mutex_unlock(&g_pool_mu);

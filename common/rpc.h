@@ -30,6 +30,7 @@
 #ifndef ACCOLADE_RPC_H
 #define ACCOLADE_RPC_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -168,8 +169,11 @@ int64_t rpc_remaining_ms(const rpc_ctx *ctx);
  * their work by it without a ctx (pg_tx does). */
 int64_t rpc_thread_remaining_ms(void);
 int64_t rpc_now_ms(void);   /* CLOCK_MONOTONIC in ms */
-/* rpc_realtime_after: CLOCK_REALTIME |ms| from now, for pthread_cond_timedwait. */
-struct timespec rpc_realtime_after(int64_t ms);
+/* rpc_deadline_after: CLOCK_MONOTONIC |ms| from now, for rpc_cond_wait. */
+struct timespec rpc_deadline_after(int64_t ms);
+/* rpc_cond_wait: pthread_cond_timedwait against an rpc_deadline_after
+ * deadline (the monotonic clock: a step of the wall clock moves nothing). */
+int rpc_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, const struct timespec *deadline);
 
 /* ---- Streams ----
  * A stream's handler is called in steps by the stream workers, so a stream

@@ -41,7 +41,10 @@ int64_t rpc_now_ms(void) {
   return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-struct timespec rpc_realtime_after(int64_t ms) { return clock_realtime_after(ms); }
+struct timespec rpc_deadline_after(int64_t ms) { return clock_deadline_after(ms); }
+int rpc_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, const struct timespec *deadline) {
+  return clock_cond_wait(cv, mu, deadline);
+}
 
 int64_t rpc_now_us(void) {
   gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);

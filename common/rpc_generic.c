@@ -61,8 +61,8 @@ static void *reaper_main(void *arg) {
     }
     int64_t wait = s->watch_head ? s->watch_head->first_msg_deadline - now : 1000;
     if (wait > 1000) wait = 1000;
-    struct timespec ts = rpc_realtime_after(wait < 10 ? 10 : wait);
-    pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &ts);
+    struct timespec ts = rpc_deadline_after(wait < 10 ? 10 : wait);
+    rpc_cond_wait(&s->watch_cv, &s->watch_mu, &ts);
   }
   pthread_mutex_unlock(&s->watch_mu);
   return NULL;

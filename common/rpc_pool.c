@@ -123,8 +123,8 @@ static void *watcher_main(void *arg) {
       }
       w->seen = taken;
     }
-    struct timespec at = clock_realtime_after(busy ? WATCH_BUSY_MS : WATCH_IDLE_MS);
-    pthread_cond_timedwait(&p->watch_cv, &p->mu, &at);
+    struct timespec at = clock_deadline_after(busy ? WATCH_BUSY_MS : WATCH_IDLE_MS);
+    clock_cond_wait(&p->watch_cv, &p->mu, &at);
   }
   pthread_mutex_unlock(&p->mu);
   return NULL;

@@ -335,8 +335,8 @@ static void *stream_worker(void *arg) {
     }
     call *c = q->ready_head;
     if (!c) {
-      struct timespec ts = rpc_realtime_after(SCAN_MS);
-      pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+      struct timespec ts = rpc_deadline_after(SCAN_MS);
+      rpc_cond_wait(&q->cv, &q->mu, &ts);
       continue;
     }
     list_unlink(q, c);

@@ -101,8 +101,8 @@ static void *names_main(void *arg) {
       refresh(s);
       pthread_mutex_lock(&g.mu);
     }
-    struct timespec at = clock_realtime_after((int)wait_ms);
-    pthread_cond_timedwait(&g.cv, &g.mu, &at);
+    struct timespec at = clock_deadline_after((int)wait_ms);
+    clock_cond_wait(&g.cv, &g.mu, &at);
   }
   pthread_mutex_unlock(&g.mu);
   return NULL;
