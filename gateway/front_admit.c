@@ -21,9 +21,9 @@
 /* pass_through sends a path outside the table to the gateway's own server
  * with the caller's headers as they came. */
 static void pass_through(pstream *ps) {
-  conn *up = upstream(ps->down->lp, INNER);
-  if (!up || submit(ps, up, hdrs_seal(&ps->qh), (size_t)ps->qh.n) != 0)
-    ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the gateway is starting or stopping");
+  conn *up = front_upstream(ps->down->lp, INNER);
+  if (!up || front_submit(ps, up, hdrs_seal(&ps->qh), (size_t)ps->qh.n) != 0)
+    front_ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the gateway is starting or stopping");
   ps->inner = 1;
 }
 
@@ -116,9 +116,9 @@ void limiter_answered(pstream *ps) {
   while (ps) {
     pstream *next = ps->next_job;
     if (!ps->down || ps->responded) {}   /* the caller left, or it was refused, meanwhile */
-    else if (ps->limited) ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, ps->limited);
+    else if (ps->limited) front_ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, ps->limited);
     else send_upstream(ps);
-    unref(ps);   /* the limiter's reference */
+    front_unref(ps);   /* the limiter's reference */
     ps = next;
   }
 }
@@ -161,12 +161,12 @@ static void refill_ask(const identity *id, int which) {
 
 /* ---- admission ------------------------------------------------------- */
 
-void forward(pstream *ps) {
+void front_forward(pstream *ps) {
   if (!authz_find(ps->path)) return pass_through(ps);
   char msg[300];
   int code = gateway_admit(front_cfg.gw, ps->path, ps->auth, (int64_t)time(NULL), &ps->id, &ps->rule, msg,
                            sizeof msg);
-  if (code != RPC_OK) return ps_refuse(ps, code, msg);
+  if (code != RPC_OK) return front_ps_refuse(ps, code, msg);
   int refill;
   if (ratelimit_take_local(front_cfg.gw, &ps->id, &refill)) {
     if (refill) refill_ask(&ps->id, refill);
@@ -185,7 +185,7 @@ void forward(pstream *ps) {
     pthread_cond_signal(&lim.jcv);
   }
   pthread_mutex_unlock(&lim.jmu);
-  if (full) ps_refuse(ps, RPC_UNAVAILABLE, "rate limits: too many calls waiting for the rate limiter (Redis slow); retry");
+  if (full) front_ps_refuse(ps, RPC_UNAVAILABLE, "rate limits: too many calls waiting for the rate limiter (Redis slow); retry");
 }
 
 static void send_upstream(pstream *ps) {
@@ -194,14 +194,14 @@ static void send_upstream(pstream *ps) {
   if (rule->stream) {
     if (!gateway_stream_enter(&ps->id, front_cfg.gw->max_streams)) {
       snprintf(msg, sizeof msg, "streams: at most %d open streams per member", front_cfg.gw->max_streams);
-      return ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
+      return front_ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
     }
     ps->slot = 1;
   }
   int svc = 0;
   while (svc < NSERVICES && strcmp(k_services[svc], rule->service)) svc++;
-  conn *up = svc < NSERVICES ? upstream(ps->down->lp, svc) : NULL;
-  if (!up) return ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
+  conn *up = svc < NSERVICES ? front_upstream(ps->down->lp, svc) : NULL;
+  if (!up) return front_ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
 
   char ts[24], sig[65];
   long long t = (long long)time(NULL);
@@ -222,5 +222,5 @@ static void send_upstream(pstream *ps) {
   else if (ps->timeout[0]) nv[n++] = (nghttp2_nv)NV_ONCE("grpc-timeout", ps->timeout);
   if (ps->enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-encoding", ps->enc);
   if (ps->accept_enc[0]) nv[n++] = (nghttp2_nv)NV("grpc-accept-encoding", ps->accept_enc);
-  if (submit(ps, up, nv, n) != 0) ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
+  if (front_submit(ps, up, nv, n) != 0) front_ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: cannot reach the service");
 }

@@ -21,8 +21,8 @@ void conn_close(conn *c) {
   close(c->fd);
   /* nghttp2_session_del calls no stream-close callback: end ours here. */
   while (c->streams) {
-    if (c->upstream) up_gone(c->streams);
-    else down_gone(c->streams, NGHTTP2_CANCEL);
+    if (c->upstream) front_up_gone(c->streams);
+    else front_down_gone(c->streams, NGHTTP2_CANCEL);
   }
   nghttp2_session_del(c->s);
   c->s = NULL;
@@ -44,7 +44,7 @@ void conn_flush(conn *c) {
      * OUT_GATHER a write), then written at once. */
     const uint8_t *d;
     ssize_t k = 0;
-    while (c->out.len < OUT_GATHER && (k = nghttp2_session_mem_send(c->s, &d)) > 0) buf_put(&c->out, d, (size_t)k);
+    while (c->out.len < OUT_GATHER && (k = nghttp2_session_mem_send(c->s, &d)) > 0) front_buf_put(&c->out, d, (size_t)k);
     if (c->out.len < OUT_GATHER && k < 0) return conn_close(c);
     if (c->out.len == c->out.off) break;
   }

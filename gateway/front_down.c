@@ -14,14 +14,14 @@
 static int down_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   conn *c = ud;
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  pstream *ps = ps_new(c->lp);
+  pstream *ps = front_ps_new(c->lp);
   if (!ps) return NGHTTP2_ERR_CALLBACK_FAILURE;
   ps->down = c;
   ps->lp = c->lp;
   ps->down_id = f->hd.stream_id;
   ps->refs = 1;
   ps->start_us = clock_now_us();
-  ps_link(ps, DOWN);
+  front_ps_link(ps, DOWN);
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, ps);
   return 0;
 }
@@ -33,14 +33,14 @@ static int down_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   pstream *ps = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
   if (!ps) return 0;
-  hdrs_add(&ps->qh, name, nlen, value, vlen);
+  front_hdrs_add(&ps->qh, name, nlen, value, vlen);
 #define IS(lit) (nlen == sizeof(lit) - 1 && !memcmp(name, lit, nlen))
-  if (IS(":path")) copy_value(ps->path, sizeof ps->path, value, vlen);
+  if (IS(":path")) front_copy_value(ps->path, sizeof ps->path, value, vlen);
   else if (IS("authorization") && !ps->auth) ps->auth = strndup((const char *)value, vlen);
-  else if (IS("grpc-timeout")) copy_value(ps->timeout, sizeof ps->timeout, value, vlen);
-  else if (IS("x-request-id")) copy_value(ps->reqid, sizeof ps->reqid, value, vlen);
-  else if (IS("grpc-encoding")) copy_value(ps->enc, sizeof ps->enc, value, vlen);
-  else if (IS("grpc-accept-encoding")) copy_value(ps->accept_enc, sizeof ps->accept_enc, value, vlen);
+  else if (IS("grpc-timeout")) front_copy_value(ps->timeout, sizeof ps->timeout, value, vlen);
+  else if (IS("x-request-id")) front_copy_value(ps->reqid, sizeof ps->reqid, value, vlen);
+  else if (IS("grpc-encoding")) front_copy_value(ps->enc, sizeof ps->enc, value, vlen);
+  else if (IS("grpc-accept-encoding")) front_copy_value(ps->accept_enc, sizeof ps->accept_enc, value, vlen);
 #undef IS
   return 0;
 }
@@ -52,9 +52,9 @@ static int down_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     if (ps->auth && strlen(ps->auth) > JWT_MAX_TOKEN + 7) {
       ps->id.valid = 0;
-      ps_refuse(ps, RPC_UNAUTHENTICATED, "authorization: token too large");
+      front_ps_refuse(ps, RPC_UNAUTHENTICATED, "authorization: token too large");
     } else {
-      forward(ps);
+      front_forward(ps);
     }
   }
   if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
@@ -84,13 +84,13 @@ static int down_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8
       nghttp2_submit_rst_stream(ps->up->s, NGHTTP2_FLAG_NONE, ps->up_id, NGHTTP2_CANCEL);
       mark(ps->up);
     }
-    if (!ps->responded) ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
+    if (!ps->responded) front_ps_refuse(ps, RPC_RESOURCE_EXHAUSTED, msg);
     ps->dropped = 1;
     nghttp2_session_consume_stream(s, sid, len);
     return 0;
   }
-  buf_put(&ps->req, data, len);   /* kept while the limiter answers */
-  held_add(ps, len);
+  front_buf_put(&ps->req, data, len);   /* kept while the limiter answers */
+  front_held_add(ps, len);
   resume(ps->up, ps->up_id);
   return 0;
 }
@@ -112,7 +112,7 @@ static int down_sent(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
 static int down_close(nghttp2_session *s, int32_t sid, uint32_t error, void *ud) {
   (void)ud;
   pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
-  if (ps) down_gone(ps, error);
+  if (ps) front_down_gone(ps, error);
   return 0;
 }
 

@@ -187,19 +187,19 @@ static inline void loop_kick(loop *lp) {
 
 /* ---- front_mem.c ------------------------------------------------------ */
 
-void buf_put(buf *b, const uint8_t *d, size_t n);
-/* buf_take moves up to |max| bytes of |b| to |out|: how many. */
-size_t buf_take(buf *b, uint8_t *out, size_t max);
-/* hdrs_add copies a header (at most MAX_HDRS; more are dropped). */
-void hdrs_add(hdrs *h, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen);
-void hdrs_clear(hdrs *h);
+void front_buf_put(buf *b, const uint8_t *d, size_t n);
+/* front_buf_take moves up to |max| bytes of |b| to |out|: how many. */
+size_t front_buf_take(buf *b, uint8_t *out, size_t max);
+/* front_hdrs_add copies a header (at most MAX_HDRS; more are dropped). */
+void front_hdrs_add(hdrs *h, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen);
+void front_hdrs_clear(hdrs *h);
 nghttp2_nv *hdrs_seal(hdrs *h);
-/* copy_value copies a header's value to |dst| as a string, cut to |cap|. */
-void copy_value(char *dst, size_t cap, const uint8_t *v, size_t vlen);
+/* front_copy_value copies a header's value to |dst| as a string, cut to |cap|. */
+void front_copy_value(char *dst, size_t cap, const uint8_t *v, size_t vlen);
 /* front_mem: the allocator of every session of the front; mem_drain frees
  * what the calling loop's thread kept of it. */
 extern nghttp2_mem front_mem;
-void mem_drain(void);
+void front_mem_drain(void);
 
 /* ---- front_stream.c --------------------------------------------------- */
 
@@ -207,24 +207,24 @@ void mem_drain(void);
  * its service's (UP), through next[side] and prev[side]; ps_link puts it on
  * one (its down or up already set). */
 enum { DOWN, UP };
-void ps_link(pstream *ps, int side);
-/* held_add counts |n| more bytes held for |ps|'s caller. */
-void held_add(pstream *ps, size_t n);
+void front_ps_link(pstream *ps, int side);
+/* front_held_add counts |n| more bytes held for |ps|'s caller. */
+void front_held_add(pstream *ps, size_t n);
 /* The data providers: the service's bytes for the caller (resp_read) and
  * the caller's bytes for the service (req_read). */
-ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+ssize_t front_resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
                   nghttp2_data_source *src, void *ud);
-ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+ssize_t front_req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
                  nghttp2_data_source *src, void *ud);
-pstream *ps_new(loop *lp);
-/* unref drops a reference; the last puts the stream in its loop's pool. */
-void unref(pstream *ps);
-/* pool_free frees the streams |lp| keeps for reuse. */
-void pool_free(loop *lp);
-void ps_refuse(pstream *ps, int code, const char *msg);
-/* down_gone / up_gone: the caller's / the service's side of |ps| ended. */
-void down_gone(pstream *ps, uint32_t error);
-void up_gone(pstream *ps);
+pstream *front_ps_new(loop *lp);
+/* front_unref drops a reference; the last puts the stream in its loop's pool. */
+void front_unref(pstream *ps);
+/* front_pool_free frees the streams |lp| keeps for reuse. */
+void front_pool_free(loop *lp);
+void front_ps_refuse(pstream *ps, int code, const char *msg);
+/* front_down_gone / front_up_gone: the caller's / the service's side of |ps| ended. */
+void front_down_gone(pstream *ps, uint32_t error);
+void front_up_gone(pstream *ps);
 
 /* ---- front_conn.c ----------------------------------------------------- */
 
@@ -243,28 +243,28 @@ typedef struct names {
   socklen_t alen[MAX_NAMES];
   int n;
 } names;
-/* names_start looks every service up (before it returns) and again every
+/* front_names_start looks every service up (before it returns) and again every
  * |every_ms| on a thread of its own: 0, or -1. */
-int names_start(int every_ms);
-void names_stop(void);
-/* names_take: 1 and service |s|'s addresses in |out| if they changed since
+int front_names_start(int every_ms);
+void front_names_stop(void);
+/* front_names_take: 1 and service |s|'s addresses in |out| if they changed since
  * generation |*gen| (then updated); else 0. */
-int names_take(int s, unsigned *gen, names *out);
-/* names_ask: none of service |s|'s addresses answers; look it up again soon. */
-void names_ask(int s);
+int front_names_take(int s, unsigned *gen, names *out);
+/* front_names_ask: none of service |s|'s addresses answers; look it up again soon. */
+void front_names_ask(int s);
 
 /* ---- front_up.c ------------------------------------------------------- */
 
-conn *upstream(loop *lp, int service);
-/* submit sends |ps| to the service on |up| with the headers |nv|: 0, or -1. */
-int submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n);
+conn *front_upstream(loop *lp, int service);
+/* front_submit sends |ps| to the service on |up| with the headers |nv|: 0, or -1. */
+int front_submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n);
 /* up_callbacks_new: the client sessions' callbacks (the caller frees them) */
 nghttp2_session_callbacks *up_callbacks_new(void);
 
 /* ---- front_admit.c ---------------------------------------------------- */
 
-/* forward: |ps|'s HEADERS are in; it is checked, then sent on or refused. */
-void forward(pstream *ps);
+/* front_forward: |ps|'s HEADERS are in; it is checked, then sent on or refused. */
+void front_forward(pstream *ps);
 /* limiter_answered goes on with the streams (a list through next_job) the
  * limiter has answered, on their loop. */
 void limiter_answered(pstream *ps);

@@ -270,8 +270,8 @@ static void *loop_run(void *arg) {
     free(c->out.p);
     free(c);
   }
-  pool_free(lp);
-  mem_drain();
+  front_pool_free(lp);
+  front_mem_drain();
   return NULL;
 }
 
@@ -385,7 +385,7 @@ int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t 
     }
     lp->listening = 1;
   }
-  if (names_start(resolve_ms) != 0) {
+  if (front_names_start(resolve_ms) != 0) {
     loops_free(g.nloops);
     return -1;
   }
@@ -404,11 +404,11 @@ void front_stop(int grace_ms) {
     while (!(joined[i] = pthread_tryjoin_np(g.loops[i].th, NULL) == 0) && clock_now_us() < until) usleep(10000);
   g.stop = 1;        /* the loops still running end at their next turn */
   limiter_stop();    /* its threads end once their queue is empty */
-  names_stop();
+  front_names_stop();
   for (int i = 0; i < g.nloops; i++) {
     if (!joined[i]) pthread_join(g.loops[i].th, NULL);
     answers(&g.loops[i]);   /* the limiter's last answers: their references */
-    pool_free(&g.loops[i]);
+    front_pool_free(&g.loops[i]);
   }
   free(joined);
   loops_free(g.nloops);

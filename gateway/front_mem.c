@@ -8,7 +8,7 @@
 
 /* ---- byte buffers ---------------------------------------------------- */
 
-void buf_put(buf *b, const uint8_t *d, size_t n) {
+void front_buf_put(buf *b, const uint8_t *d, size_t n) {
   if (!n) return;
   if (b->off == b->len) b->off = b->len = 0;
   if (b->len + n > b->cap && b->off) {   /* slide what is left to the front first */
@@ -28,7 +28,7 @@ void buf_put(buf *b, const uint8_t *d, size_t n) {
   b->len += n;
 }
 
-size_t buf_take(buf *b, uint8_t *out, size_t max) {
+size_t front_buf_take(buf *b, uint8_t *out, size_t max) {
   size_t n = b->len - b->off < max ? b->len - b->off : max;
   if (!n) return 0;
   memcpy(out, b->p + b->off, n);
@@ -38,19 +38,19 @@ size_t buf_take(buf *b, uint8_t *out, size_t max) {
 
 /* ---- header lists ---------------------------------------------------- */
 
-void hdrs_add(hdrs *h, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen) {
+void front_hdrs_add(hdrs *h, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen) {
   if (h->n == MAX_HDRS) return;
   h->at[h->n][0] = h->store.len;
-  buf_put(&h->store, name, nlen);
+  front_buf_put(&h->store, name, nlen);
   h->at[h->n][1] = h->store.len;
-  buf_put(&h->store, value, vlen);
+  front_buf_put(&h->store, value, vlen);
   /* Values new on every call (NV_ONCE) stay out of the peer's HPACK table. */
   int once = (nlen == 12 && !memcmp(name, "x-request-id", 12)) || (nlen == 12 && !memcmp(name, "grpc-timeout", 12));
   h->nv[h->n] = (nghttp2_nv){NULL, NULL, nlen, vlen, once ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
   h->n++;
 }
 
-void hdrs_clear(hdrs *h) {
+void front_hdrs_clear(hdrs *h) {
   h->n = 0;
   h->store.off = h->store.len = 0;
 }
@@ -64,7 +64,7 @@ nghttp2_nv *hdrs_seal(hdrs *h) {
   return h->nv;
 }
 
-void copy_value(char *dst, size_t cap, const uint8_t *v, size_t vlen) {
+void front_copy_value(char *dst, size_t cap, const uint8_t *v, size_t vlen) {
   if (vlen >= cap) vlen = cap - 1;
   memcpy(dst, v, vlen);
   dst[vlen] = '\0';
@@ -144,8 +144,8 @@ static void *mem_realloc(void *p, size_t size, void *ud) {
 
 nghttp2_mem front_mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
 
-/* mem_drain gives this thread's kept blocks back (its loop has ended). */
-void mem_drain(void) {
+/* front_mem_drain gives this thread's kept blocks back (its loop has ended). */
+void front_mem_drain(void) {
   for (int c = 0; c < MEM_CLASSES; c++) {
     while (t_mem.free[c]) {
       memhdr *h = t_mem.free[c];

@@ -108,7 +108,7 @@ static void *names_main(void *arg) {
   return NULL;
 }
 
-int names_start(int every_ms) {
+int front_names_start(int every_ms) {
   g.every_ms = every_ms > 0 ? every_ms : 30000;
   g.stop = 0;
   int64_t now = clock_now_us() / 1000;
@@ -121,7 +121,7 @@ int names_start(int every_ms) {
   return 0;
 }
 
-void names_stop(void) {
+void front_names_stop(void) {
   if (!g.running) return;
   pthread_mutex_lock(&g.mu);
   g.stop = 1;
@@ -131,7 +131,7 @@ void names_stop(void) {
   g.running = 0;
 }
 
-int names_take(int s, unsigned *gen, names *out) {
+int front_names_take(int s, unsigned *gen, names *out) {
   if (atomic_load_explicit(&g.gen[s], memory_order_acquire) == *gen) return 0;
   pthread_mutex_lock(&g.mu);
   *out = g.list[s];
@@ -140,7 +140,7 @@ int names_take(int s, unsigned *gen, names *out) {
   return 1;
 }
 
-void names_ask(int s) {
+void front_names_ask(int s) {
   pthread_mutex_lock(&g.mu);
   if (!g.asked[s]) {
     g.asked[s] = 1;

@@ -15,7 +15,7 @@
 
 /* ---- a connection's streams ------------------------------------------ */
 
-void ps_link(pstream *ps, int side) {
+void front_ps_link(pstream *ps, int side) {
   conn *c = side == DOWN ? ps->down : ps->up;
   ps->next[side] = c->streams;
   if (ps->next[side]) ps->next[side]->prev[side] = ps;
@@ -31,12 +31,12 @@ static void ps_unlink(pstream *ps, int side) {
 
 /* ---- bytes held for the caller, and handed on ------------------------ */
 
-/* held_add / held_sub count bytes buffered here for a stream's caller. A
+/* front_held_add / held_sub count bytes buffered here for a stream's caller. A
  * stream holds at most its window (1 MiB) while both sides are open, but
  * streams are many (4096 a connection), and an answer whose upstream ended
  * waits outside any window: a caller holding more than CALLER_HELD_MAX
  * (one that opens streams and never reads) has its connection closed. */
-void held_add(pstream *ps, size_t n) {
+void front_held_add(pstream *ps, size_t n) {
   conn *c = ps->down;
   if (!c) return;
   ps->held += n;
@@ -58,7 +58,7 @@ static void held_sub(pstream *ps, size_t n) {
  * window of the stream they came on (|from|'s |from_id|, if it is still
  * there) is given back as they leave. */
 static size_t hand_on(pstream *ps, buf *b, uint8_t *out, size_t len, conn *from, int32_t from_id) {
-  size_t n = buf_take(b, out, len);
+  size_t n = front_buf_take(b, out, len);
   held_sub(ps, n);
   if (n && from) {
     nghttp2_session_consume_stream(from->s, from_id, n);
@@ -69,7 +69,7 @@ static size_t hand_on(pstream *ps, buf *b, uint8_t *out, size_t len, conn *from,
 
 /* The upstream's bytes for the caller; the upstream's stream window is given
  * back as they leave (its connection window was at once: up_data). */
-ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+ssize_t front_resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
                   nghttp2_data_source *src, void *ud) {
   (void)ud;
   pstream *ps = src->ptr;
@@ -87,7 +87,7 @@ ssize_t resp_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uin
 
 /* The caller's bytes for the upstream; the caller's window is given back as
  * they leave. */
-ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
+ssize_t front_req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags,
                  nghttp2_data_source *src, void *ud) {
   (void)s;
   (void)sid;
@@ -105,17 +105,17 @@ ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint
 
 #define POOL_MAX 512   /* ended streams a loop keeps for reuse */
 
-/* ps_new: a stream for |lp|, reused from its pool when it can (a call's
+/* front_ps_new: a stream for |lp|, reused from its pool when it can (a call's
  * state and buffers without a malloc each). */
-pstream *ps_new(loop *lp) {
+pstream *front_ps_new(loop *lp) {
   pstream *ps = lp->pool;
   if (!ps) return calloc(1, sizeof *ps);
   lp->pool = ps->next_job;
   lp->npool--;
   memset(ps, 0, offsetof(pstream, qh));
-  hdrs_clear(&ps->qh);
-  hdrs_clear(&ps->rh);
-  hdrs_clear(&ps->tr);
+  front_hdrs_clear(&ps->qh);
+  front_hdrs_clear(&ps->rh);
+  front_hdrs_clear(&ps->tr);
   ps->req.off = ps->req.len = ps->resp.off = ps->resp.len = 0;
   ps->held = 0;
   return ps;
@@ -130,7 +130,7 @@ static void ps_free(pstream *ps) {
   free(ps);
 }
 
-void pool_free(loop *lp) {
+void front_pool_free(loop *lp) {
   while (lp->pool) {
     pstream *ps = lp->pool;
     lp->pool = ps->next_job;
@@ -139,7 +139,7 @@ void pool_free(loop *lp) {
   lp->npool = 0;
 }
 
-void unref(pstream *ps) {
+void front_unref(pstream *ps) {
   if (--ps->refs > 0) return;
   if (ps->slot) gateway_stream_leave(&ps->id);
   free(ps->auth);
@@ -156,8 +156,8 @@ void unref(pstream *ps) {
 
 /* ---- answering the caller -------------------------------------------- */
 
-/* ps_refuse answers the call now with |code| and |msg| (trailers only). */
-void ps_refuse(pstream *ps, int code, const char *msg) {
+/* front_ps_refuse answers the call now with |code| and |msg| (trailers only). */
+void front_ps_refuse(pstream *ps, int code, const char *msg) {
   snprintf(ps->message, sizeof ps->message, "%s", msg);
   ps->code = code;
   ps->responded = 1;
@@ -192,7 +192,7 @@ static void finish_log(pstream *ps) {
 
 /* The caller's stream ended: logged; an upstream call still going is
  * cancelled. */
-void down_gone(pstream *ps, uint32_t error) {
+void front_down_gone(pstream *ps, uint32_t error) {
   if (error && !ps->resp_eof && ps->code == 0) {
     ps->code = RPC_CANCELLED;
     snprintf(ps->message, sizeof ps->message, "cancelled by the caller");
@@ -205,26 +205,26 @@ void down_gone(pstream *ps, uint32_t error) {
     nghttp2_submit_rst_stream(ps->up->s, NGHTTP2_FLAG_NONE, ps->up_id, NGHTTP2_CANCEL);
     mark(ps->up);
   }
-  unref(ps);
+  front_unref(ps);
 }
 
 /* The upstream's stream ended: if the caller has not had the whole answer,
  * it gets UNAVAILABLE (in trailers if the headers went). */
-void up_gone(pstream *ps) {
+void front_up_gone(pstream *ps) {
   ps_unlink(ps, UP);
   ps->up = NULL;
   if (ps->down && !ps->resp_eof) {
     if (!ps->responded) {
-      ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the service ended the call");
+      front_ps_refuse(ps, RPC_UNAVAILABLE, "UNAVAILABLE: the service ended the call");
     } else {
       ps->code = RPC_UNAVAILABLE;
       snprintf(ps->message, sizeof ps->message, "UNAVAILABLE: the service ended the call");
-      hdrs_clear(&ps->tr);
-      hdrs_add(&ps->tr, (const uint8_t *)"grpc-status", 11, (const uint8_t *)"14", 2);
-      hdrs_add(&ps->tr, (const uint8_t *)"grpc-message", 12, (const uint8_t *)ps->message, strlen(ps->message));
+      front_hdrs_clear(&ps->tr);
+      front_hdrs_add(&ps->tr, (const uint8_t *)"grpc-status", 11, (const uint8_t *)"14", 2);
+      front_hdrs_add(&ps->tr, (const uint8_t *)"grpc-message", 12, (const uint8_t *)ps->message, strlen(ps->message));
       ps->resp_eof = 1;
       resume(ps->down, ps->down_id);
     }
   }
-  unref(ps);
+  front_unref(ps);
 }

@@ -44,12 +44,12 @@ static void adopt(upset *u, const names *fresh) {
   *u = next;
 }
 
-/* upstream: this loop's connection for the next call to |service|, round
+/* front_upstream: this loop's connection for the next call to |service|, round
  * robin over its addresses; a connection is made (non-blocking) when needed. */
-conn *upstream(loop *lp, int service) {
+conn *front_upstream(loop *lp, int service) {
   upset *u = &lp->ups[service];
   names fresh;
-  if (service != INNER && names_take(service, &u->gen, &fresh)) adopt(u, &fresh);
+  if (service != INNER && front_names_take(service, &u->gen, &fresh)) adopt(u, &fresh);
   if (service == INNER && u->n == 0) {
     struct sockaddr_un *sa = (struct sockaddr_un *)&u->addr[0];
     sa->sun_family = AF_UNIX;
@@ -71,18 +71,18 @@ conn *upstream(loop *lp, int service) {
     return u->c[i];
   }
   /* Nothing answers: the name may have moved (a service's pods replaced). */
-  if (service != INNER) names_ask(service);
+  if (service != INNER) front_names_ask(service);
   return NULL;
 }
 
-int submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n) {
-  nghttp2_data_provider prd = {.source.ptr = ps, .read_callback = req_read};
+int front_submit(pstream *ps, conn *up, const nghttp2_nv *nv, size_t n) {
+  nghttp2_data_provider prd = {.source.ptr = ps, .read_callback = front_req_read};
   int32_t id = nghttp2_submit_request(up->s, NULL, nv, n, &prd, ps);
   if (id < 0) return -1;
   ps->up = up;
   ps->up_id = id;
   ps->refs++;
-  ps_link(ps, UP);
+  front_ps_link(ps, UP);
   mark(up);
   return 0;
 }
@@ -97,8 +97,8 @@ static int up_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
   pstream *ps = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
   if (!ps) return 0;
   if (nlen == 11 && !memcmp(name, "grpc-status", 11)) ps->code = atoi((const char *)value);
-  if (nlen == 12 && !memcmp(name, "grpc-message", 12)) copy_value(ps->message, sizeof ps->message, value, vlen);
-  hdrs_add(f->headers.cat == NGHTTP2_HCAT_HEADERS ? &ps->tr : &ps->rh, name, nlen, value, vlen);
+  if (nlen == 12 && !memcmp(name, "grpc-message", 12)) front_copy_value(ps->message, sizeof ps->message, value, vlen);
+  front_hdrs_add(f->headers.cat == NGHTTP2_HCAT_HEADERS ? &ps->tr : &ps->rh, name, nlen, value, vlen);
   return 0;
 }
 
@@ -112,7 +112,7 @@ static int up_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     if (end) ps->resp_eof = 1;
     if (ps->down && !ps->responded) {
       ps->responded = 1;
-      nghttp2_data_provider prd = {.source.ptr = ps, .read_callback = resp_read};
+      nghttp2_data_provider prd = {.source.ptr = ps, .read_callback = front_resp_read};
       /* Trailers-only (an error, or an empty stream): its headers end it. */
       nghttp2_submit_response(ps->down->s, ps->down_id, hdrs_seal(&ps->rh), (size_t)ps->rh.n, end ? NULL : &prd);
       mark(ps->down);
@@ -136,8 +136,8 @@ static int up_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
     nghttp2_session_consume_stream(s, sid, len);
     return 0;
   }
-  buf_put(&ps->resp, data, len);
-  held_add(ps, len);
+  front_buf_put(&ps->resp, data, len);
+  front_held_add(ps, len);
   resume(ps->down, ps->down_id);
   return 0;
 }
@@ -146,7 +146,7 @@ static int up_close(nghttp2_session *s, int32_t sid, uint32_t error, void *ud) {
   (void)error;
   (void)ud;
   pstream *ps = nghttp2_session_get_stream_user_data(s, sid);
-  if (ps) up_gone(ps);
+  if (ps) front_up_gone(ps);
   return 0;
 }
 
