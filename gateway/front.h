@@ -16,8 +16,9 @@
 /* front_inner_address: where the gateway's own gRPC server listens for
  * what the front passes through ("unix-abstract:accolade-gateway-<pid>"). */
 const char *front_inner_address(void);
-/* front_start listens on |listen| ("host:port") with |loops| event loops
- * (one per core is right); a caller's connection without a call for
+/* front_start listens on |listen| ("host:port", "[v6]:port"; "[::]" takes
+ * both families) with |loops| event loops (the gateway gives one per two
+ * cores: bench/gateway.sh measured a worse tail with one per core); a caller's connection without a call for
  * |idle_ms| is closed (GOAWAY); a request message over |max_msg| bytes is
  * RESOURCE_EXHAUSTED, as gRPC core refuses it; the services' names are
  * looked up again every |resolve_ms|; at most |limiter_queue| calls wait
