@@ -9,10 +9,10 @@
  * a time, so small limits hold exactly. (At rate/20, leases of 2 tokens at the
  * default 50/s, bench/gateway.sh had the front at 0.83x HAProxy's rate with
  * 1,000 members calling at the default limits, 1.04-1.10x with the limits
- * off: its Redis round trips, not its waits. At rate/10, 0.96x.) Tokens left in a lease when it goes
- * stale (LEASE_MS after its last fetch) are dropped: a gateway admits at most
- * what its leases hold beyond the shared bucket, and never hoards. Redis
- * unreachable: fail open, as before.
+ * off: its Redis round trips, not its waits. At rate/10, 0.96x.) Tokens left
+ * in a lease when it goes stale (LEASE_MS after its last fetch) are dropped:
+ * a gateway admits at most what its leases hold beyond the shared bucket,
+ * and never hoards. Redis unreachable: fail open, as before.
  *
  * A lease is topped up before it runs out: the call that takes it to half
  * or below is let through and asks for a refill (ratelimit_refill, on the
@@ -77,6 +77,16 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int live(const lease *l, int64_t now) { return l->tokens > 0 && l->until_ms > now; }
 
+/* bucket: the ways |key|'s lease may take; found: its lease among them, or
+ * NULL when this process holds none. */
+static lease *bucket(const char *key) { return g_lease[hash_str(HASH_INIT, key) % LEASE_BUCKETS]; }
+
+static lease *found(lease *b, const char *key) {
+  for (int i = 0; i < LEASE_WAYS; i++)
+    if (!strcmp(b[i].key, key)) return &b[i];
+  return NULL;
+}
+
 /* slot finds |key|'s lease in its bucket, or gives it the place of a spent
  * or stale one, or else of the live one that goes stale first (never
  * |keep|'s). Each live lease given up drops tokens taken from Redis: with
@@ -85,10 +95,8 @@ static int live(const lease *l, int64_t now) { return l->tokens > 0 && l->until_
  * sharing its slot) that orgs well under their limit were refused
  * (bench/gateway.sh: 25 of 40,000 calls). */
 static lease *slot(const char *key, int64_t now, const lease *keep) {
-  lease *b = g_lease[hash_str(HASH_INIT, key) % LEASE_BUCKETS];
-  for (int i = 0; i < LEASE_WAYS; i++)
-    if (!strcmp(b[i].key, key)) return &b[i];
-  lease *l = NULL;
+  lease *b = bucket(key), *l = found(b, key);
+  if (l) return l;
   for (int i = 0; i < LEASE_WAYS; i++) {
     if (&b[i] == keep) continue;
     if (!live(&b[i], now)) {
@@ -155,10 +163,13 @@ static void add(const char *key, long tokens, int64_t now) {
 }
 
 /* refilled: a refill of |key| came back with nothing (its bucket is empty,
- * or Redis failed); the next low take may ask again. */
-static void refilled(const char *key, int64_t now) {
+ * or Redis failed); the next low take may ask again. A lease given up
+ * meanwhile has no mark left to clear (and no other lease is given up for
+ * it). */
+static void refilled(const char *key) {
   pthread_mutex_lock(&g_mu);
-  slot(key, now, NULL)->refill_until_ms = 0;
+  lease *l = found(bucket(key), key);
+  if (l) l->refill_until_ms = 0;
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -236,8 +247,8 @@ void ratelimit_refill(const gateway *g, const identity *id, int refill) {
   if (fetch(g, id, mkey, okey, refill & RL_MEMBER, refill & RL_ORG, now) == 1) return;
   /* An empty bucket or no Redis: the leases run out and the next call
    * fetches (and is refused, or let through) as before. */
-  if (refill & RL_MEMBER) refilled(mkey, now);
-  if (refill & RL_ORG) refilled(okey, now);
+  if (refill & RL_MEMBER) refilled(mkey);
+  if (refill & RL_ORG) refilled(okey);
 }
 
 int ratelimit_check(rpc_ctx *ctx, const gateway *g, const identity *id) {
