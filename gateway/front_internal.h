@@ -252,6 +252,10 @@ void front_names_stop(void);
 int front_names_take(int s, unsigned *gen, names *out);
 /* front_names_ask: none of service |s|'s addresses answers; look it up again soon. */
 void front_names_ask(int s);
+/* front_host_port splits |hp| ("host:port", "[v6]:port") in place: the host
+ * (brackets gone, "" when none was given) with |*port| after it, or NULL
+ * when there is no port. */
+char *front_host_port(char *hp, const char **port);
 
 /* ---- front_up.c ------------------------------------------------------- */
 

@@ -280,16 +280,10 @@ static void *loop_run(void *arg) {
 static int listen_on(const char *addr) {
   char host[128];
   snprintf(host, sizeof host, "%s", addr);
-  char *colon = strrchr(host, ':');
-  if (!colon) {
+  const char *port, *h = front_host_port(host, &port);
+  if (!h) {
     errno = EINVAL;
     return -1;
-  }
-  *colon = '\0';
-  const char *port = colon + 1, *h = host;
-  if (host[0] == '[' && colon > host + 1 && colon[-1] == ']') {
-    colon[-1] = '\0';
-    h = host + 1;
   }
   if (!*h) h = "0.0.0.0";
   if (!strcmp(h, "localhost")) h = "127.0.0.1";

@@ -35,6 +35,18 @@ static struct {
   int64_t looked_ms[NSERVICES];
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+char *front_host_port(char *hp, const char **port) {
+  char *colon = strrchr(hp, ':');
+  if (!colon) return NULL;
+  *colon = '\0';
+  *port = colon + 1;
+  if (hp[0] == '[' && colon > hp + 1 && colon[-1] == ']') {   /* [::1]:50051 */
+    colon[-1] = '\0';
+    hp++;
+  }
+  return hp;
+}
+
 /* look_up fills |out| with the distinct addresses of |target| ("host:port"
  * or "[v6]:port", several comma-separated, "ipv4:", "ipv6:" or "dns:///" in
  * front, every record of a name, IPv4 and IPv6). */
@@ -46,15 +58,11 @@ static void look_up(const char *target, names *out) {
   if (!strncmp(t, "ipv4:", 5) || !strncmp(t, "ipv6:", 5)) t += 5;
   if (!strncmp(t, "dns:///", 7)) t += 7;
   for (char *save = NULL, *hp = strtok_r(t, ",", &save); hp && out->n < MAX_NAMES; hp = strtok_r(NULL, ",", &save)) {
-    char *colon = strrchr(hp, ':');
-    if (!colon) continue;
-    *colon = '\0';
-    if (hp[0] == '[' && colon > hp + 1 && colon[-1] == ']') {   /* [::1]:50051 */
-      colon[-1] = '\0';
-      hp++;
-    }
+    const char *port;
+    const char *host = front_host_port(hp, &port);
+    if (!host) continue;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo(hp, colon + 1, &hints, &ai) != 0) continue;
+    if (getaddrinfo(host, port, &hints, &ai) != 0) continue;
     for (struct addrinfo *a = ai; a && out->n < MAX_NAMES; a = a->ai_next) {
       int seen = 0;
       for (int i = 0; i < out->n && !seen; i++)
