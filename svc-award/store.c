@@ -179,7 +179,6 @@ static int award_one(rpc_ctx *ctx, const char *sql, int n, const char *const *p,
   return pg_one(sql, n, p, award_item, ctx, out);
 }
 
-
 /* lock_names takes the advisory lock (|space|, hashtext(org/name)) of each
  * of the |n| |names|, in one statement, in the order of the keys. */
 static int lock_names(arena *a, const char *space, const char *org, const char *const *names, size_t n) {
@@ -236,6 +235,21 @@ int store_cap_count(const char *org, const char *badge_id, const char *recipient
   return RPC_OK;
 }
 
+/* awards_by_key puts each award of |r| in |out| at the place of its
+ * (source, recipient) among the |n| |sources| and |recipients|: every place
+ * with that key (a lookup), or with |once| only the first still empty (an
+ * insert: a key given twice was made once), and frees |r|. */
+static void awards_by_key(rpc_ctx *ctx, PGresult *r, const char *const *sources, const char *const *recipients,
+                          size_t n, int once, Accolade__V1__Award **out) {
+  for (int k = 0; k < PQntuples(r); k++)
+    for (size_t i = 0; i < n; i++)
+      if (!out[i] && !strcmp(sources[i], pg_str(r, k, 9)) && !strcmp(recipients[i], pg_str(r, k, 5))) {
+        out[i] = award_row(ctx, r, k);
+        if (once) break;
+      }
+  PQclear(r);
+}
+
 int store_award_insert_many(rpc_ctx *ctx, const char *org, const award_new *a, size_t n, Accolade__V1__Award **out) {
   if (n == 0) return RPC_OK;
   enum { NCOLS = 11 };
@@ -273,13 +287,7 @@ int store_award_insert_many(rpc_ctx *ctx, const char *org, const award_new *a, s
                     "SELECT " AWARD_COLS " FROM ins a JOIN badge b ON b.org = a.org AND b.id = a.badge_id",
                     NCOLS + 1, p);
   if (rc) return rc;
-  for (int k = 0; k < PQntuples(r); k++)
-    for (size_t i = 0; i < n; i++)
-      if (!out[i] && !strcmp(a[i].source_id, pg_str(r, k, 9)) && !strcmp(a[i].recipient_id, pg_str(r, k, 5))) {
-        out[i] = award_row(ctx, r, k);
-        break;
-      }
-  PQclear(r);
+  awards_by_key(ctx, r, col[5], col[1], n, 1, out);   /* source_id, recipient_id */
   return RPC_OK;
 }
 
@@ -300,11 +308,7 @@ int store_award_find_many(rpc_ctx *ctx, const char *org, const char *const *sour
                     "(SELECT * FROM unnest($2::text[], $3::text[]))",
                     3, p);
   if (rc) return rc;
-  for (int k = 0; k < PQntuples(r); k++)
-    for (size_t i = 0; i < n; i++)
-      if (!out[i] && !strcmp(sources[i], pg_str(r, k, 9)) && !strcmp(recipients[i], pg_str(r, k, 5)))
-        out[i] = award_row(ctx, r, k);
-  PQclear(r);
+  awards_by_key(ctx, r, sources, recipients, n, 0, out);
   return RPC_OK;
 }
 
