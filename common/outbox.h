@@ -22,11 +22,10 @@
  * answers with a status per row; each row's status is then recorded as if
  * it had gone alone, its reply hook included (run with the row's own reply,
  * which the batch's result for it carries). A receiver that does not know
- * the batch method
- * (UNIMPLEMENTED: an older one), or refuses the batch as a whole with a
- * permanent error, or answers with the wrong number of results (or without
- * the reply a delivered row's hook needs), gets the rows again one call each (after UNIMPLEMENTED, without trying a batch for
- * a minute).
+ * the batch method (UNIMPLEMENTED: an older one), or refuses the batch as a
+ * whole with a permanent error, or answers with the wrong number of results
+ * (or without the reply a delivered row's hook needs), gets the rows again
+ * one call each (after UNIMPLEMENTED, without trying a batch for a minute).
  */
 #ifndef ACCOLADE_OUTBOX_H
 #define ACCOLADE_OUTBOX_H

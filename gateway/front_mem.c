@@ -45,7 +45,7 @@ void front_hdrs_add(hdrs *h, const uint8_t *name, size_t nlen, const uint8_t *va
   h->at[h->n][1] = h->store.len;
   front_buf_put(&h->store, value, vlen);
   /* Values new on every call (NV_ONCE) stay out of the peer's HPACK table. */
-  int once = (nlen == 12 && !memcmp(name, "x-request-id", 12)) || (nlen == 12 && !memcmp(name, "grpc-timeout", 12));
+  int once = nlen == 12 && (!memcmp(name, "x-request-id", 12) || !memcmp(name, "grpc-timeout", 12));
   h->nv[h->n] = (nghttp2_nv){NULL, NULL, nlen, vlen, once ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
   h->n++;
 }
