@@ -90,10 +90,11 @@ done
 for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU2=$(cpu_all)
 SPLIT2=$(bench_cpu_split)
-# calls | total ms | buffers touched per call | rows per call | the statement
-[ -z "${BENCH_KEEP_LOGS:-}" ] || stmts "SELECT calls, round(total_exec_time),
-  round((shared_blks_hit + shared_blks_read)::numeric / calls, 1), round(rows::numeric / calls, 1),
-  left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 60" \
+# calls | total ms executing | total ms planning (with
+# pg_stat_statements.track_planning=on) | buffers touched per call | rows per call | the statement
+[ -z "${BENCH_KEEP_LOGS:-}" ] || stmts "SELECT calls, round(total_exec_time), round(total_plan_time),
+  round((shared_blks_hit + shared_blks_read)::numeric / NULLIF(calls, 0), 1), round(rows::numeric / NULLIF(calls, 0), 1),
+  left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 60" \
   >"$BENCH_KEEP_LOGS/statements.txt"
 
 # A steady 80% of the burst's approval rate, 10 s of it.
