@@ -33,10 +33,9 @@ static void channel_name(char *out, size_t n) {
 }
 
 /* enqueue writes one row for each of the |n| |msgs| (calls of |service|'s
- * |method_name| for |org|) in one statement; |out_event_id| (may be NULL)
- * receives the first row's event id. */
+ * |method_name| for |org|) in one statement. */
 static int enqueue(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
-                   const ProtobufCMessage *const *msgs, size_t n, char *out_event_id) {
+                   const ProtobufCMessage *const *msgs, size_t n) {
   const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(service, method_name);
   for (size_t i = 0; i < n; i++)
     if (!md || md->input != msgs[i]->descriptor) {
@@ -52,8 +51,6 @@ static int enqueue(const ProtobufCServiceDescriptor *service, const char *method
   for (const char *c = service->short_name; *c && k + 1 < sizeof target; c++) target[k++] = (char)tolower((unsigned char)*c);
   target[k] = '\0';
   if (k > 7 && !strcmp(target + k - 7, "service")) target[k - 7] = '\0';
-  PGconn *c = pg_conn();
-  if (!c) return RPC_UNAVAILABLE;
   /* Rows ($1,$2,$3,$4), ($1,$2,$3,$5), ...: the payloads as binary parameters. */
   arena a;
   arena_init(&a);
@@ -73,34 +70,28 @@ static int enqueue(const ProtobufCServiceDescriptor *service, const char *method
     fmts[i + 3] = 1;
     w += sprintf(w, "%s($1,$2,$3,$%zu)", i ? "," : "", i + 4);
   }
-  sprintf(w, " RETURNING event_id");
-  PGresult *r = PQexecParams(c, sql, (int)n + 3, NULL, params, lens, fmts, 0);
+  /* Nothing in the transaction reads the rows back: they go with its next
+   * statement or its COMMIT. */
+  int rc = pg_exec_later(sql, (int)n + 3, params, lens, fmts);
   arena_free(&a);
-  int rc = RPC_OK;
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    log_error("outbox: enqueue failed: %s", PQresultErrorMessage(r));
-    rc = PQstatus(c) == CONNECTION_OK ? RPC_INTERNAL : RPC_UNAVAILABLE;
-  } else if (out_event_id) {
-    snprintf(out_event_id, 37, "%s", PQgetvalue(r, 0, 0));
+  if (rc) {
+    log_error("outbox: enqueue failed: %s", pg_code_name(rc));
+    return rc == PG_UNAVAILABLE ? RPC_UNAVAILABLE : RPC_INTERNAL;
   }
-  PQclear(r);
-  if (rc == RPC_OK) {
-    /* The dispatchers are woken once the transaction has committed. */
-    char ch[128];
-    channel_name(ch, sizeof ch);
-    rc = pg_notify_after_commit(ch, "");
-  }
-  return rc;
+  /* The dispatchers are woken once the transaction has committed. */
+  char ch[128];
+  channel_name(ch, sizeof ch);
+  return pg_notify_after_commit(ch, "");
 }
 
 int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
-                   const ProtobufCMessage *msg, char *out_event_id) {
-  return enqueue(service, method_name, org, &msg, 1, out_event_id);
+                   const ProtobufCMessage *msg) {
+  return enqueue(service, method_name, org, &msg, 1);
 }
 
 int outbox_enqueue_many(const ProtobufCServiceDescriptor *service, const char *method_name, const char *org,
                         const ProtobufCMessage *const *msgs, size_t n) {
-  return enqueue(service, method_name, org, msgs, n, NULL);
+  return enqueue(service, method_name, org, msgs, n);
 }
 
 static int permanent(int code) {

@@ -46,13 +46,14 @@ typedef const char *(*outbox_resolve_fn)(const char *target);
  * the caller's pg_tx). The method and the message's type are checked against
  * the descriptors; the target is the service's logical name, its short name
  * lower-cased without "Service" ("AwardService" -> "award"), resolved by the
- * resolver given to outbox_start. If |out_event_id| is not NULL it receives
- * the row's event id (a UUID, 37 bytes with NUL). Returns a pg code (RPC_OK
- * on success), RPC_INTERNAL (logged) for a method or type that does not fit. */
+ * resolver given to outbox_start. The row goes to Postgres with the
+ * transaction's next statement or its COMMIT (pg_exec_later): a failure
+ * to write it fails the transaction. Returns RPC_OK, RPC_UNAVAILABLE or
+ * RPC_INTERNAL (logged), also for a method or type that does not fit. */
 int outbox_enqueue(const ProtobufCServiceDescriptor *service, const char *method, const char *org,
-                   const ProtobufCMessage *msg, char *out_event_id);
+                   const ProtobufCMessage *msg);
 /* outbox_enqueue_many is outbox_enqueue for each of the |n| |msgs| (all
- * for |org|; no event ids), in one statement. */
+ * for |org|), in one statement. */
 int outbox_enqueue_many(const ProtobufCServiceDescriptor *service, const char *method, const char *org,
                         const ProtobufCMessage *const *msgs, size_t n);
 

@@ -284,52 +284,202 @@ static int map_error(PGresult *r, PGconn *c, const char *sql) {
   return PG_ERROR;
 }
 
-/* exec_bounded runs one statement within the deadline of the call the
- * thread serves: past it, the statement is cancelled at Postgres (PQcancel;
- * its error, 57014, answers DEADLINE_EXCEEDED), in a transaction or not.
- * Without a call deadline it simply runs. Returns the last result, or NULL
- * when the connection failed. */
-static PGresult *exec_bounded(PGconn *c, const char *name, const char *sql, int n, const char *const *params) {
+/* A wait bounded by the deadline of the call the thread serves: past it,
+ * what runs is cancelled at Postgres (PQcancel; its error, 57014, answers
+ * DEADLINE_EXCEEDED), in a transaction or not, and the server gets 5 s more
+ * to say so. */
+typedef struct bound {
+  int64_t until;   /* CLOCK_MONOTONIC ms; INT64_MAX: none */
+  int cancelled;
+} bound;
+
+static bound bound_now(void) {
   int64_t left = remaining_ms();
-  if (left == INT64_MAX)
-    return name ? PQexecPrepared(c, name, n, params, NULL, NULL, 0) : PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-  int sent = name ? PQsendQueryPrepared(c, name, n, params, NULL, NULL, 0)
-                  : PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0);
-  if (!sent) return NULL;
-  int64_t until = clock_now_ms() + (left > 0 ? left : 0);
-  int cancelled = 0;
+  return (bound){left == INT64_MAX ? INT64_MAX : clock_now_ms() + (left > 0 ? left : 0), 0};
+}
+
+/* await_result waits until PQgetResult will not block: 0, or -1 when the
+ * connection failed or not even the cancel was answered (the caller drops
+ * the connection). */
+static int await_result(PGconn *c, bound *b) {
   while (PQisBusy(c)) {
-    int64_t wait = until - clock_now_ms();
-    if (wait <= 0) {
-      if (cancelled) return NULL;   /* not even the cancel answered: the caller drops the connection */
+    int64_t wait = b->until == INT64_MAX ? -1 : b->until - clock_now_ms();
+    if (b->until != INT64_MAX && wait <= 0) {
+      if (b->cancelled) return -1;
       PGcancel *k = PQgetCancel(c);
       char err[256];
       if (k) {
         PQcancel(k, err, sizeof err);
         PQfreeCancel(k);
       }
-      cancelled = 1;
-      until = clock_now_ms() + 5000;   /* for the server to say it cancelled */
+      b->cancelled = 1;
+      b->until = clock_now_ms() + 5000;   /* for the server to say it cancelled */
       continue;
     }
     struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
-    if (poll(&pfd, 1, (int)wait) < 0) continue;
-    if (!PQconsumeInput(c)) break;
+    if (poll(&pfd, 1, wait > INT32_MAX ? INT32_MAX : (int)wait) < 0) continue;
+    if (!PQconsumeInput(c)) return -1;
   }
+  return 0;
+}
+
+/* exec_bounded runs one statement (|lens| and |fmts| NULL for text
+ * parameters) within the call's deadline (bound). Returns the last result,
+ * or NULL when the connection failed. */
+static PGresult *exec_bounded(PGconn *c, const char *name, const char *sql, int n, const char *const *params,
+                              const int *lens, const int *fmts) {
+  int sent = name ? PQsendQueryPrepared(c, name, n, params, lens, fmts, 0)
+                  : PQsendQueryParams(c, sql, n, NULL, params, lens, fmts, 0);
+  if (!sent) return NULL;
+  bound b = bound_now();
+  if (await_result(c, &b) != 0) return NULL;
   PGresult *last = NULL, *r;
   while ((r = PQgetResult(c))) {
     PQclear(last);
     last = r;
+    if (await_result(c, &b) != 0) {
+      PQclear(last);
+      return NULL;
+    }
   }
   return last;
 }
 
-int pg_query(PGresult **out, const char *sql, int n, const char *const *params) {
+/* ------------------------------------------------ statements sent later
+ *
+ * Inside pg_tx, the statements nobody reads a row of (the BEGIN and its
+ * bounds, an outbox row, a search document, a lock taken for what follows)
+ * wait on the thread and go to Postgres in one round trip with the next
+ * statement that has a reader, or with the COMMIT: libpq's pipeline mode,
+ * one Sync for all, so Postgres runs them in order and a failure skips the
+ * rest. A queued statement that fails fails the statement it went with: its
+ * code is that statement's, its message is logged with its own text. */
+
+#define LATER_MAX 32
+#define LATER_BYTES (64 * 1024)   /* queued parameters past this go out at once */
+
+typedef struct pg_stmt {
+  const char *sql;
+  int n;
+  const char *const *params;
+  const int *lens, *fmts;   /* NULL: text parameters */
+} pg_stmt;
+
+static _Thread_local struct {
+  int in_tx;   /* queueing: inside pg_tx */
+  int lost;    /* the connection failed under the round trip with the BEGIN */
+  int n;
+  size_t bytes;
+  arena a;     /* the queued statements' copies */
+  pg_stmt s[LATER_MAX];
+} t_later;
+
+static void later_reset(void) {
+  if (t_later.n || t_later.bytes) arena_free(&t_later.a);
+  arena_init(&t_later.a);
+  t_later.n = 0;
+  t_later.bytes = 0;
+}
+
+/* pipeline runs |s|[0..n) in one round trip, one Sync after all (a
+ * failure skips what follows it). The first |counted| are what the caller
+ * answers for: returns PG_OK with |*out| (may be NULL) the result of
+ * s[counted - 1], or the code of the first of them that failed; the rest
+ * (what follows a COMMIT) only log a failure. PG_UNAVAILABLE when the
+ * connection failed (the caller drops it). */
+static int pipeline(PGconn *c, const pg_stmt *s, int n, int counted, PGresult **out) {
+  char names[LATER_MAX + 2][32];
+  if (n > LATER_MAX + 2) return PG_ERROR;
+  for (int i = 0; i < n; i++)   /* a first use is prepared now, before the pipeline */
+    if (!prepared(c, s[i].sql, s[i].n, names[i], sizeof names[i])) names[i][0] = '\0';
+  if (!PQenterPipelineMode(c)) return PG_UNAVAILABLE;
+  int ok = 1;
+  for (int i = 0; i < n && ok; i++)
+    ok = names[i][0] ? PQsendQueryPrepared(c, names[i], s[i].n, s[i].params, s[i].lens, s[i].fmts, 0)
+                     : PQsendQueryParams(c, s[i].sql, s[i].n, NULL, s[i].params, s[i].lens, s[i].fmts, 0);
+  if (!ok || !PQpipelineSync(c)) return PG_UNAVAILABLE;
+  bound b = bound_now();
+  int code = PG_OK;
+  /* Each statement's result is followed by a NULL, the Sync's is not. */
+  for (int i = 0; i <= n; i++) {
+    if (await_result(c, &b) != 0) return PG_UNAVAILABLE;
+    PGresult *r = PQgetResult(c);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (i == n) {
+      PQclear(r);
+      if (st != PGRES_PIPELINE_SYNC) return PG_UNAVAILABLE;
+      break;
+    }
+    if (!r) return PG_UNAVAILABLE;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+      if (i == counted - 1 && out && code == PG_OK) {
+        *out = r;
+        r = NULL;
+      }
+    } else if (st != PGRES_PIPELINE_ABORTED) {
+      if (i < counted && code == PG_OK)
+        code = map_error(r, c, s[i].sql);
+      else if (i >= counted)
+        log_warn("postgres: after the commit: %s (in: %.120s)", PQresultErrorMessage(r), s[i].sql);
+    }
+    PQclear(r);
+    if (await_result(c, &b) != 0) return PG_UNAVAILABLE;
+    if ((r = PQgetResult(c))) {   /* more than one result: not ours to read */
+      PQclear(r);
+      return PG_UNAVAILABLE;
+    }
+  }
+  if (!PQexitPipelineMode(c)) return PG_UNAVAILABLE;
+  if (code != PG_OK && out && *out) {
+    PQclear(*out);
+    *out = NULL;
+  }
+  return code;
+}
+
+/* later_run sends the queued statements, then |last| (may be NULL) and
+ * |after| (may be NULL: a statement whose failure is only logged) in one
+ * round trip; the queue is empty after. */
+static int later_run(PGconn *c, const pg_stmt *last, const pg_stmt *after, PGresult **out) {
+  pg_stmt all[LATER_MAX + 2];
+  int n = 0;
+  for (int i = 0; i < t_later.n; i++) all[n++] = t_later.s[i];
+  if (last) all[n++] = *last;
+  int counted = n;
+  if (after) all[n++] = *after;
+  int had_begin = t_later.n > 0 && !strcmp(t_later.s[0].sql, "BEGIN");
+  int rc = n ? pipeline(c, all, n, counted, out) : PG_OK;
+  if (rc == PG_UNAVAILABLE && had_begin) t_later.lost = 1;
+  later_reset();
+  return rc;
+}
+
+/* later_flush sends what is queued (nothing else): PG_OK or its failure. */
+static int later_flush(void) {
+  if (!t_later.n) return PG_OK;
+  PGconn *c = pg_conn();
+  if (!c) {
+    later_reset();
+    return PG_UNAVAILABLE;
+  }
+  int rc = later_run(c, NULL, NULL, NULL);
+  if (rc == PG_UNAVAILABLE) pg_disconnect();
+  return rc;
+}
+
+/* query runs |s|, after what is queued in the same round trip. */
+static int query(const pg_stmt *s, PGresult **out) {
   if (out) *out = NULL;
   PGconn *c = pg_conn();
   if (!c) return PG_UNAVAILABLE;
+  if (t_later.n) {   /* what waits goes first, in the same round trip */
+    int code = later_run(c, s, NULL, out);
+    if (code == PG_UNAVAILABLE) pg_disconnect();
+    return code;
+  }
   char name[32];
-  PGresult *r = exec_bounded(c, prepared(c, sql, n, name, sizeof name) ? name : NULL, sql, n, params);
+  PGresult *r = exec_bounded(c, prepared(c, s->sql, s->n, name, sizeof name) ? name : NULL, s->sql, s->n, s->params,
+                             s->lens, s->fmts);
   ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
     if (out)
@@ -338,14 +488,53 @@ int pg_query(PGresult **out, const char *sql, int n, const char *const *params) 
       PQclear(r);
     return PG_OK;
   }
-  int code = r ? map_error(r, c, sql) : PG_UNAVAILABLE;
+  int code = r ? map_error(r, c, s->sql) : PG_UNAVAILABLE;
   PQclear(r);
   if (code == PG_UNAVAILABLE || !r) pg_disconnect();
   return code;
 }
 
+int pg_query(PGresult **out, const char *sql, int n, const char *const *params) {
+  pg_stmt s = {sql, n, params, NULL, NULL};
+  return query(&s, out);
+}
+
 int pg_exec(const char *sql, int n, const char *const *params) {
   return pg_query(NULL, sql, n, params);
+}
+
+int pg_exec_later(const char *sql, int n, const char *const *params, const int *lens, const int *fmts) {
+  if (!t_later.in_tx) {
+    pg_stmt now = {sql, n, params, lens, fmts};
+    return query(&now, NULL);
+  }
+  size_t size = strlen(sql) + 1;
+  for (int i = 0; i < n; i++) size += params[i] ? (lens && fmts && fmts[i] ? (size_t)lens[i] : strlen(params[i]) + 1) : 0;
+  if (t_later.n == LATER_MAX || t_later.bytes + size > LATER_BYTES) {
+    int rc = later_flush();
+    if (rc) return rc;
+  }
+  arena *a = &t_later.a;
+  pg_stmt *st = &t_later.s[t_later.n++];
+  t_later.bytes += size;
+  const char **p = ARENA_ARRAY(a, const char *, n + 1);
+  int *l = lens ? ARENA_ARRAY(a, int, n + 1) : NULL, *f = fmts ? ARENA_ARRAY(a, int, n + 1) : NULL;
+  for (int i = 0; i < n; i++) {
+    int binary = fmts && fmts[i];
+    if (!params[i]) {
+      p[i] = NULL;
+    } else if (binary) {
+      char *copy = arena_alloc(a, (size_t)lens[i] + 1);
+      memcpy(copy, params[i], (size_t)lens[i]);
+      p[i] = copy;
+    } else {
+      p[i] = arena_strdup(a, params[i]);
+    }
+    if (l) l[i] = lens[i];
+    if (f) f[i] = fmts[i];
+  }
+  *st = (pg_stmt){arena_strdup(a, sql), n, p, l, f};
+  return PG_OK;
 }
 
 int64_t pg_int8(const char *field) {
@@ -397,6 +586,8 @@ static int copy_row(unsigned char *p, int n, char **fields, int *lens, int max) 
 }
 
 int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int *lens, int n), void *arg) {
+  int rc = later_flush();   /* COPY cannot go in a pipeline */
+  if (rc) return rc;
   PGconn *c = pg_conn();
   if (!c) return PG_UNAVAILABLE;
   PGresult *r = PQexec(c, sql);
@@ -407,7 +598,6 @@ int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int 
     return code;
   }
   PQclear(r);
-  int rc = 0;
   char *fields[64];
   int lens[64];
   for (;;) {
@@ -435,32 +625,26 @@ int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int 
 }
 
 /* tx_begin opens a transaction bounded by the calling thread's deadline:
- * statement_timeout and lock_timeout are the time the call has left, set
- * with BEGIN in one round trip, so Postgres itself cancels what would
- * outlive the caller. Without a call deadline, PG_TX_DEFAULT_MS bounds it. */
+ * statement_timeout and lock_timeout are the time the call has left, so
+ * Postgres itself cancels what would outlive the caller. Without a call
+ * deadline, PG_TX_DEFAULT_MS bounds it. The three statements are queued:
+ * they reach Postgres with the transaction's first statement. */
 #define PG_TX_DEFAULT_MS 30000
 static int tx_begin(void) {
   int64_t left = remaining_ms();
   if (left <= 0) return PG_TIMEOUT;
   if (left > PG_TX_DEFAULT_MS) left = PG_TX_DEFAULT_MS;
-  char sql[128];
-  snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %lld; SET LOCAL lock_timeout = %lld",
-           (long long)left, (long long)left);
-  for (int attempt = 0;; attempt++) {
-    PGconn *c = pg_conn();
-    if (!c) return PG_UNAVAILABLE;
-    PGresult *r = PQexec(c, sql);
-    if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
-      PQclear(r);
-      return PG_OK;
-    }
-    int code = map_error(r, c, "BEGIN");
-    PQclear(r);
-    if (code != PG_UNAVAILABLE) return code;
-    /* Nothing ran yet: a connection that broke under us is replaced once. */
-    pg_disconnect();
-    if (attempt == 1) return code;
-  }
+  if (!pg_conn()) return PG_UNAVAILABLE;
+  char timeout[80], lock[80];
+  snprintf(timeout, sizeof timeout, "SET LOCAL statement_timeout = %lld", (long long)left);
+  snprintf(lock, sizeof lock, "SET LOCAL lock_timeout = %lld", (long long)left);
+  later_reset();
+  t_later.lost = 0;
+  t_later.in_tx = 1;
+  int rc = pg_exec_later("BEGIN", 0, NULL, NULL, NULL);
+  if (!rc) rc = pg_exec_later(timeout, 0, NULL, NULL, NULL);
+  if (!rc) rc = pg_exec_later(lock, 0, NULL, NULL, NULL);
+  return rc;
 }
 
 /* ------------------------------------------ notifications after commit */
@@ -494,41 +678,60 @@ int pg_notify_after_commit(const char *channel, const char *payload) {
   return pg_exec("SELECT pg_notify($1, $2)", 2, p);
 }
 
-/* notify_flush sends the notifications of the transaction just committed. */
-static void notify_flush(void) {
-  if (!t_notify.n) return;
-  const char *ch[PG_NOTIFY_MAX], *pl[PG_NOTIFY_MAX];
-  for (int i = 0; i < t_notify.n; i++) {
-    ch[i] = t_notify.channel[i];
-    pl[i] = t_notify.payload[i];
+/* tx_commit sends what is queued, the COMMIT and, after it, the
+ * transaction's notifications, in one round trip. */
+static int tx_commit(void) {
+  PGconn *c = pg_conn();
+  if (!c) {
+    later_reset();
+    return PG_UNAVAILABLE;
   }
+  pg_stmt commit = {"COMMIT", 0, NULL, NULL, NULL}, notify = {0};
+  const char *ch[PG_NOTIFY_MAX], *pl[PG_NOTIFY_MAX], *p[2];
   arena a;
   arena_init(&a);
-  const char *p[] = {pg_text_array(&a, ch, (size_t)t_notify.n), pg_text_array(&a, pl, (size_t)t_notify.n)};
+  if (t_notify.n) {
+    for (int i = 0; i < t_notify.n; i++) {
+      ch[i] = t_notify.channel[i];
+      pl[i] = t_notify.payload[i];
+    }
+    p[0] = pg_text_array(&a, ch, (size_t)t_notify.n);
+    p[1] = pg_text_array(&a, pl, (size_t)t_notify.n);
+    /* Listeners also poll: a notification lost here only delays them. */
+    notify = (pg_stmt){"SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) t(c, p)", 2, p, NULL, NULL};
+  }
   t_notify.n = 0;
-  /* Listeners also poll: a notification lost here only delays them. */
-  if (pg_exec("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) t(c, p)", 2, p) != PG_OK)
-    log_warn("postgres: notifications after a commit were not sent");
+  int rc = later_run(c, &commit, notify.sql ? &notify : NULL, NULL);
   arena_free(&a);
+  if (rc == PG_UNAVAILABLE) pg_disconnect();
+  return rc;
 }
 
 int pg_tx(int (*fn)(void *arg), void *arg) {
   int rc = PG_RETRY;
-  for (int attempt = 0; attempt < 5 && rc == PG_RETRY; attempt++) {
-    if (attempt) usleep((useconds_t)(1000 << attempt));
+  /* A connection found broken before the BEGIN was answered (nothing ran)
+   * is replaced, and the transaction run again, once. */
+  int lost = 0;
+  for (int attempt = 0; attempt < 5 && (rc == PG_RETRY || (rc == PG_UNAVAILABLE && lost == 1)); attempt++) {
+    if (attempt && rc == PG_RETRY) usleep((useconds_t)(1000 << attempt));
     rc = tx_begin();
-    if (rc != PG_OK) return rc;
+    if (rc != PG_OK) {
+      t_later.in_tx = 0;
+      later_reset();
+      break;
+    }
     t_notify.in_tx = 1;
     t_notify.n = 0;
     rc = fn(arg);
     t_notify.in_tx = 0;
-    if (rc == PG_OK) {
-      rc = pg_exec("COMMIT", 0, NULL);
-      if (rc == PG_OK) notify_flush();
-    } else {
+    if (rc == PG_OK) rc = tx_commit();
+    t_later.in_tx = 0;
+    if (rc != PG_OK) {
+      later_reset();
       PGconn *c = pg_conn();
       if (c && PQtransactionStatus(c) != PQTRANS_IDLE) pg_exec("ROLLBACK", 0, NULL);
     }
+    if (rc == PG_UNAVAILABLE && t_later.lost) lost++;
     t_notify.n = 0;
   }
   return rc;

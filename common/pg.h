@@ -78,6 +78,15 @@ void pg_pool_close(void);
 int pg_query(PGresult **out, const char *sql, int n, const char *const *params);
 /* pg_exec is pg_query for statements whose rows are not needed. */
 int pg_exec(const char *sql, int n, const char *const *params);
+/* pg_exec_later is pg_exec for a statement whose outcome nothing inside the
+ * transaction waits on (an outbox row, a search document, a lock taken for
+ * what follows): inside pg_tx it is queued and reaches Postgres with the
+ * transaction's next statement, or its COMMIT, in one round trip (libpq's
+ * pipeline mode), so its failure is the code of that statement or of the
+ * commit (logged with its own text) and the transaction is rolled back.
+ * Outside pg_tx it runs at once. Parameters are copied; |lens| and |fmts|
+ * as PQexecParams takes them (NULL: all text). */
+int pg_exec_later(const char *sql, int n, const char *const *params, const int *lens, const int *fmts);
 
 /* pg_copy_out runs |sql|, a COPY ... TO STDOUT (FORMAT binary), and calls
  * |row| with each row's fields, each NUL-terminated in place (writable until
@@ -92,11 +101,14 @@ int pg_copy_out(const char *sql, int (*row)(void *arg, char **fields, const int 
 int64_t pg_int8(const char *field);
 
 /* pg_tx runs |fn| inside BEGIN ... COMMIT on this thread's connection,
- * retrying the whole transaction up to 5 times on PG_RETRY. If |fn| returns
+ * retrying the whole transaction up to 5 times on PG_RETRY (and once when
+ * the connection failed before the BEGIN was answered). If |fn| returns
  * non-zero the transaction is rolled back and that code returned. The
  * transaction's statement_timeout and lock_timeout are the time left to the
  * call the thread serves (pg_set_deadline; 30 s at most): a statement
- * or lock wait past it is cancelled by Postgres, PG_TIMEOUT. */
+ * or lock wait past it is cancelled by Postgres, PG_TIMEOUT. The BEGIN goes
+ * with |fn|'s first statement, the COMMIT with what pg_exec_later queued
+ * last: a transaction of N statements that read rows costs N round trips. */
 int pg_tx(int (*fn)(void *arg), void *arg);
 
 /* pg_notify_after_commit asks for pg_notify(|channel|, |payload|) when the

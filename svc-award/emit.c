@@ -69,7 +69,7 @@ int emit_revoked(rpc_ctx *ctx, const Accolade__V1__Award *a, const char *reason)
   rr.award_id = a->id;
   rr.org = ctx->id.org;
   rr.reason = (char *)reason;
-  int rc = outbox_enqueue(&accolade__v1__leaderboard_service__descriptor, "RetractAward", ctx->id.org, &rr.base, NULL);
+  int rc = outbox_enqueue(&accolade__v1__leaderboard_service__descriptor, "RetractAward", ctx->id.org, &rr.base);
   if (rc) return rc;
   Accolade__V1__AwardRecord rec;
   to_record(ctx->id.org, a, &rec);
@@ -82,7 +82,7 @@ int emit_revoked(rpc_ctx *ctx, const Accolade__V1__Award *a, const char *reason)
   ev.occurred_at_ms = a->revoke_time_ms;
   ev.kind_case = ACCOLADE__V1__EVENT__KIND_AWARD_REVOKED;
   ev.award_revoked = &rev;
-  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
+  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base);
 }
 
 int emit_rule_award(rpc_ctx *ctx, const char *badge, const char *member, const char *team, const char *source,

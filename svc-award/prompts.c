@@ -80,7 +80,7 @@ static int publish(rpc_ctx *ctx, const char *event_id, int64_t at, Accolade__V1_
   ev.occurred_at_ms = at;
   ev.kind_case = ACCOLADE__V1__EVENT__KIND_RECOGNITION_PROMPT;
   ev.recognition_prompt = p;
-  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
+  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base);
 }
 
 static const char *amount_text(rpc_ctx *ctx, const Accolade__V1__Signal *s) {

@@ -48,7 +48,7 @@ static int event_of(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char 
     ev.kind_case = ACCOLADE__V1__EVENT__KIND_NOMINATION_REJECTED;
     ev.nomination_rejected = &ne;
   }
-  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base, NULL);
+  return outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", ctx->id.org, &ev.base);
 }
 
 int nom_event(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *kind) { return event_of(ctx, n, kind, 0); }
@@ -107,7 +107,7 @@ int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer,
     g.recipients[i]->team = i < nteams ? teams[i] : "";   /* both sorted by user id */
     if (ms[i + 1]) g.recipients[i]->display_name = ms[i + 1]->display_name;
   }
-  if ((rc = outbox_enqueue(&accolade__v1__award_service__descriptor, "GrantAward", org, &g.base, NULL))) return rc;
+  if ((rc = outbox_enqueue(&accolade__v1__award_service__descriptor, "GrantAward", org, &g.base))) return rc;
   if ((rc = store_index_doc(org, n->id))) return rc;
   n->status = ACCOLADE__V1__NOMINATION_STATUS__APPROVED;
   n->reviewer_id = (char *)reviewer;

@@ -80,7 +80,7 @@ static int nudge_run(void *arg) {
   ev.org = (char *)x->org;
   ev.kind_case = ACCOLADE__V1__EVENT__KIND_NUDGE;
   ev.nudge = &nudge;
-  rc = outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", x->org, &ev.base, NULL);
+  rc = outbox_enqueue(&accolade__v1__notify_service__descriptor, "PublishEvent", x->org, &ev.base);
   arena_free(&a);
   return rc;
 }

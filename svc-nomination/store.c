@@ -195,7 +195,8 @@ static int nom_one(rpc_ctx *ctx, const char *sql, int np, const char *const *p, 
 
 int store_lock_nominator(const char *org, const char *user) {
   const char *p[] = {org, user};
-  return pg_exec("SELECT pg_advisory_xact_lock(hashtext('nom.nominator'), hashtext($1 || '/' || $2))", 2, p);
+  /* Taken with the checks that follow it, in their round trip. */
+  return pg_exec_later("SELECT pg_advisory_xact_lock(hashtext('nom.nominator'), hashtext($1 || '/' || $2))", 2, p, NULL, NULL);
 }
 
 int store_nomination_get(rpc_ctx *ctx, const char *org, const char *id, int for_update,
@@ -408,13 +409,14 @@ int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, siz
 
 int store_index_doc(const char *org, const char *id) {
   const char *p[] = {org, id};
-  return pg_exec(
+  /* Nothing in the transaction reads it back: with its next statement or COMMIT. */
+  return pg_exec_later(
       "INSERT INTO recognition_doc (nomination_id, org, body, doc) "
       "SELECT n.id, n.org, b.body, to_tsvector('english', b.body) FROM nomination n, LATERAL "
       "(SELECT n.justification || coalesce(' ' || string_agg(r.text, ' '), '') AS body FROM reflection r "
       " WHERE r.nomination_id = n.id) b WHERE n.org = $1 AND n.id = $2::uuid AND n.status = 2 AND n.public "
       "ON CONFLICT (nomination_id) DO UPDATE SET body = EXCLUDED.body, doc = EXCLUDED.doc",
-      2, p);
+      2, p, NULL, NULL);
 }
 
 int store_search(rpc_ctx *ctx, const char *org, const Accolade__V1__SearchRecognitionsRequest *q, int limit,

@@ -34,7 +34,7 @@ static int enqueue_rows(void *p) {
       req.fail_code = e->fail_code;
       req.fail_message = "refused by the test";
     }
-    int rc = outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", e->org, &req.base, NULL);
+    int rc = outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", e->org, &req.base);
     if (rc != RPC_OK) return rc;
   }
   return RPC_OK;

@@ -84,6 +84,88 @@ Test(store, failed_migration_is_rolled_back_and_not_recorded) {
   th_fini();
 }
 
+/* Statements queued with pg_exec_later inside pg_tx. */
+typedef struct {
+  int dup;        /* queue the same key twice */
+  int read;       /* then read (the queue goes with it) */
+  int seen;       /* what the read saw */
+  int read_rc;    /* and what it returned */
+} later_arg;
+
+static int later_tx(void *p) {
+  later_arg *a = p;
+  const char *one[] = {"1", "first"}, *two[] = {a->dup ? "1" : "2", "second"};
+  const char *sql = "INSERT INTO item (id, v) VALUES ($1::int, $2)";
+  if (pg_exec_later(sql, 2, one, NULL, NULL) || pg_exec_later(sql, 2, two, NULL, NULL)) return RPC_INTERNAL;
+  if (!a->read) return RPC_OK;
+  PGresult *r;
+  a->read_rc = pg_query(&r, "SELECT count(*), string_agg(v, ',' ORDER BY id) FROM item", 0, NULL);
+  if (a->read_rc) return a->read_rc;
+  a->seen = (int)pg_int(r, 0, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
+static const char *later_db(void) {
+  th_init();
+  const char *dsn = th_new_database("later");
+  pg_setup(dsn, "later");
+  cr_assert_eq(migrate_run(NULL), 0);
+  cr_assert_eq(pg_exec("CREATE TABLE item (id int PRIMARY KEY, v text)", 0, NULL), PG_OK);
+  return dsn;
+}
+
+Test(store, queued_statements_run_in_order_before_the_next_read_and_commit_with_it) {
+  const char *dsn = later_db();
+  later_arg a = {.read = 1};
+  cr_assert_eq(pg_tx(later_tx, &a), PG_OK);
+  cr_assert_eq(a.seen, 2, "the read saw the two queued rows: %d", a.seen);
+  char *v = th_sql(dsn, "SELECT string_agg(v, ',' ORDER BY id) FROM later.item");
+  cr_assert_str_eq(v, "first,second");
+  free(v);
+  /* Queued and nothing read: they go with the COMMIT. */
+  cr_assert_eq(pg_exec("DELETE FROM item", 0, NULL), PG_OK);
+  later_arg b = {0};
+  cr_assert_eq(pg_tx(later_tx, &b), PG_OK);
+  cr_assert_eq(th_sql_int(dsn, "SELECT count(*) FROM later.item"), 2);
+  pg_disconnect();
+  th_fini();
+}
+
+Test(store, a_queued_statement_that_fails_fails_its_transaction_and_nothing_of_it_commits) {
+  const char *dsn = later_db();
+  /* Failing with the read: the read returns the queued INSERT's code. */
+  later_arg a = {.dup = 1, .read = 1};
+  cr_assert_eq(pg_tx(later_tx, &a), PG_DUPLICATE);
+  cr_assert_eq(a.read_rc, PG_DUPLICATE);
+  cr_assert_eq(th_sql_int(dsn, "SELECT count(*) FROM later.item"), 0);
+  /* Failing with the COMMIT. */
+  later_arg b = {.dup = 1};
+  cr_assert_eq(pg_tx(later_tx, &b), PG_DUPLICATE);
+  cr_assert_eq(th_sql_int(dsn, "SELECT count(*) FROM later.item"), 0);
+  /* The connection is whole after it: out of the failed transaction and
+   * out of pipeline mode (a plain statement and a transaction run). */
+  PGconn *c = pg_conn();
+  cr_assert_not_null(c);
+  cr_assert_eq(PQtransactionStatus(c), PQTRANS_IDLE);
+  cr_assert_eq(PQpipelineStatus(c), PQ_PIPELINE_OFF);
+  later_arg ok = {.read = 1};
+  cr_assert_eq(pg_tx(later_tx, &ok), PG_OK);
+  cr_assert_eq(th_sql_int(dsn, "SELECT count(*) FROM later.item"), 2);
+  pg_disconnect();
+  th_fini();
+}
+
+Test(store, outside_a_transaction_a_queued_statement_runs_at_once) {
+  const char *dsn = later_db();
+  const char *p[] = {"7", "now"};
+  cr_assert_eq(pg_exec_later("INSERT INTO item (id, v) VALUES ($1::int, $2)", 2, p, NULL, NULL), PG_OK);
+  cr_assert_eq(th_sql_int(dsn, "SELECT count(*) FROM later.item WHERE id = 7"), 1);
+  cr_assert_eq(pg_exec_later("INSERT INTO item (id, v) VALUES ($1::int, $2)", 2, p, NULL, NULL), PG_DUPLICATE);
+  pg_disconnect();
+  th_fini();
+}
+
 static int ob_target_port;
 static char ob_target[64];
 
@@ -100,7 +182,7 @@ static int enqueue_tx(void *p) {
   enq_arg *e = p;
   Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
   req.text = (char *)e->text;
-  int rc = outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base, NULL);
+  int rc = outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base);
   if (rc != RPC_OK) return rc;
   return e->fail ? RPC_ABORTED + 100 : RPC_OK;   /* a failing business step */
 }
@@ -238,7 +320,7 @@ static int enqueue_slow_tx(void *p) {
   Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
   req.text = "slow";
   req.sleep_ms = 2000;
-  return outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base, NULL);
+  return outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base);
 }
 
 Test(store, outbox_holds_no_transaction_while_a_receiver_hangs) {
@@ -285,7 +367,7 @@ static int enqueue_round_tx(void *p) {
     snprintf(text, sizeof text, "r%d", i);
     req.text = i == 7 ? "refused" : text;
     req.sleep_ms = 400;
-    int rc = outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base, NULL);
+    int rc = outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base);
     if (rc != RPC_OK) return rc;
   }
   return RPC_OK;
