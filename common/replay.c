@@ -43,7 +43,27 @@ static int stored(rpc_ctx *ctx, const char *key, int *found) {
   return RPC_OK;
 }
 
-/* store keeps the answer; a failure here costs only a future replay. */
+typedef struct kept {
+  const char *const *params;
+} kept;
+
+static int keep_tx(void *arg) {
+  const kept *k = arg;
+  /* Not waiting for this commit's flush: a reply lost to a crash is the
+   * case above (the retry is the handler's), so the caller does not pay a
+   * second durable commit. Both statements go with the COMMIT. */
+  int rc = pg_exec_later("SET LOCAL synchronous_commit = off", 0, NULL, NULL, NULL);
+  if (!rc)
+    rc = pg_exec_later("INSERT INTO request_reply (org, caller, method, request_id, reply) "
+                       "VALUES ($1, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (org, caller, method, request_id) "
+                       "DO UPDATE SET reply = EXCLUDED.reply, created_at = now() "
+                       "WHERE request_reply.created_at <= now() - interval '" KEEP "'",
+                       5, k->params, NULL, NULL);
+  return rc;
+}
+
+/* store keeps the answer, in one round trip; a failure here costs only a
+ * future replay. */
 static void store(rpc_ctx *ctx, const char *key, const void *resp) {
   const uint8_t *bytes = ctx->reply_bytes;
   size_t n = ctx->reply_len;
@@ -56,11 +76,8 @@ static void store(rpc_ctx *ctx, const char *key, const void *resp) {
   char *h = arena_alloc(ctx->arena, 2 * n + 1);
   hex_encode(h, bytes, n);
   const char *p[] = {ctx->id.org, ctx->id.user, ctx->method, key, h};
-  int rc = pg_exec("INSERT INTO request_reply (org, caller, method, request_id, reply) "
-                   "VALUES ($1, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (org, caller, method, request_id) "
-                   "DO UPDATE SET reply = EXCLUDED.reply, created_at = now() "
-                   "WHERE request_reply.created_at <= now() - interval '" KEEP "'",
-                   5, p);
+  kept k = {p};
+  int rc = pg_tx(keep_tx, &k);
   if (rc) log_warn("%s: the answer to request %s was not kept for a retry (%s)", ctx->method, key, rpc_code_name(rc));
   if (rand() % 512 == 0) pg_exec("DELETE FROM request_reply WHERE created_at < now() - interval '" KEEP "'", 0, NULL);
 }

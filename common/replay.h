@@ -15,7 +15,11 @@
  * The reply is stored right after the handler's transaction, not inside it:
  * a crash between the two leaves the retry to the handler, which is why
  * state changes also answer their own repetition (ReviewNomination: the same
- * decision by the same reviewer answers the nomination as it stands).
+ * decision by the same reviewer answers the nomination as it stands). For
+ * the same reason its commit is not waited on (synchronous_commit off for
+ * that one transaction): a stored reply that a Postgres crash loses within
+ * its last moments is that case again, and a call costs one durable commit,
+ * its handler's, not two.
  */
 #ifndef ACCOLADE_REPLAY_H
 #define ACCOLADE_REPLAY_H
