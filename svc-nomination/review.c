@@ -74,21 +74,28 @@ int nom_on_grant_reply(const char *org, const uint8_t *req, size_t req_len, cons
   return rc;
 }
 
-/* nom_approve marks |n| approved and, in the same transaction, sends
- * GrantAward to svc-award (idempotent there on the nomination id). */
-int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment) {
+/* giver_and_nominees: |n|'s nominator, then its nominees, then |extra| (may
+ * be NULL), as members (NULL where unknown), in one query. */
+static int giver_and_nominees(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *extra,
+                              Accolade__V1__Member ***ms) {
+  const char **who = ARENA_ARRAY(ctx->arena, const char *, n->n_nominee_ids + 2);
+  who[0] = n->nominator_id;
+  memcpy(who + 1, n->nominee_ids, n->n_nominee_ids * sizeof *who);
+  if (extra) who[n->n_nominee_ids + 1] = extra;
+  return store_members_get(ctx, ctx->id.org, who, n->n_nominee_ids + 1 + (extra != NULL), ms);
+}
+
+/* approve marks |n| approved and, in the same transaction, sends
+ * GrantAward to svc-award (idempotent there on the nomination id); |ms| as
+ * giver_and_nominees gives them (names shown on the leaderboards). */
+static int approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment,
+                   Accolade__V1__Member **ms) {
   const char *org = ctx->id.org;
   char **teams;
   size_t nteams;
   int rc = store_nomination_settle(ctx, org, n->id, ACCOLADE__V1__NOMINATION_STATUS__APPROVED, reviewer, comment,
                                    &n->decide_time_ms, &teams, &nteams);
   if (rc) return rc;
-  /* The giver and the nominees (names shown on the leaderboards) in one query. */
-  const char **who = ARENA_ARRAY(ctx->arena, const char *, n->n_nominee_ids + 1);
-  who[0] = n->nominator_id;
-  memcpy(who + 1, n->nominee_ids, n->n_nominee_ids * sizeof *who);
-  Accolade__V1__Member **ms;
-  if ((rc = store_members_get(ctx, org, who, n->n_nominee_ids + 1, &ms))) return rc;
   Accolade__V1__GrantAwardRequest g = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
   g.source_id = n->id;
   g.badge_id = n->badge_id;
@@ -108,11 +115,18 @@ int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer,
     if (ms[i + 1]) g.recipients[i]->display_name = ms[i + 1]->display_name;
   }
   if ((rc = outbox_enqueue(&accolade__v1__award_service__descriptor, "GrantAward", org, &g.base))) return rc;
-  if ((rc = store_index_doc(org, n->id))) return rc;
+  if (n->visibility != ACCOLADE__V1__VISIBILITY__PRIVATE && (rc = store_index_approved(org, n->id, n->justification)))
+    return rc;
   n->status = ACCOLADE__V1__NOMINATION_STATUS__APPROVED;
   n->reviewer_id = (char *)reviewer;
   n->review_comment = (char *)comment;
   return nom_event(ctx, n, "approved");
+}
+
+int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment) {
+  Accolade__V1__Member **ms;
+  int rc = giver_and_nominees(ctx, n, NULL, &ms);
+  return rc ? rc : approve(ctx, n, reviewer, comment, ms);
 }
 
 typedef struct review_tx {
@@ -139,8 +153,11 @@ static int review_run(void *arg) {
   for (size_t i = 0; i < n->n_nominee_ids; i++)
     if (!strcmp(n->nominee_ids[i], ctx->id.user))
       return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: you cannot review a nomination of yourself");
-  Accolade__V1__Member *me;
-  if (store_member_get(ctx, org, ctx->id.user, &me) == RPC_OK && !me->active)
+  /* The reviewer with the giver and the nominees (an approval's names), in one query. */
+  Accolade__V1__Member **ms;
+  if ((rc = giver_and_nominees(ctx, n, ctx->id.user, &ms))) return rc;
+  Accolade__V1__Member *me = ms[n->n_nominee_ids + 1];
+  if (me && !me->active)
     return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: deactivated members cannot review");
   if (n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING) {
     /* The same decision by the same reviewer again (a retry whose first reply
@@ -150,7 +167,7 @@ static int review_run(void *arg) {
     return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: the nomination is not pending (it is %s)",
                     nom_status_name(n->status));
   }
-  if (t->req->approve) return nom_approve(ctx, n, ctx->id.user, t->req->comment);
+  if (t->req->approve) return approve(ctx, n, ctx->id.user, t->req->comment, ms);
   char **teams;
   size_t nteams;
   if ((rc = store_nomination_settle(ctx, org, n->id, ACCOLADE__V1__NOMINATION_STATUS__REJECTED, ctx->id.user,

@@ -419,6 +419,14 @@ int store_index_doc(const char *org, const char *id) {
       2, p, NULL, NULL);
 }
 
+int store_index_approved(const char *org, const char *id, const char *justification) {
+  const char *p[] = {org, id, justification};
+  return pg_exec_later("INSERT INTO recognition_doc (nomination_id, org, body, doc) "
+                       "VALUES ($2::uuid, $1, $3, to_tsvector('english', $3)) "
+                       "ON CONFLICT (nomination_id) DO UPDATE SET body = EXCLUDED.body, doc = EXCLUDED.doc",
+                       3, p, NULL, NULL);
+}
+
 int store_search(rpc_ctx *ctx, const char *org, const Accolade__V1__SearchRecognitionsRequest *q, int limit,
                  Accolade__V1__SearchHit ***out, size_t *n) {
   char lim[16], s[24], e[24];

@@ -77,6 +77,10 @@ int store_reflections(rpc_ctx *ctx, const char *org, const char *const *ids, siz
                       Accolade__V1__Reflection ***out, size_t *nout);
 /* store_index_doc (re)indexes an approved public nomination for search. */
 int store_index_doc(const char *org, const char *id);
+/* store_index_approved indexes a public nomination being approved, whose
+ * document is its |justification| (reflections come after an approval):
+ * one VALUES row, nothing read or planned beyond it. */
+int store_index_approved(const char *org, const char *id, const char *justification);
 int store_search(rpc_ctx *ctx, const char *org, const Accolade__V1__SearchRecognitionsRequest *r, int limit,
                  Accolade__V1__SearchHit ***out, size_t *n);
 
