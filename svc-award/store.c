@@ -184,9 +184,10 @@ static int award_one(rpc_ctx *ctx, const char *sql, int n, const char *const *p,
 static int lock_names(arena *a, const char *space, const char *org, const char *const *names, size_t n) {
   if (n == 0) return RPC_OK;
   const char *p[] = {space, org, pg_text_array(a, names, n)};
-  return pg_exec("SELECT count(pg_advisory_xact_lock(hashtext($1), k)) FROM "
-                 "(SELECT DISTINCT hashtext($2 || '/' || m) AS k FROM unnest($3::text[]) m ORDER BY k) s",
-                 3, p);
+  /* Taken with the grant's first read, in its round trip. */
+  return pg_exec_later("SELECT count(pg_advisory_xact_lock(hashtext($1), k)) FROM "
+                       "(SELECT DISTINCT hashtext($2 || '/' || m) AS k FROM unnest($3::text[]) m ORDER BY k) s",
+                       3, p, NULL, NULL);
 }
 
 int store_lock_badges(arena *a, const char *org, const char *const *badges, size_t n) {
