@@ -68,16 +68,28 @@ cpu_pg() { bench_server_cpu | sed -n 1p; }
 # undelivered: outbox rows of every service not delivered yet.
 undelivered() { psql_ bench -c "SELECT (SELECT count(*) FROM nomination.outbox WHERE delivered_at IS NULL) +
   (SELECT count(*) FROM award.outbox WHERE delivered_at IS NULL)"; }
+[ -z "${BENCH_KEEP_LOGS:-}" ] || psql_ bench -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" \
+  >/dev/null 2>&1 || true
 CPU0=$(cpu_all)
 OUT_CREATE=$(nominate burst "$N" deal-closer); echo "$OUT_CREATE"
 for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU1=$(cpu_all)
 SPLIT1=$(bench_cpu_split)
 # With BENCH_KEEP_LOGS and ACC_PG_OPTS="-c shared_preload_libraries=pg_stat_statements",
-# the burst's statements go there too.
+# the statements of the nominations (statements-create.txt) and of the burst
+# of approvals (statements.txt) go there too: calls | total ms executing |
+# total ms planning (with pg_stat_statements.track_planning=on) | buffers
+# touched per call | rows per call | the statement.
 stmts() { [ -z "${BENCH_KEEP_LOGS:-}" ] || psql_ bench -c "$1" 2>/dev/null || true; }
+top_stmts() {
+  [ -z "${BENCH_KEEP_LOGS:-}" ] || stmts "SELECT calls, round(total_exec_time), round(total_plan_time),
+    round((shared_blks_hit + shared_blks_read)::numeric / NULLIF(calls, 0), 1), round(rows::numeric / NULLIF(calls, 0), 1),
+    left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 60" \
+    >"$BENCH_KEEP_LOGS/$1"
+}
 [ -z "${BENCH_KEEP_LOGS:-}" ] || mkdir -p "$BENCH_KEEP_LOGS"
-stmts "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
+top_stmts statements-create.txt
+stmts "SELECT pg_stat_statements_reset()" >/dev/null
 OUT_REVIEW=$(approve burst); echo "$OUT_REVIEW"
 T0=$(now_ms); LB_MS=""; IN_MS=""
 for _ in $(seq 1 3000); do
@@ -90,12 +102,7 @@ done
 for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU2=$(cpu_all)
 SPLIT2=$(bench_cpu_split)
-# calls | total ms executing | total ms planning (with
-# pg_stat_statements.track_planning=on) | buffers touched per call | rows per call | the statement
-[ -z "${BENCH_KEEP_LOGS:-}" ] || stmts "SELECT calls, round(total_exec_time), round(total_plan_time),
-  round((shared_blks_hit + shared_blks_read)::numeric / NULLIF(calls, 0), 1), round(rows::numeric / NULLIF(calls, 0), 1),
-  left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 60" \
-  >"$BENCH_KEEP_LOGS/statements.txt"
+top_stmts statements.txt
 
 # A steady 80% of the burst's approval rate, 10 s of it.
 RATE=$(echo "$OUT_REVIEW" | awk '{printf "%d", $4 * 0.8}')
