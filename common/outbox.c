@@ -401,21 +401,24 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
   outbox_sender from = {service_name, resolve};
   delivery_engine e = {
       .name = "outbox",
+      /* The lease is leased_until, in no index (migration 003): leasing
+       * does not move the row in outbox_due. */
       .claim_sql = "WITH claimed AS (SELECT id, next_attempt_at FROM outbox "
                    "  WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() "
+                   "  AND (leased_until IS NULL OR leased_until <= now()) "
                    "  ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED), "
                    "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "
-                   "leased AS (UPDATE outbox o SET next_attempt_at = now() + $2::interval * due.place FROM due "
+                   "leased AS (UPDATE outbox o SET leased_until = now() + $2::interval * due.place FROM due "
                    "  WHERE o.id = due.id "
                    "  RETURNING o.id, o.attempts, o.target, o.method, o.org, o.payload, due.place) "
                    "SELECT * FROM leased ORDER BY place",
-      .delivered_sql = "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
-                       "WHERE id = $1 AND delivered_at IS NULL",
-      .failed_sql = "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
+      .delivered_sql = "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL, "
+                       "leased_until = NULL WHERE id = $1 AND delivered_at IS NULL",
+      .failed_sql = "UPDATE outbox SET attempts = attempts + 1, last_error = $2, leased_until = NULL, "
                     "next_attempt_at = now() + $3::interval, dead_at = CASE WHEN $4::bool THEN now() END "
                     "WHERE id = $1 AND delivered_at IS NULL",
-      .delivered_many_sql = "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
-                            "WHERE id = ANY ($1::bigint[]) AND delivered_at IS NULL",
+      .delivered_many_sql = "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL, "
+                            "leased_until = NULL WHERE id = ANY ($1::bigint[]) AND delivered_at IS NULL",
       .parallel = OUTBOX_PARALLEL,
       .batch = OUTBOX_BATCH,
       .lease_ms = OUTBOX_CALL_TIMEOUT_MS + 1000,   /* per place: one call's longest time */
