@@ -68,10 +68,12 @@ static PGconn *connect_as(const char *suffix) {
   /* The schema name is ours (a constant of the service), quoted as an identifier. */
   char *ident = PQescapeIdentifier(c, g_schema, strlen(g_schema));
   char sql[200];
-  /* Prepared statements (below) skip parsing; each call still gets a plan
-   * for its own values: generic plans made some reads several times slower. */
-  snprintf(sql, sizeof sql, "SET search_path TO %s, public; SET TIME ZONE 'UTC'; SET plan_cache_mode TO force_custom_plan",
-           ident);
+  /* Prepared statements (below) skip parsing, and Postgres plans them as
+   * it does by default (plan_cache_mode auto): for their values at first,
+   * then once for all values where that plan is no worse. A plan made once
+   * is made from the tables' statistics of that moment; an ANALYZE
+   * (autovacuum's, as a table grows) has it made again. */
+  snprintf(sql, sizeof sql, "SET search_path TO %s, public; SET TIME ZONE 'UTC'", ident);
   PQfreemem(ident);
   PGresult *r = PQexec(c, sql);
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
