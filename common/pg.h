@@ -108,7 +108,8 @@ int64_t pg_int8(const char *field);
  * call the thread serves (pg_set_deadline; 30 s at most): a statement
  * or lock wait past it is cancelled by Postgres, PG_TIMEOUT. The BEGIN goes
  * with |fn|'s first statement, the COMMIT with what pg_exec_later queued
- * last: a transaction of N statements that read rows costs N round trips. */
+ * last: a transaction costs a round trip per statement whose rows it reads,
+ * and one for its COMMIT. */
 int pg_tx(int (*fn)(void *arg), void *arg);
 
 /* pg_notify_after_commit asks for pg_notify(|channel|, |payload|) when the
