@@ -368,7 +368,7 @@ typedef struct pg_stmt {
 } pg_stmt;
 
 static _Thread_local struct {
-  int in_tx;   /* queueing: inside pg_tx */
+  int in_tx;   /* inside pg_tx: statements queue, notifications wait for the COMMIT */
   int lost;    /* the connection failed under the round trip with the BEGIN */
   int n;
   size_t bytes;
@@ -377,7 +377,7 @@ static _Thread_local struct {
 } t_later;
 
 static void later_reset(void) {
-  if (t_later.n || t_later.bytes) arena_free(&t_later.a);
+  arena_free(&t_later.a);
   arena_init(&t_later.a);
   t_later.n = 0;
   t_later.bytes = 0;
@@ -511,7 +511,7 @@ int pg_exec_later(const char *sql, int n, const char *const *params, const int *
     return query(&now, NULL);
   }
   size_t size = strlen(sql) + 1;
-  for (int i = 0; i < n; i++) size += params[i] ? (lens && fmts && fmts[i] ? (size_t)lens[i] : strlen(params[i]) + 1) : 0;
+  for (int i = 0; i < n; i++) size += params[i] ? (fmts && fmts[i] ? (size_t)lens[i] : strlen(params[i]) + 1) : 0;
   if (t_later.n == LATER_MAX || t_later.bytes + size > LATER_BYTES) {
     int rc = later_flush();
     if (rc) return rc;
@@ -661,12 +661,12 @@ static int tx_begin(void) {
 #define PG_NOTIFY_CHANNEL 64
 #define PG_NOTIFY_PAYLOAD 300
 static _Thread_local struct {
-  int in_tx, n;
+  int n;
   char channel[PG_NOTIFY_MAX][PG_NOTIFY_CHANNEL], payload[PG_NOTIFY_MAX][PG_NOTIFY_PAYLOAD];
 } t_notify;
 
 int pg_notify_after_commit(const char *channel, const char *payload) {
-  if (t_notify.in_tx && strlen(channel) < PG_NOTIFY_CHANNEL && strlen(payload) < PG_NOTIFY_PAYLOAD) {
+  if (t_later.in_tx && strlen(channel) < PG_NOTIFY_CHANNEL && strlen(payload) < PG_NOTIFY_PAYLOAD) {
     for (int i = 0; i < t_notify.n; i++)
       if (!strcmp(t_notify.channel[i], channel) && !strcmp(t_notify.payload[i], payload)) return PG_OK;
     if (t_notify.n < PG_NOTIFY_MAX) {
@@ -722,10 +722,8 @@ int pg_tx(int (*fn)(void *arg), void *arg) {
       later_reset();
       break;
     }
-    t_notify.in_tx = 1;
     t_notify.n = 0;
     rc = fn(arg);
-    t_notify.in_tx = 0;
     if (rc == PG_OK) rc = tx_commit();
     t_later.in_tx = 0;
     if (rc != PG_OK) {

@@ -43,12 +43,8 @@ static int stored(rpc_ctx *ctx, const char *key, int *found) {
   return RPC_OK;
 }
 
-typedef struct kept {
-  const char *const *params;
-} kept;
-
+/* keep_tx writes the reply; |arg| is store's five parameters. */
 static int keep_tx(void *arg) {
-  const kept *k = arg;
   /* Not waiting for this commit's flush: a reply lost to a crash is the
    * case above (the retry is the handler's), so the caller does not pay a
    * second durable commit. Both statements go with the COMMIT. */
@@ -58,7 +54,7 @@ static int keep_tx(void *arg) {
                        "VALUES ($1, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (org, caller, method, request_id) "
                        "DO UPDATE SET reply = EXCLUDED.reply, created_at = now() "
                        "WHERE request_reply.created_at <= now() - interval '" KEEP "'",
-                       5, k->params, NULL, NULL);
+                       5, arg, NULL, NULL);
   return rc;
 }
 
@@ -76,8 +72,7 @@ static void store(rpc_ctx *ctx, const char *key, const void *resp) {
   char *h = arena_alloc(ctx->arena, 2 * n + 1);
   hex_encode(h, bytes, n);
   const char *p[] = {ctx->id.org, ctx->id.user, ctx->method, key, h};
-  kept k = {p};
-  int rc = pg_tx(keep_tx, &k);
+  int rc = pg_tx(keep_tx, p);
   if (rc) log_warn("%s: the answer to request %s was not kept for a retry (%s)", ctx->method, key, rpc_code_name(rc));
   if (rand() % 512 == 0) pg_exec("DELETE FROM request_reply WHERE created_at < now() - interval '" KEEP "'", 0, NULL);
 }
