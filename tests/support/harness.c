@@ -238,11 +238,17 @@ int th_stop(th_proc *p) {
   int status = 0;
   for (int waited = 0; waited < 30000; waited += 20) {
     if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+      /* Said here: the caller's assertion can only say "not 0". */
+      if (WIFSIGNALED(status))
+        fprintf(stderr, "th_stop: the process on port %d died of signal %d\n", p->port, WTERMSIG(status));
+      else if (WEXITSTATUS(status))
+        fprintf(stderr, "th_stop: the process on port %d exited %d\n", p->port, WEXITSTATUS(status));
       p->pid = 0;
       return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
     usleep(20 * 1000);
   }
+  fprintf(stderr, "th_stop: the process on port %d did not stop within 30 s of SIGTERM\n", p->port);
   th_kill(p);
   return -1;
 }
@@ -303,8 +309,8 @@ void th_b64url(const unsigned char *in, size_t n, char *out) { jws_b64url_encode
 
 const char *th_jwt(const char *secret, const char *org, const char *user, const char *role, const char *team,
                    long ttl_s) {
-  static char bufs[4][2048];
-  static int next;
+  static _Thread_local char bufs[4][2048];   /* per thread: callers mint from several */
+  static _Thread_local int next;
   char *out = bufs[next++ % 4];
   char payload[512], h[128], p[1024], sig[64];
   snprintf(payload, sizeof payload, "{\"sub\":\"%s\",\"org\":\"%s\",\"role\":\"%s\",\"team\":\"%s\",\"exp\":%ld}",
@@ -405,7 +411,8 @@ void th_pair_stop(th_proc *award, th_proc *nom) {
 
 void th_suite_stop(th_suite *s) {
   th_proc *all[] = {&s->gateway, &s->nomination, &s->award, &s->notify, &s->lb};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cr_expect_eq(th_stop(all[i]), 0);
+  static const char *const names[] = {"gateway", "svc-nomination", "svc-award", "svc-notify", "svc-leaderboard"};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cr_expect_eq(th_stop(all[i]), 0, "%s did not stop cleanly", names[i]);
 }
 
 void th_fleet_start(th_fleet *f, const char *db, const char *jwt_secret, const char *const *extra) {

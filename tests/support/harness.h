@@ -198,7 +198,7 @@ int th_via_as(const char *gateway, const char *secret, const char *org, const ch
 /* th_b64url writes base64url (no padding) of |n| bytes into |out|. */
 void th_b64url(const unsigned char *in, size_t n, char *out);
 /* th_jwt mints an HS256 token {sub, org, role, team, exp = now + ttl_s}
- * (one of four rotating static buffers). */
+ * (one of four rotating buffers of the calling thread). */
 const char *th_jwt(const char *secret, const char *org, const char *user, const char *role, const char *team,
                    long ttl_s);
 
