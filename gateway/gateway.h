@@ -8,8 +8,8 @@
  *   ACCOLADE_GATEWAY_RATE_MEMBER / _BURST_MEMBER  requests per second per member (50 / 100)
  *   ACCOLADE_GATEWAY_RATE_ORG / _BURST_ORG        per org (1000 / 2000); both rates 0:
  *                                                 no limits, no Redis round trip. Tokens
- *                                                 are taken from Redis in leases of up to
- *                                                 rate/10 (ratelimit.c)
+ *                                                 are taken from Redis in leases of rate/10,
+ *                                                 growing while spent fast (ratelimit.c)
  *   ACCOLADE_GATEWAY_MAX_STREAMS                  open streams per member (5)
  *   ACCOLADE_REDIS                                the rate limiter (fails open when down)
  *   ACCOLADE_<SERVICE>_ADDR                       upstreams; several comma-separated

@@ -3,16 +3,20 @@
  *
  * A call spends a token from this process's lease for its member and its
  * org; only a lease that is empty or stale makes the gateway go to Redis, and
- * then only for that bucket, taking up to rate/10 tokens at once (at least 1,
- * at most a tenth of the burst). A busy member costs one Redis round trip per
- * lease instead of one per call; a quiet one (rate 5) still takes one token at
- * a time, so small limits hold exactly. (At rate/20, leases of 2 tokens at the
- * default 50/s, bench/gateway.sh had the front at 0.83x HAProxy's rate with
- * 1,000 members calling at the default limits, 1.04-1.10x with the limits
- * off: its Redis round trips, not its waits. At rate/10, 0.96x.) Tokens left
- * in a lease when it goes stale (LEASE_MS after its last fetch) are dropped:
- * a gateway admits at most what its leases hold beyond the shared bucket,
- * and never hoards. Redis unreachable: fail open, as before.
+ * then only for that bucket, taking rate/10 tokens at first (at least 1, at
+ * most a tenth of the burst), and twice as many each time the lease was
+ * spent within half its life, up to half a second of the rate (at most a
+ * quarter of the burst); a lease gone stale starts small again. A busy
+ * member costs one Redis round trip per lease instead of one per call; a
+ * quiet one (rate 5) still takes one token at a time, so small limits hold
+ * exactly. Every token leased is taken from the shared bucket, so bigger
+ * leases admit no more than the limit. (bench/gateway.sh, 1,000 members at
+ * the default limits: leases of rate/20 had the front at 0.83x HAProxy's
+ * rate, 1.04-1.10x with the limits off: its Redis round trips, not its
+ * waits; rate/10, 0.96x; growing leases, 9,000 -> 4,000-4,300 round trips
+ * per 40,000 calls.) Tokens left in a lease when it goes stale (LEASE_MS
+ * after its last fetch) are dropped: a gateway never hoards. Redis
+ * unreachable: fail open, as before.
  *
  * A lease is topped up before it runs out: the call that takes it to half
  * or below is let through and asks for a refill (ratelimit_refill, on the
@@ -68,6 +72,7 @@ static redis_script lease_script = {.source =
 typedef struct lease {
   char key[300];   /* "m:<org>/<user>" or "o:<org>" */
   long tokens;
+  long size;       /* what the next fetch asks for; 0: the base size */
   int64_t until_ms;
   int64_t refill_until_ms;   /* a refill was asked and is not due back before this */
 } lease;
@@ -107,23 +112,53 @@ static lease *slot(const char *key, int64_t now, const lease *keep) {
   }
   snprintf(l->key, sizeof l->key, "%s", key);
   l->tokens = 0;
+  l->size = 0;
   l->until_ms = 0;
   l->refill_until_ms = 0;
   return l;
 }
 
-static long lease_size(double rate, double burst) {
-  double want = rate / 10, cap = burst / 10;
-  if (want > cap) want = cap;
-  return want < 1 ? 1 : (long)want;
+/* A bucket's leases: |base| tokens at first, doubled while its caller
+ * spends them fast, up to |cap|. */
+typedef struct sizing {
+  long base, cap;
+} sizing;
+
+/* lease_sizing: the base is rate/10 (at least 1, at most a tenth of the
+ * burst); the cap half a second of the rate, at most a quarter of the
+ * burst. Bigger leases admit no more than the bucket holds (their tokens
+ * are taken from it): they cost what a lease left unspent costs, dropped
+ * when stale, and a member calling through several gateways finds more of
+ * its bucket held by the others. */
+static sizing lease_sizing(double rate, double burst) {
+  double base = rate / 10, cap = rate / 2;
+  if (base > burst / 10) base = burst / 10;
+  if (cap > burst / 4) cap = burst / 4;
+  sizing z = {base < 1 ? 1 : (long)base, 0};
+  z.cap = cap < (double)z.base ? z.base : (long)cap;
+  return z;
 }
 
-/* low: |l|, of leases of |size|, is at half or below and no refill of it is
- * out; the refill is then counted as out (for LEASE_MS at most: a refill
- * that never comes back does not stop the next). Leases of one token are
- * never topped up: a small limit is taken a token at a time, exactly. */
-static int low(lease *l, long size, int64_t now) {
+static long size_of(const lease *l, sizing z) { return l->size ? l->size : z.base; }
+
+/* grow doubles |l|'s next lease (up to the cap): it was spent, or half
+ * spent, within half a lease's life. Leases of one token never grow: a
+ * small limit is taken a token at a time, exactly. */
+static void grow(lease *l, sizing z, int64_t now) {
+  int64_t filled = l->until_ms - LEASE_MS;
+  if (z.base < 2 || now - filled >= LEASE_MS / 2) return;
+  long n = size_of(l, z) * 2;
+  l->size = n > z.cap ? z.cap : n;
+}
+
+/* low: |l| is at half its size or below and no refill of it is out; the
+ * refill is then counted as out (for LEASE_MS at most: a refill that never
+ * comes back does not stop the next). Leases of one token are never topped
+ * up. */
+static int low(lease *l, sizing z, int64_t now) {
+  long size = size_of(l, z);
   if (size < 2 || l->tokens * 2 > size || l->refill_until_ms > now) return 0;
+  grow(l, z, now);
   l->refill_until_ms = now + LEASE_MS;
   return 1;
 }
@@ -135,6 +170,7 @@ static int take(const gateway *g, const char *mkey, const char *okey, int64_t no
                 int *refill) {
   pthread_mutex_lock(&g_mu);
   lease *m = slot(mkey, now, NULL), *o = slot(okey, now, m);
+  sizing zm = lease_sizing(g->member_rate, g->member_burst), zo = lease_sizing(g->org_rate, g->org_burst);
   *need_m = !live(m, now);
   *need_o = !live(o, now);
   int ok = !*need_m && !*need_o;
@@ -143,10 +179,13 @@ static int take(const gateway *g, const char *mkey, const char *okey, int64_t no
     o->tokens--;
     if (refill) {
       *refill = 0;
-      if (low(m, lease_size(g->member_rate, g->member_burst), now)) *refill |= RL_MEMBER;
-      if (low(o, lease_size(g->org_rate, g->org_burst), now)) *refill |= RL_ORG;
+      if (low(m, zm, now)) *refill |= RL_MEMBER;
+      if (low(o, zo, now)) *refill |= RL_ORG;
     }
   }
+  /* An empty lease still fresh was outpaced: the next is bigger. */
+  if (*need_m && m->until_ms > now) grow(m, zm, now);
+  if (*need_o && o->until_ms > now) grow(o, zo, now);
   pthread_mutex_unlock(&g_mu);
   return ok;
 }
@@ -156,6 +195,7 @@ static int take(const gateway *g, const char *mkey, const char *okey, int64_t no
 static void add(const char *key, long tokens, int64_t now) {
   pthread_mutex_lock(&g_mu);
   lease *l = slot(key, now, NULL);
+  if (l->until_ms <= now) l->size = 0;   /* stale: its caller paused; start small again */
   l->tokens = l->until_ms > now ? l->tokens + tokens : tokens;
   l->until_ms = now + LEASE_MS;
   l->refill_until_ms = 0;
@@ -171,6 +211,15 @@ static void refilled(const char *key) {
   lease *l = found(bucket(key), key);
   if (l) l->refill_until_ms = 0;
   pthread_mutex_unlock(&g_mu);
+}
+
+/* want: the size of |key|'s next lease. */
+static long want(const char *key, sizing z) {
+  pthread_mutex_lock(&g_mu);
+  lease *l = found(bucket(key), key);
+  long n = l ? size_of(l, z) : z.base;
+  pthread_mutex_unlock(&g_mu);
+  return n;
 }
 
 /* The lease keys of |id|'s member and org buckets. */
@@ -201,8 +250,8 @@ static int fetch(const gateway *g, const identity *id, const char *mkey, const c
   snprintf(a[1], sizeof a[1], "%g", g->member_burst);
   snprintf(a[2], sizeof a[2], "%g", g->org_rate);
   snprintf(a[3], sizeof a[3], "%g", g->org_burst);
-  snprintf(a[4], sizeof a[4], "%ld", want_m ? lease_size(g->member_rate, g->member_burst) : 0L);
-  snprintf(a[5], sizeof a[5], "%ld", want_o ? lease_size(g->org_rate, g->org_burst) : 0L);
+  snprintf(a[4], sizeof a[4], "%ld", want_m ? want(mkey, lease_sizing(g->member_rate, g->member_burst)) : 0L);
+  snprintf(a[5], sizeof a[5], "%ld", want_o ? want(okey, lease_sizing(g->org_rate, g->org_burst)) : 0L);
   const char *argv[] = {mk, ok, a[0], a[1], a[2], a[3], a[4], a[5]};
   metrics_count("accolade_gateway_ratelimit_redis_calls_total", "", 1);
   redisReply *r = redis_eval(&lease_script, 2, 8, argv);

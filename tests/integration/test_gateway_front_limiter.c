@@ -113,7 +113,10 @@ static long metric(int port, const char *name) {
 
 /* A member calling steadily finds tokens on hand: the call that leaves its
  * lease at half asks for a refill in the background and goes on, so only
- * the first call of the run waits for Redis, not one call per lease. */
+ * the first call of the run waits for Redis, not one call per lease; and a
+ * lease spent fast is followed by bigger ones (10, 20, 40, then 50, half a
+ * second of the member's rate), so the run takes a few round trips, not one
+ * per ten calls. */
 Test(gateway_front_limiter, a_steady_members_lease_is_topped_up_before_it_runs_out, .timeout = 120) {
   th_init();
   static char pg[600], award_addr[128], redis[64], metrics[64];
@@ -137,7 +140,7 @@ Test(gateway_front_limiter, a_steady_members_lease_is_topped_up_before_it_runs_o
   char org[48];
   snprintf(org, sizeof org, "refill-%d", (int)getpid());
   snprintf(c.token, sizeof c.token, "%s", th_jwt(SECRET, org, "steady", "member", "", 300));
-  /* 100 calls one after another, about 2 ms apart: 100 tokens, 10 leases. */
+  /* 100 calls one after another, about 2 ms apart: 100 tokens. */
   for (int i = 0; i < 100; i++) {
     call(&c);
     cr_assert_eq(c.code, RPC_OK, "call %d: %s", i, c.msg);
@@ -145,9 +148,9 @@ Test(gateway_front_limiter, a_steady_members_lease_is_topped_up_before_it_runs_o
   }
   long trips = metric(mport, "accolade_gateway_ratelimit_redis_calls_total");
   long refills = metric(mport, "accolade_gateway_ratelimit_refills_total");
-  cr_expect_geq(trips, 9, "100 calls on leases of 10 took %ld Redis round trips", trips);
-  cr_expect_geq(refills, 8, "%ld of the %ld round trips were refills in the background", refills, trips);
-  cr_expect_leq(trips - refills, 3, "%ld calls waited for a lease (without refills: one per lease, 10)",
+  cr_expect_leq(trips, 6, "100 calls took %ld Redis round trips (leases of 10 that never grow: 10)", trips);
+  cr_expect_geq(refills, 2, "%ld of the %ld round trips were refills in the background", refills, trips);
+  cr_expect_leq(trips - refills, 3, "%ld calls waited for a lease (without refills: one per lease)",
                 trips - refills);
   cr_assert_eq(th_stop(&gw), 0, "gateway exit status (sanitizers clean)");
   cr_assert_eq(th_stop(&award), 0);
