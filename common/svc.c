@@ -146,9 +146,9 @@ static int open_postgres(const config *cfg, const svc_def *def, const svc_settin
 }
 
 /* new_server: the gRPC server of the process, not yet started (NULL on
- * failure). A front (svc_def.front), when the server takes no TLS, serves the
- * public address and the server listens where the front says; *front_running
- * is set then. */
+ * failure). A front (svc_def.front) may serve the public address, TLS
+ * included: the server then listens where the front says, in plaintext, and
+ * *front_running is set. */
 static rpc_server *new_server(const config *cfg, const svc_def *def, const svc_settings *s, void *app,
                               int *front_running) {
   char env[128], deflisten[64];
@@ -187,10 +187,15 @@ static rpc_server *new_server(const config *cfg, const svc_def *def, const svc_s
       .tls_key = config_str(cfg, "tls-key", "ACCOLADE_TLS_KEY", NULL),
       .tls_client_ca = config_str(cfg, "tls-client-ca", "ACCOLADE_TLS_CLIENT_CA", NULL),
   };
-  if (def->front && !(sc.tls_cert && *sc.tls_cert)) {
-    sc.listen = def->front(cfg, sc.listen, app);
-    if (!sc.listen) return NULL;
-    *front_running = 1;
+  if (def->front) {
+    tls_files tls = {sc.tls_cert, sc.tls_key, sc.tls_client_ca};
+    const char *inner = def->front(cfg, sc.listen, &tls, app);
+    if (!inner) return NULL;
+    if (inner != sc.listen) {   /* the front took the port; the server behind it is internal */
+      sc.listen = inner;
+      sc.tls_cert = sc.tls_key = sc.tls_client_ca = NULL;
+      *front_running = 1;
+    }
   }
   return rpc_server_new(&sc, def->methods, def->nmethods);
 }

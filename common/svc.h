@@ -43,6 +43,7 @@
 
 #include "config.h"
 #include "rpc.h"
+#include "tls.h"
 
 enum { SVC_REDIS_REQUIRED = 1, SVC_REDIS_OPTIONAL = 2 };
 
@@ -67,11 +68,13 @@ typedef struct svc_def {
   int (*init)(const config *cfg, void **app);
   /* fini runs after the server has stopped. */
   void (*fini)(void *app);
-  /* front, if set and the server takes no TLS, serves the public address
-   * |listen| itself (the gateway's frame-level front) and returns the
-   * address the gRPC server listens on instead, or NULL on failure;
-   * front_stop ends it at a stop, within |grace_ms|, before the server. */
-  const char *(*front)(const config *cfg, const char *listen, void *app);
+  /* front, if set, may serve the public address |listen| itself (the
+   * gateway's frame-level front), with the TLS of |tls| when it names a
+   * certificate, and return the address the gRPC server listens on instead,
+   * in plaintext (it is internal); or return |listen| itself to leave the
+   * port, TLS and all, to the server; or NULL on failure. front_stop ends
+   * it at a stop, within |grace_ms|, before the server. */
+  const char *(*front)(const config *cfg, const char *listen, const tls_files *tls, void *app);
   void (*front_stop)(void *app, int grace_ms);
 } svc_def;
 

@@ -17,6 +17,12 @@
 #include <grpc/grpc_security.h>
 #include <stddef.h>
 
+/* tls_files: a server's PEM files, as set (ACCOLADE_TLS_CERT, _KEY,
+ * _CLIENT_CA); no certificate (NULL or ""): plaintext. Strings not owned. */
+typedef struct tls_files {
+  const char *cert, *key, *client_ca;
+} tls_files;
+
 /* tls_server_credentials: TLS credentials from the files, insecure ones when
  * |cert| is NULL, or NULL with |err| filled when a file is unreadable. */
 grpc_server_credentials *tls_server_credentials(const char *cert, const char *key, const char *client_ca,

@@ -1,6 +1,7 @@
 /* front_conn.c - one HTTP/2 connection of the front's, a caller's or one to
- * a service: its socket and nghttp2 session, what is read from it, the
- * output gathered and written once per loop turn, and its closing. */
+ * a service: its socket (through TLS for a caller when the front takes it,
+ * front_tls.c) and nghttp2 session, what is read from it, the output
+ * gathered and written once per loop turn, and its closing. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,6 +19,7 @@ void conn_close(conn *c) {
   if (c->dead) return;
   c->dead = 1;
   epoll_ctl(c->lp->ep, EPOLL_CTL_DEL, c->fd, NULL);
+  front_tls_detach(c);
   close(c->fd);
   /* nghttp2_session_del calls no stream-close callback: end ours here. */
   while (c->streams) {
@@ -33,7 +35,11 @@ void conn_close(conn *c) {
 void conn_flush(conn *c) {
   while (!c->dead) {
     if (c->out.len > c->out.off) {
-      ssize_t w = write(c->fd, c->out.p + c->out.off, c->out.len - c->out.off);
+      /* After EAGAIN the same bytes are written again (as TLS asks): the
+       * buffer is only gathered into once empty. */
+      const uint8_t *p = c->out.p + c->out.off;
+      size_t n = c->out.len - c->out.off;
+      ssize_t w = c->tls ? front_tls_write(c, p, n) : write(c->fd, p, n);
       if (w < 0 && (errno == EAGAIN || errno == EINTR)) break;
       if (w < 0) return conn_close(c);
       c->out.off += (size_t)w;
@@ -49,13 +55,13 @@ void conn_flush(conn *c) {
     if (c->out.len == c->out.off) break;
   }
   if (c->dead) return;
-  int want = c->out.len > c->out.off;
+  int pending = c->out.len > c->out.off, want = front_tls_wants_out(c, pending);
   if (want != c->want_out) {
     struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
     epoll_ctl(c->lp->ep, EPOLL_CTL_MOD, c->fd, &ev);
     c->want_out = want;
   }
-  if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s) && !want) conn_close(c);
+  if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s) && !pending) conn_close(c);
 }
 
 conn *conn_new(loop *lp, int fd, int up) {
@@ -77,6 +83,7 @@ conn *conn_new(loop *lp, int fd, int up) {
                                  {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1}};
   nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, 3);
   nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
+  if (!up) front_tls_attach(c);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
   epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev);
   c->next_all = lp->all;
@@ -88,13 +95,19 @@ conn *conn_new(loop *lp, int fd, int up) {
 void conn_readable(conn *c) {
   uint8_t in[65536];
   for (;;) {
-    ssize_t r = read(c->fd, in, sizeof in);
+    ssize_t r = c->tls ? front_tls_read(c, in, sizeof in) : read(c->fd, in, sizeof in);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && errno == EAGAIN) break;
     if (r <= 0) return conn_close(c);
     c->last_ms = clock_now_us() / 1000;
     if (nghttp2_session_mem_recv(c->s, in, (size_t)r) < 0) return conn_close(c);
     mark(c);
-    if ((size_t)r < sizeof in) break;
+    /* TLS gives a record at a time, and may hold more already read. */
+    if ((size_t)r < sizeof in && !front_tls_pending(c)) break;
   }
+}
+
+void conn_writable(conn *c) {
+  if (c->tls_wait & TLS_READ_WANTS_OUT) conn_readable(c);   /* a TLS read waited to write */
+  if (!c->dead) mark(c);
 }

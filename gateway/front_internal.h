@@ -6,8 +6,10 @@
  *   front_mem.c     byte buffers, header lists, nghttp2's memory
  *   front_stream.c  a proxied stream: its lists, the bytes held for its caller
  *                   and handed on, its reuse, a refusal, the end of either side
- *   front_conn.c    a connection: its socket and session, reads, the gathered
- *                   write, closing
+ *   front_tls.c     TLS on callers' connections: the server's context, a
+ *                   connection's handshake, its reads and writes
+ *   front_conn.c    a connection: its socket (or its TLS) and session, reads,
+ *                   the gathered write, closing
  *   front_names.c   the services' addresses, looked up on a thread of their own
  *   front_up.c      the services' side: addresses, connections, client sessions
  *   front_admit.c   a call's admission: the checks, the limiter threads, the
@@ -31,6 +33,7 @@
 #include "authz.h"
 #include "front.h"
 #include "identity.h"
+#include "tls.h"
 
 #define NSERVICES 4
 #define INNER NSERVICES   /* the gateway's own gRPC server */
@@ -73,11 +76,15 @@ typedef struct pstream pstream;
 typedef struct conn {
   int fd;
   int upstream;        /* 1: our client session to a service */
+  struct ssl_st *tls;  /* a caller's TLS (front_tls.c); NULL: plaintext */
+  int tls_ready;       /* its handshake is done, h2 chosen */
+  int tls_wait;        /* TLS_READ_WANTS_OUT, TLS_WRITE_WANTS_IN */
   nghttp2_session *s;
   loop *lp;
   buf out;             /* bytes nghttp2 gave us that the socket did not take */
   int dirty, want_out, dead, goaway, kill;
-  int64_t last_ms;     /* the last bytes read */
+  int64_t last_ms;     /* the last bytes read (before a TLS handshake is
+                          done: when the connection was taken) */
   struct conn *next_dirty, *next_all;
   pstream *streams;    /* the proxied streams on this connection */
   size_t held;         /* a caller's: bytes held for it (requests not yet
@@ -226,6 +233,43 @@ void front_ps_refuse(pstream *ps, int code, const char *msg);
 void front_down_gone(pstream *ps, uint32_t error);
 void front_up_gone(pstream *ps);
 
+/* ---- front_tls.c ------------------------------------------------------ */
+
+/* What a caller's TLS waits for besides the obvious (conn.tls_wait): a read
+ * that must write first (the handshake's answer), a write that must read
+ * first (the handshake not done yet). */
+enum { TLS_READ_WANTS_OUT = 1, TLS_WRITE_WANTS_IN = 2 };
+/* front_tls_start makes the context of callers' TLS from |files| (PEM;
+ * NULL or no certificate: plaintext, nothing made): 0, or -1 with the file
+ * and OpenSSL's reason logged. front_tls_stop frees it, once no loop runs. */
+int front_tls_start(const tls_files *files);
+void front_tls_stop(void);
+/* front_tls_on: 1 when callers' connections take TLS. */
+int front_tls_on(void);
+/* front_tls_attach gives the caller's connection |c| its TLS, the handshake
+ * to come (nothing when TLS is off); front_tls_detach sends close_notify if
+ * the handshake was done and frees it (conn_close). */
+void front_tls_attach(conn *c);
+void front_tls_detach(conn *c);
+/* front_tls_read / front_tls_write are read(2) and write(2) through |c|'s
+ * TLS, the handshake first: -1 with errno EAGAIN while waiting (c->tls_wait
+ * says when it waits for the other direction); front_tls_read returns 0 at
+ * the caller's end or a failed handshake (counted), front_tls_write -1 with
+ * EPIPE on a failure. */
+ssize_t front_tls_read(conn *c, uint8_t *p, size_t n);
+ssize_t front_tls_write(conn *c, const uint8_t *p, size_t n);
+/* front_tls_pending: 1 when OpenSSL holds bytes of |c|'s already read from
+ * the socket, which epoll will not report. */
+int front_tls_pending(const conn *c);
+/* front_tls_wants_out: whether |c| needs EPOLLOUT, |pending| being whether
+ * it has bytes to write: not while its write waits for a read (EPOLLOUT
+ * would wake the loop at once, for nothing), but while a read waits to write. */
+int front_tls_wants_out(const conn *c, int pending);
+/* front_tls_failed counts a caller's failed handshake under |reason| (a
+ * constant: "timeout", "alpn", ...); logged at debug only, for anyone can
+ * make one. */
+void front_tls_failed(conn *c, const char *reason);
+
 /* ---- front_conn.c ----------------------------------------------------- */
 
 /* conn_new: a connection on |fd| for |lp|, a client session to a service
@@ -234,6 +278,8 @@ conn *conn_new(loop *lp, int fd, int up);
 void conn_close(conn *c);
 void conn_flush(conn *c);
 void conn_readable(conn *c);
+/* conn_writable: |c|'s socket takes bytes again (EPOLLOUT). */
+void conn_writable(conn *c);
 
 /* ---- front_names.c ---------------------------------------------------- */
 

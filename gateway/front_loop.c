@@ -18,7 +18,9 @@
  * listening socket (IPv4, or both families on [::]), callers' connections
  * dealt to the loops in turn, each loop with its own HTTP/2 connections
  * to each service address, and libnghttp2 sessions on both sides. Output is
- * gathered per connection and written once per loop turn.
+ * gathered per connection and written once per loop turn. With TLS set,
+ * the loops terminate it on callers' connections (front_tls.c), the
+ * handshake included; the services are spoken to in plaintext.
  *
  * Limits: streams per connection 4096 (as the runtime); open streams per
  * member as the gateway's (gateway_stream_enter); MAX_CALLERS connections;
@@ -63,6 +65,7 @@ static struct {
   int lfd;           /* the listening socket, in every loop's epoll (EPOLLEXCLUSIVE) */
   atomic_int stopping, stop;
   int idle_ms;       /* a caller's connection without calls is closed after this */
+  int handshake_ms;  /* and one without a TLS session after this */
   atomic_int callers;   /* callers' connections open, all loops */
   atomic_uint next_loop;   /* the loop the next accepted connection goes to */
   atomic_llong refused_log_s;   /* when a refused connection was last logged */
@@ -192,10 +195,16 @@ static void begin_stop(loop *lp) {
     }
 }
 
-/* close_idle: a caller's connection with no call for idle_ms gets GOAWAY. */
+/* close_idle: a caller's connection with no call for idle_ms gets GOAWAY;
+ * one whose TLS handshake is not done within handshake_ms is closed (the
+ * idle bound is far too long for a connection that costs a handshake and
+ * has proved nothing). */
 static void close_idle(loop *lp, int64_t now_ms) {
   for (conn *c = lp->all; c; c = c->next_all)
-    if (!c->dead && !c->upstream && !c->streams && !c->goaway && now_ms - c->last_ms > g.idle_ms) {
+    if (c->tls && !c->tls_ready && !c->dead && now_ms - c->last_ms > g.handshake_ms) {
+      front_tls_failed(c, "timeout");
+      conn_close(c);
+    } else if (!c->dead && !c->upstream && !c->streams && !c->goaway && now_ms - c->last_ms > g.idle_ms) {
       c->goaway = 1;
       nghttp2_session_terminate_session(c->s, NGHTTP2_NO_ERROR);
       mark(c);
@@ -237,7 +246,7 @@ static void *loop_run(void *arg) {
       }
       if (c->dead) continue;
       if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) conn_readable(c);
-      if (!c->dead && (evs[i].events & EPOLLOUT)) mark(c);
+      if (!c->dead && (evs[i].events & EPOLLOUT)) conn_writable(c);
     }
     /* One write per connection per turn, after every frame read. */
     while (lp->dirty) {
@@ -337,13 +346,17 @@ static void loops_free(int made) {
   nghttp2_option_del(front_cfg.opt);
   front_cfg.down_cbs = front_cfg.up_cbs = NULL;
   front_cfg.opt = NULL;
+  front_tls_stop();
 }
 
 int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t max_msg, int resolve_ms,
-                int limiter_queue) {
+                int limiter_queue, const tls_files *tls, int handshake_ms) {
+  /* A file that cannot be read stops the start before anything is made. */
+  if (front_tls_start(tls) != 0) return -1;
   front_inner_address();
   front_cfg.gw = gw;
   g.idle_ms = idle_ms;
+  g.handshake_ms = handshake_ms;
   front_cfg.max_msg = max_msg;
   front_cfg.limiter_queue = limiter_queue > 0 ? limiter_queue : 4096;
   nghttp2_option_new(&front_cfg.opt);
@@ -385,7 +398,10 @@ int front_start(gateway *gw, const char *listen, int loops, int idle_ms, size_t 
   }
   limiter_start();
   for (int i = 0; i < g.nloops; i++) pthread_create(&g.loops[i].th, NULL, loop_run, &g.loops[i]);
-  log_info("serving on %s: HTTP/2 frame-level front, %d loops", listen, g.nloops);
+  log_info("serving on %s: HTTP/2 frame-level front, %d loops%s", listen, g.nloops,
+           !front_tls_on()                         ? ""
+           : tls->client_ca && *tls->client_ca ? ", TLS with client certificates"
+                                               : ", TLS");
   return 0;
 }
 

@@ -15,8 +15,14 @@
  *   ACCOLADE_<SERVICE>_ADDR                       upstreams; several comma-separated
  *                                                 addresses are balanced round-robin
  *   ACCOLADE_GATEWAY_FRONT       1 (default): the public port is served by the
- *                                frame-level front (front.h); 0: by gRPC core
- *                                (as it was; also whenever TLS is set)
+ *                                frame-level front (front.h), which also takes
+ *                                the public port's TLS (ACCOLADE_TLS_*); 0: by
+ *                                gRPC core (as it was; also whenever
+ *                                ACCOLADE_UPSTREAM_TLS_CA is set: the front
+ *                                speaks plaintext to the services)
+ *   ACCOLADE_GATEWAY_TLS_HANDSHAKE_MS  a caller's TLS handshake on the front
+ *                                must be done within it, or its connection is
+ *                                closed (10000; checked every second)
  *   ACCOLADE_GATEWAY_LOOPS       the front's event loops (one per two cores)
  *
  * The public hop, decided from a measured prototype (issue 15). Forwarding

@@ -73,10 +73,14 @@ static void fini(void *app) {
   jwt_config_free(&g_gw.jwt);
 }
 
-/* front takes the public port for the frame-level front (front.h) unless
+/* front takes the public port for the frame-level front (front.h), with
+ * the public port's TLS (ACCOLADE_TLS_*) when set, unless
  * ACCOLADE_GATEWAY_FRONT=0 or the upstreams take TLS (the front speaks
- * plaintext HTTP/2 to them; with TLS the gateway serves through gRPC core
- * as before). ACCOLADE_GATEWAY_LOOPS: its event loops, one per two cores
+ * plaintext HTTP/2 to them; with upstream TLS the gateway serves through
+ * gRPC core as before). ACCOLADE_GATEWAY_TLS_HANDSHAKE_MS: a caller's TLS
+ * handshake must be done within it (10 s, checked every second; the idle
+ * bound, 600 s, is far too long for a connection that has proved nothing).
+ * ACCOLADE_GATEWAY_LOOPS: its event loops, one per two cores
  * (rounded up): the services and the kernel's network work share the
  * cores. On 2 cores, with h2load and svc-leaderboard beside it, two loops
  * forwarded GetTop 1.20-1.35x HAProxy's rate but with a p99 at -c 4 -m 25
@@ -85,9 +89,9 @@ static void fini(void *app) {
  * ACCOLADE_GATEWAY_RESOLVE_MS: how often the services' names are looked up
  * again (30 s), on a thread of their own; ACCOLADE_GATEWAY_LIMITER_QUEUE:
  * the calls that may wait for a rate-limit lease from Redis (4096). */
-static const char *front(const config *cfg, const char *listen, void *app) {
+static const char *front(const config *cfg, const char *listen, const tls_files *tls, void *app) {
   int on;
-  long cores = sysconf(_SC_NPROCESSORS_ONLN), loops, idle, max_msg, resolve, limiter_queue;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN), loops, idle, max_msg, resolve, limiter_queue, handshake;
   char err[256];
   if (config_bool(cfg, "front", "ACCOLADE_GATEWAY_FRONT", 1, &on, err, sizeof err) ||
       config_int(cfg, "loops", "ACCOLADE_GATEWAY_LOOPS", cores > 1 ? (cores + 1) / 2 : 1, 1, 256, &loops, err, sizeof err) ||
@@ -96,6 +100,8 @@ static const char *front(const config *cfg, const char *listen, void *app) {
                  sizeof err) ||
       config_int(cfg, "resolve-ms", "ACCOLADE_GATEWAY_RESOLVE_MS", 30000, 100, 3600000, &resolve, err, sizeof err) ||
       config_int(cfg, "limiter-queue", "ACCOLADE_GATEWAY_LIMITER_QUEUE", 4096, 1, 1000000, &limiter_queue, err,
+                 sizeof err) ||
+      config_int(cfg, "tls-handshake-ms", "ACCOLADE_GATEWAY_TLS_HANDSHAKE_MS", 10000, 100, 600000, &handshake, err,
                  sizeof err)) {
     log_error("%s", err);
     return NULL;
@@ -105,7 +111,10 @@ static const char *front(const config *cfg, const char *listen, void *app) {
     log_info("upstream TLS: the public port is served through gRPC core, not the frame-level front");
     return listen;
   }
-  return front_start(app, listen, (int)loops, (int)idle, (size_t)max_msg, (int)resolve, (int)limiter_queue) == 0 ? front_inner_address() : NULL;
+  return front_start(app, listen, (int)loops, (int)idle, (size_t)max_msg, (int)resolve, (int)limiter_queue, tls,
+                     (int)handshake) == 0
+             ? front_inner_address()
+             : NULL;
 }
 
 static void front_end(void *app, int grace_ms) {

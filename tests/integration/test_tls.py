@@ -4,13 +4,22 @@ as the outside client and certificates made here with the openssl tool:
 - a process with ACCOLADE_TLS_CERT/KEY speaks TLS only (plaintext fails);
 - with ACCOLADE_TLS_CLIENT_CA it also requires a client certificate;
 - the gateway, itself on TLS, reaches a mutual-TLS upstream with
-  ACCOLADE_UPSTREAM_TLS_CA/CERT/KEY, and refuses to start on a bad file.
+  ACCOLADE_UPSTREAM_TLS_CA/CERT/KEY, and refuses to start on a bad file;
+- the gateway's frame-level front (the default) terminates the public
+  port's TLS itself: a public method it forwards, a path it passes to the
+  gateway's inner server (health, the test route), mutual TLS, and the
+  connections it refuses (plaintext, no h2 in ALPN, a handshake never
+  begun, closed within ACCOLADE_GATEWAY_TLS_HANDSHAKE_MS).
 """
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from concurrent import futures
 
 import grpc
 
@@ -64,6 +73,77 @@ def echo(ch, text, metadata=()):
 
 def wait_ready(ch):
     grpc.channel_ready_future(ch).result(timeout=20)
+
+
+def code_of(fn):
+    """The status code of a call that should fail (OK if it did not)."""
+    try:
+        fn()
+        return grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        return e.code()
+
+
+def call(ch, path, req=b"", metadata=()):
+    return ch.unary_unary(path, request_serializer=IDENT, response_deserializer=IDENT)(
+        req, timeout=10, metadata=list(metadata))
+
+
+def field1(ch, path, metadata=()):
+    """Field 1 of the answer to an empty request to |path|, or the error."""
+    try:
+        return parse_fields(call(ch, path, b"", metadata)).get(1)
+    except grpc.RpcError as e:
+        return e
+
+
+def fake_award(port_holder):
+    """A plaintext upstream for AwardService/ListBadges: it answers with the
+    user the gateway signed onto the call (field 1)."""
+    def list_badges(req, ctx):
+        return field_str(1, dict(ctx.invocation_metadata()).get("x-accolade-user", ""))
+    srv = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "accolade.v1.AwardService", {"ListBadges": grpc.unary_unary_rpc_method_handler(list_badges)}),))
+    port_holder.append(srv.add_insecure_port("127.0.0.1:0"))
+    srv.start()
+    return srv
+
+
+def closed_within(port, seconds, ctx=None):
+    """Seconds until the server closes a connection that sends nothing (a raw
+    TCP one, or TLS with |ctx| once its handshake is done), or None if it is
+    still open after |seconds|."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    t0 = time.monotonic()
+    try:
+        if ctx:
+            s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
+        return time.monotonic() - t0 if s.recv(1) == b"" else None
+    except (ConnectionError, ssl.SSLError):
+        return time.monotonic() - t0
+    except socket.timeout:
+        return None
+    finally:
+        s.close()
+
+
+def tls_refused(port, ca, alpn):
+    """True when a TLS handshake offering |alpn| (None: no ALPN) fails, or the
+    connection is closed right after it without a byte."""
+    ctx = ssl.create_default_context(cafile=ca)
+    if alpn is not None:
+        ctx.set_alpn_protocols(alpn)
+    return closed_within(port, 5, ctx) is not None
+
+
+def metric(port, line_start):
+    """The value of the first /metrics line starting with |line_start|, or 0."""
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+    for line in body.splitlines():
+        if line.startswith(line_start):
+            return float(line.split()[-1])
+    return 0
 
 
 def main():
@@ -129,6 +209,81 @@ def main():
             r = subprocess.run(cli + ["--tls-ca", path("missing.pem"), "health"], capture_output=True, text=True)
             expect("cli_unreadable_ca_is_exit_66", r.returncode == 66 and "missing.pem" in r.stderr,
                    (r.returncode, r.stderr))
+
+            # 3b. The gateway's front on TLS (upstreams in plaintext): what it
+            # forwards itself (a method of the table), what it passes to the
+            # gateway's own server (health, the test route), what it refuses.
+            plain_port = free_port()
+            procs.append(start("accolade-testsvc", {}, plain_port))
+            award_port = []
+            upstreams = [fake_award(award_port)]
+            front_port, front_metrics = free_port(), free_port()
+            front_env = {"ACCOLADE_TLS_CERT": path("server.pem"), "ACCOLADE_TLS_KEY": path("server.key"),
+                         "ACCOLADE_JWT_HS256_SECRET": "tls-test-secret",
+                         "ACCOLADE_REDIS": gw_env["ACCOLADE_REDIS"],
+                         "ACCOLADE_AWARD_ADDR": "127.0.0.1:%d" % award_port[0],
+                         "ACCOLADE_LEADERBOARD_ADDR": "127.0.0.1:%d" % free_port(),   # nothing there
+                         "ACCOLADE_GATEWAY_TLS_HANDSHAKE_MS": "1000",
+                         "ACCOLADE_GATEWAY_TEST_ROUTE": "/accolade.test.v1.TestService/=127.0.0.1:%d" % plain_port}
+            procs.append(start("gateway-test", dict(front_env, ACCOLADE_METRICS_PORT=str(front_metrics)), front_port))
+            bearer = [("authorization", "Bearer " + token)]
+            ch4 = grpc.secure_channel("127.0.0.1:%d" % front_port, creds)
+            wait_ready(ch4)
+            got = field1(ch4, "/accolade.v1.AwardService/ListBadges", bearer)
+            expect("front_tls_public_method_reaches_its_upstream", got == b"tina", got)
+            expect("front_tls_public_method_without_its_upstream_is_unavailable",
+                   code_of(lambda: call(ch4, "/accolade.v1.LeaderboardService/GetTop", b"", bearer)) ==
+                   grpc.StatusCode.UNAVAILABLE)
+            expect("front_tls_anonymous_call_is_unauthenticated",
+                   code_of(lambda: call(ch4, "/accolade.v1.AwardService/ListBadges")) ==
+                   grpc.StatusCode.UNAUTHENTICATED)
+            expect("front_tls_test_route_through_the_inner_server", echo(ch4, "inner", bearer) == b"inner")
+            health = field1(ch4, "/grpc.health.v1.Health/Check")
+            expect("front_tls_health_check", health == 1, health)
+            expect("front_tls_plaintext_is_refused",
+                   code_of(lambda: echo(grpc.insecure_channel("127.0.0.1:%d" % front_port), "plain", bearer)) ==
+                   grpc.StatusCode.UNAVAILABLE)
+            took = closed_within(front_port, 5)
+            expect("front_tls_silent_connection_closed_within_the_handshake_bound",
+                   took is not None and 0.9 < took < 3.5, took)
+            expect("front_tls_alpn_without_h2_is_refused", tls_refused(front_port, path("ca.pem"), ["http/1.1"]))
+            expect("front_tls_no_alpn_is_refused", tls_refused(front_port, path("ca.pem"), None))
+            expect("front_tls_still_serves_after_refusals", echo(ch4, "again", bearer) == b"again")
+            fails = 'accolade_gateway_tls_handshake_failures_total{reason="%s"}'
+            expect("front_tls_failed_handshakes_are_counted",
+                   metric(front_metrics, fails % "timeout") >= 1 and metric(front_metrics, fails % "alpn") >= 2,
+                   (metric(front_metrics, fails % "timeout"), metric(front_metrics, fails % "alpn")))
+
+            # Mutual TLS on the front.
+            front_mtls = free_port()
+            procs.append(start("gateway-test", dict(front_env, ACCOLADE_TLS_CLIENT_CA=path("ca.pem")), front_mtls))
+            ch5 = grpc.secure_channel("127.0.0.1:%d" % front_mtls, with_cert)
+            wait_ready(ch5)
+            got = field1(ch5, "/accolade.v1.AwardService/ListBadges", bearer)
+            expect("front_mtls_with_client_certificate", got == b"tina", got)
+            expect("front_mtls_without_client_certificate_is_refused",
+                   code_of(lambda: echo(grpc.secure_channel("127.0.0.1:%d" % front_mtls, creds), "no cert",
+                                        bearer)) == grpc.StatusCode.UNAVAILABLE)
+
+            # ACCOLADE_GATEWAY_FRONT=0: gRPC core serves the port, TLS and all.
+            core_port = free_port()
+            procs.append(start("gateway-test", dict(front_env, ACCOLADE_GATEWAY_FRONT="0"), core_port))
+            ch6 = grpc.secure_channel("127.0.0.1:%d" % core_port, creds)
+            wait_ready(ch6)
+            got = field1(ch6, "/accolade.v1.AwardService/ListBadges", bearer)
+            expect("front_off_grpc_core_serves_tls", got == b"tina", got)
+
+            # A file the front cannot load stops the gateway at start, naming it.
+            for name, env in (("certificate", {"ACCOLADE_TLS_CERT": path("missing.pem")}),
+                              ("client_ca", {"ACCOLADE_TLS_CLIENT_CA": path("missing-ca.pem")}),
+                              ("key", {"ACCOLADE_TLS_KEY": path("ca.key")})):
+                bad = start("gateway-test", dict(front_env, **env), free_port())
+                rc = bad.wait(timeout=30)
+                err = bad.stderr.read().decode()
+                want = list(env.values())[0]
+                expect("front_tls_bad_%s_fails_start" % name, rc != 0 and want in err, (rc, err[-300:]))
+            for u in upstreams:
+                u.stop(0)
 
             # 4. A certificate that cannot be read stops the process at start.
             bad = start("accolade-testsvc", {"ACCOLADE_TLS_CERT": path("missing.pem"),
