@@ -397,6 +397,73 @@ static int on_delivered(void *arg, delivery_row *row) {
   return rep && rep->hook ? rep->hook(rep->org, rep->req, rep->req_len, rep->reply, rep->reply_len) : 0;
 }
 
+/* ---- admission -------------------------------------------------------
+ *
+ * How far the dispatchers are behind: how long the oldest row that no
+ * dispatcher has claimed yet has been due, asked of Postgres every
+ * ADMIT_PROBE_MS by a thread of its own (an index probe; the dispatchers
+ * themselves may all be in calls). Rows waiting in a backoff after a failed
+ * call are not due, so a receiver that is down does not count as a lag; a
+ * slow one does. A lag not measured for ADMIT_STALE_MS (Postgres slow or
+ * away) holds nothing back. */
+#define ADMIT_PROBE_MS 50
+#define ADMIT_STALE_MS 1000
+#define ADMIT_STEP_US 2000
+static _Atomic int64_t g_lag_ms, g_lag_seen_ms;
+static atomic_int g_admit_lag_ms = 250, g_admit_wait_ms = 1000;
+static pthread_t g_probe;
+static atomic_int g_probing;
+
+static void *probe(void *arg) {
+  (void)arg;
+  while (!atomic_load(&g_stop)) {
+    PGresult *r = NULL;
+    if (pg_query(&r,
+                 "SELECT coalesce(floor(extract(epoch FROM now() - min(next_attempt_at)) * 1000)::bigint, 0) "
+                 "FROM (SELECT next_attempt_at FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL "
+                 "  AND next_attempt_at <= now() AND (leased_until IS NULL OR leased_until <= now()) "
+                 "  ORDER BY next_attempt_at, id LIMIT 1) oldest",
+                 0, NULL) == RPC_OK) {
+      atomic_store(&g_lag_ms, (int64_t)pg_int(r, 0, 0));
+      atomic_store(&g_lag_seen_ms, rpc_now_ms());
+      PQclear(r);
+    }
+    pg_release();
+    usleep(ADMIT_PROBE_MS * 1000);
+  }
+  pg_disconnect();
+  return NULL;
+}
+
+void outbox_set_admission(int lag_ms, int wait_ms) {
+  atomic_store(&g_admit_lag_ms, lag_ms > 0 ? lag_ms : 0);
+  atomic_store(&g_admit_wait_ms, wait_ms > 0 ? wait_ms : 0);
+}
+
+/* behind: the last measure found a row due longer than |lag_ms|, and it is
+ * recent. */
+static int behind(int lag_ms, int64_t now) {
+  return now - atomic_load(&g_lag_seen_ms) < ADMIT_STALE_MS && atomic_load(&g_lag_ms) > lag_ms;
+}
+
+int64_t outbox_admit(int64_t remaining_ms) {
+  int lag = atomic_load(&g_admit_lag_ms), wait = atomic_load(&g_admit_wait_ms);
+  if (lag <= 0 || wait <= 0 || !atomic_load(&g_probing)) return 0;
+  int64_t start = rpc_now_ms(), now = start;
+  if (!behind(lag, now)) return 0;
+  /* Never past the caller's deadline (a tenth of what is left stays for
+   * the work) nor past the longest wait. */
+  int64_t until = start + wait;
+  if (remaining_ms != INT64_MAX && start + remaining_ms * 9 / 10 < until) until = start + remaining_ms * 9 / 10;
+  while (now < until && behind(lag, now)) {
+    usleep(ADMIT_STEP_US);
+    now = rpc_now_ms();
+  }
+  metrics_count("accolade_outbox_admission_waits_total", "", 1);
+  metrics_count("accolade_outbox_admission_wait_ms_total", "", (long long)(now - start));
+  return now - start;
+}
+
 int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
   outbox_sender from = {service_name, resolve};
   delivery_engine e = {
@@ -518,6 +585,8 @@ int outbox_start(const char *service_name, outbox_resolve_fn resolve, int thread
   if (threads > OUTBOX_MAX_THREADS) threads = OUTBOX_MAX_THREADS;
   for (g_nthreads = 0; g_nthreads < threads; g_nthreads++)
     if (pthread_create(&g_threads[g_nthreads], NULL, dispatcher, NULL) != 0) return -1;
+  if (atomic_load(&g_admit_lag_ms) > 0 && atomic_load(&g_admit_wait_ms) > 0)
+    atomic_store(&g_probing, pthread_create(&g_probe, NULL, probe, NULL) == 0);
   return 0;
 }
 
@@ -525,4 +594,5 @@ void outbox_stop(void) {
   atomic_store(&g_stop, 1);
   for (int i = 0; i < g_nthreads; i++) pthread_join(g_threads[i], NULL);
   g_nthreads = 0;
+  if (atomic_exchange(&g_probing, 0)) pthread_join(g_probe, NULL);
 }

@@ -92,6 +92,25 @@ void outbox_set_max_attempts(int n);
  * call of its own; 16 by default: a round's rows, the most it can be). */
 void outbox_set_batch(int n);
 
+/* Admission: a call that will write rows here waits first, while the
+ * dispatchers are behind, so that a burst of calls cannot queue more work
+ * than they deliver: what a call announces becomes visible within about the
+ * admission lag of its commit, and the call takes longer instead.
+ * outbox_admit waits while a row has been due for longer than the admission
+ * lag (250 ms by default) without a dispatcher taking it (measured every
+ * 50 ms), for at most the admission wait (1000 ms) and nine tenths of
+ * |remaining_ms| (the caller's time left; INT64_MAX: none), then lets the
+ * call go on whatever the lag: a call is slowed, never refused. Rows
+ * waiting for a retry after a failed delivery are not due and hold nothing
+ * back, nor does a lag not measured for a second (Postgres away). Returns
+ * the ms waited (counted in accolade_outbox_admission_wait_ms_total). Call
+ * it with no transaction open and no lock held. Without dispatchers
+ * (outbox_start) it returns at once. */
+int64_t outbox_admit(int64_t remaining_ms);
+/* outbox_set_admission: the lag past which calls wait, and the longest
+ * wait (ms; 0 for either: no admission). */
+void outbox_set_admission(int lag_ms, int wait_ms);
+
 /* outbox_dispatch_once delivers the due rows once on the calling thread and
  * returns how many were attempted, or -1 when Postgres is unreachable (tests). */
 int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve);

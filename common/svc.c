@@ -66,7 +66,7 @@ static void env_name(char *out, size_t n, const svc_def *def, const char *suffix
 /* The process's numeric settings (flags and env; see README's table). */
 typedef struct svc_settings {
   long threads, pollers, interval, grace, max_msg, outbox_threads, max_streams, first_msg, conn_streams, keepalive,
-      idle, max_age, max_attempts, outbox_batch, pool, stream_workers, log_buffer;
+      idle, max_age, max_attempts, outbox_batch, pool, stream_workers, log_buffer, admit_lag, admit_wait;
 } svc_settings;
 
 /* read_settings: 0, or -1 with what is wrong in |err|. */
@@ -89,6 +89,10 @@ static int read_settings(const config *cfg, svc_settings *s, char *err, size_t c
       config_int(cfg, "outbox-max-attempts", "ACCOLADE_OUTBOX_MAX_ATTEMPTS", 100, 1, 1000000, &s->max_attempts, err,
                  cap) ||
       config_int(cfg, "outbox-batch", "ACCOLADE_OUTBOX_BATCH", 64, 1, 64, &s->outbox_batch, err, cap) ||
+      config_int(cfg, "outbox-admit-lag-ms", "ACCOLADE_OUTBOX_ADMIT_LAG_MS", 250, 0, 600000, &s->admit_lag, err,
+                 cap) ||
+      config_int(cfg, "outbox-admit-wait-ms", "ACCOLADE_OUTBOX_ADMIT_WAIT_MS", 1000, 0, 600000, &s->admit_wait, err,
+                 cap) ||
       config_int(cfg, "pg-pool", "ACCOLADE_PG_POOL", 0, 0, 10000, &s->pool, err, cap) ||
       config_int(cfg, "stream-workers", "ACCOLADE_STREAM_WORKERS", 2, 1, 64, &s->stream_workers, err, cap) ||
       config_int(cfg, "access-log-buffer", "ACCOLADE_ACCESS_LOG_BUFFER", 65536, 0, 64 << 20, &s->log_buffer, err,
@@ -257,6 +261,7 @@ int svc_main(int argc, char **argv, const svc_def *def) {
      * approvals, and every event waited in the queue. */
     outbox_set_max_attempts((int)s.max_attempts);
     outbox_set_batch((int)s.outbox_batch);
+    outbox_set_admission((int)s.admit_lag, (int)s.admit_wait);
     outbox_start(def->name, svc_addr, (int)s.outbox_threads);
     outbox_running = 1;
   }

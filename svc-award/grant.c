@@ -6,6 +6,7 @@
 #include "award.h"
 #include "batch.h"
 #include "check.h"
+#include "outbox.h"
 #include "pg.h"
 #include "pg_status.h"
 #include "profcache.h"
@@ -234,6 +235,7 @@ int grant_award(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GrantAwardRequest *r = req;
   grant_tx g;
   if (award_begin(ctx, ROLE_SERVICE | ROLE_ADMIN) || grant_prepare(ctx, r, NULL, &g)) return ctx->code;
+  outbox_admit(rpc_remaining_ms(ctx));   /* the boards and the inbox hear of it through the outbox */
   int rc = pg_tx(grant_run, &g);
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "grant award");
   *(Accolade__V1__GrantAwardResponse *)resp = *g.out;
@@ -330,6 +332,7 @@ int grant_awards(rpc_ctx *ctx, const void *req, void *resp) {
   const Accolade__V1__GrantAwardsRequest *r = req;
   Accolade__V1__GrantAwardsResponse *out = resp;
   if (award_begin(ctx, ROLE_SERVICE | ROLE_ADMIN)) return ctx->code;
+  outbox_admit(rpc_remaining_ms(ctx));   /* the boards and the inbox hear of them through the outbox */
   grants_tx t = {ctx, r, ARENA_ARRAY(ctx->arena, grant_tx, r->n_grants + 1)};
   batch_spec spec = {.what = "grant award", .check = grants_check, .begin = grants_begin, .end = grants_end,
                      .item = grants_item, .key = grants_key, .arg = &t};

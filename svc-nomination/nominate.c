@@ -9,6 +9,7 @@
 #include "accolade/v1/award.pb-c.h"
 #include "check.h"
 #include "nom.h"
+#include "outbox.h"
 #include "pg.h"
 #include "pg_status.h"
 #include "rpc_client.h"
@@ -130,6 +131,7 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
     snprintf(f, sizeof f, "evidence_links[%zu]", i);
     if (check_len(ctx, f, r->evidence_links[i], 1, 500) || check_url(ctx, f, r->evidence_links[i], 500)) return ctx->code;
   }
+  outbox_admit(rpc_remaining_ms(ctx));   /* the reviewer's notice goes through the outbox */
   create_tx t = {.ctx = ctx, .req = r};
   /* Nominees: valid, distinct, not me, active members; teams for the award. */
   char **sorted = ARENA_ARRAY(ctx->arena, char *, r->n_nominee_ids);

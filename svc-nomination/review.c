@@ -184,6 +184,7 @@ int review_decide(rpc_ctx *ctx, const void *req, void *resp) {
   if (rpc_require(ctx, ROLE_MANAGER | ROLE_ADMIN) || check_uuid(ctx, "nomination_id", r->nomination_id) ||
       check_len(ctx, "comment", r->comment, 0, 2000))
     return ctx->code;
+  outbox_admit(rpc_remaining_ms(ctx));   /* its award and notices go through the outbox */
   review_tx t = {ctx, r, NULL};
   int rc = pg_tx(review_run, &t);
   if (rc == RPC_NOT_FOUND) return rpc_fail(ctx, RPC_NOT_FOUND, "nomination_id: no nomination '%s'", r->nomination_id);
