@@ -252,11 +252,16 @@ lg() {   # lg ADDR [loadgen flags]: prints "req/s p50 p99 ok"
   "$BUILD/bin/accolade-loadgen" --addr "$addr" --method GetTop -n "$N" -c 50 --user 'm{n%1000}' --org 'o{n%50}' \
     --jwt-secret bench-secret "$@" | awk -v n="$N" '{print $4, $5, $6, n - $7}'
 }
+# evalsha: the Lua calls Redis has run (the rate limiter's lease fetches).
+evalsha() { redis-cli -p "$REDIS_PORT" info commandstats | awk -F'[=,]' '/^cmdstat_evalsha:/ {print $2}'; }
 TPATHS=(direct haproxy gateway-limits gateway core-limits)
+LEASES=""
 for r in $(seq 1 "$ROUNDS"); do
   RES[direct,t,$r]=$(lg "127.0.0.1:$LB_PORT" --sign 1)
   RES[haproxy,t,$r]=$(lg "127.0.0.1:$HA_PORT" --sign 1)
+  e0=$(evalsha)
   RES[gateway-limits,t,$r]=$(lg "127.0.0.1:$GW2_PORT")
+  LEASES="$LEASES $(($(evalsha) - ${e0:-0}))"
   RES[gateway,t,$r]=$(lg "127.0.0.1:$GW_PORT")
   RES[core-limits,t,$r]=$(lg "127.0.0.1:$GW3_PORT")
 done
@@ -274,6 +279,7 @@ for p in "${TPATHS[@]}"; do
   esac
   printf '%-44s %10.0f %8s %8s %8.2f %8s\n' "$name" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok/$N"
 done
+echo "Lua calls Redis ran in each round of the gateway at its default limits (its lease fetches; GetTop runs none), $N calls a round:$LEASES"
 
 # BENCH_PERF=1: where the gateway's time goes (limits off, h2load -c 4 -m 25)
 # and HAProxy's on the same calls, from perf (Debian's linux-perf), by
