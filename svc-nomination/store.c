@@ -231,7 +231,17 @@ int store_nomination_checks(rpc_ctx *ctx, const char *org, const char *nominator
                             nom_checks *out) {
   const char *p[] = {org, nominator, request_id, badge, nominee_key, pg_text_array(ctx->arena, nominees, n)};
   PGresult *r;
-  int rc = pg_query(&r,
+  /* Planned once, not per call: Postgres judged its one plan dearer than
+   * one made for the values and planned it for every call, most of the
+   * 4.1 s of planning over bench/writepath.sh's 3,000 nominations
+   * (pg_stat_statements; 0.95 s with this), though every part of it is an
+   * equality lookup on an index made for it. The plan is made again after
+   * each ANALYZE of the tables it reads, as they grow (autovacuum_naptime,
+   * scripts/lib.sh). Both SETs travel with the statements around them
+   * (pg_exec_later). */
+  int rc = pg_exec_later("SET LOCAL plan_cache_mode = force_generic_plan", 0, NULL, NULL, NULL);
+  if (!rc)
+    rc = pg_query(&r,
                     "SELECT (SELECT id::text FROM nomination WHERE org = $1 AND nominator_id = $2 AND request_id = $3), "
                     "EXISTS (SELECT 1 FROM nomination WHERE org = $1 AND nominator_id = $2 AND badge_id = $4 "
                     "  AND nominee_key = $5 AND status = 1), "
@@ -247,6 +257,10 @@ int store_nomination_checks(rpc_ctx *ctx, const char *org, const char *nominator
                     "  UNION ALL SELECT 5, 3 LIMIT 1) s",
                     6, p);
   if (rc) return rc;
+  if ((rc = pg_exec_later("SET LOCAL plan_cache_mode TO DEFAULT", 0, NULL, NULL, NULL))) {
+    PQclear(r);
+    return rc;
+  }
   out->replay_id = dup(ctx, r, 0, 0);
   out->duplicate = is_true(r, 0, 1);
   out->allowance = (int)pg_int(r, 0, 2);
