@@ -49,7 +49,9 @@
  * day pooled every earlier h2load run of the script: h2load appends to its
  * log. Rates were right: 1.15-1.31x and 0.99-1.27x in six runs.) From
  * 1,000 members' tokens at the default rate limits, 0.83x HAProxy, which
- * limits nothing; limits off, 1.04x. bench/README.md has the tables.
+ * limits nothing, then; with leases that grow while spent fast
+ * (ratelimit.c), 0.98x and 1.03x in two runs (16:40, 16:43 UTC); limits
+ * off, 0.97-1.04x. bench/README.md has the tables.
  *
  * Decisions (tested in tests/integration/test_gateway_security.c):
  *   - Authentication comes before routing: an anonymous caller gets
