@@ -410,7 +410,7 @@ static int on_delivered(void *arg, delivery_row *row) {
 #define ADMIT_STALE_MS 1000
 #define ADMIT_STEP_US 2000
 static _Atomic int64_t g_lag_ms, g_lag_seen_ms;
-static atomic_int g_admit_lag_ms = 250, g_admit_wait_ms = 1000;
+static atomic_int g_admit_lag_ms = 250, g_admit_wait_ms = 1000, g_admit_waiters = 8, g_waiting;
 static pthread_t g_probe;
 static atomic_int g_probing;
 
@@ -435,9 +435,10 @@ static void *probe(void *arg) {
   return NULL;
 }
 
-void outbox_set_admission(int lag_ms, int wait_ms) {
+void outbox_set_admission(int lag_ms, int wait_ms, int waiters) {
   atomic_store(&g_admit_lag_ms, lag_ms > 0 ? lag_ms : 0);
   atomic_store(&g_admit_wait_ms, wait_ms > 0 ? wait_ms : 0);
+  atomic_store(&g_admit_waiters, waiters > 0 ? waiters : 1);
 }
 
 /* behind: the last measure found a row due longer than |lag_ms|, and it is
@@ -451,6 +452,13 @@ int64_t outbox_admit(int64_t remaining_ms) {
   if (lag <= 0 || wait <= 0 || !atomic_load(&g_probing)) return 0;
   int64_t start = rpc_now_ms(), now = start;
   if (!behind(lag, now)) return 0;
+  /* The waiting calls hold worker threads: past the most that may wait, a
+   * call goes on at once (counted), and the other workers stay free. */
+  if (atomic_fetch_add(&g_waiting, 1) >= atomic_load(&g_admit_waiters)) {
+    atomic_fetch_sub(&g_waiting, 1);
+    metrics_count("accolade_outbox_admission_full_total", "", 1);
+    return 0;
+  }
   /* Never past the caller's deadline (a tenth of what is left stays for
    * the work) nor past the longest wait. */
   int64_t until = start + wait;
@@ -459,6 +467,7 @@ int64_t outbox_admit(int64_t remaining_ms) {
     usleep(ADMIT_STEP_US);
     now = rpc_now_ms();
   }
+  atomic_fetch_sub(&g_waiting, 1);
   metrics_count("accolade_outbox_admission_waits_total", "", 1);
   metrics_count("accolade_outbox_admission_wait_ms_total", "", (long long)(now - start));
   return now - start;

@@ -108,8 +108,10 @@ void outbox_set_batch(int n);
  * (outbox_start) it returns at once. */
 int64_t outbox_admit(int64_t remaining_ms);
 /* outbox_set_admission: the lag past which calls wait, and the longest
- * wait (ms; 0 for either: no admission). */
-void outbox_set_admission(int lag_ms, int wait_ms);
+ * wait (ms; 0 for either: no admission); |waiters|, the most calls that
+ * wait at once (they hold worker threads; svc.c keeps two workers free):
+ * past it a call goes on at once (accolade_outbox_admission_full_total). */
+void outbox_set_admission(int lag_ms, int wait_ms, int waiters);
 
 /* outbox_dispatch_once delivers the due rows once on the calling thread and
  * returns how many were attempted, or -1 when Postgres is unreachable (tests). */

@@ -1,9 +1,11 @@
 /* The outbox's admission (outbox_admit) with real dispatchers, a real
  * Postgres and the test service over gRPC: a call waits while a row has been
  * due too long with no dispatcher free to take it, at most the admission
- * wait and never past its deadline, and not at all for rows waiting out a
- * retry's backoff or once the backlog is gone. */
+ * wait, never past its deadline and never more calls at once than allowed,
+ * and not at all for rows waiting out a retry's backoff or once the backlog
+ * is gone. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,11 @@ static int enqueue_echo(void *p) {
   return outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base);
 }
 
+static void *admit_thread(void *out) {
+  *(int64_t *)out = outbox_admit(INT64_MAX);
+  return NULL;
+}
+
 static void sql(const char *q) {
   char s[512];
   snprintf(s, sizeof s, "SET search_path = obadmit; %s", q);
@@ -42,14 +49,15 @@ Test(outbox_admit, a_call_waits_while_rows_wait_for_a_dispatcher_and_only_then, 
   th_proc svc;
   cr_assert_eq(th_start(&svc, th_bin("accolade-testsvc"), NULL), 0);
   snprintf(target, sizeof target, "%s", svc.addr);
-  outbox_set_admission(250, 1000);
+  outbox_set_admission(250, 1000, 1);
   cr_assert_eq(outbox_start("test", resolve, 1), 0);
   /* Nothing due: no wait. */
   cr_assert_lt(outbox_admit(INT64_MAX), 50);
 
-  /* The one dispatcher busy for 4 s with a slow call, and a second row due
-   * for 2 s that nobody can take: behind. */
-  int slow = 4000, quick = 0;
+  /* The one dispatcher busy for 4.5 s with a slow call (under the outbox's
+   * 5 s call timeout), and a second row due for 2 s that nobody can take:
+   * behind. */
+  int slow = 4500, quick = 0;
   cr_assert_eq(pg_tx(enqueue_echo, &slow), RPC_OK);
   for (int i = 0; i < 200; i++) {   /* until the dispatcher holds it */
     char *n = th_sql(dsn, "SELECT count(*) FROM obadmit.outbox WHERE leased_until IS NOT NULL");
@@ -64,6 +72,15 @@ Test(outbox_admit, a_call_waits_while_rows_wait_for_a_dispatcher_and_only_then, 
   int64_t waited = outbox_admit(INT64_MAX);
   cr_assert(waited >= 900 && waited < 1500, "waited %lld ms with the dispatchers behind (at most 1000)",
             (long long)waited);
+  /* One call at a time may wait here (waiters 1): a second goes on at once. */
+  int64_t first = -1;
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, admit_thread, &first), 0);
+  usleep(100 * 1000);
+  int64_t second = outbox_admit(INT64_MAX);
+  pthread_join(th, NULL);
+  cr_assert(first >= 900 && second < 50, "with one waiter allowed: %lld and %lld ms", (long long)first,
+            (long long)second);
   /* A caller with 300 ms left waits nine tenths of it, not the whole wait. */
   waited = outbox_admit(300);
   cr_assert(waited >= 200 && waited < 400, "waited %lld ms with 300 ms left", (long long)waited);
