@@ -13,7 +13,8 @@
 # the median of the rounds printed with its ratio to HAProxy. grpc-status is
 # counted from svc-leaderboard's metrics (h2load sees only HTTP 200s).
 # Then the same call from 1,000 members' tokens at the default limits
-# (accolade-loadgen, since h2load sends one header set).
+# (accolade-loadgen, since h2load sends one header set); then HAProxy and
+# the gateway each terminating TLS, at both h2load settings.
 #
 #   bench/gateway.sh [requests=60000] [rounds=3]
 #
@@ -161,7 +162,7 @@ one() {
   local before; before=$(ok_calls); before=${before:-0}
   rm -f "$TMP/h2.log"   # h2load appends to its --log-file: this run's calls only
   h2load -n "$N" -c "$c" -m "$m" -d "$TMP/gettop.bin" -H 'content-type: application/grpc' -H 'te: trailers' "$@" \
-    --log-file="$TMP/h2.log" "http://127.0.0.1:$port/accolade.v1.LeaderboardService/GetTop" > "$TMP/h2.out" 2>&1
+    --log-file="$TMP/h2.log" "${SCHEME:-http}://127.0.0.1:$port/accolade.v1.LeaderboardService/GetTop" > "$TMP/h2.out" 2>&1
   local rps; rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' "$TMP/h2.out")
   local after; after=$(ok_calls); after=${after:-0}
   read -r p50 p99 < <(awk '{print $3}' "$TMP/h2.log" | sort -n | awk '{a[NR]=$1} END {
@@ -280,6 +281,48 @@ for p in "${TPATHS[@]}"; do
   printf '%-44s %10.0f %8s %8s %8.2f %8s\n' "$name" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok/$N"
 done
 echo "Lua calls Redis ran in each round of the gateway at its default limits (its lease fetches; GetTop runs none), $N calls a round:$LEASES"
+
+# TLS on the public hop: HAProxy and the gateway's front each terminating
+# TLS (a P-256 certificate made here; h2load negotiates TLS 1.3 and h2) with
+# plaintext h2 to svc-leaderboard behind, limits off, the same h2load
+# settings and rounds (the two take turns going first). Each h2load client
+# makes one handshake; the rest is the record layer.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls.key" -out "$TMP/tls.pem" 2>/dev/null
+cat "$TMP/tls.pem" "$TMP/tls.key" > "$TMP/tls-both.pem"
+HAS_PORT=$(acc_free_port); GWS_PORT=$(acc_free_port)
+printf '%s\n' "global" "  maxconn 4000" "defaults" "  mode http" "  timeout connect 5s" "  timeout client 60s" \
+  "  timeout server 60s" "frontend fe" "  bind 127.0.0.1:$HAS_PORT ssl crt $TMP/tls-both.pem alpn h2" \
+  "  default_backend be" "backend be" "  server lb 127.0.0.1:$LB_PORT proto h2" > "$TMP/haproxy-tls.cfg"
+haproxy -f "$TMP/haproxy-tls.cfg" 2>"$TMP/haproxy-tls.log" &
+PIDS+=($!)
+start_gateway "$GWS_PORT" 0 ACCOLADE_GATEWAY_RATE_MEMBER=0 ACCOLADE_GATEWAY_RATE_ORG=0 \
+  ACCOLADE_TLS_CERT="$TMP/tls.pem" ACCOLADE_TLS_KEY="$TMP/tls.key"
+for port in $HAS_PORT $GWS_PORT; do
+  for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+done
+for setting in "50 10" "4 25"; do
+  read -r c m <<<"$setting"
+  for r in $(seq 1 "$ROUNDS"); do
+    fresh_identity
+    first=haproxy; second=gateway
+    [ $((r % 2)) -eq 0 ] && { first=gateway; second=haproxy; }
+    for p in $first $second; do
+      if [ "$p" = haproxy ]; then RES[haproxy-tls,$c,$r]=$(SCHEME=https one "$HAS_PORT" "$c" "$m" "${IDH[@]}")
+      else RES[gateway-tls,$c,$r]=$(SCHEME=https one "$GWS_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN"); fi
+    done
+  done
+  ha=$(median haproxy-tls "$c" | awk '{print $1}')
+  printf '\nGetTop over TLS, %d calls, h2load -c %d -m %d, median of %d rounds\n' "$N" "$c" "$m" "$ROUNDS"
+  printf '%-40s %10s %8s %8s %10s %8s %12s\n' "path" "req/s" "p50 ms" "p99 ms" "p99 all ms" "x HAProxy" "OK at service"
+  for p in haproxy-tls gateway-tls; do
+    read -r rps p50 p99 ok <<<"$(median "$p" "$c")"
+    port=$HAS_PORT; name="HAProxy 2.6, TLS (no auth)"
+    [ "$p" = gateway-tls ] && { port=$GWS_PORT; name="Accolade gateway, TLS, limits off"; }
+    printf '%-40s %10.0f %8s %8s %10s %8.2f %12s\n' "$name" "$rps" "$p50" "$p99" "$(pooled_p99 "$port" "$c")" \
+      "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok/$N"
+  done
+done
 
 # BENCH_PERF=1: where the gateway's time goes (limits off, h2load -c 4 -m 25)
 # and HAProxy's on the same calls, from perf (Debian's linux-perf), by
