@@ -70,22 +70,17 @@ start_gateway "$GW2_PORT" 0
 start_gateway "$CORE_PORT" "$CORE_MPORT" ACCOLADE_GATEWAY_FRONT=0 ACCOLADE_GATEWAY_RATE_MEMBER=0 ACCOLADE_GATEWAY_RATE_ORG=0
 start_gateway "$GW3_PORT" 0 ACCOLADE_GATEWAY_FRONT=0
 
-cat > "$TMP/haproxy.cfg" <<EOF
-global
-  maxconn 4000   # its FD limit is twice this, within the sandbox's
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-frontend fe
-  bind 127.0.0.1:$HA_PORT proto h2
-  default_backend be
-backend be
-  server lb 127.0.0.1:$LB_PORT proto h2
-EOF
-haproxy -f "$TMP/haproxy.cfg" 2>"$TMP/haproxy.log" &
-PIDS+=($!)
+# haproxy_start NAME BIND: HAProxy (Debian's) listening as BIND ("ADDR:PORT
+# proto h2", or with "ssl crt ... alpn h2"), h2 to svc-leaderboard behind;
+# its config in $TMP/NAME.cfg.
+haproxy_start() {
+  printf '%s\n' "global" "  maxconn 4000   # its FD limit is twice this, within the sandbox's" "defaults" \
+    "  mode http" "  timeout connect 5s" "  timeout client 60s" "  timeout server 60s" "frontend fe" "  bind $2" \
+    "  default_backend be" "backend be" "  server lb 127.0.0.1:$LB_PORT proto h2" > "$TMP/$1.cfg"
+  haproxy -f "$TMP/$1.cfg" 2>"$TMP/$1.log" &
+  PIDS+=($!)
+}
+haproxy_start haproxy "127.0.0.1:$HA_PORT proto h2"
 cat > "$TMP/nginx.conf" <<EOF
 worker_processes 2;
 daemon off;
@@ -186,23 +181,27 @@ rb() {
 }
 
 declare -A RES
+# turns C M R SUFFIX HA_PORT GW_PORT: HAProxy and the gateway (limits off) in
+# round R, into RES[haproxySUFFIX,...] and RES[gatewaySUFFIX,...]. The two take
+# turns going first; the paths measured right after nginx's rounds had the
+# worst tails (every path's p99 near 35 ms in a run without them, 50-80 ms
+# with them), and until 2026-12-01 the gateway always came right after
+# nginx, so nginx goes last in a round. SCHEME=https: over TLS.
+turns() {
+  local c=$1 m=$2 r=$3 sfx=$4 p first=haproxy second=gateway
+  [ $((r % 2)) -eq 0 ] && { first=gateway; second=haproxy; }
+  for p in $first $second; do
+    if [ "$p" = haproxy ]; then RES[haproxy$sfx,$c,$r]=$(one "$5" "$c" "$m" "${IDH[@]}")
+    else RES[gateway$sfx,$c,$r]=$(one "$6" "$c" "$m" -H "authorization: Bearer $TOKEN"); fi
+  done
+}
 PATHS=(direct haproxy nginx gateway gateway-limits gateway-core redis)
 for setting in "50 10" "4 25"; do
   read -r c m <<<"$setting"
   for r in $(seq 1 "$ROUNDS"); do
     fresh_identity
-    # The order within a round: HAProxy and the gateway take turns going
-    # first, and nginx goes last. The paths measured right after nginx's
-    # rounds had the worst tails (every path's p99 near 35 ms in a run
-    # without them, 50-80 ms with them), and until 2026-12-01 the gateway
-    # always came right after nginx.
-    first=haproxy; second=gateway
-    [ $((r % 2)) -eq 0 ] && { first=gateway; second=haproxy; }
     RES[direct,$c,$r]=$(one "$LB_PORT" "$c" "$m" "${IDH[@]}")
-    for p in $first $second; do
-      if [ "$p" = haproxy ]; then RES[haproxy,$c,$r]=$(one "$HA_PORT" "$c" "$m" "${IDH[@]}")
-      else RES[gateway,$c,$r]=$(one "$GW_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN"); fi
-    done
+    turns "$c" "$m" "$r" "" "$HA_PORT" "$GW_PORT"
     RES[gateway-limits,$c,$r]=$(one "$GW2_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN")
     RES[gateway-core,$c,$r]=$(one "$CORE_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN")
     RES[redis,$c,$r]=$(rb $((c * m)))
@@ -210,6 +209,20 @@ for setting in "50 10" "4 25"; do
   done
 done
 
+# table_head TITLE: a table's title and column names.
+table_head() {
+  printf '\n%s\n' "$1"
+  printf '%-40s %10s %8s %8s %10s %8s %12s\n' "path" "req/s" "p50 ms" "p99 ms" "p99 all ms" "x HAProxy" "OK at service"
+}
+# row NAME PATH C PORT HA: PATH's median round at -c C, its p99 over every
+# round to PORT, and its rate as a multiple of HA (req/s).
+row() {
+  local rps p50 p99 ok
+  read -r rps p50 p99 ok <<<"$(median "$2" "$3")"
+  [ "$ok" != - ] && ok="$ok/$N"
+  printf '%-40s %10.0f %8s %8s %10s %8.2f %12s\n' "$1" "$rps" "$p50" "$p99" "$(pooled_p99 "$4" "$3")" \
+    "$(awk -v a="$rps" -v b="$5" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok"
+}
 # median PATH C: the round with the median req/s.
 median() {
   for r in $(seq 1 "$ROUNDS"); do echo "${RES[$1,$2,$r]}"; done | sort -n | awk -v k=$(( (ROUNDS + 1) / 2 )) 'NR==k'
@@ -217,15 +230,12 @@ median() {
 for setting in "50 10" "4 25"; do
   read -r c m <<<"$setting"
   ha=$(median haproxy "$c" | awk '{print $1}')
-  printf '\nGetTop, %d calls, h2load -c %d -m %d, median of %d rounds\n' "$N" "$c" "$m" "$ROUNDS"
-  printf '%-40s %10s %8s %8s %10s %8s %12s\n' "path" "req/s" "p50 ms" "p99 ms" "p99 all ms" "x HAProxy" "OK at service"
+  table_head "$(printf 'GetTop, %d calls, h2load -c %d -m %d, median of %d rounds' "$N" "$c" "$m" "$ROUNDS")"
   for p in "${PATHS[@]}"; do
-    read -r rps p50 p99 ok <<<"$(median "$p" "$c")"
     case $p in
       direct) port=$LB_PORT;; haproxy) port=$HA_PORT;; nginx) port=$NG_PORT;; gateway) port=$GW_PORT;;
       gateway-limits) port=$GW2_PORT;; gateway-core) port=$CORE_PORT;; *) port=none;;
     esac
-    pall=$(pooled_p99 "$port" "$c")
     name=$p
     case $p in
       direct) name="straight to svc-leaderboard";;
@@ -236,8 +246,7 @@ for setting in "50 10" "4 25"; do
       gateway-core) name="gateway on gRPC core (FRONT=0), limits off";;
       redis) name="redis-benchmark ZREVRANGE 0 9, -c $((c * m))";;
     esac
-    [ "$ok" != - ] && ok="$ok/$N"
-    printf '%-40s %10.0f %8s %8s %10s %8.2f %12s\n' "$name" "$rps" "$p50" "$p99" "$pall" "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok"
+    row "$name" "$p" "$c" "$port" "$ha"
   done
   awk -v a="$(median gateway "$c" | awk '{print $1}')" -v b="$(median redis "$c" | awk '{print $1}')" \
     'BEGIN {printf "GetTop through the gateway (limits off) / raw ZREVRANGE: %.2f\n", (b > 0 ? a / b : 0)}'
@@ -291,11 +300,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -su
   -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls.key" -out "$TMP/tls.pem" 2>/dev/null
 cat "$TMP/tls.pem" "$TMP/tls.key" > "$TMP/tls-both.pem"
 HAS_PORT=$(acc_free_port); GWS_PORT=$(acc_free_port)
-printf '%s\n' "global" "  maxconn 4000" "defaults" "  mode http" "  timeout connect 5s" "  timeout client 60s" \
-  "  timeout server 60s" "frontend fe" "  bind 127.0.0.1:$HAS_PORT ssl crt $TMP/tls-both.pem alpn h2" \
-  "  default_backend be" "backend be" "  server lb 127.0.0.1:$LB_PORT proto h2" > "$TMP/haproxy-tls.cfg"
-haproxy -f "$TMP/haproxy-tls.cfg" 2>"$TMP/haproxy-tls.log" &
-PIDS+=($!)
+haproxy_start haproxy-tls "127.0.0.1:$HAS_PORT ssl crt $TMP/tls-both.pem alpn h2"
 start_gateway "$GWS_PORT" 0 ACCOLADE_GATEWAY_RATE_MEMBER=0 ACCOLADE_GATEWAY_RATE_ORG=0 \
   ACCOLADE_TLS_CERT="$TMP/tls.pem" ACCOLADE_TLS_KEY="$TMP/tls.key"
 for port in $HAS_PORT $GWS_PORT; do
@@ -305,23 +310,12 @@ for setting in "50 10" "4 25"; do
   read -r c m <<<"$setting"
   for r in $(seq 1 "$ROUNDS"); do
     fresh_identity
-    first=haproxy; second=gateway
-    [ $((r % 2)) -eq 0 ] && { first=gateway; second=haproxy; }
-    for p in $first $second; do
-      if [ "$p" = haproxy ]; then RES[haproxy-tls,$c,$r]=$(SCHEME=https one "$HAS_PORT" "$c" "$m" "${IDH[@]}")
-      else RES[gateway-tls,$c,$r]=$(SCHEME=https one "$GWS_PORT" "$c" "$m" -H "authorization: Bearer $TOKEN"); fi
-    done
+    SCHEME=https turns "$c" "$m" "$r" -tls "$HAS_PORT" "$GWS_PORT"
   done
   ha=$(median haproxy-tls "$c" | awk '{print $1}')
-  printf '\nGetTop over TLS, %d calls, h2load -c %d -m %d, median of %d rounds\n' "$N" "$c" "$m" "$ROUNDS"
-  printf '%-40s %10s %8s %8s %10s %8s %12s\n' "path" "req/s" "p50 ms" "p99 ms" "p99 all ms" "x HAProxy" "OK at service"
-  for p in haproxy-tls gateway-tls; do
-    read -r rps p50 p99 ok <<<"$(median "$p" "$c")"
-    port=$HAS_PORT; name="HAProxy 2.6, TLS (no auth)"
-    [ "$p" = gateway-tls ] && { port=$GWS_PORT; name="Accolade gateway, TLS, limits off"; }
-    printf '%-40s %10.0f %8s %8s %10s %8.2f %12s\n' "$name" "$rps" "$p50" "$p99" "$(pooled_p99 "$port" "$c")" \
-      "$(awk -v a="$rps" -v b="$ha" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$ok/$N"
-  done
+  table_head "$(printf 'GetTop over TLS, %d calls, h2load -c %d -m %d, median of %d rounds' "$N" "$c" "$m" "$ROUNDS")"
+  row "HAProxy 2.6, TLS (no auth)" haproxy-tls "$c" "$HAS_PORT" "$ha"
+  row "Accolade gateway, TLS, limits off" gateway-tls "$c" "$GWS_PORT" "$ha"
 done
 
 # BENCH_PERF=1: where the gateway's time goes (limits off, h2load -c 4 -m 25)
