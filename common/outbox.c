@@ -28,6 +28,13 @@ static atomic_int g_stop;
 static pthread_t g_threads[OUTBOX_MAX_THREADS];
 static int g_nthreads;
 
+/* The rows waiting for a dispatcher, oldest due first: what a claim takes
+ * and what the admission's lag is measured on (the same rows, or the lag
+ * would not be the claims'). */
+#define OUTBOX_WAITING                                                                  \
+  "FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() " \
+  "AND (leased_until IS NULL OR leased_until <= now()) ORDER BY next_attempt_at, id "
+
 static void channel_name(char *out, size_t n) {
   snprintf(out, n, "accolade_outbox_%s", pg_schema());
 }
@@ -420,9 +427,7 @@ static void *probe(void *arg) {
     PGresult *r = NULL;
     if (pg_query(&r,
                  "SELECT coalesce(floor(extract(epoch FROM now() - min(next_attempt_at)) * 1000)::bigint, 0) "
-                 "FROM (SELECT next_attempt_at FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL "
-                 "  AND next_attempt_at <= now() AND (leased_until IS NULL OR leased_until <= now()) "
-                 "  ORDER BY next_attempt_at, id LIMIT 1) oldest",
+                 "FROM (SELECT next_attempt_at " OUTBOX_WAITING "LIMIT 1) oldest",
                  0, NULL) == RPC_OK) {
       atomic_store(&g_lag_ms, (int64_t)pg_int(r, 0, 0));
       atomic_store(&g_lag_seen_ms, rpc_now_ms());
@@ -479,10 +484,7 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
       .name = "outbox",
       /* The lease is leased_until, in no index (migration 003): leasing
        * does not move the row in outbox_due. */
-      .claim_sql = "WITH claimed AS (SELECT id, next_attempt_at FROM outbox "
-                   "  WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() "
-                   "  AND (leased_until IS NULL OR leased_until <= now()) "
-                   "  ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED), "
+      .claim_sql = "WITH claimed AS (SELECT id, next_attempt_at " OUTBOX_WAITING "LIMIT $1 FOR UPDATE SKIP LOCKED), "
                    "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "
                    "leased AS (UPDATE outbox o SET leased_until = now() + $2::interval * due.place FROM due "
                    "  WHERE o.id = due.id "
