@@ -180,7 +180,7 @@ static int health_watch(rpc_ctx *ctx, const void *req, rpc_stream *s) {
 
 const rpc_method health_methods[2] = {
     {"/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
-     &grpc__health__v1__health_check_response__descriptor, health_check, NULL, 1, 0},
+     &grpc__health__v1__health_check_response__descriptor, health_check, NULL, 1, 0, 0},
     RPC_STREAM("/grpc.health.v1.Health/Watch", grpc__health__v1__health_check_request,
                grpc__health__v1__health_check_response, health_watch),
 };

@@ -12,6 +12,12 @@
  * days). Failures are not stored: a retry after one runs again. An empty
  * request_id is no key: the call runs as it comes.
  *
+ * A method whose handler keys its write by the request_id itself, read in
+ * its own transaction (RPC_UNARY_OWN_REPLAY: CreateNomination, where it is a
+ * unique key of the nomination), skips this: its retry answers what that key
+ * made, as it stands, and the call pays neither the lookup nor the stored
+ * reply's transaction.
+ *
  * The reply is stored right after the handler's transaction, not inside it:
  * a crash between the two leaves the retry to the handler, which is why
  * state changes also answer their own repetition (ReviewNomination: the same

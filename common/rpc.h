@@ -126,9 +126,15 @@ typedef struct rpc_method {
   int nonblocking;       /* the handler never blocks (informational) */
   int bidi;              /* client streaming too: |stream| gets req NULL and reads
                             each request with rpc_stream_recv */
+  int own_replay;        /* the handler answers a retry of its request_id itself,
+                            inside its own transaction: the runtime's stored
+                            replies (rpc_set_replay) are not consulted */
 } rpc_method;
 
-#define RPC_UNARY(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, (fn), NULL, 0, 0}
+#define RPC_UNARY(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, (fn), NULL, 0, 0, 0}
+/* The same, for a handler that keys its writes by the request's request_id
+ * (a unique constraint read in its transaction) and answers a retry itself. */
+#define RPC_UNARY_OWN_REPLAY(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, (fn), NULL, 0, 0, 1}
 /* A raw unary method (request and response descriptors NULL): the handler's
  * |req| is a const rpc_raw_request * holding the bytes as they came, |resp| is
  * NULL, and it replies with rpc_reply_encoded. The gateway forwards this way. */
@@ -136,7 +142,7 @@ typedef struct rpc_raw_request {
   const uint8_t *data;
   size_t len;
 } rpc_raw_request;
-#define RPC_RAW_UNARY(path, fn) {(path), NULL, NULL, (fn), NULL, 0, 0}
+#define RPC_RAW_UNARY(path, fn) {(path), NULL, NULL, (fn), NULL, 0, 0, 0}
 /* A raw unary handler may return RPC_DEFERRED: it has started work that will
  * complete on the server's workers (rpc_call_raw_async) and then reply with
  * rpc_reply_encoded / rpc_fail and rpc_finish. The worker is free meanwhile.
@@ -146,8 +152,8 @@ typedef struct rpc_raw_request {
 /* rpc_finish sends the reply of a deferred call with |code| (call it once,
  * from the completion running on a worker). */
 void rpc_finish(rpc_ctx *ctx, int code);
-#define RPC_STREAM(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 0}
-#define RPC_BIDI(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 1}
+#define RPC_STREAM(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 0, 0}
+#define RPC_BIDI(path, req, resp, fn) {(path), &req##__descriptor, &resp##__descriptor, NULL, (fn), 0, 1, 0}
 
 /* rpc_fail records a status and a message (printf-style; name the field:
  * "justification: must be at least 40 characters") and returns |code|. */
@@ -294,7 +300,8 @@ int rpc_signals_wait(void);
 void rpc_set_after_call(void (*fn)(void));
 
 /* rpc_set_replay: |fn| runs each unary handler whose request type has a
- * request_id field, in its place (svc.c sets replay_run, replay.h). */
+ * request_id field, in its place (svc.c sets replay_run, replay.h), unless
+ * the method answers its retries itself (own_replay). */
 void rpc_set_replay(int (*fn)(rpc_ctx *ctx, const void *req, void *resp, rpc_unary_fn handler));
 
 /* rpc_runtime_init / rpc_runtime_shutdown wrap grpc_init / grpc_shutdown. */

@@ -161,7 +161,7 @@ static void unary_run(call *c) {
     if (req) {
       void *resp = arena_alloc(&c->arena, m->response->sizeof_message);
       protobuf_c_message_init(m->response, resp);
-      int code = g_replay && replay_key(req) ? g_replay(&c->ctx, req, resp, m->unary) : m->unary(&c->ctx, req, resp);
+      int code = g_replay && !m->own_replay && replay_key(req) ? g_replay(&c->ctx, req, resp, m->unary) : m->unary(&c->ctx, req, resp);
       if (code == RPC_OK)
         c->reply = c->ctx.reply_bytes ? rpc_byte_buffer_from(c->ctx.reply_bytes, c->ctx.reply_len)
                                       : rpc_byte_buffer_pack(resp);

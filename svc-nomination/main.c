@@ -15,7 +15,10 @@ static const rpc_method methods[] = {
     M("ListMembers", list_members_request, list_members_response, members_list),
     M("DeactivateMember", deactivate_member_request, member, members_deactivate),
     M("ReactivateMember", reactivate_member_request, member, members_reactivate),
-    M("CreateNomination", create_nomination_request, nomination, nominate_create),
+    /* Its request_id is a unique key of the nomination, read in the
+     * handler's transaction (nominate.c): a retry answers that nomination. */
+    RPC_UNARY_OWN_REPLAY("/accolade.v1.NominationService/CreateNomination", accolade__v1__create_nomination_request,
+                         accolade__v1__nomination, nominate_create),
     M("GetNomination", get_nomination_request, nomination, nominate_get),
     M("ListNominations", list_nominations_request, list_nominations_response, nominate_list),
     M("ReviewNomination", review_nomination_request, nomination, review_decide),

@@ -147,3 +147,33 @@ Test(replay, an_admin_write_retried_answers_the_first_answer_and_not_already_exi
                RPC_ALREADY_EXISTS, "another request id is another call");
   arena_free(&a);
 }
+
+Test(replay, a_nomination_retried_answers_the_nomination_its_request_id_made) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  Accolade__V1__Nomination *n = nominate(&a, "n-own"), *again;
+  /* The retry, even with another body: that nomination, nothing made twice. */
+  cr_assert_eq(call(&a, nom.addr, NOM "CreateNomination", D(create_nomination_request), D(nomination), &bob,
+                    "badge_id=knowledge-sharer;nominee_ids[]=cy;request_id=n-own;justification=" JUST,
+                    (void **)&again, &st), RPC_OK, "%s", st.message);
+  cr_assert_str_eq(again->id, n->id);
+  cr_assert_str_eq(again->nominee_ids[0], "ann");
+  /* The request id is a key of the nomination itself (its handler reads it in
+   * its transaction): no reply is stored beside it. */
+  cr_assert_eq(th_sql_int(nom_dsn, "SELECT count(*) FROM nomination.request_reply WHERE request_id = 'n-own'"), 0);
+  cr_assert_eq(th_sql_int(nom_dsn, "SELECT count(*) FROM nomination.nomination WHERE request_id = 'n-own'"), 1);
+  /* Decided since: the retry answers the nomination as it stands. */
+  cr_assert_eq(call(&a, nom.addr, NOM "ReviewNomination", D(review_nomination_request), D(nomination), &admin,
+                    arena_printf(&a, "nomination_id=%s;approve=1", n->id), (void **)&again, &st),
+               RPC_OK, "%s", st.message);
+  again = nominate(&a, "n-own");
+  cr_assert_str_eq(again->id, n->id);
+  cr_assert_eq(again->status, ACCOLADE__V1__NOMINATION_STATUS__APPROVED);
+  /* The key is the caller's: cy's "n-own" is cy's own nomination. */
+  cr_assert_eq(call(&a, nom.addr, NOM "CreateNomination", D(create_nomination_request), D(nomination), &cy,
+                    "badge_id=knowledge-sharer;nominee_ids[]=ann;request_id=n-own;justification=" JUST,
+                    (void **)&again, &st), RPC_OK, "%s", st.message);
+  cr_assert_str_neq(again->id, n->id);
+  arena_free(&a);
+}
