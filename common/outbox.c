@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "delivery.h"
@@ -37,6 +38,61 @@ static int g_nthreads;
 
 static void channel_name(char *out, size_t n) {
   snprintf(out, n, "accolade_outbox_%s", pg_schema());
+}
+
+/* Waking the dispatchers. A row written by this process wakes one of its own
+ * dispatchers once its transaction commits (pg_after_commit): no NOTIFY,
+ * which would cost a statement of its own and wake every listening backend
+ * of the database. A process without dispatchers running NOTIFYs instead,
+ * and one thread of each process with dispatchers LISTENs for that. Every
+ * dispatcher also polls (retries coming due, rows of a writer that died
+ * between its commit and the wake). |g_wake_seq| counts wakes, so a wake
+ * that comes while no dispatcher waits is not lost: the next one to wait
+ * sees the count has moved and goes on. */
+static pthread_mutex_t g_wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_wake_cv;
+static unsigned long g_wake_seq;
+static atomic_int g_local;   /* dispatchers of this process are running */
+static pthread_t g_listener;
+static int g_listening;
+
+static pthread_once_t g_wake_once = PTHREAD_ONCE_INIT;
+static void wake_init(void) {   /* the wait is on CLOCK_MONOTONIC */
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&g_wake_cv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+static void wake_one(void) {
+  pthread_mutex_lock(&g_wake_mu);
+  g_wake_seq++;
+  pthread_cond_signal(&g_wake_cv);
+  pthread_mutex_unlock(&g_wake_mu);
+}
+
+static unsigned long wake_seen(void) {
+  pthread_mutex_lock(&g_wake_mu);
+  unsigned long seq = g_wake_seq;
+  pthread_mutex_unlock(&g_wake_mu);
+  return seq;
+}
+
+/* wait_wake sleeps up to |ms| unless a wake came since |seen|. */
+static void wait_wake(unsigned long seen, int ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&g_wake_mu);
+  while (g_wake_seq == seen && !atomic_load(&g_stop))
+    if (pthread_cond_timedwait(&g_wake_cv, &g_wake_mu, &until) == ETIMEDOUT) break;
+  pthread_mutex_unlock(&g_wake_mu);
 }
 
 /* enqueue writes one row for each of the |n| |msgs| (calls of |service|'s
@@ -86,6 +142,10 @@ static int enqueue(const ProtobufCServiceDescriptor *service, const char *method
     return rc == PG_UNAVAILABLE ? RPC_UNAVAILABLE : RPC_INTERNAL;
   }
   /* The dispatchers are woken once the transaction has committed. */
+  if (atomic_load(&g_local)) {
+    pg_after_commit(wake_one);
+    return RPC_OK;
+  }
   char ch[128];
   channel_name(ch, sizeof ch);
   return pg_notify_after_commit(ch, "");
@@ -513,31 +573,39 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
   return delivery_round(&e);
 }
 
-/* wait_notify sleeps up to |ms| on a LISTEN connection, waking on NOTIFY. */
-static void wait_notify(PGconn **l, int ms) {
-  if (*l && PQstatus(*l) != CONNECTION_OK) {
-    PQfinish(*l);
-    *l = NULL;
-  }
-  if (!*l) {
-    *l = pg_connect_new();
-    if (*l) {
+/* listener: the LISTEN connection of the process, for rows written by
+ * processes without dispatchers; each notification wakes a dispatcher. */
+static void *listener(void *arg) {
+  (void)arg;
+  PGconn *l = NULL;
+  while (!atomic_load(&g_stop)) {
+    if (l && PQstatus(l) != CONNECTION_OK) {
+      PQfinish(l);
+      l = NULL;
+    }
+    if (!l && (l = pg_connect_new())) {
       char ch[128], sql[200];
       channel_name(ch, sizeof ch);
       snprintf(sql, sizeof sql, "LISTEN %s", ch);
-      PQclear(PQexec(*l, sql));
+      PQclear(PQexec(l, sql));
     }
-  }
-  if (!*l) {
-    usleep((useconds_t)ms * 1000);
-    return;
-  }
-  struct pollfd pfd = {PQsocket(*l), POLLIN, 0};
-  if (poll(&pfd, 1, ms) > 0) {
-    PQconsumeInput(*l);
+    if (!l) {
+      usleep(250 * 1000);
+      continue;
+    }
+    struct pollfd pfd = {PQsocket(l), POLLIN, 0};
+    if (poll(&pfd, 1, 250) <= 0) continue;
+    PQconsumeInput(l);
+    int woke = 0;
     PGnotify *n;
-    while ((n = PQnotifies(*l))) PQfreemem(n);
+    while ((n = PQnotifies(l))) {
+      PQfreemem(n);
+      woke = 1;
+    }
+    if (woke) wake_one();
   }
+  if (l) PQfinish(l);
+  return NULL;
 }
 
 /* Delivered rows are kept a week for inspection, then removed. */
@@ -572,17 +640,16 @@ static void collect(char *buf, size_t cap, size_t *len) {
 
 static void *dispatcher(void *arg) {
   (void)arg;
-  PGconn *l = NULL;
   int rounds = 0;
   while (!atomic_load(&g_stop)) {
     if (rounds++ % 1000 == 0) purge();
+    unsigned long seen = wake_seen();
     int n = outbox_dispatch_once(g_service, g_resolve);
     pg_release();   /* not held while it sleeps */
     if (n == OUTBOX_BATCH) continue;
-    /* Sleep until notified, or poll now and then for retries coming due. */
-    wait_notify(&l, n < 0 ? 1000 : 250);
+    /* Sleep until woken, or poll now and then for retries coming due. */
+    wait_wake(seen, n < 0 ? 1000 : 250);
   }
-  if (l) PQfinish(l);
   pg_disconnect();
   return NULL;
 }
@@ -594,16 +661,26 @@ int outbox_start(const char *service_name, outbox_resolve_fn resolve, int thread
   metrics_add_collector(collect);
   if (threads <= 0) threads = 1;
   if (threads > OUTBOX_MAX_THREADS) threads = OUTBOX_MAX_THREADS;
+  pthread_once(&g_wake_once, wake_init);
   for (g_nthreads = 0; g_nthreads < threads; g_nthreads++)
     if (pthread_create(&g_threads[g_nthreads], NULL, dispatcher, NULL) != 0) return -1;
+  atomic_store(&g_local, 1);
+  g_listening = pthread_create(&g_listener, NULL, listener, NULL) == 0;
   if (atomic_load(&g_admit_lag_ms) > 0 && atomic_load(&g_admit_wait_ms) > 0)
     atomic_store(&g_probing, pthread_create(&g_probe, NULL, probe, NULL) == 0);
   return 0;
 }
 
 void outbox_stop(void) {
+  atomic_store(&g_local, 0);
   atomic_store(&g_stop, 1);
+  pthread_once(&g_wake_once, wake_init);
+  pthread_mutex_lock(&g_wake_mu);
+  pthread_cond_broadcast(&g_wake_cv);
+  pthread_mutex_unlock(&g_wake_mu);
   for (int i = 0; i < g_nthreads; i++) pthread_join(g_threads[i], NULL);
   g_nthreads = 0;
+  if (g_listening) pthread_join(g_listener, NULL);
+  g_listening = 0;
   if (atomic_exchange(&g_probing, 0)) pthread_join(g_probe, NULL);
 }

@@ -680,6 +680,26 @@ int pg_notify_after_commit(const char *channel, const char *payload) {
   return pg_exec("SELECT pg_notify($1, $2)", 2, p);
 }
 
+/* Work of this process to do once the transaction has committed. */
+#define PG_AFTER_MAX 8
+static _Thread_local struct {
+  int n;
+  void (*fn[PG_AFTER_MAX])(void);
+} t_after;
+
+void pg_after_commit(void (*fn)(void)) {
+  if (!t_later.in_tx) {
+    fn();
+    return;
+  }
+  for (int i = 0; i < t_after.n; i++)
+    if (t_after.fn[i] == fn) return;
+  if (t_after.n < PG_AFTER_MAX)
+    t_after.fn[t_after.n++] = fn;
+  else
+    fn();   /* early rather than never: it only wakes */
+}
+
 /* tx_commit sends what is queued, the COMMIT and, after it, the
  * transaction's notifications, in one round trip. */
 static int tx_commit(void) {
@@ -723,9 +743,12 @@ int pg_tx(int (*fn)(void *arg), void *arg) {
       break;
     }
     t_notify.n = 0;
+    t_after.n = 0;
     rc = fn(arg);
     if (rc == PG_OK) rc = tx_commit();
     t_later.in_tx = 0;
+    for (int i = 0; rc == PG_OK && i < t_after.n; i++) t_after.fn[i]();
+    t_after.n = 0;
     if (rc != PG_OK) {
       later_reset();
       PGconn *c = pg_conn();

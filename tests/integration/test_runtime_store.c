@@ -460,3 +460,47 @@ Test(store, outbox_wakes_its_dispatchers_after_the_commit_and_not_on_rollback) {
   pg_disconnect();
   th_fini();
 }
+
+static int cmp_ll(const void *a, const void *b) {
+  long long x = *(const long long *)a, y = *(const long long *)b;
+  return x < y ? -1 : x > y;
+}
+
+Test(store, a_process_with_dispatchers_wakes_its_own_after_the_commit_without_a_notify) {
+  th_init();
+  const char *dsn = th_new_database("outbox_local");
+  pg_setup(dsn, "oblocal");
+  cr_assert_eq(migrate_run(NULL), 0);
+  th_proc svc;
+  cr_assert_eq(th_start(&svc, th_bin("accolade-testsvc"), NULL), 0);
+  snprintf(ob_target, sizeof ob_target, "%s", svc.addr);
+  cr_assert_eq(outbox_start("test", resolve, 1), 0);
+  PGconn *l = PQconnectdb(dsn);
+  cr_assert_eq(PQstatus(l), CONNECTION_OK);
+  PQclear(PQexec(l, "LISTEN accolade_outbox_oblocal"));
+  /* One row at a time, each after the dispatcher has gone idle: from the
+   * commit to delivered. Woken by the commit it is a call's time; left to its
+   * 250 ms poll, half of them would take over 125 ms. */
+  long long took[10];
+  for (int i = 0; i < 10; i++) {
+    usleep(300 * 1000);
+    enq_arg e = {"woken", 0};
+    int64_t t0 = rpc_now_ms();
+    cr_assert_eq(pg_tx(enqueue_tx, &e), RPC_OK);
+    long long done = 0;
+    while (!done && rpc_now_ms() - t0 < 5000) {
+      done = th_sql_int(dsn, "SELECT count(*) FROM oblocal.outbox WHERE delivered_at IS NULL") == 0;
+      if (!done) usleep(2 * 1000);
+    }
+    cr_assert(done, "row %d not delivered within 5 s", i);
+    took[i] = rpc_now_ms() - t0;
+  }
+  qsort(took, 10, sizeof took[0], cmp_ll);
+  cr_expect_lt(took[5], 60, "median %lld ms from commit to delivered (slowest %lld ms)", took[5], took[9]);
+  cr_expect_eq(notified(l, 100), 0, "the commit sent a NOTIFY though this process's own dispatchers take the rows");
+  outbox_stop();
+  PQfinish(l);
+  th_stop(&svc);
+  pg_disconnect();
+  th_fini();
+}
