@@ -243,14 +243,21 @@ Test(store, outbox_retries_until_the_target_is_up_then_delivers_once) {
 
 static const char *resolve_nowhere(const char *t) { (void)t; return "127.0.0.1:1"; }
 
-Test(store, outbox_dead_letters_permanent_errors) {
+/* ob_stack: a new database |db| with the outbox under |schema| on this
+ * thread's connection, and the test service started as the target "test". */
+static const char *ob_stack(const char *db, const char *schema, th_proc *svc) {
   th_init();
-  const char *dsn = th_new_database("outbox_dead");
-  pg_setup(dsn, "obdead");
+  const char *dsn = th_new_database(db);
+  pg_setup(dsn, schema);
   cr_assert_eq(migrate_run(NULL), 0);
+  cr_assert_eq(th_start(svc, th_bin("accolade-testsvc"), NULL), 0);
+  snprintf(ob_target, sizeof ob_target, "%s", svc->addr);
+  return dsn;
+}
+
+Test(store, outbox_dead_letters_permanent_errors) {
   th_proc p;
-  cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), NULL), 0);
-  snprintf(ob_target, sizeof ob_target, "%s", p.addr);
+  const char *dsn = ob_stack("outbox_dead", "obdead", &p);
   /* A method the target does not have: UNIMPLEMENTED is retried (a newer
    * target may have it); a bad request (INVALID_ARGUMENT) is dead at once. */
   const char *pp[] = {"test", "/accolade.test.v1.TestService/Echo", "acme"};
@@ -274,13 +281,8 @@ static int failing_hook(const char *org, const uint8_t *req, size_t req_len, con
 }
 
 Test(store, outbox_a_failing_reply_hook_counts_attempts_and_dead_letters_once) {
-  th_init();
-  const char *dsn = th_new_database("outbox_hook");
-  pg_setup(dsn, "obhook");
-  cr_assert_eq(migrate_run(NULL), 0);
   th_proc p;
-  cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), NULL), 0);
-  snprintf(ob_target, sizeof ob_target, "%s", p.addr);
+  const char *dsn = ob_stack("outbox_hook", "obhook", &p);
   outbox_on_reply(&accolade__test__v1__test_service__descriptor, "Echo", failing_hook);
   outbox_set_max_attempts(3);
   enq_arg ok = {"hooked", 0};
@@ -324,13 +326,8 @@ static int enqueue_slow_tx(void *p) {
 }
 
 Test(store, outbox_holds_no_transaction_while_a_receiver_hangs) {
-  th_init();
-  const char *dsn = th_new_database("outbox_lease");
-  pg_setup(dsn, "oblease");
-  cr_assert_eq(migrate_run(NULL), 0);
   th_proc p;
-  cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), NULL), 0);
-  snprintf(ob_target, sizeof ob_target, "%s", p.addr);
+  const char *dsn = ob_stack("outbox_lease", "oblease", &p);
   cr_assert_eq(pg_tx(enqueue_slow_tx, NULL), RPC_OK);
   watch_arg w = {dsn, -1};
   pthread_t t;
@@ -374,13 +371,8 @@ static int enqueue_round_tx(void *p) {
 }
 
 Test(store, outbox_sends_a_round_at_once_and_a_refused_reply_fails_only_its_row) {
-  th_init();
-  const char *dsn = th_new_database("outbox_round");
-  pg_setup(dsn, "obround");
-  cr_assert_eq(migrate_run(NULL), 0);
   th_proc p;
-  cr_assert_eq(th_start(&p, th_bin("accolade-testsvc"), NULL), 0);
-  snprintf(ob_target, sizeof ob_target, "%s", p.addr);
+  const char *dsn = ob_stack("outbox_round", "obround", &p);
   outbox_on_reply(&accolade__test__v1__test_service__descriptor, "Echo", picky_hook);
   cr_assert_eq(pg_tx(enqueue_round_tx, NULL), RPC_OK);
   /* 16 calls of 400 ms each: one after another they would take 6.4 s. */
@@ -467,13 +459,8 @@ static int cmp_ll(const void *a, const void *b) {
 }
 
 Test(store, a_process_with_dispatchers_wakes_its_own_after_the_commit_without_a_notify) {
-  th_init();
-  const char *dsn = th_new_database("outbox_local");
-  pg_setup(dsn, "oblocal");
-  cr_assert_eq(migrate_run(NULL), 0);
   th_proc svc;
-  cr_assert_eq(th_start(&svc, th_bin("accolade-testsvc"), NULL), 0);
-  snprintf(ob_target, sizeof ob_target, "%s", svc.addr);
+  const char *dsn = ob_stack("outbox_local", "oblocal", &svc);
   cr_assert_eq(outbox_start("test", resolve, 1), 0);
   PGconn *l = PQconnectdb(dsn);
   cr_assert_eq(PQstatus(l), CONNECTION_OK);
