@@ -166,6 +166,17 @@ Test(grants, a_batch_lands_each_grant_once_and_a_replayed_batch_doubles_nothing)
   cr_expect_str_eq(award_of(t, 0, 0), award_of(t, 1, 0));
   cr_expect_eq(count("award", "recipient_id = 'dee'"), 1);
   cr_expect_eq(count("outbox", "true"), 10);
+  /* One badge twice to one member in one batch (one INSERT): the member's
+   * totals count both, as the awards themselves do. */
+  Accolade__V1__GrantAwardRequest *pair[] = {grant_req("g5", "deal-closer", "ann,cy"),
+                                             grant_req("g6", "deal-closer", "ann")};
+  cr_assert_str_eq(grant_awards(&service, pair, 2, &t), "0/1/GG,0/1/G");
+  cr_expect_eq(count("member_badge_total t",
+                     "member_id = 'ann' AND badge_id = 'deal-closer' AND awards = 3 AND (awards, points) = "
+                     "(SELECT count(*), sum(points) FROM award.award a WHERE a.org = t.org AND a.recipient_id = 'ann' "
+                     "AND a.badge_id = 'deal-closer' AND a.revoked_at IS NULL)"),
+               1, "ann's deal-closer totals");
+  cr_expect_eq(count("member_badge_total", "member_id = 'cy' AND badge_id = 'deal-closer' AND awards = 1"), 1);
 }
 
 Test(grants, a_bad_grant_fails_alone_with_a_status_naming_its_field) {
