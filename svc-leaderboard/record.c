@@ -24,7 +24,9 @@
  * since the score epoch), ARGV[4] how many boards (the rest are caches),
  * ARGV[5] recipient, ARGV[6] its display value ("" leaves it), ARGV[7] the
  * generation, then per key its member, then per board its ttl (0: none). A
- * cache is only updated if it exists (a read materializes it). Applies once
+ * cache is only updated if it exists (a read materializes it). A board is
+ * named in the registry when a member is first put on it (a new key has no
+ * member yet; a member already there was registered with its key). Applies once
  * per award id; returns 1, 0 (applied before), or -1 - the live generation
  * when the keys are named in another one (nothing done). */
 static redis_script apply_script = {.source =
@@ -50,7 +52,7 @@ static redis_script apply_script = {.source =
     "      if f < 0 or (delta > 0 and mine < f) then f = mine end\n"
     "      redis.call('ZADD', k, np * shift + f, m)\n"
     "      if i <= nb then\n"
-    "        redis.call('SADD', KEYS[2], k)\n"
+    "        if not s then redis.call('SADD', KEYS[2], k) end\n"
     "        local ttl = tonumber(ARGV[7 + nk + i])\n"
     "        if ttl > 0 then redis.call('EXPIRE', k, ttl) end\n"
     "      end\n"

@@ -470,6 +470,11 @@ static int snapshot(char *buf, size_t cap) {
   cr_assert(gen && (gen->type == REDIS_REPLY_NIL || gen->type == REDIS_REPLY_STRING));
   char live[128];
   snprintf(live, sizeof live, "lb:{%s}:g%s:", org, gen->type == REDIS_REPLY_STRING ? gen->str : "0");
+  char registry[160];   /* boards.h: the live generation's registry */
+  if (gen->type == REDIS_REPLY_STRING && strcmp(gen->str, "0") != 0)
+    snprintf(registry, sizeof registry, "lb:{%s}:g%s:keys", org, gen->str);
+  else
+    snprintf(registry, sizeof registry, "lb:{%s}:keys", org);
   freeReplyObject(gen);
   redisReply *keys = redis_cmd("KEYS lb:{%s}:*", org);
   cr_assert(keys && keys->type == REDIS_REPLY_ARRAY);
@@ -490,6 +495,11 @@ static int snapshot(char *buf, size_t cap) {
     int zset = strcmp(type->str, "zset") == 0, hash = strcmp(type->str, "hash") == 0;
     freeReplyObject(type);
     if (!zset && !hash) continue;   /* the key registry and the marker sets */
+    if (zset) {   /* every board is named in its generation's registry */
+      redisReply *in = redis_cmd("SISMEMBER %s %s", registry, names[i]);
+      cr_assert(in && in->type == REDIS_REPLY_INTEGER && in->integer == 1, "%s is not in %s", names[i], registry);
+      freeReplyObject(in);
+    }
     redisReply *ttl = redis_cmd("TTL %s", names[i]);
     redisReply *r = zset ? redis_cmd("ZRANGE %s 0 -1 WITHSCORES", names[i]) : redis_cmd("HGETALL %s", names[i]);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements > 0, "%s", names[i]);
