@@ -12,8 +12,9 @@
 #   3. approvals at a steady 80% of that rate: approval -> visible p50/p99,
 #      from the stores' clocks (decided_at -> ledger row, inbox row);
 #   4. GetTop and GetProfile through the gateway;
-#   5. pgbench -i, then tpcb-like and a one-row INSERT at -c C on the same
-#      Postgres, and the ratios.
+#   5. pgbench tpcb-like at -c C on the same Postgres, run before step 1 and
+#      again after step 4 (the ratios are to the mean of the two), and a
+#      one-row INSERT.
 # The gateway's rate limits are raised (the defaults, 1000/s per org, would
 # cap the write path below the goal); everything else is at its default.
 #
@@ -61,10 +62,23 @@ pending() {
        JOIN nomination.nomination n ON a.source_id = n.id::text WHERE n.request_id LIKE '$1-%' AND i.kind = 'award_granted')"
 }
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-printf '%-18s %7s %4s %10s %8s %8s %7s\n' "call" "calls" "c" "req/s" "p50 ms" "p99 ms" "errors"
 # cpu_all: Postgres, Redis and the services; cpu_pg: Postgres alone (ms).
 cpu_all() { bench_cpu_total; }
 cpu_pg() { bench_server_cpu | sed -n 1p; }
+# pgbench on the same Postgres, its own database; tpcb-like runs before the
+# write path and again after it, so a machine whose speed drifts during the
+# run shows as two figures, and the ratios are to their mean.
+psql_ -c "CREATE DATABASE pgb"
+PGB=(acc_as_postgres "$(acc_pg_bin)/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres)
+"${PGB[@]}" -i -q pgb >/dev/null 2>&1
+# tpcb OUT: tpcb-like for T s, its output in OUT, Postgres' CPU ms in OUT.cpu.
+tpcb() {
+  local c0; c0=$(cpu_pg)
+  "${PGB[@]}" -n -b tpcb-like -c "$C" -j 2 -T "$T" pgb >"$1" 2>&1
+  echo $(($(cpu_pg) - c0)) >"$1.cpu"
+}
+tpcb "$TMP/tpcb0.out"
+printf '%-18s %7s %4s %10s %8s %8s %7s\n' "call" "calls" "c" "req/s" "p50 ms" "p99 ms" "errors"
 # undelivered: outbox rows of every service not delivered yet.
 undelivered() { psql_ bench -c "SELECT (SELECT count(*) FROM nomination.outbox WHERE delivered_at IS NULL) +
   (SELECT count(*) FROM award.outbox WHERE delivered_at IS NULL)"; }
@@ -130,29 +144,27 @@ OUT_PROF=$("${LG[@]}" --method GetProfile -n "$((N * 2))" --user 'm{n%200}' --fi
 CPU7=$(cpu_all)
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# pgbench on the same Postgres, its own database.
-psql_ -c "CREATE DATABASE pgb"
-PGB=(acc_as_postgres "$(acc_pg_bin)/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres)
-"${PGB[@]}" -i -q pgb >/dev/null 2>&1
-CPU3=$(cpu_pg)
-"${PGB[@]}" -n -b tpcb-like -c "$C" -j 2 -T "$T" pgb >"$TMP/tpcb.out" 2>&1
-CPU4=$(cpu_pg)
+tpcb "$TMP/tpcb1.out"
 psql_ pgb -c "CREATE TABLE one_row (id bigserial PRIMARY KEY, org text, payload text, created_at timestamptz DEFAULT now())"
 echo "INSERT INTO one_row (org, payload) VALUES ('wp', 'one row');" >"$TMP/insert.sql"
 "${PGB[@]}" -n -c "$C" -j 2 -T "$T" -f "$TMP/insert.sql" pgb >"$TMP/insert.out" 2>&1
-TPCB=$(awk '/^tps/ {print $3; exit}' "$TMP/tpcb.out")
+tps_of() { awk '/^tps/ {print $3; exit}' "$1"; }
+TPCB0=$(tps_of "$TMP/tpcb0.out"); TPCB1=$(tps_of "$TMP/tpcb1.out")
+TPCB=$(awk -v a="$TPCB0" -v b="$TPCB1" 'BEGIN {printf "%.1f", (a + b) / 2}')
 INS=$(awk '/^tps/ {print $3; exit}' "$TMP/insert.out")
 
 rps() { echo "$1" | awk '{print $4}'; }
 echo
 echo "postgres: fsync=$(psql_ -c 'SHOW fsync') synchronous_commit=$(psql_ -c 'SHOW synchronous_commit')"
-echo "pgbench tpcb-like -c $C -j 2 -T $T: $TPCB tps; one-row INSERT: $INS tps"
+echo "pgbench tpcb-like -c $C -j 2 -T $T: $TPCB0 tps before the write path, $TPCB1 after, mean $TPCB; one-row INSERT: $INS tps"
 awk -v a="$(rps "$OUT_CREATE")" -v r="$(rps "$OUT_REVIEW")" -v b="$TPCB" \
   'BEGIN {printf "ratio CreateNomination / tpcb-like: %.2f, ReviewNomination / tpcb-like: %.2f (goal >= 0.5)\n", a / b, r / b}'
 awk -v a="$(rps "$OUT_PROF")" -v b="$(rps "$OUT_TOP")" 'BEGIN {printf "ratio GetProfile / GetTop: %.2f (goal >= 0.5)\n", a / b}'
 echo "server CPU per read: GetTop $(bench_per_call "$CPU5" "$CPU6" "$OUT_TOP") ms, GetProfile $(bench_per_call "$CPU6" "$CPU7" "$OUT_PROF") ms"
-TPCB_N=$(awk '/number of transactions actually processed/ {print $NF; exit}' "$TMP/tpcb.out" | cut -d/ -f1)
-awk -v n="$N" -v t="$TPCB_N" -v c="$((CPU1 - CPU0))" -v r="$((CPU2 - CPU1))" -v p="$((CPU4 - CPU3))" 'BEGIN {
+txns() { awk '/number of transactions actually processed/ {print $NF; exit}' "$1" | cut -d/ -f1; }
+TPCB_N=$(($(txns "$TMP/tpcb0.out") + $(txns "$TMP/tpcb1.out")))
+TPCB_CPU=$(($(cat "$TMP/tpcb0.out.cpu") + $(cat "$TMP/tpcb1.out.cpu")))
+awk -v n="$N" -v t="$TPCB_N" -v c="$((CPU1 - CPU0))" -v r="$((CPU2 - CPU1))" -v p="$TPCB_CPU" 'BEGIN {
   printf "server CPU (ours: Postgres, Redis, services; pgbench: Postgres; no load generator counted): a nomination %.2f ms, an approval %.2f ms with its awards delivered, a tpcb-like transaction %.3f ms: %.1f and %.1f tpcb-like transactions\n",
     c / n, r / n, p / t, (c / n) / (p / t), (r / n) / (p / t)
   printf "  (CPU ms: %d for the nominations, %d for the approvals, %d for %d tpcb-like transactions)\n", c, r, p, t }'
