@@ -365,6 +365,7 @@ typedef struct pg_stmt {
   int n;
   const char *const *params;
   const int *lens, *fmts;   /* NULL: text parameters */
+  PGresult **keep;          /* pg_query_later: where its rows go, or NULL */
 } pg_stmt;
 
 static _Thread_local struct {
@@ -389,7 +390,7 @@ static void later_reset(void) {
  * s[counted - 1], or the code of the first of them that failed; the rest
  * (what follows a COMMIT) only log a failure. PG_UNAVAILABLE when the
  * connection failed (the caller drops it). */
-static int pipeline(PGconn *c, const pg_stmt *s, int n, int counted, PGresult **out) {
+static int pipeline_run(PGconn *c, const pg_stmt *s, int n, int counted, PGresult **out) {
   char names[LATER_MAX + 2][32];
   if (n > LATER_MAX + 2) return PG_ERROR;
   for (int i = 0; i < n; i++)   /* a first use is prepared now, before the pipeline */
@@ -417,6 +418,9 @@ static int pipeline(PGconn *c, const pg_stmt *s, int n, int counted, PGresult **
       if (i == counted - 1 && out && code == PG_OK) {
         *out = r;
         r = NULL;
+      } else if (s[i].keep && code == PG_OK) {
+        *s[i].keep = r;
+        r = NULL;
       }
     } else if (st != PGRES_PIPELINE_ABORTED) {
       if (i < counted && code == PG_OK)
@@ -437,6 +441,18 @@ static int pipeline(PGconn *c, const pg_stmt *s, int n, int counted, PGresult **
     *out = NULL;
   }
   return code;
+}
+
+/* pipeline: pipeline_run, and on a failure no statement's rows kept
+ * (pg_query_later's callers see them only with PG_OK). */
+static int pipeline(PGconn *c, const pg_stmt *s, int n, int counted, PGresult **out) {
+  int rc = pipeline_run(c, s, n, counted, out);
+  for (int i = 0; rc != PG_OK && i < n; i++)
+    if (s[i].keep && *s[i].keep) {
+      PQclear(*s[i].keep);
+      *s[i].keep = NULL;
+    }
+  return rc;
 }
 
 /* later_run sends the queued statements, then |last| (may be NULL) and
@@ -497,7 +513,7 @@ static int query(const pg_stmt *s, PGresult **out) {
 }
 
 int pg_query(PGresult **out, const char *sql, int n, const char *const *params) {
-  pg_stmt s = {sql, n, params, NULL, NULL};
+  pg_stmt s = {sql, n, params, NULL, NULL, NULL};
   return query(&s, out);
 }
 
@@ -505,11 +521,9 @@ int pg_exec(const char *sql, int n, const char *const *params) {
   return pg_query(NULL, sql, n, params);
 }
 
-int pg_exec_later(const char *sql, int n, const char *const *params, const int *lens, const int *fmts) {
-  if (!t_later.in_tx) {
-    pg_stmt now = {sql, n, params, lens, fmts};
-    return query(&now, NULL);
-  }
+/* later_push queues a statement (pg_exec_later, pg_query_later). */
+static int later_push(const char *sql, int n, const char *const *params, const int *lens, const int *fmts,
+                      PGresult **keep) {
   size_t size = strlen(sql) + 1;
   for (int i = 0; i < n; i++) size += params[i] ? (fmts && fmts[i] ? (size_t)lens[i] : strlen(params[i]) + 1) : 0;
   if (t_later.n == LATER_MAX || t_later.bytes + size > LATER_BYTES) {
@@ -535,8 +549,22 @@ int pg_exec_later(const char *sql, int n, const char *const *params, const int *
     if (l) l[i] = lens[i];
     if (f) f[i] = fmts[i];
   }
-  *st = (pg_stmt){arena_strdup(a, sql), n, p, l, f};
+  *st = (pg_stmt){arena_strdup(a, sql), n, p, l, f, keep};
   return PG_OK;
+}
+
+int pg_exec_later(const char *sql, int n, const char *const *params, const int *lens, const int *fmts) {
+  if (!t_later.in_tx) {
+    pg_stmt now = {sql, n, params, lens, fmts, NULL};
+    return query(&now, NULL);
+  }
+  return later_push(sql, n, params, lens, fmts, NULL);
+}
+
+int pg_query_later(PGresult **out, const char *sql, int n, const char *const *params) {
+  *out = NULL;
+  if (!t_later.in_tx) return pg_query(out, sql, n, params);
+  return later_push(sql, n, params, NULL, NULL, out);
 }
 
 int64_t pg_int8(const char *field) {
@@ -708,7 +736,7 @@ static int tx_commit(void) {
     later_reset();
     return PG_UNAVAILABLE;
   }
-  pg_stmt commit = {"COMMIT", 0, NULL, NULL, NULL}, notify = {0};
+  pg_stmt commit = {"COMMIT", 0, NULL, NULL, NULL, NULL}, notify = {0};
   const char *ch[PG_NOTIFY_MAX], *pl[PG_NOTIFY_MAX], *p[2];
   arena a;
   arena_init(&a);
@@ -720,7 +748,7 @@ static int tx_commit(void) {
     p[0] = pg_text_array(&a, ch, (size_t)t_notify.n);
     p[1] = pg_text_array(&a, pl, (size_t)t_notify.n);
     /* Listeners also poll: a notification lost here only delays them. */
-    notify = (pg_stmt){"SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) t(c, p)", 2, p, NULL, NULL};
+    notify = (pg_stmt){"SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) t(c, p)", 2, p, NULL, NULL, NULL};
   }
   t_notify.n = 0;
   int rc = later_run(c, &commit, notify.sql ? &notify : NULL, NULL);

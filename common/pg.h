@@ -88,6 +88,13 @@ int pg_exec(const char *sql, int n, const char *const *params);
  * as PQexecParams takes them (NULL: all text). */
 int pg_exec_later(const char *sql, int n, const char *const *params, const int *lens, const int *fmts);
 
+/* pg_query_later queues a read the same way: its rows are in |*out| once
+ * the transaction's next reading statement (pg_query) has returned PG_OK,
+ * in the same round trip, the caller then PQclears them; NULL until then,
+ * and NULL when that round trip failed. Nothing it reads may depend on
+ * rows read in that round trip. Outside pg_tx it runs at once (pg_query). */
+int pg_query_later(PGresult **out, const char *sql, int n, const char *const *params);
+
 /* pg_copy_out runs |sql|, a COPY ... TO STDOUT (FORMAT binary), and calls
  * |row| with each row's fields, each NUL-terminated in place (writable until
  * the call returns; NULL for SQL NULL) with its length: text is then a C

@@ -85,17 +85,15 @@ static int giver_and_nominees(rpc_ctx *ctx, const Accolade__V1__Nomination *n, c
   return store_members_get(ctx, ctx->id.org, who, n->n_nominee_ids + 1 + (extra != NULL), ms);
 }
 
-/* approve marks |n| approved and, in the same transaction, sends
- * GrantAward to svc-award (idempotent there on the nomination id); |ms| as
- * giver_and_nominees gives them (names shown on the leaderboards). */
+/* approve, |n| settled as approved (its decide_time_ms set; |teams| its
+ * nominees' teams recorded on it, |nteams| of them), sends GrantAward to
+ * svc-award in the same transaction (idempotent there on the nomination
+ * id); |ms| as giver_and_nominees gives them (names shown on the
+ * leaderboards). */
 static int approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment,
-                   Accolade__V1__Member **ms) {
+                   Accolade__V1__Member **ms, char **teams, size_t nteams) {
   const char *org = ctx->id.org;
-  char **teams;
-  size_t nteams;
-  int rc = store_nomination_settle(ctx, org, n->id, ACCOLADE__V1__NOMINATION_STATUS__APPROVED, reviewer, comment,
-                                   &n->decide_time_ms, &teams, &nteams);
-  if (rc) return rc;
+  int rc;
   Accolade__V1__GrantAwardRequest g = ACCOLADE__V1__GRANT_AWARD_REQUEST__INIT;
   g.source_id = n->id;
   g.badge_id = n->badge_id;
@@ -125,8 +123,13 @@ static int approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *review
 
 int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer, const char *comment) {
   Accolade__V1__Member **ms;
+  char **teams;
+  size_t nteams;
   int rc = giver_and_nominees(ctx, n, NULL, &ms);
-  return rc ? rc : approve(ctx, n, reviewer, comment, ms);
+  if (!rc)
+    rc = store_nomination_settle(ctx, ctx->id.org, n->id, ACCOLADE__V1__NOMINATION_STATUS__APPROVED, reviewer, comment,
+                                 &n->decide_time_ms, &teams, &nteams);
+  return rc ? rc : approve(ctx, n, reviewer, comment, ms, teams, nteams);
 }
 
 typedef struct review_tx {
@@ -139,9 +142,20 @@ static int review_run(void *arg) {
   review_tx *t = arg;
   rpc_ctx *ctx = t->ctx;
   const char *org = ctx->id.org;
-  int rc = store_nomination_get(ctx, org, t->req->nomination_id, 1, &t->n);
-  if (rc) return rc;
+  /* The nomination, locked, and the people a decision names (the reviewer,
+   * the giver and the nominees: an approval's names), in one round trip. */
+  PGresult *people;
+  int rc = store_decision_people_later(org, t->req->nomination_id, ctx->id.user, &people);
+  if (!rc) rc = store_nomination_get(ctx, org, t->req->nomination_id, 1, &t->n);
+  if (rc) {
+    PQclear(people);
+    return rc;
+  }
   Accolade__V1__Nomination *n = t->n;
+  Accolade__V1__Member **ms;
+  char **teams;
+  int64_t decided_ms;
+  if ((rc = store_decision_people(ctx, people, n, &ms, &teams, &decided_ms))) return rc;
   int routed = 0;
   for (size_t i = 0; i < n->n_reviewer_ids; i++) routed |= !strcmp(n->reviewer_ids[i], ctx->id.user);
   if (!routed && ctx->id.role != ROLE_ADMIN)
@@ -153,9 +167,6 @@ static int review_run(void *arg) {
   for (size_t i = 0; i < n->n_nominee_ids; i++)
     if (!strcmp(n->nominee_ids[i], ctx->id.user))
       return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: you cannot review a nomination of yourself");
-  /* The reviewer with the giver and the nominees (an approval's names), in one query. */
-  Accolade__V1__Member **ms;
-  if ((rc = giver_and_nominees(ctx, n, ctx->id.user, &ms))) return rc;
   Accolade__V1__Member *me = ms[n->n_nominee_ids + 1];
   if (me && !me->active)
     return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: deactivated members cannot review");
@@ -167,8 +178,14 @@ static int review_run(void *arg) {
     return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: the nomination is not pending (it is %s)",
                     nom_status_name(n->status));
   }
-  if (t->req->approve) return approve(ctx, n, ctx->id.user, t->req->comment, ms);
-  char **teams;
+  if (t->req->approve) {
+    /* The UPDATE goes with the COMMIT; its decided_at is the time read above. */
+    if ((rc = store_nomination_decide(org, n->id, ACCOLADE__V1__NOMINATION_STATUS__APPROVED, ctx->id.user,
+                                      t->req->comment)))
+      return rc;
+    n->decide_time_ms = decided_ms;
+    return approve(ctx, n, ctx->id.user, t->req->comment, ms, teams, n->n_nominee_ids);
+  }
   size_t nteams;
   if ((rc = store_nomination_settle(ctx, org, n->id, ACCOLADE__V1__NOMINATION_STATUS__REJECTED, ctx->id.user,
                                     t->req->comment, &n->decide_time_ms, &teams, &nteams)))

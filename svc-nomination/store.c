@@ -314,9 +314,51 @@ int store_nomination_decide(const char *org, const char *id, int status, const c
   char st[8];
   snprintf(st, sizeof st, "%d", status);
   const char *p[] = {org, id, st, reviewer, comment};
-  return pg_exec("UPDATE nomination SET status=$3, reviewer_id=$4, review_comment=$5, decided_at=now() "
-                 "WHERE org=$1 AND id=$2::uuid",
-                 5, p);
+  /* Nothing reads it back in the same statement: with the next one. */
+  return pg_exec_later("UPDATE nomination SET status=$3, reviewer_id=$4, review_comment=$5, decided_at=now() "
+                       "WHERE org=$1 AND id=$2::uuid",
+                       5, p, NULL, NULL);
+}
+
+int store_decision_people_later(const char *org, const char *id, const char *reviewer, PGresult **out) {
+  const char *p[] = {org, id, reviewer};
+  /* Roles: 0 the nominator, 1 a nominee (with the team recorded on the
+   * nomination), 2 the reviewer; a member's columns are NULL when there is
+   * no such member. now() is the transaction's time: the decided_at that
+   * store_nomination_decide writes. */
+  return pg_query_later(out,
+                        "SELECT m.user_id, m.display_name, m.email, m.team, m.manager_id, m.remote, m.active, w.role, "
+                        "w.user_id, w.team, (extract(epoch from now()) * 1000)::bigint FROM "
+                        "(SELECT 0 AS role, nominator_id AS user_id, '' AS team FROM nomination "
+                        "  WHERE org = $1 AND id = $2::uuid "
+                        " UNION ALL SELECT 1, user_id, team FROM nominee WHERE nomination_id = $2::uuid "
+                        " UNION ALL SELECT 2, $3, '') w LEFT JOIN member m ON m.org = $1 AND m.user_id = w.user_id",
+                        3, p);
+}
+
+int store_decision_people(rpc_ctx *ctx, PGresult *r, const Accolade__V1__Nomination *n, Accolade__V1__Member ***ms,
+                          char ***teams, int64_t *now_ms) {
+  if (!r) return RPC_INTERNAL;
+  *ms = ARENA_ARRAY(ctx->arena, Accolade__V1__Member *, n->n_nominee_ids + 2);
+  *teams = ARENA_ARRAY(ctx->arena, char *, n->n_nominee_ids + 1);
+  for (size_t i = 0; i < n->n_nominee_ids + 2; i++) (*ms)[i] = NULL;
+  for (size_t i = 0; i < n->n_nominee_ids; i++) (*teams)[i] = "";
+  *now_ms = 0;
+  for (int k = 0; k < PQntuples(r); k++) {
+    Accolade__V1__Member *m = pg_isnull(r, k, 0) ? NULL : member_row(ctx, r, k);
+    long long role = pg_int(r, k, 7);
+    const char *user = pg_str(r, k, 8);
+    *now_ms = pg_int(r, k, 10);
+    if (role == 0) (*ms)[0] = m;
+    if (role == 2) (*ms)[n->n_nominee_ids + 1] = m;
+    for (size_t i = 0; role == 1 && i < n->n_nominee_ids; i++)
+      if (!strcmp(n->nominee_ids[i], user)) {
+        (*ms)[i + 1] = m;
+        (*teams)[i] = dup(ctx, r, k, 9);
+      }
+  }
+  PQclear(r);
+  return RPC_OK;
 }
 
 int store_nomination_settle(rpc_ctx *ctx, const char *org, const char *id, int status, const char *reviewer,

@@ -2,6 +2,7 @@
 #ifndef NOMINATION_STORE_H
 #define NOMINATION_STORE_H
 
+#include <libpq-fe.h>
 #include <stdint.h>
 
 #include "accolade/v1/nomination.pb-c.h"
@@ -59,8 +60,21 @@ int store_nomination_insert(rpc_ctx *ctx, const char *org, const nom_new *n, Acc
 /* store_nomination_not_awarded notes that |user| got no award from the
  * approval of nomination |id| (idempotent). */
 int store_nomination_not_awarded(const char *org, const char *id, const char *user);
+/* store_nomination_decide decides nomination |id|; the UPDATE goes with the
+ * transaction's next statement (pg_exec_later). */
 int store_nomination_decide(const char *org, const char *id, int status, const char *reviewer,
                             const char *comment);
+/* store_decision_people_later queues (pg_query_later) the read of the
+ * people a decision on nomination |id| names: its nominator, its nominees
+ * and |reviewer|, and the transaction's time; store_decision_people makes
+ * of its rows, for nomination |n| as read in the same transaction, the
+ * members as store_members_get gives them for the nominator, the nominees
+ * (in |n|'s order) and the reviewer (NULL where there is none), the
+ * nominees' teams recorded on the nomination, and the decision's time
+ * (what store_nomination_decide writes), and frees |r|. */
+int store_decision_people_later(const char *org, const char *id, const char *reviewer, PGresult **out);
+int store_decision_people(rpc_ctx *ctx, PGresult *r, const Accolade__V1__Nomination *n, Accolade__V1__Member ***ms,
+                          char ***teams, int64_t *now_ms);
 /* store_nomination_settle decides nomination |id| (|status|: approved or
  * rejected) and reads back, in one statement, its decision time and its
  * nominees' teams (at nomination, in user id order; n of them). */

@@ -119,6 +119,13 @@ Test(nomination, nominate_review_award_the_whole_path) {
   cr_assert_eq(r->status, ACCOLADE__V1__NOMINATION_STATUS__APPROVED);
   cr_assert_str_eq(r->reviewer_id, "mgr");
   cr_assert_geq(r->decide_time_ms, r->create_time_ms, "the reply carries the decision's time");
+  char q[256];
+  snprintf(q, sizeof q, "SELECT (extract(epoch from decided_at) * 1000)::bigint FROM nomination.nomination WHERE id = '%s'",
+           n->id);
+  cr_assert_eq(th_sql_int(nom_dsn, q), r->decide_time_ms, "the reply's decision time is the stored one");
+  snprintf(q, sizeof q, "SELECT count(*) FROM nomination.nomination WHERE id = '%s' AND status = 2 AND reviewer_id = 'mgr'",
+           n->id);
+  cr_assert_eq(th_sql_int(nom_dsn, q), 1, "the decision is stored");
   cr_assert_eq(review(&a, &mgr, n->id, 0, &r, &st), RPC_FAILED_PRECONDITION, "not pending any more");
   cr_assert(strstr(st.message, "not pending (it is APPROVED)"), "%s", st.message);
   /* The same decision by the same reviewer again (a retry whose reply was
