@@ -78,22 +78,50 @@ typedef struct create_tx {
   nom_new nn;
   Accolade__V1__Nomination *out;
   int replay;
+  const char **who;      /* the nominees (sorted), then the nominator */
+  const char **teams;    /* the nominees' teams, filled in here */
 } create_tx;
+
+/* nominees_take checks the nominees are active members and fills in their
+ * teams and the nominator's (|ms| as store_members_of gives them for
+ * t->who). */
+static int nominees_take(create_tx *t, Accolade__V1__Member **ms) {
+  rpc_ctx *ctx = t->ctx;
+  size_t n = t->nn.nnominees;
+  for (size_t i = 0; i < n; i++) {
+    if (!ms[i]) return rpc_fail(ctx, RPC_NOT_FOUND, "nominee_ids: no member '%s'", t->who[i]);
+    if (!ms[i]->active)
+      return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nominee_ids: '%s' is not an active member of this org", t->who[i]);
+    t->teams[i] = ms[i]->team;
+  }
+  t->nn.nominator_team = ms[n] ? ms[n]->team : ctx->id.team;
+  return RPC_OK;
+}
 
 static int create_run(void *arg) {
   create_tx *t = arg;
   rpc_ctx *ctx = t->ctx;
   const char *org = ctx->id.org, *me = ctx->id.user;
-  int rc = store_lock_nominator(org, me);
-  if (rc) return rc;
+  /* The nominees and the nominator as members, the nominator's lock and the
+   * checks: one round trip. */
+  PGresult *people;
+  int rc = store_members_later(ctx, org, t->who, t->nn.nnominees + 1, &people);
+  if (!rc) rc = store_lock_nominator(org, me);
   nom_checks k;
-  if ((rc = store_nomination_checks(ctx, org, me, t->req->request_id, t->nn.badge_id, t->nn.nominee_key,
-                                    t->nn.nominees, t->nn.nnominees, &k)))
-    return rc;
-  if (*k.replay_id) {   /* the same request again: the same nomination */
+  if (!rc)
+    rc = store_nomination_checks(ctx, org, me, t->req->request_id, t->nn.badge_id, t->nn.nominee_key, t->nn.nominees,
+                                 t->nn.nnominees, &k);
+  if (!rc && *k.replay_id) {   /* the same request again: the same nomination */
+    PQclear(people);
     t->replay = 1;
     return store_nomination_get(ctx, org, k.replay_id, 0, &t->out);
   }
+  Accolade__V1__Member **ms;
+  if (rc || (rc = store_members_of(ctx, people, t->nn.nnominees + 1, &ms))) {
+    if (rc) PQclear(people);
+    return rc;
+  }
+  if ((rc = nominees_take(t, ms))) return rc;
   if (k.duplicate)
     return rpc_fail(ctx, RPC_ALREADY_EXISTS, "nominee_ids: an identical nomination for this badge is already open");
   if (k.used >= k.allowance) {
@@ -148,19 +176,11 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
     sorted[i] = r->nominee_ids[i];
   }
   qsort(sorted, r->n_nominee_ids, sizeof *sorted, cmp_str);
-  /* The nominees and the nominator in one query. */
-  const char **who = ARENA_ARRAY(ctx->arena, const char *, r->n_nominee_ids + 1);
-  memcpy(who, sorted, r->n_nominee_ids * sizeof *who);
-  who[r->n_nominee_ids] = ctx->id.user;
-  Accolade__V1__Member **ms;
-  int rc = store_members_get(ctx, ctx->id.org, who, r->n_nominee_ids + 1, &ms);
-  if (rc) return pg_fail(ctx, rc, "create nomination");
-  for (size_t i = 0; i < r->n_nominee_ids; i++) {
-    if (!ms[i]) return rpc_fail(ctx, RPC_NOT_FOUND, "nominee_ids: no member '%s'", sorted[i]);
-    if (!ms[i]->active)
-      return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nominee_ids: '%s' is not an active member of this org", sorted[i]);
-    teams[i] = ms[i]->team;
-  }
+  /* The nominees and the nominator, read as members in the transaction. */
+  t.who = ARENA_ARRAY(ctx->arena, const char *, r->n_nominee_ids + 1);
+  memcpy(t.who, sorted, r->n_nominee_ids * sizeof *t.who);
+  t.who[r->n_nominee_ids] = ctx->id.user;
+  t.teams = teams;
   if (badge_lookup(ctx, r->badge_id, &t.badge)) return ctx->code;
   if (!t.badge.active) return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "badge_id: '%s' is retired", r->badge_id);
   size_t keylen = 1;
@@ -170,11 +190,9 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
     if (i) strcat(key, ",");
     strcat(key, sorted[i]);
   }
-  const char *my_team = ms[r->n_nominee_ids] ? ms[r->n_nominee_ids]->team : ctx->id.team;
   t.nn = (nom_new){
       .request_id = r->request_id,
       .nominator = ctx->id.user,
-      .nominator_team = my_team,
       .badge_id = r->badge_id,
       .badge_name = t.badge.name,
       .justification = r->justification,
@@ -186,7 +204,7 @@ int nominate_create(rpc_ctx *ctx, const void *req, void *resp) {
       .nominee_teams = teams,
       .nnominees = r->n_nominee_ids,
   };
-  rc = pg_tx(create_run, &t);
+  int rc = pg_tx(create_run, &t);
   if (rc) return ctx->code ? ctx->code : pg_fail(ctx, rc, "create nomination");
   *(Accolade__V1__Nomination *)resp = *t.out;
   return RPC_OK;

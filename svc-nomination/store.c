@@ -101,15 +101,25 @@ int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__
   return member_one(ctx, "SELECT " MEMBER_COLS " FROM member WHERE org=$1 AND user_id=$2", org, user, out);
 }
 
+#define MEMBERS_SQL \
+  "SELECT " MEMBER_COLS ", u.i FROM unnest($2::text[]) WITH ORDINALITY u(id, i) JOIN member ON org = $1 AND user_id = u.id"
+
 int store_members_get(rpc_ctx *ctx, const char *org, const char *const *users, size_t n,
                       Accolade__V1__Member ***out) {
   const char *p[] = {org, pg_text_array(ctx->arena, users, n)};
   PGresult *r;
-  int rc = pg_query(&r,
-                    "SELECT " MEMBER_COLS ", u.i FROM unnest($2::text[]) WITH ORDINALITY u(id, i) "
-                    "JOIN member ON org = $1 AND user_id = u.id",
-                    2, p);
+  int rc = pg_query(&r, MEMBERS_SQL, 2, p);
   if (rc) return rc;
+  return store_members_of(ctx, r, n, out);
+}
+
+int store_members_later(rpc_ctx *ctx, const char *org, const char *const *users, size_t n, PGresult **out) {
+  const char *p[] = {org, pg_text_array(ctx->arena, users, n)};
+  return pg_query_later(out, MEMBERS_SQL, 2, p);
+}
+
+int store_members_of(rpc_ctx *ctx, PGresult *r, size_t n, Accolade__V1__Member ***out) {
+  if (!r) return RPC_INTERNAL;
   *out = ARENA_ARRAY(ctx->arena, Accolade__V1__Member *, n + 1);
   for (size_t i = 0; i < n; i++) (*out)[i] = NULL;
   for (int i = 0; i < PQntuples(r); i++) {

@@ -19,6 +19,11 @@ int store_member_get(rpc_ctx *ctx, const char *org, const char *user, Accolade__
  * for users[i], NULL where there is none. */
 int store_members_get(rpc_ctx *ctx, const char *org, const char *const *users, size_t n,
                       Accolade__V1__Member ***out);
+/* store_members_later queues the same read (pg_query_later: its rows come
+ * with the transaction's next read); store_members_of makes them the
+ * members as store_members_get gives them, and frees |r|. */
+int store_members_later(rpc_ctx *ctx, const char *org, const char *const *users, size_t n, PGresult **out);
+int store_members_of(rpc_ctx *ctx, PGresult *r, size_t n, Accolade__V1__Member ***out);
 int store_member_list(rpc_ctx *ctx, const char *org, const char *team, int include_inactive,
                       const char *after, int limit, Accolade__V1__Member ***out, size_t *n);
 /* store_member_set_active (de)activates a member: NOT_FOUND when there is none. */

@@ -163,6 +163,18 @@ Test(replay, a_nomination_retried_answers_the_nomination_its_request_id_made) {
    * its transaction): no reply is stored beside it. */
   cr_assert_eq(th_sql_int(nom_dsn, "SELECT count(*) FROM nomination.request_reply WHERE request_id = 'n-own'"), 0);
   cr_assert_eq(th_sql_int(nom_dsn, "SELECT count(*) FROM nomination.nomination WHERE request_id = 'n-own'"), 1);
+  /* The nominee deactivated since: a retry still answers the nomination
+   * (the key is read before the nominees are). */
+  void *member;
+  cr_assert_eq(call(&a, nom.addr, NOM "DeactivateMember", D(deactivate_member_request), D(member), &admin,
+                    "member_id=ann", &member, &st), RPC_OK, "%s", st.message);
+  again = nominate(&a, "n-own");
+  cr_assert_str_eq(again->id, n->id);
+  cr_assert_eq(call(&a, nom.addr, NOM "CreateNomination", D(create_nomination_request), D(nomination), &bob,
+                    "badge_id=knowledge-sharer;nominee_ids[]=ann;request_id=n-new;justification=" JUST,
+                    (void **)&again, &st), RPC_FAILED_PRECONDITION, "a new nomination of a deactivated member");
+  cr_assert_eq(call(&a, nom.addr, NOM "ReactivateMember", D(reactivate_member_request), D(member), &admin,
+                    "member_id=ann", &member, &st), RPC_OK, "%s", st.message);
   /* Decided since: the retry answers the nomination as it stands. */
   cr_assert_eq(call(&a, nom.addr, NOM "ReviewNomination", D(review_nomination_request), D(nomination), &admin,
                     arena_printf(&a, "nomination_id=%s;approve=1", n->id), (void **)&again, &st),
