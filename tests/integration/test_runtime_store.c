@@ -156,6 +156,76 @@ Test(store, a_queued_statement_that_fails_fails_its_transaction_and_nothing_of_i
   th_fini();
 }
 
+typedef struct {
+  int fail;                 /* the read after the queued one fails */
+  int before, after;        /* rows of the queued read: before and after the next read */
+  long long value;          /* its value */
+  int rc;                   /* the next read's code */
+} query_later_arg;
+
+/* query_later_tx queues a read of the items, then reads something else:
+ * the queued rows arrive with that read. */
+static int query_later_tx(void *p) {
+  query_later_arg *a = p;
+  PGresult *queued, *r = NULL;
+  int rc = pg_query_later(&queued, "SELECT count(*) + 40 FROM item", 0, NULL);
+  if (rc) return rc;
+  a->before = queued != NULL;
+  a->rc = pg_query(&r, a->fail ? "SELECT 1 / 0" : "SELECT 1", 0, NULL);
+  a->after = queued != NULL;
+  if (queued) a->value = pg_int(queued, 0, 0);
+  PQclear(queued);
+  PQclear(r);
+  return a->rc;
+}
+
+Test(store, a_queued_read_comes_back_with_the_next_read_and_not_when_it_fails) {
+  later_db();
+  cr_assert_eq(pg_exec("INSERT INTO item VALUES (1, 'a'), (2, 'b')", 0, NULL), PG_OK);
+  query_later_arg a = {0};
+  cr_assert_eq(pg_tx(query_later_tx, &a), PG_OK);
+  cr_assert_eq(a.before, 0, "rows before the round trip");
+  cr_assert_eq(a.after, 1, "no rows after it");
+  cr_assert_eq(a.value, 42);
+  query_later_arg b = {.fail = 1};
+  cr_assert_neq(pg_tx(query_later_tx, &b), PG_OK);
+  cr_assert_neq(b.rc, PG_OK);
+  cr_assert_eq(b.after, 0, "rows kept from a round trip that failed");
+  /* Outside a transaction it runs at once. */
+  PGresult *r;
+  cr_assert_eq(pg_query_later(&r, "SELECT count(*) FROM item", 0, NULL), PG_OK);
+  cr_assert_not_null(r);
+  cr_assert_eq(pg_int(r, 0, 0), 2);
+  PQclear(r);
+  pg_disconnect();
+  th_fini();
+}
+
+static atomic_int g_after_runs;
+static void after_one(void) { atomic_fetch_add(&g_after_runs, 1); }
+
+static int after_tx(void *p) {
+  int runs = atomic_load(&g_after_runs);
+  pg_after_commit(after_one);
+  pg_after_commit(after_one);   /* once per transaction */
+  cr_assert_eq(atomic_load(&g_after_runs), runs, "ran before the commit");
+  return pg_exec_later("INSERT INTO item VALUES (9, 'x')", 0, NULL, NULL, NULL) ? -1 : *(int *)p;
+}
+
+Test(store, after_commit_work_runs_once_when_the_transaction_commits_and_not_when_it_rolls_back) {
+  later_db();
+  int fail = RPC_ABORTED + 100, ok = RPC_OK;
+  cr_assert_neq(pg_tx(after_tx, &fail), PG_OK);
+  cr_assert_eq(atomic_load(&g_after_runs), 0, "ran for a rolled-back transaction");
+  cr_assert_eq(pg_tx(after_tx, &ok), PG_OK);
+  cr_assert_eq(atomic_load(&g_after_runs), 1);
+  /* The row's COMMIT failing (a duplicate): nothing runs. */
+  cr_assert_neq(pg_tx(after_tx, &ok), PG_OK);
+  cr_assert_eq(atomic_load(&g_after_runs), 1, "ran though the commit failed");
+  pg_disconnect();
+  th_fini();
+}
+
 Test(store, outside_a_transaction_a_queued_statement_runs_at_once) {
   const char *dsn = later_db();
   const char *p[] = {"7", "now"};
