@@ -13,8 +13,10 @@
  * (outbox_set_max_attempts, 100 by default), which dead-letters the row; a
  * permanent error (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED,
  * UNAUTHENTICATED, FAILED_PRECONDITION, ALREADY_EXISTS) dead-letters it at once. Delivery is at least once: receivers must be
- * idempotent. The dispatcher sleeps on LISTEN and wakes on the NOTIFY that
- * outbox_enqueue issues, so a committed event leaves in milliseconds.
+ * idempotent. A dispatcher sleeps until a transaction of its process that
+ * enqueued commits (then one is woken, with no NOTIFY), or until a NOTIFY
+ * from a process without dispatchers (one LISTEN connection per process),
+ * or 250 ms pass; so a committed event leaves in milliseconds.
  *
  * Batches: a method given a batch form (outbox_batch_as) has a round's rows
  * for one target and org sent as one call of the batch method, which the
