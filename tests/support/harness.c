@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,17 +76,40 @@ const char *th_new_database(const char *label) {
 
 int th_redis_port(void) { return atoi(th_env("ACCOLADE_TEST_REDIS_PORT")); }
 
-int th_free_port(void) {
+/* bindable: 1 if |port| (0: any) can be bound on 127.0.0.1 now; the port
+ * bound in |*got|. */
+static int bindable(int port, int *got) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {0};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
+  a.sin_port = htons((uint16_t)port);
   socklen_t len = sizeof a;
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-    cr_assert_fail("cannot find a free port: %s", strerror(errno));
-  int port = ntohs(a.sin_port);
-  close(fd);
+  int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+           getsockname(fd, (struct sockaddr *)&a, &len) == 0;
+  if (ok) *got = ntohs(a.sin_port);
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+/* Ports are picked below the kernel's ephemeral range (ip_local_port_range),
+ * at random: a port bound to 0 comes from that range, where every outgoing
+ * connection (to Postgres, Redis, a service) and any other process on the
+ * machine that asks for a free port (scripts/lib.sh, a bench) draw theirs,
+ * and one of them could take it between the pick and the service's bind. */
+int th_free_port(void) {
+  static _Thread_local unsigned seed;
+  if (!seed) seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+  int low = 0, port = 0;
+  FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+  if (f) {
+    if (fscanf(f, "%d", &low) != 1) low = 0;
+    fclose(f);
+  }
+  int from = 10000, to = low - 1;   /* [from, to] */
+  for (int i = 0; to - from >= 1000 && i < 64; i++)
+    if (bindable(from + (int)(rand_r(&seed) % (unsigned)(to - from + 1)), &port)) return port;
+  if (!bindable(0, &port)) cr_assert_fail("cannot find a free port: %s", strerror(errno));
   return port;
 }
 

@@ -36,7 +36,8 @@ const char *th_new_database(const char *label);
 /* th_redis_port: the test Redis port. */
 int th_redis_port(void);
 
-/* th_free_port: a TCP port free on 127.0.0.1 right now. */
+/* th_free_port: a TCP port free on 127.0.0.1 right now, below the kernel's
+ * ephemeral range when there is room (harness.c says why). */
 int th_free_port(void);
 
 typedef struct th_proc {
