@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "delivery.h"
 #include "log.h"
 #include "metrics.h"
@@ -50,20 +50,11 @@ static void channel_name(char *out, size_t n) {
  * that comes while no dispatcher waits is not lost: the next one to wait
  * sees the count has moved and goes on. */
 static pthread_mutex_t g_wake_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_wake_cv;
+static pthread_cond_t g_wake_cv = PTHREAD_COND_INITIALIZER;
 static unsigned long g_wake_seq;
 static atomic_int g_local;   /* dispatchers of this process are running */
 static pthread_t g_listener;
 static int g_listening;
-
-static pthread_once_t g_wake_once = PTHREAD_ONCE_INIT;
-static void wake_init(void) {   /* the wait is on CLOCK_MONOTONIC */
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&g_wake_cv, &ca);
-  pthread_condattr_destroy(&ca);
-}
 
 static void wake_one(void) {
   pthread_mutex_lock(&g_wake_mu);
@@ -81,17 +72,10 @@ static unsigned long wake_seen(void) {
 
 /* wait_wake sleeps up to |ms| unless a wake came since |seen|. */
 static void wait_wake(unsigned long seen, int ms) {
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += ms / 1000;
-  until.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = clock_deadline_after(ms);
   pthread_mutex_lock(&g_wake_mu);
   while (g_wake_seq == seen && !atomic_load(&g_stop))
-    if (pthread_cond_timedwait(&g_wake_cv, &g_wake_mu, &until) == ETIMEDOUT) break;
+    if (clock_cond_wait(&g_wake_cv, &g_wake_mu, &until) == ETIMEDOUT) break;
   pthread_mutex_unlock(&g_wake_mu);
 }
 
@@ -661,7 +645,6 @@ int outbox_start(const char *service_name, outbox_resolve_fn resolve, int thread
   metrics_add_collector(collect);
   if (threads <= 0) threads = 1;
   if (threads > OUTBOX_MAX_THREADS) threads = OUTBOX_MAX_THREADS;
-  pthread_once(&g_wake_once, wake_init);
   for (g_nthreads = 0; g_nthreads < threads; g_nthreads++)
     if (pthread_create(&g_threads[g_nthreads], NULL, dispatcher, NULL) != 0) return -1;
   atomic_store(&g_local, 1);
@@ -674,7 +657,6 @@ int outbox_start(const char *service_name, outbox_resolve_fn resolve, int thread
 void outbox_stop(void) {
   atomic_store(&g_local, 0);
   atomic_store(&g_stop, 1);
-  pthread_once(&g_wake_once, wake_init);
   pthread_mutex_lock(&g_wake_mu);
   pthread_cond_broadcast(&g_wake_cv);
   pthread_mutex_unlock(&g_wake_mu);

@@ -129,7 +129,9 @@ int pg_notify_after_commit(const char *channel, const char *payload);
 /* pg_after_commit asks this thread to call |fn| once the pg_tx it runs has
  * committed (not if it rolls back), once per distinct |fn| per transaction;
  * outside pg_tx, at once. For wakeups inside the process (outbox.c's
- * dispatchers), which need no round trip to Postgres. */
+ * dispatchers), which need no round trip to Postgres: past 8 distinct ones
+ * in a transaction, |fn| is called at once (a wakeup too early is harmless,
+ * one lost is not). */
 void pg_after_commit(void (*fn)(void));
 
 /* pg_probe: health probe (SELECT 1 on the caller's connection). */
