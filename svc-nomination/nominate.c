@@ -111,17 +111,17 @@ static int create_run(void *arg) {
   if (!rc)
     rc = store_nomination_checks(ctx, org, me, t->req->request_id, t->nn.badge_id, t->nn.nominee_key, t->nn.nominees,
                                  t->nn.nnominees, &k);
-  if (!rc && *k.replay_id) {   /* the same request again: the same nomination */
+  if (rc) {
+    PQclear(people);
+    return rc;
+  }
+  if (*k.replay_id) {   /* the same request again: the same nomination */
     PQclear(people);
     t->replay = 1;
     return store_nomination_get(ctx, org, k.replay_id, 0, &t->out);
   }
   Accolade__V1__Member **ms;
-  if (rc || (rc = store_members_of(ctx, people, t->nn.nnominees + 1, &ms))) {
-    if (rc) PQclear(people);
-    return rc;
-  }
-  if ((rc = nominees_take(t, ms))) return rc;
+  if ((rc = store_members_of(ctx, people, t->nn.nnominees + 1, &ms)) || (rc = nominees_take(t, ms))) return rc;
   if (k.duplicate)
     return rpc_fail(ctx, RPC_ALREADY_EXISTS, "nominee_ids: an identical nomination for this badge is already open");
   if (k.used >= k.allowance) {

@@ -170,26 +170,18 @@ static int review_run(void *arg) {
   Accolade__V1__Member *me = ms[n->n_nominee_ids + 1];
   if (me && !me->active)
     return rpc_fail(ctx, RPC_PERMISSION_DENIED, "nomination_id: deactivated members cannot review");
+  int status = t->req->approve ? ACCOLADE__V1__NOMINATION_STATUS__APPROVED : ACCOLADE__V1__NOMINATION_STATUS__REJECTED;
   if (n->status != ACCOLADE__V1__NOMINATION_STATUS__PENDING) {
     /* The same decision by the same reviewer again (a retry whose first reply
      * was lost): the nomination as it stands, nothing done twice. */
-    int want = t->req->approve ? ACCOLADE__V1__NOMINATION_STATUS__APPROVED : ACCOLADE__V1__NOMINATION_STATUS__REJECTED;
-    if ((int)n->status == want && !strcmp(n->reviewer_id, ctx->id.user)) return RPC_OK;
+    if ((int)n->status == status && !strcmp(n->reviewer_id, ctx->id.user)) return RPC_OK;
     return rpc_fail(ctx, RPC_FAILED_PRECONDITION, "nomination_id: the nomination is not pending (it is %s)",
                     nom_status_name(n->status));
   }
-  if (t->req->approve) {
-    /* The UPDATE goes with the COMMIT; its decided_at is the time read above. */
-    if ((rc = store_nomination_decide(org, n->id, ACCOLADE__V1__NOMINATION_STATUS__APPROVED, ctx->id.user,
-                                      t->req->comment)))
-      return rc;
-    n->decide_time_ms = decided_ms;
-    return approve(ctx, n, ctx->id.user, t->req->comment, ms, teams, n->n_nominee_ids);
-  }
-  size_t nteams;
-  if ((rc = store_nomination_settle(ctx, org, n->id, ACCOLADE__V1__NOMINATION_STATUS__REJECTED, ctx->id.user,
-                                    t->req->comment, &n->decide_time_ms, &teams, &nteams)))
-    return rc;
+  /* The UPDATE goes with the COMMIT; its decided_at is the time read above. */
+  if ((rc = store_nomination_decide(org, n->id, status, ctx->id.user, t->req->comment))) return rc;
+  n->decide_time_ms = decided_ms;
+  if (t->req->approve) return approve(ctx, n, ctx->id.user, t->req->comment, ms, teams, n->n_nominee_ids);
   n->status = ACCOLADE__V1__NOMINATION_STATUS__REJECTED;
   n->reviewer_id = ctx->id.user;
   n->review_comment = (char *)t->req->comment;

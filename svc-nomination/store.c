@@ -66,6 +66,8 @@ int store_time_zone_known(const char *tz, int *known) {
 /* ------------------------------------------------------------- members */
 
 #define MEMBER_COLS "user_id, display_name, email, team, manager_id, remote, active"
+/* The same columns of a member table named m (in a join), for member_row. */
+#define MEMBER_COLS_M "m.user_id, m.display_name, m.email, m.team, m.manager_id, m.remote, m.active"
 
 static Accolade__V1__Member *member_row(rpc_ctx *ctx, PGresult *r, int i) {
   Accolade__V1__Member *m = ARENA_NEW(ctx->arena, Accolade__V1__Member);
@@ -337,8 +339,7 @@ int store_decision_people_later(const char *org, const char *id, const char *rev
    * no such member. now() is the transaction's time: the decided_at that
    * store_nomination_decide writes. */
   return pg_query_later(out,
-                        "SELECT m.user_id, m.display_name, m.email, m.team, m.manager_id, m.remote, m.active, w.role, "
-                        "w.user_id, w.team, (extract(epoch from now()) * 1000)::bigint FROM "
+                        "SELECT " MEMBER_COLS_M ", w.role, w.user_id, w.team, (extract(epoch from now()) * 1000)::bigint FROM "
                         "(SELECT 0 AS role, nominator_id AS user_id, '' AS team FROM nomination "
                         "  WHERE org = $1 AND id = $2::uuid "
                         " UNION ALL SELECT 1, user_id, team FROM nominee WHERE nomination_id = $2::uuid "

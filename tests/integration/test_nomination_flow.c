@@ -253,6 +253,12 @@ Test(nomination, a_team_nomination_is_checked_per_nominee_and_a_rejection_says_w
   cr_assert_eq(d->status, ACCOLADE__V1__NOMINATION_STATUS__REJECTED);
   cr_assert_str_eq(d->reviewer_id, "ada");
   cr_assert_geq(d->decide_time_ms, d->create_time_ms);
+  char q[256];
+  snprintf(q, sizeof q,
+           "SELECT (extract(epoch from decided_at) * 1000)::bigint FROM nomination.nomination WHERE id = '%s' "
+           "AND status = 3 AND reviewer_id = 'ada'",
+           n->id);
+  cr_assert_eq(th_sql_int(nom_dsn, q), d->decide_time_ms, "the rejection is stored with the reply's time");
   arena_free(&a);
 }
 
