@@ -151,7 +151,7 @@ echo "INSERT INTO one_row (org, payload) VALUES ('wp', 'one row');" >"$TMP/inser
 tps_of() { awk '/^tps/ {print $3; exit}' "$1"; }
 TPCB0=$(tps_of "$TMP/tpcb0.out"); TPCB1=$(tps_of "$TMP/tpcb1.out")
 TPCB=$(awk -v a="$TPCB0" -v b="$TPCB1" 'BEGIN {printf "%.1f", (a + b) / 2}')
-INS=$(awk '/^tps/ {print $3; exit}' "$TMP/insert.out")
+INS=$(tps_of "$TMP/insert.out")
 
 rps() { echo "$1" | awk '{print $4}'; }
 echo
