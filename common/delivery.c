@@ -97,12 +97,16 @@ static void *send_units(void *arg) {
   return NULL;
 }
 
+/* parallel_of: how many of a round's calls are in flight at once. */
+static int parallel_of(const delivery_engine *e) {
+  return e->parallel <= 1 ? 1 : e->parallel > DELIVERY_MAX_PARALLEL ? DELIVERY_MAX_PARALLEL : e->parallel;
+}
+
 /* send_round delivers every unit of |rd|, |parallel| at a time: helper
  * threads beside the calling one (if a thread cannot start, fewer). */
 static void send_round(round *rd, int parallel) {
   pthread_t th[DELIVERY_MAX_PARALLEL];
   int nth = 0;
-  if (parallel > DELIVERY_MAX_PARALLEL) parallel = DELIVERY_MAX_PARALLEL;
   while (nth + 1 < parallel && nth + 1 < rd->nunits && pthread_create(&th[nth], NULL, send_units, rd) == 0) nth++;
   send_units(rd);
   for (int i = 0; i < nth; i++) pthread_join(th[i], NULL);
@@ -172,12 +176,13 @@ static void record_one(const delivery_engine *e, round_row *x) {
 }
 
 int delivery_round(const delivery_engine *e) {
-  char lim[16], lease[40];
+  char lim[16], lease[40], wave[16];
   snprintf(lim, sizeof lim, "%d", e->batch);
   snprintf(lease, sizeof lease, "%d milliseconds", e->lease_ms);
-  const char *lp[] = {lim, lease};
+  snprintf(wave, sizeof wave, "%d", parallel_of(e));
+  const char *lp[] = {lim, lease, wave};
   PGresult *r = NULL;
-  if (pg_query(&r, e->claim_sql, 2, lp) != PG_OK) return -1;
+  if (pg_query(&r, e->claim_sql, 3, lp) != PG_OK) return -1;
   pg_release();   /* no connection held while the rows travel */
   int n = PQntuples(r);
   size_t cap = (size_t)(n ? n : 1);
@@ -195,7 +200,7 @@ int delivery_round(const delivery_engine *e) {
   }
   round rd = {.e = e, .units = units, .nunits = group_rows(e, rows, n, units, slots, unit_of)};
   atomic_init(&rd.next, 0);
-  send_round(&rd, e->parallel > 1 ? e->parallel : 1);
+  send_round(&rd, parallel_of(e));
   /* Outcomes: the delivered rows together when the engine can, else (or if
    * that fails) each on its own. */
   int ok = 0, together = 0;

@@ -4,10 +4,12 @@
  * A round claims up to |batch| due rows with a lease, in one statement (their
  * next attempt pushed past the lease, SKIP LOCKED, so replicas share the work
  * and a crash mid-round leaves the rest due again when the lease ends). The
- * rows go one after another (or |parallel| at a time), so each row's lease is
- * its place in the round times |lease_ms| (one delivery's longest time): after
- * a crash the first row is due again within one delivery's time, not the
- * whole round's. Each row is delivered with no transaction open, and its
+ * rows go one after another, or |parallel| at a time: the row at place p
+ * (from 1) is in flight by wave ceil(p / parallel), so that is its lease in
+ * |lease_ms| (one delivery's longest time). After a crash the first wave is
+ * due again within one delivery's time, the last within the round's longest
+ * time (not |batch| deliveries' time: a replica killed mid-round must not
+ * hold its rows for minutes). Each row is delivered with no transaction open, and its
  * outcome recorded: delivered (with |on_delivered| in the same transaction,
  * if given; with |delivered_many_sql| the round's delivered rows together),
  * or a failed attempt, counted, then retried after a backoff (base doubling
@@ -54,8 +56,9 @@ typedef struct delivery_outcome {
 
 typedef struct delivery_engine {
   const char *name;            /* "outbox", "webhook": logs and metrics */
-  /* $1 batch, $2 lease per place (an interval; multiply by the row's place,
-   * from 1, in the round); rows id, attempts, ..., in the order of places */
+  /* $1 batch, $2 lease per wave (an interval), $3 rows per wave (the lease
+   * of the row at place p, from 1, is $2 * ((p - 1) / $3 + 1)); rows id,
+   * attempts, ..., in the order of places */
   const char *claim_sql;
   const char *delivered_sql;   /* $1 id */
   /* delivered_many_sql (may be NULL): $1 the ids of several rows (a text[]
@@ -69,7 +72,7 @@ typedef struct delivery_engine {
   int parallel;
   const char *failed_sql;      /* $1 id, $2 error, $3 next attempt in (an interval), $4 dead (bool) */
   int batch;
-  int lease_ms;                /* per place in the round */
+  int lease_ms;                /* per wave of |parallel| rows in the round */
   int max_attempts;
   int retry_base_ms, retry_max_ms;
   /* deliver sends one row (no transaction open): DELIVERY_OK, or RETRY /

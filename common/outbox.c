@@ -530,7 +530,7 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
        * does not move the row in outbox_due. */
       .claim_sql = "WITH claimed AS (SELECT id, next_attempt_at " OUTBOX_WAITING "LIMIT $1 FOR UPDATE SKIP LOCKED), "
                    "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "
-                   "leased AS (UPDATE outbox o SET leased_until = now() + $2::interval * due.place FROM due "
+                   "leased AS (UPDATE outbox o SET leased_until = now() + $2::interval * ((due.place - 1) / $3::int + 1) FROM due "
                    "  WHERE o.id = due.id "
                    "  RETURNING o.id, o.attempts, o.target, o.method, o.org, o.payload, due.place) "
                    "SELECT * FROM leased ORDER BY place",
@@ -543,7 +543,7 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
                             "leased_until = NULL WHERE id = ANY ($1::bigint[]) AND delivered_at IS NULL",
       .parallel = OUTBOX_PARALLEL,
       .batch = OUTBOX_BATCH,
-      .lease_ms = OUTBOX_CALL_TIMEOUT_MS + 1000,   /* per place: one call's longest time */
+      .lease_ms = OUTBOX_CALL_TIMEOUT_MS + 1000,   /* per wave: one call's longest time */
       .max_attempts = atomic_load(&g_max_attempts),
       .retry_base_ms = 100,
       .retry_max_ms = 30000,

@@ -310,7 +310,7 @@ void store_delivery_statements(delivery_engine *e) {
       "WITH claimed AS (SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND next_attempt_at <= now() "
       "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED), "
       "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "
-      "leased AS (UPDATE delivery d SET next_attempt_at = now() + $2::interval * due.place FROM due WHERE d.id = due.id "
+      "leased AS (UPDATE delivery d SET next_attempt_at = now() + $2::interval * ((due.place - 1) / $3::int + 1) FROM due WHERE d.id = due.id "
       "RETURNING d.id, d.attempts, coalesce((SELECT url FROM channel c WHERE c.id = d.channel_id), 'mailto:' || d.mail_to), "
       "coalesce((SELECT secret FROM channel c WHERE c.id = d.channel_id), ''), d.body, due.place) "
       "SELECT * FROM leased ORDER BY place";

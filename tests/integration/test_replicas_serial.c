@@ -150,6 +150,15 @@ Test(replicas, approvals_over_two_gateways_land_once_while_a_replica_of_each_ser
          th_board_matches_ledger(&gw, fleet.dsn, org, APPROVALS, why, sizeof why);
     if (!ok) usleep(250 * 1000);
   }
+  if (!ok) {   /* where the missing ones wait */
+    char *o = th_sql(fleet.dsn, "SELECT count(*) || ' waiting, ' || count(*) FILTER (WHERE dead_at IS NOT NULL) || "
+                                "' dead, lease ends in ' || coalesce(round(extract(epoch FROM max(leased_until) - now())), 0) "
+                                "|| ' s, most attempts ' || coalesce(max(attempts), 0) "
+                                "FROM nomination.outbox WHERE delivered_at IS NULL");
+    fprintf(stderr, "svc-nomination's outbox: %s; approved: %lld\n", o ? o : "?",
+            q("SELECT count(*) FROM nomination.nomination WHERE org = '%s' AND status = 2"));
+    free(o);
+  }
   cr_assert(ok, "awards %lld, inbox %lld, %s", q("SELECT count(*) FROM award.award WHERE org = '%s'"),
             q("SELECT count(*) FROM notify.inbox WHERE org = '%s' AND kind = 'award_granted'"), why);
   cr_assert_eq(q("SELECT count(DISTINCT source_id) FROM award.award WHERE org = '%s'"), APPROVALS);

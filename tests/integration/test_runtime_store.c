@@ -413,6 +413,55 @@ Test(store, outbox_holds_no_transaction_while_a_receiver_hangs) {
   th_fini();
 }
 
+static int enqueue_wave_tx(void *p) {
+  (void)p;
+  for (int i = 0; i < 64; i++) {
+    Accolade__Test__V1__EchoRequest req = ACCOLADE__TEST__V1__ECHO_REQUEST__INIT;
+    req.text = "wave";
+    req.sleep_ms = 500;
+    int rc = outbox_enqueue(&accolade__test__v1__test_service__descriptor, "Echo", "acme", &req.base);
+    if (rc != RPC_OK) return rc;
+  }
+  return RPC_OK;
+}
+
+typedef struct {
+  const char *dsn;
+  char *leases;   /* distinct leases : first : last lease, in s from the claim */
+} lease_arg;
+
+static void *watch_leases(void *arg) {
+  lease_arg *w = arg;
+  usleep(300 * 1000);   /* claimed, and the first wave in its calls */
+  w->leases = th_sql(w->dsn, "SELECT count(DISTINCT leased_until) || ':' || "
+                             "round(extract(epoch FROM min(leased_until) - min(created_at))) || ':' || "
+                             "round(extract(epoch FROM max(leased_until) - min(created_at))) "
+                             "FROM obwave.outbox WHERE leased_until IS NOT NULL");
+  return NULL;
+}
+
+/* A round of 64 rows goes 16 at a time: each row's lease is the wave it
+ * travels in (one call's longest time, 6 s, per wave), so a replica killed
+ * mid-round holds its last rows 24 s, not 64 calls' time (384 s). */
+Test(store, outbox_leases_a_round_by_the_wave_each_row_travels_in) {
+  th_proc p;
+  const char *dsn = ob_stack("outbox_wave", "obwave", &p);
+  cr_assert_eq(pg_tx(enqueue_wave_tx, NULL), RPC_OK);
+  lease_arg w = {dsn, NULL};
+  pthread_t t;
+  pthread_create(&t, NULL, watch_leases, &w);
+  cr_assert_eq(outbox_dispatch_once("test", resolve), 64);
+  pthread_join(t, NULL);
+  cr_expect_str_eq(w.leases, "4:6:24", "leases (waves:first s:last s)");
+  free(w.leases);
+  char *d = th_sql(dsn, "SELECT count(*) FROM obwave.outbox WHERE delivered_at IS NOT NULL AND leased_until IS NULL");
+  cr_expect_str_eq(d, "64");
+  free(d);
+  th_stop(&p);
+  pg_disconnect();
+  th_fini();
+}
+
 /* A hook that refuses the reply to the request "refused" and counts the
  * others' texts (r<i>: slot i). */
 static atomic_int picky_seen[32];
