@@ -187,7 +187,10 @@ static int deliver_due(void) {
   delivery_engine e = {
       .name = "webhook",
       .batch = ROUND,
-      .lease_ms = (int)POST_TIMEOUT_MS + 4000,   /* per wave (one row: no parallel): a POST's longest time (connect + transfer) */
+      /* All of a round at once: an endpoint that never answers costs its
+       * own rows a timeout each, not every row behind them in the round. */
+      .parallel = ROUND,
+      .lease_ms = (int)POST_TIMEOUT_MS + 4000,   /* per wave: a POST's longest time (connect + transfer) */
       .max_attempts = MAX_ATTEMPTS,
       .retry_base_ms = (int)g_retry_base_ms,
       .retry_max_ms = 3600000,

@@ -440,6 +440,43 @@ Test(notify, a_slow_endpoint_holds_no_transaction_open) {
   receiver_stop(&rcv);
 }
 
+/* A channel whose endpoint takes connections and never answers (a tarpit,
+ * or a chat service down behind its load balancer) costs its own
+ * deliveries their timeout (5 s), not the deliveries queued beside them:
+ * a round's POSTs go at once. */
+Test(notify, an_endpoint_that_never_answers_holds_up_no_other_channel) {
+  int tar = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sa;
+  cr_assert_eq(bind(tar, (struct sockaddr *)&sa, sizeof sa), 0);
+  cr_assert_eq(listen(tar, 64), 0);   /* the kernel completes the handshakes; nobody reads */
+  getsockname(tar, (struct sockaddr *)&sa, &len);
+  arena a;
+  arena_init(&a);
+  char url[96];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/tarpit", ntohs(sa.sin_port));
+  rpc_status st;
+  int rc;
+  cr_assert_not_null(create_channel(&a, url, &st, &rc), "%s", st.message);
+  receiver rcv;
+  char *ch = hook_channel(&rcv, 0, &a);
+  /* Each event is a delivery to each channel, the tarpit's claimed first. */
+  for (int i = 0; i < 3; i++) {
+    char ev[32];
+    snprintf(ev, sizeof ev, "ev-tarpit-%d", i);
+    cr_assert_eq(publish(ev, "ann", NULL), RPC_OK);
+  }
+  int64_t t0 = rpc_now_ms();
+  while (atomic_load(&rcv.requests) < 3 && rpc_now_ms() - t0 < 8000) usleep(20 * 1000);
+  int64_t took = rpc_now_ms() - t0;
+  cr_assert_eq(atomic_load(&rcv.requests), 3);
+  cr_expect_lt(took, 2500, "the answering channel waited %lld ms behind the tarpit", (long long)took);
+  cr_assert_not_null(wait_delivery(&a, ch, "delivered"));
+  close(tar);
+  arena_free(&a);
+  receiver_stop(&rcv);
+}
+
 Test(notify, private_addresses_are_refused_by_default) {
   th_proc strict;
   static char pg[600];
