@@ -34,7 +34,10 @@
  *   dead-lettered; 4xx other than 408/429 are dead at once. The URL's host is
  *   resolved and every address checked: private, loopback, link-local and
  *   unspecified addresses are refused unless ACCOLADE_NOTIFY_ALLOW_PRIVATE=1,
- *   and curl connects to the checked address only (CURLOPT_RESOLVE).
+ *   and curl connects to the checked address only (CURLOPT_RESOLVE). A
+ *   round's deliveries (16 at most, emails too) are posted at once, each
+ *   bounded by 5 s: an endpoint that never answers costs its own rows that
+ *   time, not the rows of other channels claimed with them.
  * - The digest is built from the public awards svc-notify has seen (top
  *   recognitions by points, first-time badge holders), the public
  *   nominations approved that week with the endorsements they gathered (the
