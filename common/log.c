@@ -147,34 +147,41 @@ void log_init(const char *service, const char *level) {
     if (strcasecmp(level, level_names[i]) == 0) g_level = (log_level)i;
 }
 
+/* plain: the bytes JSON takes as they are (not NUL, a control, '"' or '\\'). */
+static int plain(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\'; }
+
 size_t log_json_escape(char *out, size_t cap, const char *s) {
   size_t n = 0;
   if (cap == 0) return 0;
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
+  while (s && *s) {
+    /* A run that needs no escape goes at once (most of an access line). */
+    size_t run = 0;
+    while (plain((unsigned char)s[run])) run++;
+    if (run) {
+      size_t fit = run < cap - 1 - n ? run : cap - 1 - n;
+      memcpy(out + n, s, fit);
+      n += fit;
+      if (fit < run) break;
+      s += run;
+      continue;
+    }
+    unsigned char c = (unsigned char)*s++;
     char tmp[8];
-    const char *rep = NULL;
-    size_t rlen = 1;
+    const char *rep = tmp;
+    size_t rlen = 2;
     switch (c) {
-      case '"': rep = "\\\""; rlen = 2; break;
-      case '\\': rep = "\\\\"; rlen = 2; break;
-      case '\n': rep = "\\n"; rlen = 2; break;
-      case '\r': rep = "\\r"; rlen = 2; break;
-      case '\t': rep = "\\t"; rlen = 2; break;
+      case '"': rep = "\\\""; break;
+      case '\\': rep = "\\\\"; break;
+      case '\n': rep = "\\n"; break;
+      case '\r': rep = "\\r"; break;
+      case '\t': rep = "\\t"; break;
       default:
-        if (c < 0x20) {
-          snprintf(tmp, sizeof tmp, "\\u%04x", c);
-          rep = tmp;
-          rlen = 6;
-        }
+        snprintf(tmp, sizeof tmp, "\\u%04x", c);
+        rlen = 6;
     }
-    if (n + (rep ? rlen : 1) >= cap) break;
-    if (rep) {
-      memcpy(out + n, rep, rlen);
-      n += rlen;
-    } else {
-      out[n++] = (char)c;
-    }
+    if (n + rlen >= cap) break;
+    memcpy(out + n, rep, rlen);
+    n += rlen;
   }
   out[n] = '\0';
   return n;
