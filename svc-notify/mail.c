@@ -14,7 +14,6 @@
 #include "store.h"
 #include "svc.h"
 
-#define SEND_TIMEOUT_MS 15000L
 
 static const char *g_url, *g_user, *g_password, *g_from;
 
@@ -76,7 +75,7 @@ long mail_send(const char *rcpt, const char *message, char *err, size_t cap) {
   curl_easy_setopt(c, CURLOPT_READFUNCTION, read_message);
   curl_easy_setopt(c, CURLOPT_READDATA, &u);
   curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, SEND_TIMEOUT_MS);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, MAIL_SEND_TIMEOUT_MS);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);

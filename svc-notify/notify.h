@@ -123,9 +123,11 @@ char *notify_adopt(arena *a, char *s);
  * unless ACCOLADE_SMTP_URL (smtp://host:port or smtps://) is set. */
 void mail_start(void);
 int mail_configured(void);
-/* mail_send delivers |message| to |rcpt|; returns an HTTP-like status for the
- * delivery worker's judge: 200 sent, 503 a transient SMTP refusal (4xx),
- * 422 a permanent one (5xx), 0 with |err| when no SMTP answer came. */
+/* mail_send delivers |message| to |rcpt| within MAIL_SEND_TIMEOUT_MS;
+ * returns an HTTP-like status for the delivery worker's judge: 200 sent, 503
+ * a transient SMTP refusal (4xx), 422 a permanent one (5xx), 0 with |err|
+ * when no SMTP answer came. */
+#define MAIL_SEND_TIMEOUT_MS 15000L
 long mail_send(const char *rcpt, const char *message, char *err, size_t cap);
 /* mail_digest_due queues last week's digest, once per org and week (across
  * replicas), to every active member with an address who has not turned the

@@ -190,7 +190,9 @@ static int deliver_due(void) {
       /* All of a round at once: an endpoint that never answers costs its
        * own rows a timeout each, not every row behind them in the round. */
       .parallel = ROUND,
-      .lease_ms = (int)POST_TIMEOUT_MS + 4000,   /* per wave: a POST's longest time (connect + transfer) */
+      /* per wave: a delivery's longest time (an email's, the longer), so no
+       * other replica takes a row while it is still on its way */
+      .lease_ms = (int)(MAIL_SEND_TIMEOUT_MS > POST_TIMEOUT_MS ? MAIL_SEND_TIMEOUT_MS : POST_TIMEOUT_MS) + 4000,
       .max_attempts = MAX_ATTEMPTS,
       .retry_base_ms = (int)g_retry_base_ms,
       .retry_max_ms = 3600000,

@@ -432,6 +432,12 @@ Test(notify, a_slow_endpoint_holds_no_transaction_open) {
   char *leased = th_sql(dsn, "SELECT count(*) FROM notify.delivery WHERE status = 'pending' AND next_attempt_at > now()");
   cr_assert_str_eq(leased, "1", "the delivery in flight is leased (%s)", leased);
   free(leased);
+  /* For longer than any delivery can take (an email's 15 s), so no other
+   * replica sends it again while it is on its way. */
+  leased = th_sql(dsn, "SELECT count(*) FROM notify.delivery WHERE status = 'pending' "
+                       "AND next_attempt_at > now() + interval '15 seconds'");
+  cr_assert_str_eq(leased, "1", "the lease ends before an email's timeout");
+  free(leased);
   Accolade__V1__Delivery *d = wait_delivery(&a, ch, "delivered");
   cr_assert_not_null(d);
   cr_assert_str_eq(d->status, "delivered");
