@@ -9,8 +9,8 @@
  * |lease_ms| (one delivery's longest time). After a crash the first wave is
  * due again within one delivery's time, the last within the round's longest
  * time (not |batch| deliveries' time: a replica killed mid-round must not
- * hold its rows for minutes). Each row is delivered with no transaction open, and its
- * outcome recorded: delivered (with |on_delivered| in the same transaction,
+ * hold its rows for minutes). Each row is delivered with no transaction
+ * open, and its outcome recorded: delivered (with |on_delivered| in the same transaction,
  * if given; with |delivered_many_sql| the round's delivered rows together),
  * or a failed attempt, counted, then retried after a backoff (base doubling
  * per attempt, up to max) or dead-lettered: a permanent failure, or the last

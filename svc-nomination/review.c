@@ -74,15 +74,13 @@ int nom_on_grant_reply(const char *org, const uint8_t *req, size_t req_len, cons
   return rc;
 }
 
-/* giver_and_nominees: |n|'s nominator, then its nominees, then |extra| (may
- * be NULL), as members (NULL where unknown), in one query. */
-static int giver_and_nominees(rpc_ctx *ctx, const Accolade__V1__Nomination *n, const char *extra,
-                              Accolade__V1__Member ***ms) {
-  const char **who = ARENA_ARRAY(ctx->arena, const char *, n->n_nominee_ids + 2);
+/* giver_and_nominees: |n|'s nominator, then its nominees, as members (NULL
+ * where unknown), in one query. */
+static int giver_and_nominees(rpc_ctx *ctx, const Accolade__V1__Nomination *n, Accolade__V1__Member ***ms) {
+  const char **who = ARENA_ARRAY(ctx->arena, const char *, n->n_nominee_ids + 1);
   who[0] = n->nominator_id;
   memcpy(who + 1, n->nominee_ids, n->n_nominee_ids * sizeof *who);
-  if (extra) who[n->n_nominee_ids + 1] = extra;
-  return store_members_get(ctx, ctx->id.org, who, n->n_nominee_ids + 1 + (extra != NULL), ms);
+  return store_members_get(ctx, ctx->id.org, who, n->n_nominee_ids + 1, ms);
 }
 
 /* approve, |n| settled as approved (its decide_time_ms set; |teams| its
@@ -125,7 +123,7 @@ int nom_approve(rpc_ctx *ctx, Accolade__V1__Nomination *n, const char *reviewer,
   Accolade__V1__Member **ms;
   char **teams;
   size_t nteams;
-  int rc = giver_and_nominees(ctx, n, NULL, &ms);
+  int rc = giver_and_nominees(ctx, n, &ms);
   if (!rc)
     rc = store_nomination_settle(ctx, ctx->id.org, n->id, ACCOLADE__V1__NOMINATION_STATUS__APPROVED, reviewer, comment,
                                  &n->decide_time_ms, &teams, &nteams);

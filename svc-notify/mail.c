@@ -14,7 +14,6 @@
 #include "store.h"
 #include "svc.h"
 
-
 static const char *g_url, *g_user, *g_password, *g_from;
 
 void mail_start(void) {

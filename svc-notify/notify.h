@@ -36,8 +36,9 @@
  *   unspecified addresses are refused unless ACCOLADE_NOTIFY_ALLOW_PRIVATE=1,
  *   and curl connects to the checked address only (CURLOPT_RESOLVE). A
  *   round's deliveries (16 at most, emails too) are posted at once, each
- *   bounded by 5 s: an endpoint that never answers costs its own rows that
- *   time, not the rows of other channels claimed with them.
+ *   bounded by its timeout (5 s a POST, 15 s an email): an endpoint that
+ *   never answers costs its own rows that time, not the rows of other
+ *   channels claimed with them (but the next round waits for the round).
  * - The digest is built from the public awards svc-notify has seen (top
  *   recognitions by points, first-time badge holders), the public
  *   nominations approved that week with the endorsements they gathered (the
