@@ -38,7 +38,14 @@
  *   round's deliveries (16 at most, emails too) are posted at once, each
  *   bounded by its timeout (5 s a POST, 15 s an email): an endpoint that
  *   never answers costs its own rows that time, not the rows of other
- *   channels claimed with them (but the next round waits for the round).
+ *   channels claimed with them. The next round waits for the round, so a
+ *   channel whose delivery took 2 s or more (to answer or to fail) is marked
+ *   slow (channel.slow_until, 10 minutes from its last slow delivery) and its
+ *   deliveries go by a second lane, a thread and rounds of its own: a slow
+ *   endpoint delays other channels' deliveries by one round when it is
+ *   found slow, not every round (accolade_webhook_channels_slowed_total).
+ *   Member emails have no channel and stay in the main lane, so a slow SMTP
+ *   relay (the operator's) still delays it.
  * - The digest is built from the public awards svc-notify has seen (top
  *   recognitions by points, first-time badge holders), the public
  *   nominations approved that week with the endorsements they gathered (the

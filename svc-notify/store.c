@@ -305,20 +305,36 @@ int store_delivery_page(arena *a, const char *org, const char *channel_id, int64
                  4, p, delivery_item, a, out, -1, NULL, n);
 }
 
-void store_delivery_statements(delivery_engine *e) {
+void store_delivery_statements(delivery_engine *e, int slow_lane) {
+  /* The main lane: every due delivery but those of channels marked slow.
+   * The slow lane: those, from the channels (few) to their due rows. */
+#define CLAIM_REST                                                                                                \
+  "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "                  \
+  "leased AS (UPDATE delivery d SET next_attempt_at = now() + $2::interval * ((due.place - 1) / $3::int + 1) "    \
+  "FROM due WHERE d.id = due.id "                                                                                 \
+  "RETURNING d.id, d.attempts, coalesce((SELECT url FROM channel c WHERE c.id = d.channel_id), 'mailto:' || d.mail_to), " \
+  "coalesce((SELECT secret FROM channel c WHERE c.id = d.channel_id), ''), d.body, coalesce(d.channel_id::text, ''), due.place) " \
+  "SELECT * FROM leased ORDER BY place"
   e->claim_sql =
-      "WITH claimed AS (SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND next_attempt_at <= now() "
-      "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED), "
-      "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "
-      "leased AS (UPDATE delivery d SET next_attempt_at = now() + $2::interval * ((due.place - 1) / $3::int + 1) FROM due WHERE d.id = due.id "
-      "RETURNING d.id, d.attempts, coalesce((SELECT url FROM channel c WHERE c.id = d.channel_id), 'mailto:' || d.mail_to), "
-      "coalesce((SELECT secret FROM channel c WHERE c.id = d.channel_id), ''), d.body, due.place) "
-      "SELECT * FROM leased ORDER BY place";
+      slow_lane
+          ? "WITH claimed AS (SELECT d.id, d.next_attempt_at FROM channel c JOIN delivery d ON d.channel_id = c.id "
+            "WHERE c.slow_until > now() AND d.status = 'pending' AND d.next_attempt_at <= now() "
+            "ORDER BY d.next_attempt_at, d.id LIMIT $1 FOR UPDATE OF d SKIP LOCKED), " CLAIM_REST
+          : "WITH claimed AS (SELECT id, next_attempt_at FROM delivery d WHERE status = 'pending' AND next_attempt_at <= now() "
+            "AND NOT EXISTS (SELECT 1 FROM channel c WHERE c.id = d.channel_id AND c.slow_until > now()) "
+            "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED), " CLAIM_REST;
+#undef CLAIM_REST
   e->delivered_sql = "UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' "
                      "WHERE id=$1 AND status='pending'";
   e->failed_sql = "UPDATE delivery SET status = CASE WHEN $4::bool THEN 'dead' ELSE 'pending' END, "
                   "attempts=attempts+1, last_error=$2, next_attempt_at = now() + $3::interval "
                   "WHERE id=$1 AND status='pending'";
+}
+
+int store_channels_slow(arena *a, const char *const *ids, size_t n, int hold_s) {
+  const char *p[] = {pg_text_array(a, ids, n), i64(a, hold_s)};
+  return pg_exec("UPDATE channel SET slow_until = now() + make_interval(secs => $2::int) WHERE id = ANY ($1::uuid[])", 2,
+                 p);
 }
 
 /* ---- the digest ------------------------------------------------------ */

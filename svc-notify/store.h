@@ -81,8 +81,13 @@ int store_delivery_page(arena *a, const char *org, const char *channel_id, int64
 
 /* store_delivery_statements gives the delivery engine (delivery.h) the
  * statements of the webhook and email deliveries: claim (id, attempts, url or
- * "mailto:" list, secret, body), delivered, failed. */
-void store_delivery_statements(delivery_engine *e);
+ * "mailto:" list, secret, body, channel id or ""), delivered, failed. The
+ * slow lane's claim takes only the deliveries of channels marked slow; the
+ * main lane's all the others. */
+void store_delivery_statements(delivery_engine *e, int slow_lane);
+/* store_channels_slow marks the |n| channels |ids| slow for |hold_s|
+ * seconds from now. */
+int store_channels_slow(arena *a, const char *const *ids, size_t n, int hold_s);
 
 /* The digest. |period_params| are {org, first day "YYYY-MM-DD", team ("" for
  * the whole org), the day after the last}. */

@@ -23,9 +23,27 @@
 #define MAX_ATTEMPTS 5
 #define POST_TIMEOUT_MS 5000L
 #define ROUND 16   /* deliveries claimed at a time */
+/* A delivery that takes this long (to answer or to fail) marks its channel
+ * slow for SLOW_HOLD_S: its deliveries then go by the slow lane. */
+#define SLOW_MS 2000
+#define SLOW_HOLD_S 600
+
+/* Two lanes, a thread each, a round at a time. A round waits for its
+ * slowest delivery, so channels that answer slowly (or never, up to the
+ * timeout) are taken by a lane of their own: an org's endpoint can delay
+ * other orgs' deliveries by one round once, when it is first found slow,
+ * and again only after SLOW_HOLD_S without a slow delivery. */
+typedef struct lane {
+  int slow;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  const char *slowed[ROUND];   /* channels found slow this round (malloc'd) */
+  int nslowed;
+} lane;
 
 static atomic_int g_stop;
-static pthread_t g_thread;
+static lane g_lanes[2] = {{.slow = 0, .mu = PTHREAD_MUTEX_INITIALIZER}, {.slow = 1, .mu = PTHREAD_MUTEX_INITIALIZER}};
+static int g_started;
 static int g_allow_private;
 static long g_retry_base_ms = 1000;   /* ACCOLADE_NOTIFY_RETRY_BASE_MS */
 
@@ -169,21 +187,58 @@ static long post(const char *url, const char *secret, const char *body, char *er
   return status;
 }
 
-/* deliver_one sends one claimed delivery (id, attempts, url, secret, body):
- * 2xx is delivered; 4xx (but 408 and 429) will not get better, nor will a
- * refused URL; the rest is retried. */
+/* found_slow notes that a delivery to |channel| took |ms|. */
+static void found_slow(lane *l, const char *channel, int64_t ms) {
+  pthread_mutex_lock(&l->mu);
+  int seen = 0;
+  for (int i = 0; i < l->nslowed && !seen; i++) seen = !strcmp(l->slowed[i], channel);
+  if (!seen && l->nslowed < ROUND) {
+    char *c = strdup(channel);
+    if (c) l->slowed[l->nslowed++] = c;
+    if (c && !l->slow)
+      log_warn("webhook: channel %s took %lld ms: its deliveries go by the slow lane for %d s", channel, (long long)ms,
+               SLOW_HOLD_S);
+  }
+  pthread_mutex_unlock(&l->mu);
+}
+
+/* deliver_one sends one claimed delivery (id, attempts, url, secret, body,
+ * channel): 2xx is delivered; 4xx (but 408 and 429) will not get better, nor
+ * will a refused URL; the rest is retried. A slow one marks its channel. */
 static delivery_verdict deliver_one(void *arg, delivery_row *row, char *err, size_t cap) {
-  (void)arg;
+  int64_t t0 = rpc_now_ms();
   long status = post(pg_str(row->r, row->row, 2), pg_str(row->r, row->row, 3), pg_str(row->r, row->row, 4), err, cap);
+  int64_t took = rpc_now_ms() - t0;
+  const char *channel = pg_str(row->r, row->row, 5);
+  if (took >= SLOW_MS && channel[0]) found_slow(arg, channel, took);
   if (status >= 200 && status < 300) return DELIVERY_OK;
   if (status > 0) snprintf(err, cap, "HTTP %ld", status);
   int permanent = status == -1 || (status >= 400 && status < 500 && status != 408 && status != 429);
   return permanent ? DELIVERY_DEAD : DELIVERY_RETRY;
 }
 
-/* deliver_due sends the due deliveries once (the delivery engine, with the
- * statements of store.c); returns how many it tried. */
-static int deliver_due(void) {
+/* mark_slow records the channels the round found slow (a failure leaves
+ * them in the main lane; the next slow delivery tries again). */
+static void mark_slow(lane *l) {
+  pthread_mutex_lock(&l->mu);
+  int n = l->nslowed;
+  const char *ids[ROUND];
+  memcpy(ids, l->slowed, sizeof ids);
+  l->nslowed = 0;
+  pthread_mutex_unlock(&l->mu);
+  if (!n) return;
+  arena a;
+  arena_init(&a);
+  int rc = store_channels_slow(&a, ids, (size_t)n, SLOW_HOLD_S);
+  arena_free(&a);
+  if (rc != RPC_OK) log_warn("webhook: cannot mark %d slow channels: %s", n, pg_code_name(rc));
+  else if (!l->slow) metrics_count("accolade_webhook_channels_slowed_total", "", n);
+  for (int i = 0; i < n; i++) free((void *)ids[i]);
+}
+
+/* deliver_due sends |l|'s due deliveries once (the delivery engine, with
+ * the statements of store.c); returns how many it tried. */
+static int deliver_due(lane *l) {
   delivery_engine e = {
       .name = "webhook",
       .batch = ROUND,
@@ -197,26 +252,31 @@ static int deliver_due(void) {
       .retry_base_ms = (int)g_retry_base_ms,
       .retry_max_ms = 3600000,
       .deliver = deliver_one,
+      .arg = l,
   };
-  store_delivery_statements(&e);
-  return delivery_round(&e);
+  store_delivery_statements(&e, l->slow);
+  int n = delivery_round(&e);
+  mark_slow(l);
+  return n;
 }
 
+/* worker runs one lane; the main lane's also sends the digests when due. */
 static void *worker(void *arg) {
-  (void)arg;
+  lane *l = arg;
   const char *scan = getenv("ACCOLADE_NOTIFY_DIGEST_SCAN_MS");
   int64_t digest_every = scan && atol(scan) > 0 ? atol(scan) : 3600000, last_digest = 0;
   while (!atomic_load(&g_stop)) {
-    if (rpc_now_ms() - last_digest >= digest_every) {
+    if (!l->slow && rpc_now_ms() - last_digest >= digest_every) {
       digest_post_due();
       mail_digest_due();
       last_digest = rpc_now_ms();
     }
-    int n = deliver_due();
+    int n = deliver_due(l);
     pg_release();   /* not held while it sleeps */
     if (n > 0) continue;
     for (int i = 0; i < 4 && !atomic_load(&g_stop); i++) usleep(50 * 1000);
   }
+  pg_disconnect();
   return NULL;
 }
 
@@ -226,11 +286,15 @@ void webhook_start(int allow_private) {
   if (base && atol(base) > 0) g_retry_base_ms = atol(base);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   atomic_store(&g_stop, 0);
-  pthread_create(&g_thread, NULL, worker, NULL);
+  g_started = 0;
+  for (int i = 0; i < 2; i++)
+    if (pthread_create(&g_lanes[i].thread, NULL, worker, &g_lanes[i]) == 0) g_started |= 1 << i;
 }
 
 void webhook_stop(void) {
   atomic_store(&g_stop, 1);
-  pthread_join(g_thread, NULL);
+  for (int i = 0; i < 2; i++)
+    if (g_started & 1 << i) pthread_join(g_lanes[i].thread, NULL);
+  g_started = 0;
   curl_global_cleanup();
 }
