@@ -56,9 +56,11 @@ typedef struct delivery_outcome {
 
 typedef struct delivery_engine {
   const char *name;            /* "outbox", "webhook": logs and metrics */
-  /* $1 batch, $2 lease per wave (an interval), $3 rows per wave (the lease
-   * of the row at place p, from 1, is $2 * ((p - 1) / $3 + 1)); rows id,
-   * attempts, ..., in the order of places */
+  /* $1 lease per wave (an interval), $2 rows per wave (the lease of the row
+   * at place p, from 1, is $1 * ((p - 1) / $2 + 1)); rows id, attempts, ...,
+   * in the order of places. Its LIMIT is the round's |batch|, written in the
+   * SQL: the claim runs on a plan made once per connection (delivery.c),
+   * and a plan made for LIMIT $n would be made for a limit unknown. */
   const char *claim_sql;
   const char *delivered_sql;   /* $1 id */
   /* delivered_many_sql (may be NULL): $1 the ids of several rows (a text[]
@@ -71,7 +73,7 @@ typedef struct delivery_engine {
    * connection and must not query. */
   int parallel;
   const char *failed_sql;      /* $1 id, $2 error, $3 next attempt in (an interval), $4 dead (bool) */
-  int batch;
+  int batch;                   /* the claim's LIMIT, as written in claim_sql */
   int lease_ms;                /* per wave of |parallel| rows in the round */
   int max_attempts;
   int retry_base_ms, retry_max_ms;

@@ -18,7 +18,7 @@
 #include "pg.h"
 #include "rpc_client.h"
 
-#define OUTBOX_BATCH 64
+#define OUTBOX_BATCH 64   /* rows a round claims; the claim's LIMIT below */
 #define OUTBOX_PARALLEL 16   /* a round's calls in flight at once */
 #define OUTBOX_MAX_THREADS 8
 #define OUTBOX_CALL_TIMEOUT_MS 5000
@@ -528,9 +528,9 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
       .name = "outbox",
       /* The lease is leased_until, in no index (migration 003): leasing
        * does not move the row in outbox_due. */
-      .claim_sql = "WITH claimed AS (SELECT id, next_attempt_at " OUTBOX_WAITING "LIMIT $1 FOR UPDATE SKIP LOCKED), "
+      .claim_sql = "WITH claimed AS (SELECT id, next_attempt_at " OUTBOX_WAITING "LIMIT " PG_SQL_INT(OUTBOX_BATCH) " FOR UPDATE SKIP LOCKED), "
                    "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "
-                   "leased AS (UPDATE outbox o SET leased_until = now() + $2::interval * ((due.place - 1) / $3::int + 1) FROM due "
+                   "leased AS (UPDATE outbox o SET leased_until = now() + $1::interval * ((due.place - 1) / $2::int + 1) FROM due "
                    "  WHERE o.id = due.id "
                    "  RETURNING o.id, o.attempts, o.target, o.method, o.org, o.payload, due.place) "
                    "SELECT * FROM leased ORDER BY place",

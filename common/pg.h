@@ -157,6 +157,11 @@ int pg_one(const char *sql, int n, const char *const *params, pg_row_fn row, voi
 const char *pg_str(const PGresult *r, int row, int col);   /* "" for NULL */
 long long pg_int(const PGresult *r, int row, int col);      /* 0 for NULL */
 int pg_isnull(const PGresult *r, int row, int col);
+/* PG_SQL_INT(N): the number macro N as SQL text, for a constant written
+ * into a statement (a LIMIT Postgres plans for). */
+#define PG_SQL_INT_(n) #n
+#define PG_SQL_INT(n) PG_SQL_INT_(n)
+
 /* pg_text_array writes |items| as a text[] literal ('{"a","b"}', quotes and
  * backslashes escaped), in |a|, for a $n::text[] parameter. */
 char *pg_text_array(arena *a, const char *const *items, size_t n);

@@ -136,6 +136,8 @@ int mail_configured(void);
  * a transient SMTP refusal (4xx), 422 a permanent one (5xx), 0 with |err|
  * when no SMTP answer came. */
 #define MAIL_SEND_TIMEOUT_MS 15000L
+/* Webhook and email deliveries a lane claims a round (and posts at once). */
+#define WEBHOOK_ROUND 16
 long mail_send(const char *rcpt, const char *message, char *err, size_t cap);
 /* mail_digest_due queues last week's digest, once per org and week (across
  * replicas), to every active member with an address who has not turned the

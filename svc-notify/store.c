@@ -310,7 +310,7 @@ void store_delivery_statements(delivery_engine *e, int slow_lane) {
    * The slow lane: those, from the channels (few) to their due rows. */
 #define CLAIM_REST                                                                                                \
   "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "                  \
-  "leased AS (UPDATE delivery d SET next_attempt_at = now() + $2::interval * ((due.place - 1) / $3::int + 1) "    \
+  "leased AS (UPDATE delivery d SET next_attempt_at = now() + $1::interval * ((due.place - 1) / $2::int + 1) "    \
   "FROM due WHERE d.id = due.id "                                                                                 \
   "RETURNING d.id, d.attempts, coalesce((SELECT url FROM channel c WHERE c.id = d.channel_id), 'mailto:' || d.mail_to), " \
   "coalesce((SELECT secret FROM channel c WHERE c.id = d.channel_id), ''), d.body, coalesce(d.channel_id::text, ''), due.place) " \
@@ -319,10 +319,10 @@ void store_delivery_statements(delivery_engine *e, int slow_lane) {
       slow_lane
           ? "WITH claimed AS (SELECT d.id, d.next_attempt_at FROM channel c JOIN delivery d ON d.channel_id = c.id "
             "WHERE c.slow_until > now() AND d.status = 'pending' AND d.next_attempt_at <= now() "
-            "ORDER BY d.next_attempt_at, d.id LIMIT $1 FOR UPDATE OF d SKIP LOCKED), " CLAIM_REST
+            "ORDER BY d.next_attempt_at, d.id LIMIT " PG_SQL_INT(WEBHOOK_ROUND) " FOR UPDATE OF d SKIP LOCKED), " CLAIM_REST
           : "WITH claimed AS (SELECT id, next_attempt_at FROM delivery d WHERE status = 'pending' AND next_attempt_at <= now() "
             "AND NOT EXISTS (SELECT 1 FROM channel c WHERE c.id = d.channel_id AND c.slow_until > now()) "
-            "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED), " CLAIM_REST;
+            "ORDER BY next_attempt_at, id LIMIT " PG_SQL_INT(WEBHOOK_ROUND) " FOR UPDATE SKIP LOCKED), " CLAIM_REST;
 #undef CLAIM_REST
   e->delivered_sql = "UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' "
                      "WHERE id=$1 AND status='pending'";

@@ -22,7 +22,7 @@
 
 #define MAX_ATTEMPTS 5
 #define POST_TIMEOUT_MS 5000L
-#define ROUND 16   /* deliveries claimed at a time */
+#define ROUND WEBHOOK_ROUND   /* deliveries claimed at a time */
 /* A delivery that takes this long (to answer or to fail) marks its channel
  * slow for SLOW_HOLD_S: its deliveries then go by the slow lane. */
 #define SLOW_MS 2000

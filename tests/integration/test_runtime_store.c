@@ -462,6 +462,29 @@ Test(store, outbox_leases_a_round_by_the_wave_each_row_travels_in) {
   th_fini();
 }
 
+/* A dispatcher's claim runs on one plan per connection, made once: under
+ * load Postgres had planned it afresh at every round (as many plans as
+ * calls in pg_stat_statements), costing more than running it. Without that,
+ * the first five rounds on a connection are planned for their values. */
+Test(store, outbox_claims_run_on_a_plan_made_once) {
+  th_init();
+  const char *dsn = th_new_database("outbox_plan");
+  pg_setup(dsn, "obplan");
+  cr_assert_eq(migrate_run(NULL), 0);
+  for (int i = 0; i < 8; i++) cr_assert_eq(outbox_dispatch_once("test", resolve), 0);
+  PGresult *r = NULL;   /* the same connection: the test's thread takes the pool's first */
+  cr_assert_eq(pg_query(&r,
+                        "SELECT generic_plans || ':' || custom_plans FROM pg_prepared_statements "
+                        "WHERE statement LIKE 'WITH claimed AS%'",
+                        0, NULL),
+               PG_OK);
+  cr_assert_eq(PQntuples(r), 1, "the claim is a prepared statement");
+  cr_expect_str_eq(PQgetvalue(r, 0, 0), "8:0", "rounds on the one plan : rounds planned for their values");
+  PQclear(r);
+  pg_disconnect();
+  th_fini();
+}
+
 /* A hook that refuses the reply to the request "refused" and counts the
  * others' texts (r<i>: slot i). */
 static atomic_int picky_seen[32];
