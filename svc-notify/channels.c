@@ -8,6 +8,14 @@
 #include "pg_status.h"
 #include "store.h"
 
+/* channel_not_made fails a CreateChannel whose store call failed with |rc|. */
+static int channel_not_made(rpc_ctx *ctx, int rc) {
+  if (rc == PG_NO_ROW)
+    return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "channel: an org has at most %d channels; delete one first",
+                    NOTIFY_MAX_CHANNELS);
+  return pg_fail(ctx, rc, "create channel");
+}
+
 /* create_email_channel: a list address ("mailto:team@example.com") that gets
  * the digest by email; no secret (nothing is signed). */
 static int create_email_channel(rpc_ctx *ctx, const Accolade__V1__Channel *c, void *resp) {
@@ -22,7 +30,7 @@ static int create_email_channel(rpc_ctx *ctx, const Accolade__V1__Channel *c, vo
   made_in.secret = "";
   Accolade__V1__Channel *made;
   int rc = store_channel_create(ctx->arena, ctx->id.org, &made_in, &made);
-  if (rc) return pg_fail(ctx, rc, "create channel");
+  if (rc) return channel_not_made(ctx, rc);
   *(Accolade__V1__Channel *)resp = *made;
   return RPC_OK;
 }
@@ -46,7 +54,7 @@ int channels_create(rpc_ctx *ctx, const void *req, void *resp) {
     return rpc_fail(ctx, RPC_INVALID_ARGUMENT, "channel.url: %s", why);
   Accolade__V1__Channel *made;
   int rc = store_channel_create(ctx->arena, ctx->id.org, c, &made);
-  if (rc) return pg_fail(ctx, rc, "create channel");
+  if (rc) return channel_not_made(ctx, rc);
   *(Accolade__V1__Channel *)resp = *made;
   return RPC_OK;
 }

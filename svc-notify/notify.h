@@ -43,7 +43,10 @@
  *   slow (channel.slow_until, 10 minutes from its last slow delivery) and its
  *   deliveries go by a second lane, a thread and rounds of its own: a slow
  *   endpoint delays other channels' deliveries by one round when it is
- *   found slow, not every round (accolade_webhook_channels_slowed_total).
+ *   found slow, not every round (accolade_webhook_channels_slowed_total),
+ *   and an org has at most NOTIFY_MAX_CHANNELS channels (CreateChannel past
+ *   it: RESOURCE_EXHAUSTED), so one org's new slow endpoints hold up a
+ *   bounded number of rounds.
  *   Member emails have no channel and stay in the main lane, so a slow SMTP
  *   relay (the operator's) still delays it.
  * - The digest is built from the public awards svc-notify has seen (top
@@ -136,6 +139,10 @@ int mail_configured(void);
  * a transient SMTP refusal (4xx), 422 a permanent one (5xx), 0 with |err|
  * when no SMTP answer came. */
 #define MAIL_SEND_TIMEOUT_MS 15000L
+/* The most channels (webhooks and email lists) an org has at once: each
+ * is a delivery per event, and each new endpoint that turns out slow holds
+ * up one round of the main lane (webhook.c). */
+#define NOTIFY_MAX_CHANNELS 50
 /* Webhook and email deliveries a lane claims a round (and posts at once). */
 #define WEBHOOK_ROUND 16
 long mail_send(const char *rcpt, const char *message, char *err, size_t cap);

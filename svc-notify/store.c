@@ -221,16 +221,40 @@ static Accolade__V1__Channel *channel_row(arena *a, PGresult *r, int i) {
 }
 static void *channel_item(void *arg, PGresult *r, int i) { return channel_row(arg, r, i); }
 
+typedef struct channel_tx {
+  arena *a;
+  const char *const *p;
+  Accolade__V1__Channel *made;
+} channel_tx;
+
+/* channel_insert: the org's channel lock, then the row unless the org has
+ * its most already (counted after the lock: two creates cannot both pass). */
+static int channel_insert(void *arg) {
+  channel_tx *t = arg;
+  t->made = NULL;
+  int rc = pg_exec_later("SELECT pg_advisory_xact_lock(hashtext('notify.channel'), hashtext($1))", 1, t->p, NULL, NULL);
+  PGresult *r;
+  if (!rc)
+    rc = pg_query(&r,
+                  "INSERT INTO channel (org, url, secret, kinds, team, format) "
+                  "SELECT $1, $2, $3, $4::text[], $5, $6 "
+                  "WHERE (SELECT count(*) FROM channel WHERE org = $1 AND deleted_at IS NULL) < " PG_SQL_INT(
+                      NOTIFY_MAX_CHANNELS) " RETURNING " CHANNEL_COLS,
+                  6, t->p);
+  if (rc) return rc;
+  if (PQntuples(r) == 1) t->made = channel_row(t->a, r, 0);
+  PQclear(r);
+  return RPC_OK;
+}
+
 int store_channel_create(arena *a, const char *org, const Accolade__V1__Channel *c, Accolade__V1__Channel **out) {
   const char *p[] = {org, c->url, c->secret, pg_text_array(a, (const char *const *)c->kinds, c->n_kinds), c->team,
                      *c->format ? c->format : "json"};
-  PGresult *r;
-  int rc = pg_query(&r, "INSERT INTO channel (org, url, secret, kinds, team, format) VALUES ($1, $2, $3, $4::text[], "
-                        "$5, $6) RETURNING " CHANNEL_COLS, 6, p);
+  channel_tx t = {a, p, NULL};
+  int rc = pg_tx(channel_insert, &t);
   if (rc) return rc;
-  *out = channel_row(a, r, 0);
-  PQclear(r);
-  return RPC_OK;
+  *out = t.made;
+  return t.made ? RPC_OK : PG_NO_ROW;
 }
 
 int store_channel_page(arena *a, const char *org, int64_t after_us, int limit, Accolade__V1__Channel ***out,

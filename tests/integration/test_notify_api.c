@@ -498,6 +498,53 @@ Test(notify, an_endpoint_that_never_answers_holds_up_no_other_channel) {
   receiver_stop(&rcv);
 }
 
+#define MOST_CHANNELS 50   /* NOTIFY_MAX_CHANNELS, svc-notify/notify.h */
+
+/* An org has at most MOST_CHANNELS channels (each a delivery per
+ * event, each a new endpoint that may turn out slow): past it CreateChannel
+ * is RESOURCE_EXHAUSTED naming the field, until one is deleted; another org
+ * is not counted with it. */
+Test(notify, an_org_has_at_most_its_most_channels) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  int rc;
+  char *first = NULL;
+  for (int i = 0; i < MOST_CHANNELS; i++) {
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:9/hook-%d", i);
+    char *id = create_channel(&a, url, &st, &rc);
+    cr_assert_not_null(id, "channel %d: %s", i, st.message);
+    if (!first) first = id;
+  }
+  cr_assert_null(create_channel(&a, "http://127.0.0.1:9/one-more", &st, &rc));
+  cr_assert_eq(rc, RPC_RESOURCE_EXHAUSTED);
+  cr_assert(strstr(st.message, "channel:") && strstr(st.message, "50"), "%s", st.message);
+  char *count = th_sql(dsn, "SELECT count(*) FROM notify.channel WHERE deleted_at IS NULL");
+  cr_assert_str_eq(count, "50");
+  free(count);
+  /* Another org has room of its own. */
+  identity admin2;
+  char org2[80];
+  snprintf(org2, sizeof org2, "%s-other", org);
+  th_as(&admin2, org2, "ada", "admin", "");
+  Accolade__V1__Channel c = ACCOLADE__V1__CHANNEL__INIT;
+  c.url = "http://127.0.0.1:9/other-org";
+  c.secret = SECRET;
+  Accolade__V1__CreateChannelRequest cr = ACCOLADE__V1__CREATE_CHANNEL_REQUEST__INIT;
+  cr.channel = &c;
+  void *out;
+  cr_assert_eq(th_call(nt.addr, SVC "CreateChannel", &cr, &accolade__v1__channel__descriptor, &admin2, &a, &out, &st),
+               RPC_OK, "%s", st.message);
+  /* One deleted, one more fits. */
+  Accolade__V1__DeleteChannelRequest dr = ACCOLADE__V1__DELETE_CHANNEL_REQUEST__INIT;
+  dr.channel_id = first;
+  cr_assert_eq(th_call(nt.addr, SVC "DeleteChannel", &dr, &accolade__v1__delete_channel_response__descriptor, &admin, &a,
+                       &out, &st), RPC_OK, "%s", st.message);
+  cr_assert_not_null(create_channel(&a, "http://127.0.0.1:9/one-more", &st, &rc), "%s", st.message);
+  arena_free(&a);
+}
+
 Test(notify, private_addresses_are_refused_by_default) {
   th_proc strict;
   static char pg[600];
