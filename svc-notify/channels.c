@@ -11,8 +11,9 @@
 /* channel_not_made fails a CreateChannel whose store call failed with |rc|. */
 static int channel_not_made(rpc_ctx *ctx, int rc) {
   if (rc == PG_NO_ROW)
-    return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED, "channel: an org has at most %d channels; delete one first",
-                    NOTIFY_MAX_CHANNELS);
+    return rpc_fail(ctx, RPC_RESOURCE_EXHAUSTED,
+                    "channel: an org has at most %d channels (delete one first) and makes at most %d a day",
+                    NOTIFY_MAX_CHANNELS, NOTIFY_MAX_CHANNELS_A_DAY);
   return pg_fail(ctx, rc, "create channel");
 }
 

@@ -44,9 +44,10 @@
  *   deliveries go by a second lane, a thread and rounds of its own: a slow
  *   endpoint delays other channels' deliveries by one round when it is
  *   found slow, not every round (accolade_webhook_channels_slowed_total),
- *   and an org has at most NOTIFY_MAX_CHANNELS channels (CreateChannel past
- *   it: RESOURCE_EXHAUSTED), so one org's new slow endpoints hold up a
- *   bounded number of rounds.
+ *   and an org has at most NOTIFY_MAX_CHANNELS channels and makes at most
+ *   NOTIFY_MAX_CHANNELS_A_DAY (CreateChannel past either:
+ *   RESOURCE_EXHAUSTED), so one org's new slow endpoints hold up a bounded
+ *   number of rounds a day.
  *   Member emails have no channel and stay in the main lane, so a slow SMTP
  *   relay (the operator's) still delays it.
  * - The digest is built from the public awards svc-notify has seen (top
@@ -139,10 +140,12 @@ int mail_configured(void);
  * a transient SMTP refusal (4xx), 422 a permanent one (5xx), 0 with |err|
  * when no SMTP answer came. */
 #define MAIL_SEND_TIMEOUT_MS 15000L
-/* The most channels (webhooks and email lists) an org has at once: each
- * is a delivery per event, and each new endpoint that turns out slow holds
- * up one round of the main lane (webhook.c). */
+/* The most channels (webhooks and email lists) an org has at once, and
+ * makes in 24 hours (deleted or not): each is a delivery per event, and each
+ * new endpoint that turns out slow holds up one round of the main lane
+ * (webhook.c), so an org that deletes and makes again is bounded too. */
 #define NOTIFY_MAX_CHANNELS 50
+#define NOTIFY_MAX_CHANNELS_A_DAY 100
 /* Webhook and email deliveries a lane claims a round (and posts at once). */
 #define WEBHOOK_ROUND 16
 long mail_send(const char *rcpt, const char *message, char *err, size_t cap);

@@ -228,7 +228,8 @@ typedef struct channel_tx {
 } channel_tx;
 
 /* channel_insert: the org's channel lock, then the row unless the org has
- * its most already (counted after the lock: two creates cannot both pass). */
+ * its most live channels already, or has made its most today (counted after
+ * the lock: two creates cannot both pass). */
 static int channel_insert(void *arg) {
   channel_tx *t = arg;
   t->made = NULL;
@@ -238,8 +239,10 @@ static int channel_insert(void *arg) {
     rc = pg_query(&r,
                   "INSERT INTO channel (org, url, secret, kinds, team, format) "
                   "SELECT $1, $2, $3, $4::text[], $5, $6 "
-                  "WHERE (SELECT count(*) FROM channel WHERE org = $1 AND deleted_at IS NULL) < " PG_SQL_INT(
-                      NOTIFY_MAX_CHANNELS) " RETURNING " CHANNEL_COLS,
+                  "FROM (SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS live, "
+                  "  count(*) FILTER (WHERE created_at > now() - interval '1 day') AS today FROM channel WHERE org = $1) n "
+                  "WHERE n.live < " PG_SQL_INT(NOTIFY_MAX_CHANNELS) " AND n.today < " PG_SQL_INT(
+                      NOTIFY_MAX_CHANNELS_A_DAY) " RETURNING " CHANNEL_COLS,
                   6, t->p);
   if (rc) return rc;
   if (PQntuples(r) == 1) t->made = channel_row(t->a, r, 0);

@@ -64,7 +64,7 @@ int store_prefs_put(arena *a, const char *org, const char *user, const Accolade_
 
 /* Channels and deliveries. */
 /* store_channel_create: PG_NO_ROW when the org has NOTIFY_MAX_CHANNELS
- * channels already. */
+ * channels already, or made NOTIFY_MAX_CHANNELS_A_DAY in the last 24 h. */
 int store_channel_create(arena *a, const char *org, const Accolade__V1__Channel *c, Accolade__V1__Channel **out);
 /* store_channel_page: up to |limit| channels created after |after_us|, with
  * |*cursors| (same length) the creation time of each in microseconds. */

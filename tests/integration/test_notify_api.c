@@ -498,7 +498,8 @@ Test(notify, an_endpoint_that_never_answers_holds_up_no_other_channel) {
   receiver_stop(&rcv);
 }
 
-#define MOST_CHANNELS 50   /* NOTIFY_MAX_CHANNELS, svc-notify/notify.h */
+#define MOST_CHANNELS 50          /* NOTIFY_MAX_CHANNELS, svc-notify/notify.h */
+#define MOST_CHANNELS_A_DAY 100   /* NOTIFY_MAX_CHANNELS_A_DAY */
 
 /* An org has at most MOST_CHANNELS channels (each a delivery per
  * event, each a new endpoint that may turn out slow): past it CreateChannel
@@ -541,6 +542,34 @@ Test(notify, an_org_has_at_most_its_most_channels) {
   dr.channel_id = first;
   cr_assert_eq(th_call(nt.addr, SVC "DeleteChannel", &dr, &accolade__v1__delete_channel_response__descriptor, &admin, &a,
                        &out, &st), RPC_OK, "%s", st.message);
+  cr_assert_not_null(create_channel(&a, "http://127.0.0.1:9/one-more", &st, &rc), "%s", st.message);
+  arena_free(&a);
+}
+
+/* Deleting and making channels again does not get past the bound: an org
+ * makes at most MOST_CHANNELS_A_DAY in 24 hours, deleted ones counted. */
+Test(notify, an_org_makes_at_most_its_most_channels_a_day) {
+  arena a;
+  arena_init(&a);
+  rpc_status st;
+  int rc;
+  void *out;
+  for (int i = 0; i < MOST_CHANNELS_A_DAY; i++) {
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:9/churn-%d", i);
+    char *id = create_channel(&a, url, &st, &rc);
+    cr_assert_not_null(id, "channel %d: %s", i, st.message);
+    Accolade__V1__DeleteChannelRequest dr = ACCOLADE__V1__DELETE_CHANNEL_REQUEST__INIT;
+    dr.channel_id = id;
+    cr_assert_eq(th_call(nt.addr, SVC "DeleteChannel", &dr, &accolade__v1__delete_channel_response__descriptor, &admin,
+                         &a, &out, &st), RPC_OK, "%s", st.message);
+  }
+  cr_assert_null(create_channel(&a, "http://127.0.0.1:9/one-more", &st, &rc), "no channel is live, but 100 were made");
+  cr_assert_eq(rc, RPC_RESOURCE_EXHAUSTED);
+  cr_assert(strstr(st.message, "channel:") && strstr(st.message, "100 a day"), "%s", st.message);
+  /* A day on, the org makes channels again. */
+  char *moved = th_sql(dsn, "UPDATE notify.channel SET created_at = created_at - interval '25 hours' RETURNING 1");
+  free(moved);
   cr_assert_not_null(create_channel(&a, "http://127.0.0.1:9/one-more", &st, &rc), "%s", st.message);
   arena_free(&a);
 }
