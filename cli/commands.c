@@ -333,7 +333,7 @@ static const command COMMANDS[] = {
      "id,event_id,status,attempts,last_error,create_time_ms", F_IDEM, NULL, NULL, 0,
      "a webhook's deliveries, attempts and errors"},
     {"channels", NULL, NT "ListChannels", D(list_channels_request), D(list_channels_response), {PAGE}, NULL,
-     "channels", "id,url,format,kinds,team,create_time_ms", F_IDEM, NULL, NULL, 0, "the webhooks and email lists"},
+     "channels", "id,url,format,kinds,team,create_time_ms,slow_until_ms", F_IDEM, NULL, NULL, 0, "the webhooks and email lists"},
 };
 
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

@@ -12,7 +12,8 @@
 #define INBOX_COLS \
   "id, kind, title, body, event_id, (extract(epoch from created_at) * 1000)::bigint, read_at IS NOT NULL"
 #define CHANNEL_COLS \
-  "id, url, array_to_string(kinds, ','), team, (extract(epoch from created_at) * 1000)::bigint, format"
+  "id, url, array_to_string(kinds, ','), team, (extract(epoch from created_at) * 1000)::bigint, format, " \
+  "CASE WHEN slow_until > now() THEN (extract(epoch from slow_until) * 1000)::bigint ELSE 0 END"
 #define ITEM_COLS                                                                                   \
   "award_id, recipient_id, recipient_team, badge_id, badge_name, points, justification, "          \
   "(extract(epoch from granted_at) * 1000)::bigint, category, source_id, recipient_name"
@@ -217,6 +218,7 @@ static Accolade__V1__Channel *channel_row(arena *a, PGresult *r, int i) {
   c->team = arena_strdup(a, pg_str(r, i, 3));
   c->create_time_ms = pg_int(r, i, 4);
   c->format = arena_strdup(a, pg_str(r, i, 5));
+  c->slow_until_ms = pg_int(r, i, 6);
   return c;   /* the secret is write-only */
 }
 static void *channel_item(void *arg, PGresult *r, int i) { return channel_row(arg, r, i); }
@@ -267,7 +269,7 @@ int store_channel_page(arena *a, const char *org, int64_t after_us, int limit, A
                  "SELECT " CHANNEL_COLS ", (extract(epoch from created_at) * 1000000)::bigint FROM channel "
                  "WHERE org = $1 AND deleted_at IS NULL AND (extract(epoch from created_at) * 1000000)::bigint > $2::bigint "
                  "ORDER BY created_at LIMIT $3",
-                 3, p, channel_item, a, out, 5, cursors, n);
+                 3, p, channel_item, a, out, 7, cursors, n);
 }
 
 /* found_rows runs |sql| and says whether it returned a row. */

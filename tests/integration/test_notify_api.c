@@ -493,6 +493,17 @@ Test(notify, an_endpoint_that_never_answers_holds_up_no_other_channel) {
   char *lanes = th_sql(dsn, sql);
   cr_expect_str_eq(lanes, "slow,fast", "the tarpit, then the answering channel: %s", lanes);
   free(lanes);
+  /* Admins see it: ListChannels gives the tarpit's slow_until_ms, minutes ahead. */
+  Accolade__V1__ListChannelsRequest lr = ACCOLADE__V1__LIST_CHANNELS_REQUEST__INIT;
+  Accolade__V1__ListChannelsResponse *lc;
+  cr_assert_eq(th_call(nt.addr, SVC "ListChannels", &lr, &accolade__v1__list_channels_response__descriptor, &admin, &a,
+                       (void **)&lc, &st), RPC_OK, "%s", st.message);
+  cr_assert_eq(lc->n_channels, 2);
+  int64_t now_ms = (int64_t)time(NULL) * 1000;
+  for (size_t i = 0; i < lc->n_channels; i++) {
+    if (strcmp(lc->channels[i]->id, slow)) cr_expect_eq(lc->channels[i]->slow_until_ms, 0);
+    else cr_expect(lc->channels[i]->slow_until_ms > now_ms + 300000, "slow until %lld", (long long)lc->channels[i]->slow_until_ms);
+  }
   close(tar);
   arena_free(&a);
   receiver_stop(&rcv);
@@ -524,6 +535,25 @@ Test(notify, an_org_has_at_most_its_most_channels) {
   char *count = th_sql(dsn, "SELECT count(*) FROM notify.channel WHERE deleted_at IS NULL");
   cr_assert_str_eq(count, "50");
   free(count);
+  /* ListChannels pages through all 50, each once, none slow. */
+  Accolade__V1__ListChannelsRequest lr = ACCOLADE__V1__LIST_CHANNELS_REQUEST__INIT;
+  lr.page_size = 20;
+  int listed = 0, pages = 0;
+  char seen[MOST_CHANNELS][40];
+  do {
+    Accolade__V1__ListChannelsResponse *lc;
+    cr_assert_eq(th_call(nt.addr, SVC "ListChannels", &lr, &accolade__v1__list_channels_response__descriptor, &admin,
+                         &a, (void **)&lc, &st), RPC_OK, "%s", st.message);
+    for (size_t i = 0; i < lc->n_channels; i++) {
+      for (int k = 0; k < listed; k++)
+        cr_assert_str_neq(seen[k], lc->channels[i]->id, "page %d lists a channel again", pages + 1);
+      cr_assert_lt(listed, MOST_CHANNELS);
+      snprintf(seen[listed++], sizeof seen[0], "%s", lc->channels[i]->id);
+      cr_assert_eq(lc->channels[i]->slow_until_ms, 0);
+    }
+    lr.page_token = lc->next_page_token;
+  } while (*lr.page_token && ++pages < 10);
+  cr_assert_eq(listed, MOST_CHANNELS);
   /* Another org has room of its own. */
   identity admin2;
   char org2[80];
