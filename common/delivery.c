@@ -54,6 +54,10 @@ static void record_failure(const delivery_engine *e, const delivery_row *row, in
              pg_code_name(rc));
 }
 
+/* What follows in the transaction runs on the plan Postgres made once per
+ * connection (a generic plan), not on one made for each call's values. */
+#define ONE_PLAN "SET LOCAL plan_cache_mode = force_generic_plan"
+
 /* One row of a round on its way: its scratch memory and outcome. */
 typedef struct round_row {
   delivery_row row;
@@ -155,7 +159,11 @@ static int mark_many(void *arg) {
     ids[k++] = t->rows[i].row.id;
   }
   const char *p[] = {pg_text_array(t->a, ids, (size_t)k)};
-  return pg_exec(t->e->delivered_many_sql, 1, p);
+  /* On one plan too, for any number of ids (Postgres planned it afresh at
+   * about every other call). Set after the hooks' statements, it holds for
+   * this one and the COMMIT. */
+  int rc = pg_exec_later(ONE_PLAN, 0, NULL, NULL, NULL);
+  return rc ? rc : pg_exec(t->e->delivered_many_sql, 1, p);
 }
 
 /* record_one records the outcome of one delivered or failed row. */
@@ -191,7 +199,7 @@ static int claim(void *arg) {
   claim_tx *t = arg;
   PQclear(t->r);   /* a retried transaction's */
   t->r = NULL;
-  int rc = pg_exec_later("SET LOCAL plan_cache_mode = force_generic_plan", 0, NULL, NULL, NULL);
+  int rc = pg_exec_later(ONE_PLAN, 0, NULL, NULL, NULL);
   return rc ? rc : pg_query(&t->r, t->e->claim_sql, 2, t->params);
 }
 
