@@ -91,13 +91,15 @@ for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU1=$(cpu_all)
 SPLIT1=$(bench_cpu_split)
 # With BENCH_KEEP_LOGS and ACC_PG_OPTS="-c shared_preload_libraries=pg_stat_statements",
-# the statements of the nominations (statements-create.txt) and of the burst
-# of approvals (statements.txt) go there too: calls | total ms executing |
-# total ms planning (with pg_stat_statements.track_planning=on) | buffers
-# touched per call | rows per call | the statement.
+# the statements of the nominations (statements-create.txt), of the burst
+# of approvals (statements.txt) and of the steady part (statements-steady.txt)
+# go there too: calls | total ms executing | total ms planning (with
+# pg_stat_statements.track_planning=on) | plans made | buffers touched per
+# call | rows per call | the statement; and the steady part's planning is
+# printed.
 stmts() { [ -z "${BENCH_KEEP_LOGS:-}" ] || psql_ bench -c "$1" 2>/dev/null || true; }
 top_stmts() {
-  [ -z "${BENCH_KEEP_LOGS:-}" ] || stmts "SELECT calls, round(total_exec_time), round(total_plan_time),
+  [ -z "${BENCH_KEEP_LOGS:-}" ] || stmts "SELECT calls, round(total_exec_time), round(total_plan_time), plans,
     round((shared_blks_hit + shared_blks_read)::numeric / NULLIF(calls, 0), 1), round(rows::numeric / NULLIF(calls, 0), 1),
     left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 60" \
     >"$BENCH_KEEP_LOGS/$1"
@@ -118,6 +120,7 @@ for _ in $(seq 1 1200); do [ "$(undelivered)" = 0 ] && break; sleep 0.05; done
 CPU2=$(cpu_all)
 SPLIT2=$(bench_cpu_split)
 top_stmts statements.txt
+stmts "SELECT pg_stat_statements_reset()" >/dev/null
 
 # A steady 80% of the burst's approval rate (the goal's load; another share
 # with BENCH_STEADY_PCT, to see the latency at a lighter load), 10 s of it.
@@ -126,6 +129,10 @@ RATE=$(echo "$OUT_REVIEW" | awk -v p="$PCT" '{printf "%d", $4 * p / 100}')
 nominate paced "$((RATE * 10))" knowledge-sharer >/dev/null
 PACED=$(approve paced --rate "$RATE")
 for _ in $(seq 1 500); do [ "$(pending paced)" = "0|0" ] && break; sleep 0.05; done
+top_stmts statements-steady.txt
+PLANNING=$(stmts "SELECT sum(calls), sum(plans), round(sum(total_plan_time)), round(sum(total_exec_time)),
+  sum(calls) FILTER (WHERE query LIKE 'WITH claimed AS%'), sum(plans) FILTER (WHERE query LIKE 'WITH claimed AS%'),
+  round(sum(total_plan_time) FILTER (WHERE query LIKE 'WITH claimed AS%')) FROM pg_stat_statements")
 VIS=$(bench_visibility wp paced)
 # Each paced approval's legs (ms from its commit: the award's commit, the
 # ledger's, the inbox's), printed below; with BENCH_KEEP_LOGS kept there too.
@@ -187,4 +194,5 @@ for leg in "2 award" "3 ledger" "4 inbox"; do
     END { if (s != "") out = out " " v[int(n / 2) + 1]; print out }')
   echo "steady leg, ms from the approval's commit to the $name's: $q; median of each second:$per_s"
 done
+[ -z "$PLANNING" ] || echo "$PLANNING" | awk -F'|' '{printf "steady part, Postgres (pg_stat_statements): %d statement calls, %d plans, %d ms planning, %d ms executing; of them the outbox claims: %d calls, %d plans, %d ms planning\n", $1, $2, $3, $4, $5, $6, $7}'
 echo "load average: before $LOAD0, after the services' load $LOAD1, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
