@@ -223,7 +223,7 @@ static void mark_slow(lane *l) {
   pthread_mutex_lock(&l->mu);
   int n = l->nslowed;
   const char *ids[ROUND];
-  memcpy(ids, l->slowed, sizeof ids);
+  memcpy(ids, l->slowed, sizeof *ids * (size_t)n);
   l->nslowed = 0;
   pthread_mutex_unlock(&l->mu);
   if (!n) return;
