@@ -48,8 +48,9 @@
  *   NOTIFY_MAX_CHANNELS_A_DAY (CreateChannel past either:
  *   RESOURCE_EXHAUSTED), so one org's new slow endpoints hold up a bounded
  *   number of rounds a day.
- *   Member emails have no channel and stay in the main lane, so a slow SMTP
- *   relay (the operator's) still delays it.
+ *   Emails (member mails, and email channels' list addresses) have a third
+ *   lane: one SMTP relay serves them all, and a week's digest mails, or a
+ *   relay slow to answer, hold up no webhook (and are never marked slow).
  * - The digest is built from the public awards svc-notify has seen (top
  *   recognitions by points, first-time badge holders), the public
  *   nominations approved that week with the endorsements they gathered (the

@@ -334,9 +334,10 @@ int store_delivery_page(arena *a, const char *org, const char *channel_id, int64
                  4, p, delivery_item, a, out, -1, NULL, n);
 }
 
-void store_delivery_statements(delivery_engine *e, int slow_lane) {
-  /* The main lane: every due delivery but those of channels marked slow.
-   * The slow lane: those, from the channels (few) to their due rows. */
+void store_delivery_statements(delivery_engine *e, delivery_lane lane) {
+  /* The main lane: the due webhooks but those of channels marked slow. The
+   * slow lane: those, from the channels (few) to their due rows. The mail
+   * lane: member mails (no channel) and email channels' (never marked). */
 #define CLAIM_REST                                                                                                \
   "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS place FROM claimed), "                  \
   "leased AS (UPDATE delivery d SET next_attempt_at = now() + $1::interval * ((due.place - 1) / $2::int + 1) "    \
@@ -344,14 +345,21 @@ void store_delivery_statements(delivery_engine *e, int slow_lane) {
   "RETURNING d.id, d.attempts, coalesce((SELECT url FROM channel c WHERE c.id = d.channel_id), 'mailto:' || d.mail_to), " \
   "coalesce((SELECT secret FROM channel c WHERE c.id = d.channel_id), ''), d.body, coalesce(d.channel_id::text, ''), due.place) " \
   "SELECT * FROM leased ORDER BY place"
-  e->claim_sql =
-      slow_lane
-          ? "WITH claimed AS (SELECT d.id, d.next_attempt_at FROM channel c JOIN delivery d ON d.channel_id = c.id "
-            "WHERE c.slow_until > now() AND d.status = 'pending' AND d.next_attempt_at <= now() "
-            "ORDER BY d.next_attempt_at, d.id LIMIT " PG_SQL_INT(WEBHOOK_ROUND) " FOR UPDATE OF d SKIP LOCKED), " CLAIM_REST
-          : "WITH claimed AS (SELECT id, next_attempt_at FROM delivery d WHERE status = 'pending' AND next_attempt_at <= now() "
-            "AND NOT EXISTS (SELECT 1 FROM channel c WHERE c.id = d.channel_id AND c.slow_until > now()) "
-            "ORDER BY next_attempt_at, id LIMIT " PG_SQL_INT(WEBHOOK_ROUND) " FOR UPDATE SKIP LOCKED), " CLAIM_REST;
+  static const char *const claims[] = {
+      [LANE_MAIN] = "WITH claimed AS (SELECT id, next_attempt_at FROM delivery d WHERE status = 'pending' "
+                    "AND next_attempt_at <= now() AND channel_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM channel c "
+                    "  WHERE c.id = d.channel_id AND (c.slow_until > now() OR c.format = 'email')) "
+                    "ORDER BY next_attempt_at, id LIMIT " PG_SQL_INT(WEBHOOK_ROUND) " FOR UPDATE SKIP LOCKED), " CLAIM_REST,
+      [LANE_SLOW] = "WITH claimed AS (SELECT d.id, d.next_attempt_at FROM channel c JOIN delivery d ON d.channel_id = c.id "
+                    "WHERE c.slow_until > now() AND c.format <> 'email' AND d.status = 'pending' "
+                    "AND d.next_attempt_at <= now() ORDER BY d.next_attempt_at, d.id "
+                    "LIMIT " PG_SQL_INT(WEBHOOK_ROUND) " FOR UPDATE OF d SKIP LOCKED), " CLAIM_REST,
+      [LANE_MAIL] = "WITH claimed AS (SELECT id, next_attempt_at FROM delivery d WHERE status = 'pending' "
+                    "AND next_attempt_at <= now() AND (channel_id IS NULL OR EXISTS (SELECT 1 FROM channel c "
+                    "  WHERE c.id = d.channel_id AND c.format = 'email')) "
+                    "ORDER BY next_attempt_at, id LIMIT " PG_SQL_INT(WEBHOOK_ROUND) " FOR UPDATE SKIP LOCKED), " CLAIM_REST,
+  };
+  e->claim_sql = claims[lane];
 #undef CLAIM_REST
   e->delivered_sql = "UPDATE delivery SET status='delivered', attempts=attempts+1, delivered_at=now(), last_error='' "
                      "WHERE id=$1 AND status='pending'";

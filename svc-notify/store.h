@@ -81,12 +81,18 @@ int store_delivery_test(const char *org, const char *id, const char *event_id, c
 int store_delivery_page(arena *a, const char *org, const char *channel_id, int64_t before, int limit,
                         Accolade__V1__Delivery ***out, size_t *n);
 
+/* The webhook and email deliveries' lanes (webhook.c). */
+typedef enum {
+  LANE_MAIN,   /* webhooks to channels not marked slow */
+  LANE_SLOW,   /* webhooks to channels marked slow */
+  LANE_MAIL,   /* emails: to members, and to email channels */
+} delivery_lane;
+
 /* store_delivery_statements gives the delivery engine (delivery.h) the
  * statements of the webhook and email deliveries: claim (id, attempts, url or
- * "mailto:" list, secret, body, channel id or ""), delivered, failed. The
- * slow lane's claim takes only the deliveries of channels marked slow; the
- * main lane's all the others. */
-void store_delivery_statements(delivery_engine *e, int slow_lane);
+ * "mailto:" list, secret, body, channel id or ""), delivered, failed; the
+ * claim takes |lane|'s deliveries only. */
+void store_delivery_statements(delivery_engine *e, delivery_lane lane);
 /* store_channels_slow marks the |n| channels |ids| slow for |hold_s|
  * seconds from now. */
 int store_channels_slow(arena *a, const char *const *ids, size_t n, int hold_s);

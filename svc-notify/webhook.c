@@ -28,13 +28,15 @@
 #define SLOW_MS 2000
 #define SLOW_HOLD_S 600
 
-/* Two lanes, a thread each, a round at a time. A round waits for its
+/* Three lanes, a thread each, a round at a time. A round waits for its
  * slowest delivery, so channels that answer slowly (or never, up to the
  * timeout) are taken by a lane of their own: an org's endpoint can delay
  * other orgs' deliveries by one round once, when it is first found slow,
- * and again only after SLOW_HOLD_S without a slow delivery. */
+ * and again only after SLOW_HOLD_S without a slow delivery. Emails (member
+ * mails and email channels) have the third: one relay serves them all, and
+ * a week's digest mails, or a relay slow to answer, hold up no webhook. */
 typedef struct lane {
-  int slow;
+  delivery_lane which;
   pthread_t thread;
   pthread_mutex_t mu;
   const char *slowed[ROUND];   /* channels found slow this round (malloc'd) */
@@ -42,7 +44,10 @@ typedef struct lane {
 } lane;
 
 static atomic_int g_stop;
-static lane g_lanes[2] = {{.slow = 0, .mu = PTHREAD_MUTEX_INITIALIZER}, {.slow = 1, .mu = PTHREAD_MUTEX_INITIALIZER}};
+#define LANES 3
+static lane g_lanes[LANES] = {{.which = LANE_MAIN, .mu = PTHREAD_MUTEX_INITIALIZER},
+                              {.which = LANE_SLOW, .mu = PTHREAD_MUTEX_INITIALIZER},
+                              {.which = LANE_MAIL, .mu = PTHREAD_MUTEX_INITIALIZER}};
 static int g_started;
 static int g_allow_private;
 static long g_retry_base_ms = 1000;   /* ACCOLADE_NOTIFY_RETRY_BASE_MS */
@@ -195,7 +200,7 @@ static void found_slow(lane *l, const char *channel, int64_t ms) {
   if (!seen && l->nslowed < ROUND) {
     char *c = strdup(channel);
     if (c) l->slowed[l->nslowed++] = c;
-    if (c && !l->slow)
+    if (c && l->which == LANE_MAIN)
       log_warn("webhook: channel %s took %lld ms: its deliveries go by the slow lane for %d s", channel, (long long)ms,
                SLOW_HOLD_S);
   }
@@ -210,7 +215,8 @@ static delivery_verdict deliver_one(void *arg, delivery_row *row, char *err, siz
   long status = post(pg_str(row->r, row->row, 2), pg_str(row->r, row->row, 3), pg_str(row->r, row->row, 4), err, cap);
   int64_t took = rpc_now_ms() - t0;
   const char *channel = pg_str(row->r, row->row, 5);
-  if (took >= SLOW_MS && channel[0]) found_slow(arg, channel, took);
+  lane *l = arg;
+  if (took >= SLOW_MS && channel[0] && l->which != LANE_MAIL) found_slow(l, channel, took);
   if (status >= 200 && status < 300) return DELIVERY_OK;
   if (status > 0) snprintf(err, cap, "HTTP %ld", status);
   int permanent = status == -1 || (status >= 400 && status < 500 && status != 408 && status != 429);
@@ -232,7 +238,7 @@ static void mark_slow(lane *l) {
   int rc = store_channels_slow(&a, ids, (size_t)n, SLOW_HOLD_S);
   arena_free(&a);
   if (rc != RPC_OK) log_warn("webhook: cannot mark %d slow channels: %s", n, pg_code_name(rc));
-  else if (!l->slow) metrics_count("accolade_webhook_channels_slowed_total", "", n);
+  else if (l->which == LANE_MAIN) metrics_count("accolade_webhook_channels_slowed_total", "", n);
   for (int i = 0; i < n; i++) free((void *)ids[i]);
 }
 
@@ -254,19 +260,19 @@ static int deliver_due(lane *l) {
       .deliver = deliver_one,
       .arg = l,
   };
-  store_delivery_statements(&e, l->slow);
+  store_delivery_statements(&e, l->which);
   int n = delivery_round(&e);
   mark_slow(l);
   return n;
 }
 
-/* worker runs one lane; the main lane's also sends the digests when due. */
+/* worker runs one lane; the main lane's also queues the digests when due. */
 static void *worker(void *arg) {
   lane *l = arg;
   const char *scan = getenv("ACCOLADE_NOTIFY_DIGEST_SCAN_MS");
   int64_t digest_every = scan && atol(scan) > 0 ? atol(scan) : 3600000, last_digest = 0;
   while (!atomic_load(&g_stop)) {
-    if (!l->slow && rpc_now_ms() - last_digest >= digest_every) {
+    if (l->which == LANE_MAIN && rpc_now_ms() - last_digest >= digest_every) {
       digest_post_due();
       mail_digest_due();
       last_digest = rpc_now_ms();
@@ -287,13 +293,13 @@ void webhook_start(int allow_private) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   atomic_store(&g_stop, 0);
   g_started = 0;
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < LANES; i++)
     if (pthread_create(&g_lanes[i].thread, NULL, worker, &g_lanes[i]) == 0) g_started |= 1 << i;
 }
 
 void webhook_stop(void) {
   atomic_store(&g_stop, 1);
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < LANES; i++)
     if (g_started & 1 << i) pthread_join(g_lanes[i].thread, NULL);
   g_started = 0;
   curl_global_cleanup();

@@ -509,6 +509,53 @@ Test(notify, an_endpoint_that_never_answers_holds_up_no_other_channel) {
   receiver_stop(&rcv);
 }
 
+/* Emails have a lane of their own: a relay that takes connections and never
+ * answers (15 s an email before it gives up), with a week's member mails
+ * waiting, holds up no webhook. In the webhooks' rounds, 40 mails claimed
+ * 16 a round before them held the events' webhooks 15 s or more. */
+Test(notify, a_mail_relay_that_never_answers_holds_up_no_webhook) {
+  int tar = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sa;
+  cr_assert_eq(bind(tar, (struct sockaddr *)&sa, sizeof sa), 0);
+  cr_assert_eq(listen(tar, 64), 0);   /* the kernel completes the handshakes; no greeting comes */
+  getsockname(tar, (struct sockaddr *)&sa, &len);
+  static char smtp[96];
+  snprintf(smtp, sizeof smtp, "ACCOLADE_SMTP_URL=smtp://127.0.0.1:%d", ntohs(sa.sin_port));
+  nt_env[7] = smtp;
+  cr_assert_eq(th_restart(&nt, th_bin("svc-notify"), nt_env), 0);
+  /* A week's digest to 40 members, due before any webhook. */
+  char sql[600];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO notify.delivery (org, event_id, body, mail_to, user_id, next_attempt_at) "
+           "SELECT '%s', 'digest:2026-W48', 'Subject: The week\r\n\r\nHello', 'm' || i || '@example.com', 'm' || i, "
+           "now() - interval '1 minute' FROM generate_series(1, 40) i RETURNING 1",
+           org);
+  free(th_sql(dsn, sql));
+  arena a;
+  arena_init(&a);
+  receiver rcv;
+  hook_channel(&rcv, 0, &a);
+  int64_t t0 = rpc_now_ms();
+  for (int i = 0; i < 3; i++) {
+    char ev[32];
+    snprintf(ev, sizeof ev, "ev-relay-%d", i);
+    cr_assert_eq(publish(ev, "ann", NULL), RPC_OK);
+  }
+  while (atomic_load(&rcv.requests) < 3 && rpc_now_ms() - t0 < 30000) usleep(20 * 1000);
+  int64_t took = rpc_now_ms() - t0;
+  cr_assert_eq(atomic_load(&rcv.requests), 3);
+  cr_expect_lt(took, 4000, "the webhooks waited %lld ms behind the mails", (long long)took);
+  /* The mails are on their way meanwhile (leased), not skipped. */
+  char *leased = th_sql(dsn, "SELECT count(*) > 0 FROM notify.delivery WHERE channel_id IS NULL AND status = 'pending' "
+                             "AND next_attempt_at > now()");
+  cr_expect_str_eq(leased, "t");
+  free(leased);
+  close(tar);
+  arena_free(&a);
+  receiver_stop(&rcv);
+}
+
 #define MOST_CHANNELS 50          /* NOTIFY_MAX_CHANNELS, svc-notify/notify.h */
 #define MOST_CHANNELS_A_DAY 100   /* NOTIFY_MAX_CHANNELS_A_DAY */
 
