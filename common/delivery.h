@@ -1,17 +1,18 @@
 /* delivery.h - the one delivery engine: rows of a table sent out at least
  * once, with no transaction open while they travel.
  *
- * A round claims up to |batch| due rows with a lease, in one statement (their
- * next attempt pushed past the lease, SKIP LOCKED, so replicas share the work
- * and a crash mid-round leaves the rest due again when the lease ends). The
- * rows go one after another, or |parallel| at a time: the row at place p
- * (from 1) is in flight by wave ceil(p / parallel), so that is its lease in
- * |lease_ms| (one delivery's longest time). After a crash the first wave is
- * due again within one delivery's time, the last within the round's longest
- * time (not |batch| deliveries' time: a replica killed mid-round must not
- * hold its rows for minutes). Each row is delivered with no transaction
- * open, and its outcome recorded: delivered (with |on_delivered| in the same transaction,
- * if given; with |delivered_many_sql| the round's delivered rows together),
+ * A round claims due rows (as many as |claim_sql|'s LIMIT) with a lease, in
+ * one statement (their next attempt pushed past the lease, SKIP LOCKED, so
+ * replicas share the work and a crash mid-round leaves the rest due again
+ * when the lease ends). The rows go one after another, or |parallel| at a
+ * time: the row at place p (from 1) is in flight by wave ceil(p / parallel),
+ * so that is its lease in |lease_ms| (one delivery's longest time). After a
+ * crash the first wave is due again within one delivery's time, the last
+ * within the round's longest time (not the sum of its deliveries' times: a
+ * replica killed mid-round must not hold its rows for minutes). Each row is
+ * delivered with no transaction open, and its outcome recorded: delivered
+ * (with |on_delivered| in the same transaction, if given; with
+ * |delivered_many_sql| the round's delivered rows together),
  * or a failed attempt, counted, then retried after a backoff (base doubling
  * per attempt, up to max) or dead-lettered: a permanent failure, or the last
  * of |max_attempts|. A failing |on_delivered| is a failed attempt like any
@@ -58,9 +59,10 @@ typedef struct delivery_engine {
   const char *name;            /* "outbox", "webhook": logs and metrics */
   /* $1 lease per wave (an interval), $2 rows per wave (the lease of the row
    * at place p, from 1, is $1 * ((p - 1) / $2 + 1)); rows id, attempts, ...,
-   * in the order of places. Its LIMIT is the round's |batch|, written in the
-   * SQL: the claim runs on a plan made once per connection (delivery.c),
-   * and a plan made for LIMIT $n would be made for a limit unknown. */
+   * in the order of places. Its LIMIT, the most rows a round takes, is
+   * written in the SQL: the claim runs on a plan made once per connection
+   * (delivery.c), and a plan made for LIMIT $n would be made for a limit
+   * unknown. */
   const char *claim_sql;
   const char *delivered_sql;   /* $1 id */
   /* delivered_many_sql (may be NULL): $1 the ids of several rows (a text[]
@@ -73,7 +75,6 @@ typedef struct delivery_engine {
    * connection and must not query. */
   int parallel;
   const char *failed_sql;      /* $1 id, $2 error, $3 next attempt in (an interval), $4 dead (bool) */
-  int batch;                   /* the claim's LIMIT, as written in claim_sql */
   int lease_ms;                /* per wave of |parallel| rows in the round */
   int max_attempts;
   int retry_base_ms, retry_max_ms;

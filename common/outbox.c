@@ -542,7 +542,6 @@ int outbox_dispatch_once(const char *service_name, outbox_resolve_fn resolve) {
       .delivered_many_sql = "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL, "
                             "leased_until = NULL WHERE id = ANY ($1::bigint[]) AND delivered_at IS NULL",
       .parallel = OUTBOX_PARALLEL,
-      .batch = OUTBOX_BATCH,
       .lease_ms = OUTBOX_CALL_TIMEOUT_MS + 1000,   /* per wave: one call's longest time */
       .max_attempts = atomic_load(&g_max_attempts),
       .retry_base_ms = 100,

@@ -247,7 +247,6 @@ static void mark_slow(lane *l) {
 static int deliver_due(lane *l) {
   delivery_engine e = {
       .name = "webhook",
-      .batch = ROUND,
       /* All of a round at once: an endpoint that never answers costs its
        * own rows a timeout each, not every row behind them in the round. */
       .parallel = ROUND,
